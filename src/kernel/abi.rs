@@ -1,0 +1,152 @@
+//! The event record of bpf/unitarmor.h (`struct ua_event`), read from ring buffer bytes.
+
+/// Longest path an event carries (UA_PATH_MAX).
+pub const PATH_MAX: usize = 4096;
+
+/// `struct ua_event`, field for field.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct RawEvent {
+    pub cgroup_id: u64,
+    pub pid: u32,
+    pub tgid: u32,
+    pub uid: u32,
+    pub policy: u32,
+    pub rule: u32,
+    pub mnt_ns: u32,
+    pub pid_ns: u32,
+    pub user_ns: u32,
+    pub path_len: u16,
+    pub class: u8,
+    pub op: u8,
+    pub verdict: u8,
+    pub truncated: u8,
+    pub pad: [u8; 2],
+    pub comm: [u8; 16],
+    pub path: [u8; PATH_MAX],
+}
+
+const _: () = assert!(std::mem::size_of::<RawEvent>() == 4160);
+
+/// What the kernel decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Denied,
+    Audited,
+    WouldDeny,
+}
+
+/// A decoded event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub cgroup_id: u64,
+    pub pid: u32,
+    pub tgid: u32,
+    pub uid: u32,
+    pub policy: u32,
+    pub rule: u32,
+    pub mnt_ns: u32,
+    pub pid_ns: u32,
+    pub user_ns: u32,
+    pub class: u8,
+    pub op: u8,
+    pub verdict: Verdict,
+    pub comm: String,
+    pub path: String,
+    pub truncated: bool,
+}
+
+/// Reads a plain-old-data value from the start of `bytes`.
+pub fn read_pod<T: Copy>(bytes: &[u8]) -> Option<T> {
+    if bytes.len() < std::mem::size_of::<T>() {
+        return None;
+    }
+    // SAFETY: the length was checked, read_unaligned needs no alignment, and T is an
+    // integer-only #[repr(C)] type for which every byte pattern is valid.
+    Some(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
+}
+
+impl Event {
+    pub fn parse(bytes: &[u8]) -> Option<Event> {
+        let raw: RawEvent = read_pod(bytes)?;
+        let verdict = match raw.verdict {
+            1 => Verdict::Denied,
+            2 => Verdict::Audited,
+            3 => Verdict::WouldDeny,
+            _ => return None,
+        };
+        let len = usize::from(raw.path_len).min(PATH_MAX);
+        let comm_len = raw.comm.iter().position(|b| *b == 0).unwrap_or(16);
+        Some(Event {
+            cgroup_id: raw.cgroup_id,
+            pid: raw.pid,
+            tgid: raw.tgid,
+            uid: raw.uid,
+            policy: raw.policy,
+            rule: raw.rule,
+            mnt_ns: raw.mnt_ns,
+            pid_ns: raw.pid_ns,
+            user_ns: raw.user_ns,
+            class: raw.class,
+            op: raw.op,
+            verdict,
+            comm: String::from_utf8_lossy(&raw.comm[..comm_len]).into_owned(),
+            path: String::from_utf8_lossy(&raw.path[..len]).into_owned(),
+            truncated: raw.truncated != 0,
+        })
+    }
+}
+
+/// The name of an operation (`enum ua_op`).
+pub fn op_name(op: u8) -> &'static str {
+    match op {
+        1 | 2 => "open",
+        3 => "create",
+        4 => "mkdir",
+        5 => "rmdir",
+        6 => "unlink",
+        7 => "rename",
+        8 => "rename to",
+        9 => "link",
+        10 => "link to",
+        11 => "symlink",
+        12 => "truncate",
+        13 => "chmod",
+        14 => "chown",
+        15 => "exec",
+        _ => "operation",
+    }
+}
+
+/// The class name of `enum ua_class`.
+pub fn class_name(class: u8) -> &'static str {
+    match class {
+        0 => "read",
+        1 => "write",
+        2 => "exec",
+        _ => "unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_record() {
+        let mut raw: RawEvent = read_pod(&[0u8; 4160]).unwrap();
+        raw.cgroup_id = 77;
+        raw.pid = 5;
+        raw.verdict = 1;
+        raw.op = 2;
+        raw.path_len = 11;
+        raw.path[..11].copy_from_slice(b"/etc/shadow");
+        raw.comm[..3].copy_from_slice(b"cat");
+        let bytes = unsafe { std::slice::from_raw_parts((&raw as *const RawEvent).cast::<u8>(), 4160) };
+        let e = Event::parse(bytes).unwrap();
+        assert_eq!((e.cgroup_id, e.pid, e.path.as_str(), e.comm.as_str()), (77, 5, "/etc/shadow", "cat"));
+        assert_eq!(e.verdict, Verdict::Denied);
+        assert!(Event::parse(&bytes[..100]).is_none());
+    }
+}

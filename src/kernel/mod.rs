@@ -1,0 +1,264 @@
+//! The kernel side, seen from user space: checks that the BPF LSM can work here, loads and
+//! attaches the programs of `bpf/unitarmor.bpf.c` (through the generated libbpf-rs skeleton),
+//! pins them under [`PIN_DIR`] so that enforcement outlives the daemon, writes compiled
+//! policies and cgroup bindings into their maps, and hands out the event ring buffer.
+
+pub mod abi;
+
+use std::collections::HashMap;
+use std::mem::MaybeUninit;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use libbpf_rs::skel::{OpenSkel, SkelBuilder};
+use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, OpenObject, ProgramType};
+
+use crate::compile::Tables;
+use crate::policy::Mode;
+
+#[allow(clippy::all, clippy::pedantic, dead_code, unused_imports, non_camel_case_types)]
+mod skel {
+    include!(concat!(env!("OUT_DIR"), "/unitarmor.skel.rs"));
+}
+
+use skel::types::{ua_accept, ua_counters, ua_policy, ua_policy_table, ua_state_key, ua_trans_key};
+use skel::{UnitarmorSkel, UnitarmorSkelBuilder};
+
+/// Where programs (as links) and maps are pinned.
+pub const PIN_DIR: &str = "/sys/fs/bpf/unitarmor";
+/// Policy ids run from 1 to this minus one (bpf/unitarmor.h: UA_MAX_POLICIES).
+pub const MAX_POLICIES: u32 = 1024;
+/// Key length of the `expected` map (bpf/unitarmor.h: UA_CGROUP_PATH_MAX).
+pub const CGROUP_PATH_MAX: usize = 256;
+
+/// Says why BPF LSM enforcement cannot work on this machine, or nothing if it can.
+pub fn check_support() -> Result<(), String> {
+    let lsm = std::fs::read_to_string("/sys/kernel/security/lsm")
+        .map_err(|e| format!("cannot read /sys/kernel/security/lsm ({e}); is securityfs mounted?"))?;
+    if !lsm.trim_end_matches('\0').split(',').any(|l| l == "bpf") {
+        return Err(format!(
+            "the BPF LSM is not active (active LSMs: {}); add 'bpf' to the kernel's lsm= parameter",
+            lsm.trim_end_matches('\0')
+        ));
+    }
+    match ProgramType::Lsm.is_supported() {
+        Ok(true) => Ok(()),
+        Ok(false) => Err("this kernel refuses to load BPF LSM programs (BPF_PROG_TYPE_LSM is not \
+                          supported: no CONFIG_BPF_LSM, or no BPF trampolines on this machine)"
+            .into()),
+        Err(e) => Err(format!("probing BPF LSM support failed: {e} (is the daemon running as root?)")),
+    }
+}
+
+/// Loaded programs and their maps.
+pub struct Kernel {
+    skel: UnitarmorSkel<'static>,
+    links: Vec<(String, Link)>,
+}
+
+/// Views a plain-old-data value as bytes, for map keys and values.
+fn bytes<T: Copy>(v: &T) -> &[u8] {
+    // SAFETY: T is one of the #[repr(C)] integer-only types generated from bpf/unitarmor.h
+    // (or an integer); every byte of it is initialized and any byte pattern is valid.
+    unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), std::mem::size_of::<T>()) }
+}
+
+/// Zero-padded `expected` key for a cgroup path.
+pub fn cgroup_key(path: &str) -> Result<[u8; CGROUP_PATH_MAX]> {
+    if path.len() >= CGROUP_PATH_MAX {
+        bail!("cgroup path {path} is {} bytes; the limit is {}", path.len(), CGROUP_PATH_MAX - 1);
+    }
+    let mut key = [0u8; CGROUP_PATH_MAX];
+    key[..path.len()].copy_from_slice(path.as_bytes());
+    Ok(key)
+}
+
+impl Kernel {
+    /// Opens and loads the programs (the verifier runs here); nothing is attached yet.
+    pub fn load() -> Result<Kernel> {
+        // The skeleton borrows its object for its whole life; the daemon keeps it until exit.
+        let object: &'static mut MaybeUninit<OpenObject> = Box::leak(Box::new(MaybeUninit::uninit()));
+        let open = UnitarmorSkelBuilder::default().open(object).context("opening the BPF object")?;
+        let skel = open.load().context("loading the BPF programs (verifier)")?;
+        Ok(Kernel { skel, links: Vec::new() })
+    }
+
+    /// Attaches the cgroup_mkdir/cgroup_rmdir programs: from here on new cgroups of armored
+    /// units are bound as they are created.
+    pub fn attach_binding(&mut self) -> Result<()> {
+        let progs = &self.skel.progs;
+        for (name, prog) in [("cgroup_mkdir", &progs.ua_cgroup_mkdir), ("cgroup_rmdir", &progs.ua_cgroup_rmdir)] {
+            let link = prog.attach().with_context(|| format!("attaching {name}"))?;
+            self.links.push((name.to_string(), link));
+        }
+        Ok(())
+    }
+
+    /// Attaches the LSM programs: from here on bound cgroups are enforced.
+    pub fn attach_hooks(&mut self) -> Result<()> {
+        let p = &self.skel.progs;
+        let hooks = [
+            ("file_open", &p.ua_file_open),
+            ("bprm_check_security", &p.ua_bprm_check),
+            ("path_mknod", &p.ua_path_mknod),
+            ("path_mkdir", &p.ua_path_mkdir),
+            ("path_rmdir", &p.ua_path_rmdir),
+            ("path_unlink", &p.ua_path_unlink),
+            ("path_symlink", &p.ua_path_symlink),
+            ("path_link", &p.ua_path_link),
+            ("path_rename", &p.ua_path_rename),
+            ("path_truncate", &p.ua_path_truncate),
+            ("path_chmod", &p.ua_path_chmod),
+            ("path_chown", &p.ua_path_chown),
+        ];
+        for (name, prog) in hooks {
+            let link = prog.attach().with_context(|| format!("attaching the {name} LSM program"))?;
+            self.links.push((name.to_string(), link));
+        }
+        Ok(())
+    }
+
+    /// Pins every attached link and every map under [`PIN_DIR`], replacing what an earlier
+    /// daemon pinned. The new links are already attached, so replacing a pin never leaves a
+    /// moment without enforcement: the old link detaches only when its pin goes.
+    pub fn pin(&mut self) -> Result<()> {
+        let links_dir = Path::new(PIN_DIR).join("links");
+        let maps_dir = Path::new(PIN_DIR).join("maps");
+        for dir in [&links_dir, &maps_dir] {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        for (name, link) in &mut self.links {
+            let path = links_dir.join(name.as_str());
+            remove_pin(&path)?;
+            link.pin(&path).with_context(|| format!("pinning {}", path.display()))?;
+        }
+        let m = &mut self.skel.maps;
+        for (name, map) in [
+            ("expected", &mut m.expected),
+            ("bound", &mut m.bound),
+            ("policies", &mut m.policies),
+            ("trans", &mut m.trans),
+            ("accept", &mut m.accept),
+            ("counters", &mut m.counters),
+            ("events", &mut m.events),
+        ] {
+            let path = maps_dir.join(name);
+            remove_pin(&path)?;
+            map.pin(&path).with_context(|| format!("pinning {}", path.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Writes `tables` as policy `id`. The header goes last, so the policy is complete before
+    /// anything can be bound to it.
+    pub fn install_policy(&self, id: u32, tables: &Tables) -> Result<()> {
+        let m = &self.skel.maps;
+        for (&(state, class), &next) in &tables.trans {
+            let key = ua_trans_key { policy: id, state, byte_class: class.into() };
+            m.trans.update(bytes(&key), bytes(&next), MapFlags::ANY).context("writing the trans map (is the policy too large?)")?;
+        }
+        for (&state, acc) in &tables.accept {
+            let key = ua_state_key { policy: id, state };
+            let val = ua_accept { deny: acc.deny, allow: acc.allow, audit: acc.audit };
+            m.accept.update(bytes(&key), bytes(&val), MapFlags::ANY).context("writing the accept map (is the policy too large?)")?;
+        }
+        let table = ua_policy_table {
+            header: ua_policy {
+                start: tables.start,
+                mode: match tables.mode {
+                    Mode::Audit => 1,
+                    _ => 0,
+                },
+                classes: tables.classes,
+                allowlist: tables.allowlist,
+                pad: 0,
+            },
+            byte_class: tables.byte_class,
+        };
+        m.policies.update(bytes(&id), bytes(&table), MapFlags::ANY).context("writing the policies map")?;
+        Ok(())
+    }
+
+    /// Removes policy `id` (nothing may be bound to it any more).
+    pub fn remove_policy(&self, id: u32, tables: &Tables) {
+        let m = &self.skel.maps;
+        let _ = m.policies.update(bytes(&id), bytes(&ua_policy_table::default()), MapFlags::ANY);
+        for &(state, class) in tables.trans.keys() {
+            let _ = m.trans.delete(bytes(&ua_trans_key { policy: id, state, byte_class: class.into() }));
+        }
+        for &state in tables.accept.keys() {
+            let _ = m.accept.delete(bytes(&ua_state_key { policy: id, state }));
+        }
+    }
+
+    /// Cgroups created at `path` from now on get policy `id`.
+    pub fn set_expected(&self, path: &str, id: u32) -> Result<()> {
+        let key = cgroup_key(path)?;
+        self.skel.maps.expected.update(&key, bytes(&id), MapFlags::ANY).context("writing the expected map")
+    }
+
+    pub fn remove_expected(&self, path: &str) {
+        if let Ok(key) = cgroup_key(path) {
+            let _ = self.skel.maps.expected.delete(&key);
+        }
+    }
+
+    /// Binds an existing cgroup (one update: a running unit switches policy atomically).
+    pub fn bind(&self, cgroup_id: u64, id: u32) -> Result<()> {
+        self.skel.maps.bound.update(bytes(&cgroup_id), bytes(&id), MapFlags::ANY).context("writing the bound map")
+    }
+
+    pub fn unbind(&self, cgroup_id: u64) {
+        let _ = self.skel.maps.bound.delete(bytes(&cgroup_id));
+    }
+
+    /// Every bound cgroup and its policy id.
+    pub fn bindings(&self) -> HashMap<u64, u32> {
+        let map = &self.skel.maps.bound;
+        map.keys()
+            .filter_map(|k| {
+                let v = map.lookup(&k, MapFlags::ANY).ok()??;
+                Some((u64::from_ne_bytes(k.try_into().ok()?), u32::from_ne_bytes(v.try_into().ok()?)))
+            })
+            .collect()
+    }
+
+    /// Events lost per cgroup id because the ring buffer was full.
+    pub fn lost_events(&self) -> HashMap<u64, u64> {
+        let map = &self.skel.maps.counters;
+        map.keys()
+            .filter_map(|k| {
+                let v = map.lookup(&k, MapFlags::ANY).ok()??;
+                let c: ua_counters = abi::read_pod(&v)?;
+                Some((u64::from_ne_bytes(k.try_into().ok()?), c.lost))
+            })
+            .collect()
+    }
+
+    /// A handle on the event ring buffer, for a reader thread.
+    pub fn events(&self) -> Result<MapHandle> {
+        MapHandle::try_from(&self.skel.maps.events).context("duplicating the events map")
+    }
+}
+
+fn remove_pin(path: &PathBuf) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("removing the old pin {}", path.display())),
+    }
+}
+
+/// Removes every pin: once no daemon holds the links, enforcement stops.
+pub fn disarm() -> Result<bool> {
+    match std::fs::remove_dir_all(PIN_DIR) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("removing {PIN_DIR}")),
+    }
+}
+
+/// Whether an earlier daemon left pinned programs behind.
+pub fn pinned() -> bool {
+    Path::new(PIN_DIR).join("links").is_dir()
+}

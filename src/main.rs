@@ -1,0 +1,4 @@
+mod compile;
+mod kernel;
+mod policy;
+fn main() {}

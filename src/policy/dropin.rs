@@ -1,0 +1,216 @@
+//! Reads the `[X-Armor]` section of a unit file or drop-in.
+//!
+//! Hand-written, because no crate parses systemd's unit file syntax the way systemd does:
+//! sections may repeat, `#` and `;` start comments, a trailing backslash continues a line, and
+//! keys keep their order (list settings accumulate and an empty assignment resets them). Other
+//! sections are skipped without being judged; that is systemd's business.
+
+use std::path::Path;
+
+use super::diag::{did_you_mean, Diagnostics};
+use super::{Mode, Source};
+
+/// The section unitarmor reads. systemd ignores sections that start with `X-`.
+pub const SECTION: &str = "X-Armor";
+/// The keys of that section.
+pub const KEYS: [&str; 2] = ["ArmorPolicy", "ArmorMode"];
+
+/// A file larger than this is refused (systemd's own line limit is 1 MiB).
+pub const MAX_FILE_BYTES: usize = 4 << 20;
+/// A logical line longer than this is refused.
+pub const MAX_LINE_BYTES: usize = 64 << 10;
+
+/// One assignment in `[X-Armor]`, in file order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Entry {
+    /// `ArmorMode=`.
+    Mode(Mode, Source),
+    /// `ArmorPolicy=RULE` or `ArmorPolicy=@NAME`.
+    Policy(String, Source),
+    /// `ArmorPolicy=` with nothing after it: forget every rule before it.
+    Reset(Source),
+}
+
+/// What one file says.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DropIn {
+    /// Whether the file has an `[X-Armor]` section (even an empty one).
+    pub has_section: bool,
+    pub entries: Vec<Entry>,
+}
+
+/// Parses `bytes`, the contents of `path`. Problems go to `diags`; what could be read is kept.
+pub fn parse(path: &Path, bytes: &[u8], diags: &mut Diagnostics) -> DropIn {
+    let mut out = DropIn::default();
+    if bytes.len() > MAX_FILE_BYTES {
+        diags.error(
+            &Source::new(path, 1),
+            format!("file is {} bytes; unitarmor reads at most {MAX_FILE_BYTES}", bytes.len()),
+        );
+        return out;
+    }
+    let mut in_section = false;
+    let mut lines = bytes.split(|b| *b == b'\n').enumerate().peekable();
+    while let Some((index, raw)) = lines.next() {
+        let src = Source::new(path, index + 1);
+        // Join continuation lines (a trailing backslash), as systemd does.
+        let mut logical = raw.to_vec();
+        while logical.ends_with(b"\\") && !is_comment(&logical) {
+            logical.pop();
+            logical.push(b' ');
+            match lines.next() {
+                Some((_, next)) => logical.extend_from_slice(next),
+                None => break,
+            }
+            if logical.len() > MAX_LINE_BYTES {
+                break;
+            }
+        }
+        if logical.ends_with(b"\r") {
+            logical.pop();
+        }
+        if logical.len() > MAX_LINE_BYTES {
+            if in_section {
+                diags.error(&src, format!("line is longer than {MAX_LINE_BYTES} bytes"));
+            }
+            continue;
+        }
+        if logical.contains(&0) {
+            diags.error(&src, "line contains a NUL byte");
+            continue;
+        }
+        let Ok(line) = std::str::from_utf8(&logical) else {
+            if in_section {
+                diags.error(&src, "line is not valid UTF-8");
+            }
+            continue;
+        };
+        let line = line.trim();
+        if line.is_empty() || is_comment(line.as_bytes()) {
+            continue;
+        }
+        if line.starts_with('[') {
+            match line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                Some(name) => {
+                    in_section = name == SECTION;
+                    if in_section {
+                        out.has_section = true;
+                    } else if name.eq_ignore_ascii_case(SECTION) || name == "Armor" {
+                        diags.warning(
+                            &src,
+                            format!("section [{name}] is not read by unitarmor; did you mean [{SECTION}]?"),
+                        );
+                    }
+                }
+                None => diags.error(&src, format!("invalid section header '{line}'")),
+            }
+            continue;
+        }
+        if !in_section {
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            diags.error(&src, format!("'{line}' is not KEY=VALUE"));
+            continue;
+        };
+        let (key, value) = (key.trim(), value.trim());
+        match key {
+            "ArmorPolicy" if value.is_empty() => out.entries.push(Entry::Reset(src)),
+            "ArmorPolicy" => out.entries.push(Entry::Policy(value.to_string(), src)),
+            "ArmorMode" => match Mode::parse(value) {
+                Some(m) => out.entries.push(Entry::Mode(m, src)),
+                None => diags.error(&src, format!("ArmorMode={value} is not enforce, audit or off")),
+            },
+            _ => {
+                let hint = did_you_mean(key, KEYS).map(|k| format!("; did you mean '{k}'?")).unwrap_or_default();
+                diags.error(&src, format!("unknown key '{key}' in [{SECTION}]{hint}"));
+            }
+        }
+    }
+    out
+}
+
+fn is_comment(line: &[u8]) -> bool {
+    matches!(line.iter().find(|b| !b.is_ascii_whitespace()), Some(b'#' | b';'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(s: &str) -> (DropIn, Diagnostics) {
+        let mut d = Diagnostics::default();
+        let r = parse(Path::new("/x.conf"), s.as_bytes(), &mut d);
+        (r, d)
+    }
+
+    fn policies(d: &DropIn) -> Vec<String> {
+        d.entries
+            .iter()
+            .map(|e| match e {
+                Entry::Policy(p, s) => format!("{}:{p}", s.line),
+                Entry::Reset(s) => format!("{}:RESET", s.line),
+                Entry::Mode(m, s) => format!("{}:mode={}", s.line, m.as_str()),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn reads_only_its_section() {
+        let (d, diags) = parse_str(
+            "[Service]\nArmorPolicy=deny read /nope\n[X-Armor]\n# comment\n; also\nArmorMode=audit\n\
+             ArmorPolicy = deny read /etc/shadow\n\n[Install]\nWantedBy=x\n[X-Armor]\nArmorPolicy=\n",
+        );
+        assert!(diags.0.is_empty(), "{diags:?}");
+        assert!(d.has_section);
+        assert_eq!(policies(&d), ["6:mode=audit", "7:deny read /etc/shadow", "12:RESET"]);
+    }
+
+    #[test]
+    fn continuation_lines() {
+        let (d, _) = parse_str("[X-Armor]\nArmorPolicy=deny write \\\n  /etc/ \\\n /usr/\nArmorMode=off\n");
+        assert_eq!(policies(&d), ["2:deny write    /etc/   /usr/", "5:mode=off"]);
+    }
+
+    #[test]
+    fn bad_keys_and_values() {
+        let (_, diags) = parse_str("[X-Armor]\nArmorPolicies=deny read /x\nArmorMode=loud\nnonsense\n[X-Armor\n");
+        let msgs: Vec<String> = diags.0.iter().map(|d| d.to_string()).collect();
+        assert_eq!(msgs.len(), 4, "{msgs:?}");
+        assert!(msgs[0].starts_with("/x.conf:2: error: unknown key 'ArmorPolicies'"));
+        assert!(msgs[0].contains("did you mean 'ArmorPolicy'"));
+        assert!(msgs[1].starts_with("/x.conf:3: error: ArmorMode=loud"));
+        assert!(msgs[2].starts_with("/x.conf:4: error:"));
+        assert!(msgs[3].starts_with("/x.conf:5: error: invalid section header"));
+    }
+
+    #[test]
+    fn misspelled_section_is_a_warning() {
+        let (d, diags) = parse_str("[Armor]\nArmorPolicy=deny read /x\n");
+        assert!(!d.has_section);
+        assert!(diags.0[0].to_string().contains("did you mean [X-Armor]"));
+    }
+
+    #[test]
+    fn hostile_bytes() {
+        let mut bytes = b"[X-Armor]\nArmorPolicy=deny read /a\0b\nArmorPolicy=deny read /\xff\xfe\n".to_vec();
+        bytes.extend_from_slice(b"ArmorPolicy=");
+        bytes.extend(std::iter::repeat(b'a').take(MAX_LINE_BYTES + 10));
+        bytes.extend_from_slice(b"\nArmorPolicy=deny read /ok\n");
+        let mut diags = Diagnostics::default();
+        let d = parse(Path::new("/h"), &bytes, &mut diags);
+        assert_eq!(diags.errors().count(), 3, "{diags:?}");
+        assert_eq!(policies(&d), ["5:deny read /ok"]);
+        let mut diags = Diagnostics::default();
+        parse(Path::new("/h"), &vec![b'x'; MAX_FILE_BYTES + 1], &mut diags);
+        assert!(diags.has_errors());
+    }
+
+    #[test]
+    fn endless_continuation_terminates() {
+        let text = format!("[X-Armor]\nArmorPolicy=deny read /x \\\n{}", "a \\\n".repeat(100_000));
+        let mut diags = Diagnostics::default();
+        parse(Path::new("/h"), text.as_bytes(), &mut diags);
+        assert!(diags.has_errors());
+    }
+}

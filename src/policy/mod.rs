@@ -1,0 +1,94 @@
+//! The policy model: what a unit's `[X-Armor]` configuration means, as one plain data type.
+//!
+//! Text goes in through [`dropin`] (unit files and drop-ins) and [`named`] (TOML policies
+//! included with `@NAME`); [`resolve`] finds and merges a unit's files in systemd's order; the
+//! result is a [`Policy`] that the compiler, `show`, `status` and the journal all read. Nothing
+//! here touches the kernel, D-Bus or the journal.
+
+pub mod caps;
+pub mod diag;
+pub mod dropin;
+pub mod named;
+pub mod net;
+pub mod pattern;
+pub mod resolve;
+pub mod rule;
+pub mod specifiers;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+pub use diag::{Diagnostic, Diagnostics, Severity};
+pub use pattern::PathPattern;
+pub use rule::{Action, Class, Rule, Target};
+
+/// Where a setting came from: a file and a 1-based line.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Source {
+    pub file: Arc<PathBuf>,
+    pub line: usize,
+}
+
+impl Source {
+    pub fn new(file: impl Into<PathBuf>, line: usize) -> Self {
+        Source { file: Arc::new(file.into()), line }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file.display(), self.line)
+    }
+}
+
+/// `ArmorMode=`: what the kernel does with a deny.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Denied operations fail with EACCES and are logged.
+    #[default]
+    Enforce,
+    /// Denied operations are logged as "would deny" and go on.
+    Audit,
+    /// The unit is not armored.
+    Off,
+}
+
+impl Mode {
+    pub fn parse(s: &str) -> Option<Mode> {
+        match s {
+            "enforce" => Some(Mode::Enforce),
+            "audit" => Some(Mode::Audit),
+            "off" => Some(Mode::Off),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Audit => "audit",
+            Mode::Off => "off",
+        }
+    }
+}
+
+/// A unit's effective policy: the merge of its fragment, drop-ins and included named policies.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Policy {
+    pub mode: Mode,
+    /// Rules in the order they were written (includes expanded in place).
+    pub rules: Vec<Rule>,
+    /// Whether any file had an `[X-Armor]` section at all: a unit with none is not armored.
+    pub configured: bool,
+}
+
+impl Policy {
+    /// True when the kernel should enforce or audit anything for this unit.
+    pub fn is_armored(&self) -> bool {
+        self.configured && self.mode != Mode::Off && !self.rules.is_empty()
+    }
+}

@@ -1,0 +1,274 @@
+//! One rule, `ACTION CLASS ARG... [from=PATTERN]`, and its parser.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use super::caps::Capability;
+use super::net::{Family, PortRange};
+use super::specifiers::{self, UnitName};
+use super::{PathPattern, Source};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Allow,
+    Deny,
+    Audit,
+}
+
+impl Action {
+    pub const ALL: [Action; 3] = [Action::Allow, Action::Deny, Action::Audit];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Allow => "allow",
+            Action::Deny => "deny",
+            Action::Audit => "audit",
+        }
+    }
+}
+
+/// What a rule is about. The first three are path classes, decided by the same DFA.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Class {
+    /// Opening for reading.
+    Read,
+    /// Opening for writing, creating, truncating, unlinking, renaming, linking, chmod/chown,
+    /// mkdir/rmdir.
+    Write,
+    /// Executing.
+    Exec,
+    /// Creating sockets of an address family.
+    Net,
+    /// Connecting to a port.
+    Connect,
+    /// Binding a port.
+    Bind,
+    /// Using a capability.
+    Cap,
+}
+
+impl Class {
+    pub const ALL: [Class; 7] =
+        [Class::Read, Class::Write, Class::Exec, Class::Net, Class::Connect, Class::Bind, Class::Cap];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::Read => "read",
+            Class::Write => "write",
+            Class::Exec => "exec",
+            Class::Net => "net",
+            Class::Connect => "connect",
+            Class::Bind => "bind",
+            Class::Cap => "cap",
+        }
+    }
+
+    pub fn is_path(self) -> bool {
+        matches!(self, Class::Read | Class::Write | Class::Exec)
+    }
+}
+
+/// The arguments of a rule, typed by class.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    Paths(Vec<PathPattern>),
+    Families(Vec<Family>),
+    Ports(Vec<PortRange>),
+    Caps(Vec<Capability>),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Rule {
+    pub action: Action,
+    pub class: Class,
+    pub target: Target,
+    /// Only processes whose executable matches this pattern.
+    pub from: Option<PathPattern>,
+    pub source: Source,
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.action.as_str(), self.class.as_str())?;
+        match &self.target {
+            Target::Paths(p) => p.iter().try_for_each(|p| write!(f, " {}", quote(p.as_str())))?,
+            Target::Families(v) => v.iter().try_for_each(|x| write!(f, " {}", x.0))?,
+            Target::Ports(v) => v.iter().try_for_each(|x| write!(f, " {x}"))?,
+            Target::Caps(v) => v.iter().try_for_each(|x| write!(f, " {}", x.name()))?,
+        }
+        if let Some(from) = &self.from {
+            write!(f, " from={}", quote(from.as_str()))?;
+        }
+        Ok(())
+    }
+}
+
+fn quote(s: &str) -> String {
+    if s.contains(|c: char| c.is_whitespace() || c == '"' || c == '\\') {
+        format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// Splits a rule into words: whitespace separates, `"..."` quotes (with `\"` and `\\`).
+pub fn split_words(s: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut chars = s.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let Some(&first) = chars.peek() else { break };
+        let mut word = String::new();
+        if first == '"' {
+            chars.next();
+            loop {
+                match chars.next() {
+                    None => return Err("unterminated quote".into()),
+                    Some('"') => break,
+                    Some('\\') => match chars.next() {
+                        Some(c) => word.push(c),
+                        None => return Err("unterminated quote".into()),
+                    },
+                    Some(c) => word.push(c),
+                }
+            }
+            if chars.peek().is_some_and(|c| !c.is_whitespace()) {
+                return Err("a quoted word must be followed by a space".into());
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c.is_whitespace() {
+                    break;
+                }
+                word.push(c);
+                chars.next();
+            }
+        }
+        words.push(word);
+    }
+    Ok(words)
+}
+
+impl Rule {
+    /// Parses one rule. Specifiers are expanded for `unit` when given (for a file checked on
+    /// its own they are only validated).
+    pub fn parse(text: &str, unit: Option<&UnitName>, source: Source) -> Result<Rule, String> {
+        let words = split_words(text)?;
+        let mut words = words.into_iter();
+        let action = match words.next().as_deref() {
+            Some("allow") => Action::Allow,
+            Some("deny") => Action::Deny,
+            Some("audit") => Action::Audit,
+            Some(other) => {
+                let hint = super::diag::did_you_mean(other, Action::ALL.map(Action::as_str))
+                    .map(|c| format!("; did you mean '{c}'?"))
+                    .unwrap_or_default();
+                return Err(format!("unknown action '{other}' (allow, deny or audit){hint}"));
+            }
+            None => return Err("empty rule".into()),
+        };
+        let class_word = words.next().ok_or("rule has no class (read, write, exec, net, connect, bind, cap)")?;
+        let class = Class::ALL.into_iter().find(|c| c.as_str() == class_word).ok_or_else(|| {
+            let hint = super::diag::did_you_mean(&class_word, Class::ALL.map(Class::as_str))
+                .map(|c| format!("; did you mean '{c}'?"))
+                .unwrap_or_default();
+            format!("unknown class '{class_word}' (read, write, exec, net, connect, bind, cap){hint}")
+        })?;
+
+        let expand = |w: &str| -> Result<String, String> {
+            match unit {
+                Some(u) => specifiers::expand(w, u),
+                // Validate the syntax with a stand-in instance.
+                None => specifiers::expand(w, &UnitName::new("unit@instance.service")),
+            }
+        };
+        let mut from = None;
+        let mut args = Vec::new();
+        for w in words {
+            if let Some(p) = w.strip_prefix("from=") {
+                if from.is_some() {
+                    return Err("from= given twice".into());
+                }
+                from = Some(PathPattern::parse(&expand(p)?).map_err(|e| format!("from=: {e}"))?);
+            } else {
+                args.push(w);
+            }
+        }
+        if args.is_empty() {
+            return Err(format!("'{} {}' names nothing", action.as_str(), class.as_str()));
+        }
+        let target = match class {
+            Class::Read | Class::Write | Class::Exec => Target::Paths(
+                args.iter()
+                    .map(|a| PathPattern::parse(&expand(a)?))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Class::Net => Target::Families(args.iter().map(|a| Family::parse(a)).collect::<Result<_, _>>()?),
+            Class::Connect | Class::Bind => {
+                Target::Ports(args.iter().map(|a| PortRange::parse(a)).collect::<Result<_, _>>()?)
+            }
+            Class::Cap => Target::Caps(args.iter().map(|a| Capability::parse(a)).collect::<Result<_, _>>()?),
+        };
+        Ok(Rule { action, class, target, from, source })
+    }
+
+    /// The path patterns of a path-class rule (empty for the other classes).
+    pub fn paths(&self) -> &[PathPattern] {
+        match &self.target {
+            Target::Paths(p) => p,
+            _ => &[],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Rule, String> {
+        Rule::parse(s, Some(&UnitName::new("web@a.service")), Source::new("/t.conf", 1))
+    }
+
+    #[test]
+    fn path_rules() {
+        let r = parse("deny write /etc/ /usr/").unwrap();
+        assert_eq!((r.action, r.class), (Action::Deny, Class::Write));
+        assert_eq!(r.paths().len(), 2);
+        assert_eq!(r.to_string(), "deny write /etc/ /usr/");
+        let r = parse("allow write /srv/%i/ from=/usr/bin/app").unwrap();
+        assert_eq!(r.to_string(), "allow write /srv/a/ from=/usr/bin/app");
+    }
+
+    #[test]
+    fn other_classes() {
+        assert_eq!(parse("deny net raw packet").unwrap().to_string(), "deny net raw packet");
+        assert_eq!(parse("deny connect tcp:25").unwrap().to_string(), "deny connect tcp:25");
+        assert_eq!(parse("deny cap SYS_ADMIN cap_sys_module").unwrap().to_string(), "deny cap sys_admin sys_module");
+    }
+
+    #[test]
+    fn quoting() {
+        let r = parse(r#"deny read "/srv/my dir/" /x"#).unwrap();
+        assert_eq!(r.paths()[0].as_str(), "/srv/my dir/");
+        assert_eq!(r.to_string(), r#"deny read "/srv/my dir/" /x"#);
+        assert!(parse(r#"deny read "/srv"#).is_err());
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong() {
+        assert!(parse("").unwrap_err().contains("empty"));
+        assert!(parse("dney read /x").unwrap_err().contains("did you mean 'deny'"));
+        assert!(parse("deny raed /x").unwrap_err().contains("did you mean 'read'"));
+        assert!(parse("deny read").unwrap_err().contains("names nothing"));
+        assert!(parse("deny read etc").unwrap_err().contains("absolute"));
+        assert!(parse("deny cap sys_admn").unwrap_err().contains("did you mean 'sys_admin'"));
+        assert!(parse("deny read /x from=/a from=/b").unwrap_err().contains("twice"));
+        assert!(parse("deny read /x/%z").unwrap_err().contains("specifier"));
+    }
+}
