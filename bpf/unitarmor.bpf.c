@@ -148,60 +148,88 @@ int BPF_PROG(ua_cgroup_rmdir, struct cgroup *cgrp, const char *path)
 
 /* ---- Paths ---- */
 
+/* State of a path walk, one bpf_loop() step per path component or mount crossing. Kernel
+ * pointers are kept as integers: they are only ever read through BPF_CORE_READ. */
+struct path_walk {
+	__u64 dentry;
+	__u64 vfsmnt;
+	__u64 root_dentry;
+	__u64 root_mnt;
+	__u32 pos;
+	__u8 done;
+	__u8 truncated;
+};
+
+static long walk_component(__u32 i, void *data)
+{
+	struct path_walk *pw = data;
+	struct dentry *dentry = (struct dentry *)pw->dentry;
+	struct vfsmount *vfsmnt = (struct vfsmount *)pw->vfsmnt;
+	struct mount *mnt = (void *)vfsmnt - bpf_core_field_offset(struct mount, mnt);
+	struct scratch *s = get_scratch();
+	struct dentry *parent;
+	struct qstr name;
+	__u32 len, pos = pw->pos;
+
+	if (!s)
+		goto stop;
+	if (pw->dentry == pw->root_dentry && pw->vfsmnt == pw->root_mnt)
+		goto stop;
+	if (dentry == BPF_CORE_READ(vfsmnt, mnt_root)) {
+		struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
+
+		if (up == mnt)
+			goto stop; /* the namespace's root mount */
+		pw->dentry = (__u64)BPF_CORE_READ(mnt, mnt_mountpoint);
+		pw->vfsmnt = (__u64)((void *)up + bpf_core_field_offset(struct mount, mnt));
+		return 0;
+	}
+	parent = BPF_CORE_READ(dentry, d_parent);
+	if (parent == dentry)
+		goto stop; /* root of a detached tree */
+	name = BPF_CORE_READ(dentry, d_name);
+	len = name.len & 0xff;
+	if (len + 1 >= pos) {
+		pw->truncated = 1;
+		goto stop;
+	}
+	pos -= len;
+	bpf_probe_read_kernel(&s->path[pos & (UA_PATH_MAX - 1)], len, name.name);
+	pos -= 1;
+	s->path[pos & (UA_PATH_MAX - 1)] = '/';
+	pw->pos = pos;
+	pw->dentry = (__u64)parent;
+	return 0;
+stop:
+	pw->done = 1;
+	return 1;
+}
+
 /*
  * Writes the path of (mnt, dentry) as the current task sees it into s->path, ending just before
  * UA_PATH_MAX, and returns where it starts (*truncated set if the path was too deep or too
  * long; the kept part is then the tail). Walks dentries up to each mount's root and crosses to
- * the parent mount, stopping at the task's root directory, like d_path() does.
+ * the parent mount, stopping at the task's root directory, as d_path() does. bpf_loop() keeps
+ * the verifier's work independent of UA_PATH_DEPTH.
  */
 static __always_inline __u32 build_path(struct scratch *s, struct vfsmount *vfsmnt,
 					struct dentry *dentry, __u8 *truncated)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct dentry *root_dentry = BPF_CORE_READ(task, fs, root.dentry);
-	struct vfsmount *root_mnt = BPF_CORE_READ(task, fs, root.mnt);
-	struct mount *mnt = (void *)vfsmnt - bpf_core_field_offset(struct mount, mnt);
-	__u32 pos = UA_PATH_MAX;
-	int i;
+	struct path_walk pw = {
+		.dentry = (__u64)dentry,
+		.vfsmnt = (__u64)vfsmnt,
+		.root_dentry = (__u64)BPF_CORE_READ(task, fs, root.dentry),
+		.root_mnt = (__u64)BPF_CORE_READ(task, fs, root.mnt),
+		.pos = UA_PATH_MAX,
+	};
+	__u32 pos;
 
-	*truncated = 0;
-	for (i = 0; i < UA_PATH_DEPTH; i++) {
-		struct dentry *parent, *mnt_root;
-		struct qstr name;
-		__u32 len;
-
-		if (dentry == root_dentry && vfsmnt == root_mnt)
-			goto done;
-		mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
-		if (dentry == mnt_root) {
-			struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
-
-			if (up == mnt)
-				goto done; /* the namespace's root mount */
-			dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
-			mnt = up;
-			vfsmnt = (void *)up + bpf_core_field_offset(struct mount, mnt);
-			continue;
-		}
-		parent = BPF_CORE_READ(dentry, d_parent);
-		if (parent == dentry)
-			goto done; /* root of a detached tree */
-		name = BPF_CORE_READ(dentry, d_name);
-		len = name.len & 0xff;
-		if (len + 1 >= pos) {
-			*truncated = 1;
-			goto done;
-		}
-		pos -= len;
-		bpf_probe_read_kernel(&s->path[pos & (UA_PATH_MAX - 1)], len, name.name);
-		pos -= 1;
-		s->path[pos & (UA_PATH_MAX - 1)] = '/';
-		dentry = parent;
-	}
-	*truncated = 1;
-done:
-	if (pos == UA_PATH_MAX) {
-		pos -= 1;
+	bpf_loop(UA_PATH_DEPTH, walk_component, &pw, 0);
+	*truncated = pw.truncated || !pw.done;
+	pos = pw.pos;
+	if (pos >= UA_PATH_MAX) {
+		pos = UA_PATH_MAX - 1;
 		s->path[pos & (UA_PATH_MAX - 1)] = '/';
 	}
 	return pos;

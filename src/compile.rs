@@ -42,7 +42,11 @@ pub struct Accept {
 
 impl Default for Accept {
     fn default() -> Self {
-        Accept { deny: [RULE_NONE; 3], allow: [RULE_NONE; 3], audit: [RULE_NONE; 3] }
+        Accept {
+            deny: [RULE_NONE; 3],
+            allow: [RULE_NONE; 3],
+            audit: [RULE_NONE; 3],
+        }
     }
 }
 
@@ -99,7 +103,13 @@ pub fn compile(policy: &Policy) -> Result<Tables, CompileError> {
     let mut unenforced = Vec::new();
     for (i, rule) in policy.rules.iter().enumerate() {
         let Some(ci) = class_index(rule.class) else {
-            unenforced.push((i, format!("'{}' rules are not enforced by this version", rule.class.as_str())));
+            unenforced.push((
+                i,
+                format!(
+                    "'{}' rules are not enforced by this version",
+                    rule.class.as_str()
+                ),
+            ));
             continue;
         };
         if rule.from.is_some() {
@@ -138,7 +148,12 @@ pub fn compile(policy: &Policy) -> Result<Tables, CompileError> {
                 .dfa_size_limit(Some(BUILD_LIMIT))
                 .determinize_size_limit(Some(BUILD_LIMIT)),
         )
-        .syntax(syntax::Config::new().unicode(false).utf8(false).dot_matches_new_line(true))
+        .syntax(
+            syntax::Config::new()
+                .unicode(false)
+                .utf8(false)
+                .dot_matches_new_line(true),
+        )
         .build_many(&patterns)
         .map_err(|e| CompileError::TooComplex(e.to_string()))?;
 
@@ -146,7 +161,11 @@ pub fn compile(policy: &Policy) -> Result<Tables, CompileError> {
     for b in 0..=255u8 {
         tables.byte_class[b as usize] = classes_of.get(b);
     }
-    let reps: Vec<(u8, u8)> = classes_of.representatives(..).filter_map(|u| u.as_u8()).map(|b| (classes_of.get(b), b)).collect();
+    let reps: Vec<(u8, u8)> = classes_of
+        .representatives(..)
+        .filter_map(|u| u.as_u8())
+        .map(|b| (classes_of.get(b), b))
+        .collect();
 
     let start = dfa
         .start_state(&start::Config::new().anchored(Anchored::Yes))
@@ -196,13 +215,19 @@ pub fn compile(policy: &Policy) -> Result<Tables, CompileError> {
 impl Tables {
     /// Decides an operation of `class` on `path` exactly as the kernel does.
     pub fn decide(&self, class: Class, path: &[u8]) -> Verdict {
-        let Some(ci) = class_index(class) else { return Verdict::Allow };
+        let Some(ci) = class_index(class) else {
+            return Verdict::Allow;
+        };
         if self.classes & (1 << ci) == 0 {
             return Verdict::Allow;
         }
         let mut state = self.start;
         for &b in path {
-            state = self.trans.get(&(state, self.byte_class[b as usize])).copied().unwrap_or(0);
+            state = self
+                .trans
+                .get(&(state, self.byte_class[b as usize]))
+                .copied()
+                .unwrap_or(0);
             if state == 0 {
                 break;
             }
@@ -231,7 +256,11 @@ mod tests {
             .enumerate()
             .map(|(i, r)| Rule::parse(r, None, Source::new("/p.conf", i + 1)).unwrap())
             .collect();
-        Policy { mode: Mode::Enforce, rules, configured: true }
+        Policy {
+            mode: Mode::Enforce,
+            rules,
+            configured: true,
+        }
     }
 
     fn decide(t: &Tables, class: Class, path: &str) -> Verdict {
@@ -251,9 +280,15 @@ mod tests {
     fn deny_wins_over_allow() {
         let t = compile(&policy(&["allow write /srv/", "deny write /srv/secret/"])).unwrap();
         assert_eq!(decide(&t, Class::Write, "/srv/data"), Verdict::Allow);
-        assert_eq!(decide(&t, Class::Write, "/srv/secret/key"), Verdict::Deny(1));
+        assert_eq!(
+            decide(&t, Class::Write, "/srv/secret/key"),
+            Verdict::Deny(1)
+        );
         // An allow rule makes write an allow-list: everything else is denied.
-        assert_eq!(decide(&t, Class::Write, "/etc/passwd"), Verdict::Deny(RULE_NOT_ALLOWED));
+        assert_eq!(
+            decide(&t, Class::Write, "/etc/passwd"),
+            Verdict::Deny(RULE_NOT_ALLOWED)
+        );
         // Other classes are untouched.
         assert_eq!(decide(&t, Class::Read, "/etc/passwd"), Verdict::Allow);
     }
@@ -262,16 +297,35 @@ mod tests {
     fn exec_allow_list() {
         let t = compile(&policy(&["allow exec /usr/bin/app /usr/lib/app/**"])).unwrap();
         assert_eq!(decide(&t, Class::Exec, "/usr/bin/app"), Verdict::Allow);
-        assert_eq!(decide(&t, Class::Exec, "/usr/lib/app/helper"), Verdict::Allow);
-        assert_eq!(decide(&t, Class::Exec, "/usr/bin/sh"), Verdict::Deny(RULE_NOT_ALLOWED));
-        assert_eq!(decide(&t, Class::Exec, "/usr/bin/app2"), Verdict::Deny(RULE_NOT_ALLOWED));
+        assert_eq!(
+            decide(&t, Class::Exec, "/usr/lib/app/helper"),
+            Verdict::Allow
+        );
+        assert_eq!(
+            decide(&t, Class::Exec, "/usr/bin/sh"),
+            Verdict::Deny(RULE_NOT_ALLOWED)
+        );
+        assert_eq!(
+            decide(&t, Class::Exec, "/usr/bin/app2"),
+            Verdict::Deny(RULE_NOT_ALLOWED)
+        );
     }
 
     #[test]
     fn audit_rules_report_and_allow() {
-        let t = compile(&policy(&["audit read /srv/www/**", "deny read /srv/www/private/"])).unwrap();
-        assert_eq!(decide(&t, Class::Read, "/srv/www/index.html"), Verdict::Audit(0));
-        assert_eq!(decide(&t, Class::Read, "/srv/www/private/x"), Verdict::Deny(1));
+        let t = compile(&policy(&[
+            "audit read /srv/www/**",
+            "deny read /srv/www/private/",
+        ]))
+        .unwrap();
+        assert_eq!(
+            decide(&t, Class::Read, "/srv/www/index.html"),
+            Verdict::Audit(0)
+        );
+        assert_eq!(
+            decide(&t, Class::Read, "/srv/www/private/x"),
+            Verdict::Deny(1)
+        );
         assert_eq!(decide(&t, Class::Read, "/srv/other"), Verdict::Allow);
     }
 
@@ -283,7 +337,12 @@ mod tests {
 
     #[test]
     fn other_classes_and_from_are_reported_unenforced() {
-        let t = compile(&policy(&["deny cap sys_admin", "deny read /x from=/usr/bin/a", "deny read /y"])).unwrap();
+        let t = compile(&policy(&[
+            "deny cap sys_admin",
+            "deny read /x from=/usr/bin/a",
+            "deny read /y",
+        ]))
+        .unwrap();
         assert_eq!(t.unenforced.iter().map(|u| u.0).collect::<Vec<_>>(), [0, 1]);
         assert_eq!(decide(&t, Class::Read, "/x"), Verdict::Allow);
         assert_eq!(decide(&t, Class::Read, "/y"), Verdict::Deny(2));
@@ -292,10 +351,15 @@ mod tests {
     #[test]
     fn cost_does_not_grow_with_rules() {
         // Thousands of rules compile, and the state count stays bounded by the paths' shape.
-        let rules: Vec<String> = (0..300).map(|i| format!("deny read /data/item{i}/")).collect();
+        let rules: Vec<String> = (0..300)
+            .map(|i| format!("deny read /data/item{i}/"))
+            .collect();
         let refs: Vec<&str> = rules.iter().map(|s| s.as_str()).collect();
         let t = compile(&policy(&refs)).unwrap();
-        assert_eq!(decide(&t, Class::Read, "/data/item299/x"), Verdict::Deny(299));
+        assert_eq!(
+            decide(&t, Class::Read, "/data/item299/x"),
+            Verdict::Deny(299)
+        );
         assert_eq!(decide(&t, Class::Read, "/data/item300/x"), Verdict::Allow);
         assert!(t.accept.len() < 10_000);
     }

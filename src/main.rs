@@ -1,4 +1,59 @@
-mod compile;
-mod kernel;
-mod policy;
-fn main() {}
+//! The `unitarmor` command: parses the command line and runs one subcommand.
+
+use clap::Parser;
+
+use unitarmor::cli::{self, Cli, Command};
+use unitarmor::{daemon, journal, kernel};
+
+fn main() {
+    let cli = Cli::parse();
+    let daemon = matches!(cli.command, Command::Daemon);
+    journal::init(daemon);
+    let result = match cli.command {
+        Command::Daemon => runtime()
+            .and_then(|rt| rt.block_on(daemon::run()))
+            .map(|()| 0),
+        Command::Check {
+            targets,
+            json,
+            root,
+        } => cli::check(&targets, json, &root),
+        Command::Show {
+            targets,
+            json,
+            root,
+        } => cli::show(&targets, json, &root),
+        Command::Status { unit, json } => {
+            runtime().and_then(|rt| rt.block_on(cli::status(unit.as_deref(), json)))
+        }
+        Command::Disarm => kernel::disarm().map(|removed| {
+            if removed {
+                println!(
+                    "removed {}; enforcement stops once no unitarmor daemon runs",
+                    kernel::PIN_DIR
+                );
+            } else {
+                println!("nothing pinned under {}", kernel::PIN_DIR);
+            }
+            0
+        }),
+    };
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("unitarmor: {e:#}");
+            let code = if e.is::<daemon::Unsupported>() {
+                daemon::Unsupported::EXIT_CODE
+            } else {
+                1
+            };
+            std::process::exit(code);
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}

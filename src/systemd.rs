@@ -4,35 +4,55 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use zbus::zvariant::OwnedObjectPath;
+use zbus::OwnedObjectPath;
 use zbus::{proxy, Connection};
 
 /// One row of `ListUnits`.
-pub type UnitRow = (String, String, String, String, String, String, OwnedObjectPath, u32, String, OwnedObjectPath);
+pub type UnitRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    OwnedObjectPath,
+    u32,
+    String,
+    OwnedObjectPath,
+);
 
 #[proxy(
     interface = "org.freedesktop.systemd1.Manager",
     default_service = "org.freedesktop.systemd1",
-    default_path = "/org/freedesktop/systemd1",
-    gen_blocking = false
+    default_path = "/org/freedesktop/systemd1"
 )]
 pub trait Manager {
     fn subscribe(&self) -> zbus::Result<()>;
     fn list_units(&self) -> zbus::Result<Vec<UnitRow>>;
     fn list_unit_files(&self) -> zbus::Result<Vec<(String, String)>>;
     fn load_unit(&self, name: &str) -> zbus::Result<OwnedObjectPath>;
+    fn get_unit(&self, name: &str) -> zbus::Result<OwnedObjectPath>;
 
     #[zbus(signal)]
     fn unit_new(&self, id: String, unit: OwnedObjectPath) -> zbus::Result<()>;
     #[zbus(signal)]
     fn unit_removed(&self, id: String, unit: OwnedObjectPath) -> zbus::Result<()>;
     #[zbus(signal)]
-    fn job_removed(&self, id: u32, job: OwnedObjectPath, unit: String, result: String) -> zbus::Result<()>;
+    fn job_removed(
+        &self,
+        id: u32,
+        job: OwnedObjectPath,
+        unit: String,
+        result: String,
+    ) -> zbus::Result<()>;
     #[zbus(signal)]
     fn reloading(&self, active: bool) -> zbus::Result<()>;
 }
 
-#[proxy(interface = "org.freedesktop.systemd1.Unit", default_service = "org.freedesktop.systemd1", gen_blocking = false)]
+#[proxy(
+    interface = "org.freedesktop.systemd1.Unit",
+    default_service = "org.freedesktop.systemd1"
+)]
 pub trait Unit {
     #[zbus(property)]
     fn id(&self) -> zbus::Result<String>;
@@ -44,7 +64,10 @@ pub trait Unit {
     fn drop_in_paths(&self) -> zbus::Result<Vec<String>>;
 }
 
-#[proxy(interface = "org.freedesktop.systemd1.Service", default_service = "org.freedesktop.systemd1", gen_blocking = false)]
+#[proxy(
+    interface = "org.freedesktop.systemd1.Service",
+    default_service = "org.freedesktop.systemd1"
+)]
 pub trait Service {
     #[zbus(property)]
     fn slice(&self) -> zbus::Result<String>;
@@ -65,24 +88,45 @@ pub struct UnitInfo {
 
 /// Reads a loaded unit's files, slice and cgroup.
 pub async fn unit_info(conn: &Connection, path: OwnedObjectPath) -> Result<UnitInfo> {
-    let unit = UnitProxy::builder(conn).path(path.clone())?.cache_properties(zbus::proxy::CacheProperties::No).build().await?;
+    let unit = UnitProxy::builder(conn)
+        .path(path.clone())
+        .cache_properties(zbus::proxy::CacheProperties::No)
+        .build()
+        .await?;
     let name = unit.id().await.context("reading Id")?;
     let mut files = Vec::new();
     let fragment = unit.fragment_path().await.unwrap_or_default();
     if !fragment.is_empty() {
         files.push(PathBuf::from(fragment));
     }
-    files.extend(unit.drop_in_paths().await.unwrap_or_default().into_iter().map(PathBuf::from));
-    let service = ServiceProxy::builder(conn).path(path)?.cache_properties(zbus::proxy::CacheProperties::No).build().await?;
+    files.extend(
+        unit.drop_in_paths()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(PathBuf::from),
+    );
+    let service = ServiceProxy::builder(conn)
+        .path(path)
+        .cache_properties(zbus::proxy::CacheProperties::No)
+        .build()
+        .await?;
     let slice = service.slice().await.unwrap_or_default();
     let control_group = service.control_group().await.unwrap_or_default();
-    Ok(UnitInfo { name, files, slice, control_group })
+    Ok(UnitInfo {
+        name,
+        files,
+        slice,
+        control_group,
+    })
 }
 
 /// The cgroup path systemd gives a slice: `a-b.slice` lives at `/a.slice/a-b.slice`,
 /// `-.slice` is the root.
 pub fn slice_path(slice: &str) -> String {
-    let Some(stem) = slice.strip_suffix(".slice") else { return String::new() };
+    let Some(stem) = slice.strip_suffix(".slice") else {
+        return String::new();
+    };
     if stem == "-" || stem.is_empty() {
         return String::new();
     }
@@ -140,7 +184,10 @@ mod tests {
         assert_eq!(slice_path("system.slice"), "/system.slice");
         assert_eq!(slice_path("-.slice"), "");
         assert_eq!(slice_path("system-t.slice"), "/system.slice/system-t.slice");
-        assert_eq!(expected_cgroup("system.slice", "demo.service"), "/system.slice/demo.service");
+        assert_eq!(
+            expected_cgroup("system.slice", "demo.service"),
+            "/system.slice/demo.service"
+        );
         assert_eq!(
             expected_cgroup("system-t.slice", "t@x.service"),
             "/system.slice/system-t.slice/t@x.service"

@@ -29,7 +29,7 @@ pub struct RawEvent {
 const _: () = assert!(std::mem::size_of::<RawEvent>() == 4160);
 
 /// What the kernel decided.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     Denied,
@@ -143,9 +143,13 @@ mod tests {
         raw.path_len = 11;
         raw.path[..11].copy_from_slice(b"/etc/shadow");
         raw.comm[..3].copy_from_slice(b"cat");
-        let bytes = unsafe { std::slice::from_raw_parts((&raw as *const RawEvent).cast::<u8>(), 4160) };
+        let bytes =
+            unsafe { std::slice::from_raw_parts((&raw as *const RawEvent).cast::<u8>(), 4160) };
         let e = Event::parse(bytes).unwrap();
-        assert_eq!((e.cgroup_id, e.pid, e.path.as_str(), e.comm.as_str()), (77, 5, "/etc/shadow", "cat"));
+        assert_eq!(
+            (e.cgroup_id, e.pid, e.path.as_str(), e.comm.as_str()),
+            (77, 5, "/etc/shadow", "cat")
+        );
         assert_eq!(e.verdict, Verdict::Denied);
         assert!(Event::parse(&bytes[..100]).is_none());
     }

@@ -16,7 +16,13 @@ use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, OpenObject, ProgramType};
 use crate::compile::Tables;
 use crate::policy::Mode;
 
-#[allow(clippy::all, clippy::pedantic, dead_code, unused_imports, non_camel_case_types)]
+#[allow(
+    clippy::all,
+    clippy::pedantic,
+    dead_code,
+    unused_imports,
+    non_camel_case_types
+)]
 mod skel {
     include!(concat!(env!("OUT_DIR"), "/unitarmor.skel.rs"));
 }
@@ -33,8 +39,9 @@ pub const CGROUP_PATH_MAX: usize = 256;
 
 /// Says why BPF LSM enforcement cannot work on this machine, or nothing if it can.
 pub fn check_support() -> Result<(), String> {
-    let lsm = std::fs::read_to_string("/sys/kernel/security/lsm")
-        .map_err(|e| format!("cannot read /sys/kernel/security/lsm ({e}); is securityfs mounted?"))?;
+    let lsm = std::fs::read_to_string("/sys/kernel/security/lsm").map_err(|e| {
+        format!("cannot read /sys/kernel/security/lsm ({e}); is securityfs mounted?")
+    })?;
     if !lsm.trim_end_matches('\0').split(',').any(|l| l == "bpf") {
         return Err(format!(
             "the BPF LSM is not active (active LSMs: {}); add 'bpf' to the kernel's lsm= parameter",
@@ -43,10 +50,14 @@ pub fn check_support() -> Result<(), String> {
     }
     match ProgramType::Lsm.is_supported() {
         Ok(true) => Ok(()),
-        Ok(false) => Err("this kernel refuses to load BPF LSM programs (BPF_PROG_TYPE_LSM is not \
+        Ok(false) => Err(
+            "this kernel refuses to load BPF LSM programs (BPF_PROG_TYPE_LSM is not \
                           supported: no CONFIG_BPF_LSM, or no BPF trampolines on this machine)"
-            .into()),
-        Err(e) => Err(format!("probing BPF LSM support failed: {e} (is the daemon running as root?)")),
+                .into(),
+        ),
+        Err(e) => Err(format!(
+            "probing BPF LSM support failed: {e} (is the daemon running as root?)"
+        )),
     }
 }
 
@@ -66,7 +77,11 @@ fn bytes<T: Copy>(v: &T) -> &[u8] {
 /// Zero-padded `expected` key for a cgroup path.
 pub fn cgroup_key(path: &str) -> Result<[u8; CGROUP_PATH_MAX]> {
     if path.len() >= CGROUP_PATH_MAX {
-        bail!("cgroup path {path} is {} bytes; the limit is {}", path.len(), CGROUP_PATH_MAX - 1);
+        bail!(
+            "cgroup path {path} is {} bytes; the limit is {}",
+            path.len(),
+            CGROUP_PATH_MAX - 1
+        );
     }
     let mut key = [0u8; CGROUP_PATH_MAX];
     key[..path.len()].copy_from_slice(path.as_bytes());
@@ -77,17 +92,26 @@ impl Kernel {
     /// Opens and loads the programs (the verifier runs here); nothing is attached yet.
     pub fn load() -> Result<Kernel> {
         // The skeleton borrows its object for its whole life; the daemon keeps it until exit.
-        let object: &'static mut MaybeUninit<OpenObject> = Box::leak(Box::new(MaybeUninit::uninit()));
-        let open = UnitarmorSkelBuilder::default().open(object).context("opening the BPF object")?;
+        let object: &'static mut MaybeUninit<OpenObject> =
+            Box::leak(Box::new(MaybeUninit::uninit()));
+        let open = UnitarmorSkelBuilder::default()
+            .open(object)
+            .context("opening the BPF object")?;
         let skel = open.load().context("loading the BPF programs (verifier)")?;
-        Ok(Kernel { skel, links: Vec::new() })
+        Ok(Kernel {
+            skel,
+            links: Vec::new(),
+        })
     }
 
     /// Attaches the cgroup_mkdir/cgroup_rmdir programs: from here on new cgroups of armored
     /// units are bound as they are created.
     pub fn attach_binding(&mut self) -> Result<()> {
         let progs = &self.skel.progs;
-        for (name, prog) in [("cgroup_mkdir", &progs.ua_cgroup_mkdir), ("cgroup_rmdir", &progs.ua_cgroup_rmdir)] {
+        for (name, prog) in [
+            ("cgroup_mkdir", &progs.ua_cgroup_mkdir),
+            ("cgroup_rmdir", &progs.ua_cgroup_rmdir),
+        ] {
             let link = prog.attach().with_context(|| format!("attaching {name}"))?;
             self.links.push((name.to_string(), link));
         }
@@ -112,7 +136,9 @@ impl Kernel {
             ("path_chown", &p.ua_path_chown),
         ];
         for (name, prog) in hooks {
-            let link = prog.attach().with_context(|| format!("attaching the {name} LSM program"))?;
+            let link = prog
+                .attach()
+                .with_context(|| format!("attaching the {name} LSM program"))?;
             self.links.push((name.to_string(), link));
         }
         Ok(())
@@ -130,7 +156,8 @@ impl Kernel {
         for (name, link) in &mut self.links {
             let path = links_dir.join(name.as_str());
             remove_pin(&path)?;
-            link.pin(&path).with_context(|| format!("pinning {}", path.display()))?;
+            link.pin(&path)
+                .with_context(|| format!("pinning {}", path.display()))?;
         }
         let m = &mut self.skel.maps;
         for (name, map) in [
@@ -144,7 +171,8 @@ impl Kernel {
         ] {
             let path = maps_dir.join(name);
             remove_pin(&path)?;
-            map.pin(&path).with_context(|| format!("pinning {}", path.display()))?;
+            map.pin(&path)
+                .with_context(|| format!("pinning {}", path.display()))?;
         }
         Ok(())
     }
@@ -154,13 +182,25 @@ impl Kernel {
     pub fn install_policy(&self, id: u32, tables: &Tables) -> Result<()> {
         let m = &self.skel.maps;
         for (&(state, class), &next) in &tables.trans {
-            let key = ua_trans_key { policy: id, state, byte_class: class.into() };
-            m.trans.update(bytes(&key), bytes(&next), MapFlags::ANY).context("writing the trans map (is the policy too large?)")?;
+            let key = ua_trans_key {
+                policy: id,
+                state,
+                byte_class: class.into(),
+            };
+            m.trans
+                .update(bytes(&key), bytes(&next), MapFlags::ANY)
+                .context("writing the trans map (is the policy too large?)")?;
         }
         for (&state, acc) in &tables.accept {
             let key = ua_state_key { policy: id, state };
-            let val = ua_accept { deny: acc.deny, allow: acc.allow, audit: acc.audit };
-            m.accept.update(bytes(&key), bytes(&val), MapFlags::ANY).context("writing the accept map (is the policy too large?)")?;
+            let val = ua_accept {
+                deny: acc.deny,
+                allow: acc.allow,
+                audit: acc.audit,
+            };
+            m.accept
+                .update(bytes(&key), bytes(&val), MapFlags::ANY)
+                .context("writing the accept map (is the policy too large?)")?;
         }
         let table = ua_policy_table {
             header: ua_policy {
@@ -175,16 +215,26 @@ impl Kernel {
             },
             byte_class: tables.byte_class,
         };
-        m.policies.update(bytes(&id), bytes(&table), MapFlags::ANY).context("writing the policies map")?;
+        m.policies
+            .update(bytes(&id), bytes(&table), MapFlags::ANY)
+            .context("writing the policies map")?;
         Ok(())
     }
 
     /// Removes policy `id` (nothing may be bound to it any more).
     pub fn remove_policy(&self, id: u32, tables: &Tables) {
         let m = &self.skel.maps;
-        let _ = m.policies.update(bytes(&id), bytes(&ua_policy_table::default()), MapFlags::ANY);
+        let _ = m.policies.update(
+            bytes(&id),
+            bytes(&ua_policy_table::default()),
+            MapFlags::ANY,
+        );
         for &(state, class) in tables.trans.keys() {
-            let _ = m.trans.delete(bytes(&ua_trans_key { policy: id, state, byte_class: class.into() }));
+            let _ = m.trans.delete(bytes(&ua_trans_key {
+                policy: id,
+                state,
+                byte_class: class.into(),
+            }));
         }
         for &state in tables.accept.keys() {
             let _ = m.accept.delete(bytes(&ua_state_key { policy: id, state }));
@@ -194,7 +244,11 @@ impl Kernel {
     /// Cgroups created at `path` from now on get policy `id`.
     pub fn set_expected(&self, path: &str, id: u32) -> Result<()> {
         let key = cgroup_key(path)?;
-        self.skel.maps.expected.update(&key, bytes(&id), MapFlags::ANY).context("writing the expected map")
+        self.skel
+            .maps
+            .expected
+            .update(&key, bytes(&id), MapFlags::ANY)
+            .context("writing the expected map")
     }
 
     pub fn remove_expected(&self, path: &str) {
@@ -205,7 +259,11 @@ impl Kernel {
 
     /// Binds an existing cgroup (one update: a running unit switches policy atomically).
     pub fn bind(&self, cgroup_id: u64, id: u32) -> Result<()> {
-        self.skel.maps.bound.update(bytes(&cgroup_id), bytes(&id), MapFlags::ANY).context("writing the bound map")
+        self.skel
+            .maps
+            .bound
+            .update(bytes(&cgroup_id), bytes(&id), MapFlags::ANY)
+            .context("writing the bound map")
     }
 
     pub fn unbind(&self, cgroup_id: u64) {
@@ -218,7 +276,10 @@ impl Kernel {
         map.keys()
             .filter_map(|k| {
                 let v = map.lookup(&k, MapFlags::ANY).ok()??;
-                Some((u64::from_ne_bytes(k.try_into().ok()?), u32::from_ne_bytes(v.try_into().ok()?)))
+                Some((
+                    u64::from_ne_bytes(k.try_into().ok()?),
+                    u32::from_ne_bytes(v.try_into().ok()?),
+                ))
             })
             .collect()
     }

@@ -85,7 +85,10 @@ mod tests {
         assert_eq!(Capability::parse("sys_admin"), Ok(Capability(21)));
         assert_eq!(Capability::parse("CAP_SYS_ADMIN"), Ok(Capability(21)));
         assert_eq!(Capability::parse("Cap_Net_Raw"), Ok(Capability(13)));
-        assert_eq!(Capability::parse("checkpoint_restore").unwrap().name(), "checkpoint_restore");
+        assert_eq!(
+            Capability::parse("checkpoint_restore").unwrap().name(),
+            "checkpoint_restore"
+        );
     }
 
     #[test]

@@ -46,7 +46,11 @@ impl Diagnostics {
     }
 
     fn push(&mut self, severity: Severity, source: &Source, message: String) {
-        self.0.push(Diagnostic { severity, source: source.clone(), message });
+        self.0.push(Diagnostic {
+            severity,
+            source: source.clone(),
+            message,
+        });
     }
 
     pub fn has_errors(&self) -> bool {
@@ -64,7 +68,10 @@ impl Diagnostics {
 
 /// The closest candidate to `word` (within an edit distance of 2, or a quarter of its length for
 /// long words), for "did you mean" hints.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (levenshtein(word, c), c))
@@ -93,7 +100,10 @@ mod tests {
 
     #[test]
     fn suggests_close_words_only() {
-        assert_eq!(did_you_mean("sys_admn", ["sys_admin", "sys_boot"]), Some("sys_admin"));
+        assert_eq!(
+            did_you_mean("sys_admn", ["sys_admin", "sys_boot"]),
+            Some("sys_admin")
+        );
         assert_eq!(did_you_mean("banana", ["sys_admin"]), None);
     }
 }

@@ -45,7 +45,10 @@ pub fn parse(path: &Path, bytes: &[u8], diags: &mut Diagnostics) -> DropIn {
     if bytes.len() > MAX_FILE_BYTES {
         diags.error(
             &Source::new(path, 1),
-            format!("file is {} bytes; unitarmor reads at most {MAX_FILE_BYTES}", bytes.len()),
+            format!(
+                "file is {} bytes; unitarmor reads at most {MAX_FILE_BYTES}",
+                bytes.len()
+            ),
         );
         return out;
     }
@@ -119,10 +122,15 @@ pub fn parse(path: &Path, bytes: &[u8], diags: &mut Diagnostics) -> DropIn {
             "ArmorPolicy" => out.entries.push(Entry::Policy(value.to_string(), src)),
             "ArmorMode" => match Mode::parse(value) {
                 Some(m) => out.entries.push(Entry::Mode(m, src)),
-                None => diags.error(&src, format!("ArmorMode={value} is not enforce, audit or off")),
+                None => diags.error(
+                    &src,
+                    format!("ArmorMode={value} is not enforce, audit or off"),
+                ),
             },
             _ => {
-                let hint = did_you_mean(key, KEYS).map(|k| format!("; did you mean '{k}'?")).unwrap_or_default();
+                let hint = did_you_mean(key, KEYS)
+                    .map(|k| format!("; did you mean '{k}'?"))
+                    .unwrap_or_default();
                 diags.error(&src, format!("unknown key '{key}' in [{SECTION}]{hint}"));
             }
         }
@@ -131,7 +139,10 @@ pub fn parse(path: &Path, bytes: &[u8], diags: &mut Diagnostics) -> DropIn {
 }
 
 fn is_comment(line: &[u8]) -> bool {
-    matches!(line.iter().find(|b| !b.is_ascii_whitespace()), Some(b'#' | b';'))
+    matches!(
+        line.iter().find(|b| !b.is_ascii_whitespace()),
+        Some(b'#' | b';')
+    )
 }
 
 #[cfg(test)]
@@ -163,18 +174,27 @@ mod tests {
         );
         assert!(diags.0.is_empty(), "{diags:?}");
         assert!(d.has_section);
-        assert_eq!(policies(&d), ["6:mode=audit", "7:deny read /etc/shadow", "12:RESET"]);
+        assert_eq!(
+            policies(&d),
+            ["6:mode=audit", "7:deny read /etc/shadow", "12:RESET"]
+        );
     }
 
     #[test]
     fn continuation_lines() {
-        let (d, _) = parse_str("[X-Armor]\nArmorPolicy=deny write \\\n  /etc/ \\\n /usr/\nArmorMode=off\n");
-        assert_eq!(policies(&d), ["2:deny write    /etc/   /usr/", "5:mode=off"]);
+        let (d, _) =
+            parse_str("[X-Armor]\nArmorPolicy=deny write \\\n  /etc/ \\\n /usr/\nArmorMode=off\n");
+        assert_eq!(
+            policies(&d),
+            ["2:deny write    /etc/   /usr/", "5:mode=off"]
+        );
     }
 
     #[test]
     fn bad_keys_and_values() {
-        let (_, diags) = parse_str("[X-Armor]\nArmorPolicies=deny read /x\nArmorMode=loud\nnonsense\n[X-Armor\n");
+        let (_, diags) = parse_str(
+            "[X-Armor]\nArmorPolicies=deny read /x\nArmorMode=loud\nnonsense\n[X-Armor\n",
+        );
         let msgs: Vec<String> = diags.0.iter().map(|d| d.to_string()).collect();
         assert_eq!(msgs.len(), 4, "{msgs:?}");
         assert!(msgs[0].starts_with("/x.conf:2: error: unknown key 'ArmorPolicies'"));
@@ -193,9 +213,10 @@ mod tests {
 
     #[test]
     fn hostile_bytes() {
-        let mut bytes = b"[X-Armor]\nArmorPolicy=deny read /a\0b\nArmorPolicy=deny read /\xff\xfe\n".to_vec();
+        let mut bytes =
+            b"[X-Armor]\nArmorPolicy=deny read /a\0b\nArmorPolicy=deny read /\xff\xfe\n".to_vec();
         bytes.extend_from_slice(b"ArmorPolicy=");
-        bytes.extend(std::iter::repeat(b'a').take(MAX_LINE_BYTES + 10));
+        bytes.extend(std::iter::repeat_n(b'a', MAX_LINE_BYTES + 10));
         bytes.extend_from_slice(b"\nArmorPolicy=deny read /ok\n");
         let mut diags = Diagnostics::default();
         let d = parse(Path::new("/h"), &bytes, &mut diags);
@@ -208,7 +229,10 @@ mod tests {
 
     #[test]
     fn endless_continuation_terminates() {
-        let text = format!("[X-Armor]\nArmorPolicy=deny read /x \\\n{}", "a \\\n".repeat(100_000));
+        let text = format!(
+            "[X-Armor]\nArmorPolicy=deny read /x \\\n{}",
+            "a \\\n".repeat(100_000)
+        );
         let mut diags = Diagnostics::default();
         parse(Path::new("/h"), text.as_bytes(), &mut diags);
         assert!(diags.has_errors());

@@ -8,6 +8,7 @@
 pub mod caps;
 pub mod diag;
 pub mod dropin;
+pub mod lint;
 pub mod named;
 pub mod net;
 pub mod pattern;
@@ -34,7 +35,10 @@ pub struct Source {
 
 impl Source {
     pub fn new(file: impl Into<PathBuf>, line: usize) -> Self {
-        Source { file: Arc::new(file.into()), line }
+        Source {
+            file: Arc::new(file.into()),
+            line,
+        }
     }
 }
 

@@ -23,7 +23,11 @@ use super::specifiers::UnitName;
 use super::Source;
 
 /// Where named policies are looked up, first match wins.
-pub const DIRS: [&str; 3] = ["/etc/unitarmor/policies", "/run/unitarmor/policies", "/usr/lib/unitarmor/policies"];
+pub const DIRS: [&str; 3] = [
+    "/etc/unitarmor/policies",
+    "/run/unitarmor/policies",
+    "/usr/lib/unitarmor/policies",
+];
 
 /// How deep `@NAME` includes may nest.
 pub const MAX_DEPTH: usize = 8;
@@ -53,13 +57,18 @@ pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 128
         && !name.starts_with('.')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
 /// Finds `name` under `root` (a prefix for tests and `--root`; `/` normally).
 pub fn find(root: &Path, name: &str) -> Option<PathBuf> {
     DIRS.iter()
-        .map(|d| root.join(d.trim_start_matches('/')).join(format!("{name}.toml")))
+        .map(|d| {
+            root.join(d.trim_start_matches('/'))
+                .join(format!("{name}.toml"))
+        })
         .find(|p| p.exists())
 }
 
@@ -74,15 +83,27 @@ pub fn expand(
     diags: &mut Diagnostics,
 ) -> Vec<Rule> {
     if !valid_name(name) {
-        diags.error(at, format!("'@{name}' is not a valid policy name (letters, digits, '-', '_', '.')"));
+        diags.error(
+            at,
+            format!("'@{name}' is not a valid policy name (letters, digits, '-', '_', '.')"),
+        );
         return Vec::new();
     }
     if stack.iter().any(|n| n == name) {
-        diags.error(at, format!("include cycle: @{} -> @{name}", stack.join(" -> @")));
+        diags.error(
+            at,
+            format!("include cycle: @{} -> @{name}", stack.join(" -> @")),
+        );
         return Vec::new();
     }
     if stack.len() >= MAX_DEPTH {
-        diags.error(at, format!("includes nest deeper than {MAX_DEPTH} (@{} -> @{name})", stack.join(" -> @")));
+        diags.error(
+            at,
+            format!(
+                "includes nest deeper than {MAX_DEPTH} (@{} -> @{name})",
+                stack.join(" -> @")
+            ),
+        );
         return Vec::new();
     }
     let Some(path) = find(root, name) else {
@@ -101,15 +122,28 @@ pub fn expand(
         Ok(f) => f,
         Err(e) => {
             let line = e.span().map_or(1, |s| line_of(&text, s.start));
-            diags.error(&Source::new(&path, line), format!("invalid policy file: {}", e.message()));
+            diags.error(
+                &Source::new(&path, line),
+                format!("invalid policy file: {}", e.message()),
+            );
             return Vec::new();
         }
     };
     stack.push(name.to_string());
     let mut rules = Vec::new();
     for inc in &file.include {
-        let line = text.lines().position(|l| l.contains(inc.as_str())).map_or(1, |i| i + 1);
-        rules.extend(expand(root, inc, unit, &Source::new(&path, line), stack, diags));
+        let line = text
+            .lines()
+            .position(|l| l.contains(inc.as_str()))
+            .map_or(1, |i| i + 1);
+        rules.extend(expand(
+            root,
+            inc,
+            unit,
+            &Source::new(&path, line),
+            stack,
+            diags,
+        ));
     }
     for spanned in &file.rule {
         let src = Source::new(&path, line_of(&text, spanned.span().start));
@@ -137,15 +171,28 @@ fn quote(s: &str) -> String {
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())].iter().filter(|b| **b == b'\n').count() + 1
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
 }
 
 fn read_limited(path: &Path) -> Result<String, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
     if bytes.len() > super::dropin::MAX_FILE_BYTES {
-        return Err(format!("file is {} bytes; unitarmor reads at most {}", bytes.len(), super::dropin::MAX_FILE_BYTES));
+        return Err(format!(
+            "file is {} bytes; unitarmor reads at most {}",
+            bytes.len(),
+            super::dropin::MAX_FILE_BYTES
+        ));
     }
-    String::from_utf8(bytes).map_err(|e| format!("file is not valid UTF-8 (byte {})", e.utf8_error().valid_up_to()))
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "file is not valid UTF-8 (byte {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
 }
 
 #[cfg(test)]
@@ -155,7 +202,10 @@ mod tests {
     fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         for (name, text) in files {
-            let p = dir.path().join("etc/unitarmor/policies").join(format!("{name}.toml"));
+            let p = dir
+                .path()
+                .join("etc/unitarmor/policies")
+                .join(format!("{name}.toml"));
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, text).unwrap();
         }
@@ -164,7 +214,14 @@ mod tests {
 
     fn run(root: &Path, name: &str) -> (Vec<Rule>, Diagnostics) {
         let mut d = Diagnostics::default();
-        let rules = expand(root, name, None, &Source::new("/u.conf", 3), &mut Vec::new(), &mut d);
+        let rules = expand(
+            root,
+            name,
+            None,
+            &Source::new("/u.conf", 3),
+            &mut Vec::new(),
+            &mut d,
+        );
         (rules, d)
     }
 
@@ -180,8 +237,17 @@ mod tests {
         ]);
         let (rules, d) = run(t.path(), "web");
         assert!(d.0.is_empty(), "{d:?}");
-        let text: Vec<String> = rules.iter().map(|r| format!("{} @{}", r, r.source.line)).collect();
-        assert_eq!(text, ["deny read /etc/shadow @1", "deny write /etc/ \"/my dir/\" from=/usr/sbin/nginx @4"]);
+        let text: Vec<String> = rules
+            .iter()
+            .map(|r| format!("{} @{}", r, r.source.line))
+            .collect();
+        assert_eq!(
+            text,
+            [
+                "deny read /etc/shadow @1",
+                "deny write /etc/ \"/my dir/\" from=/usr/sbin/nginx @4"
+            ]
+        );
         assert!(rules[0].source.file.ends_with("base.toml"));
     }
 
@@ -189,10 +255,17 @@ mod tests {
     fn cycles_depth_and_missing() {
         let t = tree(&[("a", "include = [\"b\"]\n"), ("b", "include = [\"a\"]\n")]);
         let (_, d) = run(t.path(), "a");
-        assert!(d.0[0].message.contains("include cycle: @a -> @b -> @a"), "{d:?}");
-        let chain: Vec<(String, String)> =
-            (0..12).map(|i| (format!("n{i}"), format!("include = [\"n{}\"]\n", i + 1))).collect();
-        let refs: Vec<(&str, &str)> = chain.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        assert!(
+            d.0[0].message.contains("include cycle: @a -> @b -> @a"),
+            "{d:?}"
+        );
+        let chain: Vec<(String, String)> = (0..12)
+            .map(|i| (format!("n{i}"), format!("include = [\"n{}\"]\n", i + 1)))
+            .collect();
+        let refs: Vec<(&str, &str)> = chain
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
         let t = tree(&refs);
         let (_, d) = run(t.path(), "n0");
         assert!(d.0[0].message.contains("nest deeper"), "{d:?}");
@@ -206,12 +279,23 @@ mod tests {
     #[test]
     fn bad_toml_points_at_the_line() {
         let t = tree(&[
-            ("bad", "[[rule]]\naction = \"deny\"\nclass = \"read\"\nargs = [\"/x\"]\nextra = 1\n"),
-            ("badcap", "[[rule]]\naction = \"deny\"\nclass = \"cap\"\nargs = [\"sys_admn\"]\n"),
+            (
+                "bad",
+                "[[rule]]\naction = \"deny\"\nclass = \"read\"\nargs = [\"/x\"]\nextra = 1\n",
+            ),
+            (
+                "badcap",
+                "[[rule]]\naction = \"deny\"\nclass = \"cap\"\nargs = [\"sys_admn\"]\n",
+            ),
         ]);
         let (_, d) = run(t.path(), "bad");
         assert!(d.0[0].message.contains("unknown field"), "{d:?}");
         let (_, d) = run(t.path(), "badcap");
-        assert!(d.0[0].to_string().contains("badcap.toml:1: error: unknown capability 'sys_admn'"), "{d:?}");
+        assert!(
+            d.0[0]
+                .to_string()
+                .contains("badcap.toml:1: error: unknown capability 'sys_admn'"),
+            "{d:?}"
+        );
     }
 }

@@ -28,12 +28,16 @@ impl Family {
     pub fn parse(s: &str) -> Result<Family, String> {
         let lower = s.to_ascii_lowercase();
         let name = lower.strip_prefix("af_").unwrap_or(&lower);
-        FAMILIES.iter().find(|(n, _)| *n == name).map(|(n, _)| Family(n)).ok_or_else(|| {
-            let hint = super::diag::did_you_mean(name, FAMILIES.iter().map(|(n, _)| *n))
-                .map(|c| format!("; did you mean '{c}'?"))
-                .unwrap_or_default();
-            format!("unknown address family '{s}'{hint}")
-        })
+        FAMILIES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(n, _)| Family(n))
+            .ok_or_else(|| {
+                let hint = super::diag::did_you_mean(name, FAMILIES.iter().map(|(n, _)| *n))
+                    .map(|c| format!("; did you mean '{c}'?"))
+                    .unwrap_or_default();
+                format!("unknown address family '{s}'{hint}")
+            })
     }
 }
 
@@ -101,7 +105,10 @@ mod tests {
     fn ports() {
         let r = PortRange::parse("tcp:25").unwrap();
         assert_eq!((r.proto, r.first, r.last), (Proto::Tcp, 25, 25));
-        assert_eq!(PortRange::parse("UDP:5000-5100").unwrap().to_string(), "udp:5000-5100");
+        assert_eq!(
+            PortRange::parse("UDP:5000-5100").unwrap().to_string(),
+            "udp:5000-5100"
+        );
         assert!(PortRange::parse("tcp:0").is_err());
         assert!(PortRange::parse("tcp:70000").is_err());
         assert!(PortRange::parse("tcp:9-3").is_err());
@@ -112,6 +119,8 @@ mod tests {
     #[test]
     fn families() {
         assert_eq!(Family::parse("AF_PACKET").unwrap(), Family("packet"));
-        assert!(Family::parse("pakcet").unwrap_err().contains("did you mean 'packet'"));
+        assert!(Family::parse("pakcet")
+            .unwrap_err()
+            .contains("did you mean 'packet'"));
     }
 }

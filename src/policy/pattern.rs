@@ -23,7 +23,10 @@ impl PathPattern {
             return Err(format!("'{s}' is not an absolute path"));
         }
         if s.len() > MAX_LEN {
-            return Err(format!("path pattern is {} bytes long; the limit is {MAX_LEN}", s.len()));
+            return Err(format!(
+                "path pattern is {} bytes long; the limit is {MAX_LEN}",
+                s.len()
+            ));
         }
         if s.contains('\0') {
             return Err("path pattern contains a NUL byte".into());
@@ -32,7 +35,9 @@ impl PathPattern {
         let mut text = String::with_capacity(s.len());
         for comp in s.split('/').filter(|c| !c.is_empty()) {
             if comp == "." || comp == ".." {
-                return Err(format!("'{s}' has a '{comp}' component; write the path it means"));
+                return Err(format!(
+                    "'{s}' has a '{comp}' component; write the path it means"
+                ));
             }
             if comp.contains("**") && comp != "**" {
                 return Err(format!("'{s}': '**' must be a whole path component"));
@@ -119,7 +124,11 @@ mod tests {
     fn matches(pattern: &str, path: &str) -> bool {
         let re = PathPattern::parse(pattern).unwrap().to_regex();
         let dfa = dense::Builder::new()
-            .syntax(regex_automata::util::syntax::Config::new().unicode(false).utf8(false))
+            .syntax(
+                regex_automata::util::syntax::Config::new()
+                    .unicode(false)
+                    .utf8(false),
+            )
             .build(&re)
             .unwrap();
         dfa.try_search_fwd(&Input::new(path)).unwrap().is_some()
@@ -127,7 +136,10 @@ mod tests {
 
     #[test]
     fn normalizes() {
-        assert_eq!(PathPattern::parse("//etc//ssl/").unwrap().as_str(), "/etc/ssl/");
+        assert_eq!(
+            PathPattern::parse("//etc//ssl/").unwrap().as_str(),
+            "/etc/ssl/"
+        );
         assert_eq!(PathPattern::parse("/").unwrap().as_str(), "/");
         assert!(PathPattern::parse("etc/passwd").is_err());
         assert!(PathPattern::parse("/etc/../root").is_err());

@@ -18,22 +18,38 @@ use super::rule::Rule;
 use super::specifiers::UnitName;
 use super::{Policy, Source};
 
-/// systemd's system unit search path, highest priority first.
-pub const UNIT_DIRS: [&str; 9] = [
+/// systemd's system unit search path, highest priority first (systemd.unit(5)).
+pub const UNIT_DIRS: [&str; 13] = [
     "/etc/systemd/system.control",
     "/run/systemd/system.control",
     "/run/systemd/transient",
+    "/run/systemd/generator.early",
     "/etc/systemd/system",
     "/etc/systemd/system.attached",
     "/run/systemd/system",
     "/run/systemd/system.attached",
+    "/run/systemd/generator",
     "/usr/local/lib/systemd/system",
     "/usr/lib/systemd/system",
+    "/lib/systemd/system",
+    "/run/systemd/generator.late",
 ];
+
+/// Whether any of `files` has an `[X-Armor]` section (a cheap test before parsing).
+pub fn mentions_armor(files: &[PathBuf]) -> bool {
+    files.iter().any(|f| {
+        std::fs::read(f).is_ok_and(|b| {
+            b.windows(dropin::SECTION.len() + 2)
+                .any(|w| w == format!("[{}]", dropin::SECTION).as_bytes())
+        })
+    })
+}
 
 /// The drop-in directory names that apply to `unit`, most general first.
 pub fn dropin_dir_names(unit: &str) -> Vec<String> {
-    let Some((stem, suffix)) = unit.rsplit_once('.') else { return vec![format!("{unit}.d")] };
+    let Some((stem, suffix)) = unit.rsplit_once('.') else {
+        return vec![format!("{unit}.d")];
+    };
     let mut names = vec![format!("{suffix}.d")];
     // Dashed prefixes: foo-bar-baz.service reads foo-.service.d and foo-bar-.service.d.
     let base = stem.split_once('@').map_or(stem, |(p, _)| p);
@@ -56,7 +72,10 @@ pub fn dropin_dir_names(unit: &str) -> Vec<String> {
 
 /// The fragment and drop-ins of `unit` under `root`, in the order systemd applies them.
 pub fn unit_files(root: &Path, unit: &str) -> (Option<PathBuf>, Vec<PathBuf>) {
-    let dirs: Vec<PathBuf> = UNIT_DIRS.iter().map(|d| root.join(d.trim_start_matches('/'))).collect();
+    let dirs: Vec<PathBuf> = UNIT_DIRS
+        .iter()
+        .map(|d| root.join(d.trim_start_matches('/')))
+        .collect();
     let template = unit.split_once('@').and_then(|(p, rest)| {
         let suffix = rest.rsplit_once('.')?.1;
         Some(format!("{p}@.{suffix}"))
@@ -72,17 +91,23 @@ pub fn unit_files(root: &Path, unit: &str) -> (Option<PathBuf>, Vec<PathBuf>) {
     let mut by_name: BTreeMap<String, Option<PathBuf>> = BTreeMap::new();
     for d in &dirs {
         for name in dropin_dir_names(unit) {
-            let Ok(entries) = std::fs::read_dir(d.join(&name)) else { continue };
+            let Ok(entries) = std::fs::read_dir(d.join(&name)) else {
+                continue;
+            };
             let mut files: Vec<_> = entries.flatten().map(|e| e.path()).collect();
             files.sort();
             for f in files {
-                let Some(file_name) = f.file_name().and_then(|n| n.to_str()) else { continue };
+                let Some(file_name) = f.file_name().and_then(|n| n.to_str()) else {
+                    continue;
+                };
                 if !file_name.ends_with(".conf") {
                     continue;
                 }
                 // A drop-in linked to /dev/null masks the same name everywhere below.
                 let masked = std::fs::read_link(&f).is_ok_and(|t| t == Path::new("/dev/null"));
-                by_name.entry(file_name.to_string()).or_insert(if masked { None } else { Some(f) });
+                by_name
+                    .entry(file_name.to_string())
+                    .or_insert(if masked { None } else { Some(f) });
             }
         }
     }
@@ -91,7 +116,12 @@ pub fn unit_files(root: &Path, unit: &str) -> (Option<PathBuf>, Vec<PathBuf>) {
 
 /// Merges the `[X-Armor]` sections of `files`, in order, into a policy for `unit`.
 /// `root` prefixes named-policy lookups (`/` normally).
-pub fn merge(root: &Path, files: &[PathBuf], unit: Option<&UnitName>, diags: &mut Diagnostics) -> Policy {
+pub fn merge(
+    root: &Path,
+    files: &[PathBuf],
+    unit: Option<&UnitName>,
+    diags: &mut Diagnostics,
+) -> Policy {
     let mut policy = Policy::default();
     for file in files {
         let bytes = match std::fs::read(file) {
@@ -110,7 +140,13 @@ pub fn merge(root: &Path, files: &[PathBuf], unit: Option<&UnitName>, diags: &mu
     policy
 }
 
-fn apply(root: &Path, policy: &mut Policy, entry: Entry, unit: Option<&UnitName>, diags: &mut Diagnostics) {
+fn apply(
+    root: &Path,
+    policy: &mut Policy,
+    entry: Entry,
+    unit: Option<&UnitName>,
+    diags: &mut Diagnostics,
+) {
     match entry {
         Entry::Mode(m, _) => policy.mode = m,
         Entry::Reset(_) => policy.rules.clear(),
@@ -141,27 +177,62 @@ mod tests {
 
     #[test]
     fn dropin_dirs_like_systemd() {
-        assert_eq!(dropin_dir_names("nginx.service"), ["service.d", "nginx.service.d"]);
+        assert_eq!(
+            dropin_dir_names("nginx.service"),
+            ["service.d", "nginx.service.d"]
+        );
         assert_eq!(
             dropin_dir_names("foo-bar-baz.service"),
-            ["service.d", "foo-.service.d", "foo-bar-.service.d", "foo-bar-baz.service.d"]
+            [
+                "service.d",
+                "foo-.service.d",
+                "foo-bar-.service.d",
+                "foo-bar-baz.service.d"
+            ]
         );
-        assert_eq!(dropin_dir_names("web@a.service"), ["service.d", "web@.service.d", "web@a.service.d"]);
-        assert_eq!(dropin_dir_names("a-b@x.service"), ["service.d", "a-.service.d", "a-b@.service.d", "a-b@x.service.d"]);
+        assert_eq!(
+            dropin_dir_names("web@a.service"),
+            ["service.d", "web@.service.d", "web@a.service.d"]
+        );
+        assert_eq!(
+            dropin_dir_names("a-b@x.service"),
+            [
+                "service.d",
+                "a-.service.d",
+                "a-b@.service.d",
+                "a-b@x.service.d"
+            ]
+        );
     }
 
     #[test]
     fn order_priority_and_masking() {
         let t = tempfile::tempdir().unwrap();
         let r = t.path();
-        let frag = write(r, "usr/lib/systemd/system/web@.service", "[Service]\nExecStart=/bin/true\n");
-        write(r, "usr/lib/systemd/system/web@.service.d/10-base.conf", "vendor");
+        let frag = write(
+            r,
+            "usr/lib/systemd/system/web@.service",
+            "[Service]\nExecStart=/bin/true\n",
+        );
+        write(
+            r,
+            "usr/lib/systemd/system/web@.service.d/10-base.conf",
+            "vendor",
+        );
         let etc10 = write(r, "etc/systemd/system/web@.service.d/10-base.conf", "admin");
         let run20 = write(r, "run/systemd/system/service.d/20-all.conf", "");
         let inst05 = write(r, "etc/systemd/system/web@a.service.d/05-first.conf", "");
-        write(r, "usr/lib/systemd/system/web@a.service.d/30-masked.conf", "");
+        write(
+            r,
+            "usr/lib/systemd/system/web@a.service.d/30-masked.conf",
+            "",
+        );
         std::fs::create_dir_all(r.join("etc/systemd/system/web@a.service.d")).unwrap();
-        std::os::unix::fs::symlink("/dev/null", r.join("etc/systemd/system/web@a.service.d/30-masked.conf")).unwrap();
+        std::os::unix::fs::symlink(
+            "/dev/null",
+            r.join("etc/systemd/system/web@a.service.d/30-masked.conf"),
+        )
+        .unwrap();
         write(r, "etc/systemd/system/web@a.service.d/notes.txt", "");
         let (f, d) = unit_files(r, "web@a.service");
         assert_eq!(f, Some(frag));
@@ -172,11 +243,24 @@ mod tests {
     fn merge_accumulates_and_resets() {
         let t = tempfile::tempdir().unwrap();
         let r = t.path();
-        let a = write(r, "a.conf", "[X-Armor]\nArmorPolicy=deny read /a\nArmorPolicy=deny read /b\n");
-        let b = write(r, "b.conf", "[X-Armor]\nArmorPolicy=\nArmorPolicy=deny write /srv/%i/\nArmorMode=audit\n");
+        let a = write(
+            r,
+            "a.conf",
+            "[X-Armor]\nArmorPolicy=deny read /a\nArmorPolicy=deny read /b\n",
+        );
+        let b = write(
+            r,
+            "b.conf",
+            "[X-Armor]\nArmorPolicy=\nArmorPolicy=deny write /srv/%i/\nArmorMode=audit\n",
+        );
         let c = write(r, "c.conf", "[X-Armor]\nArmorPolicy=deny exec /c\n");
         let mut diags = Diagnostics::default();
-        let p = merge(r, &[a, b, c], Some(&UnitName::new("w@x.service")), &mut diags);
+        let p = merge(
+            r,
+            &[a, b, c],
+            Some(&UnitName::new("w@x.service")),
+            &mut diags,
+        );
         assert!(diags.0.is_empty(), "{diags:?}");
         let rules: Vec<String> = p.rules.iter().map(|r| r.to_string()).collect();
         assert_eq!(rules, ["deny write /srv/x/", "deny exec /c"]);
@@ -191,7 +275,11 @@ mod tests {
         let mut diags = Diagnostics::default();
         let p = merge(t.path(), &[a], None, &mut diags);
         assert!(!p.configured && !p.is_armored());
-        let off = write(t.path(), "off.conf", "[X-Armor]\nArmorMode=off\nArmorPolicy=deny read /x\n");
+        let off = write(
+            t.path(),
+            "off.conf",
+            "[X-Armor]\nArmorMode=off\nArmorPolicy=deny read /x\n",
+        );
         assert!(!merge(t.path(), &[off], None, &mut diags).is_armored());
     }
 }

@@ -51,8 +51,15 @@ pub enum Class {
 }
 
 impl Class {
-    pub const ALL: [Class; 7] =
-        [Class::Read, Class::Write, Class::Exec, Class::Net, Class::Connect, Class::Bind, Class::Cap];
+    pub const ALL: [Class; 7] = [
+        Class::Read,
+        Class::Write,
+        Class::Exec,
+        Class::Net,
+        Class::Connect,
+        Class::Bind,
+        Class::Cap,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -95,7 +102,9 @@ impl fmt::Display for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.action.as_str(), self.class.as_str())?;
         match &self.target {
-            Target::Paths(p) => p.iter().try_for_each(|p| write!(f, " {}", quote(p.as_str())))?,
+            Target::Paths(p) => p
+                .iter()
+                .try_for_each(|p| write!(f, " {}", quote(p.as_str())))?,
             Target::Families(v) => v.iter().try_for_each(|x| write!(f, " {}", x.0))?,
             Target::Ports(v) => v.iter().try_for_each(|x| write!(f, " {x}"))?,
             Target::Caps(v) => v.iter().try_for_each(|x| write!(f, " {}", x.name()))?,
@@ -169,11 +178,15 @@ impl Rule {
                 let hint = super::diag::did_you_mean(other, Action::ALL.map(Action::as_str))
                     .map(|c| format!("; did you mean '{c}'?"))
                     .unwrap_or_default();
-                return Err(format!("unknown action '{other}' (allow, deny or audit){hint}"));
+                return Err(format!(
+                    "unknown action '{other}' (allow, deny or audit){hint}"
+                ));
             }
             None => return Err("empty rule".into()),
         };
-        let class_word = words.next().ok_or("rule has no class (read, write, exec, net, connect, bind, cap)")?;
+        let class_word = words
+            .next()
+            .ok_or("rule has no class (read, write, exec, net, connect, bind, cap)")?;
         let class = Class::ALL.into_iter().find(|c| c.as_str() == class_word).ok_or_else(|| {
             let hint = super::diag::did_you_mean(&class_word, Class::ALL.map(Class::as_str))
                 .map(|c| format!("; did you mean '{c}'?"))
@@ -201,21 +214,48 @@ impl Rule {
             }
         }
         if args.is_empty() {
-            return Err(format!("'{} {}' names nothing", action.as_str(), class.as_str()));
+            return Err(format!(
+                "'{} {}' names nothing",
+                action.as_str(),
+                class.as_str()
+            ));
         }
+        // A bare template's policy must hold for every instance before the instance is known:
+        // instance-dependent deny and audit patterns widen to all instances, instance-dependent
+        // allow patterns are dropped (the class stays an allow-list). Stricter, never looser.
+        let template = unit.is_some_and(|u| u.is_template());
         let target = match class {
             Class::Read | Class::Write | Class::Exec => Target::Paths(
                 args.iter()
+                    .filter(|a| {
+                        !(template && action == Action::Allow && specifiers::has_instance(a))
+                    })
                     .map(|a| PathPattern::parse(&expand(a)?))
                     .collect::<Result<_, _>>()?,
             ),
-            Class::Net => Target::Families(args.iter().map(|a| Family::parse(a)).collect::<Result<_, _>>()?),
-            Class::Connect | Class::Bind => {
-                Target::Ports(args.iter().map(|a| PortRange::parse(a)).collect::<Result<_, _>>()?)
-            }
-            Class::Cap => Target::Caps(args.iter().map(|a| Capability::parse(a)).collect::<Result<_, _>>()?),
+            Class::Net => Target::Families(
+                args.iter()
+                    .map(|a| Family::parse(a))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Class::Connect | Class::Bind => Target::Ports(
+                args.iter()
+                    .map(|a| PortRange::parse(a))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Class::Cap => Target::Caps(
+                args.iter()
+                    .map(|a| Capability::parse(a))
+                    .collect::<Result<_, _>>()?,
+            ),
         };
-        Ok(Rule { action, class, target, from, source })
+        Ok(Rule {
+            action,
+            class,
+            target,
+            from,
+            source,
+        })
     }
 
     /// The path patterns of a path-class rule (empty for the other classes).
@@ -232,7 +272,11 @@ mod tests {
     use super::*;
 
     fn parse(s: &str) -> Result<Rule, String> {
-        Rule::parse(s, Some(&UnitName::new("web@a.service")), Source::new("/t.conf", 1))
+        Rule::parse(
+            s,
+            Some(&UnitName::new("web@a.service")),
+            Source::new("/t.conf", 1),
+        )
     }
 
     #[test]
@@ -247,9 +291,32 @@ mod tests {
 
     #[test]
     fn other_classes() {
-        assert_eq!(parse("deny net raw packet").unwrap().to_string(), "deny net raw packet");
-        assert_eq!(parse("deny connect tcp:25").unwrap().to_string(), "deny connect tcp:25");
-        assert_eq!(parse("deny cap SYS_ADMIN cap_sys_module").unwrap().to_string(), "deny cap sys_admin sys_module");
+        assert_eq!(
+            parse("deny net raw packet").unwrap().to_string(),
+            "deny net raw packet"
+        );
+        assert_eq!(
+            parse("deny connect tcp:25").unwrap().to_string(),
+            "deny connect tcp:25"
+        );
+        assert_eq!(
+            parse("deny cap SYS_ADMIN cap_sys_module")
+                .unwrap()
+                .to_string(),
+            "deny cap sys_admin sys_module"
+        );
+    }
+
+    #[test]
+    fn templates_are_stricter_than_any_instance() {
+        let t = UnitName::new("web@.service");
+        let src = || Source::new("/t.conf", 1);
+        let r = Rule::parse("allow write /srv/%i/ /tmp/", Some(&t), src()).unwrap();
+        assert_eq!(r.to_string(), "allow write /tmp/");
+        let r = Rule::parse("allow write /srv/%i/", Some(&t), src()).unwrap();
+        assert!(r.paths().is_empty());
+        let r = Rule::parse("deny read /srv/%i/secret", Some(&t), src()).unwrap();
+        assert_eq!(r.to_string(), "deny read /srv/*/secret");
     }
 
     #[test]
@@ -263,12 +330,20 @@ mod tests {
     #[test]
     fn errors_say_what_is_wrong() {
         assert!(parse("").unwrap_err().contains("empty"));
-        assert!(parse("dney read /x").unwrap_err().contains("did you mean 'deny'"));
-        assert!(parse("deny raed /x").unwrap_err().contains("did you mean 'read'"));
+        assert!(parse("dney read /x")
+            .unwrap_err()
+            .contains("did you mean 'deny'"));
+        assert!(parse("deny raed /x")
+            .unwrap_err()
+            .contains("did you mean 'read'"));
         assert!(parse("deny read").unwrap_err().contains("names nothing"));
         assert!(parse("deny read etc").unwrap_err().contains("absolute"));
-        assert!(parse("deny cap sys_admn").unwrap_err().contains("did you mean 'sys_admin'"));
-        assert!(parse("deny read /x from=/a from=/b").unwrap_err().contains("twice"));
+        assert!(parse("deny cap sys_admn")
+            .unwrap_err()
+            .contains("did you mean 'sys_admin'"));
+        assert!(parse("deny read /x from=/a from=/b")
+            .unwrap_err()
+            .contains("twice"));
         assert!(parse("deny read /x/%z").unwrap_err().contains("specifier"));
     }
 }

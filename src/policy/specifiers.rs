@@ -16,7 +16,9 @@ impl UnitName {
 
     /// `foo@bar` without the type suffix.
     fn stem(&self) -> &str {
-        self.full.rsplit_once('.').map_or(self.full.as_str(), |(s, _)| s)
+        self.full
+            .rsplit_once('.')
+            .map_or(self.full.as_str(), |(s, _)| s)
     }
 
     fn prefix(&self) -> &str {
@@ -59,8 +61,9 @@ fn hex(b: Option<&u8>) -> Option<u8> {
     (*b? as char).to_digit(16).map(|d| d as u8)
 }
 
-/// Expands specifiers in `s` for `unit`. An unknown specifier is an error, as in systemd, and
-/// so is `%i`/`%I` in a bare template, which has no instance yet.
+/// Expands specifiers in `s` for `unit`. An unknown specifier is an error, as in systemd. In a
+/// bare template (`foo@.service`), which stands for every instance, `%i` becomes `*` and `%I`
+/// becomes `**`; see [`has_instance`] for what allow rules do with that.
 pub fn expand(s: &str, unit: &UnitName) -> Result<String, String> {
     if !s.contains('%') {
         return Ok(s.to_string());
@@ -78,16 +81,29 @@ pub fn expand(s: &str, unit: &UnitName) -> Result<String, String> {
             Some('N') => out.push_str(unit.stem()),
             Some('p') => out.push_str(unit.prefix()),
             Some('P') => out.push_str(&unescape(unit.prefix())),
-            Some('i') | Some('I') if unit.is_template() => {
-                return Err(format!("'{s}' uses an instance specifier in a template with no instance"))
-            }
+            // A bare template stands for all its instances: any one component.
+            Some('i') if unit.is_template() => out.push('*'),
+            Some('I') if unit.is_template() => out.push_str("**"),
             Some('i') => out.push_str(unit.instance()),
             Some('I') => out.push_str(&unescape(unit.instance())),
-            Some(other) => return Err(format!("unknown specifier '%{other}' in '{s}' (known: %n %N %p %P %i %I %%)")),
-            None => return Err(format!("'{s}' ends with a lone '%' (write %% for a percent sign)")),
+            Some(other) => {
+                return Err(format!(
+                    "unknown specifier '%{other}' in '{s}' (known: %n %N %p %P %i %I %%)"
+                ))
+            }
+            None => {
+                return Err(format!(
+                    "'{s}' ends with a lone '%' (write %% for a percent sign)"
+                ))
+            }
         }
     }
     Ok(out)
+}
+
+/// Whether `s` uses an instance specifier.
+pub fn has_instance(s: &str) -> bool {
+    s.replace("%%", "").contains("%i") || s.replace("%%", "").contains("%I")
 }
 
 #[cfg(test)]
@@ -99,7 +115,10 @@ mod tests {
         let u = UnitName::new("web@site-a.service");
         assert_eq!(expand("/srv/%i/", &u).unwrap(), "/srv/site-a/");
         assert_eq!(expand("/srv/%I/", &u).unwrap(), "/srv/site/a/");
-        assert_eq!(expand("%n %N %p 100%%", &u).unwrap(), "web@site-a.service web@site-a web 100%");
+        assert_eq!(
+            expand("%n %N %p 100%%", &u).unwrap(),
+            "web@site-a.service web@site-a web 100%"
+        );
         let plain = UnitName::new("nginx.service");
         assert_eq!(expand("/var/log/%p/", &plain).unwrap(), "/var/log/nginx/");
         assert_eq!(expand("/x/%i", &plain).unwrap(), "/x/");
@@ -108,9 +127,15 @@ mod tests {
     #[test]
     fn unknown_and_dangling_are_errors() {
         let u = UnitName::new("a.service");
-        assert!(expand("/x/%q", &u).unwrap_err().contains("unknown specifier"));
+        assert!(expand("/x/%q", &u)
+            .unwrap_err()
+            .contains("unknown specifier"));
         assert!(expand("/x/%", &u).is_err());
-        assert!(expand("/x/%i", &UnitName::new("t@.service")).is_err());
+        assert_eq!(
+            expand("/x/%i/%I", &UnitName::new("t@.service")).unwrap(),
+            "/x/*/**"
+        );
+        assert!(has_instance("/srv/%i/") && !has_instance("/srv/%%i/"));
     }
 
     #[test]

@@ -1,0 +1,248 @@
+//! The command line: argument definitions (clap) and the commands that need no daemon
+//! (`check`, `show`, `disarm`) or only its D-Bus API (`status`).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use crate::compile;
+use crate::policy::specifiers::UnitName;
+use crate::policy::{lint, resolve, Diagnostics, Policy, Source};
+
+/// Confines systemd services with BPF LSM programs, configured from unit drop-ins.
+#[derive(Parser, Debug)]
+#[command(name = "unitarmor", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the daemon (what unitarmor.service starts).
+    Daemon,
+    /// Check unit files, drop-ins or units for errors, without systemd.
+    Check {
+        /// Files (a unit file or drop-in) or unit names (resolved in systemd's search path).
+        #[arg(required = true)]
+        targets: Vec<String>,
+        /// Print diagnostics as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Look units and named policies up below this directory instead of /.
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+    },
+    /// Print the effective policy of units or files, each rule with its source.
+    Show {
+        #[arg(required = true)]
+        targets: Vec<String>,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+    },
+    /// Show what the daemon armors: units, cgroups, mode, rules, denial counters.
+    Status {
+        /// Only this unit.
+        unit: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove the pinned programs: enforcement stops once no daemon runs.
+    /// Stop unitarmor.service first.
+    Disarm,
+}
+
+/// A target of `check`/`show`: the files that configure it and the unit they belong to.
+struct Target {
+    label: String,
+    unit: Option<UnitName>,
+    files: Vec<PathBuf>,
+}
+
+/// The unit a file configures, from its name or its drop-in directory.
+fn unit_of_file(path: &Path) -> Option<UnitName> {
+    let parent = path.parent()?.file_name()?.to_str()?;
+    if let Some(unit) = parent.strip_suffix(".d") {
+        if unit.contains('.') && !unit.ends_with("-") {
+            return Some(UnitName::new(unit));
+        }
+    }
+    let name = path.file_name()?.to_str()?;
+    (name.contains('.') && !name.ends_with(".conf")).then(|| UnitName::new(name))
+}
+
+fn targets(root: &Path, args: &[String], diags: &mut Diagnostics) -> Vec<Target> {
+    args.iter()
+        .filter_map(|a| {
+            let p = Path::new(a);
+            if a.contains('/') || p.is_file() {
+                return Some(Target {
+                    label: a.clone(),
+                    unit: unit_of_file(p),
+                    files: vec![p.to_path_buf()],
+                });
+            }
+            let (fragment, dropins) = resolve::unit_files(root, a);
+            if fragment.is_none() && dropins.is_empty() {
+                diags.error(
+                    &Source::new(a, 0),
+                    format!(
+                        "no unit file or drop-in found for '{a}' below {}",
+                        root.display()
+                    ),
+                );
+                return None;
+            }
+            Some(Target {
+                label: a.clone(),
+                unit: Some(UnitName::new(a.as_str())),
+                files: fragment.into_iter().chain(dropins).collect(),
+            })
+        })
+        .collect()
+}
+
+fn load(root: &Path, t: &Target, diags: &mut Diagnostics) -> Policy {
+    let policy = resolve::merge(root, &t.files, t.unit.as_ref(), diags);
+    lint::lint(&policy, diags);
+    if let Err(e) = compile::compile(&policy) {
+        let src = policy
+            .rules
+            .first()
+            .map_or_else(|| Source::new(&t.label, 0), |r| r.source.clone());
+        diags.error(&src, e.to_string());
+    }
+    policy
+}
+
+/// `unitarmor check`: exit status 1 on any error.
+pub fn check(targets_: &[String], json: bool, root: &Path) -> Result<i32> {
+    let mut diags = Diagnostics::default();
+    for t in targets(root, targets_, &mut diags) {
+        let policy = load(root, &t, &mut diags);
+        if !policy.configured && !json {
+            eprintln!(
+                "{}: note: no [X-Armor] section; the unit is not armored",
+                t.label
+            );
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &diags)?;
+        writeln!(out)?;
+    } else {
+        for d in &diags.0 {
+            writeln!(out, "{d}")?;
+        }
+    }
+    Ok(i32::from(diags.has_errors()))
+}
+
+/// `unitarmor show`.
+pub fn show(targets_: &[String], json: bool, root: &Path) -> Result<i32> {
+    let mut diags = Diagnostics::default();
+    let mut shown = Vec::new();
+    for t in targets(root, targets_, &mut diags) {
+        let policy = load(root, &t, &mut diags);
+        shown.push((t, policy));
+    }
+    let mut out = std::io::stdout().lock();
+    if json {
+        let v: Vec<_> = shown
+            .iter()
+            .map(|(t, p)| serde_json::json!({"target": t.label, "files": t.files, "armored": p.is_armored(), "policy": p}))
+            .collect();
+        serde_json::to_writer_pretty(&mut out, &v)?;
+        writeln!(out)?;
+    } else {
+        for (t, p) in &shown {
+            writeln!(out, "# {}", t.label)?;
+            if !p.configured {
+                writeln!(
+                    out,
+                    "# not armored: no [X-Armor] section in {} file(s)",
+                    t.files.len()
+                )?;
+                continue;
+            }
+            writeln!(out, "ArmorMode={}", p.mode.as_str())?;
+            let width = p
+                .rules
+                .iter()
+                .map(|r| r.to_string().len())
+                .max()
+                .unwrap_or(0);
+            for r in &p.rules {
+                writeln!(out, "ArmorPolicy={:width$}  # {}", r.to_string(), r.source)?;
+            }
+        }
+    }
+    for d in diags.errors() {
+        eprintln!("{d}");
+    }
+    Ok(i32::from(diags.has_errors()))
+}
+
+/// `unitarmor status`.
+pub async fn status(unit: Option<&str>, json: bool) -> Result<i32> {
+    let conn = zbus::connection::Builder::system()
+        .method_timeout(std::time::Duration::from_secs(10))
+        .build()
+        .await
+        .context("connecting to the system bus")?;
+    let proxy = crate::api::ManagerProxy::new(&conn).await?;
+    let mut units = proxy
+        .list_units()
+        .await
+        .context("asking unitarmor.service (is it running?)")?;
+    if let Some(u) = unit {
+        units.retain(|s| s.unit == u);
+        if units.is_empty() {
+            eprintln!("{u} is not armored");
+            return Ok(1);
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &units)?;
+        writeln!(out)?;
+        return Ok(0);
+    }
+    writeln!(
+        out,
+        "{:<32} {:<8} {:>5} {:>8} {:>8} {:>6}  CGROUPS",
+        "UNIT", "MODE", "RULES", "DENIED", "AUDITED", "LOST"
+    )?;
+    for s in &units {
+        let cg = if s.cgroup_ids.is_empty() {
+            "-".to_string()
+        } else {
+            s.cgroup_ids
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        writeln!(
+            out,
+            "{:<32} {:<8} {:>5} {:>8} {:>8} {:>6}  {cg}",
+            s.unit, s.mode, s.rules, s.denied, s.audited, s.lost
+        )?;
+        if s.unenforced > 0 {
+            writeln!(
+                out,
+                "  {} rule(s) not enforced by this version (see `unitarmor check {}`)",
+                s.unenforced, s.unit
+            )?;
+        }
+        for e in s.errors.lines() {
+            writeln!(out, "  error: {e}")?;
+        }
+    }
+    Ok(0)
+}

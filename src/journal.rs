@@ -1,0 +1,261 @@
+//! Everything unitarmor writes to the journal: its own log (through tracing-journald when the
+//! journal is there, stderr otherwise) and one structured record per deny or audit verdict,
+//! attributed to the armored unit with `OBJECT_SYSTEMD_UNIT=` so that `journalctl -u UNIT`
+//! shows it. Floods are aggregated per unit and rule: the first few events of a window are
+//! logged in full, the rest are counted and reported in a summary record.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use tracing_subscriber::prelude::*;
+use tracing_subscriber::EnvFilter;
+
+use crate::kernel::abi::{self, Event, Verdict};
+
+/// MESSAGE_ID of a denial (see units/unitarmor.catalog).
+pub const MESSAGE_ID_DENIED: &str = "6e0c5f2b9a4d4d1f8f3b1c7a2e5d9b01";
+/// MESSAGE_ID of an audit record (an audit rule matched, or a would-be denial in audit mode).
+pub const MESSAGE_ID_AUDIT: &str = "6e0c5f2b9a4d4d1f8f3b1c7a2e5d9b02";
+/// MESSAGE_ID of a summary of suppressed records.
+pub const MESSAGE_ID_SUPPRESSED: &str = "6e0c5f2b9a4d4d1f8f3b1c7a2e5d9b03";
+
+/// Sets up logging: the journal when `prefer_journal` and it is reachable, stderr otherwise.
+pub fn init(prefer_journal: bool) {
+    let filter =
+        EnvFilter::try_from_env("UNITARMOR_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let journald = if prefer_journal {
+        tracing_journald::layer().ok()
+    } else {
+        None
+    };
+    match journald {
+        Some(layer) => {
+            let layer = layer
+                .with_field_prefix(None)
+                .with_syslog_identifier("unitarmor".into());
+            tracing_subscriber::registry()
+                .with(filter)
+                .with(layer)
+                .init();
+        }
+        None => {
+            let fmt = tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .without_time()
+                .with_target(false);
+            tracing_subscriber::registry().with(filter).with(fmt).init();
+        }
+    }
+}
+
+/// What the daemon knows about the rule behind an event.
+pub struct RuleInfo<'a> {
+    /// `deny write /etc/` (or a description of the allow-list).
+    pub text: &'a str,
+    /// `file:line`.
+    pub source: &'a str,
+}
+
+/// The human line of a record, e.g.
+/// `Denied write to /etc/passwd by /usr/bin/python3 (pid 412): rule "deny write /etc/" from /etc/...:3`.
+pub fn message(ev: &Event, exe: &str, rule: &RuleInfo<'_>) -> String {
+    let what = match ev.verdict {
+        Verdict::Denied => "Denied",
+        Verdict::Audited => "Audited",
+        Verdict::WouldDeny => "Would deny",
+    };
+    let op = match ev.op {
+        1 => "read".to_string(),
+        2 => "write".to_string(),
+        op => abi::op_name(op).to_string(),
+    };
+    let trunc = if ev.truncated {
+        " (path truncated)"
+    } else {
+        ""
+    };
+    format!(
+        "{what} {op} of {}{trunc} by {exe} (pid {}): rule \"{}\" from {}",
+        ev.path, ev.tgid, rule.text, rule.source
+    )
+}
+
+/// Writes one verdict record.
+pub fn record(unit: &str, mode: &str, ev: &Event, exe: &str, rule: &RuleInfo<'_>) {
+    let msg = message(ev, exe, rule);
+    let action = match ev.verdict {
+        Verdict::Denied => "deny",
+        Verdict::Audited => "audit",
+        Verdict::WouldDeny => "would-deny",
+    };
+    macro_rules! emit {
+        ($level:ident, $id:expr) => {
+            tracing::$level!(
+                message_id = $id,
+                object_systemd_unit = unit,
+                object_pid = ev.tgid,
+                unitarmor_unit = unit,
+                unitarmor_action = action,
+                unitarmor_class = abi::class_name(ev.class),
+                unitarmor_operation = abi::op_name(ev.op),
+                unitarmor_path = ev.path.as_str(),
+                unitarmor_rule = rule.text,
+                unitarmor_rule_source = rule.source,
+                unitarmor_mode = mode,
+                unitarmor_pid = ev.tgid,
+                unitarmor_tid = ev.pid,
+                unitarmor_comm = ev.comm.as_str(),
+                unitarmor_exe = exe,
+                unitarmor_uid = ev.uid,
+                unitarmor_cgroup_id = ev.cgroup_id,
+                unitarmor_mnt_ns = ev.mnt_ns,
+                unitarmor_pid_ns = ev.pid_ns,
+                unitarmor_user_ns = ev.user_ns,
+                "{msg}"
+            )
+        };
+    }
+    match ev.verdict {
+        Verdict::Denied => emit!(warn, MESSAGE_ID_DENIED),
+        _ => emit!(info, MESSAGE_ID_AUDIT),
+    }
+}
+
+/// Writes a summary of records suppressed for one unit and rule.
+pub fn suppressed(unit: &str, rule: &RuleInfo<'_>, verdict: Verdict, count: u64, window: Duration) {
+    let what = match verdict {
+        Verdict::Denied => "denials",
+        _ => "audit records",
+    };
+    tracing::warn!(
+        message_id = MESSAGE_ID_SUPPRESSED,
+        object_systemd_unit = unit,
+        unitarmor_unit = unit,
+        unitarmor_rule = rule.text,
+        unitarmor_rule_source = rule.source,
+        unitarmor_suppressed = count,
+        "Suppressed {count} more {what} by rule \"{}\" from {} in the last {}s",
+        rule.text,
+        rule.source,
+        window.as_secs()
+    );
+}
+
+/// Flood control: per (policy, rule, class, verdict), the first `burst` records of each window are
+/// written, the rest counted. Counts are exact; nothing is dropped without a count.
+#[derive(Debug)]
+pub struct Aggregator {
+    burst: u64,
+    window: Duration,
+    slots: HashMap<FloodKey, Slot>,
+}
+
+/// What floods are counted by: policy id (one per unit and version of its policy), rule
+/// index, path class, verdict.
+pub type FloodKey = (u32, u32, u8, Verdict);
+
+#[derive(Debug)]
+struct Slot {
+    started: Instant,
+    written: u64,
+    suppressed: u64,
+}
+
+impl Aggregator {
+    pub fn new(burst: u64, window: Duration) -> Self {
+        Aggregator {
+            burst,
+            window,
+            slots: HashMap::new(),
+        }
+    }
+
+    pub fn window(&self) -> Duration {
+        self.window
+    }
+
+    /// Whether to write this event now (otherwise it was counted).
+    pub fn admit(&mut self, key: FloodKey, now: Instant) -> bool {
+        let slot = self.slots.entry(key).or_insert(Slot {
+            started: now,
+            written: 0,
+            suppressed: 0,
+        });
+        if slot.written < self.burst {
+            slot.written += 1;
+            true
+        } else {
+            slot.suppressed += 1;
+            false
+        }
+    }
+
+    /// Closes the windows that are over and returns what they suppressed.
+    pub fn expire(&mut self, now: Instant) -> Vec<(FloodKey, u64)> {
+        let mut out = Vec::new();
+        self.slots.retain(|key, slot| {
+            if now.duration_since(slot.started) < self.window {
+                return true;
+            }
+            if slot.suppressed > 0 {
+                out.push((*key, slot.suppressed));
+            }
+            false
+        });
+        out.sort();
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event() -> Event {
+        Event {
+            cgroup_id: 1,
+            pid: 412,
+            tgid: 412,
+            uid: 0,
+            policy: 1,
+            rule: 0,
+            mnt_ns: 1,
+            pid_ns: 1,
+            user_ns: 1,
+            class: 1,
+            op: 2,
+            verdict: Verdict::Denied,
+            comm: "python3".into(),
+            path: "/etc/passwd".into(),
+            truncated: false,
+        }
+    }
+
+    #[test]
+    fn message_reads_well() {
+        let rule = RuleInfo {
+            text: "deny write /etc/",
+            source: "/etc/systemd/system/app.service.d/armor.conf:3",
+        };
+        assert_eq!(
+            message(&event(), "/usr/bin/python3", &rule),
+            "Denied write of /etc/passwd by /usr/bin/python3 (pid 412): rule \"deny write /etc/\" from \
+             /etc/systemd/system/app.service.d/armor.conf:3"
+        );
+    }
+
+    #[test]
+    fn aggregates_with_exact_counts() {
+        let mut a = Aggregator::new(3, Duration::from_secs(10));
+        let t0 = Instant::now();
+        let key = |policy, rule| (policy, rule, 0, Verdict::Denied);
+        let written = (0..100_000).filter(|_| a.admit(key(1, 0), t0)).count();
+        assert_eq!(written, 3);
+        assert!(a.admit(key(1, 1), t0), "another rule has its own window");
+        assert!(a.admit(key(2, 0), t0), "another unit has its own window");
+        assert!(a.expire(t0 + Duration::from_secs(5)).is_empty());
+        let summary = a.expire(t0 + Duration::from_secs(10));
+        assert_eq!(summary, vec![(key(1, 0), 99_997)]);
+        assert!(a.admit(key(1, 0), t0 + Duration::from_secs(11)));
+    }
+}

@@ -1,0 +1,181 @@
+#!/bin/bash
+# Armored units end to end, for the read, write and exec classes: real units, real drop-ins,
+# real denials by the kernel. Run in the guest by tests/vm/run (through suite.sh).
+. ./lib.sh
+
+mkdir -p /var/lib/armortest/ro /var/lib/armortest/rw /run/armortest
+echo secret >/etc/armor-secret
+echo audited >/etc/armor-audited
+cp write-ops.sh exec-ops.sh deleg.sh /var/lib/armortest/
+ro=/var/lib/armortest/ro rw=/var/lib/armortest/rw
+echo x >$ro/existing; echo x >$ro/victim; echo x >$ro/movable; echo x >$rw/incoming; mkdir -p $ro/emptydir
+
+# --- read ---------------------------------------------------------------------------------
+# StartLimitIntervalSec=0: systemd would otherwise refuse the 6th start within 10 s, and a
+# refused start must not pass for a denial.
+oneshot_cat='[Unit]
+StartLimitIntervalSec=0
+[Service]
+Type=oneshot
+ExecStart=/bin/cat /etc/armor-secret'
+unit armor-read.service "$oneshot_cat"
+unit armor-twin.service "$oneshot_cat"
+dropin armor-read.service armor.conf '[X-Armor]
+ArmorPolicy=deny read /etc/armor-secret'
+systemctl daemon-reload
+check "the daemon armors armor-read.service after daemon-reload" wait_rules armor-read.service 1
+check_fails "deny read: the armored unit cannot read the file" systemctl start armor-read.service
+check "deny read: the process got EACCES" sh -c 'journalctl -u armor-read.service | grep -q "cat: /etc/armor-secret: Permission denied"'
+check "the unarmored twin reads the same file" systemctl start armor-twin.service
+
+# The unit reads the denied file as its very first act, on every start: each of 50 starts
+# fails, and each failure is the kernel's EACCES, counted by cat's own message and by the
+# daemon's denial counter.
+denied_count() { unitarmor status --json armor-read.service | sed -n 's/.*"denied": \([0-9]*\).*/\1/p'; }
+eacces_count() { journalctl -u armor-read.service -o cat | grep -c "cat: /etc/armor-secret: Permission denied"; }
+eacces_before=$(eacces_count)
+failed=0
+for i in $(seq 1 50); do
+  systemctl start armor-read.service 2>/dev/null || failed=$((failed + 1))
+done
+sleep 2
+check "first-instruction read: $failed of 50 starts failed" test "$failed" = 50
+check "first-instruction read: cat got EACCES on 50 of 50 starts" test "$(( $(eacces_count) - eacces_before ))" = 50
+check "first-instruction read: the daemon counted 51 denials" test "$(denied_count)" = 51
+
+# --- audit mode and audit rules -------------------------------------------------------------
+unit armor-audit.service '[Service]
+Type=oneshot
+ExecStart=/bin/cat /etc/armor-secret /etc/armor-audited'
+dropin armor-audit.service armor.conf '[X-Armor]
+ArmorMode=audit
+ArmorPolicy=deny read /etc/armor-secret
+ArmorPolicy=audit read /etc/armor-audited'
+systemctl daemon-reload
+wait_rules armor-audit.service 2
+check "ArmorMode=audit: the read goes through" systemctl start armor-audit.service
+
+# --- write ------------------------------------------------------------------------------
+unit armor-write.service '[Service]
+Type=oneshot
+ExecStart=/bin/bash /var/lib/armortest/write-ops.sh /run/armortest/write.result'
+dropin armor-write.service armor.conf '[X-Armor]
+ArmorPolicy=deny write /var/lib/armortest/ro/'
+systemctl daemon-reload
+wait_rules armor-write.service 1
+systemctl start armor-write.service
+for op in create open-write append truncate unlink mkdir rmdir rename-from rename-to link symlink chmod chown; do
+  check "deny write: $op in the denied tree fails" grep -qx "$op denied" /run/armortest/write.result
+done
+check "deny write: writing outside the denied tree works" grep -qx "control ok" /run/armortest/write.result
+check "deny write: reading inside the denied tree works" grep -qx "read ok" /run/armortest/write.result
+
+# An allow rule makes write an allow-list.
+unit armor-wlist.service '[Service]
+Type=oneshot
+ExecStart=/bin/bash -c "echo x > /var/lib/armortest/rw/allowed && echo ok > /run/armortest/wlist.allowed; echo x > /var/lib/armortest/elsewhere || echo denied > /run/armortest/wlist.other"'
+dropin armor-wlist.service armor.conf '[X-Armor]
+ArmorPolicy=allow write /var/lib/armortest/rw/ /run/armortest/'
+systemctl daemon-reload
+wait_rules armor-wlist.service 1
+systemctl start armor-wlist.service
+check "allow-list: the allowed path is written" grep -qx ok /run/armortest/wlist.allowed
+check "allow-list: any other path is denied" grep -qx denied /run/armortest/wlist.other
+check "allow-list: nothing was created outside the list" test ! -e /var/lib/armortest/elsewhere
+
+# --- exec -------------------------------------------------------------------------------
+unit armor-exec.service '[Service]
+Type=oneshot
+ExecStart=/bin/bash /var/lib/armortest/exec-ops.sh /run/armortest/exec.result'
+dropin armor-exec.service armor.conf '[X-Armor]
+ArmorPolicy=deny exec /usr/bin/id'
+systemctl daemon-reload
+wait_rules armor-exec.service 1
+systemctl start armor-exec.service
+check "deny exec: /usr/bin/id is denied" grep -qx "id denied" /run/armortest/exec.result
+check "deny exec: other programs run" grep -qx "true ok" /run/armortest/exec.result
+
+dropin armor-exec.service armor.conf '[X-Armor]
+ArmorPolicy=allow exec /usr/bin/bash /usr/bin/true'
+systemctl daemon-reload
+wait_rules armor-exec.service 1
+rm -f /run/armortest/exec.result
+systemctl start armor-exec.service
+check "exec allow-list: a listed program runs" grep -qx "true ok" /run/armortest/exec.result
+check "exec allow-list: an unlisted program is denied" grep -qx "id denied" /run/armortest/exec.result
+
+# --- template instances and delegated sub-cgroups ------------------------------------------
+unit armor-t@.service "$oneshot_cat"
+dropin armor-t@.service armor.conf '[X-Armor]
+ArmorPolicy=deny read /etc/armor-secret'
+systemctl daemon-reload
+check "the template is armored" wait_rules armor-t@.service 1
+check_fails "template instance armor-t@one is denied" systemctl start armor-t@one.service
+check_fails "template instance armor-t@two is denied" systemctl start armor-t@two.service
+
+unit armor-deleg.service '[Service]
+Type=oneshot
+Delegate=yes
+ExecStart=/bin/bash /var/lib/armortest/deleg.sh'
+dropin armor-deleg.service armor.conf '[X-Armor]
+ArmorPolicy=deny read /etc/armor-secret'
+systemctl daemon-reload
+wait_rules armor-deleg.service 1
+check_fails "a process in a delegated sub-cgroup is denied" systemctl start armor-deleg.service
+check "it really ran in the sub-cgroup" grep -q "armor-deleg.service/sub$" /run/armortest/deleg.cgroup
+
+# --- live changes -----------------------------------------------------------------------
+unit armor-live.service '[Service]
+ExecStart=/bin/bash -c "while true; do if cat /etc/armor-secret >/dev/null 2>&1; then echo readable; else echo denied; fi > /run/armortest/live.state; sleep 0.2; done"'
+systemctl daemon-reload
+systemctl start armor-live.service
+check "live: unarmored, the service reads the file" eventually grep -qx readable /run/armortest/live.state
+pid_before=$(systemctl show -P MainPID armor-live.service)
+dropin armor-live.service armor.conf '[X-Armor]
+ArmorPolicy=deny read /etc/armor-secret'
+systemctl daemon-reload
+wait_rules armor-live.service 1
+check "live: after a drop-in and daemon-reload, the running service is denied" eventually grep -qx denied /run/armortest/live.state
+rm /etc/systemd/system/armor-live.service.d/armor.conf
+systemctl daemon-reload
+wait_rules armor-live.service 0
+check "live: removing the drop-in lifts the denial" eventually grep -qx readable /run/armortest/live.state
+check "live: the service was never restarted" test "$(systemctl show -P MainPID armor-live.service)" = "$pid_before"
+
+# --- a broken drop-in keeps the last good policy --------------------------------------------
+dropin armor-read.service zz-broken.conf '[X-Armor]
+ArmorPolicy=deny raed /etc/passwd'
+systemctl daemon-reload
+sleep 2
+check_fails "a broken drop-in leaves the unit armored" systemctl start armor-read.service
+check "the error names the file and line" sh -c 'journalctl -u armor-read.service | grep -q "zz-broken.conf:2: error: unknown class .raed."'
+rm /etc/systemd/system/armor-read.service.d/zz-broken.conf
+systemctl daemon-reload
+
+# --- status -----------------------------------------------------------------------------
+check "unitarmor status lists armored units" sh -c 'unitarmor status | grep -q "^armor-read.service "'
+check "unitarmor status shows the mode and rule count" sh -c 'unitarmor status armor-read.service | grep -Eq "^armor-read.service +enforce +1 +52 "'
+
+# --- the daemon going away --------------------------------------------------------------
+mkdir -p /run/systemd/system/unitarmor.service.d
+printf '[Service]\nRestart=no\n' >/run/systemd/system/unitarmor.service.d/no-restart.conf
+systemctl daemon-reload
+systemctl kill -s KILL unitarmor.service
+sleep 1
+check "kill -9: the daemon is gone" sh -c '! systemctl is-active --quiet unitarmor.service'
+check_fails "kill -9: enforcement goes on without the daemon" systemctl start armor-read.service
+check_fails "kill -9: a new template instance is still bound at creation" systemctl start armor-t@three.service
+systemctl start unitarmor.service
+check "restart: the daemon is back" systemctl is-active --quiet unitarmor.service
+check "restart: it re-armored the units" wait_rules armor-read.service 1
+check_fails "restart: enforcement holds" systemctl start armor-read.service
+check "restart: one set of programs is attached" sh -c 'test "$(bpftool prog show name ua_file_open | grep -c "^[0-9]*: lsm")" = 1'
+systemctl stop unitarmor.service
+check_fails "systemctl stop unitarmor keeps enforcing" systemctl start armor-read.service
+check "unitarmor disarm removes the pins" unitarmor disarm
+check "after disarm, the unit reads the file" systemctl start armor-read.service
+systemctl start unitarmor.service
+check "and starting the daemon arms again" wait_rules armor-read.service 1
+check_fails "armed again: the read is denied" systemctl start armor-read.service
+
+finish

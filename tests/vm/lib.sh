@@ -1,0 +1,81 @@
+# Shared helpers for the guest scenarios: `check NAME CMD...` runs CMD and records a pass or a
+# failure; `finish` prints the summary line and exits non-zero on any failure.
+# shellcheck shell=bash
+set -u
+PASSED=0
+FAILED=0
+
+check() {
+  local name=$1; shift
+  if "$@" >/tmp/check.out 2>&1; then
+    PASSED=$((PASSED + 1))
+    echo "ok - $name"
+  else
+    FAILED=$((FAILED + 1))
+    echo "FAIL - $name"
+    sed 's/^/    /' /tmp/check.out | tail -n 20
+  fi
+}
+
+# check_fails NAME CMD...: CMD must fail.
+check_fails() {
+  local name=$1; shift
+  if "$@" >/tmp/check.out 2>&1; then
+    FAILED=$((FAILED + 1))
+    echo "FAIL - $name (the command succeeded)"
+    sed 's/^/    /' /tmp/check.out | tail -n 20
+  else
+    PASSED=$((PASSED + 1))
+    echo "ok - $name"
+  fi
+}
+
+finish() {
+  echo "$PASSED passed, $FAILED failed"
+  [ "$FAILED" -eq 0 ]
+}
+
+# unit NAME TEXT: writes /etc/systemd/system/NAME.
+unit() {
+  printf '%s\n' "$2" >"/etc/systemd/system/$1"
+}
+
+# dropin UNIT FILE TEXT: writes /etc/systemd/system/UNIT.d/FILE.
+dropin() {
+  mkdir -p "/etc/systemd/system/$1.d"
+  printf '%s\n' "$3" >"/etc/systemd/system/$1.d/$2"
+}
+
+# armored_rules UNIT: the rule count the daemon reports for UNIT, or nothing.
+armored_rules() {
+  unitarmor status --json "$1" 2>/dev/null | sed -n 's/.*"rules": \([0-9]*\).*/\1/p' | head -n 1
+}
+
+# wait_rules UNIT N: waits (up to 60 s) until the daemon armors UNIT with N rules (N=0: until
+# it no longer armors UNIT).
+wait_rules() {
+  local i
+  for i in $(seq 1 300); do
+    local n
+    n=$(armored_rules "$1")
+    if [ "${n:-0}" = "$2" ]; then return 0; fi
+    sleep 0.2
+  done
+  echo "timed out waiting for $1 to have $2 rules (has '${n:-none}')"
+  return 1
+}
+
+# result_of UNIT: the unit's last result (success, exit-code...).
+result_of() {
+  systemctl show -P Result "$1"
+}
+
+# eventually CMD...: retries CMD for up to 20 s (the guest is emulated; timings vary).
+eventually() {
+  local i
+  for i in $(seq 1 100); do
+    "$@" && return 0
+    sleep 0.2
+  done
+  "$@"
+}

@@ -1,0 +1,20 @@
+#!/bin/bash
+# The whole guest suite in one boot (a boot takes both cores for a minute under emulation):
+# every scenario runs in turn, and the last line sums them up.
+set -u
+total_pass=0 total_fail=0
+for scenario in smoke.sh file-rules.sh; do
+  echo "# $scenario"
+  out=$(mktemp)
+  ./"$scenario" 2>&1 | tee "$out"
+  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1)
+  if [ -z "$line" ]; then
+    echo "FAIL - $scenario ended without a summary"
+    total_fail=$((total_fail + 1))
+    continue
+  fi
+  total_pass=$((total_pass + $(echo "$line" | cut -d' ' -f1)))
+  total_fail=$((total_fail + $(echo "$line" | cut -d' ' -f3)))
+done
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]
