@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::compile;
 use crate::policy::specifiers::UnitName;
+use crate::policy::named::Lookup;
 use crate::policy::{lint, resolve, Diagnostics, Policy, Source};
 
 /// Confines systemd services with BPF LSM programs, configured from unit drop-ins.
@@ -34,6 +35,9 @@ pub enum Command {
         /// Look units and named policies up below this directory instead of /.
         #[arg(long, default_value = "/")]
         root: PathBuf,
+        /// Also look named policies (`@NAME`) up in this directory, before the system's.
+        #[arg(long = "policy-dir", value_name = "DIR")]
+        policy_dirs: Vec<PathBuf>,
     },
     /// Print the effective policy of units or files, each rule with its source.
     Show {
@@ -43,6 +47,8 @@ pub enum Command {
         json: bool,
         #[arg(long, default_value = "/")]
         root: PathBuf,
+        #[arg(long = "policy-dir", value_name = "DIR")]
+        policy_dirs: Vec<PathBuf>,
     },
     /// Show what the daemon armors: units, cgroups, mode, rules, denial counters.
     Status {
@@ -106,8 +112,8 @@ fn targets(root: &Path, args: &[String], diags: &mut Diagnostics) -> Vec<Target>
         .collect()
 }
 
-fn load(root: &Path, t: &Target, diags: &mut Diagnostics) -> Policy {
-    let policy = resolve::merge(root, &t.files, t.unit.as_ref(), diags);
+fn load(lookup: &Lookup, t: &Target, diags: &mut Diagnostics) -> Policy {
+    let policy = resolve::merge(lookup, &t.files, t.unit.as_ref(), diags);
     lint::lint(&policy, diags);
     if let Err(e) = compile::compile(&policy) {
         let src = policy
@@ -119,11 +125,15 @@ fn load(root: &Path, t: &Target, diags: &mut Diagnostics) -> Policy {
     policy
 }
 
-/// `unitarmor check`: exit status 1 on any error.
-pub fn check(targets_: &[String], json: bool, root: &Path) -> Result<i32> {
+/// `unitarmor check`: exit status 1 on any error. A template's files are checked as one of
+/// its instances would read them (`%i` is `instance`).
+pub fn check(targets_: &[String], json: bool, lookup: &Lookup) -> Result<i32> {
     let mut diags = Diagnostics::default();
-    for t in targets(root, targets_, &mut diags) {
-        let policy = load(root, &t, &mut diags);
+    for mut t in targets(&lookup.root, targets_, &mut diags) {
+        if let Some(u) = t.unit.as_ref().filter(|u| u.is_template()) {
+            t.unit = Some(UnitName::new(u.full.replacen("@.", "@instance.", 1)));
+        }
+        let policy = load(lookup, &t, &mut diags);
         if !policy.configured && !json {
             eprintln!(
                 "{}: note: no [X-Armor] section; the unit is not armored",
@@ -131,6 +141,7 @@ pub fn check(targets_: &[String], json: bool, root: &Path) -> Result<i32> {
             );
         }
     }
+    diags.0.sort_by(|a, b| (&a.source.file, a.source.line).cmp(&(&b.source.file, b.source.line)));
     let mut out = std::io::stdout().lock();
     if json {
         serde_json::to_writer_pretty(&mut out, &diags)?;
@@ -144,11 +155,11 @@ pub fn check(targets_: &[String], json: bool, root: &Path) -> Result<i32> {
 }
 
 /// `unitarmor show`.
-pub fn show(targets_: &[String], json: bool, root: &Path) -> Result<i32> {
+pub fn show(targets_: &[String], json: bool, lookup: &Lookup) -> Result<i32> {
     let mut diags = Diagnostics::default();
     let mut shown = Vec::new();
-    for t in targets(root, targets_, &mut diags) {
-        let policy = load(root, &t, &mut diags);
+    for t in targets(&lookup.root, targets_, &mut diags) {
+        let policy = load(lookup, &t, &mut diags);
         shown.push((t, policy));
     }
     let mut out = std::io::stdout().lock();

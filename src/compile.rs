@@ -24,6 +24,11 @@ pub const PATH_CLASSES: usize = 3;
 pub const RULE_NONE: u32 = u32::MAX;
 /// The rule index an event carries when a path was denied for matching no allow rule.
 pub const RULE_NOT_ALLOWED: u32 = u32::MAX - 1;
+/// The rule index of [`IMPLICIT_EXEC_ALLOW`] entries.
+pub const RULE_IMPLICIT: u32 = u32::MAX - 2;
+/// Programs an exec allow-list always allows: systemd 255 and later start every service
+/// process by executing systemd-executor inside the unit's cgroup, before `ExecStart=`.
+pub const IMPLICIT_EXEC_ALLOW: [&str; 2] = ["/usr/lib/systemd/systemd-executor", "/lib/systemd/systemd-executor"];
 /// Most DFA states one policy may have; the kernel maps are sized for policies of this order.
 pub const MAX_STATES: usize = 1 << 16;
 /// Most transitions one policy may have.
@@ -123,6 +128,13 @@ pub fn compile(policy: &Policy) -> Result<Tables, CompileError> {
         for p in rule.paths() {
             patterns.push(p.to_regex());
             owner.push((i as u32, ci, rule.action));
+        }
+    }
+    if allowlist & (1 << 2) != 0 {
+        for p in IMPLICIT_EXEC_ALLOW {
+            let pattern = crate::policy::PathPattern::parse(p).expect("a valid literal path");
+            patterns.push(pattern.to_regex());
+            owner.push((RULE_IMPLICIT, 2, Action::Allow));
         }
     }
     let mut tables = Tables {

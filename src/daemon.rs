@@ -24,6 +24,7 @@ use crate::compile::{self, Tables, RULE_NOT_ALLOWED};
 use crate::journal::{self, Aggregator, RuleInfo};
 use crate::kernel::abi::{self, Event, Verdict};
 use crate::kernel::{self, Kernel, MAX_POLICIES};
+use crate::policy::named::Lookup;
 use crate::policy::resolve::{self, UNIT_DIRS};
 use crate::policy::specifiers::UnitName;
 use crate::policy::{Diagnostics, Policy};
@@ -425,7 +426,7 @@ impl Daemon {
     fn reconcile(&mut self, c: &Candidate) {
         let unit = UnitName::new(c.name.as_str());
         let mut diags = Diagnostics::default();
-        let policy = resolve::merge(Path::new("/"), &c.files, Some(&unit), &mut diags);
+        let policy = resolve::merge(&Lookup::system(), &c.files, Some(&unit), &mut diags);
         let errors: Vec<String> = diags.errors().map(|d| d.to_string()).collect();
         let expected = expected_path(c);
         let (known, unchanged, errors_changed, counters) = match self.units.get(&c.name) {

@@ -56,15 +56,6 @@ pub fn lint(policy: &Policy, diags: &mut Diagnostics) {
                 "from= is parsed but not enforced by this version; this rule is ignored",
             );
         }
-        if r.class.is_path() && r.action == Action::Allow && r.paths().is_empty() {
-            diags.warning(
-                &r.source,
-                format!(
-                    "'{r}' allows nothing here: {} becomes an allow-list with no entry",
-                    r.class.as_str()
-                ),
-            );
-        }
         for earlier in &policy.rules[..i] {
             if earlier.action == r.action
                 && earlier.class == r.class

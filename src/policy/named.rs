@@ -62,20 +62,40 @@ pub fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
-/// Finds `name` under `root` (a prefix for tests and `--root`; `/` normally).
-pub fn find(root: &Path, name: &str) -> Option<PathBuf> {
-    DIRS.iter()
-        .map(|d| {
-            root.join(d.trim_start_matches('/'))
-                .join(format!("{name}.toml"))
-        })
-        .find(|p| p.exists())
+/// Where named policies are looked up.
+#[derive(Clone, Debug)]
+pub struct Lookup {
+    /// Prefix of [`DIRS`] (`/` normally; another directory for tests and `--root`).
+    pub root: PathBuf,
+    /// Searched before [`DIRS`] (`--policy-dir`).
+    pub extra: Vec<PathBuf>,
+}
+
+impl Lookup {
+    /// The system's directories.
+    pub fn system() -> Lookup {
+        Lookup { root: PathBuf::from("/"), extra: Vec::new() }
+    }
+
+    pub fn under(root: &Path) -> Lookup {
+        Lookup { root: root.to_path_buf(), extra: Vec::new() }
+    }
+
+    /// Finds `name`.toml, first match wins.
+    pub fn find(&self, name: &str) -> Option<PathBuf> {
+        let file = format!("{name}.toml");
+        self.extra
+            .iter()
+            .map(|d| d.join(&file))
+            .chain(DIRS.iter().map(|d| self.root.join(d.trim_start_matches('/')).join(&file)))
+            .find(|p| p.exists())
+    }
 }
 
 /// Expands `@name` into rules, following its includes. `stack` holds the names being expanded
 /// (for cycle errors); `at` is where the include was written.
 pub fn expand(
-    root: &Path,
+    lookup: &Lookup,
     name: &str,
     unit: Option<&UnitName>,
     at: &Source,
@@ -106,7 +126,7 @@ pub fn expand(
         );
         return Vec::new();
     }
-    let Some(path) = find(root, name) else {
+    let Some(path) = lookup.find(name) else {
         let dirs = DIRS.map(|d| format!("{d}/{name}.toml")).join(", ");
         diags.error(at, format!("no named policy '@{name}' (looked for {dirs})"));
         return Vec::new();
@@ -137,7 +157,7 @@ pub fn expand(
             .position(|l| l.contains(inc.as_str()))
             .map_or(1, |i| i + 1);
         rules.extend(expand(
-            root,
+            lookup,
             inc,
             unit,
             &Source::new(&path, line),
@@ -215,7 +235,7 @@ mod tests {
     fn run(root: &Path, name: &str) -> (Vec<Rule>, Diagnostics) {
         let mut d = Diagnostics::default();
         let rules = expand(
-            root,
+            &Lookup::under(root),
             name,
             None,
             &Source::new("/u.conf", 3),

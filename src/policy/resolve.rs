@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use super::diag::Diagnostics;
 use super::dropin::{self, Entry};
-use super::named;
+use super::named::{self, Lookup};
 use super::rule::Rule;
 use super::specifiers::UnitName;
 use super::{Policy, Source};
@@ -117,7 +117,7 @@ pub fn unit_files(root: &Path, unit: &str) -> (Option<PathBuf>, Vec<PathBuf>) {
 /// Merges the `[X-Armor]` sections of `files`, in order, into a policy for `unit`.
 /// `root` prefixes named-policy lookups (`/` normally).
 pub fn merge(
-    root: &Path,
+    lookup: &Lookup,
     files: &[PathBuf],
     unit: Option<&UnitName>,
     diags: &mut Diagnostics,
@@ -134,14 +134,14 @@ pub fn merge(
         let d = dropin::parse(file, &bytes, diags);
         policy.configured |= d.has_section;
         for entry in d.entries {
-            apply(root, &mut policy, entry, unit, diags);
+            apply(lookup, &mut policy, entry, unit, diags);
         }
     }
     policy
 }
 
 fn apply(
-    root: &Path,
+    lookup: &Lookup,
     policy: &mut Policy,
     entry: Entry,
     unit: Option<&UnitName>,
@@ -152,7 +152,7 @@ fn apply(
         Entry::Reset(_) => policy.rules.clear(),
         Entry::Policy(text, src) => {
             if let Some(name) = text.strip_prefix('@') {
-                let rules = named::expand(root, name.trim(), unit, &src, &mut Vec::new(), diags);
+                let rules = named::expand(lookup, name.trim(), unit, &src, &mut Vec::new(), diags);
                 policy.rules.extend(rules);
             } else {
                 match Rule::parse(&text, unit, src.clone()) {
@@ -256,7 +256,7 @@ mod tests {
         let c = write(r, "c.conf", "[X-Armor]\nArmorPolicy=deny exec /c\n");
         let mut diags = Diagnostics::default();
         let p = merge(
-            r,
+            &Lookup::under(r),
             &[a, b, c],
             Some(&UnitName::new("w@x.service")),
             &mut diags,
@@ -273,13 +273,13 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let a = write(t.path(), "a.service", "[Service]\nExecStart=/bin/true\n");
         let mut diags = Diagnostics::default();
-        let p = merge(t.path(), &[a], None, &mut diags);
+        let p = merge(&Lookup::under(t.path()), &[a], None, &mut diags);
         assert!(!p.configured && !p.is_armored());
         let off = write(
             t.path(),
             "off.conf",
             "[X-Armor]\nArmorMode=off\nArmorPolicy=deny read /x\n",
         );
-        assert!(!merge(t.path(), &[off], None, &mut diags).is_armored());
+        assert!(!merge(&Lookup::under(t.path()), &[off], None, &mut diags).is_armored());
     }
 }
