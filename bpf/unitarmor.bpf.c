@@ -278,7 +278,7 @@ static __always_inline void emit(__u64 cgid, __u32 policy, __u32 rule, __u8 clas
 
 	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
 	if (!ev) {
-		struct ua_counters zero = {}, *c;
+		struct ua_counters zero = { .policy = policy }, *c;
 
 		c = bpf_map_lookup_elem(&counters, &cgid);
 		if (!c) {

@@ -95,9 +95,12 @@ struct ua_accept {
 	__u32 audit[UA_NR_CLASSES];
 };
 
-/* counters: cgroup id -> events the ring buffer had no room for. */
+/* counters: cgroup id -> events the ring buffer had no room for, and the policy they were
+ * decided by (the daemon attributes them to its unit even after the cgroup is gone). */
 struct ua_counters {
 	__u64 lost;
+	__u32 policy;
+	__u32 pad;
 };
 
 /* One deny or audit verdict, sent to the daemon through the `events` ring buffer. */

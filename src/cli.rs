@@ -8,8 +8,8 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use crate::compile;
-use crate::policy::specifiers::UnitName;
 use crate::policy::named::Lookup;
+use crate::policy::specifiers::UnitName;
 use crate::policy::{lint, resolve, Diagnostics, Policy, Source};
 
 /// Confines systemd services with BPF LSM programs, configured from unit drop-ins.
@@ -54,6 +54,23 @@ pub enum Command {
     Status {
         /// Only this unit.
         unit: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show denials (and, with --audit, audit records) from the journal.
+    Logs {
+        /// Only this unit's.
+        unit: Option<String>,
+        /// Keep printing new records as they come.
+        #[arg(short, long)]
+        follow: bool,
+        /// Only records since this time (as journalctl --since takes it: "-1h", "today"...).
+        #[arg(long)]
+        since: Option<String>,
+        /// Also audit records (audit rules and ArmorMode=audit).
+        #[arg(long)]
+        audit: bool,
+        /// One journal record per line, as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -141,7 +158,9 @@ pub fn check(targets_: &[String], json: bool, lookup: &Lookup) -> Result<i32> {
             );
         }
     }
-    diags.0.sort_by(|a, b| (&a.source.file, a.source.line).cmp(&(&b.source.file, b.source.line)));
+    diags
+        .0
+        .sort_by(|a, b| (&a.source.file, a.source.line).cmp(&(&b.source.file, b.source.line)));
     let mut out = std::io::stdout().lock();
     if json {
         serde_json::to_writer_pretty(&mut out, &diags)?;
@@ -256,4 +275,94 @@ pub async fn status(unit: Option<&str>, json: bool) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// `unitarmor logs`: the journal's unitarmor records, through journalctl.
+pub fn logs(
+    unit: Option<&str>,
+    follow: bool,
+    since: Option<&str>,
+    audit: bool,
+    json: bool,
+) -> Result<i32> {
+    use std::io::BufRead;
+
+    let mut cmd = std::process::Command::new("journalctl");
+    cmd.args(["--no-pager", "-o", "json"]);
+    if follow {
+        cmd.arg("--follow");
+    }
+    if let Some(s) = since {
+        cmd.args(["--since", s]);
+    }
+    if let Some(u) = unit {
+        cmd.arg(format!("UNITARMOR_UNIT={u}"));
+    }
+    cmd.arg(format!("MESSAGE_ID={}", crate::journal::MESSAGE_ID_DENIED));
+    cmd.arg(format!(
+        "MESSAGE_ID={}",
+        crate::journal::MESSAGE_ID_SUPPRESSED
+    ));
+    if audit {
+        cmd.arg(format!("MESSAGE_ID={}", crate::journal::MESSAGE_ID_AUDIT));
+    }
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("running journalctl")?;
+    let stdout = child.stdout.take().context("journalctl's output")?;
+    let mut out = std::io::stdout().lock();
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line?;
+        if json {
+            writeln!(out, "{line}")?;
+            continue;
+        }
+        let Ok(rec) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        let field = |k: &str| {
+            rec.get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or("-")
+                .to_string()
+        };
+        let micros: i64 = field("__REALTIME_TIMESTAMP").parse().unwrap_or(0);
+        if writeln!(
+            out,
+            "{} {}: {}",
+            local_time(micros),
+            field("UNITARMOR_UNIT"),
+            field("MESSAGE")
+        )
+        .is_err()
+        {
+            break; // the reader went away (a pager or head closed the pipe)
+        }
+    }
+    let status = child.wait()?;
+    Ok(if status.success() {
+        0
+    } else {
+        status.code().unwrap_or(1)
+    })
+}
+
+/// `2026-11-28 20:19:02` in local time, from microseconds since the epoch.
+fn local_time(micros: i64) -> String {
+    let secs = (micros / 1_000_000) as libc::time_t;
+    // SAFETY: localtime_r only writes the tm we hand it.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    if unsafe { libc::localtime_r(&secs, &mut tm) }.is_null() {
+        return secs.to_string();
+    }
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec
+    )
 }

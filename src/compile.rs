@@ -28,7 +28,10 @@ pub const RULE_NOT_ALLOWED: u32 = u32::MAX - 1;
 pub const RULE_IMPLICIT: u32 = u32::MAX - 2;
 /// Programs an exec allow-list always allows: systemd 255 and later start every service
 /// process by executing systemd-executor inside the unit's cgroup, before `ExecStart=`.
-pub const IMPLICIT_EXEC_ALLOW: [&str; 2] = ["/usr/lib/systemd/systemd-executor", "/lib/systemd/systemd-executor"];
+pub const IMPLICIT_EXEC_ALLOW: [&str; 2] = [
+    "/usr/lib/systemd/systemd-executor",
+    "/lib/systemd/systemd-executor",
+];
 /// Most DFA states one policy may have; the kernel maps are sized for policies of this order.
 pub const MAX_STATES: usize = 1 << 16;
 /// Most transitions one policy may have.

@@ -46,6 +46,8 @@ struct Armored {
     errors: Vec<String>,
     denied: u64,
     audited: u64,
+    /// Events of this unit the ring buffer had no room for.
+    lost: u64,
 }
 
 /// A unit to consider, with where its configuration comes from.
@@ -434,9 +436,9 @@ impl Daemon {
                 true,
                 p.policy == policy && p.expected == expected,
                 p.errors != errors,
-                (p.denied, p.audited),
+                (p.denied, p.audited, p.lost),
             ),
-            None => (false, false, !errors.is_empty(), (0, 0)),
+            None => (false, false, !errors.is_empty(), (0, 0, 0)),
         };
         if errors_changed {
             for e in &errors {
@@ -514,7 +516,7 @@ impl Daemon {
         }
         self.owners
             .insert(id, (c.name.clone(), Arc::new(policy.clone())));
-        let (denied, audited) = counters;
+        let (denied, audited, lost) = counters;
         let old = self.units.insert(
             c.name.clone(),
             Armored {
@@ -525,6 +527,7 @@ impl Daemon {
                 errors,
                 denied,
                 audited,
+                lost,
             },
         );
         // Switch what is bound to the old policy over to the new one: one map update per
@@ -706,27 +709,34 @@ impl Daemon {
                 self.owners.remove(&id);
             }
         }
-        // Ring buffer overruns, reported once per increase.
-        for (cgid, lost) in self.kernel.lost_events() {
-            let before = self.lost.insert(cgid, lost).unwrap_or(0);
+        // Ring buffer overruns, reported once per increase and counted against the unit.
+        let bindings = self.kernel.bindings();
+        for (cgid, (lost, policy)) in self.kernel.lost_events() {
+            let before = self.lost.get(&cgid).copied().unwrap_or(0);
             if lost > before {
+                let delta = lost - before;
                 let unit = self
-                    .unit_of_cgroup(cgid)
-                    .unwrap_or_else(|| format!("cgroup {cgid}"));
+                    .owners
+                    .get(&policy)
+                    .map_or_else(|| format!("cgroup {cgid}"), |o| o.0.clone());
+                if let Some(a) = self.units.get_mut(&unit) {
+                    a.lost += delta;
+                }
                 warn!(
                     object_systemd_unit = unit.as_str(),
-                    unitarmor_lost = lost - before,
-                    "{unit}: {} events lost (ring buffer full)",
-                    lost - before
+                    unitarmor_unit = unit.as_str(),
+                    unitarmor_lost = delta,
+                    "{unit}: {delta} events lost (ring buffer full); they were enforced but not logged"
                 );
+            }
+            if bindings.contains_key(&cgid) {
+                self.lost.insert(cgid, lost);
+            } else {
+                self.kernel.forget_counters(cgid);
+                self.lost.remove(&cgid);
             }
         }
         self.publish_status();
-    }
-
-    fn unit_of_cgroup(&self, cgid: u64) -> Option<String> {
-        let id = *self.kernel.bindings().get(&cgid)?;
-        self.owners.get(&id).map(|o| o.0.clone())
     }
 
     fn publish_status(&self) {
@@ -740,10 +750,6 @@ impl Daemon {
                     .filter(|(_, p)| **p == a.id)
                     .map(|(c, _)| *c)
                     .collect();
-                let lost = cgroups
-                    .iter()
-                    .map(|c| self.lost.get(c).copied().unwrap_or(0))
-                    .sum();
                 UnitStatus {
                     unit: name.clone(),
                     mode: a.policy.mode.as_str().to_string(),
@@ -754,7 +760,7 @@ impl Daemon {
                     unenforced: a.tables.unenforced.len() as u32,
                     denied: a.denied,
                     audited: a.audited,
-                    lost,
+                    lost: a.lost,
                     errors: a.errors.join("\n"),
                 }
             })

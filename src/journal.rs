@@ -13,11 +13,11 @@ use tracing_subscriber::EnvFilter;
 use crate::kernel::abi::{self, Event, Verdict};
 
 /// MESSAGE_ID of a denial (see units/unitarmor.catalog).
-pub const MESSAGE_ID_DENIED: &str = "6e0c5f2b9a4d4d1f8f3b1c7a2e5d9b01";
+pub const MESSAGE_ID_DENIED: &str = "63870318b8114d0f9b311f80e77ce97a";
 /// MESSAGE_ID of an audit record (an audit rule matched, or a would-be denial in audit mode).
-pub const MESSAGE_ID_AUDIT: &str = "6e0c5f2b9a4d4d1f8f3b1c7a2e5d9b02";
+pub const MESSAGE_ID_AUDIT: &str = "d731450c3e614fee9bf1acfa24f9d102";
 /// MESSAGE_ID of a summary of suppressed records.
-pub const MESSAGE_ID_SUPPRESSED: &str = "6e0c5f2b9a4d4d1f8f3b1c7a2e5d9b03";
+pub const MESSAGE_ID_SUPPRESSED: &str = "f7268ce9a591428d92a084ca78847c90";
 
 /// Sets up logging: the journal when `prefer_journal` and it is reachable, stderr otherwise.
 pub fn init(prefer_journal: bool) {

@@ -14,15 +14,42 @@ fn main() {
         Command::Daemon => runtime()
             .and_then(|rt| rt.block_on(daemon::run()))
             .map(|()| 0),
-        Command::Check { targets, json, root, policy_dirs } => {
-            cli::check(&targets, json, &Lookup { root, extra: policy_dirs })
-        }
-        Command::Show { targets, json, root, policy_dirs } => {
-            cli::show(&targets, json, &Lookup { root, extra: policy_dirs })
-        }
+        Command::Check {
+            targets,
+            json,
+            root,
+            policy_dirs,
+        } => cli::check(
+            &targets,
+            json,
+            &Lookup {
+                root,
+                extra: policy_dirs,
+            },
+        ),
+        Command::Show {
+            targets,
+            json,
+            root,
+            policy_dirs,
+        } => cli::show(
+            &targets,
+            json,
+            &Lookup {
+                root,
+                extra: policy_dirs,
+            },
+        ),
         Command::Status { unit, json } => {
             runtime().and_then(|rt| rt.block_on(cli::status(unit.as_deref(), json)))
         }
+        Command::Logs {
+            unit,
+            follow,
+            since,
+            audit,
+            json,
+        } => cli::logs(unit.as_deref(), follow, since.as_deref(), audit, json),
         Command::Disarm => kernel::disarm().map(|removed| {
             if removed {
                 println!(

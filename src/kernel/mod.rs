@@ -284,16 +284,21 @@ impl Kernel {
             .collect()
     }
 
-    /// Events lost per cgroup id because the ring buffer was full.
-    pub fn lost_events(&self) -> HashMap<u64, u64> {
+    /// Events lost because the ring buffer was full, per cgroup id: (count, policy id).
+    pub fn lost_events(&self) -> HashMap<u64, (u64, u32)> {
         let map = &self.skel.maps.counters;
         map.keys()
             .filter_map(|k| {
                 let v = map.lookup(&k, MapFlags::ANY).ok()??;
                 let c: ua_counters = abi::read_pod(&v)?;
-                Some((u64::from_ne_bytes(k.try_into().ok()?), c.lost))
+                Some((u64::from_ne_bytes(k.try_into().ok()?), (c.lost, c.policy)))
             })
             .collect()
+    }
+
+    /// Drops the loss counter of a cgroup that is gone.
+    pub fn forget_counters(&self, cgroup_id: u64) {
+        let _ = self.skel.maps.counters.delete(bytes(&cgroup_id));
     }
 
     /// A handle on the event ring buffer, for a reader thread.

@@ -74,11 +74,17 @@ pub struct Lookup {
 impl Lookup {
     /// The system's directories.
     pub fn system() -> Lookup {
-        Lookup { root: PathBuf::from("/"), extra: Vec::new() }
+        Lookup {
+            root: PathBuf::from("/"),
+            extra: Vec::new(),
+        }
     }
 
     pub fn under(root: &Path) -> Lookup {
-        Lookup { root: root.to_path_buf(), extra: Vec::new() }
+        Lookup {
+            root: root.to_path_buf(),
+            extra: Vec::new(),
+        }
     }
 
     /// Finds `name`.toml, first match wins.
@@ -87,7 +93,10 @@ impl Lookup {
         self.extra
             .iter()
             .map(|d| d.join(&file))
-            .chain(DIRS.iter().map(|d| self.root.join(d.trim_start_matches('/')).join(&file)))
+            .chain(
+                DIRS.iter()
+                    .map(|d| self.root.join(d.trim_start_matches('/')).join(&file)),
+            )
             .find(|p| p.exists())
     }
 }

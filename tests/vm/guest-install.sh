@@ -4,6 +4,7 @@
 set -eu
 cp -a /mnt/host/project/. /
 systemctl daemon-reload
+journalctl --update-catalog
 systemctl enable --now unitarmor.service
 systemctl is-active --quiet unitarmor.service || {
   echo "unitarmor.service failed to start:"

@@ -1,0 +1,74 @@
+#!/bin/bash
+# Denials in journald: the unit's own journal, MESSAGE_ID, the catalog, structured fields,
+# `unitarmor logs`, and a flood of 100,000 denied opens that leaves the daemon responsive, the
+# journal bounded and every event counted.
+. ./lib.sh
+DENIED_ID=63870318b8114d0f9b311f80e77ce97a
+SUPPRESSED_ID=f7268ce9a591428d92a084ca78847c90
+
+mkdir -p /var/lib/armortest /run/armortest
+echo secret >/etc/armor-secret
+cp opener /var/lib/armortest/
+
+unit armor-jdeny.service '[Unit]
+StartLimitIntervalSec=0
+[Service]
+Type=oneshot
+ExecStart=/bin/cat /etc/armor-secret'
+dropin armor-jdeny.service armor.conf '[X-Armor]
+# the rule is on line 3
+ArmorPolicy=deny read /etc/armor-secret'
+systemctl daemon-reload
+wait_rules armor-jdeny.service 1
+systemctl start armor-jdeny.service
+sleep 2
+check "journalctl -u shows the denial with its path and rule source" sh -c \
+  'journalctl -u armor-jdeny.service -o cat | grep -F "Denied read of /etc/armor-secret by /usr/bin/cat" | grep -qF "rule \"deny read /etc/armor-secret\" from /etc/systemd/system/armor-jdeny.service.d/armor.conf:3"'
+check "systemctl status shows it beside the service's own output" sh -c \
+  'systemctl status --no-pager -n 20 armor-jdeny.service | grep -q "Denied read of /etc/armor-secret"'
+check "journalctl MESSAGE_ID=<denied> lists it" sh -c \
+  "journalctl MESSAGE_ID=$DENIED_ID -o cat | grep -q 'Denied read of /etc/armor-secret'"
+check "journalctl -x explains it from the catalog" sh -c \
+  'journalctl -x -u armor-jdeny.service --no-pager | grep -q "The unit.s armor policy forbids it"'
+fields=$(journalctl -u armor-jdeny.service MESSAGE_ID=$DENIED_ID -o verbose -n 1)
+for f in OBJECT_SYSTEMD_UNIT=armor-jdeny.service OBJECT_PID= UNITARMOR_ACTION=deny UNITARMOR_OPERATION=open \
+  UNITARMOR_PATH=/etc/armor-secret UNITARMOR_RULE_SOURCE=/etc/systemd/system/armor-jdeny.service.d/armor.conf:3 \
+  UNITARMOR_EXE=/usr/bin/cat UNITARMOR_COMM=cat UNITARMOR_UID=0 UNITARMOR_CGROUP_ID= UNITARMOR_MNT_NS= \
+  UNITARMOR_PID_NS= UNITARMOR_MODE=enforce PRIORITY=4; do
+  check "the record has $f" grep -q "^ *$f" <<<"$fields"
+done
+check "unitarmor logs shows it" sh -c 'unitarmor logs armor-jdeny.service | grep -q "armor-jdeny.service: Denied read of /etc/armor-secret"'
+check "unitarmor logs --json gives journal records" sh -c 'unitarmor logs --json armor-jdeny.service | grep -q "\"UNITARMOR_PATH\":\"/etc/armor-secret\""'
+
+# --- a flood ------------------------------------------------------------------------------
+unit armor-flood.service '[Service]
+ExecStart=/bin/sh -c "/var/lib/armortest/opener /etc/armor-secret 100000 > /run/armortest/flood.out; exec sleep infinity"'
+dropin armor-flood.service armor.conf '[X-Armor]
+ArmorPolicy=deny read /etc/armor-secret'
+systemctl daemon-reload
+wait_rules armor-flood.service 1
+systemctl start armor-flood.service
+for i in $(seq 1 600); do [ -s /run/armortest/flood.out ] && break; sleep 0.5; done
+check "the flood: 100000 opens, all denied with EACCES" grep -qx "100000 0" /run/armortest/flood.out
+check "the daemon stays responsive during the flood's aftermath" timeout 20 unitarmor status armor-flood.service
+# Let the last suppression window close (10 s) and the daemon drain the ring buffer.
+sleep 15
+status=$(unitarmor status --json armor-flood.service)
+field() { sed -n "s/.*\"$1\": \([0-9]*\).*/\1/p" <<<"$status"; }
+written=$(journalctl UNITARMOR_UNIT=armor-flood.service MESSAGE_ID=$DENIED_ID -o cat | wc -l)
+suppressed=$(journalctl UNITARMOR_UNIT=armor-flood.service MESSAGE_ID=$SUPPRESSED_ID -o verbose |
+  sed -n 's/^ *UNITARMOR_SUPPRESSED=//p' | awk '{s += $1} END {print s + 0}')
+lost=$(field lost)
+denied=$(field denied)
+echo "# flood: $written records written, $suppressed suppressed, $lost lost in the kernel, daemon counted $denied"
+check "the journal stays bounded (at most 100 denial records)" test "$written" -le 100
+check "written + suppressed + lost = 100000 exactly" test "$((written + suppressed + lost))" = 100000
+check "the daemon's denial counter + lost = 100000" test "$((denied + lost))" = 100000
+check "a summary record says how many were suppressed" sh -c \
+  "journalctl -u armor-flood.service -o cat | grep -Eq '^Suppressed [0-9]+ more denials by rule \"deny read /etc/armor-secret\"'"
+if [ "$lost" -gt 0 ]; then
+  check "lost events are reported in the unit's journal" sh -c \
+    'journalctl -u armor-flood.service -o cat | grep -q "events lost (ring buffer full)"'
+fi
+systemctl stop armor-flood.service
+finish
