@@ -194,7 +194,8 @@ static long walk_component(__u32 i, void *data)
 		goto stop;
 	}
 	pos -= len;
-	bpf_probe_read_kernel(&s->path[pos & (UA_PATH_MAX - 1)], len, name.name);
+	/* Masks at the call itself: newer verifiers lose a bound kept in another register. */
+	bpf_probe_read_kernel(&s->path[pos & (UA_PATH_MAX - 1)], len & 0xff, name.name);
 	pos -= 1;
 	s->path[pos & (UA_PATH_MAX - 1)] = '/';
 	pw->pos = pos;
@@ -306,7 +307,7 @@ static __always_inline void emit(__u64 cgid, __u32 policy, __u32 rule, __u8 clas
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
 	len &= UA_PATH_MAX - 1;
 	ev->path_len = len;
-	bpf_probe_read_kernel(ev->path, len, &s->path[pos & (UA_PATH_MAX - 1)]);
+	bpf_probe_read_kernel(ev->path, len & (UA_PATH_MAX - 1), &s->path[pos & (UA_PATH_MAX - 1)]);
 	bpf_ringbuf_submit(ev, 0);
 }
 

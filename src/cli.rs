@@ -74,6 +74,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write the man page unitarmor(8) and shell completions into DIR (for packaging).
+    #[command(hide = true)]
+    GenerateDocs { dir: PathBuf },
     /// Remove the pinned programs: enforcement stops once no daemon runs.
     /// Stop unitarmor.service first.
     Disarm,
@@ -365,4 +368,39 @@ fn local_time(micros: i64) -> String {
         tm.tm_min,
         tm.tm_sec
     )
+}
+
+/// `unitarmor generate-docs DIR`: `DIR/unitarmor.8` from the same definitions as `--help`, and
+/// completions for bash, zsh and fish.
+pub fn generate_docs(dir: &Path) -> Result<i32> {
+    use clap::CommandFactory;
+
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let cmd = Cli::command();
+    let mut page = Vec::new();
+    clap_mangen::Man::new(cmd.clone())
+        .section("8")
+        .render(&mut page)?;
+    std::fs::write(dir.join("unitarmor.8"), page)?;
+    for sub in cmd
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+    {
+        let name = format!("unitarmor-{}", sub.get_name());
+        let mut page = Vec::new();
+        clap_mangen::Man::new(sub.clone().name(name.clone()))
+            .section("8")
+            .render(&mut page)?;
+        std::fs::write(dir.join(format!("{name}.8")), page)?;
+    }
+    for (shell, file) in [
+        (clap_complete::Shell::Bash, "unitarmor.bash"),
+        (clap_complete::Shell::Zsh, "_unitarmor"),
+        (clap_complete::Shell::Fish, "unitarmor.fish"),
+    ] {
+        let mut out = Vec::new();
+        clap_complete::generate(shell, &mut cmd.clone(), "unitarmor", &mut out);
+        std::fs::write(dir.join(file), out)?;
+    }
+    Ok(0)
 }

@@ -50,6 +50,7 @@ fn main() {
             audit,
             json,
         } => cli::logs(unit.as_deref(), follow, since.as_deref(), audit, json),
+        Command::GenerateDocs { dir } => cli::generate_docs(&dir),
         Command::Disarm => kernel::disarm().map(|removed| {
             if removed {
                 println!(

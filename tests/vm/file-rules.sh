@@ -124,6 +124,24 @@ wait_rules armor-deleg.service 1
 check_fails "a process in a delegated sub-cgroup is denied" systemctl start armor-deleg.service
 check "it really ran in the sub-cgroup" grep -q "armor-deleg.service/sub$" /run/armortest/deleg.cgroup
 
+# --- namespaces ---------------------------------------------------------------------------
+# Paths are the ones the process sees: under PrivateTmp= /tmp is a bind mount of a private
+# directory, and the rule on /tmp/... still applies. A process that enters a new mount
+# namespace stays under its unit's policy.
+unit armor-ns.service '[Service]
+Type=oneshot
+PrivateTmp=yes
+ExecStart=/bin/bash -c "touch /tmp/armor-private 2>/dev/null && echo created > /run/armortest/ns.private || echo denied > /run/armortest/ns.private; touch /tmp/other && echo ok > /run/armortest/ns.other; unshare --mount --propagation private cat /etc/armor-secret > /dev/null 2>&1 && echo readable > /run/armortest/ns.unshare || echo denied > /run/armortest/ns.unshare"'
+dropin armor-ns.service armor.conf '[X-Armor]
+ArmorPolicy=deny write /tmp/armor-private
+ArmorPolicy=deny read /etc/armor-secret'
+systemctl daemon-reload
+wait_rules armor-ns.service 2
+systemctl start armor-ns.service
+check "PrivateTmp=: the rule on /tmp/armor-private applies inside the private /tmp" grep -qx denied /run/armortest/ns.private
+check "PrivateTmp=: other files in the private /tmp are writable" grep -qx ok /run/armortest/ns.other
+check "a process in a new mount namespace stays under the policy" grep -qx denied /run/armortest/ns.unshare
+
 # --- live changes -----------------------------------------------------------------------
 unit armor-live.service '[Service]
 ExecStart=/bin/bash -c "while true; do if cat /etc/armor-secret >/dev/null 2>&1; then echo readable; else echo denied; fi > /run/armortest/live.state; sleep 0.2; done"'

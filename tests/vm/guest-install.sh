@@ -1,11 +1,9 @@
 #!/bin/bash
-# Runs in the guest before the test script: installs the staged project files where the package
-# puts them and starts the daemon, as the package's maintainer scripts do.
+# Runs in the guest before the test script: installs the Debian package tests/vm/run built,
+# exactly as a user would; its maintainer scripts enable and start the daemon.
 set -eu
-cp -a /mnt/host/project/. /
-systemctl daemon-reload
-journalctl --update-catalog
-systemctl enable --now unitarmor.service
+deb=$(ls /mnt/host/packages/unitarmor_*-1_*.deb | head -n 1)
+DEBIAN_FRONTEND=noninteractive dpkg -i "$deb" >/dev/null
 systemctl is-active --quiet unitarmor.service || {
   echo "unitarmor.service failed to start:"
   systemctl status --no-pager unitarmor.service

@@ -24,6 +24,8 @@ rm -rf "$out.tmp"
 mkdir -p "$out.tmp"
 rootfs="$out.tmp/rootfs"
 
+# Documentation is left out while the image is built, but not for packages installed later (the
+# dpkg path excludes are removed at the end): the tests check what the package installs.
 # MODULES=list with an explicit list: MODULES=dep would look at the build machine's drivers.
 # modules.d/ is read by initramfs-tools and, unlike /etc/initramfs-tools/modules, is no conffile.
 mmdebstrap --variant=minbase --mode=root --quiet \
@@ -47,6 +49,7 @@ mmdebstrap --variant=minbase --mode=root --quiet \
   --customize-hook='chroot "$1" systemctl enable unitarmor-vmtest.service' \
   --customize-hook='echo "unitarmor-vm" > "$1/etc/hostname"' \
   --customize-hook='passwd --root "$1" --delete root' \
+  --customize-hook='rm -f "$1"/etc/dpkg/dpkg.cfg.d/99mmdebstrap' \
   "$suite" "$rootfs" "$mirror"
 
 cp "$rootfs"/boot/vmlinuz-* "$out.tmp/vmlinuz"

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Builds the deb and the rpm and checks them on the host: lintian finds no error in the deb,
+# rpm lists the expected files and scriptlets. Prints a summary line.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+pass=0 fail=0
+ok() { echo "ok - $1"; pass=$((pass + 1)); }
+bad() { echo "FAIL - $1"; fail=$((fail + 1)); }
+built=$(packaging/build all)
+deb=$(grep '\.deb$' <<<"$built")
+rpm=$(grep '\.rpm$' <<<"$built")
+if lintian --fail-on error "$deb" >/tmp/unitarmor-lintian.out 2>&1; then ok "lintian: no errors in $(basename "$deb")"; else bad "lintian"; cat /tmp/unitarmor-lintian.out; fi
+files=$(rpm -qpl "$rpm" 2>/dev/null)
+for f in /usr/bin/unitarmor /usr/lib/systemd/system/unitarmor.service /usr/lib/systemd/system-preset/90-unitarmor.preset \
+  /usr/share/dbus-1/system.d/org.unitarmor1.conf /usr/lib/systemd/catalog/unitarmor.catalog \
+  /etc/unitarmor/policies/base.toml /usr/share/man/man8/unitarmor.8.gz /usr/share/man/man5/unitarmor.armor.5.gz \
+  /usr/share/licenses/unitarmor/LICENSE /usr/share/bash-completion/completions/unitarmor \
+  /usr/share/zsh/site-functions/_unitarmor /usr/share/fish/vendor_completions.d/unitarmor.fish; do
+  if grep -qx "$f" <<<"$files"; then ok "rpm has $f"; else bad "rpm lacks $f"; fi
+done
+scripts=$(rpm -qp --scripts "$rpm" 2>/dev/null)
+for s in "postinstall scriptlet" "preuninstall scriptlet" "postuninstall scriptlet" "unitarmor disarm" "systemctl preset unitarmor.service"; do
+  if grep -q "$s" <<<"$scripts"; then ok "rpm scripts have '$s'"; else bad "rpm scripts lack '$s'"; fi
+done
+if rpm -qp --configfiles "$rpm" 2>/dev/null | grep -qx /etc/unitarmor/policies/base.toml; then ok "rpm marks the policies as config"; else bad "rpm config files"; fi
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
