@@ -97,6 +97,11 @@ struct {
 	__type(value, struct scratch);
 } scratch_map SEC(".maps");
 
+/* Bounds v with an AND the compiler cannot drop: verifiers since 6.x can lose a bound that
+ * clang proved once and then kept in another register. */
+_Static_assert(UA_PATH_MAX == 4096, "BOUND(x, 4095) below assumes UA_PATH_MAX is 4096");
+#define BOUND(v, mask) ({ __u64 __b = (v); asm volatile("%0 &= " #mask : "+r"(__b)); __b; })
+
 static __always_inline struct scratch *get_scratch(void)
 {
 	__u32 zero = 0;
@@ -194,8 +199,7 @@ static long walk_component(__u32 i, void *data)
 		goto stop;
 	}
 	pos -= len;
-	/* Masks at the call itself: newer verifiers lose a bound kept in another register. */
-	bpf_probe_read_kernel(&s->path[pos & (UA_PATH_MAX - 1)], len & 0xff, name.name);
+	bpf_probe_read_kernel(&s->path[BOUND(pos, 4095)], BOUND(len, 255), name.name);
 	pos -= 1;
 	s->path[pos & (UA_PATH_MAX - 1)] = '/';
 	pw->pos = pos;
@@ -307,7 +311,7 @@ static __always_inline void emit(__u64 cgid, __u32 policy, __u32 rule, __u8 clas
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
 	len &= UA_PATH_MAX - 1;
 	ev->path_len = len;
-	bpf_probe_read_kernel(ev->path, len & (UA_PATH_MAX - 1), &s->path[pos & (UA_PATH_MAX - 1)]);
+	bpf_probe_read_kernel(ev->path, BOUND(len, 4095), &s->path[BOUND(pos, 4095)]);
 	bpf_ringbuf_submit(ev, 0);
 }
 

@@ -25,31 +25,9 @@ pub enum Command {
     /// Run the daemon (what unitarmor.service starts).
     Daemon,
     /// Check unit files, drop-ins or units for errors, without systemd.
-    Check {
-        /// Files (a unit file or drop-in) or unit names (resolved in systemd's search path).
-        #[arg(required = true)]
-        targets: Vec<String>,
-        /// Print diagnostics as JSON.
-        #[arg(long)]
-        json: bool,
-        /// Look units and named policies up below this directory instead of /.
-        #[arg(long, default_value = "/")]
-        root: PathBuf,
-        /// Also look named policies (`@NAME`) up in this directory, before the system's.
-        #[arg(long = "policy-dir", value_name = "DIR")]
-        policy_dirs: Vec<PathBuf>,
-    },
+    Check(PolicyArgs),
     /// Print the effective policy of units or files, each rule with its source.
-    Show {
-        #[arg(required = true)]
-        targets: Vec<String>,
-        #[arg(long)]
-        json: bool,
-        #[arg(long, default_value = "/")]
-        root: PathBuf,
-        #[arg(long = "policy-dir", value_name = "DIR")]
-        policy_dirs: Vec<PathBuf>,
-    },
+    Show(PolicyArgs),
     /// Show what the daemon armors: units, cgroups, mode, rules, denial counters.
     Status {
         /// Only this unit.
@@ -80,6 +58,29 @@ pub enum Command {
     /// Remove the pinned programs: enforcement stops once no daemon runs.
     /// Stop unitarmor.service first.
     Disarm,
+}
+
+/// What `check` and `show` read.
+#[derive(clap::Args, Debug)]
+pub struct PolicyArgs {
+    /// Files (a unit file or drop-in) or unit names (resolved in systemd's search path).
+    #[arg(required = true)]
+    pub targets: Vec<String>,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Look units and named policies up below this directory instead of /.
+    #[arg(long, default_value = "/")]
+    pub root: PathBuf,
+    /// Also look named policies (`@NAME`) up in this directory, before the system's.
+    #[arg(long = "policy-dir", value_name = "DIR")]
+    pub policy_dirs: Vec<PathBuf>,
+}
+
+impl PolicyArgs {
+    fn lookup(&self) -> Lookup {
+        Lookup { root: self.root.clone(), extra: self.policy_dirs.clone() }
+    }
 }
 
 /// A target of `check`/`show`: the files that configure it and the unit they belong to.
@@ -147,9 +148,10 @@ fn load(lookup: &Lookup, t: &Target, diags: &mut Diagnostics) -> Policy {
 
 /// `unitarmor check`: exit status 1 on any error. A template's files are checked as one of
 /// its instances would read them (`%i` is `instance`).
-pub fn check(targets_: &[String], json: bool, lookup: &Lookup) -> Result<i32> {
+pub fn check(args: &PolicyArgs) -> Result<i32> {
+    let (lookup, json) = (&args.lookup(), args.json);
     let mut diags = Diagnostics::default();
-    for mut t in targets(&lookup.root, targets_, &mut diags) {
+    for mut t in targets(&lookup.root, &args.targets, &mut diags) {
         if let Some(u) = t.unit.as_ref().filter(|u| u.is_template()) {
             t.unit = Some(UnitName::new(u.full.replacen("@.", "@instance.", 1)));
         }
@@ -177,10 +179,11 @@ pub fn check(targets_: &[String], json: bool, lookup: &Lookup) -> Result<i32> {
 }
 
 /// `unitarmor show`.
-pub fn show(targets_: &[String], json: bool, lookup: &Lookup) -> Result<i32> {
+pub fn show(args: &PolicyArgs) -> Result<i32> {
+    let (lookup, json) = (&args.lookup(), args.json);
     let mut diags = Diagnostics::default();
     let mut shown = Vec::new();
-    for t in targets(&lookup.root, targets_, &mut diags) {
+    for t in targets(&lookup.root, &args.targets, &mut diags) {
         let policy = load(lookup, &t, &mut diags);
         shown.push((t, policy));
     }

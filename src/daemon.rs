@@ -542,22 +542,16 @@ impl Daemon {
                 self.kernel.remove_expected(&old.expected);
             }
             self.retiring.push((old.id, old.tables, Instant::now()));
-            info!(
-                object_systemd_unit = c.name.as_str(),
-                "{}: policy updated ({} rules, {})",
-                c.name,
-                self.units[&c.name].policy.rules.len(),
-                self.units[&c.name].policy.mode.as_str()
-            );
-        } else {
-            info!(
-                object_systemd_unit = c.name.as_str(),
-                "{}: armored ({} rules, {})",
-                c.name,
-                self.units[&c.name].policy.rules.len(),
-                self.units[&c.name].policy.mode.as_str()
-            );
         }
+        let a = &self.units[&c.name];
+        let what = if known { "policy updated" } else { "armored" };
+        info!(
+            object_systemd_unit = c.name.as_str(),
+            "{}: {what} ({} rules, {})",
+            c.name,
+            a.policy.rules.len(),
+            a.policy.mode.as_str()
+        );
         self.publish_status();
     }
 

@@ -3,7 +3,6 @@
 use clap::Parser;
 
 use unitarmor::cli::{self, Cli, Command};
-use unitarmor::policy::named::Lookup;
 use unitarmor::{daemon, journal, kernel};
 
 fn main() {
@@ -14,32 +13,8 @@ fn main() {
         Command::Daemon => runtime()
             .and_then(|rt| rt.block_on(daemon::run()))
             .map(|()| 0),
-        Command::Check {
-            targets,
-            json,
-            root,
-            policy_dirs,
-        } => cli::check(
-            &targets,
-            json,
-            &Lookup {
-                root,
-                extra: policy_dirs,
-            },
-        ),
-        Command::Show {
-            targets,
-            json,
-            root,
-            policy_dirs,
-        } => cli::show(
-            &targets,
-            json,
-            &Lookup {
-                root,
-                extra: policy_dirs,
-            },
-        ),
+        Command::Check(args) => cli::check(&args),
+        Command::Show(args) => cli::show(&args),
         Command::Status { unit, json } => {
             runtime().and_then(|rt| rt.block_on(cli::status(unit.as_deref(), json)))
         }
