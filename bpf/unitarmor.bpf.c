@@ -83,10 +83,12 @@ struct {
 	__uint(max_entries, 4 << 20);
 } events SEC(".maps");
 
-/* Per-CPU scratch space: the path being built (in the first half, ending at UA_PATH_MAX) and
- * the zero-padded cgroup path key. Too large for the 512-byte BPF stack. */
+/* Per-CPU scratch space: the object's path (built backwards to end at UA_PATH_MAX), the
+ * executable's path (likewise in the second half, for events), and the zero-padded cgroup
+ * path key. Too large for the 512-byte BPF stack. The 256 spare bytes let a component copy
+ * start anywhere in a half. */
 struct scratch {
-	char path[2 * UA_PATH_MAX];
+	char path[2 * UA_PATH_MAX + 256];
 	char cgroup_path[UA_CGROUP_PATH_MAX];
 };
 
@@ -163,6 +165,7 @@ struct path_walk {
 	__u32 pos;
 	__u8 done;
 	__u8 truncated;
+	__u8 exe; /* build into the second half of the buffer */
 };
 
 static long walk_component(__u32 i, void *data)
@@ -199,9 +202,12 @@ static long walk_component(__u32 i, void *data)
 		goto stop;
 	}
 	pos -= len;
-	bpf_probe_read_kernel(&s->path[BOUND(pos, 4095)], BOUND(len, 255), name.name);
+	if (pw->exe)
+		bpf_probe_read_kernel(&s->path[UA_PATH_MAX + BOUND(pos, 4095)], BOUND(len, 255), name.name);
+	else
+		bpf_probe_read_kernel(&s->path[BOUND(pos, 4095)], BOUND(len, 255), name.name);
 	pos -= 1;
-	s->path[pos & (UA_PATH_MAX - 1)] = '/';
+	s->path[(pw->exe ? UA_PATH_MAX : 0) + (pos & (UA_PATH_MAX - 1))] = '/';
 	pw->pos = pos;
 	pw->dentry = (__u64)parent;
 	return 0;
@@ -218,7 +224,7 @@ stop:
  * the verifier's work independent of UA_PATH_DEPTH.
  */
 static __always_inline __u32 build_path(struct scratch *s, struct vfsmount *vfsmnt,
-					struct dentry *dentry, __u8 *truncated)
+					struct dentry *dentry, __u8 *truncated, __u8 exe)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct path_walk pw = {
@@ -227,6 +233,7 @@ static __always_inline __u32 build_path(struct scratch *s, struct vfsmount *vfsm
 		.root_dentry = (__u64)BPF_CORE_READ(task, fs, root.dentry),
 		.root_mnt = (__u64)BPF_CORE_READ(task, fs, root.mnt),
 		.pos = UA_PATH_MAX,
+		.exe = exe,
 	};
 	__u32 pos;
 
@@ -235,7 +242,7 @@ static __always_inline __u32 build_path(struct scratch *s, struct vfsmount *vfsm
 	pos = pw.pos;
 	if (pos >= UA_PATH_MAX) {
 		pos = UA_PATH_MAX - 1;
-		s->path[pos & (UA_PATH_MAX - 1)] = '/';
+		s->path[(exe ? UA_PATH_MAX : 0) + (pos & (UA_PATH_MAX - 1))] = '/';
 	}
 	return pos;
 }
@@ -278,8 +285,10 @@ static __always_inline void emit(__u64 cgid, __u32 policy, __u32 rule, __u8 clas
 				 __u8 verdict, struct scratch *s, __u32 pos, __u8 truncated)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
+	struct file *exe_file;
 	struct ua_event *ev;
-	__u32 len = UA_PATH_MAX - pos;
+	__u32 len = UA_PATH_MAX - pos, epos;
+	__u8 etrunc;
 
 	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
 	if (!ev) {
@@ -307,11 +316,25 @@ static __always_inline void emit(__u64 cgid, __u32 policy, __u32 rule, __u8 clas
 	ev->op = op;
 	ev->verdict = verdict;
 	ev->truncated = truncated;
-	ev->pad[0] = ev->pad[1] = 0;
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
 	len &= UA_PATH_MAX - 1;
 	ev->path_len = len;
 	bpf_probe_read_kernel(ev->path, BOUND(len, 4095), &s->path[BOUND(pos, 4095)]);
+
+	/* The executable, read here because the process may be gone when the daemon looks. */
+	ev->exe_len = 0;
+	exe_file = BPF_CORE_READ(task, mm, exe_file);
+	if (exe_file) {
+		epos = build_path(s, BPF_CORE_READ(exe_file, f_path.mnt), BPF_CORE_READ(exe_file, f_path.dentry),
+				  &etrunc, 1);
+		len = UA_PATH_MAX - epos;
+		if (len > UA_EXE_MAX - 1) {
+			epos = UA_PATH_MAX - (UA_EXE_MAX - 1); /* keep the tail */
+			len = UA_EXE_MAX - 1;
+		}
+		ev->exe_len = len;
+		bpf_probe_read_kernel(ev->exe, BOUND(len, 255), &s->path[UA_PATH_MAX + BOUND(epos, 4095)]);
+	}
 	bpf_ringbuf_submit(ev, 0);
 }
 
@@ -338,7 +361,7 @@ static __always_inline int decide(__u8 class, __u8 op, struct vfsmount *mnt, str
 	if (!s)
 		return 0;
 
-	pos = build_path(s, mnt, dentry, &truncated);
+	pos = build_path(s, mnt, dentry, &truncated, 0);
 	w.state = pol->header.start;
 	w.pos = pos;
 	bpf_loop(UA_PATH_MAX - pos, walk_byte, &w, 0);

@@ -11,6 +11,8 @@
 #define UA_CGROUP_PATH_MAX 256
 /* Largest path the programs build and match; longer paths match as if cut here. */
 #define UA_PATH_MAX 4096
+/* Longest executable path an event carries (its tail, if longer). */
+#define UA_EXE_MAX 256
 /* Deepest path (components plus mount crossings) the programs walk. */
 #define UA_PATH_DEPTH 64
 /* Policy ids are 1..UA_MAX_POLICIES-1; 0 means "not armored". */
@@ -119,9 +121,10 @@ struct ua_event {
 	__u8 op;
 	__u8 verdict;
 	__u8 truncated;
-	__u8 pad[2];
+	__u16 exe_len;
 	char comm[16];
 	char path[UA_PATH_MAX];
+	char exe[UA_EXE_MAX]; /* the process's executable, as it sees the path */
 };
 
 #endif

@@ -113,7 +113,12 @@ struct cred {
 	struct user_namespace *user_ns;
 };
 
+struct mm_struct {
+	struct file *exe_file;
+};
+
 struct task_struct {
+	struct mm_struct *mm;
 	int pid;
 	int tgid;
 	struct fs_struct *fs;

@@ -101,9 +101,22 @@ fn class_index(c: Class) -> Option<usize> {
     }
 }
 
-/// Compiles `policy`. Rules of classes the kernel does not enforce yet are listed in
-/// [`Tables::unenforced`].
+/// What a write allow-list always allows, because systemd itself writes it while it starts the
+/// service inside the unit's cgroup (systemd 255+ does this from systemd-executor): the null
+/// and console devices.
+pub const IMPLICIT_WRITE_ALLOW: [&str; 2] = ["/dev/null", "/dev/console"];
+
+/// Compiles `policy` as it stands on its own (for `check` and host tests).
 pub fn compile(policy: &Policy) -> Result<Tables, CompileError> {
+    compile_for(policy, None)
+}
+
+/// Compiles `policy` for a unit whose cgroup is `cgroup` (`/system.slice/app.service`, or a
+/// pattern for a slice's or template's units). A write allow-list then also allows that
+/// cgroup's `cgroup.procs`, which systemd writes to put the service's processes there; no
+/// other cgroup's. Rules of classes the kernel does not enforce yet are listed in
+/// [`Tables::unenforced`].
+pub fn compile_for(policy: &Policy, cgroup: Option<&str>) -> Result<Tables, CompileError> {
     let mut patterns = Vec::new();
     let mut owner = Vec::new(); // pattern id -> (rule index, class index, action)
     let mut classes = 0u8;
@@ -133,11 +146,19 @@ pub fn compile(policy: &Policy) -> Result<Tables, CompileError> {
             owner.push((i as u32, ci, rule.action));
         }
     }
-    if allowlist & (1 << 2) != 0 {
-        for p in IMPLICIT_EXEC_ALLOW {
-            let pattern = crate::policy::PathPattern::parse(p).expect("a valid literal path");
+    let mut implicit = |path: &str, ci: usize| {
+        if let Ok(pattern) = crate::policy::PathPattern::parse(path) {
             patterns.push(pattern.to_regex());
-            owner.push((RULE_IMPLICIT, 2, Action::Allow));
+            owner.push((RULE_IMPLICIT, ci, Action::Allow));
+        }
+    };
+    if allowlist & (1 << 2) != 0 {
+        IMPLICIT_EXEC_ALLOW.iter().for_each(|p| implicit(p, 2));
+    }
+    if allowlist & (1 << 1) != 0 {
+        IMPLICIT_WRITE_ALLOW.iter().for_each(|p| implicit(p, 1));
+        if let Some(cg) = cgroup {
+            implicit(&format!("/sys/fs/cgroup{cg}/cgroup.procs"), 1);
         }
     }
     let mut tables = Tables {
@@ -324,6 +345,20 @@ mod tests {
             decide(&t, Class::Exec, "/usr/bin/app2"),
             Verdict::Deny(RULE_NOT_ALLOWED)
         );
+    }
+
+    #[test]
+    fn write_allow_list_lets_systemd_start_the_unit() {
+        let p = policy(&["allow write /srv/"]);
+        let t = compile_for(&p, Some("/system.slice/app.service")).unwrap();
+        assert_eq!(decide(&t, Class::Write, "/dev/null"), Verdict::Allow);
+        assert_eq!(decide(&t, Class::Write, "/sys/fs/cgroup/system.slice/app.service/cgroup.procs"), Verdict::Allow);
+        // Another unit's cgroup is no way out.
+        assert_eq!(
+            decide(&t, Class::Write, "/sys/fs/cgroup/system.slice/other.service/cgroup.procs"),
+            Verdict::Deny(RULE_NOT_ALLOWED)
+        );
+        assert_eq!(decide(&t, Class::Write, "/etc/passwd"), Verdict::Deny(RULE_NOT_ALLOWED));
     }
 
     #[test]

@@ -301,8 +301,7 @@ async fn discover(conn: &Connection, manager: &ManagerProxy<'_>) -> Vec<Candidat
             }
         }
     }
-    // Templates first: their cgroup (the per-template slice) is the parent of their instances'.
-    out.sort_by_key(|c| !UnitName::new(c.name.as_str()).is_template());
+    out.sort_by_key(|c| bind_order(&c.name));
     out
 }
 
@@ -324,12 +323,10 @@ fn discover_on_disk(skip: &HashSet<String>) -> Vec<Candidate> {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             let unit = name.strip_suffix(".d").unwrap_or(&name);
-            // Type-level and prefix drop-in directories (service.d, foo-.service.d) are not units.
-            if unit.ends_with(".service")
-                && !unit.ends_with("-.service")
-                && unit != ".service"
-                && !unit.starts_with('.')
-            {
+            // Type-level and prefix drop-in directories (service.d, foo-.service.d) are not
+            // units; the root slice has no cgroup of its own to bind.
+            let kind_ok = unit.ends_with(".service") || (unit.ends_with(".slice") && unit != "-.slice");
+            if kind_ok && !unit.ends_with("-.service") && !unit.ends_with("-.slice") && !unit.starts_with('.') {
                 names.push(unit.to_string());
             }
         }
@@ -342,16 +339,72 @@ fn discover_on_disk(skip: &HashSet<String>) -> Vec<Candidate> {
         .map(|name| {
             let (fragment, dropins) = resolve::unit_files(Path::new("/"), &name);
             let files = fragment.into_iter().chain(dropins).collect();
-            Candidate {
-                slice: systemd::default_slice(&name),
-                control_group: String::new(),
-                name,
-                files,
-            }
+            Candidate { slice: systemd::default_slice(&name), control_group: String::new(), name, files }
         })
         .collect();
-    out.sort_by_key(|c| !UnitName::new(c.name.as_str()).is_template());
+    out.sort_by_key(|c| bind_order(&c.name));
     out
+}
+
+/// Slices first, then templates, then units: each binds its whole cgroup tree, and what is
+/// bound later (a unit inside a slice, an instance under its template's slice) takes over its
+/// own subtree.
+fn bind_order(name: &str) -> u8 {
+    if name.ends_with(".slice") {
+        0
+    } else if UnitName::new(name).is_template() {
+        1
+    } else {
+        2
+    }
+}
+
+/// The files of `slice` and of every slice above it (root slice excepted), outermost first:
+/// a policy on a slice applies to every unit in it.
+fn slice_files(slice: &str) -> Vec<PathBuf> {
+    let Some(stem) = slice.strip_suffix(".slice") else { return Vec::new() };
+    let mut out = Vec::new();
+    let mut prefix = String::new();
+    for part in stem.split('-').filter(|p| !p.is_empty()) {
+        if !prefix.is_empty() {
+            prefix.push('-');
+        }
+        prefix.push_str(part);
+        let (fragment, dropins) = resolve::unit_files(Path::new("/"), &format!("{prefix}.slice"));
+        let files: Vec<PathBuf> = fragment.into_iter().chain(dropins).collect();
+        if resolve::mentions_armor(&files) {
+            out.extend(files);
+        }
+    }
+    out
+}
+
+/// `a-b.slice` is in `a.slice`; `a.slice` in the root slice.
+fn parent_slice(slice: &str) -> String {
+    match slice.strip_suffix(".slice").and_then(|s| s.rsplit_once('-')) {
+        Some((parent, _)) if !parent.is_empty() => format!("{parent}.slice"),
+        _ => "-.slice".to_string(),
+    }
+}
+
+/// The unit whose cgroup (below `subtree`) has id `cgid`, for events decided by a slice's or a
+/// template's policy: the deepest unit-named component of that cgroup's path.
+fn unit_of_cgroup(subtree: &str, cgid: u64) -> Option<String> {
+    let root = PathBuf::from(format!("{CGROUP_ROOT}{subtree}"));
+    let mut stack = vec![root];
+    while let Some(dir) = stack.pop() {
+        if std::fs::metadata(&dir).is_ok_and(|m| m.ino() == cgid) {
+            let path = dir.to_string_lossy().into_owned();
+            return path
+                .rsplit('/')
+                .find(|c| [".service", ".scope", ".socket", ".mount", ".swap"].iter().any(|s| c.ends_with(s)))
+                .map(str::to_string);
+        }
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            stack.extend(entries.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()));
+        }
+    }
+    None
 }
 
 fn candidate_from(info: UnitInfo) -> Candidate {
@@ -371,6 +424,9 @@ fn candidate_from(info: UnitInfo) -> Candidate {
 /// The cgroup a candidate's processes live in (or will): the unit's own for a unit, the
 /// per-template slice for a bare template.
 fn expected_path(c: &Candidate) -> String {
+    if c.name.ends_with(".slice") {
+        return systemd::slice_path(&c.name);
+    }
     if UnitName::new(c.name.as_str()).is_template() {
         let instance_like = c.name.replacen('@', "@x", 1);
         return systemd::slice_path(&systemd::default_slice(&instance_like));
@@ -379,6 +435,16 @@ fn expected_path(c: &Candidate) -> String {
         return c.control_group.clone();
     }
     systemd::expected_cgroup(&c.slice, &c.name)
+}
+
+/// The cgroup(s) a unit's processes are put in, as a path pattern: the unit's own, or any
+/// unit's below a slice or a template's slice.
+fn cgroup_pattern(name: &str, expected: &str) -> String {
+    if bind_order(name) < 2 {
+        format!("{expected}/**")
+    } else {
+        expected.to_string()
+    }
 }
 
 /// The ids of a cgroup directory and everything below it.
@@ -428,7 +494,10 @@ impl Daemon {
     fn reconcile(&mut self, c: &Candidate) {
         let unit = UnitName::new(c.name.as_str());
         let mut diags = Diagnostics::default();
-        let policy = resolve::merge(&Lookup::system(), &c.files, Some(&unit), &mut diags);
+        // A slice's parents (for a slice) or the unit's slices come first.
+        let parent = if c.name.ends_with(".slice") { parent_slice(&c.name) } else { c.slice.clone() };
+        let files: Vec<PathBuf> = slice_files(&parent).into_iter().chain(c.files.iter().cloned()).collect();
+        let policy = resolve::merge(&Lookup::system(), &files, Some(&unit), &mut diags);
         let errors: Vec<String> = diags.errors().map(|d| d.to_string()).collect();
         let expected = expected_path(c);
         let (known, unchanged, errors_changed, counters) = match self.units.get(&c.name) {
@@ -479,7 +548,7 @@ impl Daemon {
             }
             return;
         }
-        let tables = match compile::compile(&policy) {
+        let tables = match compile::compile_for(&policy, Some(&cgroup_pattern(&c.name, &expected))) {
             Ok(t) => t,
             Err(e) => {
                 error!(
@@ -657,10 +726,16 @@ impl Daemon {
         {
             return;
         }
-        let exe = std::fs::read_link(format!("/proc/{}/exe", ev.tgid))
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|_| ev.comm.clone());
+        let exe = if ev.exe.is_empty() { ev.comm.clone() } else { ev.exe.clone() };
+
         let (_, text, source) = self.rule_info(ev.policy, ev.rule, ev.class);
+        // A slice's or template's policy covers units it does not name: say which one it was.
+        let unit = match self.units.get(&unit) {
+            Some(a) if unit.ends_with(".slice") || UnitName::new(unit.as_str()).is_template() => {
+                unit_of_cgroup(&a.expected, ev.cgroup_id).unwrap_or(unit)
+            }
+            _ => unit,
+        };
         let mode = self
             .owners
             .get(&ev.policy)

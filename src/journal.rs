@@ -227,6 +227,7 @@ mod tests {
             verdict: Verdict::Denied,
             comm: "python3".into(),
             path: "/etc/passwd".into(),
+            exe: "/usr/bin/python3".into(),
             truncated: false,
         }
     }

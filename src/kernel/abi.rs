@@ -21,12 +21,16 @@ pub struct RawEvent {
     pub op: u8,
     pub verdict: u8,
     pub truncated: u8,
-    pub pad: [u8; 2],
+    pub exe_len: u16,
     pub comm: [u8; 16],
     pub path: [u8; PATH_MAX],
+    pub exe: [u8; EXE_MAX],
 }
 
-const _: () = assert!(std::mem::size_of::<RawEvent>() == 4160);
+/// Longest executable path an event carries (UA_EXE_MAX).
+pub const EXE_MAX: usize = 256;
+
+const _: () = assert!(std::mem::size_of::<RawEvent>() == 4416);
 
 /// What the kernel decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -54,6 +58,8 @@ pub struct Event {
     pub verdict: Verdict,
     pub comm: String,
     pub path: String,
+    /// The executable of the process, as the kernel saw it (empty for kernel threads).
+    pub exe: String,
     pub truncated: bool,
 }
 
@@ -93,6 +99,7 @@ impl Event {
             verdict,
             comm: String::from_utf8_lossy(&raw.comm[..comm_len]).into_owned(),
             path: String::from_utf8_lossy(&raw.path[..len]).into_owned(),
+            exe: String::from_utf8_lossy(&raw.exe[..usize::from(raw.exe_len).min(EXE_MAX)]).into_owned(),
             truncated: raw.truncated != 0,
         })
     }
@@ -135,7 +142,7 @@ mod tests {
 
     #[test]
     fn parses_a_record() {
-        let mut raw: RawEvent = read_pod(&[0u8; 4160]).unwrap();
+        let mut raw: RawEvent = read_pod(&[0u8; 4416]).unwrap();
         raw.cgroup_id = 77;
         raw.pid = 5;
         raw.verdict = 1;
@@ -143,14 +150,17 @@ mod tests {
         raw.path_len = 11;
         raw.path[..11].copy_from_slice(b"/etc/shadow");
         raw.comm[..3].copy_from_slice(b"cat");
+        raw.exe_len = 12;
+        raw.exe[..12].copy_from_slice(b"/usr/bin/cat");
         let bytes =
-            unsafe { std::slice::from_raw_parts((&raw as *const RawEvent).cast::<u8>(), 4160) };
+            unsafe { std::slice::from_raw_parts((&raw as *const RawEvent).cast::<u8>(), 4416) };
         let e = Event::parse(bytes).unwrap();
         assert_eq!(
             (e.cgroup_id, e.pid, e.path.as_str(), e.comm.as_str()),
             (77, 5, "/etc/shadow", "cat")
         );
         assert_eq!(e.verdict, Verdict::Denied);
+        assert_eq!(e.exe, "/usr/bin/cat");
         assert!(Event::parse(&bytes[..100]).is_none());
     }
 }

@@ -124,6 +124,32 @@ wait_rules armor-deleg.service 1
 check_fails "a process in a delegated sub-cgroup is denied" systemctl start armor-deleg.service
 check "it really ran in the sub-cgroup" grep -q "armor-deleg.service/sub$" /run/armortest/deleg.cgroup
 
+# --- slices -------------------------------------------------------------------------------
+# A policy on a slice applies to every unit in it, merged with a unit's own.
+unit armor-zone.slice '[Slice]'
+dropin armor-zone.slice armor.conf '[X-Armor]
+ArmorPolicy=deny read /etc/armor-secret'
+unit armor-inzone.service '[Unit]
+StartLimitIntervalSec=0
+[Service]
+Type=oneshot
+Slice=armor-zone.slice
+ExecStart=/bin/bash -c "cat /etc/armor-secret; sleep 1"'
+unit armor-inzone2.service '[Unit]
+StartLimitIntervalSec=0
+[Service]
+Type=oneshot
+Slice=armor-zone.slice
+ExecStart=/bin/cat /etc/armor-audited'
+dropin armor-inzone2.service armor.conf '[X-Armor]
+ArmorPolicy=deny read /etc/armor-audited'
+systemctl daemon-reload
+check "the slice is armored" wait_rules armor-zone.slice 1
+check "a unit in it with a policy of its own gets the slice's rules too" wait_rules armor-inzone2.service 2
+check_fails "a unit in an armored slice is denied" systemctl start armor-inzone.service
+check "the denial is logged against that unit" eventually sh -c 'journalctl -u armor-inzone.service -o cat | grep -q "^Denied read of /etc/armor-secret"'
+check_fails "its own rule applies too" systemctl start armor-inzone2.service
+
 # --- namespaces ---------------------------------------------------------------------------
 # Paths are the ones the process sees: under PrivateTmp= /tmp is a bind mount of a private
 # directory, and the rule on /tmp/... still applies. A process that enters a new mount
