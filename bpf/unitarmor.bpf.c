@@ -101,8 +101,15 @@ struct {
 
 /* Bounds v with an AND the compiler cannot drop: verifiers since 6.x can lose a bound that
  * clang proved once and then kept in another register. */
-_Static_assert(UA_PATH_MAX == 4096, "BOUND(x, 4095) below assumes UA_PATH_MAX is 4096");
+_Static_assert(UA_PATH_MAX == 4096, "the BOUND() masks below assume UA_PATH_MAX is 4096");
 #define BOUND(v, mask) ({ __u64 __b = (v); asm volatile("%0 &= " #mask : "+r"(__b)); __b; })
+
+/* Index of byte `pos` of the object's (exe = 0) or the executable's (exe = 1) half of the path
+ * buffer, bounded where the verifier can see it. */
+static __always_inline __u64 slot(__u8 exe, __u32 pos)
+{
+	return BOUND((exe ? UA_PATH_MAX : 0) + (pos & (UA_PATH_MAX - 1)), 8191);
+}
 
 static __always_inline struct scratch *get_scratch(void)
 {
@@ -202,12 +209,9 @@ static long walk_component(__u32 i, void *data)
 		goto stop;
 	}
 	pos -= len;
-	if (pw->exe)
-		bpf_probe_read_kernel(&s->path[UA_PATH_MAX + BOUND(pos, 4095)], BOUND(len, 255), name.name);
-	else
-		bpf_probe_read_kernel(&s->path[BOUND(pos, 4095)], BOUND(len, 255), name.name);
+	bpf_probe_read_kernel(&s->path[slot(pw->exe, pos)], BOUND(len, 255), name.name);
 	pos -= 1;
-	s->path[(pw->exe ? UA_PATH_MAX : 0) + (pos & (UA_PATH_MAX - 1))] = '/';
+	s->path[slot(pw->exe, pos)] = '/';
 	pw->pos = pos;
 	pw->dentry = (__u64)parent;
 	return 0;
@@ -242,7 +246,7 @@ static __always_inline __u32 build_path(struct scratch *s, struct vfsmount *vfsm
 	pos = pw.pos;
 	if (pos >= UA_PATH_MAX) {
 		pos = UA_PATH_MAX - 1;
-		s->path[(exe ? UA_PATH_MAX : 0) + (pos & (UA_PATH_MAX - 1))] = '/';
+		s->path[slot(exe, pos)] = '/';
 	}
 	return pos;
 }
@@ -333,7 +337,7 @@ static __always_inline void emit(__u64 cgid, __u32 policy, __u32 rule, __u8 clas
 			len = UA_EXE_MAX - 1;
 		}
 		ev->exe_len = len;
-		bpf_probe_read_kernel(ev->exe, BOUND(len, 255), &s->path[UA_PATH_MAX + BOUND(epos, 4095)]);
+		bpf_probe_read_kernel(ev->exe, BOUND(len, 255), &s->path[slot(1, epos)]);
 	}
 	bpf_ringbuf_submit(ev, 0);
 }

@@ -29,22 +29,10 @@ pub type UnitRow = (
 pub trait Manager {
     fn subscribe(&self) -> zbus::Result<()>;
     fn list_units(&self) -> zbus::Result<Vec<UnitRow>>;
-    fn list_unit_files(&self) -> zbus::Result<Vec<(String, String)>>;
-    fn load_unit(&self, name: &str) -> zbus::Result<OwnedObjectPath>;
     fn get_unit(&self, name: &str) -> zbus::Result<OwnedObjectPath>;
 
     #[zbus(signal)]
     fn unit_new(&self, id: String, unit: OwnedObjectPath) -> zbus::Result<()>;
-    #[zbus(signal)]
-    fn unit_removed(&self, id: String, unit: OwnedObjectPath) -> zbus::Result<()>;
-    #[zbus(signal)]
-    fn job_removed(
-        &self,
-        id: u32,
-        job: OwnedObjectPath,
-        unit: String,
-        result: String,
-    ) -> zbus::Result<()>;
     #[zbus(signal)]
     fn reloading(&self, active: bool) -> zbus::Result<()>;
 }
@@ -56,8 +44,6 @@ pub trait Manager {
 pub trait Unit {
     #[zbus(property)]
     fn id(&self) -> zbus::Result<String>;
-    #[zbus(property)]
-    fn load_state(&self) -> zbus::Result<String>;
     #[zbus(property)]
     fn fragment_path(&self) -> zbus::Result<String>;
     #[zbus(property)]
