@@ -79,7 +79,10 @@ pub struct PolicyArgs {
 
 impl PolicyArgs {
     fn lookup(&self) -> Lookup {
-        Lookup { root: self.root.clone(), extra: self.policy_dirs.clone() }
+        Lookup {
+            root: self.root.clone(),
+            extra: self.policy_dirs.clone(),
+        }
     }
 }
 

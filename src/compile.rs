@@ -352,13 +352,27 @@ mod tests {
         let p = policy(&["allow write /srv/"]);
         let t = compile_for(&p, Some("/system.slice/app.service")).unwrap();
         assert_eq!(decide(&t, Class::Write, "/dev/null"), Verdict::Allow);
-        assert_eq!(decide(&t, Class::Write, "/sys/fs/cgroup/system.slice/app.service/cgroup.procs"), Verdict::Allow);
+        assert_eq!(
+            decide(
+                &t,
+                Class::Write,
+                "/sys/fs/cgroup/system.slice/app.service/cgroup.procs"
+            ),
+            Verdict::Allow
+        );
         // Another unit's cgroup is no way out.
         assert_eq!(
-            decide(&t, Class::Write, "/sys/fs/cgroup/system.slice/other.service/cgroup.procs"),
+            decide(
+                &t,
+                Class::Write,
+                "/sys/fs/cgroup/system.slice/other.service/cgroup.procs"
+            ),
             Verdict::Deny(RULE_NOT_ALLOWED)
         );
-        assert_eq!(decide(&t, Class::Write, "/etc/passwd"), Verdict::Deny(RULE_NOT_ALLOWED));
+        assert_eq!(
+            decide(&t, Class::Write, "/etc/passwd"),
+            Verdict::Deny(RULE_NOT_ALLOWED)
+        );
     }
 
     #[test]

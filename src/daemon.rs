@@ -325,8 +325,13 @@ fn discover_on_disk(skip: &HashSet<String>) -> Vec<Candidate> {
             let unit = name.strip_suffix(".d").unwrap_or(&name);
             // Type-level and prefix drop-in directories (service.d, foo-.service.d) are not
             // units; the root slice has no cgroup of its own to bind.
-            let kind_ok = unit.ends_with(".service") || (unit.ends_with(".slice") && unit != "-.slice");
-            if kind_ok && !unit.ends_with("-.service") && !unit.ends_with("-.slice") && !unit.starts_with('.') {
+            let kind_ok =
+                unit.ends_with(".service") || (unit.ends_with(".slice") && unit != "-.slice");
+            if kind_ok
+                && !unit.ends_with("-.service")
+                && !unit.ends_with("-.slice")
+                && !unit.starts_with('.')
+            {
                 names.push(unit.to_string());
             }
         }
@@ -338,8 +343,15 @@ fn discover_on_disk(skip: &HashSet<String>) -> Vec<Candidate> {
         .filter(|n| !skip.contains(n))
         .map(|name| {
             let (fragment, dropins) = resolve::unit_files(Path::new("/"), &name);
-            let files = fragment.into_iter().chain(dropins).collect();
-            Candidate { slice: systemd::default_slice(&name), control_group: String::new(), name, files }
+            let files: Vec<PathBuf> = fragment.into_iter().chain(dropins).collect();
+            let slice =
+                systemd::slice_from_files(&files).unwrap_or_else(|| systemd::default_slice(&name));
+            Candidate {
+                slice,
+                control_group: String::new(),
+                name,
+                files,
+            }
         })
         .collect();
     out.sort_by_key(|c| bind_order(&c.name));
@@ -362,7 +374,9 @@ fn bind_order(name: &str) -> u8 {
 /// The files of `slice` and of every slice above it (root slice excepted), outermost first:
 /// a policy on a slice applies to every unit in it.
 fn slice_files(slice: &str) -> Vec<PathBuf> {
-    let Some(stem) = slice.strip_suffix(".slice") else { return Vec::new() };
+    let Some(stem) = slice.strip_suffix(".slice") else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     let mut prefix = String::new();
     for part in stem.split('-').filter(|p| !p.is_empty()) {
@@ -381,7 +395,10 @@ fn slice_files(slice: &str) -> Vec<PathBuf> {
 
 /// `a-b.slice` is in `a.slice`; `a.slice` in the root slice.
 fn parent_slice(slice: &str) -> String {
-    match slice.strip_suffix(".slice").and_then(|s| s.rsplit_once('-')) {
+    match slice
+        .strip_suffix(".slice")
+        .and_then(|s| s.rsplit_once('-'))
+    {
         Some((parent, _)) if !parent.is_empty() => format!("{parent}.slice"),
         _ => "-.slice".to_string(),
     }
@@ -397,11 +414,20 @@ fn unit_of_cgroup(subtree: &str, cgid: u64) -> Option<String> {
             let path = dir.to_string_lossy().into_owned();
             return path
                 .rsplit('/')
-                .find(|c| [".service", ".scope", ".socket", ".mount", ".swap"].iter().any(|s| c.ends_with(s)))
+                .find(|c| {
+                    [".service", ".scope", ".socket", ".mount", ".swap"]
+                        .iter()
+                        .any(|s| c.ends_with(s))
+                })
                 .map(str::to_string);
         }
         if let Ok(entries) = std::fs::read_dir(&dir) {
-            stack.extend(entries.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()));
+            stack.extend(
+                entries
+                    .flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.path()),
+            );
         }
     }
     None
@@ -495,8 +521,15 @@ impl Daemon {
         let unit = UnitName::new(c.name.as_str());
         let mut diags = Diagnostics::default();
         // A slice's parents (for a slice) or the unit's slices come first.
-        let parent = if c.name.ends_with(".slice") { parent_slice(&c.name) } else { c.slice.clone() };
-        let files: Vec<PathBuf> = slice_files(&parent).into_iter().chain(c.files.iter().cloned()).collect();
+        let parent = if c.name.ends_with(".slice") {
+            parent_slice(&c.name)
+        } else {
+            c.slice.clone()
+        };
+        let files: Vec<PathBuf> = slice_files(&parent)
+            .into_iter()
+            .chain(c.files.iter().cloned())
+            .collect();
         let policy = resolve::merge(&Lookup::system(), &files, Some(&unit), &mut diags);
         let errors: Vec<String> = diags.errors().map(|d| d.to_string()).collect();
         let expected = expected_path(c);
@@ -548,7 +581,8 @@ impl Daemon {
             }
             return;
         }
-        let tables = match compile::compile_for(&policy, Some(&cgroup_pattern(&c.name, &expected))) {
+        let tables = match compile::compile_for(&policy, Some(&cgroup_pattern(&c.name, &expected)))
+        {
             Ok(t) => t,
             Err(e) => {
                 error!(
@@ -726,7 +760,11 @@ impl Daemon {
         {
             return;
         }
-        let exe = if ev.exe.is_empty() { ev.comm.clone() } else { ev.exe.clone() };
+        let exe = if ev.exe.is_empty() {
+            ev.comm.clone()
+        } else {
+            ev.exe.clone()
+        };
 
         let (_, text, source) = self.rule_info(ev.policy, ev.rule, ev.class);
         // A slice's or template's policy covers units it does not name: say which one it was.

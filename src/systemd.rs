@@ -107,6 +107,28 @@ pub async fn unit_info(conn: &Connection, path: OwnedObjectPath) -> Result<UnitI
     })
 }
 
+/// The `Slice=` a unit's files set (the last assignment wins, as in systemd), for units that
+/// are not loaded yet.
+pub fn slice_from_files(files: &[std::path::PathBuf]) -> Option<String> {
+    let mut slice = None;
+    for f in files {
+        let Ok(text) = std::fs::read_to_string(f) else {
+            continue;
+        };
+        let mut section = "";
+        for line in text.lines().map(str::trim) {
+            if line.starts_with('[') {
+                section = line;
+            } else if let Some(v) = line.strip_prefix("Slice=") {
+                if ["[Service]", "[Scope]", "[Socket]", "[Mount]", "[Swap]"].contains(&section) {
+                    slice = Some(v.trim().to_string()).filter(|v| !v.is_empty());
+                }
+            }
+        }
+    }
+    slice
+}
+
 /// The cgroup path systemd gives a slice: `a-b.slice` lives at `/a.slice/a-b.slice`,
 /// `-.slice` is the root.
 pub fn slice_path(slice: &str) -> String {
@@ -164,6 +186,17 @@ fn escape_slice_part(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slice_setting_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.service");
+        let b = dir.path().join("b.conf");
+        std::fs::write(&a, "[Unit]\nSlice=no.slice\n[Service]\nSlice=one.slice\n").unwrap();
+        std::fs::write(&b, "[Service]\nSlice=two.slice\n").unwrap();
+        assert_eq!(slice_from_files(&[a.clone()]).as_deref(), Some("one.slice"));
+        assert_eq!(slice_from_files(&[a, b]).as_deref(), Some("two.slice"));
+    }
 
     #[test]
     fn cgroup_paths_like_systemd() {

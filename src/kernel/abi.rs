@@ -99,7 +99,8 @@ impl Event {
             verdict,
             comm: String::from_utf8_lossy(&raw.comm[..comm_len]).into_owned(),
             path: String::from_utf8_lossy(&raw.path[..len]).into_owned(),
-            exe: String::from_utf8_lossy(&raw.exe[..usize::from(raw.exe_len).min(EXE_MAX)]).into_owned(),
+            exe: String::from_utf8_lossy(&raw.exe[..usize::from(raw.exe_len).min(EXE_MAX)])
+                .into_owned(),
             truncated: raw.truncated != 0,
         })
     }

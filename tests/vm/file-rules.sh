@@ -134,7 +134,7 @@ StartLimitIntervalSec=0
 [Service]
 Type=oneshot
 Slice=armor-zone.slice
-ExecStart=/bin/bash -c "cat /etc/armor-secret; sleep 1"'
+ExecStart=/bin/bash -c "sleep 1; exec cat /etc/armor-secret"'
 unit armor-inzone2.service '[Unit]
 StartLimitIntervalSec=0
 [Service]
