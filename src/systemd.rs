@@ -194,7 +194,10 @@ mod tests {
         let b = dir.path().join("b.conf");
         std::fs::write(&a, "[Unit]\nSlice=no.slice\n[Service]\nSlice=one.slice\n").unwrap();
         std::fs::write(&b, "[Service]\nSlice=two.slice\n").unwrap();
-        assert_eq!(slice_from_files(&[a.clone()]).as_deref(), Some("one.slice"));
+        assert_eq!(
+            slice_from_files(std::slice::from_ref(&a)).as_deref(),
+            Some("one.slice")
+        );
         assert_eq!(slice_from_files(&[a, b]).as_deref(), Some("two.slice"));
     }
 
