@@ -407,30 +407,17 @@ fn parent_slice(slice: &str) -> String {
 /// The unit whose cgroup (below `subtree`) has id `cgid`, for events decided by a slice's or a
 /// template's policy: the deepest unit-named component of that cgroup's path.
 fn unit_of_cgroup(subtree: &str, cgid: u64) -> Option<String> {
-    let root = PathBuf::from(format!("{CGROUP_ROOT}{subtree}"));
-    let mut stack = vec![root];
-    while let Some(dir) = stack.pop() {
-        if std::fs::metadata(&dir).is_ok_and(|m| m.ino() == cgid) {
-            let path = dir.to_string_lossy().into_owned();
-            return path
-                .rsplit('/')
-                .find(|c| {
-                    [".service", ".scope", ".socket", ".mount", ".swap"]
-                        .iter()
-                        .any(|s| c.ends_with(s))
-                })
-                .map(str::to_string);
-        }
-        if let Ok(entries) = std::fs::read_dir(&dir) {
-            stack.extend(
-                entries
-                    .flatten()
-                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                    .map(|e| e.path()),
-            );
-        }
-    }
-    None
+    let (dir, _) = cgroup_dirs(subtree)
+        .into_iter()
+        .find(|(_, id)| *id == cgid)?;
+    let path = dir.to_string_lossy().into_owned();
+    path.rsplit('/')
+        .find(|c| {
+            [".service", ".scope", ".socket", ".mount", ".swap"]
+                .iter()
+                .any(|s| c.ends_with(s))
+        })
+        .map(str::to_string)
 }
 
 fn candidate_from(info: UnitInfo) -> Candidate {
@@ -473,15 +460,14 @@ fn cgroup_pattern(name: &str, expected: &str) -> String {
     }
 }
 
-/// The ids of a cgroup directory and everything below it.
-fn cgroup_tree(path: &str) -> Vec<u64> {
+/// Every cgroup directory at and below the cgroup path `path`, with its id (the inode number).
+fn cgroup_dirs(path: &str) -> Vec<(PathBuf, u64)> {
     let mut out = Vec::new();
     let mut stack = vec![PathBuf::from(format!("{CGROUP_ROOT}{path}"))];
     while let Some(dir) = stack.pop() {
         let Ok(meta) = std::fs::metadata(&dir) else {
             continue;
         };
-        out.push(meta.ino());
         if let Ok(entries) = std::fs::read_dir(&dir) {
             stack.extend(
                 entries
@@ -490,8 +476,14 @@ fn cgroup_tree(path: &str) -> Vec<u64> {
                     .map(|e| e.path()),
             );
         }
+        out.push((dir, meta.ino()));
     }
     out
+}
+
+/// The ids of a cgroup and everything below it.
+fn cgroup_tree(path: &str) -> Vec<u64> {
+    cgroup_dirs(path).into_iter().map(|(_, id)| id).collect()
 }
 
 impl Daemon {
