@@ -55,6 +55,35 @@ systemctl daemon-reload
 wait_rules armor-audit.service 2
 check "ArmorMode=audit: the read goes through" systemctl start armor-audit.service
 
+# --- a read allow-list ------------------------------------------------------------------------
+# Everything the process reads must be listed, its programs and libraries included.
+unit armor-rlist.service '[Service]
+Type=oneshot
+ExecStart=/bin/bash -c "cat /var/lib/armortest/rw/readable > /dev/null && echo ok > /run/armortest/rlist.allowed; cat /etc/armor-secret > /dev/null 2>&1 || echo denied > /run/armortest/rlist.other"'
+dropin armor-rlist.service armor.conf '[X-Armor]
+ArmorPolicy=allow read /usr/ /etc/ld.so.cache /etc/localtime /proc/ /dev/ /sys/ /run/ /var/lib/armortest/rw/'
+echo x >/var/lib/armortest/rw/readable
+systemctl daemon-reload
+wait_rules armor-rlist.service 1
+systemctl start armor-rlist.service
+check "read allow-list: a listed file is read" grep -qx ok /run/armortest/rlist.allowed
+check "read allow-list: any other file is denied" grep -qx denied /run/armortest/rlist.other
+
+# --- audit mode for write and exec -------------------------------------------------------------
+unit armor-waudit.service '[Service]
+Type=oneshot
+ExecStart=/bin/bash -c "echo x > /var/lib/armortest/ro/audited && /usr/bin/id > /dev/null && echo ok > /run/armortest/waudit"'
+dropin armor-waudit.service armor.conf '[X-Armor]
+ArmorMode=audit
+ArmorPolicy=deny write /var/lib/armortest/ro/
+ArmorPolicy=deny exec /usr/bin/id'
+systemctl daemon-reload
+wait_rules armor-waudit.service 2
+systemctl start armor-waudit.service
+check "ArmorMode=audit: the write and the exec go through" grep -qx ok /run/armortest/waudit
+check "ArmorMode=audit: both are reported as would-deny" eventually sh -c \
+  'journalctl -u armor-waudit.service -o cat | grep -q "^Would deny create of /var/lib/armortest/ro/audited" && journalctl -u armor-waudit.service -o cat | grep -q "^Would deny exec of /usr/bin/id"'
+
 # --- write ------------------------------------------------------------------------------
 unit armor-write.service '[Service]
 Type=oneshot
