@@ -60,10 +60,6 @@ impl Diagnostics {
     pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
         self.0.iter().filter(|d| d.severity == Severity::Error)
     }
-
-    pub fn extend(&mut self, other: Diagnostics) {
-        self.0.extend(other.0);
-    }
 }
 
 /// The closest candidate to `word` (within an edit distance of 2, or a quarter of its length for

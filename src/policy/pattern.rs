@@ -55,11 +55,6 @@ impl PathPattern {
         &self.text
     }
 
-    /// True when the pattern has no wildcard.
-    pub fn is_literal(&self) -> bool {
-        !self.text.contains(['*', '?'])
-    }
-
     /// The pattern as an anchored regular expression over bytes (for regex-automata):
     /// `**` is any string, `*` any string without `/`, `?` one byte other than `/`; a trailing
     /// `/` matches the directory itself and everything below it.
