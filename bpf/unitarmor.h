@@ -18,12 +18,33 @@
 /* Policy ids are 1..UA_MAX_POLICIES-1; 0 means "not armored". */
 #define UA_MAX_POLICIES 1024
 
-/* Operation classes of the policy language; bit n of a class mask is class n. */
+/* Classes decided by the policy's DFA; bit n of a class mask is class n. UA_CLASS_UNIX is
+ * `connect unix:` (the name of the socket connected to). UA_CLASS_PROTECT marks events of the
+ * implicit protections the kernel checks by identity, not by path. */
 enum ua_class {
 	UA_CLASS_READ = 0,
 	UA_CLASS_WRITE = 1,
 	UA_CLASS_EXEC = 2,
-	UA_NR_CLASSES = 3,
+	UA_CLASS_UNIX = 3,
+	UA_NR_CLASSES = 4,
+	UA_CLASS_PROTECT = 4,
+};
+
+/* Implicit protections (src/policy/protect.rs): bit n of ua_policy.protect is protection n,
+ * and a denial by protection n carries rule UA_RULE_PROTECT + n. */
+enum ua_protection {
+	UA_PROT_UNIT_FILES = 0,
+	UA_PROT_KERNEL_SETTINGS = 1,
+	UA_PROT_RUNS_AS_ROOT = 2,
+	UA_PROT_CGROUPS = 3,
+	UA_PROT_BUS = 4,
+	UA_PROT_BPF = 5,
+	UA_PROT_MOUNT = 6,
+	UA_PROT_USERNS = 7,
+	UA_PROT_MODULES = 8,
+	UA_PROT_SIGNAL = 9,
+	UA_PROT_PTRACE = 10,
+	UA_PROT_XATTR = 11,
 };
 
 /* The operation a process attempted, reported in events. */
@@ -43,6 +64,23 @@ enum ua_op {
 	UA_OP_CHMOD = 13,
 	UA_OP_CHOWN = 14,
 	UA_OP_EXEC = 15,
+	UA_OP_MMAP_EXEC = 16,   /* mmap or mprotect with PROT_EXEC */
+	UA_OP_CONNECT = 17,     /* unix socket connect or send */
+	UA_OP_BPF = 18,         /* bpf(); arg: the command */
+	UA_OP_MOUNT = 19,
+	UA_OP_UMOUNT = 20,
+	UA_OP_MOVE_MOUNT = 21,
+	UA_OP_PIVOT_ROOT = 22,
+	UA_OP_USERNS = 23,
+	UA_OP_MODULE = 24,      /* arg: kernel_read_file/load_data id, or 0 for a request */
+	UA_OP_KILL = 25,        /* arg: the signal; target_pid */
+	UA_OP_PTRACE = 26,      /* arg: the ptrace mode; target_pid */
+	UA_OP_CGROUP_WRITE = 27,/* a write to a cgroup file or directory of another unit */
+	UA_OP_SETXATTR = 28,
+	UA_OP_REMOVEXATTR = 29,
+	UA_OP_SETFLAGS = 30,    /* FS_IOC_SETFLAGS / FS_IOC_FSSETXATTR */
+	UA_OP_OPEN_DEVICE = 31, /* opening a block device, /dev/mem, a SCSI generic device */
+	UA_OP_SCHED = 32,       /* priority, scheduling or I/O priority of another process */
 };
 
 enum ua_mode {
@@ -61,6 +99,12 @@ enum ua_verdict {
  * in it matched". */
 #define UA_RULE_NONE 0xffffffffu
 #define UA_RULE_NOT_ALLOWED 0xfffffffeu
+/* Denied because the object's path cannot be built (disconnected, detached, too long). */
+#define UA_RULE_UNBUILDABLE 0xfffffffbu
+/* Denied because a rename or link would change which rules cover the object. */
+#define UA_RULE_RECOVER 0xfffffffau
+/* Denied by implicit protection n: UA_RULE_PROTECT + n. */
+#define UA_RULE_PROTECT 0xffffff00u
 
 /* policies: policy id -> header and the DFA's byte classes (bytes the DFA never tells apart
  * share a class, which keeps `trans` small). */
@@ -70,6 +114,40 @@ struct ua_policy {
 	__u8 classes;    /* classes this policy has any rule for */
 	__u8 allowlist;  /* classes that are allow-lists */
 	__u8 pad;
+	__u32 protect;   /* implicit protections in force (bit per enum ua_protection) */
+};
+
+/* expected: cgroup path -> what a cgroup created there is bound to. */
+struct ua_expect {
+	__u32 policy;
+	__u32 flags;     /* UA_BIND_* */
+};
+
+/* A cgroup that holds units rather than processes (a slice, a template's slice): each unit
+ * created below it is a tree of its own. */
+#define UA_BIND_SLICE 1
+
+/* bound: cgroup id -> its policy and the unit tree it belongs to. `root` is the cgroup id of
+ * the unit's own cgroup: processes may move, signal and trace within that tree, not out of it. */
+struct ua_binding {
+	__u64 root;
+	__u32 policy;
+	__u32 flags;     /* UA_BIND_* */
+};
+
+/* config: facts the daemon tells the programs at load time. */
+struct ua_file_id {
+	__u64 ino;
+	__u32 dev;
+	__u32 pad;
+};
+
+/* The last two systemd-executor files seen (the one PID 1 runs may be the one before an
+ * upgrade until it re-executes): 0 if there is none (systemd before 255). */
+#define UA_EXECUTORS 2
+
+struct ua_config {
+	struct ua_file_id executor[UA_EXECUTORS];
 };
 
 struct ua_policy_table {
@@ -97,6 +175,10 @@ struct ua_accept {
 	__u32 audit[UA_NR_CLASSES];
 };
 
+/* Task marks (task storage): a task PID 1 forked that has not executed anything but
+ * systemd-executor yet is systemd setting up the unit, not the unit's code. */
+#define UA_TASK_SETUP 1
+
 /* counters: cgroup id -> events the ring buffer had no room for, and the policy they were
  * decided by (the daemon attributes them to its unit even after the cgroup is gone). */
 struct ua_counters {
@@ -122,6 +204,8 @@ struct ua_event {
 	__u8 verdict;
 	__u8 truncated;
 	__u16 exe_len;
+	__u32 target_pid; /* signal and ptrace: the other process */
+	__u32 arg;        /* per operation: signal, bpf command, module id... */
 	char comm[16];
 	char path[UA_PATH_MAX];
 	char exe[UA_EXE_MAX]; /* the process's executable, as it sees the path */

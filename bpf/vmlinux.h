@@ -28,13 +28,18 @@ enum bpf_map_type {
 	BPF_MAP_TYPE_ARRAY = 2,
 	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
 	BPF_MAP_TYPE_RINGBUF = 27,
+	BPF_MAP_TYPE_TASK_STORAGE = 29,
 };
 
 enum {
 	BPF_ANY = 0,
 	BPF_NOEXIST = 1,
 	BPF_F_NO_PREALLOC = 1,
+	BPF_LOCAL_STORAGE_GET_F_CREATE = 1,
 };
+
+union bpf_attr;
+struct kernel_siginfo;
 
 #pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
 
@@ -52,20 +57,44 @@ struct qstr {
 	const unsigned char *name;
 };
 
+struct file_system_type {
+	const char *name;
+};
+
+struct super_block {
+	__u32 s_dev;
+	unsigned long s_magic;
+	struct file_system_type *s_type;
+};
+
+struct inode {
+	umode_t i_mode;
+	__u32 i_rdev;
+	unsigned long i_ino;
+	struct super_block *i_sb;
+	void *i_private;
+};
+
 struct dentry {
 	struct dentry *d_parent;
 	struct qstr d_name;
+	struct inode *d_inode;
+	struct super_block *d_sb;
 };
 
 struct vfsmount {
 	struct dentry *mnt_root;
 };
 
+struct mount;
+struct mnt_namespace;
+
 /* fs/mount.h: the vfsmount is embedded in struct mount; container_of() finds the mount. */
 struct mount {
 	struct mount *mnt_parent;
 	struct dentry *mnt_mountpoint;
 	struct vfsmount mnt;
+	struct mnt_namespace *mnt_ns;
 };
 
 struct path {
@@ -75,6 +104,7 @@ struct path {
 
 struct file {
 	struct path f_path;
+	struct inode *f_inode;
 	unsigned int f_flags;
 	unsigned int f_mode;
 };
@@ -91,8 +121,11 @@ struct ns_common {
 	unsigned int inum;
 };
 
+/* fs/mount.h */
 struct mnt_namespace {
 	struct ns_common ns;
+	struct mount *root;
+	__u64 seq; /* 0 for the anonymous namespaces of detached trees */
 };
 
 struct pid_namespace {
@@ -117,7 +150,19 @@ struct mm_struct {
 	struct file *exe_file;
 };
 
+struct vm_area_struct {
+	struct file *vm_file;
+};
+
+struct kernfs_node;
+struct cgroup;
+
+struct css_set {
+	struct cgroup *dfl_cgrp;
+};
+
 struct task_struct {
+	struct css_set *cgroups;
 	struct mm_struct *mm;
 	int pid;
 	int tgid;
@@ -129,12 +174,45 @@ struct task_struct {
 
 struct kernfs_node {
 	struct kernfs_node *parent;
+	const char *name;
 	__u64 id;
+	unsigned short flags;
 };
 
 struct cgroup {
 	struct kernfs_node *kn;
 };
+
+struct sock_cgroup_data {
+	struct cgroup *cgroup;
+};
+
+struct sock {
+	struct sock_cgroup_data sk_cgrp_data;
+};
+
+struct socket {
+	struct sock *sk;
+};
+
+struct sockaddr_un {
+	unsigned short sun_family;
+	char sun_path[108];
+};
+
+struct unix_address {
+	int len;
+	struct sockaddr_un name[];
+};
+
+/* include/net/af_unix.h: the sock is the first member. */
+struct unix_sock {
+	struct sock sk;
+	struct unix_address *addr;
+	struct path path;
+};
+
+struct cred;
 
 #pragma clang attribute pop
 

@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use crate::compile;
 use crate::policy::named::Lookup;
 use crate::policy::specifiers::UnitName;
-use crate::policy::{lint, resolve, Diagnostics, Policy, Source};
+use crate::policy::{lint, resolve, Diagnostics, Policy, Protection, Source};
 
 /// Confines systemd services with BPF LSM programs, configured from unit drop-ins.
 #[derive(Parser, Debug)]
@@ -194,7 +194,16 @@ pub fn show(args: &PolicyArgs) -> Result<i32> {
     if json {
         let v: Vec<_> = shown
             .iter()
-            .map(|(t, p)| serde_json::json!({"target": t.label, "files": t.files, "armored": p.is_armored(), "policy": p}))
+            .map(|(t, p)| {
+                serde_json::json!({
+                    "target": t.label,
+                    "files": t.files,
+                    "armored": p.is_armored(),
+                    "policy": p,
+                    "protections": protections_json(p),
+                    "exempt": exempt_json(p),
+                })
+            })
             .collect();
         serde_json::to_writer_pretty(&mut out, &v)?;
         writeln!(out)?;
@@ -219,12 +228,113 @@ pub fn show(args: &PolicyArgs) -> Result<i32> {
             for r in &p.rules {
                 writeln!(out, "ArmorPolicy={:width$}  # {}", r.to_string(), r.source)?;
             }
+            for line in protection_lines(p) {
+                writeln!(out, "{line}")?;
+            }
         }
     }
     for d in diags.errors() {
         eprintln!("{d}");
     }
     Ok(i32::from(diags.has_errors()))
+}
+
+/// Width of the name column in `show`'s list of protections.
+const NAME_WIDTH: usize = 16;
+/// Lines of `show`'s list of protections are wrapped at this many characters.
+const LINE_WIDTH: usize = 100;
+
+/// `show`'s list of the implicit protections of `p` (comment lines, so the output still
+/// reads as a drop-in): those that apply with their reasons and the paths they cover, then
+/// those lifted by `ArmorExempt=`, with where.
+fn protection_lines(p: &Policy) -> Vec<String> {
+    if !p.is_armored() {
+        return vec!["# implicit protections: none (the unit is not armored)".to_string()];
+    }
+    let mut lines = vec!["# implicit protections (ArmorExempt=NAME lifts one):".to_string()];
+    let mut item = |name: &str, text: &str| {
+        let mut first = true;
+        for l in wrap(text, LINE_WIDTH - NAME_WIDTH - 4) {
+            let label = if first { name } else { "" };
+            lines.push(format!("#   {label:NAME_WIDTH$}{l}"));
+            first = false;
+        }
+    };
+    for prot in p.protections() {
+        item(prot.name(), prot.reason());
+        if !prot.write_paths().is_empty() {
+            item(
+                "",
+                &format!("refuses writes to {}", prot.write_paths().join(" ")),
+            );
+        }
+        if !prot.unix_paths().is_empty() {
+            item(
+                "",
+                &format!("refuses connecting to {}", prot.unix_paths().join(" ")),
+            );
+            item(
+                "",
+                "(an allow connect unix: rule lifts this for the sockets it names)",
+            );
+        }
+    }
+    for prot in &p.exempt {
+        let at = p
+            .exempt_sources
+            .get(prot)
+            .map(|s| format!(" at {s}"))
+            .unwrap_or_default();
+        item(prot.name(), &format!("lifted by ArmorExempt={at}"));
+    }
+    lines
+}
+
+/// `text` in lines of at most `width` characters, broken at spaces (a longer word gets a
+/// line of its own).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut cur = String::new();
+    for word in text.split(' ') {
+        if !cur.is_empty() && cur.len() + 1 + word.len() > width {
+            lines.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(word);
+    }
+    lines.push(cur);
+    lines
+}
+
+/// `show --json`'s `protections`: the implicit protections that apply.
+fn protections_json(p: &Policy) -> serde_json::Value {
+    p.protections()
+        .into_iter()
+        .map(|prot| {
+            serde_json::json!({
+                "name": prot.name(),
+                "reason": prot.reason(),
+                "write_paths": prot.write_paths(),
+                "unix_paths": prot.unix_paths(),
+            })
+        })
+        .collect()
+}
+
+/// `show --json`'s `exempt`: the protections `ArmorExempt=` lifted, with where.
+fn exempt_json(p: &Policy) -> serde_json::Value {
+    p.exempt
+        .iter()
+        .map(|prot: &Protection| {
+            serde_json::json!({
+                "name": prot.name(),
+                "reason": prot.reason(),
+                "source": p.exempt_sources.get(prot),
+            })
+        })
+        .collect()
 }
 
 /// `unitarmor status`.
@@ -409,4 +519,68 @@ pub fn generate_docs(dir: &Path) -> Result<i32> {
         std::fs::write(dir.join(file), out)?;
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Rule;
+
+    #[test]
+    fn show_lists_protections_and_exemptions() {
+        let mut p = Policy {
+            configured: true,
+            rules: vec![Rule::parse("deny read /x", None, Source::new("/a.conf", 2)).unwrap()],
+            ..Default::default()
+        };
+        p.exempt.insert(Protection::Bpf);
+        p.exempt_sources
+            .insert(Protection::Bpf, Source::new("/a.conf", 3));
+        let lines = protection_lines(&p);
+        let text = lines.join("\n");
+        assert!(
+            lines
+                .iter()
+                .all(|l| l.starts_with('#') && l.len() <= LINE_WIDTH),
+            "{text}"
+        );
+        assert!(
+            text.contains("#   unit-files      a unit that rewrites"),
+            "{text}"
+        );
+        assert!(text.contains("refuses writes to /etc/systemd/"), "{text}");
+        assert!(text.contains("/etc/rc.local"), "{text}");
+        assert!(
+            text.contains("refuses connecting to /run/systemd/private"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("#   bpf             lifted by ArmorExempt= at /a.conf:3"),
+            "{text}"
+        );
+        assert_eq!(text.matches("bpf() can read").count(), 0, "{text}");
+        for prot in Protection::ALL
+            .into_iter()
+            .filter(|x| *x != Protection::Bpf)
+        {
+            assert!(
+                text.contains(&format!("#   {:NAME_WIDTH$}", prot.name())),
+                "{prot}: {text}"
+            );
+        }
+        let json = protections_json(&p);
+        assert_eq!(json.as_array().unwrap().len(), Protection::ALL.len() - 1);
+        assert_eq!(json[0]["name"], "unit-files");
+        assert_eq!(exempt_json(&p)[0]["source"]["line"], 3);
+        p.rules.clear();
+        assert_eq!(protection_lines(&p).len(), 1);
+        assert!(protections_json(&p).as_array().unwrap().is_empty());
+    }
+
+    #[test]
+    fn wrap_breaks_at_spaces() {
+        assert_eq!(wrap("aa bb cc", 5), ["aa bb", "cc"]);
+        assert_eq!(wrap("abcdefgh x", 3), ["abcdefgh", "x"]);
+        assert_eq!(wrap("", 3), [""]);
+    }
 }

@@ -16,22 +16,32 @@ use regex_automata::dfa::{dense, Automaton, StartKind};
 use regex_automata::util::{start, syntax};
 use regex_automata::{Anchored, MatchKind};
 
-use crate::policy::{Action, Class, Mode, Policy};
+use crate::policy::net::SocketPattern;
+use crate::policy::protect::IMPLICIT_UNIX_ALLOW;
+use crate::policy::{Action, Class, Mode, Policy, Protection, Rule};
 
-/// Number of path classes (read, write, exec), as in bpf/unitarmor.h.
-pub const PATH_CLASSES: usize = 3;
+/// Number of classes the DFA decides (read, write, exec, unix connect), as in bpf/unitarmor.h.
+pub const PATH_CLASSES: usize = 4;
+/// The DFA class of `connect unix:` rules (bpf/unitarmor.h: UA_CLASS_UNIX).
+pub const UNIX_CLASS: usize = 3;
 /// "No rule" in an [`Accept`] slot.
 pub const RULE_NONE: u32 = u32::MAX;
 /// The rule index an event carries when a path was denied for matching no allow rule.
 pub const RULE_NOT_ALLOWED: u32 = u32::MAX - 1;
-/// The rule index of [`IMPLICIT_EXEC_ALLOW`] entries.
+/// The rule index of implicit allow entries (never reported: allows are silent).
 pub const RULE_IMPLICIT: u32 = u32::MAX - 2;
-/// Programs an exec allow-list always allows: systemd 255 and later start every service
-/// process by executing systemd-executor inside the unit's cgroup, before `ExecStart=`.
-pub const IMPLICIT_EXEC_ALLOW: [&str; 2] = [
-    "/usr/lib/systemd/systemd-executor",
-    "/lib/systemd/systemd-executor",
-];
+/// Denied because the object's path could not be built (bpf/unitarmor.h).
+pub const RULE_UNBUILDABLE: u32 = u32::MAX - 4;
+/// Denied because a rename or link would change which rules cover the object.
+pub const RULE_RECOVER: u32 = u32::MAX - 5;
+/// Denied by implicit protection `p`: `RULE_PROTECT + p as u32`.
+pub const RULE_PROTECT: u32 = 0xffff_ff00;
+
+/// The protection a rule index stands for, if it is one of [`RULE_PROTECT`]'s.
+pub fn protection_of(rule: u32) -> Option<Protection> {
+    let n = rule.checked_sub(RULE_PROTECT)?;
+    Protection::ALL.into_iter().find(|p| *p as u32 == n)
+}
 /// Most DFA states one policy may have; the kernel maps are sized for policies of this order.
 pub const MAX_STATES: usize = 1 << 16;
 /// Most transitions one policy may have.
@@ -51,9 +61,9 @@ pub struct Accept {
 impl Default for Accept {
     fn default() -> Self {
         Accept {
-            deny: [RULE_NONE; 3],
-            allow: [RULE_NONE; 3],
-            audit: [RULE_NONE; 3],
+            deny: [RULE_NONE; PATH_CLASSES],
+            allow: [RULE_NONE; PATH_CLASSES],
+            audit: [RULE_NONE; PATH_CLASSES],
         }
     }
 }
@@ -66,6 +76,8 @@ pub struct Tables {
     pub classes: u8,
     /// Bit per path class that is an allow-list.
     pub allowlist: u8,
+    /// Bit per implicit protection in force (`1 << Protection as u32`).
+    pub protect: u32,
     pub start: u32,
     pub byte_class: [u8; 256],
     /// (state, byte class) -> next state; absent means the dead state 0.
@@ -90,6 +102,14 @@ pub enum Verdict {
 pub enum CompileError {
     #[error("the policy is too complex for the kernel tables: {0}")]
     TooComplex(String),
+}
+
+/// The DFA class a rule is decided in, if the kernel decides it.
+fn rule_class(rule: &Rule) -> Option<usize> {
+    match rule.class {
+        Class::Connect if rule.is_unix() => Some(UNIX_CLASS),
+        c => class_index(c),
+    }
 }
 
 fn class_index(c: Class) -> Option<usize> {
@@ -123,7 +143,7 @@ pub fn compile_for(policy: &Policy, cgroup: Option<&str>) -> Result<Tables, Comp
     let mut allowlist = 0u8;
     let mut unenforced = Vec::new();
     for (i, rule) in policy.rules.iter().enumerate() {
-        let Some(ci) = class_index(rule.class) else {
+        let Some(ci) = rule_class(rule) else {
             unenforced.push((
                 i,
                 format!(
@@ -145,6 +165,34 @@ pub fn compile_for(policy: &Policy, cgroup: Option<&str>) -> Result<Tables, Comp
             patterns.push(p.to_regex());
             owner.push((i as u32, ci, rule.action));
         }
+        for re in rule.unix_regexes() {
+            patterns.push(re);
+            owner.push((i as u32, ci, rule.action));
+        }
+    }
+    // Implicit protections: deny entries in the DFA for the path ones (the kernel checks the
+    // others by identity); the classes they need are decided for every armored unit.
+    let mut protect = 0u32;
+    for p in Protection::ALL {
+        if policy.is_exempt(p) {
+            continue;
+        }
+        protect |= 1 << p as u32;
+        let writes = p
+            .write_paths()
+            .iter()
+            .filter_map(|w| crate::policy::PathPattern::parse(w).ok())
+            .map(|w| (w.to_regex(), 1));
+        let sockets = p
+            .unix_paths()
+            .iter()
+            .filter_map(|u| SocketPattern::parse(&format!("unix:{u}")).ok())
+            .map(|u| (u.to_regex(), UNIX_CLASS));
+        for (regex, ci) in writes.chain(sockets) {
+            patterns.push(regex);
+            owner.push((RULE_PROTECT + p as u32, ci, Action::Deny));
+            classes |= 1 << ci;
+        }
     }
     let mut implicit = |path: &str, ci: usize| {
         if let Ok(pattern) = crate::policy::PathPattern::parse(path) {
@@ -152,8 +200,10 @@ pub fn compile_for(policy: &Policy, cgroup: Option<&str>) -> Result<Tables, Comp
             owner.push((RULE_IMPLICIT, ci, Action::Allow));
         }
     };
-    if allowlist & (1 << 2) != 0 {
-        IMPLICIT_EXEC_ALLOW.iter().for_each(|p| implicit(p, 2));
+    if classes & (1 << UNIX_CLASS) != 0 {
+        IMPLICIT_UNIX_ALLOW
+            .iter()
+            .for_each(|p| implicit(p, UNIX_CLASS));
     }
     if allowlist & (1 << 1) != 0 {
         IMPLICIT_WRITE_ALLOW.iter().for_each(|p| implicit(p, 1));
@@ -165,6 +215,7 @@ pub fn compile_for(policy: &Policy, cgroup: Option<&str>) -> Result<Tables, Comp
         mode: policy.mode,
         classes,
         allowlist,
+        protect,
         start: 0,
         byte_class: [0; 256],
         trans: HashMap::new(),
@@ -224,6 +275,12 @@ pub fn compile_for(policy: &Policy, cgroup: Option<&str>) -> Result<Tables, Comp
                 };
                 *slot = (*slot).min(rule);
             }
+            // An explicit `allow connect unix:` lifts an implicit protection's refusal of
+            // that socket (`check` warns); for files only ArmorExempt= lifts one.
+            let (deny, allow) = (acc.deny[UNIX_CLASS], acc.allow[UNIX_CLASS]);
+            if protection_of(deny).is_some() && allow < RULE_IMPLICIT {
+                acc.deny[UNIX_CLASS] = RULE_NONE;
+            }
             tables.accept.insert(sid, acc);
         }
         for &(class, byte) in &reps {
@@ -251,7 +308,10 @@ pub fn compile_for(policy: &Policy, cgroup: Option<&str>) -> Result<Tables, Comp
 impl Tables {
     /// Decides an operation of `class` on `path` exactly as the kernel does.
     pub fn decide(&self, class: Class, path: &[u8]) -> Verdict {
-        let Some(ci) = class_index(class) else {
+        let Some(ci) = (match class {
+            Class::Connect => Some(UNIX_CLASS),
+            c => class_index(c),
+        }) else {
             return Verdict::Allow;
         };
         if self.classes & (1 << ci) == 0 {
@@ -296,6 +356,7 @@ mod tests {
             mode: Mode::Enforce,
             rules,
             configured: true,
+            ..Default::default()
         }
     }
 
@@ -309,7 +370,7 @@ mod tests {
         assert_eq!(decide(&t, Class::Read, "/etc/shadow"), Verdict::Deny(0));
         assert_eq!(decide(&t, Class::Read, "/etc/shadow.bak"), Verdict::Allow);
         assert_eq!(decide(&t, Class::Read, "/etc/passwd"), Verdict::Allow);
-        assert_eq!(decide(&t, Class::Write, "/etc/shadow"), Verdict::Allow);
+        assert_eq!(decide(&t, Class::Write, "/srv/shadow"), Verdict::Allow);
     }
 
     #[test]
@@ -322,7 +383,7 @@ mod tests {
         );
         // An allow rule makes write an allow-list: everything else is denied.
         assert_eq!(
-            decide(&t, Class::Write, "/etc/passwd"),
+            decide(&t, Class::Write, "/var/log/x"),
             Verdict::Deny(RULE_NOT_ALLOWED)
         );
         // Other classes are untouched.
@@ -370,7 +431,7 @@ mod tests {
             Verdict::Deny(RULE_NOT_ALLOWED)
         );
         assert_eq!(
-            decide(&t, Class::Write, "/etc/passwd"),
+            decide(&t, Class::Write, "/var/log/x"),
             Verdict::Deny(RULE_NOT_ALLOWED)
         );
     }
@@ -429,9 +490,119 @@ mod tests {
     }
 
     #[test]
-    fn empty_policy_decides_nothing() {
+    fn empty_policy_decides_only_the_implicit_protections() {
         let t = compile(&policy(&[])).unwrap();
-        assert_eq!(t.classes, 0);
+        assert_eq!(t.classes, 1 << 1 | 1 << UNIX_CLASS);
+        assert_eq!(t.allowlist, 0);
         assert_eq!(decide(&t, Class::Read, "/etc/shadow"), Verdict::Allow);
+        assert_eq!(decide(&t, Class::Write, "/srv/x"), Verdict::Allow);
+    }
+
+    fn protected_by(p: Protection) -> Verdict {
+        Verdict::Deny(RULE_PROTECT + p as u32)
+    }
+
+    #[test]
+    fn implicit_protections_deny_the_ways_out() {
+        let t = compile(&policy(&["deny read /srv/secret"])).unwrap();
+        assert_eq!(t.protect, (1 << Protection::ALL.len()) - 1);
+        for (path, p) in [
+            (
+                "/etc/systemd/system/app.service.d/off.conf",
+                Protection::UnitFiles,
+            ),
+            ("/run/systemd/transient/x.service", Protection::UnitFiles),
+            ("/etc/unitarmor/policies/base.toml", Protection::UnitFiles),
+            ("/proc/sys/kernel/core_pattern", Protection::KernelSettings),
+            (
+                "/sys/fs/bpf/unitarmor/links/file_open",
+                Protection::KernelSettings,
+            ),
+            ("/etc/cron.d/job", Protection::RunsAsRoot),
+            (
+                "/run/systemd/system.attached/app.service.d/off.conf",
+                Protection::UnitFiles,
+            ),
+            ("/usr/bin/unitarmor", Protection::RunsAsRoot),
+            ("/etc/ld.so.preload", Protection::RunsAsRoot),
+            ("/root/.ssh/authorized_keys", Protection::RunsAsRoot),
+        ] {
+            assert_eq!(decide(&t, Class::Write, path), protected_by(p), "{path}");
+            assert_eq!(decide(&t, Class::Read, path), Verdict::Allow, "{path}");
+        }
+        for sock in [
+            "/run/systemd/private",
+            "/run/dbus/system_bus_socket",
+            "/run/user/1000/bus",
+            "/run/systemd/io.systemd.Manager",
+        ] {
+            assert_eq!(
+                decide(&t, Class::Connect, sock),
+                protected_by(Protection::Bus),
+                "{sock}"
+            );
+        }
+        // What every service needs stays reachable.
+        for sock in [
+            "/run/systemd/journal/socket",
+            "/run/systemd/journal/stdout",
+            "/run/systemd/journal/dev-log",
+            "/run/systemd/notify",
+            "/run/postgresql/.s.PGSQL.5432",
+        ] {
+            assert_eq!(decide(&t, Class::Connect, sock), Verdict::Allow, "{sock}");
+        }
+        // A user rule is reported before a protection that also matches.
+        let t = compile(&policy(&["deny write /etc/"])).unwrap();
+        assert_eq!(decide(&t, Class::Write, "/etc/passwd"), Verdict::Deny(0));
+    }
+
+    #[test]
+    fn exemptions_and_explicit_socket_allows_lift_protections() {
+        let mut p = policy(&["deny read /srv/secret"]);
+        p.exempt.insert(Protection::UnitFiles);
+        p.exempt.insert(Protection::Bpf);
+        let t = compile(&p).unwrap();
+        assert_eq!(t.protect & (1 << Protection::Bpf as u32), 0);
+        assert_ne!(t.protect & (1 << Protection::Mount as u32), 0);
+        assert_eq!(
+            decide(&t, Class::Write, "/etc/systemd/system/x.service"),
+            Verdict::Allow
+        );
+        assert_eq!(
+            decide(&t, Class::Write, "/etc/cron.d/x"),
+            protected_by(Protection::RunsAsRoot)
+        );
+        let t = compile(&policy(&["allow connect unix:/run/dbus/system_bus_socket"])).unwrap();
+        assert_eq!(
+            decide(&t, Class::Connect, "/run/dbus/system_bus_socket"),
+            Verdict::Allow
+        );
+        assert_eq!(
+            decide(&t, Class::Connect, "/run/systemd/private"),
+            protected_by(Protection::Bus)
+        );
+        // The explicit allow made unix connects an allow-list; logging stays allowed.
+        assert_eq!(
+            decide(&t, Class::Connect, "/run/app.sock"),
+            Verdict::Deny(RULE_NOT_ALLOWED)
+        );
+        assert_eq!(
+            decide(&t, Class::Connect, "/run/systemd/journal/socket"),
+            Verdict::Allow
+        );
+        assert_eq!(
+            decide(&t, Class::Connect, "@abstract"),
+            protected_by(Protection::Bus)
+        );
+        let t = compile(&policy(&["deny connect unix:@x11-*"])).unwrap();
+        assert_eq!(decide(&t, Class::Connect, "@x11-0"), Verdict::Deny(0));
+        assert_eq!(
+            decide(&t, Class::Connect, "@other"),
+            protected_by(Protection::Bus)
+        );
+        // An explicit allow of an abstract name lifts the refusal for that name alone.
+        let t = compile(&policy(&["allow connect unix:@app-*"])).unwrap();
+        assert_eq!(decide(&t, Class::Connect, "@app-1"), Verdict::Allow);
     }
 }

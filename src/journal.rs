@@ -54,6 +54,26 @@ pub struct RuleInfo<'a> {
     pub text: &'a str,
     /// `file:line`.
     pub source: &'a str,
+    /// The implicit protection that decided, if one did (its name).
+    pub protection: Option<&'a str>,
+}
+
+/// What an event's operation did to what, in words: `write of /etc/passwd`,
+/// `signal 15 to sshd (pid 412)`.
+fn object(ev: &Event) -> String {
+    let op = match ev.op {
+        1 => "read",
+        2 => "write",
+        op => abi::op_name(op),
+    };
+    match ev.op {
+        25 => format!("signal {} to {} (pid {})", ev.arg, ev.path, ev.target_pid),
+        26 => format!("ptrace of {} (pid {})", ev.path, ev.target_pid),
+        18 => format!("bpf() command {}", ev.arg),
+        23 => "creating a user namespace".to_string(),
+        _ if ev.path.is_empty() => op.to_string(),
+        _ => format!("{op} of {}", ev.path),
+    }
 }
 
 /// The human line of a record, e.g.
@@ -64,19 +84,22 @@ pub fn message(ev: &Event, exe: &str, rule: &RuleInfo<'_>) -> String {
         Verdict::Audited => "Audited",
         Verdict::WouldDeny => "Would deny",
     };
-    let op = match ev.op {
-        1 => "read".to_string(),
-        2 => "write".to_string(),
-        op => abi::op_name(op).to_string(),
-    };
     let trunc = if ev.truncated {
-        " (path truncated)"
+        " (path cannot be built)"
     } else {
         ""
     };
+    let why = match rule.protection {
+        Some(name) => format!(
+            "protection \"{name}\": {} (lift with ArmorExempt={name})",
+            rule.text
+        ),
+        None => format!("rule \"{}\" from {}", rule.text, rule.source),
+    };
     format!(
-        "{what} {op} of {}{trunc} by {exe} (pid {}): rule \"{}\" from {}",
-        ev.path, ev.tgid, rule.text, rule.source
+        "{what} {}{trunc} by {exe} (pid {}): {why}",
+        object(ev),
+        ev.tgid
     )
 }
 
@@ -101,6 +124,7 @@ pub fn record(unit: &str, mode: &str, ev: &Event, exe: &str, rule: &RuleInfo<'_>
                 unitarmor_path = ev.path.as_str(),
                 unitarmor_rule = rule.text,
                 unitarmor_rule_source = rule.source,
+                unitarmor_protection = rule.protection,
                 unitarmor_mode = mode,
                 unitarmor_pid = ev.tgid,
                 unitarmor_tid = ev.pid,
@@ -229,12 +253,15 @@ mod tests {
             path: "/etc/passwd".into(),
             exe: "/usr/bin/python3".into(),
             truncated: false,
+            target_pid: 0,
+            arg: 0,
         }
     }
 
     #[test]
     fn message_reads_well() {
         let rule = RuleInfo {
+            protection: None,
             text: "deny write /etc/",
             source: "/etc/systemd/system/app.service.d/armor.conf:3",
         };

@@ -79,3 +79,84 @@ fn show_prints_each_rule_with_its_source() {
     assert!(out.contains("ArmorPolicy=allow write /srv/site/"), "{out}");
     assert!(out.contains("web@.service.d/armor.conf:3"), "{out}");
 }
+
+#[test]
+fn check_rejects_unknown_protections_and_warns_for_exemptions() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("armor.conf");
+    std::fs::write(
+        &f,
+        "[X-Armor]\nArmorPolicy=deny read /ok\nArmorExempt=bpf ptrac\n\
+         ArmorPolicy=allow connect unix:/run/app.sock unix:@app-*\n",
+    )
+    .unwrap();
+    let file = f.display().to_string();
+    let (code, out) = unitarmor(&["check", &file]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!(
+            "{file}:3: error: unknown protection 'ptrac' in ArmorExempt="
+        )),
+        "{out}"
+    );
+    assert!(out.contains("did you mean 'ptrace'?"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "{file}:3: warning: ArmorExempt=bpf: this unit may use bpf()"
+        )),
+        "{out}"
+    );
+    assert!(!out.contains(&format!("{file}:4: error")), "{out}");
+}
+
+#[test]
+fn show_lists_implicit_protections_and_exemptions() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("armor.conf");
+    std::fs::write(
+        &f,
+        "[X-Armor]\nArmorPolicy=deny read /x\nArmorExempt=mount\n\
+         ArmorPolicy=allow connect unix:@app-*\n",
+    )
+    .unwrap();
+    let file = f.display().to_string();
+    let (code, out) = unitarmor(&["show", &file]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("ArmorPolicy=allow connect unix:@app-*"),
+        "{out}"
+    );
+    assert!(out.contains("# implicit protections"), "{out}");
+    assert!(
+        out.contains("#   unit-files      a unit that rewrites"),
+        "{out}"
+    );
+    assert!(out.contains("refuses writes to /etc/systemd/"), "{out}");
+    assert!(
+        out.contains("refuses connecting to /run/systemd/private"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "#   mount           lifted by ArmorExempt= at {file}:3"
+        )),
+        "{out}"
+    );
+    let (code, json) = unitarmor(&["show", "--json", &file]);
+    assert_eq!(code, 0, "{json}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let names: Vec<&str> = v[0]["protections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 11, "{json}");
+    assert!(
+        !names.contains(&"mount") && names.contains(&"bpf"),
+        "{json}"
+    );
+    assert_eq!(v[0]["exempt"][0]["name"], "mount");
+    assert_eq!(v[0]["exempt"][0]["source"]["line"], 3);
+    assert_eq!(v[0]["policy"]["exempt"][0], "mount");
+}

@@ -22,6 +22,8 @@ pub struct RawEvent {
     pub verdict: u8,
     pub truncated: u8,
     pub exe_len: u16,
+    pub target_pid: u32,
+    pub arg: u32,
     pub comm: [u8; 16],
     pub path: [u8; PATH_MAX],
     pub exe: [u8; EXE_MAX],
@@ -30,7 +32,7 @@ pub struct RawEvent {
 /// Longest executable path an event carries (UA_EXE_MAX).
 pub const EXE_MAX: usize = 256;
 
-const _: () = assert!(std::mem::size_of::<RawEvent>() == 4416);
+const _: () = assert!(std::mem::size_of::<RawEvent>() == 4424);
 
 /// What the kernel decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -56,6 +58,10 @@ pub struct Event {
     pub class: u8,
     pub op: u8,
     pub verdict: Verdict,
+    /// Signals and ptrace: the other process.
+    pub target_pid: u32,
+    /// Per operation: the signal, the bpf() command, the kernel file id.
+    pub arg: u32,
     pub comm: String,
     pub path: String,
     /// The executable of the process, as the kernel saw it (empty for kernel threads).
@@ -83,6 +89,8 @@ impl Event {
             _ => return None,
         };
         let len = usize::from(raw.path_len).min(PATH_MAX);
+        // Names the kernel copied as strings (a process's comm, an xattr) end at a NUL.
+        let len = raw.path[..len].iter().position(|b| *b == 0).unwrap_or(len);
         let comm_len = raw.comm.iter().position(|b| *b == 0).unwrap_or(16);
         Some(Event {
             cgroup_id: raw.cgroup_id,
@@ -97,6 +105,8 @@ impl Event {
             class: raw.class,
             op: raw.op,
             verdict,
+            target_pid: raw.target_pid,
+            arg: raw.arg,
             comm: String::from_utf8_lossy(&raw.comm[..comm_len]).into_owned(),
             path: String::from_utf8_lossy(&raw.path[..len]).into_owned(),
             exe: String::from_utf8_lossy(&raw.exe[..usize::from(raw.exe_len).min(EXE_MAX)])
@@ -123,6 +133,23 @@ pub fn op_name(op: u8) -> &'static str {
         13 => "chmod",
         14 => "chown",
         15 => "exec",
+        16 => "mmap-exec",
+        17 => "connect",
+        18 => "bpf",
+        19 => "mount",
+        20 => "umount",
+        21 => "move-mount",
+        22 => "pivot-root",
+        23 => "userns",
+        24 => "load-kernel-code",
+        25 => "kill",
+        26 => "ptrace",
+        27 => "cgroup-write",
+        28 => "setxattr",
+        29 => "removexattr",
+        30 => "setflags",
+        31 => "open-raw-device",
+        32 => "set-priority",
         _ => "operation",
     }
 }
@@ -133,6 +160,8 @@ pub fn class_name(class: u8) -> &'static str {
         0 => "read",
         1 => "write",
         2 => "exec",
+        3 => "connect",
+        4 => "protect",
         _ => "unknown",
     }
 }
@@ -143,7 +172,7 @@ mod tests {
 
     #[test]
     fn parses_a_record() {
-        let mut raw: RawEvent = read_pod(&[0u8; 4416]).unwrap();
+        let mut raw: RawEvent = read_pod(&[0u8; 4424]).unwrap();
         raw.cgroup_id = 77;
         raw.pid = 5;
         raw.verdict = 1;
@@ -154,7 +183,7 @@ mod tests {
         raw.exe_len = 12;
         raw.exe[..12].copy_from_slice(b"/usr/bin/cat");
         let bytes =
-            unsafe { std::slice::from_raw_parts((&raw as *const RawEvent).cast::<u8>(), 4416) };
+            unsafe { std::slice::from_raw_parts((&raw as *const RawEvent).cast::<u8>(), 4424) };
         let e = Event::parse(bytes).unwrap();
         assert_eq!(
             (e.cgroup_id, e.pid, e.path.as_str(), e.comm.as_str()),

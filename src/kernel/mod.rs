@@ -27,7 +27,10 @@ mod skel {
     include!(concat!(env!("OUT_DIR"), "/unitarmor.skel.rs"));
 }
 
-use skel::types::{ua_accept, ua_counters, ua_policy, ua_policy_table, ua_state_key, ua_trans_key};
+use skel::types::{
+    ua_accept, ua_binding, ua_config, ua_counters, ua_expect, ua_file_id, ua_policy,
+    ua_policy_table, ua_state_key, ua_trans_key,
+};
 use skel::{UnitarmorSkel, UnitarmorSkelBuilder};
 
 /// Where programs (as links) and maps are pinned.
@@ -36,6 +39,38 @@ pub const PIN_DIR: &str = "/sys/fs/bpf/unitarmor";
 pub const MAX_POLICIES: u32 = 1024;
 /// Key length of the `expected` map (bpf/unitarmor.h: UA_CGROUP_PATH_MAX).
 pub const CGROUP_PATH_MAX: usize = 256;
+/// A cgroup that holds units rather than processes (bpf/unitarmor.h: UA_BIND_SLICE).
+pub const BIND_SLICE: u32 = 1;
+/// Where systemd 255 and later keep systemd-executor (the first program a unit's process
+/// executes; see bpf/binding.h).
+const EXECUTOR: [&str; 2] = [
+    "/usr/lib/systemd/systemd-executor",
+    "/lib/systemd/systemd-executor",
+];
+/// LSM hooks that not every supported kernel has: their programs are loaded only where the
+/// kernel's BTF has the hook (`bpf_lsm_NAME`).
+const OPTIONAL_HOOKS: [&str; 4] = [
+    "userns_create",
+    "inode_set_acl",
+    "inode_remove_acl",
+    "file_ioctl_compat",
+];
+
+/// What a cgroup is bound to (bpf/unitarmor.h: `struct ua_binding`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Binding {
+    pub policy: u32,
+    /// Cgroup id of the unit's own cgroup: the unit is that cgroup's tree.
+    pub root: u64,
+    /// [`BIND_SLICE`] or 0.
+    pub flags: u32,
+}
+
+/// Whether the running kernel's BTF has the LSM hook `name`.
+fn kernel_has_hook(btf: &[u8], name: &str) -> bool {
+    let needle = format!("\0bpf_lsm_{name}\0");
+    btf.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
 
 /// Says why BPF LSM enforcement cannot work on this machine, or nothing if it can.
 pub fn check_support() -> Result<(), String> {
@@ -65,6 +100,10 @@ pub fn check_support() -> Result<(), String> {
 pub struct Kernel {
     skel: UnitarmorSkel<'static>,
     links: Vec<(String, Link)>,
+    /// Optional hooks this kernel lacks (their programs were not loaded).
+    pub missing_hooks: Vec<&'static str>,
+    /// systemd-executor files the programs know, newest first (device, inode).
+    executors: Vec<(u32, u64)>,
 }
 
 /// Views a plain-old-data value as bytes, for map keys and values.
@@ -94,14 +133,59 @@ impl Kernel {
         // The skeleton borrows its object for its whole life; the daemon keeps it until exit.
         let object: &'static mut MaybeUninit<OpenObject> =
             Box::leak(Box::new(MaybeUninit::uninit()));
-        let open = UnitarmorSkelBuilder::default()
+        let mut open = UnitarmorSkelBuilder::default()
             .open(object)
             .context("opening the BPF object")?;
+        let btf = std::fs::read("/sys/kernel/btf/vmlinux").unwrap_or_default();
+        let missing_hooks: Vec<&'static str> = OPTIONAL_HOOKS
+            .into_iter()
+            .filter(|h| !kernel_has_hook(&btf, h))
+            .collect();
+        for hook in &missing_hooks {
+            let p = &mut open.progs;
+            match *hook {
+                "userns_create" => p.ua_userns_create.set_autoload(false),
+                "inode_set_acl" => p.ua_inode_set_acl.set_autoload(false),
+                "inode_remove_acl" => p.ua_inode_remove_acl.set_autoload(false),
+                "file_ioctl_compat" => p.ua_file_ioctl_compat.set_autoload(false),
+                _ => {}
+            }
+        }
         let skel = open.load().context("loading the BPF programs (verifier)")?;
-        Ok(Kernel {
+        let mut kernel = Kernel {
             skel,
             links: Vec::new(),
-        })
+            missing_hooks,
+            executors: Vec::new(),
+        };
+        kernel.note_executor()?;
+        Ok(kernel)
+    }
+
+    /// Tells the programs which file systemd-executor is (by device and inode, so that a
+    /// copy elsewhere is not it). Called at start and after each reload: an upgrade of systemd
+    /// replaces the file, and PID 1 runs the old one until it re-executes, so the last two
+    /// are kept.
+    pub fn note_executor(&mut self) -> Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let Some(meta) = EXECUTOR.iter().find_map(|p| std::fs::metadata(p).ok()) else {
+            return Ok(());
+        };
+        let current = (kernel_dev(meta.dev()), meta.ino());
+        if self.executors.first() == Some(&current) {
+            return Ok(());
+        }
+        self.executors.insert(0, current);
+        self.executors.truncate(2);
+        let mut cfg = ua_config::default();
+        for (slot, &(dev, ino)) in cfg.executor.iter_mut().zip(&self.executors) {
+            *slot = ua_file_id { ino, dev, pad: 0 };
+        }
+        self.skel
+            .maps
+            .config
+            .update(bytes(&0u32), bytes(&cfg), MapFlags::ANY)
+            .context("writing the config map")
     }
 
     /// Attaches the cgroup_mkdir/cgroup_rmdir programs: from here on new cgroups of armored
@@ -122,8 +206,12 @@ impl Kernel {
     pub fn attach_hooks(&mut self) -> Result<()> {
         let p = &self.skel.progs;
         let hooks = [
+            ("task_alloc", &p.ua_task_alloc),
+            ("bprm_committed_creds", &p.ua_bprm_committed_creds),
             ("file_open", &p.ua_file_open),
             ("bprm_check_security", &p.ua_bprm_check),
+            ("mmap_file", &p.ua_mmap_file),
+            ("file_mprotect", &p.ua_file_mprotect),
             ("path_mknod", &p.ua_path_mknod),
             ("path_mkdir", &p.ua_path_mkdir),
             ("path_rmdir", &p.ua_path_rmdir),
@@ -134,8 +222,34 @@ impl Kernel {
             ("path_truncate", &p.ua_path_truncate),
             ("path_chmod", &p.ua_path_chmod),
             ("path_chown", &p.ua_path_chown),
+            ("unix_stream_connect", &p.ua_unix_stream_connect),
+            ("unix_may_send", &p.ua_unix_may_send),
+            ("task_kill", &p.ua_task_kill),
+            ("task_setnice", &p.ua_task_setnice),
+            ("task_setioprio", &p.ua_task_setioprio),
+            ("task_setscheduler", &p.ua_task_setscheduler),
+            ("ptrace_access_check", &p.ua_ptrace_access_check),
+            ("userns_create", &p.ua_userns_create),
+            ("kernel_module_request", &p.ua_kernel_module_request),
+            ("kernel_load_data", &p.ua_kernel_load_data),
+            ("kernel_read_file", &p.ua_kernel_read_file),
+            ("bpf", &p.ua_bpf),
+            ("sb_mount", &p.ua_sb_mount),
+            ("sb_umount", &p.ua_sb_umount),
+            ("move_mount", &p.ua_move_mount),
+            ("sb_pivotroot", &p.ua_sb_pivotroot),
+            ("inode_permission", &p.ua_inode_permission),
+            ("inode_setxattr", &p.ua_inode_setxattr),
+            ("inode_removexattr", &p.ua_inode_removexattr),
+            ("inode_set_acl", &p.ua_inode_set_acl),
+            ("inode_remove_acl", &p.ua_inode_remove_acl),
+            ("file_ioctl", &p.ua_file_ioctl),
+            ("file_ioctl_compat", &p.ua_file_ioctl_compat),
         ];
         for (name, prog) in hooks {
+            if self.missing_hooks.contains(&name) {
+                continue;
+            }
             let link = prog
                 .attach()
                 .with_context(|| format!("attaching the {name} LSM program"))?;
@@ -168,6 +282,7 @@ impl Kernel {
             ("accept", &mut m.accept),
             ("counters", &mut m.counters),
             ("events", &mut m.events),
+            ("config", &mut m.config),
         ] {
             let path = maps_dir.join(name);
             remove_pin(&path)?;
@@ -212,6 +327,7 @@ impl Kernel {
                 classes: tables.classes,
                 allowlist: tables.allowlist,
                 pad: 0,
+                protect: tables.protect,
             },
             byte_class: tables.byte_class,
         };
@@ -241,13 +357,15 @@ impl Kernel {
         }
     }
 
-    /// Cgroups created at `path` from now on get policy `id`.
-    pub fn set_expected(&self, path: &str, id: u32) -> Result<()> {
+    /// Cgroups created at `path` from now on get policy `id` (`flags`: [`BIND_SLICE`] for a
+    /// cgroup that holds units).
+    pub fn set_expected(&self, path: &str, id: u32, flags: u32) -> Result<()> {
         let key = cgroup_key(path)?;
+        let value = ua_expect { policy: id, flags };
         self.skel
             .maps
             .expected
-            .update(&key, bytes(&id), MapFlags::ANY)
+            .update(&key, bytes(&value), MapFlags::ANY)
             .context("writing the expected map")
     }
 
@@ -258,27 +376,50 @@ impl Kernel {
     }
 
     /// Binds an existing cgroup (one update: a running unit switches policy atomically).
-    pub fn bind(&self, cgroup_id: u64, id: u32) -> Result<()> {
+    pub fn bind(&self, cgroup_id: u64, b: Binding) -> Result<()> {
+        let value = ua_binding {
+            root: b.root,
+            policy: b.policy,
+            flags: b.flags,
+        };
         self.skel
             .maps
             .bound
-            .update(bytes(&cgroup_id), bytes(&id), MapFlags::ANY)
+            .update(bytes(&cgroup_id), bytes(&value), MapFlags::ANY)
             .context("writing the bound map")
+    }
+
+    /// Moves every cgroup bound to policy `old` to policy `new`, keeping its unit tree, and
+    /// returns how many were moved. A cgroup created meanwhile below one of them may have
+    /// inherited `old` after the bindings were read: callers repeat until none is left.
+    pub fn rebind(&self, old: u32, new: u32) -> usize {
+        let mut moved = 0;
+        for (cgid, b) in self.bindings() {
+            if b.policy == old && self.bind(cgid, Binding { policy: new, ..b }).is_ok() {
+                moved += 1;
+            }
+        }
+        moved
     }
 
     pub fn unbind(&self, cgroup_id: u64) {
         let _ = self.skel.maps.bound.delete(bytes(&cgroup_id));
     }
 
-    /// Every bound cgroup and its policy id.
-    pub fn bindings(&self) -> HashMap<u64, u32> {
+    /// Every bound cgroup and its binding.
+    pub fn bindings(&self) -> HashMap<u64, Binding> {
         let map = &self.skel.maps.bound;
         map.keys()
             .filter_map(|k| {
                 let v = map.lookup(&k, MapFlags::ANY).ok()??;
+                let b: ua_binding = abi::read_pod(&v)?;
                 Some((
                     u64::from_ne_bytes(k.try_into().ok()?),
-                    u32::from_ne_bytes(v.try_into().ok()?),
+                    Binding {
+                        policy: b.policy,
+                        root: b.root,
+                        flags: b.flags,
+                    },
                 ))
             })
             .collect()
@@ -305,6 +446,11 @@ impl Kernel {
     pub fn events(&self) -> Result<MapHandle> {
         MapHandle::try_from(&self.skel.maps.events).context("duplicating the events map")
     }
+}
+
+/// A device number as the kernel keeps it in `s_dev` (MAJOR << 20 | MINOR), from stat(2)'s.
+fn kernel_dev(dev: u64) -> u32 {
+    (libc::major(dev) << 20) | libc::minor(dev)
 }
 
 fn remove_pin(path: &PathBuf) -> Result<()> {

@@ -8,12 +8,12 @@
 use std::path::Path;
 
 use super::diag::{did_you_mean, Diagnostics};
-use super::{Mode, Source};
+use super::{Mode, Protection, Source};
 
 /// The section unitarmor reads. systemd ignores sections that start with `X-`.
 pub const SECTION: &str = "X-Armor";
 /// The keys of that section.
-pub const KEYS: [&str; 2] = ["ArmorPolicy", "ArmorMode"];
+pub const KEYS: [&str; 3] = ["ArmorPolicy", "ArmorMode", "ArmorExempt"];
 
 /// A file larger than this is refused (systemd's own line limit is 1 MiB).
 pub const MAX_FILE_BYTES: usize = 4 << 20;
@@ -29,6 +29,10 @@ pub enum Entry {
     Policy(String, Source),
     /// `ArmorPolicy=` with nothing after it: forget every rule before it.
     Reset(Source),
+    /// `ArmorExempt=NAME...`: lift these implicit protections (the names that parsed).
+    Exempt(Vec<Protection>, Source),
+    /// `ArmorExempt=` with nothing after it: forget every exemption before it.
+    ExemptReset(Source),
 }
 
 /// What one file says.
@@ -120,6 +124,13 @@ pub fn parse(path: &Path, bytes: &[u8], diags: &mut Diagnostics) -> DropIn {
         match key {
             "ArmorPolicy" if value.is_empty() => out.entries.push(Entry::Reset(src)),
             "ArmorPolicy" => out.entries.push(Entry::Policy(value.to_string(), src)),
+            "ArmorExempt" if value.is_empty() => out.entries.push(Entry::ExemptReset(src)),
+            "ArmorExempt" => {
+                let names = parse_exempt(value, &src, diags);
+                if !names.is_empty() {
+                    out.entries.push(Entry::Exempt(names, src));
+                }
+            }
             "ArmorMode" => match Mode::parse(value) {
                 Some(m) => out.entries.push(Entry::Mode(m, src)),
                 None => diags.error(
@@ -132,6 +143,29 @@ pub fn parse(path: &Path, bytes: &[u8], diags: &mut Diagnostics) -> DropIn {
                     .map(|k| format!("; did you mean '{k}'?"))
                     .unwrap_or_default();
                 diags.error(&src, format!("unknown key '{key}' in [{SECTION}]{hint}"));
+            }
+        }
+    }
+    out
+}
+
+/// The protection names of an `ArmorExempt=` value (space-separated). An unknown name is an
+/// error with a "did you mean" hint; the names that are known are kept.
+fn parse_exempt(value: &str, src: &Source, diags: &mut Diagnostics) -> Vec<Protection> {
+    let mut out = Vec::new();
+    for word in value.split_whitespace() {
+        match Protection::parse(word) {
+            Some(p) if !out.contains(&p) => out.push(p),
+            Some(_) => {}
+            None => {
+                let hint = did_you_mean(word, Protection::ALL.map(Protection::name))
+                    .map(|n| format!("; did you mean '{n}'?"))
+                    .unwrap_or_default();
+                let all = Protection::ALL.map(Protection::name).join(", ");
+                diags.error(
+                    src,
+                    format!("unknown protection '{word}' in ArmorExempt= (one of {all}){hint}"),
+                );
             }
         }
     }
@@ -162,6 +196,11 @@ mod tests {
                 Entry::Policy(p, s) => format!("{}:{p}", s.line),
                 Entry::Reset(s) => format!("{}:RESET", s.line),
                 Entry::Mode(m, s) => format!("{}:mode={}", s.line, m.as_str()),
+                Entry::Exempt(v, s) => {
+                    let names: Vec<&str> = v.iter().map(|p| p.name()).collect();
+                    format!("{}:exempt={}", s.line, names.join(","))
+                }
+                Entry::ExemptReset(s) => format!("{}:EXEMPT-RESET", s.line),
             })
             .collect()
     }
@@ -202,6 +241,35 @@ mod tests {
         assert!(msgs[1].starts_with("/x.conf:3: error: ArmorMode=loud"));
         assert!(msgs[2].starts_with("/x.conf:4: error:"));
         assert!(msgs[3].starts_with("/x.conf:5: error: invalid section header"));
+    }
+
+    #[test]
+    fn exempt_names() {
+        let (d, diags) =
+            parse_str("[X-Armor]\nArmorExempt=bpf  mount bpf\nArmorExempt=\nArmorExempt=ptrace\n");
+        assert!(diags.0.is_empty(), "{diags:?}");
+        assert_eq!(
+            policies(&d),
+            ["2:exempt=bpf,mount", "3:EXEMPT-RESET", "4:exempt=ptrace"]
+        );
+    }
+
+    #[test]
+    fn unknown_exempt_names_are_errors_with_a_hint() {
+        let (d, diags) =
+            parse_str("[X-Armor]\nArmorExempt=ptrce signal\nArmorExempt=nope\nArmorExemt=bpf\n");
+        let msgs: Vec<String> = diags.0.iter().map(|d| d.to_string()).collect();
+        assert_eq!(msgs.len(), 3, "{msgs:?}");
+        assert!(
+            msgs[0].starts_with("/x.conf:2: error: unknown protection 'ptrce' in ArmorExempt="),
+            "{msgs:?}"
+        );
+        assert!(msgs[0].ends_with("did you mean 'ptrace'?"), "{msgs:?}");
+        assert!(msgs[1].starts_with("/x.conf:3: error: unknown protection 'nope'"));
+        assert!(!msgs[1].contains("did you mean"), "{msgs:?}");
+        assert!(msgs[2].contains("did you mean 'ArmorExempt'"), "{msgs:?}");
+        // The known name on the bad line still counts; a line with none adds nothing.
+        assert_eq!(policies(&d), ["2:exempt=signal"]);
     }
 
     #[test]

@@ -1,37 +1,82 @@
 //! Warnings about policies that parse but probably do not say what their author meant:
-//! duplicate rules, allow or audit rules that a deny rule makes pointless, and rules of
-//! classes this version does not enforce yet.
+//! duplicate rules, allow or audit rules that a deny rule makes pointless, rules of classes
+//! this version does not enforce yet, lifted implicit protections, allowed sockets of the
+//! service manager and the bus, and exec allow-lists that would keep programs from starting.
 
 use regex_automata::dfa::{dense, Automaton};
 use regex_automata::util::syntax;
 use regex_automata::Input;
 
 use super::diag::Diagnostics;
-use super::rule::Action;
-use super::{Mode, PathPattern, Policy};
+use super::net::SocketPattern;
+use super::rule::{Action, Class, Rule};
+use super::{Mode, PathPattern, Policy, Protection};
 
-/// Whether `outer` matches every path `inner` stands for, judged on `inner`'s most general
-/// representative (its text as a path). Exact for literal patterns, a good guess otherwise.
-fn covers(outer: &PathPattern, inner: &PathPattern) -> bool {
-    let Ok(dfa) = dense::Builder::new()
+/// Dynamic loaders an exec allow-list must allow (any one of them) for dynamically linked
+/// programs to start: mapping code counts as exec.
+pub const LOADERS: [&str; 3] = [
+    "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+    "/usr/lib64/ld-linux-x86-64.so.2",
+    "/usr/lib/aarch64-linux-gnu/ld-linux-aarch64.so.1",
+];
+/// C libraries, likewise.
+pub const LIBCS: [&str; 3] = [
+    "/usr/lib/x86_64-linux-gnu/libc.so.6",
+    "/usr/lib64/libc.so.6",
+    "/usr/lib/aarch64-linux-gnu/libc.so.6",
+];
+
+/// Whether the anchored regex `re` (in [`PathPattern::to_regex`]'s dialect, as the compiler
+/// builds it) matches `text`.
+fn matches(re: &str, text: &str) -> bool {
+    dense::Builder::new()
         .syntax(
             syntax::Config::new()
                 .unicode(false)
                 .utf8(false)
                 .dot_matches_new_line(true),
         )
-        .build(&outer.to_regex())
-    else {
-        return false;
-    };
-    let probe = inner.as_str().trim_end_matches('/');
-    let probe = if probe.is_empty() { "/" } else { probe };
+        .build(re)
+        .is_ok_and(|dfa| {
+            dfa.try_search_fwd(&Input::new(text))
+                .is_ok_and(|m| m.is_some())
+        })
+}
+
+/// A pattern's most general representative: its text as a path, without a trailing `/`.
+fn probe(p: &PathPattern) -> &str {
+    let t = p.as_str().trim_end_matches('/');
+    if t.is_empty() {
+        "/"
+    } else {
+        t
+    }
+}
+
+/// Whether `outer` matches every path `inner` stands for, judged on `inner`'s most general
+/// representative (its text as a path). Exact for literal patterns, a good guess otherwise.
+fn covers(outer: &PathPattern, inner: &PathPattern) -> bool {
     let subtree_ok = !inner.as_str().ends_with('/')
         || outer.as_str().ends_with('/')
         || outer.as_str().ends_with("/**");
-    dfa.try_search_fwd(&Input::new(probe))
-        .is_ok_and(|m| m.is_some())
-        && subtree_ok
+    subtree_ok && matches(&outer.to_regex(), probe(inner))
+}
+
+/// [`covers`] for socket patterns; an abstract name never covers a path or the reverse.
+fn covers_socket(outer: &SocketPattern, inner: &SocketPattern) -> bool {
+    match (outer, inner) {
+        (SocketPattern::Path(o), SocketPattern::Path(i)) => covers(o, i),
+        (SocketPattern::Abstract(_), SocketPattern::Abstract(_)) => {
+            matches(&outer.to_regex(), &inner.text())
+        }
+        _ => false,
+    }
+}
+
+/// Whether some path matches both patterns (a guess: each one's representative is tried
+/// against the other).
+fn overlaps(a: &PathPattern, b: &PathPattern) -> bool {
+    matches(&a.to_regex(), probe(b)) || matches(&b.to_regex(), probe(a))
 }
 
 /// Adds warnings for `policy` to `diags`.
@@ -41,14 +86,19 @@ pub fn lint(policy: &Policy, diags: &mut Diagnostics) {
             diags.warning(&r.source, "ArmorMode=off: no rule of this unit is enforced");
         }
     }
+    exemptions(policy, diags);
     for (i, r) in policy.rules.iter().enumerate() {
-        if !r.class.is_path() {
+        // The kernel decides path classes and unix-socket connect rules (see
+        // compile::rule_class); the rest is parsed for later versions.
+        if !r.class.is_path() && !r.is_unix() {
+            let what = if r.class == Class::Connect {
+                "'connect' rules with ports".to_string()
+            } else {
+                format!("'{}' rules", r.class.as_str())
+            };
             diags.warning(
                 &r.source,
-                format!(
-                    "'{}' rules are parsed but not enforced by this version",
-                    r.class.as_str()
-                ),
+                format!("{what} are parsed but not enforced by this version"),
             );
         } else if r.from.is_some() {
             diags.warning(
@@ -68,53 +118,157 @@ pub fn lint(policy: &Policy, diags: &mut Diagnostics) {
                 );
             }
         }
-        if !r.class.is_path() || r.action == Action::Deny || r.from.is_some() {
-            continue;
+        if r.action == Action::Allow && r.is_unix() && !policy.is_exempt(Protection::Bus) {
+            bus_sockets(r, diags);
         }
+        if r.action != Action::Deny && r.from.is_none() {
+            shadowed(policy, r, diags);
+        }
+    }
+    exec_allow_list(policy, diags);
+}
+
+/// One warning per lifted protection, at the `ArmorExempt=` that lifted it.
+fn exemptions(policy: &Policy, diags: &mut Diagnostics) {
+    for p in &policy.exempt {
+        let Some(src) = policy
+            .exempt_sources
+            .get(p)
+            .or_else(|| policy.rules.first().map(|r| &r.source))
+        else {
+            continue;
+        };
+        diags.warning(
+            src,
+            format!(
+                "ArmorExempt={p}: this unit may {}; {}",
+                p.lifted(),
+                p.reason()
+            ),
+        );
+    }
+}
+
+/// An allow or audit rule that a deny rule of its class covers has no effect.
+fn shadowed(policy: &Policy, r: &Rule, diags: &mut Diagnostics) {
+    let denies = || {
+        policy
+            .rules
+            .iter()
+            .filter(|d| d.action == Action::Deny && d.class == r.class && d.from.is_none())
+    };
+    let mut found: Vec<(String, &Rule)> = Vec::new();
+    if r.class.is_path() {
         for p in r.paths() {
-            let denied_by = policy.rules.iter().find(|d| {
-                d.action == Action::Deny
-                    && d.class == r.class
-                    && d.from.is_none()
-                    && d.paths().iter().any(|dp| covers(dp, p))
-            });
-            if let Some(d) = denied_by {
-                diags.warning(
-                    &r.source,
-                    format!(
-                        "'{} {} {p}' has no effect: 'deny {}' at {} covers it (deny wins)",
-                        r.action.as_str(),
-                        r.class.as_str(),
-                        r.class.as_str(),
-                        d.source
-                    ),
-                );
+            if let Some(d) = denies().find(|d| d.paths().iter().any(|dp| covers(dp, p))) {
+                found.push((p.to_string(), d));
             }
         }
+    } else if r.is_unix() {
+        for s in r.sockets() {
+            if let Some(d) = denies().find(|d| d.sockets().iter().any(|ds| covers_socket(ds, s))) {
+                found.push((s.to_string(), d));
+            }
+        }
+    }
+    for (what, d) in found {
+        diags.warning(
+            &r.source,
+            format!(
+                "'{} {} {what}' has no effect: 'deny {}' at {} covers it (deny wins)",
+                r.action.as_str(),
+                r.class.as_str(),
+                r.class.as_str(),
+                d.source
+            ),
+        );
+    }
+}
+
+/// `allow connect unix:` of a socket that [`Protection::Bus`] refuses lifts the refusal.
+fn bus_sockets(r: &Rule, diags: &mut Diagnostics) {
+    for s in r.sockets() {
+        let SocketPattern::Path(allowed) = s else {
+            continue;
+        };
+        let hit = Protection::Bus
+            .unix_paths()
+            .iter()
+            .filter_map(|b| PathPattern::parse(b).ok())
+            .find(|b| overlaps(allowed, b));
+        if let Some(b) = hit {
+            diags.warning(
+                &r.source,
+                format!(
+                    "'allow connect {s}' reaches {b}: this unit may ask the service manager or \
+                     the bus to run code outside its armor"
+                ),
+            );
+        }
+    }
+}
+
+/// An exec allow-list that allows neither a dynamic loader nor a C library keeps every
+/// dynamically linked program from starting, since mapping code counts as exec.
+fn exec_allow_list(policy: &Policy, diags: &mut Diagnostics) {
+    let allows: Vec<&Rule> = policy
+        .rules
+        .iter()
+        .filter(|r| r.action == Action::Allow && r.class == Class::Exec)
+        .collect();
+    let Some(first) = allows.first() else {
+        return;
+    };
+    let regexes: Vec<String> = allows
+        .iter()
+        .flat_map(|r| r.paths())
+        .map(PathPattern::to_regex)
+        .collect();
+    let allowed = |path: &&str| regexes.iter().any(|re| matches(re, path));
+    if !LOADERS.iter().any(allowed) && !LIBCS.iter().any(allowed) {
+        diags.warning(
+            &first.source,
+            "exec allow-list: mapping code counts as exec, so the dynamic loader and shared \
+             libraries must be allowed (e.g. allow exec /usr/lib/x86_64-linux-gnu/** \
+             /usr/lib64/**) or programs fail to start",
+        );
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::{Rule, Source};
+    use crate::policy::Source;
 
-    fn lint_rules(rules: &[&str]) -> Vec<String> {
+    fn policy(rules: &[&str]) -> Policy {
         let rules = rules
             .iter()
             .enumerate()
             .map(|(i, r)| Rule::parse(r, None, Source::new("/p", i + 1)).unwrap())
             .collect();
+        Policy {
+            mode: Mode::Enforce,
+            rules,
+            configured: true,
+            ..Default::default()
+        }
+    }
+
+    fn lint_policy(p: &Policy) -> Vec<String> {
         let mut d = Diagnostics::default();
-        lint(
-            &Policy {
-                mode: Mode::Enforce,
-                rules,
-                configured: true,
-            },
-            &mut d,
-        );
+        lint(p, &mut d);
         d.0.iter().map(|d| d.to_string()).collect()
+    }
+
+    fn lint_rules(rules: &[&str]) -> Vec<String> {
+        lint_policy(&policy(rules))
+    }
+
+    /// The warnings other than "not enforced by this version".
+    fn lint_enforced(rules: &[&str]) -> Vec<String> {
+        let mut w = lint_rules(rules);
+        w.retain(|m| !m.contains("not enforced by this version"));
+        w
     }
 
     #[test]
@@ -151,18 +305,110 @@ mod tests {
 
     #[test]
     fn unenforced_classes_are_named() {
-        let w = lint_rules(&["deny cap sys_admin", "deny read /x from=/usr/bin/a"]);
+        let w = lint_rules(&[
+            "deny cap sys_admin",
+            "deny read /x from=/usr/bin/a",
+            "deny connect tcp:25",
+            "deny connect unix:/run/x.sock",
+            "deny connect unix:@x from=/usr/bin/a",
+        ]);
+        assert_eq!(w.len(), 4, "{w:?}");
         assert!(w[0].contains("'cap' rules are parsed but not enforced"));
         assert!(w[1].contains("from= is parsed but not enforced"));
+        assert!(w[2].starts_with("/p:3: warning: 'connect' rules with ports are parsed but not"));
+        assert!(w[3].starts_with("/p:5: warning: from= is parsed but not enforced"));
     }
 
     #[test]
     fn clean_policy_is_quiet() {
         assert!(lint_rules(&[
             "deny write /etc/",
-            "allow exec /usr/bin/app",
+            "allow exec /usr/bin/app /usr/lib/x86_64-linux-gnu/**",
             "audit read /srv/**"
         ])
         .is_empty());
+    }
+
+    #[test]
+    fn each_exemption_warns_at_its_line() {
+        let mut p = policy(&["deny read /x"]);
+        for (prot, line) in [(Protection::Bpf, 7), (Protection::Mount, 9)] {
+            p.exempt.insert(prot);
+            p.exempt_sources.insert(prot, Source::new("/e.conf", line));
+        }
+        let w = lint_policy(&p);
+        assert_eq!(
+            w,
+            [
+                "/e.conf:7: warning: ArmorExempt=bpf: this unit may use bpf(); bpf() can read, \
+                 change or detach unitarmor's own programs and maps",
+                "/e.conf:9: warning: ArmorExempt=mount: this unit may mount, unmount, move \
+                 mounts and pivot_root; a mount can show a protected file under another name or \
+                 hide a read-only one",
+            ]
+        );
+    }
+
+    #[test]
+    fn allowing_the_bus_sockets_warns() {
+        let w = lint_enforced(&[
+            "allow connect unix:/run/dbus/system_bus_socket",
+            "allow connect unix:/run/user/1000/bus unix:/run/app.sock",
+            "allow connect unix:/run/**",
+            "allow connect unix:/run/systemd/journal/ unix:@app unix:/run/app/",
+            "deny connect unix:/run/systemd/private",
+            "audit connect unix:/run/docker.sock",
+        ]);
+        let lines: Vec<&str> = w.iter().map(|m| &m[..5]).collect();
+        assert_eq!(lines, ["/p:1:", "/p:2:", "/p:3:"], "{w:?}");
+        assert!(w[0].ends_with(
+            "'allow connect unix:/run/dbus/system_bus_socket' reaches \
+             /run/dbus/system_bus_socket: this unit may ask the service manager or the bus to \
+             run code outside its armor"
+        ));
+        assert!(
+            w[1].contains("unix:/run/user/1000/bus' reaches /run/user/*/bus"),
+            "{w:?}"
+        );
+        // With bus lifted, ArmorExempt='s own warning says it.
+        let mut p = policy(&["allow connect unix:/run/dbus/system_bus_socket"]);
+        p.exempt.insert(Protection::Bus);
+        let w = lint_policy(&p);
+        assert!(!w.iter().any(|m| m.contains("reaches")), "{w:?}");
+    }
+
+    #[test]
+    fn shadowed_unix_sockets() {
+        let w = lint_enforced(&[
+            "deny connect unix:/run/app/ unix:@priv-*",
+            "allow connect unix:/run/app/s.sock unix:@priv-1 unix:@pub",
+        ]);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].contains("'allow connect unix:/run/app/s.sock' has no effect"));
+        assert!(w[1].contains("'allow connect unix:@priv-1' has no effect"));
+    }
+
+    #[test]
+    fn exec_allow_list_without_loader_or_libc() {
+        let w = lint_rules(&["deny exec /usr/bin/nc", "allow exec /usr/sbin/nginx"]);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with("/p:2: warning: exec allow-list: mapping code counts as exec"),
+            "{w:?}"
+        );
+        assert!(w[0].ends_with("or programs fail to start"));
+        for ok in [
+            "allow exec /usr/lib64/**",
+            "allow exec /usr/lib/x86_64-linux-gnu/",
+            "allow exec /usr/lib/*/ld-linux-x86-64.so.2",
+            "allow exec /usr/lib/aarch64-linux-gnu/libc.so.6",
+            "allow exec /",
+        ] {
+            assert!(
+                lint_rules(&["allow exec /usr/sbin/nginx", ok]).is_empty(),
+                "{ok}"
+            );
+        }
+        assert!(lint_rules(&["deny exec /usr/bin/nc"]).is_empty());
     }
 }

@@ -12,10 +12,12 @@ pub mod lint;
 pub mod named;
 pub mod net;
 pub mod pattern;
+pub mod protect;
 pub mod resolve;
 pub mod rule;
 pub mod specifiers;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,6 +26,7 @@ use serde::Serialize;
 
 pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use pattern::PathPattern;
+pub use protect::Protection;
 pub use rule::{Action, Class, Rule, Target};
 
 /// Where a setting came from: a file and a 1-based line.
@@ -88,9 +91,32 @@ pub struct Policy {
     pub rules: Vec<Rule>,
     /// Whether any file had an `[X-Armor]` section at all: a unit with none is not armored.
     pub configured: bool,
+    /// Implicit protections lifted with `ArmorExempt=` (see [`protect`]).
+    pub exempt: BTreeSet<Protection>,
+    /// Where each protection in [`exempt`](Policy::exempt) was lifted: the first
+    /// `ArmorExempt=` that named it since the last reset. For `check` and `show`.
+    #[serde(skip)]
+    pub exempt_sources: BTreeMap<Protection, Source>,
 }
 
 impl Policy {
+    /// Whether `ArmorExempt=` lifted the implicit protection `p` for this unit.
+    pub fn is_exempt(&self, p: Protection) -> bool {
+        self.exempt.contains(&p)
+    }
+
+    /// The implicit protections that apply: every one not lifted, in [`Protection::ALL`]'s
+    /// order. Empty when the unit is not armored.
+    pub fn protections(&self) -> Vec<Protection> {
+        if !self.is_armored() {
+            return Vec::new();
+        }
+        Protection::ALL
+            .into_iter()
+            .filter(|p| !self.is_exempt(*p))
+            .collect()
+    }
+
     /// True when the kernel should enforce or audit anything for this unit.
     pub fn is_armored(&self) -> bool {
         self.configured && self.mode != Mode::Off && !self.rules.is_empty()

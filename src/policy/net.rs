@@ -1,8 +1,11 @@
-//! Network rule arguments: address families for `net`, `PROTO:PORT[-PORT]` for `connect`/`bind`.
+//! Network rule arguments: address families for `net`, `PROTO:PORT[-PORT]` for `connect`/`bind`,
+//! and `unix:/path` or `unix:@abstract-name` socket patterns for `connect`.
 
 use std::fmt;
 
 use serde::Serialize;
+
+use super::pattern::{self, PathPattern};
 
 /// Families `net` rules name, with their AF_* numbers. `raw` means raw IP sockets (SOCK_RAW
 /// of AF_INET/AF_INET6), the usual thing to forbid besides `packet`.
@@ -97,9 +100,187 @@ impl fmt::Display for PortRange {
     }
 }
 
+/// The prefix of a unix socket argument of `connect`.
+pub const UNIX_PREFIX: &str = "unix:";
+
+/// Longest abstract socket name, in bytes (`sun_path` less its leading NUL).
+pub const MAX_ABSTRACT_NAME: usize = 107;
+
+/// Whether a `connect` argument names a unix socket (`unix:...`, any case) rather than ports.
+pub fn is_unix_arg(s: &str) -> bool {
+    s.get(..UNIX_PREFIX.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(UNIX_PREFIX))
+}
+
+/// A unix socket a `connect` rule names: `unix:/run/app.sock` (a path pattern, matched as
+/// file paths are) or `unix:@name` (an abstract socket; in the name `*` is any bytes and `?`
+/// one byte).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum SocketPattern {
+    /// A socket in the file system.
+    Path(PathPattern),
+    /// An abstract socket: the glob over its name, without the leading `@`.
+    Abstract(String),
+}
+
+impl SocketPattern {
+    /// Parses `unix:/PATH-PATTERN` or `unix:@NAME-GLOB`.
+    pub fn parse(s: &str) -> Result<SocketPattern, String> {
+        if !is_unix_arg(s) {
+            return Err(format!("'{s}' is not unix:/PATH or unix:@NAME"));
+        }
+        let rest = &s[UNIX_PREFIX.len()..];
+        if let Some(name) = rest.strip_prefix('@') {
+            if name.is_empty() {
+                return Err(format!("'{s}' names no abstract socket (write unix:@NAME)"));
+            }
+            if name.contains('\0') {
+                return Err(format!("abstract socket name in '{s}' contains a NUL byte"));
+            }
+            let fixed = name.bytes().filter(|b| *b != b'*').count();
+            if fixed > MAX_ABSTRACT_NAME {
+                return Err(format!(
+                    "'{s}' can never match: abstract socket names are at most \
+                     {MAX_ABSTRACT_NAME} bytes"
+                ));
+            }
+            Ok(SocketPattern::Abstract(name.to_string()))
+        } else if rest.starts_with('/') {
+            PathPattern::parse(rest)
+                .map(SocketPattern::Path)
+                .map_err(|e| format!("{s}: {e}"))
+        } else {
+            Err(format!(
+                "'{s}' is neither unix:/ABSOLUTE/PATH nor unix:@ABSTRACT-NAME"
+            ))
+        }
+    }
+
+    /// The pattern as an anchored regular expression over bytes, in the dialect of
+    /// [`PathPattern::to_regex`]. An abstract name is matched with its `@`: the regex of
+    /// `unix:@app*` matches the bytes `@app-1`, so the kernel feeds `@` and the name through
+    /// the same DFA as socket paths (which start with `/`).
+    pub fn to_regex(&self) -> String {
+        match self {
+            SocketPattern::Path(p) => p.to_regex(),
+            SocketPattern::Abstract(name) => {
+                let mut re = String::from("^@");
+                let mut star = false;
+                for ch in name.chars() {
+                    match ch {
+                        '*' if star => continue,
+                        '*' => re.push_str(".*"),
+                        '?' => re.push('.'),
+                        _ => {
+                            let mut buf = [0; 4];
+                            re.push_str(&pattern::regex_escape(ch.encode_utf8(&mut buf)));
+                        }
+                    }
+                    star = ch == '*';
+                }
+                re.push('$');
+                re
+            }
+        }
+    }
+
+    /// The socket as the kernel names it: the path pattern, or `@` and the abstract name.
+    pub fn text(&self) -> String {
+        match self {
+            SocketPattern::Path(p) => p.as_str().to_string(),
+            SocketPattern::Abstract(name) => format!("@{name}"),
+        }
+    }
+}
+
+impl fmt::Display for SocketPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{UNIX_PREFIX}{}", self.text())
+    }
+}
+
+impl Serialize for SocketPattern {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use regex_automata::dfa::{dense, Automaton};
+    use regex_automata::util::syntax;
+    use regex_automata::Input;
+
     use super::*;
+
+    fn matches(pattern: &str, name: &[u8]) -> bool {
+        let re = SocketPattern::parse(pattern).unwrap().to_regex();
+        let dfa = dense::Builder::new()
+            .syntax(
+                syntax::Config::new()
+                    .unicode(false)
+                    .utf8(false)
+                    .dot_matches_new_line(true),
+            )
+            .build(&re)
+            .unwrap();
+        dfa.try_search_fwd(&Input::new(name)).unwrap().is_some()
+    }
+
+    #[test]
+    fn socket_paths_match_like_file_paths() {
+        let p = SocketPattern::parse("unix:/run/app//app.sock").unwrap();
+        assert_eq!(p.to_string(), "unix:/run/app/app.sock");
+        assert_eq!(
+            p.to_regex(),
+            PathPattern::parse("/run/app/app.sock").unwrap().to_regex()
+        );
+        assert!(matches("unix:/run/app/", b"/run/app/x.sock"));
+        assert!(matches("unix:/run/user/*/bus", b"/run/user/1000/bus"));
+        assert!(!matches("unix:/run/user/*/bus", b"/run/user/1/2/bus"));
+        assert!(!matches("unix:/run/app.sock", b"@/run/app.sock"));
+    }
+
+    #[test]
+    fn abstract_names_are_byte_globs_behind_an_at() {
+        let p = SocketPattern::parse("unix:@app-*").unwrap();
+        assert_eq!(p, SocketPattern::Abstract("app-*".into()));
+        assert_eq!(p.to_string(), "unix:@app-*");
+        assert_eq!(p.text(), "@app-*");
+        assert!(p.to_regex().starts_with("^@"));
+        assert!(matches("unix:@app-*", b"@app-1/x\n\xff"));
+        assert!(!matches("unix:@app-*", b"app-1"));
+        assert!(!matches("unix:@app-*", b"/app-1"));
+        assert!(matches("unix:@a?c", b"@a/c"));
+        assert!(!matches("unix:@a?c", b"@abbc"));
+        assert!(matches("unix:@x.y+(z)", b"@x.y+(z)"));
+        assert!(!matches("unix:@x.y", b"@xzy"));
+        assert!(matches("unix:@**", b"@"));
+        assert!(matches("unix:@/tmp/.X11-unix/X*", b"@/tmp/.X11-unix/X0"));
+    }
+
+    #[test]
+    fn bad_socket_patterns() {
+        assert!(SocketPattern::parse("unix:")
+            .unwrap_err()
+            .contains("neither"));
+        assert!(SocketPattern::parse("unix:run/x")
+            .unwrap_err()
+            .contains("neither"));
+        assert!(SocketPattern::parse("unix:@")
+            .unwrap_err()
+            .contains("names no"));
+        assert!(SocketPattern::parse("unix:/a/../b")
+            .unwrap_err()
+            .contains("'..' component"));
+        let long = format!("unix:@{}", "a".repeat(MAX_ABSTRACT_NAME + 1));
+        assert!(SocketPattern::parse(&long)
+            .unwrap_err()
+            .contains("never match"));
+        let ok = format!("unix:@{}*", "a".repeat(MAX_ABSTRACT_NAME));
+        assert!(SocketPattern::parse(&ok).is_ok());
+        assert!(is_unix_arg("UNIX:/x") && !is_unix_arg("tcp:1") && !is_unix_arg("uni"));
+    }
 
     #[test]
     fn ports() {

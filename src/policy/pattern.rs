@@ -92,7 +92,8 @@ impl PathPattern {
     }
 }
 
-fn regex_escape(s: &str) -> String {
+/// `s` with the regex metacharacters of [`PathPattern::to_regex`]'s dialect escaped.
+pub(super) fn regex_escape(s: &str) -> String {
     let mut out = String::new();
     for c in s.chars() {
         if "\\.+*?()|[]{}^$#&-~ ".contains(c) {

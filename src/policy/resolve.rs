@@ -150,6 +150,19 @@ fn apply(
     match entry {
         Entry::Mode(m, _) => policy.mode = m,
         Entry::Reset(_) => policy.rules.clear(),
+        Entry::ExemptReset(_) => {
+            policy.exempt.clear();
+            policy.exempt_sources.clear();
+        }
+        Entry::Exempt(names, src) => {
+            for p in names {
+                policy.exempt.insert(p);
+                policy
+                    .exempt_sources
+                    .entry(p)
+                    .or_insert_with(|| src.clone());
+            }
+        }
         Entry::Policy(text, src) => {
             if let Some(name) = text.strip_prefix('@') {
                 let rules = named::expand(lookup, name.trim(), unit, &src, &mut Vec::new(), diags);
@@ -266,6 +279,44 @@ mod tests {
         assert_eq!(rules, ["deny write /srv/x/", "deny exec /c"]);
         assert_eq!(p.mode, crate::policy::Mode::Audit);
         assert!(p.is_armored());
+    }
+
+    #[test]
+    fn exemptions_accumulate_across_files_and_reset() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        let slice = write(
+            r,
+            "slice.conf",
+            "[X-Armor]\nArmorExempt=mount\nArmorExempt=ptrace\n",
+        );
+        let a = write(
+            r,
+            "a.conf",
+            "[X-Armor]\nArmorExempt=\nArmorExempt=bpf signal\nArmorPolicy=deny read /x\n",
+        );
+        let b = write(r, "b.conf", "[X-Armor]\nArmorExempt=userns bpf\n");
+        let mut diags = Diagnostics::default();
+        let lookup = Lookup::under(r);
+        let p = merge(&lookup, &[slice.clone(), a, b.clone()], None, &mut diags);
+        assert!(diags.0.is_empty(), "{diags:?}");
+        use crate::policy::Protection::*;
+        assert_eq!(p.exempt, [Bpf, Userns, Signal].into_iter().collect());
+        assert!(p.is_exempt(Bpf) && !p.is_exempt(Mount));
+        // bpf keeps the line that first lifted it.
+        assert_eq!(
+            p.exempt_sources[&Bpf].to_string(),
+            format!("{}:3", r.join("a.conf").display())
+        );
+        assert_eq!(p.exempt_sources[&Userns].line, 2);
+        assert_eq!(p.exempt_sources.len(), p.exempt.len());
+        let protections = p.protections();
+        assert_eq!(protections.len(), crate::policy::Protection::ALL.len() - 3);
+        assert!(!protections.contains(&Bpf) && protections.contains(&Mount));
+        // Without the reset, the slice's exemptions stay.
+        let p = merge(&lookup, &[slice, b], None, &mut diags);
+        assert_eq!(p.exempt, [Mount, Ptrace, Userns, Bpf].into_iter().collect());
+        assert!(p.protections().is_empty(), "no rules: not armored");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::fmt;
 use serde::Serialize;
 
 use super::caps::Capability;
-use super::net::{Family, PortRange};
+use super::net::{self, Family, PortRange, SocketPattern};
 use super::specifiers::{self, UnitName};
 use super::{PathPattern, Source};
 
@@ -42,7 +42,7 @@ pub enum Class {
     Exec,
     /// Creating sockets of an address family.
     Net,
-    /// Connecting to a port.
+    /// Connecting to a port, or to a unix socket (`unix:` arguments).
     Connect,
     /// Binding a port.
     Bind,
@@ -85,6 +85,8 @@ pub enum Target {
     Paths(Vec<PathPattern>),
     Families(Vec<Family>),
     Ports(Vec<PortRange>),
+    /// Unix sockets of a `connect` rule (`unix:/PATH`, `unix:@NAME`).
+    Sockets(Vec<SocketPattern>),
     Caps(Vec<Capability>),
 }
 
@@ -107,6 +109,9 @@ impl fmt::Display for Rule {
                 .try_for_each(|p| write!(f, " {}", quote(p.as_str())))?,
             Target::Families(v) => v.iter().try_for_each(|x| write!(f, " {}", x.0))?,
             Target::Ports(v) => v.iter().try_for_each(|x| write!(f, " {x}"))?,
+            Target::Sockets(v) => v
+                .iter()
+                .try_for_each(|x| write!(f, " {}", quote(&x.to_string())))?,
             Target::Caps(v) => v.iter().try_for_each(|x| write!(f, " {}", x.name()))?,
         }
         if let Some(from) = &self.from {
@@ -224,13 +229,32 @@ impl Rule {
         // instance-dependent deny and audit patterns widen to all instances, instance-dependent
         // allow patterns are dropped (the class stays an allow-list). Stricter, never looser.
         let template = unit.is_some_and(|u| u.is_template());
+        let kept =
+            |a: &&String| !(template && action == Action::Allow && specifiers::has_instance(a));
+        let unix = args.iter().filter(|a| net::is_unix_arg(a)).count();
+        if unix > 0 && class != Class::Connect {
+            return Err(format!(
+                "'{}' rules take no unix: sockets (only connect does)",
+                class.as_str()
+            ));
+        }
+        if unix > 0 && unix < args.len() {
+            return Err(
+                "a connect rule names either ports or unix: sockets, not both; write two rules"
+                    .into(),
+            );
+        }
         let target = match class {
             Class::Read | Class::Write | Class::Exec => Target::Paths(
                 args.iter()
-                    .filter(|a| {
-                        !(template && action == Action::Allow && specifiers::has_instance(a))
-                    })
+                    .filter(kept)
                     .map(|a| PathPattern::parse(&expand(a)?))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Class::Connect if unix > 0 => Target::Sockets(
+                args.iter()
+                    .filter(kept)
+                    .map(|a| SocketPattern::parse(&expand(a)?))
                     .collect::<Result<_, _>>()?,
             ),
             Class::Net => Target::Families(
@@ -264,6 +288,29 @@ impl Rule {
             Target::Paths(p) => p,
             _ => &[],
         }
+    }
+
+    /// Whether this is a `connect` rule about unix sockets (its target is
+    /// [`Target::Sockets`]), as opposed to one about ports. A template's allow rule whose
+    /// sockets all named the instance keeps this (with no sockets), so the unix-connect class
+    /// stays an allow-list.
+    pub fn is_unix(&self) -> bool {
+        matches!(self.target, Target::Sockets(_))
+    }
+
+    /// The socket patterns of a unix `connect` rule (empty for other rules).
+    pub fn sockets(&self) -> &[SocketPattern] {
+        match &self.target {
+            Target::Sockets(s) => s,
+            _ => &[],
+        }
+    }
+
+    /// The socket patterns of a unix `connect` rule as anchored regexes, in the dialect of
+    /// [`PathPattern::to_regex`]; an abstract name's regex matches `@` followed by the name.
+    /// Empty for other rules.
+    pub fn unix_regexes(&self) -> Vec<String> {
+        self.sockets().iter().map(SocketPattern::to_regex).collect()
     }
 }
 
@@ -317,6 +364,66 @@ mod tests {
         assert!(r.paths().is_empty());
         let r = Rule::parse("deny read /srv/%i/secret", Some(&t), src()).unwrap();
         assert_eq!(r.to_string(), "deny read /srv/*/secret");
+    }
+
+    #[test]
+    fn unix_connect_rules() {
+        let r = parse("allow connect unix:/run/app/%i.sock UNIX:@app-%p-*").unwrap();
+        assert!(r.is_unix());
+        assert_eq!(
+            r.to_string(),
+            "allow connect unix:/run/app/a.sock unix:@app-web-*"
+        );
+        assert_eq!(
+            r.unix_regexes(),
+            [
+                PathPattern::parse("/run/app/a.sock").unwrap().to_regex(),
+                "^@app\\-web\\-.*$".to_string()
+            ]
+        );
+        let again = parse(&r.to_string()).unwrap();
+        assert_eq!(again.target, r.target);
+        let r = parse(r#"deny connect "unix:/run/my sock""#).unwrap();
+        assert_eq!(r.to_string(), r#"deny connect "unix:/run/my sock""#);
+        assert_eq!(parse(&r.to_string()).unwrap().target, r.target);
+        let ports = parse("deny connect tcp:25").unwrap();
+        assert!(!ports.is_unix() && ports.unix_regexes().is_empty());
+    }
+
+    #[test]
+    fn unix_connect_errors() {
+        assert!(parse("deny connect tcp:25 unix:/run/x")
+            .unwrap_err()
+            .contains("either ports or unix: sockets, not both"));
+        assert!(parse("deny connect unix:/run/x udp:53")
+            .unwrap_err()
+            .contains("not both"));
+        assert!(parse("deny bind unix:/run/x")
+            .unwrap_err()
+            .contains("only connect"));
+        assert!(parse("deny connect unix:relative")
+            .unwrap_err()
+            .contains("neither"));
+        assert!(parse("deny connect unix:/x/%z")
+            .unwrap_err()
+            .contains("specifier"));
+    }
+
+    #[test]
+    fn unix_sockets_in_templates() {
+        let t = UnitName::new("web@.service");
+        let src = || Source::new("/t.conf", 1);
+        let r = Rule::parse(
+            "allow connect unix:/run/web/%i.sock unix:/run/db.sock",
+            Some(&t),
+            src(),
+        )
+        .unwrap();
+        assert_eq!(r.to_string(), "allow connect unix:/run/db.sock");
+        let r = Rule::parse("allow connect unix:@web-%i", Some(&t), src()).unwrap();
+        assert!(r.is_unix() && r.sockets().is_empty());
+        let r = Rule::parse("deny connect unix:@web-%i unix:/run/%I/s", Some(&t), src()).unwrap();
+        assert_eq!(r.to_string(), "deny connect unix:@web-* unix:/run/**/s");
     }
 
     #[test]

@@ -124,8 +124,9 @@ systemctl start armor-exec.service
 check "deny exec: /usr/bin/id is denied" grep -qx "id denied" /run/armortest/exec.result
 check "deny exec: other programs run" grep -qx "true ok" /run/armortest/exec.result
 
+# Mapping code is an exec: the loader and the libraries are part of an exec allow-list.
 dropin armor-exec.service armor.conf '[X-Armor]
-ArmorPolicy=allow exec /usr/bin/bash /usr/bin/true'
+ArmorPolicy=allow exec /usr/bin/bash /usr/bin/true /usr/lib/x86_64-linux-gnu/**'
 systemctl daemon-reload
 wait_rules armor-exec.service 1
 rm -f /run/armortest/exec.result
@@ -186,8 +187,11 @@ check_fails "its own rule applies too" systemctl start armor-inzone2.service
 unit armor-ns.service '[Service]
 Type=oneshot
 PrivateTmp=yes
-ExecStart=/bin/bash -c "touch /tmp/armor-private 2>/dev/null && echo created > /run/armortest/ns.private || echo denied > /run/armortest/ns.private; touch /tmp/other && echo ok > /run/armortest/ns.other; unshare --mount --propagation private cat /etc/armor-secret > /dev/null 2>&1 && echo readable > /run/armortest/ns.unshare || echo denied > /run/armortest/ns.unshare"'
+ExecStart=/bin/bash -c "touch /tmp/armor-private 2>/dev/null && echo created > /run/armortest/ns.private || echo denied > /run/armortest/ns.private; touch /tmp/other && echo ok > /run/armortest/ns.other; unshare --mount --propagation private sh -c \"cat /etc/armor-secret > /dev/null 2>&1 && echo readable || echo denied\" > /run/armortest/ns.unshare || echo unshare-failed > /run/armortest/ns.unshare"'
+# Mounts are refused in armored units; this one may mount, to show that a new mount namespace
+# changes nothing for its rules.
 dropin armor-ns.service armor.conf '[X-Armor]
+ArmorExempt=mount
 ArmorPolicy=deny write /tmp/armor-private
 ArmorPolicy=deny read /etc/armor-secret'
 systemctl daemon-reload

@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Binding at cgroup creation, and the set-up mark.
+ *
+ * The cgroup_mkdir tracepoint runs before any process can enter a new cgroup. It looks the
+ * cgroup's path up in `expected` (filled by the daemon from each armored unit's cgroup path)
+ * or, failing that, finds its parent in `bound` (sub-cgroups of a delegated unit, units inside
+ * an armored slice), and binds the new cgroup id to that policy, recording which unit tree it
+ * belongs to. cgroup_rmdir forgets it.
+ *
+ * The set-up mark: systemd forks from PID 1 and sets the unit up (mount namespaces, user
+ * namespaces, cgroup attachment) inside the unit's cgroup before it executes the service. A
+ * task PID 1 forks is marked; the mark is cleared at its first exec of anything but
+ * systemd-executor (systemd 255+ executes that first, and it sets up the rest). The implicit
+ * protections do not apply to a marked task. An inmate cannot obtain a mark: it cannot make
+ * PID 1 fork into its cgroup (the bus is closed to it), and executing systemd-executor itself
+ * marks nothing.
+ */
+#ifndef UNITARMOR_BINDING_H
+#define UNITARMOR_BINDING_H
+
+#include "path.h"
+
+/* Whether the NUL-terminated cgroup path of n bytes (NUL included) ends in ".slice". */
+static __always_inline bool is_slice(const char *p, long n)
+{
+	__u32 i;
+
+	if (n < 8 || n > UA_CGROUP_PATH_MAX)
+		return false;
+	i = (n - 7) & (UA_CGROUP_PATH_MAX - 1);
+	if (i > UA_CGROUP_PATH_MAX - 6)
+		return false;
+	return p[i] == '.' && p[i + 1] == 's' && p[i + 2] == 'l' && p[i + 3] == 'i' &&
+	       p[i + 4] == 'c' && p[i + 5] == 'e';
+}
+
+SEC("tp_btf/cgroup_mkdir")
+int BPF_PROG(ua_cgroup_mkdir, struct cgroup *cgrp, const char *path)
+{
+	struct scratch *s = get_scratch();
+	struct ua_binding b = {}, *parent;
+	struct ua_expect *exp;
+	__u64 id, parent_id;
+	long n;
+	int i;
+
+	if (!s)
+		return 0;
+	/* Hash keys compare every byte: the tail after the string must be zero. */
+	for (i = 0; i < UA_CGROUP_PATH_MAX / 8; i++)
+		((__u64 *)s->cgroup_path)[i] = 0;
+	n = bpf_probe_read_kernel_str(s->cgroup_path, sizeof(s->cgroup_path), path);
+	id = BPF_CORE_READ(cgrp, kn, id);
+
+	exp = bpf_map_lookup_elem(&expected, s->cgroup_path);
+	if (exp) {
+		b.policy = exp->policy;
+		b.flags = exp->flags;
+		b.root = id;
+	} else {
+		/* A sub-cgroup inherits its parent's policy: a delegated unit cannot move a
+		 * process out of its policy by creating a child cgroup. Below a slice each new
+		 * unit is a tree of its own; below a unit, the child stays in the unit's tree. */
+		parent_id = BPF_CORE_READ(cgrp, kn, parent, id);
+		parent = bpf_map_lookup_elem(&bound, &parent_id);
+		if (!parent)
+			return 0;
+		b.policy = parent->policy;
+		if (parent->flags & UA_BIND_SLICE) {
+			b.root = id;
+			b.flags = is_slice(s->cgroup_path, n) ? UA_BIND_SLICE : 0;
+		} else {
+			b.root = parent->root;
+		}
+	}
+	bpf_map_update_elem(&bound, &id, &b, BPF_ANY);
+	return 0;
+}
+
+SEC("tp_btf/cgroup_rmdir")
+int BPF_PROG(ua_cgroup_rmdir, struct cgroup *cgrp, const char *path)
+{
+	__u64 id = BPF_CORE_READ(cgrp, kn, id);
+
+	bpf_map_delete_elem(&bound, &id);
+	return 0;
+}
+
+/* Whether `file` is systemd-executor, by identity (the daemon wrote its device and inode). */
+static __always_inline bool is_executor(struct file *file)
+{
+	__u32 zero = 0;
+	struct ua_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	struct inode *inode = BPF_CORE_READ(file, f_inode);
+
+	__u64 ino = BPF_CORE_READ(inode, i_ino);
+	__u32 dev = BPF_CORE_READ(inode, i_sb, s_dev);
+
+	if (!cfg)
+		return false;
+	return (cfg->executor[0].ino && cfg->executor[0].ino == ino && cfg->executor[0].dev == dev) ||
+	       (cfg->executor[1].ino && cfg->executor[1].ino == ino && cfg->executor[1].dev == dev);
+}
+
+SEC("lsm/task_alloc")
+int BPF_PROG(ua_task_alloc, struct task_struct *task, unsigned long clone_flags)
+{
+	struct task_struct *current = bpf_get_current_task_btf();
+	__u32 *mark;
+
+	/* tgid is the id in the initial PID namespace: 1 is the system's service manager. */
+	if (BPF_CORE_READ(current, tgid) != 1 && !setup_phase())
+		return 0;
+	mark = bpf_task_storage_get(&task_marks, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (mark)
+		*mark = UA_TASK_SETUP;
+	return 0;
+}
+
+SEC("lsm/bprm_committed_creds")
+int BPF_PROG(ua_bprm_committed_creds, struct linux_binprm *bprm)
+{
+	__u32 *mark = bpf_task_storage_get(&task_marks, bpf_get_current_task_btf(), 0, 0);
+
+	/* Cleared in place: deleting task storage can fail (-EBUSY) on 6.1. */
+	if (mark && *mark && !is_executor(BPF_CORE_READ(bprm, file)))
+		*mark = 0;
+	return 0;
+}
+
+#endif

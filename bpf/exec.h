@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Exec hooks. Executing a file, and mapping one executable (the dynamic loader running
+ * `ld.so /usr/bin/x`, shared libraries, mprotect to PROT_EXEC), are decided in the exec class
+ * on the file's path. The kernel's ELF loader maps the binary and its interpreter after the
+ * point of no return, so a denial there kills the process rather than failing execve():
+ * exec allow-lists must allow the loader and libraries (`unitarmor check` says so).
+ *
+ * systemd's set-up of a unit (a task with the set-up mark, binding.h) executes
+ * systemd-executor and maps its libraries; that is systemd's code, not the unit's, and is
+ * not decided. The executor is known by device and inode, never by path.
+ */
+#ifndef UNITARMOR_EXEC_H
+#define UNITARMOR_EXEC_H
+
+#include "binding.h"
+
+#define PROT_EXEC 0x4
+
+/* Decided on bprm->file, not on the file name: for a script this hook runs again for its
+ * interpreter, and on systemd 255+ the first exec goes through /proc/self/fd/N. */
+SEC("lsm/bprm_check_security")
+int BPF_PROG(ua_bprm_check, struct linux_binprm *bprm)
+{
+	struct file *file = BPF_CORE_READ(bprm, file);
+
+	if (setup_phase() && is_executor(file))
+		return 0;
+	return decide_path(UA_CLASS_EXEC, UA_OP_EXEC, &file->f_path);
+}
+
+SEC("lsm/mmap_file")
+int BPF_PROG(ua_mmap_file, struct file *file, unsigned long reqprot, unsigned long prot,
+	     unsigned long flags)
+{
+	if (!file || !(prot & PROT_EXEC) || setup_phase())
+		return 0;
+	return decide_path(UA_CLASS_EXEC, UA_OP_MMAP_EXEC, &file->f_path);
+}
+
+SEC("lsm/file_mprotect")
+int BPF_PROG(ua_file_mprotect, struct vm_area_struct *vma, unsigned long reqprot,
+	     unsigned long prot)
+{
+	struct file *file = BPF_CORE_READ(vma, vm_file);
+
+	if (!file || !(prot & PROT_EXEC) || setup_phase())
+		return 0;
+	return decide_path(UA_CLASS_EXEC, UA_OP_MMAP_EXEC, &file->f_path);
+}
+
+#endif

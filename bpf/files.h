@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * File hooks: opens, creation, removal, renames and links, attribute changes. Each decides the
+ * read or write class on the object's path (path.h).
+ *
+ * Renames and links also must not give a file a second name with other rules: the source
+ * and the target must end in DFA states that decide alike (for a directory, the same state,
+ * since a minimized DFA's states are its equivalence classes: everything below decides alike).
+ */
+#ifndef UNITARMOR_FILES_H
+#define UNITARMOR_FILES_H
+
+#include "path.h"
+
+#define FMODE_READ 0x1
+#define FMODE_WRITE 0x2
+#define S_IFMT 00170000
+#define S_IFBLK 0060000
+#define S_IFCHR 0020000
+#define S_IFDIR 0040000
+#define MAJOR(dev) ((dev) >> 20)
+#define MINOR(dev) ((dev) & 0xfffff)
+
+/* Devices that reach every file (a disk, SCSI passthrough) or all memory: /dev/mem,
+ * /dev/kmem, /dev/port (major 1), /dev/sg* (major 21). Decided by type and number, so a
+ * device node made elsewhere with mknod is the same device. */
+static __always_inline bool raw_device(struct inode *inode)
+{
+	umode_t mode = BPF_CORE_READ(inode, i_mode) & S_IFMT;
+	__u32 rdev = BPF_CORE_READ(inode, i_rdev);
+
+	if (mode == S_IFBLK)
+		return true;
+	if (mode != S_IFCHR)
+		return false;
+	return (MAJOR(rdev) == 1 && (MINOR(rdev) == 1 || MINOR(rdev) == 2 || MINOR(rdev) == 4)) ||
+	       MAJOR(rdev) == 21;
+}
+
+SEC("lsm/file_open")
+int BPF_PROG(ua_file_open, struct file *file)
+{
+	struct vfsmount *mnt = BPF_CORE_READ(file, f_path.mnt);
+	struct dentry *dentry = BPF_CORE_READ(file, f_path.dentry);
+	unsigned int mode = BPF_CORE_READ(file, f_mode);
+	struct armor a;
+	int err = 0;
+
+	if (raw_device(BPF_CORE_READ(file, f_inode)) && protected(&a, UA_PROT_RUNS_AS_ROOT))
+		return deny_protected_path(&a, UA_PROT_RUNS_AS_ROOT, UA_OP_OPEN_DEVICE, mnt, dentry);
+	if (mode & FMODE_READ)
+		err = decide(UA_CLASS_READ, UA_OP_OPEN_READ, mnt, dentry);
+	if (!err && (mode & FMODE_WRITE))
+		err = decide(UA_CLASS_WRITE, UA_OP_OPEN_WRITE, mnt, dentry);
+	return err;
+}
+
+/* Creation of a file, device node or FIFO, including open(O_CREAT) of a new file. */
+SEC("lsm/path_mknod")
+int BPF_PROG(ua_path_mknod, const struct path *dir, struct dentry *dentry)
+{
+	return decide(UA_CLASS_WRITE, UA_OP_CREATE, BPF_CORE_READ(dir, mnt), dentry);
+}
+
+SEC("lsm/path_mkdir")
+int BPF_PROG(ua_path_mkdir, const struct path *dir, struct dentry *dentry)
+{
+	return decide(UA_CLASS_WRITE, UA_OP_MKDIR, BPF_CORE_READ(dir, mnt), dentry);
+}
+
+SEC("lsm/path_rmdir")
+int BPF_PROG(ua_path_rmdir, const struct path *dir, struct dentry *dentry)
+{
+	return decide(UA_CLASS_WRITE, UA_OP_RMDIR, BPF_CORE_READ(dir, mnt), dentry);
+}
+
+SEC("lsm/path_unlink")
+int BPF_PROG(ua_path_unlink, const struct path *dir, struct dentry *dentry)
+{
+	return decide(UA_CLASS_WRITE, UA_OP_UNLINK, BPF_CORE_READ(dir, mnt), dentry);
+}
+
+SEC("lsm/path_symlink")
+int BPF_PROG(ua_path_symlink, const struct path *dir, struct dentry *dentry)
+{
+	return decide(UA_CLASS_WRITE, UA_OP_SYMLINK, BPF_CORE_READ(dir, mnt), dentry);
+}
+
+/* The end state of the path of (mnt, dentry), or -1 if it cannot be built. */
+static __always_inline long state_of(struct armor *a, struct scratch *s, struct vfsmount *mnt,
+				     struct dentry *dentry, __u32 *pos)
+{
+	__u8 status;
+
+	*pos = build_path(s, mnt, dentry, &status, 0);
+	if (status == PATH_UNBUILDABLE)
+		return -1;
+	return dfa_state(a, *pos);
+}
+
+/*
+ * Whether renaming or linking `from` to `to` keeps every rule's view of the object: the same
+ * accept entry for a file, the same state for a directory. Denies (and reports, naming the
+ * source) when it does not.
+ */
+static __always_inline int same_rules(__u8 op, struct vfsmount *from_mnt, struct dentry *from,
+				      struct vfsmount *to_mnt, struct dentry *to)
+{
+	struct report r = { .class = UA_CLASS_WRITE, .op = op, .rule = UA_RULE_RECOVER };
+	struct ua_accept *fa, *ta;
+	long fs, ts;
+	bool dir, same;
+	struct scratch *s;
+	struct armor a;
+	__u32 pos;
+	int i;
+
+	if (!armored(&a) || !a.pol->header.classes)
+		return 0;
+	s = get_scratch();
+	if (!s)
+		return 0;
+	ts = state_of(&a, s, to_mnt, to, &pos);
+	fs = state_of(&a, s, from_mnt, from, &r.pos);
+	if (fs < 0 || ts < 0) {
+		r.status = PATH_UNBUILDABLE;
+		r.rule = UA_RULE_UNBUILDABLE;
+		return deny(&a, s, &r, -EACCES);
+	}
+	/* RENAME_EXCHANGE moves the target to the source's name too: either being a directory
+	 * makes this a directory rename. */
+	dir = (BPF_CORE_READ(from, d_inode, i_mode) & S_IFMT) == S_IFDIR ||
+	      (BPF_CORE_READ(to, d_inode, i_mode) & S_IFMT) == S_IFDIR;
+	if (fs == ts)
+		return 0;
+	if (dir)
+		return deny(&a, s, &r, -EACCES);
+	/* Null checks one pointer at a time: the verifier refuses arithmetic on a pointer that
+	 * may be null, which is what clang makes of `!fa && !ta`. */
+	fa = accept_of(a.binding->policy, fs);
+	if (!fa) {
+		ta = accept_of(a.binding->policy, ts);
+		return ta ? deny(&a, s, &r, -EACCES) : 0;
+	}
+	ta = accept_of(a.binding->policy, ts);
+	if (!ta)
+		return deny(&a, s, &r, -EACCES);
+	same = true;
+	for (i = 0; same && i < UA_NR_CLASSES; i++)
+		same = fa->deny[i] == ta->deny[i] && fa->allow[i] == ta->allow[i] &&
+		       fa->audit[i] == ta->audit[i];
+	return same ? 0 : deny(&a, s, &r, -EACCES);
+}
+
+/* Both names count as writes, and the link must not give the file other rules. */
+SEC("lsm/path_link")
+int BPF_PROG(ua_path_link, struct dentry *old_dentry, const struct path *new_dir,
+	     struct dentry *new_dentry)
+{
+	struct vfsmount *mnt = BPF_CORE_READ(new_dir, mnt);
+	int err;
+
+	err = decide(UA_CLASS_WRITE, UA_OP_LINK_FROM, mnt, old_dentry);
+	if (!err)
+		err = decide(UA_CLASS_WRITE, UA_OP_LINK_TO, mnt, new_dentry);
+	if (!err)
+		err = same_rules(UA_OP_LINK_FROM, mnt, old_dentry, mnt, new_dentry);
+	return err;
+}
+
+SEC("lsm/path_rename")
+int BPF_PROG(ua_path_rename, const struct path *old_dir, struct dentry *old_dentry,
+	     const struct path *new_dir, struct dentry *new_dentry)
+{
+	struct vfsmount *old_mnt = BPF_CORE_READ(old_dir, mnt);
+	struct vfsmount *new_mnt = BPF_CORE_READ(new_dir, mnt);
+	int err;
+
+	err = decide(UA_CLASS_WRITE, UA_OP_RENAME_FROM, old_mnt, old_dentry);
+	if (!err)
+		err = decide(UA_CLASS_WRITE, UA_OP_RENAME_TO, new_mnt, new_dentry);
+	if (!err)
+		err = same_rules(UA_OP_RENAME_FROM, old_mnt, old_dentry, new_mnt, new_dentry);
+	return err;
+}
+
+SEC("lsm/path_truncate")
+int BPF_PROG(ua_path_truncate, const struct path *path)
+{
+	return decide_path(UA_CLASS_WRITE, UA_OP_TRUNCATE, path);
+}
+
+SEC("lsm/path_chmod")
+int BPF_PROG(ua_path_chmod, const struct path *path)
+{
+	return decide_path(UA_CLASS_WRITE, UA_OP_CHMOD, path);
+}
+
+SEC("lsm/path_chown")
+int BPF_PROG(ua_path_chown, const struct path *path)
+{
+	return decide_path(UA_CLASS_WRITE, UA_OP_CHOWN, path);
+}
+
+#endif

@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The maps every program shares (layouts in unitarmor.h and docs/DESIGN.md, "Maps"), and the
+ * small lookups built on them: the current task's binding, its set-up mark, unit membership.
+ */
+#ifndef UNITARMOR_MAPS_H
+#define UNITARMOR_MAPS_H
+
+/* Cgroup paths of armored units -> policy, zero-padded to UA_CGROUP_PATH_MAX. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, char[UA_CGROUP_PATH_MAX]);
+	__type(value, struct ua_expect);
+} expected SEC(".maps");
+
+/* Cgroup id -> binding of every armored cgroup that exists. Not preallocated: an element that
+ * is deleted is not handed to the next update while a reader may still hold it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64);
+	__type(value, struct ua_binding);
+} bound SEC(".maps");
+
+/* Policy id -> header. An array: looked up once per path byte, so it must be cheap. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, UA_MAX_POLICIES);
+	__type(key, __u32);
+	__type(value, struct ua_policy_table);
+} policies SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1 << 20);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct ua_trans_key);
+	__type(value, __u32);
+} trans SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1 << 18);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct ua_state_key);
+	__type(value, struct ua_accept);
+} accept SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct ua_counters);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20);
+} events SEC(".maps");
+
+/* Written once by the daemon before anything is attached. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ua_config);
+} config SEC(".maps");
+
+/* UA_TASK_SETUP for tasks that are systemd setting up a unit (see binding.h). Task storage is
+ * freed with the task. */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u32);
+} task_marks SEC(".maps");
+
+/* Per-CPU scratch space: the object's path (built backwards to end at UA_PATH_MAX), the
+ * executable's path (likewise in the second half, for events), and the zero-padded cgroup
+ * path key. Too large for the 512-byte BPF stack. The 256 spare bytes let a component copy
+ * start anywhere in a half. */
+struct scratch {
+	char path[2 * UA_PATH_MAX + 256];
+	char cgroup_path[UA_CGROUP_PATH_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch_map SEC(".maps");
+
+static __always_inline struct scratch *get_scratch(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&scratch_map, &zero);
+}
+
+/* The current task's armor: its cgroup id, binding and policy. */
+struct armor {
+	__u64 cgid;
+	struct ua_binding *binding;
+	struct ua_policy_table *pol;
+};
+
+/* Fills `a` and returns true if the current task is armored. Unarmored tasks pay this one
+ * hash lookup and nothing else. */
+static __always_inline bool armored(struct armor *a)
+{
+	a->cgid = bpf_get_current_cgroup_id();
+	a->binding = bpf_map_lookup_elem(&bound, &a->cgid);
+	if (!a->binding)
+		return false;
+	a->pol = bpf_map_lookup_elem(&policies, &a->binding->policy);
+	return a->pol != 0;
+}
+
+/* Whether `task` is systemd setting a unit up: PID 1 forked it and it has executed nothing
+ * but systemd-executor since. */
+static __always_inline bool marked(struct task_struct *task)
+{
+	__u32 *mark = bpf_task_storage_get(&task_marks, task, 0, 0);
+
+	return mark && (*mark & UA_TASK_SETUP);
+}
+
+static __always_inline bool setup_phase(void)
+{
+	return marked(bpf_get_current_task_btf());
+}
+
+/* Whether cgroup `cgid` belongs to the unit tree whose root is `root`. */
+static __always_inline bool in_unit(__u64 cgid, __u64 root)
+{
+	struct ua_binding *b = bpf_map_lookup_elem(&bound, &cgid);
+
+	return b && b->root == root;
+}
+
+#endif

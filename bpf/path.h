@@ -1,0 +1,422 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The shared decision machinery: building an object's path in the kernel, walking a policy's
+ * DFA over it, applying the policy language's precedence, and reporting the verdict.
+ *
+ * Paths are built from (vfsmount, dentry) up to the root of the mount namespace the object
+ * lives in, not to the task's root directory: chroot changes nothing. A walk that ends
+ * anywhere else (a detached or lazily unmounted tree, an open_tree() clone, a dentry reached
+ * through a file handle that is not connected to the tree) cannot name the object: it is
+ * "unbuildable", and denied in every class that has rules. Objects of the kernel's internal
+ * mounts (pipes, sockets, memfd, anonymous inodes) are named by their dentry or file system
+ * type, which no absolute pattern matches.
+ */
+#ifndef UNITARMOR_PATH_H
+#define UNITARMOR_PATH_H
+
+#include "maps.h"
+
+#define EACCES 13
+#define EPERM 1
+
+/* fs/mount.h: the mnt_ns of the kernel's internal mounts (kern_mount()). */
+#define MNT_NS_INTERNAL ((void *)-22L)
+
+/* Bounds v with an AND the compiler cannot drop: verifiers since 6.x can lose a bound that
+ * clang proved once and then kept in another register. */
+_Static_assert(UA_PATH_MAX == 4096, "the BOUND() masks below assume UA_PATH_MAX is 4096");
+#define BOUND(v, mask) ({ __u64 __b = (v); asm volatile("%0 &= " #mask : "+r"(__b)); __b; })
+
+/* Index of byte `pos` of the object's (exe = 0) or the executable's (exe = 1) half of the path
+ * buffer, bounded where the verifier can see it. */
+static __always_inline __u64 slot(__u8 exe, __u32 pos)
+{
+	return BOUND((exe ? UA_PATH_MAX : 0) + (pos & (UA_PATH_MAX - 1)), 8191);
+}
+
+/* What a path walk found. */
+enum path_status {
+	PATH_OK = 0,
+	PATH_UNBUILDABLE = 1, /* too deep, too long, detached or disconnected */
+	PATH_PSEUDO = 2,      /* an object of an internal mount: pipe, socket, memfd... */
+};
+
+/* State of a path walk, one bpf_loop() step per path component or mount crossing. Kernel
+ * pointers are kept as integers: they are only ever read through BPF_CORE_READ. */
+struct path_walk {
+	__u64 dentry;
+	__u64 vfsmnt;
+	__u32 pos;
+	__u8 done;
+	__u8 status;
+	__u8 exe; /* build into the second half of the buffer */
+};
+
+/* Names an object of an internal mount by its dentry name ("memfd:x") or, when that is empty
+ * (pipes, sockets), by its file system type ("pipefs"). */
+static __always_inline void name_pseudo(struct scratch *s, struct path_walk *pw, struct dentry *dentry)
+{
+	struct qstr name = BPF_CORE_READ(dentry, d_name);
+	const char *src = (const char *)name.name;
+	__u32 len = name.len & 0xff;
+	char fstype[16] = {};
+	long n;
+
+	if (!len) {
+		n = bpf_probe_read_kernel_str(fstype, sizeof(fstype),
+					      BPF_CORE_READ(dentry, d_sb, s_type, name));
+		if (n <= 1)
+			return;
+		len = (n - 1) & 0xf;
+		src = fstype;
+	}
+	if (len + 1 >= pw->pos)
+		return;
+	pw->pos -= len;
+	bpf_probe_read_kernel(&s->path[slot(pw->exe, pw->pos)], BOUND(len, 255), src);
+}
+
+static long walk_component(__u32 i, void *data)
+{
+	struct path_walk *pw = data;
+	struct dentry *dentry = (struct dentry *)pw->dentry;
+	struct vfsmount *vfsmnt = (struct vfsmount *)pw->vfsmnt;
+	struct mount *mnt = (void *)vfsmnt - bpf_core_field_offset(struct mount, mnt);
+	struct scratch *s = get_scratch();
+	struct mnt_namespace *ns;
+	struct dentry *parent;
+	struct qstr name;
+	__u32 len, pos = pw->pos;
+
+	if (!s)
+		goto unbuildable;
+	if (dentry == BPF_CORE_READ(vfsmnt, mnt_root)) {
+		struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
+
+		if (up != mnt) {
+			pw->dentry = (__u64)BPF_CORE_READ(mnt, mnt_mountpoint);
+			pw->vfsmnt = (__u64)((void *)up + bpf_core_field_offset(struct mount, mnt));
+			return 0;
+		}
+		/* The top of a mount tree: the root of a mount namespace (any: a file of
+		 * another namespace is named as it is there), an internal mount, or a detached
+		 * tree (its own anonymous namespace, or none once lazily unmounted). */
+		ns = BPF_CORE_READ(mnt, mnt_ns);
+		if ((void *)ns == MNT_NS_INTERNAL) {
+			name_pseudo(s, pw, dentry);
+			pw->status = PATH_PSEUDO;
+		} else if (!ns || BPF_CORE_READ(ns, root) != mnt || BPF_CORE_READ(ns, seq) == 0) {
+			goto unbuildable;
+		}
+		goto stop;
+	}
+	parent = BPF_CORE_READ(dentry, d_parent);
+	if (parent == dentry) {
+		/* Its own parent but not its mount's root: an internal object's dentry, or one
+		 * reached through a file handle and not connected to the tree. */
+		if ((void *)BPF_CORE_READ(mnt, mnt_ns) != MNT_NS_INTERNAL)
+			goto unbuildable;
+		name_pseudo(s, pw, dentry);
+		pw->status = PATH_PSEUDO;
+		goto stop;
+	}
+	name = BPF_CORE_READ(dentry, d_name);
+	len = name.len & 0xff;
+	if (len + 1 >= pos)
+		goto unbuildable;
+	pos -= len;
+	bpf_probe_read_kernel(&s->path[slot(pw->exe, pos)], BOUND(len, 255), name.name);
+	pos -= 1;
+	s->path[slot(pw->exe, pos)] = '/';
+	pw->pos = pos;
+	pw->dentry = (__u64)parent;
+	return 0;
+unbuildable:
+	pw->status = PATH_UNBUILDABLE;
+stop:
+	pw->done = 1;
+	return 1;
+}
+
+/*
+ * Writes the path of (mnt, dentry) into s->path, ending just before UA_PATH_MAX, and returns
+ * where it starts; *status says whether it could be built. bpf_loop() keeps the verifier's
+ * work independent of UA_PATH_DEPTH; a deeper path is unbuildable.
+ */
+static __always_inline __u32 build_path(struct scratch *s, struct vfsmount *vfsmnt,
+					struct dentry *dentry, __u8 *status, __u8 exe)
+{
+	struct path_walk pw = {
+		.dentry = (__u64)dentry,
+		.vfsmnt = (__u64)vfsmnt,
+		.pos = UA_PATH_MAX,
+		.exe = exe,
+	};
+	__u32 pos;
+
+	bpf_loop(UA_PATH_DEPTH, walk_component, &pw, 0);
+	*status = pw.done ? pw.status : PATH_UNBUILDABLE;
+	pos = pw.pos;
+	if (pos >= UA_PATH_MAX) {
+		pos = UA_PATH_MAX - 1;
+		s->path[slot(exe, pos)] = '/';
+	}
+	return pos;
+}
+
+/* ---- DFA ---- */
+
+struct walk {
+	__u32 policy;
+	__u32 state;
+	__u32 pos;
+};
+
+static long walk_byte(__u32 i, void *data)
+{
+	struct walk *w = data;
+	struct ua_policy_table *pol;
+	struct ua_trans_key key;
+	struct scratch *s;
+	__u32 *next;
+	__u8 c;
+
+	s = get_scratch();
+	pol = bpf_map_lookup_elem(&policies, &w->policy);
+	if (!s || !pol) {
+		w->state = 0;
+		return 1;
+	}
+	c = s->path[(w->pos + i) & (2 * UA_PATH_MAX - 1)];
+	key.policy = w->policy;
+	key.state = w->state;
+	key.byte_class = pol->byte_class[c];
+	next = bpf_map_lookup_elem(&trans, &key);
+	w->state = next ? *next : 0;
+	return w->state ? 0 : 1; /* the dead state never leaves */
+}
+
+/* The DFA state the path at s->path[pos..UA_PATH_MAX) ends in (0: dead). */
+static __always_inline __u32 dfa_state(struct armor *a, __u32 pos)
+{
+	struct walk w = {
+		.policy = a->binding->policy,
+		.state = a->pol->header.start,
+		.pos = pos,
+	};
+
+	bpf_loop(UA_PATH_MAX - pos, walk_byte, &w, 0);
+	return w.state;
+}
+
+static __always_inline struct ua_accept *accept_of(__u32 policy, __u32 state)
+{
+	struct ua_state_key sk = { .policy = policy, .state = state };
+
+	return state ? bpf_map_lookup_elem(&accept, &sk) : 0;
+}
+
+/* ---- Reporting ---- */
+
+/* What an event says besides the verdict; the object's path is s->path[pos..UA_PATH_MAX). */
+struct report {
+	__u32 rule;
+	__u32 target_pid;
+	__u32 arg;
+	__u32 pos;
+	__u8 class;
+	__u8 op;
+	__u8 verdict;
+	__u8 status;
+};
+
+static __always_inline void emit(struct armor *a, struct scratch *s, struct report *r)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct file *exe_file;
+	struct ua_event *ev;
+	__u32 len = UA_PATH_MAX - r->pos, epos;
+	__u8 estatus;
+
+	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	if (!ev) {
+		struct ua_counters zero = { .policy = a->binding->policy }, *c;
+
+		c = bpf_map_lookup_elem(&counters, &a->cgid);
+		if (!c) {
+			bpf_map_update_elem(&counters, &a->cgid, &zero, BPF_NOEXIST);
+			c = bpf_map_lookup_elem(&counters, &a->cgid);
+		}
+		if (c)
+			__sync_fetch_and_add(&c->lost, 1);
+		return;
+	}
+	ev->cgroup_id = a->cgid;
+	ev->pid = BPF_CORE_READ(task, pid);
+	ev->tgid = BPF_CORE_READ(task, tgid);
+	ev->uid = BPF_CORE_READ(task, cred, uid.val);
+	ev->policy = a->binding->policy;
+	ev->rule = r->rule;
+	ev->mnt_ns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+	ev->pid_ns = BPF_CORE_READ(task, nsproxy, pid_ns_for_children, ns.inum);
+	ev->user_ns = BPF_CORE_READ(task, cred, user_ns, ns.inum);
+	ev->class = r->class;
+	ev->op = r->op;
+	ev->verdict = r->verdict;
+	ev->truncated = r->status == PATH_UNBUILDABLE;
+	ev->target_pid = r->target_pid;
+	ev->arg = r->arg;
+	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+	len &= UA_PATH_MAX - 1;
+	ev->path_len = len;
+	bpf_probe_read_kernel(ev->path, BOUND(len, 4095), &s->path[BOUND(r->pos, 4095)]);
+
+	/* The executable, read here because the process may be gone when the daemon looks. */
+	ev->exe_len = 0;
+	exe_file = BPF_CORE_READ(task, mm, exe_file);
+	if (exe_file) {
+		epos = build_path(s, BPF_CORE_READ(exe_file, f_path.mnt), BPF_CORE_READ(exe_file, f_path.dentry),
+				  &estatus, 1);
+		len = UA_PATH_MAX - epos;
+		if (len > UA_EXE_MAX - 1) {
+			epos = UA_PATH_MAX - (UA_EXE_MAX - 1); /* keep the tail */
+			len = UA_EXE_MAX - 1;
+		}
+		ev->exe_len = len;
+		bpf_probe_read_kernel(ev->exe, BOUND(len, 255), &s->path[slot(1, epos)]);
+	}
+	bpf_ringbuf_submit(ev, 0);
+}
+
+/* Reports a denial (a "would deny" under ArmorMode=audit) and returns what the hook returns. */
+static __always_inline int deny(struct armor *a, struct scratch *s, struct report *r, int err)
+{
+	r->verdict = a->pol->header.mode == UA_MODE_AUDIT ? UA_VERDICT_WOULD_DENY : UA_VERDICT_DENIED;
+	emit(a, s, r);
+	return r->verdict == UA_VERDICT_DENIED ? err : 0;
+}
+
+/* ---- Decisions ---- */
+
+/* Rules the compiler adds and the kernel checks that systemd's own set-up of a unit is not
+ * held to: implicit protections and unbuildable paths. */
+static __always_inline bool implicit_rule(__u32 rule)
+{
+	return rule == UA_RULE_UNBUILDABLE || (rule >= UA_RULE_PROTECT && rule < UA_RULE_PROTECT + 32);
+}
+
+/* Applies the policy language to a path already built at s->path[pos..]: a matching deny
+ * wins; an allow-list class denies what no allow rule matches; an audit rule reports and
+ * allows. Returns 0 or -EACCES. */
+static __always_inline int decide_built(struct armor *a, struct scratch *s, __u8 class, __u8 op,
+					__u32 pos, __u8 status)
+{
+	struct report r = { .class = class, .op = op, .pos = pos, .status = status };
+	struct ua_accept *acc;
+
+	if (status == PATH_UNBUILDABLE) {
+		r.rule = UA_RULE_UNBUILDABLE;
+	} else {
+		acc = accept_of(a->binding->policy, dfa_state(a, pos));
+		if (acc && acc->deny[class & 3] != UA_RULE_NONE) {
+			r.rule = acc->deny[class & 3];
+		} else if ((a->pol->header.allowlist & (1 << class)) &&
+			   !(acc && acc->allow[class & 3] != UA_RULE_NONE)) {
+			r.rule = UA_RULE_NOT_ALLOWED;
+		} else if (acc && acc->audit[class & 3] != UA_RULE_NONE) {
+			r.rule = acc->audit[class & 3];
+			r.verdict = UA_VERDICT_AUDITED;
+			emit(a, s, &r);
+			return 0;
+		} else {
+			return 0;
+		}
+	}
+	/* systemd setting the unit up is held to the unit's explicit denials only: not to the
+	 * implicit protections, unbuildable paths, or allow-lists written for the service. */
+	if ((implicit_rule(r.rule) || (r.rule == UA_RULE_NOT_ALLOWED && class != UA_CLASS_EXEC)) &&
+	    setup_phase())
+		return 0;
+	return deny(a, s, &r, -EACCES);
+}
+
+/* Decides one operation of class `class` on (mnt, dentry). Returns 0 or -EACCES. */
+static __always_inline int decide(__u8 class, __u8 op, struct vfsmount *mnt, struct dentry *dentry)
+{
+	struct armor a;
+	struct scratch *s;
+	__u32 pos;
+	__u8 status;
+
+	if (!armored(&a) || !(a.pol->header.classes & (1 << class)))
+		return 0;
+	s = get_scratch();
+	if (!s)
+		return 0;
+	pos = build_path(s, mnt, dentry, &status, 0);
+	/* Reading or writing a pipe or socket is no file access; executing an in-memory file
+	 * is decided (an exec allow-list names no such thing). */
+	if (status == PATH_PSEUDO && class != UA_CLASS_EXEC)
+		return 0;
+	return decide_built(&a, s, class, op, pos, status);
+}
+
+static __always_inline int decide_path(__u8 class, __u8 op, const struct path *path)
+{
+	return decide(class, op, BPF_CORE_READ(path, mnt), BPF_CORE_READ(path, dentry));
+}
+
+/* ---- Implicit protections checked by identity ---- */
+
+/* Fills `a` if the current task is armored under protection `prot` and is not systemd setting
+ * its unit up. */
+static __always_inline bool protected(struct armor *a, __u32 prot)
+{
+	return armored(a) && (a->pol->header.protect & (1u << prot)) && !setup_phase();
+}
+
+/* Denies an operation under protection `prot`; the event names `name` (a kernel string, or
+ * nothing) as its object. */
+static __always_inline int deny_protected(struct armor *a, __u32 prot, __u8 op, const char *name,
+					  __u32 target_pid, __u32 arg)
+{
+	struct scratch *s = get_scratch();
+	struct report r = {
+		.rule = UA_RULE_PROTECT + prot,
+		.class = UA_CLASS_PROTECT,
+		.op = op,
+		.pos = UA_PATH_MAX,
+		.target_pid = target_pid,
+		.arg = arg,
+	};
+	long n;
+
+	if (!s)
+		return -EPERM;
+	if (name) {
+		n = bpf_probe_read_kernel_str(&s->path[UA_PATH_MAX - 256], 256, name);
+		if (n > 1)
+			r.pos = UA_PATH_MAX - 256;
+		/* The daemon stops at the first NUL. */
+	}
+	return deny(a, s, &r, -EPERM);
+}
+
+/* Denies an operation under protection `prot`, naming the object by its path. */
+static __always_inline int deny_protected_path(struct armor *a, __u32 prot, __u8 op,
+					       struct vfsmount *mnt, struct dentry *dentry)
+{
+	struct scratch *s = get_scratch();
+	struct report r = {
+		.rule = UA_RULE_PROTECT + prot,
+		.class = UA_CLASS_PROTECT,
+		.op = op,
+	};
+
+	if (!s)
+		return -EPERM;
+	r.pos = build_path(s, mnt, dentry, &r.status, 0);
+	return deny(a, s, &r, -EPERM);
+}
+
+#endif

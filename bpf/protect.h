@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Switching the armor off or walking around it: bpf(), mounts, writes to other units'
+ * cgroups, security extended attributes and inode flags. Implicit protections, checked by
+ * identity (the file system, the kernfs node), so that another name changes nothing.
+ */
+#ifndef UNITARMOR_PROTECT_H
+#define UNITARMOR_PROTECT_H
+
+#include "path.h"
+
+#define MAY_WRITE 0x2
+#define CGROUP2_SUPER_MAGIC 0x63677270
+#define KERNFS_TYPE_MASK 0x000f
+#define KERNFS_DIR 0x0001
+
+#define FS_IOC_SETFLAGS 0x40086602
+#define FS_IOC32_SETFLAGS 0x40046602
+#define FS_IOC_FSSETXATTR 0x401c5820
+
+/* Every bpf() command: maps, programs and links can be found by id, and pins opened. */
+SEC("lsm/bpf")
+int BPF_PROG(ua_bpf, int cmd, union bpf_attr *attr, unsigned int size)
+{
+	struct armor a;
+
+	if (!protected(&a, UA_PROT_BPF))
+		return 0;
+	return deny_protected(&a, UA_PROT_BPF, UA_OP_BPF, 0, 0, cmd);
+}
+
+/* mount(2) of any kind: new file systems, binds, remounts, moves, propagation changes. */
+SEC("lsm/sb_mount")
+int BPF_PROG(ua_sb_mount, const char *dev_name, const struct path *path, const char *type,
+	     unsigned long flags, void *data)
+{
+	struct armor a;
+
+	if (!protected(&a, UA_PROT_MOUNT))
+		return 0;
+	return deny_protected_path(&a, UA_PROT_MOUNT, UA_OP_MOUNT, BPF_CORE_READ(path, mnt),
+				   BPF_CORE_READ(path, dentry));
+}
+
+SEC("lsm/sb_umount")
+int BPF_PROG(ua_sb_umount, struct vfsmount *mnt, int flags)
+{
+	struct armor a;
+
+	if (!protected(&a, UA_PROT_MOUNT))
+		return 0;
+	return deny_protected_path(&a, UA_PROT_MOUNT, UA_OP_UMOUNT, mnt, BPF_CORE_READ(mnt, mnt_root));
+}
+
+/* Attaching a tree made with open_tree() or fsmount() (there is no hook for those). */
+SEC("lsm/move_mount")
+int BPF_PROG(ua_move_mount, const struct path *from_path, const struct path *to_path)
+{
+	struct armor a;
+
+	if (!protected(&a, UA_PROT_MOUNT))
+		return 0;
+	return deny_protected_path(&a, UA_PROT_MOUNT, UA_OP_MOVE_MOUNT, BPF_CORE_READ(to_path, mnt),
+				   BPF_CORE_READ(to_path, dentry));
+}
+
+SEC("lsm/sb_pivotroot")
+int BPF_PROG(ua_sb_pivotroot, const struct path *old_path, const struct path *new_path)
+{
+	struct armor a;
+
+	if (!protected(&a, UA_PROT_MOUNT))
+		return 0;
+	return deny_protected_path(&a, UA_PROT_MOUNT, UA_OP_PIVOT_ROOT, BPF_CORE_READ(new_path, mnt),
+				   BPF_CORE_READ(new_path, dentry));
+}
+
+/*
+ * Writes in cgroupfs (opening a cgroup file for writing, mkdir, rmdir, rename, and the check
+ * clone3(CLONE_INTO_CGROUP) makes on the target's cgroup.procs) are allowed only inside the
+ * caller's own unit tree. Decided by the kernfs node's cgroup id, so neither the path nor a
+ * cgroup namespace matters. Cheap for everything else: most calls are lookups, not writes.
+ */
+SEC("lsm/inode_permission")
+int BPF_PROG(ua_inode_permission, struct inode *inode, int mask)
+{
+	struct kernfs_node *kn;
+	struct armor a;
+	__u64 cgid;
+
+	if (!(mask & MAY_WRITE))
+		return 0;
+	if (BPF_CORE_READ(inode, i_sb, s_magic) != CGROUP2_SUPER_MAGIC)
+		return 0;
+	if (!protected(&a, UA_PROT_CGROUPS))
+		return 0;
+	kn = BPF_CORE_READ(inode, i_private);
+	if (!kn)
+		return 0;
+	if ((BPF_CORE_READ(kn, flags) & KERNFS_TYPE_MASK) == KERNFS_DIR)
+		cgid = BPF_CORE_READ(kn, id);
+	else
+		cgid = BPF_CORE_READ(kn, parent, id);
+	if (in_unit(cgid, a.binding->root))
+		return 0;
+	return deny_protected(&a, UA_PROT_CGROUPS, UA_OP_CGROUP_WRITE, BPF_CORE_READ(kn, name), 0, 0);
+}
+
+/* security.* (file capabilities, other LSMs' labels), trusted.*, and ACLs set as xattrs. */
+static __always_inline bool security_xattr(const char *name)
+{
+	char n[18] = {};
+
+	bpf_probe_read_kernel_str(n, sizeof(n), name);
+	if (n[0] == 's' && n[1] == 'e' && n[2] == 'c' && n[3] == 'u' && n[4] == 'r' && n[5] == 'i' &&
+	    n[6] == 't' && n[7] == 'y' && n[8] == '.')
+		return true;
+	if (n[0] == 't' && n[1] == 'r' && n[2] == 'u' && n[3] == 's' && n[4] == 't' && n[5] == 'e' &&
+	    n[6] == 'd' && n[7] == '.')
+		return true;
+	return n[0] == 's' && n[1] == 'y' && n[2] == 's' && n[3] == 't' && n[4] == 'e' &&
+	       n[5] == 'm' && n[6] == '.' && n[7] == 'p' && n[8] == 'o' && n[9] == 's' &&
+	       n[10] == 'i' && n[11] == 'x' && n[12] == '_' && n[13] == 'a' && n[14] == 'c' &&
+	       n[15] == 'l';
+}
+
+/* The first argument is the mount's user namespace on 6.1 and its idmap on 6.3+; unused. */
+SEC("lsm/inode_setxattr")
+int BPF_PROG(ua_inode_setxattr, void *idmap, struct dentry *dentry, const char *name)
+{
+	struct armor a;
+
+	if (!security_xattr(name) || !protected(&a, UA_PROT_XATTR))
+		return 0;
+	return deny_protected(&a, UA_PROT_XATTR, UA_OP_SETXATTR, name, 0, 0);
+}
+
+SEC("lsm/inode_removexattr")
+int BPF_PROG(ua_inode_removexattr, void *idmap, struct dentry *dentry, const char *name)
+{
+	struct armor a;
+
+	if (!security_xattr(name) || !protected(&a, UA_PROT_XATTR))
+		return 0;
+	return deny_protected(&a, UA_PROT_XATTR, UA_OP_REMOVEXATTR, name, 0, 0);
+}
+
+/* 6.2+: ACLs no longer pass through inode_setxattr. Loaded only where the hook exists. */
+SEC("lsm/inode_set_acl")
+int BPF_PROG(ua_inode_set_acl, void *idmap, struct dentry *dentry, const char *acl_name)
+{
+	struct armor a;
+
+	if (!protected(&a, UA_PROT_XATTR))
+		return 0;
+	return deny_protected(&a, UA_PROT_XATTR, UA_OP_SETXATTR, acl_name, 0, 0);
+}
+
+SEC("lsm/inode_remove_acl")
+int BPF_PROG(ua_inode_remove_acl, void *idmap, struct dentry *dentry, const char *acl_name)
+{
+	struct armor a;
+
+	if (!protected(&a, UA_PROT_XATTR))
+		return 0;
+	return deny_protected(&a, UA_PROT_XATTR, UA_OP_REMOVEXATTR, acl_name, 0, 0);
+}
+
+/* Inode flags: immutable, append-only and the like. */
+static __always_inline int set_flags(struct file *file, unsigned int cmd)
+{
+	struct armor a;
+
+	if ((cmd != FS_IOC_SETFLAGS && cmd != FS_IOC32_SETFLAGS && cmd != FS_IOC_FSSETXATTR) ||
+	    !protected(&a, UA_PROT_XATTR))
+		return 0;
+	return deny_protected_path(&a, UA_PROT_XATTR, UA_OP_SETFLAGS, BPF_CORE_READ(file, f_path.mnt),
+				   BPF_CORE_READ(file, f_path.dentry));
+}
+
+SEC("lsm/file_ioctl")
+int BPF_PROG(ua_file_ioctl, struct file *file, unsigned int cmd, unsigned long arg)
+{
+	return set_flags(file, cmd);
+}
+
+/* 32-bit callers (6.8+, and some stable kernels). Loaded only where the hook exists. */
+SEC("lsm/file_ioctl_compat")
+int BPF_PROG(ua_file_ioctl_compat, struct file *file, unsigned int cmd, unsigned long arg)
+{
+	return set_flags(file, cmd);
+}
+
+#endif

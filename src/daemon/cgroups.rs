@@ -1,0 +1,122 @@
+//! Walking the cgroup tree below a unit's cgroup path: the ids to bind, and which unit a
+//! cgroup belongs to.
+
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+
+use crate::kernel::{Binding, BIND_SLICE};
+
+/// Where cgroup v2 is mounted.
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// The unit whose cgroup (below `subtree`) has id `cgid`, for events decided by a slice's or a
+/// template's policy: the deepest unit-named component of that cgroup's path.
+pub(super) fn unit_of_cgroup(subtree: &str, cgid: u64) -> Option<String> {
+    let (dir, _) = cgroup_dirs(subtree)
+        .into_iter()
+        .find(|(_, id)| *id == cgid)?;
+    let path = dir.to_string_lossy().into_owned();
+    path.rsplit('/')
+        .find(|c| {
+            [".service", ".scope", ".socket", ".mount", ".swap"]
+                .iter()
+                .any(|s| c.ends_with(s))
+        })
+        .map(str::to_string)
+}
+
+/// Every cgroup directory at and below the cgroup path `path`, with its id (the inode number).
+fn cgroup_dirs(path: &str) -> Vec<(PathBuf, u64)> {
+    let mut out = Vec::new();
+    let mut stack = vec![PathBuf::from(format!("{CGROUP_ROOT}{path}"))];
+    while let Some(dir) = stack.pop() {
+        let Ok(meta) = std::fs::metadata(&dir) else {
+            continue;
+        };
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            stack.extend(
+                entries
+                    .flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.path()),
+            );
+        }
+        out.push((dir, meta.ino()));
+    }
+    out
+}
+
+/// The cgroup path of the unit a cgroup path belongs to: down to its first component that is
+/// not a slice (`/system.slice/app.service` for `/system.slice/app.service/sub`). None for a
+/// slice, which holds units rather than being one.
+pub(super) fn unit_root(path: &str) -> Option<&str> {
+    let mut end = 0;
+    for comp in path.split('/').skip(1) {
+        end += 1 + comp.len();
+        if !comp.ends_with(".slice") {
+            return Some(&path[..end]);
+        }
+    }
+    None
+}
+
+/// The bindings of a cgroup and everything below it to `policy`: each cgroup in the tree of
+/// the unit it belongs to, slices marked as holding units (as the cgroup_mkdir program binds
+/// them when they are created).
+pub(super) fn cgroup_bindings(path: &str, policy: u32) -> Vec<(u64, Binding)> {
+    let dirs = cgroup_dirs(path);
+    let ids: HashMap<String, u64> = dirs
+        .iter()
+        .map(|(d, id)| (d.to_string_lossy().into_owned(), *id))
+        .collect();
+    dirs.iter()
+        .map(|(dir, id)| {
+            let full = dir.to_string_lossy();
+            let rel = full.strip_prefix(CGROUP_ROOT).unwrap_or(&full);
+            let binding = match unit_root(rel) {
+                Some(root) => {
+                    let root_id = ids
+                        .get(&format!("{CGROUP_ROOT}{root}"))
+                        .copied()
+                        .or_else(|| {
+                            std::fs::metadata(format!("{CGROUP_ROOT}{root}"))
+                                .ok()
+                                .map(|m| m.ino())
+                        })
+                        .unwrap_or(*id);
+                    Binding {
+                        policy,
+                        root: root_id,
+                        flags: 0,
+                    }
+                }
+                None => Binding {
+                    policy,
+                    root: *id,
+                    flags: BIND_SLICE,
+                },
+            };
+            (*id, binding)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unit_root;
+
+    #[test]
+    fn unit_roots() {
+        assert_eq!(
+            unit_root("/system.slice/app.service/sub/x.service"),
+            Some("/system.slice/app.service")
+        );
+        assert_eq!(
+            unit_root("/system.slice/system-t.slice/t@a.service"),
+            Some("/system.slice/system-t.slice/t@a.service")
+        );
+        assert_eq!(unit_root("/system.slice/system-t.slice"), None);
+        assert_eq!(unit_root("/init.scope"), Some("/init.scope"));
+    }
+}

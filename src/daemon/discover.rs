@@ -1,0 +1,200 @@
+//! Which units to armor, and where their configuration comes from: found on disk (every
+//! unit file and drop-in in systemd's search path), refined by systemd for loaded units.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use tracing::warn;
+use zbus::Connection;
+
+use crate::policy::resolve::{self, UNIT_DIRS};
+use crate::policy::specifiers::UnitName;
+use crate::systemd::{self, ManagerProxy, UnitInfo};
+
+/// A unit to consider, with where its configuration comes from.
+pub(super) struct Candidate {
+    pub(super) name: String,
+    pub(super) files: Vec<PathBuf>,
+    pub(super) slice: String,
+    pub(super) control_group: String,
+}
+
+/// Every service that is armored, as systemd sees it where it is loaded: unit files and
+/// drop-ins that mention `[X-Armor]` are found on disk, then systemd is asked for the exact
+/// files, slice and cgroup of those that are loaded; loaded instances of armored templates are
+/// added. Units without `[X-Armor]` cost one file read per rescan and no D-Bus call.
+pub(super) async fn discover(conn: &Connection, manager: &ManagerProxy<'_>) -> Vec<Candidate> {
+    let mut out: Vec<Candidate> = discover_on_disk(&HashSet::new())
+        .into_iter()
+        .filter(|c| resolve::mentions_armor(&c.files))
+        .collect();
+    for c in &mut out {
+        if UnitName::new(c.name.as_str()).is_template() {
+            continue;
+        }
+        if let Ok(path) = manager.get_unit(&c.name).await {
+            match systemd::unit_info(conn, path).await {
+                Ok(info) => *c = candidate_from(info),
+                Err(e) => warn!("cannot read unit {}: {e:#}", c.name),
+            }
+        }
+    }
+    let templates: HashSet<String> = out
+        .iter()
+        .filter(|c| UnitName::new(c.name.as_str()).is_template())
+        .map(|c| c.name.clone())
+        .collect();
+    let known: HashSet<String> = out.iter().map(|c| c.name.clone()).collect();
+    for row in manager.list_units().await.unwrap_or_default() {
+        let Some(template) = template_of(&row.0) else {
+            continue;
+        };
+        if templates.contains(&template) && !known.contains(&row.0) {
+            match systemd::unit_info(conn, row.6).await {
+                Ok(info) => out.push(candidate_from(info)),
+                Err(e) => warn!("cannot read unit {}: {e:#}", row.0),
+            }
+        }
+    }
+    out.sort_by_key(|c| bind_order(&c.name));
+    out
+}
+
+/// `foo@.service` for an instance `foo@bar.service`.
+pub(super) fn template_of(unit: &str) -> Option<String> {
+    let (prefix, rest) = unit.split_once('@')?;
+    let (instance, suffix) = rest.rsplit_once('.')?;
+    (!instance.is_empty()).then(|| format!("{prefix}@.{suffix}"))
+}
+
+/// Services found in systemd's unit directories (unit files, templates, and instances or
+/// units that only have drop-ins), except those in `skip`, resolved the way systemd would.
+pub(super) fn discover_on_disk(skip: &HashSet<String>) -> Vec<Candidate> {
+    let mut names = Vec::new();
+    for dir in UNIT_DIRS {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let unit = name.strip_suffix(".d").unwrap_or(&name);
+            // Type-level and prefix drop-in directories (service.d, foo-.service.d) are not
+            // units; the root slice has no cgroup of its own to bind.
+            let kind_ok =
+                unit.ends_with(".service") || (unit.ends_with(".slice") && unit != "-.slice");
+            if kind_ok
+                && !unit.ends_with("-.service")
+                && !unit.ends_with("-.slice")
+                && !unit.starts_with('.')
+            {
+                names.push(unit.to_string());
+            }
+        }
+    }
+    names.sort();
+    names.dedup();
+    let mut out: Vec<Candidate> = names
+        .into_iter()
+        .filter(|n| !skip.contains(n))
+        .map(|name| {
+            let (fragment, dropins) = resolve::unit_files(Path::new("/"), &name);
+            let files: Vec<PathBuf> = fragment.into_iter().chain(dropins).collect();
+            let slice =
+                systemd::slice_from_files(&files).unwrap_or_else(|| systemd::default_slice(&name));
+            Candidate {
+                slice,
+                control_group: String::new(),
+                name,
+                files,
+            }
+        })
+        .collect();
+    out.sort_by_key(|c| bind_order(&c.name));
+    out
+}
+
+/// Slices first, then templates, then units: each binds its whole cgroup tree, and what is
+/// bound later (a unit inside a slice, an instance under its template's slice) takes over its
+/// own subtree.
+pub(super) fn bind_order(name: &str) -> u8 {
+    if name.ends_with(".slice") {
+        0
+    } else if UnitName::new(name).is_template() {
+        1
+    } else {
+        2
+    }
+}
+
+/// The files of `slice` and of every slice above it (root slice excepted), outermost first:
+/// a policy on a slice applies to every unit in it.
+pub(super) fn slice_files(slice: &str) -> Vec<PathBuf> {
+    let Some(stem) = slice.strip_suffix(".slice") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut prefix = String::new();
+    for part in stem.split('-').filter(|p| !p.is_empty()) {
+        if !prefix.is_empty() {
+            prefix.push('-');
+        }
+        prefix.push_str(part);
+        let (fragment, dropins) = resolve::unit_files(Path::new("/"), &format!("{prefix}.slice"));
+        let files: Vec<PathBuf> = fragment.into_iter().chain(dropins).collect();
+        if resolve::mentions_armor(&files) {
+            out.extend(files);
+        }
+    }
+    out
+}
+
+/// `a-b.slice` is in `a.slice`; `a.slice` in the root slice.
+pub(super) fn parent_slice(slice: &str) -> String {
+    match slice
+        .strip_suffix(".slice")
+        .and_then(|s| s.rsplit_once('-'))
+    {
+        Some((parent, _)) if !parent.is_empty() => format!("{parent}.slice"),
+        _ => "-.slice".to_string(),
+    }
+}
+
+pub(super) fn candidate_from(info: UnitInfo) -> Candidate {
+    let slice = if info.slice.is_empty() {
+        systemd::default_slice(&info.name)
+    } else {
+        info.slice
+    };
+    Candidate {
+        name: info.name,
+        files: info.files,
+        slice,
+        control_group: info.control_group,
+    }
+}
+
+/// The cgroup a candidate's processes live in (or will): the unit's own for a unit, the
+/// per-template slice for a bare template.
+pub(super) fn expected_path(c: &Candidate) -> String {
+    if c.name.ends_with(".slice") {
+        return systemd::slice_path(&c.name);
+    }
+    if UnitName::new(c.name.as_str()).is_template() {
+        let instance_like = c.name.replacen('@', "@x", 1);
+        return systemd::slice_path(&systemd::default_slice(&instance_like));
+    }
+    if !c.control_group.is_empty() {
+        return c.control_group.clone();
+    }
+    systemd::expected_cgroup(&c.slice, &c.name)
+}
+
+/// The cgroup(s) a unit's processes are put in, as a path pattern: the unit's own, or any
+/// unit's below a slice or a template's slice.
+pub(super) fn cgroup_pattern(name: &str, expected: &str) -> String {
+    if bind_order(name) < 2 {
+        format!("{expected}/**")
+    } else {
+        expected.to_string()
+    }
+}

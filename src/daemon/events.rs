@@ -1,0 +1,268 @@
+//! Events and floods: read the ring buffer, turn each verdict into a journal record (floods
+//! aggregated), retire replaced tables, count lost events, and publish the status the D-Bus
+//! API reports.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use tokio::sync::mpsc;
+use tracing::{error, warn};
+
+use super::cgroups::unit_of_cgroup;
+use super::Daemon;
+use crate::api::UnitStatus;
+use crate::compile::{self, RULE_NOT_ALLOWED, RULE_RECOVER, RULE_UNBUILDABLE};
+use crate::journal::{self, RuleInfo};
+use crate::kernel;
+use crate::kernel::abi::{self, Event, Verdict};
+use crate::policy::specifiers::UnitName;
+
+/// How long replaced tables stay in the kernel, for hooks that were walking them.
+const RETIRE_AFTER: Duration = Duration::from_secs(2);
+
+/// Reads ring buffer records on a thread of its own and forwards them. A full channel counts
+/// as loss, like a full ring buffer.
+pub(super) fn spawn_event_reader(map: libbpf_rs::MapHandle, tx: mpsc::Sender<Event>) -> Result<()> {
+    std::thread::Builder::new()
+        .name("events".into())
+        .spawn(move || {
+            let dropped = std::rc::Rc::new(std::cell::Cell::new(0u64));
+            let counter = dropped.clone();
+            let sender = tx.clone();
+            let mut builder = libbpf_rs::RingBufferBuilder::new();
+            let built = builder
+                .add(&map, move |data: &[u8]| {
+                    if let Some(ev) = Event::parse(data) {
+                        if sender.try_send(ev).is_err() {
+                            counter.set(counter.get() + 1);
+                        }
+                    }
+                    0
+                })
+                .map(|_| ())
+                .and_then(|()| builder.build());
+            let rb = match built {
+                Ok(rb) => rb,
+                Err(e) => {
+                    error!("cannot read the event ring buffer: {e}");
+                    return;
+                }
+            };
+            loop {
+                if let Err(e) = rb.poll(Duration::from_millis(500)) {
+                    error!("reading the event ring buffer failed: {e}");
+                    return;
+                }
+                if dropped.get() > 0 {
+                    warn!(
+                        "{} events were dropped because the daemon fell behind",
+                        dropped.replace(0)
+                    );
+                }
+                if tx.is_closed() {
+                    return;
+                }
+            }
+        })?;
+    Ok(())
+}
+
+impl Daemon {
+    /// The unit, text and source of rule `rule` of policy `policy`.
+    fn rule_info(&self, policy: u32, rule: u32, class: u8) -> (String, String, String) {
+        let Some((unit, p)) = self.owners.get(&policy) else {
+            return ("-".into(), "(unknown policy)".into(), "-".into());
+        };
+        if let Some(p) = compile::protection_of(rule) {
+            return (unit.clone(), p.reason().into(), "implicit".into());
+        }
+        match rule {
+            RULE_UNBUILDABLE => {
+                return (
+                    unit.clone(),
+                    "its path cannot be built (a detached or disconnected tree, or too long); every class with rules refuses it".into(),
+                    "implicit".into(),
+                )
+            }
+            RULE_RECOVER => {
+                return (
+                    unit.clone(),
+                    "renaming or linking it would change which rules cover it".into(),
+                    "implicit".into(),
+                )
+            }
+            _ => {}
+        }
+        if rule == RULE_NOT_ALLOWED {
+            let class = abi::class_name(class);
+            let sources: Vec<String> = p
+                .rules
+                .iter()
+                .filter(|r| r.action == crate::policy::Action::Allow && r.class.as_str() == class)
+                .map(|r| r.source.to_string())
+                .collect();
+            return (
+                unit.clone(),
+                format!("{class} is an allow-list and no allow rule matches"),
+                sources.join(", "),
+            );
+        }
+        match p.rules.get(rule as usize) {
+            Some(r) => (unit.clone(), r.to_string(), r.source.to_string()),
+            None => (unit.clone(), "(unknown rule)".into(), "-".into()),
+        }
+    }
+
+    pub(super) fn on_event(&mut self, ev: Event) {
+        let Some(unit) = self.owners.get(&ev.policy).map(|o| o.0.clone()) else {
+            return;
+        };
+        if let Some(a) = self.units.get_mut(&unit) {
+            match ev.verdict {
+                Verdict::Denied => a.denied += 1,
+                _ => a.audited += 1,
+            }
+        }
+        if !self
+            .aggregator
+            .admit((ev.policy, ev.rule, ev.class, ev.verdict), Instant::now())
+        {
+            return;
+        }
+        let exe = if ev.exe.is_empty() {
+            ev.comm.clone()
+        } else {
+            ev.exe.clone()
+        };
+
+        let (_, text, source) = self.rule_info(ev.policy, ev.rule, ev.class);
+        // A slice's or template's policy covers units it does not name: say which one it was.
+        let unit = match self.units.get(&unit) {
+            Some(a) if unit.ends_with(".slice") || UnitName::new(unit.as_str()).is_template() => {
+                unit_of_cgroup(&a.expected, ev.cgroup_id).unwrap_or(unit)
+            }
+            _ => unit,
+        };
+        let mode = self
+            .owners
+            .get(&ev.policy)
+            .map_or("enforce", |o| o.1.mode.as_str());
+        journal::record(
+            &unit,
+            mode,
+            &ev,
+            &exe,
+            &RuleInfo {
+                text: &text,
+                source: &source,
+                protection: compile::protection_of(ev.rule).map(|p| p.name()),
+            },
+        );
+    }
+
+    pub(super) fn on_tick(&mut self) {
+        let now = Instant::now();
+        for ((policy, rule, class, verdict), count) in self.aggregator.expire(now) {
+            let (unit, text, source) = self.rule_info(policy, rule, class);
+            journal::suppressed(
+                &unit,
+                &RuleInfo {
+                    text: &text,
+                    source: &source,
+                    protection: compile::protection_of(rule).map(|p| p.name()),
+                },
+                verdict,
+                count,
+                self.aggregator.window(),
+            );
+        }
+        // Retired tables: gone once no hook can still be walking them.
+        let (done, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.retiring)
+            .into_iter()
+            .partition(|r| now.duration_since(r.2) >= RETIRE_AFTER);
+        self.retiring = keep;
+        for (id, tables, _) in done {
+            // A cgroup created while its parent was being re-bound can still hold the retired
+            // id: it moves to its unit's current policy (or is unbound with its unit) before
+            // the tables go, so it is never left with an empty policy.
+            let successor = self
+                .owners
+                .get(&id)
+                .and_then(|(unit, _)| self.units.get(unit))
+                .map(|a| a.id);
+            for (cgid, b) in self.kernel.bindings() {
+                if b.policy == id {
+                    match successor {
+                        Some(new) => {
+                            let _ = self.kernel.bind(cgid, kernel::Binding { policy: new, ..b });
+                        }
+                        None => self.kernel.unbind(cgid),
+                    }
+                }
+            }
+            self.kernel.remove_policy(id, &tables);
+            if self.units.values().all(|u| u.id != id) {
+                self.owners.remove(&id);
+            }
+        }
+        // Ring buffer overruns, reported once per increase and counted against the unit.
+        let bindings = self.kernel.bindings();
+        for (cgid, (lost, policy)) in self.kernel.lost_events() {
+            let before = self.lost.get(&cgid).copied().unwrap_or(0);
+            if lost > before {
+                let delta = lost - before;
+                let unit = self
+                    .owners
+                    .get(&policy)
+                    .map_or_else(|| format!("cgroup {cgid}"), |o| o.0.clone());
+                if let Some(a) = self.units.get_mut(&unit) {
+                    a.lost += delta;
+                }
+                warn!(
+                    object_systemd_unit = unit.as_str(),
+                    unitarmor_unit = unit.as_str(),
+                    unitarmor_lost = delta,
+                    "{unit}: {delta} events lost (ring buffer full); they were enforced but not logged"
+                );
+            }
+            if bindings.contains_key(&cgid) {
+                self.lost.insert(cgid, lost);
+            } else {
+                self.kernel.forget_counters(cgid);
+                self.lost.remove(&cgid);
+            }
+        }
+        self.publish_status();
+    }
+
+    pub(super) fn publish_status(&self) {
+        let bindings = self.kernel.bindings();
+        let list = self
+            .units
+            .iter()
+            .map(|(name, a)| {
+                let cgroups: Vec<u64> = bindings
+                    .iter()
+                    .filter(|(_, b)| b.policy == a.id)
+                    .map(|(c, _)| *c)
+                    .collect();
+                UnitStatus {
+                    unit: name.clone(),
+                    mode: a.policy.mode.as_str().to_string(),
+                    policy_id: a.id,
+                    cgroup_path: a.expected.clone(),
+                    cgroup_ids: cgroups,
+                    rules: a.policy.rules.len() as u32,
+                    unenforced: a.tables.unenforced.len() as u32,
+                    denied: a.denied,
+                    audited: a.audited,
+                    lost: a.lost,
+                    errors: a.errors.join("\n"),
+                }
+            })
+            .collect();
+        if let Ok(mut s) = self.status.lock() {
+            *s = list;
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! The daemon: follows systemd over D-Bus, keeps every armored unit's compiled policy and
+//! cgroup binding in the kernel maps, and turns kernel events into journal records.
+//!
+//! Start-up order matters (docs/DESIGN.md, "Binding"): policies and expected cgroup paths are
+//! written first, then the cgroup_mkdir program is attached (new cgroups bind themselves),
+//! then cgroups that already exist are bound, then the LSM programs are attached, and only
+//! then are the pins of an earlier daemon replaced. At no point is an armored unit unenforced.
+//!
+//! This file holds the daemon's state, its start-up order and main loop; `discover.rs` finds
+//! the armored units, `reconcile.rs` brings the kernel in line with them, `events.rs` turns
+//! kernel events into journal records, and `cgroups.rs` walks the cgroup tree.
+
+mod cgroups;
+mod discover;
+mod events;
+mod reconcile;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use futures_util::StreamExt;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use crate::api::{self, UnitStatus};
+use crate::compile::Tables;
+use crate::journal::Aggregator;
+use crate::kernel::abi::Event;
+use crate::kernel::{self, Kernel};
+use crate::policy::Policy;
+use crate::systemd::ManagerProxy;
+
+use discover::{discover_on_disk, template_of};
+use events::spawn_event_reader;
+
+/// An armored unit as the daemon keeps it.
+struct Armored {
+    policy: Policy,
+    tables: Tables,
+    id: u32,
+    /// The cgroup path the unit's cgroup is (or will be) created at.
+    expected: String,
+    /// Error diagnostics of the last read of its files (logged once per change).
+    errors: Vec<String>,
+    denied: u64,
+    audited: u64,
+    /// Events of this unit the ring buffer had no room for.
+    lost: u64,
+}
+
+pub struct Daemon {
+    kernel: Kernel,
+    units: BTreeMap<String, Armored>,
+    /// Policy id -> unit and policy, for events (kept while retired tables are still in the
+    /// kernel, so late events of a replaced policy still name their rule).
+    owners: HashMap<u32, (String, Arc<Policy>)>,
+    retiring: Vec<(u32, Tables, Instant)>,
+    next_id: u32,
+    aggregator: Aggregator,
+    lost: HashMap<u64, u64>,
+    status: Arc<Mutex<Vec<UnitStatus>>>,
+}
+
+/// The machine cannot enforce (the daemon exits with [`Unsupported::EXIT_CODE`]).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot enforce on this machine: {0}")]
+pub struct Unsupported(pub String);
+
+impl Unsupported {
+    /// EX_CONFIG: unitarmor.service does not restart on it.
+    pub const EXIT_CODE: i32 = 78;
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub async fn run() -> Result<()> {
+    // main() prints the error; under systemd that line lands in the unit's journal.
+    kernel::check_support().map_err(Unsupported)?;
+    let adopted = kernel::pinned();
+    let kernel = Kernel::load()?;
+    let status = Arc::new(Mutex::new(Vec::new()));
+    let mut d = Daemon {
+        kernel,
+        units: BTreeMap::new(),
+        owners: HashMap::new(),
+        retiring: Vec::new(),
+        next_id: 1,
+        aggregator: Aggregator::new(5, Duration::from_secs(10)),
+        lost: HashMap::new(),
+        status: status.clone(),
+    };
+
+    // Phase 1, from disk alone (the bus may not be up this early in boot): policies and
+    // expected cgroup paths, then binding at creation, then existing cgroups, then the hooks.
+    let candidates = discover_on_disk(&HashSet::new());
+    for c in &candidates {
+        d.reconcile(c);
+    }
+    d.kernel.attach_binding()?;
+    for c in &candidates {
+        d.bind_existing(c);
+    }
+    d.kernel.attach_hooks()?;
+    for hook in &d.kernel.missing_hooks {
+        warn!(
+            "this kernel has no {hook} LSM hook: {}",
+            match *hook {
+                "userns_create" => "armored units can create user namespaces",
+                "file_ioctl_compat" => "32-bit inode flag changes are not decided",
+                _ => "ACL changes are decided as extended attributes",
+            }
+        );
+    }
+    d.kernel.pin()?;
+    if adopted {
+        info!(
+            "took over enforcement from the programs an earlier daemon pinned under {}",
+            kernel::PIN_DIR
+        );
+    }
+    let (tx, mut events) = mpsc::channel::<Event>(8192);
+    spawn_event_reader(d.kernel.events()?, tx)?;
+    info!("enforcing: {} armored units", d.units.len());
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+
+    // Phase 2: follow systemd. Signals are forwarded by tasks of their own into an unbounded
+    // channel: zbus stops reading the socket when a signal queue is full, and the daemon makes
+    // D-Bus calls of its own while it handles a signal, so an undrained queue would deadlock.
+    let conn = zbus::connection::Builder::system()
+        .method_timeout(Duration::from_secs(30))
+        .build()
+        .await
+        .context("connecting to the system bus")?;
+    let manager = ManagerProxy::new(&conn).await?;
+    let (sig_tx, mut signals) = mpsc::unbounded_channel();
+    forward_signals(&manager, sig_tx).await?;
+    manager
+        .subscribe()
+        .await
+        .context("subscribing to systemd's signals")?;
+    d.rescan(&conn, &manager).await;
+    api::serve(&conn, status)
+        .await
+        .context("offering the D-Bus API")?;
+    d.publish_status();
+    info!("following systemd: {} armored units", d.units.len());
+
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            Some(sig) = signals.recv() => match sig {
+                SystemdSignal::Reloaded => {
+                    // A rescan covers whatever else is queued.
+                    while signals.try_recv().is_ok() {}
+                    info!("systemd reloaded; re-reading unit configuration");
+                    d.rescan(&conn, &manager).await;
+                }
+                SystemdSignal::Unit(name) => {
+                    // Only instances need it: a template's policy binds them at creation, and
+                    // this refines it to the instance's own.
+                    let armored_template = template_of(&name).is_some_and(|t| d.units.contains_key(&t));
+                    if armored_template && !d.units.contains_key(&name) {
+                        if let Ok(path) = manager.get_unit(&name).await {
+                            d.refresh(&conn, &path).await;
+                        }
+                    }
+                }
+            },
+            Some(ev) = events.recv() => d.on_event(ev),
+            _ = tick.tick() => d.on_tick(),
+            _ = sigterm.recv() => break,
+            _ = sigint.recv() => break,
+        }
+    }
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    info!(
+        "stopping; the pinned programs under {} keep enforcing",
+        kernel::PIN_DIR
+    );
+    Ok(())
+}
+
+/// What the daemon reacts to from systemd.
+enum SystemdSignal {
+    /// A `daemon-reload` finished.
+    Reloaded,
+    /// A service was loaded.
+    Unit(String),
+}
+
+/// Forwards systemd's signals into `tx`, each stream from a task of its own.
+async fn forward_signals(
+    manager: &ManagerProxy<'_>,
+    tx: mpsc::UnboundedSender<SystemdSignal>,
+) -> Result<()> {
+    let mut reloading = manager.receive_reloading().await?;
+    let mut unit_new = manager.receive_unit_new().await?;
+    let t = tx.clone();
+    tokio::spawn(async move {
+        while let Some(sig) = reloading.next().await {
+            if sig.args().is_ok_and(|a| !a.active) && t.send(SystemdSignal::Reloaded).is_err() {
+                break;
+            }
+        }
+    });
+    tokio::spawn(async move {
+        while let Some(sig) = unit_new.next().await {
+            if let Ok(a) = sig.args() {
+                if a.id.ends_with(".service") && tx.send(SystemdSignal::Unit(a.id.clone())).is_err()
+                {
+                    break;
+                }
+            }
+        }
+    });
+    Ok(())
+}

@@ -1,0 +1,260 @@
+//! Reconcile and binding: bring each unit's policy, expected cgroup path and cgroup bindings
+//! in the kernel in line with its files, on start-up, on reload and for new units.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tracing::{error, info, warn};
+use zbus::Connection;
+
+use super::cgroups::cgroup_bindings;
+use super::discover::{
+    bind_order, candidate_from, cgroup_pattern, discover, expected_path, parent_slice, slice_files,
+    Candidate,
+};
+use super::{Armored, Daemon};
+use crate::compile;
+use crate::kernel::{BIND_SLICE, MAX_POLICIES};
+use crate::policy::named::Lookup;
+use crate::policy::resolve;
+use crate::policy::specifiers::UnitName;
+use crate::policy::Diagnostics;
+use crate::systemd::{self, ManagerProxy};
+
+impl Daemon {
+    fn alloc_id(&mut self) -> Option<u32> {
+        let in_use: HashSet<u32> = self
+            .units
+            .values()
+            .map(|u| u.id)
+            .chain(self.retiring.iter().map(|r| r.0))
+            .collect();
+        for _ in 1..MAX_POLICIES {
+            let id = self.next_id;
+            self.next_id = if self.next_id + 1 >= MAX_POLICIES {
+                1
+            } else {
+                self.next_id + 1
+            };
+            if !in_use.contains(&id) {
+                return Some(id);
+            }
+        }
+        None
+    }
+
+    /// Brings one unit's kernel state in line with its files.
+    pub(super) fn reconcile(&mut self, c: &Candidate) {
+        let unit = UnitName::new(c.name.as_str());
+        let mut diags = Diagnostics::default();
+        // A slice's parents (for a slice) or the unit's slices come first.
+        let parent = if c.name.ends_with(".slice") {
+            parent_slice(&c.name)
+        } else {
+            c.slice.clone()
+        };
+        let files: Vec<PathBuf> = slice_files(&parent)
+            .into_iter()
+            .chain(c.files.iter().cloned())
+            .collect();
+        let policy = resolve::merge(&Lookup::system(), &files, Some(&unit), &mut diags);
+        let errors: Vec<String> = diags.errors().map(|d| d.to_string()).collect();
+        let expected = expected_path(c);
+        let (known, unchanged, errors_changed, counters) = match self.units.get(&c.name) {
+            Some(p) => (
+                true,
+                p.policy == policy && p.expected == expected,
+                p.errors != errors,
+                (p.denied, p.audited, p.lost),
+            ),
+            None => (false, false, !errors.is_empty(), (0, 0, 0)),
+        };
+        if errors_changed {
+            for e in &errors {
+                error!(
+                    object_systemd_unit = c.name.as_str(),
+                    unitarmor_unit = c.name.as_str(),
+                    "{e}"
+                );
+            }
+        }
+        if !errors.is_empty() {
+            if let Some(p) = self.units.get_mut(&c.name) {
+                if errors_changed {
+                    error!(
+                        object_systemd_unit = c.name.as_str(),
+                        "{}: policy has errors; keeping the last good policy ({} rules)",
+                        c.name,
+                        p.policy.rules.len()
+                    );
+                }
+                p.errors = errors;
+                return;
+            }
+        }
+        if !policy.is_armored() {
+            if known {
+                self.disarm_unit(&c.name);
+                info!(
+                    object_systemd_unit = c.name.as_str(),
+                    "{}: no longer armored", c.name
+                );
+            }
+            return;
+        }
+        if unchanged {
+            if let Some(p) = self.units.get_mut(&c.name) {
+                p.errors = errors;
+            }
+            return;
+        }
+        let tables = match compile::compile_for(&policy, Some(&cgroup_pattern(&c.name, &expected)))
+        {
+            Ok(t) => t,
+            Err(e) => {
+                error!(
+                    object_systemd_unit = c.name.as_str(),
+                    "{}: {e}; policy not applied", c.name
+                );
+                return;
+            }
+        };
+        for (i, why) in &tables.unenforced {
+            let r = &policy.rules[*i];
+            warn!(
+                object_systemd_unit = c.name.as_str(),
+                "{}: {}: rule \"{r}\": {why}", c.name, r.source
+            );
+        }
+        let Some(id) = self.alloc_id() else {
+            error!(
+                object_systemd_unit = c.name.as_str(),
+                "{}: no free policy slot (limit {MAX_POLICIES})", c.name
+            );
+            return;
+        };
+        if let Err(e) = self.kernel.install_policy(id, &tables) {
+            error!(
+                object_systemd_unit = c.name.as_str(),
+                "{}: {e:#}; policy not applied", c.name
+            );
+            self.kernel.remove_policy(id, &tables);
+            return;
+        }
+        let flags = if bind_order(&c.name) < 2 {
+            BIND_SLICE
+        } else {
+            0
+        };
+        if let Err(e) = self.kernel.set_expected(&expected, id, flags) {
+            error!(object_systemd_unit = c.name.as_str(), "{}: {e:#}", c.name);
+        }
+        self.owners
+            .insert(id, (c.name.clone(), Arc::new(policy.clone())));
+        let (denied, audited, lost) = counters;
+        let old = self.units.insert(
+            c.name.clone(),
+            Armored {
+                policy,
+                tables,
+                id,
+                expected: expected.clone(),
+                errors,
+                denied,
+                audited,
+                lost,
+            },
+        );
+        // Switch what is bound to the old policy over to the new one: one map update per
+        // cgroup, so each running process sees either the old or the new policy, never none.
+        if let Some(old) = old {
+            // Repeated: a sub-cgroup created during a pass inherits the old id from its parent.
+            for _ in 0..8 {
+                if self.kernel.rebind(old.id, id) == 0 {
+                    break;
+                }
+            }
+            if old.expected != expected {
+                self.kernel.remove_expected(&old.expected);
+            }
+            self.retiring.push((old.id, old.tables, Instant::now()));
+        }
+        let a = &self.units[&c.name];
+        let what = if known { "policy updated" } else { "armored" };
+        info!(
+            object_systemd_unit = c.name.as_str(),
+            "{}: {what} ({} rules, {})",
+            c.name,
+            a.policy.rules.len(),
+            a.policy.mode.as_str()
+        );
+        self.publish_status();
+    }
+
+    /// Binds a unit's cgroup and everything below it, if it exists already.
+    pub(super) fn bind_existing(&mut self, c: &Candidate) {
+        let Some(a) = self.units.get(&c.name) else {
+            return;
+        };
+        for (cgid, binding) in cgroup_bindings(&a.expected, a.id) {
+            if let Err(e) = self.kernel.bind(cgid, binding) {
+                error!(object_systemd_unit = c.name.as_str(), "{}: {e:#}", c.name);
+            }
+        }
+    }
+
+    fn disarm_unit(&mut self, name: &str) {
+        let Some(a) = self.units.remove(name) else {
+            return;
+        };
+        self.kernel.remove_expected(&a.expected);
+        for (cgid, b) in self.kernel.bindings() {
+            if b.policy == a.id {
+                self.kernel.unbind(cgid);
+            }
+        }
+        self.retiring.push((a.id, a.tables, Instant::now()));
+        self.publish_status();
+    }
+
+    /// Re-reads everything (after `systemctl daemon-reload`).
+    pub(super) async fn rescan(&mut self, conn: &Connection, manager: &ManagerProxy<'_>) {
+        // An upgrade of systemd may have replaced systemd-executor.
+        if let Err(e) = self.kernel.note_executor() {
+            warn!("{e:#}");
+        }
+        let candidates = discover(conn, manager).await;
+        let names: HashSet<&str> = candidates.iter().map(|c| c.name.as_str()).collect();
+        let gone: Vec<String> = self
+            .units
+            .keys()
+            .filter(|n| !names.contains(n.as_str()))
+            .cloned()
+            .collect();
+        for n in gone {
+            self.disarm_unit(&n);
+            info!(
+                object_systemd_unit = n.as_str(),
+                "{n}: no longer armored (unit is gone)"
+            );
+        }
+        for c in &candidates {
+            self.reconcile(c);
+            self.bind_existing(c);
+        }
+    }
+
+    /// Re-reads one loaded unit (new, or its job finished).
+    pub(super) async fn refresh(&mut self, conn: &Connection, path: &zbus::OwnedObjectPath) {
+        match systemd::unit_info(conn, path.clone()).await {
+            Ok(info) => {
+                let c = candidate_from(info);
+                self.reconcile(&c);
+                self.bind_existing(&c);
+            }
+            Err(e) => warn!("cannot read unit {}: {e:#}", path.as_str()),
+        }
+    }
+}

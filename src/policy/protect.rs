@@ -1,0 +1,312 @@
+//! Implicit protections: what every armored unit is refused whatever its rules say, because a
+//! root process inside it could otherwise switch its armor off, leave it, or plant code that
+//! runs later as root outside it (docs/DESIGN.md, "Threat model"). Each protection has a name
+//! that `ArmorExempt=` takes to lift it for a unit that must (`unitarmor check` warns), and a
+//! reason that `show` and the journal print. Pure data: the compiler turns the path lists into
+//! deny entries of the policy's DFA, and the kernel checks the others by identity.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// One implicit protection. The discriminant is its bit in the kernel policy header
+/// (`ua_policy.protect`) and its offset from [`RULE_PROTECT_BASE`](crate::compile) in events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Protection {
+    /// Writes to unit files, drop-ins and unitarmor's own configuration.
+    UnitFiles = 0,
+    /// Writes to kernel settings: sysctls, sysrq, uevent helper, binfmt_misc, securityfs,
+    /// bpffs, tracefs, debugfs.
+    KernelSettings = 1,
+    /// Writes to places the system later runs as root: cron and at spools, ld.so.preload,
+    /// PAM, sudoers, SSH keys, udev rules, modprobe configuration, block devices.
+    RunsAsRoot = 2,
+    /// Writes to cgroup files and directories outside the unit's own cgroup tree (moving a
+    /// process out of the unit, clone3 into another cgroup).
+    Cgroups = 3,
+    /// Connecting to the service manager, the system bus, user managers, container engines,
+    /// and abstract sockets the unit did not create.
+    Bus = 4,
+    /// The bpf() system call.
+    Bpf = 5,
+    /// mount, umount, move_mount, pivot_root.
+    Mount = 6,
+    /// Creating user namespaces.
+    Userns = 7,
+    /// Loading kernel modules and kexec images.
+    Modules = 8,
+    /// Signals to processes outside the unit.
+    Signal = 9,
+    /// ptrace, /proc/PID/mem, process_vm_*, pidfd_getfd against processes outside the unit.
+    Ptrace = 10,
+    /// Setting security.*, trusted.* and ACL extended attributes, and inode flags.
+    Xattr = 11,
+}
+
+impl Protection {
+    pub const ALL: [Protection; 12] = [
+        Protection::UnitFiles,
+        Protection::KernelSettings,
+        Protection::RunsAsRoot,
+        Protection::Cgroups,
+        Protection::Bus,
+        Protection::Bpf,
+        Protection::Mount,
+        Protection::Userns,
+        Protection::Modules,
+        Protection::Signal,
+        Protection::Ptrace,
+        Protection::Xattr,
+    ];
+
+    /// The name `ArmorExempt=` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protection::UnitFiles => "unit-files",
+            Protection::KernelSettings => "kernel-settings",
+            Protection::RunsAsRoot => "runs-as-root",
+            Protection::Cgroups => "cgroups",
+            Protection::Bus => "bus",
+            Protection::Bpf => "bpf",
+            Protection::Mount => "mount",
+            Protection::Userns => "userns",
+            Protection::Modules => "modules",
+            Protection::Signal => "signal",
+            Protection::Ptrace => "ptrace",
+            Protection::Xattr => "xattr",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Protection> {
+        Protection::ALL.into_iter().find(|p| p.name() == s)
+    }
+
+    /// Why every armored unit gets it: what a root process could do without it.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Protection::UnitFiles => {
+                "a unit that rewrites unit files or drop-ins (its own [X-Armor] included) turns its armor off at the next daemon-reload"
+            }
+            Protection::KernelSettings => {
+                "kernel settings (core_pattern, modprobe, uevent_helper, binfmt_misc, sysrq, securityfs, bpffs) run code as root outside the unit or switch security off"
+            }
+            Protection::RunsAsRoot => {
+                "cron, at, ld.so.preload, PAM, sudoers, SSH keys, udev, modprobe and package files, /usr and /boot are run or trusted later by root outside the unit; block devices and /dev/mem hold every file"
+            }
+            Protection::Cgroups => {
+                "a process that moves into another cgroup leaves its unit's policy"
+            }
+            Protection::Bus => {
+                "the service manager, the system bus and container engines run code outside the unit on request"
+            }
+            Protection::Bpf => "bpf() can read, change or detach unitarmor's own programs and maps",
+            Protection::Mount => {
+                "a mount can show a protected file under another name or hide a read-only one"
+            }
+            Protection::Userns => {
+                "a user namespace grants capabilities that mounts and other escapes need"
+            }
+            Protection::Modules => "a kernel module or kexec image runs as the kernel",
+            Protection::Signal => {
+                "signals stop the daemon or make PID 1 reload, reboot or power off"
+            }
+            Protection::Ptrace => {
+                "tracing another process runs code as that process, outside the unit"
+            }
+            Protection::Xattr => {
+                "security attributes grant file capabilities or change other security modules' decisions"
+            }
+        }
+    }
+
+    /// Paths whose writes this protection refuses (matched by the policy's DFA, as write
+    /// rules are). Empty for protections the kernel checks by identity.
+    pub fn write_paths(self) -> &'static [&'static str] {
+        match self {
+            Protection::UnitFiles => &[
+                "/etc/systemd/",
+                // Unit, drop-in, generator, transient and credential directories; sockets
+                // here are connected to, not written.
+                "/run/systemd/",
+                "/usr/lib/systemd/",
+                "/lib/systemd/",
+                "/usr/local/lib/systemd/",
+                "/etc/unitarmor/",
+                "/run/unitarmor/",
+                "/usr/lib/unitarmor/",
+                "/etc/dbus-1/",
+                "/usr/share/dbus-1/",
+            ],
+            Protection::KernelSettings => &[
+                "/proc/sys/",
+                "/proc/sysrq-trigger",
+                "/sys/kernel/uevent_helper",
+                "/sys/kernel/security/",
+                "/sys/fs/bpf/",
+                "/sys/kernel/tracing/",
+                "/sys/kernel/debug/",
+                "/sys/module/",
+                "/proc/sys/fs/binfmt_misc/",
+            ],
+            Protection::RunsAsRoot => &[
+                "/etc/crontab",
+                "/etc/cron.d/",
+                "/etc/cron.hourly/",
+                "/etc/cron.daily/",
+                "/etc/cron.weekly/",
+                "/etc/cron.monthly/",
+                "/var/spool/cron/",
+                "/var/spool/at/",
+                "/etc/ld.so.preload",
+                "/etc/ld.so.conf",
+                "/etc/ld.so.conf.d/",
+                "/etc/pam.d/",
+                "/etc/security/",
+                "/etc/sudoers",
+                "/etc/sudoers.d/",
+                "/root/.ssh/",
+                "/etc/ssh/",
+                "/etc/udev/",
+                "/usr/lib/udev/",
+                "/lib/udev/",
+                "/etc/modprobe.d/",
+                "/usr/lib/modprobe.d/",
+                "/etc/modules-load.d/",
+                "/etc/profile",
+                "/etc/profile.d/",
+                "/etc/environment",
+                "/etc/passwd",
+                "/etc/shadow",
+                "/etc/group",
+                "/etc/gshadow",
+                "/etc/init.d/",
+                "/etc/rc.local",
+                "/etc/sysctl.conf",
+                "/etc/sysctl.d/",
+                "/etc/tmpfiles.d/",
+                "/etc/apt/",
+                "/etc/dpkg/",
+                "/etc/logrotate.d/",
+                "/etc/ld.so.cache",
+                "/etc/polkit-1/",
+                "/etc/kernel/",
+                "/etc/initramfs-tools/",
+                "/etc/default/",
+                "/etc/bash.bashrc",
+                "/etc/environment.d/",
+                "/root/",
+                "/usr/",
+                "/boot/",
+                "/efi/",
+                "/var/lib/dpkg/",
+                "/var/lib/rpm/",
+                "/run/udev/",
+                "/sys/firmware/efi/efivars/",
+            ],
+            _ => &[],
+        }
+    }
+
+    /// Unix sockets this protection refuses to connect to, in `connect unix:` syntax (matched
+    /// by the policy's DFA in the unix-connect class; `@` starts an abstract name). An explicit
+    /// `allow connect unix:PATH` lifts the refusal for that path.
+    pub fn unix_paths(self) -> &'static [&'static str] {
+        match self {
+            Protection::Bus => &[
+                "/run/systemd/private",
+                "/run/systemd/io.systemd.*",
+                "/run/dbus/system_bus_socket",
+                "/run/user/*/bus",
+                "/run/user/*/systemd/",
+                "/run/docker.sock",
+                "/run/containerd/",
+                "/run/podman/",
+                "/run/libvirt/",
+                "/run/incus/",
+                "/var/lib/incus/unix.socket",
+                "/var/snap/lxd/common/lxd/unix.socket",
+                "/run/snapd.socket",
+                "/run/snapd-snap.socket",
+                "/run/udev/control",
+                // Abstract sockets of other units (a unit's own are always reachable).
+                "@*",
+            ],
+            _ => &[],
+        }
+    }
+}
+
+impl Protection {
+    /// What a unit that `ArmorExempt=` lifts this protection for may do ("this unit may ..."),
+    /// for `check`'s warning.
+    pub fn lifted(self) -> &'static str {
+        match self {
+            Protection::UnitFiles => "write unit files, drop-ins and unitarmor's configuration",
+            Protection::KernelSettings => {
+                "write kernel settings (sysctls, sysrq, the uevent helper, binfmt_misc, securityfs, bpffs, tracefs, debugfs)"
+            }
+            Protection::RunsAsRoot => {
+                "write files that root runs or trusts later (cron and at spools, ld.so.preload, PAM, sudoers, SSH keys, udev rules, modprobe configuration, block devices)"
+            }
+            Protection::Cgroups => {
+                "write cgroup files and directories outside its own cgroup tree"
+            }
+            Protection::Bus => {
+                "connect to the service manager, the system bus, user managers, container engines and abstract sockets it did not create"
+            }
+            Protection::Bpf => "use bpf()",
+            Protection::Mount => "mount, unmount, move mounts and pivot_root",
+            Protection::Userns => "create user namespaces",
+            Protection::Modules => "load kernel modules and kexec images",
+            Protection::Signal => "signal processes outside the unit",
+            Protection::Ptrace => {
+                "trace processes outside the unit (ptrace, /proc/PID/mem, process_vm_*, pidfd_getfd)"
+            }
+            Protection::Xattr => {
+                "set security.*, trusted.* and ACL extended attributes and inode flags"
+            }
+        }
+    }
+}
+
+impl fmt::Display for Protection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Sockets every armored unit may connect to: logging and readiness notification, which
+/// every service needs.
+pub const IMPLICIT_UNIX_ALLOW: [&str; 3] =
+    ["/run/systemd/journal/", "/run/systemd/notify", "/dev/log"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::PathPattern;
+
+    #[test]
+    fn names_round_trip_and_paths_parse() {
+        for p in Protection::ALL {
+            assert_eq!(Protection::parse(p.name()), Some(p));
+            for path in p.write_paths() {
+                PathPattern::parse(path).unwrap_or_else(|e| panic!("{p}: {e}"));
+            }
+            for sock in p.unix_paths() {
+                crate::policy::net::SocketPattern::parse(&format!("unix:{sock}"))
+                    .unwrap_or_else(|e| panic!("{p}: {e}"));
+            }
+            assert!(!p.reason().is_empty());
+        }
+        assert_eq!(Protection::parse("nope"), None);
+        assert_eq!(Protection::ALL.len(), Protection::Xattr as usize + 1);
+    }
+
+    #[test]
+    fn every_protection_says_what_lifting_it_allows() {
+        for p in Protection::ALL {
+            assert!(!p.lifted().is_empty(), "{p}");
+        }
+    }
+}

@@ -1,0 +1,325 @@
+/* escape SUBCOMMAND ARGS: the system calls tests/vm/protect.sh needs that no tool in the guest
+ * image makes on its own. Built on the host by tests/all, run in the guest, from armored units
+ * (where each must fail) and from their unarmored twins (where each must work). Exits 0 when
+ * the call worked, 1 when it failed (the reason on stderr), 2 on a usage error.
+ *
+ *   clone-into-cgroup DIR    clone3(CLONE_INTO_CGROUP) into the cgroup DIR; the child checks
+ *                            that it landed there and exits
+ *   handle-save FILE OUT     name_to_handle_at(FILE), the handle written to OUT
+ *   handle-read DIR HANDLE   open_by_handle_at(a directory on FILE's mount, HANDLE), then the
+ *                            file's contents on stdout
+ *   setxattr FILE NAME VALUE setxattr(2)
+ *   removexattr FILE NAME    removexattr(2)
+ *   setflags FILE +i|-i      sets or clears the immutable flag with FS_IOC_SETFLAGS
+ *   immutable FILE           exits 0 when FILE has the immutable flag
+ *   rename-exchange A B      renameat2(AT_FDCWD, A, AT_FDCWD, B, RENAME_EXCHANGE)
+ *   open-ro PATH             open(PATH, O_RDONLY), then close: only the open is tried (a read of
+ *                            /dev/mem may fail under STRICT_DEVMEM where the open works)
+ *   abstract-listen NAME     binds a SOCK_STREAM unix socket to the abstract name NAME (no
+ *                            trailing NULs), listens, and answers every connection with
+ *                            "armortest" until killed
+ *   abstract-connect NAME    connects to the abstract name NAME, then copies the answer to stdout
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+#define ESC_CLONE_INTO_CGROUP 0x200000000ULL
+#ifndef SYS_renameat2
+#define SYS_renameat2 316
+#endif
+#define ESC_RENAME_EXCHANGE 2
+
+/* struct clone_args up to CLONE_ARGS_SIZE_VER2 (Linux 5.7), declared here so that the build
+ * does not depend on the host's kernel headers. */
+struct esc_clone_args {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+	uint64_t set_tid, set_tid_size, cgroup;
+};
+
+static int fail(const char *what, const char *arg)
+{
+	fprintf(stderr, "escape: %s %s: %s\n", what, arg, strerror(errno));
+	return 1;
+}
+
+static int clone_into_cgroup(const char *dir)
+{
+	struct esc_clone_args args;
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	long pid;
+	int status;
+
+	if (fd < 0)
+		return fail("open", dir);
+	memset(&args, 0, sizeof(args));
+	args.flags = ESC_CLONE_INTO_CGROUP;
+	args.exit_signal = SIGCHLD;
+	args.cgroup = (uint64_t)fd;
+	pid = syscall(SYS_clone3, &args, sizeof(args));
+	if (pid < 0)
+		return fail("clone3(CLONE_INTO_CGROUP) into", dir);
+	if (pid == 0) {
+		/* The child: exit 0 only if it runs in a cgroup whose path ends with DIR's name. */
+		char buf[4096], want[512];
+		const char *base = strrchr(dir, '/');
+		int cg = open("/proc/self/cgroup", O_RDONLY);
+		ssize_t n = cg < 0 ? -1 : read(cg, buf, sizeof(buf) - 1);
+
+		if (n <= 0)
+			_exit(3);
+		buf[n] = 0;
+		snprintf(want, sizeof(want), "%s\n", base ? base : dir);
+		n = (ssize_t)strlen(buf) - (ssize_t)strlen(want);
+		_exit(n >= 0 && strcmp(buf + n, want) == 0 ? 0 : 4);
+	}
+	if (waitpid((pid_t)pid, &status, 0) < 0)
+		return fail("waitpid", "");
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "escape: the child did not run in %s (status %#x)\n", dir, status);
+		return 1;
+	}
+	printf("child %ld ran in %s\n", pid, dir);
+	return 0;
+}
+
+static int handle_save(const char *file, const char *out)
+{
+	char buf[sizeof(struct file_handle) + MAX_HANDLE_SZ];
+	struct file_handle *fh = (struct file_handle *)buf;
+	int mount_id, fd;
+	size_t len;
+
+	fh->handle_bytes = MAX_HANDLE_SZ;
+	if (name_to_handle_at(AT_FDCWD, file, fh, &mount_id, 0) < 0)
+		return fail("name_to_handle_at", file);
+	len = sizeof(*fh) + fh->handle_bytes;
+	fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0)
+		return fail("open", out);
+	if (write(fd, buf, len) != (ssize_t)len)
+		return fail("write", out);
+	close(fd);
+	return 0;
+}
+
+static int handle_read(const char *dir, const char *in)
+{
+	char buf[sizeof(struct file_handle) + MAX_HANDLE_SZ], data[4096];
+	struct file_handle *fh = (struct file_handle *)buf;
+	int fd, mfd;
+	ssize_t n;
+
+	fd = open(in, O_RDONLY);
+	if (fd < 0)
+		return fail("open", in);
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n < (ssize_t)sizeof(*fh) || n != (ssize_t)(sizeof(*fh) + fh->handle_bytes)) {
+		fprintf(stderr, "escape: %s is not a handle\n", in);
+		return 1;
+	}
+	mfd = open(dir, O_RDONLY | O_DIRECTORY);
+	if (mfd < 0)
+		return fail("open", dir);
+	fd = open_by_handle_at(mfd, fh, O_RDONLY);
+	if (fd < 0)
+		return fail("open_by_handle_at", in);
+	while ((n = read(fd, data, sizeof(data))) > 0)
+		if (write(1, data, (size_t)n) != n)
+			return fail("write", "stdout");
+	if (n < 0)
+		return fail("read from the handle of", in);
+	return 0;
+}
+
+static int get_flags(const char *file, int *fd, int *flags)
+{
+	*fd = open(file, O_RDONLY | O_NONBLOCK);
+	if (*fd < 0)
+		return fail("open", file);
+	if (ioctl(*fd, FS_IOC_GETFLAGS, flags) < 0)
+		return fail("FS_IOC_GETFLAGS", file);
+	return 0;
+}
+
+static int set_flags(const char *file, const char *how)
+{
+	int fd, flags;
+
+	if (strcmp(how, "+i") != 0 && strcmp(how, "-i") != 0)
+		return 2;
+	if (get_flags(file, &fd, &flags))
+		return 1;
+	if (how[0] == '+')
+		flags |= FS_IMMUTABLE_FL;
+	else
+		flags &= ~FS_IMMUTABLE_FL;
+	if (ioctl(fd, FS_IOC_SETFLAGS, &flags) < 0)
+		return fail("FS_IOC_SETFLAGS", file);
+	return 0;
+}
+
+static int immutable(const char *file)
+{
+	int fd, flags;
+
+	if (get_flags(file, &fd, &flags))
+		return 1;
+	return flags & FS_IMMUTABLE_FL ? 0 : 1;
+}
+
+static int rename_exchange(const char *a, const char *b)
+{
+	if (syscall(SYS_renameat2, (long)AT_FDCWD, a, (long)AT_FDCWD, b, (long)ESC_RENAME_EXCHANGE) < 0)
+		return fail("renameat2(RENAME_EXCHANGE) of", a);
+	printf("exchanged %s and %s\n", a, b);
+	return 0;
+}
+
+static int open_ro(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return fail("open (read-only)", path);
+	close(fd);
+	printf("opened %s read-only\n", path);
+	return 0;
+}
+
+/* The address of the abstract name NAME: a NUL, then NAME, and no padding (the length counts
+ * only what is used, so that the name has no trailing NULs). 0 if NAME is too long. */
+static socklen_t abstract_addr(struct sockaddr_un *sa, const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len == 0 || len > sizeof(sa->sun_path) - 1)
+		return 0;
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	memcpy(sa->sun_path + 1, name, len);
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + len);
+}
+
+static int abstract_listen(const char *name)
+{
+	static const char answer[] = "armortest\n";
+	char at[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+	struct sockaddr_un sa;
+	socklen_t len = abstract_addr(&sa, name);
+	int fd, c;
+
+	if (!len)
+		return 2;
+	snprintf(at, sizeof(at), "@%s", name);
+	signal(SIGPIPE, SIG_IGN);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return fail("socket for", at);
+	if (bind(fd, (struct sockaddr *)&sa, len) < 0)
+		return fail("bind", at);
+	if (listen(fd, 16) < 0)
+		return fail("listen on", at);
+	printf("listening on %s\n", at);
+	fflush(stdout);
+	for (;;) {
+		ssize_t n;
+
+		c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+		if (c < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			return fail("accept on", at);
+		}
+		n = write(c, answer, sizeof(answer) - 1);
+		(void)n;
+		close(c);
+	}
+}
+
+static int abstract_connect(const char *name)
+{
+	char at[sizeof(((struct sockaddr_un *)0)->sun_path) + 1], buf[256];
+	struct timeval tv = { .tv_sec = 10 };
+	struct sockaddr_un sa;
+	socklen_t len = abstract_addr(&sa, name);
+	ssize_t n;
+	int fd;
+
+	if (!len)
+		return 2;
+	snprintf(at, sizeof(at), "@%s", name);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return fail("socket for", at);
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
+		return fail("SO_RCVTIMEO for", at);
+	if (connect(fd, (struct sockaddr *)&sa, len) < 0)
+		return fail("connect to", at);
+	printf("connected to %s\n", at);
+	fflush(stdout);
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		if (write(1, buf, (size_t)n) != n)
+			return fail("write", "stdout");
+	if (n < 0)
+		return fail("read from", at);
+	close(fd);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : "";
+
+	if (strcmp(cmd, "clone-into-cgroup") == 0 && argc == 3)
+		return clone_into_cgroup(argv[2]);
+	if (strcmp(cmd, "handle-save") == 0 && argc == 4)
+		return handle_save(argv[2], argv[3]);
+	if (strcmp(cmd, "handle-read") == 0 && argc == 4)
+		return handle_read(argv[2], argv[3]);
+	if (strcmp(cmd, "setxattr") == 0 && argc == 5) {
+		if (setxattr(argv[2], argv[3], argv[4], strlen(argv[4]), 0) < 0)
+			return fail("setxattr", argv[3]);
+		return 0;
+	}
+	if (strcmp(cmd, "removexattr") == 0 && argc == 4) {
+		if (removexattr(argv[2], argv[3]) < 0)
+			return fail("removexattr", argv[3]);
+		return 0;
+	}
+	if (strcmp(cmd, "setflags") == 0 && argc == 4)
+		return set_flags(argv[2], argv[3]);
+	if (strcmp(cmd, "immutable") == 0 && argc == 3)
+		return immutable(argv[2]);
+	if (strcmp(cmd, "rename-exchange") == 0 && argc == 4)
+		return rename_exchange(argv[2], argv[3]);
+	if (strcmp(cmd, "open-ro") == 0 && argc == 3)
+		return open_ro(argv[2]);
+	if (strcmp(cmd, "abstract-listen") == 0 && argc == 3)
+		return abstract_listen(argv[2]);
+	if (strcmp(cmd, "abstract-connect") == 0 && argc == 3)
+		return abstract_connect(argv[2]);
+	fprintf(stderr, "usage: escape clone-into-cgroup DIR | handle-save FILE OUT | handle-read DIR HANDLE |\n"
+			"       setxattr FILE NAME VALUE | removexattr FILE NAME | setflags FILE +i|-i | immutable FILE |\n"
+			"       rename-exchange A B | open-ro PATH | abstract-listen NAME | abstract-connect NAME\n");
+	return 2;
+}

@@ -1,0 +1,710 @@
+#!/bin/bash
+# Self-protection (issue 9): root inside an armored unit cannot get out, switch its armor off or
+# walk around a rule. Every route is tried as root from an armored unit (a oneshot service with
+# an [X-Armor] drop-in holding at least one ordinary rule), where it must fail and be logged in
+# `journalctl -u UNIT` (UNITARMOR_PROTECTION=<name> for an implicit protection,
+# UNITARMOR_RULE=<rule> for an ordinary rule), and from its unarmored twin (the same unit text,
+# no drop-in), where it must work: a route that fails everywhere proves nothing.
+# Run in the guest by tests/vm/run (through suite.sh).
+#
+# Each unit runs one of the attempt scripts written below with its own name (%N) as argument;
+# the script records "ATTEMPT ok" or "ATTEMPT fail" per attempt in /run/armortest/NAME.result
+# and each attempt's output in /run/armortest/NAME.log, which a failing check prints.
+. ./lib.sh
+
+A=/var/lib/armortest
+SECRET=armortest-secret-content
+mkdir -p $A /run/armortest
+check "the escape helper is built (tests/all compiles tests/vm/escape.c)" test -x escape
+cp escape $A/
+cp /usr/bin/id $A/id-copy
+
+# The guest must have every tool the attempts use, or a twin's failure would say nothing.
+has_tools() {
+  local t missing=
+  for t in perl unshare mount umount mountpoint logger systemd-cat systemd-run systemd-notify \
+    busctl bpftool modprobe modinfo rmmod timeout renice ps stat; do
+    command -v "$t" >/dev/null || missing="$missing $t"
+  done
+  [ -z "$missing" ] || { echo "missing in the guest image:$missing"; return 1; }
+}
+check "the guest has the tools the attempts use" has_tools
+
+# The files the rules name. Route 7 renames and links them: reset_tree puts them back.
+reset_tree() {
+  rm -rf /srv/armortest
+  mkdir -p /srv/armortest/dir /srv/armortest/ro
+  echo "$SECRET" >/srv/armortest/secret
+  echo inner >/srv/armortest/dir/inner
+  echo free >/srv/armortest/free
+}
+reset_tree
+
+# --- the attempt scripts (run by /bin/sh, which is dash) --------------------------------------
+cat >$A/p-lib.sh <<'EOF'
+# Sourced by the p-*.sh attempt scripts, which get their unit's name (%N) as $1.
+# try ATTEMPT CMD...: runs CMD, records "ATTEMPT ok" or "ATTEMPT fail" in
+# /run/armortest/$1.result and CMD's output under "== ATTEMPT" in /run/armortest/$1.log.
+name=$1
+A=/var/lib/armortest
+SECRET=armortest-secret-content
+out=/run/armortest/$name.result
+log=/run/armortest/$name.log
+: >"$out"
+: >"$log"
+try() {
+  t=$1
+  shift
+  echo "== $t" >>"$log"
+  if "$@" >>"$log" 2>&1; then echo "$t ok" >>"$out"; else echo "$t fail" >>"$out"; fi
+}
+EOF
+
+# Route 1: the service manager and the bus; and what every service needs from them.
+# The abstract socket attempts go first: records are admitted five per rule and 10 s, and the
+# journal checks below look for theirs.
+cat >$A/p-bus.sh <<'EOF'
+. /var/lib/armortest/p-lib.sh
+# listening NAME: waits (up to 20 s) until an abstract socket @NAME listens.
+listening() {
+  i=0
+  until grep -q " @$1\$" /proc/net/unix; do
+    i=$((i + 1))
+    [ "$i" -le 100 ] || return 1
+    sleep 0.2
+  done
+}
+own_abstract() {
+  "$A/escape" abstract-listen "armortest-own-$name" &
+  pid=$!
+  r=1
+  listening "armortest-own-$name" && "$A/escape" abstract-connect "armortest-own-$name" && r=0
+  kill "$pid"
+  wait "$pid"
+  return "$r"
+}
+run_elsewhere() {
+  timeout 60 systemd-run --wait --pipe --quiet cat /srv/armortest/secret </dev/null | grep -qx "$SECRET"
+}
+journal_stream() { echo "hello-cat-$name" | systemd-cat -t armortest; }
+try abstract-other "$A/escape" abstract-connect armortest-listen
+try unitarmor-status timeout 60 unitarmor status
+try own-abstract own_abstract
+try systemd-run run_elsewhere
+try busctl-ping timeout 60 busctl call org.freedesktop.systemd1 /org/freedesktop/systemd1 org.freedesktop.DBus.Peer Ping
+try daemon-reload timeout 60 systemctl daemon-reload
+try logger logger -t armortest "hello-logger-$name"
+try systemd-cat journal_stream
+echo "hello-stdout-$name"
+exit 0
+EOF
+
+# Route 2: unit files, named policies, kernel settings, places root runs later, raw devices.
+# The unit has no PrivateDevices= (which would leave out /dev/mem and the disk). The newer
+# attempts go first: records are admitted five per rule and 10 s, and the journal checks look
+# for theirs.
+cat >$A/p-files.sh <<'EOF'
+. /var/lib/armortest/p-lib.sh
+attached_dropin() {
+  d=/run/systemd/system.attached/$name.service.d
+  mkdir -p "$d" && printf '[X-Armor]\nArmorMode=off\n' >"$d/zz.conf"
+}
+usr_file() { echo >"/usr/local/bin/armortest-planted-$name"; }
+own_dropin() { printf '[X-Armor]\nArmorMode=off\n' >"/etc/systemd/system/$name.service.d/zz-off.conf"; }
+planted_unit() { printf '[Service]\nExecStart=/bin/true\n' >"/run/systemd/system/armortest-planted-$name.service"; }
+policy_file() { echo '# armortest' >"/etc/unitarmor/policies/armortest-$name.toml"; }
+core_pattern() {
+  cat /proc/sys/kernel/core_pattern >"/run/armortest/$name.core" &&
+    cat "/run/armortest/$name.core" >/proc/sys/kernel/core_pattern
+}
+cron_file() { echo >"/etc/cron.d/armortest-$name"; }
+try attached-dropin attached_dropin
+try usr-local-bin usr_file
+try dev-mem "$A/escape" open-ro /dev/mem
+try block-device "$A/escape" open-ro /dev/vda
+try own-dropin own_dropin
+try planted-unit planted_unit
+try policy-file policy_file
+try bpffs-mkdir mkdir "/sys/fs/bpf/armortest-$name"
+try core-pattern core_pattern
+try cron-file cron_file
+exit 0
+EOF
+
+# Route 3: leaving the cgroup.
+cat >$A/p-cgroup.sh <<'EOF'
+. /var/lib/armortest/p-lib.sh
+move_out() { sh -c 'echo $$ >/sys/fs/cgroup/armortest-free/cgroup.procs && grep -qx "0::/armortest-free" /proc/self/cgroup'; }
+try cgroup-procs move_out
+try cgroup-mkdir mkdir "/sys/fs/cgroup/armortest-other-$name"
+try clone-into-cgroup "$A/escape" clone-into-cgroup /sys/fs/cgroup/armortest-free
+exit 0
+EOF
+
+# Route 3, what stays allowed: a Delegate=yes unit manages its own subtree.
+cat >$A/p-deleg.sh <<'EOF'
+. /var/lib/armortest/p-lib.sh
+cg=/sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup)
+move_in() { mkdir "$cg/sub" && echo $$ >"$cg/sub/cgroup.procs" && grep -q '/sub$' /proc/self/cgroup; }
+try own-subcgroup move_in
+try read-secret cat /srv/armortest/secret
+exit 0
+EOF
+
+# Route 4: disarming the kernel side. The twin never touches the real pins or /sys/fs/bpf:
+# that would disarm the guest for the scenarios after this one.
+cat >$A/p-bpf.sh <<'EOF'
+. /var/lib/armortest/p-lib.sh
+try bpftool-prog sh -c 'bpftool prog show >/dev/null'
+try bpftool-map sh -c 'bpftool map show >/dev/null'
+try umount-bpffs-copy umount "/run/armortest/bpffs-$name"
+case $name in
+  *-twin) ;;
+  *)
+    try rm-pin rm /sys/fs/bpf/unitarmor/links/file_open
+    try umount-bpffs umount /sys/fs/bpf
+    ;;
+esac
+exit 0
+EOF
+
+# Route 5: stopping the watcher.
+cat >$A/p-signal.sh <<'EOF'
+. /var/lib/armortest/p-lib.sh
+daemon=$(cat /run/armortest/daemon.pid)
+environ() { cat "/proc/$1/environ" >/dev/null; }
+own_child() { sleep 100 & kill $!; }
+try signal-daemon kill -s CONT "$daemon"
+try signal-pid1 kill -s CONT 1
+try renice-daemon renice -n 5 -p "$daemon"
+try environ-pid1 environ 1
+try environ-daemon environ "$daemon"
+try own-child own_child
+try own-environ environ self
+exit 0
+EOF
+
+# Route 6: new roots and namespaces.
+cat >$A/p-ns.sh <<'EOF'
+. /var/lib/armortest/p-lib.sh
+chroot_read() {
+  perl -e 'chroot "/srv/armortest" or die "chroot: $!\n"; open(F, "<", "/secret") or die "open /secret: $!\n"; print <F>;' |
+    grep -qx "$SECRET"
+}
+bind_read() { unshare -m sh -c 'mount --bind /srv/armortest /mnt && cat /mnt/secret' | grep -qx "$SECRET"; }
+try chroot-read chroot_read
+try bind-mount bind_read
+try userns unshare -U true
+exit 0
+EOF
+
+# Route 6, what stays allowed: systemd's own set-up inside the unit (sandboxing options).
+cat >$A/p-sandbox.sh <<'EOF'
+. /var/lib/armortest/p-lib.sh
+try runs true
+try private-tmp sh -c 'echo x >/tmp/armortest-private && test -s /tmp/armortest-private'
+try read-secret cat /srv/armortest/secret
+exit 0
+EOF
+
+# Route 7: other names for the same file. by-handle goes first: no lookup of the secret's name
+# may bring its dentry back into the cache before it. exchange-read swaps /srv/armortest with an
+# empty directory on the same mount (/run/armortest/swap names it) and back.
+cat >$A/p-names.sh <<'EOF'
+. /var/lib/armortest/p-lib.sh
+swap=$(cat /run/armortest/swap)
+exchange_read() {
+  "$A/escape" rename-exchange "$swap" /srv/armortest || return 1
+  r=1
+  grep -qx "$SECRET" "$swap/secret" && r=0
+  "$A/escape" rename-exchange "$swap" /srv/armortest || r=1
+  return "$r"
+}
+by_handle() { "$A/escape" handle-read /srv/armortest /run/armortest/secret.handle | grep -qx "$SECRET"; }
+pipe_stdout() { { echo hi >/dev/stdout; } | grep -qx hi; }
+try by-handle by_handle
+try exchange-read exchange_read
+try hardlink ln /srv/armortest/secret /srv/armortest/hl
+try rename-file mv /srv/armortest/secret /srv/armortest/moved
+try rename-dir mv /srv/armortest/dir /srv/armortest/dir2
+try rename-free mv /srv/armortest/free /srv/armortest/free2
+try dev-stdout pipe_stdout
+exit 0
+EOF
+
+# Route 8: code that is not an exec.
+cat >$A/p-ldso.sh <<'EOF'
+. /var/lib/armortest/p-lib.sh
+try ldso-id /lib64/ld-linux-x86-64.so.2 /usr/bin/id
+exit 0
+EOF
+cat >$A/p-xlist.sh <<'EOF'
+. /var/lib/armortest/p-lib.sh
+try id /usr/bin/id
+try id-copy "$A/id-copy"
+try ldso-id-copy /lib64/ld-linux-x86-64.so.2 "$A/id-copy"
+exit 0
+EOF
+
+# Route 9: kernel code.
+cat >$A/p-modules.sh <<'EOF'
+. /var/lib/armortest/p-lib.sh
+try modprobe modprobe dummy
+exit 0
+EOF
+
+# Route 10: writes that are not opens.
+cat >$A/p-xattr.sh <<'EOF'
+. /var/lib/armortest/p-lib.sh
+f=$A/xattr/$name
+try set-security "$A/escape" setxattr "$f" security.armortest v
+try remove-security "$A/escape" removexattr "$f.pre" security.armortest
+try set-user "$A/escape" setxattr "$f" user.armortest v
+try set-immutable "$A/escape" setflags "$f" +i
+exit 0
+EOF
+
+# --- units --------------------------------------------------------------------------------
+common='[Unit]
+StartLimitIntervalSec=0
+[Service]
+Type=oneshot
+TimeoutStartSec=180'
+ARMORED=()
+
+# armor NAME RULE...: armors NAME.service with one ArmorPolicy= line per RULE.
+armor() {
+  local name=$1 text='[X-Armor]' r
+  shift
+  for r in "$@"; do
+    text="$text
+ArmorPolicy=$r"
+  done
+  dropin "$name.service" armor.conf "$text"
+  ARMORED+=("$name:$#")
+}
+
+# pair NAME SCRIPT RULE...: NAME.service and NAME-twin.service, the same oneshot running
+# $A/SCRIPT; only NAME is armored, with RULEs.
+pair() {
+  local name=$1 script=$2
+  shift 2
+  unit "$name.service" "$common
+ExecStart=/bin/sh $A/$script %N"
+  unit "$name-twin.service" "$common
+ExecStart=/bin/sh $A/$script %N"
+  armor "$name" "$@"
+}
+
+secret_rule='deny read /srv/armortest/secret'
+pair armor-p-bus p-bus.sh "$secret_rule"
+pair armor-p-files p-files.sh "$secret_rule"
+pair armor-p-cgroup p-cgroup.sh "$secret_rule"
+pair armor-p-bpf p-bpf.sh "$secret_rule"
+pair armor-p-signal p-signal.sh "$secret_rule"
+pair armor-p-ns p-ns.sh "$secret_rule"
+pair armor-p-names p-names.sh "$secret_rule" 'deny read /srv/armortest/dir/inner' 'deny write /srv/armortest/ro/'
+pair armor-p-ldso p-ldso.sh 'deny exec /usr/bin/id'
+pair armor-p-xlist p-xlist.sh 'allow exec /usr/bin/** /usr/lib/** /usr/lib64/**'
+pair armor-p-modules p-modules.sh "$secret_rule"
+pair armor-p-xattr p-xattr.sh "$secret_rule"
+
+unit armor-p-notify.service '[Unit]
+StartLimitIntervalSec=0
+[Service]
+Type=notify
+NotifyAccess=all
+TimeoutStartSec=60
+ExecStart=/bin/sh -c "systemd-notify --ready; exec sleep 300"'
+armor armor-p-notify "$secret_rule"
+
+unit armor-p-deleg.service "$common
+Delegate=yes
+ExecStart=/bin/sh $A/p-deleg.sh %N"
+armor armor-p-deleg "$secret_rule"
+
+unit armor-p-sandbox.service "$common
+PrivateTmp=yes
+ProtectSystem=strict
+PrivateDevices=yes
+ReadWritePaths=/run/armortest
+ExecStart=/bin/sh $A/p-sandbox.sh %N"
+armor armor-p-sandbox "$secret_rule"
+
+unit armor-p-privusers.service "$common
+PrivateUsers=yes
+PrivateTmp=yes
+ExecStart=/bin/sh $A/p-sandbox.sh %N"
+armor armor-p-privusers "$secret_rule"
+
+# Route 1: an unarmored unit that listens on an abstract socket, for armor-p-bus to try.
+unit armor-p-listener.service "[Unit]
+StartLimitIntervalSec=0
+[Service]
+ExecStart=$A/escape abstract-listen armortest-listen"
+
+# A twin's own drop-in directory, so that its attempt to write a drop-in is the armored unit's.
+mkdir -p /etc/systemd/system/armor-p-files-twin.service.d
+systemctl daemon-reload
+for u in "${ARMORED[@]}"; do
+  check "${u%%:*}.service is armored with ${u##*:} rule(s)" wait_rules "${u%%:*}.service" "${u##*:}"
+done
+twins_unarmored() {
+  local t n
+  for t in /etc/systemd/system/armor-p-*-twin.service; do
+    t=${t##*/}
+    n=$(armored_rules "$t")
+    [ "${n:-0}" = 0 ] || { echo "$t is armored with $n rule(s)"; return 1; }
+  done
+}
+check "no twin is armored" twins_unarmored
+
+# --- helpers for the checks -------------------------------------------------------------------
+# run NAME: starts NAME.service and waits for it; shows its status when it fails.
+run() {
+  systemctl start "$1.service" || { systemctl status --no-pager -n 20 "$1.service"; return 1; }
+}
+# outcome NAME ATTEMPT ok|fail: NAME's last run recorded ATTEMPT with that outcome; otherwise
+# shows what it recorded and the attempt's output.
+outcome() {
+  grep -qx "$2 $3" "/run/armortest/$1.result" 2>/dev/null && return 0
+  echo "$1: $2 recorded '$(sed -n "s/^$2 //p" "/run/armortest/$1.result" 2>/dev/null)', expected '$3'; its output:"
+  awk -v t="== $2" '$0 == t { p = 1; next } /^== / { p = 0 } p' "/run/armortest/$1.log" 2>/dev/null
+  return 1
+}
+# denied NAME ATTEMPT WHAT: ATTEMPT failed in the armored NAME and worked in NAME-twin.
+denied() {
+  check "[$3] denied in $1" outcome "$1" "$2" fail
+  check "[$3] works in $1-twin" outcome "$1-twin" "$2" ok
+}
+# allowed NAME ATTEMPT WHAT: ATTEMPT still works in the armored NAME.
+allowed() {
+  check "[$3] still works in armored $1" outcome "$1" "$2" ok
+}
+# logged NAME FIELD=VALUE: journalctl -u NAME.service has a record with that field (records
+# arrive asynchronously); otherwise shows the unitarmor fields it has.
+has_field() { journalctl -u "$1.service" -o export | grep -aqxF "$2"; }
+logged_field() {
+  eventually has_field "$1" "$2" && return 0
+  echo "no $2 in journalctl -u $1.service; its unitarmor records have:"
+  journalctl -u "$1.service" -o export | grep -aE '^UNITARMOR_(PROTECTION|RULE|OPERATION|PATH)=' | sort | uniq -c
+  return 1
+}
+logged() {
+  check "[$1] journalctl -u $1.service has $2" logged_field "$1" "$2"
+}
+# has_record NAME FIELD=VALUE...: one record of journalctl -u NAME.service has every
+# FIELD=VALUE (a VALUE ending in * stands for every value that starts with the rest). Records are
+# separated by empty lines in the export format.
+has_record() {
+  local unit=$1
+  shift
+  journalctl -u "$unit.service" -o export | tr -d '\000' | WANT=$(printf '%s\n' "$@") awk '
+    BEGIN { RS = ""; n = split(ENVIRON["WANT"], want, "\n"); found = 0 }
+    {
+      m = split($0, line, "\n")
+      for (i = 1; i <= n; i++) {
+        w = want[i]
+        prefix = substr(w, length(w)) == "*"
+        if (prefix) w = substr(w, 1, length(w) - 1)
+        hit = 0
+        for (j = 1; j <= m && !hit; j++)
+          hit = prefix ? index(line[j], w) == 1 : line[j] == w
+        if (!hit) next
+      }
+      found = 1
+      exit
+    }
+    END { exit !found }'
+}
+# records_of NAME: the unitarmor records of journalctl -u NAME.service, one line each, counted.
+records_of() {
+  journalctl -u "$1.service" -o export | tr -d '\000' | awk '
+    BEGIN { RS = "" }
+    {
+      m = split($0, line, "\n")
+      s = ""
+      for (j = 1; j <= m; j++)
+        if (line[j] ~ /^UNITARMOR_(PROTECTION|RULE|OPERATION|PATH|COMM|EXE)=/) s = s " " line[j]
+      if (s != "") print substr(s, 2)
+    }' | sort | uniq -c
+}
+logged_record_fields() {
+  eventually has_record "$@" && return 0
+  local unit=$1
+  shift
+  echo "no record with $* in journalctl -u $unit.service; its unitarmor records are:"
+  records_of "$unit"
+  return 1
+}
+# logged_record NAME FIELD=VALUE...: as logged, for fields that must be in one record (another
+# attempt in the same unit may log the same protection or rule).
+logged_record() {
+  local unit=$1
+  shift
+  check "[$unit] journalctl -u $unit.service has one record with $*" logged_record_fields "$unit" "$@"
+}
+
+# --- 2. unit files, named policies, kernel settings, places root runs later ------------------
+made_cron_d=
+[ -d /etc/cron.d ] || { mkdir /etc/cron.d; made_cron_d=1; }
+made_attached=
+[ -d /run/systemd/system.attached ] || made_attached=1
+core_before=$(cat /proc/sys/kernel/core_pattern)
+check "[runs-as-root] /dev/mem is the character device 1:1" \
+  test "$(stat -c '%F %t:%T' /dev/mem 2>&1)" = "character special file 1:1"
+check "[runs-as-root] /dev/vda (the root disk) is a block device" test -b /dev/vda
+check "armor-p-files runs" run armor-p-files
+check "armor-p-files-twin runs" run armor-p-files-twin
+denied armor-p-files attached-dropin "unit-files: mkdir -p /run/systemd/system.attached/UNIT.service.d, write zz.conf there"
+denied armor-p-files usr-local-bin "runs-as-root: write /usr/local/bin/armortest-planted-UNIT"
+denied armor-p-files dev-mem "runs-as-root: open /dev/mem read-only"
+denied armor-p-files block-device "runs-as-root: open the root disk /dev/vda read-only"
+denied armor-p-files own-dropin "unit-files: write /etc/systemd/system/UNIT.d/zz-off.conf with ArmorMode=off"
+denied armor-p-files planted-unit "unit-files: write a unit into /run/systemd/system/"
+denied armor-p-files policy-file "unit-files: write /etc/unitarmor/policies/armortest-UNIT.toml"
+denied armor-p-files bpffs-mkdir "kernel-settings: mkdir /sys/fs/bpf/armortest-UNIT"
+denied armor-p-files core-pattern "kernel-settings: write /proc/sys/kernel/core_pattern (its own value back)"
+denied armor-p-files cron-file "runs-as-root: write /etc/cron.d/armortest-UNIT"
+check "unit-files: the armored unit's drop-in directory has no zz-off.conf" \
+  test ! -e /etc/systemd/system/armor-p-files.service.d/zz-off.conf
+check "unit-files: /run/systemd/system.attached has no drop-in of the armored unit" \
+  test ! -e /run/systemd/system.attached/armor-p-files.service.d/zz.conf
+check "runs-as-root: the armored unit planted nothing in /usr/local/bin" \
+  test ! -e /usr/local/bin/armortest-planted-armor-p-files
+logged armor-p-files UNITARMOR_PROTECTION=unit-files
+logged armor-p-files UNITARMOR_PROTECTION=kernel-settings
+logged armor-p-files UNITARMOR_PROTECTION=runs-as-root
+# cron-file, usr-local-bin, dev-mem and block-device all log runs-as-root: each its own record.
+logged_record armor-p-files UNITARMOR_PROTECTION=unit-files "UNITARMOR_PATH=/run/systemd/system.attached*"
+logged_record armor-p-files UNITARMOR_PROTECTION=runs-as-root UNITARMOR_OPERATION=create \
+  UNITARMOR_PATH=/usr/local/bin/armortest-planted-armor-p-files
+logged_record armor-p-files UNITARMOR_PROTECTION=runs-as-root UNITARMOR_OPERATION=open-raw-device \
+  UNITARMOR_PATH=/dev/mem
+logged_record armor-p-files UNITARMOR_PROTECTION=runs-as-root UNITARMOR_OPERATION=open-raw-device \
+  UNITARMOR_PATH=/dev/vda
+rm -rf /etc/systemd/system/armor-p-files-twin.service.d /run/systemd/system.attached/armor-p-files*.service.d
+rm -f /etc/systemd/system/armor-p-files.service.d/zz-off.conf /run/systemd/system/armortest-planted-* \
+  /etc/unitarmor/policies/armortest-* /etc/cron.d/armortest-* /usr/local/bin/armortest-planted-*
+rmdir /sys/fs/bpf/armortest-* 2>/dev/null
+[ -z "$made_cron_d" ] || rmdir /etc/cron.d
+[ -z "$made_attached" ] || rmdir /run/systemd/system.attached 2>/dev/null
+printf '%s\n' "$core_before" >/proc/sys/kernel/core_pattern
+
+# --- 3. leaving the cgroup ----------------------------------------------------------------------
+mkdir /sys/fs/cgroup/armortest-free
+check "armor-p-cgroup runs" run armor-p-cgroup
+check "armor-p-cgroup-twin runs" run armor-p-cgroup-twin
+denied armor-p-cgroup cgroup-procs "cgroups: write its PID to /sys/fs/cgroup/armortest-free/cgroup.procs"
+denied armor-p-cgroup cgroup-mkdir "cgroups: mkdir /sys/fs/cgroup/armortest-other-UNIT"
+denied armor-p-cgroup clone-into-cgroup "cgroups: clone3(CLONE_INTO_CGROUP) into /sys/fs/cgroup/armortest-free"
+logged armor-p-cgroup UNITARMOR_PROTECTION=cgroups
+# The clone3 attempt is the only one the escape helper makes in this unit.
+logged armor-p-cgroup UNITARMOR_COMM=escape
+eventually rmdir /sys/fs/cgroup/armortest-free 2>/dev/null || echo "# could not remove /sys/fs/cgroup/armortest-free"
+rmdir /sys/fs/cgroup/armortest-other-* 2>/dev/null
+
+check "armor-p-deleg (Delegate=yes) runs" run armor-p-deleg
+allowed armor-p-deleg own-subcgroup "cgroups: a Delegate=yes unit creates a sub-cgroup and moves itself into it"
+check "[cgroups: in that sub-cgroup, the read its policy denies] stays denied" outcome armor-p-deleg read-secret fail
+
+# --- 4. disarming the kernel side ---------------------------------------------------------------
+# Each unit of the pair gets a bpffs of its own to unmount; only the armored one also tries the
+# real pins and /sys/fs/bpf.
+for n in armor-p-bpf armor-p-bpf-twin; do
+  mkdir -p /run/armortest/bpffs-$n
+  mount -t bpf bpf /run/armortest/bpffs-$n
+done
+check "armor-p-bpf runs" run armor-p-bpf
+check "armor-p-bpf-twin runs" run armor-p-bpf-twin
+denied armor-p-bpf bpftool-prog "bpf: bpftool prog show"
+denied armor-p-bpf bpftool-map "bpf: bpftool map show"
+denied armor-p-bpf umount-bpffs-copy "mount: umount /run/armortest/bpffs-UNIT"
+check "[kernel-settings: rm /sys/fs/bpf/unitarmor/links/file_open] denied in armor-p-bpf" outcome armor-p-bpf rm-pin fail
+check "[kernel-settings: the file_open pin] is still there" test -e /sys/fs/bpf/unitarmor/links/file_open
+check "[mount: umount /sys/fs/bpf] denied in armor-p-bpf" outcome armor-p-bpf umount-bpffs fail
+check "[mount: /sys/fs/bpf] is still mounted" mountpoint -q /sys/fs/bpf
+logged armor-p-bpf UNITARMOR_PROTECTION=bpf
+logged armor-p-bpf UNITARMOR_PROTECTION=mount
+logged armor-p-bpf UNITARMOR_PROTECTION=kernel-settings
+for n in armor-p-bpf armor-p-bpf-twin; do
+  mountpoint -q /run/armortest/bpffs-$n && umount /run/armortest/bpffs-$n
+  rmdir /run/armortest/bpffs-$n
+done
+# Had the armored unit got through, the guest would now be disarmed: arm it again, so that the
+# routes below still say something of their own.
+if ! mountpoint -q /sys/fs/bpf || [ ! -e /sys/fs/bpf/unitarmor/links/file_open ]; then
+  echo "# the armored unit disarmed the guest; restarting unitarmor.service"
+  mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+  systemctl restart unitarmor.service
+  for u in "${ARMORED[@]}"; do wait_rules "${u%%:*}.service" "${u##*:}"; done
+fi
+
+# --- 5. stopping the watcher ------------------------------------------------------------------------
+systemctl show -P MainPID unitarmor.service >/run/armortest/daemon.pid
+check "the daemon's PID is known" test "$(cat /run/armortest/daemon.pid)" -gt 1
+daemon=$(cat /run/armortest/daemon.pid)
+nice_of() { ps -o ni= -p "$1" | tr -d ' '; }
+daemon_nice=$(nice_of "$daemon")
+check "armor-p-signal runs" run armor-p-signal
+check "[signal: renice] the daemon's nice value is still $daemon_nice after armor-p-signal" \
+  test "$(nice_of "$daemon")" = "$daemon_nice"
+check "armor-p-signal-twin runs" run armor-p-signal-twin
+check "[signal: renice] armor-p-signal-twin set the daemon's nice value to 5" test "$(nice_of "$daemon")" = 5
+renice -n "$daemon_nice" -p "$daemon" >/dev/null
+denied armor-p-signal signal-daemon "signal: kill -CONT to unitarmor's daemon"
+denied armor-p-signal signal-pid1 "signal: kill -CONT 1"
+denied armor-p-signal renice-daemon "signal: renice -n 5 -p DAEMON (its priority)"
+denied armor-p-signal environ-pid1 "ptrace: read /proc/1/environ"
+denied armor-p-signal environ-daemon "ptrace: read /proc/DAEMON/environ"
+allowed armor-p-signal own-child "signal: kill its own child (sleep 100 & kill \$!)"
+allowed armor-p-signal own-environ "ptrace: read its own /proc/self/environ"
+logged armor-p-signal UNITARMOR_PROTECTION=signal
+logged armor-p-signal UNITARMOR_PROTECTION=ptrace
+logged_record armor-p-signal UNITARMOR_PROTECTION=signal UNITARMOR_OPERATION=set-priority
+check "the daemon is still the same process" test "$(systemctl show -P MainPID unitarmor.service)" = "$(cat /run/armortest/daemon.pid)"
+
+# --- 6. new roots and namespaces ---------------------------------------------------------------------
+check "armor-p-ns runs" run armor-p-ns
+check "armor-p-ns-twin runs" run armor-p-ns-twin
+denied armor-p-ns chroot-read "chroot /srv/armortest, then read /secret (perl)"
+denied armor-p-ns bind-mount "mount: unshare -m, mount --bind /srv/armortest /mnt, cat /mnt/secret"
+denied armor-p-ns userns "userns: unshare -U true"
+logged armor-p-ns "UNITARMOR_RULE=$secret_rule"
+logged armor-p-ns UNITARMOR_PROTECTION=mount
+logged armor-p-ns UNITARMOR_PROTECTION=userns
+
+check "armor-p-sandbox (PrivateTmp=, ProtectSystem=strict, PrivateDevices=) starts" run armor-p-sandbox
+allowed armor-p-sandbox runs "sandboxing: systemd's own set-up inside the armored unit"
+allowed armor-p-sandbox private-tmp "sandboxing: its private /tmp"
+check "[sandboxing: the read its policy denies] stays denied in armor-p-sandbox" outcome armor-p-sandbox read-secret fail
+check "armor-p-privusers (PrivateUsers=, PrivateTmp=) starts" run armor-p-privusers
+allowed armor-p-privusers runs "sandboxing: systemd's own user namespace inside the armored unit"
+check "[sandboxing: the read its policy denies] stays denied in armor-p-privusers" outcome armor-p-privusers read-secret fail
+
+# --- 7. other names for the same file -------------------------------------------------------------
+# The handle is taken outside the unit, then the dentry cache is dropped, so that
+# open_by_handle_at in the unit gets a disconnected dentry (a path that cannot be built).
+save_handle() {
+  "$A/escape" handle-save /srv/armortest/secret /run/armortest/secret.handle &&
+    sync && echo 2 >/proc/sys/vm/drop_caches
+}
+tree_intact() {
+  test -e /srv/armortest/secret && test -e /srv/armortest/dir/inner && test ! -e /srv/armortest/hl &&
+    test ! -e /srv/armortest/moved && test ! -e /srv/armortest/dir2
+}
+# The directory exchange-read swaps with /srv/armortest: it must be on the same mount.
+swap=/var/tmp/armortest-x
+[ "$(stat -c '%d %m' /var/tmp)" = "$(stat -c '%d %m' /srv/armortest)" ] || swap=/srv/armortest-swap
+echo "$swap" >/run/armortest/swap
+rm -rf "$swap"
+mkdir "$swap"
+swap_empty() { test -d "$swap" && test -z "$(ls -A "$swap")"; }
+reset_tree
+save_handle
+check "armor-p-names runs" run armor-p-names
+check "[other names] the secret and dir/inner are where they were, with no new name" tree_intact
+check "[other names: RENAME_EXCHANGE] $swap is still empty after armor-p-names" swap_empty
+reset_tree
+save_handle
+check "armor-p-names-twin runs" run armor-p-names-twin
+check "[other names: RENAME_EXCHANGE] armor-p-names-twin exchanged $swap and /srv/armortest back" swap_empty
+reset_tree
+rm -rf "$swap"
+denied armor-p-names by-handle "unbuildable: open_by_handle_at of the secret after drop_caches, then read"
+denied armor-p-names exchange-read "other names: renameat2(RENAME_EXCHANGE) of $swap and /srv/armortest, then read $swap/secret"
+denied armor-p-names hardlink "other names: ln /srv/armortest/secret /srv/armortest/hl"
+denied armor-p-names rename-file "other names: mv /srv/armortest/secret /srv/armortest/moved"
+denied armor-p-names rename-dir "other names: mv /srv/armortest/dir /srv/armortest/dir2 (dir/inner has a rule)"
+allowed armor-p-names rename-free "other names: mv /srv/armortest/free /srv/armortest/free2 (no rule)"
+allowed armor-p-names dev-stdout "pseudo files: echo hi > /dev/stdout on a pipe, with write rules"
+# A link or rename that would change which rules cover a file is refused as such; a file
+# reached through a handle whose path cannot be built is refused as unbuildable.
+logged armor-p-names "UNITARMOR_RULE=renaming or linking it would change which rules cover it"
+logged armor-p-names "UNITARMOR_OPERATION=rename"
+logged armor-p-names "UNITARMOR_OPERATION=link"
+logged armor-p-names "UNITARMOR_RULE=its path cannot be built (a detached or disconnected tree, or too long); every class with rules refuses it"
+# The open_by_handle_at attempt is the only open the escape helper makes in this unit (its
+# record names the rule, or says the path cannot be built when the dentry was disconnected).
+logged_record armor-p-names UNITARMOR_COMM=escape UNITARMOR_OPERATION=open
+# The exchange is the only rename the escape helper makes in this unit.
+logged_record armor-p-names "UNITARMOR_RULE=renaming or linking it would change which rules cover it" \
+  UNITARMOR_OPERATION=rename UNITARMOR_COMM=escape
+
+# --- 8. code that is not an exec ------------------------------------------------------------------
+check "armor-p-ldso runs" run armor-p-ldso
+check "armor-p-ldso-twin runs" run armor-p-ldso-twin
+denied armor-p-ldso ldso-id "exec: /lib64/ld-linux-x86-64.so.2 /usr/bin/id under deny exec /usr/bin/id"
+logged armor-p-ldso "UNITARMOR_RULE=deny exec /usr/bin/id"
+check "armor-p-xlist (exec allow-list /usr/bin/** /usr/lib/** /usr/lib64/**) starts" run armor-p-xlist
+check "armor-p-xlist-twin runs" run armor-p-xlist-twin
+allowed armor-p-xlist id "exec allow-list: /usr/bin/id"
+denied armor-p-xlist id-copy "exec allow-list: a copy of /usr/bin/id at $A/id-copy"
+denied armor-p-xlist ldso-id-copy "exec allow-list: ld.so $A/id-copy"
+logged armor-p-xlist "UNITARMOR_PATH=$A/id-copy"
+
+# --- 9. kernel code -----------------------------------------------------------------------------
+check "[modules] dummy is a loadable module of this kernel" sh -c 'modinfo -F filename dummy | grep -q "\.ko"'
+if grep -q '^dummy ' /proc/modules; then rmmod dummy; fi
+check "armor-p-modules runs" run armor-p-modules
+check "[modules: modprobe dummy] did not load it from armor-p-modules" sh -c '! grep -q "^dummy " /proc/modules'
+check "armor-p-modules-twin runs" run armor-p-modules-twin
+denied armor-p-modules modprobe "modules: modprobe dummy"
+check "[modules: modprobe dummy] loaded it from armor-p-modules-twin" grep -q '^dummy ' /proc/modules
+logged armor-p-modules UNITARMOR_PROTECTION=modules
+if grep -q '^dummy ' /proc/modules; then rmmod dummy; fi
+
+# --- 10. writes that are not opens ---------------------------------------------------------------
+mkdir -p $A/xattr
+for n in armor-p-xattr armor-p-xattr-twin; do
+  echo x >$A/xattr/$n
+  echo x >$A/xattr/$n.pre
+  "$A/escape" setxattr $A/xattr/$n.pre security.armortest v
+done
+check "armor-p-xattr runs" run armor-p-xattr
+check "armor-p-xattr-twin runs" run armor-p-xattr-twin
+denied armor-p-xattr set-security "xattr: setxattr security.armortest"
+denied armor-p-xattr remove-security "xattr: removexattr security.armortest"
+allowed armor-p-xattr set-user "xattr: setxattr user.armortest (not refused by the protection)"
+denied armor-p-xattr set-immutable "xattr: FS_IOC_SETFLAGS +i (chattr +i)"
+check "[xattr: FS_IOC_SETFLAGS +i] made the twin's file immutable" "$A/escape" immutable $A/xattr/armor-p-xattr-twin
+check "[xattr: FS_IOC_SETFLAGS +i] left the armored unit's file mutable" sh -c "! $A/escape immutable $A/xattr/armor-p-xattr"
+logged armor-p-xattr UNITARMOR_PROTECTION=xattr
+for n in armor-p-xattr armor-p-xattr-twin; do "$A/escape" setflags $A/xattr/$n -i; done
+rm -rf $A/xattr
+
+# --- 1. the service manager and the bus (last: its twin runs systemctl daemon-reload) -----------
+check "[bus: what services need] a Type=notify armored unit starts with systemd-notify --ready" run armor-p-notify
+systemctl stop armor-p-notify.service
+abstract_listening() { grep -q " @$1\$" /proc/net/unix; }
+check "[bus: abstract sockets] the unarmored armor-p-listener starts" systemctl start armor-p-listener.service
+check "[bus: abstract sockets] armor-p-listener listens on @armortest-listen" eventually abstract_listening armortest-listen
+check "armor-p-bus runs" run armor-p-bus
+check "armor-p-bus-twin runs" run armor-p-bus-twin
+systemctl stop armor-p-listener.service
+denied armor-p-bus abstract-other "bus: connect to @armortest-listen, the abstract socket of another unit (armor-p-listener)"
+denied armor-p-bus unitarmor-status "bus: unitarmor status (the system bus)"
+allowed armor-p-bus own-abstract "bus: connect to @armortest-own-UNIT, an abstract socket the unit itself listens on"
+denied armor-p-bus systemd-run "bus: systemd-run --wait --pipe cat /srv/armortest/secret (PID 1 runs it in a fresh unit)"
+denied armor-p-bus busctl-ping "bus: busctl call org.freedesktop.systemd1 ... org.freedesktop.DBus.Peer Ping"
+denied armor-p-bus daemon-reload "bus: systemctl daemon-reload"
+allowed armor-p-bus logger "bus: logger to /dev/log"
+allowed armor-p-bus systemd-cat "bus: systemd-cat to the journal's stream socket"
+# in_journal MESSAGE JOURNALCTL-ARGS...: a record matching the arguments has exactly MESSAGE.
+in_journal() {
+  local m=$1
+  shift
+  journalctl -o cat "$@" | grep -qxF "$m"
+}
+check "[bus: logger] the armored unit's message reaches the journal" \
+  eventually in_journal hello-logger-armor-p-bus -t armortest
+check "[bus: systemd-cat] the armored unit's message reaches the journal" \
+  eventually in_journal hello-cat-armor-p-bus -t armortest
+check "[bus: stdout] the armored unit's stdout reaches its journal" \
+  eventually in_journal hello-stdout-armor-p-bus -u armor-p-bus.service
+logged armor-p-bus UNITARMOR_PROTECTION=bus
+logged_record armor-p-bus UNITARMOR_PROTECTION=bus UNITARMOR_OPERATION=connect UNITARMOR_PATH=@armortest-listen
+logged_record armor-p-bus UNITARMOR_PROTECTION=bus UNITARMOR_OPERATION=connect \
+  "UNITARMOR_EXE=$(readlink -f "$(command -v unitarmor)")"
+
+finish
