@@ -48,11 +48,53 @@ impl Api {
     }
 }
 
-/// Serves the API on `conn` under [`BUS_NAME`].
+/// Serves the API on `conn` under [`BUS_NAME`]. The name is requested without allowing
+/// replacement: no later peer can take it over (a daemon restarted by systemd gets it once
+/// the previous one is gone).
 pub async fn serve(conn: &Connection, status: Arc<Mutex<Vec<UnitStatus>>>) -> zbus::Result<()> {
+    use zbus::fdo::RequestNameFlags;
     conn.object_server().at(OBJECT_PATH, Api { status }).await?;
-    conn.request_name(BUS_NAME).await?;
+    conn.request_name_with_flags(
+        BUS_NAME,
+        RequestNameFlags::REPLACE_EXISTING | RequestNameFlags::DO_NOT_QUEUE,
+    )
+    .await?;
     Ok(())
+}
+
+/// Where the daemon runs: the cgroup of unitarmor.service.
+const DAEMON_CGROUP_SUFFIX: &str = "/unitarmor.service";
+
+/// Checks that [`BUS_NAME`] is owned by a process of unitarmor.service. The bus policy lets
+/// any root process own the name, and D-Bus cannot tell one root process from another; the
+/// kernel can: a process's cgroup says which unit it belongs to, and an armored unit cannot
+/// move into another unit's cgroup.
+pub async fn check_owner(conn: &Connection) -> Result<(), String> {
+    let dbus = zbus::fdo::DBusProxy::new(conn)
+        .await
+        .map_err(|e| e.to_string())?;
+    let name = zbus::names::BusName::try_from(BUS_NAME).map_err(|e| e.to_string())?;
+    // No owner: nothing to trust or distrust (the call that follows says the daemon is down).
+    if !dbus.name_has_owner(name.clone()).await.unwrap_or(true) {
+        return Ok(());
+    }
+    let pid = dbus
+        .get_connection_unix_process_id(name)
+        .await
+        .map_err(|e| format!("cannot tell who owns {BUS_NAME}: {e}"))?;
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    let owner = cgroup
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .unwrap_or("?");
+    if owner.ends_with(DAEMON_CGROUP_SUFFIX) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{BUS_NAME} is owned by process {pid} in cgroup {owner}, not by unitarmor.service: \
+             what it reports cannot be trusted"
+        ))
+    }
 }
 
 #[proxy(
