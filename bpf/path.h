@@ -114,9 +114,9 @@ static long walk_component(__u32 i, void *data)
 	if (parent == dentry) {
 		/* Its own parent but not its mount's root: an internal object's dentry, or one
 		 * reached through a file handle and not connected to the tree. */
+		name_pseudo(s, pw, dentry); /* events name it by its last component */
 		if ((void *)BPF_CORE_READ(mnt, mnt_ns) != MNT_NS_INTERNAL)
 			goto unbuildable;
-		name_pseudo(s, pw, dentry);
 		pw->status = PATH_PSEUDO;
 		goto stop;
 	}

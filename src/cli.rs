@@ -55,6 +55,13 @@ pub enum Command {
     /// Write the man page unitarmor(8) and shell completions into DIR (for packaging).
     #[command(hide = true)]
     GenerateDocs { dir: PathBuf },
+    /// The systemd generator (installed as unitarmor-generator): makes `daemon-reload` wait
+    /// until the daemon has read the new unit files. systemd passes its output directories.
+    #[command(hide = true)]
+    Generator {
+        #[arg(num_args = 0..=3)]
+        dirs: Vec<PathBuf>,
+    },
     /// Remove the pinned programs: enforcement stops once no daemon runs.
     /// Stop unitarmor.service first.
     Disarm,
@@ -344,6 +351,10 @@ pub async fn status(unit: Option<&str>, json: bool) -> Result<i32> {
         .build()
         .await
         .context("connecting to the system bus")?;
+    if let Err(e) = crate::api::check_owner(&conn).await {
+        eprintln!("unitarmor: {e}");
+        return Ok(2);
+    }
     let proxy = crate::api::ManagerProxy::new(&conn).await?;
     let mut units = proxy
         .list_units()

@@ -153,13 +153,15 @@ pub fn compile_for(policy: &Policy, cgroup: Option<&str>) -> Result<Tables, Comp
             ));
             continue;
         };
-        if rule.from.is_some() {
-            unenforced.push((i, "from= is not enforced by this version".to_string()));
-            continue;
-        }
         classes |= 1 << ci;
         if rule.action == Action::Allow {
             allowlist |= 1 << ci;
+        }
+        if rule.from.is_some() {
+            // Not enforced: its patterns are left out, but an allow rule still makes its
+            // class an allow-list (allowing less than written, never more).
+            unenforced.push((i, "from= is not enforced by this version".to_string()));
+            continue;
         }
         for p in rule.paths() {
             patterns.push(p.to_regex());
@@ -168,6 +170,17 @@ pub fn compile_for(policy: &Policy, cgroup: Option<&str>) -> Result<Tables, Comp
         for re in rule.unix_regexes() {
             patterns.push(re);
             owner.push((i as u32, ci, rule.action));
+        }
+    }
+    // An allow rule that did not parse keeps its class an allow-list (the error is reported).
+    for c in &policy.broken_allow {
+        let ci = match c {
+            Class::Connect => Some(UNIX_CLASS),
+            c => class_index(*c),
+        };
+        if let Some(ci) = ci {
+            classes |= 1 << ci;
+            allowlist |= 1 << ci;
         }
     }
     // Implicit protections: deny entries in the DFA for the path ones (the kernel checks the
@@ -344,20 +357,9 @@ impl Tables {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::{Rule, Source};
 
     fn policy(rules: &[&str]) -> Policy {
-        let rules = rules
-            .iter()
-            .enumerate()
-            .map(|(i, r)| Rule::parse(r, None, Source::new("/p.conf", i + 1)).unwrap())
-            .collect();
-        Policy {
-            mode: Mode::Enforce,
-            rules,
-            configured: true,
-            ..Default::default()
-        }
+        Policy::of(rules)
     }
 
     fn decide(t: &Tables, class: Class, path: &str) -> Verdict {
@@ -474,6 +476,24 @@ mod tests {
     }
 
     #[test]
+    fn unenforced_from_keeps_the_allow_list() {
+        let t = compile(&policy(&[
+            "allow read /srv/ from=/usr/bin/app",
+            "allow exec /bin/",
+        ]))
+        .unwrap();
+        assert_eq!(t.unenforced.iter().map(|u| u.0).collect::<Vec<_>>(), [0]);
+        // read is an allow-list that allows nothing: stricter than written, never looser.
+        for path in ["/srv/x", "/etc/passwd"] {
+            assert_eq!(
+                decide(&t, Class::Read, path),
+                Verdict::Deny(RULE_NOT_ALLOWED)
+            );
+        }
+        assert_eq!(decide(&t, Class::Exec, "/bin/sh"), Verdict::Allow);
+    }
+
+    #[test]
     fn cost_does_not_grow_with_rules() {
         // Thousands of rules compile, and the state count stays bounded by the paths' shape.
         let rules: Vec<String> = (0..300)
@@ -496,113 +516,5 @@ mod tests {
         assert_eq!(t.allowlist, 0);
         assert_eq!(decide(&t, Class::Read, "/etc/shadow"), Verdict::Allow);
         assert_eq!(decide(&t, Class::Write, "/srv/x"), Verdict::Allow);
-    }
-
-    fn protected_by(p: Protection) -> Verdict {
-        Verdict::Deny(RULE_PROTECT + p as u32)
-    }
-
-    #[test]
-    fn implicit_protections_deny_the_ways_out() {
-        let t = compile(&policy(&["deny read /srv/secret"])).unwrap();
-        assert_eq!(t.protect, (1 << Protection::ALL.len()) - 1);
-        for (path, p) in [
-            (
-                "/etc/systemd/system/app.service.d/off.conf",
-                Protection::UnitFiles,
-            ),
-            ("/run/systemd/transient/x.service", Protection::UnitFiles),
-            ("/etc/unitarmor/policies/base.toml", Protection::UnitFiles),
-            ("/proc/sys/kernel/core_pattern", Protection::KernelSettings),
-            (
-                "/sys/fs/bpf/unitarmor/links/file_open",
-                Protection::KernelSettings,
-            ),
-            ("/etc/cron.d/job", Protection::RunsAsRoot),
-            (
-                "/run/systemd/system.attached/app.service.d/off.conf",
-                Protection::UnitFiles,
-            ),
-            ("/usr/bin/unitarmor", Protection::RunsAsRoot),
-            ("/etc/ld.so.preload", Protection::RunsAsRoot),
-            ("/root/.ssh/authorized_keys", Protection::RunsAsRoot),
-        ] {
-            assert_eq!(decide(&t, Class::Write, path), protected_by(p), "{path}");
-            assert_eq!(decide(&t, Class::Read, path), Verdict::Allow, "{path}");
-        }
-        for sock in [
-            "/run/systemd/private",
-            "/run/dbus/system_bus_socket",
-            "/run/user/1000/bus",
-            "/run/systemd/io.systemd.Manager",
-        ] {
-            assert_eq!(
-                decide(&t, Class::Connect, sock),
-                protected_by(Protection::Bus),
-                "{sock}"
-            );
-        }
-        // What every service needs stays reachable.
-        for sock in [
-            "/run/systemd/journal/socket",
-            "/run/systemd/journal/stdout",
-            "/run/systemd/journal/dev-log",
-            "/run/systemd/notify",
-            "/run/postgresql/.s.PGSQL.5432",
-        ] {
-            assert_eq!(decide(&t, Class::Connect, sock), Verdict::Allow, "{sock}");
-        }
-        // A user rule is reported before a protection that also matches.
-        let t = compile(&policy(&["deny write /etc/"])).unwrap();
-        assert_eq!(decide(&t, Class::Write, "/etc/passwd"), Verdict::Deny(0));
-    }
-
-    #[test]
-    fn exemptions_and_explicit_socket_allows_lift_protections() {
-        let mut p = policy(&["deny read /srv/secret"]);
-        p.exempt.insert(Protection::UnitFiles);
-        p.exempt.insert(Protection::Bpf);
-        let t = compile(&p).unwrap();
-        assert_eq!(t.protect & (1 << Protection::Bpf as u32), 0);
-        assert_ne!(t.protect & (1 << Protection::Mount as u32), 0);
-        assert_eq!(
-            decide(&t, Class::Write, "/etc/systemd/system/x.service"),
-            Verdict::Allow
-        );
-        assert_eq!(
-            decide(&t, Class::Write, "/etc/cron.d/x"),
-            protected_by(Protection::RunsAsRoot)
-        );
-        let t = compile(&policy(&["allow connect unix:/run/dbus/system_bus_socket"])).unwrap();
-        assert_eq!(
-            decide(&t, Class::Connect, "/run/dbus/system_bus_socket"),
-            Verdict::Allow
-        );
-        assert_eq!(
-            decide(&t, Class::Connect, "/run/systemd/private"),
-            protected_by(Protection::Bus)
-        );
-        // The explicit allow made unix connects an allow-list; logging stays allowed.
-        assert_eq!(
-            decide(&t, Class::Connect, "/run/app.sock"),
-            Verdict::Deny(RULE_NOT_ALLOWED)
-        );
-        assert_eq!(
-            decide(&t, Class::Connect, "/run/systemd/journal/socket"),
-            Verdict::Allow
-        );
-        assert_eq!(
-            decide(&t, Class::Connect, "@abstract"),
-            protected_by(Protection::Bus)
-        );
-        let t = compile(&policy(&["deny connect unix:@x11-*"])).unwrap();
-        assert_eq!(decide(&t, Class::Connect, "@x11-0"), Verdict::Deny(0));
-        assert_eq!(
-            decide(&t, Class::Connect, "@other"),
-            protected_by(Protection::Bus)
-        );
-        // An explicit allow of an abstract name lifts the refusal for that name alone.
-        let t = compile(&policy(&["allow connect unix:@app-*"])).unwrap();
-        assert_eq!(decide(&t, Class::Connect, "@app-1"), Verdict::Allow);
     }
 }

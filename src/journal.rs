@@ -1,10 +1,12 @@
 //! Everything unitarmor writes to the journal: its own log (through tracing-journald when the
 //! journal is there, stderr otherwise) and one structured record per deny or audit verdict,
 //! attributed to the armored unit with `OBJECT_SYSTEMD_UNIT=` so that `journalctl -u UNIT`
-//! shows it. Floods are aggregated per unit and rule: the first few events of a window are
-//! logged in full, the rest are counted and reported in a summary record.
+//! shows it. Floods are aggregated per unit and rule: the first few events of a window, and the
+//! first of each path in it, are logged in full; the rest are counted and reported in a
+//! summary record.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, Hash, RandomState};
 use std::time::{Duration, Instant};
 
 use tracing_subscriber::prelude::*;
@@ -166,12 +168,17 @@ pub fn suppressed(unit: &str, rule: &RuleInfo<'_>, verdict: Verdict, count: u64,
 }
 
 /// Flood control: per (policy, rule, class, verdict), the first `burst` records of each window are
-/// written, the rest counted. Counts are exact; nothing is dropped without a count.
+/// written, the rest counted, except that the first record of each subject (operation and path)
+/// not yet written in the window is always written: decoys cannot hide the one denial that
+/// matters. Counts are exact (written + suppressed = admitted); nothing is dropped without a
+/// count.
 #[derive(Debug)]
 pub struct Aggregator {
     burst: u64,
     window: Duration,
     slots: HashMap<FloodKey, Slot>,
+    /// Keys the subjects' hashes (random per daemon, so paths cannot be made to collide).
+    hasher: RandomState,
 }
 
 /// What floods are counted by: policy id (one per unit and version of its policy), rule
@@ -183,6 +190,8 @@ struct Slot {
     started: Instant,
     written: u64,
     suppressed: u64,
+    /// Hashes of the subjects written in this window (8 bytes each, however long the path).
+    seen: HashSet<u64>,
 }
 
 impl Aggregator {
@@ -191,6 +200,7 @@ impl Aggregator {
             burst,
             window,
             slots: HashMap::new(),
+            hasher: RandomState::new(),
         }
     }
 
@@ -198,14 +208,20 @@ impl Aggregator {
         self.window
     }
 
-    /// Whether to write this event now (otherwise it was counted).
-    pub fn admit(&mut self, key: FloodKey, now: Instant) -> bool {
+    /// Whether to write this event now (otherwise it was counted). `subject` is what the event
+    /// was about, e.g. (operation, path, argument): one not written yet in this window is
+    /// always written.
+    pub fn admit(&mut self, key: FloodKey, subject: impl Hash, now: Instant) -> bool {
+        let hash = self.hasher.hash_one(subject);
         let slot = self.slots.entry(key).or_insert(Slot {
             started: now,
             written: 0,
             suppressed: 0,
+            seen: HashSet::new(),
         });
-        if slot.written < self.burst {
+        // Always remembered, so a new subject is written once however many came first.
+        let new = slot.seen.insert(hash);
+        if slot.written < self.burst || new {
             slot.written += 1;
             true
         } else {
@@ -277,13 +293,54 @@ mod tests {
         let mut a = Aggregator::new(3, Duration::from_secs(10));
         let t0 = Instant::now();
         let key = |policy, rule| (policy, rule, 0, Verdict::Denied);
-        let written = (0..100_000).filter(|_| a.admit(key(1, 0), t0)).count();
+        let written = (0..100_000)
+            .filter(|_| a.admit(key(1, 0), "/x", t0))
+            .count();
         assert_eq!(written, 3);
-        assert!(a.admit(key(1, 1), t0), "another rule has its own window");
-        assert!(a.admit(key(2, 0), t0), "another unit has its own window");
+        assert!(
+            a.admit(key(1, 1), "/x", t0),
+            "another rule has its own window"
+        );
+        assert!(
+            a.admit(key(2, 0), "/x", t0),
+            "another unit has its own window"
+        );
         assert!(a.expire(t0 + Duration::from_secs(5)).is_empty());
         let summary = a.expire(t0 + Duration::from_secs(10));
         assert_eq!(summary, vec![(key(1, 0), 99_997)]);
-        assert!(a.admit(key(1, 0), t0 + Duration::from_secs(11)));
+        assert!(a.admit(key(1, 0), "/x", t0 + Duration::from_secs(11)));
+    }
+
+    #[test]
+    fn decoys_cannot_hide_a_new_path() {
+        let mut a = Aggregator::new(5, Duration::from_secs(10));
+        let t0 = Instant::now();
+        let key = (1, 0, 0, Verdict::Denied);
+        let mut written = 0;
+        let mut admitted = 0;
+        for round in 0..1000 {
+            for decoy in 0..5 {
+                admitted += 1;
+                written += u64::from(a.admit(key, (1u8, format!("/decoy{decoy}")), t0));
+            }
+            if round == 500 {
+                admitted += 1;
+                assert!(a.admit(key, (1u8, "/etc/shadow"), t0), "the distinct path");
+                written += 1;
+                admitted += 1;
+                assert!(!a.admit(key, (1u8, "/etc/shadow"), t0), "written once");
+            }
+        }
+        // Another operation on the same path is news too.
+        admitted += 1;
+        assert!(a.admit(key, (2u8, "/decoy0"), t0));
+        written += 1;
+        let suppressed: u64 = a
+            .expire(t0 + Duration::from_secs(10))
+            .iter()
+            .map(|(_, n)| n)
+            .sum();
+        assert_eq!(written, 7);
+        assert_eq!(written + suppressed, admitted);
     }
 }

@@ -6,6 +6,18 @@ use unitarmor::cli::{self, Cli, Command};
 use unitarmor::{daemon, journal, kernel};
 
 fn main() {
+    // Installed as a systemd generator too (a link named unitarmor-generator), which systemd
+    // runs with its three output directories and nothing else.
+    let mut args = std::env::args_os();
+    let argv0 = args.next().map(std::path::PathBuf::from);
+    if argv0
+        .as_deref()
+        .and_then(|p| p.file_name())
+        .is_some_and(|n| n == "unitarmor-generator")
+    {
+        let dirs: Vec<_> = args.take(3).map(std::path::PathBuf::from).collect();
+        std::process::exit(daemon::sync::generator(&dirs));
+    }
     let cli = Cli::parse();
     let daemon = matches!(cli.command, Command::Daemon);
     journal::init(daemon);
@@ -26,6 +38,7 @@ fn main() {
             json,
         } => cli::logs(unit.as_deref(), follow, since.as_deref(), audit, json),
         Command::GenerateDocs { dir } => cli::generate_docs(&dir),
+        Command::Generator { dirs } => Ok(daemon::sync::generator(&dirs)),
         Command::Disarm => kernel::disarm().map(|removed| {
             if removed {
                 println!(

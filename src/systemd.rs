@@ -108,13 +108,15 @@ pub async fn unit_info(conn: &Connection, path: OwnedObjectPath) -> Result<UnitI
 }
 
 /// The `Slice=` a unit's files set (the last assignment wins, as in systemd), for units that
-/// are not loaded yet.
+/// are not loaded yet. Files are read as drop-ins are ([`crate::policy::dropin::read_limited`]):
+/// never a FIFO or a device, never more than the size limit.
 pub fn slice_from_files(files: &[std::path::PathBuf]) -> Option<String> {
     let mut slice = None;
     for f in files {
-        let Ok(text) = std::fs::read_to_string(f) else {
+        let Ok(bytes) = crate::policy::dropin::read_limited(f) else {
             continue;
         };
+        let text = String::from_utf8_lossy(&bytes);
         let mut section = "";
         for line in text.lines().map(str::trim) {
             if line.starts_with('[') {
@@ -151,17 +153,48 @@ pub fn slice_path(slice: &str) -> String {
     path
 }
 
-/// systemd's cgroup name escaping: names that could clash with cgroupfs files get a `_`.
+/// The cgroup controllers systemd 252 to 257 knows (`cgroup_controller_table` in systemd's
+/// src/basic/cgroup-util.c, real and BPF pseudo-controllers alike): a cgroup name whose part
+/// before the first `.` is one of them is escaped.
+const CONTROLLERS: [&str; 13] = [
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "io",
+    "blkio",
+    "memory",
+    "devices",
+    "pids",
+    "bpf-firewall",
+    "bpf-devices",
+    "bpf-foreign",
+    "bpf-socket-bind",
+    "bpf-restrict-network-interfaces",
+];
+
+/// systemd's cgroup name escaping (`cg_escape`): a name that could clash with a cgroupfs file
+/// (`tasks`, `cgroup.*`, `CONTROLLER.*`), or that starts with `_` or `.`, gets a `_` prefix.
+/// `io.service` lives in `_io.service`. Each path component is escaped on its own.
 pub fn cg_escape(name: &str) -> String {
-    let clash = name.starts_with('_')
+    let controller = name
+        .split_once('.')
+        .is_some_and(|(head, _)| CONTROLLERS.contains(&head));
+    let clash = name.is_empty()
+        || name.starts_with('_')
         || name.starts_with('.')
         || name.starts_with("cgroup.")
-        || matches!(name, "notify_on_release" | "release_agent" | "tasks");
+        || matches!(name, "notify_on_release" | "release_agent" | "tasks")
+        || controller;
     if clash {
         format!("_{name}")
     } else {
         name.to_string()
     }
+}
+
+/// The unit name a cgroup path component stands for (`cg_unescape`): one leading `_` goes.
+pub fn cg_unescape(component: &str) -> &str {
+    component.strip_prefix('_').unwrap_or(component)
 }
 
 /// The cgroup path a unit gets in `slice` when it starts.
@@ -178,9 +211,20 @@ pub fn default_slice(unit: &str) -> String {
     }
 }
 
+/// systemd's `unit_name_escape` of a unit name prefix: bytes other than ASCII letters,
+/// digits, `:`, `_` and `.` become `\xNN` (so `-` is `\x2d`, `\` is `\x5c`), and so does a
+/// leading `.`; `/` becomes `-`.
 fn escape_slice_part(s: &str) -> String {
-    // unit_name_build_from_type escapes '-' in the prefix as \x2d.
-    s.replace('-', "\\x2d")
+    let mut out = String::with_capacity(s.len());
+    for (i, b) in s.bytes().enumerate() {
+        match b {
+            b'/' => out.push('-'),
+            b'.' if i == 0 => out.push_str("\\x2e"),
+            b if b.is_ascii_alphanumeric() || b":_.".contains(&b) => out.push(b as char),
+            b => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -216,6 +260,75 @@ mod tests {
         );
         assert_eq!(default_slice("t@x.service"), "system-t.slice");
         assert_eq!(default_slice("a-b@x.service"), "system-a\\x2db.slice");
+        // unit_name_escape: the backslash of an escape in the prefix is escaped again.
+        assert_eq!(
+            default_slice("a\\x2db@x.service"),
+            "system-a\\x5cx2db.slice"
+        );
         assert_eq!(cg_escape("cgroup.x"), "_cgroup.x");
+    }
+
+    /// The cases of systemd's own test-cgroup-util (`TEST(escape)`), and the round trip.
+    #[test]
+    fn cg_escape_like_systemd() {
+        for (name, escaped) in [
+            ("foobar", "foobar"),
+            (".foobar", "_.foobar"),
+            ("foobar.service", "foobar.service"),
+            ("cgroup.service", "_cgroup.service"),
+            ("tasks", "_tasks"),
+            ("cpu.service", "_cpu.service"),
+            ("_foobar", "__foobar"),
+            ("", "_"),
+            ("_", "__"),
+            (".", "_."),
+        ] {
+            assert_eq!(cg_escape(name), escaped, "{name:?}");
+            assert_eq!(cg_unescape(&cg_escape(name)), name, "{name:?}");
+        }
+        for name in [
+            "io.service",
+            "memory.slice",
+            "pids.x.y",
+            "bpf-firewall.service",
+        ] {
+            assert_eq!(cg_escape(name), format!("_{name}"), "{name}");
+        }
+        for name in [
+            "cpux.service",
+            "iox.service",
+            "notify_on_release.service",
+            "a.io",
+        ] {
+            assert_eq!(cg_escape(name), name, "{name}");
+        }
+        assert_eq!(cg_escape("release_agent"), "_release_agent");
+    }
+
+    /// Every component of a unit's cgroup path is escaped, slices included (systemd's
+    /// `TEST(slice_to_path)` for the valid names).
+    #[test]
+    fn cgroup_paths_are_escaped_per_component() {
+        assert_eq!(
+            expected_cgroup("system.slice", "io.service"),
+            "/system.slice/_io.service"
+        );
+        assert_eq!(slice_path("foobar.slice"), "/foobar.slice");
+        assert_eq!(
+            slice_path("foobar-waldo.slice"),
+            "/foobar.slice/foobar-waldo.slice"
+        );
+        assert_eq!(
+            slice_path("a-b-c-d-e.slice"),
+            "/a.slice/a-b.slice/a-b-c.slice/a-b-c-d.slice/a-b-c-d-e.slice"
+        );
+        assert_eq!(
+            expected_cgroup("cpu-web.slice", "memory.service"),
+            "/_cpu.slice/cpu-web.slice/_memory.service"
+        );
+        assert_eq!(
+            expected_cgroup("system-io.slice", "io@a.service"),
+            "/system.slice/system-io.slice/io@a.service"
+        );
     }
 }

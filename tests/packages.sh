@@ -12,12 +12,24 @@ rpm=$(grep '\.rpm$' <<<"$built")
 if lintian --fail-on error "$deb" >/tmp/unitarmor-lintian.out 2>&1; then ok "lintian: no errors in $(basename "$deb")"; else bad "lintian"; cat /tmp/unitarmor-lintian.out; fi
 files=$(rpm -qpl "$rpm" 2>/dev/null)
 for f in /usr/bin/unitarmor /usr/lib/systemd/system/unitarmor.service /usr/lib/systemd/system-preset/90-unitarmor.preset \
+  /usr/lib/systemd/system-generators/unitarmor-generator \
   /usr/share/dbus-1/system.d/org.unitarmor1.conf /usr/lib/systemd/catalog/unitarmor.catalog \
   /etc/unitarmor/policies/base.toml /usr/share/man/man8/unitarmor.8.gz /usr/share/man/man5/unitarmor.armor.5.gz \
   /usr/share/licenses/unitarmor/LICENSE /usr/share/bash-completion/completions/unitarmor \
   /usr/share/zsh/site-functions/_unitarmor /usr/share/fish/vendor_completions.d/unitarmor.fish; do
   if grep -qx "$f" <<<"$files"; then ok "rpm has $f"; else bad "rpm lacks $f"; fi
 done
+# The generator: a link to the binary, which acts as the generator under that name.
+if rpm -qp --dump "$rpm" 2>/dev/null | grep -q '^/usr/lib/systemd/system-generators/unitarmor-generator .* \.\./\.\./\.\./bin/unitarmor$'; then
+  ok "rpm links the generator to /usr/bin/unitarmor"
+else
+  bad "rpm generator link"
+fi
+if dpkg-deb -c "$deb" | grep -q ' \./lib/systemd/system-generators/unitarmor-generator -> /usr/bin/unitarmor$'; then
+  ok "deb links the generator to /usr/bin/unitarmor"
+else
+  bad "deb generator link"
+fi
 scripts=$(rpm -qp --scripts "$rpm" 2>/dev/null)
 for s in "postinstall scriptlet" "preuninstall scriptlet" "postuninstall scriptlet" "unitarmor disarm" "systemctl preset unitarmor.service"; do
   if grep -q "$s" <<<"$scripts"; then ok "rpm scripts have '$s'"; else bad "rpm scripts lack '$s'"; fi

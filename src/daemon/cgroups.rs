@@ -11,19 +11,23 @@ use crate::kernel::{Binding, BIND_SLICE};
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
 /// The unit whose cgroup (below `subtree`) has id `cgid`, for events decided by a slice's or a
-/// template's policy: the deepest unit-named component of that cgroup's path.
+/// template's policy: see [`unit_of_path`].
 pub(super) fn unit_of_cgroup(subtree: &str, cgid: u64) -> Option<String> {
     let (dir, _) = cgroup_dirs(subtree)
         .into_iter()
         .find(|(_, id)| *id == cgid)?;
-    let path = dir.to_string_lossy().into_owned();
-    path.rsplit('/')
-        .find(|c| {
-            [".service", ".scope", ".socket", ".mount", ".swap"]
-                .iter()
-                .any(|s| c.ends_with(s))
-        })
-        .map(str::to_string)
+    let full = dir.to_string_lossy();
+    unit_of_path(full.strip_prefix(CGROUP_ROOT).unwrap_or(&full))
+}
+
+/// The unit a cgroup path belongs to: the one systemd created, whose cgroup is the
+/// shallowest component that is not a slice ([`unit_root`]), unescaped (`_io.service` is
+/// `io.service`). Sub-cgroups below it are the unit's own (a delegated unit may name one
+/// `ssh.service`; its events are still the unit's). None for a slice.
+pub(super) fn unit_of_path(path: &str) -> Option<String> {
+    let root = unit_root(path)?;
+    let leaf = root.rsplit('/').next()?;
+    Some(crate::systemd::cg_unescape(leaf).to_string())
 }
 
 /// Every cgroup directory at and below the cgroup path `path`, with its id (the inode number).
@@ -104,7 +108,25 @@ pub(super) fn cgroup_bindings(path: &str, policy: u32) -> Vec<(u64, Binding)> {
 
 #[cfg(test)]
 mod tests {
-    use super::unit_root;
+    use super::{unit_of_path, unit_root};
+
+    #[test]
+    fn events_belong_to_the_unit_systemd_made() {
+        // A delegated instance names a sub-cgroup after another unit: still the instance's.
+        assert_eq!(
+            unit_of_path("/system.slice/system-t.slice/t@a.service/ssh.service").as_deref(),
+            Some("t@a.service")
+        );
+        assert_eq!(
+            unit_of_path("/app.slice/web.service/payload/sshd.service/x.scope").as_deref(),
+            Some("web.service")
+        );
+        assert_eq!(
+            unit_of_path("/system.slice/_io.service").as_deref(),
+            Some("io.service")
+        );
+        assert_eq!(unit_of_path("/system.slice/system-t.slice"), None);
+    }
 
     #[test]
     fn unit_roots() {

@@ -9,6 +9,7 @@ use zbus::Connection;
 
 use crate::policy::resolve::{self, UNIT_DIRS};
 use crate::policy::specifiers::UnitName;
+use crate::policy::Diagnostics;
 use crate::systemd::{self, ManagerProxy, UnitInfo};
 
 /// A unit to consider, with where its configuration comes from.
@@ -97,8 +98,7 @@ pub(super) fn discover_on_disk(skip: &HashSet<String>) -> Vec<Candidate> {
         .into_iter()
         .filter(|n| !skip.contains(n))
         .map(|name| {
-            let (fragment, dropins) = resolve::unit_files(Path::new("/"), &name);
-            let files: Vec<PathBuf> = fragment.into_iter().chain(dropins).collect();
+            let files = files_on_disk(&name);
             let slice =
                 systemd::slice_from_files(&files).unwrap_or_else(|| systemd::default_slice(&name));
             Candidate {
@@ -111,6 +111,17 @@ pub(super) fn discover_on_disk(skip: &HashSet<String>) -> Vec<Candidate> {
         .collect();
     out.sort_by_key(|c| bind_order(&c.name));
     out
+}
+
+/// A unit's fragment and drop-ins on disk, in systemd's order; drop-in directory entries that
+/// systemd does not read (FIFOs, sockets, devices, directories) are skipped with a warning.
+pub(super) fn files_on_disk(unit: &str) -> Vec<PathBuf> {
+    let mut diags = Diagnostics::default();
+    let (fragment, dropins) = resolve::unit_files_checked(Path::new("/"), unit, &mut diags);
+    for d in &diags.0 {
+        warn!(object_systemd_unit = unit, "{unit}: {d}");
+    }
+    fragment.into_iter().chain(dropins).collect()
 }
 
 /// Slices first, then templates, then units: each binds its whole cgroup tree, and what is
@@ -126,9 +137,10 @@ pub(super) fn bind_order(name: &str) -> u8 {
     }
 }
 
-/// The files of `slice` and of every slice above it (root slice excepted), outermost first:
-/// a policy on a slice applies to every unit in it.
-pub(super) fn slice_files(slice: &str) -> Vec<PathBuf> {
+/// The files of every slice from the outermost down to `slice` (root slice excepted), one
+/// layer per slice that mentions `[X-Armor]`, for [`resolve::merge_layers`]: no slice's
+/// files can drop the rules of a slice above it.
+pub(super) fn slice_layers(slice: &str) -> Vec<Vec<PathBuf>> {
     let Some(stem) = slice.strip_suffix(".slice") else {
         return Vec::new();
     };
@@ -139,10 +151,9 @@ pub(super) fn slice_files(slice: &str) -> Vec<PathBuf> {
             prefix.push('-');
         }
         prefix.push_str(part);
-        let (fragment, dropins) = resolve::unit_files(Path::new("/"), &format!("{prefix}.slice"));
-        let files: Vec<PathBuf> = fragment.into_iter().chain(dropins).collect();
+        let files = files_on_disk(&format!("{prefix}.slice"));
         if resolve::mentions_armor(&files) {
-            out.extend(files);
+            out.push(files);
         }
     }
     out

@@ -50,6 +50,10 @@ pub(super) fn spawn_event_reader(map: libbpf_rs::MapHandle, tx: mpsc::Sender<Eve
             };
             loop {
                 if let Err(e) = rb.poll(Duration::from_millis(500)) {
+                    // A signal (SIGSTOP/SIGCONT, a debugger) interrupts the wait: read on.
+                    if e.kind() == libbpf_rs::ErrorKind::Interrupted {
+                        continue;
+                    }
                     error!("reading the event ring buffer failed: {e}");
                     return;
                 }
@@ -80,7 +84,7 @@ impl Daemon {
             RULE_UNBUILDABLE => {
                 return (
                     unit.clone(),
-                    "its path cannot be built (a detached or disconnected tree, or too long); every class with rules refuses it".into(),
+                    "its path cannot be built (a detached or disconnected tree, or too long), so every class with rules refuses it".into(),
                     "implicit".into(),
                 )
             }
@@ -123,10 +127,9 @@ impl Daemon {
                 _ => a.audited += 1,
             }
         }
-        if !self
-            .aggregator
-            .admit((ev.policy, ev.rule, ev.class, ev.verdict), Instant::now())
-        {
+        let subject = (ev.op, ev.path.as_str(), ev.arg);
+        let key = (ev.policy, ev.rule, ev.class, ev.verdict);
+        if !self.aggregator.admit(key, subject, Instant::now()) {
             return;
         }
         let exe = if ev.exe.is_empty() {

@@ -8,14 +8,18 @@
 //!
 //! This file holds the daemon's state, its start-up order and main loop; `discover.rs` finds
 //! the armored units, `reconcile.rs` brings the kernel in line with them, `events.rs` turns
-//! kernel events into journal records, and `cgroups.rs` walks the cgroup tree.
+//! kernel events into journal records, `cgroups.rs` walks the cgroup tree, and `sync.rs`
+//! makes `systemctl daemon-reload` wait until the daemon has read the new files.
 
 mod cgroups;
 mod discover;
 mod events;
 mod reconcile;
+pub mod sync;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,10 +35,11 @@ use crate::journal::Aggregator;
 use crate::kernel::abi::Event;
 use crate::kernel::{self, Kernel};
 use crate::policy::Policy;
-use crate::systemd::ManagerProxy;
+use crate::systemd::{self, ManagerProxy};
 
-use discover::{discover_on_disk, template_of};
+use discover::{discover, discover_on_disk, template_of};
 use events::spawn_event_reader;
+use sync::Request;
 
 /// An armored unit as the daemon keeps it.
 struct Armored {
@@ -43,6 +48,12 @@ struct Armored {
     id: u32,
     /// The cgroup path the unit's cgroup is (or will be) created at.
     expected: String,
+    /// What `expected` was computed from: the unit's slice and cgroup path (empty unless
+    /// systemd said) as of the last reconcile, and the `Slice=` its files set then. The
+    /// disk-only pass of a reload keeps the first two while the third is unchanged.
+    slice: String,
+    control_group: String,
+    slice_setting: Option<String>,
     /// Error diagnostics of the last read of its files (logged once per change).
     errors: Vec<String>,
     denied: u64,
@@ -91,6 +102,15 @@ pub async fn run() -> Result<()> {
         lost: HashMap::new(),
         status: status.clone(),
     };
+    // The socket a reload's generator asks on (sync.rs). Bound before phase 1: a reload
+    // meanwhile waits for its answer, which comes from a pass over the disk made after it.
+    let mut sync_rx = match sync::listen(Path::new(sync::SOCKET)) {
+        Ok(rx) => Some(rx),
+        Err(e) => {
+            warn!("{e:#}; daemon-reload will not wait for unitarmor");
+            None
+        }
+    };
 
     // Phase 1, from disk alone (the bus may not be up this early in boot): policies and
     // expected cgroup paths, then binding at creation, then existing cgroups, then the hooks.
@@ -128,20 +148,26 @@ pub async fn run() -> Result<()> {
     // Phase 2: follow systemd. Signals are forwarded by tasks of their own into an unbounded
     // channel: zbus stops reading the socket when a signal queue is full, and the daemon makes
     // D-Bus calls of its own while it handles a signal, so an undrained queue would deadlock.
-    let conn = zbus::connection::Builder::system()
-        .method_timeout(Duration::from_secs(30))
-        .build()
-        .await
-        .context("connecting to the system bus")?;
-    let manager = ManagerProxy::new(&conn).await?;
+    // Every exchange with PID 1 also answers sync requests meanwhile: PID 1 answers nothing
+    // while a reload runs the generator, and the generator waits for us.
     let (sig_tx, mut signals) = mpsc::unbounded_channel();
-    forward_signals(&manager, sig_tx).await?;
-    manager
-        .subscribe()
-        .await
-        .context("subscribing to systemd's signals")?;
-    d.rescan(&conn, &manager).await;
-    api::serve(&conn, status)
+    let (conn, manager) = answering(&mut d, &mut sync_rx, async {
+        let conn = zbus::connection::Builder::system()
+            .method_timeout(Duration::from_secs(30))
+            .build()
+            .await
+            .context("connecting to the system bus")?;
+        let manager = ManagerProxy::new(&conn).await?;
+        forward_signals(&manager, sig_tx).await?;
+        manager
+            .subscribe()
+            .await
+            .context("subscribing to systemd's signals")?;
+        anyhow::Ok((conn, manager))
+    })
+    .await?;
+    rescan(&mut d, &conn, &manager, &mut sync_rx).await;
+    answering(&mut d, &mut sync_rx, api::serve(&conn, status))
         .await
         .context("offering the D-Bus API")?;
     d.publish_status();
@@ -157,19 +183,33 @@ pub async fn run() -> Result<()> {
                     // A rescan covers whatever else is queued.
                     while signals.try_recv().is_ok() {}
                     info!("systemd reloaded; re-reading unit configuration");
-                    d.rescan(&conn, &manager).await;
+                    rescan(&mut d, &conn, &manager, &mut sync_rx).await;
                 }
                 SystemdSignal::Unit(name) => {
                     // Only instances need it: a template's policy binds them at creation, and
                     // this refines it to the instance's own.
                     let armored_template = template_of(&name).is_some_and(|t| d.units.contains_key(&t));
                     if armored_template && !d.units.contains_key(&name) {
-                        if let Ok(path) = manager.get_unit(&name).await {
-                            d.refresh(&conn, &path).await;
+                        let fetch = async {
+                            let path = manager.get_unit(&name).await?;
+                            systemd::unit_info(&conn, path).await
+                        };
+                        tokio::select! {
+                            info = fetch => match info {
+                                Ok(info) => d.refresh(info),
+                                Err(e) => warn!("cannot read unit {name}: {e:#}"),
+                            },
+                            // A reload began: what systemd says now may predate it. Its
+                            // rescan covers this unit.
+                            Some(req) = sync::next(&mut sync_rx) => {
+                                d.answer_sync(req, &mut sync_rx);
+                                rescan(&mut d, &conn, &manager, &mut sync_rx).await;
+                            }
                         }
                     }
                 }
             },
+            Some(req) = sync::next(&mut sync_rx) => d.answer_sync(req, &mut sync_rx),
             Some(ev) = events.recv() => d.on_event(ev),
             _ = tick.tick() => d.on_tick(),
             _ = sigterm.recv() => break,
@@ -177,11 +217,49 @@ pub async fn run() -> Result<()> {
         }
     }
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    if sync_rx.is_some() {
+        let _ = std::fs::remove_file(sync::SOCKET);
+    }
     info!(
         "stopping; the pinned programs under {} keep enforcing",
         kernel::PIN_DIR
     );
     Ok(())
+}
+
+/// Awaits `fut` (an exchange over D-Bus) while answering sync requests.
+async fn answering<F: Future>(
+    d: &mut Daemon,
+    sync_rx: &mut Option<mpsc::Receiver<Request>>,
+    fut: F,
+) -> F::Output {
+    tokio::pin!(fut);
+    loop {
+        tokio::select! {
+            out = &mut fut => return out,
+            Some(req) = sync::next(sync_rx) => d.answer_sync(req, sync_rx),
+        }
+    }
+}
+
+/// Re-reads everything with systemd's view (at start and after `systemctl daemon-reload`).
+/// A sync request meanwhile is answered and the rescan started over: PID 1's answers so far
+/// may predate the reload that sent it, and must not undo what the sync read from disk.
+async fn rescan(
+    d: &mut Daemon,
+    conn: &zbus::Connection,
+    manager: &ManagerProxy<'_>,
+    sync_rx: &mut Option<mpsc::Receiver<Request>>,
+) {
+    loop {
+        tokio::select! {
+            found = discover(conn, manager) => {
+                d.apply_rescan(found);
+                return;
+            }
+            Some(req) = sync::next(sync_rx) => d.answer_sync(req, sync_rx),
+        }
+    }
 }
 
 /// What the daemon reacts to from systemd.

@@ -2,16 +2,14 @@
 //! in the kernel in line with its files, on start-up, on reload and for new units.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 use tracing::{error, info, warn};
-use zbus::Connection;
 
 use super::cgroups::cgroup_bindings;
 use super::discover::{
-    bind_order, candidate_from, cgroup_pattern, discover, expected_path, parent_slice, slice_files,
+    bind_order, candidate_from, cgroup_pattern, expected_path, parent_slice, slice_layers,
     Candidate,
 };
 use super::{Armored, Daemon};
@@ -21,7 +19,7 @@ use crate::policy::named::Lookup;
 use crate::policy::resolve;
 use crate::policy::specifiers::UnitName;
 use crate::policy::Diagnostics;
-use crate::systemd::{self, ManagerProxy};
+use crate::systemd::{self, UnitInfo};
 
 impl Daemon {
     fn alloc_id(&mut self) -> Option<u32> {
@@ -47,6 +45,12 @@ impl Daemon {
 
     /// Brings one unit's kernel state in line with its files.
     pub(super) fn reconcile(&mut self, c: &Candidate) {
+        self.reconcile_with(c, true);
+    }
+
+    /// [`Self::reconcile`]; with `may_disarm` false, a unit whose files no longer arm it is
+    /// left as it is (the disk-only pass of a reload's sync leaves that to the rescan).
+    pub(super) fn reconcile_with(&mut self, c: &Candidate, may_disarm: bool) {
         let unit = UnitName::new(c.name.as_str());
         let mut diags = Diagnostics::default();
         // A slice's parents (for a slice) or the unit's slices come first.
@@ -55,13 +59,21 @@ impl Daemon {
         } else {
             c.slice.clone()
         };
-        let files: Vec<PathBuf> = slice_files(&parent)
-            .into_iter()
-            .chain(c.files.iter().cloned())
-            .collect();
-        let policy = resolve::merge(&Lookup::system(), &files, Some(&unit), &mut diags);
-        let errors: Vec<String> = diags.errors().map(|d| d.to_string()).collect();
+        // Each slice is a layer of its own: the unit can neither drop nor soften its rules.
+        let policy = resolve::merge_layers(
+            &Lookup::system(),
+            &slice_layers(&parent),
+            &c.files,
+            Some(&unit),
+            &mut diags,
+        );
+        let mut errors: Vec<String> = diags.errors().map(|d| d.to_string()).collect();
         let expected = expected_path(c);
+        // A cgroup path the kernel key cannot hold is never skipped silently: existing cgroups
+        // are still bound by id, and the error stays in `unitarmor status`.
+        if let Err(e) = crate::kernel::cgroup_key(&expected) {
+            errors.push(format!("{e:#}: its cgroup is not bound when it is created"));
+        }
         let (known, unchanged, errors_changed, counters) = match self.units.get(&c.name) {
             Some(p) => (
                 true,
@@ -95,7 +107,7 @@ impl Daemon {
             }
         }
         if !policy.is_armored() {
-            if known {
+            if known && may_disarm {
                 self.disarm_unit(&c.name);
                 info!(
                     object_systemd_unit = c.name.as_str(),
@@ -104,9 +116,13 @@ impl Daemon {
             }
             return;
         }
+        let slice_setting = systemd::slice_from_files(&c.files);
         if unchanged {
             if let Some(p) = self.units.get_mut(&c.name) {
                 p.errors = errors;
+                p.slice.clone_from(&c.slice);
+                p.control_group.clone_from(&c.control_group);
+                p.slice_setting = slice_setting;
             }
             return;
         }
@@ -161,6 +177,9 @@ impl Daemon {
                 tables,
                 id,
                 expected: expected.clone(),
+                slice: c.slice.clone(),
+                control_group: c.control_group.clone(),
+                slice_setting,
                 errors,
                 denied,
                 audited,
@@ -219,13 +238,14 @@ impl Daemon {
         self.publish_status();
     }
 
-    /// Re-reads everything (after `systemctl daemon-reload`).
-    pub(super) async fn rescan(&mut self, conn: &Connection, manager: &ManagerProxy<'_>) {
+    /// Applies a rescan: `candidates` are what `discover` found (after `systemctl
+    /// daemon-reload`). The D-Bus exchange is the caller's, so that it can answer a reload's
+    /// sync request meanwhile (see `sync.rs`).
+    pub(super) fn apply_rescan(&mut self, candidates: Vec<Candidate>) {
         // An upgrade of systemd may have replaced systemd-executor.
         if let Err(e) = self.kernel.note_executor() {
             warn!("{e:#}");
         }
-        let candidates = discover(conn, manager).await;
         let names: HashSet<&str> = candidates.iter().map(|c| c.name.as_str()).collect();
         let gone: Vec<String> = self
             .units
@@ -246,15 +266,10 @@ impl Daemon {
         }
     }
 
-    /// Re-reads one loaded unit (new, or its job finished).
-    pub(super) async fn refresh(&mut self, conn: &Connection, path: &zbus::OwnedObjectPath) {
-        match systemd::unit_info(conn, path.clone()).await {
-            Ok(info) => {
-                let c = candidate_from(info);
-                self.reconcile(&c);
-                self.bind_existing(&c);
-            }
-            Err(e) => warn!("cannot read unit {}: {e:#}", path.as_str()),
-        }
+    /// Re-reads one loaded unit (new, or its job finished), from what systemd said of it.
+    pub(super) fn refresh(&mut self, info: UnitInfo) {
+        let c = candidate_from(info);
+        self.reconcile(&c);
+        self.bind_existing(&c);
     }
 }

@@ -20,6 +20,79 @@ pub const MAX_FILE_BYTES: usize = 4 << 20;
 /// A logical line longer than this is refused.
 pub const MAX_LINE_BYTES: usize = 64 << 10;
 
+/// Why a configuration file was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// A FIFO, socket, device (other than `/dev/null`) or directory: systemd does not read
+    /// such a file, and reading it could block. Reported as a warning naming the file.
+    #[error("not read: it is {0}, not a regular file")]
+    NotRegular(&'static str),
+    #[error("file is larger than {MAX_FILE_BYTES} bytes; unitarmor reads at most that")]
+    TooLarge,
+    #[error("cannot read: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Reads a unit file, drop-in or named policy the way nothing can make block: `path` (a
+/// symlink is followed) must be a regular file, or `/dev/null` (a mask: read as empty). It is
+/// opened with `O_NONBLOCK | O_NOCTTY | O_CLOEXEC`, checked again with `fstat` on the open
+/// descriptor (it may have been replaced since), and at most [`MAX_FILE_BYTES`] are read.
+pub fn read_limited(path: &Path) -> Result<Vec<u8>, ReadError> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Checked before opening too: opening a device can have effects of its own.
+    if regular_or_null(&std::fs::metadata(path)?)? {
+        return Ok(Vec::new());
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(path)?;
+    if regular_or_null(&file.metadata()?)? {
+        return Ok(Vec::new());
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(ReadError::TooLarge);
+    }
+    Ok(bytes)
+}
+
+/// Ok(false) for a regular file, Ok(true) for `/dev/null`, an error for anything else.
+fn regular_or_null(meta: &std::fs::Metadata) -> Result<bool, ReadError> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let t = meta.file_type();
+    if t.is_file() {
+        return Ok(false);
+    }
+    if t.is_char_device() && meta.rdev() == libc::makedev(1, 3) {
+        return Ok(true);
+    }
+    Err(ReadError::NotRegular(if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else if t.is_dir() {
+        "a directory"
+    } else {
+        "a special file"
+    }))
+}
+
+/// Reports a file that could not be read: a warning for one that is not a regular file (as
+/// systemd skips it), an error otherwise.
+pub fn report_read_error(path: &Path, e: &ReadError, diags: &mut Diagnostics) {
+    let src = Source::new(path, 1);
+    match e {
+        ReadError::NotRegular(_) => diags.warning(&src, e.to_string()),
+        _ => diags.error(&src, e.to_string()),
+    }
+}
+
 /// One assignment in `[X-Armor]`, in file order.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Entry {
@@ -293,6 +366,25 @@ mod tests {
         let mut diags = Diagnostics::default();
         parse(Path::new("/h"), &vec![b'x'; MAX_FILE_BYTES + 1], &mut diags);
         assert!(diags.has_errors());
+    }
+
+    #[test]
+    fn reads_are_limited() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.conf");
+        std::fs::write(&big, vec![b'#'; MAX_FILE_BYTES + 1]).unwrap();
+        assert!(matches!(read_limited(&big), Err(ReadError::TooLarge)));
+        std::fs::write(&big, b"[X-Armor]\n").unwrap();
+        assert_eq!(read_limited(&big).unwrap(), b"[X-Armor]\n");
+        assert!(read_limited(Path::new("/dev/null")).unwrap().is_empty());
+        assert!(matches!(
+            read_limited(dir.path()),
+            Err(ReadError::NotRegular("a directory"))
+        ));
+        assert!(matches!(
+            read_limited(Path::new("/dev/zero")),
+            Err(ReadError::NotRegular("a device"))
+        ));
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub const LIBCS: [&str; 3] = [
 
 /// Whether the anchored regex `re` (in [`PathPattern::to_regex`]'s dialect, as the compiler
 /// builds it) matches `text`.
-fn matches(re: &str, text: &str) -> bool {
+pub(crate) fn matches(re: &str, text: &str) -> bool {
     dense::Builder::new()
         .syntax(
             syntax::Config::new()
@@ -247,7 +247,6 @@ mod tests {
             .map(|(i, r)| Rule::parse(r, None, Source::new("/p", i + 1)).unwrap())
             .collect();
         Policy {
-            mode: Mode::Enforce,
             rules,
             configured: true,
             ..Default::default()

@@ -74,6 +74,20 @@ impl Mode {
         }
     }
 
+    /// The stricter of two modes that both apply: enforce over audit over off.
+    pub fn strictest(self, other: Mode) -> Mode {
+        let rank = |m: Mode| match m {
+            Mode::Off => 0,
+            Mode::Audit => 1,
+            Mode::Enforce => 2,
+        };
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Mode::Enforce => "enforce",
@@ -97,6 +111,10 @@ pub struct Policy {
     /// `ArmorExempt=` that named it since the last reset. For `check` and `show`.
     #[serde(skip)]
     pub exempt_sources: BTreeMap<Protection, Source>,
+    /// Classes of `allow` rules that did not parse (see [`Rule::broken_allow_class`]): each
+    /// stays an allow-list, so a broken rule never widens the unit (the error is reported
+    /// with the rule's line). Cleared by an empty `ArmorPolicy=` like the rules.
+    pub broken_allow: BTreeSet<Class>,
 }
 
 impl Policy {
@@ -117,8 +135,26 @@ impl Policy {
             .collect()
     }
 
-    /// True when the kernel should enforce or audit anything for this unit.
+    /// A policy of `rules` (each a rule line, sourced at `/p.conf:N`), for tests.
+    #[cfg(test)]
+    pub fn of(rules: &[&str]) -> Policy {
+        let rules = rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| Rule::parse(r, None, Source::new("/p.conf", i + 1)).unwrap())
+            .collect();
+        Policy {
+            rules,
+            configured: true,
+            ..Default::default()
+        }
+    }
+
+    /// True when the kernel should enforce or audit anything for this unit: it has rules, or
+    /// an allow rule that did not parse.
     pub fn is_armored(&self) -> bool {
-        self.configured && self.mode != Mode::Off && !self.rules.is_empty()
+        self.configured
+            && self.mode != Mode::Off
+            && (!self.rules.is_empty() || !self.broken_allow.is_empty())
     }
 }

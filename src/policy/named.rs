@@ -13,12 +13,13 @@
 //! from = "/usr/sbin/nginx"      # optional
 //! ```
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 use super::diag::Diagnostics;
-use super::rule::{split_words, Rule};
+use super::rule::{split_words, Class, Rule};
 use super::specifiers::UnitName;
 use super::Source;
 
@@ -102,13 +103,15 @@ impl Lookup {
 }
 
 /// Expands `@name` into rules, following its includes. `stack` holds the names being expanded
-/// (for cycle errors); `at` is where the include was written.
+/// (for cycle errors); `at` is where the include was written. The classes of allow rules that
+/// do not parse go to `broken_allow` (see [`Rule::broken_allow_class`]).
 pub fn expand(
     lookup: &Lookup,
     name: &str,
     unit: Option<&UnitName>,
     at: &Source,
     stack: &mut Vec<String>,
+    broken_allow: &mut BTreeSet<Class>,
     diags: &mut Diagnostics,
 ) -> Vec<Rule> {
     if !valid_name(name) {
@@ -171,6 +174,7 @@ pub fn expand(
             unit,
             &Source::new(&path, line),
             stack,
+            broken_allow,
             diags,
         ));
     }
@@ -183,9 +187,13 @@ pub fn expand(
         if let Some(f) = &r.from {
             words.push(format!("from={}", quote(f)));
         }
-        match Rule::parse(&words.join(" "), unit, src.clone()) {
+        let text = words.join(" ");
+        match Rule::parse(&text, unit, src.clone()) {
             Ok(rule) => rules.push(rule),
-            Err(e) => diags.error(&src, e),
+            Err(e) => {
+                broken_allow.extend(Rule::broken_allow_class(&text));
+                diags.error(&src, e);
+            }
         }
     }
     stack.pop();
@@ -208,14 +216,7 @@ fn line_of(text: &str, offset: usize) -> usize {
 }
 
 fn read_limited(path: &Path) -> Result<String, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-    if bytes.len() > super::dropin::MAX_FILE_BYTES {
-        return Err(format!(
-            "file is {} bytes; unitarmor reads at most {}",
-            bytes.len(),
-            super::dropin::MAX_FILE_BYTES
-        ));
-    }
+    let bytes = super::dropin::read_limited(path).map_err(|e| e.to_string())?;
     String::from_utf8(bytes).map_err(|e| {
         format!(
             "file is not valid UTF-8 (byte {})",
@@ -249,6 +250,7 @@ mod tests {
             None,
             &Source::new("/u.conf", 3),
             &mut Vec::new(),
+            &mut BTreeSet::new(),
             &mut d,
         );
         (rules, d)

@@ -16,7 +16,7 @@ use super::dropin::{self, Entry};
 use super::named::{self, Lookup};
 use super::rule::Rule;
 use super::specifiers::UnitName;
-use super::{Policy, Source};
+use super::{Mode, Policy, Source};
 
 /// systemd's system unit search path, highest priority first (systemd.unit(5)).
 pub const UNIT_DIRS: [&str; 13] = [
@@ -35,13 +35,13 @@ pub const UNIT_DIRS: [&str; 13] = [
     "/run/systemd/generator.late",
 ];
 
-/// Whether any of `files` has an `[X-Armor]` section (a cheap test before parsing).
+/// Whether any of `files` has an `[X-Armor]` section (a cheap test before parsing). Files
+/// are read with [`dropin::read_limited`]: a FIFO or device is never opened for reading.
 pub fn mentions_armor(files: &[PathBuf]) -> bool {
+    let needle = format!("[{}]", dropin::SECTION);
     files.iter().any(|f| {
-        std::fs::read(f).is_ok_and(|b| {
-            b.windows(dropin::SECTION.len() + 2)
-                .any(|w| w == format!("[{}]", dropin::SECTION).as_bytes())
-        })
+        dropin::read_limited(f)
+            .is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
     })
 }
 
@@ -70,8 +70,24 @@ pub fn dropin_dir_names(unit: &str) -> Vec<String> {
     names
 }
 
-/// The fragment and drop-ins of `unit` under `root`, in the order systemd applies them.
+/// The fragment and drop-ins of `unit` under `root`, in the order systemd applies them
+/// (what [`unit_files_checked`] finds, without its warnings).
 pub fn unit_files(root: &Path, unit: &str) -> (Option<PathBuf>, Vec<PathBuf>) {
+    unit_files_checked(root, unit, &mut Diagnostics::default())
+}
+
+/// The fragment and drop-ins of `unit` under `root`, in the order systemd applies them.
+///
+/// A drop-in is what systemd's `conf_files_list` takes: a directory entry named `*.conf`,
+/// not hidden (no leading `.`), that is a regular file or a symlink (a symlink to
+/// `/dev/null` masks the name; one to anything but a regular file is refused when it is
+/// read, see [`dropin::read_limited`]). FIFOs, sockets, devices and directories named
+/// `*.conf` are skipped, as systemd skips them, with a warning naming each in `diags`.
+pub fn unit_files_checked(
+    root: &Path,
+    unit: &str,
+    diags: &mut Diagnostics,
+) -> (Option<PathBuf>, Vec<PathBuf>) {
     let dirs: Vec<PathBuf> = UNIT_DIRS
         .iter()
         .map(|d| root.join(d.trim_start_matches('/')))
@@ -94,13 +110,23 @@ pub fn unit_files(root: &Path, unit: &str) -> (Option<PathBuf>, Vec<PathBuf>) {
             let Ok(entries) = std::fs::read_dir(d.join(&name)) else {
                 continue;
             };
-            let mut files: Vec<_> = entries.flatten().map(|e| e.path()).collect();
-            files.sort();
-            for f in files {
+            let mut files: Vec<_> = entries
+                .flatten()
+                .map(|e| (e.path(), e.file_type()))
+                .collect();
+            files.sort_by(|a, b| a.0.cmp(&b.0));
+            for (f, file_type) in files {
                 let Some(file_name) = f.file_name().and_then(|n| n.to_str()) else {
                     continue;
                 };
-                if !file_name.ends_with(".conf") {
+                if !file_name.ends_with(".conf") || file_name.starts_with('.') {
+                    continue;
+                }
+                if !file_type.is_ok_and(|t| t.is_file() || t.is_symlink()) {
+                    diags.warning(
+                        &Source::new(&f, 1),
+                        "skipped: not a regular file or a symlink (systemd does not read it)",
+                    );
                     continue;
                 }
                 // A drop-in linked to /dev/null masks the same name everywhere below.
@@ -122,21 +148,83 @@ pub fn merge(
     unit: Option<&UnitName>,
     diags: &mut Diagnostics,
 ) -> Policy {
-    let mut policy = Policy::default();
+    merge_onto(lookup, Policy::default(), files, unit, diags).0
+}
+
+/// Merges a unit's files onto `policy`; also says whether any file set `ArmorMode=`.
+fn merge_onto(
+    lookup: &Lookup,
+    mut policy: Policy,
+    files: &[PathBuf],
+    unit: Option<&UnitName>,
+    diags: &mut Diagnostics,
+) -> (Policy, bool) {
+    let mut mode_set = false;
     for file in files {
-        let bytes = match std::fs::read(file) {
+        let bytes = match dropin::read_limited(file) {
             Ok(b) => b,
             Err(e) => {
-                diags.error(&Source::new(file, 1), format!("cannot read: {e}"));
+                dropin::report_read_error(file, &e, diags);
                 continue;
             }
         };
         let d = dropin::parse(file, &bytes, diags);
         policy.configured |= d.has_section;
         for entry in d.entries {
+            mode_set |= matches!(entry, Entry::Mode(..));
             apply(lookup, &mut policy, entry, unit, diags);
         }
     }
+    (policy, mode_set)
+}
+
+/// Merges a unit's files as layers, so that nothing in a unit's files drops its slices'
+/// rules: `slice_layers` are the files of each slice above the unit, outermost first (one
+/// `Vec` per slice: `a.slice`, then `a-b.slice`), `unit_files` the unit's own (for a slice,
+/// its own files). Each layer is merged on its own, then:
+///
+/// - every layer's rules are kept: an empty `ArmorPolicy=` resets only the rules of its own
+///   layer (a unit's, or one slice's), never those of the slices above it;
+/// - the mode is the strictest (enforce over audit) of the modes of the layers that speak:
+///   a layer speaks when it has rules or sets `ArmorMode=`. A unit's `ArmorMode=audit` does
+///   not turn its slice's denials into audits;
+/// - `ArmorMode=off` turns off the rules of its own layer only: off on a unit leaves its
+///   slices' rules in force, off on a slice leaves the unit's;
+/// - `ArmorExempt=` reads on from layer to layer as from file to file (an empty
+///   `ArmorExempt=` in a unit's files lifts no more than the unit's own would).
+pub fn merge_layers(
+    lookup: &Lookup,
+    slice_layers: &[Vec<PathBuf>],
+    unit_files: &[PathBuf],
+    unit: Option<&UnitName>,
+    diags: &mut Diagnostics,
+) -> Policy {
+    let mut policy = Policy::default();
+    let mut mode = None;
+    let mut last_mode = Mode::default();
+    let layers = slice_layers.iter().map(Vec::as_slice).chain([unit_files]);
+    for files in layers {
+        let start = Policy {
+            exempt: std::mem::take(&mut policy.exempt),
+            exempt_sources: std::mem::take(&mut policy.exempt_sources),
+            ..Policy::default()
+        };
+        let (layer, mode_set) = merge_onto(lookup, start, files, unit, diags);
+        policy.configured |= layer.configured;
+        policy.exempt = layer.exempt;
+        policy.exempt_sources = layer.exempt_sources;
+        last_mode = layer.mode;
+        if !layer.configured || layer.mode == Mode::Off {
+            continue;
+        }
+        let speaks = mode_set || !layer.rules.is_empty() || !layer.broken_allow.is_empty();
+        policy.rules.extend(layer.rules);
+        policy.broken_allow.extend(layer.broken_allow);
+        if speaks {
+            mode = Some(mode.map_or(layer.mode, |m: Mode| m.strictest(layer.mode)));
+        }
+    }
+    policy.mode = mode.unwrap_or(last_mode);
     policy
 }
 
@@ -149,7 +237,10 @@ fn apply(
 ) {
     match entry {
         Entry::Mode(m, _) => policy.mode = m,
-        Entry::Reset(_) => policy.rules.clear(),
+        Entry::Reset(_) => {
+            policy.rules.clear();
+            policy.broken_allow.clear();
+        }
         Entry::ExemptReset(_) => {
             policy.exempt.clear();
             policy.exempt_sources.clear();
@@ -165,12 +256,24 @@ fn apply(
         }
         Entry::Policy(text, src) => {
             if let Some(name) = text.strip_prefix('@') {
-                let rules = named::expand(lookup, name.trim(), unit, &src, &mut Vec::new(), diags);
+                let rules = named::expand(
+                    lookup,
+                    name.trim(),
+                    unit,
+                    &src,
+                    &mut Vec::new(),
+                    &mut policy.broken_allow,
+                    diags,
+                );
                 policy.rules.extend(rules);
             } else {
                 match Rule::parse(&text, unit, src.clone()) {
                     Ok(r) => policy.rules.push(r),
-                    Err(e) => diags.error(&src, e),
+                    Err(e) => {
+                        // A broken allow rule keeps its class an allow-list: deny, not allow.
+                        policy.broken_allow.extend(Rule::broken_allow_class(&text));
+                        diags.error(&src, e);
+                    }
                 }
             }
         }
@@ -178,159 +281,5 @@ fn apply(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn write(root: &Path, rel: &str, text: &str) -> PathBuf {
-        let p = root.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-
-    #[test]
-    fn dropin_dirs_like_systemd() {
-        assert_eq!(
-            dropin_dir_names("nginx.service"),
-            ["service.d", "nginx.service.d"]
-        );
-        assert_eq!(
-            dropin_dir_names("foo-bar-baz.service"),
-            [
-                "service.d",
-                "foo-.service.d",
-                "foo-bar-.service.d",
-                "foo-bar-baz.service.d"
-            ]
-        );
-        assert_eq!(
-            dropin_dir_names("web@a.service"),
-            ["service.d", "web@.service.d", "web@a.service.d"]
-        );
-        assert_eq!(
-            dropin_dir_names("a-b@x.service"),
-            [
-                "service.d",
-                "a-.service.d",
-                "a-b@.service.d",
-                "a-b@x.service.d"
-            ]
-        );
-    }
-
-    #[test]
-    fn order_priority_and_masking() {
-        let t = tempfile::tempdir().unwrap();
-        let r = t.path();
-        let frag = write(
-            r,
-            "usr/lib/systemd/system/web@.service",
-            "[Service]\nExecStart=/bin/true\n",
-        );
-        write(
-            r,
-            "usr/lib/systemd/system/web@.service.d/10-base.conf",
-            "vendor",
-        );
-        let etc10 = write(r, "etc/systemd/system/web@.service.d/10-base.conf", "admin");
-        let run20 = write(r, "run/systemd/system/service.d/20-all.conf", "");
-        let inst05 = write(r, "etc/systemd/system/web@a.service.d/05-first.conf", "");
-        write(
-            r,
-            "usr/lib/systemd/system/web@a.service.d/30-masked.conf",
-            "",
-        );
-        std::fs::create_dir_all(r.join("etc/systemd/system/web@a.service.d")).unwrap();
-        std::os::unix::fs::symlink(
-            "/dev/null",
-            r.join("etc/systemd/system/web@a.service.d/30-masked.conf"),
-        )
-        .unwrap();
-        write(r, "etc/systemd/system/web@a.service.d/notes.txt", "");
-        let (f, d) = unit_files(r, "web@a.service");
-        assert_eq!(f, Some(frag));
-        assert_eq!(d, [inst05, etc10, run20]);
-    }
-
-    #[test]
-    fn merge_accumulates_and_resets() {
-        let t = tempfile::tempdir().unwrap();
-        let r = t.path();
-        let a = write(
-            r,
-            "a.conf",
-            "[X-Armor]\nArmorPolicy=deny read /a\nArmorPolicy=deny read /b\n",
-        );
-        let b = write(
-            r,
-            "b.conf",
-            "[X-Armor]\nArmorPolicy=\nArmorPolicy=deny write /srv/%i/\nArmorMode=audit\n",
-        );
-        let c = write(r, "c.conf", "[X-Armor]\nArmorPolicy=deny exec /c\n");
-        let mut diags = Diagnostics::default();
-        let p = merge(
-            &Lookup::under(r),
-            &[a, b, c],
-            Some(&UnitName::new("w@x.service")),
-            &mut diags,
-        );
-        assert!(diags.0.is_empty(), "{diags:?}");
-        let rules: Vec<String> = p.rules.iter().map(|r| r.to_string()).collect();
-        assert_eq!(rules, ["deny write /srv/x/", "deny exec /c"]);
-        assert_eq!(p.mode, crate::policy::Mode::Audit);
-        assert!(p.is_armored());
-    }
-
-    #[test]
-    fn exemptions_accumulate_across_files_and_reset() {
-        let t = tempfile::tempdir().unwrap();
-        let r = t.path();
-        let slice = write(
-            r,
-            "slice.conf",
-            "[X-Armor]\nArmorExempt=mount\nArmorExempt=ptrace\n",
-        );
-        let a = write(
-            r,
-            "a.conf",
-            "[X-Armor]\nArmorExempt=\nArmorExempt=bpf signal\nArmorPolicy=deny read /x\n",
-        );
-        let b = write(r, "b.conf", "[X-Armor]\nArmorExempt=userns bpf\n");
-        let mut diags = Diagnostics::default();
-        let lookup = Lookup::under(r);
-        let p = merge(&lookup, &[slice.clone(), a, b.clone()], None, &mut diags);
-        assert!(diags.0.is_empty(), "{diags:?}");
-        use crate::policy::Protection::*;
-        assert_eq!(p.exempt, [Bpf, Userns, Signal].into_iter().collect());
-        assert!(p.is_exempt(Bpf) && !p.is_exempt(Mount));
-        // bpf keeps the line that first lifted it.
-        assert_eq!(
-            p.exempt_sources[&Bpf].to_string(),
-            format!("{}:3", r.join("a.conf").display())
-        );
-        assert_eq!(p.exempt_sources[&Userns].line, 2);
-        assert_eq!(p.exempt_sources.len(), p.exempt.len());
-        let protections = p.protections();
-        assert_eq!(protections.len(), crate::policy::Protection::ALL.len() - 3);
-        assert!(!protections.contains(&Bpf) && protections.contains(&Mount));
-        // Without the reset, the slice's exemptions stay.
-        let p = merge(&lookup, &[slice, b], None, &mut diags);
-        assert_eq!(p.exempt, [Mount, Ptrace, Userns, Bpf].into_iter().collect());
-        assert!(p.protections().is_empty(), "no rules: not armored");
-    }
-
-    #[test]
-    fn units_without_the_section_are_not_armored() {
-        let t = tempfile::tempdir().unwrap();
-        let a = write(t.path(), "a.service", "[Service]\nExecStart=/bin/true\n");
-        let mut diags = Diagnostics::default();
-        let p = merge(&Lookup::under(t.path()), &[a], None, &mut diags);
-        assert!(!p.configured && !p.is_armored());
-        let off = write(
-            t.path(),
-            "off.conf",
-            "[X-Armor]\nArmorMode=off\nArmorPolicy=deny read /x\n",
-        );
-        assert!(!merge(&Lookup::under(t.path()), &[off], None, &mut diags).is_armored());
-    }
-}
+#[path = "resolve_tests.rs"]
+mod tests;

@@ -199,20 +199,23 @@ impl Rule {
             format!("unknown class '{class_word}' (read, write, exec, net, connect, bind, cap){hint}")
         })?;
 
+        // Path patterns and socket arguments, which may widen in a bare template.
         let expand = |w: &str| -> Result<String, String> {
             match unit {
-                Some(u) => specifiers::expand(w, u),
+                Some(u) => specifiers::expand_path(w, u),
                 // Validate the syntax with a stand-in instance.
-                None => specifiers::expand(w, &UnitName::new("unit@instance.service")),
+                None => specifiers::expand_path(w, &UnitName::new("unit@instance.service")),
             }
         };
         let mut from = None;
+        let mut from_instance = false;
         let mut args = Vec::new();
         for w in words {
             if let Some(p) = w.strip_prefix("from=") {
                 if from.is_some() {
                     return Err("from= given twice".into());
                 }
+                from_instance = specifiers::has_instance(p);
                 from = Some(PathPattern::parse(&expand(p)?).map_err(|e| format!("from=: {e}"))?);
             } else {
                 args.push(w);
@@ -227,10 +230,13 @@ impl Rule {
         }
         // A bare template's policy must hold for every instance before the instance is known:
         // instance-dependent deny and audit patterns widen to all instances, instance-dependent
-        // allow patterns are dropped (the class stays an allow-list). Stricter, never looser.
+        // allow patterns are dropped (the class stays an allow-list), and so is every pattern
+        // of an allow rule whose from= depends on the instance (a widened from= would allow
+        // more programs). Stricter, never looser.
         let template = unit.is_some_and(|u| u.is_template());
-        let kept =
-            |a: &&String| !(template && action == Action::Allow && specifiers::has_instance(a));
+        let kept = |a: &&String| {
+            !(template && action == Action::Allow && (from_instance || specifiers::has_instance(a)))
+        };
         let unix = args.iter().filter(|a| net::is_unix_arg(a)).count();
         if unix > 0 && class != Class::Connect {
             return Err(format!(
@@ -280,6 +286,25 @@ impl Rule {
             from,
             source,
         })
+    }
+
+    /// The class an allow rule that does not parse was about: the first two words are `allow`
+    /// and a class name (for `connect`, only when an argument names a `unix:` socket, the
+    /// only connect rules the kernel decides). Such a class must stay an allow-list, so that
+    /// a broken rule never widens a unit. None for anything else.
+    pub fn broken_allow_class(text: &str) -> Option<Class> {
+        let words = split_words(text)
+            .unwrap_or_else(|_| text.split_whitespace().map(String::from).collect());
+        if words.first().map(String::as_str) != Some("allow") {
+            return None;
+        }
+        let class = Class::ALL
+            .into_iter()
+            .find(|c| Some(c.as_str()) == words.get(1).map(String::as_str))?;
+        if class == Class::Connect && !words[2..].iter().any(|w| net::is_unix_arg(w)) {
+            return None;
+        }
+        Some(class)
     }
 
     /// The path patterns of a path-class rule (empty for the other classes).
@@ -364,6 +389,50 @@ mod tests {
         assert!(r.paths().is_empty());
         let r = Rule::parse("deny read /srv/%i/secret", Some(&t), src()).unwrap();
         assert_eq!(r.to_string(), "deny read /srv/*/secret");
+    }
+
+    #[test]
+    fn templates_widen_names_and_from() {
+        let t = UnitName::new("web@.service");
+        let src = || Source::new("/t.conf", 1);
+        let r = Rule::parse("deny read /run/%n /run/%N/ /srv/a-%I/k", Some(&t), src()).unwrap();
+        assert_eq!(
+            r.to_string(),
+            "deny read /run/web@*.service /run/web@*/ /srv/**/k"
+        );
+        let r = Rule::parse("allow write /run/%n /run/%N/ /tmp/", Some(&t), src()).unwrap();
+        assert_eq!(r.to_string(), "allow write /tmp/");
+        let r = Rule::parse("allow read /etc/ from=/opt/%i/bin", Some(&t), src()).unwrap();
+        assert!(r.paths().is_empty(), "{r}");
+        let r = Rule::parse("deny read /etc/ from=/opt/%i/bin", Some(&t), src()).unwrap();
+        assert_eq!(r.to_string(), "deny read /etc/ from=/opt/*/bin");
+        // An instance gets exactly its own names.
+        let i = UnitName::new("web@a.service");
+        let r = Rule::parse("allow read /run/%n from=/opt/%i/bin", Some(&i), src()).unwrap();
+        assert_eq!(
+            r.to_string(),
+            "allow read /run/web@a.service from=/opt/a/bin"
+        );
+    }
+
+    #[test]
+    fn broken_allow_rules_name_their_class() {
+        assert_eq!(
+            Rule::broken_allow_class("allow read relative/path"),
+            Some(Class::Read)
+        );
+        assert_eq!(
+            Rule::broken_allow_class("allow exec \"/unterminated"),
+            Some(Class::Exec)
+        );
+        assert_eq!(
+            Rule::broken_allow_class("allow connect unix:relative"),
+            Some(Class::Connect)
+        );
+        assert_eq!(Rule::broken_allow_class("allow connect tcp:99999"), None);
+        assert_eq!(Rule::broken_allow_class("allow raed /x"), None);
+        assert_eq!(Rule::broken_allow_class("deny read relative"), None);
+        assert_eq!(Rule::broken_allow_class("allow"), None);
     }
 
     #[test]

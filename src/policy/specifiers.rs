@@ -61,13 +61,21 @@ fn hex(b: Option<&u8>) -> Option<u8> {
     (*b? as char).to_digit(16).map(|d| d as u8)
 }
 
-/// Expands specifiers in `s` for `unit`. An unknown specifier is an error, as in systemd. In a
-/// bare template (`foo@.service`), which stands for every instance, `%i` becomes `*` and `%I`
-/// becomes `**`; see [`has_instance`] for what allow rules do with that.
+/// The specifiers whose value depends on the instance: in a bare template they widen.
+pub const INSTANCE_SPECIFIERS: [char; 4] = ['i', 'I', 'n', 'N'];
+
+/// Expands specifiers in `s` for `unit`. An unknown specifier is an error, as in systemd.
+///
+/// A bare template (`foo@.service`) stands for every instance, so each instance-dependent
+/// specifier ([`INSTANCE_SPECIFIERS`]) widens to what any instance could give: `%i` becomes
+/// `*`, `%I` (which may hold `/`) becomes `**`, `%n` becomes `foo@*.service` and `%N`
+/// `foo@*`. See [`expand_path`] for `%I` inside a path component, and [`has_instance`] for
+/// what allow rules do with all of this.
 pub fn expand(s: &str, unit: &UnitName) -> Result<String, String> {
     if !s.contains('%') {
         return Ok(s.to_string());
     }
+    let template = unit.is_template();
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars();
     while let Some(c) = chars.next() {
@@ -77,13 +85,15 @@ pub fn expand(s: &str, unit: &UnitName) -> Result<String, String> {
         }
         match chars.next() {
             Some('%') => out.push('%'),
+            // A bare template stands for all its instances: any instance in their place.
+            Some('n') if template => out.push_str(&unit.full.replacen('@', "@*", 1)),
+            Some('N') if template => out.push_str(&unit.stem().replacen('@', "@*", 1)),
+            Some('i') if template => out.push('*'),
+            Some('I') if template => out.push_str("**"),
             Some('n') => out.push_str(&unit.full),
             Some('N') => out.push_str(unit.stem()),
             Some('p') => out.push_str(unit.prefix()),
             Some('P') => out.push_str(&unescape(unit.prefix())),
-            // A bare template stands for all its instances: any one component.
-            Some('i') if unit.is_template() => out.push('*'),
-            Some('I') if unit.is_template() => out.push_str("**"),
             Some('i') => out.push_str(unit.instance()),
             Some('I') => out.push_str(&unescape(unit.instance())),
             Some(other) => {
@@ -101,9 +111,46 @@ pub fn expand(s: &str, unit: &UnitName) -> Result<String, String> {
     Ok(out)
 }
 
-/// Whether `s` uses an instance specifier.
+/// Expands a path pattern (or a `unix:` socket argument) like [`expand`]. In a bare
+/// template, a path component in which `%I` is not the whole component becomes `**` as a
+/// whole: an instance's `%I` may hold `/`, and `**` must be a whole component, so
+/// `/srv/x-%I/key` widens to `/srv/**/key`, which covers `/srv/x-a/b/key` too.
+pub fn expand_path(s: &str, unit: &UnitName) -> Result<String, String> {
+    if !unit.is_template() || !used(s).any(|c| c == 'I') {
+        return expand(s, unit);
+    }
+    let mut comps = Vec::new();
+    for (i, comp) in s.split('/').enumerate() {
+        let e = expand(comp, unit)?;
+        // The first component is empty in a path, and `unix:` (or an abstract socket name,
+        // where `**` may stand anywhere) in a socket argument.
+        if i > 0 && comp != "%I" && used(comp).any(|c| c == 'I') {
+            comps.push("**".to_string());
+        } else {
+            comps.push(e);
+        }
+    }
+    Ok(comps.join("/"))
+}
+
+/// The specifier letters `s` uses, in order (`%%` is no specifier).
+fn used(s: &str) -> impl Iterator<Item = char> + '_ {
+    let mut chars = s.chars();
+    std::iter::from_fn(move || loop {
+        match chars.next()? {
+            '%' => match chars.next()? {
+                '%' => continue,
+                c => return Some(c),
+            },
+            _ => continue,
+        }
+    })
+}
+
+/// Whether `s` uses a specifier whose value depends on the instance ([`INSTANCE_SPECIFIERS`]:
+/// `%i %I %n %N`). A bare template drops such allow patterns: the class stays an allow-list.
 pub fn has_instance(s: &str) -> bool {
-    s.replace("%%", "").contains("%i") || s.replace("%%", "").contains("%I")
+    used(s).any(|c| INSTANCE_SPECIFIERS.contains(&c))
 }
 
 #[cfg(test)]
@@ -136,6 +183,50 @@ mod tests {
             "/x/*/**"
         );
         assert!(has_instance("/srv/%i/") && !has_instance("/srv/%%i/"));
+    }
+
+    /// Every instance-dependent specifier widens in a bare template, so that whatever an
+    /// instance's pattern matches, the template's matches too.
+    #[test]
+    fn templates_widen_every_instance_specifier() {
+        let t = UnitName::new("web@.service");
+        assert_eq!(
+            expand("/run/%n/%N/%i/%I", &t).unwrap(),
+            "/run/web@*.service/web@*/*/**"
+        );
+        assert_eq!(expand("/srv/%p/%P", &t).unwrap(), "/srv/web/web");
+        for s in ["/x/%n", "/x/%N", "/x/%i", "/x/%I", "%%%i"] {
+            assert!(has_instance(s), "{s}");
+        }
+        for s in ["/x/%p", "/x/%P", "/x/%%n", "/x/%%N", "/x/%%%%i"] {
+            assert!(!has_instance(s), "{s}");
+        }
+        // %I inside a component: the whole component widens (it may hold '/').
+        assert_eq!(expand_path("/srv/x-%I/key", &t).unwrap(), "/srv/**/key");
+        assert_eq!(expand_path("/srv/%I/key", &t).unwrap(), "/srv/**/key");
+        assert_eq!(
+            expand_path("unix:/run/%I.sock", &t).unwrap(),
+            "unix:/run/**"
+        );
+        assert_eq!(expand_path("unix:@web-%I", &t).unwrap(), "unix:@web-**");
+        // Instances and plain units expand exactly.
+        let i = UnitName::new("web@a-b.service");
+        assert_eq!(
+            expand_path("/srv/x-%I/%n", &i).unwrap(),
+            "/srv/x-a/b/web@a-b.service"
+        );
+        // Every instance's expansion is matched by the template's widened pattern.
+        let pattern = "/srv/x-%I/%N.d/%n";
+        let widened = crate::policy::PathPattern::parse(&expand_path(pattern, &t).unwrap())
+            .unwrap()
+            .to_regex();
+        for inst in ["web@a.service", "web@a-b-c.service", "web@x.service"] {
+            let path = expand_path(pattern, &UnitName::new(inst)).unwrap();
+            assert!(
+                crate::policy::lint::matches(&widened, &path),
+                "{path} !~ {widened}"
+            );
+        }
     }
 
     #[test]

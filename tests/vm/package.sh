@@ -12,6 +12,10 @@ for f in /usr/bin/unitarmor /lib/systemd/system/unitarmor.service /lib/systemd/s
   /usr/share/doc/unitarmor/examples/drop-ins/nginx.service.d/armor.conf; do
   check "it installs $f" test -e "$f"
 done
+check "it installs the generator as a link to the binary" sh -c 'test "$(readlink /lib/systemd/system-generators/unitarmor-generator)" = /usr/bin/unitarmor'
+check "systemd runs the generator: a daemon-reload waits for the daemon's re-read" sh -c '
+  since=$(date "+%Y-%m-%d %H:%M:%S"); sleep 1; systemctl daemon-reload
+  journalctl -u unitarmor.service --since "$since" -o cat | grep -q "^daemon-reload: re-read"'
 check "unitarmor.service is enabled" sh -c 'test "$(systemctl is-enabled unitarmor.service)" = enabled'
 check "the catalog is indexed" sh -c 'journalctl --list-catalog | grep -qi 63870318b8114d0f9b311f80e77ce97a'
 

@@ -1,0 +1,478 @@
+//! `systemctl daemon-reload` waits for unitarmor: a generator (which systemd runs synchronously
+//! inside every reload, before it loads units) asks the daemon over a unix socket to re-read
+//! every unit's files from disk and write the kernel maps, and returns only when it has.
+//!
+//! Both ends live here: the generator's client ([`generator`], [`request`]), the daemon's
+//! server ([`listen`]) and the disk-only pass it runs for each request
+//! ([`Daemon::answer_sync`]). See docs/DESIGN.md, "A reload waits for the daemon".
+//!
+//! Nothing here talks to PID 1: during the exchange it is blocked in the reload.
+
+use std::collections::HashSet;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream as StdUnixStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{info, warn};
+
+use super::discover::{bind_order, discover_on_disk, Candidate};
+use super::Daemon;
+use crate::kernel;
+use crate::policy::resolve;
+use crate::systemd;
+
+/// The daemon's sync socket (in its `RuntimeDirectory=`).
+pub const SOCKET: &str = "/run/unitarmor/sync";
+/// What the generator writes, and what the daemon answers once the kernel maps are written.
+const REQUEST: &[u8] = b"sync\n";
+const REPLY: &[u8] = b"ok\n";
+/// How long the generator waits for the answer (systemd gives generators 90 s in all).
+pub const GENERATOR_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the daemon waits for a client's request line, and to write its answer.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The drop-in the generator writes, into its output directory, for every armored service
+/// when the daemon could not be asked (see [`generator`]).
+const WAIT_DROPIN: &str = "unitarmor-wait.conf";
+const WAIT_DROPIN_TEXT: &str = "\
+# Written by unitarmor-generator at the last daemon-reload: the unitarmor daemon was not
+# running then, so this unit's [X-Armor] policy may be newer than what the kernel enforces.
+# Starting the unit (re)starts the daemon first, which reads every unit's files before it
+# reports ready.
+[Unit]
+Wants=unitarmor.service
+After=unitarmor.service
+";
+
+/// What came of a sync request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The daemon re-read everything and wrote the kernel maps.
+    Synced,
+    /// No daemon listens (no socket, or a stale one).
+    NotRunning,
+    /// Connected (or could not connect for another reason), but no answer came.
+    NoAnswer(String),
+}
+
+/// Asks the daemon listening at `path` to sync, waiting at most `timeout` in all.
+pub fn request(path: &Path, timeout: Duration) -> Outcome {
+    let deadline = Instant::now() + timeout;
+    let mut s = match StdUnixStream::connect(path) {
+        Ok(s) => s,
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            return Outcome::NotRunning
+        }
+        Err(e) => return Outcome::NoAnswer(format!("cannot connect to {}: {e}", path.display())),
+    };
+    let mut exchange = || -> io::Result<Vec<u8>> {
+        s.set_write_timeout(Some(timeout))?;
+        s.write_all(REQUEST)?;
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 16];
+        while !answer.contains(&b'\n') && answer.len() < 64 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            s.set_read_timeout(Some(left))?;
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(answer)
+    };
+    match exchange() {
+        Ok(a) if a == REPLY => Outcome::Synced,
+        Ok(a) if a.is_empty() => {
+            Outcome::NoAnswer(format!("{} closed without an answer", path.display()))
+        }
+        Ok(a) => Outcome::NoAnswer(format!(
+            "unexpected answer {:?} on {}",
+            String::from_utf8_lossy(&a),
+            path.display()
+        )),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            Outcome::NoAnswer(format!(
+                "no answer on {} within {} s",
+                path.display(),
+                timeout.as_secs()
+            ))
+        }
+        Err(e) => Outcome::NoAnswer(format!("{}: {e}", path.display())),
+    }
+}
+
+/// The generator (`unitarmor-generator NORMAL-DIR [EARLY-DIR LATE-DIR]`), run by systemd at
+/// boot and inside every `daemon-reload`, before it loads units. Always exits 0.
+///
+/// - The daemon answers: it has read every unit's files (the ones systemd is about to load)
+///   and written the kernel maps; a unit started after this reload is armored by them from its
+///   first instruction.
+/// - No daemon, and no pinned programs (boot, where generators run before the daemon, which
+///   reads everything when it starts; or unitarmor disarmed): nothing to do.
+/// - No daemon (or no answer) while pinned programs keep enforcing what an earlier daemon
+///   wrote: every armored service gets a drop-in (`Wants=` and `After=unitarmor.service`) in
+///   the generator's output directory, so starting one first starts the daemon, which reads
+///   its files before it reports ready. A daemon that runs but does not answer is logged: its
+///   units start under the tables it wrote last.
+pub fn generator(dirs: &[PathBuf]) -> i32 {
+    let problem = match request(Path::new(SOCKET), GENERATOR_TIMEOUT) {
+        Outcome::Synced => return 0,
+        Outcome::NotRunning => None,
+        Outcome::NoAnswer(why) => Some(why),
+    };
+    let stale = "units started now may run under the policy the kernel has until the daemon \
+                 has read their files";
+    if !kernel::pinned() {
+        if let Some(why) = problem {
+            log(&format!(
+                "the unitarmor daemon did not answer ({why}); {stale}"
+            ));
+        }
+        return 0;
+    }
+    let written = match dirs.first() {
+        Some(dir) => write_wait_dropins(dir),
+        None => Err(anyhow::anyhow!("no output directory given")),
+    };
+    log(&match (problem, written) {
+        (None, Ok(n)) => format!(
+            "the unitarmor daemon is not running (its pinned programs are): starting any of \
+             {n} armored services starts it first, and it reads their files before they start"
+        ),
+        (Some(why), Ok(_)) => format!("the unitarmor daemon did not answer ({why}); {stale}"),
+        (None, Err(e)) => format!("the unitarmor daemon is not running; {stale} ({e:#})"),
+        (Some(why), Err(e)) => {
+            format!("the unitarmor daemon did not answer ({why}); {stale} ({e:#})")
+        }
+    });
+    0
+}
+
+/// Writes [`WAIT_DROPIN`] for every armored service (and template) into `dir`; returns how
+/// many. Slices get none: ordering a slice after a service that lives in a slice is a cycle.
+fn write_wait_dropins(dir: &Path) -> Result<usize> {
+    let mut n = 0;
+    for c in discover_on_disk(&HashSet::new()) {
+        if !c.name.ends_with(".service")
+            || c.name == "unitarmor.service"
+            || !resolve::mentions_armor(&c.files)
+        {
+            continue;
+        }
+        let d = dir.join(format!("{}.d", c.name));
+        std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
+        let f = d.join(WAIT_DROPIN);
+        std::fs::write(&f, WAIT_DROPIN_TEXT).with_context(|| format!("writing {}", f.display()))?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// One line into the journal: through the kernel log (as systemd's own generators log; it is
+/// there at every stage of boot), or standard error if that cannot be opened.
+fn log(msg: &str) {
+    // <12>: facility user, priority warning; journald takes the identifier from the prefix.
+    let line = format!("<12>unitarmor-generator[{}]: {msg}\n", std::process::id());
+    let kmsg = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/kmsg")
+        .and_then(|mut f| f.write_all(line.as_bytes()));
+    if kmsg.is_err() {
+        eprintln!("unitarmor-generator: {msg}");
+    }
+}
+
+/// A client waiting for a sync: answered (dropped or sent) by the main loop.
+pub(super) type Request = oneshot::Sender<()>;
+
+/// Listens at `path` (a stale socket there is replaced; mode 0600) and forwards each
+/// well-formed request to the returned channel. Each connection is read by a task of its
+/// own, with a timeout, so a slow or silent client holds up nobody.
+pub(super) fn listen(path: &Path) -> Result<mpsc::Receiver<Request>> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("removing {}", path.display())),
+    }
+    let listener =
+        UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("setting the mode of {}", path.display()))?;
+    let (tx, rx) = mpsc::channel(64);
+    tokio::spawn(async move {
+        loop {
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    tokio::spawn(serve(stream, tx.clone()));
+                }
+                Err(e) => {
+                    warn!("sync socket: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    });
+    Ok(rx)
+}
+
+/// One client: reads `sync\n`, hands the request to the main loop, writes `ok\n` when that
+/// has answered it.
+async fn serve(stream: UnixStream, tx: mpsc::Sender<Request>) {
+    let read = tokio::time::timeout(CLIENT_TIMEOUT, async {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 16];
+        while !buf.contains(&b'\n') && buf.len() < REQUEST.len() {
+            stream.readable().await?;
+            match stream.try_read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(buf)
+    })
+    .await;
+    if !matches!(read, Ok(Ok(ref b)) if b == REQUEST) {
+        return;
+    }
+    let (done, answered) = oneshot::channel();
+    if tx.send(done).await.is_err() || answered.await.is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(CLIENT_TIMEOUT, async {
+        let mut sent = 0;
+        while sent < REPLY.len() {
+            stream.writable().await?;
+            match stream.try_write(&REPLY[sent..]) {
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok::<_, io::Error>(())
+    })
+    .await;
+}
+
+/// The next request, or never if there is no socket.
+pub(super) async fn next(rx: &mut Option<mpsc::Receiver<Request>>) -> Option<Request> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Daemon {
+    /// Answers `first` and every request queued behind it with one pass over the files on
+    /// disk: each was made before the pass started, so the pass has seen what it asked for.
+    pub(super) fn answer_sync(&mut self, first: Request, rx: &mut Option<mpsc::Receiver<Request>>) {
+        let mut waiting = vec![first];
+        if let Some(rx) = rx {
+            while let Ok(r) = rx.try_recv() {
+                waiting.push(r);
+            }
+        }
+        let started = Instant::now();
+        let n = self.sync_from_disk();
+        for w in waiting {
+            let _ = w.send(());
+        }
+        info!(
+            "daemon-reload: re-read {n} armored units from disk in {} ms",
+            started.elapsed().as_millis()
+        );
+    }
+
+    /// Brings every armored unit's policy and expected cgroup path in line with the files on
+    /// disk, without asking systemd (PID 1 is blocked in the reload that asked for this).
+    ///
+    /// - Units the daemon knows keep the slice and cgroup path systemd told it about, unless
+    ///   their files' `Slice=` changed since: the disk can only guess those.
+    /// - Nothing is disarmed here (a unit removed from disk, or no longer armored, is left to
+    ///   the rescan with systemd's view that follows the reload): a pass that reads the disk
+    ///   slightly differently from systemd must not drop a policy.
+    /// - Only cgroups of units armored for the first time are bound here; a changed policy
+    ///   is switched over by `reconcile` itself.
+    fn sync_from_disk(&mut self) -> usize {
+        let mut candidates = discover_on_disk(&HashSet::new());
+        let listed: HashSet<String> = candidates.iter().map(|c| c.name.clone()).collect();
+        // Units systemd told us about that have no files of their own in a unit directory
+        // (instances of templates).
+        let extra: Vec<Candidate> = self
+            .units
+            .keys()
+            .filter(|n| !listed.contains(*n))
+            .map(|n| disk_candidate(n))
+            .collect();
+        candidates.extend(extra);
+        candidates.retain(|c| resolve::mentions_armor(&c.files));
+        for c in &mut candidates {
+            if let Some(a) = self.units.get(&c.name) {
+                if systemd::slice_from_files(&c.files) == a.slice_setting {
+                    c.slice.clone_from(&a.slice);
+                    c.control_group.clone_from(&a.control_group);
+                }
+            }
+        }
+        candidates.sort_by_key(|c| bind_order(&c.name));
+        for c in &candidates {
+            let new = !self.units.contains_key(&c.name);
+            self.reconcile_with(c, false);
+            if new {
+                self.bind_existing(c);
+            }
+        }
+        candidates.len()
+    }
+}
+
+/// A unit as the files on disk configure it (as `discover_on_disk` resolves each one).
+fn disk_candidate(name: &str) -> Candidate {
+    let (fragment, dropins) = resolve::unit_files(Path::new("/"), name);
+    let files: Vec<PathBuf> = fragment.into_iter().chain(dropins).collect();
+    let slice = systemd::slice_from_files(&files).unwrap_or_else(|| systemd::default_slice(name));
+    Candidate {
+        name: name.to_string(),
+        files,
+        slice,
+        control_group: String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn no_socket_is_not_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sync");
+        assert_eq!(request(&path, Duration::from_secs(1)), Outcome::NotRunning);
+        // A stale socket: bound once, nobody listening.
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        assert_eq!(request(&path, Duration::from_secs(1)), Outcome::NotRunning);
+    }
+
+    #[test]
+    fn a_silent_daemon_times_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sync");
+        let _l = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let t = Instant::now();
+        let out = request(&path, Duration::from_millis(300));
+        assert!(
+            matches!(out, Outcome::NoAnswer(ref w) if w.contains("no answer")),
+            "{out:?}"
+        );
+        assert!(t.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn request_and_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run").join("sync");
+        let rt = rt();
+        let mut rx = rt.block_on(async { listen(&path) }).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        // The main loop's side: answer each request (after the "pass").
+        let p = path.clone();
+        let client = std::thread::spawn(move || {
+            (
+                request(&p, Duration::from_secs(5)),
+                request(&p, Duration::from_secs(5)),
+            )
+        });
+        rt.block_on(async {
+            for _ in 0..2 {
+                let r = rx.recv().await.unwrap();
+                r.send(()).unwrap();
+            }
+            // Keep the runtime turning until the answers are out.
+            while !client.is_finished() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        });
+        let (a, b) = client.join().unwrap();
+        assert_eq!(a, Outcome::Synced);
+        assert_eq!(b, Outcome::Synced);
+    }
+
+    #[test]
+    fn a_silent_client_does_not_block_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sync");
+        let rt = rt();
+        let mut rx = rt.block_on(async { listen(&path) }).unwrap();
+        let p = path.clone();
+        let client = std::thread::spawn(move || {
+            // Connects and says nothing, while another client asks.
+            let _silent = StdUnixStream::connect(&p).unwrap();
+            let mut garbage = StdUnixStream::connect(&p).unwrap();
+            garbage.write_all(b"hello\n").unwrap();
+            request(&p, Duration::from_secs(5))
+        });
+        rt.block_on(async {
+            let r = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            r.send(()).unwrap();
+            while !client.is_finished() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        });
+        assert_eq!(client.join().unwrap(), Outcome::Synced);
+        assert!(
+            rx.try_recv().is_err(),
+            "only the well-formed request is forwarded"
+        );
+    }
+
+    #[test]
+    fn replaces_a_stale_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sync");
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        let rt = rt();
+        assert!(rt.block_on(async { listen(&path) }).is_ok());
+    }
+
+    #[test]
+    fn wait_dropin_is_a_unit_drop_in() {
+        assert!(WAIT_DROPIN.ends_with(".conf"));
+        assert!(
+            WAIT_DROPIN_TEXT.contains("[Unit]\nWants=unitarmor.service\nAfter=unitarmor.service\n")
+        );
+    }
+}

@@ -1,0 +1,182 @@
+#!/bin/bash
+# No window after daemon-reload (issue 10): `systemctl daemon-reload && systemctl start UNIT`
+# right after writing a drop-in runs UNIT under that drop-in's policy from its first
+# instruction, every time. unitarmor-generator runs inside the reload and waits until the daemon
+# has read the files from disk and written the kernel maps. Run in the guest by tests/vm/run
+# (through suite.sh).
+#
+# Each try's outcome is recorded in /run/armortest/reload-*.result, one line per try; the
+# counts are printed and checked.
+#
+# Usage: reload.sh [TRIES]. The suite runs 20 tries of each kind to stay within CI's time
+# (each try is a daemon-reload, about 6 s under emulation); the issue's proof is
+# `tests/vm/run tests/vm/reload.sh 50`.
+. ./lib.sh
+tries=${1:-20}
+
+mkdir -p /var/lib/armortest /run/armortest
+echo reload-secret-content >/etc/armor-reload-secret
+echo reload-a >/etc/armor-reload-a
+echo reload-b >/etc/armor-reload-b
+oneshot_cat='[Unit]
+StartLimitIntervalSec=0
+[Service]
+Type=oneshot
+ExecStart=/bin/cat /etc/armor-reload-secret'
+deny_secret='[X-Armor]
+ArmorPolicy=deny read /etc/armor-reload-secret'
+eacces() { journalctl -u "$1" -o cat | grep -q "cat: /etc/armor-reload-secret: Permission denied"; }
+
+# new_units PREFIX N RESULT: N tries, each writing a new unit PREFIXi.service and its drop-in,
+# then `daemon-reload && start` at once. RESULT gets "i reload=ok|fail start=ok|fail" per try.
+new_units() {
+  local prefix=$1 n=$2 result=$3 i
+  : >"$result"
+  for i in $(seq 1 "$n"); do
+    unit "$prefix$i.service" "$oneshot_cat"
+    dropin "$prefix$i.service" armor.conf "$deny_secret"
+    local r=ok s=ok
+    if systemctl daemon-reload; then
+      systemctl start "$prefix$i.service" 2>/dev/null || s=fail
+    else
+      r=fail s=skipped
+    fi
+    echo "$i reload=$r start=$s" >>"$result"
+  done
+}
+
+# eacces_count PREFIX N: how many of the N units' journals show cat's EACCES.
+eacces_count() {
+  local prefix=$1 n=$2 i c=0
+  sleep 2
+  for i in $(seq 1 "$n"); do
+    eacces "$prefix$i.service" && c=$((c + 1))
+  done
+  echo "$c"
+}
+
+# --- control: without the generator the race is there ---------------------------------------
+# A /dev/null link masks a generator. Shows what the scenario below would catch; not a check
+# (the daemon's own rescan after the reload may win some tries).
+mkdir -p /etc/systemd/system-generators
+ln -sf /dev/null /etc/systemd/system-generators/unitarmor-generator
+new_units armor-rc 5 /run/armortest/reload-control.result
+control_failed=$(grep -c 'start=fail' /run/armortest/reload-control.result)
+echo "# control, generator masked: $((5 - control_failed)) of 5 starts of a just-configured unit ran unarmored"
+rm /etc/systemd/system-generators/unitarmor-generator
+systemctl daemon-reload
+
+# --- a new unit and drop-in each try ---------------------------------------------------------
+unit armor-r-twin.service "$oneshot_cat"
+start_s=$(date +%s)
+new_units armor-r "$tries" /run/armortest/reload-new.result
+took=$(($(date +%s) - start_s))
+reload_failed=$(grep -c 'reload=fail' /run/armortest/reload-new.result)
+start_failed=$(grep -c 'start=fail' /run/armortest/reload-new.result)
+got_eacces=$(eacces_count armor-r "$tries")
+echo "# new units: $start_failed of $tries starts failed, $got_eacces of $tries with cat's EACCES ($took s for $tries tries)"
+check "new units: every daemon-reload succeeded ($reload_failed failed)" test "$reload_failed" = 0
+check "new units: $start_failed of $tries starts right after daemon-reload failed" test "$start_failed" = "$tries"
+check "new units: cat got EACCES in $got_eacces of $tries units' journals" test "$got_eacces" = "$tries"
+check "the unarmored twin reads the file" systemctl start armor-r-twin.service
+check "the twin's journal has the file's content" sh -c 'journalctl -u armor-r-twin.service -o cat | grep -qx reload-secret-content'
+
+# The units go again, so that later reloads and daemon starts (which compile every armored
+# unit's policy) do not pay for them.
+rm -rf /etc/systemd/system/armor-r[0-9]* /etc/systemd/system/armor-rc[0-9]* /etc/systemd/system/armor-r-twin.service
+systemctl daemon-reload
+systemctl reset-failed 'armor-r*' 2>/dev/null || true
+check "the removed units are disarmed by the rescan after the reload" wait_rules "armor-r$tries.service" 0
+
+# --- one unit, its policy changed every try ---------------------------------------------------
+# The unit reads A, then B, and writes which reads were denied. The drop-in denies A on odd
+# tries and B on even ones: each start must show the policy of its own try.
+cat >/var/lib/armortest/reload-probe.sh <<'EOF'
+r=
+cat /etc/armor-reload-a >/dev/null 2>&1 || r="${r}A"
+cat /etc/armor-reload-b >/dev/null 2>&1 || r="${r}B"
+echo "denied:${r:-none}" >/run/armortest/rswitch.out
+EOF
+unit armor-rswitch.service '[Unit]
+StartLimitIntervalSec=0
+[Service]
+Type=oneshot
+ExecStart=/bin/sh /var/lib/armortest/reload-probe.sh'
+deny_file() { printf '[X-Armor]\nArmorPolicy=deny read /etc/armor-reload-%s' "$1"; }
+dropin armor-rswitch.service armor.conf "$(deny_file b)"
+systemctl daemon-reload
+systemctl start armor-rswitch.service
+check "switching unit: armored before the first switch (B denied)" grep -qx denied:B /run/armortest/rswitch.out
+: >/run/armortest/reload-switch.result
+for i in $(seq 1 "$tries"); do
+  if [ $((i % 2)) = 1 ]; then want=A; else want=B; fi
+  dropin armor-rswitch.service armor.conf "$(deny_file "$(echo $want | tr AB ab)")"
+  rm -f /run/armortest/rswitch.out
+  systemctl daemon-reload && systemctl start armor-rswitch.service
+  echo "$i want=denied:$want got=$(cat /run/armortest/rswitch.out 2>/dev/null || echo nothing)" \
+    >>/run/armortest/reload-switch.result
+done
+switch_ok=$(grep -c 'want=\(denied:[AB]\) got=\1$' /run/armortest/reload-switch.result)
+echo "# policy switches: $switch_ok of $tries starts ran under the policy of their own try"
+check "policy switches: $switch_ok of $tries starts showed the new policy" test "$switch_ok" = "$tries"
+[ "$switch_ok" = "$tries" ] || grep -v 'want=\(denied:[AB]\) got=\1$' /run/armortest/reload-switch.result | head -n 5
+
+# --- the daemon stopped (the pinned programs still enforce) ----------------------------------
+# The generator finds no daemon but pins: it gives each armored service Wants= and After= on
+# unitarmor.service, so the start brings the daemon back first, and it reads the new files.
+down_ok=0 back=0 waited=0
+: >/run/armortest/reload-down.result
+for i in 1 2 3; do
+  systemctl stop unitarmor.service
+  unit "armor-rdown$i.service" "$oneshot_cat"
+  dropin "armor-rdown$i.service" armor.conf "$deny_secret"
+  s=ok
+  systemctl daemon-reload
+  w=no
+  test -e "/run/systemd/generator/armor-rdown$i.service.d/unitarmor-wait.conf" && w=yes
+  systemctl start "armor-rdown$i.service" 2>/dev/null || s=fail
+  sleep 1
+  e=no
+  eacces "armor-rdown$i.service" && e=yes
+  a=$(systemctl is-active unitarmor.service)
+  echo "$i wait-drop-in=$w start=$s eacces=$e daemon=$a" >>/run/armortest/reload-down.result
+  [ "$w" = yes ] && waited=$((waited + 1))
+  [ "$s/$e" = fail/yes ] && down_ok=$((down_ok + 1))
+  [ "$a" = active ] && back=$((back + 1))
+done
+echo "# daemon stopped: $down_ok of 3 new units denied from the first instruction"
+check "daemon stopped at the reload: $down_ok of 3 new units denied with EACCES" test "$down_ok" = 3
+check "daemon stopped at the reload: the generator wrote the wait drop-in ($waited of 3)" test "$waited" = 3
+check "daemon stopped at the reload: the start brought it back ($back of 3)" test "$back" = 3
+check "the generator said why" sh -c 'journalctl -b --no-pager | grep -q "unitarmor-generator.*not running"'
+systemctl daemon-reload
+check "with the daemon back, the next reload drops the wait drop-ins" \
+  test ! -e /run/systemd/generator/armor-rswitch.service.d/unitarmor-wait.conf
+
+# --- a daemon that does not answer -----------------------------------------------------------
+# Something listens at the socket and never answers, as a hung daemon would. The reload goes on
+# after the generator's 10 s, and the generator says why. (Not SIGSTOP on the real daemon: a
+# stop and continue interrupts its event reader's wait, which ends the reader.)
+systemctl stop unitarmor.service
+mkdir -p /run/unitarmor
+perl -MSocket -e '
+  socket(my $s, PF_UNIX, SOCK_STREAM, 0) or die "socket: $!";
+  bind($s, pack_sockaddr_un("/run/unitarmor/sync")) or die "bind: $!";
+  listen($s, 16) or die "listen: $!";
+  sleep 300' &
+silent=$!
+check "a silent listener is at the socket" eventually test -S /run/unitarmor/sync
+t0=$(date +%s)
+systemctl daemon-reload
+t1=$(date +%s)
+kill "$silent"
+wait "$silent" 2>/dev/null
+rm -f /run/unitarmor/sync
+echo "# a daemon that does not answer: daemon-reload took $((t1 - t0)) s"
+check "no answer: daemon-reload returns after the generator's timeout ($((t1 - t0)) s)" \
+  test "$((t1 - t0))" -ge 9 -a "$((t1 - t0))" -le 60
+check "no answer: the generator logged it" \
+  sh -c 'journalctl -b --no-pager | grep -q "unitarmor-generator.*did not answer"'
+systemctl start unitarmor.service
+check "and the restarted daemon answers again" sh -c 'since=$(date "+%Y-%m-%d %H:%M:%S"); sleep 1; systemctl daemon-reload; journalctl -u unitarmor.service --since "$since" -o cat | grep -q "^daemon-reload: re-read"'
+finish
