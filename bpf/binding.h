@@ -71,7 +71,12 @@ int BPF_PROG(ua_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 			b.root = id;
 			b.flags = is_slice(s->cgroup_path, n) ? UA_BIND_SLICE : 0;
 		} else {
+			/* Counted against the unit's budget (lsm/inode_mkdir refused the mkdir
+			 * if there was no room). */
 			b.root = parent->root;
+			if (!bpf_map_update_elem(&bound, &id, &b, BPF_ANY))
+				tree_count(b.root, 1);
+			return 0;
 		}
 	}
 	bpf_map_update_elem(&bound, &id, &b, BPF_ANY);
@@ -82,7 +87,12 @@ SEC("tp_btf/cgroup_rmdir")
 int BPF_PROG(ua_cgroup_rmdir, struct cgroup *cgrp, const char *path)
 {
 	__u64 id = BPF_CORE_READ(cgrp, kn, id);
+	struct ua_binding *b = bpf_map_lookup_elem(&bound, &id);
 
+	if (b && b->root == id)
+		bpf_map_delete_elem(&tree_size, &id);
+	else if (b)
+		tree_count(b->root, -1);
 	bpf_map_delete_elem(&bound, &id);
 	return 0;
 }

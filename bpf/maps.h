@@ -18,11 +18,28 @@ struct {
  * is deleted is not handed to the next update while a reader may still hold it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, UA_BOUND_MAX);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u64);
 	__type(value, struct ua_binding);
 } bound SEC(".maps");
+
+/* Unit tree root -> how many of its sub-cgroups `bound` holds, and (sub_total) how many all
+ * trees hold: the budgets of ua_config, checked by lsm/inode_mkdir (protect.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, UA_BOUND_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64);
+	__type(value, __u32);
+} tree_size SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} sub_total SEC(".maps");
 
 /* Policy id -> header. An array: looked up once per path byte, so it must be cheap. */
 struct {
@@ -76,6 +93,43 @@ struct {
 	__type(key, int);
 	__type(value, __u32);
 } task_marks SEC(".maps");
+
+/* Adds one sub-cgroup to tree `root`'s count (delta 1) or takes one away (delta -1; never
+ * below zero: cgroups the daemon bound at its start were never counted). */
+static __always_inline void tree_count(__u64 root, int delta)
+{
+	__u32 zero = 0, one = 1, *n = bpf_map_lookup_elem(&tree_size, &root);
+	__u32 *total = bpf_map_lookup_elem(&sub_total, &zero);
+
+	if (delta > 0) {
+		if (n)
+			__sync_fetch_and_add(n, 1);
+		else
+			bpf_map_update_elem(&tree_size, &root, &one, BPF_NOEXIST);
+		if (total)
+			__sync_fetch_and_add(total, 1);
+	} else {
+		if (n && *n)
+			__sync_fetch_and_add(n, (__u32)-1); /* XADD: clang 14 has no atomic sub */
+		if (total && *total)
+			__sync_fetch_and_add(total, (__u32)-1);
+	}
+}
+
+/* Whether tree `root` may have one more sub-cgroup. */
+static __always_inline bool tree_has_room(__u64 root)
+{
+	__u32 zero = 0, *n = bpf_map_lookup_elem(&tree_size, &root);
+	__u32 *total = bpf_map_lookup_elem(&sub_total, &zero);
+	struct ua_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	__u32 per = UA_TREE_CGROUPS_DEFAULT, all = UA_SUB_CGROUPS_DEFAULT;
+
+	if (cfg && cfg->tree_cgroups_max)
+		per = cfg->tree_cgroups_max;
+	if (cfg && cfg->sub_cgroups_max)
+		all = cfg->sub_cgroups_max;
+	return (!n || *n < per) && (!total || *total < all);
+}
 
 /* Per-CPU scratch space: the object's path (built backwards to end at UA_PATH_MAX), the
  * executable's path (likewise in the second half, for events), and the zero-padded cgroup

@@ -18,6 +18,7 @@
 
 #define EACCES 13
 #define EPERM 1
+#define ENOSPC 28
 
 /* fs/mount.h: the mnt_ns of the kernel's internal mounts (kern_mount()). */
 #define MNT_NS_INTERNAL ((void *)-22L)
@@ -242,10 +243,10 @@ static __always_inline void emit(struct armor *a, struct scratch *s, struct repo
 	if (!ev) {
 		struct ua_counters zero = { .policy = a->binding->policy }, *c;
 
-		c = bpf_map_lookup_elem(&counters, &a->cgid);
+		c = bpf_map_lookup_elem(&counters, &a->binding->root);
 		if (!c) {
-			bpf_map_update_elem(&counters, &a->cgid, &zero, BPF_NOEXIST);
-			c = bpf_map_lookup_elem(&counters, &a->cgid);
+			bpf_map_update_elem(&counters, &a->binding->root, &zero, BPF_NOEXIST);
+			c = bpf_map_lookup_elem(&counters, &a->binding->root);
 		}
 		if (c)
 			__sync_fetch_and_add(&c->lost, 1);

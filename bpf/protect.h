@@ -75,6 +75,34 @@ int BPF_PROG(ua_sb_pivotroot, const struct path *old_path, const struct path *ne
 				   BPF_CORE_READ(new_path, dentry));
 }
 
+/* Whether `name` is a file a delegated unit is given in its own cgroup (systemd chowns these
+ * to a Delegate=yes unit's user), or one that acts on the unit alone (kill, freeze). */
+static __always_inline bool delegatee_file(const char *name)
+{
+	/* Compared eight bytes at a time, without a branch per byte: the verifier walks each
+	 * branch of an unrolled byte loop. */
+	static const union {
+		char s[24];
+		__u64 w[3];
+	} files[] = {
+		{ "cgroup.procs" }, { "cgroup.threads" }, { "cgroup.subtree_control" },
+		{ "cgroup.kill" }, { "cgroup.freeze" }, { "memory.oom.group" }, { "memory.reclaim" },
+	};
+	union {
+		char s[24];
+		__u64 w[3];
+	} n = {};
+	bool found = false;
+	int i;
+
+	bpf_probe_read_kernel_str(n.s, sizeof(n.s), name);
+#pragma unroll
+	for (i = 0; i < (int)(sizeof(files) / sizeof(files[0])); i++)
+		found |= !((n.w[0] ^ files[i].w[0]) | (n.w[1] ^ files[i].w[1]) |
+			   (n.w[2] ^ files[i].w[2]));
+	return found;
+}
+
 /*
  * Writes in cgroupfs (opening a cgroup file for writing, mkdir, rmdir, rename, and the check
  * clone3(CLONE_INTO_CGROUP) makes on the target's cgroup.procs) are allowed only inside the
@@ -97,13 +125,64 @@ int BPF_PROG(ua_inode_permission, struct inode *inode, int mask)
 	kn = BPF_CORE_READ(inode, i_private);
 	if (!kn)
 		return 0;
-	if ((BPF_CORE_READ(kn, flags) & KERNFS_TYPE_MASK) == KERNFS_DIR)
+	if ((BPF_CORE_READ(kn, flags) & KERNFS_TYPE_MASK) == KERNFS_DIR) {
 		cgid = BPF_CORE_READ(kn, id);
-	else
+	} else {
 		cgid = BPF_CORE_READ(kn, parent, id);
+		/* The unit's own cgroup's limits (memory.max, pids.max, cgroup.max.descendants)
+		 * are its parent's to set, as in cgroup delegation: only the files a delegated
+		 * unit is handed are its own there. */
+		if (cgid == a.binding->root && !delegatee_file(BPF_CORE_READ(kn, name)))
+			return deny_protected(&a, UA_PROT_CGROUPS, UA_OP_CGROUP_WRITE,
+					      BPF_CORE_READ(kn, name), 0, 0);
+	}
 	if (in_unit(cgid, a.binding->root))
 		return 0;
 	return deny_protected(&a, UA_PROT_CGROUPS, UA_OP_CGROUP_WRITE, BPF_CORE_READ(kn, name), 0, 0);
+}
+
+/*
+ * A new cgroup below a unit's own is counted against the unit's sub-cgroup budget (ua_config):
+ * a mkdir beyond it fails with ENOSPC, whoever makes it and whatever the unit's mode, so that
+ * no unit can fill `bound` and leave other units' new cgroups unbound. Units in a slice are
+ * cgroups systemd makes: not counted.
+ */
+SEC("lsm/inode_mkdir")
+int BPF_PROG(ua_inode_mkdir, struct inode *dir, struct dentry *dentry, umode_t mode)
+{
+	struct kernfs_node *kn;
+	struct ua_binding *b;
+	struct scratch *s;
+	struct armor a;
+	__u64 parent;
+	long n;
+
+	if (BPF_CORE_READ(dir, i_sb, s_magic) != CGROUP2_SUPER_MAGIC)
+		return 0;
+	kn = BPF_CORE_READ(dir, i_private);
+	if (!kn)
+		return 0;
+	parent = BPF_CORE_READ(kn, id);
+	b = bpf_map_lookup_elem(&bound, &parent);
+	if (!b || (b->flags & UA_BIND_SLICE) || tree_has_room(b->root))
+		return 0;
+	s = get_scratch();
+	if (armored(&a) && s) {
+		struct report r = {
+			.rule = UA_RULE_FULL,
+			.class = UA_CLASS_PROTECT,
+			.op = UA_OP_MKDIR,
+			.verdict = UA_VERDICT_DENIED,
+			.pos = UA_PATH_MAX,
+		};
+
+		n = bpf_probe_read_kernel_str(&s->path[UA_PATH_MAX - 256], 256,
+					      BPF_CORE_READ(dentry, d_name.name));
+		if (n > 1)
+			r.pos = UA_PATH_MAX - 256;
+		emit(&a, s, &r);
+	}
+	return -ENOSPC;
 }
 
 /* security.* (file capabilities, other LSMs' labels), trusted.*, and ACLs set as xattrs. */

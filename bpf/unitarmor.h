@@ -103,6 +103,9 @@ enum ua_verdict {
 #define UA_RULE_UNBUILDABLE 0xfffffffbu
 /* Denied because a rename or link would change which rules cover the object. */
 #define UA_RULE_RECOVER 0xfffffffau
+/* Denied because a kernel table cannot hold what the operation would create (a unit tree's
+ * sub-cgroup budget, see ua_config). */
+#define UA_RULE_FULL 0xfffffff9u
 /* Denied by implicit protection n: UA_RULE_PROTECT + n. */
 #define UA_RULE_PROTECT 0xffffff00u
 
@@ -146,8 +149,19 @@ struct ua_file_id {
  * upgrade until it re-executes): 0 if there is none (systemd before 255). */
 #define UA_EXECUTORS 2
 
+/* Sub-cgroups (cgroups below a unit's own, which the unit itself creates) that `bound` holds
+ * for one unit tree, and for all of them together. A mkdir beyond either fails with ENOSPC:
+ * no unit can fill `bound` and leave another unit's new cgroup unbound. The rest of `bound`
+ * (UA_BOUND_MAX less the total) is kept for the cgroups systemd creates for units. 0 in the
+ * config map means these defaults. */
+#define UA_BOUND_MAX 65536
+#define UA_TREE_CGROUPS_DEFAULT 1024
+#define UA_SUB_CGROUPS_DEFAULT 32768
+
 struct ua_config {
 	struct ua_file_id executor[UA_EXECUTORS];
+	__u32 tree_cgroups_max;  /* per unit tree */
+	__u32 sub_cgroups_max;   /* all unit trees together */
 };
 
 struct ua_policy_table {

@@ -23,7 +23,14 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the daemon (what unitarmor.service starts).
-    Daemon,
+    Daemon {
+        /// Most cgroups a unit may create below its own (Delegate=yes units, containers):
+        /// a mkdir beyond it fails with ENOSPC, so that no unit can fill the kernel's table
+        /// of armored cgroups.
+        #[arg(long, value_name = "N", default_value_t = 1024,
+              value_parser = clap::value_parser!(u32).range(1..=32768))]
+        sub_cgroups: u32,
+    },
     /// Check unit files, drop-ins or units for errors, without systemd.
     Check(PolicyArgs),
     /// Print the effective policy of units or files, each rule with its source.

@@ -34,6 +34,9 @@ pub const RULE_IMPLICIT: u32 = u32::MAX - 2;
 pub const RULE_UNBUILDABLE: u32 = u32::MAX - 4;
 /// Denied because a rename or link would change which rules cover the object.
 pub const RULE_RECOVER: u32 = u32::MAX - 5;
+/// Denied because a kernel table cannot hold what the operation would create: a mkdir beyond
+/// the unit's sub-cgroup budget (bpf/unitarmor.h: UA_RULE_FULL).
+pub const RULE_FULL: u32 = u32::MAX - 6;
 /// Denied by implicit protection `p`: `RULE_PROTECT + p as u32`.
 pub const RULE_PROTECT: u32 = 0xffff_ff00;
 

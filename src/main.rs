@@ -19,11 +19,11 @@ fn main() {
         std::process::exit(daemon::sync::generator(&dirs));
     }
     let cli = Cli::parse();
-    let daemon = matches!(cli.command, Command::Daemon);
+    let daemon = matches!(cli.command, Command::Daemon { .. });
     journal::init(daemon);
     let result = match cli.command {
-        Command::Daemon => runtime()
-            .and_then(|rt| rt.block_on(daemon::run()))
+        Command::Daemon { sub_cgroups } => runtime()
+            .and_then(|rt| rt.block_on(daemon::run(sub_cgroups)))
             .map(|()| 0),
         Command::Check(args) => cli::check(&args),
         Command::Show(args) => cli::show(&args),

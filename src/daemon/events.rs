@@ -11,7 +11,7 @@ use tracing::{error, warn};
 use super::cgroups::unit_of_cgroup;
 use super::Daemon;
 use crate::api::UnitStatus;
-use crate::compile::{self, RULE_NOT_ALLOWED, RULE_RECOVER, RULE_UNBUILDABLE};
+use crate::compile::{self, RULE_FULL, RULE_NOT_ALLOWED, RULE_RECOVER, RULE_UNBUILDABLE};
 use crate::journal::{self, RuleInfo};
 use crate::kernel;
 use crate::kernel::abi::{self, Event, Verdict};
@@ -85,6 +85,16 @@ impl Daemon {
                 return (
                     unit.clone(),
                     "its path cannot be built (a detached or disconnected tree, or too long), so every class with rules refuses it".into(),
+                    "implicit".into(),
+                )
+            }
+            RULE_FULL => {
+                return (
+                    unit.clone(),
+                    format!(
+                        "the unit has used up its budget of {} cgroups below its own (unitarmor daemon --sub-cgroups)",
+                        self.kernel.sub_cgroups()
+                    ),
                     "implicit".into(),
                 )
             }

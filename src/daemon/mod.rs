@@ -86,11 +86,11 @@ impl Unsupported {
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.
-pub async fn run() -> Result<()> {
+pub async fn run(sub_cgroups: u32) -> Result<()> {
     // main() prints the error; under systemd that line lands in the unit's journal.
     kernel::check_support().map_err(Unsupported)?;
     let adopted = kernel::pinned();
-    let kernel = Kernel::load()?;
+    let kernel = Kernel::load(sub_cgroups)?;
     let status = Arc::new(Mutex::new(Vec::new()));
     let mut d = Daemon {
         kernel,

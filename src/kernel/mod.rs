@@ -41,6 +41,9 @@ pub const MAX_POLICIES: u32 = 1024;
 pub const CGROUP_PATH_MAX: usize = 256;
 /// A cgroup that holds units rather than processes (bpf/unitarmor.h: UA_BIND_SLICE).
 pub const BIND_SLICE: u32 = 1;
+/// Most sub-cgroups all unit trees together may have in `bound` (UA_SUB_CGROUPS_DEFAULT, half
+/// of the map): the other half is kept for the cgroups systemd makes for units.
+const SUB_CGROUPS_MAX: u32 = 32768;
 /// Where systemd 255 and later keep systemd-executor (the first program a unit's process
 /// executes; see bpf/binding.h).
 const EXECUTOR: [&str; 2] = [
@@ -104,6 +107,8 @@ pub struct Kernel {
     pub missing_hooks: Vec<&'static str>,
     /// systemd-executor files the programs know, newest first (device, inode).
     executors: Vec<(u32, u64)>,
+    /// Most sub-cgroups per unit tree (bpf/unitarmor.h: ua_config).
+    sub_cgroups: u32,
 }
 
 /// Views a plain-old-data value as bytes, for map keys and values.
@@ -129,7 +134,8 @@ pub fn cgroup_key(path: &str) -> Result<[u8; CGROUP_PATH_MAX]> {
 
 impl Kernel {
     /// Opens and loads the programs (the verifier runs here); nothing is attached yet.
-    pub fn load() -> Result<Kernel> {
+    /// `sub_cgroups` is the most cgroups one unit may create below its own.
+    pub fn load(sub_cgroups: u32) -> Result<Kernel> {
         // The skeleton borrows its object for its whole life; the daemon keeps it until exit.
         let object: &'static mut MaybeUninit<OpenObject> =
             Box::leak(Box::new(MaybeUninit::uninit()));
@@ -157,7 +163,9 @@ impl Kernel {
             links: Vec::new(),
             missing_hooks,
             executors: Vec::new(),
+            sub_cgroups,
         };
+        kernel.write_config()?;
         kernel.note_executor()?;
         Ok(kernel)
     }
@@ -177,7 +185,20 @@ impl Kernel {
         }
         self.executors.insert(0, current);
         self.executors.truncate(2);
-        let mut cfg = ua_config::default();
+        self.write_config()
+    }
+
+    /// Most sub-cgroups one unit tree may have.
+    pub fn sub_cgroups(&self) -> u32 {
+        self.sub_cgroups
+    }
+
+    fn write_config(&self) -> Result<()> {
+        let mut cfg = ua_config {
+            tree_cgroups_max: self.sub_cgroups,
+            sub_cgroups_max: SUB_CGROUPS_MAX,
+            ..Default::default()
+        };
         for (slot, &(dev, ino)) in cfg.executor.iter_mut().zip(&self.executors) {
             *slot = ua_file_id { ino, dev, pad: 0 };
         }
@@ -239,6 +260,7 @@ impl Kernel {
             ("move_mount", &p.ua_move_mount),
             ("sb_pivotroot", &p.ua_sb_pivotroot),
             ("inode_permission", &p.ua_inode_permission),
+            ("inode_mkdir", &p.ua_inode_mkdir),
             ("inode_setxattr", &p.ua_inode_setxattr),
             ("inode_removexattr", &p.ua_inode_removexattr),
             ("inode_set_acl", &p.ua_inode_set_acl),
@@ -281,6 +303,8 @@ impl Kernel {
             ("trans", &mut m.trans),
             ("accept", &mut m.accept),
             ("counters", &mut m.counters),
+            ("tree_size", &mut m.tree_size),
+            ("sub_total", &mut m.sub_total),
             ("events", &mut m.events),
             ("config", &mut m.config),
         ] {

@@ -128,6 +128,22 @@ move_out() { sh -c 'echo $$ >/sys/fs/cgroup/armortest-free/cgroup.procs && grep 
 try cgroup-procs move_out
 try cgroup-mkdir mkdir "/sys/fs/cgroup/armortest-other-$name"
 try clone-into-cgroup "$A/escape" clone-into-cgroup /sys/fs/cgroup/armortest-free
+# Its own cgroup's limits are its parent's to set: write cgroup.max.descendants its own value.
+cg=/sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup)
+own_limit() { v=$(cat "$cg/cgroup.max.descendants") && echo "$v" >"$cg/cgroup.max.descendants"; }
+try own-limit own_limit
+# Filling the kernel's table of armored cgroups: 1,100 sub-cgroups of its own, more than the
+# default budget of 1,024. Prints how many it made, then removes them.
+many() {
+  seq 1 1100 | sed "s|^|$cg/b|" | xargs mkdir 2>&1 | tail -n 1
+  made=$(find "$cg" -mindepth 1 -maxdepth 1 -type d -name 'b*' | wc -l)
+  echo "created $made"
+  find "$cg" -mindepth 1 -maxdepth 1 -type d -name 'b*' -exec rmdir {} +
+  [ "$made" -eq 1100 ]
+}
+try sub-cgroups many
+# Removing them gave the budget back.
+try sub-cgroup-again sh -c "mkdir '$cg/again' && rmdir '$cg/again'"
 exit 0
 EOF
 

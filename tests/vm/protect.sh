@@ -66,7 +66,16 @@ check "armor-p-cgroup-twin runs" run armor-p-cgroup-twin
 denied armor-p-cgroup cgroup-procs "cgroups: write its PID to /sys/fs/cgroup/armortest-free/cgroup.procs"
 denied armor-p-cgroup cgroup-mkdir "cgroups: mkdir /sys/fs/cgroup/armortest-other-UNIT"
 denied armor-p-cgroup clone-into-cgroup "cgroups: clone3(CLONE_INTO_CGROUP) into /sys/fs/cgroup/armortest-free"
+denied armor-p-cgroup own-limit "cgroups: write its own cgroup's cgroup.max.descendants"
+denied armor-p-cgroup sub-cgroups "cgroups: create 1,100 sub-cgroups (the budget is 1,024)"
+check "[cgroups: the armored unit made exactly its budget of 1,024 sub-cgroups]" \
+  grep -qx "created 1024" /run/armortest/armor-p-cgroup.log
+check "[cgroups: the twin made all 1,100]" grep -qx "created 1100" /run/armortest/armor-p-cgroup-twin.log
+allowed armor-p-cgroup sub-cgroup-again "cgroups: removing its sub-cgroups gave the budget back"
 logged armor-p-cgroup UNITARMOR_PROTECTION=cgroups
+logged_record armor-p-cgroup UNITARMOR_PROTECTION=cgroups UNITARMOR_PATH=cgroup.max.descendants
+logged_record armor-p-cgroup UNITARMOR_OPERATION=mkdir \
+  "UNITARMOR_RULE=the unit has used up its budget of 1024 cgroups*"
 # The clone3 attempt is the only one the escape helper makes in this unit.
 logged armor-p-cgroup UNITARMOR_COMM=escape
 eventually rmdir /sys/fs/cgroup/armortest-free 2>/dev/null || echo "# could not remove /sys/fs/cgroup/armortest-free"
