@@ -8,14 +8,16 @@
 //!
 //! This file holds the daemon's state, its start-up order and main loop; `discover.rs` finds
 //! the armored units, `reconcile.rs` brings the kernel in line with them, `events.rs` turns
-//! kernel events into journal records, `cgroups.rs` walks the cgroup tree, and `sync.rs`
-//! makes `systemctl daemon-reload` wait until the daemon has read the new files.
+//! kernel events into journal records, `cgroups.rs` walks the cgroup tree, `sync.rs`
+//! makes `systemctl daemon-reload` wait until the daemon has read the new files, and
+//! `watch.rs` notices files changed without a reload.
 
 mod cgroups;
 mod discover;
 mod events;
 mod reconcile;
 pub mod sync;
+mod watch;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
@@ -140,6 +142,16 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
             kernel::PIN_DIR
         );
     }
+    // Files written without a reload: read at once (see watch.rs). Started before the
+    // start-up pass would be better still, but the pass that follows the bus connection
+    // reads everything again.
+    let mut changed = match watch::spawn() {
+        Ok(rx) => Some(rx),
+        Err(e) => {
+            warn!("{e:#}; unit files changed without a daemon-reload are read at the next reload");
+            None
+        }
+    };
     let (tx, mut events) = mpsc::channel::<Event>(8192);
     spawn_event_reader(d.kernel.events()?, tx)?;
     info!("enforcing: {} armored units", d.units.len());
@@ -210,6 +222,7 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
                 }
             },
             Some(req) = sync::next(&mut sync_rx) => d.answer_sync(req, &mut sync_rx),
+            Some(()) = watch::next(&mut changed) => d.files_changed(&mut changed),
             Some(ev) = events.recv() => d.on_event(ev),
             _ = tick.tick() => d.on_tick(),
             _ = sigterm.recv() => break,

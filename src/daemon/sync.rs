@@ -306,6 +306,15 @@ impl Daemon {
         );
     }
 
+    /// Unit files or drop-ins changed without a reload (watch.rs): one disk-only pass covers
+    /// the whole batch and whatever queued behind it.
+    pub(super) fn files_changed(&mut self, rx: &mut Option<mpsc::UnboundedReceiver<()>>) {
+        if let Some(rx) = rx {
+            while rx.try_recv().is_ok() {}
+        }
+        self.sync_from_disk();
+    }
+
     /// Brings every armored unit's policy and expected cgroup path in line with the files on
     /// disk, without asking systemd (PID 1 is blocked in the reload that asked for this).
     ///
