@@ -1,0 +1,308 @@
+#!/bin/bash
+# Never silently unarmored: escaped cgroup names, broken allow rules after a daemon restart, a
+# FIFO among the drop-ins, slice precedence, decoy floods, attribution of delegated
+# sub-cgroups, units loaded without a daemon-reload (by name, by a timer, by a socket) and
+# template instances with a Slice= of their own. Each armored unit has an unarmored twin where
+# that shows the operation works without armor. Run in the guest by tests/vm/run (through
+# suite.sh).
+. ./lib.sh
+DENIED_ID=63870318b8114d0f9b311f80e77ce97a
+SUPPRESSED_ID=f7268ce9a591428d92a084ca78847c90
+
+lib=/usr/local/lib/fc
+mkdir -p /srv/fc-flood $lib
+echo fc-secret-content >/srv/fc-secret
+for d in 1 2 3 4 5; do echo decoy >/srv/fc-flood/decoy$d; done
+echo target >/srv/fc-flood/target
+rm -f /srv/fc-written
+
+# jgrep UNIT ERE: the unit's journal (message text only) has a line matching ERE.
+jgrep() { journalctl -u "$1" -o cat --no-pager | grep -Eq -- "$2"; }
+# eacces UNIT: cat in UNIT was refused /srv/fc-secret.
+eacces() { jgrep "$1" '(^|/)cat: /srv/fc-secret: Permission denied$'; }
+# eacces_n UNIT N: it was, N times.
+eacces_n() { test "$(journalctl -u "$1" -o cat | grep -Ec '(^|/)cat: /srv/fc-secret: Permission denied$')" = "$2"; }
+# denied UNIT: the daemon's record of the denial of /srv/fc-secret is in UNIT's journal.
+denied() { jgrep "$1" '^Denied read of /srv/fc-secret by '; }
+# read_ok UNIT: cat in UNIT printed the file.
+read_ok() { jgrep "$1" '^fc-secret-content$'; }
+
+oneshot_cat='[Unit]
+StartLimitIntervalSec=0
+[Service]
+Type=oneshot
+ExecStart=/bin/cat /srv/fc-secret'
+deny_secret='[X-Armor]
+ArmorPolicy=deny read /srv/fc-secret'
+
+# --- every unit and drop-in, then one daemon-reload -----------------------------------------
+unit fc-twin.service "$oneshot_cat"
+
+# 1. io.service lives in the cgroup _io.service.
+unit io.service '[Unit]
+StartLimitIntervalSec=0
+[Service]
+Type=oneshot
+ExecStart=/bin/cat /srv/fc-secret
+ExecStopPost=/bin/cat /proc/self/cgroup'
+dropin io.service armor.conf "$deny_secret"
+unit cpu.service '[Unit]
+StartLimitIntervalSec=0
+[Service]
+Type=oneshot
+ExecStart=/bin/cat /proc/self/cgroup /srv/fc-secret'
+
+# 2. A read allow-list with broken allow rules: line 3 is the only allow rule of the write
+#    class, line 4 one more of the read class.
+cat >$lib/broken.sh <<'EOF'
+if head -c0 /etc/hostname; then echo fc-listed:read; else echo fc-listed:denied; fi
+if head -c0 /srv/fc-secret; then echo fc-other:read; else echo fc-other:denied; fi
+if (: >/srv/fc-written) 2>&1; then echo fc-write:done; else echo fc-write:denied; fi
+EOF
+broken_unit='[Unit]
+StartLimitIntervalSec=0
+[Service]
+Type=oneshot
+ExecStart=/bin/bash /usr/local/lib/fc/broken.sh'
+unit fc-broken.service "$broken_unit"
+unit fc-broken-twin.service "$broken_unit"
+dropin fc-broken.service armor.conf '[X-Armor]
+ArmorPolicy=allow read /usr/ /etc/ /proc/ /dev/ /sys/ /run/
+ArmorPolicy=allow write /srv/fc-out/a**b
+ArmorPolicy=allow read relative/path'
+
+# 3. The unit that gets a FIFO among its drop-ins.
+unit fc-fifo.service "$oneshot_cat"
+dropin fc-fifo.service armor.conf "$deny_secret"
+
+# 4. Slice precedence: members cannot drop or soften their slice's rules.
+unit fc.slice '[Slice]'
+dropin fc.slice armor.conf "$deny_secret"
+in_slice() { printf '[Unit]\nStartLimitIntervalSec=0\n[Service]\nType=oneshot\nSlice=%s\nExecStart=/bin/cat /srv/fc-secret\n' "$1"; }
+unit fc-member.service "$(in_slice fc.slice)"
+dropin fc-member.service armor.conf '[X-Armor]
+ArmorPolicy=
+ArmorMode=audit'
+unit fc-member-off.service "$(in_slice fc.slice)"
+dropin fc-member-off.service armor.conf '[X-Armor]
+ArmorMode=off'
+unit fcaudit.slice '[Slice]'
+dropin fcaudit.slice armor.conf '[X-Armor]
+ArmorMode=audit
+ArmorPolicy=deny read /srv/fc-secret'
+unit fc-aud-own.service "$(in_slice fcaudit.slice)"
+dropin fc-aud-own.service armor.conf '[X-Armor]
+ArmorPolicy=deny read /srv/fc-flood/decoy1'
+unit fc-aud-plain.service "$(in_slice fcaudit.slice)"
+
+# 5. Decoys: 100 denials of five decoys, then one of the target, all by one rule.
+cat >$lib/flood.sh <<'EOF'
+for d in 1 2 3 4 5; do
+  for i in $(seq 1 20); do : </srv/fc-flood/decoy$d; done
+done 2>/dev/null
+cat /srv/fc-flood/target
+EOF
+unit fc-flood.service '[Unit]
+StartLimitIntervalSec=0
+[Service]
+Type=oneshot
+ExecStart=/bin/bash /usr/local/lib/fc/flood.sh'
+dropin fc-flood.service armor.conf '[X-Armor]
+ArmorPolicy=deny read /srv/fc-flood/'
+
+# 6. Delegated units that move into a sub-cgroup named like another unit.
+cat >$lib/deleg.sh <<'EOF'
+cg=/sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup)
+mkdir "$cg/$1" && echo $$ >"$cg/$1/cgroup.procs" || exit 2
+echo "fc-cgroup:$(cut -d: -f3 /proc/self/cgroup)"
+exec cat /srv/fc-secret
+EOF
+deleg_unit() { printf '[Unit]\nStartLimitIntervalSec=0\n[Service]\nType=oneshot\nDelegate=yes\n%s\nExecStart=/bin/bash /usr/local/lib/fc/deleg.sh %s\n' "$1" "$2"; }
+unit fc-deleg.service "$(deleg_unit Slice=fc.slice ssh.service)"
+unit fc-deleg-own.service "$(deleg_unit '' fake.service)"
+dropin fc-deleg-own.service armor.conf "$deny_secret"
+unit fc-deleg-twin.service "$(deleg_unit '' ssh.service)"
+
+# 7. Units on disk at this reload that nothing loads before they start: by name, by a timer,
+#    by a socket. The first process of each is cat of the denied file.
+unit fc-late.service "$oneshot_cat"
+dropin fc-late.service armor.conf "$deny_secret"
+timer='[Timer]
+OnActiveSec=1
+AccuracySec=1ms'
+unit fc-tm.timer "$timer"
+unit fc-tm.service "$oneshot_cat"
+dropin fc-tm.service armor.conf "$deny_secret"
+unit fc-tm-twin.timer "$timer"
+unit fc-tm-twin.service "$oneshot_cat"
+cat >$lib/sock.pl <<'EOF'
+my $r = open(my $f, '<', '/srv/fc-secret') ? 'read' : "denied ($!)";
+open(my $l, '+<&=', 3) or die "fd 3: $!";
+accept(my $c, $l) or die "accept: $!";
+print "fc-sock:$r\n";
+syswrite($c, "fc-sock:$r\n");
+EOF
+for s in fc-sk fc-sk-twin; do
+  unit $s.socket "[Socket]
+ListenStream=/run/$s.sock"
+  unit $s.service '[Service]
+ExecStartPre=-/bin/cat /srv/fc-secret
+ExecStart=/usr/bin/perl /usr/local/lib/fc/sock.pl'
+done
+dropin fc-sk.service armor.conf "$deny_secret"
+# shellcheck disable=SC2016 # perl's variables, not the shell's
+ask() {
+  timeout 30 perl -MSocket -e 'socket(my $s, PF_UNIX, SOCK_STREAM, 0) or die "socket: $!";
+    connect($s, pack_sockaddr_un($ARGV[0])) or die "connect: $!"; print scalar <$s>' "$1"
+}
+
+# 8. Templates whose instances name their own slice.
+tmpl() { printf '[Unit]\nStartLimitIntervalSec=0\n[Service]\nType=oneshot\nSlice=%s\nExecStart=/bin/cat /srv/fc-secret\nExecStartPost=/bin/cat /proc/self/cgroup\n' "$1"; }
+unit fct@.service "$(tmpl 'fct-%i.slice')"
+dropin fct@.service armor.conf "$deny_secret"
+unit fcs@.service "$(tmpl fcs.slice)"
+dropin fcs@.service armor.conf "$deny_secret"
+unit fctw@.service "$(tmpl 'fctw-%i.slice')"
+
+check "daemon-reload with all the units" timeout 120 systemctl daemon-reload
+
+# --- 7. started without a daemon-reload of their own ------------------------------------------
+check_fails "by name: fc-late.service, never loaded before, is denied" systemctl start fc-late.service
+check "by name: cat got EACCES" eacces fc-late.service
+check "by name: the denial is in journalctl -u fc-late.service" eventually denied fc-late.service
+check "the unarmored twin reads the file" systemctl start fc-twin.service
+check "the twin printed its content" read_ok fc-twin.service
+systemctl start fc-tm.timer fc-tm-twin.timer
+check "by timer: its first process, cat, got EACCES" eventually eacces fc-tm.service
+check "by timer: the denial is in journalctl -u fc-tm.service" eventually denied fc-tm.service
+check "by timer: the unarmored twin read the file" eventually read_ok fc-tm-twin.service
+systemctl start fc-sk.socket fc-sk-twin.socket
+sk=$(ask /run/fc-sk.sock)
+sk_twin=$(ask /run/fc-sk-twin.sock)
+echo "# socket answers: armored '$sk', twin '$sk_twin'"
+check "by socket: fc-sk.service's first process, cat, got EACCES" eventually eacces fc-sk.service
+check "by socket: its open in perl was denied" test "$sk" = "fc-sock:denied (Permission denied)"
+check "by socket: the denial is in journalctl -u fc-sk.service" eventually denied fc-sk.service
+check "by socket: the unarmored twin read the file" test "$sk_twin" = fc-sock:read
+check "by socket: the twin's cat printed it" read_ok fc-sk-twin.service
+
+# --- 1. io.service lives in _io.service ------------------------------------------------------
+check "io.service is armored" wait_rules io.service 1
+check_fails "io.service: the read is denied" systemctl start io.service
+check "io.service: cat got EACCES" eacces io.service
+check "io.service: the denial is in journalctl -u io.service" eventually denied io.service
+check "io.service: its cgroup is the escaped _io.service" jgrep io.service '^0::/system.slice/_io.service$'
+check "the unarmored cpu.service reads the file" systemctl start cpu.service
+check "cpu.service: its cgroup is the escaped _cpu.service" jgrep cpu.service '^0::/system.slice/_cpu.service$'
+check "cpu.service: it printed the file" read_ok cpu.service
+
+# --- 4. slice precedence -------------------------------------------------------------------
+check "fc.slice is armored" wait_rules fc.slice 1
+check_fails "an empty ArmorPolicy= and ArmorMode=audit in a member: still denied" systemctl start fc-member.service
+check "the member's cat got EACCES" eacces fc-member.service
+check "the member's record is a denial, not a would-deny" eventually denied fc-member.service
+check_fails "ArmorMode=off in a member: still denied" systemctl start fc-member-off.service
+check "the ArmorMode=off member's cat got EACCES" eacces fc-member-off.service
+check_fails "a member of an audit slice with rules of its own enforces the slice's rule" systemctl start fc-aud-own.service
+check "its cat got EACCES" eacces fc-aud-own.service
+check "a member of the audit slice without rules reads the file" systemctl start fc-aud-plain.service
+check "it printed the file" read_ok fc-aud-plain.service
+check "and the read is logged as would-deny" eventually jgrep fc-aud-plain.service '^Would deny read of /srv/fc-secret by '
+
+# --- 5. decoys ---------------------------------------------------------------------------
+check "fc-flood.service is armored" wait_rules fc-flood.service 1
+check_fails "fc-flood.service: the target is denied" systemctl start fc-flood.service
+check "fc-flood.service: cat got EACCES on the target" jgrep fc-flood.service '(^|/)cat: /srv/fc-flood/target: Permission denied$'
+check "after 100 decoy denials, the target's denial is in journalctl -u fc-flood.service" \
+  eventually jgrep fc-flood.service '^Denied read of /srv/fc-flood/target by /usr/bin/cat '
+counted_101() { unitarmor status --json fc-flood.service | grep -q '"denied": 101,'; }
+check "the daemon counted 101 denials" eventually counted_101
+flood_count() {
+  written=$(journalctl UNITARMOR_UNIT=fc-flood.service MESSAGE_ID=$DENIED_ID -o cat | wc -l)
+  suppressed=$(journalctl UNITARMOR_UNIT=fc-flood.service MESSAGE_ID=$SUPPRESSED_ID -o verbose |
+    sed -n 's/^ *UNITARMOR_SUPPRESSED=//p' | awk '{s += $1} END {print s + 0}')
+  [ "$((written + suppressed))" = 101 ] && [ "$suppressed" -gt 0 ]
+}
+check "written + suppressed records of the flood = 101, after the window closes" eventually flood_count
+echo "# flood: $written records written, $suppressed suppressed"
+
+# --- 6. attribution of delegated sub-cgroups -----------------------------------------------
+check_fails "a Delegate=yes unit in fc.slice, moved into its sub-cgroup ssh.service, is denied" systemctl start fc-deleg.service
+check "it ran in the sub-cgroup" jgrep fc-deleg.service '^fc-cgroup:/fc.slice/fc-deleg.service/ssh.service$'
+check "its cat got EACCES" eacces fc-deleg.service
+check "the record is in journalctl -u fc-deleg.service" eventually denied fc-deleg.service
+check "and not in journalctl -u ssh.service" sh -c '! journalctl -u ssh.service -o cat | grep -q /srv/fc-secret'
+check "nor attributed to fc.slice, whose rule decided" sh -c \
+  '! journalctl MESSAGE_ID='$DENIED_ID' OBJECT_SYSTEMD_UNIT=fc.slice -o cat | grep -q /srv/fc-secret'
+check "UNITARMOR_UNIT of the record is fc-deleg.service" sh -c \
+  'journalctl MESSAGE_ID='$DENIED_ID' UNITARMOR_UNIT=fc-deleg.service -o cat | grep -q "^Denied read of /srv/fc-secret"'
+check_fails "an armored Delegate=yes unit, moved into its sub-cgroup fake.service, is denied" systemctl start fc-deleg-own.service
+check "it ran in the sub-cgroup" jgrep fc-deleg-own.service '^fc-cgroup:/system.slice/fc-deleg-own.service/fake.service$'
+check "the record is in journalctl -u fc-deleg-own.service" eventually denied fc-deleg-own.service
+check "and not in journalctl -u fake.service" sh -c '! journalctl -u fake.service -o cat | grep -q /srv/fc-secret'
+check "the unarmored delegated twin reads the file from its sub-cgroup" systemctl start fc-deleg-twin.service
+check "the twin printed it" read_ok fc-deleg-twin.service
+
+# --- 8. template instances with a Slice= of their own --------------------------------------
+check "the template fct@.service is armored" wait_rules fct@.service 1
+check_fails "fct@a.service (Slice=fct-%i.slice): the first start is denied" systemctl start fct@a.service
+check "fct@a.service: cat got EACCES" eacces fct@a.service
+check_fails "fct@a.service: a second start is denied" systemctl start fct@a.service
+check_fails "fcs@a.service (Slice=fcs.slice): the first start is denied" systemctl start fcs@a.service
+check "fcs@a.service: cat got EACCES" eacces fcs@a.service
+check "the unarmored twin instance fctw@a.service reads the file" systemctl start fctw@a.service
+check "the twin instance printed it" read_ok fctw@a.service
+check "the twin instance's cgroup is in its own slice" jgrep fctw@a.service '^0::/fctw.slice/fctw-a.slice/fctw@a.service$'
+
+# --- 3. a FIFO among the drop-ins ----------------------------------------------------------
+# systemd 252 itself opens every *.conf of a drop-in folder when it loads the unit, a FIFO
+# too, and PID 1 then waits for a writer forever: nothing here loads fc-fifo.service (no start,
+# no status) while the FIFO is there. It has never been loaded: this is about the daemon.
+mkfifo /etc/systemd/system/fc-fifo.service.d/zz.conf
+check "with a FIFO zz.conf among the drop-ins, daemon-reload completes" timeout 60 systemctl daemon-reload
+check "PID 1 answers" timeout 20 systemctl show -P Version
+check "unitarmor status answers" timeout 20 unitarmor status
+check_fails "io.service is still denied" timeout 60 systemctl start io.service
+check "io.service: cat got EACCES again" eventually eacces_n io.service 2
+check "the FIFO is reported against fc-fifo.service, by name" \
+  eventually jgrep fc-fifo.service 'fc-fifo.service.d/zz.conf.*(FIFO|not a regular file)'
+echo "# reported with priority $(journalctl -u fc-fifo.service -o json -n 1 | sed -n 's/.*"PRIORITY":"\([0-9]\)".*/\1/p'):" \
+  "$(journalctl -u fc-fifo.service -o cat -n 1)"
+
+# --- 2 and 3. a daemon restart --------------------------------------------------------------
+since=$(date "+%Y-%m-%d %H:%M:%S")
+sleep 1
+check "systemctl restart unitarmor completes with the FIFO there" timeout 90 systemctl restart unitarmor
+check "PID 1 answers after the restart" timeout 20 systemctl show -P Version
+# The daemon reports ready before it takes its bus name: status is polled.
+check "unitarmor status answers after the restart" eventually timeout 20 unitarmor status
+check_fails "after the restart: io.service is still denied" timeout 60 systemctl start io.service
+check "io.service: cat got EACCES a third time" eventually eacces_n io.service 3
+echo "# unitarmor status fc-fifo.service after the restart:"
+timeout 20 unitarmor status fc-fifo.service | sed 's/^/#   /'
+rm /etc/systemd/system/fc-fifo.service.d/zz.conf
+check_fails "with the FIFO gone: fc-fifo.service is denied" timeout 60 systemctl start fc-fifo.service
+check "fc-fifo.service: cat got EACCES" eacces fc-fifo.service
+
+check "broken allow rules: fc-broken.service is armored with the rule that parsed" wait_rules fc-broken.service 1
+timeout 60 systemctl start fc-broken.service fc-broken-twin.service
+check "broken allow rules: a listed file is read" jgrep fc-broken.service '^fc-listed:read$'
+check "broken allow rules: a read outside the allow-list is denied" jgrep fc-broken.service '^fc-other:denied$'
+check "broken allow rules: a write is denied (a broken allow write rule keeps write an allow-list)" \
+  jgrep fc-broken.service '^fc-write:denied$'
+check "broken allow rules: the twin reads outside the list" jgrep fc-broken-twin.service '^fc-other:read$'
+check "broken allow rules: the twin writes" jgrep fc-broken-twin.service '^fc-write:done$'
+timeout 20 unitarmor status fc-broken.service >/tmp/fc-broken.status
+sed 's/^/#   /' /tmp/fc-broken.status
+check "unitarmor status names the file and line 3" grep -Fq "fc-broken.service.d/armor.conf:3: error" /tmp/fc-broken.status
+check "unitarmor status names the file and line 4" grep -Fq "fc-broken.service.d/armor.conf:4: error" /tmp/fc-broken.status
+check "journalctl -u fc-broken.service has the error after the restart" sh -c \
+  "journalctl -u fc-broken.service --since '$since' -o cat | grep -Fq 'fc-broken.service.d/armor.conf:3: error'"
+
+# --- clean-up -----------------------------------------------------------------------------
+timeout 60 systemctl stop fc-tm.timer fc-tm-twin.timer fc-sk.socket fc-sk-twin.socket 2>/dev/null
+rm -rf /etc/systemd/system/fc[-.@a-z]* /etc/systemd/system/io.service* /etc/systemd/system/cpu.service \
+  $lib /srv/fc-secret /srv/fc-flood /srv/fc-written
+check "daemon-reload after the clean-up" timeout 60 systemctl daemon-reload
+timeout 60 systemctl reset-failed "fc*" io.service cpu.service 2>/dev/null
+finish
