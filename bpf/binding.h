@@ -35,6 +35,65 @@ static __always_inline bool is_slice(const char *p, long n)
 	       p[i + 4] == 'c' && p[i + 5] == 'e';
 }
 
+/* Fills s->template_key with the template of the new cgroup's last component, zero-padded:
+ * `/a.slice/fct@x.service` gives `fct@.service`. Returns false if that component is no
+ * template instance. Keys of this form start with no '/', so they never meet a path key. */
+struct scan_ctx {
+	struct scratch *s;
+};
+
+static long scan_byte(__u32 i, struct scan_ctx *ctx)
+{
+	struct scratch *s = ctx->s;
+	char c = s->cgroup_path[i & (UA_CGROUP_PATH_MAX - 1)];
+
+	if (c == 0) {
+		s->scan.end = i;
+		return 1;
+	}
+	if (c == '/') {
+		s->scan.leaf = i + 1;
+		s->scan.at = 0;
+		s->scan.dot = 0;
+	} else if (c == '@' && !s->scan.at) {
+		s->scan.at = i;
+	} else if (c == '.') {
+		s->scan.dot = i;
+	}
+	return 0;
+}
+
+static long copy_byte(__u32 i, struct scan_ctx *ctx)
+{
+	struct scratch *s = ctx->s;
+	/* The name up to and including '@', then the suffix from the last '.'. */
+	__u32 from = s->scan.leaf + i;
+
+	if (from > s->scan.at)
+		from = s->scan.dot + (from - s->scan.at - 1);
+	if (from >= s->scan.end)
+		return 1;
+	s->template_key[s->scan.out++ & (UA_CGROUP_PATH_MAX - 1)] =
+		s->cgroup_path[from & (UA_CGROUP_PATH_MAX - 1)];
+	return 0;
+}
+
+static __always_inline bool template_key(struct scratch *s)
+{
+	struct scan_ctx ctx = { .s = s };
+	int i;
+
+	for (i = 0; i < UA_CGROUP_PATH_MAX / 8; i++)
+		((__u64 *)s->template_key)[i] = 0;
+	s->scan.leaf = s->scan.at = s->scan.dot = s->scan.out = 0;
+	s->scan.end = UA_CGROUP_PATH_MAX;
+	bpf_loop(UA_CGROUP_PATH_MAX, scan_byte, &ctx, 0);
+	if (!s->scan.at || s->scan.dot <= s->scan.at + 1 || s->scan.end >= UA_CGROUP_PATH_MAX)
+		return false;
+	bpf_loop(UA_CGROUP_PATH_MAX - 1, copy_byte, &ctx, 0);
+	return true;
+}
+
 SEC("tp_btf/cgroup_mkdir")
 int BPF_PROG(ua_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 {
@@ -54,6 +113,13 @@ int BPF_PROG(ua_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 	id = BPF_CORE_READ(cgrp, kn, id);
 
 	exp = bpf_map_lookup_elem(&expected, s->cgroup_path);
+	parent_id = kn_parent_id(BPF_CORE_READ(cgrp, kn));
+	parent = bpf_map_lookup_elem(&bound, &parent_id);
+	/* An instance of an armored template, wherever its Slice= puts it: looked up by the
+	 * template's name, unless the parent is a unit (then the new cgroup is the unit's own
+	 * sub-cgroup, whatever its name: a unit cannot pick another policy by naming one). */
+	if (!exp && !(parent && !(parent->flags & UA_BIND_SLICE)) && template_key(s))
+		exp = bpf_map_lookup_elem(&expected, s->template_key);
 	if (exp) {
 		b.policy = exp->policy;
 		b.flags = exp->flags;
@@ -62,8 +128,6 @@ int BPF_PROG(ua_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 		/* A sub-cgroup inherits its parent's policy: a delegated unit cannot move a
 		 * process out of its policy by creating a child cgroup. Below a slice each new
 		 * unit is a tree of its own; below a unit, the child stays in the unit's tree. */
-		parent_id = BPF_CORE_READ(cgrp, kn, parent, id);
-		parent = bpf_map_lookup_elem(&bound, &parent_id);
 		if (!parent)
 			return 0;
 		b.policy = parent->policy;

@@ -94,6 +94,18 @@ struct {
 	__type(value, __u32);
 } task_marks SEC(".maps");
 
+/* The cgroup id of kernfs node `kn`'s parent, on kernels before and after 6.15. */
+static __always_inline __u64 kn_parent_id(struct kernfs_node *kn)
+{
+	struct kernfs_node *parent;
+
+	if (bpf_core_field_exists(((struct kernfs_node___new *)0)->__parent))
+		parent = BPF_CORE_READ((struct kernfs_node___new *)kn, __parent);
+	else
+		parent = BPF_CORE_READ(kn, parent);
+	return BPF_CORE_READ(parent, id);
+}
+
 /* Adds one sub-cgroup to tree `root`'s count (delta 1) or takes one away (delta -1; never
  * below zero: cgroups the daemon bound at its start were never counted). */
 static __always_inline void tree_count(__u64 root, int delta)
@@ -133,11 +145,23 @@ static __always_inline bool tree_has_room(__u64 root)
 
 /* Per-CPU scratch space: the object's path (built backwards to end at UA_PATH_MAX), the
  * executable's path (likewise in the second half, for events), and the zero-padded cgroup
- * path key. Too large for the 512-byte BPF stack. The 256 spare bytes let a component copy
+ * path and template keys. Too large for the 512-byte BPF stack. The 256 spare bytes let a component copy
  * start anywhere in a half. */
 struct scratch {
 	char path[2 * UA_PATH_MAX + 256];
 	char cgroup_path[UA_CGROUP_PATH_MAX];
+	char template_key[UA_CGROUP_PATH_MAX];
+	/* Where binding.h's template_key() found the last component's parts. In map memory
+	 * rather than on the stack: verifiers before 6.7 follow a bpf_loop callback for one
+	 * iteration only, so values it leaves on the stack could be taken for constants and
+	 * the code that tests them dropped as dead. */
+	struct {
+		__u32 leaf;  /* first byte of the last component */
+		__u32 at;    /* its first '@', or 0 */
+		__u32 dot;   /* its last '.', or 0 */
+		__u32 end;   /* the NUL */
+		__u32 out;   /* bytes written to template_key */
+	} scan;
 };
 
 struct {

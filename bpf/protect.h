@@ -128,7 +128,7 @@ int BPF_PROG(ua_inode_permission, struct inode *inode, int mask)
 	if ((BPF_CORE_READ(kn, flags) & KERNFS_TYPE_MASK) == KERNFS_DIR) {
 		cgid = BPF_CORE_READ(kn, id);
 	} else {
-		cgid = BPF_CORE_READ(kn, parent, id);
+		cgid = kn_parent_id(kn);
 		/* The unit's own cgroup's limits (memory.max, pids.max, cgroup.max.descendants)
 		 * are its parent's to set, as in cgroup delegation: only the files a delegated
 		 * unit is handed are its own there. */

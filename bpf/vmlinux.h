@@ -179,6 +179,11 @@ struct kernfs_node {
 	unsigned short flags;
 };
 
+/* Linux 6.15 renamed kernfs_node.parent to __parent (RCU-protected); see kn_parent_id(). */
+struct kernfs_node___new {
+	struct kernfs_node *__parent;
+};
+
 struct cgroup {
 	struct kernfs_node *kn;
 };

@@ -65,6 +65,26 @@ pub async fn serve(conn: &Connection, status: Arc<Mutex<Vec<UnitStatus>>>) -> zb
 /// Where the daemon runs: the cgroup of unitarmor.service.
 const DAEMON_CGROUP_SUFFIX: &str = "/unitarmor.service";
 
+/// Waits (up to 10 s) for the daemon to take its bus name while it is running but still
+/// starting: it signals readiness after binding from disk, before it connects to the bus, so
+/// that it can start before D-Bus in early boot. Its runtime directory exists while it runs.
+pub async fn wait_for_daemon(conn: &Connection) {
+    let Ok(dbus) = zbus::fdo::DBusProxy::new(conn).await else {
+        return;
+    };
+    let Ok(name) = zbus::names::BusName::try_from(BUS_NAME) else {
+        return;
+    };
+    for _ in 0..50 {
+        if dbus.name_has_owner(name.clone()).await.unwrap_or(true)
+            || !std::path::Path::new("/run/unitarmor").exists()
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 /// Checks that [`BUS_NAME`] is owned by a process of unitarmor.service. The bus policy lets
 /// any root process own the name, and D-Bus cannot tell one root process from another; the
 /// kernel can: a process's cgroup says which unit it belongs to, and an armored unit cannot

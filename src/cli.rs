@@ -358,6 +358,7 @@ pub async fn status(unit: Option<&str>, json: bool) -> Result<i32> {
         .build()
         .await
         .context("connecting to the system bus")?;
+    crate::api::wait_for_daemon(&conn).await;
     if let Err(e) = crate::api::check_owner(&conn).await {
         eprintln!("unitarmor: {e}");
         return Ok(2);

@@ -11,13 +11,60 @@ use crate::kernel::{Binding, BIND_SLICE};
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
 /// The unit whose cgroup (below `subtree`) has id `cgid`, for events decided by a slice's or a
-/// template's policy: see [`unit_of_path`].
+/// template's policy: see [`unit_of_path`]. The path comes from the id itself (a kernfs file
+/// handle, as systemd resolves cgroup ids), so it costs the same below a slice of thousands
+/// of units; a walk of `subtree` is the fallback.
 pub(super) fn unit_of_cgroup(subtree: &str, cgid: u64) -> Option<String> {
-    let (dir, _) = cgroup_dirs(subtree)
-        .into_iter()
-        .find(|(_, id)| *id == cgid)?;
-    let full = dir.to_string_lossy();
-    unit_of_path(full.strip_prefix(CGROUP_ROOT).unwrap_or(&full))
+    let path = match path_of_cgroup_id(cgid) {
+        Some(p) => p,
+        None => {
+            let (dir, _) = cgroup_dirs(subtree)
+                .into_iter()
+                .find(|(_, id)| *id == cgid)?;
+            dir.to_string_lossy().into_owned()
+        }
+    };
+    let rel = path.strip_prefix(CGROUP_ROOT).unwrap_or(&path);
+    if rel != subtree && !rel.starts_with(&format!("{subtree}/")) {
+        return None;
+    }
+    unit_of_path(rel)
+}
+
+/// The path of the cgroup with id `cgid`, through `open_by_handle_at` (needs
+/// CAP_DAC_READ_SEARCH): a cgroup's file handle is its 64-bit kernfs id.
+fn path_of_cgroup_id(cgid: u64) -> Option<String> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+    /// `struct file_handle` with room for the 8-byte kernfs id.
+    #[repr(C)]
+    struct Handle {
+        bytes: u32,
+        kind: i32,
+        id: u64,
+    }
+    const FILEID_KERNFS: i32 = 0xfe;
+    let mount = std::fs::File::open(CGROUP_ROOT).ok()?;
+    let mut h = Handle {
+        bytes: 8,
+        kind: FILEID_KERNFS,
+        id: cgid,
+    };
+    // SAFETY: `h` is a file_handle header followed by its `bytes` bytes, alive for the call.
+    let fd = unsafe {
+        libc::open_by_handle_at(
+            mount.as_raw_fd(),
+            (&mut h as *mut Handle).cast(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: a descriptor just returned to us, owned from here on.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok()?;
+    Some(link.to_string_lossy().into_owned())
 }
 
 /// The unit a cgroup path belongs to: the one systemd created, whose cgroup is the

@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 use tracing::{error, warn};
 
 use super::cgroups::unit_of_cgroup;
+use super::discover::template_of;
 use super::Daemon;
 use crate::api::UnitStatus;
 use crate::compile::{self, RULE_FULL, RULE_NOT_ALLOWED, RULE_RECOVER, RULE_UNBUILDABLE};
@@ -151,8 +152,14 @@ impl Daemon {
         let (_, text, source) = self.rule_info(ev.policy, ev.rule, ev.class);
         // A slice's or template's policy covers units it does not name: say which one it was.
         let unit = match self.units.get(&unit) {
-            Some(a) if unit.ends_with(".slice") || UnitName::new(unit.as_str()).is_template() => {
+            Some(a) if unit.ends_with(".slice") => {
                 unit_of_cgroup(&a.expected, ev.cgroup_id).unwrap_or(unit)
+            }
+            // An instance may be in any slice (Slice=): any of the template's instances.
+            Some(_) if UnitName::new(unit.as_str()).is_template() => {
+                unit_of_cgroup("", ev.cgroup_id)
+                    .filter(|u| template_of(u).as_deref() == Some(unit.as_str()))
+                    .unwrap_or(unit)
             }
             _ => unit,
         };
@@ -273,6 +280,27 @@ impl Daemon {
                     errors: a.errors.join("\n"),
                 }
             })
+            .chain(self.covered.iter().filter_map(|(name, (template, path))| {
+                // Counted under the template, whose policy decides for it.
+                let t = self.units.get(template)?;
+                let own = std::fs::metadata(format!("/sys/fs/cgroup{path}"))
+                    .ok()
+                    .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+                    .filter(|id| bindings.contains_key(id));
+                Some(UnitStatus {
+                    unit: name.clone(),
+                    mode: t.policy.mode.as_str().to_string(),
+                    policy_id: t.id,
+                    cgroup_path: path.clone(),
+                    cgroup_ids: own.into_iter().collect(),
+                    rules: t.policy.rules.len() as u32,
+                    unenforced: t.tables.unenforced.len() as u32,
+                    denied: 0,
+                    audited: 0,
+                    lost: 0,
+                    errors: String::new(),
+                })
+            }))
             .collect();
         if let Ok(mut s) = self.status.lock() {
             *s = list;

@@ -70,6 +70,9 @@ pub struct Daemon {
     /// Policy id -> unit and policy, for events (kept while retired tables are still in the
     /// kernel, so late events of a replaced policy still name their rule).
     owners: HashMap<u32, (String, Arc<Policy>)>,
+    /// Instances that run under their template's policy (no slot of their own) -> the
+    /// template and the instance's cgroup path.
+    covered: HashMap<String, (String, String)>,
     retiring: Vec<(u32, Tables, Instant)>,
     next_id: u32,
     aggregator: Aggregator,
@@ -98,6 +101,7 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
         kernel,
         units: BTreeMap::new(),
         owners: HashMap::new(),
+        covered: HashMap::new(),
         retiring: Vec::new(),
         next_id: 1,
         aggregator: Aggregator::new(5, Duration::from_secs(10)),
@@ -201,7 +205,13 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
                     // Only instances need it: a template's policy binds them at creation, and
                     // this refines it to the instance's own.
                     let armored_template = template_of(&name).is_some_and(|t| d.units.contains_key(&t));
-                    if armored_template && !d.units.contains_key(&name) {
+                    // Most instances run under their template's policy, which their files
+                    // on disk show without a D-Bus call.
+                    if armored_template
+                        && !d.units.contains_key(&name)
+                        && !d.covered.contains_key(&name)
+                        && !d.cover_from_disk(&name)
+                    {
                         let fetch = async {
                             let path = manager.get_unit(&name).await?;
                             systemd::unit_info(&conn, path).await

@@ -10,7 +10,7 @@ use tracing::{error, info, warn};
 use super::cgroups::cgroup_bindings;
 use super::discover::{
     bind_order, candidate_from, cgroup_pattern, expected_path, parent_slice, slice_layers,
-    Candidate,
+    template_of, Candidate,
 };
 use super::{Armored, Daemon};
 use crate::compile;
@@ -116,6 +116,13 @@ impl Daemon {
             }
             return;
         }
+        if errors.is_empty() {
+            if let Some(template) = self.covering_template(&c.name, &policy, &expected) {
+                self.cover(&c.name, template, expected);
+                return;
+            }
+        }
+        self.covered.remove(&c.name);
         let slice_setting = systemd::slice_from_files(&c.files);
         if unchanged {
             if let Some(p) = self.units.get_mut(&c.name) {
@@ -167,6 +174,13 @@ impl Daemon {
         if let Err(e) = self.kernel.set_expected(&expected, id, flags) {
             error!(object_systemd_unit = c.name.as_str(), "{}: {e:#}", c.name);
         }
+        // Instances whose Slice= puts them elsewhere than the template's slice are bound by
+        // the template's name (bpf/binding.h: template_key).
+        if unit.is_template() {
+            if let Err(e) = self.kernel.set_expected(&c.name, id, 0) {
+                error!(object_systemd_unit = c.name.as_str(), "{}: {e:#}", c.name);
+            }
+        }
         self.owners
             .insert(id, (c.name.clone(), Arc::new(policy.clone())));
         let (denied, audited, lost) = counters;
@@ -212,6 +226,76 @@ impl Daemon {
         self.publish_status();
     }
 
+    /// The armored template whose policy already covers instance `name`: the instance's
+    /// policy is the template's to the rule (no instance-dependent specifier, no drop-in of
+    /// its own) and its cgroup is below the template's slice, where `cgroup_mkdir` binds it
+    /// to the template's policy. Such an instance needs no policy slot of its own, so any
+    /// number of them can run at once.
+    fn covering_template(
+        &self,
+        name: &str,
+        policy: &crate::policy::Policy,
+        expected: &str,
+    ) -> Option<String> {
+        let template = template_of(name)?;
+        let t = self.units.get(&template)?;
+        (t.policy == *policy
+            && t.errors.is_empty()
+            && expected.starts_with(&format!("{}/", t.expected)))
+        .then_some(template)
+    }
+
+    /// For a newly loaded instance of an armored template: whether its files on disk show it
+    /// runs under the template's policy (then it is recorded so, without asking systemd).
+    pub(super) fn cover_from_disk(&mut self, name: &str) -> bool {
+        let c = super::sync::disk_candidate(name);
+        let mut diags = Diagnostics::default();
+        let policy = resolve::merge_layers(
+            &Lookup::system(),
+            &slice_layers(&c.slice),
+            &c.files,
+            Some(&UnitName::new(name)),
+            &mut diags,
+        );
+        if diags.errors().next().is_some() {
+            return false;
+        }
+        let expected = expected_path(&c);
+        match self.covering_template(name, &policy, &expected) {
+            Some(template) => {
+                self.cover(name, template, expected);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Records that `name` runs under `template`'s policy. If it had a policy of its own, its
+    /// cgroups move to the template's (one map update each: never unbound) and its slot is
+    /// retired.
+    fn cover(&mut self, name: &str, template: String, expected: String) {
+        if let Some(old) = self.units.remove(name) {
+            let new = self.units[&template].id;
+            for _ in 0..8 {
+                if self.kernel.rebind(old.id, new) == 0 {
+                    break;
+                }
+            }
+            self.kernel.remove_expected(&old.expected);
+            self.retiring.push((old.id, old.tables, Instant::now()));
+            info!(
+                object_systemd_unit = name,
+                "{name}: runs under {template}'s policy (the same rules)"
+            );
+            self.publish_status();
+        }
+        let entry = (template, expected);
+        if self.covered.get(name) != Some(&entry) {
+            self.covered.insert(name.to_string(), entry);
+            self.publish_status();
+        }
+    }
+
     /// Binds a unit's cgroup and everything below it, if it exists already.
     pub(super) fn bind_existing(&mut self, c: &Candidate) {
         let Some(a) = self.units.get(&c.name) else {
@@ -229,6 +313,9 @@ impl Daemon {
             return;
         };
         self.kernel.remove_expected(&a.expected);
+        if UnitName::new(name).is_template() {
+            self.kernel.remove_expected(name);
+        }
         for (cgid, b) in self.kernel.bindings() {
             if b.policy == a.id {
                 self.kernel.unbind(cgid);
@@ -247,6 +334,7 @@ impl Daemon {
             warn!("{e:#}");
         }
         let names: HashSet<&str> = candidates.iter().map(|c| c.name.as_str()).collect();
+        self.covered.retain(|n, _| names.contains(n.as_str()));
         let gone: Vec<String> = self
             .units
             .keys()

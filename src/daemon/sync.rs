@@ -359,7 +359,7 @@ impl Daemon {
 }
 
 /// A unit as the files on disk configure it (as `discover_on_disk` resolves each one).
-fn disk_candidate(name: &str) -> Candidate {
+pub(super) fn disk_candidate(name: &str) -> Candidate {
     let (fragment, dropins) = resolve::unit_files(Path::new("/"), name);
     let files: Vec<PathBuf> = fragment.into_iter().chain(dropins).collect();
     let slice = systemd::slice_from_files(&files).unwrap_or_else(|| systemd::default_slice(name));

@@ -382,7 +382,8 @@ impl Kernel {
     }
 
     /// Cgroups created at `path` from now on get policy `id` (`flags`: [`BIND_SLICE`] for a
-    /// cgroup that holds units).
+    /// cgroup that holds units). A template's name (`foo@.service`, no leading '/') as `path`
+    /// binds its instances wherever their slice is.
     pub fn set_expected(&self, path: &str, id: u32, flags: u32) -> Result<()> {
         let key = cgroup_key(path)?;
         let value = ua_expect { policy: id, flags };

@@ -125,7 +125,7 @@ pub fn unit_files_checked(
                 if !file_type.is_ok_and(|t| t.is_file() || t.is_symlink()) {
                     diags.warning(
                         &Source::new(&f, 1),
-                        "skipped: not a regular file or a symlink (systemd does not read it)",
+                        "skipped: not a regular file or a symlink; unitarmor does not read it (a FIFO here can also hang systemd when it loads the unit: remove it)",
                     );
                     continue;
                 }

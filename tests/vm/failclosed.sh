@@ -250,6 +250,8 @@ check "fct@a.service: cat got EACCES" eacces fct@a.service
 check_fails "fct@a.service: a second start is denied" systemctl start fct@a.service
 check_fails "fcs@a.service (Slice=fcs.slice): the first start is denied" systemctl start fcs@a.service
 check "fcs@a.service: cat got EACCES" eacces fcs@a.service
+check "fcs@a.service: the denial record is in its own journal (not the template's name)" eventually sh -c \
+  "journalctl -u fcs@a.service -o cat | grep -q 'Denied read of /srv/fc-secret'"
 check "the unarmored twin instance fctw@a.service reads the file" systemctl start fctw@a.service
 check "the twin instance printed it" read_ok fctw@a.service
 check "the twin instance's cgroup is in its own slice" jgrep fctw@a.service '^0::/fctw.slice/fctw-a.slice/fctw@a.service$'
