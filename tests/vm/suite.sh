@@ -3,7 +3,7 @@
 # every scenario runs in turn, and the last line sums them up.
 set -u
 total_pass=0 total_fail=0
-for scenario in smoke.sh file-rules.sh protect.sh reload.sh journal.sh failclosed.sh package.sh; do
+for scenario in smoke.sh file-rules.sh protect.sh reload.sh journal.sh failclosed.sh noreload.sh scale.sh package.sh; do
   echo "# $scenario"
   out=$(mktemp)
   ./"$scenario" 2>&1 | tee "$out"
