@@ -88,6 +88,9 @@ static __always_inline bool template_key(struct scratch *s)
 	s->scan.leaf = s->scan.at = s->scan.dot = s->scan.out = 0;
 	s->scan.end = UA_CGROUP_PATH_MAX;
 	bpf_loop(UA_CGROUP_PATH_MAX, scan_byte, &ctx, 0);
+	/* systemd escapes a unit's cgroup name with a leading '_' (cg_escape). */
+	if (s->cgroup_path[s->scan.leaf & (UA_CGROUP_PATH_MAX - 1)] == '_')
+		s->scan.leaf++;
 	if (!s->scan.at || s->scan.dot <= s->scan.at + 1 || s->scan.end >= UA_CGROUP_PATH_MAX)
 		return false;
 	bpf_loop(UA_CGROUP_PATH_MAX - 1, copy_byte, &ctx, 0);
@@ -116,9 +119,13 @@ int BPF_PROG(ua_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 	parent_id = kn_parent_id(BPF_CORE_READ(cgrp, kn));
 	parent = bpf_map_lookup_elem(&bound, &parent_id);
 	/* An instance of an armored template, wherever its Slice= puts it: looked up by the
-	 * template's name, unless the parent is a unit (then the new cgroup is the unit's own
-	 * sub-cgroup, whatever its name: a unit cannot pick another policy by naming one). */
-	if (!exp && !(parent && !(parent->flags & UA_BIND_SLICE)) && template_key(s))
+	 * template's name, only for cgroups the service manager (PID 1; the tracepoint runs in
+	 * the mkdir caller's context) makes, and unless the parent is a unit (then the new
+	 * cgroup is the unit's own sub-cgroup, whatever its name: a unit cannot pick another
+	 * policy by naming one). Anyone else's cgroup named like an instance (a user's, a
+	 * container's) is not bound, and so cannot fill `bound`. */
+	if (!exp && (bpf_get_current_pid_tgid() >> 32) == 1 &&
+	    !(parent && !(parent->flags & UA_BIND_SLICE)) && template_key(s))
 		exp = bpf_map_lookup_elem(&expected, s->template_key);
 	if (exp) {
 		b.policy = exp->policy;

@@ -10,23 +10,28 @@ use crate::kernel::{Binding, BIND_SLICE};
 /// Where cgroup v2 is mounted.
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
-/// The unit whose cgroup (below `subtree`) has id `cgid`, for events decided by a slice's or a
-/// template's policy: see [`unit_of_path`]. The path comes from the id itself (a kernfs file
-/// handle, as systemd resolves cgroup ids), so it costs the same below a slice of thousands
-/// of units; a walk of `subtree` is the fallback.
-pub(super) fn unit_of_cgroup(subtree: &str, cgid: u64) -> Option<String> {
-    let path = match path_of_cgroup_id(cgid) {
-        Some(p) => p,
-        None => {
+/// The unit whose cgroup has id `cgid`, for events decided by a slice's or a template's
+/// policy: see [`unit_of_path`]. The path comes from the id itself (a kernfs file handle, as
+/// systemd resolves cgroup ids), so it costs the same below a slice of thousands of units.
+/// With `subtree`, the cgroup must be in it, and a walk of it is the fallback when the id
+/// cannot be opened; without, there is no fallback (a walk of every cgroup per event would be
+/// a way to slow the daemon down).
+pub(super) fn unit_of_cgroup(subtree: Option<&str>, cgid: u64) -> Option<String> {
+    let path = match (path_of_cgroup_id(cgid), subtree) {
+        (Some(p), _) => p,
+        (None, Some(subtree)) => {
             let (dir, _) = cgroup_dirs(subtree)
                 .into_iter()
                 .find(|(_, id)| *id == cgid)?;
             dir.to_string_lossy().into_owned()
         }
+        (None, None) => return None,
     };
     let rel = path.strip_prefix(CGROUP_ROOT).unwrap_or(&path);
-    if rel != subtree && !rel.starts_with(&format!("{subtree}/")) {
-        return None;
+    if let Some(subtree) = subtree {
+        if rel != subtree && !rel.starts_with(&format!("{subtree}/")) {
+            return None;
+        }
     }
     unit_of_path(rel)
 }

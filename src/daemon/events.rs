@@ -153,11 +153,11 @@ impl Daemon {
         // A slice's or template's policy covers units it does not name: say which one it was.
         let unit = match self.units.get(&unit) {
             Some(a) if unit.ends_with(".slice") => {
-                unit_of_cgroup(&a.expected, ev.cgroup_id).unwrap_or(unit)
+                unit_of_cgroup(Some(&a.expected), ev.cgroup_id).unwrap_or(unit)
             }
             // An instance may be in any slice (Slice=): any of the template's instances.
             Some(_) if UnitName::new(unit.as_str()).is_template() => {
-                unit_of_cgroup("", ev.cgroup_id)
+                unit_of_cgroup(None, ev.cgroup_id)
                     .filter(|u| template_of(u).as_deref() == Some(unit.as_str()))
                     .unwrap_or(unit)
             }
@@ -182,6 +182,15 @@ impl Daemon {
 
     pub(super) fn on_tick(&mut self) {
         let now = Instant::now();
+        self.ticks += 1;
+        if self.ticks % 10 == 0 {
+            self.kernel.recount_trees();
+            // Instances that no longer run are no longer listed (nothing else removes them
+            // between reloads, and anyone may make systemd load instances).
+            self.covered.retain(|_, (_, path)| {
+                std::path::Path::new(&format!("/sys/fs/cgroup{path}")).exists()
+            });
+        }
         for ((policy, rule, class, verdict), count) in self.aggregator.expire(now) {
             let (unit, text, source) = self.rule_info(policy, rule, class);
             journal::suppressed(
@@ -283,16 +292,12 @@ impl Daemon {
             .chain(self.covered.iter().filter_map(|(name, (template, path))| {
                 // Counted under the template, whose policy decides for it.
                 let t = self.units.get(template)?;
-                let own = std::fs::metadata(format!("/sys/fs/cgroup{path}"))
-                    .ok()
-                    .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
-                    .filter(|id| bindings.contains_key(id));
                 Some(UnitStatus {
                     unit: name.clone(),
                     mode: t.policy.mode.as_str().to_string(),
                     policy_id: t.id,
                     cgroup_path: path.clone(),
-                    cgroup_ids: own.into_iter().collect(),
+                    cgroup_ids: Vec::new(),
                     rules: t.policy.rules.len() as u32,
                     unenforced: t.tables.unenforced.len() as u32,
                     denied: 0,

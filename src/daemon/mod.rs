@@ -70,6 +70,8 @@ pub struct Daemon {
     /// Policy id -> unit and policy, for events (kept while retired tables are still in the
     /// kernel, so late events of a replaced policy still name their rule).
     owners: HashMap<u32, (String, Arc<Policy>)>,
+    /// Seconds the main loop has ticked (some upkeep runs every tenth).
+    ticks: u64,
     /// Instances that run under their template's policy (no slot of their own) -> the
     /// template and the instance's cgroup path.
     covered: HashMap<String, (String, String)>,
@@ -102,6 +104,7 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
         units: BTreeMap::new(),
         owners: HashMap::new(),
         covered: HashMap::new(),
+        ticks: 0,
         retiring: Vec::new(),
         next_id: 1,
         aggregator: Aggregator::new(5, Duration::from_secs(10)),
@@ -128,6 +131,7 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
     for c in &candidates {
         d.bind_existing(c);
     }
+    d.kernel.recount_trees();
     d.kernel.attach_hooks()?;
     for hook in &d.kernel.missing_hooks {
         warn!(

@@ -10,6 +10,8 @@ use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use anyhow::{bail, Result};
 use tokio::sync::mpsc;
 use tracing::warn;
@@ -28,12 +30,14 @@ const WATCHED: [&str; 8] = [
     "/usr/lib/systemd/system",
 ];
 
+/// Whether running out of inotify watches was reported already.
+static WARNED: AtomicBool = AtomicBool::new(false);
+
 const MASK: u32 = libc::IN_CLOSE_WRITE
     | libc::IN_MOVED_TO
     | libc::IN_MOVED_FROM
     | libc::IN_CREATE
     | libc::IN_DELETE
-    | libc::IN_ATTRIB
     | libc::IN_ONLYDIR;
 
 /// Starts the watcher: each batch of changes sends one message on the returned channel.
@@ -70,6 +74,9 @@ pub(super) fn spawn() -> Result<mpsc::UnboundedReceiver<()>> {
                 if tx.send(()).is_err() {
                     return;
                 }
+                // At most five passes a second, however fast files change: changes meanwhile
+                // wait in the inotify queue and make one more pass after this pause.
+                std::thread::sleep(std::time::Duration::from_millis(200));
             }
         })?;
     Ok(rx)
@@ -86,7 +93,16 @@ fn add_watches(fd: i32) {
             };
             // SAFETY: `c` is a NUL-terminated path that outlives the call. A directory that
             // does not exist (yet) fails, and is tried again at the next batch.
-            unsafe { libc::inotify_add_watch(fd, c.as_ptr(), MASK) };
+            if unsafe { libc::inotify_add_watch(fd, c.as_ptr(), MASK) } < 0 {
+                let e = std::io::Error::last_os_error();
+                if e.raw_os_error() == Some(libc::ENOSPC) && !WARNED.swap(true, Ordering::Relaxed) {
+                    warn!(
+                        "cannot watch {}: {e} (fs.inotify.max_user_watches); drop-ins written \
+                         there without a daemon-reload are read at the next reload",
+                        d.display()
+                    );
+                }
+            }
         }
     }
 }
@@ -99,7 +115,8 @@ fn dropin_dirs(dir: &Path) -> Vec<PathBuf> {
     entries
         .flatten()
         .filter(|e| e.file_name().as_bytes().ends_with(b".d"))
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        // Followed: a drop-in directory may be a symlink.
+        .filter(|e| e.path().is_dir())
         .map(|e| e.path())
         .collect()
 }

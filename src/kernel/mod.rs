@@ -157,6 +157,17 @@ impl Kernel {
                 _ => {}
             }
         }
+        // The set-up marks are kept across daemons: a unit PID 1 is setting up while a new
+        // daemon replaces the pins keeps its mark, and the marks' map is never freed while
+        // programs may be creating marks in it.
+        let marks = Path::new(PIN_DIR).join("maps/task_marks");
+        if marks.exists() {
+            if let Err(e) = open.maps.task_marks.reuse_pinned_map(&marks) {
+                tracing::warn!(
+                    "cannot reuse the set-up marks of the earlier daemon ({e}); starting afresh"
+                );
+            }
+        }
         let skel = open.load().context("loading the BPF programs (verifier)")?;
         let mut kernel = Kernel {
             skel,
@@ -307,6 +318,7 @@ impl Kernel {
             ("sub_total", &mut m.sub_total),
             ("events", &mut m.events),
             ("config", &mut m.config),
+            ("task_marks", &mut m.task_marks),
         ] {
             let path = maps_dir.join(name);
             remove_pin(&path)?;
@@ -429,6 +441,38 @@ impl Kernel {
 
     pub fn unbind(&self, cgroup_id: u64) {
         let _ = self.skel.maps.bound.delete(bytes(&cgroup_id));
+    }
+
+    /// Recounts the sub-cgroups of every unit tree from `bound` (the budgets of
+    /// bpf/unitarmor.h's ua_config): cgroups bound by the daemon (at its start, or re-bound)
+    /// and cgroups it unbound are then counted right, and a count a concurrent mkdir or rmdir
+    /// made drift is brought back.
+    pub fn recount_trees(&self) {
+        let mut per_tree: HashMap<u64, u32> = HashMap::new();
+        let mut total = 0u32;
+        for (cgid, b) in self.bindings() {
+            if b.root != cgid {
+                *per_tree.entry(b.root).or_default() += 1;
+                total += 1;
+            }
+        }
+        let map = &self.skel.maps.tree_size;
+        for k in map.keys() {
+            let Ok(root) = <[u8; 8]>::try_from(k.as_slice()) else {
+                continue;
+            };
+            if !per_tree.contains_key(&u64::from_ne_bytes(root)) {
+                let _ = map.delete(&k);
+            }
+        }
+        for (root, n) in per_tree {
+            let _ = map.update(bytes(&root), bytes(&n), MapFlags::ANY);
+        }
+        let _ = self
+            .skel
+            .maps
+            .sub_total
+            .update(bytes(&0u32), bytes(&total), MapFlags::ANY);
     }
 
     /// Every bound cgroup and its binding.
