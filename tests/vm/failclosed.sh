@@ -252,6 +252,12 @@ check_fails "fcs@a.service (Slice=fcs.slice): the first start is denied" systemc
 check "fcs@a.service: cat got EACCES" eacces fcs@a.service
 check "fcs@a.service: the denial record is in its own journal (not the template's name)" eventually sh -c \
   "journalctl -u fcs@a.service -o cat | grep -q 'Denied read of /srv/fc-secret'"
+# Only cgroups PID 1 makes are bound by a template's name: a cgroup anyone else names like an
+# instance is not (else a user could fill the kernel's table with such bindings).
+mkdir -p /sys/fs/cgroup/fc-notpid1/fct@zz.service
+check "a cgroup named fct@zz.service made by another process than PID 1 is not armored" sh -c \
+  'echo $$ >/sys/fs/cgroup/fc-notpid1/fct@zz.service/cgroup.procs && cat /srv/fc-secret >/dev/null'
+rmdir /sys/fs/cgroup/fc-notpid1/fct@zz.service /sys/fs/cgroup/fc-notpid1
 check "the unarmored twin instance fctw@a.service reads the file" systemctl start fctw@a.service
 check "the twin instance printed it" read_ok fctw@a.service
 check "the twin instance's cgroup is in its own slice" jgrep fctw@a.service '^0::/fctw.slice/fctw-a.slice/fctw@a.service$'
