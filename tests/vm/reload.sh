@@ -8,11 +8,11 @@
 # Each try's outcome is recorded in /run/armortest/reload-*.result, one line per try; the
 # counts are printed and checked.
 #
-# Usage: reload.sh [TRIES]. The suite runs 20 tries of each kind to stay within CI's time
+# Usage: reload.sh [TRIES]. The suite runs 10 tries of each kind to stay within CI's time
 # (each try is a daemon-reload, about 6 s under emulation); the proof is
 # `tests/vm/run tests/vm/reload.sh 50`.
 . ./lib.sh
-tries=${1:-20}
+tries=${1:-10}
 
 mkdir -p /var/lib/armortest /run/armortest
 echo reload-secret-content >/etc/armor-reload-secret
