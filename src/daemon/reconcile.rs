@@ -289,11 +289,9 @@ impl Daemon {
             );
             self.publish_status();
         }
-        let entry = (template, expected);
-        if self.covered.get(name) != Some(&entry) {
-            self.covered.insert(name.to_string(), entry);
-            self.publish_status();
-        }
+        // Listed by the next tick's status (within a second): publishing here, once per
+        // instance, would cost a pass over `bound` per instance as thousands start.
+        self.covered.insert(name.to_string(), (template, expected));
     }
 
     /// Binds a unit's cgroup and everything below it, if it exists already.
