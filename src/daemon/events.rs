@@ -185,11 +185,6 @@ impl Daemon {
         self.ticks += 1;
         if self.ticks % 10 == 0 {
             self.kernel.recount_trees();
-            // Instances that no longer run are no longer listed (nothing else removes them
-            // between reloads, and anyone may make systemd load instances).
-            self.covered.retain(|_, (_, path)| {
-                std::path::Path::new(&format!("/sys/fs/cgroup{path}")).exists()
-            });
         }
         for ((policy, rule, class, verdict), count) in self.aggregator.expire(now) {
             let (unit, text, source) = self.rule_info(policy, rule, class);
