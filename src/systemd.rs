@@ -34,6 +34,8 @@ pub trait Manager {
     #[zbus(signal)]
     fn unit_new(&self, id: String, unit: OwnedObjectPath) -> zbus::Result<()>;
     #[zbus(signal)]
+    fn unit_removed(&self, id: String, unit: OwnedObjectPath) -> zbus::Result<()>;
+    #[zbus(signal)]
     fn reloading(&self, active: bool) -> zbus::Result<()>;
 }
 

@@ -113,6 +113,17 @@ pub(super) fn discover_on_disk(skip: &HashSet<String>) -> Vec<Candidate> {
     out
 }
 
+/// Whether `unit` has a unit file or a drop-in directory of its own in a unit directory: the
+/// units [`discover_on_disk`] lists by name (an instance with a drop-in of its own is armored
+/// from disk before systemd loads it).
+pub(super) fn named_on_disk(unit: &str) -> bool {
+    UNIT_DIRS.iter().any(|d| {
+        let d = Path::new(d);
+        d.join(unit).symlink_metadata().is_ok()
+            || d.join(format!("{unit}.d")).symlink_metadata().is_ok()
+    })
+}
+
 /// A unit's fragment and drop-ins on disk, in systemd's order; drop-in directory entries that
 /// systemd does not read (FIFOs, sockets, devices, directories) are skipped with a warning.
 pub(super) fn files_on_disk(unit: &str) -> Vec<PathBuf> {

@@ -234,6 +234,7 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
                         }
                     }
                 }
+                SystemdSignal::Removed(name) => d.unit_removed(&name),
             },
             Some(req) = sync::next(&mut sync_rx) => d.answer_sync(req, &mut sync_rx),
             Some(()) = watch::next(&mut changed) => d.files_changed(&mut changed),
@@ -295,15 +296,36 @@ enum SystemdSignal {
     Reloaded,
     /// A service was loaded.
     Unit(String),
+    /// A service was unloaded (systemd garbage-collects a unit that is stopped and that
+    /// nothing refers to any more).
+    Removed(String),
 }
 
-/// Forwards systemd's signals into `tx`, each stream from a task of its own.
+/// Forwards systemd's signals into `tx`, from tasks of their own. `UnitNew` and `UnitRemoved`
+/// keep the order systemd sent them in (see [`forward_in_order`]).
 async fn forward_signals(
     manager: &ManagerProxy<'_>,
     tx: mpsc::UnboundedSender<SystemdSignal>,
 ) -> Result<()> {
     let mut reloading = manager.receive_reloading().await?;
-    let mut unit_new = manager.receive_unit_new().await?;
+    let serial = |m: &zbus::Message| m.primary_header().serial_num().get();
+    let unit_new = manager.receive_unit_new().await?.filter_map(move |sig| {
+        let unit = sig.args().ok().map(|a| a.id.clone());
+        std::future::ready(
+            unit.filter(|u| u.ends_with(".service"))
+                .map(|u| (serial(sig.message()), SystemdSignal::Unit(u))),
+        )
+    });
+    let unit_removed = manager
+        .receive_unit_removed()
+        .await?
+        .filter_map(move |sig| {
+            let unit = sig.args().ok().map(|a| a.id.clone());
+            std::future::ready(
+                unit.filter(|u| u.ends_with(".service"))
+                    .map(|u| (serial(sig.message()), SystemdSignal::Removed(u))),
+            )
+        });
     let t = tx.clone();
     tokio::spawn(async move {
         while let Some(sig) = reloading.next().await {
@@ -312,15 +334,96 @@ async fn forward_signals(
             }
         }
     });
-    tokio::spawn(async move {
-        while let Some(sig) = unit_new.next().await {
-            if let Ok(a) = sig.args() {
-                if a.id.ends_with(".service") && tx.send(SystemdSignal::Unit(a.id.clone())).is_err()
-                {
-                    break;
-                }
+    tokio::spawn(forward_in_order(
+        Box::pin(unit_new),
+        Box::pin(unit_removed),
+        tx,
+    ));
+    Ok(())
+}
+
+/// Forwards the items of `a` and `b`, two streams of signals from one sender tagged with their
+/// message serial, in the order the sender sent them. zbus queues each message on every stream
+/// it matches before it reads the next one: once an item has come from one stream, everything
+/// the sender sent before it is already queued on the other, so taking all that is ready on
+/// both and sorting it by serial keeps the sender's order. Out of order, a unit's `UnitRemoved`
+/// handled after the `UnitNew` of its next load would free the slot of a loaded unit, and a
+/// `UnitNew` handled after its own `UnitRemoved` would keep an unloaded unit listed.
+async fn forward_in_order<T, A, B>(mut a: A, mut b: B, tx: mpsc::UnboundedSender<T>)
+where
+    A: futures_util::Stream<Item = (u32, T)> + Unpin,
+    B: futures_util::Stream<Item = (u32, T)> + Unpin,
+{
+    use futures_util::FutureExt;
+    let mut batch = Vec::new();
+    loop {
+        tokio::select! {
+            Some(x) = a.next() => batch.push(x),
+            Some(x) = b.next() => batch.push(x),
+            else => return,
+        }
+        loop {
+            let before = batch.len();
+            while let Some(Some(x)) = a.next().now_or_never() {
+                batch.push(x);
+            }
+            while let Some(Some(x)) = b.next().now_or_never() {
+                batch.push(x);
+            }
+            if batch.len() == before {
+                break;
             }
         }
-    });
-    Ok(())
+        batch.sort_by_key(|x| x.0);
+        for (_, item) in batch.drain(..) {
+            if tx.send(item).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn signals_keep_the_senders_order() {
+        let a = futures_util::stream::iter([(1, "new x"), (4, "new y"), (5, "new x")]);
+        let b = futures_util::stream::iter([(2, "removed x"), (3, "removed z")]);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        forward_in_order(a, b, tx).await;
+        let mut got = Vec::new();
+        while let Ok(s) = rx.try_recv() {
+            got.push(s);
+        }
+        assert_eq!(got, ["new x", "removed x", "removed z", "new y", "new x"]);
+    }
+
+    #[tokio::test]
+    async fn signals_that_come_later_follow() {
+        let (atx, arx) = mpsc::unbounded_channel();
+        let (btx, brx) = mpsc::unbounded_channel();
+        let a =
+            futures_util::stream::unfold(
+                arx,
+                |mut rx| async move { rx.recv().await.map(|x| (x, rx)) },
+            );
+        let b =
+            futures_util::stream::unfold(
+                brx,
+                |mut rx| async move { rx.recv().await.map(|x| (x, rx)) },
+            );
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(forward_in_order(Box::pin(a), Box::pin(b), tx));
+        btx.send((2, 'b')).unwrap();
+        atx.send((1, 'a')).unwrap();
+        assert_eq!(rx.recv().await, Some('a'));
+        assert_eq!(rx.recv().await, Some('b'));
+        atx.send((3, 'c')).unwrap();
+        assert_eq!(rx.recv().await, Some('c'));
+        drop((atx, btx));
+        task.await.unwrap();
+        assert_eq!(rx.recv().await, None);
+    }
 }
