@@ -31,15 +31,46 @@ pub struct UnitStatus {
     pub errors: String,
 }
 
+/// How much of one fixed-size kernel table is in use, as `Usage` reports it. A list of named
+/// entries rather than a struct: a daemon that reports one table more (or less) still talks
+/// to an older `unitarmor status`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct Usage {
+    /// `policy_slots`, `bound_cgroups`, `sub_cgroups`, `expected_paths`, `dfa_transitions`,
+    /// `accepting_states`.
+    pub name: String,
+    pub used: u64,
+    pub limit: u64,
+}
+
+/// What the daemon last published (once a second, and when a policy changes).
+#[derive(Clone, Debug, Default)]
+pub struct Published {
+    pub units: Vec<UnitStatus>,
+    pub usage: Vec<Usage>,
+}
+
 struct Api {
-    status: Arc<Mutex<Vec<UnitStatus>>>,
+    status: Arc<Mutex<Published>>,
 }
 
 #[interface(name = "org.unitarmor1.Manager")]
 impl Api {
     /// Every armored unit.
     fn list_units(&self) -> Vec<UnitStatus> {
-        self.status.lock().map(|s| s.clone()).unwrap_or_default()
+        self.status
+            .lock()
+            .map(|s| s.units.clone())
+            .unwrap_or_default()
+    }
+
+    /// Use of the kernel's fixed-size tables: policy slots, bound cgroups, expected paths,
+    /// DFA tables. Counted when the status is published, not per call.
+    fn usage(&self) -> Vec<Usage> {
+        self.status
+            .lock()
+            .map(|s| s.usage.clone())
+            .unwrap_or_default()
     }
 
     #[zbus(property)]
@@ -51,7 +82,7 @@ impl Api {
 /// Serves the API on `conn` under [`BUS_NAME`]. The name is requested without allowing
 /// replacement: no later peer can take it over (a daemon restarted by systemd gets it once
 /// the previous one is gone).
-pub async fn serve(conn: &Connection, status: Arc<Mutex<Vec<UnitStatus>>>) -> zbus::Result<()> {
+pub async fn serve(conn: &Connection, status: Arc<Mutex<Published>>) -> zbus::Result<()> {
     use zbus::fdo::RequestNameFlags;
     conn.object_server().at(OBJECT_PATH, Api { status }).await?;
     conn.request_name_with_flags(
@@ -124,4 +155,76 @@ pub async fn check_owner(conn: &Connection) -> Result<(), String> {
 )]
 pub trait Manager {
     fn list_units(&self) -> zbus::Result<Vec<UnitStatus>>;
+    fn usage(&self) -> zbus::Result<Vec<Usage>>;
+}
+
+/// `unitarmor status`'s summary line: `policy slots 3/1023, bound cgroups 12/65536, ...`.
+pub fn usage_line(usage: &[Usage]) -> String {
+    usage
+        .iter()
+        .map(|u| {
+            let full = if u.limit > 0 && u.used * 10 >= u.limit * 9 {
+                " (nearly full)"
+            } else {
+                ""
+            };
+            format!("{} {}/{}{full}", u.name.replace('_', " "), u.used, u.limit)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `unitarmor status --json --usage`'s `usage` object: name -> {used, limit}.
+pub fn usage_json(usage: &[Usage]) -> serde_json::Value {
+    usage
+        .iter()
+        .map(|u| {
+            (
+                u.name.clone(),
+                serde_json::json!({ "used": u.used, "limit": u.limit }),
+            )
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+/// What to tell the user when the daemon could not report its table use: an older daemon has
+/// no `Usage` method (the package was upgraded and the daemon not restarted).
+pub fn usage_error(e: &zbus::Error) -> String {
+    match e {
+        zbus::Error::MethodError(name, _, _)
+            if name.as_str() == "org.freedesktop.DBus.Error.UnknownMethod" =>
+        {
+            "the running unitarmor daemon is older than this command and does not report table \
+             use; restart unitarmor.service"
+                .to_string()
+        }
+        e => format!("unitarmor.service did not report table use: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn u(name: &str, used: u64, limit: u64) -> Usage {
+        Usage {
+            name: name.into(),
+            used,
+            limit,
+        }
+    }
+
+    #[test]
+    fn summary_line() {
+        let usage = [u("policy_slots", 3, 1023), u("bound_cgroups", 60000, 65536)];
+        assert_eq!(
+            usage_line(&usage),
+            "policy slots 3/1023, bound cgroups 60000/65536 (nearly full)"
+        );
+        assert_eq!(
+            usage_json(&usage)["policy_slots"],
+            serde_json::json!({"used": 3, "limit": 1023})
+        );
+    }
 }

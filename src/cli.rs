@@ -35,12 +35,17 @@ pub enum Command {
     Check(PolicyArgs),
     /// Print the effective policy of units or files, each rule with its source.
     Show(PolicyArgs),
-    /// Show what the daemon armors: units, cgroups, mode, rules, denial counters.
+    /// Show what the daemon armors: units, cgroups, mode, rules, denial counters, and how
+    /// full the kernel's tables are (policy slots, bound cgroups...).
     Status {
         /// Only this unit.
         unit: Option<String>,
+        /// Print JSON: the array of units (with --usage, an object {units, usage}).
         #[arg(long)]
         json: bool,
+        /// With --json: print an object with the units and the use of the kernel's tables.
+        #[arg(long, requires = "json")]
+        usage: bool,
     },
     /// Show denials (and, with --audit, audit records) from the journal.
     Logs {
@@ -351,8 +356,9 @@ fn exempt_json(p: &Policy) -> serde_json::Value {
         .collect()
 }
 
-/// `unitarmor status`.
-pub async fn status(unit: Option<&str>, json: bool) -> Result<i32> {
+/// `unitarmor status`: the table of units, then (for all units) one line of table use;
+/// `--json` prints the array of units, `--json --usage` an object with both.
+pub async fn status(unit: Option<&str>, json: bool, usage: bool) -> Result<i32> {
     let conn = zbus::connection::Builder::system()
         .method_timeout(std::time::Duration::from_secs(10))
         .build()
@@ -375,9 +381,31 @@ pub async fn status(unit: Option<&str>, json: bool) -> Result<i32> {
             return Ok(1);
         }
     }
+    // Asked only when printed. A daemon older than this command has no `Usage`: the table is
+    // printed all the same, with a line saying so.
+    let table_use = if usage || (!json && unit.is_none()) {
+        Some(proxy.usage().await.map_err(|e| crate::api::usage_error(&e)))
+    } else {
+        None
+    };
     let mut out = std::io::stdout().lock();
     if json {
-        serde_json::to_writer_pretty(&mut out, &units)?;
+        if let Some(table_use) = table_use {
+            let table_use = match table_use {
+                Ok(u) => u,
+                Err(e) => {
+                    eprintln!("unitarmor: {e}");
+                    return Ok(1);
+                }
+            };
+            let both = serde_json::json!({
+                "units": units,
+                "usage": crate::api::usage_json(&table_use),
+            });
+            serde_json::to_writer_pretty(&mut out, &both)?;
+        } else {
+            serde_json::to_writer_pretty(&mut out, &units)?;
+        }
         writeln!(out)?;
         return Ok(0);
     }
@@ -411,6 +439,14 @@ pub async fn status(unit: Option<&str>, json: bool) -> Result<i32> {
         for e in s.errors.lines() {
             writeln!(out, "  error: {e}")?;
         }
+    }
+    match table_use {
+        Some(Ok(u)) => writeln!(out, "{}", crate::api::usage_line(&u))?,
+        Some(Err(e)) => {
+            out.flush()?;
+            eprintln!("unitarmor: {e}");
+        }
+        None => {}
     }
     Ok(0)
 }

@@ -27,8 +27,8 @@ fn main() {
             .map(|()| 0),
         Command::Check(args) => cli::check(&args),
         Command::Show(args) => cli::show(&args),
-        Command::Status { unit, json } => {
-            runtime().and_then(|rt| rt.block_on(cli::status(unit.as_deref(), json)))
+        Command::Status { unit, json, usage } => {
+            runtime().and_then(|rt| rt.block_on(cli::status(unit.as_deref(), json, usage)))
         }
         Command::Logs {
             unit,

@@ -2,6 +2,7 @@
 //! aggregated), retire replaced tables, count lost events, and publish the status the D-Bus
 //! API reports.
 
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -11,7 +12,7 @@ use tracing::{error, warn};
 use super::cgroups::unit_of_cgroup;
 use super::discover::template_of;
 use super::Daemon;
-use crate::api::UnitStatus;
+use crate::api::{UnitStatus, Usage};
 use crate::compile::{self, RULE_FULL, RULE_NOT_ALLOWED, RULE_RECOVER, RULE_UNBUILDABLE};
 use crate::journal::{self, RuleInfo};
 use crate::kernel;
@@ -302,8 +303,57 @@ impl Daemon {
                 })
             }))
             .collect();
+        let usage = self.usage(&bindings);
         if let Ok(mut s) = self.status.lock() {
-            *s = list;
+            s.units = list;
+            s.usage = usage;
         }
+    }
+
+    /// Use of the kernel's fixed-size tables, from what the daemon keeps and the `bindings`
+    /// its caller read (`bound` is walked once per publication).
+    fn usage(&self, bindings: &HashMap<u64, kernel::Binding>) -> Vec<Usage> {
+        let limits = self.kernel.limits();
+        let tables = || {
+            self.units
+                .values()
+                .map(|a| &a.tables)
+                .chain(self.retiring.iter().map(|r| &r.1))
+        };
+        // Retired tables keep their slot until they are removed from the kernel.
+        let slots: HashSet<u32> = self
+            .units
+            .values()
+            .map(|a| a.id)
+            .chain(self.retiring.iter().map(|r| r.0))
+            .collect();
+        let sub_cgroups = bindings.iter().filter(|(id, b)| b.root != **id).count();
+        [
+            ("policy_slots", slots.len(), limits.policies),
+            ("bound_cgroups", bindings.len(), limits.bound),
+            ("sub_cgroups", sub_cgroups, limits.sub_cgroups),
+            (
+                "expected_paths",
+                self.kernel.expected_entries(),
+                limits.expected,
+            ),
+            (
+                "dfa_transitions",
+                tables().map(|t| t.trans.len()).sum(),
+                limits.trans,
+            ),
+            (
+                "accepting_states",
+                tables().map(|t| t.accept.len()).sum(),
+                limits.accept,
+            ),
+        ]
+        .into_iter()
+        .map(|(name, used, limit)| Usage {
+            name: name.to_string(),
+            used: used as u64,
+            limit: limit.into(),
+        })
+        .collect()
     }
 }

@@ -31,7 +31,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use crate::api::{self, UnitStatus};
+use crate::api::{self, Published};
 use crate::compile::Tables;
 use crate::journal::Aggregator;
 use crate::kernel::abi::Event;
@@ -79,7 +79,7 @@ pub struct Daemon {
     next_id: u32,
     aggregator: Aggregator,
     lost: HashMap<u64, u64>,
-    status: Arc<Mutex<Vec<UnitStatus>>>,
+    status: Arc<Mutex<Published>>,
 }
 
 /// The machine cannot enforce (the daemon exits with [`Unsupported::EXIT_CODE`]).
@@ -98,7 +98,7 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
     kernel::check_support().map_err(Unsupported)?;
     let adopted = kernel::pinned();
     let kernel = Kernel::load(sub_cgroups)?;
-    let status = Arc::new(Mutex::new(Vec::new()));
+    let status = Arc::new(Mutex::new(Published::default()));
     let mut d = Daemon {
         kernel,
         units: BTreeMap::new(),

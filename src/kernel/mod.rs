@@ -4,6 +4,9 @@
 //! policies and cgroup bindings into their maps, and hands out the event ring buffer.
 
 pub mod abi;
+mod usage;
+
+pub use usage::Limits;
 
 use std::collections::HashMap;
 use std::mem::MaybeUninit;

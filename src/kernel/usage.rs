@@ -1,0 +1,43 @@
+//! How full the kernel's fixed-size maps are, for `unitarmor status` (each limit is read from
+//! the loaded map, so it follows bpf/maps.h).
+
+use libbpf_rs::MapCore;
+
+use super::{Kernel, MAX_POLICIES, SUB_CGROUPS_MAX};
+
+/// The capacities of the tables the daemon and the binding programs fill.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Policy ids (1 to [`MAX_POLICIES`] - 1).
+    pub policies: u32,
+    /// Cgroups bound to a policy (`bound`).
+    pub bound: u32,
+    /// Sub-cgroups of all unit trees together in `bound` (the rest is kept for units).
+    pub sub_cgroups: u32,
+    /// Cgroup paths and template names armored units are bound at (`expected`).
+    pub expected: u32,
+    /// DFA transitions of all policies (`trans`).
+    pub trans: u32,
+    /// Accepting DFA states of all policies (`accept`).
+    pub accept: u32,
+}
+
+impl Kernel {
+    pub fn limits(&self) -> Limits {
+        let m = &self.skel.maps;
+        Limits {
+            policies: MAX_POLICIES - 1,
+            bound: m.bound.max_entries(),
+            sub_cgroups: SUB_CGROUPS_MAX,
+            expected: m.expected.max_entries(),
+            trans: m.trans.max_entries(),
+            accept: m.accept.max_entries(),
+        }
+    }
+
+    /// Entries in `expected`: one key walk over as many entries as there are armored units
+    /// with a policy slot (and their templates' names).
+    pub fn expected_entries(&self) -> usize {
+        self.skel.maps.expected.keys().count()
+    }
+}
