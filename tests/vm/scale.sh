@@ -67,7 +67,91 @@ check "the last instance's denial is in its own journal" eventually sh -c \
   "journalctl -u armor-many@$n.service -o cat | grep -q 'Denied read of /srv/many/secret-$n'"
 check "the daemon answers" timeout 30 unitarmor status armor-many@1.service
 
+# Slots are freed when systemd unloads an instance (UnitRemoved), and `unitarmor status` says
+# how many are in use. armor-own@ denies each instance its own file (%i): every instance has a
+# policy, and a slot, of its own.
+# within SECONDS CMD...: retries CMD for up to SECONDS seconds.
+within() {
+  local end=$(($(date +%s) + $1)); shift
+  until "$@"; do
+    [ "$(date +%s)" -lt "$end" ] || return 1
+    sleep 1
+  done
+}
+# usage_of NAME: the used count of NAME ("policy slots") on status's last line.
+usage_of() { unitarmor status | tail -n 1 | sed -n "s|.*$1 \([0-9]*\)/[0-9]*.*|\1|p"; }
+slots_are() {
+  local got; got=$(usage_of "policy slots")
+  [ "$got" = "$1" ] || { echo "policy slots in use: '${got}', expected $1"; unitarmor status | tail -n 1; return 1; }
+}
+listed_own() { unitarmor status --json | grep -c '"unit": "armor-own@[0-9]'; }
+mkdir -p /run/armortest/own
+for i in 1 2 3 4 5; do echo "own $i" >/srv/many/own-$i; done
+unit armor-own@.service '[Service]
+ExecStart=/bin/sh -c "cat /srv/many/own-%i >/run/armortest/own/%i 2>&1; echo $$? >>/run/armortest/own/%i; exec sleep infinity"'
+dropin armor-own@.service armor.conf '[X-Armor]
+ArmorPolicy=deny read /srv/many/own-%i'
+systemctl daemon-reload
+check "the second template is armored" wait_rules armor-own@.service 1
+line=$(unitarmor status | tail -n 1)
+echo "# unitarmor status: $line"
+check "status ends with the table use" eval "grep -Eq '^policy slots [0-9]+/1023, bound cgroups [0-9]+/[0-9]+, .*expected paths [0-9]+/[0-9]+, dfa transitions [0-9]+/[0-9]+' <<<'$line'"
+check "status --json is still the array of units" eval 'unitarmor status --json | head -c 1 | grep -qx "\["'
+usage_json() {
+  local j; j=$(unitarmor status --json --usage | tr -d ' \n')
+  grep -q '^{' <<<"$j" && grep -q '"units":\[{' <<<"$j" &&
+    grep -Eq '"policy_slots":\{("limit":1023,"used":[0-9]+|"used":[0-9]+,"limit":1023)\}' <<<"$j"
+}
+check "status --json --usage has the units and the table use" usage_json
+distinct_ids() { unitarmor status --json | sed -n 's/.*"policy_id": \([0-9]*\).*/\1/p' | sort -u | wc -l; }
+check "the slots in use are the distinct policies listed" within 60 eval \
+  'test "$(usage_of "policy slots")" = "$(distinct_ids)"'
+base=$(usage_of "policy slots")
+echo "# policy slots in use before: $base (alone: the two templates and instance 7)"
+systemctl start armor-own@{1..5}.service
+own_denied() {
+  local i
+  for i in "$@"; do grep -qx 1 "/run/armortest/own/$i" 2>/dev/null || { echo "armor-own@$i read its file"; return 1; }; done
+}
+check "each armor-own instance's read of its own file is denied" eventually own_denied 1 2 3 4 5
+check "five more slots are in use" within 60 slots_are $((base + 5))
+check "the five are listed" within 60 eval 'test "$(listed_own)" = 5'
+echo "# $(unitarmor status | tail -n 1)"
+
+systemctl stop armor-own@{1..5}.service
+# Stopped units nothing refers to are unloaded by systemd shortly after (list-units does not
+# load them again; `systemctl show` would).
+unloaded() { test -z "$(systemctl list-units --all --no-legend 'armor-own@[0-9]*')"; }
+check "systemd unloads the stopped instances" within 60 unloaded
+check "their slots are free again" within 60 slots_are "$base"
+check "they are no longer listed" within 60 eval 'test "$(listed_own)" = 0'
+echo "# $(unitarmor status | tail -n 1)"
+
+# Instances under the template's policy are forgotten too; instance 7, which has a drop-in of
+# its own on disk, keeps its slot (armored from disk before its next start).
+systemctl stop armor-many@{1..10}.service
+unloaded_many() {
+  test -z "$(systemctl list-units --all --no-legend 'armor-many@[0-9].service' 'armor-many@10.service' |
+    grep -v 'armor-many@7\.service')"
+}
+check "systemd unloads the stopped armor-many instances" within 60 unloaded_many
+check "the stopped instances are no longer listed (instance 7 is)" within 60 eval \
+  'test "$(status_rows | grep -c .)" = $((n - 9)) && status_rows | grep -q "armor-many@7\.service"'
+check "instance 7 keeps its slot" slots_are "$base"
+
+# An instance started again after its slot was freed is armored again, with a slot of its own.
+rm -f /run/armortest/own/2
+systemctl start armor-own@2.service
+check "armor-own@2, started again, is denied its file" eventually own_denied 2
+check "it has a slot of its own again" within 60 slots_are $((base + 1))
+own_id=$(unitarmor status --json armor-own@2.service | sed -n 's/.*"policy_id": \([0-9]*\).*/\1/p')
+template_id=$(unitarmor status --json armor-own@.service | sed -n 's/.*"policy_id": \([0-9]*\).*/\1/p')
+check "its policy is not the template's ($own_id, template $template_id)" \
+  test -n "$own_id" -a "$own_id" != "$template_id"
+systemctl stop armor-own@2.service
+
 systemctl stop 'armor-many@*.service'
-rm -rf /etc/systemd/system/armor-many@* /srv/many /run/armortest/many
+rm -rf /etc/systemd/system/armor-many@* /etc/systemd/system/armor-own@* /srv/many \
+  /run/armortest/many /run/armortest/own
 systemctl daemon-reload
 finish
