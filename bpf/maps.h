@@ -74,7 +74,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4 << 20);
+	__uint(max_entries, UA_EVENTS_SIZE);
 } events SEC(".maps");
 
 /* Written once by the daemon before anything is attached. */
@@ -209,6 +209,22 @@ static __always_inline bool marked(struct task_struct *task)
 static __always_inline bool setup_phase(void)
 {
 	return marked(bpf_get_current_task_btf());
+}
+
+#define X32_SYSCALL_BIT 0x40000000
+
+/* The number of the system call the current task is in, or -1 if this architecture's saved
+ * registers are not known here. */
+static __always_inline long syscall_nr(void)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	struct pt_regs___arm64 *arm = (void *)regs;
+
+	if (bpf_core_field_exists(regs->orig_ax))
+		return BPF_CORE_READ(regs, orig_ax) & ~X32_SYSCALL_BIT;
+	if (bpf_core_field_exists(arm->syscallno))
+		return BPF_CORE_READ(arm, syscallno);
+	return -1;
 }
 
 /* Whether cgroup `cgid` belongs to the unit tree whose root is `root`. */

@@ -239,15 +239,35 @@ static __always_inline void emit(struct armor *a, struct scratch *s, struct repo
 	__u32 len = UA_PATH_MAX - r->pos, epos;
 	__u8 estatus;
 
-	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
-	if (!ev) {
-		struct ua_counters zero = { .policy = a->binding->policy }, *c;
+	struct ua_counters zero = { .policy = a->binding->policy }, *c;
+	__u64 now = bpf_ktime_get_ns();
+	__u32 recent;
 
+	c = bpf_map_lookup_elem(&counters, &a->binding->root);
+	if (!c) {
+		zero.window = now;
+		bpf_map_update_elem(&counters, &a->binding->root, &zero, BPF_NOEXIST);
 		c = bpf_map_lookup_elem(&counters, &a->binding->root);
-		if (!c) {
-			bpf_map_update_elem(&counters, &a->binding->root, &zero, BPF_NOEXIST);
-			c = bpf_map_lookup_elem(&counters, &a->binding->root);
+	}
+	ev = 0;
+	if (c) {
+		/* Racing resets of the window only blur its edge by a few events; the count itself
+		 * is atomic, so threads on many CPUs do not multiply the share (the value read
+		 * after the add may include other CPUs' adds: that only sheds sooner). */
+		if ((__s64)(now - c->window) > (__s64)UA_FAIR_WINDOW_NS) {
+			c->window = now;
+			c->recent = 0;
 		}
+		__sync_fetch_and_add(&c->recent, 1);
+		recent = c->recent;
+		if (recent <= UA_FAIR_BURST ||
+		    bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) < UA_EVENTS_SIZE / 2)
+			ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	} else {
+		/* No counter (the map is full): no share to keep, and a loss cannot be counted. */
+		ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	}
+	if (!ev) {
 		if (c)
 			__sync_fetch_and_add(&c->lost, 1);
 		return;

@@ -247,7 +247,8 @@ impl Daemon {
                     object_systemd_unit = unit.as_str(),
                     unitarmor_unit = unit.as_str(),
                     unitarmor_lost = delta,
-                    "{unit}: {delta} events lost (ring buffer full); they were enforced but not logged"
+                    "{unit}: {delta} events lost (the ring buffer was full, or half full and this unit \
+                     past its share); they were enforced but not logged"
                 );
             }
             if bindings.contains_key(&cgid) {
