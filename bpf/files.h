@@ -11,6 +11,7 @@
 #define UNITARMOR_FILES_H
 
 #include "path.h"
+#include "procs.h"
 
 #define FMODE_READ 0x1
 #define FMODE_WRITE 0x2
@@ -48,6 +49,8 @@ int BPF_PROG(ua_file_open, struct file *file)
 
 	if (raw_device(BPF_CORE_READ(file, f_inode)) && protected(&a, UA_PROT_RUNS_AS_ROOT))
 		return deny_protected_path(&a, UA_PROT_RUNS_AS_ROOT, UA_OP_OPEN_DEVICE, mnt, dentry);
+	if ((mode & FMODE_WRITE) && (err = proc_write(file)))
+		return err;
 	if (mode & FMODE_READ)
 		err = decide(UA_CLASS_READ, UA_OP_OPEN_READ, mnt, dentry);
 	if (!err && (mode & FMODE_WRITE))

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * Other processes and the kernel: signals and ptrace-class access to processes outside the
- * unit's cgroup tree (the daemon, PID 1, other units), creating user namespaces, loading
+ * Other processes and the kernel: signals, priorities, resource limits, ptrace-class access and
+ * /proc/PID/ writes to processes outside the unit's cgroup tree (the daemon, PID 1, other
+ * units), messages that claim to come from one of them, creating user namespaces, loading
  * kernel modules and kexec images. Implicit protections, checked by identity: the target's
  * cgroup, not its name.
  */
@@ -11,6 +12,36 @@
 #include "path.h"
 
 #define PTRACE_MODE_NOAUDIT 0x04
+#define LSM_PRLIMIT_WRITE 2
+#define PROC_SUPER_MAGIC 0x9fa0
+#define SOL_SOCKET 1
+#define SCM_CREDENTIALS 2
+#define AF_UNIX 1
+#define AF_NETLINK 16
+/* sendmmsg(2): x86-64, i386, x32 (its bit masked), arm64, arm (compat). No other system call
+ * with one of these numbers on another of these architectures sends a message. */
+#define NR_SENDMMSG_X86_64 307
+#define NR_SENDMMSG_I386 345
+#define NR_SENDMMSG_X32 538
+#define NR_SENDMMSG_ARM64 269
+#define NR_SENDMMSG_ARM 374
+/* Ancestors looked at for "a process of the unit above this one", and control messages read
+ * per sendmsg (a message with more is refused: it could hide credentials past the last). */
+#define ANCESTORS_MAX 16
+#define CMSGS_MAX 16
+
+/* include/uapi/linux/socket.h and linux/socket.h: fixed by the ABI, not read through BTF. */
+struct ua_cmsghdr {
+	__u64 cmsg_len;
+	int cmsg_level;
+	int cmsg_type;
+};
+
+struct ua_ucred {
+	__u32 pid;
+	__u32 uid;
+	__u32 gid;
+};
 
 /* enum kernel_read_file_id / kernel_load_data_id (the same numbers for both). */
 #define READING_MODULE 2
@@ -81,6 +112,183 @@ SEC("lsm/task_setscheduler")
 int BPF_PROG(ua_task_setscheduler, struct task_struct *p)
 {
 	return sched_other(p);
+}
+
+/* Levels looked up from a /proc file for the /proc/PID/ directory it is in (/proc/PID/net/rpc/
+ * auth.unix.ip/channel is four below). */
+#define PROC_DEPTH_MAX 8
+
+/* The process a /proc/PID/ file belongs to (any task of it), or NULL for the rest of /proc
+ * (sysctls, /proc/meminfo) and for a process that has exited. Files below /proc/PID/net/ have
+ * no pid of their own: the nearest directory above that has one names the process (and so the
+ * network namespace they act on). */
+static __always_inline struct task_struct *proc_task(struct dentry *dentry)
+{
+	struct hlist_node *first;
+	struct proc_inode *pi;
+	struct dentry *parent;
+	struct inode *inode;
+	struct pid *pid = 0;
+	int i;
+
+	for (i = 0; i < PROC_DEPTH_MAX; i++) {
+		inode = BPF_CORE_READ(dentry, d_inode);
+		if (!inode || BPF_CORE_READ(inode, i_sb, s_magic) != PROC_SUPER_MAGIC)
+			return 0;
+		pi = (void *)inode - bpf_core_field_offset(struct proc_inode, vfs_inode);
+		pid = BPF_CORE_READ(pi, pid);
+		if (pid)
+			break;
+		parent = BPF_CORE_READ(dentry, d_parent);
+		if (parent == dentry)
+			return 0;
+		dentry = parent;
+	}
+	if (!pid)
+		return 0;
+	first = BPF_CORE_READ(pid, tasks[0].first);
+	if (!first)
+		return 0;
+	/* pid_links[PIDTYPE_PID] is the first of the task's links. */
+	return (void *)first - bpf_core_field_offset(struct task_struct, pid_links);
+}
+
+/* Opening another process's /proc/PID/ file for writing: oom_score_adj (making the daemon the
+ * OOM killer's first choice), coredump_filter, timerslack_ns, attr/. Reads that matter are
+ * ptrace-checked by the kernel (ptrace_access_check). Called from file_open. */
+static __always_inline int proc_write(struct file *file)
+{
+	struct task_struct *t;
+	struct armor a;
+
+	if (BPF_CORE_READ(file, f_inode, i_sb, s_magic) != PROC_SUPER_MAGIC ||
+	    !protected(&a, UA_PROT_PTRACE))
+		return 0;
+	t = proc_task(BPF_CORE_READ(file, f_path.dentry));
+	if (!t || in_unit(task_cgroup(t), a.binding->root))
+		return 0;
+	return deny_protected_path(&a, UA_PROT_PTRACE, UA_OP_OPEN_WRITE,
+				   BPF_CORE_READ(file, f_path.mnt), BPF_CORE_READ(file, f_path.dentry));
+}
+
+/* The number of `t`'s process in the pid namespace at `level`, or 0 if it has none there. */
+static __always_inline __u32 tgid_at(struct task_struct *t, unsigned int level)
+{
+	struct pid *p = BPF_CORE_READ(t, group_leader, thread_pid);
+	struct upid up = {};
+
+	if (!p || BPF_CORE_READ(p, level) < level)
+		return 0;
+	bpf_probe_read_kernel(&up, sizeof(up),
+			      (void *)p + bpf_core_field_offset(struct pid, numbers) +
+				      level * sizeof(struct upid));
+	return up.nr;
+}
+
+/*
+ * Whether `pid` (a number in the current task's pid namespace) is the current process or one
+ * of its ancestors inside the unit: `systemd-notify` sends as its parent, the service's main
+ * process. The daemon, PID 1 and other units are never such an ancestor.
+ */
+static __always_inline bool own_or_ancestor(struct armor *a, __u32 pid)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	unsigned int level = BPF_CORE_READ(t, thread_pid, level);
+	int i;
+
+	for (i = 0; i < ANCESTORS_MAX; i++) {
+		if (!t || !in_unit(task_cgroup(t), a->binding->root))
+			return false;
+		if (pid && tgid_at(t, level) == pid)
+			return true;
+		t = BPF_CORE_READ(t, real_parent);
+	}
+	return false;
+}
+
+/*
+ * SCM_CREDENTIALS naming another process. Root may claim any pid, and PID 1 and journald take
+ * the pid as the sender: a message claiming the daemon's pid sets unitarmor.service's status or
+ * triggers its watchdog, one claiming another unit's pid lands in that unit's journal. Only the
+ * sender itself and its ancestors inside the unit may be claimed.
+ */
+SEC("lsm/socket_sendmsg")
+int BPF_PROG(ua_socket_sendmsg, struct socket *sock, struct msghdr *msg, int size)
+{
+	__u64 len = BPF_CORE_READ(msg, msg_controllen), off = 0;
+	void *name = BPF_CORE_READ(msg, msg_name);
+	struct ua_cmsghdr h;
+	struct ua_ucred u;
+	struct armor a;
+	__u16 family;
+	void *ctl;
+	long nr;
+	int i;
+
+	if (!len && !name)
+		return 0;
+	/* Only unix and netlink sockets carry SCM_CREDENTIALS. */
+	family = BPF_CORE_READ(sock, sk, __sk_common.skc_family);
+	if ((family != AF_UNIX && family != AF_NETLINK) || !protected(&a, UA_PROT_SIGNAL))
+		return 0;
+	/* sendmmsg() asks this hook only for the first of several messages to one address: the
+	 * rest could claim any pid unseen. With an address, it is refused on these sockets (a
+	 * connected socket, without one, is asked for every message). */
+	if (name) {
+		nr = syscall_nr();
+		if (nr == NR_SENDMMSG_X86_64 || nr == NR_SENDMMSG_I386 || nr == NR_SENDMMSG_X32 ||
+		    nr == NR_SENDMMSG_ARM64 || nr == NR_SENDMMSG_ARM)
+			return deny_protected(&a, UA_PROT_SIGNAL, UA_OP_SENDMMSG, 0, 0, nr);
+	}
+	if (!len)
+		return 0;
+	/* sendmsg(2) has copied the control messages into the kernel by now; a pointer that is
+	 * not a kernel one cannot be read without a race, so it is refused. */
+	ctl = BPF_CORE_READ(msg, msg_control);
+	for (i = 0; i < CMSGS_MAX; i++) {
+		if (off + sizeof(h) > len)
+			return 0;
+		if (bpf_probe_read_kernel(&h, sizeof(h), ctl + off))
+			return deny_protected(&a, UA_PROT_SIGNAL, UA_OP_CLAIM_PID, 0, 0, UA_ARG_UNREADABLE);
+		if (h.cmsg_len < sizeof(h) || h.cmsg_len > len - off)
+			return 0; /* the kernel refuses it (EINVAL) */
+		if (h.cmsg_level == SOL_SOCKET && h.cmsg_type == SCM_CREDENTIALS) {
+			if (h.cmsg_len < sizeof(h) + sizeof(u) ||
+			    bpf_probe_read_kernel(&u, sizeof(u), ctl + off + sizeof(h)))
+				return 0; /* the kernel refuses it (EINVAL) */
+			if (!own_or_ancestor(&a, u.pid))
+				return deny_protected(&a, UA_PROT_SIGNAL, UA_OP_CLAIM_PID, 0, u.pid, 0);
+		}
+		off += (h.cmsg_len + 7) & ~7ULL;
+	}
+	if (off + sizeof(h) > len)
+		return 0;
+	return deny_protected(&a, UA_PROT_SIGNAL, UA_OP_CLAIM_PID, 0, 0, UA_ARG_UNREADABLE);
+}
+
+/*
+ * Setting another process's resource limits (prlimit(2) with a pid; the kernel calls the hook
+ * only when the target is not the caller): RLIMIT_NOFILE of 0 for the daemon or PID 1. The
+ * hook names the target's credentials, not the target, so only the caller's own threads and
+ * its ancestors inside the unit (whose credentials it can compare) may be changed.
+ */
+SEC("lsm/task_prlimit")
+int BPF_PROG(ua_task_prlimit, const struct cred *cred, const struct cred *tcred, unsigned int flags)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct armor a;
+	int i;
+
+	if (!(flags & LSM_PRLIMIT_WRITE) || !protected(&a, UA_PROT_SIGNAL))
+		return 0;
+	for (i = 0; i < ANCESTORS_MAX; i++) {
+		if (!t || !in_unit(task_cgroup(t), a.binding->root))
+			break;
+		if ((__u64)BPF_CORE_READ(t, real_cred) == (__u64)tcred)
+			return 0;
+		t = BPF_CORE_READ(t, real_parent);
+	}
+	return deny_protected(&a, UA_PROT_SIGNAL, UA_OP_PRLIMIT, 0, 0, 0);
 }
 
 SEC("lsm/userns_create")

@@ -75,6 +75,41 @@ int BPF_PROG(ua_sb_pivotroot, const struct path *old_path, const struct path *ne
 				   BPF_CORE_READ(new_path, dentry));
 }
 
+#define CAP_SYS_ADMIN 21
+/* The same numbers on every architecture (system calls from 424 on are shared). */
+#define NR_OPEN_TREE 428
+#define NR_FSOPEN 430
+#define NR_FSMOUNT 432
+#define NR_FSPICK 433
+#define NR_MOUNT_SETATTR 442
+#define NR_OPEN_TREE_ATTR 467
+
+/*
+ * The new mount API has no LSM hook where it matters: mount_setattr(2) clears read-only or
+ * noexec on a mount of the unit's own namespace (undoing ProtectSystem= and ReadOnlyPaths=),
+ * fspick(2) reconfigures a mounted file system, fsopen(2) + fsconfig(CREATE) applies a file
+ * system's options with no mount at all (cgroup2's nsdelegate, for the whole system), and
+ * fsmount(2) and open_tree(OPEN_TREE_CLONE) make detached trees. Each requires CAP_SYS_ADMIN
+ * first: refused here, at that capability check, when the system call is one of them.
+ */
+SEC("lsm/capable")
+int BPF_PROG(ua_capable, const struct cred *cred, struct user_namespace *ns, int cap,
+	     unsigned int opts)
+{
+	struct armor a;
+	long nr;
+
+	if (cap != CAP_SYS_ADMIN)
+		return 0;
+	nr = syscall_nr();
+	if (nr != NR_MOUNT_SETATTR && nr != NR_FSPICK && nr != NR_FSOPEN && nr != NR_FSMOUNT &&
+	    nr != NR_OPEN_TREE && nr != NR_OPEN_TREE_ATTR)
+		return 0;
+	if (!protected(&a, UA_PROT_MOUNT))
+		return 0;
+	return deny_protected(&a, UA_PROT_MOUNT, UA_OP_MOUNT_API, 0, 0, nr);
+}
+
 /* Whether `name` is a file a delegated unit is given in its own cgroup (systemd chowns these
  * to a Delegate=yes unit's user), or one that acts on the unit alone (kill, freeze). */
 static __always_inline bool delegatee_file(const char *name)

@@ -81,7 +81,14 @@ enum ua_op {
 	UA_OP_SETFLAGS = 30,    /* FS_IOC_SETFLAGS / FS_IOC_FSSETXATTR */
 	UA_OP_OPEN_DEVICE = 31, /* opening a block device, /dev/mem, a SCSI generic device */
 	UA_OP_SCHED = 32,       /* priority, scheduling or I/O priority of another process */
+	UA_OP_PRLIMIT = 33,     /* setting another process's resource limits */
+	UA_OP_CLAIM_PID = 34,   /* SCM_CREDENTIALS naming another process; target_pid, arg: uid */
+	UA_OP_MOUNT_API = 35,   /* mount_setattr, fspick, fsopen, fsmount, open_tree; arg: syscall nr */
+	UA_OP_SENDMMSG = 36,    /* sendmmsg with an address on a unix or netlink socket; arg: nr */
 };
+
+/* claim-pid's argument when the control messages could not be read (or were too many). */
+#define UA_ARG_UNREADABLE 0xffffffffu
 
 enum ua_mode {
 	UA_MODE_ENFORCE = 0,
@@ -193,13 +200,22 @@ struct ua_accept {
  * systemd-executor yet is systemd setting up the unit, not the unit's code. */
 #define UA_TASK_SETUP 1
 
-/* counters: cgroup id -> events the ring buffer had no room for, and the policy they were
- * decided by (the daemon attributes them to its unit even after the cgroup is gone). */
+/* counters: unit tree root -> events the ring buffer had no room for (or that were shed, see
+ * UA_FAIR_BURST), and the policy they were decided by (the daemon attributes them to its unit
+ * even after the cgroup is gone); and the unit's events in the current window. */
 struct ua_counters {
 	__u64 lost;
 	__u32 policy;
-	__u32 pad;
+	__u32 recent;  /* events emitted in the window that began at `window` */
+	__u64 window;  /* bpf_ktime_get_ns() */
 };
+
+/* Fair share of the ring buffer: once it is half full, a unit tree that has emitted more than
+ * UA_FAIR_BURST events in the current window of UA_FAIR_WINDOW_NS has its further events shed
+ * (counted as lost, to it): the other half stays free for the units that are not flooding. */
+#define UA_EVENTS_SIZE (4 << 20)
+#define UA_FAIR_BURST 32
+#define UA_FAIR_WINDOW_NS 10000000000ULL
 
 /* One deny or audit verdict, sent to the daemon through the `events` ring buffer. */
 struct ua_event {

@@ -36,6 +36,7 @@ enum {
 	BPF_NOEXIST = 1,
 	BPF_F_NO_PREALLOC = 1,
 	BPF_LOCAL_STORAGE_GET_F_CREATE = 1,
+	BPF_RB_AVAIL_DATA = 0,
 };
 
 union bpf_attr;
@@ -161,15 +162,64 @@ struct css_set {
 	struct cgroup *dfl_cgrp;
 };
 
+struct hlist_node {
+	struct hlist_node *next;
+};
+
+struct hlist_head {
+	struct hlist_node *first;
+};
+
+/* include/linux/pid.h: a pid's number in each pid namespace from the initial one (level 0)
+ * down to the one it was made in. */
+struct upid {
+	int nr;
+	struct pid_namespace *ns;
+};
+
+struct pid {
+	unsigned int level;
+	struct hlist_head tasks[4]; /* by enum pid_type: PIDTYPE_PID first */
+	struct upid numbers[1];
+};
+
 struct task_struct {
 	struct css_set *cgroups;
 	struct mm_struct *mm;
 	int pid;
 	int tgid;
+	struct task_struct *real_parent;
+	struct task_struct *group_leader;
+	struct pid *thread_pid;
+	struct hlist_node pid_links[4];
 	struct fs_struct *fs;
 	struct nsproxy *nsproxy;
+	const struct cred *real_cred;
 	const struct cred *cred;
 	char comm[16];
+};
+
+/* fs/proc/internal.h: the inode of a /proc/PID/ file names its process's pid. */
+struct proc_inode {
+	struct pid *pid;
+	struct inode vfs_inode;
+};
+
+/* The user registers saved at system call entry: the system call's number (x86-64; arm64's
+ * is pt_regs___arm64, see syscall_nr()). */
+struct pt_regs {
+	unsigned long orig_ax;
+};
+
+struct pt_regs___arm64 {
+	int syscallno;
+};
+
+/* include/linux/socket.h (msg_control is in an anonymous union there). */
+struct msghdr {
+	void *msg_name;
+	void *msg_control;
+	__u64 msg_controllen;
 };
 
 struct kernfs_node {
@@ -192,7 +242,12 @@ struct sock_cgroup_data {
 	struct cgroup *cgroup;
 };
 
+struct sock_common {
+	unsigned short skc_family;
+};
+
 struct sock {
+	struct sock_common __sk_common;
 	struct sock_cgroup_data sk_cgrp_data;
 };
 

@@ -72,9 +72,27 @@ fn object(ev: &Event) -> String {
         25 => format!("signal {} to {} (pid {})", ev.arg, ev.path, ev.target_pid),
         26 => format!("ptrace of {} (pid {})", ev.path, ev.target_pid),
         18 => format!("bpf() command {}", ev.arg),
+        33 => "setting another process's resource limits".to_string(),
+        34 if ev.arg == u32::MAX => "a message whose control data cannot be read".to_string(),
+        34 => format!("a message claiming to come from pid {}", ev.target_pid),
+        35 => format!("{}()", mount_api_call(ev.arg)),
+        36 => "sendmmsg() to an address (its later messages would not be checked)".to_string(),
         23 => "creating a user namespace".to_string(),
         _ if ev.path.is_empty() => op.to_string(),
         _ => format!("{op} of {}", ev.path),
+    }
+}
+
+/// The mount-API system call an event's argument numbers (bpf/protect.h).
+fn mount_api_call(nr: u32) -> &'static str {
+    match nr {
+        428 => "open_tree",
+        430 => "fsopen",
+        432 => "fsmount",
+        433 => "fspick",
+        442 => "mount_setattr",
+        467 => "open_tree_attr",
+        _ => "a mount system call",
     }
 }
 
@@ -130,6 +148,8 @@ pub fn record(unit: &str, mode: &str, ev: &Event, exe: &str, rule: &RuleInfo<'_>
                 unitarmor_mode = mode,
                 unitarmor_pid = ev.tgid,
                 unitarmor_tid = ev.pid,
+                // Signals, ptrace, claimed credentials: the other process.
+                unitarmor_target_pid = (ev.target_pid != 0).then_some(ev.target_pid),
                 unitarmor_comm = ev.comm.as_str(),
                 unitarmor_exe = exe,
                 unitarmor_uid = ev.uid,

@@ -150,6 +150,10 @@ pub fn op_name(op: u8) -> &'static str {
         30 => "setflags",
         31 => "open-raw-device",
         32 => "set-priority",
+        33 => "set-limits",
+        34 => "claim-pid",
+        35 => "mount-api",
+        36 => "sendmmsg",
         _ => "operation",
     }
 }

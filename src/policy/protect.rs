@@ -36,9 +36,11 @@ pub enum Protection {
     Userns = 7,
     /// Loading kernel modules and kexec images.
     Modules = 8,
-    /// Signals to processes outside the unit.
+    /// Signals, priorities and resource limits of processes outside the unit, and messages
+    /// that claim to come from one (SCM_CREDENTIALS).
     Signal = 9,
-    /// ptrace, /proc/PID/mem, process_vm_*, pidfd_getfd against processes outside the unit.
+    /// ptrace, /proc/PID/mem, process_vm_*, pidfd_getfd, and writes to /proc/PID/ files,
+    /// against processes outside the unit.
     Ptrace = 10,
     /// Setting security.*, trusted.* and ACL extended attributes, and inode flags.
     Xattr = 11,
@@ -109,7 +111,8 @@ impl Protection {
             }
             Protection::Modules => "a kernel module or kexec image runs as the kernel",
             Protection::Signal => {
-                "signals stop the daemon or make PID 1 reload, reboot or power off"
+                "signals stop the daemon or make PID 1 reload, reboot or power off; limits and \
+                 messages sent in another process's name stop or confuse it"
             }
             Protection::Ptrace => {
                 "tracing another process runs code as that process, outside the unit"
@@ -261,9 +264,11 @@ impl Protection {
             Protection::Mount => "mount, unmount, move mounts and pivot_root",
             Protection::Userns => "create user namespaces",
             Protection::Modules => "load kernel modules and kexec images",
-            Protection::Signal => "signal processes outside the unit",
+            Protection::Signal => {
+                "signal, renice or set limits of processes outside the unit, or send messages in their name"
+            }
             Protection::Ptrace => {
-                "trace processes outside the unit (ptrace, /proc/PID/mem, process_vm_*, pidfd_getfd)"
+                "trace processes outside the unit (ptrace, /proc/PID/mem, process_vm_*, pidfd_getfd) or write their /proc/PID/ files"
             }
             Protection::Xattr => {
                 "set security.*, trusted.* and ACL extended attributes and inode flags"

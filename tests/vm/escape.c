@@ -19,6 +19,12 @@
  *                            trailing NULs), listens, and answers every connection with
  *                            "armortest" until killed
  *   abstract-connect NAME    connects to the abstract name NAME, then copies the answer to stdout
+ *   mount-rw DIR             mount_setattr(DIR): clears MOUNT_ATTR_RDONLY of the mount at DIR
+ *   fspick DIR               fspick(DIR): opens the file system at DIR for reconfiguring, closes it
+ *   fsopen FSTYPE            fsopen(FSTYPE): opens a file system context, closes it
+ *   sendmmsg-claim PID TEXT  sendmmsg() of two datagrams to /run/systemd/notify: "STATUS=" alone,
+ *                            then TEXT with SCM_CREDENTIALS naming PID (the kernel asks the LSM
+ *                            only about the first)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -286,6 +292,79 @@ static int abstract_connect(const char *name)
 	return 0;
 }
 
+/* mount_setattr(2) and fspick(2) through syscall(): glibc 2.36's <sys/mount.h> wrappers clash
+ * with <linux/mount.h>, which defines the argument. */
+struct mount_attr_arg {
+	uint64_t attr_set, attr_clr, propagation, userns_fd;
+};
+
+static int mount_rw(const char *dir)
+{
+	struct mount_attr_arg attr = { .attr_clr = 0x1 /* MOUNT_ATTR_RDONLY */ };
+
+	if (syscall(SYS_mount_setattr, AT_FDCWD, dir, 0, &attr, sizeof(attr)) < 0)
+		return fail("mount_setattr", dir);
+	return 0;
+}
+
+static int fspick_dir(const char *dir)
+{
+	long fd = syscall(SYS_fspick, AT_FDCWD, dir, 0);
+
+	if (fd < 0)
+		return fail("fspick", dir);
+	close(fd);
+	return 0;
+}
+
+static int fsopen_type(const char *type)
+{
+	long fd = syscall(SYS_fsopen, type, 0);
+
+	if (fd < 0)
+		return fail("fsopen", type);
+	close(fd);
+	return 0;
+}
+
+static int sendmmsg_claim(const char *pid, const char *text)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX, .sun_path = "/run/systemd/notify" };
+	union {
+		char buf[CMSG_SPACE(sizeof(struct ucred))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov[2] = {
+		{ .iov_base = "STATUS=", .iov_len = 7 },
+		{ .iov_base = (void *)text, .iov_len = strlen(text) },
+	};
+	struct mmsghdr msgs[2];
+	struct ucred cred = { .pid = atoi(pid), .uid = getuid(), .gid = getgid() };
+	struct cmsghdr *c;
+	int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+
+	if (fd < 0)
+		return fail("socket", "AF_UNIX");
+	memset(msgs, 0, sizeof(msgs));
+	memset(&ctl, 0, sizeof(ctl));
+	for (int i = 0; i < 2; i++) {
+		msgs[i].msg_hdr.msg_name = &addr;
+		msgs[i].msg_hdr.msg_namelen = sizeof(addr);
+		msgs[i].msg_hdr.msg_iov = &iov[i];
+		msgs[i].msg_hdr.msg_iovlen = 1;
+	}
+	msgs[1].msg_hdr.msg_control = ctl.buf;
+	msgs[1].msg_hdr.msg_controllen = sizeof(ctl.buf);
+	c = CMSG_FIRSTHDR(&msgs[1].msg_hdr);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_CREDENTIALS;
+	c->cmsg_len = CMSG_LEN(sizeof(cred));
+	memcpy(CMSG_DATA(c), &cred, sizeof(cred));
+	if (sendmmsg(fd, msgs, 2, 0) != 2)
+		return fail("sendmmsg", "/run/systemd/notify");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "";
@@ -318,8 +397,17 @@ int main(int argc, char **argv)
 		return abstract_listen(argv[2]);
 	if (strcmp(cmd, "abstract-connect") == 0 && argc == 3)
 		return abstract_connect(argv[2]);
+	if (strcmp(cmd, "mount-rw") == 0 && argc == 3)
+		return mount_rw(argv[2]);
+	if (strcmp(cmd, "fspick") == 0 && argc == 3)
+		return fspick_dir(argv[2]);
+	if (strcmp(cmd, "fsopen") == 0 && argc == 3)
+		return fsopen_type(argv[2]);
+	if (strcmp(cmd, "sendmmsg-claim") == 0 && argc == 4)
+		return sendmmsg_claim(argv[2], argv[3]);
 	fprintf(stderr, "usage: escape clone-into-cgroup DIR | handle-save FILE OUT | handle-read DIR HANDLE |\n"
 			"       setxattr FILE NAME VALUE | removexattr FILE NAME | setflags FILE +i|-i | immutable FILE |\n"
-			"       rename-exchange A B | open-ro PATH | abstract-listen NAME | abstract-connect NAME\n");
+			"       rename-exchange A B | open-ro PATH | abstract-listen NAME | abstract-connect NAME |\n"
+			"       mount-rw DIR | fspick DIR | fsopen FSTYPE | sendmmsg-claim PID TEXT\n");
 	return 2;
 }

@@ -187,6 +187,20 @@ try environ-pid1 environ 1
 try environ-daemon environ "$daemon"
 try own-child own_child
 try own-environ environ self
+# The daemon's limit on core files, set to the value it has (the change is harmless).
+core=$(cat /run/armortest/daemon.core)
+try prlimit-daemon prlimit --pid "$daemon" --core="$core"
+try prlimit-parent prlimit --pid $$ --core=0:0
+try oom-daemon sh -c "echo 500 >/proc/$daemon/oom_score_adj"
+try oom-self sh -c "echo 100 >/proc/self/oom_score_adj"
+# A status line sent to PID 1 in the daemon's name (SCM_CREDENTIALS with its pid).
+# A oneshot unit has no $NOTIFY_SOCKET of its own; PID 1's socket takes messages from anyone.
+export NOTIFY_SOCKET=/run/systemd/notify
+try claim-daemon systemd-notify --pid="$daemon" "STATUS=armortest claimed by $name"
+try claim-parent systemd-notify --pid=$$ "STATUS=armortest own"
+# The same claim as the second of two messages to one address in one sendmmsg() (ERRNO= sets
+# unitarmor.service's StatusErrno).
+try sendmmsg-daemon $A/escape sendmmsg-claim "$daemon" ERRNO=77
 exit 0
 EOF
 
@@ -201,6 +215,17 @@ bind_read() { unshare -m sh -c 'mount --bind /srv/armortest /mnt && cat /mnt/sec
 try chroot-read chroot_read
 try bind-mount bind_read
 try userns unshare -U true
+exit 0
+EOF
+
+# Route 6: mount flags changed without a new mount, in the unit's own mount namespace, where
+# ReadOnlyPaths= made /srv/armortest/ro read-only.
+cat >$A/p-mountattr.sh <<'EOF'
+. /var/lib/armortest/p-lib.sh
+rw_write() { $A/escape mount-rw /srv/armortest/ro && echo planted >"/srv/armortest/ro/rw-$name"; }
+try mount-rw rw_write
+try fspick $A/escape fspick /
+try fsopen $A/escape fsopen tmpfs
 exit 0
 EOF
 
@@ -328,6 +353,13 @@ unit armor-p-deleg.service "$common
 Delegate=yes
 ExecStart=/bin/sh $A/p-deleg.sh %N"
 armor armor-p-deleg "$secret_rule"
+
+for u in armor-p-mountattr armor-p-mountattr-twin; do
+  unit "$u.service" "$common
+ReadOnlyPaths=/srv/armortest/ro
+ExecStart=/bin/sh $A/p-mountattr.sh %N"
+done
+armor armor-p-mountattr "$secret_rule"
 
 unit armor-p-sandbox.service "$common
 PrivateTmp=yes

@@ -121,12 +121,31 @@ fi
 systemctl show -P MainPID unitarmor.service >/run/armortest/daemon.pid
 check "the daemon's PID is known" test "$(cat /run/armortest/daemon.pid)" -gt 1
 daemon=$(cat /run/armortest/daemon.pid)
+prlimit --pid "$daemon" --core --raw --noheadings -o SOFT,HARD | awk '{ print $1 ":" $2 }' \
+  >/run/armortest/daemon.core
+check "the daemon's core limit is known" grep -qx '[0-9a-z]*:[0-9a-z]*' /run/armortest/daemon.core
+daemon_oom=$(cat "/proc/$daemon/oom_score_adj")
+daemon_status=$(systemctl show -P StatusText unitarmor.service)
 nice_of() { ps -o ni= -p "$1" | tr -d ' '; }
 daemon_nice=$(nice_of "$daemon")
 check "armor-p-signal runs" run armor-p-signal
 check "[signal: renice] the daemon's nice value is still $daemon_nice after armor-p-signal" \
   test "$(nice_of "$daemon")" = "$daemon_nice"
+check "[ptrace: /proc/PID/oom_score_adj] the daemon's is still $daemon_oom after armor-p-signal" \
+  test "$(cat "/proc/$daemon/oom_score_adj")" = "$daemon_oom"
+check "[signal: claim the daemon's pid] unitarmor.service's status text is not armor-p-signal's" \
+  test "$(systemctl show -P StatusText unitarmor.service)" != "armortest claimed by armor-p-signal"
+check "[signal: sendmmsg claiming the daemon's pid] unitarmor.service's StatusErrno is not 77" \
+  test "$(systemctl show -P StatusErrno unitarmor.service)" != 77
 check "armor-p-signal-twin runs" run armor-p-signal-twin
+check "[ptrace: /proc/PID/oom_score_adj] armor-p-signal-twin set the daemon's to 500" \
+  test "$(cat "/proc/$daemon/oom_score_adj")" = 500
+echo "$daemon_oom" >"/proc/$daemon/oom_score_adj"
+check "[signal: claim the daemon's pid] armor-p-signal-twin set unitarmor.service's status text" \
+  test "$(systemctl show -P StatusText unitarmor.service)" = "armortest claimed by armor-p-signal-twin"
+check "[signal: sendmmsg claiming the daemon's pid] armor-p-signal-twin set its StatusErrno to 77" \
+  test "$(systemctl show -P StatusErrno unitarmor.service)" = 77
+NOTIFY_SOCKET=/run/systemd/notify systemd-notify --pid="$daemon" "STATUS=$daemon_status" ERRNO=0
 check "[signal: renice] armor-p-signal-twin set the daemon's nice value to 5" test "$(nice_of "$daemon")" = 5
 renice -n "$daemon_nice" -p "$daemon" >/dev/null
 denied armor-p-signal signal-daemon "signal: kill -CONT to unitarmor's daemon"
@@ -136,9 +155,23 @@ denied armor-p-signal environ-pid1 "ptrace: read /proc/1/environ"
 denied armor-p-signal environ-daemon "ptrace: read /proc/DAEMON/environ"
 allowed armor-p-signal own-child "signal: kill its own child (sleep 100 & kill \$!)"
 allowed armor-p-signal own-environ "ptrace: read its own /proc/self/environ"
+denied armor-p-signal prlimit-daemon "signal: prlimit --pid DAEMON --core=(its own value)"
+denied armor-p-signal oom-daemon "ptrace: echo 500 >/proc/DAEMON/oom_score_adj"
+# claim-daemon is judged by its effect on unitarmor.service's status text (above): refused,
+# systemd-notify sends the message again in its own name and succeeds.
+denied armor-p-signal sendmmsg-daemon "signal: sendmmsg, the second message claiming DAEMON's pid"
+allowed armor-p-signal prlimit-parent "signal: prlimit --pid \$\$ (its own shell) --core=0:0"
+allowed armor-p-signal oom-self "ptrace: echo 100 >/proc/self/oom_score_adj"
+allowed armor-p-signal claim-parent "signal: systemd-notify --pid=\$\$ (its own shell)"
 logged armor-p-signal UNITARMOR_PROTECTION=signal
 logged armor-p-signal UNITARMOR_PROTECTION=ptrace
 logged_record armor-p-signal UNITARMOR_PROTECTION=signal UNITARMOR_OPERATION=set-priority
+logged_record armor-p-signal UNITARMOR_PROTECTION=signal UNITARMOR_OPERATION=set-limits
+logged_record armor-p-signal UNITARMOR_PROTECTION=signal UNITARMOR_OPERATION=claim-pid \
+  "UNITARMOR_TARGET_PID=$daemon"
+logged_record armor-p-signal UNITARMOR_PROTECTION=signal UNITARMOR_OPERATION=sendmmsg
+logged_record armor-p-signal UNITARMOR_PROTECTION=ptrace UNITARMOR_OPERATION=open \
+  "UNITARMOR_PATH=/proc/$daemon/oom_score_adj"
 check "the daemon is still the same process" test "$(systemctl show -P MainPID unitarmor.service)" = "$(cat /run/armortest/daemon.pid)"
 
 # --- 6. new roots and namespaces ---------------------------------------------------------------------
@@ -150,6 +183,17 @@ denied armor-p-ns userns "userns: unshare -U true"
 logged armor-p-ns "UNITARMOR_RULE=$secret_rule"
 logged armor-p-ns UNITARMOR_PROTECTION=mount
 logged armor-p-ns UNITARMOR_PROTECTION=userns
+
+check "armor-p-mountattr runs" run armor-p-mountattr
+check "armor-p-mountattr-twin runs" run armor-p-mountattr-twin
+denied armor-p-mountattr mount-rw "mount: mount_setattr clears ReadOnlyPaths='s read-only flag, then a write there"
+denied armor-p-mountattr fspick "mount: fspick / (reconfiguring the root file system)"
+denied armor-p-mountattr fsopen "mount: fsopen tmpfs (a file system context of its own)"
+check "[mount: mount_setattr] the armored unit wrote nothing under its read-only path" \
+  test ! -e /srv/armortest/ro/rw-armor-p-mountattr
+check "[mount: mount_setattr] the twin did" test -e /srv/armortest/ro/rw-armor-p-mountattr-twin
+logged_record armor-p-mountattr UNITARMOR_PROTECTION=mount UNITARMOR_OPERATION=mount-api
+rm -f /srv/armortest/ro/rw-*
 
 check "armor-p-sandbox (PrivateTmp=, ProtectSystem=strict, PrivateDevices=) starts" run armor-p-sandbox
 allowed armor-p-sandbox runs "sandboxing: systemd's own set-up inside the armored unit"

@@ -1,9 +1,12 @@
 #!/bin/bash
 # The whole guest suite in one boot (a boot takes both cores for a minute under emulation):
-# every scenario runs in turn, and the last line sums them up.
+# every scenario runs in turn, and the last line sums them up. With arguments, only the scenarios
+# named (`tests/vm/run tests/vm/suite.sh protect.sh journal.sh`).
 set -u
 total_pass=0 total_fail=0
-for scenario in smoke.sh file-rules.sh protect.sh reload.sh journal.sh failclosed.sh noreload.sh scale.sh package.sh; do
+scenarios=("$@")
+[ $# -gt 0 ] || scenarios=(smoke.sh file-rules.sh protect.sh reload.sh journal.sh failclosed.sh noreload.sh scale.sh package.sh)
+for scenario in "${scenarios[@]}"; do
   echo "# $scenario"
   out=$(mktemp)
   ./"$scenario" 2>&1 | tee "$out"
