@@ -1,7 +1,7 @@
 //! The compiler: a [`Policy`] becomes the tables the kernel programs read.
 //!
 //! Every path pattern of every read/write/exec rule becomes one pattern of a single
-//! multi-pattern DFA (regex-automata, minimized). The DFA's states are renumbered compactly
+//! multi-pattern DFA (regex-automata; minimized here, see `minimize.rs`). The DFA's states are renumbered compactly
 //! (0 is the dead state), its transitions are kept per byte class, and each state that ends a
 //! match records, per class, the first deny, allow and audit rule that matched. The kernel then
 //! walks the path byte by byte: the cost of a decision grows with the length of the path, not
@@ -9,6 +9,8 @@
 //!
 //! [`Tables::decide`] walks the same tables in Rust the way bpf/unitarmor.bpf.c does, so the
 //! semantics are tested on the host. Pure: no kernel, no D-Bus.
+
+mod minimize;
 
 use std::collections::{HashMap, VecDeque};
 
@@ -45,6 +47,9 @@ pub fn protection_of(rule: u32) -> Option<Protection> {
     let n = rule.checked_sub(RULE_PROTECT)?;
     Protection::ALL.into_iter().find(|p| *p as u32 == n)
 }
+/// Most path patterns one policy may have. Checked before compiling, so that a policy far
+/// beyond what the kernel tables hold is refused at once instead of after seconds of work.
+pub const MAX_PATTERNS: usize = 4096;
 /// Most DFA states one policy may have; the kernel maps are sized for policies of this order.
 pub const MAX_STATES: usize = 1 << 16;
 /// Most transitions one policy may have.
@@ -54,7 +59,7 @@ const BUILD_LIMIT: usize = 64 << 20;
 
 /// What a path that ends in a state matches, per path class: rule indexes into
 /// [`Policy::rules`] or [`RULE_NONE`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Accept {
     pub deny: [u32; PATH_CLASSES],
     pub allow: [u32; PATH_CLASSES],
@@ -227,6 +232,12 @@ pub fn compile_for(policy: &Policy, cgroup: Option<&str>) -> Result<Tables, Comp
             implicit(&format!("/sys/fs/cgroup{cg}/cgroup.procs"), 1);
         }
     }
+    if patterns.len() > MAX_PATTERNS {
+        return Err(CompileError::TooComplex(format!(
+            "{} path patterns, more than the {MAX_PATTERNS} one policy may have",
+            patterns.len()
+        )));
+    }
     let mut tables = Tables {
         mode: policy.mode,
         classes,
@@ -247,7 +258,9 @@ pub fn compile_for(policy: &Policy, cgroup: Option<&str>) -> Result<Tables, Comp
             dense::Config::new()
                 .match_kind(MatchKind::All)
                 .start_kind(StartKind::Anchored)
-                .minimize(true)
+                // Minimized on the extracted tables instead (minimize.rs): much faster for
+                // many rules.
+                .minimize(false)
                 .dfa_size_limit(Some(BUILD_LIMIT))
                 .determinize_size_limit(Some(BUILD_LIMIT)),
         )
@@ -311,14 +324,45 @@ pub fn compile_for(policy: &Policy, cgroup: Option<&str>) -> Result<Tables, Comp
             });
             tables.trans.insert((sid, class), nid);
         }
-        if ids.len() > MAX_STATES || tables.trans.len() > MAX_TRANSITIONS {
-            return Err(CompileError::TooComplex(format!(
-                "more than {MAX_STATES} states or {MAX_TRANSITIONS} transitions"
-            )));
+        // Before minimizing, allow more: literal paths share their endings only after it.
+        if ids.len() > 16 * MAX_STATES || tables.trans.len() > 16 * MAX_TRANSITIONS {
+            return Err(too_complex());
         }
+    }
+    let byte_classes: Vec<u8> = reps.iter().map(|&(class, _)| class).collect();
+    let (trans, accept) =
+        minimize::minimize(ids.len(), &byte_classes, &tables.trans, &tables.accept);
+    tables.trans = trans;
+    tables.accept = accept;
+    let states = 1 + tables.trans.values().max().copied().unwrap_or(0) as usize;
+    if states > MAX_STATES || tables.trans.len() > MAX_TRANSITIONS {
+        return Err(too_complex());
     }
     tables.start = 1;
     Ok(tables)
+}
+
+/// The tables of a unit whose policy did not compile and that has no last good one: every
+/// class is an allow-list with nothing allowed, and every protection is in force. Fail closed.
+pub fn refuse_all(policy: &Policy) -> Tables {
+    let all = (1u8 << PATH_CLASSES) - 1;
+    Tables {
+        mode: policy.mode,
+        classes: all,
+        allowlist: all,
+        protect: Protection::ALL.iter().fold(0, |m, p| m | 1 << *p as u32),
+        start: 1,
+        byte_class: [0; 256],
+        trans: HashMap::new(),
+        accept: HashMap::new(),
+        unenforced: Vec::new(),
+    }
+}
+
+fn too_complex() -> CompileError {
+    CompileError::TooComplex(format!(
+        "more than {MAX_STATES} states or {MAX_TRANSITIONS} transitions"
+    ))
 }
 
 impl Tables {
@@ -367,6 +411,71 @@ mod tests {
 
     fn decide(t: &Tables, class: Class, path: &str) -> Verdict {
         t.decide(class, path.as_bytes())
+    }
+
+    #[test]
+    fn refuse_all_refuses_every_class() {
+        let t = refuse_all(&policy(&["deny read /srv/"]));
+        for class in [Class::Read, Class::Write, Class::Exec] {
+            for path in ["/usr/bin/app", "/", "/run/systemd/journal/socket"] {
+                assert_eq!(decide(&t, class, path), Verdict::Deny(RULE_NOT_ALLOWED));
+            }
+        }
+        assert_eq!(
+            t.protect.count_ones() as usize,
+            Protection::ALL.len(),
+            "every protection in force"
+        );
+    }
+
+    #[test]
+    fn too_many_patterns_are_refused_before_compiling() {
+        let rules: Vec<String> = (0..MAX_PATTERNS + 1)
+            .map(|i| format!("deny read /srv/data/file-{i}"))
+            .collect();
+        let refs: Vec<&str> = rules.iter().map(String::as_str).collect();
+        let start = std::time::Instant::now();
+        let err = compile(&policy(&refs)).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("path patterns, more than the 4096"),
+            "{err}"
+        );
+        // Refused by counting, not after building the DFA (which takes seconds in a debug build).
+        assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn many_literal_paths_compile_and_share_their_endings() {
+        let paths: Vec<String> = (0..500)
+            .map(|i| format!("/srv/data/dir{i}/data.txt"))
+            .collect();
+        let rule = format!("deny read {}", paths.join(" "));
+        let t = compile(&policy(&[rule.as_str(), "deny read /srv/data/dir7/other"])).unwrap();
+        assert_eq!(
+            decide(&t, Class::Read, "/srv/data/dir7/data.txt"),
+            Verdict::Deny(0)
+        );
+        assert_eq!(
+            decide(&t, Class::Read, "/srv/data/dir7/other"),
+            Verdict::Deny(1)
+        );
+        assert_eq!(
+            decide(&t, Class::Read, "/srv/data/dir8/other"),
+            Verdict::Allow
+        );
+        assert_eq!(
+            decide(&t, Class::Read, "/srv/data/dir7/data.txz"),
+            Verdict::Allow
+        );
+        // One rule: the 500 endings "/data.txt" decide alike and are merged, leaving about a
+        // state per distinct directory prefix (unminimized, each ending is nine states more).
+        let states = t
+            .trans
+            .values()
+            .collect::<std::collections::HashSet<_>>()
+            .len();
+        assert!(states < 1500, "{states} states");
     }
 
     #[test]

@@ -62,6 +62,9 @@ struct Armored {
     audited: u64,
     /// Events of this unit the ring buffer had no room for.
     lost: u64,
+    /// Its policy did not compile and it had no last good one: it runs under
+    /// [`crate::compile::refuse_all`], and `errors` holds why.
+    compile_failed: bool,
 }
 
 pub struct Daemon {
@@ -223,6 +226,11 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
                         tokio::select! {
                             info = fetch => match info {
                                 Ok(info) => d.refresh(info),
+                                // Loaded and unloaded again before we asked (a
+                                // stopped instance being collected): nothing to armor.
+                                Err(e) if format!("{e:#}").contains("NoSuchUnit") => {
+                                    tracing::debug!("unit {name} is gone again: {e:#}");
+                                }
                                 Err(e) => warn!("cannot read unit {name}: {e:#}"),
                             },
                             // A reload began: what systemd says now may predate it. Its

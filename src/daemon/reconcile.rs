@@ -126,22 +126,45 @@ impl Daemon {
         let slice_setting = systemd::slice_from_files(&c.files);
         if unchanged {
             if let Some(p) = self.units.get_mut(&c.name) {
-                p.errors = errors;
+                // A policy that failed to compile fails again: its error stays listed.
+                if !p.compile_failed {
+                    p.errors = errors;
+                }
                 p.slice.clone_from(&c.slice);
                 p.control_group.clone_from(&c.control_group);
                 p.slice_setting = slice_setting;
             }
             return;
         }
+        let mut compile_failed = false;
         let tables = match compile::compile_for(&policy, Some(&cgroup_pattern(&c.name, &expected)))
         {
             Ok(t) => t,
             Err(e) => {
+                if let Some(p) = self.units.get_mut(&c.name) {
+                    error!(
+                        object_systemd_unit = c.name.as_str(),
+                        unitarmor_unit = c.name.as_str(),
+                        "{}: {e}; keeping the last good policy ({} rules)",
+                        c.name,
+                        p.policy.rules.len()
+                    );
+                    p.errors = vec![e.to_string()];
+                    return;
+                }
+                // No last good policy: fail closed. The unit is bound to a policy that
+                // refuses every path in every class, so it cannot run unarmored (its start
+                // fails at exec), and the error is listed by `unitarmor status`.
                 error!(
                     object_systemd_unit = c.name.as_str(),
-                    "{}: {e}; policy not applied", c.name
+                    unitarmor_unit = c.name.as_str(),
+                    "{}: {e}; armored with a policy that refuses everything until its files \
+                     are fixed",
+                    c.name
                 );
-                return;
+                errors.push(e.to_string());
+                compile_failed = true;
+                compile::refuse_all(&policy)
             }
         };
         for (i, why) in &tables.unenforced {
@@ -198,6 +221,7 @@ impl Daemon {
                 denied,
                 audited,
                 lost,
+                compile_failed,
             },
         );
         // Switch what is bound to the old policy over to the new one: one map update per

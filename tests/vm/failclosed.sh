@@ -309,6 +309,33 @@ check "journalctl -u fc-broken.service has the error after the restart" sh -c \
 
 # --- clean-up -----------------------------------------------------------------------------
 timeout 60 systemctl stop fc-tm.timer fc-tm-twin.timer fc-sk.socket fc-sk-twin.socket 2>/dev/null
+# --- a policy too big for the kernel tables: refused at once, the unit fails closed ----------
+# 5,000 path patterns (more than a policy may have): the daemon refuses the policy without
+# compiling it, binds the unit to a policy that refuses everything (its start fails at exec),
+# names the unit in the error, and armors the other units as before.
+for u in fc-huge fc-huge-twin; do
+  unit $u.service '[Service]
+Type=oneshot
+ExecStart=/bin/cat /srv/fc-secret'
+done
+mkdir -p /etc/systemd/system/fc-huge.service.d
+{
+  echo '[X-Armor]'
+  for i in $(seq 1 5000); do echo "ArmorPolicy=deny read /srv/fc-huge/file-$i"; done
+} >/etc/systemd/system/fc-huge.service.d/armor.conf
+check "daemon-reload with the too-big policy" timeout 120 systemctl daemon-reload
+check "the daemon restarts (READY=1) with it among its units" timeout 90 systemctl restart unitarmor.service
+check "after the restart, io.service is armored" wait_rules io.service 1
+check "unitarmor status lists fc-huge.service with the error" eventually sh -c \
+  "unitarmor status fc-huge.service | grep -q 'more than the 4096 one policy may have'"
+check "the daemon's journal names the unit" sh -c \
+  "journalctl -u unitarmor.service -o cat | grep -q 'fc-huge.service: .*refuses everything'"
+check "fc-huge.service fails to start: its exec is refused" sh -c '! systemctl start fc-huge.service'
+check "its exec denial is in journalctl -u fc-huge.service" eventually sh -c \
+  "journalctl -u fc-huge.service -o cat | grep -q 'Denied exec of /usr/bin/cat'"
+check "the unarmored twin runs and reads" systemctl start fc-huge-twin.service
+check "the twin printed the file" read_ok fc-huge-twin.service
+
 rm -rf /etc/systemd/system/fc[-.@a-z]* /etc/systemd/system/io.service* /etc/systemd/system/cpu.service \
   $lib /srv/fc-secret /srv/fc-flood /srv/fc-written
 check "daemon-reload after the clean-up" timeout 60 systemctl daemon-reload
