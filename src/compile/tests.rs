@@ -1,0 +1,228 @@
+//! Host tests of the compiler: decisions, limits, fail-closed tables.
+
+use super::*;
+
+fn policy(rules: &[&str]) -> Policy {
+    Policy::of(rules)
+}
+
+fn decide(t: &Tables, class: Class, path: &str) -> Verdict {
+    t.decide(class, path.as_bytes())
+}
+
+#[test]
+fn refuse_all_refuses_every_class() {
+    let t = refuse_all(&policy(&["deny read /srv/"]));
+    for class in [Class::Read, Class::Write, Class::Exec] {
+        for path in ["/usr/bin/app", "/", "/run/systemd/journal/socket"] {
+            assert_eq!(decide(&t, class, path), Verdict::Deny(RULE_NOT_ALLOWED));
+        }
+    }
+    assert_eq!(
+        t.protect.count_ones() as usize,
+        Protection::ALL.len(),
+        "every protection in force"
+    );
+}
+
+#[test]
+fn too_many_patterns_are_refused_before_compiling() {
+    let rules: Vec<String> = (0..MAX_PATTERNS + 1)
+        .map(|i| format!("deny read /srv/data/file-{i}"))
+        .collect();
+    let refs: Vec<&str> = rules.iter().map(String::as_str).collect();
+    let start = std::time::Instant::now();
+    let err = compile(&policy(&refs)).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("path patterns, more than the 4096"),
+        "{err}"
+    );
+    // Refused by counting, not after building the DFA (which takes seconds in a debug build).
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[test]
+fn many_literal_paths_compile_and_share_their_endings() {
+    let paths: Vec<String> = (0..500)
+        .map(|i| format!("/srv/data/dir{i}/data.txt"))
+        .collect();
+    let rule = format!("deny read {}", paths.join(" "));
+    let t = compile(&policy(&[rule.as_str(), "deny read /srv/data/dir7/other"])).unwrap();
+    assert_eq!(
+        decide(&t, Class::Read, "/srv/data/dir7/data.txt"),
+        Verdict::Deny(0)
+    );
+    assert_eq!(
+        decide(&t, Class::Read, "/srv/data/dir7/other"),
+        Verdict::Deny(1)
+    );
+    assert_eq!(
+        decide(&t, Class::Read, "/srv/data/dir8/other"),
+        Verdict::Allow
+    );
+    assert_eq!(
+        decide(&t, Class::Read, "/srv/data/dir7/data.txz"),
+        Verdict::Allow
+    );
+    // One rule: the 500 endings "/data.txt" decide alike and are merged, leaving about a
+    // state per distinct directory prefix (unminimized, each ending is nine states more).
+    let states = t
+        .trans
+        .values()
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+    assert!(states < 1500, "{states} states");
+}
+
+#[test]
+fn deny_one_path() {
+    let t = compile(&policy(&["deny read /etc/shadow"])).unwrap();
+    assert_eq!(decide(&t, Class::Read, "/etc/shadow"), Verdict::Deny(0));
+    assert_eq!(decide(&t, Class::Read, "/etc/shadow.bak"), Verdict::Allow);
+    assert_eq!(decide(&t, Class::Read, "/etc/passwd"), Verdict::Allow);
+    assert_eq!(decide(&t, Class::Write, "/srv/shadow"), Verdict::Allow);
+}
+
+#[test]
+fn deny_wins_over_allow() {
+    let t = compile(&policy(&["allow write /srv/", "deny write /srv/secret/"])).unwrap();
+    assert_eq!(decide(&t, Class::Write, "/srv/data"), Verdict::Allow);
+    assert_eq!(
+        decide(&t, Class::Write, "/srv/secret/key"),
+        Verdict::Deny(1)
+    );
+    // An allow rule makes write an allow-list: everything else is denied.
+    assert_eq!(
+        decide(&t, Class::Write, "/var/log/x"),
+        Verdict::Deny(RULE_NOT_ALLOWED)
+    );
+    // Other classes are untouched.
+    assert_eq!(decide(&t, Class::Read, "/etc/passwd"), Verdict::Allow);
+}
+
+#[test]
+fn exec_allow_list() {
+    let t = compile(&policy(&["allow exec /usr/bin/app /usr/lib/app/**"])).unwrap();
+    assert_eq!(decide(&t, Class::Exec, "/usr/bin/app"), Verdict::Allow);
+    assert_eq!(
+        decide(&t, Class::Exec, "/usr/lib/app/helper"),
+        Verdict::Allow
+    );
+    assert_eq!(
+        decide(&t, Class::Exec, "/usr/bin/sh"),
+        Verdict::Deny(RULE_NOT_ALLOWED)
+    );
+    assert_eq!(
+        decide(&t, Class::Exec, "/usr/bin/app2"),
+        Verdict::Deny(RULE_NOT_ALLOWED)
+    );
+}
+
+#[test]
+fn write_allow_list_lets_systemd_start_the_unit() {
+    let p = policy(&["allow write /srv/"]);
+    let t = compile_for(&p, Some("/system.slice/app.service")).unwrap();
+    assert_eq!(decide(&t, Class::Write, "/dev/null"), Verdict::Allow);
+    assert_eq!(
+        decide(
+            &t,
+            Class::Write,
+            "/sys/fs/cgroup/system.slice/app.service/cgroup.procs"
+        ),
+        Verdict::Allow
+    );
+    // Another unit's cgroup is no way out.
+    assert_eq!(
+        decide(
+            &t,
+            Class::Write,
+            "/sys/fs/cgroup/system.slice/other.service/cgroup.procs"
+        ),
+        Verdict::Deny(RULE_NOT_ALLOWED)
+    );
+    assert_eq!(
+        decide(&t, Class::Write, "/var/log/x"),
+        Verdict::Deny(RULE_NOT_ALLOWED)
+    );
+}
+
+#[test]
+fn audit_rules_report_and_allow() {
+    let t = compile(&policy(&[
+        "audit read /srv/www/**",
+        "deny read /srv/www/private/",
+    ]))
+    .unwrap();
+    assert_eq!(
+        decide(&t, Class::Read, "/srv/www/index.html"),
+        Verdict::Audit(0)
+    );
+    assert_eq!(
+        decide(&t, Class::Read, "/srv/www/private/x"),
+        Verdict::Deny(1)
+    );
+    assert_eq!(decide(&t, Class::Read, "/srv/other"), Verdict::Allow);
+}
+
+#[test]
+fn first_matching_deny_is_reported() {
+    let t = compile(&policy(&["deny read /etc/", "deny read /etc/shadow"])).unwrap();
+    assert_eq!(decide(&t, Class::Read, "/etc/shadow"), Verdict::Deny(0));
+}
+
+#[test]
+fn other_classes_and_from_are_reported_unenforced() {
+    let t = compile(&policy(&[
+        "deny cap sys_admin",
+        "deny read /x from=/usr/bin/a",
+        "deny read /y",
+    ]))
+    .unwrap();
+    assert_eq!(t.unenforced.iter().map(|u| u.0).collect::<Vec<_>>(), [0, 1]);
+    assert_eq!(decide(&t, Class::Read, "/x"), Verdict::Allow);
+    assert_eq!(decide(&t, Class::Read, "/y"), Verdict::Deny(2));
+}
+
+#[test]
+fn unenforced_from_keeps_the_allow_list() {
+    let t = compile(&policy(&[
+        "allow read /srv/ from=/usr/bin/app",
+        "allow exec /bin/",
+    ]))
+    .unwrap();
+    assert_eq!(t.unenforced.iter().map(|u| u.0).collect::<Vec<_>>(), [0]);
+    // read is an allow-list that allows nothing: stricter than written, never looser.
+    for path in ["/srv/x", "/etc/passwd"] {
+        assert_eq!(
+            decide(&t, Class::Read, path),
+            Verdict::Deny(RULE_NOT_ALLOWED)
+        );
+    }
+    assert_eq!(decide(&t, Class::Exec, "/bin/sh"), Verdict::Allow);
+}
+
+#[test]
+fn cost_does_not_grow_with_rules() {
+    // Thousands of rules compile, and the state count stays bounded by the paths' shape.
+    let rules: Vec<String> = (0..300)
+        .map(|i| format!("deny read /data/item{i}/"))
+        .collect();
+    let refs: Vec<&str> = rules.iter().map(|s| s.as_str()).collect();
+    let t = compile(&policy(&refs)).unwrap();
+    assert_eq!(
+        decide(&t, Class::Read, "/data/item299/x"),
+        Verdict::Deny(299)
+    );
+    assert_eq!(decide(&t, Class::Read, "/data/item300/x"), Verdict::Allow);
+    assert!(t.accept.len() < 10_000);
+}
+
+#[test]
+fn empty_policy_decides_only_the_implicit_protections() {
+    let t = compile(&policy(&[])).unwrap();
+    assert_eq!(t.classes, 1 << 1 | 1 << UNIX_CLASS);
+    assert_eq!(t.allowlist, 0);
+    assert_eq!(decide(&t, Class::Read, "/etc/shadow"), Verdict::Allow);
+    assert_eq!(decide(&t, Class::Write, "/srv/x"), Verdict::Allow);
+}
