@@ -38,6 +38,22 @@ static __always_inline bool raw_device(struct inode *inode)
 	       MAJOR(rdev) == 21;
 }
 
+/* /proc/kcore: all physical memory as an ELF core, page cache included, so every file's
+ * contents whatever its read rules. Decided by identity: the entry "kcore" at the root of a
+ * proc file system (any mount of it). */
+static __always_inline bool kcore(struct dentry *dentry)
+{
+	struct super_block *sb = BPF_CORE_READ(dentry, d_sb);
+	char name[6] = {};
+
+	if (BPF_CORE_READ(sb, s_magic) != PROC_SUPER_MAGIC ||
+	    BPF_CORE_READ(dentry, d_parent) != BPF_CORE_READ(sb, s_root) ||
+	    BPF_CORE_READ(dentry, d_name.len) != 5)
+		return false;
+	bpf_probe_read_kernel(name, 5, BPF_CORE_READ(dentry, d_name.name));
+	return name[0] == 'k' && name[1] == 'c' && name[2] == 'o' && name[3] == 'r' && name[4] == 'e';
+}
+
 SEC("lsm/file_open")
 int BPF_PROG(ua_file_open, struct file *file)
 {
@@ -47,7 +63,8 @@ int BPF_PROG(ua_file_open, struct file *file)
 	struct armor a;
 	int err = 0;
 
-	if (raw_device(BPF_CORE_READ(file, f_inode)) && protected(&a, UA_PROT_RUNS_AS_ROOT))
+	if ((raw_device(BPF_CORE_READ(file, f_inode)) || kcore(dentry)) &&
+	    protected(&a, UA_PROT_RUNS_AS_ROOT))
 		return deny_protected_path(&a, UA_PROT_RUNS_AS_ROOT, UA_OP_OPEN_DEVICE, mnt, dentry);
 	if ((mode & FMODE_WRITE) && (err = proc_write(file)))
 		return err;

@@ -62,10 +62,13 @@ struct file_system_type {
 	const char *name;
 };
 
+struct dentry;
+
 struct super_block {
 	__u32 s_dev;
 	unsigned long s_magic;
 	struct file_system_type *s_type;
+	struct dentry *s_root;
 };
 
 struct inode {

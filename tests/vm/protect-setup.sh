@@ -112,6 +112,7 @@ try attached-dropin attached_dropin
 try usr-local-bin usr_file
 try dev-mem "$A/escape" open-ro /dev/mem
 try block-device "$A/escape" open-ro /dev/vda
+try kcore "$A/escape" open-ro /proc/kcore
 try own-dropin own_dropin
 try planted-unit planted_unit
 try policy-file policy_file
@@ -374,6 +375,26 @@ PrivateUsers=yes
 PrivateTmp=yes
 ExecStart=/bin/sh $A/p-sandbox.sh %N"
 armor armor-p-privusers "$secret_rule"
+
+# Route 6, what stays allowed: RootDirectory= with BindReadOnlyPaths=/usr (systemd chroots the
+# unit during its set-up). Its rule names the secret both as the unit sees it and as the host
+# does; the record says which path the kernel built.
+R=/srv/armortest-root
+rm -rf $R
+mkdir -p $R/usr $R/etc $R/tmp
+ln -s usr/bin $R/bin
+ln -s usr/lib $R/lib
+[ ! -e /lib64 ] || ln -s usr/lib64 $R/lib64
+echo "$SECRET" >$R/secret
+echo free >$R/free
+for u in armor-p-rootdir armor-p-rootdir-twin; do
+  unit "$u.service" "$common
+RootDirectory=$R
+BindReadOnlyPaths=/usr
+StandardOutput=file:/run/armortest/$u.out
+ExecStart=/bin/sh -c 'cat /free; cat /secret || echo secret-refused'"
+done
+armor armor-p-rootdir "deny read /secret $R/secret"
 
 # Route 1: an unarmored unit that listens on an abstract socket, for armor-p-bus to try.
 unit armor-p-listener.service "[Unit]

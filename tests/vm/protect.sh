@@ -28,6 +28,7 @@ denied armor-p-files attached-dropin "unit-files: mkdir -p /run/systemd/system.a
 denied armor-p-files usr-local-bin "runs-as-root: write /usr/local/bin/armortest-planted-UNIT"
 denied armor-p-files dev-mem "runs-as-root: open /dev/mem read-only"
 denied armor-p-files block-device "runs-as-root: open the root disk /dev/vda read-only"
+denied armor-p-files kcore "runs-as-root: open /proc/kcore (all memory, page cache included) read-only"
 denied armor-p-files own-dropin "unit-files: write /etc/systemd/system/UNIT.d/zz-off.conf with ArmorMode=off"
 denied armor-p-files planted-unit "unit-files: write a unit into /run/systemd/system/"
 denied armor-p-files policy-file "unit-files: write /etc/unitarmor/policies/armortest-UNIT.toml"
@@ -51,6 +52,8 @@ logged_record armor-p-files UNITARMOR_PROTECTION=runs-as-root UNITARMOR_OPERATIO
   UNITARMOR_PATH=/dev/mem
 logged_record armor-p-files UNITARMOR_PROTECTION=runs-as-root UNITARMOR_OPERATION=open-raw-device \
   UNITARMOR_PATH=/dev/vda
+logged_record armor-p-files UNITARMOR_PROTECTION=runs-as-root UNITARMOR_OPERATION=open-raw-device \
+  UNITARMOR_PATH=/proc/kcore
 rm -rf /etc/systemd/system/armor-p-files-twin.service.d /run/systemd/system.attached/armor-p-files*.service.d
 rm -f /etc/systemd/system/armor-p-files.service.d/zz-off.conf /run/systemd/system/armortest-planted-* \
   /etc/unitarmor/policies/armortest-* /etc/cron.d/armortest-* /usr/local/bin/armortest-planted-*
@@ -202,6 +205,16 @@ check "[sandboxing: the read its policy denies] stays denied in armor-p-sandbox"
 check "armor-p-privusers (PrivateUsers=, PrivateTmp=) starts" run armor-p-privusers
 allowed armor-p-privusers runs "sandboxing: systemd's own user namespace inside the armored unit"
 check "[sandboxing: the read its policy denies] stays denied in armor-p-privusers" outcome armor-p-privusers read-secret fail
+check "armor-p-rootdir (RootDirectory=, BindReadOnlyPaths=/usr) starts" run armor-p-rootdir
+check "[sandboxing: RootDirectory=] the armored unit reads /free in its root" \
+  grep -qx free /run/armortest/armor-p-rootdir.out
+check "[sandboxing: RootDirectory=] its read of /secret is refused" \
+  grep -qx secret-refused /run/armortest/armor-p-rootdir.out
+check "armor-p-rootdir-twin starts" run armor-p-rootdir-twin
+check "[sandboxing: RootDirectory=] the twin reads /secret" grep -qx "$SECRET" /run/armortest/armor-p-rootdir-twin.out
+rootdir_path() { unit_records armor-p-rootdir | sed -n 's/^UNITARMOR_PATH=//p' | grep secret | head -n 1; }
+check "[sandboxing: RootDirectory=] the denial is in journalctl -u armor-p-rootdir.service" eventually rootdir_path
+echo "# under RootDirectory=, the kernel named the secret $(rootdir_path)"
 
 # --- 7. other names for the same file -------------------------------------------------------------
 # The handle is taken outside the unit, then the dentry cache is dropped, so that
@@ -327,5 +340,26 @@ logged armor-p-bus UNITARMOR_PROTECTION=bus
 logged_record armor-p-bus UNITARMOR_PROTECTION=bus UNITARMOR_OPERATION=connect UNITARMOR_PATH=@armortest-listen
 logged_record armor-p-bus UNITARMOR_PROTECTION=bus UNITARMOR_OPERATION=connect \
   "UNITARMOR_EXE=$(readlink -f "$(command -v unitarmor)")"
+
+# --- 5. the bus name ---------------------------------------------------------------------------------
+# D-Bus policy cannot tell one root process from another: `unitarmor status` trusts the name only
+# when its owner runs in unitarmor.service's cgroup. Here a daemon in another unit owns it (root
+# outside every armored unit sets that up; an armored unit has no bus to try).
+systemctl stop unitarmor.service
+systemd-run --quiet --unit=armortest-fake-owner -p Type=notify -p RuntimeDirectory=unitarmor \
+  /usr/bin/unitarmor daemon
+fake_owns() { busctl --system list --no-legend | grep '^org\.unitarmor1 ' | grep -q armortest-fake-owner.service; }
+check "[bus name] a daemon of another unit owns org.unitarmor1" eventually fake_owns
+fake_status() {
+  local rc=0
+  unitarmor status >/run/armortest/fake-status 2>&1 || rc=$?
+  cat /run/armortest/fake-status
+  [ "$rc" = 2 ] && grep -q 'not by unitarmor.service' /run/armortest/fake-status
+}
+check "[bus name] unitarmor status distrusts it (exit 2, names its cgroup)" fake_status
+systemctl stop armortest-fake-owner.service
+systemctl start unitarmor.service
+check "[bus name] with unitarmor.service's daemon back, unitarmor status answers" \
+  eventually sh -c 'unitarmor status >/dev/null'
 
 finish

@@ -1,15 +1,19 @@
 #!/bin/bash
 # The whole guest suite in one boot (a boot takes both cores for a minute under emulation):
 # every scenario runs in turn, and the last line sums them up. With arguments, only the scenarios
-# named (`tests/vm/run tests/vm/suite.sh protect.sh journal.sh`).
+# named, each with an argument after a colon (`tests/vm/run tests/vm/suite.sh protect.sh
+# scale.sh:2000`).
 set -u
 total_pass=0 total_fail=0
 scenarios=("$@")
 [ $# -gt 0 ] || scenarios=(smoke.sh file-rules.sh protect.sh reload.sh journal.sh failclosed.sh noreload.sh scale.sh package.sh)
-for scenario in "${scenarios[@]}"; do
-  echo "# $scenario"
+for spec in "${scenarios[@]}"; do
+  scenario=${spec%%:*}
+  args=()
+  [ "$spec" = "$scenario" ] || args=("${spec#*:}")
+  echo "# $spec"
   out=$(mktemp)
-  ./"$scenario" 2>&1 | tee "$out"
+  ./"$scenario" "${args[@]}" 2>&1 | tee "$out"
   line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1)
   if [ -z "$line" ]; then
     echo "FAIL - $scenario ended without a summary"
