@@ -145,6 +145,16 @@ pub fn compile(policy: &Policy) -> Result<Tables, CompileError> {
 /// other cgroup's. Rules of classes the kernel does not enforce yet are listed in
 /// [`Tables::unenforced`].
 pub fn compile_for(policy: &Policy, cgroup: Option<&str>) -> Result<Tables, CompileError> {
+    compile_impl(policy, cgroup, true)
+}
+
+/// [`compile_for`]; without `minimize`, the DFA as regex-automata built it (host tests compare
+/// the two).
+fn compile_impl(
+    policy: &Policy,
+    cgroup: Option<&str>,
+    minimize: bool,
+) -> Result<Tables, CompileError> {
     let mut patterns = Vec::new();
     let mut owner = Vec::new(); // pattern id -> (rule index, class index, action)
     let mut classes = 0u8;
@@ -329,11 +339,13 @@ pub fn compile_for(policy: &Policy, cgroup: Option<&str>) -> Result<Tables, Comp
             return Err(too_complex());
         }
     }
-    let byte_classes: Vec<u8> = reps.iter().map(|&(class, _)| class).collect();
-    let (trans, accept) =
-        minimize::minimize(ids.len(), &byte_classes, &tables.trans, &tables.accept);
-    tables.trans = trans;
-    tables.accept = accept;
+    if minimize {
+        let byte_classes: Vec<u8> = reps.iter().map(|&(class, _)| class).collect();
+        let (trans, accept) =
+            minimize::minimize(ids.len(), &byte_classes, &tables.trans, &tables.accept);
+        tables.trans = trans;
+        tables.accept = accept;
+    }
     let states = 1 + tables.trans.values().max().copied().unwrap_or(0) as usize;
     if states > MAX_STATES || tables.trans.len() > MAX_TRANSITIONS {
         return Err(too_complex());

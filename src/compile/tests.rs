@@ -226,3 +226,70 @@ fn empty_policy_decides_only_the_implicit_protections() {
     assert_eq!(decide(&t, Class::Read, "/etc/shadow"), Verdict::Allow);
     assert_eq!(decide(&t, Class::Write, "/srv/x"), Verdict::Allow);
 }
+
+/// A small deterministic generator (no dependency): xorshift.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[(self.next() % items.len() as u64) as usize]
+    }
+}
+
+#[test]
+fn minimized_tables_decide_exactly_as_unminimized_ones() {
+    let parts = ["a", "b", "ab", "*", "**", "x?", "etc", "a.b"];
+    let actions = ["deny", "allow", "audit"];
+    let classes = ["read", "write", "exec"];
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for _ in 0..20 {
+        let mut rules = Vec::new();
+        for _ in 0..1 + rng.next() % 6 {
+            let depth = 1 + rng.next() % 3;
+            let mut path = String::new();
+            for _ in 0..depth {
+                path.push('/');
+                path.push_str(rng.pick(&parts));
+            }
+            if rng.next() % 3 == 0 {
+                path.push('/');
+            }
+            rules.push(format!(
+                "{} {} {path}",
+                rng.pick(&actions),
+                rng.pick(&classes)
+            ));
+        }
+        let refs: Vec<&str> = rules.iter().map(String::as_str).collect();
+        let p = policy(&refs);
+        let min = compile_impl(&p, None, true).unwrap();
+        let raw = compile_impl(&p, None, false).unwrap();
+        let states = |t: &Tables| {
+            t.trans
+                .values()
+                .collect::<std::collections::HashSet<_>>()
+                .len()
+        };
+        assert!(states(&min) <= states(&raw), "{rules:?}");
+        for _ in 0..100 {
+            let mut path = String::new();
+            for _ in 0..1 + rng.next() % 4 {
+                path.push('/');
+                path.push_str(rng.pick(&["a", "b", "ab", "x", "xy", "etc", "a.b", "c"]));
+            }
+            for class in [Class::Read, Class::Write, Class::Exec] {
+                assert_eq!(
+                    decide(&min, class, &path),
+                    decide(&raw, class, &path),
+                    "{rules:?} {class:?} {path}"
+                );
+            }
+        }
+    }
+}
