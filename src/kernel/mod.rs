@@ -454,6 +454,12 @@ impl Kernel {
     /// and cgroups it unbound are then counted right, and a count a concurrent mkdir or rmdir
     /// made drift is brought back.
     pub fn recount_trees(&self) {
+        // The kernel changes these counters while the walk runs (a mkdir counts itself in
+        // inode_mkdir, before its binding exists): a counter that changed meanwhile is left
+        // as the kernel keeps it, so that a burst of mkdirs never has its count lowered
+        // under it and gets past its budget. It is corrected at a quieter pass.
+        let before = self.tree_sizes();
+        let total_before = self.sub_total();
         let mut per_tree: HashMap<u64, u32> = HashMap::new();
         let mut total = 0u32;
         for (cgid, b) in self.bindings() {
@@ -462,23 +468,50 @@ impl Kernel {
                 total += 1;
             }
         }
+        let after = self.tree_sizes();
         let map = &self.skel.maps.tree_size;
-        for k in map.keys() {
-            let Ok(root) = <[u8; 8]>::try_from(k.as_slice()) else {
-                continue;
-            };
-            if !per_tree.contains_key(&u64::from_ne_bytes(root)) {
-                let _ = map.delete(&k);
+        for (root, n) in &after {
+            if !per_tree.contains_key(root) && before.get(root) == Some(n) {
+                let _ = map.delete(bytes(root));
             }
         }
         for (root, n) in per_tree {
-            let _ = map.update(bytes(&root), bytes(&n), MapFlags::ANY);
+            if before.get(&root) == after.get(&root) {
+                let _ = map.update(bytes(&root), bytes(&n), MapFlags::ANY);
+            }
         }
-        let _ = self
+        if total_before == self.sub_total() {
+            let _ = self
+                .skel
+                .maps
+                .sub_total
+                .update(bytes(&0u32), bytes(&total), MapFlags::ANY);
+        }
+    }
+
+    /// The kernel's sub-cgroup count per unit tree root.
+    fn tree_sizes(&self) -> HashMap<u64, u32> {
+        let map = &self.skel.maps.tree_size;
+        map.keys()
+            .filter_map(|k| {
+                let v = map.lookup(&k, MapFlags::ANY).ok()??;
+                Some((
+                    u64::from_ne_bytes(k.as_slice().try_into().ok()?),
+                    u32::from_ne_bytes(v.as_slice().get(..4)?.try_into().ok()?),
+                ))
+            })
+            .collect()
+    }
+
+    /// The kernel's count of all sub-cgroups together.
+    fn sub_total(&self) -> Option<u32> {
+        let v = self
             .skel
             .maps
             .sub_total
-            .update(bytes(&0u32), bytes(&total), MapFlags::ANY);
+            .lookup(bytes(&0u32), MapFlags::ANY)
+            .ok()??;
+        Some(u32::from_ne_bytes(v.as_slice().get(..4)?.try_into().ok()?))
     }
 
     /// Every bound cgroup and its binding.
