@@ -2,7 +2,7 @@
 //! aggregated), retire replaced tables, count lost events, and publish the status the D-Bus
 //! API reports.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -321,13 +321,7 @@ impl Daemon {
                 .map(|a| &a.tables)
                 .chain(self.retiring.iter().map(|r| &r.1))
         };
-        // Retired tables keep their slot until they are removed from the kernel.
-        let slots: HashSet<u32> = self
-            .units
-            .values()
-            .map(|a| a.id)
-            .chain(self.retiring.iter().map(|r| r.0))
-            .collect();
+        let slots = self.slots_in_use();
         let sub_cgroups = bindings.iter().filter(|(id, b)| b.root != **id).count();
         [
             ("policy_slots", slots.len(), limits.policies),

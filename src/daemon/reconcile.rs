@@ -22,13 +22,18 @@ use crate::policy::Diagnostics;
 use crate::systemd::{self, UnitInfo};
 
 impl Daemon {
-    fn alloc_id(&mut self) -> Option<u32> {
-        let in_use: HashSet<u32> = self
-            .units
+    /// Policy slots in use: armored units' and retired tables' (kept until they are removed
+    /// from the kernel).
+    pub(super) fn slots_in_use(&self) -> HashSet<u32> {
+        self.units
             .values()
             .map(|u| u.id)
             .chain(self.retiring.iter().map(|r| r.0))
-            .collect();
+            .collect()
+    }
+
+    fn alloc_id(&mut self) -> Option<u32> {
+        let in_use = self.slots_in_use();
         for _ in 1..MAX_POLICIES {
             let id = self.next_id;
             self.next_id = if self.next_id + 1 >= MAX_POLICIES {
