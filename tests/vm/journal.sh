@@ -55,9 +55,14 @@ check "the daemon stays responsive during the flood's aftermath" timeout 20 unit
 sleep 15
 status=$(unitarmor status --json armor-flood.service)
 field() { sed -n "s/.*\"$1\": \([0-9]*\).*/\1/p" <<<"$status"; }
-written=$(journalctl UNITARMOR_UNIT=armor-flood.service MESSAGE_ID=$DENIED_ID -o cat | wc -l)
-suppressed=$(journalctl UNITARMOR_UNIT=armor-flood.service MESSAGE_ID=$SUPPRESSED_ID -o verbose |
-  sed -n 's/^ *UNITARMOR_SUPPRESSED=//p' | awk '{s += $1} END {print s + 0}')
+# written UNIT, suppressed UNIT: its denial records, and the denials its summaries counted.
+written() { journalctl UNITARMOR_UNIT="$1" MESSAGE_ID=$DENIED_ID -o cat | wc -l; }
+suppressed() {
+  journalctl UNITARMOR_UNIT="$1" MESSAGE_ID=$SUPPRESSED_ID -o verbose |
+    sed -n 's/^ *UNITARMOR_SUPPRESSED=//p' | awk '{s += $1} END {print s + 0}'
+}
+written=$(written armor-flood.service)
+suppressed=$(suppressed armor-flood.service)
 lost=$(field lost)
 denied=$(field denied)
 echo "# flood: $written records written, $suppressed suppressed, $lost lost in the kernel, daemon counted $denied"
@@ -103,9 +108,8 @@ sleep 12 # the suppression window closes, the lost counters are read (every tick
 lost_of() { unitarmor status --json "$1" | sed -n 's/.*"lost": \([0-9]*\).*/\1/p'; }
 flood_lost=$(lost_of armor-fair-flood.service)
 one_lost=$(lost_of armor-fair-one.service)
-written=$(journalctl UNITARMOR_UNIT=armor-fair-flood.service MESSAGE_ID=$DENIED_ID -o cat | wc -l)
-suppressed=$(journalctl UNITARMOR_UNIT=armor-fair-flood.service MESSAGE_ID=$SUPPRESSED_ID -o verbose |
-  sed -n 's/^ *UNITARMOR_SUPPRESSED=//p' | awk '{s += $1} END {print s + 0}')
+written=$(written armor-fair-flood.service)
+suppressed=$(suppressed armor-fair-flood.service)
 echo "# fair share: flood lost $flood_lost (written $written, suppressed $suppressed), the other unit lost $one_lost"
 check "the flood was shed (its losses are counted against it)" test "${flood_lost:-0}" -gt 0
 check "the other unit lost nothing" test "$one_lost" = 0
