@@ -40,14 +40,12 @@ static __always_inline bool raw_device(struct inode *inode)
 
 /* /proc/kcore: all physical memory as an ELF core, page cache included, so every file's
  * contents whatever its read rules. Decided by identity: the entry "kcore" at the root of a
- * proc file system (any mount of it). */
-static __always_inline bool kcore(struct dentry *dentry)
+ * proc file system (any mount of it); `sb` is the file's, already known to be procfs. */
+static __always_inline bool kcore(struct super_block *sb, struct dentry *dentry)
 {
-	struct super_block *sb = BPF_CORE_READ(dentry, d_sb);
 	char name[6] = {};
 
-	if (BPF_CORE_READ(sb, s_magic) != PROC_SUPER_MAGIC ||
-	    BPF_CORE_READ(dentry, d_parent) != BPF_CORE_READ(sb, s_root) ||
+	if (BPF_CORE_READ(dentry, d_parent) != BPF_CORE_READ(sb, s_root) ||
 	    BPF_CORE_READ(dentry, d_name.len) != 5)
 		return false;
 	bpf_probe_read_kernel(name, 5, BPF_CORE_READ(dentry, d_name.name));
@@ -60,13 +58,17 @@ int BPF_PROG(ua_file_open, struct file *file)
 	struct vfsmount *mnt = BPF_CORE_READ(file, f_path.mnt);
 	struct dentry *dentry = BPF_CORE_READ(file, f_path.dentry);
 	unsigned int mode = BPF_CORE_READ(file, f_mode);
+	struct inode *inode = BPF_CORE_READ(file, f_inode);
+	struct super_block *sb = BPF_CORE_READ(inode, i_sb);
+	/* The procfs checks below share one read of the superblock's magic. */
+	bool proc = BPF_CORE_READ(sb, s_magic) == PROC_SUPER_MAGIC;
 	struct armor a;
 	int err = 0;
 
-	if ((raw_device(BPF_CORE_READ(file, f_inode)) || kcore(dentry)) &&
+	if ((raw_device(inode) || (proc && kcore(sb, dentry))) &&
 	    protected(&a, UA_PROT_RUNS_AS_ROOT))
 		return deny_protected_path(&a, UA_PROT_RUNS_AS_ROOT, UA_OP_OPEN_DEVICE, mnt, dentry);
-	if ((mode & FMODE_WRITE) && (err = proc_write(file)))
+	if (proc && (mode & FMODE_WRITE) && (err = proc_write(file)))
 		return err;
 	if (mode & FMODE_READ)
 		err = decide(UA_CLASS_READ, UA_OP_OPEN_READ, mnt, dentry);

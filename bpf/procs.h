@@ -155,14 +155,13 @@ static __always_inline struct task_struct *proc_task(struct dentry *dentry)
 
 /* Opening another process's /proc/PID/ file for writing: oom_score_adj (making the daemon the
  * OOM killer's first choice), coredump_filter, timerslack_ns, attr/. Reads that matter are
- * ptrace-checked by the kernel (ptrace_access_check). Called from file_open. */
+ * ptrace-checked by the kernel (ptrace_access_check). Called from file_open for files on procfs. */
 static __always_inline int proc_write(struct file *file)
 {
 	struct task_struct *t;
 	struct armor a;
 
-	if (BPF_CORE_READ(file, f_inode, i_sb, s_magic) != PROC_SUPER_MAGIC ||
-	    !protected(&a, UA_PROT_PTRACE))
+	if (!protected(&a, UA_PROT_PTRACE))
 		return 0;
 	t = proc_task(BPF_CORE_READ(file, f_path.dentry));
 	if (!t || in_unit(task_cgroup(t), a.binding->root))
