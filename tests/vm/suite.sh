@@ -6,12 +6,16 @@
 set -u
 total_pass=0 total_fail=0
 scenarios=("$@")
-[ $# -gt 0 ] || scenarios=(smoke.sh file-rules.sh protect.sh reload.sh journal.sh failclosed.sh noreload.sh scale.sh package.sh)
+# scale.sh runs 300 instances here (they share one policy slot: the check that fails if each
+# took its own); `tests/vm/run tests/vm/suite.sh scale.sh:2000` runs more than the kernel has
+# slots, which takes a quarter of an hour under emulation.
+[ $# -gt 0 ] || scenarios=(smoke.sh file-rules.sh protect.sh reload.sh journal.sh failclosed.sh noreload.sh scale.sh:300 package.sh)
 for spec in "${scenarios[@]}"; do
   scenario=${spec%%:*}
   args=()
   [ "$spec" = "$scenario" ] || args=("${spec#*:}")
   echo "# $spec"
+  began=$(date +%s)
   out=$(mktemp)
   ./"$scenario" "${args[@]}" 2>&1 | tee "$out"
   line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1)
@@ -20,6 +24,7 @@ for spec in "${scenarios[@]}"; do
     total_fail=$((total_fail + 1))
     continue
   fi
+  echo "# $spec: $line in $(($(date +%s) - began)) s"
   total_pass=$((total_pass + $(echo "$line" | cut -d' ' -f1)))
   total_fail=$((total_fail + $(echo "$line" | cut -d' ' -f3)))
 done
