@@ -108,16 +108,17 @@ int BPF_PROG(ua_path_symlink, const struct path *dir, struct dentry *dentry)
 	return decide(UA_CLASS_WRITE, UA_OP_SYMLINK, BPF_CORE_READ(dir, mnt), dentry);
 }
 
-/* The end state of the path of (mnt, dentry), or -1 if it cannot be built. */
-static __always_inline long state_of(struct armor *a, struct scratch *s, struct vfsmount *mnt,
-				     struct dentry *dentry, __u32 *pos)
+/* The end state of the path of (mnt, dentry), or -1 if it cannot be built (or the path
+ * buffer was lost twice: path.h, claim()). */
+static __always_inline long state_of(struct armor *a, struct vfsmount *mnt, struct dentry *dentry,
+				     __u32 *pos)
 {
-	__u8 status;
+	__u64 b = path_state(a, mnt, dentry);
 
-	*pos = build_path(s, mnt, dentry, &status, 0);
-	if (status == PATH_UNBUILDABLE)
+	*pos = BUILT_POS(b);
+	if (!BUILT_KEPT(b) || BUILT_STATUS(b) == PATH_UNBUILDABLE)
 		return -1;
-	return dfa_state(a, *pos);
+	return BUILT_STATE(b);
 }
 
 /*
@@ -142,8 +143,8 @@ static __always_inline int same_rules(__u8 op, struct vfsmount *from_mnt, struct
 	s = get_scratch();
 	if (!s)
 		return 0;
-	ts = state_of(&a, s, to_mnt, to, &pos);
-	fs = state_of(&a, s, from_mnt, from, &r.pos);
+	ts = state_of(&a, to_mnt, to, &pos);
+	fs = state_of(&a, from_mnt, from, &r.pos);
 	if (fs < 0 || ts < 0) {
 		r.status = PATH_UNBUILDABLE;
 		r.rule = UA_RULE_UNBUILDABLE;

@@ -94,6 +94,15 @@ struct {
 	__type(value, __u32);
 } task_marks SEC(".maps");
 
+/* The mount an armored task was last given write access to (mnt_want_write*), for the hooks
+ * that get only a dentry (attrs.h); 0 once it dropped that access. */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u64);
+} write_mnt SEC(".maps");
+
 /* The cgroup id of kernfs node `kn`'s parent, on kernels before and after 6.15. */
 static __always_inline __u64 kn_parent_id(struct kernfs_node *kn)
 {
@@ -183,6 +192,7 @@ struct armor {
 	__u64 cgid;
 	struct ua_binding *binding;
 	struct ua_policy_table *pol;
+	__u64 switches; /* the task's context switches when it took the path buffer (path.h) */
 };
 
 /* Fills `a` and returns true if the current task is armored. Unarmored tasks pay this one

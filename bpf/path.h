@@ -165,6 +165,37 @@ static __always_inline __u32 build_path(struct scratch *s, struct vfsmount *vfsm
 	return pos;
 }
 
+/* ---- Sharing the path buffer ---- */
+
+/*
+ * The path buffer is per CPU, and LSM programs run with migration disabled but, on kernels
+ * that preempt (preempt=full or lazy, PREEMPT_RT), not with preemption disabled: another
+ * task's program on the same CPU may write the buffer between the walk that builds a path
+ * and the one that matches it, and a hostile process could try to time that. Only a task
+ * that runs on this CPU can write it (none of these programs runs in interrupt context),
+ * and no other task runs here while this one is not switched out: a decision notes the
+ * task's context-switch count before building (claim) and compares it after matching. A
+ * changed count means the match may have read another task's bytes: the decision is made
+ * again, once, and denied as unbuildable if the task was switched out again. An event's text,
+ * read after the decision, may name another path; the verdict cannot be affected.
+ */
+static __always_inline __u64 switches(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	return task->nvcsw + task->nivcsw;
+}
+
+static __always_inline void claim(struct armor *a, struct scratch *s)
+{
+	a->switches = switches();
+}
+
+static __always_inline bool claim_kept(struct armor *a, struct scratch *s)
+{
+	return switches() == a->switches;
+}
+
 /* ---- DFA ---- */
 
 struct walk {
@@ -197,17 +228,18 @@ static long walk_byte(__u32 i, void *data)
 	return w->state ? 0 : 1; /* the dead state never leaves */
 }
 
-/* The DFA state the path at s->path[pos..UA_PATH_MAX) ends in (0: dead). */
-static __always_inline __u32 dfa_state(struct armor *a, __u32 pos)
+/* The state DFA `policy` ends in from `start` over s->path[pos..UA_PATH_MAX) (0: dead). */
+static __always_inline __u32 dfa_walk(__u32 policy, __u32 start, __u32 pos)
 {
-	struct walk w = {
-		.policy = a->binding->policy,
-		.state = a->pol->header.start,
-		.pos = pos,
-	};
+	struct walk w = { .policy = policy, .state = start, .pos = pos };
 
 	bpf_loop(UA_PATH_MAX - pos, walk_byte, &w, 0);
 	return w.state;
+}
+
+static __always_inline __u32 dfa_state(struct armor *a, __u32 pos)
+{
+	return dfa_walk(a->binding->policy, a->pol->header.start, pos);
 }
 
 static __always_inline struct ua_accept *accept_of(__u32 policy, __u32 state)
@@ -231,23 +263,34 @@ struct report {
 	__u8 status;
 };
 
-static __always_inline void emit(struct armor *a, struct scratch *s, struct report *r)
+/*
+ * Sends an event for the unit whose tree's root is `root` (counting it against the unit's fair
+ * share of the ring buffer). A global function: the verifier checks it once per program, not
+ * once per call site, which keeps loading fast (it builds the executable's path, a bpf_loop).
+ */
+__noinline int ua_emit(__u64 cgid, __u64 root, __u32 policy, struct report *r)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
+	struct scratch *s = get_scratch();
 	struct file *exe_file;
 	struct ua_event *ev;
-	__u32 len = UA_PATH_MAX - r->pos, epos;
+	__u32 len, epos;
 	__u8 estatus;
 
-	struct ua_counters zero = { .policy = a->binding->policy }, *c;
+	struct ua_counters zero = { .policy = policy }, *c;
 	__u64 now = bpf_ktime_get_ns();
 	__u32 recent;
 
-	c = bpf_map_lookup_elem(&counters, &a->binding->root);
+	if (!r || !s)
+		return 0;
+	len = UA_PATH_MAX - (r->pos & (UA_PATH_MAX - 1));
+	if (r->pos >= UA_PATH_MAX)
+		len = 0;
+	c = bpf_map_lookup_elem(&counters, &root);
 	if (!c) {
 		zero.window = now;
-		bpf_map_update_elem(&counters, &a->binding->root, &zero, BPF_NOEXIST);
-		c = bpf_map_lookup_elem(&counters, &a->binding->root);
+		bpf_map_update_elem(&counters, &root, &zero, BPF_NOEXIST);
+		c = bpf_map_lookup_elem(&counters, &root);
 	}
 	ev = 0;
 	if (c) {
@@ -270,13 +313,13 @@ static __always_inline void emit(struct armor *a, struct scratch *s, struct repo
 	if (!ev) {
 		if (c)
 			__sync_fetch_and_add(&c->lost, 1);
-		return;
+		return 0;
 	}
-	ev->cgroup_id = a->cgid;
+	ev->cgroup_id = cgid;
 	ev->pid = BPF_CORE_READ(task, pid);
 	ev->tgid = BPF_CORE_READ(task, tgid);
 	ev->uid = BPF_CORE_READ(task, cred, uid.val);
-	ev->policy = a->binding->policy;
+	ev->policy = policy;
 	ev->rule = r->rule;
 	ev->mnt_ns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
 	ev->pid_ns = BPF_CORE_READ(task, nsproxy, pid_ns_for_children, ns.inum);
@@ -307,6 +350,12 @@ static __always_inline void emit(struct armor *a, struct scratch *s, struct repo
 		bpf_probe_read_kernel(ev->exe, BOUND(len, 255), &s->path[slot(1, epos)]);
 	}
 	bpf_ringbuf_submit(ev, 0);
+	return 0;
+}
+
+static __always_inline void emit(struct armor *a, struct scratch *s, struct report *r)
+{
+	ua_emit(a->cgid, a->binding->root, a->binding->policy, r);
 }
 
 /* Reports a denial (a "would deny" under ArmorMode=audit) and returns what the hook returns. */
@@ -326,11 +375,11 @@ static __always_inline bool implicit_rule(__u32 rule)
 	return rule == UA_RULE_UNBUILDABLE || (rule >= UA_RULE_PROTECT && rule < UA_RULE_PROTECT + 32);
 }
 
-/* Applies the policy language to a path already built at s->path[pos..]: a matching deny
- * wins; an allow-list class denies what no allow rule matches; an audit rule reports and
- * allows. Returns 0 or -EACCES. */
-static __always_inline int decide_built(struct armor *a, struct scratch *s, __u8 class, __u8 op,
-					__u32 pos, __u8 status)
+/* Applies the policy language to a path built at s->path[pos..] whose DFA state is `state`:
+ * a matching deny wins; an allow-list class denies what no allow rule matches; an audit rule
+ * reports and allows. Returns 0 or -EACCES. */
+static __always_inline int decide_state(struct armor *a, struct scratch *s, __u8 class, __u8 op,
+					__u32 pos, __u8 status, __u32 state)
 {
 	struct report r = { .class = class, .op = op, .pos = pos, .status = status };
 	struct ua_accept *acc;
@@ -338,7 +387,7 @@ static __always_inline int decide_built(struct armor *a, struct scratch *s, __u8
 	if (status == PATH_UNBUILDABLE) {
 		r.rule = UA_RULE_UNBUILDABLE;
 	} else {
-		acc = accept_of(a->binding->policy, dfa_state(a, pos));
+		acc = accept_of(a->binding->policy, state);
 		if (acc && acc->deny[class & 3] != UA_RULE_NONE) {
 			r.rule = acc->deny[class & 3];
 		} else if ((a->pol->header.allowlist & (1 << class)) &&
@@ -347,18 +396,90 @@ static __always_inline int decide_built(struct armor *a, struct scratch *s, __u8
 		} else if (acc && acc->audit[class & 3] != UA_RULE_NONE) {
 			r.rule = acc->audit[class & 3];
 			r.verdict = UA_VERDICT_AUDITED;
-			emit(a, s, &r);
-			return 0;
 		} else {
 			return 0;
 		}
 	}
-	/* systemd setting the unit up is held to the unit's explicit denials only: not to the
-	 * implicit protections, unbuildable paths, or allow-lists written for the service. */
-	if ((implicit_rule(r.rule) || (r.rule == UA_RULE_NOT_ALLOWED && class != UA_CLASS_EXEC)) &&
-	    setup_phase())
-		return 0;
-	return deny(a, s, &r, -EACCES);
+	if (r.verdict != UA_VERDICT_AUDITED) {
+		/* systemd setting the unit up is held to the unit's explicit denials only: not
+		 * to the implicit protections, unbuildable paths, or allow-lists written for the
+		 * service. */
+		if ((implicit_rule(r.rule) ||
+		     (r.rule == UA_RULE_NOT_ALLOWED && class != UA_CLASS_EXEC)) &&
+		    setup_phase())
+			return 0;
+		r.verdict = a->pol->header.mode == UA_MODE_AUDIT ? UA_VERDICT_WOULD_DENY :
+								    UA_VERDICT_DENIED;
+	}
+	emit(a, s, &r);
+	return r.verdict == UA_VERDICT_DENIED ? -EACCES : 0;
+}
+
+/* decide_state() for a path the caller built after claim(): the DFA walk here, and a lost
+ * claim denied as unbuildable (the path cannot be built again here). */
+static __always_inline int decide_built(struct armor *a, struct scratch *s, __u8 class, __u8 op,
+					__u32 pos, __u8 status)
+{
+	__u32 state = 0;
+
+	if (status != PATH_UNBUILDABLE) {
+		state = dfa_state(a, pos);
+		if (!claim_kept(a, s))
+			status = PATH_UNBUILDABLE;
+	}
+	return decide_state(a, s, class, op, pos, status, state);
+}
+
+/* What ua_path_state() found, packed in its return value (the one result a global function
+ * has, and the task's own, unlike the per-CPU buffer): the DFA state, where the path starts
+ * in the buffer, its status, and whether the task kept the buffer throughout. */
+#define BUILT_STATE(b) ((__u32)(b))
+#define BUILT_POS(b) ((__u32)((b) >> 32) & (UA_PATH_MAX - 1))
+#define BUILT_STATUS(b) ((__u8)(((b) >> 44) & 3))
+#define BUILT_KEPT(b) (((b) >> 46) & 1)
+
+/*
+ * Builds the path of (mnt, dentry) and walks DFA `policy` over it from `start` (unbuildable
+ * and internal objects: no walk). A global function: the verifier checks it once per program,
+ * not once per call site, which keeps loading fast.
+ */
+__noinline __u64 ua_path_state(__u64 mnt, __u64 dentry, __u32 policy, __u32 start)
+{
+	struct scratch *s = get_scratch();
+	__u64 before = switches(), state = 0, kept;
+	__u32 pos;
+	__u8 status;
+
+	if (!s)
+		return (__u64)PATH_UNBUILDABLE << 44;
+	pos = build_path(s, (struct vfsmount *)mnt, (struct dentry *)dentry, &status, 0);
+	if (status == PATH_OK)
+		state = dfa_walk(policy, start, pos);
+	kept = switches() == before;
+	return state | ((__u64)(pos & (UA_PATH_MAX - 1)) << 32) | ((__u64)(status & 3) << 44) |
+	       (kept << 46);
+}
+
+/* A kernel pointer as the plain number a global function may take: the verifier refuses a
+ * typed pointer (a hook's argument) there, and reads only go through BPF_CORE_READ anyway. */
+static __always_inline __u64 as_number(const void *p)
+{
+	__u64 v = 0;
+
+	bpf_probe_read_kernel(&v, sizeof(v), &p);
+	return v;
+}
+
+/* ua_path_state(), once more if another task took the path buffer meanwhile (see claim()). */
+static __always_inline __u64 path_state(struct armor *a, struct vfsmount *mnt,
+					struct dentry *dentry)
+{
+	__u64 m = as_number(mnt), d = as_number(dentry);
+	__u64 b = ua_path_state(m, d, a->binding->policy, a->pol->header.start);
+
+	if (!BUILT_KEPT(b))
+		b = ua_path_state(m, d, a->binding->policy, a->pol->header.start);
+	return b;
 }
 
 /* Decides one operation of class `class` on (mnt, dentry). Returns 0 or -EACCES. */
@@ -366,20 +487,24 @@ static __always_inline int decide(__u8 class, __u8 op, struct vfsmount *mnt, str
 {
 	struct armor a;
 	struct scratch *s;
-	__u32 pos;
 	__u8 status;
+	__u64 b;
 
 	if (!armored(&a) || !(a.pol->header.classes & (1 << class)))
 		return 0;
 	s = get_scratch();
 	if (!s)
 		return 0;
-	pos = build_path(s, mnt, dentry, &status, 0);
-	/* Reading or writing a pipe or socket is no file access; executing an in-memory file
-	 * is decided (an exec allow-list names no such thing). */
+	b = path_state(&a, mnt, dentry);
+	status = BUILT_STATUS(b);
+	/* Reading or writing a pipe or socket is no file access (the status comes from the
+	 * kernel's objects, not the buffer); executing an in-memory file is decided (an exec
+	 * allow-list names no such thing). */
 	if (status == PATH_PSEUDO && class != UA_CLASS_EXEC)
 		return 0;
-	return decide_built(&a, s, class, op, pos, status);
+	if (!BUILT_KEPT(b))
+		status = PATH_UNBUILDABLE;
+	return decide_state(&a, s, class, op, BUILT_POS(b), status, BUILT_STATE(b));
 }
 
 static __always_inline int decide_path(__u8 class, __u8 op, const struct path *path)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * Switching the armor off or walking around it: bpf(), mounts, writes to other units'
- * cgroups, security extended attributes and inode flags. Implicit protections, checked by
+ * cgroups, inode flags (security extended attributes: attrs.h). Implicit protections, checked by
  * identity (the file system, the kernfs node), so that another name changes nothing.
  */
 #ifndef UNITARMOR_PROTECT_H
@@ -238,71 +238,47 @@ static __always_inline bool security_xattr(const char *name)
 	       n[15] == 'l';
 }
 
-/* The first argument is the mount's user namespace on 6.1 and its idmap on 6.3+; unused. */
-SEC("lsm/inode_setxattr")
-int BPF_PROG(ua_inode_setxattr, void *idmap, struct dentry *dentry, const char *name)
+/* ioctl type and number, whatever the argument's size (native and 32-bit callers differ). */
+#define IOC_TYPE_NR(cmd) ((cmd) & 0xffff)
+/* XFS_IOC_ATTRMULTI_BY_HANDLE: any xattr (user, trusted, security) of the file a handle
+ * names, through a descriptor of any file on the file system; no xattr hook is called. */
+#define XFS_ATTRMULTI_BY_HANDLE 0x587b
+#define XFS_SUPER_MAGIC 0x58465342
+/* FS_IOC_ENABLE_VERITY (makes the file read-only for good) and FAT_IOCTL_SET_ATTRIBUTES
+ * (read-only, hidden and system bits): changes to a file through a read-only descriptor. */
+#define FS_ENABLE_VERITY 0x6685
+#define FAT_IOCTL_SET_ATTRIBUTES 0x40047211
+
+/* Inode flags (immutable, append-only and the like) and the ioctls above. */
+static __always_inline int file_ioctl(struct file *file, unsigned int cmd)
 {
+	struct vfsmount *mnt = BPF_CORE_READ(file, f_path.mnt);
+	struct dentry *dentry = BPF_CORE_READ(file, f_path.dentry);
 	struct armor a;
 
-	if (!security_xattr(name) || !protected(&a, UA_PROT_XATTR))
-		return 0;
-	return deny_protected(&a, UA_PROT_XATTR, UA_OP_SETXATTR, name, 0, 0);
-}
-
-SEC("lsm/inode_removexattr")
-int BPF_PROG(ua_inode_removexattr, void *idmap, struct dentry *dentry, const char *name)
-{
-	struct armor a;
-
-	if (!security_xattr(name) || !protected(&a, UA_PROT_XATTR))
-		return 0;
-	return deny_protected(&a, UA_PROT_XATTR, UA_OP_REMOVEXATTR, name, 0, 0);
-}
-
-/* 6.2+: ACLs no longer pass through inode_setxattr. Loaded only where the hook exists. */
-SEC("lsm/inode_set_acl")
-int BPF_PROG(ua_inode_set_acl, void *idmap, struct dentry *dentry, const char *acl_name)
-{
-	struct armor a;
-
-	if (!protected(&a, UA_PROT_XATTR))
-		return 0;
-	return deny_protected(&a, UA_PROT_XATTR, UA_OP_SETXATTR, acl_name, 0, 0);
-}
-
-SEC("lsm/inode_remove_acl")
-int BPF_PROG(ua_inode_remove_acl, void *idmap, struct dentry *dentry, const char *acl_name)
-{
-	struct armor a;
-
-	if (!protected(&a, UA_PROT_XATTR))
-		return 0;
-	return deny_protected(&a, UA_PROT_XATTR, UA_OP_REMOVEXATTR, acl_name, 0, 0);
-}
-
-/* Inode flags: immutable, append-only and the like. */
-static __always_inline int set_flags(struct file *file, unsigned int cmd)
-{
-	struct armor a;
-
-	if ((cmd != FS_IOC_SETFLAGS && cmd != FS_IOC32_SETFLAGS && cmd != FS_IOC_FSSETXATTR) ||
-	    !protected(&a, UA_PROT_XATTR))
-		return 0;
-	return deny_protected_path(&a, UA_PROT_XATTR, UA_OP_SETFLAGS, BPF_CORE_READ(file, f_path.mnt),
-				   BPF_CORE_READ(file, f_path.dentry));
+	if (cmd == FS_IOC_SETFLAGS || cmd == FS_IOC32_SETFLAGS || cmd == FS_IOC_FSSETXATTR ||
+	    (IOC_TYPE_NR(cmd) == XFS_ATTRMULTI_BY_HANDLE &&
+	     BPF_CORE_READ(file, f_inode, i_sb, s_magic) == XFS_SUPER_MAGIC)) {
+		if (!protected(&a, UA_PROT_XATTR))
+			return 0;
+		return deny_protected_path(&a, UA_PROT_XATTR, UA_OP_SETFLAGS, mnt, dentry);
+	}
+	if (IOC_TYPE_NR(cmd) == FS_ENABLE_VERITY || cmd == FAT_IOCTL_SET_ATTRIBUTES)
+		return decide(UA_CLASS_WRITE, UA_OP_SETFLAGS, mnt, dentry);
+	return 0;
 }
 
 SEC("lsm/file_ioctl")
 int BPF_PROG(ua_file_ioctl, struct file *file, unsigned int cmd, unsigned long arg)
 {
-	return set_flags(file, cmd);
+	return file_ioctl(file, cmd);
 }
 
 /* 32-bit callers (6.8+, and some stable kernels). Loaded only where the hook exists. */
 SEC("lsm/file_ioctl_compat")
 int BPF_PROG(ua_file_ioctl_compat, struct file *file, unsigned int cmd, unsigned long arg)
 {
-	return set_flags(file, cmd);
+	return file_ioctl(file, cmd);
 }
 
 #endif

@@ -9,7 +9,8 @@
  *   exec.h     execve and executable mappings
  *   net.h      unix socket connects
  *   procs.h    signals, ptrace, user namespaces, kernel modules
- *   protect.h  bpf(), mounts, cgroupfs writes, security xattrs and inode flags
+ *   protect.h  bpf(), mounts, cgroupfs writes, inode flags
+ *   attrs.h    timestamps and extended attributes (hooks that get no mount)
  *
  * Each LSM program finds the current cgroup's policy first (one hash lookup; unarmored
  * processes stop there). The DFA is compiled in user space from every path pattern of the
@@ -32,3 +33,4 @@ char LICENSE[] SEC("license") = "GPL";
 #include "net.h"
 #include "procs.h"
 #include "protect.h"
+#include "attrs.h"

@@ -88,6 +88,11 @@ struct dentry {
 
 struct vfsmount {
 	struct dentry *mnt_root;
+	struct super_block *mnt_sb;
+};
+
+struct iattr {
+	unsigned int ia_valid;
 };
 
 struct mount;
@@ -187,6 +192,8 @@ struct pid {
 };
 
 struct task_struct {
+	unsigned long nvcsw;  /* context switches: voluntary */
+	unsigned long nivcsw; /* and involuntary (preemption) */
 	struct css_set *cgroups;
 	struct mm_struct *mm;
 	int pid;

@@ -100,7 +100,9 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
     // main() prints the error; under systemd that line lands in the unit's journal.
     kernel::check_support().map_err(Unsupported)?;
     let adopted = kernel::pinned();
+    let started = std::time::Instant::now();
     let kernel = Kernel::load(sub_cgroups)?;
+    let loaded = started.elapsed();
     let status = Arc::new(Mutex::new(Published::default()));
     let mut d = Daemon {
         kernel,
@@ -135,8 +137,21 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
         d.bind_existing(c);
     }
     d.kernel.recount_trees();
+    let attaching = std::time::Instant::now();
     d.kernel.attach_hooks()?;
+    info!(
+        "BPF programs loaded in {} ms (verifier), attached in {} ms",
+        loaded.as_millis(),
+        attaching.elapsed().as_millis()
+    );
     for hook in &d.kernel.missing_hooks {
+        if *hook == "mnt_want_write" {
+            warn!(
+                "this kernel's BTF has no mnt_want_write and mnt_drop_write functions to trace: \
+                 timestamp and extended attribute changes are not decided by write rules"
+            );
+            continue;
+        }
         warn!(
             "this kernel has no {hook} LSM hook: {}",
             match *hook {

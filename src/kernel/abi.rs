@@ -154,6 +154,7 @@ pub fn op_name(op: u8) -> &'static str {
         34 => "claim-pid",
         35 => "mount-api",
         36 => "sendmmsg",
+        37 => "utimes",
         _ => "operation",
     }
 }

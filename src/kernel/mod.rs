@@ -62,6 +62,15 @@ const OPTIONAL_HOOKS: [&str; 4] = [
     "file_ioctl_compat",
 ];
 
+/// Kernel functions the write-access programs trace (bpf/attrs.h): without them, timestamps
+/// and extended attributes are not decided by path.
+const TRACED_FUNCS: [&str; 4] = [
+    "mnt_want_write",
+    "mnt_want_write_file",
+    "mnt_drop_write",
+    "mnt_drop_write_file",
+];
+
 /// What a cgroup is bound to (bpf/unitarmor.h: `struct ua_binding`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Binding {
@@ -76,6 +85,41 @@ pub struct Binding {
 fn kernel_has_hook(btf: &[u8], name: &str) -> bool {
     let needle = format!("\0bpf_lsm_{name}\0");
     btf.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// Whether the running kernel's BTF names the function `name` (a traced function).
+fn kernel_has_func(btf: &[u8], name: &str) -> bool {
+    let needle = format!("\0{name}\0");
+    btf.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// How many arguments the kernel's LSM hook `name` takes, if its BTF says.
+fn hook_arity(name: &str) -> Option<usize> {
+    use libbpf_rs::btf::{types, Btf, ReferencesType};
+    let btf = Btf::from_vmlinux().ok()?;
+    let func: types::Func = btf.type_by_name(&format!("bpf_lsm_{name}"))?;
+    let proto: types::FuncProto = func.referenced_type().try_into().ok()?;
+    Some(proto.len())
+}
+
+/// Asks the kernel for each program's verifier statistics (instructions processed, states,
+/// time) and logs them, one line per program: `UNITARMOR_VERIFIER_STATS=1` in the daemon's
+/// environment. For developers weighing what a change costs at load.
+fn log_verifier_stats(open: &mut skel::OpenUnitarmorSkel<'static>) {
+    for mut prog in open.open_object_mut().progs_mut() {
+        prog.set_log_level(4); // BPF_LOG_STATS
+    }
+    fn print(_level: libbpf_rs::PrintLevel, msg: String) {
+        if msg.contains("PROG LOAD LOG") {
+            let line: Vec<&str> = msg
+                .lines()
+                .filter(|l| !l.contains("PROG LOAD LOG") || l.starts_with("libbpf: prog"))
+                .map(|l| l.trim())
+                .collect();
+            tracing::info!("verifier: {}", line.join(" "));
+        }
+    }
+    libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Debug, print)));
 }
 
 /// Says why BPF LSM enforcement cannot work on this machine, or nothing if it can.
@@ -108,6 +152,8 @@ pub struct Kernel {
     links: Vec<(String, Link)>,
     /// Optional hooks this kernel lacks (their programs were not loaded).
     pub missing_hooks: Vec<&'static str>,
+    /// The kernel's inode_setattr hook takes (dentry, attr), as on 6.1, not (idmap, dentry, attr).
+    setattr_2: bool,
     /// systemd-executor files the programs know, newest first (device, inode).
     executors: Vec<(u32, u64)>,
     /// Most sub-cgroups per unit tree (bpf/unitarmor.h: ua_config).
@@ -145,8 +191,11 @@ impl Kernel {
         let mut open = UnitarmorSkelBuilder::default()
             .open(object)
             .context("opening the BPF object")?;
+        if std::env::var_os("UNITARMOR_VERIFIER_STATS").is_some() {
+            log_verifier_stats(&mut open);
+        }
         let btf = std::fs::read("/sys/kernel/btf/vmlinux").unwrap_or_default();
-        let missing_hooks: Vec<&'static str> = OPTIONAL_HOOKS
+        let mut missing_hooks: Vec<&'static str> = OPTIONAL_HOOKS
             .into_iter()
             .filter(|h| !kernel_has_hook(&btf, h))
             .collect();
@@ -159,6 +208,22 @@ impl Kernel {
                 "file_ioctl_compat" => p.ua_file_ioctl_compat.set_autoload(false),
                 _ => {}
             }
+        }
+        // inode_setattr took a leading idmap argument in 6.3: keep the variant this kernel has.
+        let setattr_2 = hook_arity("inode_setattr") == Some(2);
+        if setattr_2 {
+            open.progs.ua_inode_setattr.set_autoload(false);
+        } else {
+            open.progs.ua_inode_setattr_2.set_autoload(false);
+        }
+        let traced = TRACED_FUNCS.iter().all(|f| kernel_has_func(&btf, f));
+        if !traced {
+            let p = &mut open.progs;
+            p.ua_want_write.set_autoload(false);
+            p.ua_want_write_file.set_autoload(false);
+            p.ua_drop_write.set_autoload(false);
+            p.ua_drop_write_file.set_autoload(false);
+            missing_hooks.push("mnt_want_write");
         }
         // The set-up marks are kept across daemons: a unit PID 1 is setting up while a new
         // daemon replaces the pins keeps its mark, and the marks' map is never freed while
@@ -176,6 +241,7 @@ impl Kernel {
             skel,
             links: Vec::new(),
             missing_hooks,
+            setattr_2,
             executors: Vec::new(),
             sub_cgroups,
         };
@@ -240,7 +306,18 @@ impl Kernel {
     /// Attaches the LSM programs: from here on bound cgroups are enforced.
     pub fn attach_hooks(&mut self) -> Result<()> {
         let p = &self.skel.progs;
+        let setattr = if self.setattr_2 {
+            &p.ua_inode_setattr_2
+        } else {
+            &p.ua_inode_setattr
+        };
+        let traced = !self.missing_hooks.contains(&"mnt_want_write");
         let hooks = [
+            // Before the hooks that read what they remember (bpf/attrs.h).
+            ("mnt_want_write", &p.ua_want_write),
+            ("mnt_want_write_file", &p.ua_want_write_file),
+            ("mnt_drop_write", &p.ua_drop_write),
+            ("mnt_drop_write_file", &p.ua_drop_write_file),
             ("task_alloc", &p.ua_task_alloc),
             ("bprm_committed_creds", &p.ua_bprm_committed_creds),
             ("file_open", &p.ua_file_open),
@@ -278,6 +355,7 @@ impl Kernel {
             ("capable", &p.ua_capable),
             ("inode_permission", &p.ua_inode_permission),
             ("inode_mkdir", &p.ua_inode_mkdir),
+            ("inode_setattr", setattr),
             ("inode_setxattr", &p.ua_inode_setxattr),
             ("inode_removexattr", &p.ua_inode_removexattr),
             ("inode_set_acl", &p.ua_inode_set_acl),
@@ -286,7 +364,7 @@ impl Kernel {
             ("file_ioctl_compat", &p.ua_file_ioctl_compat),
         ];
         for (name, prog) in hooks {
-            if self.missing_hooks.contains(&name) {
+            if self.missing_hooks.contains(&name) || (!traced && TRACED_FUNCS.contains(&name)) {
                 continue;
             }
             let link = prog

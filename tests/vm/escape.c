@@ -10,6 +10,7 @@
  *                            file's contents on stdout
  *   setxattr FILE NAME VALUE setxattr(2)
  *   removexattr FILE NAME    removexattr(2)
+ *   getxattr FILE NAME       exits 0 when FILE has the xattr NAME
  *   setflags FILE +i|-i      sets or clears the immutable flag with FS_IOC_SETFLAGS
  *   immutable FILE           exits 0 when FILE has the immutable flag
  *   rename-exchange A B      renameat2(AT_FDCWD, A, AT_FDCWD, B, RENAME_EXCHANGE)
@@ -22,6 +23,13 @@
  *   mount-rw DIR             mount_setattr(DIR): clears MOUNT_ATTR_RDONLY of the mount at DIR
  *   fspick DIR               fspick(DIR): opens the file system at DIR for reconfiguring, closes it
  *   fsopen FSTYPE            fsopen(FSTYPE): opens a file system context, closes it
+ *   fsetxattr FILE NAME VALUE  fsetxattr(2) on FILE opened read-only
+ *   futimens FILE            futimens(2) on FILE opened read-only: both times set to 1 Jan 2001
+ *   utimes-opath FILE        utimensat(2) with AT_EMPTY_PATH on an O_PATH descriptor of FILE
+ *   enable-verity FILE       FS_IOC_ENABLE_VERITY (SHA-256) on FILE opened read-only
+ *   xfs-attrmulti DIR FILE NAME VALUE  sets the user xattr NAME of FILE through XFS's
+ *                            XFS_IOC_ATTRMULTI_BY_HANDLE, issued on a descriptor of DIR (any
+ *                            directory of the same XFS file system)
  *   sendmmsg-claim PID TEXT  sendmmsg() of two datagrams to /run/systemd/notify: "STATUS=" alone,
  *                            then TEXT with SCM_CREDENTIALS naming PID (the kernel asks the LSM
  *                            only about the first)
@@ -30,6 +38,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <linux/fsverity.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -38,6 +47,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -365,6 +375,118 @@ static int sendmmsg_claim(const char *pid, const char *text)
 	return 0;
 }
 
+static int fsetxattr_ro(const char *file, const char *name, const char *value)
+{
+	int fd = open(file, O_RDONLY);
+
+	if (fd < 0)
+		return fail("open", file);
+	if (fsetxattr(fd, name, value, strlen(value), 0) < 0)
+		return fail("fsetxattr", name);
+	close(fd);
+	return 0;
+}
+
+static int futimens_ro(const char *file)
+{
+	struct timespec ts[2] = { { .tv_sec = 978307200 }, { .tv_sec = 978307200 } };
+	int fd = open(file, O_RDONLY);
+
+	if (fd < 0)
+		return fail("open", file);
+	if (futimens(fd, ts) < 0)
+		return fail("futimens", file);
+	close(fd);
+	return 0;
+}
+
+static int utimes_opath(const char *file)
+{
+	struct timespec ts[2] = { { .tv_sec = 978307200 }, { .tv_sec = 978307200 } };
+	int fd = open(file, O_PATH);
+
+	if (fd < 0)
+		return fail("open", file);
+	if (utimensat(fd, "", ts, AT_EMPTY_PATH) < 0)
+		return fail("utimensat", file);
+	close(fd);
+	return 0;
+}
+
+static int enable_verity(const char *file)
+{
+	struct fsverity_enable_arg arg = {
+		.version = 1,
+		.hash_algorithm = FS_VERITY_HASH_ALG_SHA256,
+		.block_size = 4096,
+	};
+	int fd = open(file, O_RDONLY);
+
+	if (fd < 0)
+		return fail("open", file);
+	if (ioctl(fd, FS_IOC_ENABLE_VERITY, &arg) < 0)
+		return fail("FS_IOC_ENABLE_VERITY", file);
+	close(fd);
+	return 0;
+}
+
+/* fs/xfs/libxfs/xfs_fs.h (xfsprogs' headers are not on the build machine). */
+struct xfs_handlereq {
+	uint32_t fd;
+	void *path;
+	uint32_t oflags;
+	void *ihandle;
+	uint32_t ihandlen;
+	void *ohandle;
+	uint32_t *ohandlen;
+};
+struct xfs_attr_multiop {
+	uint32_t am_opcode;
+	int32_t am_error;
+	void *am_attrname;
+	void *am_attrvalue;
+	uint32_t am_length;
+	uint32_t am_flags;
+};
+struct xfs_attrmulti_handlereq {
+	struct xfs_handlereq hreq;
+	uint32_t opcount;
+	struct xfs_attr_multiop *ops;
+};
+#define XFS_IOC_PATH_TO_HANDLE _IOWR('X', 105, struct xfs_handlereq)
+#define XFS_IOC_ATTRMULTI_BY_HANDLE _IOW('X', 123, struct xfs_attrmulti_handlereq)
+#define XFS_ATTR_OP_SET 2
+
+static int xfs_attrmulti(const char *dir, const char *file, const char *name, const char *value)
+{
+	char handle[64];
+	uint32_t hlen = sizeof(handle);
+	struct xfs_handlereq h = { .path = (void *)file, .ohandle = handle, .ohandlen = &hlen };
+	struct xfs_attr_multiop op = {
+		.am_opcode = XFS_ATTR_OP_SET,
+		.am_attrname = (void *)name,
+		.am_attrvalue = (void *)value,
+		.am_length = strlen(value),
+	};
+	struct xfs_attrmulti_handlereq m = { .opcount = 1, .ops = &op };
+	int fd = open(dir, O_RDONLY | O_DIRECTORY);
+
+	if (fd < 0)
+		return fail("open", dir);
+	if (ioctl(fd, XFS_IOC_PATH_TO_HANDLE, &h) < 0)
+		return fail("XFS_IOC_PATH_TO_HANDLE", file);
+	m.hreq.ihandle = handle;
+	m.hreq.ihandlen = hlen;
+	if (ioctl(fd, XFS_IOC_ATTRMULTI_BY_HANDLE, &m) < 0)
+		return fail("XFS_IOC_ATTRMULTI_BY_HANDLE", file);
+	if (op.am_error) {
+		errno = -op.am_error;
+		return fail("XFS_IOC_ATTRMULTI_BY_HANDLE set", name);
+	}
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "";
@@ -378,6 +500,13 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "setxattr") == 0 && argc == 5) {
 		if (setxattr(argv[2], argv[3], argv[4], strlen(argv[4]), 0) < 0)
 			return fail("setxattr", argv[3]);
+		return 0;
+	}
+	if (strcmp(cmd, "getxattr") == 0 && argc == 4) {
+		char v[256];
+
+		if (getxattr(argv[2], argv[3], v, sizeof(v)) < 0)
+			return fail("getxattr", argv[3]);
 		return 0;
 	}
 	if (strcmp(cmd, "removexattr") == 0 && argc == 4) {
@@ -405,9 +534,21 @@ int main(int argc, char **argv)
 		return fsopen_type(argv[2]);
 	if (strcmp(cmd, "sendmmsg-claim") == 0 && argc == 4)
 		return sendmmsg_claim(argv[2], argv[3]);
+	if (strcmp(cmd, "fsetxattr") == 0 && argc == 5)
+		return fsetxattr_ro(argv[2], argv[3], argv[4]);
+	if (strcmp(cmd, "futimens") == 0 && argc == 3)
+		return futimens_ro(argv[2]);
+	if (strcmp(cmd, "utimes-opath") == 0 && argc == 3)
+		return utimes_opath(argv[2]);
+	if (strcmp(cmd, "enable-verity") == 0 && argc == 3)
+		return enable_verity(argv[2]);
+	if (strcmp(cmd, "xfs-attrmulti") == 0 && argc == 6)
+		return xfs_attrmulti(argv[2], argv[3], argv[4], argv[5]);
 	fprintf(stderr, "usage: escape clone-into-cgroup DIR | handle-save FILE OUT | handle-read DIR HANDLE |\n"
-			"       setxattr FILE NAME VALUE | removexattr FILE NAME | setflags FILE +i|-i | immutable FILE |\n"
+			"       setxattr FILE NAME VALUE | getxattr FILE NAME | removexattr FILE NAME | setflags FILE +i|-i | immutable FILE |\n"
 			"       rename-exchange A B | open-ro PATH | abstract-listen NAME | abstract-connect NAME |\n"
-			"       mount-rw DIR | fspick DIR | fsopen FSTYPE | sendmmsg-claim PID TEXT\n");
+			"       mount-rw DIR | fspick DIR | fsopen FSTYPE | sendmmsg-claim PID TEXT |\n"
+			"       fsetxattr FILE NAME VALUE | futimens FILE | utimes-opath FILE | enable-verity FILE |\n"
+			"       xfs-attrmulti DIR FILE NAME VALUE\n");
 	return 2;
 }

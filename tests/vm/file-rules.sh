@@ -6,9 +6,16 @@
 mkdir -p /var/lib/armortest/ro /var/lib/armortest/rw /run/armortest
 echo secret >/etc/armor-secret
 echo audited >/etc/armor-audited
-cp write-ops.sh exec-ops.sh deleg.sh /var/lib/armortest/
+cp write-ops.sh exec-ops.sh deleg.sh escape /var/lib/armortest/
 ro=/var/lib/armortest/ro rw=/var/lib/armortest/rw
-echo x >$ro/existing; echo x >$ro/victim; echo x >$ro/movable; echo x >$rw/incoming; mkdir -p $ro/emptydir
+# A file system where fs-verity can be enabled (an ioctl that changes a file through a
+# read-only descriptor).
+verity_fs() {
+  truncate -s 32M /var/tmp/verity.img && mkfs.ext4 -q -F -b 4096 -O verity /var/tmp/verity.img &&
+    mkdir -p $ro/verity && mount -o loop /var/tmp/verity.img $ro/verity && echo data >$ro/verity/file
+}
+check "an ext4 file system with the verity feature is mounted in the tree" verity_fs
+echo x >$ro/existing; ./escape setxattr $ro/existing user.pre 1; echo x >$ro/victim; echo x >$ro/movable; echo x >$rw/incoming; mkdir -p $ro/emptydir
 
 # --- read ---------------------------------------------------------------------------------
 # StartLimitIntervalSec=0: systemd would otherwise refuse the 6th start within 10 s, and a
@@ -93,11 +100,23 @@ ArmorPolicy=deny write /var/lib/armortest/ro/'
 systemctl daemon-reload
 wait_rules armor-write.service 1
 systemctl start armor-write.service
-for op in create open-write append truncate unlink mkdir rmdir rename-from rename-to link symlink chmod chown; do
+write_ops="create open-write append truncate unlink mkdir rmdir rename-from rename-to link symlink chmod chown utimes futimens utimes-opath setxattr fsetxattr removexattr enable-verity"
+for op in $write_ops; do
   check "deny write: $op in the denied tree fails" grep -qx "$op denied" /run/armortest/write.result
 done
-check "deny write: writing outside the denied tree works" grep -qx "control ok" /run/armortest/write.result
-check "deny write: reading inside the denied tree works" grep -qx "read ok" /run/armortest/write.result
+for op in control control-utimes control-setxattr read; do
+  check "deny write: $op outside the denied tree (or a read) works" grep -qx "$op ok" /run/armortest/write.result
+done
+check "deny write: the timestamp and xattr denials are in the unit's journal" eventually bash -c \
+  'j=$(journalctl -u armor-write.service -o cat); for op in utimes setxattr removexattr; do grep -q "^Denied $op of /var/lib/armortest/ro/existing" <<<"$j" || exit 1; done'
+# The unarmored twin: every one of those writes works without the drop-in.
+unit armor-write-twin.service '[Service]
+Type=oneshot
+ExecStart=/bin/bash /var/lib/armortest/write-ops.sh /run/armortest/write-twin.result'
+systemctl start armor-write-twin.service
+for op in $write_ops; do
+  check "unarmored twin: $op in the same tree works" grep -qx "$op ok" /run/armortest/write-twin.result
+done
 
 # An allow rule makes write an allow-list.
 unit armor-wlist.service '[Service]

@@ -293,6 +293,7 @@ try set-security "$A/escape" setxattr "$f" security.armortest v
 try remove-security "$A/escape" removexattr "$f.pre" security.armortest
 try set-user "$A/escape" setxattr "$f" user.armortest v
 try set-immutable "$A/escape" setflags "$f" +i
+try xfs-attrmulti "$A/escape" xfs-attrmulti $A/xfs $A/xfs/$name armortest v
 exit 0
 EOF
 

@@ -296,6 +296,12 @@ for n in armor-p-xattr armor-p-xattr-twin; do
   echo x >$A/xattr/$n.pre
   "$A/escape" setxattr $A/xattr/$n.pre security.armortest v
 done
+# An XFS file system: XFS_IOC_ATTRMULTI_BY_HANDLE sets xattrs with no xattr hook called.
+xfs_fs() {
+  truncate -s 320M /var/tmp/xfs.img && mkfs.xfs -q -f /var/tmp/xfs.img && mkdir -p $A/xfs &&
+    mount -o loop /var/tmp/xfs.img $A/xfs && touch $A/xfs/armor-p-xattr $A/xfs/armor-p-xattr-twin
+}
+check "an XFS file system is mounted at $A/xfs" xfs_fs
 check "armor-p-xattr runs" run armor-p-xattr
 check "armor-p-xattr-twin runs" run armor-p-xattr-twin
 denied armor-p-xattr set-security "xattr: setxattr security.armortest"
@@ -304,7 +310,13 @@ allowed armor-p-xattr set-user "xattr: setxattr user.armortest (not refused by t
 denied armor-p-xattr set-immutable "xattr: FS_IOC_SETFLAGS +i (chattr +i)"
 check "[xattr: FS_IOC_SETFLAGS +i] made the twin's file immutable" "$A/escape" immutable $A/xattr/armor-p-xattr-twin
 check "[xattr: FS_IOC_SETFLAGS +i] left the armored unit's file mutable" sh -c "! $A/escape immutable $A/xattr/armor-p-xattr"
+denied armor-p-xattr xfs-attrmulti "xattr: XFS_IOC_ATTRMULTI_BY_HANDLE sets user.armortest"
+check "[xattr: XFS_IOC_ATTRMULTI_BY_HANDLE] the twin's file has the attribute" \
+  "$A/escape" getxattr $A/xfs/armor-p-xattr-twin user.armortest
+check "[xattr: XFS_IOC_ATTRMULTI_BY_HANDLE] the armored unit's file has none" sh -c \
+  "! $A/escape getxattr $A/xfs/armor-p-xattr user.armortest"
 logged armor-p-xattr UNITARMOR_PROTECTION=xattr
+umount $A/xfs
 for n in armor-p-xattr armor-p-xattr-twin; do "$A/escape" setflags $A/xattr/$n -i; done
 rm -rf $A/xattr
 

@@ -1,6 +1,6 @@
 #!/bin/bash
-# Tries every kind of write below /var/lib/armortest/ro (denied) and one outside it; writes
-# "OP ok" or "OP denied" lines to $1.
+# Tries every kind of write below /var/lib/armortest/ro (denied when armored) and some outside
+# it; writes "OP ok" or "OP denied" lines to $1.
 out=$1
 ro=/var/lib/armortest/ro
 rw=/var/lib/armortest/rw
@@ -23,4 +23,17 @@ try symlink ln -s /etc/passwd "$ro/symlink"
 try chmod chmod 600 "$ro/existing"
 try chown chown 1:1 "$ro/existing"
 try control sh -c "echo x > $rw/control"
+# Writes the kernel decides without an open: timestamps and extended attributes, by path, on
+# a read-only descriptor and on an O_PATH one (escape: tests/vm/escape.c).
+esc=/var/lib/armortest/escape
+try utimes touch -c -d @0 "$ro/existing"
+try futimens "$esc" futimens "$ro/existing"
+try utimes-opath "$esc" utimes-opath "$ro/existing"
+try setxattr "$esc" setxattr "$ro/existing" user.armortest 1
+try fsetxattr "$esc" fsetxattr "$ro/existing" user.armortest 2
+try removexattr "$esc" removexattr "$ro/existing" user.pre
+# An ext4 file system with the verity feature, mounted at $ro/verity by file-rules.sh.
+try enable-verity "$esc" enable-verity "$ro/verity/file"
+try control-utimes touch -c -d @0 "$rw/control"
+try control-setxattr "$esc" setxattr "$rw/control" user.armortest 1
 try read cat "$ro/existing"
