@@ -90,6 +90,7 @@ int BPF_PROG(ua_drop_write_file, struct file *file)
  * unbuildable, named by the dentry's last component. */
 static __always_inline int decide_dentry(__u8 op, struct dentry *dentry)
 {
+	struct task_struct *task = bpf_get_current_task_btf();
 	struct vfsmount *mnt = 0;
 	struct scratch *s;
 	struct armor a;
@@ -99,11 +100,16 @@ static __always_inline int decide_dentry(__u8 op, struct dentry *dentry)
 
 	if (!armored(&a) || !(a.pol->header.classes & (1 << UA_CLASS_WRITE)))
 		return 0;
-	held = bpf_task_storage_get(&write_mnt, bpf_get_current_task_btf(), 0, 0);
+	held = bpf_task_storage_get(&write_mnt, task, 0, 0);
 	if (held)
 		mnt = (struct vfsmount *)*held;
 	if (mnt && BPF_CORE_READ(mnt, mnt_sb) == BPF_CORE_READ(dentry, d_sb))
 		return decide(UA_CLASS_WRITE, op, mnt, dentry);
+	/* Kernel code acting with credentials of its own (overlayfs copying a file up, which
+	 * since 6.7 takes write access without mnt_want_write): its cause was decided on its own
+	 * path. A task's own system call runs with its own credentials. */
+	if (BPF_CORE_READ(task, cred) != BPF_CORE_READ(task, real_cred))
+		return 0;
 	s = get_scratch();
 	if (!s)
 		return -EACCES;
@@ -114,7 +120,8 @@ static __always_inline int decide_dentry(__u8 op, struct dentry *dentry)
 }
 
 /* utimes sets ATTR_ATIME, ATTR_MTIME or both. Truncation sets ATTR_MTIME with ATTR_SIZE and
- * is decided at path_truncate, chmod and chown at their path hooks. */
+ * is decided at path_truncate or (6.2+, open with O_TRUNC) file_truncate, chmod and chown at
+ * their path hooks. */
 static __always_inline int set_times(struct dentry *dentry, struct iattr *attr)
 {
 	unsigned int valid = BPF_CORE_READ(attr, ia_valid);

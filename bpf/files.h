@@ -113,7 +113,7 @@ int BPF_PROG(ua_path_symlink, const struct path *dir, struct dentry *dentry)
 static __always_inline long state_of(struct armor *a, struct vfsmount *mnt, struct dentry *dentry,
 				     __u32 *pos)
 {
-	__u64 b = path_state(a, mnt, dentry);
+	__u64 b = path_state(a, mnt, dentry, UA_CLASS_WRITE);
 
 	*pos = BUILT_POS(b);
 	if (!BUILT_KEPT(b) || BUILT_STATUS(b) == PATH_UNBUILDABLE)
@@ -211,6 +211,15 @@ SEC("lsm/path_truncate")
 int BPF_PROG(ua_path_truncate, const struct path *path)
 {
 	return decide_path(UA_CLASS_WRITE, UA_OP_TRUNCATE, path);
+}
+
+/* 6.2+: open(O_TRUNC) truncates through this hook, not path_truncate, and an O_RDONLY open
+ * with O_TRUNC is only a read to file_open. Loaded only where the hook exists. */
+SEC("lsm/file_truncate")
+int BPF_PROG(ua_file_truncate, struct file *file)
+{
+	return decide(UA_CLASS_WRITE, UA_OP_TRUNCATE, BPF_CORE_READ(file, f_path.mnt),
+		      BPF_CORE_READ(file, f_path.dentry));
 }
 
 SEC("lsm/path_chmod")

@@ -377,9 +377,10 @@ static __always_inline bool implicit_rule(__u32 rule)
 
 /* Applies the policy language to a path built at s->path[pos..] whose DFA state is `state`:
  * a matching deny wins; an allow-list class denies what no allow rule matches; an audit rule
- * reports and allows. Returns 0 or -EACCES. */
+ * reports and allows. A path whose buffer was `lost` (see claim()) is unbuildable for
+ * systemd's set-up too: its explicit denials might have matched. Returns 0 or -EACCES. */
 static __always_inline int decide_state(struct armor *a, struct scratch *s, __u8 class, __u8 op,
-					__u32 pos, __u8 status, __u32 state)
+					__u32 pos, __u8 status, __u32 state, bool lost)
 {
 	struct report r = { .class = class, .op = op, .pos = pos, .status = status };
 	struct ua_accept *acc;
@@ -404,7 +405,8 @@ static __always_inline int decide_state(struct armor *a, struct scratch *s, __u8
 		/* systemd setting the unit up is held to the unit's explicit denials only: not
 		 * to the implicit protections, unbuildable paths, or allow-lists written for the
 		 * service. */
-		if ((implicit_rule(r.rule) ||
+		if (!lost &&
+		    (implicit_rule(r.rule) ||
 		     (r.rule == UA_RULE_NOT_ALLOWED && class != UA_CLASS_EXEC)) &&
 		    setup_phase())
 			return 0;
@@ -421,13 +423,15 @@ static __always_inline int decide_built(struct armor *a, struct scratch *s, __u8
 					__u32 pos, __u8 status)
 {
 	__u32 state = 0;
+	bool lost = false;
 
 	if (status != PATH_UNBUILDABLE) {
 		state = dfa_state(a, pos);
-		if (!claim_kept(a, s))
+		lost = !claim_kept(a, s);
+		if (lost)
 			status = PATH_UNBUILDABLE;
 	}
-	return decide_state(a, s, class, op, pos, status, state);
+	return decide_state(a, s, class, op, pos, status, state, lost);
 }
 
 /* What ua_path_state() found, packed in its return value (the one result a global function
@@ -440,10 +444,11 @@ static __always_inline int decide_built(struct armor *a, struct scratch *s, __u8
 
 /*
  * Builds the path of (mnt, dentry) and walks DFA `policy` over it from `start` (unbuildable
- * and internal objects: no walk). A global function: the verifier checks it once per program,
+ * paths: no walk; internal objects' names only if `walk_pseudo`, for exec rules). A global function: the verifier checks it once per program,
  * not once per call site, which keeps loading fast.
  */
-__noinline __u64 ua_path_state(__u64 mnt, __u64 dentry, __u32 policy, __u32 start)
+__noinline __u64 ua_path_state(__u64 mnt, __u64 dentry, __u32 policy, __u32 start,
+			      __u32 walk_pseudo)
 {
 	struct scratch *s = get_scratch();
 	__u64 before = switches(), state = 0, kept;
@@ -453,7 +458,7 @@ __noinline __u64 ua_path_state(__u64 mnt, __u64 dentry, __u32 policy, __u32 star
 	if (!s)
 		return (__u64)PATH_UNBUILDABLE << 44;
 	pos = build_path(s, (struct vfsmount *)mnt, (struct dentry *)dentry, &status, 0);
-	if (status == PATH_OK)
+	if (status == PATH_OK || (status == PATH_PSEUDO && walk_pseudo))
 		state = dfa_walk(policy, start, pos);
 	kept = switches() == before;
 	return state | ((__u64)(pos & (UA_PATH_MAX - 1)) << 32) | ((__u64)(status & 3) << 44) |
@@ -472,13 +477,14 @@ static __always_inline __u64 as_number(const void *p)
 
 /* ua_path_state(), once more if another task took the path buffer meanwhile (see claim()). */
 static __always_inline __u64 path_state(struct armor *a, struct vfsmount *mnt,
-					struct dentry *dentry)
+					struct dentry *dentry, __u8 class)
 {
 	__u64 m = as_number(mnt), d = as_number(dentry);
-	__u64 b = ua_path_state(m, d, a->binding->policy, a->pol->header.start);
+	__u32 exec = class == UA_CLASS_EXEC;
+	__u64 b = ua_path_state(m, d, a->binding->policy, a->pol->header.start, exec);
 
 	if (!BUILT_KEPT(b))
-		b = ua_path_state(m, d, a->binding->policy, a->pol->header.start);
+		b = ua_path_state(m, d, a->binding->policy, a->pol->header.start, exec);
 	return b;
 }
 
@@ -495,7 +501,7 @@ static __always_inline int decide(__u8 class, __u8 op, struct vfsmount *mnt, str
 	s = get_scratch();
 	if (!s)
 		return 0;
-	b = path_state(&a, mnt, dentry);
+	b = path_state(&a, mnt, dentry, class);
 	status = BUILT_STATUS(b);
 	/* Reading or writing a pipe or socket is no file access (the status comes from the
 	 * kernel's objects, not the buffer); executing an in-memory file is decided (an exec
@@ -504,7 +510,7 @@ static __always_inline int decide(__u8 class, __u8 op, struct vfsmount *mnt, str
 		return 0;
 	if (!BUILT_KEPT(b))
 		status = PATH_UNBUILDABLE;
-	return decide_state(&a, s, class, op, BUILT_POS(b), status, BUILT_STATE(b));
+	return decide_state(&a, s, class, op, BUILT_POS(b), status, BUILT_STATE(b), !BUILT_KEPT(b));
 }
 
 static __always_inline int decide_path(__u8 class, __u8 op, const struct path *path)

@@ -249,6 +249,18 @@ static __always_inline bool security_xattr(const char *name)
 #define FS_ENABLE_VERITY 0x6685
 #define FAT_IOCTL_SET_ATTRIBUTES 0x40047211
 
+/* btrfs subvolume snapshots (new names for every file of a subvolume, which path rules do not
+ * cover) and subvolume creation and deletion (whole trees made or removed with no path hook):
+ * BTRFS_IOC_SNAP_CREATE, SUBVOL_CREATE, SNAP_DESTROY and their _V2 forms, type 0x94. */
+#define BTRFS_SUPER_MAGIC 0x9123683e
+static __always_inline bool btrfs_subvolume_ioctl(unsigned int cmd)
+{
+	__u32 nr = cmd & 0xff;
+
+	return ((cmd >> 8) & 0xff) == 0x94 &&
+	       (nr == 1 || nr == 14 || nr == 15 || nr == 23 || nr == 24 || nr == 63);
+}
+
 /* Inode flags (immutable, append-only and the like) and the ioctls above. */
 static __always_inline int file_ioctl(struct file *file, unsigned int cmd)
 {
@@ -256,12 +268,31 @@ static __always_inline int file_ioctl(struct file *file, unsigned int cmd)
 	struct dentry *dentry = BPF_CORE_READ(file, f_path.dentry);
 	struct armor a;
 
-	if (cmd == FS_IOC_SETFLAGS || cmd == FS_IOC32_SETFLAGS || cmd == FS_IOC_FSSETXATTR ||
-	    (IOC_TYPE_NR(cmd) == XFS_ATTRMULTI_BY_HANDLE &&
-	     BPF_CORE_READ(file, f_inode, i_sb, s_magic) == XFS_SUPER_MAGIC)) {
+	if (IOC_TYPE_NR(cmd) == XFS_ATTRMULTI_BY_HANDLE &&
+	    BPF_CORE_READ(file, f_inode, i_sb, s_magic) == XFS_SUPER_MAGIC) {
+		if (protected(&a, UA_PROT_XATTR))
+			return deny_protected_path(&a, UA_PROT_XATTR, UA_OP_SETFLAGS, mnt, dentry);
+		/* Lifted (ArmorExempt=xattr): the handle may name any file, so write rules
+		 * cannot be applied to it; denied where there are any. */
+		if (armored(&a) && (a.pol->header.classes & (1 << UA_CLASS_WRITE)) && !setup_phase()) {
+			struct scratch *s = get_scratch();
+
+			return s ? decide_state(&a, s, UA_CLASS_WRITE, UA_OP_SETXATTR, UA_PATH_MAX,
+						PATH_UNBUILDABLE, 0, false) :
+				   -EACCES;
+		}
+		return 0;
+	}
+	if (cmd == FS_IOC_SETFLAGS || cmd == FS_IOC32_SETFLAGS || cmd == FS_IOC_FSSETXATTR) {
 		if (!protected(&a, UA_PROT_XATTR))
 			return 0;
 		return deny_protected_path(&a, UA_PROT_XATTR, UA_OP_SETFLAGS, mnt, dentry);
+	}
+	if (btrfs_subvolume_ioctl(cmd) &&
+	    BPF_CORE_READ(file, f_inode, i_sb, s_magic) == BTRFS_SUPER_MAGIC) {
+		if (!protected(&a, UA_PROT_MOUNT))
+			return 0;
+		return deny_protected_path(&a, UA_PROT_MOUNT, UA_OP_SUBVOLUME, mnt, dentry);
 	}
 	if (IOC_TYPE_NR(cmd) == FS_ENABLE_VERITY || cmd == FAT_IOCTL_SET_ATTRIBUTES)
 		return decide(UA_CLASS_WRITE, UA_OP_SETFLAGS, mnt, dentry);

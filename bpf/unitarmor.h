@@ -86,6 +86,7 @@ enum ua_op {
 	UA_OP_MOUNT_API = 35,   /* mount_setattr, fspick, fsopen, fsmount, open_tree; arg: syscall nr */
 	UA_OP_SENDMMSG = 36,    /* sendmmsg with an address on a unix or netlink socket; arg: nr */
 	UA_OP_UTIMES = 37,      /* setting a file's access or modification time */
+	UA_OP_SUBVOLUME = 38,   /* btrfs: snapshot, create or delete a subvolume */
 };
 
 /* claim-pid's argument when the control messages could not be read (or were too many). */

@@ -155,6 +155,7 @@ pub fn op_name(op: u8) -> &'static str {
         35 => "mount-api",
         36 => "sendmmsg",
         37 => "utimes",
+        38 => "subvolume",
         _ => "operation",
     }
 }

@@ -55,11 +55,12 @@ const EXECUTOR: [&str; 2] = [
 ];
 /// LSM hooks that not every supported kernel has: their programs are loaded only where the
 /// kernel's BTF has the hook (`bpf_lsm_NAME`).
-const OPTIONAL_HOOKS: [&str; 4] = [
+const OPTIONAL_HOOKS: [&str; 5] = [
     "userns_create",
     "inode_set_acl",
     "inode_remove_acl",
     "file_ioctl_compat",
+    "file_truncate",
 ];
 
 /// Kernel functions the write-access programs trace (bpf/attrs.h): without them, timestamps
@@ -206,6 +207,7 @@ impl Kernel {
                 "inode_set_acl" => p.ua_inode_set_acl.set_autoload(false),
                 "inode_remove_acl" => p.ua_inode_remove_acl.set_autoload(false),
                 "file_ioctl_compat" => p.ua_file_ioctl_compat.set_autoload(false),
+                "file_truncate" => p.ua_file_truncate.set_autoload(false),
                 _ => {}
             }
         }
@@ -332,6 +334,7 @@ impl Kernel {
             ("path_link", &p.ua_path_link),
             ("path_rename", &p.ua_path_rename),
             ("path_truncate", &p.ua_path_truncate),
+            ("file_truncate", &p.ua_file_truncate),
             ("path_chmod", &p.ua_path_chmod),
             ("path_chown", &p.ua_path_chown),
             ("unix_stream_connect", &p.ua_unix_stream_connect),

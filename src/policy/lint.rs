@@ -342,7 +342,7 @@ mod tests {
                 "/e.conf:7: warning: ArmorExempt=bpf: this unit may use bpf(); bpf() can read, \
                  change or detach unitarmor's own programs and maps",
                 "/e.conf:9: warning: ArmorExempt=mount: this unit may mount, unmount, move \
-                 mounts and pivot_root; a mount can show a protected file under another name or \
+                 mounts and pivot_root, snapshot or delete btrfs subvolumes; a mount can show a protected file under another name or \
                  hide a read-only one",
             ]
         );

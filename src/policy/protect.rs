@@ -261,7 +261,9 @@ impl Protection {
                 "connect to the service manager, the system bus, user managers, container engines and abstract sockets it did not create"
             }
             Protection::Bpf => "use bpf()",
-            Protection::Mount => "mount, unmount, move mounts and pivot_root",
+            Protection::Mount => {
+                "mount, unmount, move mounts and pivot_root, snapshot or delete btrfs subvolumes"
+            }
             Protection::Userns => "create user namespaces",
             Protection::Modules => "load kernel modules and kexec images",
             Protection::Signal => {

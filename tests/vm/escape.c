@@ -27,6 +27,7 @@
  *   futimens FILE            futimens(2) on FILE opened read-only: both times set to 1 Jan 2001
  *   utimes-opath FILE        utimensat(2) with AT_EMPTY_PATH on an O_PATH descriptor of FILE
  *   enable-verity FILE       FS_IOC_ENABLE_VERITY (SHA-256) on FILE opened read-only
+ *   open-trunc-ro FILE       open(FILE, O_RDONLY | O_TRUNC): Linux truncates the file
  *   xfs-attrmulti DIR FILE NAME VALUE  sets the user xattr NAME of FILE through XFS's
  *                            XFS_IOC_ATTRMULTI_BY_HANDLE, issued on a descriptor of DIR (any
  *                            directory of the same XFS file system)
@@ -540,6 +541,14 @@ int main(int argc, char **argv)
 		return futimens_ro(argv[2]);
 	if (strcmp(cmd, "utimes-opath") == 0 && argc == 3)
 		return utimes_opath(argv[2]);
+	if (strcmp(cmd, "open-trunc-ro") == 0 && argc == 3) {
+		int fd = open(argv[2], O_RDONLY | O_TRUNC);
+
+		if (fd < 0)
+			return fail("open O_RDONLY|O_TRUNC", argv[2]);
+		close(fd);
+		return 0;
+	}
 	if (strcmp(cmd, "enable-verity") == 0 && argc == 3)
 		return enable_verity(argv[2]);
 	if (strcmp(cmd, "xfs-attrmulti") == 0 && argc == 6)
@@ -548,7 +557,7 @@ int main(int argc, char **argv)
 			"       setxattr FILE NAME VALUE | getxattr FILE NAME | removexattr FILE NAME | setflags FILE +i|-i | immutable FILE |\n"
 			"       rename-exchange A B | open-ro PATH | abstract-listen NAME | abstract-connect NAME |\n"
 			"       mount-rw DIR | fspick DIR | fsopen FSTYPE | sendmmsg-claim PID TEXT |\n"
-			"       fsetxattr FILE NAME VALUE | futimens FILE | utimes-opath FILE | enable-verity FILE |\n"
+			"       fsetxattr FILE NAME VALUE | futimens FILE | utimes-opath FILE | enable-verity FILE | open-trunc-ro FILE |\n"
 			"       xfs-attrmulti DIR FILE NAME VALUE\n");
 	return 2;
 }

@@ -100,7 +100,7 @@ ArmorPolicy=deny write /var/lib/armortest/ro/'
 systemctl daemon-reload
 wait_rules armor-write.service 1
 systemctl start armor-write.service
-write_ops="create open-write append truncate unlink mkdir rmdir rename-from rename-to link symlink chmod chown utimes futimens utimes-opath setxattr fsetxattr removexattr enable-verity"
+write_ops="create open-write append truncate open-rdonly-trunc unlink mkdir rmdir rename-from rename-to link symlink chmod chown utimes futimens utimes-opath setxattr fsetxattr removexattr enable-verity"
 for op in $write_ops; do
   check "deny write: $op in the denied tree fails" grep -qx "$op denied" /run/armortest/write.result
 done

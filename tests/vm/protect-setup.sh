@@ -297,6 +297,13 @@ try xfs-attrmulti "$A/escape" xfs-attrmulti $A/xfs $A/xfs/$name armortest v
 exit 0
 EOF
 
+# Route 7: other names. A btrfs snapshot is a new name for every file of a subvolume.
+cat >$A/p-btrfs.sh <<'EOF'
+. /var/lib/armortest/p-lib.sh
+try snapshot-read sh -c "btrfs subvolume snapshot $A/btrfs/vol $A/btrfs/snap-$name && cat $A/btrfs/snap-$name/secret"
+exit 0
+EOF
+
 # --- units --------------------------------------------------------------------------------
 common='[Unit]
 StartLimitIntervalSec=0
@@ -341,6 +348,7 @@ pair armor-p-ldso p-ldso.sh 'deny exec /usr/bin/id'
 pair armor-p-xlist p-xlist.sh 'allow exec /usr/bin/** /usr/lib/** /usr/lib64/**'
 pair armor-p-modules p-modules.sh "$secret_rule"
 pair armor-p-xattr p-xattr.sh "$secret_rule"
+pair armor-p-btrfs p-btrfs.sh 'deny read /var/lib/armortest/btrfs/vol/secret'
 
 unit armor-p-notify.service '[Unit]
 StartLimitIntervalSec=0

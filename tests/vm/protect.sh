@@ -289,6 +289,20 @@ check "[modules: modprobe dummy] loaded it from armor-p-modules-twin" grep -q '^
 logged armor-p-modules UNITARMOR_PROTECTION=modules
 if grep -q '^dummy ' /proc/modules; then rmmod dummy; fi
 
+# --- 7. other names: a btrfs snapshot of the subvolume that holds a file with a read rule ---
+btrfs_fs() {
+  truncate -s 256M /var/tmp/btrfs.img && mkfs.btrfs -q -f /var/tmp/btrfs.img >/dev/null &&
+    mkdir -p $A/btrfs && mount -o loop /var/tmp/btrfs.img $A/btrfs &&
+    btrfs -q subvolume create $A/btrfs/vol && echo secret >$A/btrfs/vol/secret
+}
+check "a btrfs file system with a subvolume is mounted at $A/btrfs" btrfs_fs
+check "armor-p-btrfs runs" run armor-p-btrfs
+check "armor-p-btrfs-twin runs" run armor-p-btrfs-twin
+denied armor-p-btrfs snapshot-read "mount: btrfs subvolume snapshot, then read the secret there"
+check "[mount: btrfs snapshot] made no snapshot for the armored unit" test ! -e $A/btrfs/snap-armor-p-btrfs
+logged armor-p-btrfs UNITARMOR_PROTECTION=mount
+umount $A/btrfs
+
 # --- 10. writes that are not opens ---------------------------------------------------------------
 mkdir -p $A/xattr
 for n in armor-p-xattr armor-p-xattr-twin; do
