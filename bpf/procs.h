@@ -62,8 +62,9 @@ int BPF_PROG(ua_task_kill, struct task_struct *p, struct kernel_siginfo *info, i
 
 	/* Signal 0 only asks whether the process exists. `cred` is set only for a USB
 	 * completion signal, sent from interrupt context to the process that asked for it, while
-	 * `current` is whatever task was interrupted: not a sender to decide. */
-	if (!sig || cred || !protected(&a, UA_PROT_SIGNAL) ||
+	 * `current` is whatever task was interrupted: not a sender to decide. Tested as a number:
+	 * newer verifiers take a hook's pointer arguments for non-null and drop `if (cred)`. */
+	if (!sig || as_number(cred) || !protected(&a, UA_PROT_SIGNAL) ||
 	    in_unit(task_cgroup(p), a.binding->root))
 		return 0;
 	return deny_protected(&a, UA_PROT_SIGNAL, UA_OP_KILL, p->comm, BPF_CORE_READ(p, tgid), sig);
