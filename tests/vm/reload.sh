@@ -8,7 +8,7 @@
 # Each try's outcome is recorded in /run/armortest/reload-*.result, one line per try; the
 # counts are printed and checked.
 #
-# Usage: reload.sh [TRIES]. The suite runs 5 tries of each kind to stay within CI's time
+# Usage: reload.sh [TRIES]. The suite runs 3 tries of each kind to stay within CI's time
 # (each try is a daemon-reload, about 6 s under emulation); the proof is
 # `tests/vm/run tests/vm/reload.sh 50`.
 . ./lib.sh

@@ -4,7 +4,7 @@
 # template's one compiled table, so that more instances than the kernel has policy slots
 # (1,024) can run; an instance with a drop-in of its own gets a policy of its own. Every
 # instance is armored: each reads a file of its own that the template's policy denies.
-# Run in the guest by tests/vm/run, through suite.sh with 300 instances (sharing shows as two
+# Run in the guest by tests/vm/run, through suite.sh with 200 instances (sharing shows as two
 # slots in use); `tests/vm/run tests/vm/suite.sh scale.sh:2000` runs 2,000, more than the kernel
 # has policy slots (1,023).
 . ./lib.sh
