@@ -30,7 +30,7 @@ static __always_inline int decide_unix(struct sock *other)
 	s = get_scratch();
 	if (!s)
 		return 0;
-	claim(&a, s);
+	claim(&a);
 	dentry = BPF_CORE_READ(u, path.dentry);
 	if (dentry) {
 		pos = build_path(s, BPF_CORE_READ(u, path.mnt), dentry, &status, 0);

@@ -186,12 +186,12 @@ static __always_inline __u64 switches(void)
 	return task->nvcsw + task->nivcsw;
 }
 
-static __always_inline void claim(struct armor *a, struct scratch *s)
+static __always_inline void claim(struct armor *a)
 {
 	a->switches = switches();
 }
 
-static __always_inline bool claim_kept(struct armor *a, struct scratch *s)
+static __always_inline bool claim_kept(struct armor *a)
 {
 	return switches() == a->switches;
 }
@@ -427,7 +427,7 @@ static __always_inline int decide_built(struct armor *a, struct scratch *s, __u8
 
 	if (status != PATH_UNBUILDABLE) {
 		state = dfa_state(a, pos);
-		lost = !claim_kept(a, s);
+		lost = !claim_kept(a);
 		if (lost)
 			status = PATH_UNBUILDABLE;
 	}
