@@ -22,24 +22,28 @@ use crate::policy::specifiers::UnitName;
 /// How long replaced tables stay in the kernel, for hooks that were walking them.
 const RETIRE_AFTER: Duration = Duration::from_secs(2);
 
-/// Reads ring buffer records on a thread of its own and forwards them. A full channel counts
-/// as loss, like a full ring buffer.
+/// Reads ring buffer records on a thread of its own and forwards them. When the daemon falls
+/// behind, the thread waits for room in the channel rather than dropping a record: the ring
+/// buffer then fills, and the kernel counts what it cannot hold against the unit that made it
+/// (a record dropped here could not be attributed, and written + suppressed + lost would not
+/// add up).
 pub(super) fn spawn_event_reader(map: libbpf_rs::MapHandle, tx: mpsc::Sender<Event>) -> Result<()> {
     std::thread::Builder::new()
         .name("events".into())
         .spawn(move || {
-            let dropped = std::rc::Rc::new(std::cell::Cell::new(0u64));
-            let counter = dropped.clone();
             let sender = tx.clone();
             let mut builder = libbpf_rs::RingBufferBuilder::new();
             let built = builder
                 .add(&map, move |data: &[u8]| {
-                    if let Some(ev) = Event::parse(data) {
-                        if sender.try_send(ev).is_err() {
-                            counter.set(counter.get() + 1);
-                        }
+                    let Some(ev) = Event::parse(data) else {
+                        return 0;
+                    };
+                    // An error means the daemon is stopping: stop reading.
+                    if sender.blocking_send(ev).is_err() {
+                        -1
+                    } else {
+                        0
                     }
-                    0
                 })
                 .map(|_| ())
                 .and_then(|()| builder.build());
@@ -56,14 +60,10 @@ pub(super) fn spawn_event_reader(map: libbpf_rs::MapHandle, tx: mpsc::Sender<Eve
                     if e.kind() == libbpf_rs::ErrorKind::Interrupted {
                         continue;
                     }
-                    error!("reading the event ring buffer failed: {e}");
+                    if !tx.is_closed() {
+                        error!("reading the event ring buffer failed: {e}");
+                    }
                     return;
-                }
-                if dropped.get() > 0 {
-                    warn!(
-                        "{} events were dropped because the daemon fell behind",
-                        dropped.replace(0)
-                    );
                 }
                 if tx.is_closed() {
                     return;
