@@ -17,7 +17,8 @@ echo target >/srv/fc-flood/target
 rm -f /srv/fc-written
 
 # jgrep UNIT ERE: the unit's journal (message text only) has a line matching ERE.
-jgrep() { journalctl -u "$1" -o cat --no-pager | grep -Eq -- "$2"; }
+# Waits up to 20 s: journald stores a unit's output a moment after the unit has stopped.
+jgrep() { eventually sh -c 'journalctl -u "$1" -o cat --no-pager | grep -Eq -- "$2"' jgrep "$1" "$2"; }
 # eacces UNIT: cat in UNIT was refused /srv/fc-secret.
 eacces() { jgrep "$1" '(^|/)cat: /srv/fc-secret: Permission denied$'; }
 # eacces_n UNIT N: it was, N times.
@@ -169,20 +170,20 @@ check "daemon-reload with all the units" timeout 120 systemctl daemon-reload
 # --- 7. started without a daemon-reload of their own ------------------------------------------
 check_fails "by name: fc-late.service, never loaded before, is denied" systemctl start fc-late.service
 check "by name: cat got EACCES" eacces fc-late.service
-check "by name: the denial is in journalctl -u fc-late.service" eventually denied fc-late.service
+check "by name: the denial is in journalctl -u fc-late.service" denied fc-late.service
 check "the unarmored twin reads the file" systemctl start fc-twin.service
 check "the twin printed its content" read_ok fc-twin.service
 systemctl start fc-tm.timer fc-tm-twin.timer
-check "by timer: its first process, cat, got EACCES" eventually eacces fc-tm.service
-check "by timer: the denial is in journalctl -u fc-tm.service" eventually denied fc-tm.service
-check "by timer: the unarmored twin read the file" eventually read_ok fc-tm-twin.service
+check "by timer: its first process, cat, got EACCES" eacces fc-tm.service
+check "by timer: the denial is in journalctl -u fc-tm.service" denied fc-tm.service
+check "by timer: the unarmored twin read the file" read_ok fc-tm-twin.service
 systemctl start fc-sk.socket fc-sk-twin.socket
 sk=$(ask /run/fc-sk.sock)
 sk_twin=$(ask /run/fc-sk-twin.sock)
 echo "# socket answers: armored '$sk', twin '$sk_twin'"
-check "by socket: fc-sk.service's first process, cat, got EACCES" eventually eacces fc-sk.service
+check "by socket: fc-sk.service's first process, cat, got EACCES" eacces fc-sk.service
 check "by socket: its open in perl was denied" test "$sk" = "fc-sock:denied (Permission denied)"
-check "by socket: the denial is in journalctl -u fc-sk.service" eventually denied fc-sk.service
+check "by socket: the denial is in journalctl -u fc-sk.service" denied fc-sk.service
 check "by socket: the unarmored twin read the file" test "$sk_twin" = fc-sock:read
 check "by socket: the twin's cat printed it" read_ok fc-sk-twin.service
 
@@ -190,7 +191,7 @@ check "by socket: the twin's cat printed it" read_ok fc-sk-twin.service
 check "io.service is armored" wait_rules io.service 1
 check_fails "io.service: the read is denied" systemctl start io.service
 check "io.service: cat got EACCES" eacces io.service
-check "io.service: the denial is in journalctl -u io.service" eventually denied io.service
+check "io.service: the denial is in journalctl -u io.service" denied io.service
 check "io.service: its cgroup is the escaped _io.service" jgrep io.service '^0::/system.slice/_io.service$'
 check "the unarmored cpu.service reads the file" systemctl start cpu.service
 check "cpu.service: its cgroup is the escaped _cpu.service" jgrep cpu.service '^0::/system.slice/_cpu.service$'
@@ -200,21 +201,21 @@ check "cpu.service: it printed the file" read_ok cpu.service
 check "fc.slice is armored" wait_rules fc.slice 1
 check_fails "an empty ArmorPolicy= and ArmorMode=audit in a member: still denied" systemctl start fc-member.service
 check "the member's cat got EACCES" eacces fc-member.service
-check "the member's record is a denial, not a would-deny" eventually denied fc-member.service
+check "the member's record is a denial, not a would-deny" denied fc-member.service
 check_fails "ArmorMode=off in a member: still denied" systemctl start fc-member-off.service
 check "the ArmorMode=off member's cat got EACCES" eacces fc-member-off.service
 check_fails "a member of an audit slice with rules of its own enforces the slice's rule" systemctl start fc-aud-own.service
 check "its cat got EACCES" eacces fc-aud-own.service
 check "a member of the audit slice without rules reads the file" systemctl start fc-aud-plain.service
 check "it printed the file" read_ok fc-aud-plain.service
-check "and the read is logged as would-deny" eventually jgrep fc-aud-plain.service '^Would deny read of /srv/fc-secret by '
+check "and the read is logged as would-deny" jgrep fc-aud-plain.service '^Would deny read of /srv/fc-secret by '
 
 # --- 5. decoys ---------------------------------------------------------------------------
 check "fc-flood.service is armored" wait_rules fc-flood.service 1
 check_fails "fc-flood.service: the target is denied" systemctl start fc-flood.service
 check "fc-flood.service: cat got EACCES on the target" jgrep fc-flood.service '(^|/)cat: /srv/fc-flood/target: Permission denied$'
 check "after 100 decoy denials, the target's denial is in journalctl -u fc-flood.service" \
-  eventually jgrep fc-flood.service '^Denied read of /srv/fc-flood/target by /usr/bin/cat '
+  jgrep fc-flood.service '^Denied read of /srv/fc-flood/target by /usr/bin/cat '
 counted_101() { unitarmor status --json fc-flood.service | grep -q '"denied": 101,'; }
 check "the daemon counted 101 denials" eventually counted_101
 flood_count() {
@@ -230,7 +231,7 @@ echo "# flood: $written records written, $suppressed suppressed"
 check_fails "a Delegate=yes unit in fc.slice, moved into its sub-cgroup ssh.service, is denied" systemctl start fc-deleg.service
 check "it ran in the sub-cgroup" jgrep fc-deleg.service '^fc-cgroup:/fc.slice/fc-deleg.service/ssh.service$'
 check "its cat got EACCES" eacces fc-deleg.service
-check "the record is in journalctl -u fc-deleg.service" eventually denied fc-deleg.service
+check "the record is in journalctl -u fc-deleg.service" denied fc-deleg.service
 check "and not in journalctl -u ssh.service" sh -c '! journalctl -u ssh.service -o cat | grep -q /srv/fc-secret'
 check "nor attributed to fc.slice, whose rule decided" sh -c \
   '! journalctl MESSAGE_ID='$DENIED_ID' OBJECT_SYSTEMD_UNIT=fc.slice -o cat | grep -q /srv/fc-secret'
@@ -238,7 +239,7 @@ check "UNITARMOR_UNIT of the record is fc-deleg.service" sh -c \
   'journalctl MESSAGE_ID='$DENIED_ID' UNITARMOR_UNIT=fc-deleg.service -o cat | grep -q "^Denied read of /srv/fc-secret"'
 check_fails "an armored Delegate=yes unit, moved into its sub-cgroup fake.service, is denied" systemctl start fc-deleg-own.service
 check "it ran in the sub-cgroup" jgrep fc-deleg-own.service '^fc-cgroup:/system.slice/fc-deleg-own.service/fake.service$'
-check "the record is in journalctl -u fc-deleg-own.service" eventually denied fc-deleg-own.service
+check "the record is in journalctl -u fc-deleg-own.service" denied fc-deleg-own.service
 check "and not in journalctl -u fake.service" sh -c '! journalctl -u fake.service -o cat | grep -q /srv/fc-secret'
 check "the unarmored delegated twin reads the file from its sub-cgroup" systemctl start fc-deleg-twin.service
 check "the twin printed it" read_ok fc-deleg-twin.service
@@ -273,7 +274,7 @@ check "unitarmor status answers" timeout 20 unitarmor status
 check_fails "io.service is still denied" timeout 60 systemctl start io.service
 check "io.service: cat got EACCES again" eventually eacces_n io.service 2
 check "the FIFO is reported against fc-fifo.service, by name" \
-  eventually jgrep fc-fifo.service 'fc-fifo.service.d/zz.conf.*(FIFO|not a regular file)'
+  jgrep fc-fifo.service 'fc-fifo.service.d/zz.conf.*(FIFO|not a regular file)'
 echo "# reported with priority $(journalctl -u fc-fifo.service -o json -n 1 | sed -n 's/.*"PRIORITY":"\([0-9]\)".*/\1/p'):" \
   "$(journalctl -u fc-fifo.service -o cat -n 1)"
 

@@ -32,7 +32,7 @@ ArmorPolicy=deny read /etc/armor-secret'
 systemctl daemon-reload
 check "the daemon armors armor-read.service after daemon-reload" wait_rules armor-read.service 1
 check_fails "deny read: the armored unit cannot read the file" systemctl start armor-read.service
-check "deny read: the process got EACCES" sh -c 'journalctl -u armor-read.service | grep -q "cat: /etc/armor-secret: Permission denied"'
+check "deny read: the process got EACCES" eventually sh -c 'journalctl -u armor-read.service | grep -q "cat: /etc/armor-secret: Permission denied"'
 check "the unarmored twin reads the same file" systemctl start armor-twin.service
 
 # The unit reads the denied file as its very first act, on every start: each of 50 starts
@@ -246,7 +246,7 @@ ArmorPolicy=deny raed /etc/passwd'
 systemctl daemon-reload
 sleep 2
 check_fails "a broken drop-in leaves the unit armored" systemctl start armor-read.service
-check "the error names the file and line" sh -c 'journalctl -u armor-read.service | grep -q "zz-broken.conf:2: error: unknown class .raed."'
+check "the error names the file and line" eventually sh -c 'journalctl -u armor-read.service | grep -q "zz-broken.conf:2: error: unknown class .raed."'
 rm /etc/systemd/system/armor-read.service.d/zz-broken.conf
 systemctl daemon-reload
 

@@ -79,7 +79,7 @@ check "new units: every daemon-reload succeeded ($reload_failed failed)" test "$
 check "new units: $start_failed of $tries starts right after daemon-reload failed" test "$start_failed" = "$tries"
 check "new units: cat got EACCES in $got_eacces of $tries units' journals" test "$got_eacces" = "$tries"
 check "the unarmored twin reads the file" systemctl start armor-r-twin.service
-check "the twin's journal has the file's content" sh -c 'journalctl -u armor-r-twin.service -o cat | grep -qx reload-secret-content'
+check "the twin's journal has the file's content" eventually sh -c 'journalctl -u armor-r-twin.service -o cat | grep -qx reload-secret-content'
 
 # The units go again, so that later reloads and daemon starts (which compile every armored
 # unit's policy) do not pay for them.
