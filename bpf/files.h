@@ -22,20 +22,61 @@
 #define MAJOR(dev) ((dev) >> 20)
 #define MINOR(dev) ((dev) & 0xfffff)
 
-/* Devices that reach every file (a disk, SCSI passthrough) or all memory: /dev/mem,
- * /dev/kmem, /dev/port (major 1), /dev/sg* (major 21). Decided by type and number, so a
- * device node made elsewhere with mknod is the same device. */
+/* Devices that reach every file (a disk, SCSI or NVMe passthrough) or all memory: block
+ * devices, /dev/mem, /dev/kmem, /dev/port (major 1), /dev/sg* (major 21), MTD flash (major 90),
+ * and the passthrough devices with run-time majors in raw_majors (/dev/nvme*, /dev/ng*,
+ * /dev/bsg/...). Decided by type and number, so a device node made elsewhere with mknod is the
+ * same device. */
 static __always_inline bool raw_device(struct inode *inode)
 {
 	umode_t mode = BPF_CORE_READ(inode, i_mode) & S_IFMT;
 	__u32 rdev = BPF_CORE_READ(inode, i_rdev);
+	__u32 major = MAJOR(rdev);
 
 	if (mode == S_IFBLK)
 		return true;
 	if (mode != S_IFCHR)
 		return false;
-	return (MAJOR(rdev) == 1 && (MINOR(rdev) == 1 || MINOR(rdev) == 2 || MINOR(rdev) == 4)) ||
-	       MAJOR(rdev) == 21;
+	return (major == 1 && (MINOR(rdev) == 1 || MINOR(rdev) == 2 || MINOR(rdev) == 4)) ||
+	       major == 21 || major == 90 || bpf_map_lookup_elem(&raw_majors, &major);
+}
+
+/* Whether `n` (NUL-terminated) is the name a passthrough driver gives its character device
+ * region: the names of /proc/devices that src/kernel/devices.rs reads at start. */
+static __always_inline bool passthrough_region(const char n[16])
+{
+	static const char names[3][16] = { "nvme", "nvme-generic", "bsg" };
+
+	for (int i = 0; i < 3; i++) {
+		int j = 0;
+
+		for (; j < 16; j++) {
+			if (n[j] != names[i][j])
+				break;
+			if (!n[j])
+				return true;
+		}
+	}
+	return false;
+}
+
+/* A driver loaded after the daemon started (the NVMe module, on a host whose first NVMe disk
+ * arrives later) registers its run-time major here: it joins raw_majors before any device node
+ * of it can exist. */
+SEC("fexit/alloc_chrdev_region")
+int BPF_PROG(ua_chrdev_region, __u32 *dev, unsigned int baseminor, unsigned int count,
+	     const char *name, int ret)
+{
+	char n[16] = {};
+	__u32 first = 0, major;
+	__u8 one = 1;
+
+	if (ret || bpf_probe_read_kernel_str(n, sizeof(n), name) < 0 || !passthrough_region(n) ||
+	    bpf_probe_read_kernel(&first, sizeof(first), dev))
+		return 0;
+	major = MAJOR(first);
+	bpf_map_update_elem(&raw_majors, &major, &one, BPF_ANY);
+	return 0;
 }
 
 /* /proc/kcore: all physical memory as an ELF core, page cache included, so every file's

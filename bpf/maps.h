@@ -41,6 +41,17 @@ struct {
 	__type(value, __u32);
 } sub_total SEC(".maps");
 
+/* Character majors of disk passthrough devices whose numbers the kernel hands out at run time
+ * (NVMe controllers "nvme", NVMe namespaces "nvme-generic", SCSI "bsg"): filled by the daemon
+ * from /proc/devices before the hooks attach, and by files.h's ua_chrdev_region as a driver
+ * registers them later. Read by raw_device(). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, __u8);
+} raw_majors SEC(".maps");
+
 /* Policy id -> header. An array: looked up once per path byte, so it must be cheap. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -79,7 +79,7 @@ enum ua_op {
 	UA_OP_SETXATTR = 28,
 	UA_OP_REMOVEXATTR = 29,
 	UA_OP_SETFLAGS = 30,    /* FS_IOC_SETFLAGS / FS_IOC_FSSETXATTR */
-	UA_OP_OPEN_DEVICE = 31, /* opening a block device, /dev/mem, a SCSI generic device */
+	UA_OP_OPEN_DEVICE = 31, /* opening a block device, /dev/mem, a SCSI, NVMe or bsg passthrough device */
 	UA_OP_SCHED = 32,       /* priority, scheduling or I/O priority of another process */
 	UA_OP_PRLIMIT = 33,     /* setting another process's resource limits */
 	UA_OP_CLAIM_PID = 34,   /* SCM_CREDENTIALS naming another process; target_pid, arg: uid */

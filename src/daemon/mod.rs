@@ -145,6 +145,13 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
         attaching.elapsed().as_millis()
     );
     for hook in &d.kernel.missing_hooks {
+        if *hook == "alloc_chrdev_region" {
+            warn!(
+                "this kernel's BTF has no alloc_chrdev_region function to trace: NVMe and bsg \
+                 passthrough devices of drivers loaded after the daemon started are not refused"
+            );
+            continue;
+        }
         if *hook == "mnt_want_write" {
             warn!(
                 "this kernel's BTF has no mnt_want_write and mnt_drop_write functions to trace: \

@@ -4,6 +4,7 @@
 //! policies and cgroup bindings into their maps, and hands out the event ring buffer.
 
 pub mod abi;
+mod devices;
 mod usage;
 
 pub use usage::Limits;
@@ -218,6 +219,10 @@ impl Kernel {
         } else {
             open.progs.ua_inode_setattr_2.set_autoload(false);
         }
+        if !kernel_has_func(&btf, "alloc_chrdev_region") {
+            open.progs.ua_chrdev_region.set_autoload(false);
+            missing_hooks.push("alloc_chrdev_region");
+        }
         let traced = TRACED_FUNCS.iter().all(|f| kernel_has_func(&btf, f));
         if !traced {
             let p = &mut open.progs;
@@ -314,6 +319,16 @@ impl Kernel {
             &p.ua_inode_setattr
         };
         let traced = !self.missing_hooks.contains(&"mnt_want_write");
+        // Passthrough devices: the tracing program first, then what /proc/devices already
+        // lists, so that a driver registering in between is not missed.
+        if !self.missing_hooks.contains(&"alloc_chrdev_region") {
+            let link = p
+                .ua_chrdev_region
+                .attach()
+                .context("attaching the alloc_chrdev_region tracing program")?;
+            self.links.push(("alloc_chrdev_region".to_string(), link));
+        }
+        self.note_passthrough_devices()?;
         let hooks = [
             // Before the hooks that read what they remember (bpf/attrs.h).
             ("mnt_want_write", &p.ua_want_write),
@@ -374,6 +389,19 @@ impl Kernel {
                 .attach()
                 .with_context(|| format!("attaching the {name} LSM program"))?;
             self.links.push((name.to_string(), link));
+        }
+        Ok(())
+    }
+
+    /// Writes the majors of the passthrough devices `/proc/devices` lists into `raw_majors`.
+    fn note_passthrough_devices(&self) -> Result<()> {
+        let text = std::fs::read_to_string("/proc/devices").context("reading /proc/devices")?;
+        for major in devices::passthrough_majors(&text) {
+            self.skel
+                .maps
+                .raw_majors
+                .update(bytes(&major), bytes(&1u8), MapFlags::ANY)
+                .context("writing the raw_majors map")?;
         }
         Ok(())
     }

@@ -94,7 +94,7 @@ impl Protection {
                 "kernel settings (core_pattern, modprobe, uevent_helper, binfmt_misc, sysrq, securityfs, bpffs) run code as root outside the unit or switch security off"
             }
             Protection::RunsAsRoot => {
-                "cron, at, ld.so.preload, PAM, sudoers, SSH keys, udev, modprobe and package files, /usr and /boot are run or trusted later by root outside the unit; block devices, /dev/mem and /proc/kcore hold every file"
+                "cron, at, ld.so.preload, PAM, sudoers, SSH keys, udev, modprobe and package files, /usr and /boot are run or trusted later by root outside the unit; block devices, disk passthrough (SCSI, NVMe, bsg), /dev/mem and /proc/kcore hold every file"
             }
             Protection::Cgroups => {
                 "a process that moves into another cgroup leaves its unit's policy"
@@ -252,7 +252,7 @@ impl Protection {
                 "write kernel settings (sysctls, sysrq, the uevent helper, binfmt_misc, securityfs, bpffs, tracefs, debugfs)"
             }
             Protection::RunsAsRoot => {
-                "write files that root runs or trusts later (cron and at spools, ld.so.preload, PAM, sudoers, SSH keys, udev rules, modprobe configuration), or open block devices, /dev/mem and /proc/kcore"
+                "write files that root runs or trusts later (cron and at spools, ld.so.preload, PAM, sudoers, SSH keys, udev rules, modprobe configuration), or open block devices, disk passthrough devices, /dev/mem and /proc/kcore"
             }
             Protection::Cgroups => {
                 "write cgroup files and directories outside its own cgroup tree"

@@ -31,6 +31,10 @@
  *   xfs-attrmulti DIR FILE NAME VALUE  sets the user xattr NAME of FILE through XFS's
  *                            XFS_IOC_ATTRMULTI_BY_HANDLE, issued on a descriptor of DIR (any
  *                            directory of the same XFS file system)
+ *   nvme-read DEV            reads block 0 of namespace 1 (or DEV's own) through NVMe passthrough
+ *                            (NVME_IOCTL_IO_CMD) on DEV (/dev/ng*, /dev/nvme*), then prints it
+ *   bsg-read DEV             reads block 0 through SCSI passthrough (SG_IO v4, READ(10)) on DEV
+ *                            (/dev/bsg/...), then prints it
  *   sendmmsg-claim PID TEXT  sendmmsg() of two datagrams to /run/systemd/notify: "STATUS=" alone,
  *                            then TEXT with SCM_CREDENTIALS naming PID (the kernel asks the LSM
  *                            only about the first)
@@ -39,7 +43,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <linux/bsg.h>
 #include <linux/fsverity.h>
+#include <linux/nvme_ioctl.h>
+#include <scsi/sg.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -488,6 +495,63 @@ static int xfs_attrmulti(const char *dir, const char *file, const char *name, co
 	return 0;
 }
 
+/* One 512-byte block read through passthrough, printed up to its first NUL. */
+static int print_block(const char *dev, const unsigned char *buf)
+{
+	printf("%s block 0: %.*s\n", dev, (int)strnlen((const char *)buf, 512), buf);
+	return 0;
+}
+
+static int nvme_read(const char *dev)
+{
+	unsigned char buf[512] = { 0 };
+	struct nvme_passthru_cmd cmd = { 0 };
+	int fd = open(dev, O_RDONLY | O_CLOEXEC), nsid;
+
+	if (fd < 0)
+		return fail("open (read-only)", dev);
+	/* A namespace device names its namespace; a controller's takes the first. */
+	nsid = ioctl(fd, NVME_IOCTL_ID);
+	cmd.opcode = 0x02; /* read */
+	cmd.nsid = nsid > 0 ? (uint32_t)nsid : 1;
+	cmd.addr = (uintptr_t)buf;
+	cmd.data_len = sizeof(buf);
+	cmd.cdw12 = 0; /* one block (0-based count) from block 0 (cdw10, cdw11) */
+	if (ioctl(fd, NVME_IOCTL_IO_CMD, &cmd) != 0) {
+		close(fd);
+		return fail("NVME_IOCTL_IO_CMD", dev);
+	}
+	close(fd);
+	return print_block(dev, buf);
+}
+
+static int bsg_read(const char *dev)
+{
+	unsigned char buf[512] = { 0 }, sense[32];
+	unsigned char cdb[10] = { 0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0 }; /* READ(10), block 0, 1 block */
+	struct sg_io_v4 io = { 0 };
+	int fd = open(dev, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return fail("open (read-only)", dev);
+	io.guard = 'Q';
+	io.protocol = BSG_PROTOCOL_SCSI;
+	io.subprotocol = BSG_SUB_PROTOCOL_SCSI_CMD;
+	io.request_len = sizeof(cdb);
+	io.request = (uintptr_t)cdb;
+	io.max_response_len = sizeof(sense);
+	io.response = (uintptr_t)sense;
+	io.din_xfer_len = sizeof(buf);
+	io.din_xferp = (uintptr_t)buf;
+	io.timeout = 10000;
+	if (ioctl(fd, SG_IO, &io) != 0 || io.device_status || io.transport_status || io.driver_status) {
+		close(fd);
+		return fail("SG_IO (READ(10))", dev);
+	}
+	close(fd);
+	return print_block(dev, buf);
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "";
@@ -551,6 +615,10 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "enable-verity") == 0 && argc == 3)
 		return enable_verity(argv[2]);
+	if (strcmp(cmd, "nvme-read") == 0 && argc == 3)
+		return nvme_read(argv[2]);
+	if (strcmp(cmd, "bsg-read") == 0 && argc == 3)
+		return bsg_read(argv[2]);
 	if (strcmp(cmd, "xfs-attrmulti") == 0 && argc == 6)
 		return xfs_attrmulti(argv[2], argv[3], argv[4], argv[5]);
 	fprintf(stderr, "usage: escape clone-into-cgroup DIR | handle-save FILE OUT | handle-read DIR HANDLE |\n"
@@ -558,6 +626,6 @@ int main(int argc, char **argv)
 			"       rename-exchange A B | open-ro PATH | abstract-listen NAME | abstract-connect NAME |\n"
 			"       mount-rw DIR | fspick DIR | fsopen FSTYPE | sendmmsg-claim PID TEXT |\n"
 			"       fsetxattr FILE NAME VALUE | futimens FILE | utimes-opath FILE | enable-verity FILE | open-trunc-ro FILE |\n"
-			"       xfs-attrmulti DIR FILE NAME VALUE\n");
+			"       xfs-attrmulti DIR FILE NAME VALUE | nvme-read DEV | bsg-read DEV\n");
 	return 2;
 }

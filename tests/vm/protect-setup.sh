@@ -122,6 +122,17 @@ try cron-file cron_file
 exit 0
 EOF
 
+# Route 2, disk passthrough devices whose majors the kernel hands out at run time (tests/vm/run
+# gives the guest an NVMe and a SCSI disk whose block 0 holds "armortest-raw-disk"). Read
+# through passthrough commands, not read(): these devices have none.
+cat >$A/p-devices.sh <<'EOF'
+. /var/lib/armortest/p-lib.sh
+try nvme-generic "$A/escape" nvme-read /dev/ng0n1
+try nvme-controller "$A/escape" nvme-read /dev/nvme0
+try bsg "$A/escape" bsg-read "$(ls -d /dev/bsg/* | head -n 1)"
+exit 0
+EOF
+
 # Route 3: leaving the cgroup.
 cat >$A/p-cgroup.sh <<'EOF'
 . /var/lib/armortest/p-lib.sh
@@ -339,6 +350,7 @@ ExecStart=/bin/sh $A/$script %N"
 secret_rule='deny read /srv/armortest/secret'
 pair armor-p-bus p-bus.sh "$secret_rule"
 pair armor-p-files p-files.sh "$secret_rule"
+pair armor-p-devices p-devices.sh "$secret_rule"
 pair armor-p-cgroup p-cgroup.sh "$secret_rule"
 pair armor-p-bpf p-bpf.sh "$secret_rule"
 pair armor-p-signal p-signal.sh "$secret_rule"

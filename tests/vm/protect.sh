@@ -54,6 +54,43 @@ logged_record armor-p-files UNITARMOR_PROTECTION=runs-as-root UNITARMOR_OPERATIO
   UNITARMOR_PATH=/dev/vda
 logged_record armor-p-files UNITARMOR_PROTECTION=runs-as-root UNITARMOR_OPERATION=open-raw-device \
   UNITARMOR_PATH=/proc/kcore
+# Disk passthrough with run-time majors: NVMe namespaces and controllers, SCSI bsg.
+# passthrough_dev DEV NAME: DEV is a character device whose major /proc/devices gives to NAME.
+passthrough_dev() {
+  local major
+  major=$(awk -v n="$2" '/^Character devices:/ { c = 1; next } /:$/ { c = 0 } c && $2 == n { print $1 }' /proc/devices)
+  [ -c "$1" ] && [ -n "$major" ] && [ "$(stat -c %t "$1")" = "$(printf %x "$major")" ] && return 0
+  echo "$1: $(stat -c '%F %t:%T' "$1" 2>&1); /proc/devices gives $2 major '${major}'"
+  return 1
+}
+# raw_marker NAME ATTEMPT: NAME's ATTEMPT read the guest's passthrough disks' block 0.
+raw_marker() {
+  awk -v t="== $2" '$0 == t { p = 1; next } /^== / { p = 0 } p' "/run/armortest/$1.log" |
+    grep -q 'block 0: armortest-raw-disk$'
+}
+passthrough_devices() {
+  check "[runs-as-root] /dev/ng0n1 is an NVMe namespace's passthrough device (nvme-generic)" \
+    passthrough_dev /dev/ng0n1 nvme-generic
+  check "[runs-as-root] /dev/nvme0 is an NVMe controller (nvme)" passthrough_dev /dev/nvme0 nvme
+  check "[runs-as-root] /dev/bsg/ has the SCSI disk's passthrough device (bsg)" \
+    passthrough_dev "$(ls -d /dev/bsg/* | head -n 1)" bsg
+  check "armor-p-devices runs" run armor-p-devices
+  check "armor-p-devices-twin runs" run armor-p-devices-twin
+  denied armor-p-devices nvme-generic "runs-as-root: read block 0 by NVMe passthrough on /dev/ng0n1 $1"
+  denied armor-p-devices nvme-controller "runs-as-root: read block 0 by NVMe passthrough on /dev/nvme0 $1"
+  denied armor-p-devices bsg "runs-as-root: read block 0 by SCSI passthrough (SG_IO) on /dev/bsg/... $1"
+  check "[runs-as-root] the twin read the NVMe namespace's block 0 $1" raw_marker armor-p-devices-twin nvme-generic
+  check "[runs-as-root] the twin read the NVMe controller's namespace's block 0 $1" raw_marker armor-p-devices-twin nvme-controller
+  check "[runs-as-root] the twin read the SCSI disk's block 0 $1" raw_marker armor-p-devices-twin bsg
+}
+passthrough_devices "(drivers loaded before the daemon)"
+logged_record armor-p-devices UNITARMOR_PROTECTION=runs-as-root UNITARMOR_OPERATION=open-raw-device \
+  UNITARMOR_PATH=/dev/ng0n1
+logged_record armor-p-devices UNITARMOR_PROTECTION=runs-as-root UNITARMOR_OPERATION=open-raw-device \
+  UNITARMOR_PATH=/dev/nvme0
+logged_record armor-p-devices UNITARMOR_PROTECTION=runs-as-root UNITARMOR_OPERATION=open-raw-device \
+  "UNITARMOR_PATH=/dev/bsg/*"
+
 rm -rf /etc/systemd/system/armor-p-files-twin.service.d /run/systemd/system.attached/armor-p-files*.service.d
 rm -f /etc/systemd/system/armor-p-files.service.d/zz-off.conf /run/systemd/system/armortest-planted-* \
   /etc/unitarmor/policies/armortest-* /etc/cron.d/armortest-* /usr/local/bin/armortest-planted-*
@@ -385,8 +422,14 @@ fake_status() {
 }
 check "[bus name] unitarmor status distrusts it (exit 2, names its cgroup)" fake_status
 systemctl stop armortest-fake-owner.service
+# The next daemon starts with the NVMe driver unloaded, so that its majors are not in
+# /proc/devices: the driver's registration, traced in the kernel, must add them.
+check "[runs-as-root] the NVMe driver unloads" modprobe -r nvme nvme_core
 systemctl start unitarmor.service
 check "[bus name] with unitarmor.service's daemon back, unitarmor status answers" \
   eventually sh -c 'unitarmor status >/dev/null'
+check "[runs-as-root] the NVMe driver loads again" modprobe nvme
+check "[runs-as-root] udev made /dev/ng0n1 again" eventually test -c /dev/ng0n1
+passthrough_devices "(the NVMe driver loaded after the daemon)"
 
 finish

@@ -1,0 +1,69 @@
+//! Disk passthrough devices whose character majors the kernel hands out at run time (NVMe
+//! controllers and namespaces, SCSI bsg): read from `/proc/devices` so that the programs refuse
+//! opening them (bpf/files.h, `raw_device`). Drivers that register later are caught in the
+//! kernel (`ua_chrdev_region`).
+
+/// Names of the character device regions of passthrough drivers, as `/proc/devices` lists
+/// them; bpf/files.h's `passthrough_region` holds the same list.
+pub const PASSTHROUGH_REGIONS: [&str; 3] = ["nvme", "nvme-generic", "bsg"];
+
+/// The majors of the passthrough regions in `proc_devices` (the text of `/proc/devices`).
+pub fn passthrough_majors(proc_devices: &str) -> Vec<u32> {
+    let mut majors = Vec::new();
+    let mut chars = false;
+    for line in proc_devices.lines() {
+        let line = line.trim();
+        if line.ends_with(':') {
+            chars = line == "Character devices:";
+            continue;
+        }
+        if !chars {
+            continue;
+        }
+        let mut fields = line.split_whitespace();
+        let (Some(major), Some(name), None) = (fields.next(), fields.next(), fields.next()) else {
+            continue;
+        };
+        if let Ok(major) = major.parse::<u32>() {
+            if PASSTHROUGH_REGIONS.contains(&name) && !majors.contains(&major) {
+                majors.push(major);
+            }
+        }
+    }
+    majors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEVICES: &str = "Character devices:
+  1 mem
+  4 /dev/vc/0
+ 21 sg
+ 90 mtd
+239 bsg
+241 nvme-generic
+242 nvme
+254 gpiochip
+
+Block devices:
+  8 sd
+259 blkext
+242 nvme
+";
+
+    #[test]
+    fn finds_the_passthrough_character_majors_only() {
+        let mut m = passthrough_majors(DEVICES);
+        m.sort();
+        assert_eq!(m, vec![239, 241, 242]);
+    }
+
+    #[test]
+    fn block_devices_and_other_names_are_not_taken() {
+        let text = "Character devices:\n 10 misc\n\nBlock devices:\n 250 bsg\n";
+        assert!(passthrough_majors(text).is_empty());
+        assert!(passthrough_majors("").is_empty());
+    }
+}
