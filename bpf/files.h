@@ -22,35 +22,50 @@
 #define MAJOR(dev) ((dev) >> 20)
 #define MINOR(dev) ((dev) & 0xfffff)
 
-/* Devices that reach every file (a disk, SCSI or NVMe passthrough) or all memory: block
- * devices, /dev/mem, /dev/kmem, /dev/port (major 1), /dev/sg* (major 21), MTD flash (major 90),
- * and the passthrough devices with run-time majors in raw_majors (/dev/nvme*, /dev/ng*,
- * /dev/bsg/...). Decided by type and number, so a device node made elsewhere with mknod is the
- * same device. */
+/* Devices that reach every file (a disk, or commands passed to one) or all memory:
+ * - block devices;
+ * - /dev/mem, /dev/kmem, /dev/port (major 1), SCSI generic /dev/sg* (21), MTD flash (90);
+ * - misc devices (10) that make the kernel open or map disks, or dump memory: device-mapper's
+ *   control (236: a table that points a volume at any sector), /dev/snapshot (231: the
+ *   hibernation image, all memory), /dev/btrfs-control (234), the MPT HBA controls (220-222);
+ * - the passthrough drivers' run-time majors in raw_majors (/dev/nvme*, /dev/ng*, /dev/bsg/...).
+ * Decided by type and number, so a device node made elsewhere with mknod is the same device. */
 static __always_inline bool raw_device(struct inode *inode)
 {
 	umode_t mode = BPF_CORE_READ(inode, i_mode) & S_IFMT;
 	__u32 rdev = BPF_CORE_READ(inode, i_rdev);
-	__u32 major = MAJOR(rdev);
+	__u32 major = MAJOR(rdev), minor = MINOR(rdev);
+	__u8 *run_time;
 
 	if (mode == S_IFBLK)
 		return true;
 	if (mode != S_IFCHR)
 		return false;
-	return (major == 1 && (MINOR(rdev) == 1 || MINOR(rdev) == 2 || MINOR(rdev) == 4)) ||
-	       major == 21 || major == 90 || bpf_map_lookup_elem(&raw_majors, &major);
+	if (major == 1)
+		return minor == 1 || minor == 2 || minor == 4;
+	if (major == 10)
+		return minor == 236 || minor == 231 || minor == 234 || (minor >= 220 && minor <= 222);
+	if (major == 21 || major == 90)
+		return true;
+	run_time = bpf_map_lookup_elem(&raw_majors, &major);
+	return run_time && *run_time;
 }
 
+#define REGION_NAME_MAX 32
+
 /* Whether `n` (NUL-terminated) is the name a passthrough driver gives its character device
- * region: the names of /proc/devices that src/kernel/devices.rs reads at start. */
-static __always_inline bool passthrough_region(const char n[16])
+ * region, as /proc/devices lists it: NVMe controllers and namespaces, SCSI bsg, and RAID
+ * controllers' management devices that pass SCSI commands to any disk (aacraid, MegaRAID,
+ * 3ware). src/kernel/devices.rs holds the same list. */
+static __always_inline bool passthrough_region(const char n[REGION_NAME_MAX])
 {
-	static const char names[3][16] = { "nvme", "nvme-generic", "bsg" };
+	static const char names[9][REGION_NAME_MAX] = {
+		"nvme", "nvme-generic", "bsg", "aac", "megaraid_sas_ioctl", "megadev_legacy",
+		"twa", "twl", "tw",
+	};
 
-	for (int i = 0; i < 3; i++) {
-		int j = 0;
-
-		for (; j < 16; j++) {
+	for (int i = 0; i < 9; i++) {
+		for (int j = 0; j < REGION_NAME_MAX; j++) {
 			if (n[j] != names[i][j])
 				break;
 			if (!n[j])
@@ -60,22 +75,37 @@ static __always_inline bool passthrough_region(const char n[16])
 	return false;
 }
 
+static __always_inline void note_region(const char *name, __u32 major)
+{
+	char n[REGION_NAME_MAX] = {};
+	__u8 one = 1;
+
+	if (bpf_probe_read_kernel_str(n, sizeof(n), name) > 0 && passthrough_region(n) &&
+	    major < 4096)
+		bpf_map_update_elem(&raw_majors, &major, &one, BPF_ANY);
+}
+
 /* A driver loaded after the daemon started (the NVMe module, on a host whose first NVMe disk
- * arrives later) registers its run-time major here: it joins raw_majors before any device node
- * of it can exist. */
+ * arrives later) registers its run-time major in one of these two functions: it joins
+ * raw_majors before any device node of it can exist. */
 SEC("fexit/alloc_chrdev_region")
 int BPF_PROG(ua_chrdev_region, __u32 *dev, unsigned int baseminor, unsigned int count,
 	     const char *name, int ret)
 {
-	char n[16] = {};
-	__u32 first = 0, major;
-	__u8 one = 1;
+	__u32 first = 0;
 
-	if (ret || bpf_probe_read_kernel_str(n, sizeof(n), name) < 0 || !passthrough_region(n) ||
-	    bpf_probe_read_kernel(&first, sizeof(first), dev))
-		return 0;
-	major = MAJOR(first);
-	bpf_map_update_elem(&raw_majors, &major, &one, BPF_ANY);
+	if (!ret && !bpf_probe_read_kernel(&first, sizeof(first), dev))
+		note_region(name, MAJOR(first));
+	return 0;
+}
+
+/* register_chrdev(): with major 0 the kernel picks one and returns it. */
+SEC("fexit/__register_chrdev")
+int BPF_PROG(ua_register_chrdev, unsigned int major, unsigned int baseminor, unsigned int count,
+	     const char *name, const void *fops, int ret)
+{
+	if (ret >= 0)
+		note_region(name, major ? major : (__u32)ret);
 	return 0;
 }
 
@@ -96,16 +126,26 @@ static __always_inline bool kcore(struct super_block *sb, struct dentry *dentry)
 SEC("lsm/file_open")
 int BPF_PROG(ua_file_open, struct file *file)
 {
-	struct vfsmount *mnt = BPF_CORE_READ(file, f_path.mnt);
-	struct dentry *dentry = BPF_CORE_READ(file, f_path.dentry);
-	unsigned int mode = BPF_CORE_READ(file, f_mode);
-	struct inode *inode = BPF_CORE_READ(file, f_inode);
-	struct super_block *sb = BPF_CORE_READ(inode, i_sb);
-	/* The procfs checks below share one read of the superblock's magic. */
-	bool proc = BPF_CORE_READ(sb, s_magic) == PROC_SUPER_MAGIC;
+	struct vfsmount *mnt;
+	struct dentry *dentry;
+	unsigned int mode;
+	struct inode *inode;
+	struct super_block *sb;
+	bool proc;
 	struct armor a;
 	int err = 0;
 
+	/* Every open of every process comes here: unarmored ones leave before reading anything
+	 * of the file (each read below is a helper call). */
+	if (!armored(&a))
+		return 0;
+	mnt = BPF_CORE_READ(file, f_path.mnt);
+	dentry = BPF_CORE_READ(file, f_path.dentry);
+	mode = BPF_CORE_READ(file, f_mode);
+	inode = BPF_CORE_READ(file, f_inode);
+	sb = BPF_CORE_READ(inode, i_sb);
+	/* The procfs checks below share one read of the superblock's magic. */
+	proc = BPF_CORE_READ(sb, s_magic) == PROC_SUPER_MAGIC;
 	if ((raw_device(inode) || (proc && kcore(sb, dentry))) &&
 	    protected(&a, UA_PROT_RUNS_AS_ROOT))
 		return deny_protected_path(&a, UA_PROT_RUNS_AS_ROOT, UA_OP_OPEN_DEVICE, mnt, dentry);
@@ -116,6 +156,20 @@ int BPF_PROG(ua_file_open, struct file *file)
 	if (!err && (mode & FMODE_WRITE))
 		err = decide(UA_CLASS_WRITE, UA_OP_OPEN_WRITE, mnt, dentry);
 	return err;
+}
+
+/* A descriptor received over a unix socket (SCM_RIGHTS) or taken with pidfd_getfd() was
+ * opened elsewhere, without this unit's file_open: a raw device's is refused all the same. */
+SEC("lsm/file_receive")
+int BPF_PROG(ua_file_receive, struct file *file)
+{
+	struct armor a;
+
+	if (!armored(&a) || !raw_device(BPF_CORE_READ(file, f_inode)) ||
+	    !protected(&a, UA_PROT_RUNS_AS_ROOT))
+		return 0;
+	return deny_protected_path(&a, UA_PROT_RUNS_AS_ROOT, UA_OP_OPEN_DEVICE,
+				   BPF_CORE_READ(file, f_path.mnt), BPF_CORE_READ(file, f_path.dentry));
 }
 
 /* Creation of a file, device node or FIFO, including open(O_CREAT) of a new file. */

@@ -41,13 +41,13 @@ struct {
 	__type(value, __u32);
 } sub_total SEC(".maps");
 
-/* Character majors of disk passthrough devices whose numbers the kernel hands out at run time
- * (NVMe controllers "nvme", NVMe namespaces "nvme-generic", SCSI "bsg"): filled by the daemon
- * from /proc/devices before the hooks attach, and by files.h's ua_chrdev_region as a driver
- * registers them later. Read by raw_device(). */
+/* Character major -> 1 for the disk passthrough drivers whose majors the kernel hands out at
+ * run time (files.h, passthrough_region): filled by the daemon from /proc/devices before the
+ * hooks attach, and by files.h's tracing programs as such a driver registers later. An array
+ * over every major (12 bits), so that an update cannot fail. Read by raw_device(). */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 64);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 4096);
 	__type(key, __u32);
 	__type(value, __u8);
 } raw_majors SEC(".maps");

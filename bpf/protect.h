@@ -261,6 +261,18 @@ static __always_inline bool btrfs_subvolume_ioctl(unsigned int cmd)
 	       (nr == 1 || nr == 14 || nr == 15 || nr == 23 || nr == 24 || nr == 63);
 }
 
+/* btrfs ioctls that reach every file's contents or a whole disk without opening either, each
+ * needing only CAP_SYS_ADMIN: TREE_SEARCH and its _V2 (nr 17: raw tree items, small files'
+ * inline data included), SEND (38: a stream of a read-only snapshot's files), ADD_DEV (10),
+ * RM_DEV (11), RM_DEV_V2 (58) and DEV_REPLACE (53), which make btrfs open and write devices. */
+static __always_inline bool btrfs_raw_ioctl(unsigned int cmd)
+{
+	__u32 nr = cmd & 0xff;
+
+	return ((cmd >> 8) & 0xff) == 0x94 &&
+	       (nr == 17 || nr == 38 || nr == 10 || nr == 11 || nr == 58 || nr == 53);
+}
+
 /* Inode flags (immutable, append-only and the like) and the ioctls above. */
 static __always_inline int file_ioctl(struct file *file, unsigned int cmd)
 {
@@ -293,6 +305,12 @@ static __always_inline int file_ioctl(struct file *file, unsigned int cmd)
 		if (!protected(&a, UA_PROT_MOUNT))
 			return 0;
 		return deny_protected_path(&a, UA_PROT_MOUNT, UA_OP_SUBVOLUME, mnt, dentry);
+	}
+	if (btrfs_raw_ioctl(cmd) &&
+	    BPF_CORE_READ(file, f_inode, i_sb, s_magic) == BTRFS_SUPER_MAGIC) {
+		if (!protected(&a, UA_PROT_RUNS_AS_ROOT))
+			return 0;
+		return deny_protected_path(&a, UA_PROT_RUNS_AS_ROOT, UA_OP_BTRFS_RAW, mnt, dentry);
 	}
 	if (IOC_TYPE_NR(cmd) == FS_ENABLE_VERITY || cmd == FAT_IOCTL_SET_ATTRIBUTES)
 		return decide(UA_CLASS_WRITE, UA_OP_SETFLAGS, mnt, dentry);

@@ -87,6 +87,7 @@ enum ua_op {
 	UA_OP_SENDMMSG = 36,    /* sendmmsg with an address on a unix or netlink socket; arg: nr */
 	UA_OP_UTIMES = 37,      /* setting a file's access or modification time */
 	UA_OP_SUBVOLUME = 38,   /* btrfs: snapshot, create or delete a subvolume */
+	UA_OP_BTRFS_RAW = 39,   /* btrfs: tree search, send, adding, removing or replacing a device */
 };
 
 /* claim-pid's argument when the control messages could not be read (or were too many). */

@@ -293,3 +293,38 @@ fn minimized_tables_decide_exactly_as_unminimized_ones() {
         }
     }
 }
+
+#[test]
+fn kernel_settings_cover_driver_binding_and_pci_device_files() {
+    let t = compile(&policy(&[])).unwrap();
+    let refused = Verdict::Deny(RULE_PROTECT + Protection::KernelSettings as u32);
+    for path in [
+        "/sys/power/resume",
+        "/sys/kernel/config/nvmet/subsystems/x/namespaces/1/device_path",
+        "/sys/bus/pci/drivers/nvme/unbind",
+        "/sys/bus/pci/drivers/vfio-pci/new_id",
+        "/sys/bus/pci/drivers_probe",
+        "/sys/bus/pci/rescan",
+        "/sys/devices/pci0000:00/0000:00:04.0/driver_override",
+        "/sys/devices/pci0000:00/0000:00:04.0/resource0",
+        "/sys/devices/pci0000:00/0000:00:04.0/config",
+        "/sys/devices/pci0000:00/0000:00:04.0/remove",
+    ] {
+        assert_eq!(decide(&t, Class::Write, path), refused, "{path}");
+    }
+    for path in [
+        "/sys/devices/system/cpu/cpu1/online",
+        "/sys/devices/pci0000:00/0000:00:04.0/power/control",
+        "/sys/block/sda/queue/scheduler",
+    ] {
+        assert_eq!(decide(&t, Class::Write, path), Verdict::Allow, "{path}");
+    }
+    assert_eq!(
+        decide(
+            &t,
+            Class::Read,
+            "/sys/devices/pci0000:00/0000:00:04.0/config"
+        ),
+        Verdict::Allow
+    );
+}

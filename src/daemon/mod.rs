@@ -147,8 +147,9 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
     for hook in &d.kernel.missing_hooks {
         if *hook == "alloc_chrdev_region" {
             warn!(
-                "this kernel's BTF has no alloc_chrdev_region function to trace: NVMe and bsg \
-                 passthrough devices of drivers loaded after the daemon started are not refused"
+                "this kernel's BTF has no alloc_chrdev_region or __register_chrdev function to \
+                 trace: passthrough devices (NVMe, bsg, RAID controllers) of drivers loaded \
+                 after the daemon started are not refused"
             );
             continue;
         }

@@ -156,6 +156,7 @@ pub fn op_name(op: u8) -> &'static str {
         36 => "sendmmsg",
         37 => "utimes",
         38 => "subvolume",
+        39 => "btrfs-raw",
         _ => "operation",
     }
 }

@@ -1,11 +1,22 @@
 //! Disk passthrough devices whose character majors the kernel hands out at run time (NVMe
-//! controllers and namespaces, SCSI bsg): read from `/proc/devices` so that the programs refuse
-//! opening them (bpf/files.h, `raw_device`). Drivers that register later are caught in the
-//! kernel (`ua_chrdev_region`).
+//! controllers and namespaces, SCSI bsg, RAID controllers' management devices): read from
+//! `/proc/devices` so that the programs refuse opening them (bpf/files.h, `raw_device`).
+//! Drivers that register later are caught in the kernel (`ua_chrdev_region`,
+//! `ua_register_chrdev`).
 
 /// Names of the character device regions of passthrough drivers, as `/proc/devices` lists
 /// them; bpf/files.h's `passthrough_region` holds the same list.
-pub const PASSTHROUGH_REGIONS: [&str; 3] = ["nvme", "nvme-generic", "bsg"];
+pub const PASSTHROUGH_REGIONS: [&str; 9] = [
+    "nvme",
+    "nvme-generic",
+    "bsg",
+    "aac",
+    "megaraid_sas_ioctl",
+    "megadev_legacy",
+    "twa",
+    "twl",
+    "tw",
+];
 
 /// The majors of the passthrough regions in `proc_devices` (the text of `/proc/devices`).
 pub fn passthrough_majors(proc_devices: &str) -> Vec<u32> {
@@ -45,6 +56,8 @@ mod tests {
 239 bsg
 241 nvme-generic
 242 nvme
+243 megaraid_sas_ioctl
+244 twa_extra
 254 gpiochip
 
 Block devices:
@@ -57,7 +70,7 @@ Block devices:
     fn finds_the_passthrough_character_majors_only() {
         let mut m = passthrough_majors(DEVICES);
         m.sort();
-        assert_eq!(m, vec![239, 241, 242]);
+        assert_eq!(m, vec![239, 241, 242, 243]);
     }
 
     #[test]

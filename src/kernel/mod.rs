@@ -142,8 +142,11 @@ impl Kernel {
         } else {
             open.progs.ua_inode_setattr_2.set_autoload(false);
         }
-        if !kernel_has_func(&btf, "alloc_chrdev_region") {
+        if !kernel_has_func(&btf, "alloc_chrdev_region")
+            || !kernel_has_func(&btf, "__register_chrdev")
+        {
             open.progs.ua_chrdev_region.set_autoload(false);
+            open.progs.ua_register_chrdev.set_autoload(false);
             missing_hooks.push("alloc_chrdev_region");
         }
         let traced = TRACED_FUNCS.iter().all(|f| kernel_has_func(&btf, f));
@@ -245,11 +248,15 @@ impl Kernel {
         // Passthrough devices: the tracing program first, then what /proc/devices already
         // lists, so that a driver registering in between is not missed.
         if !self.missing_hooks.contains(&"alloc_chrdev_region") {
-            let link = p
-                .ua_chrdev_region
-                .attach()
-                .context("attaching the alloc_chrdev_region tracing program")?;
-            self.links.push(("alloc_chrdev_region".to_string(), link));
+            for (name, prog) in [
+                ("alloc_chrdev_region", &p.ua_chrdev_region),
+                ("__register_chrdev", &p.ua_register_chrdev),
+            ] {
+                let link = prog
+                    .attach()
+                    .with_context(|| format!("attaching the {name} tracing program"))?;
+                self.links.push((name.to_string(), link));
+            }
         }
         self.note_passthrough_devices()?;
         let hooks = [
@@ -261,6 +268,7 @@ impl Kernel {
             ("task_alloc", &p.ua_task_alloc),
             ("bprm_committed_creds", &p.ua_bprm_committed_creds),
             ("file_open", &p.ua_file_open),
+            ("file_receive", &p.ua_file_receive),
             ("bprm_check_security", &p.ua_bprm_check),
             ("mmap_file", &p.ua_mmap_file),
             ("file_mprotect", &p.ua_file_mprotect),

@@ -91,7 +91,7 @@ impl Protection {
                 "a unit that rewrites unit files or drop-ins (its own [X-Armor] included) turns its armor off at the next daemon-reload"
             }
             Protection::KernelSettings => {
-                "kernel settings (core_pattern, modprobe, uevent_helper, binfmt_misc, sysrq, securityfs, bpffs) run code as root outside the unit or switch security off"
+                "kernel settings (core_pattern, modprobe, uevent_helper, binfmt_misc, sysrq, securityfs, bpffs, hibernation, configfs, device drivers and PCI registers) run code as root outside the unit, switch security off or hand a disk to the unit"
             }
             Protection::RunsAsRoot => {
                 "cron, at, ld.so.preload, PAM, sudoers, SSH keys, udev, modprobe and package files, /usr and /boot are run or trusted later by root outside the unit; block devices, disk passthrough (SCSI, NVMe, bsg), /dev/mem and /proc/kcore hold every file"
@@ -151,6 +151,23 @@ impl Protection {
                 "/sys/kernel/debug/",
                 "/sys/module/",
                 "/proc/sys/fs/binfmt_misc/",
+                // Hibernation (the image holds all memory; resume loads one) and configfs
+                // (NVMe and SCSI targets open any disk named there, with no open of ours).
+                "/sys/power/",
+                "/sys/kernel/config/",
+                // Moving a device to another driver (a disk controller to vfio or uio, which
+                // hands it to user space), removing or rescanning devices, and PCI devices'
+                // registers and memory.
+                "/sys/bus/*/drivers/",
+                "/sys/bus/*/drivers_probe",
+                "/sys/bus/*/drivers_autoprobe",
+                "/sys/bus/*/rescan",
+                "/sys/devices/**/driver_override",
+                "/sys/devices/**/remove",
+                "/sys/devices/**/rescan",
+                "/sys/devices/**/resource*",
+                "/sys/devices/**/config",
+                "/sys/devices/**/rom",
             ],
             Protection::RunsAsRoot => &[
                 "/etc/crontab",
@@ -249,7 +266,7 @@ impl Protection {
         match self {
             Protection::UnitFiles => "write unit files, drop-ins and unitarmor's configuration",
             Protection::KernelSettings => {
-                "write kernel settings (sysctls, sysrq, the uevent helper, binfmt_misc, securityfs, bpffs, tracefs, debugfs)"
+                "write kernel settings (sysctls, sysrq, the uevent helper, binfmt_misc, securityfs, bpffs, tracefs, debugfs, /sys/power, configfs, driver binding and PCI device files)"
             }
             Protection::RunsAsRoot => {
                 "write files that root runs or trusts later (cron and at spools, ld.so.preload, PAM, sudoers, SSH keys, udev rules, modprobe configuration), or open block devices, disk passthrough devices, /dev/mem and /proc/kcore"

@@ -35,6 +35,8 @@
  *                            (NVME_IOCTL_IO_CMD) on DEV (/dev/ng*, /dev/nvme*), then prints it
  *   bsg-read DEV             reads block 0 through SCSI passthrough (SG_IO v4, READ(10)) on DEV
  *                            (/dev/bsg/...), then prints it
+ *   btrfs-search DIR FILE    BTRFS_IOC_TREE_SEARCH on DIR (a directory of FILE's subvolume) for
+ *                            FILE's inline extent, which is printed: FILE's contents, not opened
  *   sendmmsg-claim PID TEXT  sendmmsg() of two datagrams to /run/systemd/notify: "STATUS=" alone,
  *                            then TEXT with SCM_CREDENTIALS naming PID (the kernel asks the LSM
  *                            only about the first)
@@ -44,6 +46,8 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <linux/bsg.h>
+#include <linux/btrfs.h>
+#include <linux/btrfs_tree.h>
 #include <linux/fsverity.h>
 #include <linux/nvme_ioctl.h>
 #include <scsi/sg.h>
@@ -552,6 +556,39 @@ static int bsg_read(const char *dev)
 	return print_block(dev, buf);
 }
 
+static int btrfs_search(const char *dir, const char *file)
+{
+	struct btrfs_ioctl_search_args args = { 0 };
+	struct btrfs_ioctl_search_key *k = &args.key;
+	struct btrfs_ioctl_search_header sh;
+	struct stat st;
+	int fd;
+
+	if (stat(file, &st) < 0)
+		return fail("stat", file);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return fail("open (read-only)", dir);
+	k->tree_id = 0; /* the subvolume of fd */
+	k->min_objectid = k->max_objectid = st.st_ino;
+	k->min_type = k->max_type = BTRFS_EXTENT_DATA_KEY;
+	k->max_offset = k->max_transid = (uint64_t)-1;
+	k->nr_items = 1;
+	if (ioctl(fd, BTRFS_IOC_TREE_SEARCH, &args) < 0) {
+		close(fd);
+		return fail("BTRFS_IOC_TREE_SEARCH", dir);
+	}
+	close(fd);
+	if (k->nr_items < 1)
+		return fail("BTRFS_IOC_TREE_SEARCH found no extent of", file);
+	memcpy(&sh, args.buf, sizeof(sh));
+	/* An inline extent: 21 bytes of struct btrfs_file_extent_item, then the data. */
+	if (sh.len <= 21 || sizeof(sh) + sh.len > sizeof(args.buf))
+		return fail("no inline extent for", file);
+	printf("%s inline: %.*s\n", file, (int)(sh.len - 21), args.buf + sizeof(sh) + 21);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "";
@@ -617,6 +654,8 @@ int main(int argc, char **argv)
 		return enable_verity(argv[2]);
 	if (strcmp(cmd, "nvme-read") == 0 && argc == 3)
 		return nvme_read(argv[2]);
+	if (strcmp(cmd, "btrfs-search") == 0 && argc == 4)
+		return btrfs_search(argv[2], argv[3]);
 	if (strcmp(cmd, "bsg-read") == 0 && argc == 3)
 		return bsg_read(argv[2]);
 	if (strcmp(cmd, "xfs-attrmulti") == 0 && argc == 6)
@@ -626,6 +665,7 @@ int main(int argc, char **argv)
 			"       rename-exchange A B | open-ro PATH | abstract-listen NAME | abstract-connect NAME |\n"
 			"       mount-rw DIR | fspick DIR | fsopen FSTYPE | sendmmsg-claim PID TEXT |\n"
 			"       fsetxattr FILE NAME VALUE | futimens FILE | utimes-opath FILE | enable-verity FILE | open-trunc-ro FILE |\n"
-			"       xfs-attrmulti DIR FILE NAME VALUE | nvme-read DEV | bsg-read DEV\n");
+			"       xfs-attrmulti DIR FILE NAME VALUE | nvme-read DEV | bsg-read DEV |\n"
+			"       btrfs-search DIR FILE\n");
 	return 2;
 }

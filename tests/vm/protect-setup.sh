@@ -130,6 +130,12 @@ cat >$A/p-devices.sh <<'EOF'
 try nvme-generic "$A/escape" nvme-read /dev/ng0n1
 try nvme-controller "$A/escape" nvme-read /dev/nvme0
 try bsg "$A/escape" bsg-read "$(ls -d /dev/bsg/* | head -n 1)"
+try mapper-control "$A/escape" open-ro /dev/mapper/control
+try snapshot "$A/escape" open-ro /dev/snapshot
+try btrfs-control "$A/escape" open-ro /dev/btrfs-control
+# Kernel settings that hand a disk or all memory over: each written with its own value.
+try pm-async sh -c 'cat /sys/power/pm_async >/run/armortest/pm_async.$name && cat /run/armortest/pm_async.$name >/sys/power/pm_async'
+try drivers-autoprobe sh -c 'cat /sys/bus/pci/drivers_autoprobe >/run/armortest/autoprobe.$name && cat /run/armortest/autoprobe.$name >/sys/bus/pci/drivers_autoprobe'
 exit 0
 EOF
 
@@ -312,6 +318,7 @@ EOF
 cat >$A/p-btrfs.sh <<'EOF'
 . /var/lib/armortest/p-lib.sh
 try snapshot-read sh -c "btrfs subvolume snapshot $A/btrfs/vol $A/btrfs/snap-$name && cat $A/btrfs/snap-$name/secret"
+try tree-search sh -c "$A/escape btrfs-search $A/btrfs/vol $A/btrfs/vol/secret | grep -x '$A/btrfs/vol/secret inline: secret'"
 exit 0
 EOF
 

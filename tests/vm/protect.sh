@@ -84,6 +84,15 @@ passthrough_devices() {
   check "[runs-as-root] the twin read the SCSI disk's block 0 $1" raw_marker armor-p-devices-twin bsg
 }
 passthrough_devices "(drivers loaded before the daemon)"
+for d in /dev/mapper/control /dev/snapshot /dev/btrfs-control; do
+  check "[runs-as-root] $d is a character device" test -c $d
+done
+denied armor-p-devices mapper-control "runs-as-root: open /dev/mapper/control (device-mapper tables point a volume at any sector)"
+denied armor-p-devices snapshot "runs-as-root: open /dev/snapshot (the hibernation image: all memory)"
+denied armor-p-devices btrfs-control "runs-as-root: open /dev/btrfs-control"
+denied armor-p-devices pm-async "kernel-settings: write /sys/power/pm_async (its own value back)"
+denied armor-p-devices drivers-autoprobe "kernel-settings: write /sys/bus/pci/drivers_autoprobe (its own value back)"
+logged_record armor-p-devices UNITARMOR_PROTECTION=kernel-settings UNITARMOR_PATH=/sys/power/pm_async
 logged_record armor-p-devices UNITARMOR_PROTECTION=runs-as-root UNITARMOR_OPERATION=open-raw-device \
   UNITARMOR_PATH=/dev/ng0n1
 logged_record armor-p-devices UNITARMOR_PROTECTION=runs-as-root UNITARMOR_OPERATION=open-raw-device \
@@ -336,6 +345,8 @@ check "a btrfs file system with a subvolume is mounted at $A/btrfs" btrfs_fs
 check "armor-p-btrfs runs" run armor-p-btrfs
 check "armor-p-btrfs-twin runs" run armor-p-btrfs-twin
 denied armor-p-btrfs snapshot-read "mount: btrfs subvolume snapshot, then read the secret there"
+denied armor-p-btrfs tree-search "runs-as-root: BTRFS_IOC_TREE_SEARCH for the secret's inline extent (its contents, never opened)"
+logged_record armor-p-btrfs UNITARMOR_PROTECTION=runs-as-root UNITARMOR_OPERATION=btrfs-raw
 check "[mount: btrfs snapshot] made no snapshot for the armored unit" test ! -e $A/btrfs/snap-armor-p-btrfs
 logged armor-p-btrfs UNITARMOR_PROTECTION=mount
 umount $A/btrfs
