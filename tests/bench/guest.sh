@@ -1,0 +1,231 @@
+#!/bin/bash
+# tests/bench/guest.sh ROUNDS SCALE: the guest side of tests/bench/run. Times the operations
+# of ops.c in every case, in ROUNDS interleaved rounds within this one boot, and prints raw
+# lines for the host's report (report.awk):
+#   R ROUND CASE OP NS      mean ns per operation of one run of ops in CASE
+#   S CASE PROG CNT NS      runs and run time of one program while CASE ran once more, with
+#                           kernel.bpf_stats_enabled=1 (a run of its own: stats cost time)
+#   A KIND MS               one policy change applied to a running unit (KIND change), or one
+#                           daemon-reload with nothing changed (KIND reload), in ms
+#   T CASE MS               one start of a oneshot unit, with (c1000) and without (none) rules
+#   M NAME VALUE            a measure of the daemon
+#   X WHAT                  something failed: the report says the run is invalid
+# Other lines are commentary. Cases:
+#   none      no unitarmor programs loaded (a)
+#   floor     empty programs on the same hooks (tests/bench/run generates them)
+#   unarmored unitarmor's programs loaded, process in an unarmored unit (b)
+#   c10, c1000, c4000   an armored unit whose policy allows every operation, with that many
+#                       rules (4,000: the most a policy may have is 4,096 path patterns)
+#   landlock  no unitarmor programs; the process under a 10-rule Landlock ruleset (d)
+#   systemd   no unitarmor programs; the unit under 10 ReadOnlyPaths=/InaccessiblePaths= (d)
+set -u
+rounds=${1:-5}
+scale=${2:-1}
+here=$(pwd)
+B=/srv/bench
+X() { echo "X $*"; }
+
+# --- the tree the operations use, and the units ------------------------------------------------
+mkdir -p $B/a/b/c/d/e/f/g/h/i/j $B/w /run/bench
+for k in $(seq 0 8); do mkdir -p $B/ll/$k; done
+for k in $(seq 0 4); do mkdir -p $B/ro$k $B/secret$k; done
+: >$B/f
+: >$B/a/b/c/d/e/f/g/h/i/j/f
+echo apply >$B/apply-a
+echo apply >$B/apply-b
+install -m 755 "$here/ops" "$here/true" $B/
+
+unit() { printf '%s\n' "$2" >"/etc/systemd/system/$1"; }
+oneshot() {
+  printf '[Service]\nType=oneshot\nStandardOutput=truncate:/run/bench/%%N.out\n%s\n' "$1"
+}
+unit bench-plain.service "$(oneshot "ExecStart=$B/ops all $scale")"
+unit bench-landlock.service "$(oneshot "ExecStart=$B/ops --landlock 10 all $scale")"
+ro=$(for k in $(seq 0 4); do printf 'ReadOnlyPaths=%s/ro%s\nInaccessiblePaths=%s/secret%s\n' $B "$k" $B "$k"; done)
+unit bench-systemd.service "$(oneshot "ExecStart=$B/ops all $scale
+$ro")"
+# rules N: N rules that never match what ops touches, in three kinds, the first sharing the
+# deep path's directories so that its walk cannot stop early.
+rules() {
+  local k
+  for k in $(seq 1 "$1"); do
+    case $((k % 3)) in
+      0) echo "ArmorPolicy=deny read $B/a/b/c/d/e/f/g/h/i/j/s$k" ;;
+      1) echo "ArmorPolicy=deny write $B/s$k/**" ;;
+      2) echo "ArmorPolicy=deny exec $B/x$k" ;;
+    esac
+  done
+}
+for n in 10 1000 4000; do
+  unit "bench-c$n.service" "$(oneshot "ExecStart=$B/ops all $scale")"
+  mkdir -p "/etc/systemd/system/bench-c$n.service.d"
+  { echo '[X-Armor]'; rules "$n"; } >"/etc/systemd/system/bench-c$n.service.d/armor.conf"
+done
+unit bench-start0.service "$(oneshot "ExecStart=/bin/true")"
+unit bench-start1000.service "$(oneshot "ExecStart=/bin/true")"
+mkdir -p /etc/systemd/system/bench-start1000.service.d
+cp /etc/systemd/system/bench-c1000.service.d/armor.conf /etc/systemd/system/bench-start1000.service.d/
+unit bench-apply.service '[Service]
+ExecStart=/bin/sleep infinity'
+mkdir -p /etc/systemd/system/bench-apply.service.d
+printf '[X-Armor]\nArmorPolicy=deny read %s/apply-a\n' $B >/etc/systemd/system/bench-apply.service.d/armor.conf
+systemctl daemon-reload
+
+armored_rules() {
+  unitarmor status --json "$1" 2>/dev/null | sed -n 's/.*"rules": \([0-9]*\).*/\1/p' | head -n 1
+}
+wait_rules() {
+  local i n
+  for i in $(seq 1 600); do
+    n=$(armored_rules "$1")
+    [ "${n:-0}" = "$2" ] && return 0
+    sleep 0.2
+  done
+  X "$1 is not armored with $2 rules (has '${n:-none}')"
+  return 1
+}
+programs() { bpftool prog show 2>/dev/null | grep -c ' name \(ua\|floor\)_'; }
+
+# --- states ----------------------------------------------------------------------------------
+floor_pid=
+no_programs() {
+  if [ -n "$floor_pid" ]; then
+    exec 7>&-
+    wait "$floor_pid"
+    floor_pid=
+  fi
+  systemctl stop unitarmor.service
+  unitarmor disarm >/dev/null
+  local i
+  for i in $(seq 1 150); do
+    [ "$(programs)" = 0 ] && return 0
+    sleep 0.2
+  done
+  X "programs still loaded after unitarmor disarm: $(programs)"
+}
+floor_programs() {
+  no_programs
+  mkfifo /run/bench/floor.in 2>/dev/null
+  "$here/floor" "$here/floor.bpf.o" </run/bench/floor.in >/run/bench/floor.log 2>&1 &
+  floor_pid=$!
+  exec 7>/run/bench/floor.in
+  local i
+  for i in $(seq 1 300); do
+    grep -q attached /run/bench/floor.log && break
+    sleep 0.2
+  done
+  grep -q attached /run/bench/floor.log || X "the floor programs did not attach: $(cat /run/bench/floor.log)"
+}
+unitarmor_programs() {
+  no_programs
+  systemctl start unitarmor.service || X "unitarmor.service did not start"
+  wait_rules bench-c10.service 10
+  wait_rules bench-c1000.service 1000
+  wait_rules bench-c4000.service 4000
+}
+
+# run CASE UNIT ROUND: one run of ops in UNIT, its lines as R lines.
+run() {
+  if ! systemctl start "$2"; then
+    X "$2 failed in case $1: $(journalctl -u "$2" -n 5 --no-pager -o cat | tr '\n' ' ')"
+    return
+  fi
+  local lines
+  lines=$(wc -l <"/run/bench/${2%.service}.out")
+  [ "$lines" = 7 ] || X "$2 printed $lines lines in case $1"
+  awk -v r="$3" -v c="$1" '{ print "R", r, c, $1, $2 }' "/run/bench/${2%.service}.out"
+}
+# rotate N WORD...: the words, starting at the Nth (mod their count).
+rotate() {
+  local n=$1
+  shift
+  local a=("$@") i
+  for i in $(seq 0 $((${#a[@]} - 1))); do echo "${a[$(((n + i) % ${#a[@]}))]}"; done
+}
+
+echo "# $(uname -r), $(systemctl --version | head -n 1), $(nproc) CPUs; $rounds rounds, scale $scale"
+for r in $(seq 1 "$rounds"); do
+  t0=$(date +%s)
+  no_programs
+  for c in $(rotate "$r" none landlock systemd); do
+    case $c in
+      none) run none bench-plain.service "$r" ;;
+      landlock) run landlock bench-landlock.service "$r" ;;
+      systemd) run systemd bench-systemd.service "$r" ;;
+    esac
+  done
+  floor_programs
+  run floor bench-plain.service "$r"
+  unitarmor_programs
+  for c in $(rotate "$r" unarmored c10 c1000 c4000); do
+    case $c in
+      unarmored) run unarmored bench-plain.service "$r" ;;
+      *) run "$c" "bench-$c.service" "$r" ;;
+    esac
+  done
+  echo "# round $r took $(($(date +%s) - t0)) s"
+done
+
+# --- per-program cost from the kernel --------------------------------------------------------
+# snapshot: "PROG CNT NS" for each unitarmor program.
+snapshot() {
+  bpftool prog show 2>/dev/null | awk '
+    / name ua_/ {
+      n = ""; t = 0; c = 0 # a program that never ran has no run_time_ns or run_cnt
+      for (i = 1; i <= NF; i++) { if ($i == "name") n = $(i + 1); if ($i == "run_time_ns") t = $(i + 1); if ($i == "run_cnt") c = $(i + 1) }
+      print n, c, t
+    }'
+}
+sysctl -qw kernel.bpf_stats_enabled=1
+for c in unarmored c10 c1000 c4000; do
+  unit=bench-$c.service
+  [ "$c" = unarmored ] && unit=bench-plain.service
+  snapshot >/run/bench/before
+  systemctl start "$unit" || X "$unit failed in the stats run"
+  snapshot >/run/bench/after
+  awk -v c="$c" 'NR == FNR { cnt[$1] = $2; ns[$1] = $3; next }
+    $2 > cnt[$1] { print "S", c, $1, $2 - cnt[$1], $3 - ns[$1] }' /run/bench/before /run/bench/after
+done
+sysctl -qw kernel.bpf_stats_enabled=0
+
+# --- applying a change, starting a unit -------------------------------------------------------
+ms() { echo $((($(date +%s%N) - $1) / 1000000)); }
+systemctl start bench-apply.service
+cg=/sys/fs/cgroup/system.slice/bench-apply.service
+# probe FILE: exit 0 if a process in bench-apply.service can read FILE.
+probe() { sh -c "echo \$\$ >$cg/cgroup.procs && exec cat $1 >/dev/null 2>&1"; }
+probe $B/apply-a && X "bench-apply.service reads apply-a: not armored"
+for k in $(seq 1 20); do
+  if [ $((k % 2)) = 1 ]; then deny=b allow=a; else deny=a allow=b; fi
+  t=$(date +%s%N)
+  printf '[X-Armor]\nArmorPolicy=deny read %s/apply-%s\n' $B $deny >/etc/systemd/system/bench-apply.service.d/armor.conf
+  systemctl daemon-reload
+  i=0
+  until ! probe "$B/apply-$deny" && probe "$B/apply-$allow"; do
+    i=$((i + 1))
+    [ "$i" -le 2000 ] || { X "the change to deny apply-$deny was not applied"; break; }
+  done
+  echo "A change $(ms "$t")"
+  t=$(date +%s%N)
+  systemctl daemon-reload
+  echo "A reload $(ms "$t")"
+done
+systemctl stop bench-apply.service
+for k in $(seq 1 10); do
+  for c in 0 1000; do
+    t=$(date +%s%N)
+    systemctl start "bench-start$c.service"
+    echo "T $c $(ms "$t")"
+  done
+done
+
+# --- the daemon ------------------------------------------------------------------------------
+pid=$(systemctl show -P MainPID unitarmor.service)
+echo "M rss_kib $(awk '/^VmRSS/ { print $2 }' "/proc/$pid/status")"
+echo "M armored_units $(unitarmor status --json 2>/dev/null | grep -o '"unit":' | wc -l)"
+echo "M cpu_ticks_idle_10s $(
+  a=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+  sleep 10
+  echo $(($(awk '{ print $14 + $15 }' "/proc/$pid/stat") - a))
+)"
+echo "# done"

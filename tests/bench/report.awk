@@ -1,0 +1,156 @@
+# report.awk: tests/bench/run's report, from the raw lines of tests/bench/guest.sh (their format
+# is at the top of guest.sh). Prints the table of medians, the ratios with each target's verdict,
+# and writes everything as JSON to the file named by -v json=FILE. POSIX awk (Debian's mawk).
+
+function median(key,    n, i, j, v, a) {
+	n = cnt[key]
+	if (n == 0) return ""
+	for (i = 1; i <= n; i++) a[i] = val[key, i]
+	for (i = 2; i <= n; i++) {
+		v = a[i]
+		for (j = i - 1; j >= 1 && a[j] > v; j--) a[j + 1] = a[j]
+		a[j + 1] = v
+	}
+	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+function add(key, v) { val[key, ++cnt[key]] = v }
+function ratio(x, y) { return (x == "" || y == "" || y == 0) ? "" : x / y }
+function fmt(r) { return r == "" ? "-" : sprintf("%.3f", r) }
+# verdict(OK, WHAT, DETAIL): one target's line, kept for the JSON too.
+function verdict(ok, what, detail) {
+	nt++
+	tgt[nt] = what
+	tok[nt] = ok
+	tdet[nt] = detail
+	if (ok != "n/a") { if (ok) met++; else missed++ }
+	printf "  %-8s %s: %s\n", ok == "n/a" ? "n/a" : (ok ? "met" : "MISSED"), what, detail
+}
+function jstr(s) { gsub(/\\/, "\\\\", s); gsub(/"/, "\\\"", s); return "\"" s "\"" }
+
+$1 == "R" { add($3 SUBSEP $4, $5); ops[$4] = 1; if (!($4 in order)) { order[$4] = ++nops; opname[nops] = $4 } ; if ($2 > rounds) rounds = $2; next }
+$1 == "S" { sc[$2 SUBSEP $3] += $4; sn[$2 SUBSEP $3] += $5; progs[$3] = 1; next }
+$1 == "A" { add("apply" SUBSEP $2, $3); next }
+$1 == "T" { add("start" SUBSEP $2, $3); next }
+$1 == "M" { m[$2] = $3; mnames[++nm] = $2; next }
+$1 == "X" { sub(/^X /, ""); errors[++nerr] = $0; next }
+/^# / && !head { head = substr($0, 3) }
+
+END {
+	ncases = split("none floor unarmored c10 c1000 c4000 landlock systemd", cases, " ")
+	printf "unitarmor benchmark: %s\n", head
+	printf "ns per operation, median of %d rounds\n\n", rounds
+	printf "%-13s", "operation"
+	for (c = 1; c <= ncases; c++) printf " %10s", cases[c]
+	printf "\n"
+	for (o = 1; o <= nops; o++) {
+		op = opname[o]
+		printf "%-13s", op
+		for (c = 1; c <= ncases; c++) {
+			med[cases[c], op] = median(cases[c] SUBSEP op)
+			printf " %10s", med[cases[c], op] == "" ? "-" : sprintf("%.0f", med[cases[c], op])
+		}
+		printf "\n"
+	}
+	printf "\nratios\n%-13s %10s %10s %10s %10s %10s %10s\n", "operation", "floor/none", "unarm/none", "c10/unarm", "c1000/c10", "c4000/c10", "c10/landl"
+	for (o = 1; o <= nops; o++) {
+		op = opname[o]
+		printf "%-13s %10s %10s %10s %10s %10s %10s\n", op,
+			fmt(ratio(med["floor", op], med["none", op])), fmt(ratio(med["unarmored", op], med["none", op])),
+			fmt(ratio(med["c10", op], med["unarmored", op])), fmt(ratio(med["c1000", op], med["c10", op])),
+			fmt(ratio(med["c4000", op], med["c10", op])), fmt(ratio(med["c10", op], med["landlock", op]))
+	}
+
+	printf "\ntargets\n"
+	for (o = 1; o <= nops; o++) {
+		op = opname[o]
+		a = med["none", op]; f = med["floor", op]; b = med["unarmored", op]
+		if (a == "" || b == "") continue
+		ok = (b / a <= 1.02) || (f != "" && f > a && b - a <= 1.10 * (f - a))
+		verdict(ok, "unarmored/none <= 1.02 or within 10% of the floor's overhead, " op,
+			sprintf("unarmored/none %.3f, floor/none %.3f", b / a, f == "" ? 0 : f / a))
+	}
+	for (o = 1; o <= nops; o++) {
+		op = opname[o]
+		if (med["c10", op] == "" || med["c4000", op] == "") continue
+		r = med["c4000", op] / med["c10", op]
+		verdict(r <= 1.10, "c4000/c10 <= 1.10 (flat in rule count; 10,000 rules exceed a policy's 4,096 patterns), " op, sprintf("%.3f", r))
+	}
+	split("open-shallow open-deep", oo, " ")
+	for (i = 1; i <= 2; i++) {
+		op = oo[i]
+		if (med["c10", op] == "" || med["unarmored", op] == "") continue
+		r = med["c10", op] / med["unarmored", op]
+		verdict(r <= 1.30, "c10/unarmored <= 1.30, " op, sprintf("%.3f", r))
+		if (med["landlock", op] == "") continue
+		r = med["c10", op] / med["landlock", op]
+		verdict(r <= 1.00, "c10 <= landlock, " op, sprintf("c10/landlock %.3f", r))
+	}
+	ap = median("apply" SUBSEP "change")
+	if (ap != "") {
+		worst = 0
+		for (i = 1; i <= cnt["apply" SUBSEP "change"]; i++) if (val["apply" SUBSEP "change", i] > worst) worst = val["apply" SUBSEP "change", i]
+		verdict(ap <= 50, "apply latency median <= 50 ms (drop-in written to enforcement, daemon-reload included)",
+			sprintf("median %d ms, worst %d ms; a daemon-reload with nothing changed: median %d ms", ap, worst, median("apply" SUBSEP "reload")))
+	}
+	if ("rss_kib" in m)
+		verdict(m["rss_kib"] <= 20480, "daemon RSS <= 20 MiB", sprintf("%.1f MiB with %d armored units (the target's 1,000 units not measured here)", m["rss_kib"] / 1024, m["armored_units"]))
+	verdict("n/a", "nginx requests per second under armor >= 98% of unarmored", "not measured yet")
+	s0 = median("start" SUBSEP "0"); s1 = median("start" SUBSEP "1000")
+	if (s0 != "") printf "\nunit start (oneshot, median): %d ms without rules, %d ms with 1,000\n", s0, s1
+	if ("cpu_ticks_idle_10s" in m) printf "daemon CPU at idle: %d ticks in 10 s\n", m["cpu_ticks_idle_10s"]
+
+	printf "\nper program (kernel.bpf_stats_enabled), ns per run\n%-16s %10s %10s %10s %10s\n", "program", "unarmored", "c10", "c1000", "c4000"
+	split("unarmored c10 c1000 c4000", sc4, " ")
+	for (p in progs) {
+		line = sprintf("%-16s", p)
+		for (c = 1; c <= 4; c++) {
+			k = sc4[c] SUBSEP p
+			line = line sprintf(" %10s", sc[k] ? sprintf("%.0f", sn[k] / sc[k]) : "-")
+		}
+		print line | "sort"
+	}
+	close("sort")
+
+	if (nerr) {
+		printf "\nINVALID RUN: %d failure(s)\n", nerr
+		for (i = 1; i <= nerr; i++) printf "  %s\n", errors[i]
+	}
+	printf "\n%d target(s) met, %d missed\n", met, missed
+
+	if (json == "") exit nerr ? 1 : 0
+	printf "{\n  \"machine\": %s,\n  \"rounds\": %d,\n  \"median_ns\": {", jstr(head), rounds >json
+	for (c = 1; c <= ncases; c++) {
+		printf "%s\n    %s: {", (c > 1 ? "," : ""), jstr(cases[c]) >json
+		first = 1
+		for (o = 1; o <= nops; o++) {
+			op = opname[o]
+			if (med[cases[c], op] == "") continue
+			printf "%s%s: %.0f", first ? "" : ", ", jstr(op), med[cases[c], op] >json
+			first = 0
+		}
+		printf "}" >json
+	}
+	printf "\n  },\n  \"targets\": [" >json
+	for (i = 1; i <= nt; i++)
+		printf "%s\n    {\"target\": %s, \"met\": %s, \"detail\": %s}", (i > 1 ? "," : ""), jstr(tgt[i]), tok[i] == "n/a" ? "null" : (tok[i] ? "true" : "false"), jstr(tdet[i]) >json
+	printf "\n  ],\n  \"program_ns_per_run\": {" >json
+	first = 1
+	for (p in progs) {
+		printf "%s\n    %s: {", first ? "" : ",", jstr(p) >json
+		first = 0
+		f2 = 1
+		for (c = 1; c <= 4; c++) {
+			k = sc4[c] SUBSEP p
+			if (!sc[k]) continue
+			printf "%s%s: %.0f", f2 ? "" : ", ", jstr(sc4[c]), sn[k] / sc[k] >json
+			f2 = 0
+		}
+		printf "}" >json
+	}
+	printf "\n  },\n  \"apply_ms\": {\"median\": %s, \"reload_median\": %s},\n", ap == "" ? "null" : ap, median("apply" SUBSEP "reload") == "" ? "null" : median("apply" SUBSEP "reload") >json
+	printf "  \"start_ms\": {\"none\": %s, \"c1000\": %s},\n", s0 == "" ? "null" : s0, s1 == "" ? "null" : s1 >json
+	printf "  \"daemon\": {" >json
+	for (i = 1; i <= nm; i++) printf "%s%s: %s", (i > 1 ? ", " : ""), jstr(mnames[i]), m[mnames[i]] >json
+	printf "},\n  \"errors\": %d\n}\n", nerr >json
+	exit nerr ? 1 : 0
+}
