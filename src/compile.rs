@@ -47,8 +47,9 @@ pub fn protection_of(rule: u32) -> Option<Protection> {
     let n = rule.checked_sub(RULE_PROTECT)?;
     Protection::ALL.into_iter().find(|p| *p as u32 == n)
 }
-/// Most path patterns one policy may have. Checked before compiling, so that a policy far
-/// beyond what the kernel tables hold is refused at once instead of after seconds of work.
+/// Most path patterns one policy may have (its own; the implicit protections' come on top).
+/// Checked before compiling, so that a policy far beyond what the kernel tables hold is
+/// refused at once instead of after seconds of work.
 pub const MAX_PATTERNS: usize = 4096;
 /// Most DFA states one policy may have; the kernel maps are sized for policies of this order.
 pub const MAX_STATES: usize = 1 << 16;
@@ -201,6 +202,9 @@ fn compile_impl(
             allowlist |= 1 << ci;
         }
     }
+    // The policy's own patterns count against the cap; the implicit ones below do not, so
+    // that a protection added in a later version never takes room from a policy.
+    let own_patterns = patterns.len();
     // Implicit protections: deny entries in the DFA for the path ones (the kernel checks the
     // others by identity); the classes they need are decided for every armored unit.
     let mut protect = 0u32;
@@ -242,10 +246,9 @@ fn compile_impl(
             implicit(&format!("/sys/fs/cgroup{cg}/cgroup.procs"), 1);
         }
     }
-    if patterns.len() > MAX_PATTERNS {
+    if own_patterns > MAX_PATTERNS {
         return Err(CompileError::TooComplex(format!(
-            "{} path patterns, more than the {MAX_PATTERNS} one policy may have",
-            patterns.len()
+            "{own_patterns} path patterns, more than the {MAX_PATTERNS} one policy may have"
         )));
     }
     let mut tables = Tables {

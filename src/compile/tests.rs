@@ -328,3 +328,15 @@ fn kernel_settings_cover_driver_binding_and_pci_device_files() {
         Verdict::Allow
     );
 }
+
+#[test]
+fn the_cap_counts_the_policys_own_patterns_only() {
+    // Exactly MAX_PATTERNS of its own compile, whatever the implicit protections add.
+    let rules: Vec<String> = (0..MAX_PATTERNS)
+        .map(|i| format!("deny exec /srv/data/x{i}"))
+        .collect();
+    let refs: Vec<&str> = rules.iter().map(String::as_str).collect();
+    let t = compile(&policy(&refs)).unwrap();
+    assert_eq!(decide(&t, Class::Exec, "/srv/data/x7"), Verdict::Deny(7));
+    assert_eq!(decide(&t, Class::Exec, "/srv/data/y"), Verdict::Allow);
+}
