@@ -74,11 +74,17 @@ systemctl daemon-reload
 armored_rules() {
   unitarmor status --json "$1" 2>/dev/null | sed -n 's/.*"rules": \([0-9]*\).*/\1/p' | head -n 1
 }
+# wait_rules UNIT N: waits until the daemon armors UNIT with N rules, and says so if its policy
+# has errors (a policy that does not compile is replaced by one that refuses everything).
 wait_rules() {
   local i n
   for i in $(seq 1 600); do
     n=$(armored_rules "$1")
-    [ "${n:-0}" = "$2" ] && return 0
+    if [ "${n:-0}" = "$2" ]; then
+      unitarmor status --json "$1" | grep -q '"errors": ""' ||
+        X "$1's policy has errors: $(unitarmor status --json "$1" | grep '"errors"')"
+      return 0
+    fi
     sleep 0.2
   done
   X "$1 is not armored with $2 rules (has '${n:-none}')"
