@@ -19,34 +19,56 @@
 
 /* Decided on bprm->file, not on the file name: for a script this hook runs again for its
  * interpreter, and on systemd 255+ the first exec goes through /proc/self/fd/N. */
+/* Unarmored tasks leave these hooks before anything else is read (each read is a helper call,
+ * and exec and executable mappings are frequent). */
+
 SEC("lsm/bprm_check_security")
 int BPF_PROG(ua_bprm_check, struct linux_binprm *bprm)
 {
-	struct file *file = BPF_CORE_READ(bprm, file);
+	struct armor a;
+	struct file *file;
 
+	if (!armored(&a) || !has_class(&a, UA_CLASS_EXEC))
+		return 0;
+	file = BPF_CORE_READ(bprm, file);
 	if (setup_phase() && is_executor(file))
 		return 0;
-	return decide_path(UA_CLASS_EXEC, UA_OP_EXEC, &file->f_path);
+	return decide_armored(&a, UA_CLASS_EXEC, UA_OP_EXEC, BPF_CORE_READ(file, f_path.mnt),
+			      BPF_CORE_READ(file, f_path.dentry));
+}
+
+/* An executable mapping of `file` (not null). */
+static __always_inline int decide_mapping(struct file *file)
+{
+	struct armor a;
+
+	if (!armored(&a) || !has_class(&a, UA_CLASS_EXEC) || setup_phase())
+		return 0;
+	return decide_armored(&a, UA_CLASS_EXEC, UA_OP_MMAP_EXEC, BPF_CORE_READ(file, f_path.mnt),
+			      BPF_CORE_READ(file, f_path.dentry));
 }
 
 SEC("lsm/mmap_file")
 int BPF_PROG(ua_mmap_file, struct file *file, unsigned long reqprot, unsigned long prot,
 	     unsigned long flags)
 {
-	if (!file || !(prot & PROT_EXEC) || setup_phase())
+	if (!(prot & PROT_EXEC) || !as_number(file))
 		return 0;
-	return decide_path(UA_CLASS_EXEC, UA_OP_MMAP_EXEC, &file->f_path);
+	return decide_mapping(file);
 }
 
 SEC("lsm/file_mprotect")
 int BPF_PROG(ua_file_mprotect, struct vm_area_struct *vma, unsigned long reqprot,
 	     unsigned long prot)
 {
-	struct file *file = BPF_CORE_READ(vma, vm_file);
+	struct file *file;
 
-	if (!file || !(prot & PROT_EXEC) || setup_phase())
+	if (!(prot & PROT_EXEC))
 		return 0;
-	return decide_path(UA_CLASS_EXEC, UA_OP_MMAP_EXEC, &file->f_path);
+	file = BPF_CORE_READ(vma, vm_file);
+	if (!file)
+		return 0;
+	return decide_mapping(file);
 }
 
 #endif

@@ -136,16 +136,17 @@ int BPF_PROG(ua_file_open, struct file *file)
 	int err = 0;
 
 	/* Every open of every process comes here: unarmored ones leave before reading anything
-	 * of the file (each read below is a helper call). */
+	 * of the file. The reads are direct loads through the hook's typed pointer, not helper
+	 * calls. */
 	if (!armored(&a))
 		return 0;
-	mnt = BPF_CORE_READ(file, f_path.mnt);
-	dentry = BPF_CORE_READ(file, f_path.dentry);
-	mode = BPF_CORE_READ(file, f_mode);
-	inode = BPF_CORE_READ(file, f_inode);
-	sb = BPF_CORE_READ(inode, i_sb);
+	mnt = file->f_path.mnt;
+	dentry = file->f_path.dentry;
+	mode = file->f_mode;
+	inode = file->f_inode;
+	sb = inode->i_sb;
 	/* The procfs checks below share one read of the superblock's magic. */
-	proc = BPF_CORE_READ(sb, s_magic) == PROC_SUPER_MAGIC;
+	proc = sb->s_magic == PROC_SUPER_MAGIC;
 	if ((raw_device(inode) || (proc && kcore(sb, dentry))) &&
 	    protected(&a, UA_PROT_RUNS_AS_ROOT))
 		return deny_protected_path(&a, UA_PROT_RUNS_AS_ROOT, UA_OP_OPEN_DEVICE, mnt, dentry);
@@ -176,31 +177,31 @@ int BPF_PROG(ua_file_receive, struct file *file)
 SEC("lsm/path_mknod")
 int BPF_PROG(ua_path_mknod, const struct path *dir, struct dentry *dentry)
 {
-	return decide(UA_CLASS_WRITE, UA_OP_CREATE, BPF_CORE_READ(dir, mnt), dentry);
+	return decide_in(UA_CLASS_WRITE, UA_OP_CREATE, dir, dentry);
 }
 
 SEC("lsm/path_mkdir")
 int BPF_PROG(ua_path_mkdir, const struct path *dir, struct dentry *dentry)
 {
-	return decide(UA_CLASS_WRITE, UA_OP_MKDIR, BPF_CORE_READ(dir, mnt), dentry);
+	return decide_in(UA_CLASS_WRITE, UA_OP_MKDIR, dir, dentry);
 }
 
 SEC("lsm/path_rmdir")
 int BPF_PROG(ua_path_rmdir, const struct path *dir, struct dentry *dentry)
 {
-	return decide(UA_CLASS_WRITE, UA_OP_RMDIR, BPF_CORE_READ(dir, mnt), dentry);
+	return decide_in(UA_CLASS_WRITE, UA_OP_RMDIR, dir, dentry);
 }
 
 SEC("lsm/path_unlink")
 int BPF_PROG(ua_path_unlink, const struct path *dir, struct dentry *dentry)
 {
-	return decide(UA_CLASS_WRITE, UA_OP_UNLINK, BPF_CORE_READ(dir, mnt), dentry);
+	return decide_in(UA_CLASS_WRITE, UA_OP_UNLINK, dir, dentry);
 }
 
 SEC("lsm/path_symlink")
 int BPF_PROG(ua_path_symlink, const struct path *dir, struct dentry *dentry)
 {
-	return decide(UA_CLASS_WRITE, UA_OP_SYMLINK, BPF_CORE_READ(dir, mnt), dentry);
+	return decide_in(UA_CLASS_WRITE, UA_OP_SYMLINK, dir, dentry);
 }
 
 /* The end state of the path of (mnt, dentry), or -1 if it cannot be built (or the path

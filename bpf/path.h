@@ -229,7 +229,7 @@ static long walk_byte(__u32 i, void *data)
 }
 
 /* The state DFA `policy` ends in from `start` over s->path[pos..UA_PATH_MAX) (0: dead). */
-static __always_inline __u32 dfa_walk(__u32 policy, __u32 start, __u32 pos)
+static __always_inline __u32 dfa_walk(struct scratch *s, __u32 policy, __u32 start, __u32 pos)
 {
 	struct walk w = { .policy = policy, .state = start, .pos = pos };
 
@@ -237,9 +237,9 @@ static __always_inline __u32 dfa_walk(__u32 policy, __u32 start, __u32 pos)
 	return w.state;
 }
 
-static __always_inline __u32 dfa_state(struct armor *a, __u32 pos)
+static __always_inline __u32 dfa_state(struct armor *a, struct scratch *s, __u32 pos)
 {
-	return dfa_walk(a->binding->policy, a->pol->header.start, pos);
+	return dfa_walk(s, a->binding->policy, a->pol->header.start, pos);
 }
 
 static __always_inline struct ua_accept *accept_of(__u32 policy, __u32 state)
@@ -426,7 +426,7 @@ static __always_inline int decide_built(struct armor *a, struct scratch *s, __u8
 	bool lost = false;
 
 	if (status != PATH_UNBUILDABLE) {
-		state = dfa_state(a, pos);
+		state = dfa_state(a, s, pos);
 		lost = !claim_kept(a);
 		if (lost)
 			status = PATH_UNBUILDABLE;
@@ -459,7 +459,7 @@ __noinline __u64 ua_path_state(__u64 mnt, __u64 dentry, __u32 policy, __u32 star
 		return (__u64)PATH_UNBUILDABLE << 44;
 	pos = build_path(s, (struct vfsmount *)mnt, (struct dentry *)dentry, &status, 0);
 	if (status == PATH_OK || (status == PATH_PSEUDO && walk_pseudo))
-		state = dfa_walk(policy, start, pos);
+		state = dfa_walk(s, policy, start, pos);
 	kept = switches() == before;
 	return state | ((__u64)(pos & (UA_PATH_MAX - 1)) << 32) | ((__u64)(status & 3) << 44) |
 	       (kept << 46);
@@ -488,20 +488,25 @@ static __always_inline __u64 path_state(struct armor *a, struct vfsmount *mnt,
 	return b;
 }
 
-/* Decides one operation of class `class` on (mnt, dentry). Returns 0 or -EACCES. */
-static __always_inline int decide(__u8 class, __u8 op, struct vfsmount *mnt, struct dentry *dentry)
+/* Whether armor `a` (filled by armored()) has rules of class `class`. */
+static __always_inline bool has_class(struct armor *a, __u8 class)
 {
-	struct armor a;
+	return a->pol->header.classes & (1 << class);
+}
+
+/* Decides one operation of class `class` on (mnt, dentry) for a task armored with `a`, whose
+ * policy has rules of that class. Returns 0 or -EACCES. */
+static __always_inline int decide_armored(struct armor *a, __u8 class, __u8 op,
+					  struct vfsmount *mnt, struct dentry *dentry)
+{
 	struct scratch *s;
 	__u8 status;
 	__u64 b;
 
-	if (!armored(&a) || !(a.pol->header.classes & (1 << class)))
-		return 0;
 	s = get_scratch();
 	if (!s)
 		return 0;
-	b = path_state(&a, mnt, dentry, class);
+	b = path_state(a, mnt, dentry, class);
 	status = BUILT_STATUS(b);
 	/* Reading or writing a pipe or socket is no file access (the status comes from the
 	 * kernel's objects, not the buffer); executing an in-memory file is decided (an exec
@@ -510,12 +515,38 @@ static __always_inline int decide(__u8 class, __u8 op, struct vfsmount *mnt, str
 		return 0;
 	if (!BUILT_KEPT(b))
 		status = PATH_UNBUILDABLE;
-	return decide_state(&a, s, class, op, BUILT_POS(b), status, BUILT_STATE(b), !BUILT_KEPT(b));
+	return decide_state(a, s, class, op, BUILT_POS(b), status, BUILT_STATE(b), !BUILT_KEPT(b));
 }
 
+/* Decides one operation of class `class` on (mnt, dentry). Returns 0 or -EACCES. */
+static __always_inline int decide(__u8 class, __u8 op, struct vfsmount *mnt, struct dentry *dentry)
+{
+	struct armor a;
+
+	if (!armored(&a) || !has_class(&a, class))
+		return 0;
+	return decide_armored(&a, class, op, mnt, dentry);
+}
+
+/* The same on `path`, read only for armored tasks (each read is a helper call). */
 static __always_inline int decide_path(__u8 class, __u8 op, const struct path *path)
 {
-	return decide(class, op, BPF_CORE_READ(path, mnt), BPF_CORE_READ(path, dentry));
+	struct armor a;
+
+	if (!armored(&a) || !has_class(&a, class))
+		return 0;
+	return decide_armored(&a, class, op, BPF_CORE_READ(path, mnt), BPF_CORE_READ(path, dentry));
+}
+
+/* The same on `dentry` in directory `dir` (creation and removal hooks). */
+static __always_inline int decide_in(__u8 class, __u8 op, const struct path *dir,
+				     struct dentry *dentry)
+{
+	struct armor a;
+
+	if (!armored(&a) || !has_class(&a, class))
+		return 0;
+	return decide_armored(&a, class, op, BPF_CORE_READ(dir, mnt), dentry);
 }
 
 /* ---- Implicit protections checked by identity ---- */

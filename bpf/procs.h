@@ -64,7 +64,7 @@ int BPF_PROG(ua_task_kill, struct task_struct *p, struct kernel_siginfo *info, i
 	 * completion signal, sent from interrupt context to the process that asked for it, while
 	 * `current` is whatever task was interrupted: not a sender to decide. Tested as a number:
 	 * newer verifiers take a hook's pointer arguments for non-null and drop `if (cred)`. */
-	if (!sig || as_number(cred) || !protected(&a, UA_PROT_SIGNAL) ||
+	if (!sig || !protected(&a, UA_PROT_SIGNAL) || as_number(cred) ||
 	    in_unit(task_cgroup(p), a.binding->root))
 		return 0;
 	return deny_protected(&a, UA_PROT_SIGNAL, UA_OP_KILL, p->comm, BPF_CORE_READ(p, tgid), sig);
@@ -218,8 +218,9 @@ static __always_inline bool own_or_ancestor(struct armor *a, __u32 pid)
 SEC("lsm/socket_sendmsg")
 int BPF_PROG(ua_socket_sendmsg, struct socket *sock, struct msghdr *msg, int size)
 {
-	__u64 len = BPF_CORE_READ(msg, msg_controllen), off = 0;
-	void *name = BPF_CORE_READ(msg, msg_name);
+	/* Direct loads (no helper call): every sendmsg of every process comes here. */
+	__u64 len = msg->msg_controllen, off = 0;
+	void *name = msg->msg_name;
 	struct ua_cmsghdr h;
 	struct ua_ucred u;
 	struct armor a;

@@ -8,6 +8,8 @@
 #   A KIND MS               one policy change applied to a running unit (KIND change), or one
 #                           daemon-reload with nothing changed (KIND reload), in ms
 #   T CASE MS               one start of a oneshot unit, with (c1000) and without (none) rules
+#   N CASE RPS              requests per second nginx served to wrk in one run, unarmored
+#                           (CASE unarmored) or under drop-ins/nginx.service.d (armored)
 #   M NAME VALUE            a measure of the daemon
 #   X WHAT                  something failed: the report says the run is invalid
 # Other lines are commentary. Cases:
@@ -61,6 +63,9 @@ for n in 10 1000 4000; do
   mkdir -p "/etc/systemd/system/bench-c$n.service.d"
   { echo '[X-Armor]'; rules "$n"; } >"/etc/systemd/system/bench-c$n.service.d/armor.conf"
 done
+unit bench-deny.service "$(oneshot "ExecStart=/bin/cat $B/apply-a")"
+mkdir -p /etc/systemd/system/bench-deny.service.d
+{ echo '[X-Armor]'; rules 10; echo "ArmorPolicy=deny read $B/apply-a"; } >/etc/systemd/system/bench-deny.service.d/armor.conf
 unit bench-start0.service "$(oneshot "ExecStart=/bin/true")"
 unit bench-start1000.service "$(oneshot "ExecStart=/bin/true")"
 mkdir -p /etc/systemd/system/bench-start1000.service.d
@@ -81,7 +86,7 @@ wait_rules() {
   for i in $(seq 1 600); do
     n=$(armored_rules "$1")
     if [ "${n:-0}" = "$2" ]; then
-      unitarmor status --json "$1" | grep -q '"errors": ""' ||
+      [ "$2" = 0 ] || unitarmor status --json "$1" | grep '"errors": ""' >/dev/null ||
         X "$1's policy has errors: $(unitarmor status --json "$1" | grep '"errors"')"
       return 0
     fi
@@ -128,6 +133,9 @@ unitarmor_programs() {
   wait_rules bench-c10.service 10
   wait_rules bench-c1000.service 1000
   wait_rules bench-c4000.service 4000
+  # What is timed must also be enforced: the unit that allows every timed operation is
+  # refused a file its rules name.
+  systemctl start bench-deny.service && X "bench-deny.service read a file its rule denies"
 }
 
 # run CASE UNIT ROUND: one run of ops in UNIT, its lines as R lines.
@@ -224,6 +232,43 @@ for k in $(seq 1 10); do
     echo "T $c $(ms "$t")"
   done
 done
+
+# --- a real service: nginx serving a small static file to wrk over loopback -------------------
+# tests/bench/run downloads nginx and wrk (Debian 12 packages) into debs/.
+if ls "$here"/debs/*.deb >/dev/null 2>&1 && dpkg -i "$here"/debs/*.deb >/run/bench/dpkg.log 2>&1; then
+  mkdir -p /srv/www
+  head -c 1024 /dev/zero | tr '\0' x >/srv/www/small.html
+  cat >/etc/nginx/sites-enabled/default <<'EOF'
+server {
+  listen 127.0.0.1:8080;
+  root /srv/www;
+  access_log off;
+}
+EOF
+  sed -i 's/^worker_processes .*/worker_processes 1;/' /etc/nginx/nginx.conf
+  nginx_case() {
+    if [ "$1" = armored ]; then
+      mkdir -p /etc/systemd/system/nginx.service.d
+      cp "$here/nginx-armor.conf" /etc/systemd/system/nginx.service.d/armor.conf
+    else
+      rm -rf /etc/systemd/system/nginx.service.d
+    fi
+    systemctl daemon-reload
+    systemctl restart nginx.service || X "nginx did not start $1"
+    local want=0
+    [ "$1" = armored ] && want=$(grep -c '^ArmorPolicy=' "$here/nginx-armor.conf")
+    wait_rules nginx.service "$want" >/dev/null
+    curl_ok=$(wrk -t1 -c4 -d2s http://127.0.0.1:8080/small.html 2>&1 | grep -c 'Non-2xx')
+    [ "$curl_ok" = 0 ] || X "nginx answered errors $1"
+    echo "N $1 $(wrk -t1 -c4 -d10s http://127.0.0.1:8080/small.html | awk '/^Requests\/sec:/ { print $2 }')"
+  }
+  for r in $(seq 1 "$rounds"); do
+    for c in $(rotate "$r" unarmored armored); do nginx_case "$c"; done
+  done
+  systemctl stop nginx.service
+else
+  echo "# nginx not measured: $(tail -n 3 /run/bench/dpkg.log 2>/dev/null | tr '\n' ' ')"
+fi
 
 # --- the daemon ------------------------------------------------------------------------------
 pid=$(systemctl show -P MainPID unitarmor.service)
