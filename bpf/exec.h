@@ -17,11 +17,11 @@
 
 #define PROT_EXEC 0x4
 
-/* Decided on bprm->file, not on the file name: for a script this hook runs again for its
- * interpreter, and on systemd 255+ the first exec goes through /proc/self/fd/N. */
 /* Unarmored tasks leave these hooks before anything else is read (each read is a helper call,
  * and exec and executable mappings are frequent). */
 
+/* Decided on bprm->file, not on the file name: for a script this hook runs again for its
+ * interpreter, and on systemd 255+ the first exec goes through /proc/self/fd/N. */
 SEC("lsm/bprm_check_security")
 int BPF_PROG(ua_bprm_check, struct linux_binprm *bprm)
 {

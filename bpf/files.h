@@ -132,7 +132,7 @@ int BPF_PROG(ua_file_open, struct file *file)
 	struct inode *inode;
 	struct super_block *sb;
 	bool proc;
-	struct armor a;
+	struct armor a, p;
 	int err = 0;
 
 	/* Every open of every process comes here: unarmored ones leave before reading anything
@@ -147,15 +147,17 @@ int BPF_PROG(ua_file_open, struct file *file)
 	sb = inode->i_sb;
 	/* The procfs checks below share one read of the superblock's magic. */
 	proc = sb->s_magic == PROC_SUPER_MAGIC;
+	/* `p`, not `a`: protected() fills its armor again, and `a` serves the decisions below. */
 	if ((raw_device(inode) || (proc && kcore(sb, dentry))) &&
-	    protected(&a, UA_PROT_RUNS_AS_ROOT))
-		return deny_protected_path(&a, UA_PROT_RUNS_AS_ROOT, UA_OP_OPEN_DEVICE, mnt, dentry);
+	    protected(&p, UA_PROT_RUNS_AS_ROOT))
+		return deny_protected_path(&p, UA_PROT_RUNS_AS_ROOT, UA_OP_OPEN_DEVICE, mnt, dentry);
 	if (proc && (mode & FMODE_WRITE) && (err = proc_write(file)))
 		return err;
-	if (mode & FMODE_READ)
-		err = decide(UA_CLASS_READ, UA_OP_OPEN_READ, mnt, dentry);
-	if (!err && (mode & FMODE_WRITE))
-		err = decide(UA_CLASS_WRITE, UA_OP_OPEN_WRITE, mnt, dentry);
+	/* The binding looked up above serves both decisions. */
+	if ((mode & FMODE_READ) && has_class(&a, UA_CLASS_READ))
+		err = decide_armored(&a, UA_CLASS_READ, UA_OP_OPEN_READ, mnt, dentry);
+	if (!err && (mode & FMODE_WRITE) && has_class(&a, UA_CLASS_WRITE))
+		err = decide_armored(&a, UA_CLASS_WRITE, UA_OP_OPEN_WRITE, mnt, dentry);
 	return err;
 }
 

@@ -229,7 +229,7 @@ static long walk_byte(__u32 i, void *data)
 }
 
 /* The state DFA `policy` ends in from `start` over s->path[pos..UA_PATH_MAX) (0: dead). */
-static __always_inline __u32 dfa_walk(struct scratch *s, __u32 policy, __u32 start, __u32 pos)
+static __always_inline __u32 dfa_walk(__u32 policy, __u32 start, __u32 pos)
 {
 	struct walk w = { .policy = policy, .state = start, .pos = pos };
 
@@ -237,9 +237,9 @@ static __always_inline __u32 dfa_walk(struct scratch *s, __u32 policy, __u32 sta
 	return w.state;
 }
 
-static __always_inline __u32 dfa_state(struct armor *a, struct scratch *s, __u32 pos)
+static __always_inline __u32 dfa_state(struct armor *a, __u32 pos)
 {
-	return dfa_walk(s, a->binding->policy, a->pol->header.start, pos);
+	return dfa_walk(a->binding->policy, a->pol->header.start, pos);
 }
 
 static __always_inline struct ua_accept *accept_of(__u32 policy, __u32 state)
@@ -426,7 +426,7 @@ static __always_inline int decide_built(struct armor *a, struct scratch *s, __u8
 	bool lost = false;
 
 	if (status != PATH_UNBUILDABLE) {
-		state = dfa_state(a, s, pos);
+		state = dfa_state(a, pos);
 		lost = !claim_kept(a);
 		if (lost)
 			status = PATH_UNBUILDABLE;
@@ -459,7 +459,7 @@ __noinline __u64 ua_path_state(__u64 mnt, __u64 dentry, __u32 policy, __u32 star
 		return (__u64)PATH_UNBUILDABLE << 44;
 	pos = build_path(s, (struct vfsmount *)mnt, (struct dentry *)dentry, &status, 0);
 	if (status == PATH_OK || (status == PATH_PSEUDO && walk_pseudo))
-		state = dfa_walk(s, policy, start, pos);
+		state = dfa_walk(policy, start, pos);
 	kept = switches() == before;
 	return state | ((__u64)(pos & (UA_PATH_MAX - 1)) << 32) | ((__u64)(status & 3) << 44) |
 	       (kept << 46);
