@@ -60,13 +60,14 @@ struct {
 	__type(value, struct ua_policy_table);
 } policies SEC(".maps");
 
+/* The packed DFA transitions of every policy (struct ua_cell). An array, read once per path
+ * byte: the verifier inlines its lookups. 16 MiB. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1 << 20);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct ua_trans_key);
-	__type(value, __u32);
-} trans SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, UA_CELLS);
+	__type(key, __u32);
+	__type(value, struct ua_cell);
+} cells SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -82,6 +83,24 @@ struct {
 	__type(key, __u64);
 	__type(value, struct ua_counters);
 } counters SEC(".maps");
+
+/* When each recent event was written (see struct ua_repeat_key); least recently used first
+ * out, which can only make an event be written again. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, UA_REPEATS_MAX);
+	__type(key, struct ua_repeat_key);
+	__type(value, __u64);
+} repeats SEC(".maps");
+
+/* Repeated events not sent, per (policy, rule, class, verdict); the daemon reads the counts
+ * and removes a policy's once it is retired. When full, repeats are sent as any event. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, UA_QUIET_MAX);
+	__type(key, struct ua_quiet_key);
+	__type(value, __u64);
+} quiet SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -182,6 +201,13 @@ struct scratch {
 		__u32 end;   /* the NUL */
 		__u32 out;   /* bytes written to template_key */
 	} scan;
+	/* The hash of an event's path (path.h's subject_hash()), in map memory for the same
+	 * reason. */
+	struct {
+		__u64 h;
+		__u32 words; /* 8-byte words the path spans */
+		__u32 skip;  /* bytes of the first word that are before the path */
+	} hash;
 };
 
 struct {

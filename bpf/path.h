@@ -200,7 +200,7 @@ static __always_inline bool claim_kept(struct armor *a)
 
 struct walk {
 	__u32 policy;
-	__u32 state;
+	__u32 state; /* the current state's base; 0: dead */
 	__u32 pos;
 };
 
@@ -208,9 +208,9 @@ static long walk_byte(__u32 i, void *data)
 {
 	struct walk *w = data;
 	struct ua_policy_table *pol;
-	struct ua_trans_key key;
+	struct ua_cell *cell;
 	struct scratch *s;
-	__u32 *next;
+	__u32 idx;
 	__u8 c;
 
 	s = get_scratch();
@@ -220,11 +220,10 @@ static long walk_byte(__u32 i, void *data)
 		return 1;
 	}
 	c = s->path[(w->pos + i) & (2 * UA_PATH_MAX - 1)];
-	key.policy = w->policy;
-	key.state = w->state;
-	key.byte_class = pol->byte_class[c];
-	next = bpf_map_lookup_elem(&trans, &key);
-	w->state = next ? *next : 0;
+	idx = pol->header.cells + w->state + pol->byte_class[c];
+	cell = bpf_map_lookup_elem(&cells, &idx);
+	/* Another state's cell (or none): no transition on this byte. */
+	w->state = cell && cell->check == w->state ? cell->next : 0;
 	return w->state ? 0 : 1; /* the dead state never leaves */
 }
 
@@ -263,6 +262,60 @@ struct report {
 	__u8 status;
 };
 
+/* One 8-byte word of the path, from its end: the words are aligned to the path's end at
+ * UA_PATH_MAX; the first word's bytes before the path are shifted out. */
+static long hash_word(__u32 i, void *data)
+{
+	struct scratch *s = get_scratch();
+	__u64 w;
+
+	if (!s)
+		return 1;
+	w = *(__u64 *)&s->path[BOUND(UA_PATH_MAX - 8 * ((__u64)i + 1), 0xff8)];
+	if (i + 1 == s->hash.words)
+		w >>= (8 * s->hash.skip) & 63;
+	s->hash.h = (s->hash.h ^ w) * 0x9e3779b97f4a7c15ULL;
+	s->hash.h ^= s->hash.h >> 29;
+	return 0;
+}
+
+/* A hash of the len-byte path ending at UA_PATH_MAX, keyed by the daemon's random seed (so
+ * that a process cannot make two paths collide on purpose). */
+static __always_inline __u64 subject_hash(struct scratch *s, __u32 len)
+{
+	struct ua_config *cfg;
+	__u32 zero = 0;
+
+	cfg = bpf_map_lookup_elem(&config, &zero);
+	s->hash.h = (cfg ? cfg->seed : 0) ^ len;
+	s->hash.words = (len + 7) / 8;
+	s->hash.skip = s->hash.words * 8 - len;
+	bpf_loop(s->hash.words & 1023, hash_word, 0, 0);
+	return s->hash.h;
+}
+
+/* Whether the event `k` was written less than a window ago: then it is counted in `quiet`
+ * instead (false when that count cannot be kept: the event is sent). */
+static __always_inline bool repeated(struct ua_repeat_key *k, __u64 now)
+{
+	struct ua_quiet_key qk = { .policy = k->policy, .rule = k->rule, .class = k->class,
+				   .verdict = k->verdict };
+	__u64 *at, *n, zero = 0;
+
+	at = bpf_map_lookup_elem(&repeats, k);
+	if (!at || (__s64)(now - *at) > (__s64)UA_FAIR_WINDOW_NS)
+		return false;
+	n = bpf_map_lookup_elem(&quiet, &qk);
+	if (!n) {
+		bpf_map_update_elem(&quiet, &qk, &zero, BPF_NOEXIST);
+		n = bpf_map_lookup_elem(&quiet, &qk);
+	}
+	if (!n)
+		return false;
+	__sync_fetch_and_add(n, 1);
+	return true;
+}
+
 /*
  * Sends an event for the unit whose tree's root is `root` (counting it against the unit's fair
  * share of the ring buffer). A global function: the verifier checks it once per program, not
@@ -279,6 +332,7 @@ __noinline int ua_emit(__u64 cgid, __u64 root, __u32 policy, struct report *r)
 
 	struct ua_counters zero = { .policy = policy }, *c;
 	__u64 now = bpf_ktime_get_ns();
+	struct ua_repeat_key rk = {};
 	__u32 recent;
 
 	if (!r || !s)
@@ -286,6 +340,20 @@ __noinline int ua_emit(__u64 cgid, __u64 root, __u32 policy, struct report *r)
 	len = UA_PATH_MAX - (r->pos & (UA_PATH_MAX - 1));
 	if (r->pos >= UA_PATH_MAX)
 		len = 0;
+	/* A repeat of an event written in this window is counted, not sent (nor counted
+	 * against the unit's share). Its time is set only once it was sent: a first event that
+	 * was lost does not silence its repeats. */
+	rk.root = root;
+	rk.hash = subject_hash(s, len);
+	rk.policy = policy;
+	rk.rule = r->rule;
+	rk.arg = r->arg;
+	rk.target_pid = r->target_pid;
+	rk.class = r->class;
+	rk.op = r->op;
+	rk.verdict = r->verdict;
+	if (repeated(&rk, now))
+		return 0;
 	c = bpf_map_lookup_elem(&counters, &root);
 	if (!c) {
 		zero.window = now;
@@ -350,6 +418,7 @@ __noinline int ua_emit(__u64 cgid, __u64 root, __u32 policy, struct report *r)
 		bpf_probe_read_kernel(ev->exe, BOUND(len, 255), &s->path[slot(1, epos)]);
 	}
 	bpf_ringbuf_submit(ev, 0);
+	bpf_map_update_elem(&repeats, &rk, &now, BPF_ANY);
 	return 0;
 }
 

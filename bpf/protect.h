@@ -90,11 +90,10 @@ int BPF_PROG(ua_sb_pivotroot, const struct path *old_path, const struct path *ne
  * fspick(2) reconfigures a mounted file system, fsopen(2) + fsconfig(CREATE) applies a file
  * system's options with no mount at all (cgroup2's nsdelegate, for the whole system), and
  * fsmount(2) and open_tree(OPEN_TREE_CLONE) make detached trees. Each requires CAP_SYS_ADMIN
- * first: refused here, at that capability check, when the system call is one of them.
+ * first: refused at that capability check (caps.h's program), when the system call is one of
+ * them.
  */
-SEC("lsm/capable")
-int BPF_PROG(ua_capable, const struct cred *cred, struct user_namespace *ns, int cap,
-	     unsigned int opts)
+static __always_inline int mount_api_capable(int cap)
 {
 	struct armor a;
 	long nr;

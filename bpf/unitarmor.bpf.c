@@ -34,3 +34,4 @@ char LICENSE[] SEC("license") = "GPL";
 #include "procs.h"
 #include "protect.h"
 #include "attrs.h"
+#include "caps.h"

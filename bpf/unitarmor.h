@@ -28,6 +28,7 @@ enum ua_class {
 	UA_CLASS_UNIX = 3,
 	UA_NR_CLASSES = 4,
 	UA_CLASS_PROTECT = 4,
+	UA_CLASS_CAP = 5,    /* `cap` rules: decided per capability, not by the DFA */
 };
 
 /* Implicit protections (src/policy/protect.rs): bit n of ua_policy.protect is protection n,
@@ -88,6 +89,7 @@ enum ua_op {
 	UA_OP_UTIMES = 37,      /* setting a file's access or modification time */
 	UA_OP_SUBVOLUME = 38,   /* btrfs: snapshot, create or delete a subvolume */
 	UA_OP_BTRFS_RAW = 39,   /* btrfs: tree search, send, adding, removing or replacing a device */
+	UA_OP_CAPABLE = 40,     /* using a capability; arg: its number */
 };
 
 /* claim-pid's argument when the control messages could not be read (or were too many). */
@@ -120,14 +122,15 @@ enum ua_verdict {
 #define UA_RULE_PROTECT 0xffffff00u
 
 /* policies: policy id -> header and the DFA's byte classes (bytes the DFA never tells apart
- * share a class, which keeps `trans` small). */
+ * share a class, which keeps the rows short). */
 struct ua_policy {
-	__u32 start;     /* DFA start state */
+	__u32 start;     /* the DFA start state's base (see struct ua_cell) */
 	__u8 mode;       /* enum ua_mode */
 	__u8 classes;    /* classes this policy has any rule for */
 	__u8 allowlist;  /* classes that are allow-lists */
 	__u8 pad;
 	__u32 protect;   /* implicit protections in force (bit per enum ua_protection) */
+	__u32 cells;     /* index of the policy's first cell in `cells` */
 };
 
 /* expected: cgroup path -> what a cgroup created there is bound to. */
@@ -172,19 +175,32 @@ struct ua_config {
 	struct ua_file_id executor[UA_EXECUTORS];
 	__u32 tree_cgroups_max;  /* per unit tree */
 	__u32 sub_cgroups_max;   /* all unit trees together */
+	__u64 seed;              /* keys the hash of repeated events' subjects (random per daemon) */
+	__u32 cap_policies;      /* installed policies with `cap` rules: none, and capable() returns at once */
+	__u32 pad;
 };
+
+#define UA_CAP_SLOTS 64
 
 struct ua_policy_table {
 	struct ua_policy header;
 	__u8 byte_class[256];
+	/* Per capability number: the rule that decides it, UA_RULE_NOT_ALLOWED (an allow-list
+	 * that does not name it) or UA_RULE_NONE (not decided); src/compile/caps.rs. */
+	__u32 cap_rule[UA_CAP_SLOTS];
+	__u64 cap_audit; /* bit per capability whose rule is an audit rule */
 };
 
-/* trans: (policy, state, byte class) -> next state. A missing entry is the dead state 0. */
-struct ua_trans_key {
-	__u32 policy;
-	__u32 state;
-	__u32 byte_class;
+/* cells: the policies' packed DFA transitions (src/compile/pack.rs), each policy a run of
+ * cells from its header's `cells`. A state is known by its base b (0 is the dead state): on
+ * byte class c it goes to the state of base `next` of cell `cells + b + c` if that cell's
+ * `check` is b, else to the dead state. */
+struct ua_cell {
+	__u32 check;
+	__u32 next;
 };
+
+#define UA_CELLS (1 << 21)
 
 /* accept: (policy, state) -> what a path ending in that state matches, per class: the index of
  * the deciding deny, allow and audit rule, or UA_RULE_NONE. */
@@ -217,6 +233,34 @@ struct ua_counters {
  * UA_FAIR_BURST events in the current window of UA_FAIR_WINDOW_NS has its further events shed
  * (counted as lost, to it): the other half stays free for the units that are not flooding. */
 #define UA_EVENTS_SIZE (4 << 20)
+
+/* Repeated events: an event identical to one written less than UA_FAIR_WINDOW_NS ago (same
+ * unit tree, policy, rule, class, operation, verdict, object and argument) is not sent again
+ * but counted in `quiet` under its (policy, rule, class, verdict), which the daemon reads and
+ * reports with its own flood summaries. The object is a keyed hash of its path. */
+struct ua_repeat_key {
+	__u64 root;
+	__u64 hash;
+	__u32 policy;
+	__u32 rule;
+	__u32 arg;
+	__u32 target_pid;
+	__u8 class;
+	__u8 op;
+	__u8 verdict;
+	__u8 pad[5];
+};
+
+struct ua_quiet_key {
+	__u32 policy;
+	__u32 rule;
+	__u8 class;
+	__u8 verdict;
+	__u8 pad[2];
+};
+
+#define UA_REPEATS_MAX 16384
+#define UA_QUIET_MAX 16384
 #define UA_FAIR_BURST 32
 #define UA_FAIR_WINDOW_NS 10000000000ULL
 

@@ -36,7 +36,7 @@ pub struct UnitStatus {
 /// to an older `unitarmor status`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, Type)]
 pub struct Usage {
-    /// `policy_slots`, `bound_cgroups`, `sub_cgroups`, `expected_paths`, `dfa_transitions`,
+    /// `policy_slots`, `bound_cgroups`, `sub_cgroups`, `expected_paths`, `dfa_cells`,
     /// `accepting_states`.
     pub name: String,
     pub used: u64,

@@ -1,16 +1,21 @@
 //! The compiler: a [`Policy`] becomes the tables the kernel programs read.
 //!
 //! Every path pattern of every read/write/exec rule becomes one pattern of a single
-//! multi-pattern DFA (regex-automata; minimized here, see `minimize.rs`). The DFA's states are renumbered compactly
-//! (0 is the dead state), its transitions are kept per byte class, and each state that ends a
-//! match records, per class, the first deny, allow and audit rule that matched. The kernel then
+//! multi-pattern DFA (regex-automata; minimized here, see `minimize.rs`). Its transitions are
+//! kept per byte class and packed into an array of cells (`pack.rs`), where each state is
+//! known by its base offset (0 is the dead state), and each state that ends a match records,
+//! per class, the first deny, allow and audit rule that matched. The kernel then
 //! walks the path byte by byte: the cost of a decision grows with the length of the path, not
 //! with the number of rules, and most paths reach the dead state within a few bytes.
 //!
 //! [`Tables::decide`] walks the same tables in Rust the way bpf/unitarmor.bpf.c does, so the
 //! semantics are tested on the host. Pure: no kernel, no D-Bus.
 
+mod caps;
 mod minimize;
+mod pack;
+
+pub use caps::{CapTable, CAP_SLOTS};
 
 use std::collections::{HashMap, VecDeque};
 
@@ -55,6 +60,19 @@ pub const MAX_PATTERNS: usize = 4096;
 pub const MAX_STATES: usize = 1 << 16;
 /// Most transitions one policy may have.
 pub const MAX_TRANSITIONS: usize = 1 << 18;
+/// Most cells one policy's packed transitions may take (the kernel's array holds twice as
+/// many, bpf/unitarmor.h: UA_CELLS).
+pub const MAX_CELLS: usize = 1 << 20;
+/// The `check` of a cell no state owns.
+pub const CELL_FREE: u32 = u32::MAX;
+
+/// One cell of the packed transitions: owned by the state whose base is `check`, it leads to
+/// the state whose base is `next` (bpf/unitarmor.h: struct ua_cell).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cell {
+    pub check: u32,
+    pub next: u32,
+}
 /// Memory the DFA construction may use before the policy is declared too complex.
 const BUILD_LIMIT: usize = 64 << 20;
 
@@ -87,11 +105,17 @@ pub struct Tables {
     pub allowlist: u8,
     /// Bit per implicit protection in force (`1 << Protection as u32`).
     pub protect: u32,
+    /// The start state's base (states are known by their base in `cells`; 0 is dead).
     pub start: u32,
     pub byte_class: [u8; 256],
-    /// (state, byte class) -> next state; absent means the dead state 0.
-    pub trans: HashMap<(u32, u8), u32>,
+    /// The packed transitions: from the state of base `b` on byte class `c`, cell `b + c`
+    /// if its `check` is `b`, else the dead state. Long enough that no state's row runs past
+    /// its end. (The daemon empties it once the kernel has the cells.)
+    pub cells: Vec<Cell>,
+    /// State base -> what a path ending there matches.
     pub accept: HashMap<u32, Accept>,
+    /// What each capability check is (caps.rs).
+    pub caps: CapTable,
     /// Rules the kernel side does not enforce yet, with the reason (reported, never dropped
     /// silently).
     pub unenforced: Vec<(usize, String)>,
@@ -162,6 +186,13 @@ fn compile_impl(
     let mut allowlist = 0u8;
     let mut unenforced = Vec::new();
     for (i, rule) in policy.rules.iter().enumerate() {
+        if rule.class == Class::Cap {
+            // Decided per capability (caps.rs), not by the DFA.
+            if rule.from.is_some() {
+                unenforced.push((i, "from= is not enforced by this version".to_string()));
+            }
+            continue;
+        }
         let Some(ci) = rule_class(rule) else {
             unenforced.push((
                 i,
@@ -258,10 +289,12 @@ fn compile_impl(
         protect,
         start: 0,
         byte_class: [0; 256],
-        trans: HashMap::new(),
+        cells: Vec::new(),
         accept: HashMap::new(),
+        caps: CapTable::of(policy),
         unenforced,
     };
+    let mut trans: HashMap<(u32, u8), u32> = HashMap::new();
     if patterns.is_empty() {
         return Ok(tables);
     }
@@ -335,25 +368,38 @@ fn compile_impl(
                 queue.push_back(next);
                 n
             });
-            tables.trans.insert((sid, class), nid);
+            trans.insert((sid, class), nid);
         }
         // Before minimizing, allow more: literal paths share their endings only after it.
-        if ids.len() > 16 * MAX_STATES || tables.trans.len() > 16 * MAX_TRANSITIONS {
+        if ids.len() > 16 * MAX_STATES || trans.len() > 16 * MAX_TRANSITIONS {
             return Err(too_complex());
         }
     }
+    let mut states = ids.len();
     if minimize {
         let byte_classes: Vec<u8> = reps.iter().map(|&(class, _)| class).collect();
-        let (trans, accept) =
-            minimize::minimize(ids.len(), &byte_classes, &tables.trans, &tables.accept);
-        tables.trans = trans;
+        let (t, accept) = minimize::minimize(states, &byte_classes, &trans, &tables.accept);
+        trans = t;
         tables.accept = accept;
+        states = trans
+            .values()
+            .copied()
+            .chain(tables.accept.keys().copied())
+            .max()
+            .unwrap_or(1)
+            .max(1) as usize;
     }
-    let states = 1 + tables.trans.values().max().copied().unwrap_or(0) as usize;
-    if states > MAX_STATES || tables.trans.len() > MAX_TRANSITIONS {
+    if states + 1 > MAX_STATES || trans.len() > MAX_TRANSITIONS {
         return Err(too_complex());
     }
-    tables.start = 1;
+    let classes = reps.iter().map(|&(c, _)| c as usize + 1).max().unwrap_or(1);
+    let packed = pack::pack(states, classes, &trans, &tables.accept);
+    if packed.cells.len() > MAX_CELLS {
+        return Err(too_complex());
+    }
+    tables.start = packed.bases[1];
+    tables.cells = packed.cells;
+    tables.accept = packed.accept;
     Ok(tables)
 }
 
@@ -368,15 +414,23 @@ pub fn refuse_all(policy: &Policy) -> Tables {
         protect: Protection::ALL.iter().fold(0, |m, p| m | 1 << *p as u32),
         start: 1,
         byte_class: [0; 256],
-        trans: HashMap::new(),
+        // No transitions, but a row for the start state to fail in.
+        cells: vec![
+            Cell {
+                check: CELL_FREE,
+                next: 0
+            };
+            2
+        ],
         accept: HashMap::new(),
+        caps: CapTable::refuse_all(),
         unenforced: Vec::new(),
     }
 }
 
 fn too_complex() -> CompileError {
     CompileError::TooComplex(format!(
-        "more than {MAX_STATES} states or {MAX_TRANSITIONS} transitions"
+        "more than {MAX_STATES} states, {MAX_TRANSITIONS} transitions or {MAX_CELLS} cells"
     ))
 }
 
@@ -394,11 +448,11 @@ impl Tables {
         }
         let mut state = self.start;
         for &b in path {
-            state = self
-                .trans
-                .get(&(state, self.byte_class[b as usize]))
-                .copied()
-                .unwrap_or(0);
+            let i = state as usize + self.byte_class[b as usize] as usize;
+            state = match self.cells.get(i) {
+                Some(cell) if cell.check == state => cell.next,
+                _ => 0,
+            };
             if state == 0 {
                 break;
             }

@@ -78,8 +78,17 @@ fn object(ev: &Event) -> String {
         35 => format!("{}()", mount_api_call(ev.arg)),
         36 => "sendmmsg() to an address (its later messages would not be checked)".to_string(),
         23 => "creating a user namespace".to_string(),
+        40 => format!("use of {}", capability_name(ev.arg)),
         _ if ev.path.is_empty() => op.to_string(),
         _ => format!("{op} of {}", ev.path),
+    }
+}
+
+/// `CAP_SYS_ADMIN` for 21.
+fn capability_name(cap: u32) -> String {
+    match crate::policy::caps::NAMES.get(cap as usize) {
+        Some(name) => format!("CAP_{}", name.to_ascii_uppercase()),
+        None => format!("capability {cap}"),
     }
 }
 
@@ -250,6 +259,25 @@ impl Aggregator {
         }
     }
 
+    /// Counts `count` events of `key` that the kernel did not send, as repeats of one written
+    /// in its own window: they are reported with this window's suppressed records.
+    pub fn add_suppressed(&mut self, key: FloodKey, count: u64, now: Instant) {
+        self.slots
+            .entry(key)
+            .or_insert(Slot {
+                started: now,
+                written: 0,
+                suppressed: 0,
+                seen: HashSet::new(),
+            })
+            .suppressed += count;
+    }
+
+    /// Whether a window of policy `policy` is still open.
+    pub fn has_policy(&self, policy: u32) -> bool {
+        self.slots.keys().any(|k| k.0 == policy)
+    }
+
     /// Closes the windows that are over and returns what they suppressed.
     pub fn expire(&mut self, now: Instant) -> Vec<(FloodKey, u64)> {
         let mut out = Vec::new();
@@ -362,5 +390,28 @@ mod tests {
             .sum();
         assert_eq!(written, 7);
         assert_eq!(written + suppressed, admitted);
+    }
+
+    #[test]
+    fn kernel_repeats_join_the_window() {
+        let mut a = Aggregator::new(5, Duration::from_secs(10));
+        let t0 = Instant::now();
+        let key = (7, 2, 0, Verdict::Audited);
+        assert!(!a.has_policy(7));
+        assert!(a.admit(key, "/srv/www/index.html", t0));
+        a.add_suppressed(key, 41_999, t0 + Duration::from_secs(1));
+        a.add_suppressed((8, 0, 0, Verdict::Denied), 3, t0 + Duration::from_secs(4));
+        assert!(a.has_policy(7) && a.has_policy(8));
+        assert_eq!(
+            a.expire(t0 + Duration::from_secs(10)),
+            vec![(key, 41_999)],
+            "counted in the window its first record opened"
+        );
+        assert!(!a.has_policy(7));
+        assert_eq!(
+            a.expire(t0 + Duration::from_secs(14)),
+            vec![((8, 0, 0, Verdict::Denied), 3)],
+            "counts with no record of their own open a window"
+        );
     }
 }

@@ -68,8 +68,10 @@ fn many_literal_paths_compile_and_share_their_endings() {
     // One rule: the 500 endings "/data.txt" decide alike and are merged, leaving about a
     // state per distinct directory prefix (unminimized, each ending is nine states more).
     let states = t
-        .trans
-        .values()
+        .cells
+        .iter()
+        .filter(|c| c.check != CELL_FREE)
+        .map(|c| c.next)
         .collect::<std::collections::HashSet<_>>()
         .len();
     assert!(states < 1500, "{states} states");
@@ -174,12 +176,14 @@ fn first_matching_deny_is_reported() {
 #[test]
 fn other_classes_and_from_are_reported_unenforced() {
     let t = compile(&policy(&[
-        "deny cap sys_admin",
+        "deny net raw",
         "deny read /x from=/usr/bin/a",
         "deny read /y",
+        "deny cap sys_admin",
     ]))
     .unwrap();
     assert_eq!(t.unenforced.iter().map(|u| u.0).collect::<Vec<_>>(), [0, 1]);
+    assert_eq!(t.caps.rule[21], 3, "cap rules are enforced");
     assert_eq!(decide(&t, Class::Read, "/x"), Verdict::Allow);
     assert_eq!(decide(&t, Class::Read, "/y"), Verdict::Deny(2));
 }
@@ -271,8 +275,10 @@ fn minimized_tables_decide_exactly_as_unminimized_ones() {
         let min = compile_impl(&p, None, true).unwrap();
         let raw = compile_impl(&p, None, false).unwrap();
         let states = |t: &Tables| {
-            t.trans
-                .values()
+            t.cells
+                .iter()
+                .filter(|c| c.check != CELL_FREE)
+                .map(|c| c.next)
                 .collect::<std::collections::HashSet<_>>()
                 .len()
         };

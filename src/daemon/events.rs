@@ -73,6 +73,17 @@ pub(super) fn spawn_event_reader(map: libbpf_rs::MapHandle, tx: mpsc::Sender<Eve
     Ok(())
 }
 
+/// Gives the memory freed since the last time (compiling a policy takes far more than its
+/// tables keep) back to the system: glibc keeps freed heap memory for reuse, and the
+/// daemon's resident size would otherwise stay at its peak.
+fn release_free_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only returns free memory at the heap's top and between its chunks.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 impl Daemon {
     /// The unit, text and source of rule `rule` of policy `policy`.
     fn rule_info(&self, policy: u32, rule: u32, class: u8) -> (String, String, String) {
@@ -181,12 +192,53 @@ impl Daemon {
         );
     }
 
+    /// Repeats the kernel counted instead of sending (bpf/path.h: repeated()): counted for
+    /// their unit like the events it received, and reported with the daemon's own flood
+    /// summaries, so that written + suppressed + lost stays exact.
+    fn read_quiet(&mut self, now: Instant) {
+        for (key, total) in self.kernel.quiet_counts() {
+            let before = self.quiet.insert(key, total).unwrap_or(0);
+            let (policy, rule, class, verdict) = key;
+            let (Some(delta), Some(verdict)) =
+                (total.checked_sub(before), Verdict::from_raw(verdict))
+            else {
+                continue;
+            };
+            if delta == 0 {
+                continue;
+            }
+            if let Some(a) = self
+                .owners
+                .get(&policy)
+                .and_then(|o| self.units.get_mut(&o.0))
+            {
+                match verdict {
+                    Verdict::Denied => a.denied += delta,
+                    _ => a.audited += delta,
+                }
+            }
+            self.aggregator
+                .add_suppressed((policy, rule, class, verdict), delta, now);
+        }
+        for id in std::mem::take(&mut self.quiet_gone) {
+            self.kernel.forget_quiet(id);
+            self.quiet.retain(|k, _| k.0 != id);
+            if self.aggregator.has_policy(id) {
+                self.quiet_gone.push(id); // a summary still to write names its unit
+            } else if self.units.values().all(|u| u.id != id) {
+                self.owners.remove(&id);
+            }
+        }
+    }
+
     pub(super) fn on_tick(&mut self) {
         let now = Instant::now();
         self.ticks += 1;
         if self.ticks % 10 == 0 {
             self.kernel.recount_trees();
+            release_free_memory();
         }
+        self.read_quiet(now);
         for ((policy, rule, class, verdict), count) in self.aggregator.expire(now) {
             let (unit, text, source) = self.rule_info(policy, rule, class);
             journal::suppressed(
@@ -226,9 +278,8 @@ impl Daemon {
                 }
             }
             self.kernel.remove_policy(id, &tables);
-            if self.units.values().all(|u| u.id != id) {
-                self.owners.remove(&id);
-            }
+            // Its owner is forgotten once its repeat counts and summaries are out.
+            self.quiet_gone.push(id);
         }
         // Ring buffer overruns, reported once per increase and counted against the unit.
         let bindings = self.kernel.bindings();
@@ -333,9 +384,9 @@ impl Daemon {
                 limits.expected,
             ),
             (
-                "dfa_transitions",
-                tables().map(|t| t.trans.len()).sum(),
-                limits.trans,
+                "dfa_cells",
+                self.kernel.cells_used().0 as usize,
+                limits.cells,
             ),
             (
                 "accepting_states",

@@ -82,6 +82,10 @@ pub struct Daemon {
     next_id: u32,
     aggregator: Aggregator,
     lost: HashMap<u64, u64>,
+    /// The kernel's counts of repeated events it did not send (events.rs), as last read.
+    quiet: HashMap<(u32, u32, u8, u8), u64>,
+    /// Policies retired in the last tick, whose repeat counts go after one more reading.
+    quiet_gone: Vec<u32>,
     status: Arc<Mutex<Published>>,
 }
 
@@ -114,6 +118,8 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
         next_id: 1,
         aggregator: Aggregator::new(5, Duration::from_secs(10)),
         lost: HashMap::new(),
+        quiet: HashMap::new(),
+        quiet_gone: Vec::new(),
         status: status.clone(),
     };
     // The socket a reload's generator asks on (sync.rs). Bound before phase 1: a reload

@@ -142,36 +142,36 @@ impl Daemon {
             return;
         }
         let mut compile_failed = false;
-        let tables = match compile::compile_for(&policy, Some(&cgroup_pattern(&c.name, &expected)))
-        {
-            Ok(t) => t,
-            Err(e) => {
-                if let Some(p) = self.units.get_mut(&c.name) {
+        let mut tables =
+            match compile::compile_for(&policy, Some(&cgroup_pattern(&c.name, &expected))) {
+                Ok(t) => t,
+                Err(e) => {
+                    if let Some(p) = self.units.get_mut(&c.name) {
+                        error!(
+                            object_systemd_unit = c.name.as_str(),
+                            unitarmor_unit = c.name.as_str(),
+                            "{}: {e}; keeping the last good policy ({} rules)",
+                            c.name,
+                            p.policy.rules.len()
+                        );
+                        p.errors = vec![e.to_string()];
+                        return;
+                    }
+                    // No last good policy: fail closed. The unit is bound to a policy that
+                    // refuses every path in every class, so it cannot run unarmored (its start
+                    // fails at exec), and the error is listed by `unitarmor status`.
                     error!(
                         object_systemd_unit = c.name.as_str(),
                         unitarmor_unit = c.name.as_str(),
-                        "{}: {e}; keeping the last good policy ({} rules)",
-                        c.name,
-                        p.policy.rules.len()
-                    );
-                    p.errors = vec![e.to_string()];
-                    return;
-                }
-                // No last good policy: fail closed. The unit is bound to a policy that
-                // refuses every path in every class, so it cannot run unarmored (its start
-                // fails at exec), and the error is listed by `unitarmor status`.
-                error!(
-                    object_systemd_unit = c.name.as_str(),
-                    unitarmor_unit = c.name.as_str(),
-                    "{}: {e}; armored with a policy that refuses everything until its files \
+                        "{}: {e}; armored with a policy that refuses everything until its files \
                      are fixed",
-                    c.name
-                );
-                errors.push(e.to_string());
-                compile_failed = true;
-                compile::refuse_all(&policy)
-            }
-        };
+                        c.name
+                    );
+                    errors.push(e.to_string());
+                    compile_failed = true;
+                    compile::refuse_all(&policy)
+                }
+            };
         for (i, why) in &tables.unenforced {
             let r = &policy.rules[*i];
             warn!(
@@ -187,13 +187,40 @@ impl Daemon {
             return;
         };
         if let Err(e) = self.kernel.install_policy(id, &tables) {
+            self.kernel.remove_policy(id, &tables);
+            if let Some(p) = self.units.get_mut(&c.name) {
+                error!(
+                    object_systemd_unit = c.name.as_str(),
+                    unitarmor_unit = c.name.as_str(),
+                    "{}: {e:#}; keeping the last good policy ({} rules)",
+                    c.name,
+                    p.policy.rules.len()
+                );
+                p.errors = vec![format!("{e:#}")];
+                return;
+            }
+            // No last good policy: fail closed, as for a policy that does not compile (the
+            // refusing tables take two cells).
             error!(
                 object_systemd_unit = c.name.as_str(),
-                "{}: {e:#}; policy not applied", c.name
+                unitarmor_unit = c.name.as_str(),
+                "{}: {e:#}; armored with a policy that refuses everything until there is room",
+                c.name
             );
-            self.kernel.remove_policy(id, &tables);
-            return;
+            errors.push(format!("{e:#}"));
+            compile_failed = true;
+            tables = compile::refuse_all(&policy);
+            if let Err(e) = self.kernel.install_policy(id, &tables) {
+                error!(
+                    object_systemd_unit = c.name.as_str(),
+                    "{}: {e:#}; policy not applied", c.name
+                );
+                self.kernel.remove_policy(id, &tables);
+                return;
+            }
         }
+        // The kernel has the cells now; the daemon keeps what it needs to remove the policy.
+        tables.cells = Vec::new();
         let flags = if bind_order(&c.name) < 2 {
             BIND_SLICE
         } else {

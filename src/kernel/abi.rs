@@ -79,15 +79,22 @@ pub fn read_pod<T: Copy>(bytes: &[u8]) -> Option<T> {
     Some(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
 }
 
+impl Verdict {
+    /// The verdict of bpf/unitarmor.h's UA_VERDICT_* value.
+    pub fn from_raw(v: u8) -> Option<Verdict> {
+        match v {
+            1 => Some(Verdict::Denied),
+            2 => Some(Verdict::Audited),
+            3 => Some(Verdict::WouldDeny),
+            _ => None,
+        }
+    }
+}
+
 impl Event {
     pub fn parse(bytes: &[u8]) -> Option<Event> {
         let raw: RawEvent = read_pod(bytes)?;
-        let verdict = match raw.verdict {
-            1 => Verdict::Denied,
-            2 => Verdict::Audited,
-            3 => Verdict::WouldDeny,
-            _ => return None,
-        };
+        let verdict = Verdict::from_raw(raw.verdict)?;
         let len = usize::from(raw.path_len).min(PATH_MAX);
         // Names the kernel copied as strings (a process's comm, an xattr) end at a NUL.
         let len = raw.path[..len].iter().position(|b| *b == 0).unwrap_or(len);
@@ -157,6 +164,7 @@ pub fn op_name(op: u8) -> &'static str {
         37 => "utimes",
         38 => "subvolume",
         39 => "btrfs-raw",
+        40 => "capable",
         _ => "operation",
     }
 }
@@ -169,6 +177,7 @@ pub fn class_name(class: u8) -> &'static str {
         2 => "exec",
         3 => "connect",
         4 => "protect",
+        5 => "cap",
         _ => "unknown",
     }
 }

@@ -5,8 +5,11 @@
 //! out the event ring buffer.
 
 pub mod abi;
+mod counters;
 mod devices;
 mod probe;
+mod regions;
+mod tables;
 mod usage;
 
 pub use probe::check_support;
@@ -20,8 +23,7 @@ use anyhow::{bail, Context, Result};
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, OpenObject};
 
-use crate::compile::Tables;
-use crate::policy::Mode;
+use counters::random_seed;
 use probe::{
     hook_arity, kernel_has_func, kernel_has_hook, log_verifier_stats, OPTIONAL_HOOKS, TRACED_FUNCS,
 };
@@ -37,10 +39,7 @@ mod skel {
     include!(concat!(env!("OUT_DIR"), "/unitarmor.skel.rs"));
 }
 
-use skel::types::{
-    ua_accept, ua_binding, ua_config, ua_counters, ua_expect, ua_file_id, ua_policy,
-    ua_policy_table, ua_state_key, ua_trans_key,
-};
+use skel::types::{ua_binding, ua_config, ua_expect, ua_file_id};
 use skel::{UnitarmorSkel, UnitarmorSkelBuilder};
 
 /// Where programs (as links) and maps are pinned.
@@ -83,6 +82,12 @@ pub struct Kernel {
     executors: Vec<(u32, u64)>,
     /// Most sub-cgroups per unit tree (bpf/unitarmor.h: ua_config).
     sub_cgroups: u32,
+    /// Keys the kernel's hash of repeated events' subjects (random per daemon).
+    seed: u64,
+    /// Runs of `cells` in use, and each installed policy's (start, length).
+    regions: std::cell::RefCell<regions::Regions>,
+    /// Installed policies that have `cap` rules.
+    cap_policies: std::cell::RefCell<std::collections::HashSet<u32>>,
 }
 
 /// Views a plain-old-data value as bytes, for map keys and values.
@@ -170,6 +175,7 @@ impl Kernel {
             }
         }
         let skel = open.load().context("loading the BPF programs (verifier)")?;
+        let cells = regions::Regions::new(skel.maps.cells.max_entries());
         let mut kernel = Kernel {
             skel,
             links: Vec::new(),
@@ -177,6 +183,9 @@ impl Kernel {
             setattr_2,
             executors: Vec::new(),
             sub_cgroups,
+            seed: random_seed(),
+            regions: std::cell::RefCell::new(cells),
+            cap_policies: Default::default(),
         };
         kernel.write_config()?;
         kernel.note_executor()?;
@@ -206,10 +215,12 @@ impl Kernel {
         self.sub_cgroups
     }
 
-    fn write_config(&self) -> Result<()> {
+    pub(super) fn write_config(&self) -> Result<()> {
         let mut cfg = ua_config {
             tree_cgroups_max: self.sub_cgroups,
             sub_cgroups_max: SUB_CGROUPS_MAX,
+            seed: self.seed,
+            cap_policies: self.cap_policies.borrow().len() as u32,
             ..Default::default()
         };
         for (slot, &(dev, ino)) in cfg.executor.iter_mut().zip(&self.executors) {
@@ -353,11 +364,12 @@ impl Kernel {
                 .with_context(|| format!("pinning {}", path.display()))?;
         }
         let m = &mut self.skel.maps;
+        let mut pinned = Vec::new();
         for (name, map) in [
             ("expected", &mut m.expected),
             ("bound", &mut m.bound),
             ("policies", &mut m.policies),
-            ("trans", &mut m.trans),
+            ("cells", &mut m.cells),
             ("accept", &mut m.accept),
             ("counters", &mut m.counters),
             ("tree_size", &mut m.tree_size),
@@ -370,73 +382,15 @@ impl Kernel {
             remove_pin(&path)?;
             map.pin(&path)
                 .with_context(|| format!("pinning {}", path.display()))?;
+            pinned.push(name);
+        }
+        // Maps an earlier version pinned and this one no longer has.
+        for entry in std::fs::read_dir(&maps_dir).into_iter().flatten().flatten() {
+            if !pinned.iter().any(|n| entry.file_name() == **n) {
+                remove_pin(&entry.path())?;
+            }
         }
         Ok(())
-    }
-
-    /// Writes `tables` as policy `id`. The header goes last, so the policy is complete before
-    /// anything can be bound to it.
-    pub fn install_policy(&self, id: u32, tables: &Tables) -> Result<()> {
-        let m = &self.skel.maps;
-        for (&(state, class), &next) in &tables.trans {
-            let key = ua_trans_key {
-                policy: id,
-                state,
-                byte_class: class.into(),
-            };
-            m.trans
-                .update(bytes(&key), bytes(&next), MapFlags::ANY)
-                .context("writing the trans map (is the policy too large?)")?;
-        }
-        for (&state, acc) in &tables.accept {
-            let key = ua_state_key { policy: id, state };
-            let val = ua_accept {
-                deny: acc.deny,
-                allow: acc.allow,
-                audit: acc.audit,
-            };
-            m.accept
-                .update(bytes(&key), bytes(&val), MapFlags::ANY)
-                .context("writing the accept map (is the policy too large?)")?;
-        }
-        let table = ua_policy_table {
-            header: ua_policy {
-                start: tables.start,
-                mode: match tables.mode {
-                    Mode::Audit => 1,
-                    _ => 0,
-                },
-                classes: tables.classes,
-                allowlist: tables.allowlist,
-                pad: 0,
-                protect: tables.protect,
-            },
-            byte_class: tables.byte_class,
-        };
-        m.policies
-            .update(bytes(&id), bytes(&table), MapFlags::ANY)
-            .context("writing the policies map")?;
-        Ok(())
-    }
-
-    /// Removes policy `id` (nothing may be bound to it any more).
-    pub fn remove_policy(&self, id: u32, tables: &Tables) {
-        let m = &self.skel.maps;
-        let _ = m.policies.update(
-            bytes(&id),
-            bytes(&ua_policy_table::default()),
-            MapFlags::ANY,
-        );
-        for &(state, class) in tables.trans.keys() {
-            let _ = m.trans.delete(bytes(&ua_trans_key {
-                policy: id,
-                state,
-                byte_class: class.into(),
-            }));
-        }
-        for &state in tables.accept.keys() {
-            let _ = m.accept.delete(bytes(&ua_state_key { policy: id, state }));
-        }
     }
 
     /// Cgroups created at `path` from now on get policy `id` (`flags`: [`BIND_SLICE`] for a
@@ -571,23 +525,6 @@ impl Kernel {
                 ))
             })
             .collect()
-    }
-
-    /// Events lost because the ring buffer was full, per cgroup id: (count, policy id).
-    pub fn lost_events(&self) -> HashMap<u64, (u64, u32)> {
-        let map = &self.skel.maps.counters;
-        map.keys()
-            .filter_map(|k| {
-                let v = map.lookup(&k, MapFlags::ANY).ok()??;
-                let c: ua_counters = abi::read_pod(&v)?;
-                Some((u64::from_ne_bytes(k.try_into().ok()?), (c.lost, c.policy)))
-            })
-            .collect()
-    }
-
-    /// Drops the loss counter of a cgroup that is gone.
-    pub fn forget_counters(&self, cgroup_id: u64) {
-        let _ = self.skel.maps.counters.delete(bytes(&cgroup_id));
     }
 
     /// A handle on the event ring buffer, for a reader thread.

@@ -16,8 +16,8 @@ pub struct Limits {
     pub sub_cgroups: u32,
     /// Cgroup paths and template names armored units are bound at (`expected`).
     pub expected: u32,
-    /// DFA transitions of all policies (`trans`).
-    pub trans: u32,
+    /// Packed DFA transitions of all policies (`cells`).
+    pub cells: u32,
     /// Accepting DFA states of all policies (`accept`).
     pub accept: u32,
 }
@@ -30,7 +30,7 @@ impl Kernel {
             bound: m.bound.max_entries(),
             sub_cgroups: SUB_CGROUPS_MAX,
             expected: m.expected.max_entries(),
-            trans: m.trans.max_entries(),
+            cells: m.cells.max_entries(),
             accept: m.accept.max_entries(),
         }
     }

@@ -88,9 +88,9 @@ pub fn lint(policy: &Policy, diags: &mut Diagnostics) {
     }
     exemptions(policy, diags);
     for (i, r) in policy.rules.iter().enumerate() {
-        // The kernel decides path classes and unix-socket connect rules (see
-        // compile::rule_class); the rest is parsed for later versions.
-        if !r.class.is_path() && !r.is_unix() {
+        // The kernel decides path classes, unix-socket connect rules (see
+        // compile::rule_class) and capabilities; the rest is parsed for later versions.
+        if !r.class.is_path() && !r.is_unix() && r.class != Class::Cap {
             let what = if r.class == Class::Connect {
                 "'connect' rules with ports".to_string()
             } else {
@@ -305,14 +305,15 @@ mod tests {
     #[test]
     fn unenforced_classes_are_named() {
         let w = lint_rules(&[
-            "deny cap sys_admin",
+            "deny net raw",
             "deny read /x from=/usr/bin/a",
             "deny connect tcp:25",
             "deny connect unix:/run/x.sock",
             "deny connect unix:@x from=/usr/bin/a",
+            "deny cap sys_admin",
         ]);
         assert_eq!(w.len(), 4, "{w:?}");
-        assert!(w[0].contains("'cap' rules are parsed but not enforced"));
+        assert!(w[0].contains("'net' rules are parsed but not enforced"));
         assert!(w[1].contains("from= is parsed but not enforced"));
         assert!(w[2].starts_with("/p:3: warning: 'connect' rules with ports are parsed but not"));
         assert!(w[3].starts_with("/p:5: warning: from= is parsed but not enforced"));

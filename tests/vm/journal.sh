@@ -41,12 +41,16 @@ check "unitarmor logs shows it" sh -c 'unitarmor logs armor-jdeny.service | grep
 check "unitarmor logs --json gives journal records" sh -c 'unitarmor logs --json armor-jdeny.service | grep -q "\"UNITARMOR_PATH\":\"/etc/armor-secret\""'
 
 # --- a flood ------------------------------------------------------------------------------
+# The kernel sends the first of identical denials and counts the rest; a denial of another
+# path right after is news and is written.
+echo other >/etc/armor-secret2
 unit armor-flood.service '[Service]
-ExecStart=/bin/sh -c "/var/lib/armortest/opener /etc/armor-secret 100000 > /run/armortest/flood.out; exec sleep infinity"'
+ExecStart=/bin/sh -c "/var/lib/armortest/opener /etc/armor-secret 100000 > /run/armortest/flood.out; /var/lib/armortest/opener /etc/armor-secret2 1 >/dev/null; exec sleep infinity"'
 dropin armor-flood.service armor.conf '[X-Armor]
-ArmorPolicy=deny read /etc/armor-secret'
+ArmorPolicy=deny read /etc/armor-secret
+ArmorPolicy=deny read /etc/armor-secret2'
 systemctl daemon-reload
-wait_rules armor-flood.service 1
+wait_rules armor-flood.service 2
 systemctl start armor-flood.service
 for i in $(seq 1 600); do [ -s /run/armortest/flood.out ] && break; sleep 0.5; done
 check "the flood: 100000 opens, all denied with EACCES" grep -qx "100000 0" /run/armortest/flood.out
@@ -70,7 +74,7 @@ for _ in $(seq 1 150); do
   lost=$(field lost)
   denied=$(field denied)
   now="$written $suppressed $lost $denied"
-  [ "$((written + suppressed + lost))" = 100000 ] && [ "$((denied + lost))" = 100000 ] && break
+  [ "$((written + suppressed + lost))" = 100001 ] && [ "$((denied + lost))" = 100001 ] && break
   if [ "$now" = "$last" ]; then still=$((still + 2)); else still=0; fi
   [ "$still" -ge 30 ] && break
   last=$now
@@ -78,8 +82,12 @@ for _ in $(seq 1 150); do
 done
 echo "# flood: $written records written, $suppressed suppressed, $lost lost in the kernel, daemon counted $denied"
 check "the journal stays bounded (at most 100 denial records)" test "$written" -le 100
-check "written + suppressed + lost = 100000 exactly" test "$((written + suppressed + lost))" = 100000
-check "the daemon's denial counter + lost = 100000" test "$((denied + lost))" = 100000
+check "written + suppressed + lost = 100001 exactly" test "$((written + suppressed + lost))" = 100001
+check "the daemon's denial counter + lost = 100001" test "$((denied + lost))" = 100001
+check "the kernel counted repeats instead of sending them" sh -c \
+  "bpftool -j map dump name quiet | grep -Eq '\"value\": *[1-9][0-9]{3}'"
+check "the denial of another path after the flood is written" sh -c \
+  'journalctl -u armor-flood.service -o cat | grep -q "Denied read of /etc/armor-secret2"'
 check "a summary record says how many were suppressed" sh -c \
   "journalctl -u armor-flood.service -o cat | grep -Eq '^Suppressed [0-9]+ more denials by rule \"deny read /etc/armor-secret\"'"
 if [ "$lost" -gt 0 ]; then
@@ -93,15 +101,18 @@ systemctl stop armor-flood.service
 # buffer: a flooding unit's 3,000 denials are three times what it holds (4 MiB, about 950
 # events), so without a fair share it would be full when a second unit makes its one denial.
 # With it, the flood is shed once the buffer is half full, and the other unit's event gets in.
+# Each denial is of another file: repeats of one would be counted in the kernel, not sent.
 echo armor-fair >/etc/armor-fair-secret
+mkdir -p /etc/armor-fair
+(cd /etc/armor-fair && seq 0 2999 | xargs touch)
 unit armor-fair-flood.service '[Service]
-ExecStart=/bin/sh -c "/var/lib/armortest/opener /etc/armor-fair-secret 3000 > /run/armortest/fair.out; exec sleep infinity"'
+ExecStart=/bin/sh -c "/var/lib/armortest/opener /etc/armor-fair/%%ld 3000 > /run/armortest/fair.out; exec sleep infinity"'
 unit armor-fair-one.service '[Service]
 Type=oneshot
 ExecStart=-/bin/cat /etc/armor-fair-secret'
 for u in armor-fair-flood armor-fair-one; do
   dropin $u.service armor.conf '[X-Armor]
-ArmorPolicy=deny read /etc/armor-fair-secret'
+ArmorPolicy=deny read /etc/armor-fair-secret /etc/armor-fair/**'
 done
 systemctl daemon-reload
 wait_rules armor-fair-flood.service 1

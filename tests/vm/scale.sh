@@ -96,7 +96,7 @@ systemctl daemon-reload
 check "the second template is armored" wait_rules armor-own@.service 1
 line=$(unitarmor status | tail -n 1)
 echo "# unitarmor status: $line"
-check "status ends with the table use" eval "grep -Eq '^policy slots [0-9]+/1023, bound cgroups [0-9]+/[0-9]+, .*expected paths [0-9]+/[0-9]+, dfa transitions [0-9]+/[0-9]+' <<<'$line'"
+check "status ends with the table use" eval "grep -Eq '^policy slots [0-9]+/1023, bound cgroups [0-9]+/[0-9]+, .*expected paths [0-9]+/[0-9]+, dfa cells [0-9]+/[0-9]+' <<<'$line'"
 check "status --json is still the array of units" eval 'unitarmor status --json | head -c 1 | grep -qx "\["'
 usage_json() {
   local j; j=$(unitarmor status --json --usage | tr -d ' \n')

@@ -1,0 +1,121 @@
+//! Policy tables in the kernel: a compiled policy's cells, accept entries and header, written
+//! in the order that makes it complete before anything is bound to it, and removed.
+
+use anyhow::{bail, Context, Result};
+use libbpf_rs::{MapCore, MapFlags};
+
+use super::skel::types::{ua_accept, ua_cell, ua_policy, ua_policy_table, ua_state_key};
+use super::{bytes, Kernel};
+use crate::compile::{self, Tables};
+use crate::policy::Mode;
+
+impl Kernel {
+    /// Writes `tables` as policy `id`: its cells into a free run of `cells`, its accept
+    /// entries, then its header, so the policy is complete before anything can be bound to it.
+    pub fn install_policy(&self, id: u32, tables: &Tables) -> Result<()> {
+        let m = &self.skel.maps;
+        let n = tables.cells.len().max(1) as u32;
+        let start = {
+            let mut r = self.regions.borrow_mut();
+            let Some(start) = r.alloc(id, n) else {
+                bail!(
+                    "the kernel's DFA cell array is full: the policy needs {n} cells, {} of {} are in use",
+                    r.used(),
+                    r.len()
+                );
+            };
+            start
+        };
+        let mut keys = Vec::with_capacity(n as usize * 4);
+        let mut values = Vec::with_capacity(n as usize * 8);
+        for i in 0..n {
+            let cell = tables
+                .cells
+                .get(i as usize)
+                .copied()
+                .unwrap_or(compile::Cell {
+                    check: compile::CELL_FREE,
+                    next: 0,
+                });
+            keys.extend_from_slice(&(start + i).to_ne_bytes());
+            values.extend_from_slice(bytes(&ua_cell {
+                check: cell.check,
+                next: cell.next,
+            }));
+        }
+        m.cells
+            .update_batch(&keys, &values, n, MapFlags::ANY, MapFlags::ANY)
+            .context("writing the cells map")?;
+        for (&state, acc) in &tables.accept {
+            let key = ua_state_key { policy: id, state };
+            let val = ua_accept {
+                deny: acc.deny,
+                allow: acc.allow,
+                audit: acc.audit,
+            };
+            m.accept
+                .update(bytes(&key), bytes(&val), MapFlags::ANY)
+                .context("writing the accept map (is the policy too large?)")?;
+        }
+        let table = ua_policy_table {
+            header: ua_policy {
+                start: tables.start,
+                mode: match tables.mode {
+                    Mode::Audit => 1,
+                    _ => 0,
+                },
+                classes: tables.classes,
+                allowlist: tables.allowlist,
+                pad: 0,
+                protect: tables.protect,
+                cells: start,
+            },
+            byte_class: tables.byte_class,
+            cap_rule: tables.caps.rule,
+            cap_audit: tables.caps.audit,
+        };
+        m.policies
+            .update(bytes(&id), bytes(&table), MapFlags::ANY)
+            .context("writing the policies map")?;
+        self.note_caps(id, tables.caps.any())
+    }
+
+    /// Removes policy `id` (nothing may be bound to it any more). Its cells are left as they
+    /// are: the next policy given them overwrites every one.
+    pub fn remove_policy(&self, id: u32, tables: &Tables) {
+        let m = &self.skel.maps;
+        let _ = m.policies.update(
+            bytes(&id),
+            bytes(&ua_policy_table::default()),
+            MapFlags::ANY,
+        );
+        self.regions.borrow_mut().release(id);
+        let _ = self.note_caps(id, false);
+        for &state in tables.accept.keys() {
+            let _ = m.accept.delete(bytes(&ua_state_key { policy: id, state }));
+        }
+    }
+
+    /// Cells of `cells` in use, and how many there are.
+    pub fn cells_used(&self) -> (u32, u32) {
+        let r = self.regions.borrow();
+        (r.used(), r.len())
+    }
+
+    /// Counts policy `id` among those with `cap` rules (or not), and tells the programs how
+    /// many there are: while none has any, the capable() hook returns at once.
+    fn note_caps(&self, id: u32, has: bool) -> Result<()> {
+        let changed = {
+            let mut ids = self.cap_policies.borrow_mut();
+            if has {
+                ids.insert(id)
+            } else {
+                ids.remove(&id)
+            }
+        };
+        if changed {
+            self.write_config()?;
+        }
+        Ok(())
+    }
+}
