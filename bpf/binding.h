@@ -199,13 +199,24 @@ int BPF_PROG(ua_task_alloc, struct task_struct *task, unsigned long clone_flags)
 	return 0;
 }
 
+/* Each stage of an exec (a script, then its interpreter) passes bprm_check_security with its
+ * own file, and only the last reaches bprm_committed_creds: a marked task whose exec passed
+ * anything but the executor loses its mark, even if the interpreter is the executor. */
+static __always_inline void note_exec_stage(struct file *file)
+{
+	__u32 *mark = bpf_task_storage_get(&task_marks, bpf_get_current_task_btf(), 0, 0);
+
+	if (mark && (*mark & UA_TASK_SETUP) && !is_executor(file))
+		*mark |= UA_TASK_SAW_OTHER;
+}
+
 SEC("lsm/bprm_committed_creds")
 int BPF_PROG(ua_bprm_committed_creds, struct linux_binprm *bprm)
 {
 	__u32 *mark = bpf_task_storage_get(&task_marks, bpf_get_current_task_btf(), 0, 0);
 
 	/* Cleared in place: deleting task storage can fail (-EBUSY) on 6.1. */
-	if (mark && *mark && !is_executor(BPF_CORE_READ(bprm, file)))
+	if (mark && *mark && (!is_executor(BPF_CORE_READ(bprm, file)) || (*mark & UA_TASK_SAW_OTHER)))
 		*mark = 0;
 	return 0;
 }

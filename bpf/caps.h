@@ -35,10 +35,9 @@ int BPF_PROG(ua_capable, const struct cred *cred, struct user_namespace *ns, int
 	rule = a.pol->cap_rule[cap & (UA_CAP_SLOTS - 1)];
 	if (rule == UA_RULE_NONE)
 		return 0;
-	/* Only the task's own credentials are its privilege: a check of another task's (or of
-	 * the opener of a file passed in) is not this unit's use. */
-	if (as_number(cred) != as_number(BPF_CORE_READ(bpf_get_current_task_btf(), cred)))
-		return 0;
+	/* Whatever credentials are checked: the kernel checks a file opener's at read time
+	 * (/proc/PID/stack, pagemap), and a child of the unit reads with credentials of its
+	 * own. Checks about another task from inside the unit are refused too (fail closed). */
 	/* systemd setting the unit up (PrivateTmp=, User=, ...) is not the service. */
 	if (setup_phase())
 		return 0;

@@ -28,9 +28,12 @@ int BPF_PROG(ua_bprm_check, struct linux_binprm *bprm)
 	struct armor a;
 	struct file *file;
 
-	if (!armored(&a) || !has_class(&a, UA_CLASS_EXEC))
+	if (!armored(&a))
 		return 0;
 	file = BPF_CORE_READ(bprm, file);
+	note_exec_stage(file);
+	if (!has_class(&a, UA_CLASS_EXEC))
+		return 0;
 	if (setup_phase() && is_executor(file))
 		return 0;
 	return decide_armored(&a, UA_CLASS_EXEC, UA_OP_EXEC, BPF_CORE_READ(file, f_path.mnt),

@@ -204,7 +204,7 @@ struct scratch {
 	/* The hash of an event's path (path.h's subject_hash()), in map memory for the same
 	 * reason. */
 	struct {
-		__u64 h;
+		__u64 v[4];  /* SipHash state */
 		__u32 words; /* 8-byte words the path spans */
 		__u32 skip;  /* bytes of the first word that are before the path */
 	} hash;
@@ -237,6 +237,7 @@ struct armor {
 static __always_inline bool armored(struct armor *a)
 {
 	a->cgid = bpf_get_current_cgroup_id();
+	a->switches = 0; /* no claim on the path buffer yet (path.h) */
 	a->binding = bpf_map_lookup_elem(&bound, &a->cgid);
 	if (!a->binding)
 		return false;

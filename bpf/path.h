@@ -262,8 +262,42 @@ struct report {
 	__u8 status;
 };
 
+/* SipHash-1-3 (a keyed pseudo-random function) over the path's 8-byte words, with the
+ * daemon's random 128-bit key: without the key, a process cannot find another path with the
+ * same hash, so a decoy cannot make a new path's event pass for a repeat. */
+static __always_inline __u64 rotl(__u64 x, int b)
+{
+	return (x << b) | (x >> (64 - b));
+}
+
+static __always_inline void sip_round(__u64 *v)
+{
+	v[0] += v[1];
+	v[1] = rotl(v[1], 13);
+	v[1] ^= v[0];
+	v[0] = rotl(v[0], 32);
+	v[2] += v[3];
+	v[3] = rotl(v[3], 16);
+	v[3] ^= v[2];
+	v[0] += v[3];
+	v[3] = rotl(v[3], 21);
+	v[3] ^= v[0];
+	v[2] += v[1];
+	v[1] = rotl(v[1], 17);
+	v[1] ^= v[2];
+	v[2] = rotl(v[2], 32);
+}
+
+static __always_inline void sip_word(__u64 *v, __u64 m)
+{
+	v[3] ^= m;
+	sip_round(v);
+	v[0] ^= m;
+}
+
 /* One 8-byte word of the path, from its end: the words are aligned to the path's end at
- * UA_PATH_MAX; the first word's bytes before the path are shifted out. */
+ * UA_PATH_MAX; the first word's bytes before the path are shifted out (its length, hashed
+ * last, tells the encodings apart). */
 static long hash_word(__u32 i, void *data)
 {
 	struct scratch *s = get_scratch();
@@ -274,24 +308,28 @@ static long hash_word(__u32 i, void *data)
 	w = *(__u64 *)&s->path[BOUND(UA_PATH_MAX - 8 * ((__u64)i + 1), 0xff8)];
 	if (i + 1 == s->hash.words)
 		w >>= (8 * s->hash.skip) & 63;
-	s->hash.h = (s->hash.h ^ w) * 0x9e3779b97f4a7c15ULL;
-	s->hash.h ^= s->hash.h >> 29;
+	sip_word(s->hash.v, w);
 	return 0;
 }
 
-/* A hash of the len-byte path ending at UA_PATH_MAX, keyed by the daemon's random seed (so
- * that a process cannot make two paths collide on purpose). */
-static __always_inline __u64 subject_hash(struct scratch *s, __u32 len)
+/* The hash under key (k0, k1) of the len-byte path ending at UA_PATH_MAX. */
+static __always_inline __u64 subject_hash(struct scratch *s, __u32 len, __u64 k0, __u64 k1)
 {
-	struct ua_config *cfg;
-	__u32 zero = 0;
+	__u64 *v = s->hash.v;
 
-	cfg = bpf_map_lookup_elem(&config, &zero);
-	s->hash.h = (cfg ? cfg->seed : 0) ^ len;
+	v[0] = k0 ^ 0x736f6d6570736575ULL;
+	v[1] = k1 ^ 0x646f72616e646f6dULL;
+	v[2] = k0 ^ 0x6c7967656e657261ULL;
+	v[3] = k1 ^ 0x7465646279746573ULL;
 	s->hash.words = (len + 7) / 8;
 	s->hash.skip = s->hash.words * 8 - len;
 	bpf_loop(s->hash.words & 1023, hash_word, 0, 0);
-	return s->hash.h;
+	sip_word(v, (__u64)len << 56);
+	v[2] ^= 0xff;
+	sip_round(v);
+	sip_round(v);
+	sip_round(v);
+	return v[0] ^ v[1] ^ v[2] ^ v[3];
 }
 
 /* Whether the event `k` was written less than a window ago: then it is counted in `quiet`
@@ -321,7 +359,7 @@ static __always_inline bool repeated(struct ua_repeat_key *k, __u64 now)
  * share of the ring buffer). A global function: the verifier checks it once per program, not
  * once per call site, which keeps loading fast (it builds the executable's path, a bpf_loop).
  */
-__noinline int ua_emit(__u64 cgid, __u64 root, __u32 policy, struct report *r)
+__noinline int ua_emit(__u64 cgid, __u64 root, __u32 policy, struct report *r, __u64 claimed)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct scratch *s = get_scratch();
@@ -333,7 +371,9 @@ __noinline int ua_emit(__u64 cgid, __u64 root, __u32 policy, struct report *r)
 	struct ua_counters zero = { .policy = policy }, *c;
 	__u64 now = bpf_ktime_get_ns();
 	struct ua_repeat_key rk = {};
-	__u32 recent;
+	struct ua_config *cfg;
+	__u32 recent, key0 = 0;
+	bool keyed;
 
 	if (!r || !s)
 		return 0;
@@ -343,8 +383,11 @@ __noinline int ua_emit(__u64 cgid, __u64 root, __u32 policy, struct report *r)
 	/* A repeat of an event written in this window is counted, not sent (nor counted
 	 * against the unit's share). Its time is set only once it was sent: a first event that
 	 * was lost does not silence its repeats. */
+	cfg = bpf_map_lookup_elem(&config, &key0);
+	/* No key (the daemon could not get random bytes): every event is sent. */
+	keyed = cfg && (cfg->key[0] | cfg->key[1]);
 	rk.root = root;
-	rk.hash = subject_hash(s, len);
+	rk.hash = keyed ? subject_hash(s, len, cfg->key[0], cfg->key[1]) : 0;
 	rk.policy = policy;
 	rk.rule = r->rule;
 	rk.arg = r->arg;
@@ -352,7 +395,9 @@ __noinline int ua_emit(__u64 cgid, __u64 root, __u32 policy, struct report *r)
 	rk.class = r->class;
 	rk.op = r->op;
 	rk.verdict = r->verdict;
-	if (repeated(&rk, now))
+	/* The path is hashed from the per-CPU buffer: if the task was switched out since it
+	 * claimed the buffer, another task's path may be there, and no repeat is assumed. */
+	if (keyed && (!len || claimed == switches()) && repeated(&rk, now))
 		return 0;
 	c = bpf_map_lookup_elem(&counters, &root);
 	if (!c) {
@@ -424,7 +469,7 @@ __noinline int ua_emit(__u64 cgid, __u64 root, __u32 policy, struct report *r)
 
 static __always_inline void emit(struct armor *a, struct scratch *s, struct report *r)
 {
-	ua_emit(a->cgid, a->binding->root, a->binding->policy, r);
+	ua_emit(a->cgid, a->binding->root, a->binding->policy, r, a->switches);
 }
 
 /* Reports a denial (a "would deny" under ArmorMode=audit) and returns what the hook returns. */
@@ -550,7 +595,12 @@ static __always_inline __u64 path_state(struct armor *a, struct vfsmount *mnt,
 {
 	__u64 m = as_number(mnt), d = as_number(dentry);
 	__u32 exec = class == UA_CLASS_EXEC;
-	__u64 b = ua_path_state(m, d, a->binding->policy, a->pol->header.start, exec);
+	__u64 b;
+
+	/* As claim(): an event may take its path for a repeat's only if the task was not
+	 * switched out since (ua_emit). A retry below was, so its event is always sent. */
+	claim(a);
+	b = ua_path_state(m, d, a->binding->policy, a->pol->header.start, exec);
 
 	if (!BUILT_KEPT(b))
 		b = ua_path_state(m, d, a->binding->policy, a->pol->header.start, exec);

@@ -175,7 +175,7 @@ struct ua_config {
 	struct ua_file_id executor[UA_EXECUTORS];
 	__u32 tree_cgroups_max;  /* per unit tree */
 	__u32 sub_cgroups_max;   /* all unit trees together */
-	__u64 seed;              /* keys the hash of repeated events' subjects (random per daemon) */
+	__u64 key[2];            /* keys the hash of repeated events' subjects (random per daemon) */
 	__u32 cap_policies;      /* installed policies with `cap` rules: none, and capable() returns at once */
 	__u32 pad;
 };
@@ -218,6 +218,9 @@ struct ua_accept {
 /* Task marks (task storage): a task PID 1 forked that has not executed anything but
  * systemd-executor yet is systemd setting up the unit, not the unit's code. */
 #define UA_TASK_SETUP 1
+/* A marked task's exec has passed a file that is not systemd-executor (a script whose
+ * interpreter is the executor): the mark goes when the exec commits. */
+#define UA_TASK_SAW_OTHER 2
 
 /* counters: unit tree root -> events the ring buffer had no room for (or that were shed, see
  * UA_FAIR_BURST), and the policy they were decided by (the daemon attributes them to its unit
@@ -237,7 +240,7 @@ struct ua_counters {
 /* Repeated events: an event identical to one written less than UA_FAIR_WINDOW_NS ago (same
  * unit tree, policy, rule, class, operation, verdict, object and argument) is not sent again
  * but counted in `quiet` under its (policy, rule, class, verdict), which the daemon reads and
- * reports with its own flood summaries. The object is a keyed hash of its path. */
+ * reports with its own flood summaries. The object is a keyed hash (SipHash) of its path. */
 struct ua_repeat_key {
 	__u64 root;
 	__u64 hash;

@@ -2,7 +2,7 @@
 //! aggregated), retire replaced tables, count lost events, and publish the status the D-Bus
 //! API reports.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -231,11 +231,50 @@ impl Daemon {
         }
     }
 
+    /// Cgroups still bound to a removed policy (made below a cgroup while it was being
+    /// rebound; the kernel refuses them everything meanwhile) move to their unit's policy:
+    /// the one their tree's root is bound to, or the removed policy's unit's current one. A
+    /// cgroup of neither (its unit was disarmed) is unbound, as its unit's others were. A
+    /// removed id is handed out again only once no cgroup was found bound to it.
+    fn sweep_dead(&mut self) {
+        let live: HashSet<u32> = self
+            .units
+            .values()
+            .map(|u| u.id)
+            .chain(self.retiring.iter().map(|r| r.0))
+            .collect();
+        let bindings = self.kernel.bindings();
+        let mut found = HashSet::new();
+        for (cgid, b) in &bindings {
+            if live.contains(&b.policy) {
+                continue;
+            }
+            found.insert(b.policy);
+            let successor = bindings
+                .get(&b.root)
+                .map(|r| r.policy)
+                .filter(|p| live.contains(p))
+                .or_else(|| {
+                    let (unit, _) = self.owners.get(&b.policy)?;
+                    self.units.get(unit).map(|a| a.id)
+                });
+            match successor {
+                Some(policy) => {
+                    let _ = self.kernel.bind(*cgid, kernel::Binding { policy, ..*b });
+                }
+                None => self.kernel.unbind(*cgid),
+            }
+        }
+        // Looked at again next time: a cgroup made meanwhile below one of these may hold it.
+        self.dead.retain(|id| found.contains(id));
+    }
+
     pub(super) fn on_tick(&mut self) {
         let now = Instant::now();
         self.ticks += 1;
         if self.ticks % 10 == 0 {
             self.kernel.recount_trees();
+            self.sweep_dead();
             release_free_memory();
         }
         self.read_quiet(now);
@@ -280,6 +319,7 @@ impl Daemon {
             self.kernel.remove_policy(id, &tables);
             // Its owner is forgotten once its repeat counts and summaries are out.
             self.quiet_gone.push(id);
+            self.dead.insert(id);
         }
         // Ring buffer overruns, reported once per increase and counted against the unit.
         let bindings = self.kernel.bindings();

@@ -86,6 +86,9 @@ pub struct Daemon {
     quiet: HashMap<(u32, u32, u8, u8), u64>,
     /// Policies retired in the last tick, whose repeat counts go after one more reading.
     quiet_gone: Vec<u32>,
+    /// Policies removed from the kernel that a cgroup may still be bound to (events.rs:
+    /// sweep); their ids are not handed out again until no cgroup is.
+    dead: HashSet<u32>,
     status: Arc<Mutex<Published>>,
 }
 
@@ -120,6 +123,7 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
         lost: HashMap::new(),
         quiet: HashMap::new(),
         quiet_gone: Vec::new(),
+        dead: HashSet::new(),
         status: status.clone(),
     };
     // The socket a reload's generator asks on (sync.rs). Bound before phase 1: a reload

@@ -23,12 +23,15 @@ use crate::systemd::{self, UnitInfo};
 
 impl Daemon {
     /// Policy slots in use: armored units' and retired tables' (kept until they are removed
-    /// from the kernel).
+    /// from the kernel), and removed ones whose repeat counts are still to be read or that a
+    /// cgroup may still be bound to.
     pub(super) fn slots_in_use(&self) -> HashSet<u32> {
         self.units
             .values()
             .map(|u| u.id)
             .chain(self.retiring.iter().map(|r| r.0))
+            .chain(self.quiet_gone.iter().copied())
+            .chain(self.dead.iter().copied())
             .collect()
     }
 

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use libbpf_rs::{MapCore, MapFlags};
 
-use super::skel::types::{ua_counters, ua_quiet_key};
+use super::skel::types::{ua_counters, ua_quiet_key, ua_repeat_key};
 use super::{abi, bytes, Kernel};
 
 impl Kernel {
@@ -41,6 +41,7 @@ impl Kernel {
     }
 
     /// Drops the repeat counts of policy `id`, retired a tick ago (no hook can count for it).
+    /// Its recent events go too, so that a later policy given the same id sends its first.
     pub fn forget_quiet(&self, id: u32) {
         let map = &self.skel.maps.quiet;
         for k in map.keys() {
@@ -48,17 +49,29 @@ impl Kernel {
                 let _ = map.delete(&k);
             }
         }
+        let map = &self.skel.maps.repeats;
+        for k in map.keys() {
+            if abi::read_pod::<ua_repeat_key>(&k).is_some_and(|key| key.policy == id) {
+                let _ = map.delete(&k);
+            }
+        }
     }
 }
 
-/// A random seed from the kernel (a fixed one, if getrandom(2) fails, only makes collisions
-/// easier to construct; it is never used for anything but grouping repeats).
-pub(super) fn random_seed() -> u64 {
-    let mut buf = [0u8; 8];
+/// A random 128-bit key for the kernel's hash of repeated events (bpf/path.h). If the kernel
+/// gives no random bytes, no key (zero): the programs then send every event rather than use a
+/// key a process could know.
+pub(super) fn random_key() -> [u64; 2] {
+    let mut buf = [0u8; 16];
     // SAFETY: the buffer is valid for writes of its length.
     let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
-    if n != 8 {
-        tracing::warn!("getrandom failed; the hash of repeated events uses a fixed seed");
+    if n != 16 {
+        tracing::warn!("getrandom failed; repeated events are sent, not counted in the kernel");
+        return [0, 0];
     }
-    u64::from_ne_bytes(buf)
+    let (a, b) = buf.split_at(8);
+    [
+        u64::from_ne_bytes(a.try_into().unwrap_or_default()),
+        u64::from_ne_bytes(b.try_into().unwrap_or_default()),
+    ]
 }

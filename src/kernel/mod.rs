@@ -23,7 +23,7 @@ use anyhow::{bail, Context, Result};
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, OpenObject};
 
-use counters::random_seed;
+use counters::random_key;
 use probe::{
     hook_arity, kernel_has_func, kernel_has_hook, log_verifier_stats, OPTIONAL_HOOKS, TRACED_FUNCS,
 };
@@ -83,7 +83,7 @@ pub struct Kernel {
     /// Most sub-cgroups per unit tree (bpf/unitarmor.h: ua_config).
     sub_cgroups: u32,
     /// Keys the kernel's hash of repeated events' subjects (random per daemon).
-    seed: u64,
+    key: [u64; 2],
     /// Runs of `cells` in use, and each installed policy's (start, length).
     regions: std::cell::RefCell<regions::Regions>,
     /// Installed policies that have `cap` rules.
@@ -183,7 +183,7 @@ impl Kernel {
             setattr_2,
             executors: Vec::new(),
             sub_cgroups,
-            seed: random_seed(),
+            key: random_key(),
             regions: std::cell::RefCell::new(cells),
             cap_policies: Default::default(),
         };
@@ -219,7 +219,7 @@ impl Kernel {
         let mut cfg = ua_config {
             tree_cgroups_max: self.sub_cgroups,
             sub_cgroups_max: SUB_CGROUPS_MAX,
-            seed: self.seed,
+            key: self.key,
             cap_policies: self.cap_policies.borrow().len() as u32,
             ..Default::default()
         };

@@ -3,6 +3,10 @@
 
 use std::collections::HashMap;
 
+/// Cells at the start of the array that are never handed out nor written (zero): tables with
+/// no transition share them (see `Kernel::install_policy`).
+pub const SHARED: u32 = 256;
+
 /// Free runs of an array of `len` cells, and the run each policy holds.
 #[derive(Debug)]
 pub struct Regions {
@@ -17,7 +21,7 @@ impl Regions {
     pub fn new(len: u32) -> Self {
         Regions {
             len,
-            free: vec![(0, len)],
+            free: vec![(SHARED, len - SHARED)],
             held: HashMap::new(),
         }
     }
@@ -72,35 +76,29 @@ mod tests {
 
     #[test]
     fn first_fit_and_merging() {
-        let mut r = Regions::new(100);
+        let s = SHARED;
+        let mut r = Regions::new(s + 100);
+        assert_eq!(r.used(), s, "the shared run is never handed out");
         let a = r.alloc(1, 30).unwrap();
         let b = r.alloc(2, 30).unwrap();
         let c = r.alloc(3, 30).unwrap();
-        assert_eq!((a, b, c), (0, 30, 60));
+        assert_eq!((a, b, c), (s, s + 30, s + 60));
         assert_eq!(r.alloc(4, 11), None, "10 cells are left");
-        assert_eq!(r.used(), 90);
+        assert_eq!(r.used(), s + 90);
         r.release(2);
-        assert_eq!(
-            r.alloc(4, 40),
-            None,
-            "the freed run is 30 long, the tail 10"
-        );
+        assert_eq!(r.alloc(4, 40), None, "the freed run is 30 long");
         r.release(1);
-        assert_eq!(r.alloc(4, 60), Some(0), "merged with the run after it");
+        assert_eq!(r.alloc(4, 60), Some(s), "merged with the run after it");
         r.release(4);
         r.release(3);
         r.release(3);
-        assert_eq!(r.used(), 0, "releasing twice gives nothing back twice");
-        assert_eq!(
-            r.alloc(5, 100),
-            Some(0),
-            "everything merged back into one run"
-        );
+        assert_eq!(r.used(), s, "releasing twice gives nothing back twice");
+        assert_eq!(r.alloc(5, 100), Some(s), "everything merged into one run");
         assert_eq!(
             r.alloc(5, 50),
-            Some(0),
-            "a new run for a policy frees its old one"
+            Some(s),
+            "a new run frees the policy's old one"
         );
-        assert_eq!(r.used(), 50);
+        assert_eq!(r.used(), s + 50);
     }
 }

@@ -5,7 +5,7 @@ use anyhow::{bail, Context, Result};
 use libbpf_rs::{MapCore, MapFlags};
 
 use super::skel::types::{ua_accept, ua_cell, ua_policy, ua_policy_table, ua_state_key};
-use super::{bytes, Kernel};
+use super::{bytes, regions, Kernel};
 use crate::compile::{self, Tables};
 use crate::policy::Mode;
 
@@ -15,6 +15,15 @@ impl Kernel {
     pub fn install_policy(&self, id: u32, tables: &Tables) -> Result<()> {
         let m = &self.skel.maps;
         let n = tables.cells.len().max(1) as u32;
+        // Tables without a transition (refusing everything, or no path rule) share the run
+        // the array starts with, which is never written: a zero cell matches no state.
+        let shared = n <= regions::SHARED
+            && tables.start < regions::SHARED
+            && tables.cells.iter().all(|c| c.check == compile::CELL_FREE);
+        if shared {
+            self.regions.borrow_mut().release(id);
+            return self.write_header(id, tables, 0);
+        }
         let start = {
             let mut r = self.regions.borrow_mut();
             let Some(start) = r.alloc(id, n) else {
@@ -57,38 +66,30 @@ impl Kernel {
                 .update(bytes(&key), bytes(&val), MapFlags::ANY)
                 .context("writing the accept map (is the policy too large?)")?;
         }
-        let table = ua_policy_table {
-            header: ua_policy {
-                start: tables.start,
-                mode: match tables.mode {
-                    Mode::Audit => 1,
-                    _ => 0,
-                },
-                classes: tables.classes,
-                allowlist: tables.allowlist,
-                pad: 0,
-                protect: tables.protect,
-                cells: start,
-            },
-            byte_class: tables.byte_class,
-            cap_rule: tables.caps.rule,
-            cap_audit: tables.caps.audit,
-        };
-        m.policies
-            .update(bytes(&id), bytes(&table), MapFlags::ANY)
+        self.write_header(id, tables, start)
+    }
+
+    /// Writes policy `id`'s header, whose cells start at `cells`.
+    fn write_header(&self, id: u32, tables: &Tables, cells: u32) -> Result<()> {
+        self.skel
+            .maps
+            .policies
+            .update(bytes(&id), bytes(&header(tables, cells)), MapFlags::ANY)
             .context("writing the policies map")?;
         self.note_caps(id, tables.caps.any())
     }
 
-    /// Removes policy `id` (nothing may be bound to it any more). Its cells are left as they
-    /// are: the next policy given them overwrites every one.
+    /// Removes policy `id` (nothing should be bound to it any more). Its header becomes one
+    /// that refuses everything: a cgroup created below a rebound one while it was being rebound
+    /// can still hold the id until the daemon's next sweep finds it, and it must not run
+    /// unarmored meanwhile. Its cells are left as they are: the next policy given them
+    /// overwrites every one.
     pub fn remove_policy(&self, id: u32, tables: &Tables) {
         let m = &self.skel.maps;
-        let _ = m.policies.update(
-            bytes(&id),
-            bytes(&ua_policy_table::default()),
-            MapFlags::ANY,
-        );
+        let refusing = compile::refuse_all(&crate::policy::Policy::default());
+        let _ = m
+            .policies
+            .update(bytes(&id), bytes(&header(&refusing, 0)), MapFlags::ANY);
         self.regions.borrow_mut().release(id);
         let _ = self.note_caps(id, false);
         for &state in tables.accept.keys() {
@@ -117,5 +118,26 @@ impl Kernel {
             self.write_config()?;
         }
         Ok(())
+    }
+}
+
+/// The `policies` entry of `tables`, whose cells start at `cells`.
+fn header(tables: &Tables, cells: u32) -> ua_policy_table {
+    ua_policy_table {
+        header: ua_policy {
+            start: tables.start,
+            mode: match tables.mode {
+                Mode::Audit => 1,
+                _ => 0,
+            },
+            classes: tables.classes,
+            allowlist: tables.allowlist,
+            pad: 0,
+            protect: tables.protect,
+            cells,
+        },
+        byte_class: tables.byte_class,
+        cap_rule: tables.caps.rule,
+        cap_audit: tables.caps.audit,
     }
 }

@@ -13,6 +13,7 @@ mkdir -p "$d" /run/armortest-caps
 #   read   a mode-000 file of nobody's: CAP_DAC_READ_SEARCH or CAP_DAC_OVERRIDE
 #   chmod  a file of nobody's: CAP_FOWNER
 #   unshare a mount namespace (no mount: propagation unchanged): CAP_SYS_ADMIN
+#   read /proc/self/stack opened by a parent: CAP_SYS_ADMIN, checked against the opener
 cat >"$d/try" <<'EOF'
 #!/bin/sh
 # try NAME: one line per attempt in /run/armortest-caps/NAME.out: "ATTEMPT ok|fail".
@@ -25,6 +26,9 @@ attempt chown chown nobody "$d/chown-$1"
 attempt read cat "$d/locked"
 attempt chmod chmod 0640 "$d/nobodys"
 attempt unshare unshare --propagation unchanged -m true
+# The kernel checks the opener's credentials when /proc/PID/stack is read: a child reading what
+# its parent opened runs with credentials of its own.
+attempt stack-child sh -c 'exec 3</proc/self/stack; cat <&3'
 EOF
 chmod 755 "$d/try"
 echo data >"$d/root-file"
@@ -75,9 +79,11 @@ check "twin: chown works" result armor-cap-twin chown ok
 check "twin: reading a mode-000 file works" result armor-cap-twin read ok
 check "twin: chmod of another user's file works" result armor-cap-twin chmod ok
 check "twin: unshare -m works" result armor-cap-twin unshare ok
+check "twin: a child reads the stack file its parent opened" result armor-cap-twin stack-child ok
 
 check "deny cap chown: chown is refused" result armor-cap-deny chown fail
 check "deny cap sys_admin: unshare -m is refused" result armor-cap-deny unshare fail
+check "deny cap sys_admin: a child cannot read the stack file its parent opened" result armor-cap-deny stack-child fail
 check "deny cap chown sys_admin: reading a mode-000 file still works" result armor-cap-deny read ok
 check "deny cap chown sys_admin: chmod still works" result armor-cap-deny chmod ok
 check "the denial of CAP_CHOWN is in journalctl -u" eventually journal_has armor-cap-deny.service \
