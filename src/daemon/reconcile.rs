@@ -51,6 +51,22 @@ impl Daemon {
         None
     }
 
+    /// If `name` is armored already, keeps its last good policy in force, with `error` logged
+    /// against it and listed by `unitarmor status`; false if it has none.
+    fn keep_last_good(&mut self, name: &str, error: String) -> bool {
+        let Some(p) = self.units.get_mut(name) else {
+            return false;
+        };
+        error!(
+            object_systemd_unit = name,
+            unitarmor_unit = name,
+            "{name}: {error}; keeping the last good policy ({} rules)",
+            p.policy.rules.len()
+        );
+        p.errors = vec![error];
+        true
+    }
+
     /// Brings one unit's kernel state in line with its files.
     pub(super) fn reconcile(&mut self, c: &Candidate) {
         self.reconcile_with(c, true);
@@ -149,15 +165,7 @@ impl Daemon {
             match compile::compile_for(&policy, Some(&cgroup_pattern(&c.name, &expected))) {
                 Ok(t) => t,
                 Err(e) => {
-                    if let Some(p) = self.units.get_mut(&c.name) {
-                        error!(
-                            object_systemd_unit = c.name.as_str(),
-                            unitarmor_unit = c.name.as_str(),
-                            "{}: {e}; keeping the last good policy ({} rules)",
-                            c.name,
-                            p.policy.rules.len()
-                        );
-                        p.errors = vec![e.to_string()];
+                    if self.keep_last_good(&c.name, e.to_string()) {
                         return;
                     }
                     // No last good policy: fail closed. The unit is bound to a policy that
@@ -191,19 +199,11 @@ impl Daemon {
         };
         if let Err(e) = self.kernel.install_policy(id, &tables) {
             self.kernel.remove_policy(id, &tables);
-            if let Some(p) = self.units.get_mut(&c.name) {
-                error!(
-                    object_systemd_unit = c.name.as_str(),
-                    unitarmor_unit = c.name.as_str(),
-                    "{}: {e:#}; keeping the last good policy ({} rules)",
-                    c.name,
-                    p.policy.rules.len()
-                );
-                p.errors = vec![format!("{e:#}")];
+            if self.keep_last_good(&c.name, format!("{e:#}")) {
                 return;
             }
             // No last good policy: fail closed, as for a policy that does not compile (the
-            // refusing tables take two cells).
+            // refusing tables need no cells of their own: kernel/tables.rs).
             error!(
                 object_systemd_unit = c.name.as_str(),
                 unitarmor_unit = c.name.as_str(),
