@@ -115,6 +115,10 @@ pub struct Policy {
     /// stays an allow-list, so a broken rule never widens the unit (the error is reported
     /// with the rule's line). Cleared by an empty `ArmorPolicy=` like the rules.
     pub broken_allow: BTreeSet<Class>,
+    /// `ArmorPolicy=` lines that did not parse or include (each reported with its line). A unit
+    /// whose every rule is broken is still armored: its implicit protections hold. Cleared by an
+    /// empty `ArmorPolicy=` like the rules.
+    pub broken: usize,
 }
 
 impl Policy {
@@ -151,10 +155,10 @@ impl Policy {
     }
 
     /// True when the kernel should enforce or audit anything for this unit: it has rules, or
-    /// an allow rule that did not parse.
+    /// rules that did not parse (never silently unarmored by a typo).
     pub fn is_armored(&self) -> bool {
         self.configured
             && self.mode != Mode::Off
-            && (!self.rules.is_empty() || !self.broken_allow.is_empty())
+            && (!self.rules.is_empty() || !self.broken_allow.is_empty() || self.broken > 0)
     }
 }

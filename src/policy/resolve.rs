@@ -217,9 +217,10 @@ pub fn merge_layers(
         if !layer.configured || layer.mode == Mode::Off {
             continue;
         }
-        let speaks = mode_set || !layer.rules.is_empty() || !layer.broken_allow.is_empty();
+        let speaks = mode_set || !layer.rules.is_empty() || layer.broken > 0;
         policy.rules.extend(layer.rules);
         policy.broken_allow.extend(layer.broken_allow);
+        policy.broken += layer.broken;
         if speaks {
             mode = Some(mode.map_or(layer.mode, |m: Mode| m.strictest(layer.mode)));
         }
@@ -240,6 +241,7 @@ fn apply(
         Entry::Reset(_) => {
             policy.rules.clear();
             policy.broken_allow.clear();
+            policy.broken = 0;
         }
         Entry::ExemptReset(_) => {
             policy.exempt.clear();
@@ -255,26 +257,42 @@ fn apply(
             }
         }
         Entry::Policy(text, src) => {
-            if let Some(name) = text.strip_prefix('@') {
-                let rules = named::expand(
-                    lookup,
-                    name.trim(),
-                    unit,
-                    &src,
-                    &mut Vec::new(),
-                    &mut policy.broken_allow,
-                    diags,
-                );
-                policy.rules.extend(rules);
-            } else {
-                match Rule::parse(&text, unit, src.clone()) {
-                    Ok(r) => policy.rules.push(r),
-                    Err(e) => {
-                        // A broken allow rule keeps its class an allow-list: deny, not allow.
-                        policy.broken_allow.extend(Rule::broken_allow_class(&text));
-                        diags.error(&src, e);
-                    }
-                }
+            let errors = diags.errors().count();
+            apply_rule(lookup, policy, text, src, unit, diags);
+            if diags.errors().count() > errors {
+                policy.broken += 1;
+            }
+        }
+    }
+}
+
+/// Adds the rule (or the named policy) of one `ArmorPolicy=` line.
+fn apply_rule(
+    lookup: &Lookup,
+    policy: &mut Policy,
+    text: String,
+    src: Source,
+    unit: Option<&UnitName>,
+    diags: &mut Diagnostics,
+) {
+    if let Some(name) = text.strip_prefix('@') {
+        let rules = named::expand(
+            lookup,
+            name.trim(),
+            unit,
+            &src,
+            &mut Vec::new(),
+            &mut policy.broken_allow,
+            diags,
+        );
+        policy.rules.extend(rules);
+    } else {
+        match Rule::parse(&text, unit, src.clone()) {
+            Ok(r) => policy.rules.push(r),
+            Err(e) => {
+                // A broken allow rule keeps its class an allow-list: deny, not allow.
+                policy.broken_allow.extend(Rule::broken_allow_class(&text));
+                diags.error(&src, e);
             }
         }
     }

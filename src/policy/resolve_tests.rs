@@ -148,6 +148,39 @@ fn decide(p: &Policy, class: crate::policy::Class, path: &str) -> crate::compile
 }
 
 #[test]
+fn a_unit_whose_every_rule_is_broken_is_armored() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    let typo = write(
+        r,
+        "typo.conf",
+        "[X-Armor]\nArmorPolicy=deny net pakcet\nArmorPolicy=@missing\n",
+    );
+    let mut diags = Diagnostics::default();
+    let p = merge(
+        &Lookup::under(r),
+        std::slice::from_ref(&typo),
+        None,
+        &mut diags,
+    );
+    assert_eq!(diags.errors().count(), 2, "{diags:?}");
+    assert_eq!(p.broken, 2);
+    assert!(p.is_armored(), "its implicit protections hold");
+    assert!(!p.protections().is_empty());
+    let reset = write(r, "reset.conf", "[X-Armor]\nArmorPolicy=\n");
+    let p = merge(
+        &Lookup::under(r),
+        &[typo, reset],
+        None,
+        &mut Diagnostics::default(),
+    );
+    assert!(
+        !p.is_armored(),
+        "an empty ArmorPolicy= drops them, as it drops rules"
+    );
+}
+
+#[test]
 fn a_broken_allow_rule_never_widens() {
     use crate::compile::{Verdict, RULE_NOT_ALLOWED};
     use crate::policy::Class::{Read, Write};
