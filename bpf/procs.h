@@ -10,6 +10,7 @@
 #define UNITARMOR_PROCS_H
 
 #include "path.h"
+#include "net.h"
 
 #define PTRACE_MODE_NOAUDIT 0x04
 #define LSM_PRLIMIT_WRITE 2
@@ -210,7 +211,8 @@ static __always_inline bool own_or_ancestor(struct armor *a, __u32 pid)
 }
 
 /*
- * SCM_CREDENTIALS naming another process. Root may claim any pid, and PID 1 and journald take
+ * Datagrams to an address on inet sockets are connects (net.h). SCM_CREDENTIALS naming another
+ * process. Root may claim any pid, and PID 1 and journald take
  * the pid as the sender: a message claiming the daemon's pid sets unitarmor.service's status or
  * triggers its watchdog, one claiming another unit's pid lands in that unit's journal. Only the
  * sender itself and its ancestors inside the unit may be claimed.
@@ -231,8 +233,10 @@ int BPF_PROG(ua_socket_sendmsg, struct socket *sock, struct msghdr *msg, int siz
 
 	if (!len && !name)
 		return 0;
-	/* Only unix and netlink sockets carry SCM_CREDENTIALS. */
 	family = BPF_CORE_READ(sock, sk, __sk_common.skc_family);
+	if (name && (family == AF_INET || family == AF_INET6))
+		return inet_sendmsg(sock, msg);
+	/* Only unix and netlink sockets carry SCM_CREDENTIALS. */
 	if ((family != AF_UNIX && family != AF_NETLINK) || !protected(&a, UA_PROT_SIGNAL))
 		return 0;
 	/* sendmmsg() asks this hook only for the first of several messages to one address: the

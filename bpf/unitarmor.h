@@ -29,6 +29,9 @@ enum ua_class {
 	UA_NR_CLASSES = 4,
 	UA_CLASS_PROTECT = 4,
 	UA_CLASS_CAP = 5,    /* `cap` rules: decided per capability, not by the DFA */
+	UA_CLASS_NET = 6,    /* `net` rules: socket creation, decided per address family */
+	UA_CLASS_CONNECT = 7,/* `connect tcp:/udp:` rules: decided by the port rules */
+	UA_CLASS_BIND = 8,   /* `bind` rules */
 };
 
 /* Implicit protections (src/policy/protect.rs): bit n of ua_policy.protect is protection n,
@@ -90,7 +93,14 @@ enum ua_op {
 	UA_OP_SUBVOLUME = 38,   /* btrfs: snapshot, create or delete a subvolume */
 	UA_OP_BTRFS_RAW = 39,   /* btrfs: tree search, send, adding, removing or replacing a device */
 	UA_OP_CAPABLE = 40,     /* using a capability; arg: its number */
+	UA_OP_SOCKET = 41,      /* creating a socket; arg: family | type << 16 */
+	UA_OP_INET_CONNECT = 42,/* connect, or a datagram sent to an address; arg: see UA_NET_ARG */
+	UA_OP_INET_BIND = 43,   /* bind, or listen on a socket with no port yet */
 };
+
+/* The argument of a connect or bind event: the port, and the protocol (6 tcp, 17 udp). The
+ * event's path holds the 16 bytes of the address (IPv4 as IPv4-mapped IPv6). */
+#define UA_NET_ARG(port, proto) ((port) | ((proto) << 16))
 
 /* claim-pid's argument when the control messages could not be read (or were too many). */
 #define UA_ARG_UNREADABLE 0xffffffffu
@@ -177,10 +187,39 @@ struct ua_config {
 	__u32 sub_cgroups_max;   /* all unit trees together */
 	__u64 key[2];            /* keys the hash of repeated events' subjects (random per daemon) */
 	__u32 cap_policies;      /* installed policies with `cap` rules: none, and capable() returns at once */
-	__u32 pad;
+	__u32 net_policies;      /* installed policies with net, connect or bind rules (likewise) */
 };
 
 #define UA_CAP_SLOTS 64
+
+/* `net` rules: a slot per address family; SOCK_RAW sockets are decided by their family's slot
+ * and by UA_NET_RAW's (both must allow). */
+#define UA_NET_SLOTS 64
+#define UA_NET_RAW 63
+
+/* `connect` and `bind` rules for tcp: and udp:, one entry per port range a rule names. */
+#define UA_PORT_RULES 64
+/* Kinds: bit 0 bind (else connect), bit 1 udp (else tcp). */
+#define UA_PORT_BIND 1
+#define UA_PORT_UDP 2
+enum ua_action {
+	UA_ACT_DENY = 1,
+	UA_ACT_ALLOW = 2,
+	UA_ACT_AUDIT = 3,
+};
+
+struct ua_port_rule {
+	__u32 rule;
+	__u16 first;   /* ports first..last */
+	__u16 last;
+	__u8 action;   /* enum ua_action */
+	__u8 kind;     /* UA_PORT_* bits */
+	__u8 pad[2];
+	/* An address matches when (address & mask) == addr, word by word; the address and these
+	 * are IPv6 in network order, IPv4 as IPv4-mapped (::ffff:a.b.c.d). A zero mask: any. */
+	__u32 addr[4];
+	__u32 mask[4];
+};
 
 struct ua_policy_table {
 	struct ua_policy header;
@@ -189,6 +228,13 @@ struct ua_policy_table {
 	 * that does not name it) or UA_RULE_NONE (not decided); src/compile/caps.rs. */
 	__u32 cap_rule[UA_CAP_SLOTS];
 	__u64 cap_audit; /* bit per capability whose rule is an audit rule */
+	/* Per address family (AF_*), and UA_NET_RAW for SOCK_RAW sockets of any family: the rule
+	 * that decides creating such a socket, as cap_rule (src/compile/net.rs). */
+	__u32 net_rule[UA_NET_SLOTS];
+	__u64 net_audit;
+	__u32 nports;          /* entries of ports[] in use */
+	__u32 port_allowlist;  /* bit per UA_PORT_* kind that is an allow-list */
+	struct ua_port_rule ports[UA_PORT_RULES];
 };
 
 /* cells: the policies' packed DFA transitions (src/compile/pack.rs), each policy a run of

@@ -229,8 +229,10 @@ struct pt_regs___arm64 {
 /* include/linux/socket.h (msg_control is in an anonymous union there). */
 struct msghdr {
 	void *msg_name;
+	int msg_namelen;
 	void *msg_control;
 	__u64 msg_controllen;
+	unsigned int msg_flags;
 };
 
 struct kernfs_node {
@@ -255,11 +257,13 @@ struct sock_cgroup_data {
 
 struct sock_common {
 	unsigned short skc_family;
+	__u16 skc_num; /* the local port, host order; 0 while unbound */
 };
 
 struct sock {
 	struct sock_common __sk_common;
 	struct sock_cgroup_data sk_cgrp_data;
+	__u16 sk_protocol;
 };
 
 struct socket {

@@ -13,9 +13,11 @@
 
 mod caps;
 mod minimize;
+mod net;
 mod pack;
 
 pub use caps::{CapTable, CAP_SLOTS};
+pub use net::{NetTable, PortEntry, NET_SLOTS, PORT_RULES};
 
 use std::collections::{HashMap, VecDeque};
 
@@ -116,6 +118,8 @@ pub struct Tables {
     pub accept: HashMap<u32, Accept>,
     /// What each capability check is (caps.rs).
     pub caps: CapTable,
+    /// Socket families and port rules (net.rs).
+    pub net: NetTable,
     /// Rules the kernel side does not enforce yet, with the reason (reported, never dropped
     /// silently).
     pub unenforced: Vec<(usize, String)>,
@@ -186,22 +190,17 @@ fn compile_impl(
     let mut allowlist = 0u8;
     let mut unenforced = Vec::new();
     for (i, rule) in policy.rules.iter().enumerate() {
-        if rule.class == Class::Cap {
-            // Decided per capability (caps.rs), not by the DFA.
+        if matches!(rule.class, Class::Cap | Class::Net | Class::Bind)
+            || (rule.class == Class::Connect && !rule.is_unix())
+        {
+            // Decided per capability (caps.rs), family or port (net.rs), not by the DFA.
             if rule.from.is_some() {
                 unenforced.push((i, "from= is not enforced by this version".to_string()));
             }
             continue;
         }
         let Some(ci) = rule_class(rule) else {
-            unenforced.push((
-                i,
-                format!(
-                    "'{}' rules are not enforced by this version",
-                    rule.class.as_str()
-                ),
-            ));
-            continue;
+            continue; // every other class was taken above
         };
         classes |= 1 << ci;
         if rule.action == Action::Allow {
@@ -292,6 +291,7 @@ fn compile_impl(
         cells: Vec::new(),
         accept: HashMap::new(),
         caps: CapTable::of(policy),
+        net: NetTable::of(policy).map_err(CompileError::TooComplex)?,
         unenforced,
     };
     let mut trans: HashMap<(u32, u8), u32> = HashMap::new();
@@ -424,6 +424,7 @@ pub fn refuse_all(policy: &Policy) -> Tables {
         ],
         accept: HashMap::new(),
         caps: CapTable::refuse_all(),
+        net: NetTable::refuse_all(),
         unenforced: Vec::new(),
     }
 }

@@ -79,6 +79,18 @@ fn object(ev: &Event) -> String {
         36 => "sendmmsg() to an address (its later messages would not be checked)".to_string(),
         23 => "creating a user namespace".to_string(),
         40 => format!("use of {}", capability_name(ev.arg)),
+        41 => {
+            let (family, ty) = abi::socket_kind(ev.arg);
+            format!("creating a {family} {ty} socket")
+        }
+        42 | 43 => {
+            let (proto, port) = abi::proto_port(ev.arg);
+            let to = if ev.op == 42 { "connect to" } else { "bind of" };
+            match ev.path.contains(':') {
+                true => format!("{to} {proto} [{}]:{port}", ev.path),
+                false => format!("{to} {proto} {}:{port}", ev.path),
+            }
+        }
         _ if ev.path.is_empty() => op.to_string(),
         _ => format!("{op} of {}", ev.path),
     }
@@ -140,6 +152,11 @@ pub fn record(unit: &str, mode: &str, ev: &Event, exe: &str, rule: &RuleInfo<'_>
         Verdict::Audited => "audit",
         Verdict::WouldDeny => "would-deny",
     };
+    // Network events name an address, port and protocol, or a family, instead of a path.
+    let inet =
+        matches!(ev.class, abi::CLASS_CONNECT | abi::CLASS_BIND).then(|| abi::proto_port(ev.arg));
+    let family = (ev.class == abi::CLASS_NET).then(|| abi::socket_kind(ev.arg));
+    let net = inet.is_some() || family.is_some();
     macro_rules! emit {
         ($level:ident, $id:expr) => {
             tracing::$level!(
@@ -150,7 +167,13 @@ pub fn record(unit: &str, mode: &str, ev: &Event, exe: &str, rule: &RuleInfo<'_>
                 unitarmor_action = action,
                 unitarmor_class = abi::class_name(ev.class),
                 unitarmor_operation = abi::op_name(ev.op),
-                unitarmor_path = ev.path.as_str(),
+                unitarmor_path = (!net).then_some(ev.path.as_str()),
+                unitarmor_address = inet.map(|_| ev.path.as_str()),
+                unitarmor_protocol = inet.map(|(proto, _)| proto),
+                unitarmor_port = inet.map(|(_, port)| port),
+                unitarmor_family = family.as_ref().map(|(f, _)| f.as_str()),
+                unitarmor_socket_type = family.as_ref().map(|(_, t)| *t),
+                unitarmor_capability = (ev.op == 40).then(|| capability_name(ev.arg)),
                 unitarmor_rule = rule.text,
                 unitarmor_rule_source = rule.source,
                 unitarmor_protection = rule.protection,

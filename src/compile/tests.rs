@@ -174,16 +174,19 @@ fn first_matching_deny_is_reported() {
 }
 
 #[test]
-fn other_classes_and_from_are_reported_unenforced() {
+fn only_from_is_reported_unenforced() {
     let t = compile(&policy(&[
         "deny net raw",
         "deny read /x from=/usr/bin/a",
         "deny read /y",
         "deny cap sys_admin",
+        "deny connect tcp:25 from=/usr/bin/a",
     ]))
     .unwrap();
-    assert_eq!(t.unenforced.iter().map(|u| u.0).collect::<Vec<_>>(), [0, 1]);
+    assert_eq!(t.unenforced.iter().map(|u| u.0).collect::<Vec<_>>(), [1, 4]);
     assert_eq!(t.caps.rule[21], 3, "cap rules are enforced");
+    assert_eq!(t.net.family_rule[63], 0, "net rules are enforced");
+    assert!(t.net.ports.is_empty(), "a port rule with from= is not");
     assert_eq!(decide(&t, Class::Read, "/x"), Verdict::Allow);
     assert_eq!(decide(&t, Class::Read, "/y"), Verdict::Deny(2));
 }

@@ -96,6 +96,16 @@ impl Event {
         let raw: RawEvent = read_pod(bytes)?;
         let verdict = Verdict::from_raw(raw.verdict)?;
         let len = usize::from(raw.path_len).min(PATH_MAX);
+        // Connects and binds carry the address's 16 bytes: named as text here.
+        let address = (matches!(raw.class, CLASS_CONNECT | CLASS_BIND) && len == 16).then(|| {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(&raw.path[..16]);
+            let v6 = std::net::Ipv6Addr::from(a);
+            match v6.to_ipv4_mapped() {
+                Some(v4) => v4.to_string(),
+                None => v6.to_string(),
+            }
+        });
         // Names the kernel copied as strings (a process's comm, an xattr) end at a NUL.
         let len = raw.path[..len].iter().position(|b| *b == 0).unwrap_or(len);
         let comm_len = raw.comm.iter().position(|b| *b == 0).unwrap_or(16);
@@ -115,12 +125,46 @@ impl Event {
             target_pid: raw.target_pid,
             arg: raw.arg,
             comm: String::from_utf8_lossy(&raw.comm[..comm_len]).into_owned(),
-            path: String::from_utf8_lossy(&raw.path[..len]).into_owned(),
+            path: address.unwrap_or_else(|| String::from_utf8_lossy(&raw.path[..len]).into_owned()),
             exe: String::from_utf8_lossy(&raw.exe[..usize::from(raw.exe_len).min(EXE_MAX)])
                 .into_owned(),
             truncated: raw.truncated != 0,
         })
     }
+}
+
+/// Classes (`enum ua_class`) whose events carry an address.
+pub const CLASS_CONNECT: u8 = 7;
+pub const CLASS_BIND: u8 = 8;
+/// The class of socket creation (`net` rules).
+pub const CLASS_NET: u8 = 6;
+
+/// An event's protocol and port (connect and bind: `UA_NET_ARG`).
+pub fn proto_port(arg: u32) -> (&'static str, u16) {
+    let proto = if (arg >> 16) & 0xff == 17 {
+        "udp"
+    } else {
+        "tcp"
+    };
+    (proto, arg as u16)
+}
+
+/// The family and type names of a socket event's argument (`family | type << 16`).
+pub fn socket_kind(arg: u32) -> (String, &'static str) {
+    let nr = arg & 0xffff;
+    let family = crate::policy::net::FAMILIES
+        .iter()
+        .find(|(_, n)| u32::from(*n) == nr)
+        .map(|(n, _)| n.to_string())
+        .unwrap_or_else(|| format!("family {nr}"));
+    let ty = match arg >> 16 {
+        1 => "stream",
+        2 => "datagram",
+        3 => "raw",
+        5 => "seqpacket",
+        _ => "other",
+    };
+    (family, ty)
 }
 
 /// The name of an operation (`enum ua_op`).
@@ -165,6 +209,9 @@ pub fn op_name(op: u8) -> &'static str {
         38 => "subvolume",
         39 => "btrfs-raw",
         40 => "capable",
+        41 => "socket",
+        42 => "connect",
+        43 => "bind",
         _ => "operation",
     }
 }
@@ -178,6 +225,9 @@ pub fn class_name(class: u8) -> &'static str {
         3 => "connect",
         4 => "protect",
         5 => "cap",
+        6 => "net",
+        7 => "connect",
+        8 => "bind",
         _ => "unknown",
     }
 }
@@ -208,5 +258,33 @@ mod tests {
         assert_eq!(e.verdict, Verdict::Denied);
         assert_eq!(e.exe, "/usr/bin/cat");
         assert!(Event::parse(&bytes[..100]).is_none());
+    }
+
+    #[test]
+    fn connect_events_name_their_address() {
+        let mut raw: RawEvent = read_pod(&[0u8; 4424]).unwrap();
+        raw.verdict = 1;
+        raw.class = CLASS_CONNECT;
+        raw.op = 42;
+        raw.arg = 25 | 6 << 16;
+        raw.path_len = 16;
+        raw.path[..16].copy_from_slice(
+            &std::net::Ipv4Addr::new(10, 0, 0, 1)
+                .to_ipv6_mapped()
+                .octets(),
+        );
+        let bytes =
+            unsafe { std::slice::from_raw_parts((&raw as *const RawEvent).cast::<u8>(), 4424) };
+        let e = Event::parse(bytes).unwrap();
+        assert_eq!(e.path, "10.0.0.1");
+        assert_eq!(proto_port(e.arg), ("tcp", 25));
+        raw.class = CLASS_BIND;
+        raw.path[..16].copy_from_slice(&[0; 16]);
+        raw.arg = 53 | 17 << 16;
+        let bytes =
+            unsafe { std::slice::from_raw_parts((&raw as *const RawEvent).cast::<u8>(), 4424) };
+        let e = Event::parse(bytes).unwrap();
+        assert_eq!((e.path.as_str(), proto_port(e.arg)), ("::", ("udp", 53)));
+        assert_eq!(socket_kind(17 | 3 << 16), ("packet".to_string(), "raw"));
     }
 }

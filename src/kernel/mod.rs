@@ -88,6 +88,8 @@ pub struct Kernel {
     regions: std::cell::RefCell<regions::Regions>,
     /// Installed policies that have `cap` rules.
     cap_policies: std::cell::RefCell<std::collections::HashSet<u32>>,
+    /// Installed policies that have net, connect or bind rules.
+    net_policies: std::cell::RefCell<std::collections::HashSet<u32>>,
 }
 
 /// Views a plain-old-data value as bytes, for map keys and values.
@@ -186,6 +188,7 @@ impl Kernel {
             key: random_key(),
             regions: std::cell::RefCell::new(cells),
             cap_policies: Default::default(),
+            net_policies: Default::default(),
         };
         kernel.write_config()?;
         kernel.note_executor()?;
@@ -221,6 +224,7 @@ impl Kernel {
             sub_cgroups_max: SUB_CGROUPS_MAX,
             key: self.key,
             cap_policies: self.cap_policies.borrow().len() as u32,
+            net_policies: self.net_policies.borrow().len() as u32,
             ..Default::default()
         };
         for (slot, &(dev, ino)) in cfg.executor.iter_mut().zip(&self.executors) {
@@ -302,6 +306,10 @@ impl Kernel {
             ("task_setscheduler", &p.ua_task_setscheduler),
             ("task_prlimit", &p.ua_task_prlimit),
             ("socket_sendmsg", &p.ua_socket_sendmsg),
+            ("socket_create", &p.ua_socket_create),
+            ("socket_connect", &p.ua_socket_connect),
+            ("socket_bind", &p.ua_socket_bind),
+            ("socket_listen", &p.ua_socket_listen),
             ("ptrace_access_check", &p.ua_ptrace_access_check),
             ("userns_create", &p.ua_userns_create),
             ("kernel_module_request", &p.ua_kernel_module_request),

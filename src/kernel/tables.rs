@@ -4,7 +4,9 @@
 use anyhow::{bail, Context, Result};
 use libbpf_rs::{MapCore, MapFlags};
 
-use super::skel::types::{ua_accept, ua_cell, ua_policy, ua_policy_table, ua_state_key};
+use super::skel::types::{
+    ua_accept, ua_cell, ua_policy, ua_policy_table, ua_port_rule, ua_state_key,
+};
 use super::{bytes, regions, Kernel};
 use crate::compile::{self, Tables};
 use crate::policy::Mode;
@@ -76,7 +78,7 @@ impl Kernel {
             .policies
             .update(bytes(&id), bytes(&header(tables, cells)), MapFlags::ANY)
             .context("writing the policies map")?;
-        self.note_caps(id, tables.caps.any())
+        self.note_kinds(id, tables.caps.any(), tables.net.any())
     }
 
     /// Removes policy `id` (nothing should be bound to it any more). Its header becomes one
@@ -91,7 +93,7 @@ impl Kernel {
             .policies
             .update(bytes(&id), bytes(&header(&refusing, 0)), MapFlags::ANY);
         self.regions.borrow_mut().release(id);
-        let _ = self.note_caps(id, false);
+        let _ = self.note_kinds(id, false, false);
         for &state in tables.accept.keys() {
             let _ = m.accept.delete(bytes(&ua_state_key { policy: id, state }));
         }
@@ -103,17 +105,19 @@ impl Kernel {
         (r.used(), r.len())
     }
 
-    /// Counts policy `id` among those with `cap` rules (or not), and tells the programs how
-    /// many there are: while none has any, the capable() hook returns at once.
-    fn note_caps(&self, id: u32, has: bool) -> Result<()> {
-        let changed = {
-            let mut ids = self.cap_policies.borrow_mut();
+    /// Counts policy `id` among those with `cap` rules and those with net, connect or bind
+    /// rules (or not), and tells the programs how many there are: while none has any, the
+    /// capable() and socket hooks return at once.
+    fn note_kinds(&self, id: u32, caps: bool, net: bool) -> Result<()> {
+        let note = |set: &std::cell::RefCell<std::collections::HashSet<u32>>, has: bool| {
+            let mut ids = set.borrow_mut();
             if has {
                 ids.insert(id)
             } else {
                 ids.remove(&id)
             }
         };
+        let changed = note(&self.cap_policies, caps) | note(&self.net_policies, net);
         if changed {
             self.write_config()?;
         }
@@ -139,5 +143,36 @@ fn header(tables: &Tables, cells: u32) -> ua_policy_table {
         byte_class: tables.byte_class,
         cap_rule: tables.caps.rule,
         cap_audit: tables.caps.audit,
+        net_rule: tables.net.family_rule,
+        net_audit: tables.net.family_audit,
+        nports: tables.net.ports.len().min(compile::PORT_RULES) as u32,
+        port_allowlist: u32::from(tables.net.port_allowlist),
+        ports: std::array::from_fn(|i| match tables.net.ports.get(i) {
+            Some(e) => port_rule(e),
+            None => Default::default(),
+        }),
+    }
+}
+
+/// A port rule as bpf/net.h reads it: the address and mask as four words in network order.
+fn port_rule(e: &compile::PortEntry) -> ua_port_rule {
+    let words = |b: &[u8; 16]| {
+        std::array::from_fn(|i| {
+            u32::from_ne_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]])
+        })
+    };
+    ua_port_rule {
+        rule: e.rule,
+        first: e.first,
+        last: e.last,
+        action: match e.action {
+            crate::policy::Action::Deny => 1,
+            crate::policy::Action::Allow => 2,
+            crate::policy::Action::Audit => 3,
+        },
+        kind: e.kind,
+        addr: words(&e.addr),
+        mask: words(&e.mask),
+        ..Default::default()
     }
 }

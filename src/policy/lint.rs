@@ -88,19 +88,8 @@ pub fn lint(policy: &Policy, diags: &mut Diagnostics) {
     }
     exemptions(policy, diags);
     for (i, r) in policy.rules.iter().enumerate() {
-        // The kernel decides path classes, unix-socket connect rules (see
-        // compile::rule_class) and capabilities; the rest is parsed for later versions.
-        if !r.class.is_path() && !r.is_unix() && r.class != Class::Cap {
-            let what = if r.class == Class::Connect {
-                "'connect' rules with ports".to_string()
-            } else {
-                format!("'{}' rules", r.class.as_str())
-            };
-            diags.warning(
-                &r.source,
-                format!("{what} are parsed but not enforced by this version"),
-            );
-        } else if r.from.is_some() {
+        // Every class is decided in the kernel; from= is parsed for a later version.
+        if r.from.is_some() {
             diags.warning(
                 &r.source,
                 "from= is parsed but not enforced by this version; this rule is ignored",
@@ -303,7 +292,7 @@ mod tests {
     }
 
     #[test]
-    fn unenforced_classes_are_named() {
+    fn only_from_is_unenforced() {
         let w = lint_rules(&[
             "deny net raw",
             "deny read /x from=/usr/bin/a",
@@ -311,12 +300,11 @@ mod tests {
             "deny connect unix:/run/x.sock",
             "deny connect unix:@x from=/usr/bin/a",
             "deny cap sys_admin",
+            "allow bind tcp:8080",
         ]);
-        assert_eq!(w.len(), 4, "{w:?}");
-        assert!(w[0].contains("'net' rules are parsed but not enforced"));
-        assert!(w[1].contains("from= is parsed but not enforced"));
-        assert!(w[2].starts_with("/p:3: warning: 'connect' rules with ports are parsed but not"));
-        assert!(w[3].starts_with("/p:5: warning: from= is parsed but not enforced"));
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].starts_with("/p:2: warning: from= is parsed but not enforced"));
+        assert!(w[1].starts_with("/p:5: warning: from= is parsed but not enforced"));
     }
 
     #[test]

@@ -51,23 +51,119 @@ pub enum Proto {
     Udp,
 }
 
-/// `tcp:25`, `udp:5000-5100`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+/// An address or network a port rule names: IPv6, with IPv4 as IPv4-mapped IPv6
+/// (`::ffff:a.b.c.d`), so that one comparison serves both and an IPv4-mapped destination of an
+/// IPv6 socket is matched as the IPv4 address it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Network {
+    pub addr: [u8; 16],
+    /// Leading bits of `addr` that must match (of the IPv6 form).
+    pub bits: u8,
+}
+
+impl Network {
+    /// `10.0.0.0/8`, `127.0.0.1` (one address), `[::1]`, `[fe80::]/10`.
+    fn parse(s: &str) -> Result<Network, String> {
+        let (host, len) = match s.rsplit_once('/') {
+            Some((h, l)) => (h, Some(l)),
+            None => (s, None),
+        };
+        let (addr, max, offset) = if let Some(v6) = host.strip_prefix('[') {
+            let v6 = v6
+                .strip_suffix(']')
+                .ok_or_else(|| format!("'{s}': an IPv6 address ends with ']'"))?;
+            let a: std::net::Ipv6Addr = v6
+                .parse()
+                .map_err(|_| format!("'{v6}' is not an IPv6 address"))?;
+            (a.octets(), 128u8, 0u8)
+        } else {
+            let a: std::net::Ipv4Addr = host.parse().map_err(|_| {
+                format!("'{host}' is not an IPv4 address (write IPv6 ones in brackets: [::1])")
+            })?;
+            (a.to_ipv6_mapped().octets(), 32, 96)
+        };
+        let bits = match len {
+            None => max,
+            Some(l) => l
+                .parse::<u8>()
+                .ok()
+                .filter(|n| *n <= max)
+                .ok_or_else(|| format!("'/{l}' in '{s}' is not a prefix length (0-{max})"))?,
+        };
+        let net = Network {
+            addr,
+            bits: bits + offset,
+        };
+        if net.masked() != addr {
+            return Err(format!(
+                "'{s}' has bits set past its prefix length (the network is {})",
+                Network {
+                    addr: net.masked(),
+                    ..net
+                }
+            ));
+        }
+        Ok(net)
+    }
+
+    /// The network mask, byte by byte.
+    pub fn mask(&self) -> [u8; 16] {
+        let mut m = [0u8; 16];
+        for (i, b) in m.iter_mut().enumerate() {
+            let bits = (self.bits as usize).saturating_sub(i * 8).min(8);
+            *b = if bits == 0 { 0 } else { 0xffu8 << (8 - bits) };
+        }
+        m
+    }
+
+    fn masked(&self) -> [u8; 16] {
+        let m = self.mask();
+        std::array::from_fn(|i| self.addr[i] & m[i])
+    }
+
+    fn v4(&self) -> Option<std::net::Ipv4Addr> {
+        (self.bits >= 96 && self.addr[..12] == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]).then(
+            || std::net::Ipv4Addr::new(self.addr[12], self.addr[13], self.addr[14], self.addr[15]),
+        )
+    }
+}
+
+impl fmt::Display for Network {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.v4() {
+            Some(a) if self.bits == 128 => write!(f, "{a}"),
+            Some(a) => write!(f, "{a}/{}", self.bits - 96),
+            None if self.bits == 128 => write!(f, "[{}]", std::net::Ipv6Addr::from(self.addr)),
+            None => write!(f, "[{}]/{}", std::net::Ipv6Addr::from(self.addr), self.bits),
+        }
+    }
+}
+
+/// `tcp:25`, `udp:5000-5100`, `tcp:*`, and with an address or network:
+/// `tcp:127.0.0.1:5432`, `tcp:10.0.0.0/8:25`, `tcp:[::1]:80`, `tcp:[::]/0:1-1023`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PortRange {
     pub proto: Proto,
     pub first: u16,
     pub last: u16,
+    /// Any address when `None`.
+    pub network: Option<Network>,
 }
 
 impl PortRange {
     pub fn parse(s: &str) -> Result<PortRange, String> {
-        let (proto, ports) = s
+        let (proto, rest) = s
             .split_once(':')
-            .ok_or_else(|| format!("'{s}' is not PROTO:PORT[-PORT] (e.g. tcp:25)"))?;
+            .ok_or_else(|| format!("'{s}' is not PROTO:[ADDRESS:]PORT[-PORT] (e.g. tcp:25)"))?;
         let proto = match proto.to_ascii_lowercase().as_str() {
             "tcp" => Proto::Tcp,
             "udp" => Proto::Udp,
             other => return Err(format!("unknown protocol '{other}' in '{s}' (tcp or udp)")),
+        };
+        // The port is after the last ':' (IPv6 addresses are in brackets).
+        let (network, ports) = match rest.rsplit_once(':') {
+            Some((addr, ports)) => (Some(Network::parse(addr)?), ports),
+            None => (None, rest),
         };
         let port = |p: &str| -> Result<u16, String> {
             p.parse::<u16>()
@@ -76,13 +172,19 @@ impl PortRange {
                 .ok_or_else(|| format!("'{p}' in '{s}' is not a port number (1-65535)"))
         };
         let (first, last) = match ports.split_once('-') {
+            _ if ports == "*" => (1, u16::MAX),
             Some((a, b)) => (port(a)?, port(b)?),
             None => (port(ports)?, port(ports)?),
         };
         if first > last {
             return Err(format!("port range '{s}' is backwards"));
         }
-        Ok(PortRange { proto, first, last })
+        Ok(PortRange {
+            proto,
+            first,
+            last,
+            network,
+        })
     }
 }
 
@@ -92,11 +194,21 @@ impl fmt::Display for PortRange {
             Proto::Tcp => "tcp",
             Proto::Udp => "udp",
         };
-        if self.first == self.last {
-            write!(f, "{proto}:{}", self.first)
-        } else {
-            write!(f, "{proto}:{}-{}", self.first, self.last)
+        write!(f, "{proto}:")?;
+        if let Some(n) = &self.network {
+            write!(f, "{n}:")?;
         }
+        match (self.first, self.last) {
+            (1, u16::MAX) => write!(f, "*"),
+            (a, b) if a == b => write!(f, "{a}"),
+            (a, b) => write!(f, "{a}-{b}"),
+        }
+    }
+}
+
+impl Serialize for PortRange {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 
@@ -295,6 +407,40 @@ mod tests {
         assert!(PortRange::parse("tcp:9-3").is_err());
         assert!(PortRange::parse("sctp:1").is_err());
         assert!(PortRange::parse("25").is_err());
+        assert_eq!(PortRange::parse("tcp:*").unwrap().to_string(), "tcp:*");
+    }
+
+    #[test]
+    fn addresses_and_networks() {
+        let r = PortRange::parse("tcp:127.0.0.1:5432").unwrap();
+        let n = r.network.unwrap();
+        assert_eq!(n.bits, 128);
+        assert_eq!(&n.addr[10..], &[0xff, 0xff, 127, 0, 0, 1]);
+        assert_eq!(r.to_string(), "tcp:127.0.0.1:5432");
+        let r = PortRange::parse("tcp:0.0.0.0/0:25").unwrap();
+        assert_eq!(r.network.unwrap().bits, 96, "all of IPv4, none of IPv6");
+        assert_eq!(r.to_string(), "tcp:0.0.0.0/0:25");
+        let r = PortRange::parse("udp:10.0.0.0/8:1-1023").unwrap();
+        assert_eq!(r.network.unwrap().mask()[12], 0xff);
+        assert_eq!(r.network.unwrap().mask()[13], 0);
+        let r = PortRange::parse("tcp:[::]:8080").unwrap();
+        assert_eq!(
+            (r.network.unwrap().addr, r.network.unwrap().bits),
+            ([0; 16], 128)
+        );
+        assert_eq!(r.to_string(), "tcp:[::]:8080");
+        let r = PortRange::parse("tcp:[fe80::]/10:*").unwrap();
+        assert_eq!(r.network.unwrap().mask()[..2], [0xff, 0xc0]);
+        assert_eq!(r.to_string(), "tcp:[fe80::]/10:*");
+        assert!(PortRange::parse("tcp:10.0.0.1/8:25")
+            .unwrap_err()
+            .contains("the network is 10.0.0.0/8"));
+        assert!(PortRange::parse("tcp:10.0.0.0/33:25").is_err());
+        assert!(PortRange::parse("tcp:::1:25")
+            .unwrap_err()
+            .contains("brackets"));
+        assert!(PortRange::parse("tcp:[::1:25").is_err());
+        assert!(PortRange::parse("tcp:example.com:25").is_err());
     }
 
     #[test]

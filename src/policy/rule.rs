@@ -289,9 +289,9 @@ impl Rule {
     }
 
     /// The class an allow rule that does not parse was about: the first two words are `allow`
-    /// and a class name (for `connect`, only when an argument names a `unix:` socket, the
-    /// only connect rules the kernel decides). Such a class must stay an allow-list, so that
-    /// a broken rule never widens a unit. None for anything else.
+    /// and a class name. Such a class must stay an allow-list, so that a broken rule never
+    /// widens a unit (a broken `allow connect` keeps both unix sockets and ports allow-lists:
+    /// which it meant is not known). None for anything else.
     pub fn broken_allow_class(text: &str) -> Option<Class> {
         let words = split_words(text)
             .unwrap_or_else(|_| text.split_whitespace().map(String::from).collect());
@@ -301,9 +301,6 @@ impl Rule {
         let class = Class::ALL
             .into_iter()
             .find(|c| Some(c.as_str()) == words.get(1).map(String::as_str))?;
-        if class == Class::Connect && !words[2..].iter().any(|w| net::is_unix_arg(w)) {
-            return None;
-        }
         Some(class)
     }
 
@@ -429,7 +426,10 @@ mod tests {
             Rule::broken_allow_class("allow connect unix:relative"),
             Some(Class::Connect)
         );
-        assert_eq!(Rule::broken_allow_class("allow connect tcp:99999"), None);
+        assert_eq!(
+            Rule::broken_allow_class("allow connect tcp:99999"),
+            Some(Class::Connect)
+        );
         assert_eq!(Rule::broken_allow_class("allow raed /x"), None);
         assert_eq!(Rule::broken_allow_class("deny read relative"), None);
         assert_eq!(Rule::broken_allow_class("allow"), None);

@@ -1,0 +1,151 @@
+/*
+ * netprobe: the socket operations net.sh tries from armored units and their twins.
+ * Prints "ok" or the errno name of the first failing step, and exits 0 only on success.
+ *
+ *   netprobe socket FAMILY TYPE [PROTO]     socket(2) with these numbers
+ *   netprobe connect tcp|udp|mptcp ADDR PORT
+ *   netprobe mapped ADDR4 PORT              TCP connect of an IPv6 socket to ::ffff:ADDR4
+ *   netprobe sendto ADDR PORT               one UDP datagram, no connect()
+ *   netprobe fastopen ADDR PORT             TCP Fast Open: sendto(MSG_FASTOPEN), no connect()
+ *   netprobe bind tcp|udp ADDR PORT
+ *   netprobe listen-unbound                 listen() on a TCP socket with no port
+ *   netprobe serve ADDR PORT...             listens on each (ADDR PORT) and accepts forever
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#ifndef IPPROTO_MPTCP
+#define IPPROTO_MPTCP 262
+#endif
+
+static int result(int ok)
+{
+	if (ok) {
+		puts("ok");
+		return 0;
+	}
+	puts(strerrorname_np(errno) ? strerrorname_np(errno) : "error");
+	return 1;
+}
+
+/* Fills `ss` from a numeric IPv4 or IPv6 address and a port; returns its length or 0. */
+static socklen_t address(const char *addr, const char *port, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *in = (void *)ss;
+	struct sockaddr_in6 *in6 = (void *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, addr, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		in->sin_port = htons(atoi(port));
+		return sizeof(*in);
+	}
+	if (inet_pton(AF_INET6, addr, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(atoi(port));
+		return sizeof(*in6);
+	}
+	fprintf(stderr, "netprobe: '%s' is not a numeric address\n", addr);
+	exit(2);
+}
+
+static int proto_socket(const char *proto, int family)
+{
+	if (strcmp(proto, "udp") == 0)
+		return socket(family, SOCK_DGRAM, 0);
+	if (strcmp(proto, "mptcp") == 0)
+		return socket(family, SOCK_STREAM, IPPROTO_MPTCP);
+	return socket(family, SOCK_STREAM, 0);
+}
+
+static int serve(int n, char **args)
+{
+	struct pollfd fds[16];
+	int i, one = 1;
+
+	for (i = 0; i < n / 2 && i < 16; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len = address(args[2 * i], args[2 * i + 1], &ss);
+		int fd = socket(ss.ss_family, SOCK_STREAM, 0);
+
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (ss.ss_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		if (fd < 0 || bind(fd, (void *)&ss, len) || listen(fd, 64))
+			return result(0);
+		fds[i] = (struct pollfd){ .fd = fd, .events = POLLIN };
+	}
+	for (;;) {
+		if (poll(fds, i, -1) < 0)
+			continue;
+		for (int j = 0; j < i; j++)
+			if (fds[j].revents & POLLIN) {
+				int c = accept(fds[j].fd, 0, 0);
+				if (c >= 0)
+					close(c);
+			}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct sockaddr_storage ss;
+	const char *cmd = argc > 1 ? argv[1] : "";
+	socklen_t len;
+	int fd;
+
+	if (strcmp(cmd, "socket") == 0 && argc >= 4) {
+		fd = socket(atoi(argv[2]), atoi(argv[3]), argc > 4 ? atoi(argv[4]) : 0);
+		return result(fd >= 0);
+	}
+	if (strcmp(cmd, "connect") == 0 && argc == 5) {
+		len = address(argv[3], argv[4], &ss);
+		fd = proto_socket(argv[2], ss.ss_family);
+		return result(fd >= 0 && connect(fd, (void *)&ss, len) == 0);
+	}
+	if (strcmp(cmd, "mapped") == 0 && argc == 4) {
+		struct sockaddr_in6 in6 = { .sin6_family = AF_INET6, .sin6_port = htons(atoi(argv[3])) };
+		char v6[64];
+
+		snprintf(v6, sizeof(v6), "::ffff:%s", argv[2]);
+		if (inet_pton(AF_INET6, v6, &in6.sin6_addr) != 1)
+			return 2;
+		fd = socket(AF_INET6, SOCK_STREAM, 0);
+		return result(fd >= 0 && connect(fd, (void *)&in6, sizeof(in6)) == 0);
+	}
+	if (strcmp(cmd, "sendto") == 0 && argc == 4) {
+		len = address(argv[2], argv[3], &ss);
+		fd = socket(ss.ss_family, SOCK_DGRAM, 0);
+		return result(fd >= 0 && sendto(fd, "x", 1, 0, (void *)&ss, len) == 1);
+	}
+	if (strcmp(cmd, "fastopen") == 0 && argc == 4) {
+		len = address(argv[2], argv[3], &ss);
+		fd = socket(ss.ss_family, SOCK_STREAM, 0);
+		return result(fd >= 0 && sendto(fd, "x", 1, MSG_FASTOPEN, (void *)&ss, len) == 1);
+	}
+	if (strcmp(cmd, "bind") == 0 && argc == 5) {
+		int one = 1;
+
+		len = address(argv[3], argv[4], &ss);
+		fd = proto_socket(argv[2], ss.ss_family);
+		if (fd >= 0)
+			setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		return result(fd >= 0 && bind(fd, (void *)&ss, len) == 0);
+	}
+	if (strcmp(cmd, "listen-unbound") == 0) {
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		return result(fd >= 0 && listen(fd, 1) == 0);
+	}
+	if (strcmp(cmd, "serve") == 0 && argc >= 4 && argc % 2 == 0)
+		return serve(argc - 2, argv + 2);
+	fprintf(stderr, "netprobe: bad arguments (see the comment at the top of netprobe.c)\n");
+	return 2;
+}
