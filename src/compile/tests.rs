@@ -349,3 +349,23 @@ fn the_cap_counts_the_policys_own_patterns_only() {
     assert_eq!(decide(&t, Class::Exec, "/srv/data/x7"), Verdict::Deny(7));
     assert_eq!(decide(&t, Class::Exec, "/srv/data/y"), Verdict::Allow);
 }
+
+#[test]
+fn memfd_exec_is_decided_by_exec_rules() {
+    let t = compile(&policy(&["deny exec memfd:"])).unwrap();
+    assert_eq!(decide(&t, Class::Exec, "memfd:loader"), Verdict::Deny(0));
+    assert_eq!(decide(&t, Class::Exec, "/usr/bin/true"), Verdict::Allow);
+    let t = compile(&policy(&["allow exec /usr/"])).unwrap();
+    assert_eq!(
+        decide(&t, Class::Exec, "memfd:loader"),
+        Verdict::Deny(RULE_NOT_ALLOWED),
+        "an exec allow-list names no memfd"
+    );
+    let err = crate::policy::Rule::parse(
+        "deny read memfd:",
+        None,
+        crate::policy::Source::new("/p.conf", 1),
+    )
+    .unwrap_err();
+    assert!(err.contains("for exec rules"), "{err}");
+}

@@ -5,6 +5,10 @@ use std::fmt;
 
 use serde::Serialize;
 
+/// The pattern of every memfd (`memfd_create()`): exec rules may name code that is no file on
+/// disk, which the kernel names by the memfd's dentry.
+pub const MEMFD: &str = "memfd:";
+
 /// Longest pattern accepted, in bytes: the kernel matches paths of at most 4095 bytes.
 pub const MAX_LEN: usize = 4095;
 
@@ -19,6 +23,14 @@ impl PathPattern {
     /// Parses and normalizes (`//` folds to `/`). Relative paths, `.` and `..` components, NUL
     /// bytes and over-long patterns are errors.
     pub fn parse(s: &str) -> Result<PathPattern, String> {
+        if let Some(name) = s.strip_prefix(MEMFD) {
+            if !name.is_empty() {
+                return Err(format!(
+                    "'{s}': write '{MEMFD}' alone (a memfd's name is whatever its creator chose)"
+                ));
+            }
+            return Ok(PathPattern { text: s.into() });
+        }
         if !s.starts_with('/') {
             return Err(format!("'{s}' is not an absolute path"));
         }
@@ -55,10 +67,19 @@ impl PathPattern {
         &self.text
     }
 
+    /// Whether this is `memfd:`, code in memory (exec rules only).
+    pub fn is_memfd(&self) -> bool {
+        self.text == MEMFD
+    }
+
     /// The pattern as an anchored regular expression over bytes (for regex-automata):
     /// `**` is any string, `*` any string without `/`, `?` one byte other than `/`; a trailing
     /// `/` matches the directory itself and everything below it.
     pub fn to_regex(&self) -> String {
+        if self.is_memfd() {
+            // The kernel names a memfd by its dentry, `memfd:NAME` (bpf/path.h).
+            return "^memfd:.*$".into();
+        }
         let (body, subtree) = match self.text.strip_suffix('/') {
             Some(b) => (b, true),
             None => (self.text.as_str(), false),
@@ -128,6 +149,19 @@ mod tests {
             .build(&re)
             .unwrap();
         dfa.try_search_fwd(&Input::new(path)).unwrap().is_some()
+    }
+
+    #[test]
+    fn memfd_names_every_memfd() {
+        let p = PathPattern::parse("memfd:").unwrap();
+        assert!(p.is_memfd());
+        assert!(matches("memfd:", "memfd:x"));
+        assert!(matches("memfd:", "memfd:"));
+        assert!(!matches("memfd:", "/memfd:x"));
+        assert!(!matches("/**", "memfd:x"), "no absolute pattern names one");
+        assert!(PathPattern::parse("memfd:loader")
+            .unwrap_err()
+            .contains("alone"));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::caps::Capability;
 use super::net::{self, Family, PortRange, SocketPattern};
 use super::specifiers::{self, UnitName};
-use super::{PathPattern, Source};
+use super::{pattern, PathPattern, Source};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -249,6 +249,13 @@ impl Rule {
                 "a connect rule names either ports or unix: sockets, not both; write two rules"
                     .into(),
             );
+        }
+        if class != Class::Exec && args.iter().any(|a| a.starts_with(pattern::MEMFD)) {
+            return Err(format!(
+                "'{}' is for exec rules: a memfd is code in memory, not a file to {}",
+                pattern::MEMFD,
+                class.as_str()
+            ));
         }
         let target = match class {
             Class::Read | Class::Write | Class::Exec => Target::Paths(
