@@ -52,6 +52,15 @@ struct {
 	__type(value, __u8);
 } raw_majors SEC(".maps");
 
+/* (policy, cgroup id of another unit's own cgroup) -> UA_PEER_* bits: the units a policy's
+ * `allow signal` and `allow ptrace` rules name, kept current by the daemon as they restart. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, UA_PEERS_MAX);
+	__type(key, struct ua_peer_key);
+	__type(value, __u32);
+} peers SEC(".maps");
+
 /* Policy id -> header. An array: looked up once per path byte, so it must be cheap. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -134,15 +143,16 @@ struct {
 } write_mnt SEC(".maps");
 
 /* The cgroup id of kernfs node `kn`'s parent, on kernels before and after 6.15. */
+static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
+{
+	if (bpf_core_field_exists(((struct kernfs_node___new *)0)->__parent))
+		return BPF_CORE_READ((struct kernfs_node___new *)kn, __parent);
+	return BPF_CORE_READ(kn, parent);
+}
+
 static __always_inline __u64 kn_parent_id(struct kernfs_node *kn)
 {
-	struct kernfs_node *parent;
-
-	if (bpf_core_field_exists(((struct kernfs_node___new *)0)->__parent))
-		parent = BPF_CORE_READ((struct kernfs_node___new *)kn, __parent);
-	else
-		parent = BPF_CORE_READ(kn, parent);
-	return BPF_CORE_READ(parent, id);
+	return BPF_CORE_READ(kn_parent(kn), id);
 }
 
 /* Adds one sub-cgroup to tree `root`'s count (delta 1) or takes one away (delta -1; never

@@ -79,7 +79,9 @@ int BPF_PROG(ua_unix_may_send, struct socket *sock, struct socket *other)
 
 /* ---- Address families (`net`) ---- */
 
+#define AF_UNIX 1
 #define AF_INET 2
+#define AF_NETLINK 16
 #define AF_INET6 10
 #define SOCK_RAW 3
 #define SOCK_TYPE_MASK 0xf
@@ -137,7 +139,9 @@ int BPF_PROG(ua_socket_create, int family, int type, int protocol, int kern)
 		return 0;
 	rule = a.pol->net_rule[slot & (UA_NET_SLOTS - 1)];
 	audit = a.pol->net_audit & (1ULL << (slot & (UA_NET_SLOTS - 1)));
-	if ((type & SOCK_TYPE_MASK) == SOCK_RAW) {
+	/* Netlink's SOCK_RAW is its ordinary type (getifaddrs(), sd-netlink), no rawer than
+	 * SOCK_DGRAM there: `raw` is about every other family's. */
+	if ((type & SOCK_TYPE_MASK) == SOCK_RAW && family != AF_NETLINK) {
 		raw = a.pol->net_rule[UA_NET_RAW];
 		/* A refusal of either kind wins over the other's audit. */
 		if (raw != UA_RULE_NONE && (rule == UA_RULE_NONE || audit) &&
@@ -169,63 +173,149 @@ struct ua_sockaddr_in6 {
 	__u32 addr[4];
 };
 
-/* The port-rule kind of socket `sock` for a connect (UA_PORT_BIND for a bind), or -1 if its
- * protocol is neither TCP nor UDP. MPTCP is TCP to the peer; UDP-Lite is UDP. */
-static __always_inline int port_kind(struct sock *sk, int bind)
+#define AF_UNSPEC 0
+#define SOCK_STREAM 1
+#define SOCK_DGRAM 2
+#define SOL_IP 0
+#define SOL_IPV6 41
+#define IP_OPTIONS 4
+#define IPV6_2292RTHDR 24
+#define IPV6_RTHDR 57
+/* The kernel's default ephemeral port range (net.ipv4.ip_local_port_range, a sysctl the
+ * kernel-settings protection keeps units from changing). */
+#define EPHEMERAL_FIRST 32768
+#define EPHEMERAL_LAST 60999
+
+/* The port-rule kind of socket `sock` for a connect (UA_PORT_BIND for a bind), or -1 if it is
+ * neither a TCP nor a UDP socket. MPTCP is TCP to the peer; UDP-Lite is UDP. A raw socket
+ * with one of these protocols numbers has no ports. */
+static __always_inline int port_kind(struct socket *sock, struct sock *sk, int bind)
 {
 	__u16 proto = BPF_CORE_READ(sk, sk_protocol);
+	short type = BPF_CORE_READ(sock, type);
 
-	if (proto == IPPROTO_TCP || proto == IPPROTO_MPTCP)
+	if ((proto == IPPROTO_TCP || proto == IPPROTO_MPTCP) && type == SOCK_STREAM)
 		return bind;
-	if (proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE)
+	if ((proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE) && type == SOCK_DGRAM)
 		return bind | UA_PORT_UDP;
 	return -1;
 }
 
-/* Decides a connect or bind of kind `kind` to `addr` (IPv6 or IPv4-mapped, network order),
- * `port` (host order), against the policy's port rules: a matching deny wins, an allow-list
- * kind refuses what no allow rule matches, an audit rule reports. */
-static __always_inline int decide_port(struct armor *a, int kind, const __u32 *addr, __u16 port)
-{
-	__u32 deny = UA_RULE_NONE, allow = UA_RULE_NONE, audit = UA_RULE_NONE, n, i;
-	struct ua_port_rule *e;
-	__u32 arg = UA_NET_ARG(port, kind & UA_PORT_UDP ? IPPROTO_UDP : IPPROTO_TCP);
-	__u8 class = kind & UA_PORT_BIND ? UA_CLASS_BIND : UA_CLASS_CONNECT;
-	__u8 op = kind & UA_PORT_BIND ? UA_OP_INET_BIND : UA_OP_INET_CONNECT;
+/* ua_port_scan()'s outcomes (bits 32.. of its result; the rule is bits 0..31). */
+#define SCAN_NONE 0
+#define SCAN_DENY 1
+#define SCAN_AUDIT 2
 
-	n = a->pol->nports;
+/*
+ * Scans policy `polkind & 0xffffffff`'s port rules for a connect or bind of kind
+ * `(polkind >> 32) & 0xff` to port `(polkind >> 40) & 0xffff` of address (a01, a23), and of
+ * the other address (b01, b23) it reaches too if bit 56 is set (words of the IPv6 form, in
+ * memory order): a matching deny wins, an
+ * allow-list kind refuses what no allow rule matches, an audit rule reports. The compiler put
+ * the deny entries first, then allow, then audit, so the first match mostly decides. `alt` is
+ * matched by deny rules only (a dual-stack bind of `::` also binds 0.0.0.0). Port 0 is the
+ * kernel's pick from the ephemeral range: a rule whose range covers all of it matches.
+ *
+ * A global function: the verifier checks the 64-entry loop once, not once for every way
+ * decide_sockaddr() reaches it (inlined, it passed 6.1's verifier but not 6.12's).
+ */
+__noinline __u64 ua_port_scan(__u64 polkind, __u64 a01, __u64 a23, __u64 b01, __u64 b23)
+{
+	__u32 policy = polkind, kind = (polkind >> 32) & 0xff, port = (polkind >> 40) & 0xffff;
+	__u64 a0 = (__u32)a01, a1 = a01 >> 32, a2 = (__u32)a23, a3 = a23 >> 32;
+	__u64 b0 = (__u32)b01, b1 = b01 >> 32, b2 = (__u32)b23, b3 = b23 >> 32;
+	/* The ports asked for: one, or all of the ephemeral range for port 0. */
+	__u64 lo = port ? port : EPHEMERAL_FIRST, hi = port ? port : EPHEMERAL_LAST;
+	bool has_alt = (polkind >> 56) & 1, listed, allowed = false;
+	struct ua_policy_table *pol = bpf_map_lookup_elem(&policies, &policy);
+	struct ua_port_rule *e;
+	__u64 miss, amiss, bmiss;
+	__u32 n, i;
+
+	if (!pol)
+		return (__u64)SCAN_DENY << 32 | UA_RULE_NOT_ALLOWED;
+	listed = pol->port_allowlist & (1u << (kind & 3));
+	n = pol->nports;
+	/* Each test is folded into one word without a branch (x - y >> 63 is x < y for 32-bit
+	 * values): the verifier follows few paths through an iteration, on every kernel. */
 	for (i = 0; i < UA_PORT_RULES; i++) {
 		if (i >= n)
 			break;
-		e = &a->pol->ports[i];
-		if (e->kind != kind || port < e->first || port > e->last)
+		e = &pol->ports[i];
+		miss = (e->kind ^ kind) | ((lo - e->first) >> 63) | (((__u64)e->last - hi) >> 63);
+		if (miss)
 			continue;
-		if ((addr[0] & e->mask[0]) != e->addr[0] || (addr[1] & e->mask[1]) != e->addr[1] ||
-		    (addr[2] & e->mask[2]) != e->addr[2] || (addr[3] & e->mask[3]) != e->addr[3])
+		amiss = ((a0 & e->mask[0]) ^ e->addr[0]) | ((a1 & e->mask[1]) ^ e->addr[1]) |
+			((a2 & e->mask[2]) ^ e->addr[2]) | ((a3 & e->mask[3]) ^ e->addr[3]);
+		if (e->action == UA_ACT_DENY) {
+			bmiss = ((b0 & e->mask[0]) ^ e->addr[0]) | ((b1 & e->mask[1]) ^ e->addr[1]) |
+				((b2 & e->mask[2]) ^ e->addr[2]) | ((b3 & e->mask[3]) ^ e->addr[3]);
+			if (!amiss || (has_alt && !bmiss))
+				return (__u64)SCAN_DENY << 32 | e->rule;
 			continue;
-		if (e->action == UA_ACT_DENY && deny == UA_RULE_NONE)
-			deny = e->rule;
-		else if (e->action == UA_ACT_ALLOW && allow == UA_RULE_NONE)
-			allow = e->rule;
-		else if (e->action == UA_ACT_AUDIT && audit == UA_RULE_NONE)
-			audit = e->rule;
+		}
+		if (amiss)
+			continue;
+		if (e->action == UA_ACT_ALLOW) {
+			allowed = true;
+			continue;
+		}
+		/* The first audit entry: every deny and allow entry came before it. */
+		if (listed && !allowed)
+			break;
+		return (__u64)SCAN_AUDIT << 32 | e->rule;
 	}
-	if (deny != UA_RULE_NONE)
-		return decide_net(a, deny, false, class, op, arg, addr);
-	if ((a->pol->port_allowlist & (1u << (kind & 3))) && allow == UA_RULE_NONE)
-		return decide_net(a, UA_RULE_NOT_ALLOWED, false, class, op, arg, addr);
-	return decide_net(a, audit, true, class, op, arg, addr);
+	if (listed && !allowed)
+		return (__u64)SCAN_DENY << 32 | UA_RULE_NOT_ALLOWED;
+	return (__u64)SCAN_NONE << 32 | UA_RULE_NONE;
 }
 
-/* Decides a connect (bind = 0) or bind (UA_PORT_BIND) of `sock` to the kernel copy of a
- * sockaddr at `address`. Addresses the kernel refuses anyway (too short, another family) and
- * AF_UNSPEC (a datagram socket's disconnect) are not decided. */
-static __always_inline int decide_sockaddr(struct socket *sock, void *address, int addrlen, int bind)
+/* Decides a connect or bind of kind `kind` to `addr` (IPv6 or IPv4-mapped, network order) and
+ * `port` (host order), and to the IPv4 address `alt4` (network order) as well if `has_alt`
+ * (see ua_port_scan()). The other address is passed as a number: clang turns reads of a
+ * second stack array into pointer arithmetic the verifier refuses. */
+static __always_inline int decide_port(struct armor *a, int kind, const __u32 *addr, bool has_alt,
+				       __u32 alt4, __u16 port)
+{
+	__u32 arg = UA_NET_ARG(port, kind & UA_PORT_UDP ? IPPROTO_UDP : IPPROTO_TCP);
+	__u8 class = kind & UA_PORT_BIND ? UA_CLASS_BIND : UA_CLASS_CONNECT;
+	__u8 op = kind & UA_PORT_BIND ? UA_OP_INET_BIND : UA_OP_INET_CONNECT;
+	__u64 polkind = a->binding->policy | (__u64)(kind & 0xff) << 32 | (__u64)port << 40;
+	__u64 b23 = bpf_htonl(0xffff) | (__u64)alt4 << 32, r;
+
+	if (has_alt)
+		polkind |= 1ULL << 56;
+	r = ua_port_scan(polkind, addr[0] | (__u64)addr[1] << 32, addr[2] | (__u64)addr[3] << 32,
+			 0, b23);
+	if ((r >> 32) == SCAN_NONE)
+		return 0;
+	return decide_net(a, (__u32)r, (r >> 32) == SCAN_AUDIT, class, op, arg, addr);
+}
+
+/* Whether `addr` is IPv4-mapped (::ffff:a.b.c.d). */
+static __always_inline bool mapped(const __u32 *addr)
+{
+	return !addr[0] && !addr[1] && addr[2] == bpf_htonl(0xffff);
+}
+
+/*
+ * Decides a connect (`bind` 0; `send`: a datagram's address) or bind (UA_PORT_BIND) of `sock`
+ * to the kernel copy of a sockaddr at `address`, as the kernel will read it:
+ * - an IPv4 socket takes AF_UNSPEC as AF_INET in bind() and sendmsg(); in connect() it
+ *   disconnects (not decided). Other families the kernel refuses (not decided).
+ * - connect() to the wildcard address reaches loopback: 0.0.0.0 is 127.0.0.1, `::` is ::1
+ *   (or 127.0.0.1, for a socket bound to an IPv4-mapped address: denied if either is).
+ * - a bind of `::` on a dual-stack socket binds 0.0.0.0 as well (denied if either is).
+ * - an IPv6 socket that reaches an IPv4 address is held to `net inet` rules as well.
+ */
+static __always_inline int decide_sockaddr(struct socket *sock, void *address, int addrlen, int bind,
+					   bool send)
 {
 	struct ua_sockaddr_in6 sa = {};
 	struct sock *sk = BPF_CORE_READ(sock, sk);
-	__u32 addr[4] = {};
-	__u16 family;
+	__u32 addr[4] = {}, alt4 = 0, rule;
+	bool has_alt = false;
+	__u16 family, sfam;
 	struct armor a;
 	int kind;
 
@@ -234,44 +324,66 @@ static __always_inline int decide_sockaddr(struct socket *sock, void *address, i
 	family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
-	kind = port_kind(sk, bind);
+	kind = port_kind(sock, sk, bind);
 	if (kind < 0 || !armored(&a) || setup_phase())
 		return 0;
 	if (addrlen < (int)sizeof(struct ua_sockaddr_in) ||
 	    bpf_probe_read_kernel(&sa, sizeof(struct ua_sockaddr_in), address))
 		return 0;
-	if (sa.family == AF_INET) {
+	sfam = sa.family;
+	if (sfam == AF_UNSPEC && family == AF_INET && (bind || send))
+		sfam = AF_INET;
+	if (sfam == AF_INET) {
 		struct ua_sockaddr_in *in = (void *)&sa;
 
 		addr[2] = bpf_htonl(0xffff);
 		addr[3] = in->addr;
-	} else if (sa.family == AF_INET6) {
+		if (!bind && !in->addr)
+			addr[3] = bpf_htonl(0x7f000001);
+	} else if (sfam == AF_INET6) {
 		if (addrlen < (int)sizeof(sa) || bpf_probe_read_kernel(&sa, sizeof(sa), address))
 			return 0;
 		addr[0] = sa.addr[0];
 		addr[1] = sa.addr[1];
 		addr[2] = sa.addr[2];
 		addr[3] = sa.addr[3];
+		if (!(addr[0] | addr[1] | addr[2] | addr[3])) {
+			/* `::`: loopback for a connect, 0.0.0.0 as well for a dual-stack bind. */
+			has_alt = true;
+			if (!bind) {
+				addr[3] = bpf_htonl(1);
+				alt4 = bpf_htonl(0x7f000001);
+			}
+		} else if (mapped(addr) && !addr[3] && !bind) {
+			addr[3] = bpf_htonl(0x7f000001);
+		}
 	} else {
 		return 0;
 	}
-	return decide_port(&a, kind, addr, bpf_ntohs(sa.port));
+	/* IPv4 through an IPv6 socket is IPv4: `deny net inet` holds for it too. */
+	if (family == AF_INET6 && mapped(addr)) {
+		rule = a.pol->net_rule[AF_INET];
+		if (rule != UA_RULE_NONE && !(a.pol->net_audit & (1ULL << AF_INET)))
+			return decide_net(&a, rule, false, UA_CLASS_NET, UA_OP_SOCKET,
+					  AF_INET | SOCK_STREAM << 16, 0);
+	}
+	return decide_port(&a, kind, addr, has_alt, alt4, bpf_ntohs(sa.port));
 }
 
 SEC("lsm/socket_connect")
 int BPF_PROG(ua_socket_connect, struct socket *sock, void *address, int addrlen)
 {
-	return decide_sockaddr(sock, address, addrlen, 0);
+	return decide_sockaddr(sock, address, addrlen, 0, false);
 }
 
 SEC("lsm/socket_bind")
 int BPF_PROG(ua_socket_bind, struct socket *sock, void *address, int addrlen)
 {
-	return decide_sockaddr(sock, address, addrlen, UA_PORT_BIND);
+	return decide_sockaddr(sock, address, addrlen, UA_PORT_BIND, false);
 }
 
 /* listen() on a TCP socket that has no port: the kernel picks one, a bind no bind() asked
- * for. Decided as a bind of port 0 to any address, which only an allow-list refuses. */
+ * for, decided as a bind of port 0 to the wildcard address. */
 SEC("lsm/socket_listen")
 int BPF_PROG(ua_socket_listen, struct socket *sock, int backlog)
 {
@@ -284,10 +396,14 @@ int BPF_PROG(ua_socket_listen, struct socket *sock, int backlog)
 	if (!net_rules_in_use() || !sk || BPF_CORE_READ(sk, __sk_common.skc_num))
 		return 0;
 	family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	kind = port_kind(sk, UA_PORT_BIND);
+	kind = port_kind(sock, sk, UA_PORT_BIND);
 	if ((family != AF_INET && family != AF_INET6) || kind < 0 || !armored(&a) || setup_phase())
 		return 0;
-	return decide_port(&a, kind, any, 0);
+	if (family == AF_INET) {
+		any[2] = bpf_htonl(0xffff);
+		return decide_port(&a, kind, any, false, 0, 0);
+	}
+	return decide_port(&a, kind, any, true, 0, 0);
 }
 
 /* A datagram to an address (sendto(), sendmsg() with msg_name, on UDP), or a TCP Fast Open
@@ -299,10 +415,29 @@ static __always_inline int inet_sendmsg(struct socket *sock, struct msghdr *msg)
 
 	if (!sk || !net_rules_in_use())
 		return 0;
-	kind = port_kind(sk, 0);
+	kind = port_kind(sock, sk, 0);
 	if (kind < 0 || (!(kind & UA_PORT_UDP) && !(BPF_CORE_READ(msg, msg_flags) & MSG_FASTOPEN)))
 		return 0;
-	return decide_sockaddr(sock, BPF_CORE_READ(msg, msg_name), BPF_CORE_READ(msg, msg_namelen), 0);
+	return decide_sockaddr(sock, BPF_CORE_READ(msg, msg_name), BPF_CORE_READ(msg, msg_namelen), 0,
+			       true);
+}
+
+/* Source routing sends a connect's packets to another address first (IPv4 LSRR/SSRR options,
+ * IPv6 routing headers), which no connect rule saw: refused in units with connect rules. */
+SEC("lsm/socket_setsockopt")
+int BPF_PROG(ua_socket_setsockopt, struct socket *sock, int level, int optname)
+{
+	struct armor a;
+
+	if (!((level == SOL_IP && optname == IP_OPTIONS) ||
+	      (level == SOL_IPV6 && (optname == IPV6_RTHDR || optname == IPV6_2292RTHDR))))
+		return 0;
+	if (!net_rules_in_use() || !armored(&a) || setup_phase())
+		return 0;
+	if (!a.pol->nports && !(a.pol->port_allowlist & (1u << 0 | 1u << UA_PORT_UDP)))
+		return 0;
+	return decide_net(&a, UA_RULE_SOURCE_ROUTE, false, UA_CLASS_CONNECT, UA_OP_SOURCE_ROUTE,
+			  level << 16 | optname, 0);
 }
 
 #endif

@@ -17,8 +17,6 @@
 #define PROC_SUPER_MAGIC 0x9fa0
 #define SOL_SOCKET 1
 #define SCM_CREDENTIALS 2
-#define AF_UNIX 1
-#define AF_NETLINK 16
 /* sendmmsg(2): x86-64, i386, x32 (its bit masked), arm64, arm (compat). No other system call
  * with one of these numbers on another of these architectures sends a message. */
 #define NR_SENDMMSG_X86_64 307
@@ -55,6 +53,28 @@ static __always_inline __u64 task_cgroup(struct task_struct *t)
 	return BPF_CORE_READ(t, cgroups, dfl_cgrp, kn, id);
 }
 
+/* Whether `t` runs in a unit that the policy of `a` may reach with `bit` (`allow signal UNIT`,
+ * `allow ptrace UNIT`): its cgroup or one above it is such a unit's own cgroup, by id, as the
+ * daemon found it (another unit's sub-cgroup named like the peer is not the peer). */
+static __always_inline bool peer(struct armor *a, struct task_struct *t, __u32 bit)
+{
+	struct ua_peer_key k = { .policy = a->binding->policy };
+	struct kernfs_node *kn = BPF_CORE_READ(t, cgroups, dfl_cgrp, kn);
+	__u32 *v;
+	int i;
+
+	for (i = 0; i < UA_PEER_DEPTH; i++) {
+		if (!kn)
+			return false;
+		k.cgid = BPF_CORE_READ(kn, id);
+		v = bpf_map_lookup_elem(&peers, &k);
+		if (v && (*v & bit))
+			return true;
+		kn = kn_parent(kn);
+	}
+	return false;
+}
+
 SEC("lsm/task_kill")
 int BPF_PROG(ua_task_kill, struct task_struct *p, struct kernel_siginfo *info, int sig,
 	     const struct cred *cred)
@@ -66,7 +86,7 @@ int BPF_PROG(ua_task_kill, struct task_struct *p, struct kernel_siginfo *info, i
 	 * `current` is whatever task was interrupted: not a sender to decide. Tested as a number:
 	 * newer verifiers take a hook's pointer arguments for non-null and drop `if (cred)`. */
 	if (!sig || !protected(&a, UA_PROT_SIGNAL) || as_number(cred) ||
-	    in_unit(task_cgroup(p), a.binding->root))
+	    in_unit(task_cgroup(p), a.binding->root) || peer(&a, p, UA_PEER_SIGNAL))
 		return 0;
 	return deny_protected(&a, UA_PROT_SIGNAL, UA_OP_KILL, p->comm, BPF_CORE_READ(p, tgid), sig);
 }
@@ -81,7 +101,8 @@ int BPF_PROG(ua_ptrace_access_check, struct task_struct *child, unsigned int mod
 
 	if (!protected(&a, UA_PROT_PTRACE))
 		return 0;
-	if (in_unit(task_cgroup(child), a.binding->root) && !marked(child))
+	if ((in_unit(task_cgroup(child), a.binding->root) || peer(&a, child, UA_PEER_PTRACE)) &&
+	    !marked(child))
 		return 0;
 	/* NOAUDIT checks (ps reading another process's stat) are refused without a record:
 	 * the kernel only hides a field there. */
@@ -96,7 +117,8 @@ static __always_inline int sched_other(struct task_struct *p)
 {
 	struct armor a;
 
-	if (!protected(&a, UA_PROT_SIGNAL) || in_unit(task_cgroup(p), a.binding->root))
+	if (!protected(&a, UA_PROT_SIGNAL) || in_unit(task_cgroup(p), a.binding->root) ||
+	    peer(&a, p, UA_PEER_SIGNAL))
 		return 0;
 	return deny_protected(&a, UA_PROT_SIGNAL, UA_OP_SCHED, p->comm, BPF_CORE_READ(p, tgid), 0);
 }
@@ -169,7 +191,7 @@ static __always_inline int proc_write(struct file *file)
 	if (!protected(&a, UA_PROT_PTRACE))
 		return 0;
 	t = proc_task(BPF_CORE_READ(file, f_path.dentry));
-	if (!t || in_unit(task_cgroup(t), a.binding->root))
+	if (!t || in_unit(task_cgroup(t), a.binding->root) || peer(&a, t, UA_PEER_PTRACE))
 		return 0;
 	return deny_protected_path(&a, UA_PROT_PTRACE, UA_OP_OPEN_WRITE,
 				   BPF_CORE_READ(file, f_path.mnt), BPF_CORE_READ(file, f_path.dentry));

@@ -96,6 +96,7 @@ enum ua_op {
 	UA_OP_SOCKET = 41,      /* creating a socket; arg: family | type << 16 */
 	UA_OP_INET_CONNECT = 42,/* connect, or a datagram sent to an address; arg: see UA_NET_ARG */
 	UA_OP_INET_BIND = 43,   /* bind, or listen on a socket with no port yet */
+	UA_OP_SOURCE_ROUTE = 44,/* setting IP options or an IPv6 routing header; arg: level << 16 | name */
 };
 
 /* The argument of a connect or bind event: the port, and the protocol (6 tcp, 17 udp). The
@@ -128,6 +129,8 @@ enum ua_verdict {
 /* Denied because a kernel table cannot hold what the operation would create (a unit tree's
  * sub-cgroup budget, see ua_config). */
 #define UA_RULE_FULL 0xfffffff9u
+/* Denied because source routing would take a connection past the connect rules. */
+#define UA_RULE_SOURCE_ROUTE 0xfffffff8u
 /* Denied by implicit protection n: UA_RULE_PROTECT + n. */
 #define UA_RULE_PROTECT 0xffffff00u
 
@@ -160,6 +163,19 @@ struct ua_binding {
 	__u32 policy;
 	__u32 flags;     /* UA_BIND_* */
 };
+
+/* peers: (policy, cgroup id) -> UA_PEER_* bits. */
+struct ua_peer_key {
+	__u32 policy;
+	__u32 pad;
+	__u64 cgid;
+};
+
+#define UA_PEER_SIGNAL 1 /* `allow signal UNIT`: signals and priorities */
+#define UA_PEER_PTRACE 2 /* `allow ptrace UNIT` */
+#define UA_PEERS_MAX 4096
+/* Cgroup levels looked at above a target process for a peer unit's own cgroup. */
+#define UA_PEER_DEPTH 8
 
 /* config: facts the daemon tells the programs at load time. */
 struct ua_file_id {

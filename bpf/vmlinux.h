@@ -267,6 +267,7 @@ struct sock {
 };
 
 struct socket {
+	short type;
 	struct sock *sk;
 };
 

@@ -46,6 +46,9 @@ pub const RULE_RECOVER: u32 = u32::MAX - 5;
 /// Denied because a kernel table cannot hold what the operation would create: a mkdir beyond
 /// the unit's sub-cgroup budget (bpf/unitarmor.h: UA_RULE_FULL).
 pub const RULE_FULL: u32 = u32::MAX - 6;
+/// Denied: source routing would take a connection past the connect rules (bpf/unitarmor.h:
+/// UA_RULE_SOURCE_ROUTE).
+pub const RULE_SOURCE_ROUTE: u32 = u32::MAX - 7;
 /// Denied by implicit protection `p`: `RULE_PROTECT + p as u32`.
 pub const RULE_PROTECT: u32 = 0xffff_ff00;
 
@@ -120,6 +123,9 @@ pub struct Tables {
     pub caps: CapTable,
     /// Socket families and port rules (net.rs).
     pub net: NetTable,
+    /// Other units this one's processes may signal ([`PEER_SIGNAL`]) or trace
+    /// ([`PEER_PTRACE`]): `allow signal UNIT...`, `allow ptrace UNIT...`, by unit name.
+    pub peers: std::collections::BTreeMap<String, u32>,
     /// Rules the kernel side does not enforce yet, with the reason (reported, never dropped
     /// silently).
     pub unenforced: Vec<(usize, String)>,
@@ -139,6 +145,29 @@ pub enum Verdict {
 pub enum CompileError {
     #[error("the policy is too complex for the kernel tables: {0}")]
     TooComplex(String),
+}
+
+/// `peers` bit: the unit may signal the peer's processes (and set their priorities).
+pub const PEER_SIGNAL: u32 = 1;
+/// `peers` bit: the unit may trace the peer's processes (ptrace_access_check).
+pub const PEER_PTRACE: u32 = 2;
+
+/// The units `allow signal` and `allow ptrace` rules name, with what each allows.
+fn peers_of(policy: &Policy) -> std::collections::BTreeMap<String, u32> {
+    let mut peers = std::collections::BTreeMap::new();
+    for r in policy.rules.iter().filter(|r| r.action == Action::Allow) {
+        let bit = match r.class {
+            Class::Signal => PEER_SIGNAL,
+            Class::Ptrace => PEER_PTRACE,
+            _ => continue,
+        };
+        if let crate::policy::Target::Units(units) = &r.target {
+            for u in units {
+                *peers.entry(u.clone()).or_insert(0) |= bit;
+            }
+        }
+    }
+    peers
 }
 
 /// The DFA class a rule is decided in, if the kernel decides it.
@@ -292,6 +321,7 @@ fn compile_impl(
         accept: HashMap::new(),
         caps: CapTable::of(policy),
         net: NetTable::of(policy).map_err(CompileError::TooComplex)?,
+        peers: peers_of(policy),
         unenforced,
     };
     let mut trans: HashMap<(u32, u8), u32> = HashMap::new();
@@ -425,6 +455,7 @@ pub fn refuse_all(policy: &Policy) -> Tables {
         accept: HashMap::new(),
         caps: CapTable::refuse_all(),
         net: NetTable::refuse_all(),
+        peers: Default::default(),
         unenforced: Vec::new(),
     }
 }

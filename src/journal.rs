@@ -83,6 +83,10 @@ fn object(ev: &Event) -> String {
             let (family, ty) = abi::socket_kind(ev.arg);
             format!("creating a {family} {ty} socket")
         }
+        44 => match (ev.arg >> 16, ev.arg & 0xffff) {
+            (0, _) => "setting IP options (source routing)".to_string(),
+            _ => "setting an IPv6 routing header".to_string(),
+        },
         42 | 43 => {
             let (proto, port) = abi::proto_port(ev.arg);
             let to = if ev.op == 42 { "connect to" } else { "bind of" };

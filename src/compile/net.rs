@@ -9,6 +9,7 @@
 //!   them (logging and readiness notification need them; which unix sockets a unit may reach is
 //!   the `connect unix:` class's business). A raw socket (`SOCK_RAW`) is decided by its family
 //!   and by `raw`: both must allow it, so `allow net inet` does not allow raw IP sockets.
+//!   Netlink is the exception: SOCK_RAW is its ordinary type (getifaddrs(), sd-netlink).
 //! - ports: one allow-list per operation and protocol, so `allow connect tcp:5432` leaves UDP
 //!   (DNS) and binds alone.
 
@@ -24,6 +25,9 @@ pub const PORT_RULES: usize = 64;
 /// Port-rule kinds: bit 0 bind (else connect), bit 1 udp (else tcp).
 pub const PORT_BIND: u8 = 1;
 pub const PORT_UDP: u8 = 2;
+/// The kernel's default ephemeral port range, which a bind of port 0 takes a port from.
+pub const EPHEMERAL: (u16, u16) = (32768, 60999);
+const AF_NETLINK: usize = 16;
 
 /// One port range of a rule, as the kernel matches it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -168,6 +172,13 @@ impl NetTable {
                 });
             }
         }
+        // Deny entries first, then allow, then audit: the kernel's scan stops at the first
+        // deny or audit match (bpf/net.h).
+        self.ports.sort_by_key(|e| match e.action {
+            Action::Deny => 0,
+            Action::Allow => 1,
+            Action::Audit => 2,
+        });
         if self.ports.len() > PORT_RULES {
             return Err(format!(
                 "{} port ranges in connect and bind rules, more than the {PORT_RULES} one \
@@ -190,11 +201,17 @@ impl NetTable {
     ) -> super::Verdict {
         let kind =
             if bind { PORT_BIND } else { 0 } | if proto == Proto::Udp { PORT_UDP } else { 0 };
+        // Port 0 is the kernel's pick from the ephemeral range: a rule covering all of it
+        // matches (bpf/net.h).
+        let covers = |e: &&PortEntry| match port {
+            0 => e.first <= EPHEMERAL.0 && e.last >= EPHEMERAL.1,
+            p => (e.first..=e.last).contains(&p),
+        };
         let first = |action: Action| {
             self.ports
                 .iter()
                 .filter(|e| e.kind == kind && e.action == action)
-                .filter(|e| (e.first..=e.last).contains(&port))
+                .filter(covers)
                 .find(|e| (0..16).all(|j| addr[j] & e.mask[j] == e.addr[j]))
                 .map(|e| e.rule)
         };
@@ -222,6 +239,8 @@ impl NetTable {
             r if self.family_audit & (1 << s) != 0 => super::Verdict::Audit(r),
             r => super::Verdict::Deny(r),
         };
+        // Netlink's SOCK_RAW is its ordinary type: `raw` is about every other family's.
+        let raw = raw && family != AF_NETLINK;
         match (verdict(s), raw) {
             (v @ super::Verdict::Deny(_), _) | (v, false) => v,
             (v, true) => match verdict(NET_RAW) {
@@ -365,6 +384,31 @@ mod tests {
             Verdict::Deny(RULE_NOT_ALLOWED),
             "a port the kernel picks is not allowed by a bind allow-list"
         );
+    }
+
+    #[test]
+    fn port_zero_is_the_ephemeral_range() {
+        let t = table(&["deny bind tcp:*", "deny bind udp:40000"]);
+        assert_eq!(
+            t.decide_port(true, Proto::Tcp, [0; 16], 0),
+            Verdict::Deny(0)
+        );
+        assert_eq!(
+            t.decide_port(true, Proto::Udp, [0; 16], 0),
+            Verdict::Allow,
+            "one port of the range is not the kernel's pick"
+        );
+        let t = table(&["allow bind tcp:1024-65535"]);
+        assert_eq!(t.decide_port(true, Proto::Tcp, [0; 16], 0), Verdict::Allow);
+    }
+
+    #[test]
+    fn netlink_raw_is_not_raw() {
+        let t = table(&["deny net packet raw"]);
+        assert_eq!(t.decide_socket(AF_NETLINK, true), Verdict::Allow);
+        let t = table(&["allow net inet inet6 netlink"]);
+        assert_eq!(t.decide_socket(AF_NETLINK, true), Verdict::Allow);
+        assert_eq!(t.decide_socket(INET, true), Verdict::Deny(RULE_NOT_ALLOWED));
     }
 
     #[test]

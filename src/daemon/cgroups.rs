@@ -16,6 +16,23 @@ const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 /// With `subtree`, the cgroup must be in it, and a walk of it is the fallback when the id
 /// cannot be opened; without, there is no fallback (a walk of every cgroup per event would be
 /// a way to slow the daemon down).
+/// The cgroup id of unit `unit`'s own cgroup, if it runs: at the path systemd gives it from
+/// its unit files (`Slice=`, or the default slice). `allow signal UNIT` and `allow ptrace UNIT`
+/// reach the processes under it.
+pub(super) fn peer_cgroup(unit: &str) -> Option<u64> {
+    let (_, files) = crate::policy::resolve::unit_files(std::path::Path::new("/"), unit);
+    let slice = crate::systemd::slice_from_files(&files)
+        .unwrap_or_else(|| crate::systemd::default_slice(unit));
+    let path = format!(
+        "{CGROUP_ROOT}{}",
+        crate::systemd::expected_cgroup(&slice, unit)
+    );
+    std::fs::metadata(path)
+        .ok()
+        .filter(|m| m.is_dir())
+        .map(|m| m.ino())
+}
+
 pub(super) fn unit_of_cgroup(subtree: Option<&str>, cgid: u64) -> Option<String> {
     let path = match (path_of_cgroup_id(cgid), subtree) {
         (Some(p), _) => p,

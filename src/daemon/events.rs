@@ -13,7 +13,9 @@ use super::cgroups::unit_of_cgroup;
 use super::discover::template_of;
 use super::Daemon;
 use crate::api::{UnitStatus, Usage};
-use crate::compile::{self, RULE_FULL, RULE_NOT_ALLOWED, RULE_RECOVER, RULE_UNBUILDABLE};
+use crate::compile::{
+    self, RULE_FULL, RULE_NOT_ALLOWED, RULE_RECOVER, RULE_SOURCE_ROUTE, RULE_UNBUILDABLE,
+};
 use crate::journal::{self, RuleInfo};
 use crate::kernel;
 use crate::kernel::abi::{self, Event, Verdict};
@@ -108,6 +110,13 @@ impl Daemon {
                         "the unit has used up its budget of {} cgroups below its own (unitarmor daemon --sub-cgroups)",
                         self.kernel.sub_cgroups()
                     ),
+                    "implicit".into(),
+                )
+            }
+            RULE_SOURCE_ROUTE => {
+                return (
+                    unit.clone(),
+                    "source routing would take connections past the unit's connect rules".into(),
                     "implicit".into(),
                 )
             }
@@ -266,7 +275,14 @@ impl Daemon {
             }
         }
         // Looked at again next time: a cgroup made meanwhile below one of these may hold it.
-        self.dead.retain(|id| found.contains(id));
+        let kernel = &self.kernel;
+        self.dead.retain(|id| {
+            let held = found.contains(id);
+            if !held {
+                kernel.policy_freed(*id);
+            }
+            held
+        });
     }
 
     pub(super) fn on_tick(&mut self) {
@@ -277,6 +293,7 @@ impl Daemon {
             self.sweep_dead();
             release_free_memory();
         }
+        self.kernel.refresh_peers(super::cgroups::peer_cgroup);
         self.read_quiet(now);
         for ((policy, rule, class, verdict), count) in self.aggregator.expire(now) {
             let (unit, text, source) = self.rule_info(policy, rule, class);

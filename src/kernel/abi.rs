@@ -212,6 +212,7 @@ pub fn op_name(op: u8) -> &'static str {
         41 => "socket",
         42 => "connect",
         43 => "bind",
+        44 => "source-route",
         _ => "operation",
     }
 }

@@ -7,6 +7,7 @@
 pub mod abi;
 mod counters;
 mod devices;
+mod peers;
 mod probe;
 mod regions;
 mod tables;
@@ -90,6 +91,8 @@ pub struct Kernel {
     cap_policies: std::cell::RefCell<std::collections::HashSet<u32>>,
     /// Installed policies that have net, connect or bind rules.
     net_policies: std::cell::RefCell<std::collections::HashSet<u32>>,
+    /// Installed policies' peer units (`allow signal`, `allow ptrace`).
+    peers: std::cell::RefCell<HashMap<u32, Vec<peers::Peer>>>,
 }
 
 /// Views a plain-old-data value as bytes, for map keys and values.
@@ -189,6 +192,7 @@ impl Kernel {
             regions: std::cell::RefCell::new(cells),
             cap_policies: Default::default(),
             net_policies: Default::default(),
+            peers: Default::default(),
         };
         kernel.write_config()?;
         kernel.note_executor()?;
@@ -310,6 +314,7 @@ impl Kernel {
             ("socket_connect", &p.ua_socket_connect),
             ("socket_bind", &p.ua_socket_bind),
             ("socket_listen", &p.ua_socket_listen),
+            ("socket_setsockopt", &p.ua_socket_setsockopt),
             ("ptrace_access_check", &p.ua_ptrace_access_check),
             ("userns_create", &p.ua_userns_create),
             ("kernel_module_request", &p.ua_kernel_module_request),

@@ -73,6 +73,7 @@ impl Kernel {
 
     /// Writes policy `id`'s header, whose cells start at `cells`.
     fn write_header(&self, id: u32, tables: &Tables, cells: u32) -> Result<()> {
+        self.note_peers(id, &tables.peers);
         self.skel
             .maps
             .policies
@@ -93,10 +94,19 @@ impl Kernel {
             .policies
             .update(bytes(&id), bytes(&header(&refusing, 0)), MapFlags::ANY);
         self.regions.borrow_mut().release(id);
-        let _ = self.note_kinds(id, false, false);
+        self.forget_peers(id);
+        // Still counted among policies with cap and net rules: its refusing header has both,
+        // and a cgroup left on it must be refused by those hooks too until the sweep frees it.
+        let _ = self.note_kinds(id, true, true);
         for &state in tables.accept.keys() {
             let _ = m.accept.delete(bytes(&ua_state_key { policy: id, state }));
         }
+    }
+
+    /// Policy `id`, removed earlier, has no cgroup bound to it any more (the daemon's sweep):
+    /// it stops counting among the policies the cap and net hooks look for.
+    pub fn policy_freed(&self, id: u32) {
+        let _ = self.note_kinds(id, false, false);
     }
 
     /// Cells of `cells` in use, and how many there are.

@@ -79,8 +79,30 @@ fn overlaps(a: &PathPattern, b: &PathPattern) -> bool {
     matches(&a.to_regex(), probe(b)) || matches(&b.to_regex(), probe(a))
 }
 
+/// Port rules hold at connect() and bind(); a process with CAP_NET_ADMIN can redirect traffic
+/// after that (NAT rules, routes, a tun device), so a unit with port rules should not have it.
+fn net_admin(policy: &Policy, diags: &mut Diagnostics) {
+    const CAP_NET_ADMIN: usize = 12;
+    let Some(first) = policy
+        .rules
+        .iter()
+        .find(|r| r.class == Class::Bind || (r.class == Class::Connect && !r.is_unix()))
+    else {
+        return;
+    };
+    if crate::compile::CapTable::of(policy).rule[CAP_NET_ADMIN] == crate::compile::RULE_NONE {
+        diags.warning(
+            &first.source,
+            "a process with CAP_NET_ADMIN can redirect connections past connect and bind rules \
+             (NAT rules, routes, a tun device): add 'deny cap net_admin' or drop it with \
+             CapabilityBoundingSet=",
+        );
+    }
+}
+
 /// Adds warnings for `policy` to `diags`.
 pub fn lint(policy: &Policy, diags: &mut Diagnostics) {
+    net_admin(policy, diags);
     if policy.configured && policy.mode == Mode::Off && !policy.rules.is_empty() {
         if let Some(r) = policy.rules.first() {
             diags.warning(&r.source, "ArmorMode=off: no rule of this unit is enforced");
@@ -292,6 +314,16 @@ mod tests {
     }
 
     #[test]
+    fn port_rules_want_net_admin_refused() {
+        let w = lint_rules(&["deny connect tcp:25"]);
+        assert!(w.iter().any(|m| m.contains("CAP_NET_ADMIN")), "{w:?}");
+        let w = lint_rules(&["deny connect tcp:25", "deny cap net_admin"]);
+        assert!(!w.iter().any(|m| m.contains("CAP_NET_ADMIN")), "{w:?}");
+        let w = lint_rules(&["deny connect unix:/run/x.sock"]);
+        assert!(!w.iter().any(|m| m.contains("CAP_NET_ADMIN")), "{w:?}");
+    }
+
+    #[test]
     fn only_from_is_unenforced() {
         let w = lint_rules(&[
             "deny net raw",
@@ -301,6 +333,7 @@ mod tests {
             "deny connect unix:@x from=/usr/bin/a",
             "deny cap sys_admin",
             "allow bind tcp:8080",
+            "deny cap net_admin",
         ]);
         assert_eq!(w.len(), 2, "{w:?}");
         assert!(w[0].starts_with("/p:2: warning: from= is parsed but not enforced"));

@@ -48,10 +48,14 @@ pub enum Class {
     Bind,
     /// Using a capability.
     Cap,
+    /// Signals (and priorities) sent to processes of other units.
+    Signal,
+    /// ptrace-class access to processes of other units.
+    Ptrace,
 }
 
 impl Class {
-    pub const ALL: [Class; 7] = [
+    pub const ALL: [Class; 9] = [
         Class::Read,
         Class::Write,
         Class::Exec,
@@ -59,6 +63,8 @@ impl Class {
         Class::Connect,
         Class::Bind,
         Class::Cap,
+        Class::Signal,
+        Class::Ptrace,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,6 +76,8 @@ impl Class {
             Class::Connect => "connect",
             Class::Bind => "bind",
             Class::Cap => "cap",
+            Class::Signal => "signal",
+            Class::Ptrace => "ptrace",
         }
     }
 
@@ -88,6 +96,8 @@ pub enum Target {
     /// Unix sockets of a `connect` rule (`unix:/PATH`, `unix:@NAME`).
     Sockets(Vec<SocketPattern>),
     Caps(Vec<Capability>),
+    /// Units of a `signal` or `ptrace` rule (none: `deny signal`, the unit's own tree only).
+    Units(Vec<String>),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -113,12 +123,79 @@ impl fmt::Display for Rule {
                 .iter()
                 .try_for_each(|x| write!(f, " {}", quote(&x.to_string())))?,
             Target::Caps(v) => v.iter().try_for_each(|x| write!(f, " {}", x.name()))?,
+            Target::Units(v) => v.iter().try_for_each(|x| write!(f, " {x}"))?,
         }
         if let Some(from) = &self.from {
             write!(f, " from={}", quote(from.as_str()))?;
         }
         Ok(())
     }
+}
+
+/// Units no `allow signal`/`allow ptrace` may name: the daemon and PID 1 (stopping or
+/// tracing them switches the armor's watcher off).
+const NEVER_PEERS: [&str; 2] = ["unitarmor.service", "init.scope"];
+
+/// `allow signal UNIT...`, `allow ptrace UNIT...`: the other units a unit's processes may
+/// signal or trace (the `signal` and `ptrace` protections confine them to the unit's own tree
+/// otherwise); `deny signal`, `deny ptrace`: that confinement, which every armored unit has.
+fn peer_rule(
+    action: Action,
+    class: Class,
+    args: Vec<String>,
+    from: Option<PathPattern>,
+    source: Source,
+) -> Result<Rule, String> {
+    let what = class.as_str();
+    match action {
+        Action::Deny if !args.is_empty() => {
+            return Err(format!(
+                "'deny {what}' takes no units: it confines {what}s to the unit's own processes, \
+                 which every armored unit has; 'allow {what} UNIT...' names the units it may \
+                 reach too"
+            ))
+        }
+        Action::Audit => {
+            return Err(format!(
+                "'audit {what}' is not supported; '{what}' rules are 'allow {what} UNIT...' and \
+                 'deny {what}'"
+            ))
+        }
+        Action::Allow if args.is_empty() => {
+            return Err(format!("'allow {what}' names no unit"));
+        }
+        _ => {}
+    }
+    if from.is_some() {
+        return Err(format!("'{what}' rules take no from="));
+    }
+    for u in &args {
+        let valid = (u.ends_with(".service") || u.ends_with(".scope"))
+            && !u.starts_with('.')
+            && u.len() <= 255
+            && u.chars()
+                .all(|c| c.is_ascii_alphanumeric() || ":-_.\\@".contains(c));
+        if !valid {
+            return Err(format!(
+                "'{u}' is not a service or scope name (e.g. nginx.service; no specifiers, no globs)"
+            ));
+        }
+        if u.ends_with("@.service") {
+            return Err(format!("'{u}' is a template; name its instances"));
+        }
+        if NEVER_PEERS.contains(&u.as_str()) {
+            return Err(format!(
+                "'{u}' may never be named: signalling or tracing it switches the armor off"
+            ));
+        }
+    }
+    Ok(Rule {
+        action,
+        class,
+        target: Target::Units(args),
+        from: None,
+        source,
+    })
 }
 
 fn quote(s: &str) -> String {
@@ -189,14 +266,14 @@ impl Rule {
             }
             None => return Err("empty rule".into()),
         };
-        let class_word = words
-            .next()
-            .ok_or("rule has no class (read, write, exec, net, connect, bind, cap)")?;
+        let class_word = words.next().ok_or(
+            "rule has no class (read, write, exec, net, connect, bind, cap, signal, ptrace)",
+        )?;
         let class = Class::ALL.into_iter().find(|c| c.as_str() == class_word).ok_or_else(|| {
             let hint = super::diag::did_you_mean(&class_word, Class::ALL.map(Class::as_str))
                 .map(|c| format!("; did you mean '{c}'?"))
                 .unwrap_or_default();
-            format!("unknown class '{class_word}' (read, write, exec, net, connect, bind, cap){hint}")
+            format!("unknown class '{class_word}' (read, write, exec, net, connect, bind, cap, signal, ptrace){hint}")
         })?;
 
         // Path patterns and socket arguments, which may widen in a bare template.
@@ -220,6 +297,9 @@ impl Rule {
             } else {
                 args.push(w);
             }
+        }
+        if matches!(class, Class::Signal | Class::Ptrace) {
+            return peer_rule(action, class, args, from, source);
         }
         if args.is_empty() {
             return Err(format!(
@@ -285,6 +365,7 @@ impl Rule {
                     .map(|a| Capability::parse(a))
                     .collect::<Result<_, _>>()?,
             ),
+            Class::Signal | Class::Ptrace => unreachable!("parsed by peer_rule"),
         };
         Ok(Rule {
             action,

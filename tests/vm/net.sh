@@ -10,9 +10,9 @@
 d=/var/lib/armortest-net
 mkdir -p "$d" /run/armortest-net
 cp ./netprobe "$d/netprobe"
-# Listeners outside any armor: 127.0.0.1 and ::1, ports 2525 and 5432.
+# Listeners outside any armor: 127.0.0.1 and ::1, ports 2525 and 5432; 127.0.0.1:2526.
 systemd-run --unit armor-net-listener.service "$d/netprobe" serve \
-  127.0.0.1 2525 ::1 2525 127.0.0.1 5432 ::1 5432 >/dev/null
+  127.0.0.1 2525 ::1 2525 127.0.0.1 5432 ::1 5432 127.0.0.1 2526 >/dev/null
 
 cat >"$d/try" <<'EOF'
 #!/bin/sh
@@ -42,6 +42,12 @@ attempt bind4-8080 $p bind tcp 0.0.0.0 8080
 attempt bind6-8080 $p bind tcp :: 8080
 attempt bind-udp-0 $p bind udp 127.0.0.1 0
 attempt listen-unbound $p listen-unbound
+attempt netlink-raw $p socket 16 3 0
+attempt wild4-2526 $p connect tcp 0.0.0.0 2526
+attempt bind-unspec-8080 $p bind-unspec 8080
+attempt sendto-unspec-5353 $p sendto-unspec 127.0.0.1 5353
+attempt bind6-8081 $p bind tcp :: 8081
+attempt ipopts $p ipopts
 # Logging through /dev/log needs a unix socket, whatever the family allow-list says.
 attempt logger logger -t "armortest-$1" "hello from $1"
 EOF
@@ -56,11 +62,14 @@ Type=oneshot
 ExecStart=$d/try %N"
 }
 
-for u in twin deny allow audit dry typo; do oneshot "armor-net-$u"; done
+for u in twin deny allow audit dry typo inet; do oneshot "armor-net-$u"; done
 dropin armor-net-deny.service armor.conf '[X-Armor]
 ArmorPolicy=deny net packet raw
 ArmorPolicy=deny connect tcp:2525 udp:127.0.0.0/8:5353
-ArmorPolicy=deny bind tcp:8080'
+ArmorPolicy=deny bind tcp:8080 tcp:0.0.0.0/0:8081
+ArmorPolicy=deny connect tcp:127.0.0.1:2526'
+dropin armor-net-inet.service armor.conf '[X-Armor]
+ArmorPolicy=deny net inet'
 dropin armor-net-allow.service armor.conf '[X-Armor]
 ArmorPolicy=allow net inet inet6
 ArmorPolicy=allow connect tcp:127.0.0.1:5432
@@ -76,18 +85,20 @@ dropin armor-net-typo.service armor.conf '[X-Armor]
 ArmorPolicy=deny net pakcet
 ArmorPolicy=deny connect tcp:10.0.0.1/8:25'
 systemctl daemon-reload
-wait_rules armor-net-deny.service 3
+wait_rules armor-net-deny.service 4
+wait_rules armor-net-inet.service 1
 wait_rules armor-net-allow.service 3
 wait_rules armor-net-audit.service 2
 wait_rules armor-net-dry.service 2
-for u in twin deny allow audit dry; do
+for u in twin deny allow audit dry inet; do
   check "armor-net-$u runs" systemctl start "armor-net-$u.service"
 done
 
 # The twin: every route works without armor.
 for a in packet raw-ip inet6-dgram tcp4-2525 tcp6-2525 mapped-2525 mptcp-2525 fastopen-2525 \
   tcp4-5432 tcp6-5432 udp-sendto-5353 udp-connect-5353 udp6-sendto-5353 bind4-8080 bind6-8080 \
-  bind-udp-0 listen-unbound logger; do
+  bind-udp-0 listen-unbound netlink-raw wild4-2526 bind-unspec-8080 sendto-unspec-5353 bind6-8081 \
+  ipopts logger; do
   check "twin: $a works" result armor-net-twin "$a" ok
 done
 
@@ -113,6 +124,25 @@ check "deny bind tcp:8080: IPv4 is refused" result armor-net-deny bind4-8080 EAC
 check "deny bind tcp:8080: IPv6 is refused" result armor-net-deny bind6-8080 EACCES
 check "deny bind tcp:8080: a UDP bind is not" result armor-net-deny bind-udp-0 ok
 check "deny: logging still works" result armor-net-deny logger ok
+check "deny net raw: a netlink socket (SOCK_RAW is its ordinary type) is not refused" \
+  result armor-net-deny netlink-raw ok
+check "deny connect tcp:127.0.0.1:2526: connect to 0.0.0.0 (loopback) is refused" \
+  result armor-net-deny wild4-2526 EACCES
+check "deny bind tcp:8080: a bind with AF_UNSPEC (read as AF_INET) is refused" \
+  result armor-net-deny bind-unspec-8080 EACCES
+check "deny connect udp:127.0.0.0/8:5353: a datagram to AF_UNSPEC (read as AF_INET) is refused" \
+  result armor-net-deny sendto-unspec-5353 EACCES
+check "deny bind tcp:0.0.0.0/0:8081: a dual-stack bind of :: is refused" \
+  result armor-net-deny bind6-8081 EACCES
+check "connect rules: a source route (IP_OPTIONS) is refused" result armor-net-deny ipopts EACCES
+check "the source route's refusal says why" eventually journal_has armor-net-deny.service \
+  'Denied setting IP options (source routing) by .*source routing would take connections past'
+check "deny net inet: an IPv4 socket is refused" result armor-net-inet tcp4-5432 EACCES
+check "deny net inet: an IPv6 socket to an IPv4-mapped address is refused" \
+  result armor-net-inet mapped-2525 EACCES
+check "deny net inet: IPv6 to ::1 is not" result armor-net-inet tcp6-5432 ok
+check "unitarmor check warns that CAP_NET_ADMIN walks around port rules" sh -c \
+  "unitarmor check armor-net-deny.service 2>&1 | grep -q 'CAP_NET_ADMIN can redirect connections'"
 check "the packet socket's denial is in journalctl -u" eventually journal_has armor-net-deny.service \
   'Denied creating a packet raw socket by .*netprobe (pid [0-9]*): rule "deny net packet raw" from /etc/systemd/system/armor-net-deny.service.d/armor.conf:2'
 check "the connect's denial names address and port" eventually journal_has armor-net-deny.service \

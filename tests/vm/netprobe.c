@@ -9,6 +9,9 @@
  *   netprobe fastopen ADDR PORT             TCP Fast Open: sendto(MSG_FASTOPEN), no connect()
  *   netprobe bind tcp|udp ADDR PORT
  *   netprobe listen-unbound                 listen() on a TCP socket with no port
+ *   netprobe bind-unspec PORT               bind() of an IPv4 TCP socket to AF_UNSPEC, PORT
+ *   netprobe sendto-unspec ADDR4 PORT       one UDP datagram to AF_UNSPEC, ADDR4, PORT
+ *   netprobe ipopts                         sets a loose source route (IP_OPTIONS)
  *   netprobe serve ADDR PORT...             listens on each (ADDR PORT) and accepts forever
  */
 #define _GNU_SOURCE
@@ -143,6 +146,27 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "listen-unbound") == 0) {
 		fd = socket(AF_INET, SOCK_STREAM, 0);
 		return result(fd >= 0 && listen(fd, 1) == 0);
+	}
+	if ((strcmp(cmd, "bind-unspec") == 0 && argc == 3) ||
+	    (strcmp(cmd, "sendto-unspec") == 0 && argc == 4)) {
+		/* The kernel reads AF_UNSPEC as AF_INET on IPv4 sockets here. */
+		struct sockaddr_in in = { .sin_family = AF_UNSPEC };
+		int udp = argc == 4;
+
+		in.sin_port = htons(atoi(argv[argc - 1]));
+		if (udp && inet_pton(AF_INET, argv[2], &in.sin_addr) != 1)
+			return 2;
+		fd = socket(AF_INET, udp ? SOCK_DGRAM : SOCK_STREAM, 0);
+		if (udp)
+			return result(fd >= 0 && sendto(fd, "x", 1, 0, (void *)&in, sizeof(in)) == 1);
+		return result(fd >= 0 && bind(fd, (void *)&in, sizeof(in)) == 0);
+	}
+	if (strcmp(cmd, "ipopts") == 0) {
+		/* Loose source route through 127.0.0.1: NOP, LSRR, length 7, pointer 4, address. */
+		unsigned char opt[8] = { 1, 131, 7, 4, 127, 0, 0, 1 };
+
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		return result(fd >= 0 && setsockopt(fd, IPPROTO_IP, IP_OPTIONS, opt, sizeof(opt)) == 0);
 	}
 	if (strcmp(cmd, "serve") == 0 && argc >= 4 && argc % 2 == 0)
 		return serve(argc - 2, argv + 2);
