@@ -369,3 +369,17 @@ fn memfd_exec_is_decided_by_exec_rules() {
     .unwrap_err();
     assert!(err.contains("for exec rules"), "{err}");
 }
+
+#[test]
+fn peers_are_the_units_allow_rules_name() {
+    let t = compile(&policy(&[
+        "allow signal a.service b.service",
+        "allow ptrace b.service",
+        "deny signal",
+    ]))
+    .unwrap();
+    assert_eq!(t.peers.get("a.service"), Some(&PEER_SIGNAL));
+    assert_eq!(t.peers.get("b.service"), Some(&(PEER_SIGNAL | PEER_PTRACE)));
+    assert_eq!(t.peers.len(), 2);
+    assert!(t.unenforced.is_empty());
+}

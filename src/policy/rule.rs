@@ -501,6 +501,28 @@ mod tests {
     }
 
     #[test]
+    fn peer_rules() {
+        let src = || Source::new("/p.conf", 1);
+        let r = Rule::parse("allow signal nginx.service web@a.service", None, src()).unwrap();
+        assert_eq!(
+            r.target,
+            Target::Units(vec!["nginx.service".into(), "web@a.service".into()])
+        );
+        assert_eq!(r.to_string(), "allow signal nginx.service web@a.service");
+        assert!(Rule::parse("deny ptrace", None, src()).is_ok());
+        let err = |t: &str| Rule::parse(t, None, src()).unwrap_err();
+        assert!(err("deny signal nginx.service").contains("takes no units"));
+        assert!(err("allow signal").contains("names no unit"));
+        assert!(err("audit ptrace x.service").contains("not supported"));
+        assert!(err("allow signal unitarmor.service").contains("may never be named"));
+        assert!(err("allow ptrace init.scope").contains("may never be named"));
+        assert!(err("allow signal nginx").contains("not a service or scope"));
+        assert!(err("allow signal *.service").contains("not a service or scope"));
+        assert!(err("allow signal web@.service").contains("template"));
+        assert!(err("allow signal x.service from=/usr/bin/kill").contains("no from="));
+    }
+
+    #[test]
     fn broken_allow_rules_name_their_class() {
         assert_eq!(
             Rule::broken_allow_class("allow read relative/path"),
