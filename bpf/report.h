@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Reporting a verdict: the event sent to the daemon through the ring buffer, each unit's fair
+ * share of it, and the counting of repeated events in the kernel (keyed by a SipHash of the
+ * object's path).
+ */
+#ifndef UNITARMOR_REPORT_H
+#define UNITARMOR_REPORT_H
+
+#include "walk.h"
+
+/* ---- Reporting ---- */
+
+/* What an event says besides the verdict; the object's path is s->path[pos..UA_PATH_MAX). */
+struct report {
+	__u32 rule;
+	__u32 target_pid;
+	__u32 arg;
+	__u32 pos;
+	__u8 class;
+	__u8 op;
+	__u8 verdict;
+	__u8 status;
+};
+
+/* SipHash-1-3 (a keyed pseudo-random function) over the path's 8-byte words, with the
+ * daemon's random 128-bit key: without the key, a process cannot find another path with the
+ * same hash, so a decoy cannot make a new path's event pass for a repeat. */
+static __always_inline __u64 rotl(__u64 x, int b)
+{
+	return (x << b) | (x >> (64 - b));
+}
+
+static __always_inline void sip_round(__u64 *v)
+{
+	v[0] += v[1];
+	v[1] = rotl(v[1], 13);
+	v[1] ^= v[0];
+	v[0] = rotl(v[0], 32);
+	v[2] += v[3];
+	v[3] = rotl(v[3], 16);
+	v[3] ^= v[2];
+	v[0] += v[3];
+	v[3] = rotl(v[3], 21);
+	v[3] ^= v[0];
+	v[2] += v[1];
+	v[1] = rotl(v[1], 17);
+	v[1] ^= v[2];
+	v[2] = rotl(v[2], 32);
+}
+
+static __always_inline void sip_word(__u64 *v, __u64 m)
+{
+	v[3] ^= m;
+	sip_round(v);
+	v[0] ^= m;
+}
+
+/* One 8-byte word of the path, from its end: the words are aligned to the path's end at
+ * UA_PATH_MAX; the first word's bytes before the path are shifted out (its length, hashed
+ * last, tells the encodings apart). */
+static long hash_word(__u32 i, void *data)
+{
+	struct scratch *s = get_scratch();
+	__u64 w;
+
+	if (!s)
+		return 1;
+	w = *(__u64 *)&s->path[BOUND(UA_PATH_MAX - 8 * ((__u64)i + 1), 0xff8)];
+	if (i + 1 == s->hash.words)
+		w >>= (8 * s->hash.skip) & 63;
+	sip_word(s->hash.v, w);
+	return 0;
+}
+
+/* The hash under key (k0, k1) of the len-byte path ending at UA_PATH_MAX. */
+static __always_inline __u64 subject_hash(struct scratch *s, __u32 len, __u64 k0, __u64 k1)
+{
+	__u64 *v = s->hash.v;
+
+	v[0] = k0 ^ 0x736f6d6570736575ULL;
+	v[1] = k1 ^ 0x646f72616e646f6dULL;
+	v[2] = k0 ^ 0x6c7967656e657261ULL;
+	v[3] = k1 ^ 0x7465646279746573ULL;
+	s->hash.words = (len + 7) / 8;
+	s->hash.skip = s->hash.words * 8 - len;
+	bpf_loop(s->hash.words & 1023, hash_word, 0, 0);
+	sip_word(v, (__u64)len << 56);
+	v[2] ^= 0xff;
+	sip_round(v);
+	sip_round(v);
+	sip_round(v);
+	return v[0] ^ v[1] ^ v[2] ^ v[3];
+}
+
+/* Whether the event `k` was written less than a window ago: then it is counted in `quiet`
+ * instead (false when that count cannot be kept: the event is sent). */
+static __always_inline bool repeated(struct ua_repeat_key *k, __u64 now)
+{
+	struct ua_quiet_key qk = { .policy = k->policy, .rule = k->rule, .class = k->class,
+				   .verdict = k->verdict };
+	__u64 *at, *n, zero = 0;
+
+	at = bpf_map_lookup_elem(&repeats, k);
+	if (!at || (__s64)(now - *at) > (__s64)UA_FAIR_WINDOW_NS)
+		return false;
+	n = bpf_map_lookup_elem(&quiet, &qk);
+	if (!n) {
+		bpf_map_update_elem(&quiet, &qk, &zero, BPF_NOEXIST);
+		n = bpf_map_lookup_elem(&quiet, &qk);
+	}
+	if (!n)
+		return false;
+	__sync_fetch_and_add(n, 1);
+	return true;
+}
+
+/*
+ * Sends an event for the unit whose tree's root is `root` (counting it against the unit's fair
+ * share of the ring buffer). A global function: the verifier checks it once per program, not
+ * once per call site, which keeps loading fast (it builds the executable's path, a bpf_loop).
+ */
+__noinline int ua_emit(__u64 cgid, __u64 root, __u32 policy, struct report *r, __u64 claimed)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct scratch *s = get_scratch();
+	struct file *exe_file;
+	struct ua_event *ev;
+	__u32 len, epos;
+	__u8 estatus;
+
+	struct ua_counters zero = { .policy = policy }, *c;
+	__u64 now = bpf_ktime_get_ns();
+	struct ua_repeat_key rk = {};
+	struct ua_config *cfg;
+	__u32 recent, key0 = 0;
+	bool keyed;
+
+	if (!r || !s)
+		return 0;
+	len = UA_PATH_MAX - (r->pos & (UA_PATH_MAX - 1));
+	if (r->pos >= UA_PATH_MAX)
+		len = 0;
+	/* A repeat of an event written in this window is counted, not sent (nor counted
+	 * against the unit's share). Its time is set only once it was sent: a first event that
+	 * was lost does not silence its repeats. */
+	cfg = bpf_map_lookup_elem(&config, &key0);
+	/* No key (the daemon could not get random bytes): every event is sent. */
+	keyed = cfg && (cfg->key[0] | cfg->key[1]);
+	rk.root = root;
+	rk.hash = keyed ? subject_hash(s, len, cfg->key[0], cfg->key[1]) : 0;
+	rk.policy = policy;
+	rk.rule = r->rule;
+	rk.arg = r->arg;
+	rk.target_pid = r->target_pid;
+	rk.class = r->class;
+	rk.op = r->op;
+	rk.verdict = r->verdict;
+	/* The path is hashed from the per-CPU buffer: if the task was switched out since it
+	 * claimed the buffer, another task's path may be there, and no repeat is assumed. */
+	if (keyed && (!len || claimed == switches()) && repeated(&rk, now))
+		return 0;
+	c = bpf_map_lookup_elem(&counters, &root);
+	if (!c) {
+		zero.window = now;
+		bpf_map_update_elem(&counters, &root, &zero, BPF_NOEXIST);
+		c = bpf_map_lookup_elem(&counters, &root);
+	}
+	ev = 0;
+	if (c) {
+		/* Racing resets of the window only blur its edge by a few events; the count itself
+		 * is atomic, so threads on many CPUs do not multiply the share (the value read
+		 * after the add may include other CPUs' adds: that only sheds sooner). */
+		if ((__s64)(now - c->window) > (__s64)UA_FAIR_WINDOW_NS) {
+			c->window = now;
+			c->recent = 0;
+		}
+		__sync_fetch_and_add(&c->recent, 1);
+		recent = c->recent;
+		if (recent <= UA_FAIR_BURST ||
+		    bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) < UA_EVENTS_SIZE / 2)
+			ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	} else {
+		/* No counter (the map is full): no share to keep, and a loss cannot be counted. */
+		ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	}
+	if (!ev) {
+		if (c)
+			__sync_fetch_and_add(&c->lost, 1);
+		return 0;
+	}
+	ev->cgroup_id = cgid;
+	ev->pid = BPF_CORE_READ(task, pid);
+	ev->tgid = BPF_CORE_READ(task, tgid);
+	ev->uid = BPF_CORE_READ(task, cred, uid.val);
+	ev->policy = policy;
+	ev->rule = r->rule;
+	ev->mnt_ns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+	ev->pid_ns = BPF_CORE_READ(task, nsproxy, pid_ns_for_children, ns.inum);
+	ev->user_ns = BPF_CORE_READ(task, cred, user_ns, ns.inum);
+	ev->class = r->class;
+	ev->op = r->op;
+	ev->verdict = r->verdict;
+	ev->truncated = r->status == PATH_UNBUILDABLE;
+	ev->target_pid = r->target_pid;
+	ev->arg = r->arg;
+	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+	len &= UA_PATH_MAX - 1;
+	ev->path_len = len;
+	bpf_probe_read_kernel(ev->path, BOUND(len, 4095), &s->path[BOUND(r->pos, 4095)]);
+
+	/* The executable, read here because the process may be gone when the daemon looks. */
+	ev->exe_len = 0;
+	exe_file = BPF_CORE_READ(task, mm, exe_file);
+	if (exe_file) {
+		epos = build_path(s, BPF_CORE_READ(exe_file, f_path.mnt), BPF_CORE_READ(exe_file, f_path.dentry),
+				  &estatus, 1);
+		len = UA_PATH_MAX - epos;
+		if (len > UA_EXE_MAX - 1) {
+			epos = UA_PATH_MAX - (UA_EXE_MAX - 1); /* keep the tail */
+			len = UA_EXE_MAX - 1;
+		}
+		ev->exe_len = len;
+		bpf_probe_read_kernel(ev->exe, BOUND(len, 255), &s->path[slot(1, epos)]);
+	}
+	bpf_ringbuf_submit(ev, 0);
+	bpf_map_update_elem(&repeats, &rk, &now, BPF_ANY);
+	return 0;
+}
+
+static __always_inline void emit(struct armor *a, struct scratch *s, struct report *r)
+{
+	ua_emit(a->cgid, a->binding->root, a->binding->policy, r, a->switches);
+}
+
+/* Reports a denial (a "would deny" under ArmorMode=audit) and returns what the hook returns. */
+static __always_inline int deny(struct armor *a, struct scratch *s, struct report *r, int err)
+{
+	r->verdict = a->pol->header.mode == UA_MODE_AUDIT ? UA_VERDICT_WOULD_DENY : UA_VERDICT_DENIED;
+	emit(a, s, r);
+	return r->verdict == UA_VERDICT_DENIED ? err : 0;
+}
+
+#endif

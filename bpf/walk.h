@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Building an object's path in the kernel and walking a policy's DFA over it: the shared
+ * machinery of every path decision (report.h sends verdicts, path.h makes the decisions).
+ *
+ * Paths are built from (vfsmount, dentry) up to the root of the mount namespace the object
+ * lives in, not to the task's root directory: chroot changes nothing. A walk that ends
+ * anywhere else (a detached or lazily unmounted tree, an open_tree() clone, a dentry reached
+ * through a file handle that is not connected to the tree) cannot name the object: it is
+ * "unbuildable", and denied in every class that has rules. Objects of the kernel's internal
+ * mounts (pipes, sockets, memfd, anonymous inodes) are named by their dentry or file system
+ * type, which no absolute pattern matches.
+ */
+#ifndef UNITARMOR_WALK_H
+#define UNITARMOR_WALK_H
+
+#include "maps.h"
+
+#define EACCES 13
+#define EPERM 1
+#define ENOSPC 28
+
+/* fs/mount.h: the mnt_ns of the kernel's internal mounts (kern_mount()). */
+#define MNT_NS_INTERNAL ((void *)-22L)
+
+/* Bounds v with an AND the compiler cannot drop: verifiers since 6.x can lose a bound that
+ * clang proved once and then kept in another register. */
+_Static_assert(UA_PATH_MAX == 4096, "the BOUND() masks below assume UA_PATH_MAX is 4096");
+#define BOUND(v, mask) ({ __u64 __b = (v); asm volatile("%0 &= " #mask : "+r"(__b)); __b; })
+
+/* Index of byte `pos` of the object's (exe = 0) or the executable's (exe = 1) half of the path
+ * buffer, bounded where the verifier can see it. */
+static __always_inline __u64 slot(__u8 exe, __u32 pos)
+{
+	return BOUND((exe ? UA_PATH_MAX : 0) + (pos & (UA_PATH_MAX - 1)), 8191);
+}
+
+/* What a path walk found. */
+enum path_status {
+	PATH_OK = 0,
+	PATH_UNBUILDABLE = 1, /* too deep, too long, detached or disconnected */
+	PATH_PSEUDO = 2,      /* an object of an internal mount: pipe, socket, memfd... */
+};
+
+/* State of a path walk, one bpf_loop() step per path component or mount crossing. Kernel
+ * pointers are kept as integers: they are only ever read through BPF_CORE_READ. */
+struct path_walk {
+	__u64 dentry;
+	__u64 vfsmnt;
+	__u32 pos;
+	__u8 done;
+	__u8 status;
+	__u8 exe; /* build into the second half of the buffer */
+};
+
+/* Names an object of an internal mount by its dentry name ("memfd:x") or, when that is empty
+ * (pipes, sockets), by its file system type ("pipefs"). */
+static __always_inline void name_pseudo(struct scratch *s, struct path_walk *pw, struct dentry *dentry)
+{
+	struct qstr name = BPF_CORE_READ(dentry, d_name);
+	const char *src = (const char *)name.name;
+	__u32 len = name.len & 0xff;
+	char fstype[16] = {};
+	long n;
+
+	if (!len) {
+		n = bpf_probe_read_kernel_str(fstype, sizeof(fstype),
+					      BPF_CORE_READ(dentry, d_sb, s_type, name));
+		if (n <= 1)
+			return;
+		len = (n - 1) & 0xf;
+		src = fstype;
+	}
+	if (len + 1 >= pw->pos)
+		return;
+	pw->pos -= len;
+	bpf_probe_read_kernel(&s->path[slot(pw->exe, pw->pos)], BOUND(len, 255), src);
+}
+
+static long walk_component(__u32 i, void *data)
+{
+	struct path_walk *pw = data;
+	struct dentry *dentry = (struct dentry *)pw->dentry;
+	struct vfsmount *vfsmnt = (struct vfsmount *)pw->vfsmnt;
+	struct mount *mnt = (void *)vfsmnt - bpf_core_field_offset(struct mount, mnt);
+	struct scratch *s = get_scratch();
+	struct mnt_namespace *ns;
+	struct dentry *parent;
+	struct qstr name;
+	__u32 len, pos = pw->pos;
+
+	if (!s)
+		goto unbuildable;
+	if (dentry == BPF_CORE_READ(vfsmnt, mnt_root)) {
+		struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
+
+		if (up != mnt) {
+			pw->dentry = (__u64)BPF_CORE_READ(mnt, mnt_mountpoint);
+			pw->vfsmnt = (__u64)((void *)up + bpf_core_field_offset(struct mount, mnt));
+			return 0;
+		}
+		/* The top of a mount tree: the root of a mount namespace (any: a file of
+		 * another namespace is named as it is there), an internal mount, or a detached
+		 * tree (its own anonymous namespace, or none once lazily unmounted). */
+		ns = BPF_CORE_READ(mnt, mnt_ns);
+		if ((void *)ns == MNT_NS_INTERNAL) {
+			name_pseudo(s, pw, dentry);
+			pw->status = PATH_PSEUDO;
+		} else if (!ns || BPF_CORE_READ(ns, root) != mnt || BPF_CORE_READ(ns, seq) == 0) {
+			goto unbuildable;
+		}
+		goto stop;
+	}
+	parent = BPF_CORE_READ(dentry, d_parent);
+	if (parent == dentry) {
+		/* Its own parent but not its mount's root: an internal object's dentry, or one
+		 * reached through a file handle and not connected to the tree. */
+		name_pseudo(s, pw, dentry); /* events name it by its last component */
+		if ((void *)BPF_CORE_READ(mnt, mnt_ns) != MNT_NS_INTERNAL)
+			goto unbuildable;
+		pw->status = PATH_PSEUDO;
+		goto stop;
+	}
+	name = BPF_CORE_READ(dentry, d_name);
+	len = name.len & 0xff;
+	if (len + 1 >= pos)
+		goto unbuildable;
+	pos -= len;
+	bpf_probe_read_kernel(&s->path[slot(pw->exe, pos)], BOUND(len, 255), name.name);
+	pos -= 1;
+	s->path[slot(pw->exe, pos)] = '/';
+	pw->pos = pos;
+	pw->dentry = (__u64)parent;
+	return 0;
+unbuildable:
+	pw->status = PATH_UNBUILDABLE;
+stop:
+	pw->done = 1;
+	return 1;
+}
+
+/*
+ * Writes the path of (mnt, dentry) into s->path, ending just before UA_PATH_MAX, and returns
+ * where it starts; *status says whether it could be built. bpf_loop() keeps the verifier's
+ * work independent of UA_PATH_DEPTH; a deeper path is unbuildable.
+ */
+static __always_inline __u32 build_path(struct scratch *s, struct vfsmount *vfsmnt,
+					struct dentry *dentry, __u8 *status, __u8 exe)
+{
+	struct path_walk pw = {
+		.dentry = (__u64)dentry,
+		.vfsmnt = (__u64)vfsmnt,
+		.pos = UA_PATH_MAX,
+		.exe = exe,
+	};
+	__u32 pos;
+
+	bpf_loop(UA_PATH_DEPTH, walk_component, &pw, 0);
+	*status = pw.done ? pw.status : PATH_UNBUILDABLE;
+	pos = pw.pos;
+	if (pos >= UA_PATH_MAX) {
+		pos = UA_PATH_MAX - 1;
+		s->path[slot(exe, pos)] = '/';
+	}
+	return pos;
+}
+
+/* ---- Sharing the path buffer ---- */
+
+/*
+ * The path buffer is per CPU, and LSM programs run with migration disabled but, on kernels
+ * that preempt (preempt=full or lazy, PREEMPT_RT), not with preemption disabled: another
+ * task's program on the same CPU may write the buffer between the walk that builds a path
+ * and the one that matches it, and a hostile process could try to time that. Only a task
+ * that runs on this CPU can write it (none of these programs runs in interrupt context),
+ * and no other task runs here while this one is not switched out: a decision notes the
+ * task's context-switch count before building (claim) and compares it after matching. A
+ * changed count means the match may have read another task's bytes: the decision is made
+ * again, once, and denied as unbuildable if the task was switched out again. An event's text,
+ * read after the decision, may name another path; the verdict cannot be affected.
+ */
+static __always_inline __u64 switches(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	return task->nvcsw + task->nivcsw;
+}
+
+static __always_inline void claim(struct armor *a)
+{
+	a->switches = switches();
+}
+
+static __always_inline bool claim_kept(struct armor *a)
+{
+	return switches() == a->switches;
+}
+
+/* ---- DFA ---- */
+
+struct walk {
+	__u32 policy;
+	__u32 state; /* the current state's base; 0: dead */
+	__u32 pos;
+};
+
+static long walk_byte(__u32 i, void *data)
+{
+	struct walk *w = data;
+	struct ua_policy_table *pol;
+	struct ua_cell *cell;
+	struct scratch *s;
+	__u32 idx;
+	__u8 c;
+
+	s = get_scratch();
+	pol = bpf_map_lookup_elem(&policies, &w->policy);
+	if (!s || !pol) {
+		w->state = 0;
+		return 1;
+	}
+	c = s->path[(w->pos + i) & (2 * UA_PATH_MAX - 1)];
+	idx = pol->header.cells + w->state + pol->byte_class[c];
+	cell = bpf_map_lookup_elem(&cells, &idx);
+	/* Another state's cell (or none): no transition on this byte. */
+	w->state = cell && cell->check == w->state ? cell->next : 0;
+	return w->state ? 0 : 1; /* the dead state never leaves */
+}
+
+/* The state DFA `policy` ends in from `start` over s->path[pos..UA_PATH_MAX) (0: dead). */
+static __always_inline __u32 dfa_walk(__u32 policy, __u32 start, __u32 pos)
+{
+	struct walk w = { .policy = policy, .state = start, .pos = pos };
+
+	bpf_loop(UA_PATH_MAX - pos, walk_byte, &w, 0);
+	return w.state;
+}
+
+static __always_inline __u32 dfa_state(struct armor *a, __u32 pos)
+{
+	return dfa_walk(a->binding->policy, a->pol->header.start, pos);
+}
+
+static __always_inline struct ua_accept *accept_of(__u32 policy, __u32 state)
+{
+	struct ua_state_key sk = { .policy = policy, .state = state };
+
+	return state ? bpf_map_lookup_elem(&accept, &sk) : 0;
+}
+
+#endif
