@@ -179,7 +179,8 @@ struct ua_sockaddr_in6 {
 #define SOL_IP 0
 #define SOL_IPV6 41
 #define IP_OPTIONS 4
-#define IPV6_2292RTHDR 24
+#define IPV6_2292PKTOPTIONS 6
+#define IP_LOCAL_PORT_RANGE 51
 #define IPV6_RTHDR 57
 /* The kernel's default ephemeral port range (net.ipv4.ip_local_port_range, a sysctl the
  * kernel-settings protection keeps units from changing). */
@@ -224,8 +225,9 @@ __noinline __u64 ua_port_scan(__u64 polkind, __u64 a01, __u64 a23, __u64 b01, __
 	__u32 policy = polkind, kind = (polkind >> 32) & 0xff, port = (polkind >> 40) & 0xffff;
 	__u64 a0 = (__u32)a01, a1 = a01 >> 32, a2 = (__u32)a23, a3 = a23 >> 32;
 	__u64 b0 = (__u32)b01, b1 = b01 >> 32, b2 = (__u32)b23, b3 = b23 >> 32;
-	/* The ports asked for: one, or all of the ephemeral range for port 0. */
-	__u64 lo = port ? port : EPHEMERAL_FIRST, hi = port ? port : EPHEMERAL_LAST;
+	/* The ports asked for: one, or for a bind of port 0 any of the ephemeral range. */
+	bool any_port = !port && (kind & UA_PORT_BIND);
+	__u64 lo = any_port ? EPHEMERAL_FIRST : port, hi = any_port ? EPHEMERAL_LAST : port;
 	bool has_alt = (polkind >> 56) & 1, listed, allowed = false;
 	struct ua_policy_table *pol = bpf_map_lookup_elem(&policies, &policy);
 	struct ua_port_rule *e;
@@ -242,7 +244,12 @@ __noinline __u64 ua_port_scan(__u64 polkind, __u64 a01, __u64 a23, __u64 b01, __
 		if (i >= n)
 			break;
 		e = &pol->ports[i];
-		miss = (e->kind ^ kind) | ((lo - e->first) >> 63) | (((__u64)e->last - hi) >> 63);
+		/* Deny entries match a range they overlap (the kernel may pick any port of it),
+		 * the others only one they cover. */
+		if (e->action == UA_ACT_DENY)
+			miss = (e->kind ^ kind) | ((hi - e->first) >> 63) | (((__u64)e->last - lo) >> 63);
+		else
+			miss = (e->kind ^ kind) | ((lo - e->first) >> 63) | (((__u64)e->last - hi) >> 63);
 		if (miss)
 			continue;
 		amiss = ((a0 & e->mask[0]) ^ e->addr[0]) | ((a1 & e->mask[1]) ^ e->addr[1]) |
@@ -338,8 +345,9 @@ static __always_inline int decide_sockaddr(struct socket *sock, void *address, i
 
 		addr[2] = bpf_htonl(0xffff);
 		addr[3] = in->addr;
+		/* A connect to 0.0.0.0 goes to the socket's own address, or to loopback. */
 		if (!bind && !in->addr)
-			addr[3] = bpf_htonl(0x7f000001);
+			addr[3] = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr) ?: bpf_htonl(0x7f000001);
 	} else if (sfam == AF_INET6) {
 		if (addrlen < (int)sizeof(sa) || bpf_probe_read_kernel(&sa, sizeof(sa), address))
 			return 0;
@@ -423,18 +431,24 @@ static __always_inline int inet_sendmsg(struct socket *sock, struct msghdr *msg)
 }
 
 /* Source routing sends a connect's packets to another address first (IPv4 LSRR/SSRR options,
- * IPv6 routing headers), which no connect rule saw: refused in units with connect rules. */
+ * IPv6 routing headers, also as sticky IPV6_2292PKTOPTIONS), which no connect rule saw; a
+ * socket's own ephemeral port range (IP_LOCAL_PORT_RANGE) picks the port of a bind of port 0:
+ * both refused in units with port rules. */
 SEC("lsm/socket_setsockopt")
 int BPF_PROG(ua_socket_setsockopt, struct socket *sock, int level, int optname)
 {
 	struct armor a;
 
-	if (!((level == SOL_IP && optname == IP_OPTIONS) ||
-	      (level == SOL_IPV6 && (optname == IPV6_RTHDR || optname == IPV6_2292RTHDR))))
+	bool range = level == SOL_IP && optname == IP_LOCAL_PORT_RANGE;
+
+	if (!range && !((level == SOL_IP && optname == IP_OPTIONS) ||
+			(level == SOL_IPV6 && (optname == IPV6_RTHDR || optname == IPV6_2292PKTOPTIONS))))
 		return 0;
 	if (!net_rules_in_use() || !armored(&a) || setup_phase())
 		return 0;
-	if (!a.pol->nports && !(a.pol->port_allowlist & (1u << 0 | 1u << UA_PORT_UDP)))
+	/* Any port rule: connect rules for source routes, bind rules for a socket's own ephemeral
+	 * range (6.3+), which would let it pick the port a rule refuses. */
+	if (!a.pol->nports && !a.pol->port_allowlist)
 		return 0;
 	return decide_net(&a, UA_RULE_SOURCE_ROUTE, false, UA_CLASS_CONNECT, UA_OP_SOURCE_ROUTE,
 			  level << 16 | optname, 0);

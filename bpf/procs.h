@@ -53,15 +53,34 @@ static __always_inline __u64 task_cgroup(struct task_struct *t)
 	return BPF_CORE_READ(t, cgroups, dfl_cgrp, kn, id);
 }
 
+/* Whether task `t` is armored with every implicit protection in force: tracing it gives the
+ * tracer its powers (its code, its descriptors), which must not include a way out. */
+static __always_inline bool fully_armored(struct task_struct *t)
+{
+	__u64 cgid = task_cgroup(t);
+	struct ua_binding *b = bpf_map_lookup_elem(&bound, &cgid);
+	struct ua_policy_table *pol;
+
+	if (!b)
+		return false;
+	pol = bpf_map_lookup_elem(&policies, &b->policy);
+	return pol && (pol->header.protect & UA_PROT_ALL) == UA_PROT_ALL;
+}
+
 /* Whether `t` runs in a unit that the policy of `a` may reach with `bit` (`allow signal UNIT`,
  * `allow ptrace UNIT`): its cgroup or one above it is such a unit's own cgroup, by id, as the
- * daemon found it (another unit's sub-cgroup named like the peer is not the peer). */
+ * daemon found it (another unit's sub-cgroup named like the peer is not the peer). A peer is
+ * traced only while it is armored with every protection: an unarmored one (or one with an
+ * exemption) would lend the tracer a way out of its own armor. */
 static __always_inline bool peer(struct armor *a, struct task_struct *t, __u32 bit)
 {
 	struct ua_peer_key k = { .policy = a->binding->policy };
 	struct kernfs_node *kn = BPF_CORE_READ(t, cgroups, dfl_cgrp, kn);
 	__u32 *v;
 	int i;
+
+	if (bit == UA_PEER_PTRACE && !fully_armored(t))
+		return false;
 
 	for (i = 0; i < UA_PEER_DEPTH; i++) {
 		if (!kn)
@@ -294,6 +313,44 @@ int BPF_PROG(ua_socket_sendmsg, struct socket *sock, struct msghdr *msg, int siz
 	if (off + sizeof(h) > len)
 		return 0;
 	return deny_protected(&a, UA_PROT_SIGNAL, UA_OP_CLAIM_PID, 0, 0, UA_ARG_UNREADABLE);
+}
+
+/*
+ * A file's owner (F_SETOWN): the process the kernel signals for it (SIGIO, SIGURG, or any
+ * signal F_SETSIG names) when I/O happens, without asking task_kill. Root may name any process,
+ * PID 1 included (SIGRTMIN+4 powers off): so in an armored unit a file's owner may only be the
+ * caller's own process (0 clears it). Process groups, F_SETOWN_EX and the ioctls whose
+ * argument the kernel reads from user memory after this hook are refused.
+ */
+#define F_SETOWN 8
+#define F_SETOWN_EX 15
+#define FIOSETOWN 0x8901
+#define SIOCSPGRP 0x8902
+
+SEC("lsm/file_fcntl")
+int BPF_PROG(ua_file_fcntl, struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	int pid = (int)arg;
+	struct armor a;
+
+	if ((cmd != F_SETOWN && cmd != F_SETOWN_EX) || !protected(&a, UA_PROT_SIGNAL))
+		return 0;
+	if (cmd == F_SETOWN &&
+	    (pid == 0 || (pid > 0 && pid == tgid_at(t, BPF_CORE_READ(t, thread_pid, level)))))
+		return 0;
+	return deny_protected(&a, UA_PROT_SIGNAL, UA_OP_SET_OWNER, 0,
+			      cmd == F_SETOWN && pid > 0 ? pid : 0, cmd);
+}
+
+/* The same through ioctl (sockets): refused, see ua_file_fcntl. Called by file_ioctl. */
+static __always_inline int ioctl_set_owner(unsigned int cmd)
+{
+	struct armor a;
+
+	if ((cmd != FIOSETOWN && cmd != SIOCSPGRP) || !protected(&a, UA_PROT_SIGNAL))
+		return 0;
+	return deny_protected(&a, UA_PROT_SIGNAL, UA_OP_SET_OWNER, 0, 0, cmd);
 }
 
 /*

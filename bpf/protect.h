@@ -8,6 +8,7 @@
 #define UNITARMOR_PROTECT_H
 
 #include "path.h"
+#include "procs.h"
 
 #define MAY_WRITE 0x2
 #define CGROUP2_SUPER_MAGIC 0x63677270
@@ -279,6 +280,8 @@ static __always_inline int file_ioctl(struct file *file, unsigned int cmd)
 	struct dentry *dentry = BPF_CORE_READ(file, f_path.dentry);
 	struct armor a;
 
+	if (cmd == FIOSETOWN || cmd == SIOCSPGRP)
+		return ioctl_set_owner(cmd);
 	if (IOC_TYPE_NR(cmd) == XFS_ATTRMULTI_BY_HANDLE &&
 	    BPF_CORE_READ(file, f_inode, i_sb, s_magic) == XFS_SUPER_MAGIC) {
 		if (protected(&a, UA_PROT_XATTR))

@@ -50,6 +50,7 @@ enum ua_protection {
 	UA_PROT_PTRACE = 10,
 	UA_PROT_XATTR = 11,
 };
+#define UA_PROT_ALL 0xfff /* every protection above */
 
 /* The operation a process attempted, reported in events. */
 enum ua_op {
@@ -97,6 +98,7 @@ enum ua_op {
 	UA_OP_INET_CONNECT = 42,/* connect, or a datagram sent to an address; arg: see UA_NET_ARG */
 	UA_OP_INET_BIND = 43,   /* bind, or listen on a socket with no port yet */
 	UA_OP_SOURCE_ROUTE = 44,/* setting IP options or an IPv6 routing header; arg: level << 16 | name */
+	UA_OP_SET_OWNER = 45,   /* F_SETOWN and the like: who a file's I/O signals; arg: the command */
 };
 
 /* The argument of a connect or bind event: the port, and the protocol (6 tcp, 17 udp). The

@@ -256,6 +256,7 @@ struct sock_cgroup_data {
 };
 
 struct sock_common {
+	__u32 skc_rcv_saddr; /* the bound IPv4 address, network order */
 	unsigned short skc_family;
 	__u16 skc_num; /* the local port, host order; 0 while unbound */
 };

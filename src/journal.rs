@@ -84,8 +84,20 @@ fn object(ev: &Event) -> String {
             format!("creating a {family} {ty} socket")
         }
         44 => match (ev.arg >> 16, ev.arg & 0xffff) {
+            (0, 51) => "setting the socket's own ephemeral port range".to_string(),
             (0, _) => "setting IP options (source routing)".to_string(),
             _ => "setting an IPv6 routing header".to_string(),
+        },
+        45 => match ev.arg {
+            8 if ev.target_pid != 0 => {
+                format!(
+                    "making pid {} the signal owner of a file (F_SETOWN)",
+                    ev.target_pid
+                )
+            }
+            8 => "making a process group the signal owner of a file (F_SETOWN)".to_string(),
+            15 => "setting a file's signal owner (F_SETOWN_EX)".to_string(),
+            _ => "setting a socket's signal owner (ioctl)".to_string(),
         },
         42 | 43 => {
             let (proto, port) = abi::proto_port(ev.arg);

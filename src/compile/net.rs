@@ -201,11 +201,16 @@ impl NetTable {
     ) -> super::Verdict {
         let kind =
             if bind { PORT_BIND } else { 0 } | if proto == Proto::Udp { PORT_UDP } else { 0 };
-        // Port 0 is the kernel's pick from the ephemeral range: a rule covering all of it
-        // matches (bpf/net.h).
-        let covers = |e: &&PortEntry| match port {
-            0 => e.first <= EPHEMERAL.0 && e.last >= EPHEMERAL.1,
-            p => (e.first..=e.last).contains(&p),
+        // A bind of port 0 is the kernel's pick from the ephemeral range: a deny entry that
+        // overlaps it matches, another entry only one that covers all of it (bpf/net.h).
+        let (lo, hi) = if bind && port == 0 {
+            EPHEMERAL
+        } else {
+            (port, port)
+        };
+        let covers = |e: &&PortEntry| match e.action {
+            Action::Deny => e.first <= hi && e.last >= lo,
+            _ => e.first <= lo && e.last >= hi,
         };
         let first = |action: Action| {
             self.ports
@@ -395,8 +400,13 @@ mod tests {
         );
         assert_eq!(
             t.decide_port(true, Proto::Udp, [0; 16], 0),
+            Verdict::Deny(1),
+            "the kernel may pick the one port a deny rule names"
+        );
+        assert_eq!(
+            table(&["deny connect tcp:*"]).decide_port(false, Proto::Tcp, [0; 16], 0),
             Verdict::Allow,
-            "one port of the range is not the kernel's pick"
+            "a connect to port 0 is to port 0"
         );
         let t = table(&["allow bind tcp:1024-65535"]);
         assert_eq!(t.decide_port(true, Proto::Tcp, [0; 16], 0), Verdict::Allow);

@@ -116,7 +116,7 @@ impl Daemon {
             RULE_SOURCE_ROUTE => {
                 return (
                     unit.clone(),
-                    "source routing would take connections past the unit's connect rules".into(),
+                    "it would take connections or binds past the unit's port rules".into(),
                     "implicit".into(),
                 )
             }

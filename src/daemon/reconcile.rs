@@ -224,6 +224,10 @@ impl Daemon {
         }
         // The kernel has the cells now; the daemon keeps what it needs to remove the policy.
         tables.cells = Vec::new();
+        // Peer units (`allow signal UNIT`) reachable at once, not at the next tick.
+        if !tables.peers.is_empty() {
+            self.kernel.refresh_peers(super::cgroups::peer_cgroup);
+        }
         let flags = if bind_order(&c.name) < 2 {
             BIND_SLICE
         } else {

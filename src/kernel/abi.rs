@@ -213,6 +213,7 @@ pub fn op_name(op: u8) -> &'static str {
         42 => "connect",
         43 => "bind",
         44 => "source-route",
+        45 => "set-owner",
         _ => "operation",
     }
 }

@@ -315,6 +315,7 @@ impl Kernel {
             ("socket_bind", &p.ua_socket_bind),
             ("socket_listen", &p.ua_socket_listen),
             ("socket_setsockopt", &p.ua_socket_setsockopt),
+            ("file_fcntl", &p.ua_file_fcntl),
             ("ptrace_access_check", &p.ua_ptrace_access_check),
             ("userns_create", &p.ua_userns_create),
             ("kernel_module_request", &p.ua_kernel_module_request),
@@ -571,4 +572,26 @@ pub fn disarm() -> Result<bool> {
 /// Whether an earlier daemon left pinned programs behind.
 pub fn pinned() -> bool {
     Path::new(PIN_DIR).join("links").is_dir()
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every LSM program in bpf/ is in the list the daemon attaches (a program that is loaded
+    /// but never attached decides nothing, silently). `inode_setattr` has two variants, one
+    /// picked at load time.
+    #[test]
+    fn every_lsm_program_is_attached() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let attach = std::fs::read_to_string(root.join("src/kernel/mod.rs")).unwrap();
+        for entry in std::fs::read_dir(root.join("bpf")).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            for hook in text.split("SEC(\"lsm/").skip(1) {
+                let name = &hook[..hook.find('"').unwrap()];
+                assert!(
+                    name == "inode_setattr" || attach.contains(&format!("(\"{name}\", &p.ua_")),
+                    "lsm/{name} is never attached (src/kernel/mod.rs)"
+                );
+            }
+        }
+    }
 }

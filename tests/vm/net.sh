@@ -136,7 +136,7 @@ check "deny bind tcp:0.0.0.0/0:8081: a dual-stack bind of :: is refused" \
   result armor-net-deny bind6-8081 EACCES
 check "connect rules: a source route (IP_OPTIONS) is refused" result armor-net-deny ipopts EACCES
 check "the source route's refusal says why" eventually journal_has armor-net-deny.service \
-  'Denied setting IP options (source routing) by .*source routing would take connections past'
+  'Denied setting IP options (source routing) by .*it would take connections or binds past'
 check "deny net inet: an IPv4 socket is refused" result armor-net-inet tcp4-5432 EACCES
 check "deny net inet: an IPv6 socket to an IPv4-mapped address is refused" \
   result armor-net-inet mapped-2525 EACCES

@@ -14,12 +14,23 @@ for u in target other; do
 ExecStart=/bin/sh -c 'trap \"echo got >>$r/$u.log\" USR1; while :; do sleep 0.5; done'"
 done
 # send NAME: signal and /proc/PID/environ (a ptrace read) of both long-running units.
+# owner PID: makes PID (or with "self", this process) the signal owner of a pipe (F_SETOWN).
+cat >"$d/owner" <<'EOF2'
+#!/usr/bin/perl
+use Fcntl;
+pipe(my $r, my $w) or die "pipe: $!";
+my $pid = $ARGV[0] eq "self" ? $$ : $ARGV[0] + 0;
+fcntl($r, F_SETOWN, $pid) or die "F_SETOWN $pid: $!\n";
+EOF2
+chmod 755 "$d/owner"
 cat >"$d/send" <<EOF2
 #!/bin/sh
 out=$r/\$1.out
 : >"\$out"
+if $d/owner self; then echo "owner-self ok"; else echo "owner-self fail"; fi >>"\$out"
 for u in target other; do
   pid=\$(cat $r/\$u.pid)
+  if $d/owner "\$pid"; then echo "owner-\$u ok"; else echo "owner-\$u fail"; fi >>"\$out"
   if kill -USR1 "\$pid" 2>/dev/null; then echo "signal-\$u ok"; else echo "signal-\$u fail"; fi >>"\$out"
   if cat /proc/"\$pid"/environ >/dev/null 2>&1; then echo "ptrace-\$u ok"; else echo "ptrace-\$u fail"; fi >>"\$out"
 done
@@ -30,9 +41,13 @@ for u in send twin none; do
 Type=oneshot
 ExecStart=$d/send %N"
 done
+# ptrace lends the tracer the traced process's powers: a peer is traced only while it is armored
+# with every protection. The target is armored; the other unit is named but not armored.
+dropin armor-peer-target.service armor.conf '[X-Armor]
+ArmorPolicy=deny read /etc/shadow'
 dropin armor-peer-send.service armor.conf '[X-Armor]
 ArmorPolicy=allow signal armor-peer-target.service
-ArmorPolicy=allow ptrace armor-peer-target.service'
+ArmorPolicy=allow ptrace armor-peer-target.service armor-peer-other.service'
 dropin armor-peer-none.service armor.conf '[X-Armor]
 ArmorPolicy=deny signal
 ArmorPolicy=deny ptrace'
@@ -45,6 +60,7 @@ Type=oneshot
 ExecStart=/bin/true'
 systemctl daemon-reload
 wait_rules armor-peer-send.service 2
+wait_rules armor-peer-target.service 1
 wait_rules armor-peer-none.service 2
 pids() {
   for u in target other; do
@@ -57,6 +73,12 @@ sleep 2 # the daemon looks the named unit's cgroup up every second
 for u in send twin none; do check "armor-peer-$u runs" systemctl start "armor-peer-$u.service"; done
 
 res() { grep -qx "$2 $3" "$r/armor-peer-$1.out"; }
+check "twin: makes another unit's process a file's signal owner (F_SETOWN)" res twin owner-other ok
+check "armored: F_SETOWN naming its own process works" res send owner-self ok
+check "armored: F_SETOWN naming another unit's process is refused" res send owner-other fail
+check "armored: F_SETOWN naming even a peer's process is refused" res send owner-target fail
+check "the F_SETOWN refusal is in journalctl -u" eventually sh -c \
+  "journalctl -u armor-peer-send.service -o cat | grep -q 'Denied making pid [0-9]* the signal owner of a file (F_SETOWN) by /usr/bin/perl.*protection \"signal\"'"
 check "twin: signals the target" res twin signal-target ok
 check "twin: signals the other unit" res twin signal-other ok
 check "twin: reads the target's environ" res twin ptrace-target ok
@@ -64,7 +86,7 @@ check "twin: reads the other unit's environ" res twin ptrace-other ok
 check "allow signal armor-peer-target.service: the signal is allowed" res send signal-target ok
 check "allow ptrace armor-peer-target.service: /proc/PID/environ is readable" res send ptrace-target ok
 check "allow signal: another unit's process is still refused" res send signal-other fail
-check "allow ptrace: another unit's process is still refused" res send ptrace-other fail
+check "allow ptrace of an unarmored unit: refused (it would lend a way out)" res send ptrace-other fail
 check "deny signal: the target is refused" res none signal-target fail
 check "deny ptrace: the target is refused" res none ptrace-target fail
 check "the target got the signals it was sent" eventually sh -c "[ \$(grep -c got $r/target.log) -ge 2 ]"
