@@ -365,7 +365,8 @@ impl Rule {
                     .map(|a| Capability::parse(a))
                     .collect::<Result<_, _>>()?,
             ),
-            Class::Signal | Class::Ptrace => unreachable!("parsed by peer_rule"),
+            // Returned by peer_rule() above; kept total without a panic.
+            Class::Signal | Class::Ptrace => Target::Units(args.to_vec()),
         };
         Ok(Rule {
             action,
