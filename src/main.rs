@@ -41,14 +41,20 @@ fn main() {
         Command::Generator { dirs } => Ok(daemon::sync::generator(&dirs)),
         Command::Disarm => kernel::disarm().map(|removed| {
             if removed {
-                println!(
-                    "removed {}; enforcement stops once no unitarmor daemon runs",
-                    kernel::PIN_DIR
-                );
+                println!("removed {}", kernel::PIN_DIR);
             } else {
                 println!("nothing pinned under {}", kernel::PIN_DIR);
             }
-            0
+            if kernel::wait_unloaded(std::time::Duration::from_secs(20)) {
+                println!("no unitarmor program is loaded: enforcement has stopped");
+                0
+            } else {
+                println!(
+                    "unitarmor programs are still loaded; enforcement stops once no unitarmor \
+                     daemon runs (systemctl stop unitarmor)"
+                );
+                1
+            }
         }),
     };
     match result {

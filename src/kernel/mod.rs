@@ -569,6 +569,26 @@ pub fn disarm() -> Result<bool> {
     }
 }
 
+/// Waits until no unitarmor LSM program is loaded any more, at most `timeout`; returns whether
+/// none is. Once the pins are gone and no daemon holds them, the kernel detaches and frees the
+/// programs, on newer kernels from a work queue that waits out an RCU grace period: `disarm`
+/// returns once enforcement has really stopped, not a moment before.
+pub fn wait_unloaded(timeout: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let loaded = libbpf_rs::query::ProgInfoIter::default().any(|p| {
+            p.ty == libbpf_rs::ProgramType::Lsm && p.name.as_encoded_bytes().starts_with(b"ua_")
+        });
+        if !loaded {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 /// Whether an earlier daemon left pinned programs behind.
 pub fn pinned() -> bool {
     Path::new(PIN_DIR).join("links").is_dir()
