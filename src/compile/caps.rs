@@ -47,40 +47,57 @@ impl CapTable {
     /// reports them), but an `allow` with `from=` still makes the class an allow-list, as does
     /// an `allow cap` rule that did not parse: allowing less than written, never more.
     pub fn of(policy: &Policy) -> Self {
-        let cap_rules = || {
-            policy
-                .rules
-                .iter()
-                .enumerate()
-                .filter(|(_, r)| r.class == Class::Cap)
-        };
-        let allowlist = policy.broken_allow.contains(&Class::Cap)
-            || cap_rules().any(|(_, r)| r.action == Action::Allow);
-        let names = |action: Action, cap: usize| {
-            cap_rules()
-                .filter(|(_, r)| r.action == action && r.from.is_none())
-                .find(|(_, r)| matches!(&r.target, Target::Caps(v) if v.iter().any(|c| c.0 as usize == cap)))
-                .map(|(i, _)| i as u32)
-        };
-        let mut t = CapTable::default();
-        for cap in 0..crate::policy::caps::NAMES.len() {
-            if let Some(i) = names(Action::Deny, cap) {
-                t.rule[cap] = i;
-            } else if allowlist && names(Action::Allow, cap).is_none() {
-                t.rule[cap] = RULE_NOT_ALLOWED;
-            } else if let Some(i) = names(Action::Audit, cap) {
-                t.rule[cap] = i;
-                t.audit |= 1 << cap;
-            }
-        }
-        // Numbers Linux may add later are refused by an allow-list, as any unnamed one.
-        if allowlist {
-            for r in &mut t.rule[crate::policy::caps::NAMES.len()..] {
-                *r = RULE_NOT_ALLOWED;
-            }
-        }
-        t
+        let (rule, audit) = slot_verdicts(
+            policy,
+            Class::Cap,
+            |t, cap| matches!(t, Target::Caps(v) if v.iter().any(|c| c.0 as usize == cap)),
+            |_| false,
+        );
+        CapTable { rule, audit }
     }
+}
+
+/// One verdict per slot (a capability, an address family) for the rules of `class`, as the
+/// kernel reads them in one lookup: the first `deny` naming the slot wins; otherwise, once any
+/// `allow` of the class exists (or one that did not parse), a slot no allow rule names is
+/// refused ([`RULE_NOT_ALLOWED`]) unless `always_allowed` says it stays; otherwise the first
+/// `audit` naming it reports it (its bit in the returned mask). Rules with `from=` decide
+/// nothing here, but an `allow` with one still makes the allow-list: less than written, never
+/// more. `names(target, slot)`: whether a rule's target names the slot.
+pub(super) fn slot_verdicts(
+    policy: &Policy,
+    class: Class,
+    names: impl Fn(&Target, usize) -> bool,
+    always_allowed: impl Fn(usize) -> bool,
+) -> ([u32; CAP_SLOTS], u64) {
+    let rules = || {
+        policy
+            .rules
+            .iter()
+            .enumerate()
+            .filter(move |(_, r)| r.class == class)
+    };
+    let allowlist =
+        policy.broken_allow.contains(&class) || rules().any(|(_, r)| r.action == Action::Allow);
+    let first = |action: Action, slot: usize| {
+        rules()
+            .filter(|(_, r)| r.action == action && r.from.is_none())
+            .find(|(_, r)| names(&r.target, slot))
+            .map(|(i, _)| i as u32)
+    };
+    let (mut rule, mut audit) = ([RULE_NONE; CAP_SLOTS], 0u64);
+    for (slot, r) in rule.iter_mut().enumerate() {
+        if let Some(i) = first(Action::Deny, slot) {
+            *r = i;
+        } else if allowlist && !always_allowed(slot) && first(Action::Allow, slot).is_none() {
+            // Numbers Linux may add later too, as any unnamed one.
+            *r = RULE_NOT_ALLOWED;
+        } else if let Some(i) = first(Action::Audit, slot) {
+            *r = i;
+            audit |= 1 << slot;
+        }
+    }
+    (rule, audit)
 }
 
 #[cfg(test)]

@@ -105,31 +105,12 @@ impl NetTable {
     }
 
     fn families(&mut self, policy: &Policy) {
-        let rules = || {
-            policy
-                .rules
-                .iter()
-                .enumerate()
-                .filter(|(_, r)| r.class == Class::Net)
-        };
-        let allowlist = policy.broken_allow.contains(&Class::Net)
-            || rules().any(|(_, r)| r.action == Action::Allow);
-        let names = |action: Action, slot_nr: usize| {
-            rules()
-                .filter(|(_, r)| r.action == action && r.from.is_none())
-                .find(|(_, r)| matches!(&r.target, Target::Families(v) if v.iter().any(|f| slot(f.0) == slot_nr)))
-                .map(|(i, _)| i as u32)
-        };
-        for s in 0..NET_SLOTS {
-            if let Some(i) = names(Action::Deny, s) {
-                self.family_rule[s] = i;
-            } else if allowlist && s != AF_UNIX && names(Action::Allow, s).is_none() {
-                self.family_rule[s] = RULE_NOT_ALLOWED;
-            } else if let Some(i) = names(Action::Audit, s) {
-                self.family_rule[s] = i;
-                self.family_audit |= 1 << s;
-            }
-        }
+        (self.family_rule, self.family_audit) = super::caps::slot_verdicts(
+            policy,
+            Class::Net,
+            |t, s| matches!(t, Target::Families(v) if v.iter().any(|f| slot(f.0) == s)),
+            |s| s == AF_UNIX,
+        );
     }
 
     fn port_rules(&mut self, policy: &Policy) -> Result<(), String> {
