@@ -47,8 +47,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
         /// With --json: print an object with the units and the use of the kernel's tables.
-        #[arg(long, requires = "json")]
+        #[arg(long, requires = "json", conflicts_with = "rules")]
         usage: bool,
+        /// How often each rule decided (denied, would deny, audited, allowed) since the
+        /// unit's policy was loaded, each with its source FILE:LINE; rules that never decided
+        /// show zeros. With --json: an array of objects.
+        #[arg(long)]
+        rules: bool,
     },
     /// Show denials (and, with --audit, audit records) from the journal.
     Logs {
@@ -77,6 +82,10 @@ pub enum Command {
         #[arg(num_args = 0..=3)]
         dirs: Vec<PathBuf>,
     },
+    /// Ask the daemon to re-read every unit's files and write the kernel maps; exit once it
+    /// has, or with status 1 if it does not answer within 60 s. unitarmor-sync.service runs
+    /// it before an armored service starts when the daemon was down at the last daemon-reload.
+    Sync,
     /// Remove the pinned programs: enforcement stops once no daemon runs.
     /// Stop unitarmor.service first.
     Disarm,

@@ -27,9 +27,12 @@ fn main() {
             .map(|()| 0),
         Command::Check(args) => cli::check(&args),
         Command::Show(args) => cli::show(&args),
-        Command::Status { unit, json, usage } => {
-            runtime().and_then(|rt| rt.block_on(cli::status(unit.as_deref(), json, usage)))
-        }
+        Command::Status {
+            unit,
+            json,
+            usage,
+            rules,
+        } => runtime().and_then(|rt| rt.block_on(cli::status(unit.as_deref(), json, usage, rules))),
         Command::Logs {
             unit,
             follow,
@@ -39,6 +42,7 @@ fn main() {
         } => cli::logs(unit.as_deref(), follow, since.as_deref(), audit, json),
         Command::GenerateDocs { dir } => cli::generate_docs(&dir),
         Command::Generator { dirs } => Ok(daemon::sync::generator(&dirs)),
+        Command::Sync => Ok(daemon::sync::sync_command()),
         Command::Disarm => kernel::disarm().map(|removed| {
             if removed {
                 println!("removed {}", kernel::PIN_DIR);

@@ -38,15 +38,23 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The drop-in the generator writes, into its output directory, for every armored service
 /// when the daemon could not be asked (see [`generator`]).
 const WAIT_DROPIN: &str = "unitarmor-wait.conf";
+/// The unit the wait drop-in makes every armored service require: a oneshot outside any
+/// armored cgroup that runs [`sync_command`] after `unitarmor.service` has started (or failed
+/// to). When it fails, systemd refuses the service's start ("dependency failed").
+pub const SYNC_UNIT: &str = "unitarmor-sync.service";
 const WAIT_DROPIN_TEXT: &str = "\
-# Written by unitarmor-generator at the last daemon-reload: the unitarmor daemon was not
-# running then, so this unit's [X-Armor] policy may be newer than what the kernel enforces.
-# Starting the unit (re)starts the daemon first, which reads every unit's files before it
-# reports ready.
+# Written by unitarmor-generator at the last daemon-reload: the unitarmor daemon did not
+# answer then, so this unit's [X-Armor] policy may be newer than what the kernel enforces.
+# Starting the unit first runs unitarmor-sync.service, which (re)starts the daemon and waits
+# until it has read every unit's files; if the daemon cannot start or does not answer, the
+# unit does not start (it would run under an outdated policy, or none).
 [Unit]
-Wants=unitarmor.service
-After=unitarmor.service
+Requires=unitarmor-sync.service
+After=unitarmor-sync.service
 ";
+/// How long `unitarmor sync` waits for the daemon's answer: it runs after the daemon reported
+/// ready, but a daemon busy compiling a large policy answers only after that pass.
+pub const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What came of a sync request.
 #[derive(Debug, PartialEq, Eq)]
@@ -128,25 +136,19 @@ pub fn request(path: &Path, timeout: Duration) -> Outcome {
 ///   first instruction.
 /// - No daemon, and no pinned programs (boot, where generators run before the daemon, which
 ///   reads everything when it starts; or unitarmor disarmed): nothing to do.
-/// - No daemon (or no answer) while pinned programs keep enforcing what an earlier daemon
-///   wrote: every armored service gets a drop-in (`Wants=` and `After=unitarmor.service`) in
-///   the generator's output directory, so starting one first starts the daemon, which reads
-///   its files before it reports ready. A daemon that runs but does not answer is logged: its
-///   units start under the tables it wrote last.
+/// - No daemon while pinned programs keep enforcing what an earlier daemon wrote, or a daemon
+///   that does not answer: every armored service gets a drop-in requiring [`SYNC_UNIT`] in
+///   the generator's output directory, so starting one first (re)starts the daemon and waits
+///   until it has read every unit's files; if it cannot, the service does not start.
 pub fn generator(dirs: &[PathBuf]) -> i32 {
     let problem = match request(Path::new(SOCKET), GENERATOR_TIMEOUT) {
         Outcome::Synced => return 0,
         Outcome::NotRunning => None,
         Outcome::NoAnswer(why) => Some(why),
     };
-    let stale = "units started now may run under the policy the kernel has until the daemon \
-                 has read their files";
-    if !kernel::pinned() {
-        if let Some(why) = problem {
-            log(&format!(
-                "the unitarmor daemon did not answer ({why}); {stale}"
-            ));
-        }
+    let refused = "armored services start only once it has read their files, and not at all \
+                   while it cannot";
+    if problem.is_none() && !kernel::pinned() {
         return 0;
     }
     let written = match dirs.first() {
@@ -158,13 +160,46 @@ pub fn generator(dirs: &[PathBuf]) -> i32 {
             "the unitarmor daemon is not running (its pinned programs are): starting any of \
              {n} armored services starts it first, and it reads their files before they start"
         ),
-        (Some(why), Ok(_)) => format!("the unitarmor daemon did not answer ({why}); {stale}"),
-        (None, Err(e)) => format!("the unitarmor daemon is not running; {stale} ({e:#})"),
-        (Some(why), Err(e)) => {
-            format!("the unitarmor daemon did not answer ({why}); {stale} ({e:#})")
-        }
+        (Some(why), Ok(_)) => format!("the unitarmor daemon did not answer ({why}); {refused}"),
+        (None, Err(e)) => format!(
+            "the unitarmor daemon is not running, and the wait drop-ins could not be written \
+             ({e:#}): units started now may run under the policy the kernel has until the \
+             daemon has read their files"
+        ),
+        (Some(why), Err(e)) => format!(
+            "the unitarmor daemon did not answer ({why}), and the wait drop-ins could not be \
+             written ({e:#}): units started now may run under the policy the kernel has until \
+             the daemon has read their files"
+        ),
     });
     0
+}
+
+/// `unitarmor sync`, what [`SYNC_UNIT`] runs: asks the daemon to re-read every unit's files
+/// and write the kernel maps, and returns 0 once it has; 1, saying why, if no daemon answers
+/// within [`SYNC_TIMEOUT`].
+pub fn sync_command() -> i32 {
+    match request(Path::new(SOCKET), SYNC_TIMEOUT) {
+        Outcome::Synced => {
+            println!("the unitarmor daemon has read every unit's files");
+            0
+        }
+        Outcome::NotRunning => {
+            eprintln!(
+                "unitarmor: the daemon is not running ({SOCKET} does not answer): armored \
+                 services waiting for it are not started (see systemctl status unitarmor; \
+                 `unitarmor disarm` and a daemon-reload run them unarmored)"
+            );
+            1
+        }
+        Outcome::NoAnswer(why) => {
+            eprintln!(
+                "unitarmor: the daemon did not answer ({why}): armored services waiting for it \
+                 are not started"
+            );
+            1
+        }
+    }
 }
 
 /// Writes [`WAIT_DROPIN`] for every armored service (and template) into `dir`; returns how
@@ -480,8 +515,8 @@ mod tests {
     #[test]
     fn wait_dropin_is_a_unit_drop_in() {
         assert!(WAIT_DROPIN.ends_with(".conf"));
-        assert!(
-            WAIT_DROPIN_TEXT.contains("[Unit]\nWants=unitarmor.service\nAfter=unitarmor.service\n")
-        );
+        assert!(WAIT_DROPIN_TEXT.contains(&format!(
+            "[Unit]\nRequires={SYNC_UNIT}\nAfter={SYNC_UNIT}\n"
+        )));
     }
 }

@@ -122,8 +122,8 @@ check "policy switches: $switch_ok of $tries starts showed the new policy" test 
 [ "$switch_ok" = "$tries" ] || grep -v 'want=\(denied:[AB]\) got=\1$' /run/armortest/reload-switch.result | head -n 5
 
 # --- the daemon stopped (the pinned programs still enforce) ----------------------------------
-# The generator finds no daemon but pins: it gives each armored service Wants= and After= on
-# unitarmor.service, so the start brings the daemon back first, and it reads the new files.
+# The generator finds no daemon but pins: it makes each armored service require
+# unitarmor-sync.service, so the start brings the daemon back first, and it reads the new files.
 down_ok=0 back=0 waited=0
 : >/run/armortest/reload-down.result
 for i in 1 2 3; do
@@ -153,6 +153,42 @@ systemctl daemon-reload
 check "with the daemon back, the next reload drops the wait drop-ins" \
   test ! -e /run/systemd/generator/armor-rswitch.service.d/unitarmor-wait.conf
 
+# --- the daemon cannot start -----------------------------------------------------------------
+# The wait drop-in requires unitarmor-sync.service, which runs after unitarmor.service has
+# started or failed and asks the daemon to sync: with no daemon, the armored unit is not
+# started at all (it would run under whatever the pinned tables say of it, here nothing).
+# An unarmored twin starts as usual.
+systemctl stop unitarmor.service
+mkdir -p /run/systemd/system/unitarmor.service.d
+printf '[Service]\nExecStart=\nExecStart=/bin/false\n' >/run/systemd/system/unitarmor.service.d/zz-broken.conf
+ran_cat='[Unit]
+StartLimitIntervalSec=0
+[Service]
+Type=oneshot
+ExecStart=/bin/sh -c "touch /run/armortest/%N.ran; cat /etc/armor-reload-secret"'
+unit armor-rfail.service "$ran_cat"
+dropin armor-rfail.service armor.conf "$deny_secret"
+unit armor-rfail-twin.service "$ran_cat"
+rm -f /run/armortest/armor-rfail.ran /run/armortest/armor-rfail-twin.ran
+systemctl daemon-reload
+check "daemon cannot start: the generator wrote the wait drop-in" \
+  test -e /run/systemd/generator/armor-rfail.service.d/unitarmor-wait.conf
+check "daemon cannot start: the armored unit's start fails" sh -c '! systemctl start armor-rfail.service'
+check "daemon cannot start: the armored unit's command never ran" test ! -e /run/armortest/armor-rfail.ran
+check "daemon cannot start: the daemon did fail" sh -c '! systemctl is-active --quiet unitarmor.service'
+check "daemon cannot start: systemd names the failed dependency" \
+  sh -c 'journalctl -b --no-pager -o cat | grep -q "Dependency failed for armor-rfail.service"'
+check "daemon cannot start: unitarmor-sync.service says why" \
+  sh -c 'journalctl -b -u unitarmor-sync.service -o cat | grep -q "daemon is not running"'
+check "daemon cannot start: the unarmored twin starts and reads the file" \
+  sh -c 'systemctl start armor-rfail-twin.service && test -e /run/armortest/armor-rfail-twin.ran'
+rm /run/systemd/system/unitarmor.service.d/zz-broken.conf
+systemctl daemon-reload
+systemctl reset-failed unitarmor.service
+check "daemon fixed: the armored unit's start brings it back" sh -c 'systemctl start armor-rfail.service; systemctl is-active --quiet unitarmor.service'
+check "daemon fixed: the unit ran, armored from its first instruction" \
+  sh -c 'test -e /run/armortest/armor-rfail.ran && sleep 1 && journalctl -u armor-rfail.service -o cat | grep -q "cat: /etc/armor-reload-secret: Permission denied"'
+
 # --- a daemon that does not answer -----------------------------------------------------------
 # Something listens at the socket and never answers, as a hung daemon would. The reload goes on
 # after the generator's 10 s, and the generator says why. (Not SIGSTOP on the real daemon: a
@@ -177,6 +213,8 @@ check "no answer: daemon-reload returns after the generator's timeout ($((t1 - t
   test "$((t1 - t0))" -ge 9 -a "$((t1 - t0))" -le 60
 check "no answer: the generator logged it" \
   sh -c 'journalctl -b --no-pager | grep -q "unitarmor-generator.*did not answer"'
+check "no answer: armored services wait for the daemon (the generator wrote the wait drop-in)" \
+  test -e /run/systemd/generator/armor-rswitch.service.d/unitarmor-wait.conf
 systemctl start unitarmor.service
 check "and the restarted daemon answers again" sh -c 'since=$(date "+%Y-%m-%d %H:%M:%S"); sleep 1; systemctl daemon-reload; journalctl -u unitarmor.service --since "$since" -o cat | grep -q "^daemon-reload: re-read"'
 finish
