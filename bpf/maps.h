@@ -111,6 +111,18 @@ struct {
 	__type(value, __u64);
 } quiet SEC(".maps");
 
+/* How often each rule decided (struct ua_hits_key): per CPU, so a hot allow rule costs no
+ * shared cache line. Not preallocated (a policy's rules appear as they first decide); the
+ * daemon sums the CPUs' counts and removes a policy's once it is retired. When full, rules
+ * that have not decided yet are not counted (`unitarmor status` says so). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, UA_HITS_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct ua_hits_key);
+	__type(value, struct ua_hits);
+} hits SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, UA_EVENTS_SIZE);

@@ -206,6 +206,7 @@ static __always_inline int port_kind(struct socket *sock, struct sock *sk, int b
 #define SCAN_NONE 0
 #define SCAN_DENY 1
 #define SCAN_AUDIT 2
+#define SCAN_ALLOW 3
 
 /*
  * Scans policy `polkind & 0xffffffff`'s port rules for a connect or bind of kind
@@ -229,6 +230,7 @@ __noinline __u64 ua_port_scan(__u64 polkind, __u64 a01, __u64 a23, __u64 b01, __
 	bool any_port = !port && (kind & UA_PORT_BIND);
 	__u64 lo = any_port ? EPHEMERAL_FIRST : port, hi = any_port ? EPHEMERAL_LAST : port;
 	bool has_alt = (polkind >> 56) & 1, listed, allowed = false;
+	__u32 allow_rule = UA_RULE_NONE;
 	struct ua_policy_table *pol = bpf_map_lookup_elem(&policies, &policy);
 	struct ua_port_rule *e;
 	__u64 miss, amiss, bmiss;
@@ -264,6 +266,8 @@ __noinline __u64 ua_port_scan(__u64 polkind, __u64 a01, __u64 a23, __u64 b01, __
 		if (amiss)
 			continue;
 		if (e->action == UA_ACT_ALLOW) {
+			if (!allowed)
+				allow_rule = e->rule;
 			allowed = true;
 			continue;
 		}
@@ -274,6 +278,8 @@ __noinline __u64 ua_port_scan(__u64 polkind, __u64 a01, __u64 a23, __u64 b01, __
 	}
 	if (listed && !allowed)
 		return (__u64)SCAN_DENY << 32 | UA_RULE_NOT_ALLOWED;
+	if (allowed)
+		return (__u64)SCAN_ALLOW << 32 | allow_rule;
 	return (__u64)SCAN_NONE << 32 | UA_RULE_NONE;
 }
 
@@ -296,6 +302,10 @@ static __always_inline int decide_port(struct armor *a, int kind, const __u32 *a
 			 0, b23);
 	if ((r >> 32) == SCAN_NONE)
 		return 0;
+	if ((r >> 32) == SCAN_ALLOW) {
+		ua_count(a->binding->policy, (__u32)r, class, UA_HIT_ALLOWED);
+		return 0;
+	}
 	return decide_net(a, (__u32)r, (r >> 32) == SCAN_AUDIT, class, op, arg, addr);
 }
 

@@ -42,6 +42,11 @@ static __always_inline int decide_state(struct armor *a, struct scratch *s, __u8
 			r.rule = acc->audit[class & 3];
 			r.verdict = UA_VERDICT_AUDITED;
 		} else {
+			/* Allowed: counted against the allow rule that let it through, if any (an
+			 * allow-list's own rules; not the implicit entries every unit has). */
+			if (acc && acc->allow[class & 3] < UA_RULE_PROTECT)
+				ua_count(a->binding->policy, acc->allow[class & 3], class,
+					 UA_HIT_ALLOWED);
 			return 0;
 		}
 	}

@@ -115,6 +115,24 @@ static __always_inline bool repeated(struct ua_repeat_key *k, __u64 now)
 	return true;
 }
 
+/* Counts one decision of rule `rule` of `policy` for `class`, with outcome `hit` (UA_HIT_*).
+ * A global function: one copy for every call site. */
+__noinline int ua_count(__u32 policy, __u32 rule, __u32 class, __u32 hit)
+{
+	struct ua_hits_key k = { .policy = policy, .rule = rule, .class = class };
+	struct ua_hits zero = {}, *h;
+
+	h = bpf_map_lookup_elem(&hits, &k);
+	if (!h) {
+		bpf_map_update_elem(&hits, &k, &zero, BPF_NOEXIST);
+		h = bpf_map_lookup_elem(&hits, &k);
+	}
+	/* Per CPU, but a program preempted on a preemptible kernel shares its CPU's copy. */
+	if (h)
+		__sync_fetch_and_add(&h->n[hit & 3], 1);
+	return 0;
+}
+
 /*
  * Sends an event for the unit whose tree's root is `root` (counting it against the unit's fair
  * share of the ring buffer). A global function: the verifier checks it once per program, not
@@ -138,6 +156,10 @@ __noinline int ua_emit(__u64 cgid, __u64 root, __u32 policy, struct report *r, _
 
 	if (!r || !s)
 		return 0;
+	/* Every decision is counted, sent or not (a repeat, a full ring buffer). */
+	ua_count(policy, r->rule, r->class,
+		 r->verdict == UA_VERDICT_AUDITED ? UA_HIT_AUDITED :
+		 r->verdict == UA_VERDICT_WOULD_DENY ? UA_HIT_WOULD_DENY : UA_HIT_DENIED);
 	len = UA_PATH_MAX - (r->pos & (UA_PATH_MAX - 1));
 	if (r->pos >= UA_PATH_MAX)
 		len = 0;

@@ -326,6 +326,27 @@ struct ua_quiet_key {
 	__u8 pad[2];
 };
 
+/* How often a rule decided, per (policy, rule, class), in the per-CPU `hits` map: one counter
+ * per outcome (UA_HIT_*). RULE_NOT_ALLOWED and the implicit protections count as rules. */
+struct ua_hits_key {
+	__u32 policy;
+	__u32 rule;
+	__u8 class;
+	__u8 pad[3];
+};
+
+enum {
+	UA_HIT_DENIED = 0,
+	UA_HIT_WOULD_DENY = 1,
+	UA_HIT_AUDITED = 2,
+	UA_HIT_ALLOWED = 3,
+};
+
+struct ua_hits {
+	__u64 n[4];
+};
+
+#define UA_HITS_MAX 16384
 #define UA_REPEATS_MAX 16384
 #define UA_QUIET_MAX 16384
 #define UA_FAIR_BURST 32

@@ -43,11 +43,30 @@ pub struct Usage {
     pub limit: u64,
 }
 
+/// How often one rule of an armored unit's current policy decided, as `Rules` reports it:
+/// counted in the kernel since that policy was loaded (a changed policy starts from zero).
+/// Besides the unit's own rules, a row for each implicit reason that decided something (an
+/// allow-list that named nothing, a protection, an unbuildable path), with source `implicit`
+/// or the allow rules' sources.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct RuleCount {
+    pub unit: String,
+    pub rule: String,
+    /// FILE:LINE of the rule, or what an implicit row stands for.
+    pub source: String,
+    pub denied: u64,
+    /// Denials `ArmorMode=audit` only reported.
+    pub would_deny: u64,
+    pub audited: u64,
+    pub allowed: u64,
+}
+
 /// What the daemon last published (once a second, and when a policy changes).
 #[derive(Clone, Debug, Default)]
 pub struct Published {
     pub units: Vec<UnitStatus>,
     pub usage: Vec<Usage>,
+    pub rules: Vec<RuleCount>,
 }
 
 struct Api {
@@ -70,6 +89,20 @@ impl Api {
         self.status
             .lock()
             .map(|s| s.usage.clone())
+            .unwrap_or_default()
+    }
+
+    /// How often each rule of `unit` (every unit if empty) decided.
+    fn rules(&self, unit: &str) -> Vec<RuleCount> {
+        self.status
+            .lock()
+            .map(|s| {
+                s.rules
+                    .iter()
+                    .filter(|r| unit.is_empty() || r.unit == unit)
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -156,6 +189,7 @@ pub async fn check_owner(conn: &Connection) -> Result<(), String> {
 pub trait Manager {
     fn list_units(&self) -> zbus::Result<Vec<UnitStatus>>;
     fn usage(&self) -> zbus::Result<Vec<Usage>>;
+    fn rules(&self, unit: &str) -> zbus::Result<Vec<RuleCount>>;
 }
 
 /// `unitarmor status`'s summary line: `policy slots 3/1023, bound cgroups 12/65536, ...`.

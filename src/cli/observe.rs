@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 
 /// `unitarmor status`: the table of units, then (for all units) one line of table use;
 /// `--json` prints the array of units, `--json --usage` an object with both.
-pub async fn status(unit: Option<&str>, json: bool, usage: bool) -> Result<i32> {
+pub async fn status(unit: Option<&str>, json: bool, usage: bool, rules: bool) -> Result<i32> {
     let conn = zbus::connection::Builder::system()
         .method_timeout(std::time::Duration::from_secs(10))
         .build()
@@ -30,6 +30,9 @@ pub async fn status(unit: Option<&str>, json: bool, usage: bool) -> Result<i32> 
             eprintln!("{u} is not armored");
             return Ok(1);
         }
+    }
+    if rules {
+        return print_rules(&proxy, unit, json).await;
     }
     // Asked only when printed. A daemon older than this command has no `Usage`: the table is
     // printed all the same, with a line saying so.
@@ -97,6 +100,41 @@ pub async fn status(unit: Option<&str>, json: bool, usage: bool) -> Result<i32> 
             eprintln!("unitarmor: {e}");
         }
         None => {}
+    }
+    Ok(0)
+}
+
+/// `unitarmor status --rules`: how often each rule decided, per unit.
+async fn print_rules(
+    proxy: &crate::api::ManagerProxy<'_>,
+    unit: Option<&str>,
+    json: bool,
+) -> Result<i32> {
+    let rows = proxy.rules(unit.unwrap_or("")).await.map_err(|e| {
+        anyhow::anyhow!("asking unitarmor.service for its rule counters (a daemon older than this command has none): {e}")
+    })?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &rows)?;
+        writeln!(out)?;
+        return Ok(0);
+    }
+    let mut last = None;
+    for r in &rows {
+        if last != Some(&r.unit) {
+            writeln!(out, "{}", r.unit)?;
+            writeln!(
+                out,
+                "  {:>8} {:>10} {:>8} {:>8}  RULE (SOURCE)",
+                "DENIED", "WOULD-DENY", "AUDITED", "ALLOWED"
+            )?;
+            last = Some(&r.unit);
+        }
+        writeln!(
+            out,
+            "  {:>8} {:>10} {:>8} {:>8}  {} ({})",
+            r.denied, r.would_deny, r.audited, r.allowed, r.rule, r.source
+        )?;
     }
     Ok(0)
 }

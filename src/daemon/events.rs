@@ -88,7 +88,7 @@ fn release_free_memory() {
 
 impl Daemon {
     /// The unit, text and source of rule `rule` of policy `policy`.
-    fn rule_info(&self, policy: u32, rule: u32, class: u8) -> (String, String, String) {
+    pub(super) fn rule_info(&self, policy: u32, rule: u32, class: u8) -> (String, String, String) {
         let Some((unit, p)) = self.owners.get(&policy) else {
             return ("-".into(), "(unknown policy)".into(), "-".into());
         };
@@ -367,6 +367,14 @@ impl Daemon {
             }
         }
         self.publish_status();
+        if self.ticks % 5 == 0 {
+            let rows = self
+                .status
+                .lock()
+                .map(|s| s.rules.clone())
+                .unwrap_or_default();
+            self.write_textfile(&rows);
+        }
     }
 
     pub(super) fn publish_status(&self) {
@@ -413,9 +421,17 @@ impl Daemon {
             }))
             .collect();
         let usage = self.usage(&bindings);
+        let (rules, counters) = self.rule_rows();
+        let mut usage = usage;
+        usage.push(Usage {
+            name: "rule_counters".to_string(),
+            used: counters as u64,
+            limit: kernel::abi::HITS_MAX as u64,
+        });
         if let Ok(mut s) = self.status.lock() {
             s.units = list;
             s.usage = usage;
+            s.rules = rules;
         }
     }
 

@@ -10,11 +10,13 @@
 //! the armored units, `reconcile.rs` brings the kernel in line with them, `events.rs` turns
 //! kernel events into journal records, `cgroups.rs` walks the cgroup tree, `sync.rs`
 //! makes `systemctl daemon-reload` wait until the daemon has read the new files, and
-//! `watch.rs` notices files changed without a reload.
+//! `watch.rs` notices files changed without a reload, and `metrics.rs` reports how often each
+//! rule decided.
 
 mod cgroups;
 mod discover;
 mod events;
+mod metrics;
 mod reconcile;
 pub mod sync;
 mod watch;
@@ -90,6 +92,8 @@ pub struct Daemon {
     /// sweep); their ids are not handed out again until no cgroup is.
     dead: HashSet<u32>,
     status: Arc<Mutex<Published>>,
+    /// The node_exporter textfile could not be written last time (metrics.rs; logged once).
+    textfile_failing: bool,
 }
 
 /// The machine cannot enforce (the daemon exits with [`Unsupported::EXIT_CODE`]).
@@ -125,6 +129,7 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
         quiet_gone: Vec::new(),
         dead: HashSet::new(),
         status: status.clone(),
+        textfile_failing: false,
     };
     // The socket a reload's generator asks on (sync.rs). Bound before phase 1: a reload
     // meanwhile waits for its answer, which comes from a pass over the disk made after it.

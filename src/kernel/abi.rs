@@ -133,6 +133,9 @@ impl Event {
     }
 }
 
+/// Entries of the kernel's per-rule decision counters (UA_HITS_MAX).
+pub const HITS_MAX: usize = 16384;
+
 /// Classes (`enum ua_class`) whose events carry an address.
 pub const CLASS_CONNECT: u8 = 7;
 pub const CLASS_BIND: u8 = 8;

@@ -1,11 +1,12 @@
-//! What the kernel counts per unit and per rule: events lost to a full ring buffer and
-//! repeated events it counted instead of sending (bpf/path.h: ua_emit).
+//! What the kernel counts per unit and per rule: events lost to a full ring buffer, repeated
+//! events it counted instead of sending (bpf/report.h: ua_emit), and how often each rule
+//! decided (ua_count).
 
 use std::collections::HashMap;
 
 use libbpf_rs::{MapCore, MapFlags};
 
-use super::skel::types::{ua_counters, ua_quiet_key, ua_repeat_key};
+use super::skel::types::{ua_counters, ua_hits_key, ua_quiet_key, ua_repeat_key};
 use super::{abi, bytes, Kernel};
 
 impl Kernel {
@@ -40,6 +41,31 @@ impl Kernel {
             .collect()
     }
 
+    /// How often each rule decided, per (policy, rule, class), summed over the CPUs: since
+    /// the policy was loaded (a changed policy has a new id). When the kernel's table is
+    /// full ([`abi::HITS_MAX`] entries), rules that had not decided before are not counted.
+    pub fn rule_hits(&self) -> HashMap<(u32, u32, u8), Hits> {
+        let map = &self.skel.maps.hits;
+        let mut out = HashMap::new();
+        for k in map.keys() {
+            let Some(key) = abi::read_pod::<ua_hits_key>(&k) else {
+                continue;
+            };
+            let Ok(Some(cpus)) = map.lookup_percpu(&k, MapFlags::ANY) else {
+                continue;
+            };
+            let mut h = Hits::default();
+            for v in cpus {
+                for (i, n) in h.0.iter_mut().enumerate() {
+                    let word = v.get(i * 8..i * 8 + 8).and_then(|b| b.try_into().ok());
+                    *n += word.map(u64::from_ne_bytes).unwrap_or(0);
+                }
+            }
+            out.insert((key.policy, key.rule, key.class), h);
+        }
+        out
+    }
+
     /// Drops the repeat counts of policy `id`, retired a tick ago (no hook can count for it).
     /// Its recent events go too, so that a later policy given the same id sends its first.
     pub fn forget_quiet(&self, id: u32) {
@@ -55,6 +81,32 @@ impl Kernel {
                 let _ = map.delete(&k);
             }
         }
+        let map = &self.skel.maps.hits;
+        for k in map.keys() {
+            if abi::read_pod::<ua_hits_key>(&k).is_some_and(|key| key.policy == id) {
+                let _ = map.delete(&k);
+            }
+        }
+    }
+}
+
+/// How often one rule decided: denied, would have denied (`ArmorMode=audit`), audited,
+/// allowed (bpf/unitarmor.h: struct ua_hits, UA_HIT_*).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Hits(pub [u64; 4]);
+
+impl Hits {
+    pub fn denied(&self) -> u64 {
+        self.0[0]
+    }
+    pub fn would_deny(&self) -> u64 {
+        self.0[1]
+    }
+    pub fn audited(&self) -> u64 {
+        self.0[2]
+    }
+    pub fn allowed(&self) -> u64 {
+        self.0[3]
     }
 }
 

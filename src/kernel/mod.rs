@@ -13,6 +13,7 @@ mod regions;
 mod tables;
 mod usage;
 
+pub use counters::Hits;
 pub use probe::check_support;
 pub use usage::Limits;
 

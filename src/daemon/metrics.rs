@@ -1,0 +1,244 @@
+//! Per-rule decision counters, as the kernel keeps them (bpf/report.h: `ua_count`): the rows
+//! `unitarmor status --rules` prints, and a node_exporter textfile that fleets collect with
+//! the host metrics they already scrape (`unitarmor_decisions_total{unit,rule,source,verdict}`,
+//! `unitarmor_lost_events_total{unit}`).
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use tracing::{info, warn};
+
+use super::Daemon;
+use crate::api::RuleCount;
+use crate::compile::RULE_PROTECT;
+use crate::kernel::Hits;
+use crate::policy::{Action, Mode};
+
+/// node_exporter's textfile directory on Debian and Fedora packages; the daemon writes
+/// [`TEXTFILE`] there when it exists (unitarmor.service: `ReadWritePaths=-` of it).
+pub const TEXTFILE_DIR: &str = "/var/lib/prometheus/node-exporter";
+const TEXTFILE: &str = "unitarmor.prom";
+
+impl Daemon {
+    /// One row per rule of every armored unit's current policy (dead rules too), then one per
+    /// implicit reason that decided something; and how many entries the kernel's counter
+    /// table has.
+    pub(super) fn rule_rows(&self) -> (Vec<RuleCount>, usize) {
+        let hits = self.kernel.rule_hits();
+        let used = hits.len();
+        let mut by_policy: HashMap<u32, Vec<(u32, u8, Hits)>> = HashMap::new();
+        for ((policy, rule, class), h) in hits {
+            by_policy.entry(policy).or_default().push((rule, class, h));
+        }
+        let mut rows = Vec::new();
+        for (name, a) in &self.units {
+            let mut own: Vec<RuleCount> = a
+                .policy
+                .rules
+                .iter()
+                .map(|r| RuleCount {
+                    unit: name.clone(),
+                    rule: r.to_string(),
+                    source: r.source.to_string(),
+                    ..RuleCount::default()
+                })
+                .collect();
+            let mut implicit: Vec<RuleCount> = Vec::new();
+            let mut found = by_policy.remove(&a.id).unwrap_or_default();
+            found.sort_by_key(|(rule, class, _)| (*rule, *class));
+            for (rule, class, h) in found {
+                let row = match own.get_mut(rule as usize) {
+                    Some(row) if rule < RULE_PROTECT => row,
+                    _ => {
+                        let (_, text, source) = self.rule_info(a.id, rule, class);
+                        match implicit.iter().position(|r| r.rule == text) {
+                            Some(i) => &mut implicit[i],
+                            None => {
+                                implicit.push(RuleCount {
+                                    unit: name.clone(),
+                                    rule: text,
+                                    source,
+                                    ..RuleCount::default()
+                                });
+                                implicit.last_mut().expect("just pushed")
+                            }
+                        }
+                    }
+                };
+                add(row, &h);
+            }
+            rows.append(&mut own);
+            rows.append(&mut implicit);
+        }
+        (rows, used)
+    }
+
+    /// Rewrites the textfile (atomically: node_exporter never reads half of it) if
+    /// node_exporter's directory exists. A failure is logged once until it is fixed.
+    pub(super) fn write_textfile(&mut self, rows: &[RuleCount]) {
+        let dir = Path::new(TEXTFILE_DIR);
+        if !dir.is_dir() {
+            return;
+        }
+        let text = textfile(
+            rows,
+            self.units
+                .iter()
+                .map(|(n, a)| (n.as_str(), a.lost, a.policy.mode)),
+        );
+        let tmp = dir.join(format!(".{TEXTFILE}.tmp"));
+        let result =
+            std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, dir.join(TEXTFILE)));
+        match (result, self.textfile_failing) {
+            (Ok(()), true) => {
+                info!("writing {}/{TEXTFILE} again", dir.display());
+                self.textfile_failing = false;
+            }
+            (Err(e), false) => {
+                let hint = if e.raw_os_error() == Some(libc::EROFS) {
+                    " (it was created after unitarmor.service started: restart it)"
+                } else {
+                    ""
+                };
+                warn!("cannot write {}/{TEXTFILE}: {e}{hint}", dir.display());
+                self.textfile_failing = true;
+            }
+            _ => {}
+        }
+    }
+}
+
+fn add(row: &mut RuleCount, h: &Hits) {
+    row.denied += h.denied();
+    row.would_deny += h.would_deny();
+    row.audited += h.audited();
+    row.allowed += h.allowed();
+}
+
+/// The textfile: for each rule, the series of the outcome its action gives (a deny rule's
+/// `denied`, or `would-deny` under `ArmorMode=audit`; an allow rule's `allowed`; an audit
+/// rule's `audited`), zero for a rule that never decided, and any other outcome it had.
+pub fn textfile<'a>(
+    rows: &[RuleCount],
+    units: impl Iterator<Item = (&'a str, u64, Mode)>,
+) -> String {
+    let mut out = String::new();
+    let units: Vec<_> = units.collect();
+    let mode_of: HashMap<&str, Mode> = units.iter().map(|(n, _, m)| (*n, *m)).collect();
+    out.push_str(
+        "# HELP unitarmor_decisions_total Decisions of each rule of each armored unit's current policy, since it was loaded.\n\
+         # TYPE unitarmor_decisions_total counter\n",
+    );
+    for r in rows {
+        let action = match r.rule.split(' ').next() {
+            Some("deny") => Some(Action::Deny),
+            Some("allow") => Some(Action::Allow),
+            Some("audit") => Some(Action::Audit),
+            _ => None,
+        };
+        let audit_mode = mode_of.get(r.unit.as_str()) == Some(&Mode::Audit);
+        let own = match action {
+            Some(Action::Deny) if audit_mode => Some("would-deny"),
+            Some(Action::Deny) => Some("denied"),
+            Some(Action::Allow) => Some("allowed"),
+            Some(Action::Audit) => Some("audited"),
+            None => None,
+        };
+        for (verdict, n) in [
+            ("denied", r.denied),
+            ("would-deny", r.would_deny),
+            ("audited", r.audited),
+            ("allowed", r.allowed),
+        ] {
+            if n == 0 && own != Some(verdict) {
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "unitarmor_decisions_total{{unit=\"{}\",rule=\"{}\",source=\"{}\",verdict=\"{verdict}\"}} {n}",
+                label(&r.unit),
+                label(&r.rule),
+                label(&r.source)
+            );
+        }
+    }
+    out.push_str(
+        "# HELP unitarmor_lost_events_total Events of the unit lost because the kernel's ring buffer was full.\n\
+         # TYPE unitarmor_lost_events_total counter\n",
+    );
+    for (unit, lost, _) in &units {
+        let _ = writeln!(
+            out,
+            "unitarmor_lost_events_total{{unit=\"{}\"}} {lost}",
+            label(unit)
+        );
+    }
+    out.push_str(
+        "# HELP unitarmor_armored_units Units the daemon armors.\n# TYPE unitarmor_armored_units gauge\n",
+    );
+    let _ = writeln!(out, "unitarmor_armored_units {}", units.len());
+    out
+}
+
+/// A label value in the text exposition format: backslash, double quote and newline escaped.
+fn label(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(unit: &str, rule: &str, denied: u64, allowed: u64) -> RuleCount {
+        RuleCount {
+            unit: unit.into(),
+            rule: rule.into(),
+            source: "/etc/systemd/system/a.service.d/armor.conf:2".into(),
+            denied,
+            allowed,
+            ..RuleCount::default()
+        }
+    }
+
+    #[test]
+    fn every_rule_has_its_own_series_dead_ones_at_zero() {
+        let rows = [
+            row("a.service", "deny read /etc/shadow", 3, 0),
+            row("a.service", "allow exec /usr/bin/**", 0, 0),
+        ];
+        let t = textfile(&rows, [("a.service", 7, Mode::Enforce)].into_iter());
+        assert!(t.contains(
+            "unitarmor_decisions_total{unit=\"a.service\",rule=\"deny read /etc/shadow\",source=\"/etc/systemd/system/a.service.d/armor.conf:2\",verdict=\"denied\"} 3\n"
+        ));
+        assert!(t.contains("rule=\"allow exec /usr/bin/**\",source=\"/etc/systemd/system/a.service.d/armor.conf:2\",verdict=\"allowed\"} 0\n"));
+        assert!(!t.contains("verdict=\"audited\""));
+        assert!(t.contains("unitarmor_lost_events_total{unit=\"a.service\"} 7\n"));
+        assert!(t.contains("unitarmor_armored_units 1\n"));
+    }
+
+    #[test]
+    fn audit_mode_deny_rules_count_would_deny() {
+        let rows = [row("a.service", "deny read /x", 0, 0)];
+        let t = textfile(&rows, [("a.service", 0, Mode::Audit)].into_iter());
+        assert!(t.contains("verdict=\"would-deny\"} 0\n"));
+        assert!(!t.contains("verdict=\"denied\""));
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        let rows = [row("a.service", "deny read \"/x y\"", 1, 0)];
+        let t = textfile(&rows, std::iter::empty());
+        assert!(t.contains("rule=\"deny read \\\"/x y\\\"\""));
+    }
+}
