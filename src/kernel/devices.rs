@@ -1,12 +1,13 @@
 //! Disk passthrough devices whose character majors the kernel hands out at run time (NVMe
-//! controllers and namespaces, SCSI bsg, RAID controllers' management devices): read from
+//! controllers and namespaces, SCSI bsg, RAID controllers' management devices, devices handed
+//! to user space whole: VFIO groups and devices, UIO, ublk servers' ends): read from
 //! `/proc/devices` so that the programs refuse opening them (bpf/files.h, `raw_device`).
 //! Drivers that register later are caught in the kernel (`ua_chrdev_region`,
 //! `ua_register_chrdev`).
 
 /// Names of the character device regions of passthrough drivers, as `/proc/devices` lists
 /// them; bpf/files.h's `passthrough_region` holds the same list.
-pub const PASSTHROUGH_REGIONS: [&str; 9] = [
+pub const PASSTHROUGH_REGIONS: [&str; 13] = [
     "nvme",
     "nvme-generic",
     "bsg",
@@ -16,6 +17,14 @@ pub const PASSTHROUGH_REGIONS: [&str; 9] = [
     "twa",
     "twl",
     "tw",
+    // A device bound to VFIO (groups; "vfio-dev" is the per-device cdev of 6.6 and later) or
+    // UIO is driven from user space: its registers and DMA reach all memory and any disk.
+    "vfio",
+    "vfio-dev",
+    "uio",
+    // The server end of a ublk block device: whoever holds it answers every read of that
+    // disk, and root outside the unit may mount it.
+    "ublk-char",
 ];
 
 /// The majors of the passthrough regions in `proc_devices` (the text of `/proc/devices`).
@@ -54,10 +63,14 @@ mod tests {
  21 sg
  90 mtd
 239 bsg
+236 ublk-char
+237 uio
+238 vfio
 241 nvme-generic
 242 nvme
 243 megaraid_sas_ioctl
 244 twa_extra
+245 vfio-dev
 254 gpiochip
 
 Block devices:
@@ -70,7 +83,7 @@ Block devices:
     fn finds_the_passthrough_character_majors_only() {
         let mut m = passthrough_majors(DEVICES);
         m.sort();
-        assert_eq!(m, vec![239, 241, 242, 243]);
+        assert_eq!(m, vec![236, 237, 238, 239, 241, 242, 243, 245]);
     }
 
     #[test]

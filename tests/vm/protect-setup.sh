@@ -139,6 +139,23 @@ try drivers-autoprobe sh -c 'cat /sys/bus/pci/drivers_autoprobe >/run/armortest/
 exit 0
 EOF
 
+# Devices driven whole from user space, by run-time majors: protect.sh loads their drivers
+# after the daemon (VFIO, UIO, ublk) and makes a node of each major in $A/pt-NAME. With no
+# device bound the driver answers ENXIO or ENODEV: reaching it counts as the route working.
+cat >$A/p-pt.sh <<'EOF'
+. /var/lib/armortest/p-lib.sh
+reaches_driver() {
+  err=$( (exec 3<"$1") 2>&1) && return 0
+  echo "$err"
+  case $err in *"No such device"*) return 0 ;; esac
+  return 1
+}
+for node in $A/pt-*; do
+  try "$(basename "$node")" reaches_driver "$node"
+done
+exit 0
+EOF
+
 # Route 3: leaving the cgroup.
 cat >$A/p-cgroup.sh <<'EOF'
 . /var/lib/armortest/p-lib.sh
@@ -358,6 +375,7 @@ secret_rule='deny read /srv/armortest/secret'
 pair armor-p-bus p-bus.sh "$secret_rule"
 pair armor-p-files p-files.sh "$secret_rule"
 pair armor-p-devices p-devices.sh "$secret_rule"
+pair armor-p-pt p-pt.sh "$secret_rule"
 pair armor-p-cgroup p-cgroup.sh "$secret_rule"
 pair armor-p-bpf p-bpf.sh "$secret_rule"
 pair armor-p-signal p-signal.sh "$secret_rule"
@@ -377,6 +395,16 @@ NotifyAccess=all
 TimeoutStartSec=60
 ExecStart=/bin/sh -c "systemd-notify --ready; exec sleep 300"'
 armor armor-p-notify "$secret_rule"
+# MAINPID= naming the daemon: PID 1 accepts any process from a root sender, and stopping the
+# unit then sends the daemon SIGTERM.
+unit armor-p-mainpid.service '[Unit]
+StartLimitIntervalSec=0
+[Service]
+Type=notify
+NotifyAccess=all
+TimeoutStartSec=60
+ExecStart=/bin/sh -c "systemd-notify --ready MAINPID=$(cat /run/armortest/daemon.pid); exec sleep 300"'
+armor armor-p-mainpid "$secret_rule"
 
 unit armor-p-deleg.service "$common
 Delegate=yes

@@ -443,4 +443,57 @@ check "[runs-as-root] the NVMe driver loads again" modprobe nvme
 check "[runs-as-root] udev made /dev/ng0n1 again" eventually test -c /dev/ng0n1
 passthrough_devices "(the NVMe driver loaded after the daemon)"
 
+# Devices driven whole from user space: VFIO groups, UIO devices, ublk servers' ends. Their
+# drivers load after the daemon; their run-time majors must join the refused ones, and a node
+# made with mknod for each is refused in the armored unit, while the twin reaches the driver.
+rm -f $A/pt-*
+# (Debian 12's kernel is built without ublk: Debian 13's has it.)
+pt_want="vfio uio"
+for mod in vfio uio ublk_drv; do
+  if [ $mod = ublk_drv ] && ! modinfo ublk_drv >/dev/null 2>&1; then
+    echo "# ublk_drv is not in this kernel: no ublk check here"
+    continue
+  fi
+  [ $mod = ublk_drv ] && pt_want="$pt_want ublk-char"
+  check "[runs-as-root] the $mod driver loads after the daemon" modprobe $mod
+done
+pt_nodes=0
+for name in vfio vfio-dev uio ublk-char; do
+  major=$(awk -v n="$name" '/^Character devices:/ { c = 1; next } /:$/ { c = 0 } c && $2 == n { print $1 }' /proc/devices)
+  [ -n "$major" ] || continue
+  mknod "$A/pt-$name" c "$major" 0
+  pt_nodes=$((pt_nodes + 1))
+done
+pt_listed() {
+  local n
+  for n in $pt_want; do [ -c "$A/pt-$n" ] || { echo "no $n in /proc/devices"; return 1; }; done
+}
+check "[runs-as-root] /proc/devices lists $pt_want ($pt_nodes passthrough regions)" pt_listed
+check "armor-p-pt runs" run armor-p-pt
+check "armor-p-pt-twin runs" run armor-p-pt-twin
+for node in $A/pt-*; do
+  n=$(basename "$node")
+  denied armor-p-pt "$n" "runs-as-root: open a ${n#pt-} device node (major $((0x$(stat -c %t "$node")))), made with mknod)"
+  logged_record armor-p-pt UNITARMOR_PROTECTION=runs-as-root UNITARMOR_OPERATION=open-raw-device \
+    "UNITARMOR_PATH=$node"
+done
+rm -f $A/pt-*
+
+# MAINPID=: an armored notify unit names the daemon as its main process (PID 1 takes that from
+# root) and is stopped: PID 1 sends the daemon SIGTERM. Not refused (the message's contents are
+# not the kernel's to read safely); the daemon is restarted (Restart=always) and keeps its pins.
+systemctl show -P MainPID unitarmor.service >/run/armortest/daemon.pid
+check "armor-p-mainpid runs" run armor-p-mainpid
+check "[MAINPID=] PID 1 took the daemon as armor-p-mainpid's main process" \
+  test "$(systemctl show -P MainPID armor-p-mainpid.service)" = "$(cat /run/armortest/daemon.pid)"
+systemctl stop armor-p-mainpid.service
+daemon_back() {
+  local pid
+  pid=$(systemctl show -P MainPID unitarmor.service)
+  [ "$pid" != 0 ] && [ "$pid" != "$(cat /run/armortest/daemon.pid)" ] && systemctl is-active --quiet unitarmor.service
+}
+check "[MAINPID=] stopping the unit ended the daemon, and it is back under a new pid" eventually daemon_back
+check "[MAINPID=] the restarted daemon lists the armored units again" \
+  wait_rules armor-p-files.service 1
+
 finish
