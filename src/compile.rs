@@ -1,7 +1,8 @@
 //! The compiler: a [`Policy`] becomes the tables the kernel programs read.
 //!
 //! Every path pattern of every read/write/exec rule becomes one pattern of a single
-//! multi-pattern DFA (regex-automata; minimized here, see `minimize.rs`). Its transitions are
+//! multi-pattern DFA (regex-automata; minimized here, see `minimize.rs`; a large policy's
+//! patterns one per class and action instead, see `groups.rs`). Its transitions are
 //! kept per byte class and packed into an array of cells (`pack.rs`), where each state is
 //! known by its base offset (0 is the dead state), and each state that ends a match records,
 //! per class, the first deny, allow and audit rule that matched. The kernel then
@@ -12,11 +13,13 @@
 //! semantics are tested on the host. Pure: no kernel, no D-Bus.
 
 mod caps;
+mod groups;
 mod minimize;
 mod net;
 mod pack;
 
 pub use caps::{CapTable, CAP_SLOTS};
+pub use groups::{Group, RuleFinder, GROUP_ABOVE};
 pub use net::{NetTable, PortEntry, NET_SLOTS, PORT_RULES};
 
 use std::collections::{HashMap, VecDeque};
@@ -60,7 +63,7 @@ pub fn protection_of(rule: u32) -> Option<Protection> {
 /// Most path patterns one policy may have (its own; the implicit protections' come on top).
 /// Checked before compiling, so that a policy far beyond what the kernel tables hold is
 /// refused at once instead of after seconds of work.
-pub const MAX_PATTERNS: usize = 4096;
+pub const MAX_PATTERNS: usize = 32_768;
 /// Most DFA states one policy may have; the kernel maps are sized for policies of this order.
 pub const MAX_STATES: usize = 1 << 16;
 /// Most transitions one policy may have.
@@ -129,6 +132,9 @@ pub struct Tables {
     /// Rules the kernel side does not enforce yet, with the reason (reported, never dropped
     /// silently).
     pub unenforced: Vec<(usize, String)>,
+    /// A policy of more than [`GROUP_ABOVE`] path patterns: its path rules as the kernel
+    /// knows them, one group per class and action (groups.rs). Empty for smaller policies.
+    pub groups: Vec<Group>,
 }
 
 /// A verdict of [`Tables::decide`], as the kernel reaches it.
@@ -203,15 +209,16 @@ pub fn compile(policy: &Policy) -> Result<Tables, CompileError> {
 /// other cgroup's. Rules of classes the kernel does not enforce yet are listed in
 /// [`Tables::unenforced`].
 pub fn compile_for(policy: &Policy, cgroup: Option<&str>) -> Result<Tables, CompileError> {
-    compile_impl(policy, cgroup, true)
+    compile_impl(policy, cgroup, true, true)
 }
 
-/// [`compile_for`]; without `minimize`, the DFA as regex-automata built it (host tests compare
-/// the two).
+/// [`compile_for`]; without `minimize`, the DFA as regex-automata built it, and without
+/// `group`, one pattern per rule however large the policy (host tests compare them).
 fn compile_impl(
     policy: &Policy,
     cgroup: Option<&str>,
     minimize: bool,
+    group: bool,
 ) -> Result<Tables, CompileError> {
     let mut patterns = Vec::new();
     let mut owner = Vec::new(); // pattern id -> (rule index, class index, action)
@@ -305,6 +312,14 @@ fn compile_impl(
             implicit(&format!("/sys/fs/cgroup{cg}/cgroup.procs"), 1);
         }
     }
+    let groups = if group && own_patterns > GROUP_ABOVE && own_patterns <= MAX_PATTERNS {
+        let (p, o, g) = groups::group(patterns, owner, own_patterns);
+        patterns = p;
+        owner = o;
+        g
+    } else {
+        Vec::new()
+    };
     if own_patterns > MAX_PATTERNS {
         return Err(CompileError::TooComplex(format!(
             "{own_patterns} path patterns, more than the {MAX_PATTERNS} one policy may have"
@@ -323,6 +338,7 @@ fn compile_impl(
         net: NetTable::of(policy).map_err(CompileError::TooComplex)?,
         peers: peers_of(policy),
         unenforced,
+        groups,
     };
     let mut trans: HashMap<(u32, u8), u32> = HashMap::new();
     if patterns.is_empty() {
@@ -457,6 +473,7 @@ pub fn refuse_all(policy: &Policy) -> Tables {
         net: NetTable::refuse_all(),
         peers: Default::default(),
         unenforced: Vec::new(),
+        groups: Vec::new(),
     }
 }
 

@@ -35,7 +35,7 @@ fn too_many_patterns_are_refused_before_compiling() {
     let err = compile(&policy(&refs)).unwrap_err();
     assert!(
         err.to_string()
-            .contains("path patterns, more than the 4096"),
+            .contains(&format!("path patterns, more than the {MAX_PATTERNS}")),
         "{err}"
     );
     // Refused by counting, not after building the DFA (which takes seconds in a debug build).
@@ -48,15 +48,21 @@ fn many_literal_paths_compile_and_share_their_endings() {
         .map(|i| format!("/srv/data/dir{i}/data.txt"))
         .collect();
     let rule = format!("deny read {}", paths.join(" "));
-    let t = compile(&policy(&[rule.as_str(), "deny read /srv/data/dir7/other"])).unwrap();
+    let p = policy(&[rule.as_str(), "deny read /srv/data/dir7/other"]);
+    let t = compile(&p).unwrap();
     assert_eq!(
         decide(&t, Class::Read, "/srv/data/dir7/data.txt"),
         Verdict::Deny(0)
     );
+    // 501 patterns: grouped, so the kernel names the group's first rule, and the daemon's
+    // finder the one that matched.
     assert_eq!(
         decide(&t, Class::Read, "/srv/data/dir7/other"),
-        Verdict::Deny(1)
+        Verdict::Deny(0)
     );
+    let finder = RuleFinder::new(&p, &t.groups).unwrap();
+    assert_eq!(finder.find(0, 0, b"/srv/data/dir7/other"), Some(1));
+    assert_eq!(finder.find(0, 0, b"/srv/data/dir7/data.txt"), Some(0));
     assert_eq!(
         decide(&t, Class::Read, "/srv/data/dir8/other"),
         Verdict::Allow
@@ -216,11 +222,13 @@ fn cost_does_not_grow_with_rules() {
         .map(|i| format!("deny read /data/item{i}/"))
         .collect();
     let refs: Vec<&str> = rules.iter().map(|s| s.as_str()).collect();
-    let t = compile(&policy(&refs)).unwrap();
-    assert_eq!(
-        decide(&t, Class::Read, "/data/item299/x"),
-        Verdict::Deny(299)
-    );
+    let p = policy(&refs);
+    let t = compile(&p).unwrap();
+    // Grouped (more than GROUP_ABOVE patterns): the kernel names the first rule, the
+    // daemon's finder the one that matched.
+    assert_eq!(decide(&t, Class::Read, "/data/item299/x"), Verdict::Deny(0));
+    let finder = RuleFinder::new(&p, &t.groups).unwrap();
+    assert_eq!(finder.find(0, 0, b"/data/item299/x"), Some(299));
     assert_eq!(decide(&t, Class::Read, "/data/item300/x"), Verdict::Allow);
     assert!(t.accept.len() < 10_000);
 }
@@ -275,8 +283,8 @@ fn minimized_tables_decide_exactly_as_unminimized_ones() {
         }
         let refs: Vec<&str> = rules.iter().map(String::as_str).collect();
         let p = policy(&refs);
-        let min = compile_impl(&p, None, true).unwrap();
-        let raw = compile_impl(&p, None, false).unwrap();
+        let min = compile_impl(&p, None, true, true).unwrap();
+        let raw = compile_impl(&p, None, false, true).unwrap();
         let states = |t: &Tables| {
             t.cells
                 .iter()
@@ -345,8 +353,15 @@ fn the_cap_counts_the_policys_own_patterns_only() {
         .map(|i| format!("deny exec /srv/data/x{i}"))
         .collect();
     let refs: Vec<&str> = rules.iter().map(String::as_str).collect();
-    let t = compile(&policy(&refs)).unwrap();
-    assert_eq!(decide(&t, Class::Exec, "/srv/data/x7"), Verdict::Deny(7));
+    let p = policy(&refs);
+    let t = compile(&p).unwrap();
+    assert_eq!(decide(&t, Class::Exec, "/srv/data/x7"), Verdict::Deny(0));
+    assert_eq!(
+        RuleFinder::new(&p, &t.groups)
+            .unwrap()
+            .find(0, 2, b"/srv/data/x7"),
+        Some(7)
+    );
     assert_eq!(decide(&t, Class::Exec, "/srv/data/y"), Verdict::Allow);
 }
 

@@ -149,10 +149,28 @@ impl Daemon {
         }
     }
 
-    pub(super) fn on_event(&mut self, ev: Event) {
+    /// The rule an event of a grouped policy matched (the kernel names its group's first
+    /// rule): found from the event's path; the group's first rule if none matches.
+    fn resolve_rule(&mut self, ev: &Event) -> u32 {
+        let Some((groups, finder)) = self.groups.get_mut(&ev.policy) else {
+            return ev.rule;
+        };
+        if finder.is_none() {
+            let policy = self.owners.get(&ev.policy).map(|o| o.1.clone());
+            *finder = Some(policy.and_then(|p| crate::compile::RuleFinder::new(&p, groups)));
+        }
+        finder
+            .as_ref()
+            .and_then(Option::as_ref)
+            .and_then(|f| f.find(ev.rule, usize::from(ev.class), ev.path.as_bytes()))
+            .unwrap_or(ev.rule)
+    }
+
+    pub(super) fn on_event(&mut self, mut ev: Event) {
         let Some(unit) = self.owners.get(&ev.policy).map(|o| o.0.clone()) else {
             return;
         };
+        ev.rule = self.resolve_rule(&ev);
         if let Some(a) = self.units.get_mut(&unit) {
             match ev.verdict {
                 Verdict::Denied => a.denied += 1,
@@ -236,6 +254,7 @@ impl Daemon {
                 self.quiet_gone.push(id); // a summary still to write names its unit
             } else if self.units.values().all(|u| u.id != id) {
                 self.owners.remove(&id);
+                self.groups.remove(&id);
             }
         }
     }

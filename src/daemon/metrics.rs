@@ -3,7 +3,7 @@
 //! the host metrics they already scrape (`unitarmor_decisions_total{unit,rule,source,verdict}`,
 //! `unitarmor_lost_events_total{unit}`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -33,23 +33,58 @@ impl Daemon {
         }
         let mut rows = Vec::new();
         for (name, a) in &self.units {
-            let mut own: Vec<RuleCount> = a
+            // A grouped (large) policy's path rules are counted per group: one row for each,
+            // in place of its rules' own (the kernel cannot tell them apart).
+            let groups = self
+                .groups
+                .get(&a.id)
+                .map(|g| g.0.as_slice())
+                .unwrap_or(&[]);
+            let in_group: HashSet<u32> = groups
+                .iter()
+                .flat_map(|g| g.rules.iter().copied())
+                .collect();
+            let mut own: Vec<Option<RuleCount>> = a
                 .policy
                 .rules
                 .iter()
-                .map(|r| RuleCount {
-                    unit: name.clone(),
-                    rule: r.to_string(),
-                    source: r.source.to_string(),
-                    ..RuleCount::default()
+                .enumerate()
+                .map(|(i, r)| {
+                    (!in_group.contains(&(i as u32))).then(|| RuleCount {
+                        unit: name.clone(),
+                        rule: r.to_string(),
+                        source: r.source.to_string(),
+                        ..RuleCount::default()
+                    })
                 })
                 .collect();
             let mut implicit: Vec<RuleCount> = Vec::new();
+            let mut grouped: Vec<RuleCount> = groups
+                .iter()
+                .map(|g| RuleCount {
+                    unit: name.clone(),
+                    rule: format!(
+                        "{} {} {} rules, counted together",
+                        g.rules.len(),
+                        g.action.as_str(),
+                        crate::kernel::abi::class_name(g.class as u8)
+                    ),
+                    source: group_source(&a.policy, &g.rules),
+                    ..RuleCount::default()
+                })
+                .collect();
             let mut found = by_policy.remove(&a.id).unwrap_or_default();
             found.sort_by_key(|(rule, class, _)| (*rule, *class));
             for (rule, class, h) in found {
+                if let Some(i) = groups
+                    .iter()
+                    .position(|g| g.first == rule && g.class == usize::from(class))
+                {
+                    add(&mut grouped[i], &h);
+                    continue;
+                }
                 let row = match own.get_mut(rule as usize) {
-                    Some(row) if rule < RULE_PROTECT => row,
+                    Some(Some(row)) if rule < RULE_PROTECT => row,
                     _ => {
                         let (_, text, source) = self.rule_info(a.id, rule, class);
                         match implicit.iter().position(|r| r.rule == text) {
@@ -68,7 +103,8 @@ impl Daemon {
                 };
                 add(row, &h);
             }
-            rows.append(&mut own);
+            rows.extend(own.into_iter().flatten());
+            rows.append(&mut grouped);
             rows.append(&mut implicit);
         }
         (rows, used)
@@ -106,6 +142,20 @@ impl Daemon {
             }
             _ => {}
         }
+    }
+}
+
+/// Where a group's rules come from: the first and last rule's FILE:LINE.
+fn group_source(policy: &crate::policy::Policy, rules: &[u32]) -> String {
+    let at = |i: Option<&u32>| {
+        i.and_then(|i| policy.rules.get(*i as usize))
+            .map(|r| r.source.to_string())
+            .unwrap_or_default()
+    };
+    match rules.len() {
+        0 => String::new(),
+        1 => at(rules.first()),
+        _ => format!("{} to {}", at(rules.first()), at(rules.last())),
     }
 }
 

@@ -75,6 +75,16 @@ pub struct Daemon {
     /// Policy id -> unit and policy, for events (kept while retired tables are still in the
     /// kernel, so late events of a replaced policy still name their rule).
     owners: HashMap<u32, (String, Arc<Policy>)>,
+    /// Policy id -> the rule groups of a grouped (large) policy, and the finder that tells
+    /// which of a group's rules an event matched, built at the first event that needs it
+    /// (compile/groups.rs). Removed with `owners`.
+    groups: HashMap<
+        u32,
+        (
+            Vec<crate::compile::Group>,
+            Option<Option<crate::compile::RuleFinder>>,
+        ),
+    >,
     /// Seconds the main loop has ticked (some upkeep runs every tenth).
     ticks: u64,
     /// Instances that run under their template's policy (no slot of their own) -> the
@@ -119,6 +129,7 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
         kernel,
         units: BTreeMap::new(),
         owners: HashMap::new(),
+        groups: HashMap::new(),
         covered: HashMap::new(),
         ticks: 0,
         retiring: Vec::new(),

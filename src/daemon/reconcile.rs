@@ -245,6 +245,9 @@ impl Daemon {
         }
         self.owners
             .insert(id, (c.name.clone(), Arc::new(policy.clone())));
+        if !tables.groups.is_empty() {
+            self.groups.insert(id, (tables.groups.clone(), None));
+        }
         let (denied, audited, lost) = counters;
         let old = self.units.insert(
             c.name.clone(),
