@@ -1,13 +1,14 @@
 //! The policy model: what a unit's `[X-Armor]` configuration means, as one plain data type.
 //!
-//! Text goes in through [`dropin`] (unit files and drop-ins) and [`named`] (TOML policies
-//! included with `@NAME`); [`resolve`] finds and merges a unit's files in systemd's order; the
+//! Text goes in through [`dropin`] (unit files and drop-ins), [`named`] (TOML policies
+//! included with `@NAME`) and [`granted`] (`@systemd`: what the unit's own settings grant); [`resolve`] finds and merges a unit's files in systemd's order; the
 //! result is a [`Policy`] that the compiler, `show`, `status` and the journal all read. Nothing
 //! here touches the kernel, D-Bus or the journal.
 
 pub mod caps;
 pub mod diag;
 pub mod dropin;
+pub mod granted;
 pub mod lint;
 pub mod named;
 pub mod net;

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use super::diag::Diagnostics;
 use super::dropin::{self, Entry};
+use super::granted;
 use super::named::{self, Lookup};
 use super::rule::Rule;
 use super::specifiers::UnitName;
@@ -148,17 +149,20 @@ pub fn merge(
     unit: Option<&UnitName>,
     diags: &mut Diagnostics,
 ) -> Policy {
-    merge_onto(lookup, Policy::default(), files, unit, diags).0
+    merge_onto(lookup, Policy::default(), files, true, unit, diags).0
 }
 
-/// Merges a unit's files onto `policy`; also says whether any file set `ArmorMode=`.
+/// Merges a unit's files onto `policy`; also says whether any file set `ArmorMode=`. `own`:
+/// the files are the unit's own (not a slice's above it), which `@systemd` reads.
 fn merge_onto(
     lookup: &Lookup,
     mut policy: Policy,
     files: &[PathBuf],
+    own: bool,
     unit: Option<&UnitName>,
     diags: &mut Diagnostics,
 ) -> (Policy, bool) {
+    let own_files = own.then_some(files);
     let mut mode_set = false;
     for file in files {
         let bytes = match dropin::read_limited(file) {
@@ -172,7 +176,7 @@ fn merge_onto(
         policy.configured |= d.has_section;
         for entry in d.entries {
             mode_set |= matches!(entry, Entry::Mode(..));
-            apply(lookup, &mut policy, entry, unit, diags);
+            apply(lookup, &mut policy, entry, unit, own_files, diags);
         }
     }
     (policy, mode_set)
@@ -202,14 +206,17 @@ pub fn merge_layers(
     let mut policy = Policy::default();
     let mut mode = None;
     let mut last_mode = Mode::default();
-    let layers = slice_layers.iter().map(Vec::as_slice).chain([unit_files]);
-    for files in layers {
+    let layers = slice_layers
+        .iter()
+        .map(|f| (f.as_slice(), false))
+        .chain([(unit_files, true)]);
+    for (files, own) in layers {
         let start = Policy {
             exempt: std::mem::take(&mut policy.exempt),
             exempt_sources: std::mem::take(&mut policy.exempt_sources),
             ..Policy::default()
         };
-        let (layer, mode_set) = merge_onto(lookup, start, files, unit, diags);
+        let (layer, mode_set) = merge_onto(lookup, start, files, own, unit, diags);
         policy.configured |= layer.configured;
         policy.exempt = layer.exempt;
         policy.exempt_sources = layer.exempt_sources;
@@ -234,6 +241,7 @@ fn apply(
     policy: &mut Policy,
     entry: Entry,
     unit: Option<&UnitName>,
+    own_files: Option<&[PathBuf]>,
     diags: &mut Diagnostics,
 ) {
     match entry {
@@ -258,7 +266,7 @@ fn apply(
         }
         Entry::Policy(text, src) => {
             let errors = diags.errors().count();
-            apply_rule(lookup, policy, text, src, unit, diags);
+            apply_rule(lookup, policy, text, src, unit, own_files, diags);
             if diags.errors().count() > errors {
                 policy.broken += 1;
             }
@@ -273,9 +281,24 @@ fn apply_rule(
     text: String,
     src: Source,
     unit: Option<&UnitName>,
+    own_files: Option<&[PathBuf]>,
     diags: &mut Diagnostics,
 ) {
-    if let Some(name) = text.strip_prefix('@') {
+    if text.strip_prefix('@').map(str::trim) == Some(granted::NAME) {
+        match own_files {
+            Some(files) => {
+                let rules = granted::expand(files, unit, &lookup.root, &src, diags);
+                policy.rules.extend(rules);
+            }
+            None => diags.error(
+                &src,
+                format!(
+                    "@{}: what systemd grants is a service's own; a slice's files cannot include it",
+                    granted::NAME
+                ),
+            ),
+        }
+    } else if let Some(name) = text.strip_prefix('@') {
         let rules = named::expand(
             lookup,
             name.trim(),
