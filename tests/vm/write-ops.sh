@@ -35,6 +35,9 @@ try fsetxattr "$esc" fsetxattr "$ro/existing" user.armortest 2
 try removexattr "$esc" removexattr "$ro/existing" user.pre
 # An ext4 file system with the verity feature, mounted at $ro/verity by file-rules.sh.
 try enable-verity "$esc" enable-verity "$ro/verity/file"
+# FAT_IOCTL_SET_ATTRIBUTES (ATTR_RO) on a read-only descriptor, on the FAT file system
+# file-rules.sh mounted at $ro/fat.
+try fat-attrs perl -e 'open(my $f, "<", $ARGV[0]) or die "open: $!"; my $a = pack("L", 1); ioctl($f, 0x40047211, $a) or die "ioctl: $!"' "$ro/fat/file"
 try control-utimes touch -c -d @0 "$rw/control"
 try control-setxattr "$esc" setxattr "$rw/control" user.armortest 1
 try read cat "$ro/existing"
