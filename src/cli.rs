@@ -1,5 +1,5 @@
 //! The command line: argument definitions (clap) and the commands that need no daemon
-//! (`check`, `show`, `disarm`) or only its D-Bus API (`status`).
+//! (`check`, `show`, `disarm`) or only its D-Bus API and PID 1's (`status`, `analyze`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -9,10 +9,12 @@ use clap::{Parser, Subcommand};
 
 use crate::compile;
 
+mod analyze;
 mod observe;
 use crate::policy::named::Lookup;
 use crate::policy::specifiers::UnitName;
 use crate::policy::{lint, resolve, Diagnostics, Policy, Protection, Source};
+pub use analyze::analyze;
 pub use observe::{logs, status};
 
 /// Confines systemd services with BPF LSM programs, configured from unit drop-ins.
@@ -54,6 +56,17 @@ pub enum Command {
         /// show zeros. With --json: an array of objects.
         #[arg(long)]
         rules: bool,
+    },
+    /// How exposed a service is, per area (files, exec, network, capabilities, processes,
+    /// kernel): whether systemd's directives, unitarmor, both or neither confine it, what was
+    /// seen at run time, and a suggestion for each gap. Without a unit: every loaded service,
+    /// most exposed first.
+    Analyze {
+        /// Only this unit, in detail.
+        unit: Option<String>,
+        /// Print JSON (an object for one unit, an array for all).
+        #[arg(long)]
+        json: bool,
     },
     /// Show denials (and, with --audit, audit records) from the journal.
     Logs {

@@ -33,6 +33,9 @@ fn main() {
             usage,
             rules,
         } => runtime().and_then(|rt| rt.block_on(cli::status(unit.as_deref(), json, usage, rules))),
+        Command::Analyze { unit, json } => {
+            runtime().and_then(|rt| rt.block_on(cli::analyze(unit.as_deref(), json)))
+        }
         Command::Logs {
             unit,
             follow,

@@ -30,6 +30,7 @@ pub trait Manager {
     fn subscribe(&self) -> zbus::Result<()>;
     fn list_units(&self) -> zbus::Result<Vec<UnitRow>>;
     fn get_unit(&self, name: &str) -> zbus::Result<OwnedObjectPath>;
+    fn load_unit(&self, name: &str) -> zbus::Result<OwnedObjectPath>;
 
     #[zbus(signal)]
     fn unit_new(&self, id: String, unit: OwnedObjectPath) -> zbus::Result<()>;
