@@ -123,9 +123,7 @@ impl Daemon {
                 .iter()
                 .map(|(n, a)| (n.as_str(), a.lost, a.policy.mode)),
         );
-        let tmp = dir.join(format!(".{TEXTFILE}.tmp"));
-        let result =
-            std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, dir.join(TEXTFILE)));
+        let result = write_beside(dir, TEXTFILE, text.as_bytes());
         match (result, self.textfile_failing) {
             (Ok(()), true) => {
                 info!("writing {}/{TEXTFILE} again", dir.display());
@@ -146,7 +144,7 @@ impl Daemon {
 }
 
 /// Where a group's rules come from: the first and last rule's FILE:LINE.
-fn group_source(policy: &crate::policy::Policy, rules: &[u32]) -> String {
+pub(super) fn group_source(policy: &crate::policy::Policy, rules: &[u32]) -> String {
     let at = |i: Option<&u32>| {
         i.and_then(|i| policy.rules.get(*i as usize))
             .map(|r| r.source.to_string())
@@ -157,6 +155,70 @@ fn group_source(policy: &crate::policy::Policy, rules: &[u32]) -> String {
         1 => at(rules.first()),
         _ => format!("{} to {}", at(rules.first()), at(rules.last())),
     }
+}
+
+/// Writes `name` in `dir` atomically (a temporary file, then a rename) without following any
+/// link a process that can write `dir` may have planted: the directory is opened with
+/// `O_NOFOLLOW`, the temporary file is created anew (`O_EXCL|O_NOFOLLOW`) after removing
+/// whatever had its name, and the rename replaces a link itself, never its target.
+fn write_beside(dir: &Path, name: &str, data: &[u8]) -> std::io::Result<()> {
+    use std::ffi::CString;
+    use std::io::Write as _;
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::ffi::OsStrExt;
+
+    let c = |s: &[u8]| {
+        CString::new(s).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))
+    };
+    let check = |r: libc::c_int| {
+        if r < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(r)
+        }
+    };
+    let dir_c = c(dir.as_os_str().as_bytes())?;
+    let tmp_c = c(format!(".{name}.tmp").as_bytes())?;
+    let name_c = c(name.as_bytes())?;
+    // SAFETY: valid NUL-terminated strings; each returned descriptor is owned exactly once.
+    let dirfd = unsafe {
+        let fd = check(libc::open(
+            dir_c.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        ))?;
+        OwnedFd::from_raw_fd(fd)
+    };
+    use std::os::fd::AsRawFd;
+    // SAFETY: as above.
+    unsafe {
+        if libc::unlinkat(dirfd.as_raw_fd(), tmp_c.as_ptr(), 0) < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::ENOENT) {
+                return Err(e);
+            }
+        }
+    }
+    // SAFETY: as above.
+    let file = unsafe {
+        let fd = check(libc::openat(
+            dirfd.as_raw_fd(),
+            tmp_c.as_ptr(),
+            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            0o644,
+        ))?;
+        OwnedFd::from_raw_fd(fd)
+    };
+    std::fs::File::from(file).write_all(data)?;
+    // SAFETY: as above.
+    unsafe {
+        check(libc::renameat(
+            dirfd.as_raw_fd(),
+            tmp_c.as_ptr(),
+            dirfd.as_raw_fd(),
+            name_c.as_ptr(),
+        ))?;
+    }
+    Ok(())
 }
 
 fn add(row: &mut RuleCount, h: &Hits) {
@@ -282,6 +344,27 @@ mod tests {
         let t = textfile(&rows, [("a.service", 0, Mode::Audit)].into_iter());
         assert!(t.contains("verdict=\"would-deny\"} 0\n"));
         assert!(!t.contains("verdict=\"denied\""));
+    }
+
+    #[test]
+    fn the_textfile_is_written_beside_a_planted_link_not_through_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join(".unitarmor.prom.tmp")).unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join("unitarmor.prom")).unwrap();
+        write_beside(dir.path(), "unitarmor.prom", b"metrics\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        let out = dir.path().join("unitarmor.prom");
+        assert!(!out.symlink_metadata().unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read_to_string(out).unwrap(), "metrics\n");
+        // A directory made at the temporary name stops the write, with an error.
+        std::fs::create_dir(dir.path().join(".unitarmor.prom.tmp")).unwrap();
+        assert!(write_beside(dir.path(), "unitarmor.prom", b"x").is_err());
+        // And a linked directory is not entered.
+        let linked = dir.path().join("linked");
+        std::os::unix::fs::symlink(dir.path(), &linked).unwrap();
+        assert!(write_beside(&linked, "unitarmor.prom", b"x").is_err());
     }
 
     #[test]

@@ -138,6 +138,9 @@ impl Protection {
                 "/etc/unitarmor/",
                 "/run/unitarmor/",
                 "/usr/lib/unitarmor/",
+                // The daemon's own output there (a planted link or file would be written
+                // through or forge its counters).
+                "/var/lib/prometheus/node-exporter/",
                 "/etc/dbus-1/",
                 "/usr/share/dbus-1/",
             ],
