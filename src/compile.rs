@@ -64,6 +64,10 @@ pub fn protection_of(rule: u32) -> Option<Protection> {
 /// Checked before compiling, so that a policy far beyond what the kernel tables hold is
 /// refused at once instead of after seconds of work.
 pub const MAX_PATTERNS: usize = 32_768;
+/// Most bytes of path patterns one policy may have (as regular expressions): with
+/// [`MAX_PATTERNS`], a bound on the time a policy can take to compile (about a second for a
+/// mebibyte) before it is refused, so no unit can hold up the daemon.
+pub const MAX_PATTERN_BYTES: usize = 1 << 20;
 /// Most DFA states one policy may have; the kernel maps are sized for policies of this order.
 pub const MAX_STATES: usize = 1 << 16;
 /// Most transitions one policy may have.
@@ -271,6 +275,7 @@ fn compile_impl(
     // The policy's own patterns count against the cap; the implicit ones below do not, so
     // that a protection added in a later version never takes room from a policy.
     let own_patterns = patterns.len();
+    let own_bytes: usize = patterns.iter().map(String::len).sum();
     // Implicit protections: deny entries in the DFA for the path ones (the kernel checks the
     // others by identity); the classes they need are decided for every armored unit.
     let mut protect = 0u32;
@@ -312,7 +317,11 @@ fn compile_impl(
             implicit(&format!("/sys/fs/cgroup{cg}/cgroup.procs"), 1);
         }
     }
-    let groups = if group && own_patterns > GROUP_ABOVE && own_patterns <= MAX_PATTERNS {
+    let groups = if group
+        && own_patterns > GROUP_ABOVE
+        && own_patterns <= MAX_PATTERNS
+        && own_bytes <= MAX_PATTERN_BYTES
+    {
         let (p, o, g) = groups::group(patterns, owner, own_patterns);
         patterns = p;
         owner = o;
@@ -320,6 +329,11 @@ fn compile_impl(
     } else {
         Vec::new()
     };
+    if own_bytes > MAX_PATTERN_BYTES {
+        return Err(CompileError::TooComplex(format!(
+            "{own_bytes} bytes of path patterns, more than the {MAX_PATTERN_BYTES} one policy may have"
+        )));
+    }
     if own_patterns > MAX_PATTERNS {
         return Err(CompileError::TooComplex(format!(
             "{own_patterns} path patterns, more than the {MAX_PATTERNS} one policy may have"

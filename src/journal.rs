@@ -354,6 +354,7 @@ mod tests {
             verdict: Verdict::Denied,
             comm: "python3".into(),
             path: "/etc/passwd".into(),
+            raw_path: b"/etc/passwd".to_vec(),
             exe: "/usr/bin/python3".into(),
             truncated: false,
             target_pid: 0,

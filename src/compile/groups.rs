@@ -11,7 +11,7 @@
 //! Smaller policies keep one pattern per rule, so that the kernel counts each rule's decisions
 //! on its own (`unitarmor status --rules`). Pure, like the compiler.
 
-use regex_automata::hybrid::dfa::DFA;
+use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::nfa::thompson;
 use regex_automata::util::syntax;
 use regex_automata::{Anchored, Input, MatchKind, PatternSet};
@@ -95,15 +95,16 @@ pub(super) fn group(
 /// kernel named whose pattern matches the event's path, as an ungrouped policy would have said.
 pub struct RuleFinder {
     /// Per group: a lazy DFA of its rules' patterns (built as events need its states: no
-    /// determinization up front, and no per-pattern memory), and pattern -> rule.
-    groups: Vec<(Group, DFA, Vec<u32>)>,
+    /// determinization up front), its cache (kept, so that states found for one event serve
+    /// the next), and pattern -> rule.
+    groups: Vec<(Group, DFA, Cache, Vec<u32>)>,
 }
 
 impl RuleFinder {
-    /// The finder for `policy`'s `groups` (none: nothing to find).
-    pub fn new(policy: &Policy, groups: &[Group]) -> Option<RuleFinder> {
+    /// The finder for `policy`'s `groups`; an error says why there is none.
+    pub fn new(policy: &Policy, groups: &[Group]) -> Result<RuleFinder, String> {
         if groups.is_empty() {
-            return None;
+            return Err("the policy has no rule groups".into());
         }
         let mut out = Vec::new();
         for g in groups {
@@ -123,40 +124,53 @@ impl RuleFinder {
                     rule_of.push(i);
                 }
             }
-            let re = DFA::builder()
-                .configure(
-                    DFA::config()
-                        .match_kind(MatchKind::All)
-                        // A limit, not an allocation: the minimum grows with the number
-                        // of patterns (17 MiB for 32,768).
-                        .cache_capacity(64 << 20),
-                )
-                .syntax(
-                    syntax::Config::new()
-                        .unicode(false)
-                        .utf8(false)
-                        .dot_matches_new_line(true),
-                )
-                .thompson(thompson::Config::new().nfa_size_limit(None))
-                .build_many(&patterns)
-                .ok()?;
-            out.push((g.clone(), re, rule_of));
+            let build = |capacity: usize| {
+                DFA::builder()
+                    .configure(
+                        DFA::config()
+                            .match_kind(MatchKind::All)
+                            .cache_capacity(capacity),
+                    )
+                    .syntax(
+                        syntax::Config::new()
+                            .unicode(false)
+                            .utf8(false)
+                            .dot_matches_new_line(true),
+                    )
+                    .thompson(thompson::Config::new().nfa_size_limit(None))
+                    .build_many(&patterns)
+                    .map_err(|e| e.to_string())
+            };
+            // The cache's minimum grows with the patterns (17 MiB for 32,768 short ones): a
+            // first build says what it needs, and the finder gets that and 8 MiB of room.
+            let re = match build(8 << 20) {
+                Ok(re) => re,
+                Err(need) => {
+                    let minimum = need
+                        .split(|c: char| !c.is_ascii_digit())
+                        .filter_map(|n| n.parse::<usize>().ok())
+                        .max()
+                        .ok_or_else(|| need.clone())?;
+                    build(minimum + (8 << 20))?
+                }
+            };
+            let cache = re.create_cache();
+            out.push((g.clone(), re, cache, rule_of));
         }
-        Some(RuleFinder { groups: out })
+        Ok(RuleFinder { groups: out })
     }
 
     /// The rule of the group whose first rule is `first`, in DFA class `class`, that `path`
     /// matches first; None if `first` is no group's, or no pattern matches (a path the event
     /// could not carry whole).
-    pub fn find(&self, first: u32, class: usize, path: &[u8]) -> Option<u32> {
-        let (_, re, rule_of) = self
+    pub fn find(&mut self, first: u32, class: usize, path: &[u8]) -> Option<u32> {
+        let (_, re, cache, rule_of) = self
             .groups
-            .iter()
-            .find(|(g, _, _)| g.first == first && g.class == class)?;
+            .iter_mut()
+            .find(|(g, _, _, _)| g.first == first && g.class == class)?;
         let mut set = PatternSet::new(re.pattern_len());
-        let mut cache = re.create_cache();
         re.try_which_overlapping_matches(
-            &mut cache,
+            cache,
             &Input::new(path).anchored(Anchored::Yes),
             &mut set,
         )
@@ -168,8 +182,8 @@ impl RuleFinder {
     pub fn group_size(&self, first: u32, class: usize) -> Option<usize> {
         self.groups
             .iter()
-            .find(|(g, _, _)| g.first == first && g.class == class)
-            .map(|(g, _, _)| g.rules.len())
+            .find(|(g, _, _, _)| g.first == first && g.class == class)
+            .map(|(g, _, _, _)| g.rules.len())
     }
 }
 
@@ -218,7 +232,7 @@ mod tests {
         let grouped = compile(&p).unwrap();
         let single = compile_impl(&p, None, true, false).unwrap();
         assert!(!grouped.groups.is_empty() && single.groups.is_empty());
-        let finder = RuleFinder::new(&p, &grouped.groups).unwrap();
+        let mut finder = RuleFinder::new(&p, &grouped.groups).unwrap();
         let cases = [
             (Class::Read, "/etc/shadow"),
             (Class::Read, "/home/u/.ssh/id"),
@@ -247,7 +261,7 @@ mod tests {
             };
             // The same verdict; the rule the daemon names is the one the ungrouped policy
             // names (the kernel's, through the finder).
-            let named = |v: Verdict| match v {
+            let mut named = |v: Verdict| match v {
                 Verdict::Deny(r) if r != RULE_NOT_ALLOWED && r < super::super::RULE_PROTECT => {
                     Verdict::Deny(finder.find(r, ci, path.as_bytes()).unwrap_or(r))
                 }
@@ -268,7 +282,7 @@ mod tests {
             "{} accepting states",
             t.accept.len()
         );
-        let finder = RuleFinder::new(&big(10_000), &t.groups).unwrap();
+        let mut finder = RuleFinder::new(&big(10_000), &t.groups).unwrap();
         assert_eq!(t.decide(Class::Read, b"/opt/9999/f"), Verdict::Deny(0));
         assert_eq!(finder.find(0, 0, b"/opt/9999/f"), Some(9999));
         assert_eq!(finder.group_size(0, 0), Some(10_000 - 7));

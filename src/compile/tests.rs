@@ -25,21 +25,27 @@ fn refuse_all_refuses_every_class() {
     );
 }
 
-#[test]
-fn too_many_patterns_are_refused_before_compiling() {
-    let rules: Vec<String> = (0..MAX_PATTERNS + 1)
-        .map(|i| format!("deny read /srv/data/file-{i}"))
+/// Compiles `n` rules `deny read /srv/PREFIX/I` and checks the policy is refused with an
+/// error containing `why`, by counting, not after building the DFA (which takes seconds in a
+/// debug build).
+fn refused_at_once(n: usize, prefix: &str, why: &str) {
+    let rules: Vec<String> = (0..n)
+        .map(|i| format!("deny read /srv/{prefix}/{i}"))
         .collect();
     let refs: Vec<&str> = rules.iter().map(String::as_str).collect();
     let start = std::time::Instant::now();
     let err = compile(&policy(&refs)).unwrap_err();
-    assert!(
-        err.to_string()
-            .contains(&format!("path patterns, more than the {MAX_PATTERNS}")),
-        "{err}"
-    );
-    // Refused by counting, not after building the DFA (which takes seconds in a debug build).
+    assert!(err.to_string().contains(why), "{err}");
     assert!(start.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[test]
+fn too_many_patterns_are_refused_before_compiling() {
+    refused_at_once(
+        MAX_PATTERNS + 1,
+        "data",
+        &format!("path patterns, more than the {MAX_PATTERNS}"),
+    );
 }
 
 #[test]
@@ -60,7 +66,7 @@ fn many_literal_paths_compile_and_share_their_endings() {
         decide(&t, Class::Read, "/srv/data/dir7/other"),
         Verdict::Deny(0)
     );
-    let finder = RuleFinder::new(&p, &t.groups).unwrap();
+    let mut finder = RuleFinder::new(&p, &t.groups).unwrap();
     assert_eq!(finder.find(0, 0, b"/srv/data/dir7/other"), Some(1));
     assert_eq!(finder.find(0, 0, b"/srv/data/dir7/data.txt"), Some(0));
     assert_eq!(
@@ -227,7 +233,7 @@ fn cost_does_not_grow_with_rules() {
     // Grouped (more than GROUP_ABOVE patterns): the kernel names the first rule, the
     // daemon's finder the one that matched.
     assert_eq!(decide(&t, Class::Read, "/data/item299/x"), Verdict::Deny(0));
-    let finder = RuleFinder::new(&p, &t.groups).unwrap();
+    let mut finder = RuleFinder::new(&p, &t.groups).unwrap();
     assert_eq!(finder.find(0, 0, b"/data/item299/x"), Some(299));
     assert_eq!(decide(&t, Class::Read, "/data/item300/x"), Verdict::Allow);
     assert!(t.accept.len() < 10_000);
@@ -397,4 +403,13 @@ fn peers_are_the_units_allow_rules_name() {
     assert_eq!(t.peers.get("b.service"), Some(&(PEER_SIGNAL | PEER_PTRACE)));
     assert_eq!(t.peers.len(), 2);
     assert!(t.unenforced.is_empty());
+}
+
+#[test]
+fn long_patterns_are_refused_by_their_size_before_compiling() {
+    refused_at_once(
+        3000,
+        &"x".repeat(400),
+        &format!("bytes of path patterns, more than the {MAX_PATTERN_BYTES}"),
+    );
 }

@@ -156,13 +156,20 @@ impl Daemon {
             return ev.rule;
         };
         if finder.is_none() {
-            let policy = self.owners.get(&ev.policy).map(|o| o.1.clone());
-            *finder = Some(policy.and_then(|p| crate::compile::RuleFinder::new(&p, groups)));
+            let owner = self.owners.get(&ev.policy);
+            let built = owner.map(|o| crate::compile::RuleFinder::new(&o.1, groups));
+            if let (Some(Err(e)), Some((unit, _))) = (&built, owner) {
+                warn!(
+                    object_systemd_unit = unit.as_str(),
+                    "{unit}: cannot tell which of its grouped rules a denial matched ({e}); its records name each group's first rule"
+                );
+            }
+            *finder = Some(built.and_then(Result::ok));
         }
         finder
-            .as_ref()
-            .and_then(Option::as_ref)
-            .and_then(|f| f.find(ev.rule, usize::from(ev.class), ev.path.as_bytes()))
+            .as_mut()
+            .and_then(Option::as_mut)
+            .and_then(|f| f.find(ev.rule, usize::from(ev.class), &ev.raw_path))
             .unwrap_or(ev.rule)
     }
 
@@ -315,7 +322,24 @@ impl Daemon {
         self.kernel.refresh_peers(super::cgroups::peer_cgroup);
         self.read_quiet(now);
         for ((policy, rule, class, verdict), count) in self.aggregator.expire(now) {
-            let (unit, text, source) = self.rule_info(policy, rule, class);
+            let (unit, mut text, mut source) = self.rule_info(policy, rule, class);
+            // The kernel counts a grouped policy's repeats under the group's first rule: the
+            // summary names the group, not that one rule.
+            if let Some(g) = self.groups.get(&policy).and_then(|(groups, _)| {
+                groups
+                    .iter()
+                    .find(|g| g.first == rule && g.class == usize::from(class))
+            }) {
+                if let Some((_, p)) = self.owners.get(&policy) {
+                    text = format!(
+                        "any of {} {} {} rules",
+                        g.rules.len(),
+                        g.action.as_str(),
+                        abi::class_name(class)
+                    );
+                    source = super::metrics::group_source(p, &g.rules);
+                }
+            }
             journal::suppressed(
                 &unit,
                 &RuleInfo {

@@ -64,6 +64,9 @@ pub struct Event {
     pub arg: u32,
     pub comm: String,
     pub path: String,
+    /// The object's name as the kernel matched it, byte for byte (`path` is cut at a NUL and
+    /// made valid UTF-8 for display): what the daemon matches rules against.
+    pub raw_path: Vec<u8>,
     /// The executable of the process, as the kernel saw it (empty for kernel threads).
     pub exe: String,
     pub truncated: bool,
@@ -106,6 +109,7 @@ impl Event {
                 None => v6.to_string(),
             }
         });
+        let raw_path = raw.path[..len].to_vec();
         // Names the kernel copied as strings (a process's comm, an xattr) end at a NUL.
         let len = raw.path[..len].iter().position(|b| *b == 0).unwrap_or(len);
         let comm_len = raw.comm.iter().position(|b| *b == 0).unwrap_or(16);
@@ -126,6 +130,7 @@ impl Event {
             arg: raw.arg,
             comm: String::from_utf8_lossy(&raw.comm[..comm_len]).into_owned(),
             path: address.unwrap_or_else(|| String::from_utf8_lossy(&raw.path[..len]).into_owned()),
+            raw_path,
             exe: String::from_utf8_lossy(&raw.exe[..usize::from(raw.exe_len).min(EXE_MAX)])
                 .into_owned(),
             truncated: raw.truncated != 0,
