@@ -45,6 +45,10 @@ impl Daemon {
                 self.next_id + 1
             };
             if !in_use.contains(&id) {
+                // Whatever a cgroup left on this id's earlier policy counted after its last
+                // reading (repeats, per-rule counts) is not the new owner's.
+                self.kernel.forget_quiet(id);
+                self.quiet.retain(|k, _| k.0 != id);
                 return Some(id);
             }
         }
