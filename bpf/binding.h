@@ -97,6 +97,34 @@ static __always_inline bool template_key(struct scratch *s)
 	return true;
 }
 
+/* Whether the NUL-terminated cgroup path of n bytes (NUL included) ends in "/`name`" (`len`
+ * bytes, at most 32). */
+static __always_inline bool ends_with(const char *p, long n, const char *name, __u32 len)
+{
+	__u32 at, i;
+
+	if (n < len + 2 || n > UA_CGROUP_PATH_MAX)
+		return false;
+	at = (n - 1 - len) & (UA_CGROUP_PATH_MAX - 1);
+	if (at > UA_CGROUP_PATH_MAX - 33 || p[(at - 1) & (UA_CGROUP_PATH_MAX - 1)] != '/')
+		return false;
+	for (i = 0; i < 32; i++) {
+		if (i >= len)
+			break;
+		if (p[at + i] != name[i])
+			return false;
+	}
+	return true;
+}
+
+/* unitarmor's own units, which an armored slice never binds: the daemon must load its
+ * programs, and the sync unit must reach the daemon for armored units to start. */
+static __always_inline bool own_unit(const char *p, long n)
+{
+	return ends_with(p, n, "unitarmor.service", 17) ||
+	       ends_with(p, n, "unitarmor-sync.service", 22);
+}
+
 SEC("tp_btf/cgroup_mkdir")
 int BPF_PROG(ua_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 {
@@ -139,6 +167,8 @@ int BPF_PROG(ua_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 			return 0;
 		b.policy = parent->policy;
 		if (parent->flags & UA_BIND_SLICE) {
+			if (own_unit(s->cgroup_path, n))
+				return 0;
 			b.root = id;
 			b.flags = is_slice(s->cgroup_path, n) ? UA_BIND_SLICE : 0;
 		} else {

@@ -99,6 +99,9 @@ pub(super) fn unit_of_path(path: &str) -> Option<String> {
     Some(crate::systemd::cg_unescape(leaf).to_string())
 }
 
+/// unitarmor's own units, which an armored slice leaves unbound.
+const OWN_UNITS: [&str; 2] = ["unitarmor.service", "unitarmor-sync.service"];
+
 /// Every cgroup directory at and below the cgroup path `path`, with its id (the inode number).
 fn cgroup_dirs(path: &str) -> Vec<(PathBuf, u64)> {
     let mut out = Vec::new();
@@ -107,11 +110,17 @@ fn cgroup_dirs(path: &str) -> Vec<(PathBuf, u64)> {
         let Ok(meta) = std::fs::metadata(&dir) else {
             continue;
         };
+        let in_slice = dir
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().ends_with(".slice"));
         if let Ok(entries) = std::fs::read_dir(&dir) {
             stack.extend(
                 entries
                     .flatten()
                     .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    // unitarmor's own units are never bound by their slice (bpf/binding.h:
+                    // own_unit).
+                    .filter(|e| !(in_slice && OWN_UNITS.iter().any(|u| e.file_name() == *u)))
                     .map(|e| e.path()),
             );
         }

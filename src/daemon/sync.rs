@@ -20,7 +20,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
-use super::discover::{bind_order, discover_on_disk, Candidate};
+use super::discover::{bind_order, discover_on_disk, slice_layers, Candidate};
 use super::Daemon;
 use crate::kernel;
 use crate::policy::resolve;
@@ -202,14 +202,18 @@ pub fn sync_command() -> i32 {
     }
 }
 
-/// Writes [`WAIT_DROPIN`] for every armored service (and template) into `dir`; returns how
-/// many. Slices get none: ordering a slice after a service that lives in a slice is a cycle.
+/// Writes [`WAIT_DROPIN`] for every armored service (and template) into `dir`, armored by its
+/// own files or by a slice it is in; returns how many. Slices get none: ordering a slice after
+/// a service that lives in a slice is a cycle. Nor do the daemon and the sync unit: a unit
+/// that waits for itself is a cycle.
 fn write_wait_dropins(dir: &Path) -> Result<usize> {
     let mut n = 0;
     for c in discover_on_disk(&HashSet::new()) {
+        let armored = resolve::mentions_armor(&c.files) || !slice_layers(&c.slice).is_empty();
         if !c.name.ends_with(".service")
             || c.name == "unitarmor.service"
-            || !resolve::mentions_armor(&c.files)
+            || c.name == SYNC_UNIT
+            || !armored
         {
             continue;
         }

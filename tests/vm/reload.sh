@@ -169,10 +169,18 @@ ExecStart=/bin/sh -c "touch /run/armortest/%N.ran; cat /etc/armor-reload-secret"
 unit armor-rfail.service "$ran_cat"
 dropin armor-rfail.service armor.conf "$deny_secret"
 unit armor-rfail-twin.service "$ran_cat"
-rm -f /run/armortest/armor-rfail.ran /run/armortest/armor-rfail-twin.ran
+# Armored by its slice only: it waits for the daemon as well.
+unit armor-rfail-sliced.service "$ran_cat
+Slice=armor-rfail.slice"
+dropin armor-rfail.slice armor.conf "$deny_secret"
+rm -f /run/armortest/armor-rfail*.ran
 systemctl daemon-reload
 check "daemon cannot start: the generator wrote the wait drop-in" \
   test -e /run/systemd/generator/armor-rfail.service.d/unitarmor-wait.conf
+check "daemon cannot start: and one for the unit armored by its slice" \
+  test -e /run/systemd/generator/armor-rfail-sliced.service.d/unitarmor-wait.conf
+check "daemon cannot start: the slice-armored unit's start fails, its command never ran" \
+  sh -c '! systemctl start armor-rfail-sliced.service && test ! -e /run/armortest/armor-rfail-sliced.ran'
 check "daemon cannot start: the armored unit's start fails" sh -c '! systemctl start armor-rfail.service'
 check "daemon cannot start: the armored unit's command never ran" test ! -e /run/armortest/armor-rfail.ran
 check "daemon cannot start: the daemon did fail" sh -c '! systemctl is-active --quiet unitarmor.service'
@@ -217,4 +225,17 @@ check "no answer: armored services wait for the daemon (the generator wrote the 
   test -e /run/systemd/generator/armor-rswitch.service.d/unitarmor-wait.conf
 systemctl start unitarmor.service
 check "and the restarted daemon answers again" sh -c 'since=$(date "+%Y-%m-%d %H:%M:%S"); sleep 1; systemctl daemon-reload; journalctl -u unitarmor.service --since "$since" -o cat | grep -q "^daemon-reload: re-read"'
+# --- unitarmor's own units are never bound by an armored slice ---------------------------------
+# The sync unit in an armored slice: were it bound, the bus protection would refuse its connect
+# to the daemon, and every armored start after a reload without the daemon would fail.
+mkdir -p /etc/systemd/system/unitarmor-sync.service.d
+printf '[Service]\nSlice=armor-own.slice\n' >/etc/systemd/system/unitarmor-sync.service.d/zz-slice.conf
+dropin armor-own.slice armor.conf "$deny_secret"
+systemctl daemon-reload
+check "an armored slice leaves unitarmor-sync.service in it unbound: it reaches the daemon" \
+  systemctl start unitarmor-sync.service
+check "the sync unit is in the armored slice" \
+  test "$(systemctl show -P Slice unitarmor-sync.service)" = armor-own.slice
+rm -rf /etc/systemd/system/unitarmor-sync.service.d /etc/systemd/system/armor-own.slice.d
+systemctl daemon-reload
 finish
