@@ -57,16 +57,17 @@ static __always_inline bool raw_device(struct inode *inode)
  * region, as /proc/devices lists it: NVMe controllers and namespaces, SCSI bsg, RAID
  * controllers' management devices that pass SCSI commands to any disk (aacraid, MegaRAID,
  * 3ware), devices driven whole from user space (VFIO groups and devices, UIO: their DMA
- * reaches all memory), and the server end of ublk disks (it answers every read of one).
+ * reaches all memory), and the server end of ublk and VDUSE disks (it answers every read of
+ * one).
  * src/kernel/devices.rs holds the same list. */
 static __always_inline bool passthrough_region(const char n[REGION_NAME_MAX])
 {
-	static const char names[13][REGION_NAME_MAX] = {
+	static const char names[14][REGION_NAME_MAX] = {
 		"nvme", "nvme-generic", "bsg", "aac", "megaraid_sas_ioctl", "megadev_legacy",
-		"twa", "twl", "tw", "vfio", "vfio-dev", "uio", "ublk-char",
+		"twa", "twl", "tw", "vfio", "vfio-dev", "uio", "ublk-char", "vduse",
 	};
 
-	for (int i = 0; i < 13; i++) {
+	for (int i = 0; i < 14; i++) {
 		for (int j = 0; j < REGION_NAME_MAX; j++) {
 			if (n[j] != names[i][j])
 				break;

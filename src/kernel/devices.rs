@@ -7,7 +7,7 @@
 
 /// Names of the character device regions of passthrough drivers, as `/proc/devices` lists
 /// them; bpf/files.h's `passthrough_region` holds the same list.
-pub const PASSTHROUGH_REGIONS: [&str; 13] = [
+pub const PASSTHROUGH_REGIONS: [&str; 14] = [
     "nvme",
     "nvme-generic",
     "bsg",
@@ -22,9 +22,11 @@ pub const PASSTHROUGH_REGIONS: [&str; 13] = [
     "vfio",
     "vfio-dev",
     "uio",
-    // The server end of a ublk block device: whoever holds it answers every read of that
-    // disk, and root outside the unit may mount it.
+    // The server end of a ublk block device, and VDUSE's devices (a virtio disk served from
+    // user space): whoever holds it answers every read of that disk, and root outside the
+    // unit may mount it.
     "ublk-char",
+    "vduse",
 ];
 
 /// The majors of the passthrough regions in `proc_devices` (the text of `/proc/devices`).

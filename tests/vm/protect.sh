@@ -449,16 +449,21 @@ passthrough_devices "(the NVMe driver loaded after the daemon)"
 rm -f $A/pt-*
 # (Debian 12's kernel is built without ublk: Debian 13's has it.)
 pt_want="vfio uio"
-for mod in vfio uio ublk_drv; do
-  if [ $mod = ublk_drv ] && ! modinfo ublk_drv >/dev/null 2>&1; then
-    echo "# ublk_drv is not in this kernel: no ublk check here"
+for mod in vfio uio ublk_drv vduse; do
+  case $mod in
+    ublk_drv) region=ublk-char ;;
+    vduse) region=vduse ;;
+    *) region= ;;
+  esac
+  if [ -n "$region" ] && ! modinfo $mod >/dev/null 2>&1; then
+    echo "# $mod is not in this kernel: no $region check here"
     continue
   fi
-  [ $mod = ublk_drv ] && pt_want="$pt_want ublk-char"
+  [ -n "$region" ] && pt_want="$pt_want $region"
   check "[runs-as-root] the $mod driver loads after the daemon" modprobe $mod
 done
 pt_nodes=0
-for name in vfio vfio-dev uio ublk-char; do
+for name in vfio vfio-dev uio ublk-char vduse; do
   major=$(awk -v n="$name" '/^Character devices:/ { c = 1; next } /:$/ { c = 0 } c && $2 == n { print $1 }' /proc/devices)
   [ -n "$major" ] || continue
   mknod "$A/pt-$name" c "$major" 0
