@@ -17,7 +17,8 @@
 #   floor     empty programs on the same hooks (tests/bench/run generates them)
 #   unarmored unitarmor's programs loaded, process in an unarmored unit (b)
 #   c10, c1000, c4000   an armored unit whose policy allows every operation, with that many
-#                       rules (4,000: the most a policy may have is 4,096 path patterns)
+#                       rules (4,000: the most a policy could have before large policies were
+#                       compiled by class and action; 10,000 compile now)
 #   landlock  no unitarmor programs; the process under a 10-rule Landlock ruleset (d)
 #   systemd   no unitarmor programs; the unit under 10 ReadOnlyPaths=/InaccessiblePaths= (d)
 set -u
