@@ -184,35 +184,24 @@ pub fn expand(
                 };
                 add(classes, &paths, &s.source);
             }
-            key @ ("ReadWritePaths" | "ReadOnlyPaths") => {
+            key @ ("ReadWritePaths" | "ReadOnlyPaths" | "BindPaths" | "BindReadOnlyPaths") => {
+                let bind = key.starts_with("Bind");
                 let mut paths = Vec::new();
                 for w in &words {
-                    let p = w.trim_start_matches(['-', '+']);
-                    if p.starts_with('/') {
-                        paths.push(p.to_string());
-                        paths.push(format!("{}/", p.trim_end_matches('/')));
+                    // A path, or for Bind*= [-]SRC[:DST[:OPTIONS]]: the service sees DST.
+                    let w = w.trim_start_matches(['-', '+']);
+                    let src = w.split(':').next().unwrap_or_default();
+                    let seen = if bind {
+                        w.split(':').nth(1).filter(|d| !d.is_empty()).unwrap_or(src)
+                    } else {
+                        w
+                    };
+                    if seen.starts_with('/') {
+                        paths.push(seen.to_string());
+                        paths.push(format!("{}/", seen.trim_end_matches('/')));
                     }
                 }
-                let classes: &[&str] = if key == "ReadOnlyPaths" {
-                    &["read"]
-                } else {
-                    &rw
-                };
-                add(classes, &paths, &s.source);
-            }
-            key @ ("BindPaths" | "BindReadOnlyPaths") => {
-                let mut paths = Vec::new();
-                for w in &words {
-                    // [-]SRC[:DST[:OPTIONS]]: the service sees DST.
-                    let mut parts = w.trim_start_matches('-').split(':');
-                    let src = parts.next().unwrap_or_default();
-                    let dst = parts.next().filter(|d| !d.is_empty()).unwrap_or(src);
-                    if dst.starts_with('/') {
-                        paths.push(dst.to_string());
-                        paths.push(format!("{}/", dst.trim_end_matches('/')));
-                    }
-                }
-                let classes: &[&str] = if key == "BindReadOnlyPaths" {
+                let classes: &[&str] = if key.contains("ReadOnly") {
                     &["read"]
                 } else {
                     &rw
