@@ -61,6 +61,10 @@ pub struct RuleCount {
     pub allowed: u64,
 }
 
+/// How a row for a grouped policy's rules ends (`10004 deny read rules, counted together`):
+/// the kernel counts such rules together (compile/groups.rs).
+pub const GROUP_ROW_END: &str = " rules, counted together";
+
 /// What the daemon last published (once a second, and when a policy changes).
 #[derive(Clone, Debug, Default)]
 pub struct Published {

@@ -377,7 +377,7 @@ pub fn assess(
     let exposure = areas.iter().map(|a| a.cover.exposure()).sum();
     let never_decided = rules
         .iter()
-        .filter(|r| r.unit == unit && !r.rule.contains(" rules, counted together"))
+        .filter(|r| r.unit == unit && !r.rule.ends_with(crate::api::GROUP_ROW_END))
         .filter(|r| r.denied + r.would_deny + r.audited + r.allowed == 0)
         .filter(|r| r.source != "implicit")
         .map(|r| format!("{} ({})", r.rule, r.source))

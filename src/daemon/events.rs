@@ -331,12 +331,7 @@ impl Daemon {
                     .find(|g| g.first == rule && g.class == usize::from(class))
             }) {
                 if let Some((_, p)) = self.owners.get(&policy) {
-                    text = format!(
-                        "any of {} {} {} rules",
-                        g.rules.len(),
-                        g.action.as_str(),
-                        abi::class_name(class)
-                    );
+                    text = super::metrics::group_text(g);
                     source = super::metrics::group_source(p, &g.rules);
                 }
             }

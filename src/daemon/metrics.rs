@@ -63,12 +63,7 @@ impl Daemon {
                 .iter()
                 .map(|g| RuleCount {
                     unit: name.clone(),
-                    rule: format!(
-                        "{} {} {} rules, counted together",
-                        g.rules.len(),
-                        g.action.as_str(),
-                        crate::kernel::abi::class_name(g.class as u8)
-                    ),
+                    rule: group_text(g),
                     source: group_source(&a.policy, &g.rules),
                     ..RuleCount::default()
                 })
@@ -141,6 +136,17 @@ impl Daemon {
             _ => {}
         }
     }
+}
+
+/// How a group of a grouped policy's rules is named: `10004 deny read rules, counted together`.
+pub(super) fn group_text(g: &crate::compile::Group) -> String {
+    format!(
+        "{} {} {}{}",
+        g.rules.len(),
+        g.action.as_str(),
+        crate::kernel::abi::class_name(g.class as u8),
+        crate::api::GROUP_ROW_END
+    )
 }
 
 /// Where a group's rules come from: the first and last rule's FILE:LINE.
