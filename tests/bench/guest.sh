@@ -6,7 +6,9 @@
 #   S CASE PROG CNT NS      runs and run time of one program while CASE ran once more, with
 #                           kernel.bpf_stats_enabled=1 (a run of its own: stats cost time)
 #   A KIND MS               one policy change applied to a running unit (KIND change), or one
-#                           daemon-reload with nothing changed (KIND reload), in ms
+#                           daemon-reload with nothing changed (KIND reload), in ms; or
+#                           whether the first probe after that change's reload saw it (KIND
+#                           at_return, 1 or 0)
 #   T CASE MS               one start of a oneshot unit, with (c1000) and without (none) rules
 #   N CASE RPS              requests per second nginx served to wrk in one run, unarmored
 #                           (CASE unarmored) or under drop-ins/nginx.service.d (armored)
@@ -16,9 +18,8 @@
 #   none      no unitarmor programs loaded (a)
 #   floor     empty programs on the same hooks (tests/bench/run generates them)
 #   unarmored unitarmor's programs loaded, process in an unarmored unit (b)
-#   c10, c1000, c4000   an armored unit whose policy allows every operation, with that many
-#                       rules (4,000: the most a policy could have before large policies were
-#                       compiled by class and action; 10,000 compile now)
+#   c10, c1000, c10000  an armored unit whose policy allows every operation, with that many
+#                       rules (more than 256 path patterns: compiled by class and action)
 #   landlock  no unitarmor programs; the process under a 10-rule Landlock ruleset (d)
 #   systemd   no unitarmor programs; the unit under 10 ReadOnlyPaths=/InaccessiblePaths= (d)
 set -u
@@ -59,7 +60,7 @@ rules() {
     esac
   done
 }
-for n in 10 1000 4000; do
+for n in 10 1000 10000; do
   unit "bench-c$n.service" "$(oneshot "ExecStart=$B/ops all $scale")"
   mkdir -p "/etc/systemd/system/bench-c$n.service.d"
   { echo '[X-Armor]'; rules "$n"; } >"/etc/systemd/system/bench-c$n.service.d/armor.conf"
@@ -133,7 +134,7 @@ unitarmor_programs() {
   systemctl start unitarmor.service || X "unitarmor.service did not start"
   wait_rules bench-c10.service 10
   wait_rules bench-c1000.service 1000
-  wait_rules bench-c4000.service 4000
+  wait_rules bench-c10000.service 10000
   # What is timed must also be enforced: the unit that allows every timed operation is
   # refused a file its rules name.
   systemctl start bench-deny.service && X "bench-deny.service read a file its rule denies"
@@ -172,7 +173,7 @@ for r in $(seq 1 "$rounds"); do
   floor_programs
   run floor bench-plain.service "$r"
   unitarmor_programs
-  for c in $(rotate "$r" unarmored c10 c1000 c4000); do
+  for c in $(rotate "$r" unarmored c10 c1000 c10000); do
     case $c in
       unarmored) run unarmored bench-plain.service "$r" ;;
       *) run "$c" "bench-$c.service" "$r" ;;
@@ -192,7 +193,7 @@ snapshot() {
     }'
 }
 sysctl -qw kernel.bpf_stats_enabled=1
-for c in unarmored c10 c1000 c4000; do
+for c in unarmored c10 c1000 c10000; do
   unit=bench-$c.service
   [ "$c" = unarmored ] && unit=bench-plain.service
   snapshot >/run/bench/before
@@ -215,12 +216,17 @@ for k in $(seq 1 20); do
   t=$(date +%s%N)
   printf '[X-Armor]\nArmorPolicy=deny read %s/apply-%s\n' $B $deny >/etc/systemd/system/bench-apply.service.d/armor.conf
   systemctl daemon-reload
+  # Whether the first probe after the reload returned already saw the change: the generator
+  # makes the reload wait for the daemon's pass over the files.
+  first=1
   i=0
   until ! probe "$B/apply-$deny" && probe "$B/apply-$allow"; do
+    first=0
     i=$((i + 1))
     [ "$i" -le 2000 ] || { X "the change to deny apply-$deny was not applied"; break; }
   done
   echo "A change $(ms "$t")"
+  echo "A at_return $first"
   t=$(date +%s%N)
   systemctl daemon-reload
   echo "A reload $(ms "$t")"
