@@ -500,14 +500,35 @@ fn too_complex() -> CompileError {
 impl Tables {
     /// Decides an operation of `class` on `path` exactly as the kernel does.
     pub fn decide(&self, class: Class, path: &[u8]) -> Verdict {
-        let Some(ci) = (match class {
-            Class::Connect => Some(UNIX_CLASS),
-            c => class_index(c),
-        }) else {
+        let Some((ci, acc)) = self.walk(class, path) else {
             return Verdict::Allow;
         };
+        if let Some(rule) = acc.map(|a| a.deny[ci]).filter(|r| *r != RULE_NONE) {
+            Verdict::Deny(rule)
+        } else if self.allowlist & (1 << ci) != 0 && acc.is_none_or(|a| a.allow[ci] == RULE_NONE) {
+            Verdict::Deny(RULE_NOT_ALLOWED)
+        } else if let Some(rule) = acc.map(|a| a.audit[ci]).filter(|r| *r != RULE_NONE) {
+            Verdict::Audit(rule)
+        } else {
+            Verdict::Allow
+        }
+    }
+
+    /// The first allow rule of `class` that `path` matches (a rule index, or
+    /// [`RULE_IMPLICIT`]), whatever else decides: what lets it through an allow-list.
+    pub fn allowed_by(&self, class: Class, path: &[u8]) -> Option<u32> {
+        let (ci, acc) = self.walk(class, path)?;
+        acc.map(|a| a.allow[ci]).filter(|r| *r != RULE_NONE)
+    }
+
+    /// The DFA class of `class` and what `path` matches in it; None if the class has no rules.
+    fn walk(&self, class: Class, path: &[u8]) -> Option<(usize, Option<&Accept>)> {
+        let ci = match class {
+            Class::Connect => Some(UNIX_CLASS),
+            c => class_index(c),
+        }?;
         if self.classes & (1 << ci) == 0 {
-            return Verdict::Allow;
+            return None;
         }
         let mut state = self.start;
         for &b in path {
@@ -520,16 +541,7 @@ impl Tables {
                 break;
             }
         }
-        let acc = self.accept.get(&state);
-        if let Some(rule) = acc.map(|a| a.deny[ci]).filter(|r| *r != RULE_NONE) {
-            Verdict::Deny(rule)
-        } else if self.allowlist & (1 << ci) != 0 && acc.is_none_or(|a| a.allow[ci] == RULE_NONE) {
-            Verdict::Deny(RULE_NOT_ALLOWED)
-        } else if let Some(rule) = acc.map(|a| a.audit[ci]).filter(|r| *r != RULE_NONE) {
-            Verdict::Audit(rule)
-        } else {
-            Verdict::Allow
-        }
+        Some((ci, self.accept.get(&state)))
     }
 }
 

@@ -163,11 +163,7 @@ pub fn message(ev: &Event, exe: &str, rule: &RuleInfo<'_>) -> String {
 /// Writes one verdict record.
 pub fn record(unit: &str, mode: &str, ev: &Event, exe: &str, rule: &RuleInfo<'_>) {
     let msg = message(ev, exe, rule);
-    let action = match ev.verdict {
-        Verdict::Denied => "deny",
-        Verdict::Audited => "audit",
-        Verdict::WouldDeny => "would-deny",
-    };
+    let action = action_name(ev.verdict);
     // Network events name an address, port and protocol, or a family, instead of a path.
     let inet =
         matches!(ev.class, abi::CLASS_CONNECT | abi::CLASS_BIND).then(|| abi::proto_port(ev.arg));
@@ -215,8 +211,26 @@ pub fn record(unit: &str, mode: &str, ev: &Event, exe: &str, rule: &RuleInfo<'_>
     }
 }
 
-/// Writes a summary of records suppressed for one unit and rule.
-pub fn suppressed(unit: &str, rule: &RuleInfo<'_>, verdict: Verdict, count: u64, window: Duration) {
+/// The `UNITARMOR_ACTION=` of a verdict.
+pub fn action_name(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Denied => "deny",
+        Verdict::Audited => "audit",
+        Verdict::WouldDeny => "would-deny",
+    }
+}
+
+/// Writes a summary of records suppressed for one unit and rule, in one class (`enum
+/// ua_class`) with one verdict: the same `UNITARMOR_CLASS=` and `UNITARMOR_ACTION=` as the
+/// records it counts, so that `check --against-journal` can attribute its count to them.
+pub fn suppressed(
+    unit: &str,
+    rule: &RuleInfo<'_>,
+    class: u8,
+    verdict: Verdict,
+    count: u64,
+    window: Duration,
+) {
     let what = match verdict {
         Verdict::Denied => "denials",
         _ => "audit records",
@@ -228,6 +242,9 @@ pub fn suppressed(unit: &str, rule: &RuleInfo<'_>, verdict: Verdict, count: u64,
         unitarmor_rule = rule.text,
         unitarmor_rule_source = rule.source,
         unitarmor_suppressed = count,
+        unitarmor_class = abi::class_name(class),
+        unitarmor_action = action_name(verdict),
+        unitarmor_window = window.as_secs(),
         "Suppressed {count} more {what} by rule \"{}\" from {} in the last {}s",
         rule.text,
         rule.source,

@@ -25,7 +25,12 @@ fn main() {
         Command::Daemon { sub_cgroups } => runtime()
             .and_then(|rt| rt.block_on(daemon::run(sub_cgroups)))
             .map(|()| 0),
-        Command::Check(args) => cli::check(&args),
+        Command::Check {
+            policy,
+            against_journal: true,
+            since,
+        } => cli::check_against_journal(&policy, since.as_deref()),
+        Command::Check { policy, .. } => cli::check(&policy),
         Command::Show(args) => cli::show(&args),
         Command::Status {
             unit,

@@ -342,6 +342,7 @@ impl Daemon {
                     source: &source,
                     protection: compile::protection_of(rule).map(|p| p.name()),
                 },
+                class,
                 verdict,
                 count,
                 self.aggregator.window(),

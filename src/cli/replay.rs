@@ -1,0 +1,543 @@
+//! The dry run, `unitarmor check UNIT --against-journal`: the unit's journal records (denials,
+//! audit records and would-be denials, and the summaries of suppressed ones) replayed against
+//! the policy its files say now, without loading it. Each recorded operation is decided by the
+//! compiled tables as the kernel would decide it (`Tables::decide`, the port, family and
+//! capability tables) and grouped per class, operation and object: what the candidate would
+//! refuse that went through when recorded (it would break it) and what it would let through
+//! that was refused (it loosens). Records that cannot be decided so (implicit protections,
+//! which the kernel decides by identity; paths that could not be built; records without the
+//! fields a decision needs) are counted with the reason, never dropped.
+//!
+//! Pure: journal JSON lines and a compiled policy in, a [`Report`] out (`cli.rs` runs
+//! journalctl and prints it).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::compile::{self, RuleFinder, Tables, Verdict, RULE_IMPLICIT, RULE_NOT_ALLOWED};
+use crate::policy::net::{Proto, FAMILIES};
+use crate::policy::{Action, Class, Mode, Policy};
+
+mod record;
+pub use record::{parse_line, Entry, Record, Summary};
+
+/// Seconds of slack around a summary's window: the daemon writes it at the first tick after
+/// the window closed.
+const SUMMARY_SLACK: u64 = 3;
+/// The daemon's flood window, for summaries that do not say theirs.
+const DEFAULT_WINDOW: u64 = 10;
+
+/// What a candidate policy does with an operation: the verdict, whether the operation goes
+/// through, and the rule that decides (`text`, `file:line`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    /// deny, would-deny, audit or allow.
+    pub verdict: String,
+    pub rule: Option<String>,
+    pub source: Option<String>,
+}
+
+impl Decision {
+    /// Whether the operation goes through.
+    pub fn allowed(&self) -> bool {
+        self.verdict != "deny"
+    }
+}
+
+/// The candidate policy: as `check` resolved and compiled it.
+pub struct Candidate<'a> {
+    pub policy: &'a Policy,
+    pub tables: &'a Tables,
+    /// Names the rule of a grouped policy (the tables name each group's first).
+    pub finder: Option<RuleFinder>,
+}
+
+impl<'a> Candidate<'a> {
+    pub fn new(policy: &'a Policy, tables: &'a Tables) -> Self {
+        let finder = RuleFinder::new(policy, &tables.groups).ok();
+        Candidate {
+            policy,
+            tables,
+            finder,
+        }
+    }
+
+    /// The decision on `op`, or why it cannot be replayed.
+    pub fn decide(&mut self, r: &Record) -> Result<Decision, String> {
+        if let Some(p) = &r.protection {
+            // Path protections are in the tables; the others are checked by identity.
+            if !matches!(r.class.as_str(), "write" | "connect") || r.path.is_none() {
+                return Err(format!("implicit protection \"{p}\", decided by identity"));
+            }
+        } else if r.rule_source == "implicit" {
+            return Err(format!("decided by the kernel, not by rules: {}", r.rule));
+        }
+        if r.class == "protect" {
+            return Err("implicit protection, decided by identity".into());
+        }
+        let missing = |what: &str| format!("{} records without {what}", r.class);
+        let (class, ci, path) = match (r.class.as_str(), &r.path) {
+            ("read", Some(p)) => (Class::Read, Some(0), p.as_slice()),
+            ("write", Some(p)) => (Class::Write, Some(1), p.as_slice()),
+            ("exec", Some(p)) => (Class::Exec, Some(2), p.as_slice()),
+            ("connect", Some(p)) => (Class::Connect, Some(compile::UNIX_CLASS), p.as_slice()),
+            ("read" | "write" | "exec", None) => return Err(missing("a path")),
+            ("connect" | "bind", None) => (Class::Connect, None, &[][..]),
+            ("cap", _) => (Class::Cap, None, &[][..]),
+            ("net", _) => (Class::Net, None, &[][..]),
+            (c, _) => return Err(format!("class \"{c}\" is not replayed")),
+        };
+        if ci.is_some() && String::from_utf8_lossy(path).contains('\u{fffd}') {
+            return Err("the recorded path is not the kernel's (not valid UTF-8)".into());
+        }
+        if !self.policy.is_armored() {
+            return Ok(Decision {
+                verdict: "allow".into(),
+                rule: Some("the unit is not armored".into()),
+                source: None,
+            });
+        }
+        let t = self.tables;
+        let verdict = match (r.class.as_str(), ci) {
+            (_, Some(_)) => t.decide(class, path),
+            ("connect" | "bind", None) => {
+                let addr: std::net::IpAddr = r
+                    .address
+                    .as_deref()
+                    .and_then(|a| a.parse().ok())
+                    .ok_or_else(|| missing("an address"))?;
+                let addr = match addr {
+                    std::net::IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
+                    std::net::IpAddr::V6(a) => a.octets(),
+                };
+                let port = r
+                    .port
+                    .as_deref()
+                    .and_then(|p| p.parse().ok())
+                    .ok_or_else(|| missing("a port"))?;
+                let proto = match r.protocol.as_deref() {
+                    Some("tcp") => Proto::Tcp,
+                    Some("udp") => Proto::Udp,
+                    _ => return Err(missing("a protocol")),
+                };
+                t.net.decide_port(r.class == "bind", proto, addr, port)
+            }
+            ("cap", _) => {
+                let cap = r
+                    .capability
+                    .as_deref()
+                    .and_then(capability_number)
+                    .ok_or_else(|| missing("a capability"))?;
+                match t.caps.rule.get(cap).copied() {
+                    None | Some(compile::RULE_NONE) => Verdict::Allow,
+                    Some(rule) if t.caps.audit & (1 << cap) != 0 => Verdict::Audit(rule),
+                    Some(rule) => Verdict::Deny(rule),
+                }
+            }
+            _ => {
+                let family = r
+                    .family
+                    .as_deref()
+                    .and_then(family_number)
+                    .ok_or_else(|| missing("a family"))?;
+                t.net
+                    .decide_socket(family, r.socket_type.as_deref() == Some("raw"))
+            }
+        };
+        let (verdict, rule) = match verdict {
+            Verdict::Deny(rule) if self.policy.mode == Mode::Audit => ("would-deny", Some(rule)),
+            Verdict::Deny(rule) => ("deny", Some(rule)),
+            Verdict::Audit(rule) => ("audit", Some(rule)),
+            Verdict::Allow => ("allow", ci.and_then(|_| t.allowed_by(class, path))),
+        };
+        let (rule, source) = match rule {
+            Some(rule) => {
+                let (text, source) = self.name(rule, class, ci, path);
+                (Some(text), source)
+            }
+            None => (None, None),
+        };
+        Ok(Decision {
+            verdict: verdict.into(),
+            rule,
+            source,
+        })
+    }
+
+    /// A rule index's text and source, as the daemon's records name it.
+    fn name(
+        &mut self,
+        rule: u32,
+        class: Class,
+        ci: Option<usize>,
+        path: &[u8],
+    ) -> (String, Option<String>) {
+        if let Some(p) = compile::protection_of(rule) {
+            return (format!("protection \"{}\"", p.name()), None);
+        }
+        if rule == RULE_IMPLICIT {
+            return ("allowed implicitly".into(), None);
+        }
+        if rule == RULE_NOT_ALLOWED {
+            let sources: Vec<String> = self
+                .policy
+                .rules
+                .iter()
+                .filter(|r| r.action == Action::Allow && r.class == class)
+                .map(|r| r.source.to_string())
+                .collect();
+            return (
+                format!(
+                    "{} is an allow-list and no allow rule matches",
+                    class.as_str()
+                ),
+                Some(sources.join(", ")),
+            );
+        }
+        let rule = match (&mut self.finder, ci) {
+            (Some(f), Some(ci)) => f.find(rule, ci, path).unwrap_or(rule),
+            _ => rule,
+        };
+        match self.policy.rules.get(rule as usize) {
+            Some(r) => (r.to_string(), Some(r.source.to_string())),
+            None => (format!("rule {rule}"), None),
+        }
+    }
+}
+
+/// `CAP_SYS_ADMIN` or `capability 21` to 21.
+fn capability_number(name: &str) -> Option<usize> {
+    if let Some(n) = name.strip_prefix("capability ") {
+        return n.parse().ok().filter(|n| *n < compile::CAP_SLOTS);
+    }
+    let name = name.strip_prefix("CAP_")?.to_ascii_lowercase();
+    crate::policy::caps::NAMES.iter().position(|n| *n == name)
+}
+
+/// `inet` or `family 40` to the family's number.
+fn family_number(name: &str) -> Option<usize> {
+    if let Some(n) = name.strip_prefix("family ") {
+        return n.parse().ok();
+    }
+    FAMILIES
+        .iter()
+        .find(|(n, nr)| *n == name && *nr != 0xffff)
+        .map(|(_, nr)| usize::from(*nr))
+}
+
+/// What a recorded operation is about, in words: `/etc/passwd`, `tcp 10.0.0.1:25`,
+/// `CAP_SYS_ADMIN`, `inet stream`.
+fn object(r: &Record) -> String {
+    if let Some(p) = &r.path {
+        return String::from_utf8_lossy(p).into_owned();
+    }
+    match (&r.address, &r.capability, &r.family) {
+        (Some(a), _, _) => {
+            let proto = r.protocol.as_deref().unwrap_or("?");
+            let port = r.port.as_deref().unwrap_or("?");
+            match a.contains(':') {
+                true => format!("{proto} [{a}]:{port}"),
+                false => format!("{proto} {a}:{port}"),
+            }
+        }
+        (_, Some(c), _) => c.clone(),
+        (_, _, Some(f)) => format!("{f} {}", r.socket_type.as_deref().unwrap_or("")),
+        _ => String::new(),
+    }
+}
+
+/// What the replay did to one kind of operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Change {
+    /// Went through when recorded, refused by the candidate.
+    Breaks,
+    /// Refused when recorded, let through by the candidate.
+    Loosens,
+    /// Goes through, or is refused, as it was.
+    Same,
+}
+
+/// One distinct (class, operation, object) with one recorded verdict.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Group {
+    pub change: Change,
+    pub class: String,
+    pub operation: String,
+    pub object: String,
+    /// The recorded verdict: deny, would-deny or audit.
+    pub recorded: String,
+    pub recorded_rule: String,
+    pub recorded_source: String,
+    /// Records written, and records counted in summaries that can be attributed to this group.
+    pub records: u64,
+    pub suppressed: u64,
+    /// Microseconds since the epoch.
+    pub first: u64,
+    pub last: u64,
+    pub now: Decision,
+}
+
+/// Records that could not be replayed, per reason.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    pub reason: String,
+    pub records: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub records: u64,
+    pub groups: Vec<Group>,
+    pub not_replayed: Vec<Skipped>,
+}
+
+impl Report {
+    pub fn count(&self, change: Change) -> usize {
+        self.groups.iter().filter(|g| g.change == change).count()
+    }
+
+    /// 2 when the candidate refuses something that went through when recorded, else 0.
+    pub fn exit_code(&self) -> i32 {
+        if self.count(Change::Breaks) > 0 {
+            2
+        } else {
+            0
+        }
+    }
+}
+
+/// Where a record went: a group (by its key) or a reason it was not replayed.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Slot {
+    Group(String, String, String, String),
+    Skipped(String),
+}
+
+/// Replays `entries` (in journal order) against `candidate`.
+pub fn replay(entries: &[Entry], candidate: &mut Candidate<'_>) -> Report {
+    let mut groups: BTreeMap<Slot, Group> = BTreeMap::new();
+    let mut skipped: BTreeMap<String, u64> = BTreeMap::new();
+    // Per record, in order: its time, slot and what a summary matches it by.
+    let mut placed: Vec<(&Record, Slot)> = Vec::new();
+    let mut report = Report::default();
+    for e in entries {
+        let r = match e {
+            Entry::Record(r) => r,
+            Entry::Summary(s) => {
+                report.records += s.count;
+                match attribute(s, &placed) {
+                    Some(Slot::Skipped(reason)) => *skipped.entry(reason).or_default() += s.count,
+                    Some(slot) => {
+                        if let Some(g) = groups.get_mut(&slot) {
+                            g.suppressed += s.count;
+                        }
+                    }
+                    None => {
+                        *skipped
+                            .entry(
+                                "suppressed records whose summary cannot be attributed to one \
+                                 operation"
+                                    .into(),
+                            )
+                            .or_default() += s.count
+                    }
+                }
+                continue;
+            }
+        };
+        report.records += 1;
+        if !matches!(r.action.as_str(), "deny" | "would-deny" | "audit") {
+            *skipped
+                .entry("records without a verdict".into())
+                .or_default() += 1;
+            placed.push((r, Slot::Skipped("records without a verdict".into())));
+            continue;
+        }
+        let slot = match candidate.decide(r) {
+            Err(reason) => {
+                *skipped.entry(reason.clone()).or_default() += 1;
+                placed.push((r, Slot::Skipped(reason)));
+                continue;
+            }
+            Ok(now) => {
+                let key = Slot::Group(
+                    r.class.clone(),
+                    r.operation.clone(),
+                    object(r),
+                    r.action.clone(),
+                );
+                let g = groups.entry(key.clone()).or_insert_with(|| {
+                    let was_allowed = r.action != "deny";
+                    let change = match (was_allowed, now.allowed()) {
+                        (true, false) => Change::Breaks,
+                        (false, true) => Change::Loosens,
+                        _ => Change::Same,
+                    };
+                    Group {
+                        change,
+                        class: r.class.clone(),
+                        operation: r.operation.clone(),
+                        object: object(r),
+                        recorded: r.action.clone(),
+                        recorded_rule: r.rule.clone(),
+                        recorded_source: r.rule_source.clone(),
+                        records: 0,
+                        suppressed: 0,
+                        first: r.time,
+                        last: r.time,
+                        now,
+                    }
+                });
+                g.records += 1;
+                g.first = g.first.min(r.time);
+                g.last = g.last.max(r.time);
+                key
+            }
+        };
+        placed.push((r, slot));
+    }
+    report.groups = groups.into_values().collect();
+    report
+        .groups
+        .sort_by(|a, b| (a.change, &a.class, &a.object).cmp(&(b.change, &b.class, &b.object)));
+    report.not_replayed = skipped
+        .into_iter()
+        .map(|(reason, records)| Skipped { reason, records })
+        .collect();
+    report
+}
+
+/// The one slot the records a summary counts went to, if they all went to one. A summary
+/// counts repeats of records of its rule, class and verdict written in its window (the first
+/// of each operation and object in a window is always written), or, for repeats the kernel
+/// counted alone, of records written before it.
+fn attribute(s: &Summary, placed: &[(&Record, Slot)]) -> Option<Slot> {
+    let matches = |r: &Record| {
+        r.time <= s.time
+            && r.rule == s.rule
+            && r.rule_source == s.rule_source
+            && s.class.as_ref().is_none_or(|c| *c == r.class)
+            && s.action.as_ref().is_none_or(|a| *a == r.action)
+    };
+    let span = (s.window.unwrap_or(DEFAULT_WINDOW) + SUMMARY_SLACK) * 1_000_000;
+    let in_window: Vec<&Slot> = placed
+        .iter()
+        .filter(|(r, _)| matches(r) && r.time + span >= s.time)
+        .map(|(_, slot)| slot)
+        .collect();
+    let candidates = if in_window.is_empty() {
+        placed
+            .iter()
+            .filter(|(r, _)| matches(r))
+            .map(|(_, slot)| slot)
+            .collect()
+    } else {
+        in_window
+    };
+    let first = *candidates.first()?;
+    candidates
+        .iter()
+        .all(|slot| *slot == first)
+        .then(|| first.clone())
+}
+
+/// `2026-11-30 09:15:02` (UTC) for microseconds since the epoch.
+pub fn utc(micros: u64) -> String {
+    let secs = micros / 1_000_000;
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60
+    )
+}
+
+/// The human report: what breaks, what loosens, then counts of the rest.
+pub fn render(unit: &str, mode: Mode, report: &Report) -> String {
+    let mut out = String::new();
+    let (breaks, loosens) = (report.count(Change::Breaks), report.count(Change::Loosens));
+    out.push_str(&format!(
+        "{unit}: {} journal records replayed against the policy on disk (ArmorMode={}): \
+         {breaks} operations would break, {loosens} would be allowed that were denied\n",
+        report.records,
+        mode.as_str()
+    ));
+    for (change, title) in [
+        (
+            Change::Breaks,
+            "Would break (went through when recorded, refused now):",
+        ),
+        (
+            Change::Loosens,
+            "Loosened (refused when recorded, goes through now):",
+        ),
+    ] {
+        let list: Vec<&Group> = report
+            .groups
+            .iter()
+            .filter(|g| g.change == change)
+            .collect();
+        if list.is_empty() {
+            continue;
+        }
+        out.push_str(&format!("\n{title}\n"));
+        for g in list {
+            let suppressed = match g.suppressed {
+                0 => String::new(),
+                n => format!(" and {n} suppressed"),
+            };
+            out.push_str(&format!(
+                "  {} {} {}\n    recorded: {} ×{}{suppressed}, {} .. {} UTC, by \"{}\" ({})\n    now:      {}{}\n",
+                g.class,
+                g.operation,
+                g.object,
+                g.recorded,
+                g.records,
+                utc(g.first),
+                utc(g.last),
+                g.recorded_rule,
+                g.recorded_source,
+                g.now.verdict,
+                match (&g.now.rule, &g.now.source) {
+                    (Some(r), Some(s)) => format!(", by \"{r}\" ({s})"),
+                    (Some(r), None) => format!(", by \"{r}\""),
+                    _ => String::new(),
+                }
+            ));
+        }
+    }
+    let same: Vec<&Group> = report
+        .groups
+        .iter()
+        .filter(|g| g.change == Change::Same)
+        .collect();
+    let n: u64 = same.iter().map(|g| g.records + g.suppressed).sum();
+    out.push_str(&format!(
+        "\nunchanged: {} operations ({n} records)\n",
+        same.len()
+    ));
+    for s in &report.not_replayed {
+        out.push_str(&format!(
+            "not replayed: {} records ({})\n",
+            s.records, s.reason
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+#[path = "replay_tests.rs"]
+mod tests;
