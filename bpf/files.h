@@ -209,23 +209,33 @@ int BPF_PROG(ua_path_symlink, const struct path *dir, struct dentry *dentry)
 	return decide_in(UA_CLASS_WRITE, UA_OP_SYMLINK, dir, dentry);
 }
 
-/* The end state of the path of (mnt, dentry), or -1 if it cannot be built (or the path
- * buffer was lost twice: path.h, claim()). */
+/* The end state of the path of (mnt, dentry) in the policy's table, or -1 if it cannot be
+ * built (or the path buffer was lost twice: path.h, claim()); *pstate is its state in the
+ * protections' table. */
 static __always_inline long state_of(struct armor *a, struct vfsmount *mnt, struct dentry *dentry,
-				     __u32 *pos)
+				     __u32 *pos, __u32 *pstate)
 {
 	__u64 b = path_state(a, mnt, dentry, UA_CLASS_WRITE);
 
 	*pos = BUILT_POS(b);
+	*pstate = BUILT_PSTATE(b);
 	if (!BUILT_KEPT(b) || BUILT_STATUS(b) == PATH_UNBUILDABLE)
 		return -1;
 	return BUILT_STATE(b);
 }
 
+/* Whether the protections in force match two paths that ended in states `f` and `t` of the
+ * shared table alike, for every class they have paths in. */
+static __always_inline bool same_protections(struct armor *a, __u32 f, __u32 t)
+{
+	return f == t || (prot_matches(a, UA_CLASS_WRITE, f) == prot_matches(a, UA_CLASS_WRITE, t) &&
+			  prot_matches(a, UA_CLASS_UNIX, f) == prot_matches(a, UA_CLASS_UNIX, t));
+}
+
 /*
  * Whether renaming or linking `from` to `to` keeps every rule's view of the object: the same
- * accept entry for a file, the same state for a directory. Denies (and reports, naming the
- * source) when it does not.
+ * accept entry (and protections) for a file, the same states (in the policy's table and the
+ * protections') for a directory. Denies (and reports, naming the source) when it does not.
  */
 static __always_inline int same_rules(__u8 op, struct vfsmount *from_mnt, struct dentry *from,
 				      struct vfsmount *to_mnt, struct dentry *to)
@@ -233,6 +243,7 @@ static __always_inline int same_rules(__u8 op, struct vfsmount *from_mnt, struct
 	struct report r = { .class = UA_CLASS_WRITE, .op = op, .rule = UA_RULE_RECOVER };
 	struct ua_accept *fa, *ta;
 	long fs, ts;
+	__u32 fps, tps;
 	bool dir, same;
 	struct scratch *s;
 	struct armor a;
@@ -244,8 +255,8 @@ static __always_inline int same_rules(__u8 op, struct vfsmount *from_mnt, struct
 	s = get_scratch();
 	if (!s)
 		return 0;
-	ts = state_of(&a, to_mnt, to, &pos);
-	fs = state_of(&a, from_mnt, from, &r.pos);
+	ts = state_of(&a, to_mnt, to, &pos, &tps);
+	fs = state_of(&a, from_mnt, from, &r.pos, &fps);
 	if (fs < 0 || ts < 0) {
 		r.status = PATH_UNBUILDABLE;
 		r.rule = UA_RULE_UNBUILDABLE;
@@ -255,10 +266,12 @@ static __always_inline int same_rules(__u8 op, struct vfsmount *from_mnt, struct
 	 * makes this a directory rename. */
 	dir = (BPF_CORE_READ(from, d_inode, i_mode) & S_IFMT) == S_IFDIR ||
 	      (BPF_CORE_READ(to, d_inode, i_mode) & S_IFMT) == S_IFDIR;
+	if (fs == ts && fps == tps)
+		return 0;
+	if (dir || !same_protections(&a, fps, tps))
+		return deny(&a, s, &r, -EACCES);
 	if (fs == ts)
 		return 0;
-	if (dir)
-		return deny(&a, s, &r, -EACCES);
 	/* Null checks one pointer at a time: the verifier refuses arithmetic on a pointer that
 	 * may be null, which is what clang makes of `!fa && !ta`. */
 	fa = accept_of(a.binding->policy, fs);

@@ -24,17 +24,25 @@ static __always_inline bool implicit_rule(__u32 rule)
  * reports and allows. A path whose buffer was `lost` (see claim()) is unbuildable for
  * systemd's set-up too: its explicit denials might have matched. Returns 0 or -EACCES. */
 static __always_inline int decide_state(struct armor *a, struct scratch *s, __u8 class, __u8 op,
-					__u32 pos, __u8 status, __u32 state, bool lost)
+					__u32 pos, __u8 status, __u32 state, __u32 pstate, bool lost)
 {
 	struct report r = { .class = class, .op = op, .pos = pos, .status = status };
 	struct ua_accept *acc;
+	__u32 prot;
 
 	if (status == PATH_UNBUILDABLE) {
 		r.rule = UA_RULE_UNBUILDABLE;
 	} else {
 		acc = accept_of(a->binding->policy, state);
+		prot = prot_matches(a, class, pstate);
+		/* An explicit `allow connect unix:` lifts a protection's refusal of that socket
+		 * (`check` warns); for files only ArmorExempt= lifts one. */
+		if (class == UA_CLASS_UNIX && acc && acc->allow[UA_CLASS_UNIX] < UA_RULE_PROTECT)
+			prot = 0;
 		if (acc && acc->deny[class & 3] != UA_RULE_NONE) {
 			r.rule = acc->deny[class & 3];
+		} else if (prot) {
+			r.rule = UA_RULE_PROTECT + lowest_bit(prot);
 		} else if ((a->pol->header.allowlist & (1 << class)) &&
 			   !(acc && acc->allow[class & 3] != UA_RULE_NONE)) {
 			r.rule = UA_RULE_NOT_ALLOWED;
@@ -71,47 +79,55 @@ static __always_inline int decide_state(struct armor *a, struct scratch *s, __u8
 static __always_inline int decide_built(struct armor *a, struct scratch *s, __u8 class, __u8 op,
 					__u32 pos, __u8 status)
 {
-	__u32 state = 0;
+	__u32 state = 0, pstate = 0;
 	bool lost = false;
 
 	if (status != PATH_UNBUILDABLE) {
 		state = dfa_state(a, pos);
+		if (protected_class(class))
+			pstate = prot_walk(pos);
 		lost = !claim_kept(a);
 		if (lost)
 			status = PATH_UNBUILDABLE;
 	}
-	return decide_state(a, s, class, op, pos, status, state, lost);
+	return decide_state(a, s, class, op, pos, status, state, pstate, lost);
 }
 
 /* What ua_path_state() found, packed in its return value (the one result a global function
- * has, and the task's own, unlike the per-CPU buffer): the DFA state, where the path starts
- * in the buffer, its status, and whether the task kept the buffer throughout. */
+ * has, and the task's own, unlike the per-CPU buffer): the policy's DFA state, where the path
+ * starts in the buffer, its status, whether the task kept the buffer throughout, and the
+ * state of the protections' shared table (0 if not walked). */
 #define BUILT_STATE(b) ((__u32)(b))
 #define BUILT_POS(b) ((__u32)((b) >> 32) & (UA_PATH_MAX - 1))
 #define BUILT_STATUS(b) ((__u8)(((b) >> 44) & 3))
 #define BUILT_KEPT(b) (((b) >> 46) & 1)
+#define BUILT_PSTATE(b) ((__u32)((b) >> 47) & UA_PROTECT_STATE_MASK)
 
 /*
  * Builds the path of (mnt, dentry) and walks DFA `policy` over it from `start` (unbuildable
- * paths: no walk; internal objects' names only if `walk_pseudo`, for exec rules). A global function: the verifier checks it once per program,
- * not once per call site, which keeps loading fast.
+ * paths: no walk; internal objects' names only with WALK_PSEUDO, for exec rules), and the
+ * protections' shared table with WALK_PROT. A global function: the verifier checks it once per
+ * program, not once per call site, which keeps loading fast (and takes five arguments at most).
  */
-__noinline __u64 ua_path_state(__u64 mnt, __u64 dentry, __u32 policy, __u32 start,
-			      __u32 walk_pseudo)
+#define WALK_PSEUDO 1
+#define WALK_PROT 2
+__noinline __u64 ua_path_state(__u64 mnt, __u64 dentry, __u32 policy, __u32 start, __u32 flags)
 {
 	struct scratch *s = get_scratch();
-	__u64 before = switches(), state = 0, kept;
+	__u64 before = switches(), state = 0, pstate = 0, kept;
 	__u32 pos;
 	__u8 status;
 
 	if (!s)
 		return (__u64)PATH_UNBUILDABLE << 44;
 	pos = build_path(s, (struct vfsmount *)mnt, (struct dentry *)dentry, &status, 0);
-	if (status == PATH_OK || (status == PATH_PSEUDO && walk_pseudo))
+	if (status == PATH_OK || (status == PATH_PSEUDO && (flags & WALK_PSEUDO)))
 		state = dfa_walk(policy, start, pos);
+	if (status == PATH_OK && (flags & WALK_PROT))
+		pstate = prot_walk(pos);
 	kept = switches() == before;
 	return state | ((__u64)(pos & (UA_PATH_MAX - 1)) << 32) | ((__u64)(status & 3) << 44) |
-	       (kept << 46);
+	       (kept << 46) | ((pstate & UA_PROTECT_STATE_MASK) << 47);
 }
 
 /* A kernel pointer as the plain number a global function may take: the verifier refuses a
@@ -129,16 +145,17 @@ static __always_inline __u64 path_state(struct armor *a, struct vfsmount *mnt,
 					struct dentry *dentry, __u8 class)
 {
 	__u64 m = as_number(mnt), d = as_number(dentry);
-	__u32 exec = class == UA_CLASS_EXEC;
+	__u32 flags = (class == UA_CLASS_EXEC ? WALK_PSEUDO : 0) |
+		      (protected_class(class) ? WALK_PROT : 0);
 	__u64 b;
 
 	/* As claim(): an event may take its path for a repeat's only if the task was not
 	 * switched out since (ua_emit). A retry below was, so its event is always sent. */
 	claim(a);
-	b = ua_path_state(m, d, a->binding->policy, a->pol->header.start, exec);
+	b = ua_path_state(m, d, a->binding->policy, a->pol->header.start, flags);
 
 	if (!BUILT_KEPT(b))
-		b = ua_path_state(m, d, a->binding->policy, a->pol->header.start, exec);
+		b = ua_path_state(m, d, a->binding->policy, a->pol->header.start, flags);
 	return b;
 }
 
@@ -169,7 +186,8 @@ static __always_inline int decide_armored(struct armor *a, __u8 class, __u8 op,
 		return 0;
 	if (!BUILT_KEPT(b))
 		status = PATH_UNBUILDABLE;
-	return decide_state(a, s, class, op, BUILT_POS(b), status, BUILT_STATE(b), !BUILT_KEPT(b));
+	return decide_state(a, s, class, op, BUILT_POS(b), status, BUILT_STATE(b), BUILT_PSTATE(b),
+			    !BUILT_KEPT(b));
 }
 
 /* Decides one operation of class `class` on (mnt, dentry). Returns 0 or -EACCES. */

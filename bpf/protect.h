@@ -292,7 +292,7 @@ static __always_inline int file_ioctl(struct file *file, unsigned int cmd)
 			struct scratch *s = get_scratch();
 
 			return s ? decide_state(&a, s, UA_CLASS_WRITE, UA_OP_SETXATTR, UA_PATH_MAX,
-						PATH_UNBUILDABLE, 0, false) :
+						PATH_UNBUILDABLE, 0, 0, false) :
 				   -EACCES;
 		}
 		return 0;

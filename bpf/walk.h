@@ -246,10 +246,41 @@ static __always_inline __u32 dfa_walk(__u32 policy, __u32 start, __u32 pos)
 {
 	struct walk w = { .policy = policy, .state = start, .pos = pos };
 
-	if (pos >= UA_PATH_MAX)
+	if (pos >= UA_PATH_MAX || !start)
 		return start;
 	bpf_loop((UA_PATH_MAX - pos + UA_DFA_STEP - 1) / UA_DFA_STEP, walk_bytes, &w, 0);
 	return w.state;
+}
+
+/* ---- The implicit protections' shared table ---- */
+
+/* Policy slot 0, to which no cgroup is ever bound, holds the implicit protections' path
+ * patterns as one table every policy shares (src/compile/shared.rs): walked besides the
+ * unit's own table for the two classes protections have paths in. An accepting state's deny
+ * entry of a class is a mask of the protections that match there, not a rule. */
+#define UA_PROTECT_TABLE 0
+/* Its states' bases fit in this many bits (the daemon checks), so that a path walk's packed
+ * result (path.h) carries one. */
+#define UA_PROTECT_STATE_BITS 17
+#define UA_PROTECT_STATE_MASK ((1u << UA_PROTECT_STATE_BITS) - 1)
+/* The state a walk reports when the table is not there: every protection matches (a daemon
+ * writes the table before it attaches any program, so this is only ever a safeguard). */
+#define UA_PSTATE_MISSING UA_PROTECT_STATE_MASK
+
+static __always_inline bool protected_class(__u8 class)
+{
+	return class == UA_CLASS_WRITE || class == UA_CLASS_UNIX;
+}
+
+/* The state the protections' table ends in over s->path[pos..UA_PATH_MAX). */
+static __always_inline __u32 prot_walk(__u32 pos)
+{
+	__u32 slot = UA_PROTECT_TABLE;
+	struct ua_policy_table *pt = bpf_map_lookup_elem(&policies, &slot);
+
+	if (!pt || !pt->header.start)
+		return UA_PSTATE_MISSING;
+	return dfa_walk(UA_PROTECT_TABLE, pt->header.start, pos) & UA_PROTECT_STATE_MASK;
 }
 
 static __always_inline __u32 dfa_state(struct armor *a, __u32 pos)
@@ -262,6 +293,50 @@ static __always_inline struct ua_accept *accept_of(__u32 policy, __u32 state)
 	struct ua_state_key sk = { .policy = policy, .state = state };
 
 	return state ? bpf_map_lookup_elem(&accept, &sk) : 0;
+}
+
+/* Index of the lowest bit set in m (m != 0). */
+static __always_inline __u32 lowest_bit(__u32 m)
+{
+	__u32 n = 0;
+
+	if (!(m & 0xffff)) {
+		n += 16;
+		m >>= 16;
+	}
+	if (!(m & 0xff)) {
+		n += 8;
+		m >>= 8;
+	}
+	if (!(m & 0xf)) {
+		n += 4;
+		m >>= 4;
+	}
+	if (!(m & 0x3)) {
+		n += 2;
+		m >>= 2;
+	}
+	if (!(m & 0x1))
+		n += 1;
+	return n;
+}
+
+/* The protections in force for armor `a` (filled by armored()) whose patterns match a path
+ * of class `class` that ended in state `pstate` of the shared table. */
+static __always_inline __u32 prot_matches(struct armor *a, __u8 class, __u32 pstate)
+{
+	struct ua_accept *pacc;
+	__u32 m;
+
+	if (!protected_class(class) || !pstate)
+		return 0;
+	if (pstate == UA_PSTATE_MISSING)
+		return a->pol->header.protect;
+	pacc = accept_of(UA_PROTECT_TABLE, pstate);
+	if (!pacc)
+		return 0;
+	m = pacc->deny[class & 3];
+	return m == UA_RULE_NONE ? 0 : m & a->pol->header.protect;
 }
 
 #endif

@@ -13,22 +13,20 @@
 //! semantics are tested on the host. Pure: no kernel, no D-Bus.
 
 mod caps;
+mod dfa;
 mod groups;
 mod minimize;
 mod net;
 mod pack;
+mod shared;
 
 pub use caps::{CapTable, CAP_SLOTS};
 pub use groups::{Group, RuleFinder, GROUP_ABOVE};
 pub use net::{NetTable, PortEntry, NET_SLOTS, PORT_RULES};
+pub use shared::{protections, PROTECT_STATE_BITS, PROTECT_TABLE};
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 
-use regex_automata::dfa::{dense, Automaton, StartKind};
-use regex_automata::util::{start, syntax};
-use regex_automata::{Anchored, MatchKind};
-
-use crate::policy::net::SocketPattern;
 use crate::policy::protect::IMPLICIT_UNIX_ALLOW;
 use crate::policy::{Action, Class, Mode, Policy, Protection, Rule};
 
@@ -85,9 +83,6 @@ pub struct Cell {
     pub check: u32,
     pub next: u32,
 }
-/// Memory the DFA construction may use before the policy is declared too complex.
-const BUILD_LIMIT: usize = 64 << 20;
-
 /// What a path that ends in a state matches, per path class: rule indexes into
 /// [`Policy::rules`] or [`RULE_NONE`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -276,28 +271,20 @@ fn compile_impl(
     // that a protection added in a later version never takes room from a policy.
     let own_patterns = patterns.len();
     let own_bytes: usize = patterns.iter().map(String::len).sum();
-    // Implicit protections: deny entries in the DFA for the path ones (the kernel checks the
-    // others by identity); the classes they need are decided for every armored unit.
+    // Implicit protections: the path ones are one table shared by every policy (shared.rs),
+    // the others are checked by identity. A policy says which are in force, and the classes
+    // they need are decided for every armored unit.
     let mut protect = 0u32;
     for p in Protection::ALL {
         if policy.is_exempt(p) {
             continue;
         }
         protect |= 1 << p as u32;
-        let writes = p
-            .write_paths()
-            .iter()
-            .filter_map(|w| crate::policy::PathPattern::parse(w).ok())
-            .map(|w| (w.to_regex(), 1));
-        let sockets = p
-            .unix_paths()
-            .iter()
-            .filter_map(|u| SocketPattern::parse(&format!("unix:{u}")).ok())
-            .map(|u| (u.to_regex(), UNIX_CLASS));
-        for (regex, ci) in writes.chain(sockets) {
-            patterns.push(regex);
-            owner.push((RULE_PROTECT + p as u32, ci, Action::Deny));
-            classes |= 1 << ci;
+        if !p.write_paths().is_empty() {
+            classes |= 1 << 1;
+        }
+        if !p.unix_paths().is_empty() {
+            classes |= 1 << UNIX_CLASS;
         }
     }
     let mut implicit = |path: &str, ci: usize| {
@@ -354,112 +341,21 @@ fn compile_impl(
         unenforced,
         groups,
     };
-    let mut trans: HashMap<(u32, u8), u32> = HashMap::new();
     if patterns.is_empty() {
         return Ok(tables);
     }
-
-    let dfa = dense::Builder::new()
-        .configure(
-            dense::Config::new()
-                .match_kind(MatchKind::All)
-                .start_kind(StartKind::Anchored)
-                // Minimized on the extracted tables instead (minimize.rs): much faster for
-                // many rules.
-                .minimize(false)
-                .dfa_size_limit(Some(BUILD_LIMIT))
-                .determinize_size_limit(Some(BUILD_LIMIT)),
-        )
-        .syntax(
-            syntax::Config::new()
-                .unicode(false)
-                .utf8(false)
-                .dot_matches_new_line(true),
-        )
-        .build_many(&patterns)
-        .map_err(|e| CompileError::TooComplex(e.to_string()))?;
-
-    let classes_of = dfa.byte_classes();
-    for b in 0..=255u8 {
-        tables.byte_class[b as usize] = classes_of.get(b);
-    }
-    let reps: Vec<(u8, u8)> = classes_of
-        .representatives(..)
-        .filter_map(|u| u.as_u8())
-        .map(|b| (classes_of.get(b), b))
-        .collect();
-
-    let start = dfa
-        .start_state(&start::Config::new().anchored(Anchored::Yes))
-        .map_err(|e| CompileError::TooComplex(e.to_string()))?;
-    let mut ids = HashMap::new();
-    let mut queue = VecDeque::new();
-    ids.insert(start, 1u32);
-    queue.push_back(start);
-    while let Some(s) = queue.pop_front() {
-        let sid = ids[&s];
-        let eoi = dfa.next_eoi_state(s);
-        if dfa.is_match_state(eoi) {
-            let mut acc = Accept::default();
-            for k in 0..dfa.match_len(eoi) {
-                let (rule, ci, action) = owner[dfa.match_pattern(eoi, k).as_usize()];
-                let slot = match action {
-                    Action::Deny => &mut acc.deny[ci],
-                    Action::Allow => &mut acc.allow[ci],
-                    Action::Audit => &mut acc.audit[ci],
-                };
-                *slot = (*slot).min(rule);
-            }
-            // An explicit `allow connect unix:` lifts an implicit protection's refusal of
-            // that socket (`check` warns); for files only ArmorExempt= lifts one.
-            let (deny, allow) = (acc.deny[UNIX_CLASS], acc.allow[UNIX_CLASS]);
-            if protection_of(deny).is_some() && allow < RULE_IMPLICIT {
-                acc.deny[UNIX_CLASS] = RULE_NONE;
-            }
-            tables.accept.insert(sid, acc);
-        }
-        for &(class, byte) in &reps {
-            let next = dfa.next_state(s, byte);
-            if dfa.is_dead_state(next) {
-                continue;
-            }
-            let n = ids.len() as u32 + 1;
-            let nid = *ids.entry(next).or_insert_with(|| {
-                queue.push_back(next);
-                n
-            });
-            trans.insert((sid, class), nid);
-        }
-        // Before minimizing, allow more: literal paths share their endings only after it.
-        if ids.len() > 16 * MAX_STATES || trans.len() > 16 * MAX_TRANSITIONS {
-            return Err(too_complex());
-        }
-    }
-    let mut states = ids.len();
-    if minimize {
-        let byte_classes: Vec<u8> = reps.iter().map(|&(class, _)| class).collect();
-        let (t, accept) = minimize::minimize(states, &byte_classes, &trans, &tables.accept);
-        trans = t;
-        tables.accept = accept;
-        states = trans
-            .values()
-            .copied()
-            .chain(tables.accept.keys().copied())
-            .max()
-            .unwrap_or(1)
-            .max(1) as usize;
-    }
-    if states + 1 > MAX_STATES || trans.len() > MAX_TRANSITIONS {
-        return Err(too_complex());
-    }
-    let classes = reps.iter().map(|&(c, _)| c as usize + 1).max().unwrap_or(1);
-    let packed = pack::pack(states, classes, &trans, &tables.accept);
-    if packed.cells.len() > MAX_CELLS {
-        return Err(too_complex());
-    }
-    tables.start = packed.bases[1];
-    tables.cells = packed.cells;
-    tables.accept = packed.accept;
+    let built = dfa::build(&patterns, &owner, minimize, |acc, rule, ci, action| {
+        let slot = match action {
+            Action::Deny => &mut acc.deny[ci],
+            Action::Allow => &mut acc.allow[ci],
+            Action::Audit => &mut acc.audit[ci],
+        };
+        *slot = (*slot).min(rule);
+    })?;
+    tables.start = built.start;
+    tables.byte_class = built.byte_class;
+    tables.cells = built.cells;
+    tables.accept = built.accept;
     Ok(tables)
 }
 
@@ -498,13 +394,19 @@ fn too_complex() -> CompileError {
 }
 
 impl Tables {
-    /// Decides an operation of `class` on `path` exactly as the kernel does.
+    /// Decides an operation of `class` on `path` exactly as the kernel does: the policy's own
+    /// table, then the implicit protections' shared one ([`protections`]).
     pub fn decide(&self, class: Class, path: &[u8]) -> Verdict {
         let Some((ci, acc)) = self.walk(class, path) else {
             return Verdict::Allow;
         };
+        // An explicit `allow connect unix:` lifts an implicit protection's refusal of that
+        // socket (`check` warns); for files only ArmorExempt= lifts one.
+        let lifted = ci == UNIX_CLASS && acc.is_some_and(|a| a.allow[ci] < RULE_IMPLICIT);
         if let Some(rule) = acc.map(|a| a.deny[ci]).filter(|r| *r != RULE_NONE) {
             Verdict::Deny(rule)
+        } else if let Some(p) = shared::protection_at(self.protect, ci, path).filter(|_| !lifted) {
+            Verdict::Deny(RULE_PROTECT + p)
         } else if self.allowlist & (1 << ci) != 0 && acc.is_none_or(|a| a.allow[ci] == RULE_NONE) {
             Verdict::Deny(RULE_NOT_ALLOWED)
         } else if let Some(rule) = acc.map(|a| a.audit[ci]).filter(|r| *r != RULE_NONE) {
@@ -527,19 +429,24 @@ impl Tables {
             Class::Connect => Some(UNIX_CLASS),
             c => class_index(c),
         }?;
+        self.walk_ci(ci, path)
+    }
+
+    /// [`Tables::walk`] by DFA class index.
+    fn walk_ci(&self, ci: usize, path: &[u8]) -> Option<(usize, Option<&Accept>)> {
         if self.classes & (1 << ci) == 0 {
             return None;
         }
         let mut state = self.start;
         for &b in path {
+            if state == 0 {
+                break;
+            }
             let i = state as usize + self.byte_class[b as usize] as usize;
             state = match self.cells.get(i) {
                 Some(cell) if cell.check == state => cell.next,
                 _ => 0,
             };
-            if state == 0 {
-                break;
-            }
         }
         Some((ci, self.accept.get(&state)))
     }

@@ -197,6 +197,7 @@ impl Kernel {
         };
         kernel.write_config()?;
         kernel.note_executor()?;
+        kernel.install_protections()?;
         Ok(kernel)
     }
 

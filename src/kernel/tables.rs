@@ -15,6 +15,31 @@ impl Kernel {
     /// Writes `tables` as policy `id`: its cells into a free run of `cells`, its accept
     /// entries, then its header, so the policy is complete before anything can be bound to it.
     pub fn install_policy(&self, id: u32, tables: &Tables) -> Result<()> {
+        let start = self.write_tables(id, tables)?;
+        self.write_header(id, tables, start)
+    }
+
+    /// Writes the implicit protections' shared table (compile::protections) as policy slot 0,
+    /// which no cgroup is bound to: the programs walk it besides each policy's own table.
+    /// Called before any program is attached.
+    pub fn install_protections(&self) -> Result<()> {
+        let tables = compile::protections();
+        let start = self.write_tables(compile::PROTECT_TABLE, tables)?;
+        self.skel
+            .maps
+            .policies
+            .update(
+                bytes(&compile::PROTECT_TABLE),
+                bytes(&header(tables, start)),
+                MapFlags::ANY,
+            )
+            .context("writing the implicit protections' table")?;
+        Ok(())
+    }
+
+    /// Writes `tables`' cells into a free run of `cells` (returned: where they start) and its
+    /// accept entries, as policy `id`'s.
+    fn write_tables(&self, id: u32, tables: &Tables) -> Result<u32> {
         let m = &self.skel.maps;
         let n = tables.cells.len().max(1) as u32;
         // Tables without a transition (refusing everything, or no path rule) share the run
@@ -24,7 +49,7 @@ impl Kernel {
             && tables.cells.iter().all(|c| c.check == compile::CELL_FREE);
         if shared {
             self.regions.borrow_mut().release(id);
-            return self.write_header(id, tables, 0);
+            return Ok(0);
         }
         let start = {
             let mut r = self.regions.borrow_mut();
@@ -68,7 +93,7 @@ impl Kernel {
                 .update(bytes(&key), bytes(&val), MapFlags::ANY)
                 .context("writing the accept map (is the policy too large?)")?;
         }
-        self.write_header(id, tables, start)
+        Ok(start)
     }
 
     /// Writes policy `id`'s header, whose cells start at `cells`.
