@@ -354,28 +354,22 @@ static __always_inline int ioctl_set_owner(unsigned int cmd)
 }
 
 /*
- * Setting another process's resource limits (prlimit(2) with a pid; the kernel calls the hook
- * only when the target is not the caller): RLIMIT_NOFILE of 0 for the daemon or PID 1. The
- * hook names the target's credentials, not the target, so only the caller's own threads and
- * its ancestors inside the unit (whose credentials it can compare) may be changed.
+ * Setting another process's resource limits (prlimit(2) with a pid): RLIMIT_NOFILE of 0 for
+ * the daemon or PID 1. Decided at task_setrlimit, which the kernel calls for every change of
+ * limits (one's own included) and which names the target task, so that a process may change
+ * the limits of any process of its own unit's tree (its children and siblings); not at
+ * task_prlimit, which names only the target's credentials (those of a child are a copy, equal
+ * to those of every other root process).
  */
-SEC("lsm/task_prlimit")
-int BPF_PROG(ua_task_prlimit, const struct cred *cred, const struct cred *tcred, unsigned int flags)
+SEC("lsm/task_setrlimit")
+int BPF_PROG(ua_task_setrlimit, struct task_struct *p, unsigned int resource,
+	     void *new_rlim)
 {
-	struct task_struct *t = bpf_get_current_task_btf();
 	struct armor a;
-	int i;
 
-	if (!(flags & LSM_PRLIMIT_WRITE) || !protected(&a, UA_PROT_SIGNAL))
+	if (!protected(&a, UA_PROT_SIGNAL) || in_unit(task_cgroup(p), a.binding->root))
 		return 0;
-	for (i = 0; i < ANCESTORS_MAX; i++) {
-		if (!t || !in_unit(task_cgroup(t), a.binding->root))
-			break;
-		if ((__u64)BPF_CORE_READ(t, real_cred) == (__u64)tcred)
-			return 0;
-		t = BPF_CORE_READ(t, real_parent);
-	}
-	return deny_protected(&a, UA_PROT_SIGNAL, UA_OP_PRLIMIT, 0, 0, 0);
+	return deny_protected(&a, UA_PROT_SIGNAL, UA_OP_PRLIMIT, 0, BPF_CORE_READ(p, tgid), 0);
 }
 
 SEC("lsm/userns_create")

@@ -310,7 +310,7 @@ impl Kernel {
             ("task_setnice", &p.ua_task_setnice),
             ("task_setioprio", &p.ua_task_setioprio),
             ("task_setscheduler", &p.ua_task_setscheduler),
-            ("task_prlimit", &p.ua_task_prlimit),
+            ("task_setrlimit", &p.ua_task_setrlimit),
             ("socket_sendmsg", &p.ua_socket_sendmsg),
             ("socket_create", &p.ua_socket_create),
             ("socket_connect", &p.ua_socket_connect),

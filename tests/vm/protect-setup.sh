@@ -226,6 +226,9 @@ try own-environ environ self
 core=$(cat /run/armortest/daemon.core)
 try prlimit-daemon prlimit --pid "$daemon" --core="$core"
 try prlimit-parent prlimit --pid $$ --core=0:0
+# A child's limits: its credentials are a copy, as like the daemon's as any root process's.
+prlimit_child() { sleep 100 & c=$!; prlimit --pid "$c" --core=0:0; rc=$?; kill "$c"; return $rc; }
+try prlimit-child prlimit_child
 try oom-daemon sh -c "echo 500 >/proc/$daemon/oom_score_adj"
 try oom-self sh -c "echo 100 >/proc/self/oom_score_adj"
 # A status line sent to PID 1 in the daemon's name (SCM_CREDENTIALS with its pid).

@@ -211,6 +211,7 @@ denied armor-p-signal oom-daemon "ptrace: echo 500 >/proc/DAEMON/oom_score_adj"
 # systemd-notify sends the message again in its own name and succeeds.
 denied armor-p-signal sendmmsg-daemon "signal: sendmmsg, the second message claiming DAEMON's pid"
 allowed armor-p-signal prlimit-parent "signal: prlimit --pid \$\$ (its own shell) --core=0:0"
+allowed armor-p-signal prlimit-child "signal: prlimit --pid CHILD (its own child) --core=0:0"
 allowed armor-p-signal oom-self "ptrace: echo 100 >/proc/self/oom_score_adj"
 allowed armor-p-signal claim-parent "signal: systemd-notify --pid=\$\$ (its own shell)"
 logged armor-p-signal UNITARMOR_PROTECTION=signal

@@ -1,0 +1,86 @@
+#!/bin/bash
+# 1,000 armored units at once, each with a policy of its own (issue 12, "Scale"): N services,
+# each with a drop-in denying it a file of its own, are written and armored by one
+# daemon-reload. Every one holds a policy slot of its own, the kernel's tables hold them all
+# (the implicit protections are one shared table, not a copy per policy), and each unit is
+# held to its own rule, not its neighbour's: a sample of them is started, each is denied its
+# own file and reads the next unit's, which an unarmored twin reads too. The scenario prints
+# the reload's time and the daemon's own account of its pass (under emulation: ratios and
+# counts carry over, absolute times do not).
+# Run in the guest by tests/vm/run, through suite.sh (`thousand.sh:N` for another N).
+. ./lib.sh
+n=${1:-1000}
+
+D=/srv/thousand
+mkdir -p $D /run/armortest/thousand
+for i in $(seq 1 $((n + 1))); do echo "secret $i" >$D/secret-$i; done
+for i in $(seq 1 "$n"); do
+  printf '[Unit]\nStartLimitIntervalSec=0\n[Service]\nType=oneshot\nExecStart=/bin/sh -c "cat %s/secret-%d >/run/armortest/thousand/%d 2>&1; echo $$? >>/run/armortest/thousand/%d; cat %s/secret-%d >>/run/armortest/thousand/%d 2>&1; echo $$? >>/run/armortest/thousand/%d"\n' \
+    $D "$i" "$i" "$i" $D $((i + 1)) "$i" "$i" >/etc/systemd/system/armor-k$i.service
+  mkdir -p /etc/systemd/system/armor-k$i.service.d
+  printf '[X-Armor]\nArmorPolicy=deny read %s/secret-%d\n' $D "$i" >/etc/systemd/system/armor-k$i.service.d/armor.conf
+done
+unit armor-k-twin.service "[Unit]
+StartLimitIntervalSec=0
+[Service]
+Type=oneshot
+ExecStart=/bin/sh -c 'cat $D/secret-1 >/run/armortest/thousand/twin 2>&1'"
+
+since=$(date '+%Y-%m-%d %H:%M:%S')
+t=$(date +%s%N)
+systemctl daemon-reload
+reload_ms=$((($(date +%s%N) - t) / 1000000))
+echo "# daemon-reload with $n new armored units took $reload_ms ms"
+pass=$(journalctl -u unitarmor.service --since "$since" -o cat | grep -E '^daemon-reload: re-read [0-9]+ armored units' | tail -n 1)
+echo "# the daemon: $pass"
+check "the daemon's pass during the reload read all $n units" \
+  eval "grep -Eq '^daemon-reload: re-read ([0-9]+) armored units' <<<'$pass' && test \"\$(sed -E 's/^daemon-reload: re-read ([0-9]+) .*/\1/' <<<'$pass')\" -ge $n"
+# No unit was given the wait drop-in: the reload's generator heard from the daemon in time.
+check "no unit waits for the daemon (the generator was answered)" \
+  sh -c '! ls /run/systemd/generator*/armor-k1.service.d/unitarmor-wait.conf 2>/dev/null | grep -q .'
+
+listed() { unitarmor status --json | grep -c '"unit": "armor-k[0-9]*\.service"'; }
+check "unitarmor status lists all $n units" eval "test \"\$(listed)\" -eq $n"
+distinct() {
+  unitarmor status --json | tr -d ' \n' |
+    grep -o '"unit":"armor-k[0-9]*\.service","mode":"[a-z]*","policy_id":[0-9]*' |
+    sed 's/.*"policy_id"://' | sort -u | wc -l
+}
+check "each has a policy slot of its own ($n distinct)" eval "test \"\$(distinct)\" -eq $n"
+usage=$(unitarmor status | tail -n 1)
+echo "# unitarmor status: $usage"
+cells_used=$(sed -n 's|.*dfa cells \([0-9]*\)/[0-9]*.*|\1|p' <<<"$usage")
+cells_all=$(sed -n 's|.*dfa cells [0-9]*/\([0-9]*\).*|\1|p' <<<"$usage")
+echo "# dfa cells: $cells_used of $cells_all, $((cells_used / n)) a unit"
+check "the kernel's cell array holds them with room to spare (under half used)" \
+  test "$((cells_used * 2))" -lt "$cells_all"
+
+# A sample: each is denied its own file and reads its neighbour's.
+for i in 1 2 $((n / 2)) $((n - 1)) "$n"; do
+  check_fails "armor-k$i: its start fails (its own file is denied)" systemctl start armor-k$i.service
+  check "armor-k$i: cat got EACCES on its own file" \
+    grep -q "secret-$i: Permission denied" /run/armortest/thousand/$i
+  check "armor-k$i: it read its neighbour's file (its rule is its own)" \
+    grep -qx "secret $((i + 1))" /run/armortest/thousand/$i
+done
+check "the denial is in journalctl -u armor-k$n.service" eventually sh -c \
+  "journalctl -u armor-k$n.service -o cat | grep -q 'Denied read of $D/secret-$n '"
+check "the unarmored twin reads unit 1's file" systemctl start armor-k-twin.service
+check "the twin printed it" grep -qx "secret 1" /run/armortest/thousand/twin
+
+# Taking the units away frees their slots (the next reload's rescan).
+rm -rf /etc/systemd/system/armor-k[0-9]*.service /etc/systemd/system/armor-k[0-9]*.service.d
+systemctl daemon-reload
+none_listed() {
+  local i
+  for i in $(seq 1 120); do
+    [ "$(listed)" -eq 0 ] && return 0
+    sleep 1
+  done
+  echo "still listed: $(listed)"
+  return 1
+}
+check "after they are removed and systemd reloaded, status lists none of them" none_listed
+rm -rf $D /run/armortest/thousand /etc/systemd/system/armor-k-twin.service
+
+finish
