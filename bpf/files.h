@@ -4,8 +4,9 @@
  * read or write class on the object's path (path.h).
  *
  * Renames and links also must not give a file a second name with other rules: the source
- * and the target must end in DFA states that decide alike (for a directory, the same state,
- * since a minimized DFA's states are its equivalence classes: everything below decides alike).
+ * and the target must end in DFA states that decide alike, in the policy's table and in the
+ * protections' shared one (for a directory, the same states, since a minimized DFA's states
+ * are its equivalence classes: everything below decides alike).
  */
 #ifndef UNITARMOR_FILES_H
 #define UNITARMOR_FILES_H

@@ -261,7 +261,7 @@ static __always_inline bool armored(struct armor *a)
 	a->cgid = bpf_get_current_cgroup_id();
 	a->switches = 0; /* no claim on the path buffer yet (path.h) */
 	a->binding = bpf_map_lookup_elem(&bound, &a->cgid);
-	if (!a->binding)
+	if (!a->binding || !a->binding->policy)
 		return false;
 	a->pol = bpf_map_lookup_elem(&policies, &a->binding->policy);
 	return a->pol != 0;

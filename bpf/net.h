@@ -9,9 +9,9 @@
  *
  * Unix socket connects and sends, decided in the unix class (`connect unix:`) on the name of
  * the socket connected to: the path it is bound at (built from its inode, so another name
- * for it changes nothing) or `@` and its abstract name. The implicit `bus` protection adds
- * deny entries for the service manager, the system bus and user managers; logging and
- * readiness sockets are always allowed (src/compile.rs). A socket created inside the
+ * for it changes nothing) or `@` and its abstract name. The implicit `bus` protection refuses
+ * the service manager, the system bus and user managers (the protections' shared table,
+ * walk.h); logging and readiness sockets are always allowed (src/compile.rs). A socket created inside the
  * caller's own unit is always reachable.
  */
 #ifndef UNITARMOR_NET_H

@@ -61,7 +61,7 @@ static __always_inline bool fully_armored(struct task_struct *t)
 	struct ua_binding *b = bpf_map_lookup_elem(&bound, &cgid);
 	struct ua_policy_table *pol;
 
-	if (!b)
+	if (!b || !b->policy)
 		return false;
 	pol = bpf_map_lookup_elem(&policies, &b->policy);
 	return pol && (pol->header.protect & UA_PROT_ALL) == UA_PROT_ALL;

@@ -15,7 +15,8 @@
 #define UA_EXE_MAX 256
 /* Deepest path (components plus mount crossings) the programs walk. */
 #define UA_PATH_DEPTH 64
-/* Policy ids are 1..UA_MAX_POLICIES-1; 0 means "not armored". */
+/* Policy ids are 1..UA_MAX_POLICIES-1; 0 in a binding means "not armored" (slot 0 of
+ * `policies` holds the implicit protections' shared table, walk.h). */
 #define UA_MAX_POLICIES 1024
 
 /* Classes decided by the policy's DFA; bit n of a class mask is class n. UA_CLASS_UNIX is

@@ -402,7 +402,9 @@ impl Tables {
         };
         // An explicit `allow connect unix:` lifts an implicit protection's refusal of that
         // socket (`check` warns); for files only ArmorExempt= lifts one.
-        let lifted = ci == UNIX_CLASS && acc.is_some_and(|a| a.allow[ci] < RULE_IMPLICIT);
+        // (As the kernel tests it: an allow slot holds a rule index, RULE_IMPLICIT or
+        // RULE_NONE, and only a rule index is below RULE_PROTECT.)
+        let lifted = ci == UNIX_CLASS && acc.is_some_and(|a| a.allow[ci] < RULE_PROTECT);
         if let Some(rule) = acc.map(|a| a.deny[ci]).filter(|r| *r != RULE_NONE) {
             Verdict::Deny(rule)
         } else if let Some(p) = shared::protection_at(self.protect, ci, path).filter(|_| !lifted) {

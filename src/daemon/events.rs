@@ -502,7 +502,8 @@ impl Daemon {
             ),
             (
                 "accepting_states",
-                tables().map(|t| t.accept.len()).sum(),
+                tables().map(|t| t.accept.len()).sum::<usize>()
+                    + compile::protections().accept.len(),
                 limits.accept,
             ),
         ]

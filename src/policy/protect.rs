@@ -3,7 +3,8 @@
 //! runs later as root outside it (docs/DESIGN.md, "Threat model"). Each protection has a name
 //! that `ArmorExempt=` takes to lift it for a unit that must (`unitarmor check` warns), and a
 //! reason that `show` and the journal print. Pure data: the compiler turns the path lists into
-//! deny entries of the policy's DFA, and the kernel checks the others by identity.
+//! one table every policy shares (src/compile/shared.rs), and the kernel checks the others by
+//! identity.
 
 use std::fmt;
 
