@@ -19,7 +19,7 @@ systemctl daemon-reload
 check "armor-an-both.service is armored" wait_rules armor-an-both.service 2
 systemctl start armor-an-open.service armor-an-both.service
 check "armor-an-both.service's read was denied" eventually sh -c \
-  'journalctl -u armor-an-both.service -o cat | grep -q "armor-an-secret: Permission denied"'
+  bash -c 'unit_lines armor-an-both.service | grep -q "armor-an-secret: Permission denied"'
 # The daemon publishes its counters every second.
 check "the daemon counted the denial" eventually sh -c \
   'unitarmor status --json armor-an-both.service | grep -q "\"denied\": 1,"'

@@ -18,7 +18,7 @@ rm -f /srv/fc-written
 
 # jgrep UNIT ERE: the unit's journal (message text only) has a line matching ERE.
 # Waits up to 20 s: journald stores a unit's output a moment after the unit has stopped.
-jgrep() { eventually sh -c 'journalctl -u "$1" -o cat --no-pager | grep -Eq -- "$2"' jgrep "$1" "$2"; }
+jgrep() { eventually bash -c 'unit_lines "$1" | grep -Eq -- "$2"' jgrep "$1" "$2"; }
 # eacces UNIT: cat in UNIT was refused /srv/fc-secret.
 eacces() { jgrep "$1" '(^|/)cat: /srv/fc-secret: Permission denied$'; }
 # eacces_n UNIT N: it was, N times.

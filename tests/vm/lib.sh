@@ -70,6 +70,17 @@ result_of() {
   systemctl show -P Result "$1"
 }
 
+# unit_lines UNIT: the unit's journal lines (message text), then those its last main process
+# wrote to its output stream: journald files a stream's line under the writer's unit by its
+# cgroup, and under load it has been seen to file one under none.
+unit_lines() {
+  local pid
+  journalctl -u "$1" -o cat --no-pager
+  pid=$(systemctl show -P ExecMainPID "$1")
+  if [ "${pid:-0}" != 0 ]; then journalctl _PID="$pid" -o cat --no-pager; fi
+}
+export -f unit_lines
+
 # eventually CMD...: retries CMD for up to 20 s (the guest is emulated; timings vary).
 eventually() {
   local i
