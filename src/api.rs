@@ -31,13 +31,16 @@ pub struct UnitStatus {
     pub errors: String,
 }
 
+/// The [`Usage`] entry of the kernel memory all maps hold, in KiB.
+pub const MAP_MEMORY: &str = "kernel_map_kib";
+
 /// How much of one fixed-size kernel table is in use, as `Usage` reports it. A list of named
 /// entries rather than a struct: a daemon that reports one table more (or less) still talks
 /// to an older `unitarmor status`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, Type)]
 pub struct Usage {
     /// `policy_slots`, `bound_cgroups`, `sub_cgroups`, `expected_paths`, `dfa_cells`,
-    /// `accepting_states`.
+    /// `accepting_states`, `rule_counters`; and [`MAP_MEMORY`] (KiB, no limit: 0).
     pub name: String,
     pub used: u64,
     pub limit: u64,
@@ -201,6 +204,9 @@ pub fn usage_line(usage: &[Usage]) -> String {
     usage
         .iter()
         .map(|u| {
+            if u.name == MAP_MEMORY {
+                return format!("kernel maps {:.1} MiB", u.used as f64 / 1024.0);
+            }
             let full = if u.limit > 0 && u.used * 10 >= u.limit * 9 {
                 " (nearly full)"
             } else {
@@ -263,6 +269,15 @@ mod tests {
         assert_eq!(
             usage_json(&usage)["policy_slots"],
             serde_json::json!({"used": 3, "limit": 1023})
+        );
+    }
+
+    #[test]
+    fn map_memory_has_no_limit_to_print() {
+        let usage = [u("dfa_cells", 96, 2097152), u(MAP_MEMORY, 41_472, 0)];
+        assert_eq!(
+            usage_line(&usage),
+            "dfa cells 96/2097152, kernel maps 40.5 MiB"
         );
     }
 }

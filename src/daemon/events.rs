@@ -12,7 +12,7 @@ use tracing::{error, warn};
 use super::cgroups::unit_of_cgroup;
 use super::discover::template_of;
 use super::Daemon;
-use crate::api::{UnitStatus, Usage};
+use crate::api::{UnitStatus, Usage, MAP_MEMORY};
 use crate::compile::{
     self, RULE_FULL, RULE_NOT_ALLOWED, RULE_RECOVER, RULE_SOURCE_ROUTE, RULE_UNBUILDABLE,
 };
@@ -467,6 +467,12 @@ impl Daemon {
             used: counters as u64,
             limit: kernel::abi::HITS_MAX as u64,
         });
+        // What all of the maps hold in the kernel (no limit of its own: the maps' sizes are).
+        usage.extend(self.kernel.map_memory().map(|bytes| Usage {
+            name: MAP_MEMORY.to_string(),
+            used: bytes.div_ceil(1024),
+            limit: 0,
+        }));
         if let Ok(mut s) = self.status.lock() {
             s.units = list;
             s.usage = usage;

@@ -35,6 +35,24 @@ impl Kernel {
         }
     }
 
+    /// The kernel memory the programs' maps hold, in bytes, as the kernel accounts it (the
+    /// `memlock:` line of each map's descriptor in /proc/self/fdinfo: preallocated arrays and
+    /// hashes at their full size, the others as they grow); None if it cannot be read.
+    pub fn map_memory(&self) -> Option<u64> {
+        use libbpf_rs::skel::Skel;
+        use std::os::fd::{AsFd, AsRawFd};
+        let mut total = 0;
+        for map in self.skel.object().maps() {
+            let fd = map.as_fd().as_raw_fd();
+            let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).ok()?;
+            total += info
+                .lines()
+                .find_map(|l| l.strip_prefix("memlock:"))
+                .and_then(|v| v.trim().parse::<u64>().ok())?;
+        }
+        Some(total)
+    }
+
     /// Entries in `expected`: one key walk over as many entries as there are armored units
     /// with a policy slot (and their templates' names).
     pub fn expected_entries(&self) -> usize {

@@ -59,6 +59,8 @@ cells_all=$(sed -n 's|.*dfa cells [0-9]*/\([0-9]*\).*|\1|p' <<<"$usage")
 echo "# dfa cells: $cells_used of $cells_all, $((cells_used / n)) a unit"
 check "the kernel's cell array holds them with room to spare (under half used)" \
   test "$((cells_used * 2))" -lt "$cells_all"
+check "status reports the kernel memory the maps hold" \
+  eval "grep -Eq ', kernel maps [0-9]+\.[0-9] MiB$' <<<'$usage'"
 
 # A sample: each is denied its own file and reads its neighbour's.
 for i in 1 2 $((n / 2)) $((n - 1)) "$n"; do
