@@ -20,12 +20,16 @@ for f in /usr/bin/unitarmor /usr/lib/systemd/system/unitarmor.service /usr/lib/s
   if grep -qx "$f" <<<"$files"; then ok "rpm has $f"; else bad "rpm lacks $f"; fi
 done
 # The generator: a link to the binary, which acts as the generator under that name.
-if rpm -qp --dump "$rpm" 2>/dev/null | grep -q '^/usr/lib/systemd/system-generators/unitarmor-generator .* \.\./\.\./\.\./bin/unitarmor$'; then
+# Listings are read whole before grep -q looks at them: with pipefail, a grep that stops at
+# its first match can kill the lister with SIGPIPE and fail the pipeline.
+dump=$(rpm -qp --dump "$rpm" 2>/dev/null)
+if grep -q '^/usr/lib/systemd/system-generators/unitarmor-generator .* \.\./\.\./\.\./bin/unitarmor$' <<<"$dump"; then
   ok "rpm links the generator to /usr/bin/unitarmor"
 else
   bad "rpm generator link"
 fi
-if dpkg-deb -c "$deb" | grep -q ' \./lib/systemd/system-generators/unitarmor-generator -> /usr/bin/unitarmor$'; then
+contents=$(dpkg-deb -c "$deb")
+if grep -q ' \./lib/systemd/system-generators/unitarmor-generator -> /usr/bin/unitarmor$' <<<"$contents"; then
   ok "deb links the generator to /usr/bin/unitarmor"
 else
   bad "deb generator link"
@@ -34,6 +38,7 @@ scripts=$(rpm -qp --scripts "$rpm" 2>/dev/null)
 for s in "postinstall scriptlet" "preuninstall scriptlet" "postuninstall scriptlet" "unitarmor disarm" "systemctl preset unitarmor.service"; do
   if grep -q "$s" <<<"$scripts"; then ok "rpm scripts have '$s'"; else bad "rpm scripts lack '$s'"; fi
 done
-if rpm -qp --configfiles "$rpm" 2>/dev/null | grep -qx /etc/unitarmor/policies/base.toml; then ok "rpm marks the policies as config"; else bad "rpm config files"; fi
+configs=$(rpm -qp --configfiles "$rpm" 2>/dev/null)
+if grep -qx /etc/unitarmor/policies/base.toml <<<"$configs"; then ok "rpm marks the policies as config"; else bad "rpm config files"; fi
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
