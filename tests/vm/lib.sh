@@ -73,9 +73,12 @@ result_of() {
 # unit_lines UNIT: the unit's journal lines (message text), then those its last main process
 # wrote to its output stream: journald files a stream's line under the writer's unit by its
 # cgroup, and under load it has been seen to file one under none.
+# Only a unit PID 1 has loaded is asked for its main process: asking loads a unit, and a FIFO
+# among its drop-ins would then hang PID 1 (failclosed.sh has one).
 unit_lines() {
   local pid
   journalctl -u "$1" -o cat --no-pager
+  [ -n "$(systemctl list-units --all --plain --no-legend "$1")" ] || return 0
   pid=$(systemctl show -P ExecMainPID "$1")
   if [ "${pid:-0}" != 0 ]; then journalctl _PID="$pid" -o cat --no-pager; fi
 }
