@@ -97,6 +97,24 @@ static __always_inline bool template_key(struct scratch *s)
 	return true;
 }
 
+/* After template_key() found no instance: fills s->template_key with the new cgroup's last
+ * component itself (unescaped), zero-padded: `/x.slice/job.scope` gives `job.scope`, the
+ * unit's name. Returns false if the path was too long to scan. */
+static __always_inline bool unit_key(struct scratch *s)
+{
+	struct scan_ctx ctx = { .s = s };
+	int i;
+
+	if (s->scan.end >= UA_CGROUP_PATH_MAX || s->scan.leaf >= s->scan.end)
+		return false;
+	for (i = 0; i < UA_CGROUP_PATH_MAX / 8; i++)
+		((__u64 *)s->template_key)[i] = 0;
+	s->scan.out = 0;
+	s->scan.at = UA_CGROUP_PATH_MAX; /* copy_byte() then copies the name as it is */
+	bpf_loop(UA_CGROUP_PATH_MAX - 1, copy_byte, &ctx, 0);
+	return true;
+}
+
 /* Whether the NUL-terminated cgroup path of n bytes (NUL included) ends in "/`name`" (`len`
  * bytes, at most 32). */
 static __always_inline bool ends_with(const char *p, long n, const char *name, __u32 len)
@@ -153,8 +171,15 @@ int BPF_PROG(ua_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 	 * policy by naming one). Anyone else's cgroup named like an instance (a user's, a
 	 * container's) is not bound, and so cannot fill `bound`. */
 	if (!exp && (bpf_get_current_pid_tgid() >> 32) == 1 &&
-	    !(parent && !(parent->flags & UA_BIND_SLICE)) && template_key(s))
-		exp = bpf_map_lookup_elem(&expected, s->template_key);
+	    !(parent && !(parent->flags & UA_BIND_SLICE))) {
+		if (template_key(s))
+			exp = bpf_map_lookup_elem(&expected, s->template_key);
+		/* Likewise any other armored unit, by its name, wherever a Slice= set at run time
+		 * puts it (a transient scope or service: `systemd-run --scope --slice=...`). A unit
+		 * name is unique in the service manager, whatever its slice. */
+		else if (!is_slice(s->cgroup_path, n) && unit_key(s))
+			exp = bpf_map_lookup_elem(&expected, s->template_key);
+	}
 	if (exp) {
 		b.policy = exp->policy;
 		b.flags = exp->flags;

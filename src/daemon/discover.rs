@@ -81,10 +81,12 @@ pub(super) fn discover_on_disk(skip: &HashSet<String>) -> Vec<Candidate> {
             let unit = name.strip_suffix(".d").unwrap_or(&name);
             // Type-level and prefix drop-in directories (service.d, foo-.service.d) are not
             // units; the root slice has no cgroup of its own to bind.
-            let kind_ok =
-                unit.ends_with(".service") || (unit.ends_with(".slice") && unit != "-.slice");
+            let kind_ok = unit.ends_with(".service")
+                || unit.ends_with(".scope")
+                || (unit.ends_with(".slice") && unit != "-.slice");
             if kind_ok
                 && !unit.ends_with("-.service")
+                && !unit.ends_with("-.scope")
                 && !unit.ends_with("-.slice")
                 && !unit.starts_with('.')
             {

@@ -242,7 +242,10 @@ impl Daemon {
         }
         // Instances whose Slice= puts them elsewhere than the template's slice are bound by
         // the template's name (bpf/binding.h: template_key).
-        if unit.is_template() {
+        // Other units (not slices, not instances) are also bound by their name, wherever a
+        // Slice= set at run time puts them (bpf/binding.h: unit_key): a transient scope or
+        // service started with a slice of its own.
+        if unit.is_template() || by_name(&c.name) {
             if let Err(e) = self.kernel.set_expected(&c.name, id, 0) {
                 error!(object_systemd_unit = c.name.as_str(), "{}: {e:#}", c.name);
             }
@@ -381,7 +384,7 @@ impl Daemon {
             return;
         };
         self.kernel.remove_expected(&a.expected);
-        if UnitName::new(name).is_template() {
+        if UnitName::new(name).is_template() || by_name(name) {
             self.kernel.remove_expected(name);
         }
         for (cgid, b) in self.kernel.bindings() {
@@ -536,4 +539,11 @@ mod tests {
         // A cgroup still bound to it.
         assert_eq!(unload_action(true, true, || false, || true), Unload::Forget);
     }
+}
+
+/// Whether a unit is also bound at creation by its name (bpf/binding.h: unit_key): every
+/// unit but slices (whose cgroup path is their name) and template instances (bound by their
+/// template's name, or their own path).
+fn by_name(name: &str) -> bool {
+    !name.ends_with(".slice") && !name.contains('@')
 }
