@@ -513,6 +513,13 @@ pub(super) fn unload_action(
     }
 }
 
+/// Whether a unit is also bound at creation by its name (bpf/binding.h: unit_key): every
+/// unit but slices (whose cgroup path is their name) and template instances (bound by their
+/// template's name, or their own path).
+fn by_name(name: &str) -> bool {
+    !name.ends_with(".slice") && !name.contains('@')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -539,11 +546,4 @@ mod tests {
         // A cgroup still bound to it.
         assert_eq!(unload_action(true, true, || false, || true), Unload::Forget);
     }
-}
-
-/// Whether a unit is also bound at creation by its name (bpf/binding.h: unit_key): every
-/// unit but slices (whose cgroup path is their name) and template instances (bound by their
-/// template's name, or their own path).
-fn by_name(name: &str) -> bool {
-    !name.ends_with(".slice") && !name.contains('@')
 }
