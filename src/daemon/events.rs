@@ -277,6 +277,7 @@ impl Daemon {
             .values()
             .map(|u| u.id)
             .chain(self.retiring.iter().map(|r| r.0))
+            .chain(std::iter::once(kernel::REFUSE_ID))
             .collect();
         let bindings = self.kernel.bindings();
         let mut found = HashSet::new();

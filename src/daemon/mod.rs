@@ -101,6 +101,9 @@ pub struct Daemon {
     /// Policies removed from the kernel that a cgroup may still be bound to (events.rs:
     /// sweep); their ids are not handed out again until no cgroup is.
     dead: HashSet<u32>,
+    /// Units refused everything for want of a free policy id (bound to
+    /// [`kernel::REFUSE_ID`]), with their expected cgroup path; retried at each pass.
+    refused: HashMap<String, String>,
     status: Arc<Mutex<Published>>,
     /// The node_exporter textfile could not be written last time (metrics.rs; logged once).
     textfile_failing: bool,
@@ -139,6 +142,7 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
         quiet: HashMap::new(),
         quiet_gone: Vec::new(),
         dead: HashSet::new(),
+        refused: HashMap::new(),
         status: status.clone(),
         textfile_failing: false,
     };

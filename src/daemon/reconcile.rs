@@ -14,7 +14,7 @@ use super::discover::{
 };
 use super::{Armored, Daemon};
 use crate::compile;
-use crate::kernel::{BIND_SLICE, MAX_POLICIES};
+use crate::kernel::{BIND_SLICE, REFUSE_ID};
 use crate::policy::named::Lookup;
 use crate::policy::resolve;
 use crate::policy::specifiers::UnitName;
@@ -37,9 +37,9 @@ impl Daemon {
 
     fn alloc_id(&mut self) -> Option<u32> {
         let in_use = self.slots_in_use();
-        for _ in 1..MAX_POLICIES {
+        for _ in 1..REFUSE_ID {
             let id = self.next_id;
-            self.next_id = if self.next_id + 1 >= MAX_POLICIES {
+            self.next_id = if self.next_id + 1 >= REFUSE_ID {
                 1
             } else {
                 self.next_id + 1
@@ -195,12 +195,20 @@ impl Daemon {
             );
         }
         let Some(id) = self.alloc_id() else {
+            let why = format!("no free policy slot (limit {})", REFUSE_ID - 1);
+            if self.keep_last_good(&c.name, why.clone()) {
+                return;
+            }
             error!(
                 object_systemd_unit = c.name.as_str(),
-                "{}: no free policy slot (limit {MAX_POLICIES})", c.name
+                unitarmor_unit = c.name.as_str(),
+                "{}: {why}; refused everything until a slot is free",
+                c.name
             );
+            self.refuse_for_now(&c.name, &expected);
             return;
         };
+        self.refused.remove(&c.name);
         if let Err(e) = self.kernel.install_policy(id, &tables) {
             self.kernel.remove_policy(id, &tables);
             if self.keep_last_good(&c.name, format!("{e:#}")) {
@@ -379,7 +387,41 @@ impl Daemon {
         }
     }
 
+    /// Binds unit `name` (its cgroups at `expected` and below, and those created from now on)
+    /// to the policy that refuses everything: it has no policy id of its own, and must not run
+    /// unarmored. The next pass tries again.
+    fn refuse_for_now(&mut self, name: &str, expected: &str) {
+        let refusing = compile::refuse_all(&crate::policy::Policy::default());
+        if let Err(e) = self.kernel.install_policy(REFUSE_ID, &refusing) {
+            error!(object_systemd_unit = name, "{name}: {e:#}");
+        }
+        let flags = if bind_order(name) < 2 { BIND_SLICE } else { 0 };
+        if let Err(e) = self.kernel.set_expected(expected, REFUSE_ID, flags) {
+            error!(object_systemd_unit = name, "{name}: {e:#}");
+        }
+        if UnitName::new(name).is_template() || by_name(name) {
+            if let Err(e) = self.kernel.set_expected(name, REFUSE_ID, 0) {
+                error!(object_systemd_unit = name, "{name}: {e:#}");
+            }
+        }
+        for (cgid, binding) in cgroup_bindings(expected, REFUSE_ID) {
+            if let Err(e) = self.kernel.bind(cgid, binding) {
+                error!(object_systemd_unit = name, "{name}: {e:#}");
+            }
+        }
+        self.refused.insert(name.to_string(), expected.to_string());
+    }
+
     fn disarm_unit(&mut self, name: &str) {
+        if let Some(expected) = self.refused.remove(name) {
+            self.kernel.remove_expected(&expected);
+            if UnitName::new(name).is_template() || by_name(name) {
+                self.kernel.remove_expected(name);
+            }
+            for (cgid, _) in cgroup_bindings(&expected, REFUSE_ID) {
+                self.kernel.unbind(cgid);
+            }
+        }
         let Some(a) = self.units.remove(name) else {
             return;
         };

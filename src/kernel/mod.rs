@@ -48,6 +48,9 @@ use skel::{UnitarmorSkel, UnitarmorSkelBuilder};
 pub const PIN_DIR: &str = "/sys/fs/bpf/unitarmor";
 /// Policy ids run from 1 to this minus one (bpf/unitarmor.h: UA_MAX_POLICIES).
 pub const MAX_POLICIES: u32 = 1024;
+/// The last policy id, never handed to a unit: a policy that refuses everything, for units the
+/// daemon has no free id for (they are refused, not left unarmored, until one is free).
+pub const REFUSE_ID: u32 = MAX_POLICIES - 1;
 /// Key length of the `expected` map (bpf/unitarmor.h: UA_CGROUP_PATH_MAX).
 pub const CGROUP_PATH_MAX: usize = 256;
 /// A cgroup that holds units rather than processes (bpf/unitarmor.h: UA_BIND_SLICE).

@@ -8,7 +8,7 @@ use super::{Kernel, MAX_POLICIES, SUB_CGROUPS_MAX};
 /// The capacities of the tables the daemon and the binding programs fill.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// Policy ids (1 to [`MAX_POLICIES`] - 1).
+    /// Policy ids (1 to [`MAX_POLICIES`] - 2; the last is [`super::REFUSE_ID`]).
     pub policies: u32,
     /// Cgroups bound to a policy (`bound`).
     pub bound: u32,
@@ -26,7 +26,7 @@ impl Kernel {
     pub fn limits(&self) -> Limits {
         let m = &self.skel.maps;
         Limits {
-            policies: MAX_POLICIES - 1,
+            policies: MAX_POLICIES - 2,
             bound: m.bound.max_entries(),
             sub_cgroups: SUB_CGROUPS_MAX,
             expected: m.expected.max_entries(),

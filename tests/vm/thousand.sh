@@ -75,6 +75,36 @@ check "the denial is in journalctl -u armor-k$n.service" eventually sh -c \
 check "the unarmored twin reads unit 1's file" systemctl start armor-k-twin.service
 check "the twin printed it" grep -qx "secret 1" /run/armortest/thousand/twin
 
+# Beyond the policy slots: 30 more units, of which those the daemon has no slot for must be
+# refused everything (their command never runs), never left unarmored. None reads its file.
+extra=30
+for i in $(seq $((n + 1)) $((n + extra))); do
+  printf '[Unit]\nStartLimitIntervalSec=0\n[Service]\nType=oneshot\nExecStart=/bin/sh -c "cat %s/secret-%d >/run/armortest/thousand/%d 2>&1; echo $$? >>/run/armortest/thousand/%d"\n' \
+    $D "$i" "$i" "$i" >/etc/systemd/system/armor-k$i.service
+  mkdir -p /etc/systemd/system/armor-k$i.service.d
+  printf '[X-Armor]\nArmorPolicy=deny read %s/secret-%d\n' $D "$i" >/etc/systemd/system/armor-k$i.service.d/armor.conf
+  echo "secret $i" >$D/secret-$i
+done
+since=$(date '+%Y-%m-%d %H:%M:%S')
+systemctl daemon-reload
+echo "# unitarmor status: $(unitarmor status | tail -n 1)"
+refused=0 denied=0 leaked=0
+for i in $(seq $((n + 1)) $((n + extra))); do
+  systemctl start armor-k$i.service >/dev/null 2>&1
+  if [ ! -e /run/armortest/thousand/$i ]; then
+    refused=$((refused + 1))
+  elif grep -q "secret-$i: Permission denied" /run/armortest/thousand/$i; then
+    denied=$((denied + 1))
+  else
+    leaked=$((leaked + 1))
+  fi
+done
+echo "# beyond $n: $denied denied their file under a slot of their own, $refused refused outright, $leaked read it"
+check "no unit beyond the policy slots read its file" test "$leaked" -eq 0
+check "some were beyond the slots and refused outright" test "$refused" -gt 0
+check "the journal names a unit that got no slot" eventually sh -c \
+  "journalctl -u unitarmor.service --since '$since' -o cat | grep -Eq '^armor-k[0-9]+\.service: no free policy slot .*refused everything'"
+
 # Taking the units away frees their slots (the next reload's rescan).
 rm -rf /etc/systemd/system/armor-k[0-9]*.service /etc/systemd/system/armor-k[0-9]*.service.d
 systemctl daemon-reload
