@@ -26,6 +26,9 @@ StartLimitIntervalSec=0
 Type=oneshot
 ExecStart=/bin/sh -c 'cat $D/secret-1 >/run/armortest/thousand/twin 2>&1'"
 
+# slots_used: the policy slots in use, from status's last line.
+slots_used() { unitarmor status | tail -n 1 | sed -n 's|.*policy slots \([0-9]*\)/.*|\1|p'; }
+slots_before=$(slots_used)
 since=$(date '+%Y-%m-%d %H:%M:%S')
 t=$(date +%s%N)
 systemctl daemon-reload
@@ -118,6 +121,18 @@ none_listed() {
   return 1
 }
 check "after they are removed and systemd reloaded, status lists none of them" none_listed
+# Their slots come back once no hook can be using their tables (and the scenarios after this
+# one need them).
+slots_back() {
+  local i
+  for i in $(seq 1 300); do
+    [ "$(slots_used)" -le "$slots_before" ] && return 0
+    sleep 1
+  done
+  echo "policy slots in use: $(slots_used), $slots_before before"
+  return 1
+}
+check "their policy slots are free again" slots_back
 rm -rf $D /run/armortest/thousand /etc/systemd/system/armor-k-twin.service
 
 finish
