@@ -253,7 +253,7 @@ impl Daemon {
         // Other units (not slices, not instances) are also bound by their name, wherever a
         // Slice= set at run time puts them (bpf/binding.h: unit_key): a transient scope or
         // service started with a slice of its own.
-        if unit.is_template() || by_name(&c.name) {
+        if keyed_by_name(&c.name) {
             if let Err(e) = self.kernel.set_expected(&c.name, id, 0) {
                 error!(object_systemd_unit = c.name.as_str(), "{}: {e:#}", c.name);
             }
@@ -399,7 +399,7 @@ impl Daemon {
         if let Err(e) = self.kernel.set_expected(expected, REFUSE_ID, flags) {
             error!(object_systemd_unit = name, "{name}: {e:#}");
         }
-        if UnitName::new(name).is_template() || by_name(name) {
+        if keyed_by_name(name) {
             if let Err(e) = self.kernel.set_expected(name, REFUSE_ID, 0) {
                 error!(object_systemd_unit = name, "{name}: {e:#}");
             }
@@ -415,7 +415,7 @@ impl Daemon {
     fn disarm_unit(&mut self, name: &str) {
         if let Some(expected) = self.refused.remove(name) {
             self.kernel.remove_expected(&expected);
-            if UnitName::new(name).is_template() || by_name(name) {
+            if keyed_by_name(name) {
                 self.kernel.remove_expected(name);
             }
             for (cgid, _) in cgroup_bindings(&expected, REFUSE_ID) {
@@ -426,7 +426,7 @@ impl Daemon {
             return;
         };
         self.kernel.remove_expected(&a.expected);
-        if UnitName::new(name).is_template() || by_name(name) {
+        if keyed_by_name(name) {
             self.kernel.remove_expected(name);
         }
         for (cgid, b) in self.kernel.bindings() {
@@ -555,11 +555,12 @@ pub(super) fn unload_action(
     }
 }
 
-/// Whether a unit is also bound at creation by its name (bpf/binding.h: unit_key): every
-/// unit but slices (whose cgroup path is their name) and template instances (bound by their
-/// template's name, or their own path).
-fn by_name(name: &str) -> bool {
-    !name.ends_with(".slice") && !name.contains('@')
+/// Whether a unit also has an `expected` entry under its name: a template (which binds its
+/// instances by that name, bpf/binding.h: template_key) and every other unit but slices
+/// (whose cgroup path is their name) and template instances (bound by their template's name,
+/// or their own path; bpf/binding.h: unit_key).
+fn keyed_by_name(name: &str) -> bool {
+    UnitName::new(name).is_template() || (!name.ends_with(".slice") && !name.contains('@'))
 }
 
 #[cfg(test)]

@@ -46,7 +46,8 @@ use skel::{UnitarmorSkel, UnitarmorSkelBuilder};
 
 /// Where programs (as links) and maps are pinned.
 pub const PIN_DIR: &str = "/sys/fs/bpf/unitarmor";
-/// Policy ids run from 1 to this minus one (bpf/unitarmor.h: UA_MAX_POLICIES).
+/// Policy ids run from 1 to this minus one (bpf/unitarmor.h: UA_MAX_POLICIES); units get
+/// those below [`REFUSE_ID`].
 pub const MAX_POLICIES: u32 = 1024;
 /// The last policy id, never handed to a unit: a policy that refuses everything, for units the
 /// daemon has no free id for (they are refused, not left unarmored, until one is free).
