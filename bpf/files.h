@@ -212,11 +212,15 @@ int BPF_PROG(ua_path_symlink, const struct path *dir, struct dentry *dentry)
 
 /* The end state of the path of (mnt, dentry) in the policy's table, or -1 if it cannot be
  * built (or the path buffer was lost twice: path.h, claim()); *pstate is its state in the
- * protections' table. */
+ * protections' table. Under from= rules the walk starts after UA_FROM_ANY, where every rule
+ * matches: a file keeps its name's rules for every executable, not only the renamer's. */
 static __always_inline long state_of(struct armor *a, struct vfsmount *mnt, struct dentry *dentry,
 				     __u32 *pos, __u32 *pstate)
 {
-	__u64 b = path_state(a, mnt, dentry, UA_CLASS_WRITE);
+	__u32 start = a->pol->header.from_tag ?
+			      dfa_step(a->binding->policy, a->pol->header.start, UA_FROM_ANY) :
+			      a->pol->header.start;
+	__u64 b = path_state(a, mnt, dentry, UA_CLASS_WRITE, start);
 
 	*pos = BUILT_POS(b);
 	*pstate = BUILT_PSTATE(b);

@@ -145,6 +145,23 @@ struct {
 	__type(value, __u32);
 } task_marks SEC(".maps");
 
+/* from= (walk.h: from_context()): which of its policy's from= patterns the task's executable
+ * matches, computed at its first decision under a policy with from= rules and kept until it
+ * executes something else (reset in place at bprm_committed_creds). `tag` is the policy's
+ * from_tag it was computed under: a mask of other patterns is never used. */
+struct ua_exe_from {
+	__u64 tag;
+	__u32 mask;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct ua_exe_from);
+} exe_from SEC(".maps");
+
 /* The mount an armored task was last given write access to (mnt_want_write*), for the hooks
  * that get only a dentry (attrs.h); 0 once it dropped that access. */
 struct {
@@ -252,6 +269,11 @@ struct armor {
 	struct ua_binding *binding;
 	struct ua_policy_table *pol;
 	__u64 switches; /* the task's context switches when it took the path buffer (path.h) */
+	/* Where this task's DFA walks start and which classes are allow-lists for it: the
+	 * policy's, or under from= rules those for its executable (walk.h: from_context()). */
+	__u32 start;
+	__u8 allowlist;
+	__u8 from_lost; /* its from= mask could not be computed: decisions are unbuildable */
 };
 
 /* Fills `a` and returns true if the current task is armored. Unarmored tasks pay this one
@@ -264,7 +286,12 @@ static __always_inline bool armored(struct armor *a)
 	if (!a->binding || !a->binding->policy)
 		return false;
 	a->pol = bpf_map_lookup_elem(&policies, &a->binding->policy);
-	return a->pol != 0;
+	if (!a->pol)
+		return false;
+	a->start = a->pol->header.start;
+	a->allowlist = a->pol->header.allowlist;
+	a->from_lost = 0;
+	return true;
 }
 
 /* Whether `task` is systemd setting a unit up: PID 1 forked it and it has executed nothing

@@ -43,7 +43,7 @@ static __always_inline int decide_state(struct armor *a, struct scratch *s, __u8
 			r.rule = acc->deny[class & 3];
 		} else if (prot) {
 			r.rule = UA_RULE_PROTECT + lowest_bit(prot);
-		} else if ((a->pol->header.allowlist & (1 << class)) &&
+		} else if ((a->allowlist & (1 << class)) &&
 			   !(acc && acc->allow[class & 3] != UA_RULE_NONE)) {
 			r.rule = UA_RULE_NOT_ALLOWED;
 		} else if (acc && acc->audit[class & 3] != UA_RULE_NONE) {
@@ -83,10 +83,11 @@ static __always_inline int decide_built(struct armor *a, struct scratch *s, __u8
 	bool lost = false;
 
 	if (status != PATH_UNBUILDABLE) {
+		from_context(a); /* in the buffer's other half */
 		state = dfa_state(a, pos);
 		if (protected_class(class))
 			pstate = prot_walk(pos);
-		lost = !claim_kept(a);
+		lost = !claim_kept(a) || a->from_lost;
 		if (lost)
 			status = PATH_UNBUILDABLE;
 	}
@@ -140,9 +141,10 @@ static __always_inline __u64 as_number(const void *p)
 	return v;
 }
 
-/* ua_path_state(), once more if another task took the path buffer meanwhile (see claim()). */
+/* ua_path_state() from `start`, once more if another task took the path buffer meanwhile (see
+ * claim()). */
 static __always_inline __u64 path_state(struct armor *a, struct vfsmount *mnt,
-					struct dentry *dentry, __u8 class)
+					struct dentry *dentry, __u8 class, __u32 start)
 {
 	__u64 m = as_number(mnt), d = as_number(dentry);
 	__u32 flags = (class == UA_CLASS_EXEC ? WALK_PSEUDO : 0) |
@@ -152,10 +154,10 @@ static __always_inline __u64 path_state(struct armor *a, struct vfsmount *mnt,
 	/* As claim(): an event may take its path for a repeat's only if the task was not
 	 * switched out since (ua_emit). A retry below was, so its event is always sent. */
 	claim(a);
-	b = ua_path_state(m, d, a->binding->policy, a->pol->header.start, flags);
+	b = ua_path_state(m, d, a->binding->policy, start, flags);
 
 	if (!BUILT_KEPT(b))
-		b = ua_path_state(m, d, a->binding->policy, a->pol->header.start, flags);
+		b = ua_path_state(m, d, a->binding->policy, start, flags);
 	return b;
 }
 
@@ -177,17 +179,18 @@ static __always_inline int decide_armored(struct armor *a, __u8 class, __u8 op,
 	s = get_scratch();
 	if (!s)
 		return 0;
-	b = path_state(a, mnt, dentry, class);
+	from_context(a);
+	b = path_state(a, mnt, dentry, class, a->start);
 	status = BUILT_STATUS(b);
 	/* Reading or writing a pipe or socket is no file access (the status comes from the
 	 * kernel's objects, not the buffer); executing an in-memory file is decided (an exec
 	 * allow-list names no such thing). */
 	if (status == PATH_PSEUDO && class != UA_CLASS_EXEC)
 		return 0;
-	if (!BUILT_KEPT(b))
+	if (!BUILT_KEPT(b) || a->from_lost)
 		status = PATH_UNBUILDABLE;
 	return decide_state(a, s, class, op, BUILT_POS(b), status, BUILT_STATE(b), BUILT_PSTATE(b),
-			    !BUILT_KEPT(b));
+			    !BUILT_KEPT(b) || a->from_lost);
 }
 
 /* Decides one operation of class `class` on (mnt, dentry). Returns 0 or -EACCES. */

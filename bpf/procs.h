@@ -372,6 +372,33 @@ int BPF_PROG(ua_task_setrlimit, struct task_struct *p, unsigned int resource,
 	return deny_protected(&a, UA_PROT_SIGNAL, UA_OP_PRLIMIT, 0, BPF_CORE_READ(p, tgid), 0);
 }
 
+#define ENOSYS 38
+#define PR_SET_MM 35
+#define PR_SET_MM_EXE_FILE 13
+#define PR_SET_MM_MAP 14
+
+/*
+ * prctl(PR_SET_MM) naming a new executable for the process (PR_SET_MM_EXE_FILE; PR_SET_MM_MAP
+ * may carry one too, read from user memory after this hook, so it is refused whole): what
+ * /proc/PID/exe shows and what from= rules match (walk.h: from_context()). Checkpoint/restore
+ * tools use it; lift with ArmorExempt=ptrace. Any other prctl is the kernel's to do: this
+ * hook must answer -ENOSYS for it, since security_task_prctl() takes 0 for "done".
+ */
+SEC("lsm/task_prctl")
+int BPF_PROG(ua_task_prctl, int option, unsigned long arg2, unsigned long arg3,
+	     unsigned long arg4, unsigned long arg5)
+{
+	struct armor a;
+	int err;
+
+	if (option != PR_SET_MM || (arg2 != PR_SET_MM_EXE_FILE && arg2 != PR_SET_MM_MAP))
+		return -ENOSYS;
+	if (!protected(&a, UA_PROT_PTRACE))
+		return -ENOSYS;
+	err = deny_protected(&a, UA_PROT_PTRACE, UA_OP_SET_EXE, 0, 0, arg2);
+	return err ? err : -ENOSYS; /* reported only (ArmorMode=audit) */
+}
+
 SEC("lsm/userns_create")
 int BPF_PROG(ua_userns_create, const struct cred *cred)
 {

@@ -100,6 +100,7 @@ enum ua_op {
 	UA_OP_INET_BIND = 43,   /* bind, or listen on a socket with no port yet */
 	UA_OP_SOURCE_ROUTE = 44,/* setting IP options or an IPv6 routing header; arg: level << 16 | name */
 	UA_OP_SET_OWNER = 45,   /* F_SETOWN and the like: who a file's I/O signals; arg: the command */
+	UA_OP_SET_EXE = 46,     /* prctl(PR_SET_MM) naming a new executable; arg: its sub-command */
 };
 
 /* The argument of a connect or bind event: the port, and the protocol (6 tcp, 17 udp). The
@@ -147,7 +148,21 @@ struct ua_policy {
 	__u8 pad;
 	__u32 protect;   /* implicit protections in force (bit per enum ua_protection) */
 	__u32 cells;     /* index of the policy's first cell in `cells` */
+	/* from= (src/compile/from.rs): per class, the from= patterns whose processes it is an
+	 * allow-list for (bit per pattern). */
+	__u8 from_allow[4];
+	__u32 pad2;
+	/* Nonzero if the policy has from= rules (a hash of their patterns): every walk then
+	 * starts with the process's mask byte (walk.h: from_context()). */
+	__u64 from_tag;
 };
+
+/* The byte before an executable's path that asks which from= patterns it matches (masks are
+ * below it). */
+#define UA_FROM_QUERY 0x80
+/* The byte before a path that every rule matches whatever its from=: renames and links compare
+ * names so (files.h). */
+#define UA_FROM_ANY 0x81
 
 /* expected: cgroup path -> what a cgroup created there is bound to. */
 struct ua_expect {
@@ -278,6 +293,7 @@ struct ua_accept {
 	__u32 deny[UA_NR_CLASSES];
 	__u32 allow[UA_NR_CLASSES];
 	__u32 audit[UA_NR_CLASSES];
+	__u32 from; /* after UA_FROM_QUERY: the from= patterns an executable's path matches */
 };
 
 /* Task marks (task storage): a task PID 1 forked that has not executed anything but

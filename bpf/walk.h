@@ -201,7 +201,8 @@ static __always_inline bool claim_kept(struct armor *a)
 struct walk {
 	__u32 policy;
 	__u32 state; /* the current state's base; 0: dead */
-	__u32 pos;   /* where the path starts; it ends at UA_PATH_MAX */
+	__u32 pos;   /* where the path starts in the buffer */
+	__u32 end;   /* where it ends: UA_PATH_MAX, or twice that for the executable's half */
 };
 
 /* Bytes walk_bytes() reads per bpf_loop() step. The per-step work (the callback, the per-CPU
@@ -228,9 +229,9 @@ static long walk_bytes(__u32 i, void *data)
 	}
 	for (j = 0; j < UA_DFA_STEP; j++) {
 		at = w->pos + i * UA_DFA_STEP + j;
-		if (at >= UA_PATH_MAX)
+		if (at >= w->end)
 			break;
-		idx = pol->header.cells + state + pol->byte_class[(__u8)s->path[at & (UA_PATH_MAX - 1)]];
+		idx = pol->header.cells + state + pol->byte_class[(__u8)s->path[at & (2 * UA_PATH_MAX - 1)]];
 		cell = bpf_map_lookup_elem(&cells, &idx);
 		/* Another state's cell (or none): no transition on this byte. */
 		state = cell && cell->check == state ? cell->next : 0;
@@ -241,15 +242,41 @@ static long walk_bytes(__u32 i, void *data)
 	return state ? 0 : 1;
 }
 
-/* The state DFA `policy` ends in from `start` over s->path[pos..UA_PATH_MAX) (0: dead). */
-static __always_inline __u32 dfa_walk(__u32 policy, __u32 start, __u32 pos)
+/* The state DFA `policy` ends in from `start` over the path at `pos` of the object's (exe = 0)
+ * or the executable's (exe = 1) half of s->path (0: dead). */
+static __always_inline __u32 dfa_walk_half(__u32 policy, __u32 start, __u32 pos, __u8 exe)
 {
-	struct walk w = { .policy = policy, .state = start, .pos = pos };
+	struct walk w = {
+		.policy = policy,
+		.state = start,
+		.pos = pos + (exe ? UA_PATH_MAX : 0),
+		.end = exe ? 2 * UA_PATH_MAX : UA_PATH_MAX,
+	};
 
 	if (pos >= UA_PATH_MAX || !start)
 		return start;
 	bpf_loop((UA_PATH_MAX - pos + UA_DFA_STEP - 1) / UA_DFA_STEP, walk_bytes, &w, 0);
 	return w.state;
+}
+
+/* The state DFA `policy` ends in from `start` over s->path[pos..UA_PATH_MAX) (0: dead). */
+static __always_inline __u32 dfa_walk(__u32 policy, __u32 start, __u32 pos)
+{
+	return dfa_walk_half(policy, start, pos, 0);
+}
+
+/* One transition of DFA `policy` from `state` on `byte` (0: dead). */
+static __always_inline __u32 dfa_step(__u32 policy, __u32 state, __u8 byte)
+{
+	struct ua_policy_table *pol = bpf_map_lookup_elem(&policies, &policy);
+	struct ua_cell *cell;
+	__u32 idx;
+
+	if (!pol || !state)
+		return 0;
+	idx = pol->header.cells + state + pol->byte_class[byte];
+	cell = bpf_map_lookup_elem(&cells, &idx);
+	return cell && cell->check == state ? cell->next : 0;
 }
 
 /* ---- The implicit protections' shared table ---- */
@@ -285,7 +312,7 @@ static __always_inline __u32 prot_walk(__u32 pos)
 
 static __always_inline __u32 dfa_state(struct armor *a, __u32 pos)
 {
-	return dfa_walk(a->binding->policy, a->pol->header.start, pos);
+	return dfa_walk(a->binding->policy, a->start, pos);
 }
 
 static __always_inline struct ua_accept *accept_of(__u32 policy, __u32 state)
@@ -293,6 +320,85 @@ static __always_inline struct ua_accept *accept_of(__u32 policy, __u32 state)
 	struct ua_state_key sk = { .policy = policy, .state = state };
 
 	return state ? bpf_map_lookup_elem(&accept, &sk) : 0;
+}
+
+/* ---- from= ---- */
+
+/* ua_exe_mask()'s result: the mask, whether the task kept the path buffer throughout, and
+ * whether the executable's path could be built. */
+#define EXE_MASK(r) ((r) & 0x7f)
+#define EXE_KEPT (1u << 8)
+#define EXE_UNBUILDABLE (1u << 9)
+
+/*
+ * The from= mask of the current task's executable (mm->exe_file, what /proc/PID/exe names: for
+ * a script its interpreter) under DFA `policy` whose start state is `start`: its path, built
+ * in the executable's half of the buffer, walked after UA_FROM_QUERY. A task without an
+ * executable (a kernel thread) matches no pattern. A global function, like ua_path_state().
+ */
+__noinline __u32 ua_exe_mask(__u32 policy, __u32 start)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct scratch *s = get_scratch();
+	__u64 before = switches();
+	struct ua_accept *acc;
+	struct file *exe;
+	__u32 pos, state, r = 0;
+	__u8 status;
+
+	if (!s)
+		return EXE_UNBUILDABLE;
+	exe = BPF_CORE_READ(task, mm, exe_file);
+	if (exe) {
+		pos = build_path(s, BPF_CORE_READ(exe, f_path.mnt), BPF_CORE_READ(exe, f_path.dentry),
+				 &status, 1);
+		if (status == PATH_UNBUILDABLE) {
+			r = EXE_UNBUILDABLE;
+		} else {
+			state = dfa_walk_half(policy, dfa_step(policy, start, UA_FROM_QUERY), pos, 1);
+			acc = accept_of(policy, state);
+			if (acc)
+				r = EXE_MASK(acc->from);
+		}
+	}
+	return r | (switches() == before ? EXE_KEPT : 0);
+}
+
+/* Under a policy with from= rules: sets where the task's walks start (the start state's
+ * transition on its mask) and adds the classes that are allow-lists for its executable. The
+ * mask is kept in task storage with the policy's from_tag, so it is computed once per task
+ * and executable. One whose executable cannot be named (a path too deep, a detached tree) or
+ * whose buffer was taken twice leaves `from_lost` set: its decisions are unbuildable. */
+static __always_inline void from_context(struct armor *a)
+{
+	__u64 tag = a->pol->header.from_tag;
+	struct ua_exe_from *ef;
+	__u32 r, mask, c;
+
+	if (!tag)
+		return;
+	ef = bpf_task_storage_get(&exe_from, bpf_get_current_task_btf(), 0,
+				  BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (ef && ef->tag == tag) {
+		mask = ef->mask;
+	} else {
+		r = ua_exe_mask(a->binding->policy, a->pol->header.start);
+		if (!(r & EXE_KEPT))
+			r = ua_exe_mask(a->binding->policy, a->pol->header.start);
+		if (!(r & EXE_KEPT) || (r & EXE_UNBUILDABLE)) {
+			a->from_lost = 1;
+			return;
+		}
+		mask = EXE_MASK(r);
+		if (ef) {
+			ef->mask = mask;
+			ef->tag = tag;
+		}
+	}
+	a->start = dfa_step(a->binding->policy, a->pol->header.start, mask);
+	for (c = 0; c < UA_NR_CLASSES; c++)
+		if (a->pol->header.from_allow[c] & mask)
+			a->allowlist |= 1 << c;
 }
 
 /* Index of the lowest bit set in m (m != 0). */

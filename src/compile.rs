@@ -14,6 +14,7 @@
 
 mod caps;
 mod dfa;
+mod from;
 mod groups;
 mod minimize;
 mod net;
@@ -21,6 +22,7 @@ mod pack;
 mod shared;
 
 pub use caps::{CapTable, CAP_SLOTS};
+pub use from::{FROM_ANY, FROM_MAX, FROM_QUERY};
 pub use groups::{Group, RuleFinder, GROUP_ABOVE};
 pub use net::{NetTable, PortEntry, NET_SLOTS, PORT_RULES};
 pub use shared::{protections, PROTECT_STATE_BITS, PROTECT_TABLE};
@@ -84,12 +86,14 @@ pub struct Cell {
     pub next: u32,
 }
 /// What a path that ends in a state matches, per path class: rule indexes into
-/// [`Policy::rules`] or [`RULE_NONE`].
+/// [`Policy::rules`] or [`RULE_NONE`]; and for an executable's path walked after
+/// [`FROM_QUERY`], the `from=` patterns it matches (bit per pattern, see `from.rs`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Accept {
     pub deny: [u32; PATH_CLASSES],
     pub allow: [u32; PATH_CLASSES],
     pub audit: [u32; PATH_CLASSES],
+    pub from: u32,
 }
 
 impl Default for Accept {
@@ -98,6 +102,7 @@ impl Default for Accept {
             deny: [RULE_NONE; PATH_CLASSES],
             allow: [RULE_NONE; PATH_CLASSES],
             audit: [RULE_NONE; PATH_CLASSES],
+            from: 0,
         }
     }
 }
@@ -114,6 +119,14 @@ pub struct Tables {
     pub protect: u32,
     /// The start state's base (states are known by their base in `cells`; 0 is dead).
     pub start: u32,
+    /// Nonzero if the policy has `from=` rules: then every walk starts with one byte before
+    /// the path, the process's mask of matching `from=` patterns (from.rs), and this tags
+    /// the patterns (a hash of them, so that a mask the kernel cached for a task under other
+    /// patterns is never used).
+    pub from_tag: u64,
+    /// Per path class, the `from=` patterns (bit per pattern) that have allow rules in it:
+    /// the class is an allow-list for the processes those patterns name.
+    pub from_allow: [u8; PATH_CLASSES],
     pub byte_class: [u8; 256],
     /// The packed transitions: from the state of base `b` on byte class `c`, cell `b + c`
     /// if its `check` is `b`, else the dead state. Long enough that no state's row runs past
@@ -224,6 +237,8 @@ fn compile_impl(
     let mut classes = 0u8;
     let mut allowlist = 0u8;
     let mut unenforced = Vec::new();
+    let froms = from::Froms::of(policy)?;
+    let mut from_allow = [0u8; PATH_CLASSES];
     for (i, rule) in policy.rules.iter().enumerate() {
         if matches!(rule.class, Class::Cap | Class::Net | Class::Bind)
             || (rule.class == Class::Connect && !rule.is_unix())
@@ -238,21 +253,18 @@ fn compile_impl(
             continue; // every other class was taken above
         };
         classes |= 1 << ci;
+        let bit = froms.bit(rule);
         if rule.action == Action::Allow {
-            allowlist |= 1 << ci;
+            // An allow rule with from= makes its class an allow-list for the processes
+            // it names only.
+            match bit {
+                Some(b) => from_allow[ci] |= 1 << b,
+                None => allowlist |= 1 << ci,
+            }
         }
-        if rule.from.is_some() {
-            // Not enforced: its patterns are left out, but an allow rule still makes its
-            // class an allow-list (allowing less than written, never more).
-            unenforced.push((i, "from= is not enforced by this version".to_string()));
-            continue;
-        }
-        for p in rule.paths() {
-            patterns.push(p.to_regex());
-            owner.push((i as u32, ci, rule.action));
-        }
-        for re in rule.unix_regexes() {
-            patterns.push(re);
+        let regexes = rule.paths().iter().map(|p| p.to_regex());
+        for re in regexes.chain(rule.unix_regexes()) {
+            patterns.push(froms.prefixed(&re, bit));
             owner.push((i as u32, ci, rule.action));
         }
     }
@@ -289,7 +301,7 @@ fn compile_impl(
     }
     let mut implicit = |path: &str, ci: usize| {
         if let Ok(pattern) = crate::policy::PathPattern::parse(path) {
-            patterns.push(pattern.to_regex());
+            patterns.push(froms.prefixed(&pattern.to_regex(), None));
             owner.push((RULE_IMPLICIT, ci, Action::Allow));
         }
     };
@@ -298,13 +310,17 @@ fn compile_impl(
             .iter()
             .for_each(|p| implicit(p, UNIX_CLASS));
     }
-    if allowlist & (1 << 1) != 0 {
+    if (allowlist & (1 << 1)) | from_allow[1] != 0 {
         IMPLICIT_WRITE_ALLOW.iter().for_each(|p| implicit(p, 1));
         if let Some(cg) = cgroup {
             implicit(&format!("/sys/fs/cgroup{cg}/cgroup.procs"), 1);
         }
     }
+    // Grouping keys on class and action only, so a policy with from= keeps one pattern per
+    // rule (the rule finder would not know which from= a group's rules carry).
+    froms.queries(&mut patterns, &mut owner);
     let groups = if group
+        && froms.is_empty()
         && own_patterns > GROUP_ABOVE
         && own_patterns <= MAX_PATTERNS
         && own_bytes <= MAX_PATTERN_BYTES
@@ -332,6 +348,8 @@ fn compile_impl(
         allowlist,
         protect,
         start: 0,
+        from_tag: froms.tag(),
+        from_allow,
         byte_class: [0; 256],
         cells: Vec::new(),
         accept: HashMap::new(),
@@ -345,6 +363,10 @@ fn compile_impl(
         return Ok(tables);
     }
     let built = dfa::build(&patterns, &owner, minimize, |acc, rule, ci, action| {
+        if ci == from::FROM_CLASS {
+            acc.from |= 1 << rule;
+            return;
+        }
         let slot = match action {
             Action::Deny => &mut acc.deny[ci],
             Action::Allow => &mut acc.allow[ci],
@@ -369,6 +391,8 @@ pub fn refuse_all(policy: &Policy) -> Tables {
         allowlist: all,
         protect: Protection::ALL.iter().fold(0, |m, p| m | 1 << *p as u32),
         start: 1,
+        from_tag: 0,
+        from_allow: [0; PATH_CLASSES],
         byte_class: [0; 256],
         // No transitions, but a row for the start state to fail in.
         cells: vec![
@@ -396,10 +420,19 @@ fn too_complex() -> CompileError {
 impl Tables {
     /// Decides an operation of `class` on `path` exactly as the kernel does: the policy's own
     /// table, then the implicit protections' shared one ([`protections`]).
+    /// A process whose executable matches none of the policy's `from=` patterns; see
+    /// [`Tables::decide_from`] for others.
     pub fn decide(&self, class: Class, path: &[u8]) -> Verdict {
-        let Some((ci, acc)) = self.walk(class, path) else {
+        self.decide_from(class, path, 0)
+    }
+
+    /// [`Tables::decide`] for a process whose executable matches the `from=` patterns of
+    /// `mask` (as [`Tables::exe_mask`] finds it).
+    pub fn decide_from(&self, class: Class, path: &[u8], mask: u8) -> Verdict {
+        let Some((ci, acc)) = self.walk(class, path, mask) else {
             return Verdict::Allow;
         };
+        let allowlist = self.allowlist | self.allowlist_for(mask);
         // An explicit `allow connect unix:` lifts an implicit protection's refusal of that
         // socket (`check` warns); for files only ArmorExempt= lifts one.
         // (As the kernel tests it: an allow slot holds a rule index, RULE_IMPLICIT or
@@ -409,7 +442,7 @@ impl Tables {
             Verdict::Deny(rule)
         } else if let Some(p) = shared::protection_at(self.protect, ci, path).filter(|_| !lifted) {
             Verdict::Deny(RULE_PROTECT + p)
-        } else if self.allowlist & (1 << ci) != 0 && acc.is_none_or(|a| a.allow[ci] == RULE_NONE) {
+        } else if allowlist & (1 << ci) != 0 && acc.is_none_or(|a| a.allow[ci] == RULE_NONE) {
             Verdict::Deny(RULE_NOT_ALLOWED)
         } else if let Some(rule) = acc.map(|a| a.audit[ci]).filter(|r| *r != RULE_NONE) {
             Verdict::Audit(rule)
@@ -420,27 +453,28 @@ impl Tables {
 
     /// The first allow rule of `class` that `path` matches (a rule index, or
     /// [`RULE_IMPLICIT`]), whatever else decides: what lets it through an allow-list.
-    pub fn allowed_by(&self, class: Class, path: &[u8]) -> Option<u32> {
-        let (ci, acc) = self.walk(class, path)?;
+    pub fn allowed_by(&self, class: Class, path: &[u8], mask: u8) -> Option<u32> {
+        let (ci, acc) = self.walk(class, path, mask)?;
         acc.map(|a| a.allow[ci]).filter(|r| *r != RULE_NONE)
     }
 
-    /// The DFA class of `class` and what `path` matches in it; None if the class has no rules.
-    fn walk(&self, class: Class, path: &[u8]) -> Option<(usize, Option<&Accept>)> {
+    /// The DFA class of `class` and what `path` matches in it for a process of `from=`
+    /// mask `mask`; None if the class has no rules.
+    fn walk(&self, class: Class, path: &[u8], mask: u8) -> Option<(usize, Option<&Accept>)> {
         let ci = match class {
             Class::Connect => Some(UNIX_CLASS),
             c => class_index(c),
         }?;
-        self.walk_ci(ci, path)
-    }
-
-    /// [`Tables::walk`] by DFA class index.
-    fn walk_ci(&self, ci: usize, path: &[u8]) -> Option<(usize, Option<&Accept>)> {
         if self.classes & (1 << ci) == 0 {
             return None;
         }
-        let mut state = self.start;
-        for &b in path {
+        let start = self.start_for(mask);
+        Some((ci, self.accept.get(&self.walk_from(start, path))))
+    }
+
+    /// The state the DFA ends in over `bytes` from state `state`.
+    fn walk_from(&self, mut state: u32, bytes: &[u8]) -> u32 {
+        for &b in bytes {
             if state == 0 {
                 break;
             }
@@ -450,7 +484,7 @@ impl Tables {
                 _ => 0,
             };
         }
-        Some((ci, self.accept.get(&state)))
+        state
     }
 }
 

@@ -77,6 +77,7 @@ fn object(ev: &Event) -> String {
         34 => format!("a message claiming to come from pid {}", ev.target_pid),
         35 => format!("{}()", mount_api_call(ev.arg)),
         36 => "sendmmsg() to an address (its later messages would not be checked)".to_string(),
+        46 => "naming another file the process's executable (prctl PR_SET_MM)".to_string(),
         23 => "creating a user namespace".to_string(),
         40 => format!("use of {}", capability_name(ev.arg)),
         41 => {

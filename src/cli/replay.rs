@@ -99,8 +99,10 @@ impl<'a> Candidate<'a> {
             });
         }
         let t = self.tables;
+        // from= rules: as the kernel decided for the recorded executable.
+        let mask = r.exe.as_deref().map_or(0, |e| t.exe_mask(e));
         let verdict = match (r.class.as_str(), ci) {
-            (_, Some(_)) => t.decide(class, path),
+            (_, Some(_)) => t.decide_from(class, path, mask),
             ("connect" | "bind", None) => {
                 let addr: std::net::IpAddr = r
                     .address
@@ -149,7 +151,7 @@ impl<'a> Candidate<'a> {
             Verdict::Deny(rule) if self.policy.mode == Mode::Audit => ("would-deny", Some(rule)),
             Verdict::Deny(rule) => ("deny", Some(rule)),
             Verdict::Audit(rule) => ("audit", Some(rule)),
-            Verdict::Allow => ("allow", ci.and_then(|_| t.allowed_by(class, path))),
+            Verdict::Allow => ("allow", ci.and_then(|_| t.allowed_by(class, path, mask))),
         };
         let (rule, source) = match rule {
             Some(rule) => {

@@ -88,6 +88,8 @@ fn build() -> Result<Tables, CompileError> {
         allowlist: 0,
         protect,
         start: built.start,
+        from_tag: 0,
+        from_allow: [0; super::PATH_CLASSES],
         byte_class: built.byte_class,
         cells: built.cells,
         accept,
@@ -105,8 +107,11 @@ pub(super) fn protection_at(protect: u32, ci: usize, path: &[u8]) -> Option<u32>
     if protect == 0 || (ci != 1 && ci != UNIX_CLASS) {
         return None;
     }
-    let (_, acc) = protections().walk_ci(ci, path)?;
-    let m = acc?.deny[ci] & protect;
+    let t = protections();
+    if t.classes & (1 << ci) == 0 {
+        return None;
+    }
+    let m = t.accept.get(&t.walk_from(t.start, path))?.deny[ci] & protect;
     (m != 0).then(|| m.trailing_zeros())
 }
 

@@ -191,7 +191,7 @@ fn first_matching_deny_is_reported() {
 }
 
 #[test]
-fn only_from_is_reported_unenforced() {
+fn from_is_unenforced_only_outside_path_classes() {
     let t = compile(&policy(&[
         "deny net raw",
         "deny read /x from=/usr/bin/a",
@@ -200,30 +200,139 @@ fn only_from_is_reported_unenforced() {
         "deny connect tcp:25 from=/usr/bin/a",
     ]))
     .unwrap();
-    assert_eq!(t.unenforced.iter().map(|u| u.0).collect::<Vec<_>>(), [1, 4]);
+    assert_eq!(t.unenforced.iter().map(|u| u.0).collect::<Vec<_>>(), [4]);
     assert_eq!(t.caps.rule[21], 3, "cap rules are enforced");
     assert_eq!(t.net.family_rule[63], 0, "net rules are enforced");
     assert!(t.net.ports.is_empty(), "a port rule with from= is not");
-    assert_eq!(decide(&t, Class::Read, "/x"), Verdict::Allow);
     assert_eq!(decide(&t, Class::Read, "/y"), Verdict::Deny(2));
 }
 
+/// `from=` masks of `/usr/bin/a`, `/usr/bin/b` and `/bin/sh` under `t`.
+fn masks(t: &Tables) -> (u8, u8, u8) {
+    (
+        t.exe_mask(b"/usr/bin/a"),
+        t.exe_mask(b"/usr/bin/b"),
+        t.exe_mask(b"/bin/sh"),
+    )
+}
+
 #[test]
-fn unenforced_from_keeps_the_allow_list() {
+fn from_narrows_a_deny_to_its_executable() {
     let t = compile(&policy(&[
-        "allow read /srv/ from=/usr/bin/app",
-        "allow exec /bin/",
+        "deny read /x from=/usr/bin/a",
+        "deny read /y",
+        "audit write /z/ from=/usr/bin/*",
     ]))
     .unwrap();
-    assert_eq!(t.unenforced.iter().map(|u| u.0).collect::<Vec<_>>(), [0]);
-    // read is an allow-list that allows nothing: stricter than written, never looser.
-    for path in ["/srv/x", "/etc/passwd"] {
-        assert_eq!(
-            decide(&t, Class::Read, path),
-            Verdict::Deny(RULE_NOT_ALLOWED)
-        );
+    assert_ne!(t.from_tag, 0);
+    let (a, b, sh) = masks(&t);
+    assert_eq!(
+        (a, b, sh),
+        (0b11, 0b10, 0),
+        "a matches both patterns, b one, sh none"
+    );
+    assert_eq!(t.decide_from(Class::Read, b"/x", a), Verdict::Deny(0));
+    assert_eq!(t.decide_from(Class::Read, b"/x", b), Verdict::Allow);
+    assert_eq!(t.decide_from(Class::Read, b"/x", sh), Verdict::Allow);
+    // Rules without from= hold for every executable.
+    for m in [a, b, sh] {
+        assert_eq!(t.decide_from(Class::Read, b"/y", m), Verdict::Deny(1));
     }
-    assert_eq!(decide(&t, Class::Exec, "/bin/sh"), Verdict::Allow);
+    assert_eq!(t.decide_from(Class::Write, b"/z/f", b), Verdict::Audit(2));
+    assert_eq!(t.decide_from(Class::Write, b"/z/f", sh), Verdict::Allow);
+    // A mask walk never decides a path, and a path walk never yields a mask.
+    assert_eq!(t.exe_mask(b"/x"), 0);
+    // The implicit protections hold whatever the mask.
+    assert!(matches!(
+        t.decide_from(Class::Write, b"/etc/systemd/system/x.service", a),
+        Verdict::Deny(r) if protection_of(r).is_some()
+    ));
+}
+
+#[test]
+fn from_allow_is_an_allow_list_for_its_executable_only() {
+    let t = compile(&policy(&[
+        "allow read /srv/pub/ from=/usr/bin/a",
+        "allow write /srv/out/ from=/usr/bin/a",
+        "allow exec /usr/bin/a /usr/lib/ from=/usr/bin/a",
+    ]))
+    .unwrap();
+    assert!(t.unenforced.is_empty(), "{:?}", t.unenforced);
+    let (a, _, sh) = masks(&t);
+    assert_eq!((a, sh), (1, 0));
+    assert_eq!(t.decide_from(Class::Read, b"/srv/pub/f", a), Verdict::Allow);
+    assert_eq!(
+        t.decide_from(Class::Read, b"/srv/secret", a),
+        Verdict::Deny(RULE_NOT_ALLOWED)
+    );
+    assert_eq!(
+        t.decide_from(Class::Read, b"/srv/secret", sh),
+        Verdict::Allow
+    );
+    assert_eq!(
+        t.decide_from(Class::Exec, b"/bin/sh", a),
+        Verdict::Deny(RULE_NOT_ALLOWED)
+    );
+    assert_eq!(t.decide_from(Class::Exec, b"/bin/sh", sh), Verdict::Allow);
+    // A write allow-list with from= still lets systemd's null device through.
+    assert_eq!(t.decide_from(Class::Write, b"/dev/null", a), Verdict::Allow);
+    // An allow rule without from= makes the class an allow-list for every executable.
+    let t = compile(&policy(&[
+        "allow read /srv/pub/ from=/usr/bin/a",
+        "allow read /etc/",
+    ]))
+    .unwrap();
+    let (a, _, sh) = masks(&t);
+    assert_eq!(t.decide_from(Class::Read, b"/srv/pub/f", a), Verdict::Allow);
+    assert_eq!(t.decide_from(Class::Read, b"/etc/f", a), Verdict::Allow);
+    assert_eq!(
+        t.decide_from(Class::Read, b"/srv/pub/f", sh),
+        Verdict::Deny(RULE_NOT_ALLOWED)
+    );
+    assert_eq!(t.decide_from(Class::Read, b"/etc/f", sh), Verdict::Allow);
+}
+
+#[test]
+fn from_patterns_are_limited_and_tagged() {
+    let rules: Vec<String> = (0..=FROM_MAX)
+        .map(|i| format!("deny read /x from=/usr/bin/p{i}"))
+        .collect();
+    let refs: Vec<&str> = rules.iter().map(String::as_str).collect();
+    let err = compile(&policy(&refs)).unwrap_err().to_string();
+    assert!(err.contains("distinct from= patterns"), "{err}");
+    let t = compile(&policy(&refs[..FROM_MAX])).unwrap();
+    assert_eq!(t.exe_mask(b"/usr/bin/p6"), 1 << 6);
+    // The same rule repeated is one pattern; other patterns are another tag.
+    let one = compile(&policy(&[
+        "deny read /x from=/usr/bin/a",
+        "deny read /y from=/usr/bin/a",
+    ]));
+    let other = compile(&policy(&["deny read /x from=/usr/bin/b"]));
+    assert_ne!(one.unwrap().from_tag, other.unwrap().from_tag);
+    // Without from=, nothing changes: no tag, no mask byte.
+    let plain = compile(&policy(&["deny read /x"])).unwrap();
+    assert_eq!((plain.from_tag, plain.exe_mask(b"/usr/bin/a")), (0, 0));
+}
+
+#[test]
+fn from_unix_connect_rules() {
+    let t = compile(&policy(&[
+        "allow connect unix:/run/db.sock from=/usr/bin/a",
+    ]))
+    .unwrap();
+    let (a, _, sh) = masks(&t);
+    assert_eq!(
+        t.decide_from(Class::Connect, b"/run/db.sock", a),
+        Verdict::Allow
+    );
+    assert_eq!(
+        t.decide_from(Class::Connect, b"/run/other.sock", a),
+        Verdict::Deny(RULE_NOT_ALLOWED)
+    );
+    assert_eq!(
+        t.decide_from(Class::Connect, b"/run/other.sock", sh),
+        Verdict::Allow
+    );
 }
 
 #[test]
@@ -416,5 +525,22 @@ fn long_patterns_are_refused_by_their_size_before_compiling() {
         3000,
         &"x".repeat(400),
         &format!("bytes of path patterns, more than the {MAX_PATTERN_BYTES}"),
+    );
+}
+
+#[test]
+fn from_any_sees_every_rule() {
+    // A rename compares names after FROM_ANY: a file under a rule for another executable is
+    // told apart from one under none.
+    let t = compile(&policy(&["deny read /x from=/usr/bin/a", "deny read /y"])).unwrap();
+    let end = |path: &[u8]| t.walk_from(t.start_for(FROM_ANY), path);
+    let acc = |path: &[u8]| t.accept.get(&end(path)).copied();
+    assert_eq!(acc(b"/x").map(|a| a.deny[0]), Some(0));
+    assert_eq!(acc(b"/y").map(|a| a.deny[0]), Some(1));
+    assert_eq!(acc(b"/z"), None);
+    // Under a mask that matches no from=, /x and /z look alike.
+    assert_eq!(
+        t.walk_from(t.start_for(0), b"/x"),
+        t.walk_from(t.start_for(0), b"/z")
     );
 }

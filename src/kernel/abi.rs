@@ -222,6 +222,7 @@ pub fn op_name(op: u8) -> &'static str {
         43 => "bind",
         44 => "source-route",
         45 => "set-owner",
+        46 => "set-exe",
         _ => "operation",
     }
 }

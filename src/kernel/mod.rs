@@ -315,6 +315,7 @@ impl Kernel {
             ("task_setioprio", &p.ua_task_setioprio),
             ("task_setscheduler", &p.ua_task_setscheduler),
             ("task_setrlimit", &p.ua_task_setrlimit),
+            ("task_prctl", &p.ua_task_prctl),
             ("socket_sendmsg", &p.ua_socket_sendmsg),
             ("socket_create", &p.ua_socket_create),
             ("socket_connect", &p.ua_socket_connect),

@@ -88,6 +88,7 @@ impl Kernel {
                 deny: acc.deny,
                 allow: acc.allow,
                 audit: acc.audit,
+                from: acc.from,
             };
             m.accept
                 .update(bytes(&key), bytes(&val), MapFlags::ANY)
@@ -174,6 +175,9 @@ fn header(tables: &Tables, cells: u32) -> ua_policy_table {
             pad: 0,
             protect: tables.protect,
             cells,
+            from_allow: tables.from_allow,
+            from_tag: tables.from_tag,
+            ..Default::default()
         },
         byte_class: tables.byte_class,
         cap_rule: tables.caps.rule,

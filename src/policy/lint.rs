@@ -100,6 +100,12 @@ fn net_admin(policy: &Policy, diags: &mut Diagnostics) {
     }
 }
 
+/// Whether `r` is decided with the path tables, where `from=` is enforced.
+fn path_class(r: &Rule) -> bool {
+    matches!(r.class, Class::Read | Class::Write | Class::Exec)
+        || (r.class == Class::Connect && r.is_unix())
+}
+
 /// Adds warnings for `policy` to `diags`.
 pub fn lint(policy: &Policy, diags: &mut Diagnostics) {
     net_admin(policy, diags);
@@ -110,12 +116,37 @@ pub fn lint(policy: &Policy, diags: &mut Diagnostics) {
     }
     exemptions(policy, diags);
     for (i, r) in policy.rules.iter().enumerate() {
-        // Every class is decided in the kernel; from= is parsed for a later version.
-        if r.from.is_some() {
+        // from= is decided with the path classes' tables (compile/from.rs).
+        if r.from.is_some() && !path_class(r) {
             diags.warning(
                 &r.source,
-                "from= is parsed but not enforced by this version; this rule is ignored",
+                "from= on net, connect, bind and cap rules is not enforced by this version; this rule is ignored",
             );
+        } else if r.from.is_some() && r.action == Action::Deny {
+            diags.warning(
+                &r.source,
+                "a deny rule with from= holds only for that executable's path: a copy of the program, or the dynamic loader running it, is another executable (prefer an allow-list)",
+            );
+        }
+        if let Some(f) = r
+            .from
+            .as_ref()
+            .filter(|_| r.action == Action::Allow && path_class(r))
+        {
+            let first = policy.rules[..i]
+                .iter()
+                .all(|e| e.action != Action::Allow || e.from.as_ref() != Some(f) || !path_class(e));
+            let execs = policy.rules.iter().any(|e| {
+                e.action == Action::Allow && e.class == Class::Exec && e.from.as_ref() == Some(f)
+            });
+            if first && !execs {
+                diags.warning(
+                    &r.source,
+                    format!(
+                        "processes running {f} are held to this allow-list, but what they execute is not (from= matches the new executable): add an `allow exec ... from={f}` list"
+                    ),
+                );
+            }
         }
         for earlier in &policy.rules[..i] {
             if earlier.action == r.action
@@ -324,20 +355,42 @@ mod tests {
     }
 
     #[test]
-    fn only_from_is_unenforced() {
+    fn from_is_unenforced_outside_path_classes() {
         let w = lint_rules(&[
             "deny net raw",
-            "deny read /x from=/usr/bin/a",
-            "deny connect tcp:25",
+            "audit read /x from=/usr/bin/a",
+            "deny connect tcp:25 from=/usr/bin/a",
             "deny connect unix:/run/x.sock",
-            "deny connect unix:@x from=/usr/bin/a",
-            "deny cap sys_admin",
+            "audit connect unix:@x from=/usr/bin/a",
+            "deny cap sys_admin from=/usr/bin/a",
             "allow bind tcp:8080",
-            "deny cap net_admin",
         ]);
+        let w: Vec<_> = w.into_iter().filter(|m| m.contains("from=")).collect();
         assert_eq!(w.len(), 2, "{w:?}");
-        assert!(w[0].starts_with("/p:2: warning: from= is parsed but not enforced"));
-        assert!(w[1].starts_with("/p:5: warning: from= is parsed but not enforced"));
+        assert!(w[0].starts_with("/p:3: warning: from= on net"), "{w:?}");
+        assert!(w[1].starts_with("/p:6: warning: from= on net"), "{w:?}");
+    }
+
+    #[test]
+    fn from_deny_and_allow_lists_are_explained() {
+        let w = lint_rules(&["deny read /x from=/usr/bin/a"]);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("a copy of the program"), "{w:?}");
+        // An allow-list for a program that may execute others without one: said once.
+        let w = lint_rules(&[
+            "allow read /x from=/usr/bin/a",
+            "allow write /y from=/usr/bin/a",
+        ]);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with("/p:1: warning: processes running /usr/bin/a"),
+            "{w:?}"
+        );
+        let w = lint_rules(&[
+            "allow read /x from=/usr/bin/a",
+            "allow exec /usr/bin/a /usr/lib/** from=/usr/bin/a",
+        ]);
+        assert!(w.is_empty(), "{w:?}");
     }
 
     #[test]

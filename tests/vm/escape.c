@@ -58,6 +58,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -589,10 +590,30 @@ static int btrfs_search(const char *dir, const char *file)
 	return 0;
 }
 
+/* prctl(PR_SET_MM_EXE_FILE): names FILE the process's executable (what /proc/PID/exe shows and
+ * from= rules match). Prints the outcome: "ok", or the error's name. The kernel refuses with
+ * EBUSY while the old executable is still mapped, after the security hook's say. */
+static int set_exe(const char *file)
+{
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return fail("open", file);
+	if (prctl(PR_SET_MM, PR_SET_MM_EXE_FILE, fd, 0, 0) == 0) {
+		printf("set-exe: ok\n");
+		return 0;
+	}
+	printf("set-exe: %s\n", errno == EPERM ? "EPERM" : errno == EBUSY ? "EBUSY" :
+			  errno == EACCES ? "EACCES" : strerror(errno));
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "";
 
+	if (strcmp(cmd, "set-exe") == 0 && argc == 3)
+		return set_exe(argv[2]);
 	if (strcmp(cmd, "clone-into-cgroup") == 0 && argc == 3)
 		return clone_into_cgroup(argv[2]);
 	if (strcmp(cmd, "handle-save") == 0 && argc == 4)

@@ -24,6 +24,8 @@ pub struct Record {
     pub rule: String,
     pub rule_source: String,
     pub protection: Option<String>,
+    /// `UNITARMOR_EXE=`: the executable of the process (decides `from=` rules).
+    pub exe: Option<Vec<u8>>,
 }
 
 /// A summary of suppressed records.
@@ -41,7 +43,7 @@ pub struct Summary {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Entry {
-    Record(Record),
+    Record(Box<Record>),
     Summary(Summary),
 }
 
@@ -92,7 +94,7 @@ pub fn parse_line(line: &str) -> Result<Option<Entry>, String> {
     if id != MESSAGE_ID_DENIED && id != MESSAGE_ID_AUDIT {
         return Ok(None);
     }
-    Ok(Some(Entry::Record(Record {
+    Ok(Some(Entry::Record(Box::new(Record {
         time,
         action: field("UNITARMOR_ACTION").unwrap_or_default(),
         class: field("UNITARMOR_CLASS").unwrap_or_default(),
@@ -107,5 +109,6 @@ pub fn parse_line(line: &str) -> Result<Option<Entry>, String> {
         rule: field("UNITARMOR_RULE").unwrap_or_default(),
         rule_source: field("UNITARMOR_RULE_SOURCE").unwrap_or_default(),
         protection: field("UNITARMOR_PROTECTION").filter(|p| !p.is_empty()),
-    })))
+        exe: obj.get("UNITARMOR_EXE").and_then(bytes),
+    }))))
 }
