@@ -268,16 +268,11 @@ static __always_inline void note_exec_stage(struct file *file)
 SEC("lsm/bprm_committed_creds")
 int BPF_PROG(ua_bprm_committed_creds, struct linux_binprm *bprm)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	__u32 *mark = bpf_task_storage_get(&task_marks, task, 0, 0);
-	struct ua_exe_from *ef = bpf_task_storage_get(&exe_from, task, 0, 0);
+	__u32 *mark = bpf_task_storage_get(&task_marks, bpf_get_current_task_btf(), 0, 0);
 
 	/* Cleared in place: deleting task storage can fail (-EBUSY) on 6.1. */
 	if (mark && *mark && (!is_executor(BPF_CORE_READ(bprm, file)) || (*mark & UA_TASK_SAW_OTHER)))
 		*mark = 0;
-	/* A new executable: its from= mask is computed again at its next decision (walk.h). */
-	if (ef)
-		ef->tag = 0;
 	return 0;
 }
 

@@ -22,6 +22,7 @@ int BPF_PROG(ua_capable, const struct cred *cred, struct user_namespace *ns, int
 	struct scratch *s;
 	struct armor a;
 	__u32 zero = 0, rule;
+	bool audit;
 	int ret;
 
 	ret = mount_api_capable(cap);
@@ -32,7 +33,8 @@ int BPF_PROG(ua_capable, const struct cred *cred, struct user_namespace *ns, int
 	cfg = bpf_map_lookup_elem(&config, &zero);
 	if (!cfg || !cfg->cap_policies || !armored(&a))
 		return 0;
-	rule = a.pol->cap_rule[cap & (UA_CAP_SLOTS - 1)];
+	from_context(&a);
+	rule = slot_rule(&a, false, cap, &audit);
 	if (rule == UA_RULE_NONE)
 		return 0;
 	/* Whatever credentials are checked: the kernel checks a file opener's at read time
@@ -48,7 +50,7 @@ int BPF_PROG(ua_capable, const struct cred *cred, struct user_namespace *ns, int
 		.class = UA_CLASS_CAP,
 		.op = UA_OP_CAPABLE,
 	};
-	if (a.pol->cap_audit & (1ULL << (cap & (UA_CAP_SLOTS - 1)))) {
+	if (audit) {
 		r.verdict = UA_VERDICT_AUDITED;
 		s = get_scratch();
 		if (!(opts & CAP_OPT_NOAUDIT) && s)

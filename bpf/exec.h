@@ -20,6 +20,37 @@
 /* Unarmored tasks leave these hooks before anything else is read (each read is a helper call,
  * and exec and executable mappings are frequent). */
 
+/*
+ * A program held to from= allow-lists (its mask has patterns of the policy's from_held) may
+ * execute only programs those patterns name too: else it would leave its lists by executing
+ * anything its exec rules allow (the dynamic loader running another program, a shell).
+ * Decided at every stage (a script, then its interpreter). Returns 0 or -EACCES.
+ */
+static __always_inline int held_exec(struct armor *a, struct file *file)
+{
+	struct scratch *s;
+	__u32 held, r;
+	struct report rep = { .class = UA_CLASS_EXEC, .op = UA_OP_EXEC, .rule = UA_RULE_FROM_EXEC };
+
+	if (!a->pol->header.from_held)
+		return 0;
+	from_context(a);
+	held = a->from_mask & a->pol->header.from_held;
+	if (!held && !a->from_lost)
+		return 0;
+	r = ua_exe_mask(as_number(file), a->binding->policy, a->pol->header.start);
+	if (!(r & EXE_KEPT))
+		r = ua_exe_mask(as_number(file), a->binding->policy, a->pol->header.start);
+	if ((r & EXE_KEPT) && !(r & EXE_UNBUILDABLE) && !a->from_lost && !(held & ~EXE_MASK(r)))
+		return 0;
+	s = get_scratch();
+	if (!s)
+		return a->pol->header.mode == UA_MODE_AUDIT ? 0 : -EACCES;
+	rep.pos = build_path(s, BPF_CORE_READ(file, f_path.mnt), BPF_CORE_READ(file, f_path.dentry),
+			     &rep.status, 0);
+	return deny(a, s, &rep, -EACCES);
+}
+
 /* Decided on bprm->file, not on the file name: for a script this hook runs again for its
  * interpreter, and on systemd 255+ the first exec goes through /proc/self/fd/N. */
 SEC("lsm/bprm_check_security")
@@ -32,6 +63,8 @@ int BPF_PROG(ua_bprm_check, struct linux_binprm *bprm)
 		return 0;
 	file = BPF_CORE_READ(bprm, file);
 	note_exec_stage(file);
+	if (held_exec(&a, file))
+		return -EACCES;
 	if (!has_class(&a, UA_CLASS_EXEC))
 		return 0;
 	if (setup_phase() && is_executor(file))

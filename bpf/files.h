@@ -287,7 +287,9 @@ static __always_inline int same_rules(__u8 op, struct vfsmount *from_mnt, struct
 	ta = accept_of(a.binding->policy, ts);
 	if (!ta)
 		return deny(&a, s, &r, -EACCES);
-	same = true;
+	/* And under from= rules, the same programs: renaming a program out of (or into) a from=
+	 * pattern would choose which rules hold for it. */
+	same = fa->from == ta->from;
 	for (i = 0; same && i < UA_NR_CLASSES; i++)
 		same = fa->deny[i] == ta->deny[i] && fa->allow[i] == ta->allow[i] &&
 		       fa->audit[i] == ta->audit[i];

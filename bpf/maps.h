@@ -146,11 +146,13 @@ struct {
 } task_marks SEC(".maps");
 
 /* from= (walk.h: from_context()): which of its policy's from= patterns the task's executable
- * matches, computed at its first decision under a policy with from= rules and kept until it
- * executes something else (reset in place at bprm_committed_creds). `tag` is the policy's
- * from_tag it was computed under: a mask of other patterns is never used. */
+ * matches, computed at its first decision under a policy with from= rules. Kept for `tag`,
+ * the policy's from_tag it was computed under, and `exec_id`, the task's self_exec_id then
+ * (every exec counts it up): a mask of other patterns or of another program is never used,
+ * and nothing needs resetting at exec. */
 struct ua_exe_from {
 	__u64 tag;
+	__u64 exec_id;
 	__u32 mask;
 	__u32 pad;
 };
@@ -161,6 +163,16 @@ struct {
 	__type(key, int);
 	__type(value, struct ua_exe_from);
 } exe_from SEC(".maps");
+
+/* (policy, from= pattern) -> that pattern's capability and family verdicts (walk.h: slot_rule).
+ * Every pattern of every policy with from= rules has one: UA_FROM_MAX of 1,024 policies. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1024 * UA_FROM_MAX);
+	__type(key, struct ua_from_key);
+	__type(value, struct ua_from_slots);
+} from_slots SEC(".maps");
 
 /* The mount an armored task was last given write access to (mnt_want_write*), for the hooks
  * that get only a dentry (attrs.h); 0 once it dropped that access. */
@@ -273,6 +285,7 @@ struct armor {
 	 * policy's, or under from= rules those for its executable (walk.h: from_context()). */
 	__u32 start;
 	__u8 allowlist;
+	__u8 from_mask; /* which of its policy's from= patterns its executable matches */
 	__u8 from_lost; /* its from= mask could not be computed: decisions are unbuildable */
 };
 
@@ -290,6 +303,7 @@ static __always_inline bool armored(struct armor *a)
 		return false;
 	a->start = a->pol->header.start;
 	a->allowlist = a->pol->header.allowlist;
+	a->from_mask = 0;
 	a->from_lost = 0;
 	return true;
 }

@@ -131,21 +131,20 @@ int BPF_PROG(ua_socket_create, int family, int type, int protocol, int kern)
 {
 	__u32 slot = family >= UA_NET_RAW || family < 0 ? UA_NET_RAW - 1 : family;
 	__u32 rule, raw = UA_RULE_NONE;
+	bool audit, raw_audit;
 	struct armor a;
-	bool audit;
 
 	/* Sockets the kernel makes for itself are not the unit's. */
 	if (kern || !net_rules_in_use() || !armored(&a) || setup_phase())
 		return 0;
-	rule = a.pol->net_rule[slot & (UA_NET_SLOTS - 1)];
-	audit = a.pol->net_audit & (1ULL << (slot & (UA_NET_SLOTS - 1)));
+	from_context(&a);
+	rule = slot_rule(&a, true, slot, &audit);
 	/* Netlink's SOCK_RAW is its ordinary type (getifaddrs(), sd-netlink), no rawer than
 	 * SOCK_DGRAM there: `raw` is about every other family's. */
 	if ((type & SOCK_TYPE_MASK) == SOCK_RAW && family != AF_NETLINK) {
-		raw = a.pol->net_rule[UA_NET_RAW];
+		raw = slot_rule(&a, true, UA_NET_RAW, &raw_audit);
 		/* A refusal of either kind wins over the other's audit. */
-		if (raw != UA_RULE_NONE && (rule == UA_RULE_NONE || audit) &&
-		    !(a.pol->net_audit & (1ULL << UA_NET_RAW))) {
+		if (raw != UA_RULE_NONE && (rule == UA_RULE_NONE || audit) && !raw_audit) {
 			rule = raw;
 			audit = false;
 		} else if (rule == UA_RULE_NONE) {
@@ -230,6 +229,7 @@ __noinline __u64 ua_port_scan(__u64 polkind, __u64 a01, __u64 a23, __u64 b01, __
 	bool any_port = !port && (kind & UA_PORT_BIND);
 	__u64 lo = any_port ? EPHEMERAL_FIRST : port, hi = any_port ? EPHEMERAL_LAST : port;
 	bool has_alt = (polkind >> 56) & 1, listed, allowed = false;
+	__u64 mask = polkind >> 57, fm; /* the process's from= mask */
 	__u32 allow_rule = UA_RULE_NONE;
 	struct ua_policy_table *pol = bpf_map_lookup_elem(&policies, &policy);
 	struct ua_port_rule *e;
@@ -238,7 +238,8 @@ __noinline __u64 ua_port_scan(__u64 polkind, __u64 a01, __u64 a23, __u64 b01, __
 
 	if (!pol)
 		return (__u64)SCAN_DENY << 32 | UA_RULE_NOT_ALLOWED;
-	listed = pol->port_allowlist & (1u << (kind & 3));
+	listed = (pol->port_allowlist & (1u << (kind & 3))) ||
+		 ((pol->port_from_allow >> (8 * (kind & 3))) & mask);
 	n = pol->nports;
 	/* Each test is folded into one word without a branch (x - y >> 63 is x < y for 32-bit
 	 * values): the verifier follows few paths through an iteration, on every kernel. */
@@ -252,6 +253,9 @@ __noinline __u64 ua_port_scan(__u64 polkind, __u64 a01, __u64 a23, __u64 b01, __
 			miss = (e->kind ^ kind) | ((hi - e->first) >> 63) | (((__u64)e->last - lo) >> 63);
 		else
 			miss = (e->kind ^ kind) | ((lo - e->first) >> 63) | (((__u64)e->last - hi) >> 63);
+		/* An entry of a from= rule is for the processes of its pattern only. */
+		fm = e->from;
+		miss |= ((0 - fm) >> 63) & (((fm & mask) - 1) >> 63);
 		if (miss)
 			continue;
 		amiss = ((a0 & e->mask[0]) ^ e->addr[0]) | ((a1 & e->mask[1]) ^ e->addr[1]) |
@@ -296,6 +300,10 @@ static __always_inline int decide_port(struct armor *a, int kind, const __u32 *a
 	__u64 polkind = a->binding->policy | (__u64)(kind & 0xff) << 32 | (__u64)port << 40;
 	__u64 b23 = bpf_htonl(0xffff) | (__u64)alt4 << 32, r;
 
+	from_context(a);
+	if (a->from_lost)
+		return decide_net(a, UA_RULE_UNBUILDABLE, false, class, op, arg, addr);
+	polkind |= (__u64)(a->from_mask & 0x7f) << 57;
 	if (has_alt)
 		polkind |= 1ULL << 56;
 	r = ua_port_scan(polkind, addr[0] | (__u64)addr[1] << 32, addr[2] | (__u64)addr[3] << 32,

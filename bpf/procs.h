@@ -12,6 +12,7 @@
 #include "path.h"
 #include "net.h"
 
+#define PTRACE_MODE_ATTACH 0x02
 #define PTRACE_MODE_NOAUDIT 0x04
 #define LSM_PRLIMIT_WRITE 2
 #define PROC_SUPER_MAGIC 0x9fa0
@@ -120,8 +121,11 @@ int BPF_PROG(ua_ptrace_access_check, struct task_struct *child, unsigned int mod
 
 	if (!protected(&a, UA_PROT_PTRACE))
 		return 0;
+	/* Under from= allow-lists, code put into another process of the unit would run as that
+	 * program, with its rules (walk.h): attaching (ptrace, /proc/PID/mem, process_vm_*,
+	 * pidfd_getfd) is refused within the unit too. Reading (ps, environ) is not. */
 	if ((in_unit(task_cgroup(child), a.binding->root) || peer(&a, child, UA_PEER_PTRACE)) &&
-	    !marked(child))
+	    !marked(child) && !(a.pol->header.from_held && (mode & PTRACE_MODE_ATTACH)))
 		return 0;
 	/* NOAUDIT checks (ps reading another process's stat) are refused without a record:
 	 * the kernel only hides a field there. */
@@ -129,6 +133,19 @@ int BPF_PROG(ua_ptrace_access_check, struct task_struct *child, unsigned int mod
 		return -EPERM;
 	return deny_protected(&a, UA_PROT_PTRACE, UA_OP_PTRACE, child->comm,
 			      BPF_CORE_READ(child, tgid), mode);
+}
+
+/* PTRACE_TRACEME: the caller asks its parent to trace it; refused where attaching within the
+ * unit is (from= allow-lists, above), since its next exec would be the parent's to steer. */
+SEC("lsm/ptrace_traceme")
+int BPF_PROG(ua_ptrace_traceme, struct task_struct *parent)
+{
+	struct armor a;
+
+	if (!protected(&a, UA_PROT_PTRACE) || !a.pol->header.from_held)
+		return 0;
+	return deny_protected(&a, UA_PROT_PTRACE, UA_OP_PTRACE, parent->comm,
+			      BPF_CORE_READ(parent, tgid), PTRACE_MODE_ATTACH);
 }
 
 /* Priorities and scheduling of processes outside the unit (starving the daemon). */

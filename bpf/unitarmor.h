@@ -135,6 +135,8 @@ enum ua_verdict {
 #define UA_RULE_FULL 0xfffffff9u
 /* Denied because source routing would take a connection past the connect rules. */
 #define UA_RULE_SOURCE_ROUTE 0xfffffff8u
+/* Denied because a program held to from= allow-lists would execute one they do not name. */
+#define UA_RULE_FROM_EXEC 0xfffffff7u
 /* Denied by implicit protection n: UA_RULE_PROTECT + n. */
 #define UA_RULE_PROTECT 0xffffff00u
 
@@ -145,7 +147,7 @@ struct ua_policy {
 	__u8 mode;       /* enum ua_mode */
 	__u8 classes;    /* classes this policy has any rule for */
 	__u8 allowlist;  /* classes that are allow-lists */
-	__u8 pad;
+	__u8 from_held;  /* from= patterns with allow rules: their processes execute only their own */
 	__u32 protect;   /* implicit protections in force (bit per enum ua_protection) */
 	__u32 cells;     /* index of the policy's first cell in `cells` */
 	/* from= (src/compile/from.rs): per class, the from= patterns whose processes it is an
@@ -248,7 +250,8 @@ struct ua_port_rule {
 	__u16 last;
 	__u8 action;   /* enum ua_action */
 	__u8 kind;     /* UA_PORT_* bits */
-	__u8 pad[2];
+	__u8 from;     /* the from= pattern of its rule (a bit of a process's mask), or 0: any */
+	__u8 pad;
 	/* An address matches when (address & mask) == addr, word by word; the address and these
 	 * are IPv6 in network order, IPv4 as IPv4-mapped (::ffff:a.b.c.d). A zero mask: any. */
 	__u32 addr[4];
@@ -268,8 +271,27 @@ struct ua_policy_table {
 	__u64 net_audit;
 	__u32 nports;          /* entries of ports[] in use */
 	__u32 port_allowlist;  /* bit per UA_PORT_* kind that is an allow-list */
+	/* Byte per UA_PORT_* kind: the from= patterns whose processes it is an allow-list for. */
+	__u32 port_from_allow;
 	struct ua_port_rule ports[UA_PORT_RULES];
 };
+
+/* from_slots: (policy, from= pattern) -> the capability and family verdicts for a process of
+ * that pattern (src/compile/from.rs), as cap_rule and net_rule for one that matches none. */
+struct ua_from_key {
+	__u32 policy;
+	__u32 pattern;
+};
+
+struct ua_from_slots {
+	__u32 cap_rule[UA_CAP_SLOTS];
+	__u64 cap_audit;
+	__u32 net_rule[UA_NET_SLOTS];
+	__u64 net_audit;
+};
+
+/* Most from= patterns one policy may have (src/compile/from.rs: FROM_MAX). */
+#define UA_FROM_MAX 7
 
 /* cells: the policies' packed DFA transitions (src/compile/pack.rs), each policy a run of
  * cells from its header's `cells`. A state is known by its base b (0 is the dead state): on

@@ -209,6 +209,7 @@ struct task_struct {
 	const struct cred *real_cred;
 	const struct cred *cred;
 	char comm[16];
+	__u64 self_exec_id; /* counts the task's execs (64 bits since 5.7) */
 };
 
 /* fs/proc/internal.h: the inode of a /proc/PID/ file names its process's pid. */

@@ -331,12 +331,13 @@ static __always_inline struct ua_accept *accept_of(__u32 policy, __u32 state)
 #define EXE_UNBUILDABLE (1u << 9)
 
 /*
- * The from= mask of the current task's executable (mm->exe_file, what /proc/PID/exe names: for
- * a script its interpreter) under DFA `policy` whose start state is `start`: its path, built
- * in the executable's half of the buffer, walked after UA_FROM_QUERY. A task without an
- * executable (a kernel thread) matches no pattern. A global function, like ua_path_state().
+ * The from= mask of `file` (a struct file as a number), or if 0 of the current task's
+ * executable (mm->exe_file, what /proc/PID/exe names: for a script its interpreter), under
+ * DFA `policy` whose start state is `start`: its path, built in the executable's half of the
+ * buffer, walked after UA_FROM_QUERY. A task without an executable (a kernel thread) matches
+ * no pattern. A global function, like ua_path_state().
  */
-__noinline __u32 ua_exe_mask(__u32 policy, __u32 start)
+__noinline __u32 ua_exe_mask(__u64 file, __u32 policy, __u32 start)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct scratch *s = get_scratch();
@@ -348,7 +349,7 @@ __noinline __u32 ua_exe_mask(__u32 policy, __u32 start)
 
 	if (!s)
 		return EXE_UNBUILDABLE;
-	exe = BPF_CORE_READ(task, mm, exe_file);
+	exe = file ? (struct file *)file : BPF_CORE_READ(task, mm, exe_file);
 	if (exe) {
 		pos = build_path(s, BPF_CORE_READ(exe, f_path.mnt), BPF_CORE_READ(exe, f_path.dentry),
 				 &status, 1);
@@ -371,20 +372,21 @@ __noinline __u32 ua_exe_mask(__u32 policy, __u32 start)
  * whose buffer was taken twice leaves `from_lost` set: its decisions are unbuildable. */
 static __always_inline void from_context(struct armor *a)
 {
-	__u64 tag = a->pol->header.from_tag;
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 tag = a->pol->header.from_tag, exec_id;
 	struct ua_exe_from *ef;
 	__u32 r, mask, c;
 
 	if (!tag)
 		return;
-	ef = bpf_task_storage_get(&exe_from, bpf_get_current_task_btf(), 0,
-				  BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (ef && ef->tag == tag) {
+	exec_id = task->self_exec_id;
+	ef = bpf_task_storage_get(&exe_from, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (ef && ef->tag == tag && ef->exec_id == exec_id) {
 		mask = ef->mask;
 	} else {
-		r = ua_exe_mask(a->binding->policy, a->pol->header.start);
+		r = ua_exe_mask(0, a->binding->policy, a->pol->header.start);
 		if (!(r & EXE_KEPT))
-			r = ua_exe_mask(a->binding->policy, a->pol->header.start);
+			r = ua_exe_mask(0, a->binding->policy, a->pol->header.start);
 		if (!(r & EXE_KEPT) || (r & EXE_UNBUILDABLE)) {
 			a->from_lost = 1;
 			return;
@@ -392,13 +394,63 @@ static __always_inline void from_context(struct armor *a)
 		mask = EXE_MASK(r);
 		if (ef) {
 			ef->mask = mask;
+			ef->exec_id = exec_id;
 			ef->tag = tag;
 		}
 	}
+	a->from_mask = mask;
 	a->start = dfa_step(a->binding->policy, a->pol->header.start, mask);
+#pragma unroll
 	for (c = 0; c < UA_NR_CLASSES; c++)
 		if (a->pol->header.from_allow[c] & mask)
 			a->allowlist |= 1 << c;
+}
+
+/* The rule deciding slot `slot` of the capability (net = false) or family table (net = true)
+ * for armor `a`, whose from_context() ran; *audit: whether it only reports. A process no from=
+ * pattern names has the policy's own table; one that some do, the strictest of their tables
+ * (a refusal wins, then an audit; a missing table refuses: src/compile/from.rs, fold()). One
+ * whose mask is lost is refused. */
+static __always_inline __u32 slot_rule(struct armor *a, bool net, __u32 slot, bool *audit)
+{
+	struct ua_from_key k = { .policy = a->binding->policy };
+	struct ua_from_slots *t;
+	__u32 rule = UA_RULE_NONE, r, i;
+	bool au;
+
+	slot &= UA_CAP_SLOTS - 1;
+	*audit = false;
+	if (a->from_lost)
+		return UA_RULE_UNBUILDABLE;
+	if (!a->from_mask) {
+		*audit = ((net ? a->pol->net_audit : a->pol->cap_audit) >> slot) & 1;
+		return net ? a->pol->net_rule[slot] : a->pol->cap_rule[slot];
+	}
+	/* Unrolled: 6.1's verifier refuses a loop whose head follows a helper call ("back-edge
+	 * from insn"), which is how clang lays this one out. */
+#pragma unroll
+	for (i = 0; i < UA_FROM_MAX; i++) {
+		if (!(a->from_mask & (1u << i)))
+			continue;
+		k.pattern = i;
+		t = bpf_map_lookup_elem(&from_slots, &k);
+		r = UA_RULE_NOT_ALLOWED;
+		au = false;
+		if (t) {
+			r = net ? t->net_rule[slot] : t->cap_rule[slot];
+			au = ((net ? t->net_audit : t->cap_audit) >> slot) & 1;
+		}
+		if (r == UA_RULE_NONE)
+			continue;
+		if (!au && (rule == UA_RULE_NONE || *audit)) {
+			rule = r;
+			*audit = false;
+		} else if (au && rule == UA_RULE_NONE) {
+			rule = r;
+			*audit = true;
+		}
+	}
+	return rule;
 }
 
 /* Index of the lowest bit set in m (m != 0). */

@@ -21,8 +21,6 @@ pub struct UnitStatus {
     /// Bound cgroup ids: the unit's cgroup and its sub-cgroups while it runs.
     pub cgroup_ids: Vec<u64>,
     pub rules: u32,
-    /// Rules of classes this version does not enforce yet.
-    pub unenforced: u32,
     pub denied: u64,
     pub audited: u64,
     /// Events lost because the ring buffer was full.

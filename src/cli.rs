@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use crate::compile;
 
 mod analyze;
+mod executables;
 mod observe;
 pub mod replay;
 use crate::policy::named::Lookup;
@@ -203,6 +204,7 @@ fn targets(root: &Path, args: &[String], diags: &mut Diagnostics) -> Vec<Target>
 fn load(lookup: &Lookup, t: &Target, diags: &mut Diagnostics) -> Policy {
     let policy = resolve::merge(lookup, &t.files, t.unit.as_ref(), diags);
     lint::lint(&policy, diags);
+    executables::check(&lookup.root, &policy, diags);
     if let Err(e) = compile::compile(&policy) {
         let src = policy
             .rules

@@ -22,7 +22,7 @@ mod pack;
 mod shared;
 
 pub use caps::{CapTable, CAP_SLOTS};
-pub use from::{FROM_ANY, FROM_MAX, FROM_QUERY};
+pub use from::{FromSlots, FROM_ANY, FROM_MAX, FROM_QUERY};
 pub use groups::{Group, RuleFinder, GROUP_ABOVE};
 pub use net::{NetTable, PortEntry, NET_SLOTS, PORT_RULES};
 pub use shared::{protections, PROTECT_STATE_BITS, PROTECT_TABLE};
@@ -52,6 +52,9 @@ pub const RULE_FULL: u32 = u32::MAX - 6;
 /// Denied: source routing would take a connection past the connect rules (bpf/unitarmor.h:
 /// UA_RULE_SOURCE_ROUTE).
 pub const RULE_SOURCE_ROUTE: u32 = u32::MAX - 7;
+/// Denied: a program held to `from=` allow-lists would execute a program they do not name
+/// (bpf/unitarmor.h: UA_RULE_FROM_EXEC).
+pub const RULE_FROM_EXEC: u32 = u32::MAX - 8;
 /// Denied by implicit protection `p`: `RULE_PROTECT + p as u32`.
 pub const RULE_PROTECT: u32 = 0xffff_ff00;
 
@@ -127,6 +130,11 @@ pub struct Tables {
     /// Per path class, the `from=` patterns (bit per pattern) that have allow rules in it:
     /// the class is an allow-list for the processes those patterns name.
     pub from_allow: [u8; PATH_CLASSES],
+    /// The `from=` patterns with allow rules of any class: their processes are held to them,
+    /// and may execute only programs the same patterns name.
+    pub from_held: u8,
+    /// Per `from=` pattern, its processes' capability and family verdicts (from.rs).
+    pub from_slots: Vec<FromSlots>,
     pub byte_class: [u8; 256],
     /// The packed transitions: from the state of base `b` on byte class `c`, cell `b + c`
     /// if its `check` is `b`, else the dead state. Long enough that no state's row runs past
@@ -141,9 +149,6 @@ pub struct Tables {
     /// Other units this one's processes may signal ([`PEER_SIGNAL`]) or trace
     /// ([`PEER_PTRACE`]): `allow signal UNIT...`, `allow ptrace UNIT...`, by unit name.
     pub peers: std::collections::BTreeMap<String, u32>,
-    /// Rules the kernel side does not enforce yet, with the reason (reported, never dropped
-    /// silently).
-    pub unenforced: Vec<(usize, String)>,
     /// A policy of more than [`GROUP_ABOVE`] path patterns: its path rules as the kernel
     /// knows them, one group per class and action (groups.rs). Empty for smaller policies.
     pub groups: Vec<Group>,
@@ -218,8 +223,7 @@ pub fn compile(policy: &Policy) -> Result<Tables, CompileError> {
 /// Compiles `policy` for a unit whose cgroup is `cgroup` (`/system.slice/app.service`, or a
 /// pattern for a slice's or template's units). A write allow-list then also allows that
 /// cgroup's `cgroup.procs`, which systemd writes to put the service's processes there; no
-/// other cgroup's. Rules of classes the kernel does not enforce yet are listed in
-/// [`Tables::unenforced`].
+/// other cgroup's.
 pub fn compile_for(policy: &Policy, cgroup: Option<&str>) -> Result<Tables, CompileError> {
     compile_impl(policy, cgroup, true, true)
 }
@@ -236,17 +240,14 @@ fn compile_impl(
     let mut owner = Vec::new(); // pattern id -> (rule index, class index, action)
     let mut classes = 0u8;
     let mut allowlist = 0u8;
-    let mut unenforced = Vec::new();
     let froms = from::Froms::of(policy)?;
     let mut from_allow = [0u8; PATH_CLASSES];
     for (i, rule) in policy.rules.iter().enumerate() {
         if matches!(rule.class, Class::Cap | Class::Net | Class::Bind)
             || (rule.class == Class::Connect && !rule.is_unix())
         {
-            // Decided per capability (caps.rs), family or port (net.rs), not by the DFA.
-            if rule.from.is_some() {
-                unenforced.push((i, "from= is not enforced by this version".to_string()));
-            }
+            // Decided per capability (caps.rs), family or port (net.rs), not by the DFA; with
+            // from=, by its pattern's tables (from.rs).
             continue;
         }
         let Some(ci) = rule_class(rule) else {
@@ -350,13 +351,14 @@ fn compile_impl(
         start: 0,
         from_tag: froms.tag(),
         from_allow,
+        from_held: froms.held(policy),
+        from_slots: froms.slots(policy),
         byte_class: [0; 256],
         cells: Vec::new(),
         accept: HashMap::new(),
         caps: CapTable::of(policy),
         net: NetTable::of(policy).map_err(CompileError::TooComplex)?,
         peers: peers_of(policy),
-        unenforced,
         groups,
     };
     if patterns.is_empty() {
@@ -393,6 +395,8 @@ pub fn refuse_all(policy: &Policy) -> Tables {
         start: 1,
         from_tag: 0,
         from_allow: [0; PATH_CLASSES],
+        from_held: 0,
+        from_slots: Vec::new(),
         byte_class: [0; 256],
         // No transitions, but a row for the start state to fail in.
         cells: vec![
@@ -406,7 +410,6 @@ pub fn refuse_all(policy: &Policy) -> Tables {
         caps: CapTable::refuse_all(),
         net: NetTable::refuse_all(),
         peers: Default::default(),
-        unenforced: Vec::new(),
         groups: Vec::new(),
     }
 }

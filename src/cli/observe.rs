@@ -82,13 +82,6 @@ pub async fn status(unit: Option<&str>, json: bool, usage: bool, rules: bool) ->
             "{:<32} {:<8} {:>5} {:>8} {:>8} {:>6}  {cg}",
             s.unit, s.mode, s.rules, s.denied, s.audited, s.lost
         )?;
-        if s.unenforced > 0 {
-            writeln!(
-                out,
-                "  {} rule(s) not enforced by this version (see `unitarmor check {}`)",
-                s.unenforced, s.unit
-            )?;
-        }
         for e in s.errors.lines() {
             writeln!(out, "  error: {e}")?;
         }

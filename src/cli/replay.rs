@@ -102,6 +102,9 @@ impl<'a> Candidate<'a> {
         // from= rules: as the kernel decided for the recorded executable.
         let mask = r.exe.as_deref().map_or(0, |e| t.exe_mask(e));
         let verdict = match (r.class.as_str(), ci) {
+            ("exec", _) if r.operation == "exec" && t.held_exec(path, mask) => {
+                Verdict::Deny(compile::RULE_FROM_EXEC)
+            }
             (_, Some(_)) => t.decide_from(class, path, mask),
             ("connect" | "bind", None) => {
                 let addr: std::net::IpAddr = r
@@ -123,7 +126,8 @@ impl<'a> Candidate<'a> {
                     Some("udp") => Proto::Udp,
                     _ => return Err(missing("a protocol")),
                 };
-                t.net.decide_port(r.class == "bind", proto, addr, port)
+                t.net
+                    .decide_port(r.class == "bind", proto, addr, port, mask)
             }
             ("cap", _) => {
                 let cap = r
@@ -131,11 +135,7 @@ impl<'a> Candidate<'a> {
                     .as_deref()
                     .and_then(capability_number)
                     .ok_or_else(|| missing("a capability"))?;
-                match t.caps.rule.get(cap).copied() {
-                    None | Some(compile::RULE_NONE) => Verdict::Allow,
-                    Some(rule) if t.caps.audit & (1 << cap) != 0 => Verdict::Audit(rule),
-                    Some(rule) => Verdict::Deny(rule),
-                }
+                t.cap_verdict(cap, mask)
             }
             _ => {
                 let family = r
@@ -143,8 +143,7 @@ impl<'a> Candidate<'a> {
                     .as_deref()
                     .and_then(family_number)
                     .ok_or_else(|| missing("a family"))?;
-                t.net
-                    .decide_socket(family, r.socket_type.as_deref() == Some("raw"))
+                t.socket_verdict(family, r.socket_type.as_deref() == Some("raw"), mask)
             }
         };
         let (verdict, rule) = match verdict {
@@ -180,6 +179,10 @@ impl<'a> Candidate<'a> {
         }
         if rule == RULE_IMPLICIT {
             return ("allowed implicitly".into(), None);
+        }
+        if rule == compile::RULE_FROM_EXEC {
+            let held = "the program is held to from= allow-lists and executes only their programs";
+            return (held.into(), None);
         }
         if rule == RULE_NOT_ALLOWED {
             let sources: Vec<String> = self

@@ -6,7 +6,7 @@
 //! names is refused ([`RULE_NOT_ALLOWED`]); otherwise an `audit` rule naming it reports it.
 
 use super::{RULE_NONE, RULE_NOT_ALLOWED};
-use crate::policy::{Action, Class, Policy, Target};
+use crate::policy::{Action, Class, Policy, Rule, Target};
 
 /// Capability slots in the kernel's table (Linux has 41; the number is masked to this).
 pub const CAP_SLOTS: usize = 64;
@@ -43,15 +43,21 @@ impl CapTable {
         self.rule.iter().any(|r| *r != RULE_NONE)
     }
 
-    /// The table of `policy`'s cap rules. Rules with `from=` are not enforced (the caller
-    /// reports them), but an `allow` with `from=` still makes the class an allow-list, as does
-    /// an `allow cap` rule that did not parse: allowing less than written, never more.
+    /// The table of `policy`'s cap rules for a process no `from=` pattern names (rules with
+    /// `from=` are for others: see [`CapTable::of_for`]). An `allow cap` rule that did not
+    /// parse makes the class an allow-list: allowing less than written, never more.
     pub fn of(policy: &Policy) -> Self {
+        Self::of_for(policy, |r| r.from.is_none())
+    }
+
+    /// The table of the rules `applies` says hold for a process (its `from=` ones among them).
+    pub fn of_for(policy: &Policy, applies: impl Fn(&Rule) -> bool) -> Self {
         let (rule, audit) = slot_verdicts(
             policy,
             Class::Cap,
             |t, cap| matches!(t, Target::Caps(v) if v.iter().any(|c| c.0 as usize == cap)),
             |_| false,
+            applies,
         );
         CapTable { rule, audit }
     }
@@ -61,27 +67,28 @@ impl CapTable {
 /// kernel reads them in one lookup: the first `deny` naming the slot wins; otherwise, once any
 /// `allow` of the class exists (or one that did not parse), a slot no allow rule names is
 /// refused ([`RULE_NOT_ALLOWED`]) unless `always_allowed` says it stays; otherwise the first
-/// `audit` naming it reports it (its bit in the returned mask). Rules with `from=` decide
-/// nothing here, but an `allow` with one still makes the allow-list: less than written, never
-/// more. `names(target, slot)`: whether a rule's target names the slot.
+/// `audit` naming it reports it (its bit in the returned mask). Only the rules `applies` says
+/// hold for the process count (by their `from=`). `names(target, slot)`: whether a rule's
+/// target names the slot.
 pub(super) fn slot_verdicts(
     policy: &Policy,
     class: Class,
     names: impl Fn(&Target, usize) -> bool,
     always_allowed: impl Fn(usize) -> bool,
+    applies: impl Fn(&Rule) -> bool,
 ) -> ([u32; CAP_SLOTS], u64) {
     let rules = || {
         policy
             .rules
             .iter()
             .enumerate()
-            .filter(move |(_, r)| r.class == class)
+            .filter(|(_, r)| r.class == class && applies(r))
     };
     let allowlist =
         policy.broken_allow.contains(&class) || rules().any(|(_, r)| r.action == Action::Allow);
     let first = |action: Action, slot: usize| {
         rules()
-            .filter(|(_, r)| r.action == action && r.from.is_none())
+            .filter(|(_, r)| r.action == action)
             .find(|(_, r)| names(&r.target, slot))
             .map(|(i, _)| i as u32)
     };
@@ -152,16 +159,18 @@ mod tests {
     }
 
     #[test]
-    fn from_is_not_enforced_but_keeps_the_allow_list() {
+    fn from_rules_are_for_their_processes_only() {
+        // The table of a process no from= names (compile/from.rs makes the others').
         let t = table(&["allow cap chown from=/usr/bin/app"]);
-        assert_eq!(
-            t.rule[CHOWN], RULE_NOT_ALLOWED,
-            "allowing less than written"
-        );
+        assert!(!t.any(), "no allow-list for other processes");
         let t = table(&["deny cap chown from=/usr/bin/app"]);
         assert!(
             !t.any(),
-            "a deny with from= is reported, not applied to every process"
+            "a deny with from= is not applied to every process"
         );
+        let t = CapTable::of_for(&Policy::of(&["allow cap chown from=/usr/bin/app"]), |_| {
+            true
+        });
+        assert_eq!(t.rule[FOWNER], RULE_NOT_ALLOWED, "app's allow-list");
     }
 }

@@ -14,9 +14,16 @@
 //!
 //! An allow rule with `from=` makes its class an allow-list for the processes it names only
 //! ([`Tables::from_allow`]); a deny or audit rule with `from=` applies to them only.
+//!
+//! Capabilities and socket families are decided by one verdict per slot (caps.rs): for a
+//! process whose mask has bit `i`, by pattern `i`'s own table ([`FromSlots`]), made as if the
+//! process matched pattern `i` alone. A process matching several patterns gets the strictest
+//! of their tables' verdicts ([`fold`], as bpf/caps.h does). Port rules carry their pattern's
+//! bit (net.rs).
 
-use super::{Accept, CompileError, Tables, PATH_CLASSES};
-use crate::policy::{Action, Class, Policy, Rule};
+use super::{Accept, CapTable, CompileError, Tables, Verdict, CAP_SLOTS, PATH_CLASSES};
+use super::{RULE_NONE, RULE_NOT_ALLOWED};
+use crate::policy::{Action, Policy};
 
 /// Most distinct `from=` patterns one policy may have: a mask is one byte below
 /// [`FROM_QUERY`].
@@ -30,20 +37,22 @@ pub const FROM_ANY: u8 = 0x81;
 /// The pseudo class of query patterns in the compiler's pattern owners.
 pub(super) const FROM_CLASS: usize = PATH_CLASSES;
 
-/// The `from=` patterns of one policy's path rules, in order of first appearance.
+/// The `from=` patterns of one policy's rules, in order of first appearance.
 pub(super) struct Froms(Vec<String>);
 
-/// Whether `rule`'s `from=` is decided with the path tables (its class is a path class).
-fn path_rule(rule: &Rule) -> bool {
-    matches!(rule.class, Class::Read | Class::Write | Class::Exec)
-        || (rule.class == Class::Connect && rule.is_unix())
+/// The verdicts of capabilities and socket families for a process of one `from=` pattern.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FromSlots {
+    pub caps: CapTable,
+    pub net_rule: [u32; CAP_SLOTS],
+    pub net_audit: u64,
 }
 
 impl Froms {
-    /// The `from=` patterns of `policy`'s path rules; too many is an error naming the limit.
+    /// The `from=` patterns of `policy`'s rules; too many is an error naming the limit.
     pub fn of(policy: &Policy) -> Result<Froms, CompileError> {
         let mut v: Vec<String> = Vec::new();
-        for r in policy.rules.iter().filter(|r| path_rule(r)) {
+        for r in &policy.rules {
             if let Some(f) = &r.from {
                 let text = f.to_regex();
                 if !v.contains(&text) {
@@ -64,10 +73,26 @@ impl Froms {
         self.0.is_empty()
     }
 
-    /// The bit of `rule`'s `from=` pattern, if it has one the tables decide.
-    pub fn bit(&self, rule: &Rule) -> Option<u32> {
-        let text = rule.from.as_ref().filter(|_| path_rule(rule))?.to_regex();
+    /// The bit of `rule`'s `from=` pattern, if it has one.
+    pub fn bit(&self, rule: &crate::policy::Rule) -> Option<u32> {
+        let text = rule.from.as_ref()?.to_regex();
         self.0.iter().position(|f| *f == text).map(|i| i as u32)
+    }
+
+    /// Pattern `i`'s capability and family tables: the rules without `from=` and those of
+    /// pattern `i`, as if the process matched it alone.
+    pub fn slots(&self, policy: &Policy) -> Vec<FromSlots> {
+        (0..self.0.len() as u32)
+            .map(|i| {
+                let applies = |r: &crate::policy::Rule| r.from.is_none() || self.bit(r) == Some(i);
+                let (net_rule, net_audit) = super::net::families_for(policy, applies);
+                FromSlots {
+                    caps: CapTable::of_for(policy, applies),
+                    net_rule,
+                    net_audit,
+                }
+            })
+            .collect()
     }
 
     /// Anchored regular expression `re` behind the mask byte: any mask (`bit` None) or one
@@ -92,13 +117,25 @@ impl Froms {
     }
 
     /// Adds the query patterns: [`FROM_QUERY`] then pattern `i`, recorded as bit `i` of
-    /// [`Accept::from`].
+    /// [`Accept::from`]. They follow [`FROM_ANY`] too, so that a rename or link, which
+    /// compares names after it, also keeps which programs a file is.
     pub fn queries(&self, patterns: &mut Vec<String>, owner: &mut Vec<(u32, usize, Action)>) {
         for (i, f) in self.0.iter().enumerate() {
             let body = f.strip_prefix('^').unwrap_or(f);
-            patterns.push(format!(r"^\x{FROM_QUERY:02x}(?:{body})"));
+            patterns.push(format!(r"^[\x{FROM_QUERY:02x}\x{FROM_ANY:02x}](?:{body})"));
             owner.push((i as u32, FROM_CLASS, Action::Allow));
         }
+    }
+
+    /// The patterns whose processes some allow rule holds to an allow-list (bit per pattern):
+    /// such a process may execute only programs of the same patterns (bpf/exec.h).
+    pub fn held(&self, policy: &Policy) -> u8 {
+        policy
+            .rules
+            .iter()
+            .filter(|r| r.action == Action::Allow)
+            .filter_map(|r| self.bit(r))
+            .fold(0, |m, b| m | 1 << b)
     }
 
     /// 0 without `from=` patterns; else a nonzero hash of them (FNV-1a).
@@ -127,6 +164,62 @@ impl Tables {
         self.accept.get(&state).map_or(0, |a: &Accept| a.from as u8)
     }
 
+    /// The verdict on capability `cap` for a process of mask `mask`.
+    pub fn cap_verdict(&self, cap: usize, mask: u8) -> Verdict {
+        let slot = cap % CAP_SLOTS;
+        let (rule, audit) = fold(
+            mask,
+            (self.caps.rule[slot], self.caps.audit & (1 << slot) != 0),
+            |i| {
+                let t = &self.from_slots.get(i)?.caps;
+                Some((t.rule[slot], t.audit & (1 << slot) != 0))
+            },
+        );
+        verdict(rule, audit)
+    }
+
+    /// What the kernel decides for creating a socket of family number `family` (`raw`:
+    /// SOCK_RAW) by a process of mask `mask`.
+    pub fn socket_verdict(&self, family: usize, raw: bool, mask: u8) -> Verdict {
+        super::NetTable::decide_socket_with(family, raw, |s| self.family_verdict(s, mask))
+    }
+
+    /// The verdict of family slot `slot` (the raw slot for raw sockets) for a process of mask
+    /// `mask`, before raw and family are combined.
+    fn family_verdict(&self, slot: usize, mask: u8) -> Verdict {
+        let base = (
+            self.net.family_rule[slot],
+            self.net.family_audit & (1 << slot) != 0,
+        );
+        let (rule, audit) = fold(mask, base, |i| {
+            let t = self.from_slots.get(i)?;
+            Some((t.net_rule[slot], t.net_audit & (1 << slot) != 0))
+        });
+        verdict(rule, audit)
+    }
+
+    /// Whether any process may have a capability decided (by the rules without `from=` or a
+    /// pattern's): the kernel's capable() hook looks only while some policy says so.
+    pub fn any_caps(&self) -> bool {
+        self.caps.any() || self.from_slots.iter().any(|f| f.caps.any())
+    }
+
+    /// The same for socket families, connects and binds.
+    pub fn any_net(&self) -> bool {
+        self.net.any()
+            || self
+                .from_slots
+                .iter()
+                .any(|f| f.net_rule.iter().any(|r| *r != RULE_NONE))
+    }
+
+    /// Whether a process of mask `mask` is refused executing the program at `path` because
+    /// allow-lists of its `from=` patterns hold it and the program is not of them
+    /// (bpf/exec.h: held_exec; executions only, not executable mappings).
+    pub fn held_exec(&self, path: &[u8], mask: u8) -> bool {
+        mask & self.from_held & !self.exe_mask(path) != 0
+    }
+
     /// Where a walk starts for a process of mask `mask` (or [`FROM_ANY`]).
     pub fn start_for(&self, mask: u8) -> u32 {
         if self.from_tag == 0 {
@@ -143,4 +236,38 @@ impl Tables {
             .filter(|&ci| self.from_allow[ci] & mask != 0)
             .fold(0, |m, ci| m | 1 << ci)
     }
+}
+
+fn verdict(rule: u32, audit: bool) -> Verdict {
+    match rule {
+        RULE_NONE => Verdict::Allow,
+        r if audit => Verdict::Audit(r),
+        r => Verdict::Deny(r),
+    }
+}
+
+/// A slot's (rule, audit) for a process of mask `mask`: `base` for mask 0; else the strictest
+/// of the tables of its bits (`table(i)`; a missing one refuses, failing closed): a refusal
+/// wins, then an audit. As bpf/caps.h's from_slot().
+pub(super) fn fold(
+    mask: u8,
+    base: (u32, bool),
+    table: impl Fn(usize) -> Option<(u32, bool)>,
+) -> (u32, bool) {
+    if mask == 0 {
+        return base;
+    }
+    let mut cur = (RULE_NONE, false);
+    for i in (0..FROM_MAX).filter(|i| mask & (1 << i) != 0) {
+        let (r, audit) = table(i).unwrap_or((RULE_NOT_ALLOWED, false));
+        if r == RULE_NONE {
+            continue;
+        }
+        if !audit && (cur.0 == RULE_NONE || cur.1) {
+            cur = (r, false);
+        } else if audit && cur.0 == RULE_NONE {
+            cur = (r, true);
+        }
+    }
+    cur
 }

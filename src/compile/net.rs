@@ -15,7 +15,7 @@
 
 use super::{RULE_NONE, RULE_NOT_ALLOWED};
 use crate::policy::net::{self as pnet, Proto};
-use crate::policy::{Action, Class, Policy, Target};
+use crate::policy::{Action, Class, Policy, Rule, Target};
 
 /// Family slots in the kernel's table; the last is raw sockets of any family.
 pub const NET_SLOTS: usize = 64;
@@ -40,6 +40,8 @@ pub struct PortEntry {
     /// IPv6 (IPv4 mapped), network order; matches when `address & mask == addr`.
     pub addr: [u8; 16],
     pub mask: [u8; 16],
+    /// The `from=` pattern of its rule (a bit of a process's mask, from.rs), or 0: any process.
+    pub from: u8,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,6 +53,8 @@ pub struct NetTable {
     pub ports: Vec<PortEntry>,
     /// Bit per port-rule kind that is an allow-list.
     pub port_allowlist: u8,
+    /// Per port-rule kind, the `from=` patterns whose processes it is an allow-list for.
+    pub port_from_allow: [u8; 4],
 }
 
 impl Default for NetTable {
@@ -60,6 +64,7 @@ impl Default for NetTable {
             family_audit: 0,
             ports: Vec::new(),
             port_allowlist: 0,
+            port_from_allow: [0; 4],
         }
     }
 }
@@ -75,6 +80,21 @@ fn slot(name: &str) -> usize {
 
 const AF_UNIX: usize = 1;
 
+/// Per family slot, the verdicts of the `net` rules `applies` says hold for a process (as
+/// caps.rs's); `from=` tables are made so (from.rs).
+pub(super) fn families_for(
+    policy: &Policy,
+    applies: impl Fn(&Rule) -> bool,
+) -> ([u32; NET_SLOTS], u64) {
+    super::caps::slot_verdicts(
+        policy,
+        Class::Net,
+        |t, s| matches!(t, Target::Families(v) if v.iter().any(|f| slot(f.0) == s)),
+        |s| s == AF_UNIX,
+        applies,
+    )
+}
+
 impl NetTable {
     /// Refuses every socket and every connect and bind (see `refuse_all`).
     pub fn refuse_all() -> Self {
@@ -83,6 +103,7 @@ impl NetTable {
             family_audit: 0,
             ports: Vec::new(),
             port_allowlist: 0b1111,
+            port_from_allow: [0; 4],
         }
     }
 
@@ -91,12 +112,14 @@ impl NetTable {
         self.family_rule.iter().any(|r| *r != RULE_NONE)
             || !self.ports.is_empty()
             || self.port_allowlist != 0
+            || self.port_from_allow.iter().any(|m| *m != 0)
     }
 
-    /// The table of `policy`'s net, connect (tcp:/udp:) and bind rules. Rules with `from=` are
-    /// not enforced (the caller reports them) but an `allow` with `from=`, like an allow rule
-    /// that did not parse, still makes its allow-list: allowing less than written, never more.
-    /// Errors when the port rules do not fit the kernel's list.
+    /// The table of `policy`'s net, connect (tcp:/udp:) and bind rules. Families are for a
+    /// process no `from=` pattern names (the others' are [`families_for`] tables); port
+    /// entries carry their rule's `from=` bit. An allow rule that did not parse makes its
+    /// allow-list: allowing less than written, never more. Errors when the port rules do not
+    /// fit the kernel's list.
     pub fn of(policy: &Policy) -> Result<Self, String> {
         let mut t = NetTable::default();
         t.families(policy);
@@ -105,15 +128,11 @@ impl NetTable {
     }
 
     fn families(&mut self, policy: &Policy) {
-        (self.family_rule, self.family_audit) = super::caps::slot_verdicts(
-            policy,
-            Class::Net,
-            |t, s| matches!(t, Target::Families(v) if v.iter().any(|f| slot(f.0) == s)),
-            |s| s == AF_UNIX,
-        );
+        (self.family_rule, self.family_audit) = families_for(policy, |r| r.from.is_none());
     }
 
     fn port_rules(&mut self, policy: &Policy) -> Result<(), String> {
+        let froms = super::from::Froms::of(policy).map_err(|e| e.to_string())?;
         // An allow rule that did not parse: its protocol is unknown, so both are allow-lists.
         if policy.broken_allow.contains(&Class::Connect) {
             self.port_allowlist |= 1 << 0 | 1 << PORT_UDP;
@@ -130,13 +149,13 @@ impl NetTable {
             let Target::Ports(ports) = &rule.target else {
                 continue;
             };
+            let from = froms.bit(rule).map_or(0, |b| 1u8 << b);
             for p in ports {
                 let kind = bind | if p.proto == Proto::Udp { PORT_UDP } else { 0 };
-                if rule.action == Action::Allow {
+                if rule.action == Action::Allow && from == 0 {
                     self.port_allowlist |= 1 << kind;
-                }
-                if rule.from.is_some() {
-                    continue;
+                } else if rule.action == Action::Allow {
+                    self.port_from_allow[kind as usize] |= from;
                 }
                 let (addr, mask) = match &p.network {
                     Some(n) => (n.addr, n.mask()),
@@ -150,6 +169,7 @@ impl NetTable {
                     kind,
                     addr: std::array::from_fn(|j| addr[j] & mask[j]),
                     mask,
+                    from,
                 });
             }
         }
@@ -171,14 +191,15 @@ impl NetTable {
     }
 
     /// What the kernel decides for a connect (`bind` false) or bind of `proto` to `addr`
-    /// (IPv6 or IPv4-mapped) and `port`, as bpf/net.h's decide_port(): for host tests and
-    /// `unitarmor check`.
+    /// (IPv6 or IPv4-mapped) and `port` by a process of `from=` mask `mask`, as bpf/net.h's
+    /// decide_port(): for host tests and `unitarmor check`.
     pub fn decide_port(
         &self,
         bind: bool,
         proto: Proto,
         addr: [u8; 16],
         port: u16,
+        mask: u8,
     ) -> super::Verdict {
         let kind =
             if bind { PORT_BIND } else { 0 } | if proto == Proto::Udp { PORT_UDP } else { 0 };
@@ -197,13 +218,17 @@ impl NetTable {
             self.ports
                 .iter()
                 .filter(|e| e.kind == kind && e.action == action)
+                .filter(|e| e.from == 0 || e.from & mask != 0)
                 .filter(covers)
                 .find(|e| (0..16).all(|j| addr[j] & e.mask[j] == e.addr[j]))
                 .map(|e| e.rule)
         };
         if let Some(r) = first(Action::Deny) {
             super::Verdict::Deny(r)
-        } else if self.port_allowlist & (1 << kind) != 0 && first(Action::Allow).is_none() {
+        } else if (self.port_allowlist & (1 << kind) != 0
+            || self.port_from_allow[kind as usize] & mask != 0)
+            && first(Action::Allow).is_none()
+        {
             super::Verdict::Deny(RULE_NOT_ALLOWED)
         } else if let Some(r) = first(Action::Audit) {
             super::Verdict::Audit(r)
@@ -215,15 +240,24 @@ impl NetTable {
     /// What the kernel decides for creating a socket of family number `family` (`raw`:
     /// SOCK_RAW), as bpf/net.h's socket_create program.
     pub fn decide_socket(&self, family: usize, raw: bool) -> super::Verdict {
+        Self::decide_socket_with(family, raw, |s| match self.family_rule[s] {
+            RULE_NONE => super::Verdict::Allow,
+            r if self.family_audit & (1 << s) != 0 => super::Verdict::Audit(r),
+            r => super::Verdict::Deny(r),
+        })
+    }
+
+    /// [`NetTable::decide_socket`] with the verdict of each slot given (for a process of a
+    /// `from=` pattern: from.rs).
+    pub fn decide_socket_with(
+        family: usize,
+        raw: bool,
+        verdict: impl Fn(usize) -> super::Verdict,
+    ) -> super::Verdict {
         let s = if family >= NET_RAW {
             NET_RAW - 1
         } else {
             family
-        };
-        let verdict = |s: usize| match self.family_rule[s] {
-            RULE_NONE => super::Verdict::Allow,
-            r if self.family_audit & (1 << s) != 0 => super::Verdict::Audit(r),
-            r => super::Verdict::Deny(r),
         };
         // Netlink's SOCK_RAW is its ordinary type: `raw` is about every other family's.
         let raw = raw && family != AF_NETLINK;
@@ -310,40 +344,43 @@ mod tests {
         ]);
         let local = v4([127, 0, 0, 1]);
         assert_eq!(
-            t.decide_port(false, Proto::Tcp, local, 25),
+            t.decide_port(false, Proto::Tcp, local, 25, 0),
             Verdict::Deny(0)
         );
         assert_eq!(
-            t.decide_port(false, Proto::Tcp, local, 5432),
+            t.decide_port(false, Proto::Tcp, local, 5432, 0),
             Verdict::Allow
         );
         let mut v6local = [0; 16];
         v6local[15] = 1;
         assert_eq!(
-            t.decide_port(false, Proto::Tcp, v6local, 5432),
+            t.decide_port(false, Proto::Tcp, v6local, 5432, 0),
             Verdict::Allow
         );
         assert_eq!(
-            t.decide_port(false, Proto::Tcp, v4([10, 0, 0, 1]), 5432),
+            t.decide_port(false, Proto::Tcp, v4([10, 0, 0, 1]), 5432, 0),
             Verdict::Deny(RULE_NOT_ALLOWED)
         );
         assert_eq!(
-            t.decide_port(false, Proto::Udp, local, 53),
+            t.decide_port(false, Proto::Udp, local, 53, 0),
             Verdict::Audit(2)
         );
         assert_eq!(
-            t.decide_port(false, Proto::Udp, local, 123),
+            t.decide_port(false, Proto::Udp, local, 123, 0),
             Verdict::Allow,
             "the tcp allow-list leaves udp alone"
         );
-        assert_eq!(t.decide_port(true, Proto::Tcp, local, 8080), Verdict::Allow);
+        assert_eq!(
+            t.decide_port(true, Proto::Tcp, local, 8080, 0),
+            Verdict::Allow
+        );
     }
 
     #[test]
     fn networks() {
         let t = table(&["deny connect tcp:0.0.0.0/0:25", "allow bind tcp:[::]:8080"]);
         assert_eq!(
-            t.decide_port(false, Proto::Tcp, v4([192, 0, 2, 1]), 25),
+            t.decide_port(false, Proto::Tcp, v4([192, 0, 2, 1]), 25, 0),
             Verdict::Deny(0)
         );
         assert_eq!(
@@ -351,22 +388,23 @@ mod tests {
                 false,
                 Proto::Tcp,
                 [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
-                25
+                25,
+                0
             ),
             Verdict::Allow,
             "0.0.0.0/0 is all of IPv4 only"
         );
         assert_eq!(
-            t.decide_port(true, Proto::Tcp, [0; 16], 8080),
+            t.decide_port(true, Proto::Tcp, [0; 16], 8080, 0),
             Verdict::Allow
         );
         assert_eq!(
-            t.decide_port(true, Proto::Tcp, v4([0, 0, 0, 0]), 8080),
+            t.decide_port(true, Proto::Tcp, v4([0, 0, 0, 0]), 8080, 0),
             Verdict::Deny(RULE_NOT_ALLOWED),
             "[::] is the IPv6 wildcard, not 0.0.0.0"
         );
         assert_eq!(
-            t.decide_port(true, Proto::Tcp, [0; 16], 0),
+            t.decide_port(true, Proto::Tcp, [0; 16], 0, 0),
             Verdict::Deny(RULE_NOT_ALLOWED),
             "a port the kernel picks is not allowed by a bind allow-list"
         );
@@ -376,21 +414,24 @@ mod tests {
     fn port_zero_is_the_ephemeral_range() {
         let t = table(&["deny bind tcp:*", "deny bind udp:40000"]);
         assert_eq!(
-            t.decide_port(true, Proto::Tcp, [0; 16], 0),
+            t.decide_port(true, Proto::Tcp, [0; 16], 0, 0),
             Verdict::Deny(0)
         );
         assert_eq!(
-            t.decide_port(true, Proto::Udp, [0; 16], 0),
+            t.decide_port(true, Proto::Udp, [0; 16], 0, 0),
             Verdict::Deny(1),
             "the kernel may pick the one port a deny rule names"
         );
         assert_eq!(
-            table(&["deny connect tcp:*"]).decide_port(false, Proto::Tcp, [0; 16], 0),
+            table(&["deny connect tcp:*"]).decide_port(false, Proto::Tcp, [0; 16], 0, 0),
             Verdict::Allow,
             "a connect to port 0 is to port 0"
         );
         let t = table(&["allow bind tcp:1024-65535"]);
-        assert_eq!(t.decide_port(true, Proto::Tcp, [0; 16], 0), Verdict::Allow);
+        assert_eq!(
+            t.decide_port(true, Proto::Tcp, [0; 16], 0, 0),
+            Verdict::Allow
+        );
     }
 
     #[test]
@@ -403,17 +444,27 @@ mod tests {
     }
 
     #[test]
-    fn from_and_broken_allow_keep_allow_lists() {
+    fn from_allow_lists_are_their_processes() {
         let t = table(&["allow connect tcp:5432 from=/usr/bin/psql"]);
-        assert!(t.ports.is_empty());
+        assert_eq!(t.ports[0].from, 1);
+        let local = v4([127, 0, 0, 1]);
         assert_eq!(
-            t.decide_port(false, Proto::Tcp, v4([127, 0, 0, 1]), 5432),
+            t.decide_port(false, Proto::Tcp, local, 25, 0),
+            Verdict::Allow
+        );
+        assert_eq!(
+            t.decide_port(false, Proto::Tcp, local, 25, 1),
             Verdict::Deny(RULE_NOT_ALLOWED)
+        );
+        assert_eq!(
+            t.decide_port(false, Proto::Tcp, local, 5432, 1),
+            Verdict::Allow
         );
         let t = table(&["allow net inet from=/usr/bin/x"]);
         assert_eq!(
             t.decide_socket(INET, false),
-            Verdict::Deny(RULE_NOT_ALLOWED)
+            Verdict::Allow,
+            "not for others"
         );
     }
 

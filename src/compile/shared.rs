@@ -90,13 +90,14 @@ fn build() -> Result<Tables, CompileError> {
         start: built.start,
         from_tag: 0,
         from_allow: [0; super::PATH_CLASSES],
+        from_held: 0,
+        from_slots: Vec::new(),
         byte_class: built.byte_class,
         cells: built.cells,
         accept,
         caps: CapTable::of(&none),
         net: NetTable::of(&none).map_err(CompileError::TooComplex)?,
         peers: Default::default(),
-        unenforced: Vec::new(),
         groups: Vec::new(),
     })
 }

@@ -14,7 +14,8 @@ use super::discover::template_of;
 use super::Daemon;
 use crate::api::{UnitStatus, Usage, MAP_MEMORY};
 use crate::compile::{
-    self, RULE_FULL, RULE_NOT_ALLOWED, RULE_RECOVER, RULE_SOURCE_ROUTE, RULE_UNBUILDABLE,
+    self, RULE_FROM_EXEC, RULE_FULL, RULE_NOT_ALLOWED, RULE_RECOVER, RULE_SOURCE_ROUTE,
+    RULE_UNBUILDABLE,
 };
 use crate::journal::{self, RuleInfo};
 use crate::kernel;
@@ -117,6 +118,13 @@ impl Daemon {
                 return (
                     unit.clone(),
                     "it would take connections or binds past the unit's port rules".into(),
+                    "implicit".into(),
+                )
+            }
+            RULE_FROM_EXEC => {
+                return (
+                    unit.clone(),
+                    "a program held to from= allow-lists executes only programs the same from= patterns name".into(),
                     "implicit".into(),
                 )
             }
@@ -435,7 +443,6 @@ impl Daemon {
                     cgroup_path: a.expected.clone(),
                     cgroup_ids: cgroups,
                     rules: a.policy.rules.len() as u32,
-                    unenforced: a.tables.unenforced.len() as u32,
                     denied: a.denied,
                     audited: a.audited,
                     lost: a.lost,
@@ -452,7 +459,6 @@ impl Daemon {
                     cgroup_path: path.clone(),
                     cgroup_ids: Vec::new(),
                     rules: t.policy.rules.len() as u32,
-                    unenforced: t.tables.unenforced.len() as u32,
                     denied: 0,
                     audited: 0,
                     lost: 0,

@@ -187,13 +187,6 @@ impl Daemon {
                     compile::refuse_all(&policy)
                 }
             };
-        for (i, why) in &tables.unenforced {
-            let r = &policy.rules[*i];
-            warn!(
-                object_systemd_unit = c.name.as_str(),
-                "{}: {}: rule \"{r}\": {why}", c.name, r.source
-            );
-        }
         let Some(id) = self.alloc_id() else {
             let why = format!("no free policy slot (limit {})", REFUSE_ID - 1);
             if self.keep_last_good(&c.name, why.clone()) {

@@ -324,6 +324,7 @@ impl Kernel {
             ("socket_setsockopt", &p.ua_socket_setsockopt),
             ("file_fcntl", &p.ua_file_fcntl),
             ("ptrace_access_check", &p.ua_ptrace_access_check),
+            ("ptrace_traceme", &p.ua_ptrace_traceme),
             ("userns_create", &p.ua_userns_create),
             ("kernel_module_request", &p.ua_kernel_module_request),
             ("kernel_load_data", &p.ua_kernel_load_data),

@@ -5,7 +5,8 @@ use anyhow::{bail, Context, Result};
 use libbpf_rs::{MapCore, MapFlags};
 
 use super::skel::types::{
-    ua_accept, ua_cell, ua_policy, ua_policy_table, ua_port_rule, ua_state_key,
+    ua_accept, ua_cell, ua_from_key, ua_from_slots, ua_policy, ua_policy_table, ua_port_rule,
+    ua_state_key,
 };
 use super::{bytes, regions, Kernel};
 use crate::compile::{self, Tables};
@@ -97,15 +98,17 @@ impl Kernel {
         Ok(start)
     }
 
-    /// Writes policy `id`'s header, whose cells start at `cells`.
+    /// Writes policy `id`'s header, whose cells start at `cells`, after its `from=` patterns'
+    /// capability and family tables (bpf/walk.h: slot_rule).
     fn write_header(&self, id: u32, tables: &Tables, cells: u32) -> Result<()> {
+        self.write_from_slots(id, tables)?;
         self.note_peers(id, &tables.peers);
         self.skel
             .maps
             .policies
             .update(bytes(&id), bytes(&header(tables, cells)), MapFlags::ANY)
             .context("writing the policies map")?;
-        self.note_kinds(id, tables.caps.any(), tables.net.any())
+        self.note_kinds(id, tables.any_caps(), tables.any_net())
     }
 
     /// Removes policy `id` (nothing should be bound to it any more). Its header becomes one
@@ -119,6 +122,7 @@ impl Kernel {
         let _ = m
             .policies
             .update(bytes(&id), bytes(&header(&refusing, 0)), MapFlags::ANY);
+        let _ = self.write_from_slots(id, &refusing);
         self.regions.borrow_mut().release(id);
         self.forget_peers(id);
         // Still counted among policies with cap and net rules: its refusing header has both,
@@ -127,6 +131,34 @@ impl Kernel {
         for &state in tables.accept.keys() {
             let _ = m.accept.delete(bytes(&ua_state_key { policy: id, state }));
         }
+    }
+
+    /// Writes (or, for patterns it no longer has, removes) policy `id`'s `from_slots` entries.
+    fn write_from_slots(&self, id: u32, tables: &Tables) -> Result<()> {
+        let m = &self.skel.maps;
+        for i in 0..compile::FROM_MAX {
+            let key = ua_from_key {
+                policy: id,
+                pattern: i as u32,
+            };
+            match tables.from_slots.get(i) {
+                Some(t) => {
+                    let val = ua_from_slots {
+                        cap_rule: t.caps.rule,
+                        cap_audit: t.caps.audit,
+                        net_rule: t.net_rule,
+                        net_audit: t.net_audit,
+                    };
+                    m.from_slots
+                        .update(bytes(&key), bytes(&val), MapFlags::ANY)
+                        .context("writing the from_slots map")?;
+                }
+                None => {
+                    let _ = m.from_slots.delete(bytes(&key));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Policy `id`, removed earlier, has no cgroup bound to it any more (the daemon's sweep):
@@ -172,7 +204,7 @@ fn header(tables: &Tables, cells: u32) -> ua_policy_table {
             },
             classes: tables.classes,
             allowlist: tables.allowlist,
-            pad: 0,
+            from_held: tables.from_held,
             protect: tables.protect,
             cells,
             from_allow: tables.from_allow,
@@ -186,10 +218,13 @@ fn header(tables: &Tables, cells: u32) -> ua_policy_table {
         net_audit: tables.net.family_audit,
         nports: tables.net.ports.len().min(compile::PORT_RULES) as u32,
         port_allowlist: u32::from(tables.net.port_allowlist),
+        // Byte k for port-rule kind k (bpf/net.h shifts by 8 * kind).
+        port_from_allow: u32::from_le_bytes(tables.net.port_from_allow),
         ports: std::array::from_fn(|i| match tables.net.ports.get(i) {
             Some(e) => port_rule(e),
             None => Default::default(),
         }),
+        ..Default::default()
     }
 }
 
@@ -210,6 +245,7 @@ fn port_rule(e: &compile::PortEntry) -> ua_port_rule {
             crate::policy::Action::Audit => 3,
         },
         kind: e.kind,
+        from: e.from,
         addr: words(&e.addr),
         mask: words(&e.mask),
         ..Default::default()

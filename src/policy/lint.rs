@@ -100,12 +100,6 @@ fn net_admin(policy: &Policy, diags: &mut Diagnostics) {
     }
 }
 
-/// Whether `r` is decided with the path tables, where `from=` is enforced.
-fn path_class(r: &Rule) -> bool {
-    matches!(r.class, Class::Read | Class::Write | Class::Exec)
-        || (r.class == Class::Connect && r.is_unix())
-}
-
 /// Adds warnings for `policy` to `diags`.
 pub fn lint(policy: &Policy, diags: &mut Diagnostics) {
     net_admin(policy, diags);
@@ -116,37 +110,11 @@ pub fn lint(policy: &Policy, diags: &mut Diagnostics) {
     }
     exemptions(policy, diags);
     for (i, r) in policy.rules.iter().enumerate() {
-        // from= is decided with the path classes' tables (compile/from.rs).
-        if r.from.is_some() && !path_class(r) {
-            diags.warning(
-                &r.source,
-                "from= on net, connect, bind and cap rules is not enforced by this version; this rule is ignored",
-            );
-        } else if r.from.is_some() && r.action == Action::Deny {
+        if r.from.is_some() && r.action == Action::Deny {
             diags.warning(
                 &r.source,
                 "a deny rule with from= holds only for that executable's path: a copy of the program, or the dynamic loader running it, is another executable (prefer an allow-list)",
             );
-        }
-        if let Some(f) = r
-            .from
-            .as_ref()
-            .filter(|_| r.action == Action::Allow && path_class(r))
-        {
-            let first = policy.rules[..i]
-                .iter()
-                .all(|e| e.action != Action::Allow || e.from.as_ref() != Some(f) || !path_class(e));
-            let execs = policy.rules.iter().any(|e| {
-                e.action == Action::Allow && e.class == Class::Exec && e.from.as_ref() == Some(f)
-            });
-            if first && !execs {
-                diags.warning(
-                    &r.source,
-                    format!(
-                        "processes running {f} are held to this allow-list, but what they execute is not (from= matches the new executable): add an `allow exec ... from={f}` list"
-                    ),
-                );
-            }
         }
         for earlier in &policy.rules[..i] {
             if earlier.action == r.action
@@ -355,20 +323,17 @@ mod tests {
     }
 
     #[test]
-    fn from_is_unenforced_outside_path_classes() {
+    fn from_is_enforced_in_every_class() {
         let w = lint_rules(&[
-            "deny net raw",
             "audit read /x from=/usr/bin/a",
-            "deny connect tcp:25 from=/usr/bin/a",
-            "deny connect unix:/run/x.sock",
+            "audit connect tcp:25 from=/usr/bin/a",
             "audit connect unix:@x from=/usr/bin/a",
-            "deny cap sys_admin from=/usr/bin/a",
-            "allow bind tcp:8080",
+            "audit cap sys_admin from=/usr/bin/a",
+            "audit net packet from=/usr/bin/a",
         ]);
-        let w: Vec<_> = w.into_iter().filter(|m| m.contains("from=")).collect();
-        assert_eq!(w.len(), 2, "{w:?}");
-        assert!(w[0].starts_with("/p:3: warning: from= on net"), "{w:?}");
-        assert!(w[1].starts_with("/p:6: warning: from= on net"), "{w:?}");
+        assert!(!w.iter().any(|m| m.contains("from=")), "{w:?}");
+        let w = lint_rules(&["deny cap sys_admin from=/usr/bin/a"]);
+        assert!(w[0].contains("a copy of the program"), "{w:?}");
     }
 
     #[test]
@@ -376,19 +341,11 @@ mod tests {
         let w = lint_rules(&["deny read /x from=/usr/bin/a"]);
         assert_eq!(w.len(), 1, "{w:?}");
         assert!(w[0].contains("a copy of the program"), "{w:?}");
-        // An allow-list for a program that may execute others without one: said once.
+        // A program held to an allow-list executes only programs of its pattern
+        // (bpf/exec.h): no warning about its exec rules.
         let w = lint_rules(&[
             "allow read /x from=/usr/bin/a",
             "allow write /y from=/usr/bin/a",
-        ]);
-        assert_eq!(w.len(), 1, "{w:?}");
-        assert!(
-            w[0].starts_with("/p:1: warning: processes running /usr/bin/a"),
-            "{w:?}"
-        );
-        let w = lint_rules(&[
-            "allow read /x from=/usr/bin/a",
-            "allow exec /usr/bin/a /usr/lib/** from=/usr/bin/a",
         ]);
         assert!(w.is_empty(), "{w:?}");
     }
