@@ -377,7 +377,9 @@ impl Daemon {
             for (cgid, b) in self.kernel.bindings() {
                 match successors.get(&b.policy) {
                     Some(Some(new)) => {
-                        let _ = self.kernel.bind(cgid, kernel::Binding { policy: *new, ..b });
+                        let _ = self
+                            .kernel
+                            .bind(cgid, kernel::Binding { policy: *new, ..b });
                     }
                     Some(None) => self.kernel.unbind(cgid),
                     None => {}
