@@ -255,7 +255,9 @@ static __always_inline int same_rules(__u8 op, struct vfsmount *from_mnt, struct
 	__u32 pos;
 	int i;
 
-	if (!armored(&a) || !a.pol->header.classes)
+	/* A policy with from= patterns compares names even without path rules: a rename can
+	 * change which programs a file is. */
+	if (!armored(&a) || (!a.pol->header.classes && !a.pol->header.from_tag))
 		return 0;
 	s = get_scratch();
 	if (!s)

@@ -388,8 +388,11 @@ static __always_inline int decide_sockaddr(struct socket *sock, void *address, i
 	}
 	/* IPv4 through an IPv6 socket is IPv4: `deny net inet` holds for it too. */
 	if (family == AF_INET6 && mapped(addr)) {
-		rule = a.pol->net_rule[AF_INET];
-		if (rule != UA_RULE_NONE && !(a.pol->net_audit & (1ULL << AF_INET)))
+		bool audit;
+
+		from_context(&a); /* the process's own table under from= (walk.h) */
+		rule = slot_rule(&a, true, AF_INET, &audit);
+		if (rule != UA_RULE_NONE && !audit)
 			return decide_net(&a, rule, false, UA_CLASS_NET, UA_OP_SOCKET,
 					  AF_INET | SOCK_STREAM << 16, 0);
 	}

@@ -20,15 +20,15 @@ pub fn check(root: &Path, policy: &Policy, diags: &mut Diagnostics) {
             continue;
         }
         seen.push(from);
-        let path = root.join(from.trim_start_matches('/'));
-        if let Some(why) = not_an_executable(&path) {
+        if let Some(why) = not_an_executable(root, from.trim_start_matches('/')) {
             diags.warning(&r.source, format!("from={from} matches no process: {why}"));
         }
     }
 }
 
-/// Why processes never have `path` as their executable, if they never do.
-fn not_an_executable(path: &Path) -> Option<String> {
+/// Why processes never have `rel` (below `root`) as their executable, if they never do.
+fn not_an_executable(root: &Path, rel: &str) -> Option<String> {
+    let path = &root.join(rel);
     let meta = std::fs::symlink_metadata(path).ok()?;
     if meta.file_type().is_symlink() {
         let to = std::fs::canonicalize(path).map_or_else(
@@ -36,6 +36,16 @@ fn not_an_executable(path: &Path) -> Option<String> {
             |p| p.display().to_string(),
         );
         return Some(format!("it is a symlink; name the file it leads to ({to})"));
+    }
+    // A directory on the way is a symlink (/bin on a merged-/usr system): the kernel names the
+    // file by its real path.
+    let base = std::fs::canonicalize(root).ok()?;
+    let real = std::fs::canonicalize(path).ok()?;
+    if real != base.join(rel) {
+        let shown = real
+            .strip_prefix(&base)
+            .map_or(real.clone(), |r| Path::new("/").join(r));
+        return Some(format!("the kernel names that file {}", shown.display()));
     }
     let mut head = [0u8; 256];
     let n = std::fs::File::open(path).ok()?.read(&mut head).ok()?;
@@ -59,6 +69,7 @@ mod tests {
         std::fs::write(bin.join("real"), b"\x7fELF...").unwrap();
         std::fs::write(bin.join("script"), b"#!/usr/bin/perl -w\nprint;\n").unwrap();
         std::os::unix::fs::symlink("real", bin.join("link")).unwrap();
+        std::os::unix::fs::symlink("usr/bin", dir.path().join("bin")).unwrap();
         let policy = Policy::of(&[
             "allow read /x from=/usr/bin/real",
             "allow read /x from=/usr/bin/script",
@@ -66,14 +77,21 @@ mod tests {
             "allow read /x from=/usr/bin/link",
             "allow read /x from=/usr/bin/*",
             "allow read /x from=/usr/bin/missing",
+            "allow read /x from=/bin/real",
         ]);
         let mut diags = Diagnostics::default();
         check(dir.path(), &policy, &mut diags);
         let w: Vec<String> = diags.0.iter().map(|d| d.to_string()).collect();
-        assert_eq!(w.len(), 2, "{w:?}");
+        assert_eq!(w.len(), 3, "{w:?}");
         assert!(w[0].contains("from=/usr/bin/script matches no process: it is a script"));
         assert!(w[0].contains("(/usr/bin/perl -w)"), "{w:?}");
         assert!(w[1].contains("from=/usr/bin/link matches no process: it is a symlink"));
         assert!(w[1].ends_with("usr/bin/real)"), "{w:?}");
+        assert!(
+            w[2].ends_with(
+                "from=/bin/real matches no process: the kernel names that file /usr/bin/real"
+            ),
+            "{w:?}"
+        );
     }
 }

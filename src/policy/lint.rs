@@ -116,6 +116,22 @@ pub fn lint(policy: &Policy, diags: &mut Diagnostics) {
                 "a deny rule with from= holds only for that executable's path: a copy of the program, or the dynamic loader running it, is another executable (prefer an allow-list)",
             );
         }
+        if let Some(f) = r.from.as_ref().filter(|_| r.action == Action::Allow) {
+            let first = policy.rules[..i]
+                .iter()
+                .all(|e| e.action != Action::Allow || e.from.as_ref() != Some(f));
+            let execs = policy.rules.iter().any(|e| {
+                e.action == Action::Allow && e.class == Class::Exec && e.from.as_ref() == Some(f)
+            });
+            if first && !execs {
+                diags.warning(
+                    &r.source,
+                    format!(
+                        "processes running {f} are held to allow-lists, but code mapped into one (LD_PRELOAD or LD_LIBRARY_PATH set by whoever runs it) runs with its rules: add an `allow exec ... from={f}` list of the program and its libraries"
+                    ),
+                );
+            }
+        }
         for earlier in &policy.rules[..i] {
             if earlier.action == r.action
                 && earlier.class == r.class
@@ -341,11 +357,20 @@ mod tests {
         let w = lint_rules(&["deny read /x from=/usr/bin/a"]);
         assert_eq!(w.len(), 1, "{w:?}");
         assert!(w[0].contains("a copy of the program"), "{w:?}");
-        // A program held to an allow-list executes only programs of its pattern
-        // (bpf/exec.h): no warning about its exec rules.
+        // A program held to allow-lists without an exec list: code mapped into it runs
+        // with its rules. Said once.
         let w = lint_rules(&[
             "allow read /x from=/usr/bin/a",
             "allow write /y from=/usr/bin/a",
+        ]);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with("/p:1: warning: processes running /usr/bin/a"),
+            "{w:?}"
+        );
+        let w = lint_rules(&[
+            "allow read /x from=/usr/bin/a",
+            "allow exec /usr/bin/a /usr/lib/** from=/usr/bin/a",
         ]);
         assert!(w.is_empty(), "{w:?}");
     }

@@ -123,6 +123,7 @@ check "journal: the refused executable change" jq_has \
 # CAP_CHOWN, a copy of chown is not.
 cp ./netprobe "$o/netprobe"
 cp ./netprobe "$o/psql"
+cp ./netprobe "$o/v6only"
 cp /usr/bin/chown "$o/chown"
 echo a >"$d/capfile"
 systemd-run --unit armor-from-listener.service "$o/netprobe" serve \
@@ -137,6 +138,7 @@ $o/psql connect tcp 127.0.0.1 2728 >$r/\$n.psql-2728 2>&1
 $o/netprobe connect tcp 127.0.0.1 2728 >$r/\$n.probe-2728 2>&1
 $o/netprobe socket 17 3 >$r/\$n.probe-packet 2>&1
 $o/psql socket 17 3 >$r/\$n.psql-packet 2>&1
+$o/v6only mapped 127.0.0.1 2727 >$r/\$n.v6only-mapped 2>&1
 true"
 printf '%s\n' "$script" >"$o/run-net.sh"
 for u in net-twin net; do
@@ -147,9 +149,10 @@ done
 dropin armor-from-net.service armor.conf "[X-Armor]
 ArmorPolicy=deny cap chown from=/usr/bin/chown
 ArmorPolicy=allow connect tcp:127.0.0.1:2727 from=$o/psql
-ArmorPolicy=deny net packet from=$o/netprobe"
+ArmorPolicy=deny net packet from=$o/netprobe
+ArmorPolicy=allow net inet6 unix from=$o/v6only"
 systemctl daemon-reload
-wait_rules armor-from-net.service 3
+wait_rules armor-from-net.service 4
 check "listener is up" eventually sh -c "$o/netprobe connect tcp 127.0.0.1 2728 | grep -qx ok"
 for u in net-twin net; do
   check "armor-from-$u runs" systemctl start "armor-from-$u.service"
@@ -165,6 +168,9 @@ check "allow connect from=: the program is refused another port" out net psql-27
 check "allow connect from=: other programs are not held to that list" out net probe-2728 '^ok'
 check "deny net from=: netprobe is refused a packet socket" out net probe-packet EACCES
 check "deny net from=: another program makes one" out net psql-packet '^ok'
+check "twin: IPv4 through an IPv6 socket" out net-twin v6only-mapped '^ok'
+check "allow net inet6 from=: IPv4 through an IPv6 socket is IPv4, refused to that program" \
+  out net v6only-mapped EACCES
 jn_has() { eventually sh -c "journalctl -u armor-from-net.service -o cat | grep -F -- \"\$0\" | grep -qF -- \"\$1\"" "$1" "$2"; }
 check "journal: the refused capability names chown and the rule" jn_has \
   "Denied use of CAP_CHOWN by /usr/bin/chown" "from=/usr/bin/chown\" from"
