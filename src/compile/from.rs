@@ -271,3 +271,7 @@ pub(super) fn fold(
     }
     cur
 }
+
+#[cfg(test)]
+#[path = "from_tests.rs"]
+mod tests;

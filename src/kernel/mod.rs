@@ -5,6 +5,7 @@
 //! out the event ring buffer.
 
 pub mod abi;
+mod bindings;
 mod counters;
 mod devices;
 mod peers;
@@ -41,7 +42,7 @@ mod skel {
     include!(concat!(env!("OUT_DIR"), "/unitarmor.skel.rs"));
 }
 
-use skel::types::{ua_binding, ua_config, ua_expect, ua_file_id};
+use skel::types::{ua_config, ua_file_id};
 use skel::{UnitarmorSkel, UnitarmorSkelBuilder};
 
 /// Where programs (as links) and maps are pinned.
@@ -413,140 +414,6 @@ impl Kernel {
             }
         }
         Ok(())
-    }
-
-    /// Cgroups created at `path` from now on get policy `id` (`flags`: [`BIND_SLICE`] for a
-    /// cgroup that holds units). A template's name (`foo@.service`, no leading '/') as `path`
-    /// binds its instances wherever their slice is.
-    pub fn set_expected(&self, path: &str, id: u32, flags: u32) -> Result<()> {
-        let key = cgroup_key(path)?;
-        let value = ua_expect { policy: id, flags };
-        self.skel
-            .maps
-            .expected
-            .update(&key, bytes(&value), MapFlags::ANY)
-            .context("writing the expected map")
-    }
-
-    pub fn remove_expected(&self, path: &str) {
-        if let Ok(key) = cgroup_key(path) {
-            let _ = self.skel.maps.expected.delete(&key);
-        }
-    }
-
-    /// Binds an existing cgroup (one update: a running unit switches policy atomically).
-    pub fn bind(&self, cgroup_id: u64, b: Binding) -> Result<()> {
-        let value = ua_binding {
-            root: b.root,
-            policy: b.policy,
-            flags: b.flags,
-        };
-        self.skel
-            .maps
-            .bound
-            .update(bytes(&cgroup_id), bytes(&value), MapFlags::ANY)
-            .context("writing the bound map")
-    }
-
-    /// Moves every cgroup bound to policy `old` to policy `new`, keeping its unit tree, and
-    /// returns how many were moved. A cgroup created meanwhile below one of them may have
-    /// inherited `old` after the bindings were read: callers repeat until none is left.
-    pub fn rebind(&self, old: u32, new: u32) -> usize {
-        let mut moved = 0;
-        for (cgid, b) in self.bindings() {
-            if b.policy == old && self.bind(cgid, Binding { policy: new, ..b }).is_ok() {
-                moved += 1;
-            }
-        }
-        moved
-    }
-
-    pub fn unbind(&self, cgroup_id: u64) {
-        let _ = self.skel.maps.bound.delete(bytes(&cgroup_id));
-    }
-
-    /// Recounts the sub-cgroups of every unit tree from `bound` (the budgets of
-    /// bpf/unitarmor.h's ua_config): cgroups bound by the daemon (at its start, or re-bound)
-    /// and cgroups it unbound are then counted right, and a count a concurrent mkdir or rmdir
-    /// made drift is brought back.
-    pub fn recount_trees(&self) {
-        // The kernel changes these counters while the walk runs (a mkdir counts itself in
-        // inode_mkdir, before its binding exists): a counter that changed meanwhile is left
-        // as the kernel keeps it, so that a burst of mkdirs never has its count lowered
-        // under it and gets past its budget. It is corrected at a quieter pass.
-        let before = self.tree_sizes();
-        let total_before = self.sub_total();
-        let mut per_tree: HashMap<u64, u32> = HashMap::new();
-        let mut total = 0u32;
-        for (cgid, b) in self.bindings() {
-            if b.root != cgid {
-                *per_tree.entry(b.root).or_default() += 1;
-                total += 1;
-            }
-        }
-        let after = self.tree_sizes();
-        let map = &self.skel.maps.tree_size;
-        for (root, n) in &after {
-            if !per_tree.contains_key(root) && before.get(root) == Some(n) {
-                let _ = map.delete(bytes(root));
-            }
-        }
-        for (root, n) in per_tree {
-            if before.get(&root) == after.get(&root) {
-                let _ = map.update(bytes(&root), bytes(&n), MapFlags::ANY);
-            }
-        }
-        if total_before == self.sub_total() {
-            let _ = self
-                .skel
-                .maps
-                .sub_total
-                .update(bytes(&0u32), bytes(&total), MapFlags::ANY);
-        }
-    }
-
-    /// The kernel's sub-cgroup count per unit tree root.
-    fn tree_sizes(&self) -> HashMap<u64, u32> {
-        let map = &self.skel.maps.tree_size;
-        map.keys()
-            .filter_map(|k| {
-                let v = map.lookup(&k, MapFlags::ANY).ok()??;
-                Some((
-                    u64::from_ne_bytes(k.as_slice().try_into().ok()?),
-                    u32::from_ne_bytes(v.as_slice().get(..4)?.try_into().ok()?),
-                ))
-            })
-            .collect()
-    }
-
-    /// The kernel's count of all sub-cgroups together.
-    fn sub_total(&self) -> Option<u32> {
-        let v = self
-            .skel
-            .maps
-            .sub_total
-            .lookup(bytes(&0u32), MapFlags::ANY)
-            .ok()??;
-        Some(u32::from_ne_bytes(v.as_slice().get(..4)?.try_into().ok()?))
-    }
-
-    /// Every bound cgroup and its binding.
-    pub fn bindings(&self) -> HashMap<u64, Binding> {
-        let map = &self.skel.maps.bound;
-        map.keys()
-            .filter_map(|k| {
-                let v = map.lookup(&k, MapFlags::ANY).ok()??;
-                let b: ua_binding = abi::read_pod(&v)?;
-                Some((
-                    u64::from_ne_bytes(k.try_into().ok()?),
-                    Binding {
-                        policy: b.policy,
-                        root: b.root,
-                        flags: b.flags,
-                    },
-                ))
-            })
-            .collect()
     }
 
     /// A handle on the event ring buffer, for a reader thread.
