@@ -372,13 +372,14 @@ __noinline __u32 ua_exe_mask(__u64 file, __u32 policy, __u32 start)
  * whose buffer was taken twice leaves `from_lost` set: its decisions are unbuildable. */
 static __always_inline void from_context(struct armor *a)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
 	__u64 tag = a->pol->header.from_tag, exec_id;
+	struct task_struct *task;
 	struct ua_exe_from *ef;
 	__u32 r, mask, c;
 
 	if (!tag)
-		return;
+		return; /* every decision of a policy without from= passes here: one test */
+	task = bpf_get_current_task_btf();
 	exec_id = task->self_exec_id;
 	ef = bpf_task_storage_get(&exe_from, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (ef && ef->tag == tag && ef->exec_id == exec_id) {
