@@ -38,9 +38,7 @@ static __always_inline int held_exec(struct armor *a, struct file *file)
 	held = a->from_mask & a->pol->header.from_held;
 	if (!held && !a->from_lost)
 		return 0;
-	r = ua_exe_mask(as_number(file), a->binding->policy, a->pol->header.start);
-	if (!(r & EXE_KEPT))
-		r = ua_exe_mask(as_number(file), a->binding->policy, a->pol->header.start);
+	r = exe_mask(a, as_number(file));
 	if ((r & EXE_KEPT) && !(r & EXE_UNBUILDABLE) && !a->from_lost && !(held & ~EXE_MASK(r)))
 		return 0;
 	s = get_scratch();

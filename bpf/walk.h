@@ -365,6 +365,17 @@ __noinline __u32 ua_exe_mask(__u64 file, __u32 policy, __u32 start)
 	return r | (switches() == before ? EXE_KEPT : 0);
 }
 
+/* ua_exe_mask() for armor `a`'s policy, once more if another task took the path buffer
+ * meanwhile (see claim()); a result without EXE_KEPT lost it twice. */
+static __always_inline __u32 exe_mask(struct armor *a, __u64 file)
+{
+	__u32 r = ua_exe_mask(file, a->binding->policy, a->pol->header.start);
+
+	if (!(r & EXE_KEPT))
+		r = ua_exe_mask(file, a->binding->policy, a->pol->header.start);
+	return r;
+}
+
 /* Under a policy with from= rules: sets where the task's walks start (the start state's
  * transition on its mask) and adds the classes that are allow-lists for its executable. The
  * mask is kept in task storage with the policy's from_tag, so it is computed once per task
@@ -385,9 +396,7 @@ static __always_inline void from_context(struct armor *a)
 	if (ef && ef->tag == tag && ef->exec_id == exec_id) {
 		mask = ef->mask;
 	} else {
-		r = ua_exe_mask(0, a->binding->policy, a->pol->header.start);
-		if (!(r & EXE_KEPT))
-			r = ua_exe_mask(0, a->binding->policy, a->pol->header.start);
+		r = exe_mask(a, 0);
 		if (!(r & EXE_KEPT) || (r & EXE_UNBUILDABLE)) {
 			a->from_lost = 1;
 			return;
