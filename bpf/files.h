@@ -11,7 +11,7 @@
 #ifndef UNITARMOR_FILES_H
 #define UNITARMOR_FILES_H
 
-#include "path.h"
+#include "decided.h"
 #include "procs.h"
 
 #define FMODE_READ 0x1
@@ -135,10 +135,14 @@ int BPF_PROG(ua_file_open, struct file *file)
 	unsigned int mode;
 	struct inode *inode;
 	struct super_block *sb;
+	struct armor a;
+	__u64 epoch;
 	bool proc;
-	struct armor a, p;
 	int err = 0;
 
+	/* Before armored(): the decision cache's epochs must not count a header newer than the
+	 * one `a` holds (decided.h). An array read. */
+	epoch = read_epoch();
 	/* Every open of every process comes here: unarmored ones leave before reading anything
 	 * of the file. The reads are direct loads through the hook's typed pointer, not helper
 	 * calls. */
@@ -151,17 +155,15 @@ int BPF_PROG(ua_file_open, struct file *file)
 	sb = inode->i_sb;
 	/* The procfs checks below share one read of the superblock's magic. */
 	proc = sb->s_magic == PROC_SUPER_MAGIC;
-	/* `p`, not `a`: protected() fills its armor again, and `a` serves the decisions below. */
-	if ((raw_device(inode) || (proc && kcore(sb, dentry))) &&
-	    protected(&p, UA_PROT_RUNS_AS_ROOT))
-		return deny_protected_path(&p, UA_PROT_RUNS_AS_ROOT, UA_OP_OPEN_DEVICE, mnt, dentry);
+	if ((raw_device(inode) || (proc && kcore(sb, dentry))) && protects(&a, UA_PROT_RUNS_AS_ROOT))
+		return deny_protected_path(&a, UA_PROT_RUNS_AS_ROOT, UA_OP_OPEN_DEVICE, mnt, dentry);
 	if (proc && (mode & FMODE_WRITE) && (err = proc_write(file)))
 		return err;
 	/* The binding looked up above serves both decisions. */
 	if ((mode & FMODE_READ) && has_class(&a, UA_CLASS_READ))
-		err = decide_armored(&a, UA_CLASS_READ, UA_OP_OPEN_READ, mnt, dentry);
+		err = decide_open(&a, UA_CLASS_READ, UA_OP_OPEN_READ, file, epoch);
 	if (!err && (mode & FMODE_WRITE) && has_class(&a, UA_CLASS_WRITE))
-		err = decide_armored(&a, UA_CLASS_WRITE, UA_OP_OPEN_WRITE, mnt, dentry);
+		err = decide_open(&a, UA_CLASS_WRITE, UA_OP_OPEN_WRITE, file, epoch);
 	return err;
 }
 

@@ -128,6 +128,42 @@ struct {
 	__uint(max_entries, UA_EVENTS_SIZE);
 } events SEC(".maps");
 
+/* decided.h: a keyed hash of what an open's silent allowance depended on -> the allow rule it
+ * is counted against (UA_RULE_NONE: none). Bounded: the least recently used are forgotten, and
+ * a forgotten decision is only made again. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, UA_DECIDED_MAX);
+	__type(key, __u64);
+	__type(value, __u32);
+} decided SEC(".maps");
+
+/* decided.h: counts of name changes (renames, exchanges, unlinks) begun and ended, by the
+ * kernel's own programs, and of policy header writes begun and ended, by the daemon alone
+ * (each count has one kind of writer, so none is read, changed and written back over
+ * another's). A count begun but not ended: no decision is remembered or looked up. */
+#define UA_EPOCH_NAMES_ENDED 0
+#define UA_EPOCH_NAMES_BEGUN 1
+#define UA_EPOCH_TABLES_ENDED 2
+#define UA_EPOCH_TABLES_BEGUN 3
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, __u64);
+} epochs SEC(".maps");
+
+/* decided.h: name changes the task has begun and not ended (its entries into d_move(),
+ * d_exchange() and d_delete() counted by the entry programs), so that an exit counts as ended
+ * only a change whose beginning was counted: one under way as the programs were attached is
+ * never counted at all. */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u32);
+} renaming SEC(".maps");
+
 /* Written once by the daemon before anything is attached. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -287,6 +323,11 @@ struct armor {
 	__u8 allowlist;
 	__u8 from_mask; /* which of its policy's from= patterns its executable matches */
 	__u8 from_lost; /* its from= mask could not be computed: decisions are unbuildable */
+	/* Set by the last path decision if it allowed without a word to say (decided.h):
+	 * no deny, protection, allow-list refusal or audit rule matched; `quiet_rule` is the
+	 * allow rule it was counted against (UA_RULE_NONE: none). */
+	__u8 quiet;
+	__u32 quiet_rule;
 };
 
 /* Fills `a` and returns true if the current task is armored. Unarmored tasks pay this one
@@ -305,6 +346,7 @@ static __always_inline bool armored(struct armor *a)
 	a->allowlist = a->pol->header.allowlist;
 	a->from_mask = 0;
 	a->from_lost = 0;
+	a->quiet = 0;
 	return true;
 }
 

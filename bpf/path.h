@@ -52,9 +52,13 @@ static __always_inline int decide_state(struct armor *a, struct scratch *s, __u8
 		} else {
 			/* Allowed: counted against the allow rule that let it through, if any (an
 			 * allow-list's own rules; not the implicit entries every unit has). */
-			if (acc && acc->allow[class & 3] < UA_RULE_PROTECT)
+			a->quiet = 1;
+			a->quiet_rule = UA_RULE_NONE;
+			if (acc && acc->allow[class & 3] < UA_RULE_PROTECT) {
+				a->quiet_rule = acc->allow[class & 3];
 				ua_count(a->binding->policy, acc->allow[class & 3], class,
 					 UA_HIT_ALLOWED);
+			}
 			return 0;
 		}
 	}
@@ -167,10 +171,9 @@ static __always_inline bool has_class(struct armor *a, __u8 class)
 	return a->pol->header.classes & (1 << class);
 }
 
-/* Decides one operation of class `class` on (mnt, dentry) for a task armored with `a`, whose
- * policy has rules of that class. Returns 0 or -EACCES. */
-static __always_inline int decide_armored(struct armor *a, __u8 class, __u8 op,
-					  struct vfsmount *mnt, struct dentry *dentry)
+/* decide_armored() once from_context() has run for `a`. */
+static __always_inline int decide_in_context(struct armor *a, __u8 class, __u8 op,
+					     struct vfsmount *mnt, struct dentry *dentry)
 {
 	struct scratch *s;
 	__u8 status;
@@ -179,7 +182,6 @@ static __always_inline int decide_armored(struct armor *a, __u8 class, __u8 op,
 	s = get_scratch();
 	if (!s)
 		return 0;
-	from_context(a);
 	b = path_state(a, mnt, dentry, class, a->start);
 	status = BUILT_STATUS(b);
 	/* Reading or writing a pipe or socket is no file access (the status comes from the
@@ -191,6 +193,15 @@ static __always_inline int decide_armored(struct armor *a, __u8 class, __u8 op,
 		status = PATH_UNBUILDABLE;
 	return decide_state(a, s, class, op, BUILT_POS(b), status, BUILT_STATE(b), BUILT_PSTATE(b),
 			    !BUILT_KEPT(b) || a->from_lost);
+}
+
+/* Decides one operation of class `class` on (mnt, dentry) for a task armored with `a`, whose
+ * policy has rules of that class. Returns 0 or -EACCES. */
+static __always_inline int decide_armored(struct armor *a, __u8 class, __u8 op,
+					  struct vfsmount *mnt, struct dentry *dentry)
+{
+	from_context(a);
+	return decide_in_context(a, class, op, mnt, dentry);
 }
 
 /* Decides one operation of class `class` on (mnt, dentry). Returns 0 or -EACCES. */
@@ -231,6 +242,12 @@ static __always_inline int decide_in(__u8 class, __u8 op, const struct path *dir
 static __always_inline bool protected(struct armor *a, __u32 prot)
 {
 	return armored(a) && (a->pol->header.protect & (1u << prot)) && !setup_phase();
+}
+
+/* The same for `a`, already filled by armored(). */
+static __always_inline bool protects(struct armor *a, __u32 prot)
+{
+	return (a->pol->header.protect & (1u << prot)) && !setup_phase();
 }
 
 /* Denies an operation under protection `prot`; the event names `name` (a kernel string, or

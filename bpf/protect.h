@@ -243,7 +243,6 @@ static __always_inline bool security_xattr(const char *name)
 /* XFS_IOC_ATTRMULTI_BY_HANDLE: any xattr (user, trusted, security) of the file a handle
  * names, through a descriptor of any file on the file system; no xattr hook is called. */
 #define XFS_ATTRMULTI_BY_HANDLE 0x587b
-#define XFS_SUPER_MAGIC 0x58465342
 /* FS_IOC_ENABLE_VERITY (makes the file read-only for good) and FAT_IOCTL_SET_ATTRIBUTES
  * (read-only, hidden and system bits): changes to a file through a read-only descriptor. */
 #define FS_ENABLE_VERITY 0x6685
@@ -252,7 +251,6 @@ static __always_inline bool security_xattr(const char *name)
 /* btrfs subvolume snapshots (new names for every file of a subvolume, which path rules do not
  * cover) and subvolume creation and deletion (whole trees made or removed with no path hook):
  * BTRFS_IOC_SNAP_CREATE, SUBVOL_CREATE, SNAP_DESTROY and their _V2 forms, type 0x94. */
-#define BTRFS_SUPER_MAGIC 0x9123683e
 static __always_inline bool btrfs_subvolume_ioctl(unsigned int cmd)
 {
 	__u32 nr = cmd & 0xff;

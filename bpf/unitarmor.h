@@ -224,6 +224,8 @@ struct ua_config {
 	__u64 key[2];            /* keys the hash of repeated events' subjects (random per daemon) */
 	__u32 cap_policies;      /* installed policies with `cap` rules: none, and capable() returns at once */
 	__u32 net_policies;      /* installed policies with net, connect or bind rules (likewise) */
+	__u32 decided_on;        /* the programs that age the decision cache are attached (decided.h) */
+	__u32 pad;
 };
 
 #define UA_CAP_SLOTS 64
@@ -386,6 +388,8 @@ struct ua_hits {
 };
 
 #define UA_HITS_MAX 16384
+/* Decisions remembered by decided.h: at most this many, the least recently used forgotten. */
+#define UA_DECIDED_MAX 32768
 #define UA_REPEATS_MAX 16384
 #define UA_QUIET_MAX 16384
 #define UA_FAIR_BURST 32

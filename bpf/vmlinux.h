@@ -62,6 +62,7 @@ struct qstr {
 
 struct file_system_type {
 	const char *name;
+	int fs_flags;
 };
 
 struct dentry;
@@ -77,6 +78,8 @@ struct inode {
 	umode_t i_mode;
 	__u32 i_rdev;
 	unsigned long i_ino;
+	unsigned int i_nlink; /* a member of an anonymous union there: CO-RE finds it */
+	__u32 i_generation;
 	struct super_block *i_sb;
 	void *i_private;
 };

@@ -20,6 +20,13 @@
 #define EPERM 1
 #define ENOSPC 28
 
+/* File systems some hooks tell apart (include/uapi/linux/magic.h). */
+#define EXT4_SUPER_MAGIC 0xEF53
+#define XFS_SUPER_MAGIC 0x58465342
+#define BTRFS_SUPER_MAGIC 0x9123683E
+#define TMPFS_MAGIC 0x01021994
+#define RAMFS_MAGIC 0x858458f6
+
 /* fs/mount.h: the mnt_ns of the kernel's internal mounts (kern_mount()). */
 #define MNT_NS_INTERNAL ((void *)-22L)
 

@@ -28,7 +28,8 @@ use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, OpenObject};
 
 use counters::random_key;
 use probe::{
-    hook_arity, kernel_has_func, kernel_has_hook, log_verifier_stats, OPTIONAL_HOOKS, TRACED_FUNCS,
+    hook_arity, kernel_has_func, kernel_has_hook, log_verifier_stats, NAME_FUNCS, OPTIONAL_HOOKS,
+    TRACED_FUNCS,
 };
 
 #[allow(
@@ -42,7 +43,7 @@ mod skel {
     include!(concat!(env!("OUT_DIR"), "/unitarmor.skel.rs"));
 }
 
-use skel::types::{ua_config, ua_file_id};
+use skel::types::{ua_config, ua_file_id, ua_policy_table};
 use skel::{UnitarmorSkel, UnitarmorSkelBuilder};
 
 /// Where programs (as links) and maps are pinned.
@@ -99,6 +100,12 @@ pub struct Kernel {
     net_policies: std::cell::RefCell<std::collections::HashSet<u32>>,
     /// Installed policies' peer units (`allow signal`, `allow ptrace`).
     peers: std::cell::RefCell<HashMap<u32, Vec<peers::Peer>>>,
+    /// The programs that count name changes are attached: opens' decisions may be remembered
+    /// (bpf/decided.h).
+    decided_on: bool,
+    /// Policy header writes so far (bpf/maps.h: `epochs`, whose header counts only this daemon
+    /// writes).
+    tables_epoch: std::cell::Cell<u64>,
 }
 
 /// Views a plain-old-data value as bytes, for map keys and values.
@@ -185,6 +192,20 @@ impl Kernel {
                 );
             }
         }
+        if !NAME_FUNCS.iter().all(|f| kernel_has_func(&btf, f)) {
+            let p = &mut open.progs;
+            for prog in [
+                &mut p.ua_moving,
+                &mut p.ua_moved,
+                &mut p.ua_exchanging,
+                &mut p.ua_exchanged,
+                &mut p.ua_deleting,
+                &mut p.ua_deleted,
+            ] {
+                prog.set_autoload(false);
+            }
+            missing_hooks.push("d_move");
+        }
         let skel = open.load().context("loading the BPF programs (verifier)")?;
         let cells = regions::Regions::new(skel.maps.cells.max_entries());
         let mut kernel = Kernel {
@@ -199,6 +220,8 @@ impl Kernel {
             cap_policies: Default::default(),
             net_policies: Default::default(),
             peers: Default::default(),
+            decided_on: false,
+            tables_epoch: Default::default(),
         };
         kernel.write_config()?;
         kernel.note_executor()?;
@@ -236,6 +259,7 @@ impl Kernel {
             key: self.key,
             cap_policies: self.cap_policies.borrow().len() as u32,
             net_policies: self.net_policies.borrow().len() as u32,
+            decided_on: u32::from(self.decided_on),
             ..Default::default()
         };
         for (slot, &(dev, ino)) in cfg.executor.iter_mut().zip(&self.executors) {
@@ -355,7 +379,63 @@ impl Kernel {
                 .with_context(|| format!("attaching the {name} LSM program"))?;
             self.links.push((name.to_string(), link));
         }
-        Ok(())
+        self.attach_name_counters()
+    }
+
+    /// Attaches the programs that count name changes, then lets the LSM programs remember
+    /// decisions (bpf/decided.h), on x86-64 (the programs read the counts in an order only its
+    /// memory model keeps). Without all six, nothing is remembered: the cache is only ever a
+    /// shortcut to the decision the programs would make. Called after the LSM programs are
+    /// attached, so that their links come last and `pin` replaces an earlier daemon's
+    /// counters after its `file_open`: never is a cache left without its counters.
+    fn attach_name_counters(&mut self) -> Result<()> {
+        if self.missing_hooks.contains(&"d_move") || !cfg!(target_arch = "x86_64") {
+            return Ok(());
+        }
+        let p = &self.skel.progs;
+        let mut links = Vec::new();
+        for (name, prog) in [
+            ("d_move_entry", &p.ua_moving),
+            ("d_move", &p.ua_moved),
+            ("d_exchange_entry", &p.ua_exchanging),
+            ("d_exchange", &p.ua_exchanged),
+            ("d_delete_entry", &p.ua_deleting),
+            ("d_delete", &p.ua_deleted),
+        ] {
+            match prog.attach() {
+                Ok(link) => links.push((name.to_string(), link)),
+                Err(e) => {
+                    tracing::warn!("cannot trace {name} ({e}); opens are decided without a cache");
+                    return Ok(());
+                }
+            }
+        }
+        self.links.extend(links);
+        self.decided_on = true;
+        self.write_config()
+    }
+
+    /// Writes policy `id`'s header (`policies` entry), counting the write as begun before and
+    /// as ended after it: decisions remembered under the header before are forgotten, and
+    /// none is remembered or looked up while it is written (bpf/decided.h). The count ends
+    /// even if the write failed (a count too many only forgets decisions).
+    pub(super) fn write_header_entry(&self, id: u32, table: &ua_policy_table) -> Result<()> {
+        let n = self.tables_epoch.get() + 1;
+        self.tables_epoch.set(n);
+        let epochs = &self.skel.maps.epochs;
+        epochs
+            .update(bytes(&3u32), bytes(&n), MapFlags::ANY)
+            .context("writing the epochs map")?;
+        let written = self
+            .skel
+            .maps
+            .policies
+            .update(bytes(&id), bytes(table), MapFlags::ANY)
+            .context("writing the policies map");
+        epochs
+            .update(bytes(&2u32), bytes(&n), MapFlags::ANY)
+            .context("writing the epochs map")?;
+        written
     }
 
     /// Writes the majors of the passthrough devices `/proc/devices` lists into `raw_majors`.

@@ -18,6 +18,10 @@ pub(super) const OPTIONAL_HOOKS: [&str; 5] = [
 
 /// Kernel functions the write-access programs trace (bpf/attrs.h): without them, timestamps
 /// and extended attributes are not decided by path.
+/// Kernel functions whose programs count name changes for the decision cache (bpf/decided.h):
+/// without them, no decision is remembered.
+pub(super) const NAME_FUNCS: [&str; 3] = ["d_move", "d_exchange", "d_delete"];
+
 pub(super) const TRACED_FUNCS: [&str; 4] = [
     "mnt_want_write",
     "mnt_want_write_file",

@@ -26,16 +26,8 @@ impl Kernel {
     pub fn install_protections(&self) -> Result<()> {
         let tables = compile::protections();
         let start = self.write_tables(compile::PROTECT_TABLE, tables)?;
-        self.skel
-            .maps
-            .policies
-            .update(
-                bytes(&compile::PROTECT_TABLE),
-                bytes(&header(tables, start)),
-                MapFlags::ANY,
-            )
-            .context("writing the implicit protections' table")?;
-        Ok(())
+        self.write_header_entry(compile::PROTECT_TABLE, &header(tables, start))
+            .context("writing the implicit protections' table")
     }
 
     /// Writes `tables`' cells into a free run of `cells` (returned: where they start) and its
@@ -103,11 +95,7 @@ impl Kernel {
     fn write_header(&self, id: u32, tables: &Tables, cells: u32) -> Result<()> {
         self.write_from_slots(id, tables)?;
         self.note_peers(id, &tables.peers);
-        self.skel
-            .maps
-            .policies
-            .update(bytes(&id), bytes(&header(tables, cells)), MapFlags::ANY)
-            .context("writing the policies map")?;
+        self.write_header_entry(id, &header(tables, cells))?;
         self.note_kinds(id, tables.any_caps(), tables.any_net())
     }
 
@@ -119,9 +107,7 @@ impl Kernel {
     pub fn remove_policy(&self, id: u32, tables: &Tables) {
         let m = &self.skel.maps;
         let refusing = compile::refuse_all(&crate::policy::Policy::default());
-        let _ = m
-            .policies
-            .update(bytes(&id), bytes(&header(&refusing, 0)), MapFlags::ANY);
+        let _ = self.write_header_entry(id, &header(&refusing, 0));
         let _ = self.write_from_slots(id, &refusing);
         self.regions.borrow_mut().release(id);
         self.forget_peers(id);

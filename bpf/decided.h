@@ -1,0 +1,262 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The decision cache: an open that a unit's policy allowed with nothing to say (no deny,
+ * protection, allow-list refusal or audit rule matched) is remembered under a keyed hash of
+ * everything that decision depended on, so that the next open of the same file, by the same
+ * name, under the same policy, skips building its path and walking the DFA. Every input the
+ * path decision reads is either in the hash or counted by an epoch in it:
+ *
+ * - The file: its dentry and the hash of its name, inode, inode number and generation. Only
+ *   regular files of one link (i_nlink == 1) are remembered, so a dentry freed and made again
+ *   for that inode has the same name; a second link makes the file one the cache leaves alone.
+ * - Its name: the names of the dentry and its ancestors change only by a rename, and a name is
+ *   freed only by an unlink. Programs on entry to and exit from d_move(), d_exchange() and
+ *   d_delete() count name changes begun and ended (an end only if its beginning was counted,
+ *   noted on the task): while one is under way (the counts differ) nothing is remembered or
+ *   looked up, and the ended count is in the hash, so a decision made before a change is never
+ *   found after it. A program the kernel skipped (its recursion guard), or a note that could
+ *   not be made, leaves the counts apart for good: the cache is then off. Only file systems whose
+ *   names change only through those are remembered: ext4, xfs, btrfs, tmpfs and ramfs, for the
+ *   file and every mount above it (network and FUSE file systems move dentries on their own).
+ * - Its mounts: each mount from the file's up to the top of its tree, with its root and the
+ *   mountpoint it sits on, and the top's namespace with its never-reused sequence number and
+ *   root, are read again at each lookup, so that a moved, unmounted, pivoted or new mount
+ *   looks up another key.
+ * - The policy: the unit's policy id, where its walks start and which classes are allow-lists
+ *   (both the policy's, or its from= patterns' for the task's executable, whose mask too), and
+ *   the daemon's count of policy headers written, begun and ended like the names' (a new
+ *   policy in a reused id, a removed policy's refusing header). The counts are read before the
+ *   binding and the header are (ua_file_open), so a decision never pairs a count with an older
+ *   header.
+ * - The class (read or write) and the daemon's random key (no key: no cache).
+ *
+ * A decision is stored only if the counts, and the key computed again, are what they were
+ * before it was made. A hit is counted against its allow rule like the decision it stands
+ * for. The counts are read with plain loads in that order, which x86-64's memory model keeps
+ * in order: elsewhere the cache is off.
+ */
+#ifndef UNITARMOR_DECIDED_H
+#define UNITARMOR_DECIDED_H
+
+#include "path.h"
+
+#define S_IFMT 00170000
+#define S_IFREG 0100000
+/* Mounts followed from a file's to the top of its tree; a file deeper in mounts is not
+ * remembered. */
+#define UA_DECIDED_MOUNTS 4
+
+/* A name change begins: counted, and noted on the task. The programs run for every task,
+ * armored or not. A note that cannot be made leaves the change begun for good: the cache is
+ * then off, never wrong. */
+static __always_inline void names_begin(void)
+{
+	__u32 k = UA_EPOCH_NAMES_BEGUN, *mine;
+	__u64 *e = bpf_map_lookup_elem(&epochs, &k);
+
+	if (e)
+		__sync_fetch_and_add(e, 1);
+	mine = bpf_task_storage_get(&renaming, bpf_get_current_task_btf(), 0,
+				    BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (mine)
+		*mine += 1;
+}
+
+/* A name change ends: counted if its beginning was. */
+static __always_inline void names_end(void)
+{
+	__u32 k = UA_EPOCH_NAMES_ENDED, *mine;
+	__u64 *e = bpf_map_lookup_elem(&epochs, &k);
+
+	mine = bpf_task_storage_get(&renaming, bpf_get_current_task_btf(), 0, 0);
+	if (!mine || !*mine)
+		return;
+	*mine -= 1;
+	if (e)
+		__sync_fetch_and_add(e, 1);
+}
+
+SEC("fentry/d_move")
+int BPF_PROG(ua_moving, struct dentry *dentry, struct dentry *target)
+{
+	names_begin();
+	return 0;
+}
+
+SEC("fexit/d_move")
+int BPF_PROG(ua_moved, struct dentry *dentry, struct dentry *target)
+{
+	names_end();
+	return 0;
+}
+
+SEC("fentry/d_exchange")
+int BPF_PROG(ua_exchanging, struct dentry *a, struct dentry *b)
+{
+	names_begin();
+	return 0;
+}
+
+SEC("fexit/d_exchange")
+int BPF_PROG(ua_exchanged, struct dentry *a, struct dentry *b)
+{
+	names_end();
+	return 0;
+}
+
+SEC("fentry/d_delete")
+int BPF_PROG(ua_deleting, struct dentry *dentry)
+{
+	names_begin();
+	return 0;
+}
+
+SEC("fexit/d_delete")
+int BPF_PROG(ua_deleted, struct dentry *dentry)
+{
+	names_end();
+	return 0;
+}
+
+/* File systems whose names change only through a rename or an unlink here. ramfs: the
+ * initial root file system, which every mount tree hangs from (the real root is mounted on
+ * it, with or without an initramfs). */
+static __always_inline bool names_kept(unsigned long magic)
+{
+	return magic == EXT4_SUPER_MAGIC || magic == XFS_SUPER_MAGIC ||
+	       magic == BTRFS_SUPER_MAGIC || magic == TMPFS_MAGIC || magic == RAMFS_MAGIC;
+}
+
+/* Hashes the mounts from `m` (a struct mount, as a number: the file's) to the top of its tree
+ * into `v`. False if the tree is deeper than UA_DECIDED_MOUNTS or a mount above the file's is
+ * of a file system names_kept() does not name (the file's own was checked). */
+static __always_inline bool hash_mounts(__u64 *v, __u64 m)
+{
+	struct mnt_namespace *ns;
+	struct mount *mnt, *up;
+	int i;
+
+#pragma unroll
+	for (i = 0; i < UA_DECIDED_MOUNTS; i++) {
+		mnt = (struct mount *)m;
+		if (i > 0 && !names_kept(BPF_CORE_READ(mnt, mnt.mnt_sb, s_magic)))
+			return false;
+		up = BPF_CORE_READ(mnt, mnt_parent);
+		sip_word(v, m);
+		sip_word(v, (__u64)BPF_CORE_READ(mnt, mnt.mnt_root));
+		if ((__u64)up == m) {
+			ns = BPF_CORE_READ(mnt, mnt_ns);
+			sip_word(v, (__u64)ns);
+			if (ns) {
+				sip_word(v, BPF_CORE_READ(ns, seq));
+				sip_word(v, (__u64)BPF_CORE_READ(ns, root));
+			}
+			return true;
+		}
+		sip_word(v, (__u64)BPF_CORE_READ(mnt, mnt_mountpoint));
+		m = (__u64)up;
+	}
+	return false;
+}
+
+/* What a decision of class `class` on `file` for armor `a` depends on, hashed (0: not one to
+ * remember). `epoch` is read_epoch()'s, read before `a` was filled. A function of its own (a
+ * static one: the verifier checks it with the caller's types) whose stack is not added to
+ * ua_file_open's, which is near the limit with the global functions it calls. */
+static __noinline __u64 decided_key(struct armor *a, struct file *file, __u32 class, __u64 epoch,
+				    const struct ua_config *cfg)
+{
+	struct inode *inode = file->f_inode;
+	struct super_block *sb = inode->i_sb;
+	struct path path = {};
+	__u64 v[4], ino = 0;
+
+	if ((inode->i_mode & S_IFMT) != S_IFREG || inode->i_nlink != 1 || !names_kept(sb->s_magic))
+		return 0;
+	/* The pointers as numbers (the verifier lets no typed pointer be hashed). */
+	if (bpf_core_read(&path, sizeof(path), &file->f_path) ||
+	    bpf_core_read(&ino, sizeof(ino), &file->f_inode))
+		return 0;
+	v[0] = cfg->key[0] ^ 0x736f6d6570736575ULL;
+	v[1] = cfg->key[1] ^ 0x646f72616e646f6dULL;
+	v[2] = cfg->key[0] ^ 0x6c7967656e657261ULL;
+	v[3] = cfg->key[1] ^ 0x7465646279746573ULL;
+	sip_word(v, (__u64)path.dentry);
+	/* Its two halves: the verifier refuses hash_len, a union's second member. */
+	sip_word(v, (__u64)file->f_path.dentry->d_name.hash << 32 | file->f_path.dentry->d_name.len);
+	sip_word(v, ino);
+	sip_word(v, inode->i_ino);
+	sip_word(v, (__u64)inode->i_generation << 32 | (__u64)a->from_mask << 16 |
+			    (__u64)a->allowlist << 8 | class);
+	sip_word(v, (__u64)a->binding->policy << 32 | a->start);
+	sip_word(v, epoch);
+	if (!hash_mounts(v, (__u64)path.mnt - bpf_core_field_offset(struct mount, mnt)))
+		return 0;
+	v[2] ^= 0xff;
+	sip_round(v);
+	sip_round(v);
+	sip_round(v);
+	return (v[0] ^ v[1] ^ v[2] ^ v[3]) | 1; /* never 0 */
+}
+
+/* The ended counts as one number that only ever grows (header writes from bit 40 up, name
+ * changes below: 2^40 of them before they reach it, and the sum still only grows), plus one;
+ * 0 while a change is under way, if the map cannot be read, or off x86-64 (see above). */
+static __always_inline __u64 read_epoch(void)
+{
+#if defined(__TARGET_ARCH_x86)
+	__u32 k0 = UA_EPOCH_NAMES_ENDED, k1 = UA_EPOCH_NAMES_BEGUN, k2 = UA_EPOCH_TABLES_ENDED,
+	      k3 = UA_EPOCH_TABLES_BEGUN;
+	__u64 *ne = bpf_map_lookup_elem(&epochs, &k0), *nb = bpf_map_lookup_elem(&epochs, &k1);
+	__u64 *te = bpf_map_lookup_elem(&epochs, &k2), *tb = bpf_map_lookup_elem(&epochs, &k3);
+	__u64 n, t;
+
+	if (!ne || !nb || !te || !tb)
+		return 0;
+	/* Ended before begun: a change that begins after the first read shows in the second. */
+	n = *ne;
+	t = *te;
+	barrier();
+	if (*nb != n || *tb != t)
+		return 0;
+	return n + (t << 40) + 1;
+#else
+	return 0;
+#endif
+}
+
+/*
+ * decide_armored() for an open of `file` (op: UA_OP_OPEN_READ or UA_OP_OPEN_WRITE) by the task
+ * armored with `a`, through the cache. `epoch` is read_epoch()'s before armored() filled `a`,
+ * so that `a` never holds an older header than it counts (0: no cache).
+ */
+static __always_inline int decide_open(struct armor *a, __u8 class, __u8 op, struct file *file,
+				       __u64 epoch)
+{
+	__u32 k = 0, *rule;
+	struct ua_config *cfg = bpf_map_lookup_elem(&config, &k);
+	__u64 key = 0;
+	int err;
+
+	from_context(a);
+	if (epoch && cfg && cfg->decided_on && (cfg->key[0] | cfg->key[1]) && !a->from_lost)
+		key = decided_key(a, file, class, epoch, cfg);
+	if (key) {
+		rule = bpf_map_lookup_elem(&decided, &key);
+		if (rule) {
+			if (*rule != UA_RULE_NONE)
+				ua_count(a->binding->policy, *rule, class, UA_HIT_ALLOWED);
+			return 0;
+		}
+	}
+	a->quiet = 0;
+	err = decide_in_context(a, class, op, file->f_path.mnt, file->f_path.dentry);
+	/* Stored if nothing it depends on changed while it was made: the epochs, and what the
+	 * key reads again (mounts, links, the binding's policy). */
+	if (key && !err && a->quiet && read_epoch() == epoch &&
+	    decided_key(a, file, class, epoch, cfg) == key)
+		bpf_map_update_elem(&decided, &key, &a->quiet_rule, BPF_ANY);
+	return err;
+}
+
+#endif

@@ -1,0 +1,149 @@
+#!/bin/bash
+# The decision cache (bpf/decided.h, issue 11): an open a unit's policy allowed is remembered,
+# and forgotten when the name it was decided for changes. Each route below gives a file whose
+# open was remembered as allowed a name a rule denies, from outside the unit (as an
+# administrator, a package manager or another unit would): a rename of the file, of its
+# directory, an exchange, a hard link then an unlink of the old name, a bind mount, a moved
+# mount, a file system mounted over, a policy change. Each time the next open from inside the
+# unit is denied, with the denial in `journalctl -u`, and an unarmored twin unit reads the same
+# file. Also: the cache remembers at all (entries appear in the kernel's map), and an allow
+# rule counts the opens it decided from the cache.
+# Run in the guest by tests/vm/run (through suite.sh).
+. ./lib.sh
+
+d=/srv/armortest-cache
+m=/run/armortest-cache # a tmpfs
+rm -rf "$d" "$m"
+mkdir -p "$d" "$m"
+# Mounts can be moved only from below a private one (systemd makes / shared): $d is a private
+# bind mount of itself, and a tmpfs for $m.
+mount --bind "$d" "$d"
+mount --make-private "$d"
+mount -t tmpfs armortest-cache "$m"
+mkdir -p "$d/open/dir" "$d/secret" "$d/w" "$m/open" "$m/secret"
+for f in f g h x1 x2 p; do echo "data-$f" >"$d/open/$f"; done
+echo data-dir >"$d/open/dir/g"
+echo data-w >"$d/w/f"
+echo data-t >"$m/open/t"
+check "the escape helper is built (tests/all compiles tests/vm/escape.c)" test -x escape
+install -m 755 escape /usr/local/bin/armortest-escape
+
+for u in twin armored; do
+  unit "armor-cache-$u.service" "[Service]
+ExecStart=/bin/sleep infinity"
+done
+policy="[X-Armor]
+ArmorPolicy=deny read $d/secret/ $m/secret/
+ArmorPolicy=allow write $d/w/"
+dropin armor-cache-armored.service armor.conf "$policy"
+systemctl daemon-reload
+systemctl restart armor-cache-twin.service armor-cache-armored.service
+check "the armored unit is armored" wait_rules armor-cache-armored.service 2
+
+# in UNIT CMD...: runs CMD in UNIT's cgroup (a process moved there, as the unit's own are).
+inside() {
+  local cg
+  cg=/sys/fs/cgroup/system.slice/$1
+  shift
+  sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$cg" "$@"
+}
+reads() { inside "armor-cache-$1.service" cat "$2"; }
+writes() { inside "armor-cache-$1.service" sh -c "echo more >>$2"; }
+entries() { bpftool map dump name decided 2>/dev/null | grep -c '"key"'; }
+denied_logged() { journalctl -u armor-cache-armored.service -o cat --no-pager | grep -q "$1"; }
+
+# remembered PATH: the unit reads PATH twice, and the cache holds more entries than before.
+remembered() {
+  local before
+  before=$(entries)
+  reads armored "$1" >/dev/null && reads armored "$1" >/dev/null && [ "$(entries)" -gt "$before" ]
+}
+
+# route NAME PATH: after NAME moved a remembered file to PATH, the unit is denied it (with
+# the denial in its journal) and the twin reads it.
+route() {
+  check_fails "$1: the armored unit is denied $2" reads armored "$2"
+  check "$1: the denial of $2 is in journalctl -u" eventually denied_logged "$2"
+  check "$1: the twin reads $2" reads twin "$2"
+}
+
+check "an allowed open is remembered (the decided map gains entries)" remembered "$d/open/f"
+
+mv "$d/open/f" "$d/secret/f"
+route "a rename of the file" "$d/secret/f"
+
+check "a file in a directory is remembered" remembered "$d/open/dir/g"
+mv "$d/open/dir" "$d/secret/dir"
+route "a rename of its directory" "$d/secret/dir/g"
+
+echo data-s >"$d/secret/s"
+check "a file to be exchanged is remembered" remembered "$d/open/x1"
+check "renameat2(RENAME_EXCHANGE) works" armortest-escape rename-exchange "$d/open/x1" "$d/secret/s"
+route "an exchange" "$d/secret/s"
+
+check "a file to be linked is remembered" remembered "$d/open/h"
+ln "$d/open/h" "$d/secret/h"
+route "a second link" "$d/secret/h"
+rm "$d/open/h"
+route "the first link removed" "$d/secret/h"
+
+check "a file to be bound elsewhere is remembered" remembered "$d/open/x2"
+mkdir -p "$d/secret/bound"
+mount --bind "$d/open" "$d/secret/bound"
+route "a bind mount" "$d/secret/bound/x2"
+umount "$d/secret/bound"
+
+mkdir -p "$d/open/mnt" "$d/secret/mnt"
+mount -t tmpfs armortest "$d/open/mnt"
+echo data-mnt >"$d/open/mnt/file"
+check "a file on a mount is remembered" remembered "$d/open/mnt/file"
+mount --move "$d/open/mnt" "$d/secret/mnt"
+route "a moved mount" "$d/secret/mnt/file"
+umount "$d/secret/mnt"
+
+check "a file on tmpfs is remembered" remembered "$m/open/t"
+mv "$m/open/t" "$m/secret/t"
+route "a rename on tmpfs" "$m/secret/t"
+
+check "a file under a mount point to be is remembered" remembered "$d/open/p"
+mkdir -p "$d/secret/over"
+mount --bind "$d/open" "$d/secret/over"
+mount -t tmpfs armortest-over "$d/open"
+echo data-over >"$d/open/p"
+check "a file system mounted over: the unit reads the new file" reads armored "$d/open/p"
+umount "$d/open"
+route "a file system mounted over, the old file by another name" "$d/secret/over/p"
+umount "$d/secret/over"
+
+writes_twice() { writes armored "$1" && writes armored "$1"; }
+check "a writable file is written twice" writes_twice "$d/w/f"
+mv "$d/w/f" "$d/nw"
+check_fails "a rename out of the write allow-list: the armored unit may not write it" writes armored "$d/nw"
+check "the twin writes it" writes twin "$d/nw"
+
+check "a file whose policy is about to change is remembered" remembered "$d/open/g"
+dropin armor-cache-armored.service armor.conf "$policy
+ArmorPolicy=deny read $d/open/g"
+systemctl daemon-reload
+check "the changed policy is in force" wait_rules armor-cache-armored.service 3
+route "a policy change" "$d/open/g"
+
+# Counting: `allow write` counts each open it allows, from the cache or not (the status is
+# published every second).
+allowed_writes() {
+  unitarmor status armor-cache-armored.service --rules | grep -F "  allow write $d/w/ (" |
+    head -n 1 | awk '{ print $4 }'
+}
+echo data-c >"$d/w/c"
+sleep 2
+before=$(allowed_writes)
+for i in 1 2 3 4 5; do writes armored "$d/w/c"; done
+counted() { [ "$(($(allowed_writes) - ${before:-0}))" -ge 5 ]; }
+check "allow write counted 5 opens, remembered ones included (from ${before:-none})" eventually counted
+
+systemctl stop armor-cache-twin.service armor-cache-armored.service
+umount "$m" "$d"
+rm -rf "/etc/systemd/system/armor-cache-twin.service" "/etc/systemd/system/armor-cache-armored.service" \
+  "/etc/systemd/system/armor-cache-armored.service.d" /usr/local/bin/armortest-escape
+systemctl daemon-reload
+finish
