@@ -15,7 +15,7 @@
  *   noted on the task): while one is under way (the counts differ) nothing is remembered or
  *   looked up, and the ended count is in the hash, so a decision made before a change is never
  *   found after it. A program the kernel skipped (its recursion guard), or a note that could
- *   not be made, leaves the counts apart for good: the cache is then off. Only file systems whose
+ *   not be made or found, leaves the counts apart for good: the cache is then off. Only file systems whose
  *   names change only through those are remembered: ext4, xfs, btrfs, tmpfs and ramfs, for the
  *   file and every mount above it (network and FUSE file systems move dentries on their own).
  * - Its mounts: each mount from the file's up to the top of its tree, with its root and the
@@ -62,15 +62,25 @@ static __always_inline void names_begin(void)
 		*mine += 1;
 }
 
-/* A name change ends: counted if its beginning was. */
+/* A name change ends: counted if its beginning was. One whose beginning was not (the kernel
+ * skipped the entry program, which it does rather than let a program recurse on a CPU, or the
+ * task's note was not found) counts as begun once more, so the counts never meet again and the
+ * cache is off for good; before the daemon turned the cache on, that is a call already under
+ * way as the entry programs were attached (their exits were attached first), and is ignored. */
 static __always_inline void names_end(void)
 {
-	__u32 k = UA_EPOCH_NAMES_ENDED, *mine;
-	__u64 *e = bpf_map_lookup_elem(&epochs, &k);
+	__u32 k = UA_EPOCH_NAMES_ENDED, kb = UA_EPOCH_NAMES_BEGUN, zero = 0, *mine;
+	__u64 *e = bpf_map_lookup_elem(&epochs, &k), *b;
+	struct ua_config *cfg;
 
 	mine = bpf_task_storage_get(&renaming, bpf_get_current_task_btf(), 0, 0);
-	if (!mine || !*mine)
+	if (!mine || !*mine) {
+		cfg = bpf_map_lookup_elem(&config, &zero);
+		b = bpf_map_lookup_elem(&epochs, &kb);
+		if (cfg && cfg->decided_on && b)
+			__sync_fetch_and_add(b, 1);
 		return;
+	}
 	*mine -= 1;
 	if (e)
 		__sync_fetch_and_add(e, 1);

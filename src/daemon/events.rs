@@ -320,6 +320,27 @@ impl Daemon {
         });
     }
 
+    /// Reports, once, a decision cache the kernel turned off for good (a name change counted
+    /// as begun and never as ended: bpf/decided.h). Opens are then decided in full each time:
+    /// slower, not weaker.
+    fn check_decision_cache(&mut self) {
+        if !self.kernel.decision_cache_enabled() || self.cache_off >= 2 {
+            return;
+        }
+        if self.kernel.decision_cache_on() {
+            self.cache_off = 0;
+            return;
+        }
+        self.cache_off += 1;
+        if self.cache_off == 2 {
+            tracing::warn!(
+                "the decision cache is off until unitarmor restarts: the kernel skipped one of \
+                 the programs that count renames and unlinks; opens are decided in full (slower, \
+                 not weaker)"
+            );
+        }
+    }
+
     pub(super) fn on_tick(&mut self) {
         let now = Instant::now();
         self.ticks += 1;
@@ -327,6 +348,7 @@ impl Daemon {
             self.kernel.recount_trees();
             self.sweep_dead();
             release_free_memory();
+            self.check_decision_cache();
         }
         self.kernel.refresh_peers(super::cgroups::peer_cgroup);
         self.read_quiet(now);

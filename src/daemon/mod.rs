@@ -87,6 +87,9 @@ pub struct Daemon {
     >,
     /// Seconds the main loop has ticked (some upkeep runs every tenth).
     ticks: u64,
+    /// Checks (every 10 s) in a row that found the decision cache off while it was turned on;
+    /// at two it is reported, once (bpf/decided.h).
+    cache_off: u8,
     /// Instances that run under their template's policy (no slot of their own) -> the
     /// template and the instance's cgroup path.
     covered: HashMap<String, (String, String)>,
@@ -135,6 +138,7 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
         groups: HashMap::new(),
         covered: HashMap::new(),
         ticks: 0,
+        cache_off: 0,
         retiring: Vec::new(),
         next_id: 1,
         aggregator: Aggregator::new(5, Duration::from_secs(10)),
@@ -180,6 +184,13 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
                 "this kernel's BTF has no alloc_chrdev_region or __register_chrdev function to \
                  trace: passthrough devices (NVMe, bsg, RAID controllers) of drivers loaded \
                  after the daemon started are not refused"
+            );
+            continue;
+        }
+        if *hook == "d_move" {
+            warn!(
+                "this kernel's BTF has no d_move, d_exchange or d_delete function to trace: opens \
+                 are decided without the decision cache (slower, not weaker)"
             );
             continue;
         }

@@ -7,6 +7,7 @@
 pub mod abi;
 mod bindings;
 mod counters;
+mod decided;
 mod devices;
 mod peers;
 mod probe;
@@ -43,7 +44,7 @@ mod skel {
     include!(concat!(env!("OUT_DIR"), "/unitarmor.skel.rs"));
 }
 
-use skel::types::{ua_config, ua_file_id, ua_policy_table};
+use skel::types::{ua_config, ua_file_id};
 use skel::{UnitarmorSkel, UnitarmorSkelBuilder};
 
 /// Where programs (as links) and maps are pinned.
@@ -382,62 +383,6 @@ impl Kernel {
         self.attach_name_counters()
     }
 
-    /// Attaches the programs that count name changes, then lets the LSM programs remember
-    /// decisions (bpf/decided.h), on x86-64 (the programs read the counts in an order only its
-    /// memory model keeps). Without all six, nothing is remembered: the cache is only ever a
-    /// shortcut to the decision the programs would make. Called after the LSM programs are
-    /// attached, so that their links come last and `pin` replaces an earlier daemon's
-    /// counters after its `file_open`: never is a cache left without its counters.
-    fn attach_name_counters(&mut self) -> Result<()> {
-        if self.missing_hooks.contains(&"d_move") || !cfg!(target_arch = "x86_64") {
-            return Ok(());
-        }
-        let p = &self.skel.progs;
-        let mut links = Vec::new();
-        for (name, prog) in [
-            ("d_move_entry", &p.ua_moving),
-            ("d_move", &p.ua_moved),
-            ("d_exchange_entry", &p.ua_exchanging),
-            ("d_exchange", &p.ua_exchanged),
-            ("d_delete_entry", &p.ua_deleting),
-            ("d_delete", &p.ua_deleted),
-        ] {
-            match prog.attach() {
-                Ok(link) => links.push((name.to_string(), link)),
-                Err(e) => {
-                    tracing::warn!("cannot trace {name} ({e}); opens are decided without a cache");
-                    return Ok(());
-                }
-            }
-        }
-        self.links.extend(links);
-        self.decided_on = true;
-        self.write_config()
-    }
-
-    /// Writes policy `id`'s header (`policies` entry), counting the write as begun before and
-    /// as ended after it: decisions remembered under the header before are forgotten, and
-    /// none is remembered or looked up while it is written (bpf/decided.h). The count ends
-    /// even if the write failed (a count too many only forgets decisions).
-    pub(super) fn write_header_entry(&self, id: u32, table: &ua_policy_table) -> Result<()> {
-        let n = self.tables_epoch.get() + 1;
-        self.tables_epoch.set(n);
-        let epochs = &self.skel.maps.epochs;
-        epochs
-            .update(bytes(&3u32), bytes(&n), MapFlags::ANY)
-            .context("writing the epochs map")?;
-        let written = self
-            .skel
-            .maps
-            .policies
-            .update(bytes(&id), bytes(table), MapFlags::ANY)
-            .context("writing the policies map");
-        epochs
-            .update(bytes(&2u32), bytes(&n), MapFlags::ANY)
-            .context("writing the epochs map")?;
-        written
-    }
-
     /// Writes the majors of the passthrough devices `/proc/devices` lists into `raw_majors`.
     fn note_passthrough_devices(&self) -> Result<()> {
         let text = std::fs::read_to_string("/proc/devices").context("reading /proc/devices")?;
@@ -465,6 +410,21 @@ impl Kernel {
             remove_pin(&path)?;
             link.pin(&path)
                 .with_context(|| format!("pinning {}", path.display()))?;
+        }
+        // Links an earlier daemon pinned that this one has not (a program this kernel or
+        // version does not attach): they would keep running with the earlier daemon's maps.
+        for entry in std::fs::read_dir(&links_dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if !self
+                .links
+                .iter()
+                .any(|(n, _)| entry.file_name() == n.as_str())
+            {
+                remove_pin(&entry.path())?;
+            }
         }
         let m = &mut self.skel.maps;
         let mut pinned = Vec::new();
