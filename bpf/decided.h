@@ -40,8 +40,6 @@
 
 #include "path.h"
 
-#define S_IFMT 00170000
-#define S_IFREG 0100000
 /* Mounts followed from a file's to the top of its tree; a file deeper in mounts is not
  * remembered. */
 #define UA_DECIDED_MOUNTS 4

@@ -16,10 +16,6 @@
 
 #define FMODE_READ 0x1
 #define FMODE_WRITE 0x2
-#define S_IFMT 00170000
-#define S_IFBLK 0060000
-#define S_IFCHR 0020000
-#define S_IFDIR 0040000
 #define MAJOR(dev) ((dev) >> 20)
 #define MINOR(dev) ((dev) & 0xfffff)
 

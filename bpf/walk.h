@@ -20,6 +20,13 @@
 #define EPERM 1
 #define ENOSPC 28
 
+/* File types (i_mode & S_IFMT). */
+#define S_IFMT 00170000
+#define S_IFREG 0100000
+#define S_IFBLK 0060000
+#define S_IFCHR 0020000
+#define S_IFDIR 0040000
+
 /* File systems some hooks tell apart (include/uapi/linux/magic.h). */
 #define EXT4_SUPER_MAGIC 0xEF53
 #define XFS_SUPER_MAGIC 0x58465342
