@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * The decision cache: an open that a unit's policy allowed with nothing to say (no deny,
- * protection, allow-list refusal or audit rule matched) is remembered under a keyed hash of
- * everything that decision depended on, so that the next open of the same file, by the same
- * name, under the same policy, skips building its path and walking the DFA. Every input the
+ * The decision cache: an open or executable mapping that a unit's policy allowed with nothing
+ * to say (no deny, protection, allow-list refusal or audit rule matched) is remembered under a
+ * keyed hash of everything that decision depended on, so that the next one of the same file,
+ * by the same name, under the same policy, skips building its path and walking the DFA. Every input the
  * path decision reads is either in the hash or counted by an epoch in it:
  *
  * - The file: its dentry and the hash of its name, inode, inode number and generation. Only
@@ -28,7 +28,8 @@
  *   policy in a reused id, a removed policy's refusing header). The counts are read before the
  *   binding and the header are (ua_file_open), so a decision never pairs a count with an older
  *   header.
- * - The class (read or write) and the daemon's random key (no key: no cache).
+ * - The class (read, write, or exec for a mapping) and the daemon's random key (no key: no
+ *   cache).
  *
  * A decision is stored only if the counts, and the key computed again, are what they were
  * before it was made. A hit is counted against its allow rule like the decision it stands
@@ -234,11 +235,12 @@ static __always_inline __u64 read_epoch(void)
 }
 
 /*
- * decide_armored() for an open of `file` (op: UA_OP_OPEN_READ or UA_OP_OPEN_WRITE) by the task
- * armored with `a`, through the cache. `epoch` is read_epoch()'s before armored() filled `a`,
- * so that `a` never holds an older header than it counts (0: no cache).
+ * decide_armored() for an open of `file` (read or write) or an executable mapping of it (exec)
+ * by the task armored with `a`, through the cache. `file` is the hook's own typed pointer.
+ * `epoch` is read_epoch()'s before armored() filled `a`, so that `a` never holds an older
+ * header than it counts (0: no cache).
  */
-static __always_inline int decide_open(struct armor *a, __u8 class, __u8 op, struct file *file,
+static __always_inline int decide_file(struct armor *a, __u8 class, __u8 op, struct file *file,
 				       __u64 epoch)
 {
 	__u32 k = 0, *rule;

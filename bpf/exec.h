@@ -14,6 +14,7 @@
 #define UNITARMOR_EXEC_H
 
 #include "binding.h"
+#include "decided.h"
 
 #define PROT_EXEC 0x4
 
@@ -82,13 +83,20 @@ static __always_inline int decide_mapping(struct file *file)
 			      BPF_CORE_READ(file, f_path.dentry));
 }
 
+/* Every exec maps its program and libraries here: through the decision cache (decided.h). */
 SEC("lsm/mmap_file")
 int BPF_PROG(ua_mmap_file, struct file *file, unsigned long reqprot, unsigned long prot,
 	     unsigned long flags)
 {
+	struct armor a;
+	__u64 epoch;
+
 	if (!(prot & PROT_EXEC) || !as_number(file))
 		return 0;
-	return decide_mapping(file);
+	epoch = read_epoch(); /* before armored(), as in ua_file_open */
+	if (!armored(&a) || !has_class(&a, UA_CLASS_EXEC) || setup_phase())
+		return 0;
+	return decide_file(&a, UA_CLASS_EXEC, UA_OP_MMAP_EXEC, file, epoch);
 }
 
 SEC("lsm/file_mprotect")

@@ -157,9 +157,9 @@ int BPF_PROG(ua_file_open, struct file *file)
 		return err;
 	/* The binding looked up above serves both decisions. */
 	if ((mode & FMODE_READ) && has_class(&a, UA_CLASS_READ))
-		err = decide_open(&a, UA_CLASS_READ, UA_OP_OPEN_READ, file, epoch);
+		err = decide_file(&a, UA_CLASS_READ, UA_OP_OPEN_READ, file, epoch);
 	if (!err && (mode & FMODE_WRITE) && has_class(&a, UA_CLASS_WRITE))
-		err = decide_open(&a, UA_CLASS_WRITE, UA_OP_OPEN_WRITE, file, epoch);
+		err = decide_file(&a, UA_CLASS_WRITE, UA_OP_OPEN_WRITE, file, epoch);
 	return err;
 }
 

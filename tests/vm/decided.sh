@@ -4,10 +4,11 @@
 # open was remembered as allowed a name a rule denies, from outside the unit (as an
 # administrator, a package manager or another unit would): a rename of the file, of its
 # directory, an exchange, a hard link then an unlink of the old name, a bind mount, a moved
-# mount, a file system mounted over, a policy change. Each time the next open from inside the
-# unit is denied, with the denial in `journalctl -u`, and an unarmored twin unit reads the same
-# file. Also: the cache remembers at all (entries appear in the kernel's map), and an allow
-# rule counts the opens it decided from the cache.
+# mount, a file system mounted over, a policy change; and a program the dynamic loader mapped
+# executable (mmap_file), renamed out of the exec allow-list. Each time the next open (or
+# mapping) from inside the unit is denied, with the denial in `journalctl -u`, and an
+# unarmored twin unit reads (or maps) the same file. Also: the cache remembers at all (entries
+# appear in the kernel's map), and an allow rule counts the opens it decided from the cache.
 # Run in the guest by tests/vm/run (through suite.sh).
 . ./lib.sh
 
@@ -34,11 +35,12 @@ ExecStart=/bin/sleep infinity"
 done
 policy="[X-Armor]
 ArmorPolicy=deny read $d/secret/ $m/secret/
-ArmorPolicy=allow write $d/w/"
+ArmorPolicy=allow write $d/w/
+ArmorPolicy=allow exec /usr/ $d/open/"
 dropin armor-cache-armored.service armor.conf "$policy"
 systemctl daemon-reload
 systemctl restart armor-cache-twin.service armor-cache-armored.service
-check "the armored unit is armored" wait_rules armor-cache-armored.service 2
+check "the armored unit is armored" wait_rules armor-cache-armored.service 3
 
 # in UNIT CMD...: runs CMD in UNIT's cgroup (a process moved there, as the unit's own are).
 inside() {
@@ -121,11 +123,29 @@ mv "$d/w/f" "$d/nw"
 check_fails "a rename out of the write allow-list: the armored unit may not write it" writes armored "$d/nw"
 check "the twin writes it" writes twin "$d/nw"
 
+# An executable mapping (mmap_file): the dynamic loader maps a program it is given, decided as
+# an exec of it; remembered like an open.
+ldso=$(readlink -f /lib64/ld-linux-x86-64.so.2)
+cp /usr/bin/cat "$d/open/cat2"
+runs() { inside "armor-cache-$1.service" "$ldso" "$2" "$d/open/p2"; }
+echo data-p2 >"$d/open/p2"
+mapped_twice() {
+  local before
+  before=$(entries)
+  runs armored "$1" >/dev/null && runs armored "$1" >/dev/null && [ "$(entries)" -gt "$before" ]
+}
+check "an executable mapping is remembered" mapped_twice "$d/open/cat2"
+mv "$d/open/cat2" "$d/secret/cat2"
+check_fails "a mapped program renamed out of the exec allow-list: the armored unit may not map it" \
+  runs armored "$d/secret/cat2"
+check "the denied mapping of $d/secret/cat2 is in journalctl -u" eventually denied_logged "$d/secret/cat2"
+check "the twin maps it" runs twin "$d/secret/cat2"
+
 check "a file whose policy is about to change is remembered" remembered "$d/open/g"
 dropin armor-cache-armored.service armor.conf "$policy
 ArmorPolicy=deny read $d/open/g"
 systemctl daemon-reload
-check "the changed policy is in force" wait_rules armor-cache-armored.service 3
+check "the changed policy is in force" wait_rules armor-cache-armored.service 4
 route "a policy change" "$d/open/g"
 
 # Counting: `allow write` counts each open it allows, from the cache or not (the status is
