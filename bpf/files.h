@@ -136,12 +136,14 @@ int BPF_PROG(ua_file_open, struct file *file)
 	bool proc;
 	int err = 0;
 
-	/* Before armored(): the decision cache's epochs must not count a header newer than the
-	 * one `a` holds (decided.h). An array read. */
-	epoch = read_epoch();
 	/* Every open of every process comes here: unarmored ones leave before reading anything
 	 * of the file. The reads are direct loads through the hook's typed pointer, not helper
 	 * calls. */
+	if (!bound_at_all())
+		return 0;
+	/* Before armored(): the decision cache's epochs must not count a header newer than the
+	 * one `a` holds (decided.h). */
+	epoch = read_epoch();
 	if (!armored(&a))
 		return 0;
 	mnt = file->f_path.mnt;

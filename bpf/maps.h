@@ -330,6 +330,16 @@ struct armor {
 	__u32 quiet_rule;
 };
 
+/* Whether the current task's cgroup is bound to a policy: the one lookup an unarmored task pays
+ * in a hook that must read something else before armored() fills its armor (decided.h). */
+static __always_inline bool bound_at_all(void)
+{
+	__u64 cgid = bpf_get_current_cgroup_id();
+	struct ua_binding *b = bpf_map_lookup_elem(&bound, &cgid);
+
+	return b && b->policy;
+}
+
 /* Fills `a` and returns true if the current task is armored. Unarmored tasks pay this one
  * hash lookup and nothing else. */
 static __always_inline bool armored(struct armor *a)
