@@ -186,10 +186,7 @@ static __noinline __u64 decided_key(struct armor *a, struct file *file, __u32 cl
 	if (bpf_core_read(&path, sizeof(path), &file->f_path) ||
 	    bpf_core_read(&ino, sizeof(ino), &file->f_inode))
 		return 0;
-	v[0] = cfg->key[0] ^ 0x736f6d6570736575ULL;
-	v[1] = cfg->key[1] ^ 0x646f72616e646f6dULL;
-	v[2] = cfg->key[0] ^ 0x6c7967656e657261ULL;
-	v[3] = cfg->key[1] ^ 0x7465646279746573ULL;
+	sip_init(v, cfg->key[0], cfg->key[1]);
 	sip_word(v, (__u64)path.dentry);
 	/* Its two halves: the verifier refuses hash_len, a union's second member. */
 	sip_word(v, (__u64)file->f_path.dentry->d_name.hash << 32 | file->f_path.dentry->d_name.len);
@@ -201,11 +198,7 @@ static __noinline __u64 decided_key(struct armor *a, struct file *file, __u32 cl
 	sip_word(v, epoch);
 	if (!hash_mounts(v, (__u64)path.mnt - bpf_core_field_offset(struct mount, mnt)))
 		return 0;
-	v[2] ^= 0xff;
-	sip_round(v);
-	sip_round(v);
-	sip_round(v);
-	return (v[0] ^ v[1] ^ v[2] ^ v[3]) | 1; /* never 0 */
+	return sip_finish(v) | 1; /* never 0 */
 }
 
 /* The ended counts as one number that only ever grows (header writes from bit 40 up, name

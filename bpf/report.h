@@ -56,6 +56,25 @@ static __always_inline void sip_word(__u64 *v, __u64 m)
 	v[0] ^= m;
 }
 
+/* The state for key (k0, k1). */
+static __always_inline void sip_init(__u64 *v, __u64 k0, __u64 k1)
+{
+	v[0] = k0 ^ 0x736f6d6570736575ULL;
+	v[1] = k1 ^ 0x646f72616e646f6dULL;
+	v[2] = k0 ^ 0x6c7967656e657261ULL;
+	v[3] = k1 ^ 0x7465646279746573ULL;
+}
+
+/* The hash, once every word is in. */
+static __always_inline __u64 sip_finish(__u64 *v)
+{
+	v[2] ^= 0xff;
+	sip_round(v);
+	sip_round(v);
+	sip_round(v);
+	return v[0] ^ v[1] ^ v[2] ^ v[3];
+}
+
 /* One 8-byte word of the path, from its end: the words are aligned to the path's end at
  * UA_PATH_MAX; the first word's bytes before the path are shifted out (its length, hashed
  * last, tells the encodings apart). */
@@ -78,19 +97,12 @@ static __always_inline __u64 subject_hash(struct scratch *s, __u32 len, __u64 k0
 {
 	__u64 *v = s->hash.v;
 
-	v[0] = k0 ^ 0x736f6d6570736575ULL;
-	v[1] = k1 ^ 0x646f72616e646f6dULL;
-	v[2] = k0 ^ 0x6c7967656e657261ULL;
-	v[3] = k1 ^ 0x7465646279746573ULL;
+	sip_init(v, k0, k1);
 	s->hash.words = (len + 7) / 8;
 	s->hash.skip = s->hash.words * 8 - len;
 	bpf_loop(s->hash.words & 1023, hash_word, 0, 0);
 	sip_word(v, (__u64)len << 56);
-	v[2] ^= 0xff;
-	sip_round(v);
-	sip_round(v);
-	sip_round(v);
-	return v[0] ^ v[1] ^ v[2] ^ v[3];
+	return sip_finish(v);
 }
 
 /* Whether the event `k` was written less than a window ago: then it is counted in `quiet`
