@@ -207,84 +207,127 @@ static __always_inline int port_kind(struct socket *sock, struct sock *sk, int b
 #define SCAN_AUDIT 2
 #define SCAN_ALLOW 3
 
+_Static_assert((UA_PORT_RULES & (UA_PORT_RULES - 1)) == 0, "port_scan_one() masks its index");
+
+/* What ua_port_scan()'s loop reads (bpf_loop's context). What it carries from one rule to
+ * the next is in the scratch map (`ports`, see struct scratch). */
+struct port_scan {
+	__u64 a[4], b[4];	/* the address and the other one, as 32-bit words */
+	__u64 lo, hi;		/* the ports asked for */
+	__u64 mask;		/* the process's from= mask */
+	__u64 result;		/* set by the entry that decides, which ends the loop */
+	__u32 policy, kind;
+	bool has_alt, listed;
+};
+
+/* One port rule, entry `i` of the policy's list: 0 to go on to the next, 1 to stop (with
+ * `result` set if this entry decided). */
+static long port_scan_one(__u32 i, void *ctx)
+{
+	struct port_scan *c = ctx;
+	struct ua_policy_table *pol = bpf_map_lookup_elem(&policies, &c->policy);
+	struct scratch *s = get_scratch();
+	struct ua_port_rule *e;
+	__u64 miss, amiss, bmiss, fm;
+
+	if (!pol || !s)
+		return 1;
+	/* bpf_loop() runs at most UA_PORT_RULES iterations; the mask bounds the index for the
+	 * verifier (a comparison, the compiler tests on a copy of the register it indexes with). */
+	e = &pol->ports[i & (UA_PORT_RULES - 1)];
+	/* Deny entries match a range they overlap (the kernel may pick any port of it), the
+	 * others only one they cover. Each test is folded into one word without a branch
+	 * (x - y >> 63 is x < y for 32-bit values). */
+	if (e->action == UA_ACT_DENY)
+		miss = (e->kind ^ c->kind) | ((c->hi - e->first) >> 63) |
+		       (((__u64)e->last - c->lo) >> 63);
+	else
+		miss = (e->kind ^ c->kind) | ((c->lo - e->first) >> 63) |
+		       (((__u64)e->last - c->hi) >> 63);
+	/* An entry of a from= rule is for the processes of its pattern only. */
+	fm = e->from;
+	miss |= ((0 - fm) >> 63) & (((fm & c->mask) - 1) >> 63);
+	if (miss)
+		return 0;
+	amiss = ((c->a[0] & e->mask[0]) ^ e->addr[0]) | ((c->a[1] & e->mask[1]) ^ e->addr[1]) |
+		((c->a[2] & e->mask[2]) ^ e->addr[2]) | ((c->a[3] & e->mask[3]) ^ e->addr[3]);
+	if (e->action == UA_ACT_DENY) {
+		bmiss = ((c->b[0] & e->mask[0]) ^ e->addr[0]) | ((c->b[1] & e->mask[1]) ^ e->addr[1]) |
+			((c->b[2] & e->mask[2]) ^ e->addr[2]) | ((c->b[3] & e->mask[3]) ^ e->addr[3]);
+		if (!amiss || (c->has_alt && !bmiss)) {
+			c->result = (__u64)SCAN_DENY << 32 | e->rule;
+			return 1;
+		}
+		return 0;
+	}
+	if (amiss)
+		return 0;
+	if (e->action == UA_ACT_ALLOW) {
+		if (!s->ports.allowed)
+			s->ports.allow_rule = e->rule;
+		s->ports.allowed = 1;
+		return 0;
+	}
+	/* The first audit entry: every deny and allow entry came before it. An allow-list
+	 * kind with no allow match is decided after the loop. */
+	if (!(c->listed && !s->ports.allowed))
+		c->result = (__u64)SCAN_AUDIT << 32 | e->rule;
+	return 1;
+}
+
 /*
  * Scans policy `polkind & 0xffffffff`'s port rules for a connect or bind of kind
  * `(polkind >> 32) & 0xff` to port `(polkind >> 40) & 0xffff` of address (a01, a23), and of
  * the other address (b01, b23) it reaches too if bit 56 is set (words of the IPv6 form, in
- * memory order): a matching deny wins, an
- * allow-list kind refuses what no allow rule matches, an audit rule reports. The compiler put
- * the deny entries first, then allow, then audit, so the first match mostly decides. `alt` is
- * matched by deny rules only (a dual-stack bind of `::` also binds 0.0.0.0). Port 0 is the
- * kernel's pick from the ephemeral range: a rule whose range covers all of it matches.
+ * memory order): a matching deny wins, an allow-list kind refuses what no allow rule matches,
+ * an audit rule reports. The compiler put the deny entries first, then allow, then audit, so
+ * the first match mostly decides. `alt` is matched by deny rules only (a dual-stack bind of
+ * `::` also binds 0.0.0.0). Port 0 is the kernel's pick from the ephemeral range: a rule whose
+ * range covers all of it matches.
  *
- * A global function: the verifier checks the 64-entry loop once, not once for every way
- * decide_sockaddr() reaches it (inlined, it passed 6.1's verifier but not 6.12's).
+ * The entries are scanned by bpf_loop(), whose callback the verifier checks once, with
+ * whatever the context holds; an open-coded 64-entry loop was followed path by path, every
+ * iteration over (a quarter of a million instructions for each of the four programs that
+ * call this, most of the daemon's load time). A global function as well: checked once per
+ * program, not once for every way decide_sockaddr() reaches it.
  */
 __noinline __u64 ua_port_scan(__u64 polkind, __u64 a01, __u64 a23, __u64 b01, __u64 b23)
 {
-	__u32 policy = polkind, kind = (polkind >> 32) & 0xff, port = (polkind >> 40) & 0xffff;
-	__u64 a0 = (__u32)a01, a1 = a01 >> 32, a2 = (__u32)a23, a3 = a23 >> 32;
-	__u64 b0 = (__u32)b01, b1 = b01 >> 32, b2 = (__u32)b23, b3 = b23 >> 32;
+	__u32 kind = (polkind >> 32) & 0xff, port = (polkind >> 40) & 0xffff;
 	/* The ports asked for: one, or for a bind of port 0 any of the ephemeral range. */
 	bool any_port = !port && (kind & UA_PORT_BIND);
-	__u64 lo = any_port ? EPHEMERAL_FIRST : port, hi = any_port ? EPHEMERAL_LAST : port;
-	bool has_alt = (polkind >> 56) & 1, listed, allowed = false;
-	__u64 mask = polkind >> 57, fm; /* the process's from= mask */
-	__u32 allow_rule = UA_RULE_NONE;
-	struct ua_policy_table *pol = bpf_map_lookup_elem(&policies, &policy);
-	struct ua_port_rule *e;
-	__u64 miss, amiss, bmiss;
-	__u32 n, i;
+	struct port_scan c = {
+		.a = { (__u32)a01, a01 >> 32, (__u32)a23, a23 >> 32 },
+		.b = { (__u32)b01, b01 >> 32, (__u32)b23, b23 >> 32 },
+		.lo = any_port ? EPHEMERAL_FIRST : port,
+		.hi = any_port ? EPHEMERAL_LAST : port,
+		.mask = polkind >> 57,
+		.result = (__u64)SCAN_NONE << 32 | UA_RULE_NONE,
+		.policy = (__u32)polkind,
+		.kind = kind,
+		.has_alt = (polkind >> 56) & 1,
+	};
+	struct ua_policy_table *pol = bpf_map_lookup_elem(&policies, &c.policy);
+	struct scratch *s = get_scratch();
+	__u32 n;
 
-	if (!pol)
+	if (!pol || !s)
 		return (__u64)SCAN_DENY << 32 | UA_RULE_NOT_ALLOWED;
-	listed = (pol->port_allowlist & (1u << (kind & 3))) ||
-		 ((pol->port_from_allow >> (8 * (kind & 3))) & mask);
+	s->ports.allowed = 0;
+	s->ports.allow_rule = UA_RULE_NONE;
+	c.listed = (pol->port_allowlist & (1u << (kind & 3))) ||
+		   ((pol->port_from_allow >> (8 * (kind & 3))) & c.mask);
 	n = pol->nports;
-	/* Each test is folded into one word without a branch (x - y >> 63 is x < y for 32-bit
-	 * values): the verifier follows few paths through an iteration, on every kernel. */
-	for (i = 0; i < UA_PORT_RULES; i++) {
-		if (i >= n)
-			break;
-		e = &pol->ports[i];
-		/* Deny entries match a range they overlap (the kernel may pick any port of it),
-		 * the others only one they cover. */
-		if (e->action == UA_ACT_DENY)
-			miss = (e->kind ^ kind) | ((hi - e->first) >> 63) | (((__u64)e->last - lo) >> 63);
-		else
-			miss = (e->kind ^ kind) | ((lo - e->first) >> 63) | (((__u64)e->last - hi) >> 63);
-		/* An entry of a from= rule is for the processes of its pattern only. */
-		fm = e->from;
-		miss |= ((0 - fm) >> 63) & (((fm & mask) - 1) >> 63);
-		if (miss)
-			continue;
-		amiss = ((a0 & e->mask[0]) ^ e->addr[0]) | ((a1 & e->mask[1]) ^ e->addr[1]) |
-			((a2 & e->mask[2]) ^ e->addr[2]) | ((a3 & e->mask[3]) ^ e->addr[3]);
-		if (e->action == UA_ACT_DENY) {
-			bmiss = ((b0 & e->mask[0]) ^ e->addr[0]) | ((b1 & e->mask[1]) ^ e->addr[1]) |
-				((b2 & e->mask[2]) ^ e->addr[2]) | ((b3 & e->mask[3]) ^ e->addr[3]);
-			if (!amiss || (has_alt && !bmiss))
-				return (__u64)SCAN_DENY << 32 | e->rule;
-			continue;
-		}
-		if (amiss)
-			continue;
-		if (e->action == UA_ACT_ALLOW) {
-			if (!allowed)
-				allow_rule = e->rule;
-			allowed = true;
-			continue;
-		}
-		/* The first audit entry: every deny and allow entry came before it. */
-		if (listed && !allowed)
-			break;
-		return (__u64)SCAN_AUDIT << 32 | e->rule;
-	}
-	if (listed && !allowed)
+	if (n > UA_PORT_RULES)
+		n = UA_PORT_RULES;
+	bpf_loop(n, port_scan_one, &c, 0);
+	if ((c.result >> 32) != SCAN_NONE)
+		return c.result;
+	if (c.listed && !s->ports.allowed)
 		return (__u64)SCAN_DENY << 32 | UA_RULE_NOT_ALLOWED;
-	if (allowed)
-		return (__u64)SCAN_ALLOW << 32 | allow_rule;
-	return (__u64)SCAN_NONE << 32 | UA_RULE_NONE;
+	if (s->ports.allowed)
+		return (__u64)SCAN_ALLOW << 32 | s->ports.allow_rule;
+	return c.result;
 }
 
 /* Decides a connect or bind of kind `kind` to `addr` (IPv6 or IPv4-mapped, network order) and
