@@ -510,16 +510,10 @@ mod tests {
     fn no_socket_is_not_running() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sync");
-        assert_eq!(
-            request(&path, Duration::from_secs(1), None),
-            Outcome::NotRunning
-        );
+        assert_eq!(request(&path, Duration::from_secs(1), None), Outcome::NotRunning);
         // A stale socket: bound once, nobody listening.
         drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
-        assert_eq!(
-            request(&path, Duration::from_secs(1), None),
-            Outcome::NotRunning
-        );
+        assert_eq!(request(&path, Duration::from_secs(1), None), Outcome::NotRunning);
     }
 
     #[test]
@@ -632,9 +626,12 @@ mod tests {
     fn the_stamp_reaches_unitarmor_sync() {
         let dir = tempfile::tempdir().unwrap();
         write_wait_dropins(dir.path(), 4242).unwrap();
-        let text =
-            std::fs::read_to_string(dir.path().join(format!("{SYNC_UNIT}.d")).join(STAMP_DROPIN))
-                .unwrap();
+        let text = std::fs::read_to_string(
+            dir.path()
+                .join(format!("{SYNC_UNIT}.d"))
+                .join(STAMP_DROPIN),
+        )
+        .unwrap();
         assert!(
             text.contains(&format!("[Service]\nEnvironment={STAMP_ENV}=4242\n")),
             "{text}"
