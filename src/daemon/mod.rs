@@ -90,9 +90,6 @@ pub struct Daemon {
     /// Checks (every 10 s) in a row that found the decision cache off while it was turned on;
     /// at two it is reported, once (bpf/decided.h).
     cache_off: u8,
-    /// `CLOCK_BOOTTIME` ns at which the last pass over every unit's files began (sync.rs):
-    /// what a stamped sync request is measured against.
-    last_pass: u64,
     /// Instances that run under their template's policy (no slot of their own) -> the
     /// template and the instance's cgroup path.
     covered: HashMap<String, (String, String)>,
@@ -142,7 +139,6 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
         covered: HashMap::new(),
         ticks: 0,
         cache_off: 0,
-        last_pass: 0,
         retiring: Vec::new(),
         next_id: 1,
         aggregator: Aggregator::new(5, Duration::from_secs(10)),
@@ -166,7 +162,6 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
 
     // Phase 1, from disk alone (the bus may not be up this early in boot): policies and
     // expected cgroup paths, then binding at creation, then existing cgroups, then the hooks.
-    d.last_pass = sync::boottime_ns();
     let candidates = discover_on_disk(&HashSet::new());
     for c in &candidates {
         d.reconcile(c);

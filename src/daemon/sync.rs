@@ -28,13 +28,9 @@ use crate::systemd;
 
 /// The daemon's sync socket (in its `RuntimeDirectory=`).
 pub const SOCKET: &str = "/run/unitarmor/sync";
-/// What a client writes: `sync\n` asks for a pass over the files that starts after the
-/// request; `sync NS\n` is satisfied by any pass that started after NS (`CLOCK_BOOTTIME`
-/// nanoseconds), already made or not. The daemon answers [`REPLY`] once the maps are written.
-const REQUEST: &str = "sync";
+/// What the generator writes, and what the daemon answers once the kernel maps are written.
+const REQUEST: &[u8] = b"sync\n";
 const REPLY: &[u8] = b"ok\n";
-/// Longest request line a client may send.
-const REQUEST_MAX: usize = 32;
 /// How long the generator waits for the answer (systemd gives generators 90 s in all).
 pub const GENERATOR_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the daemon waits for a client's request line, and to write its answer.
@@ -46,13 +42,6 @@ const WAIT_DROPIN: &str = "unitarmor-wait.conf";
 /// armored cgroup that runs [`sync_command`] after `unitarmor.service` has started (or failed
 /// to). When it fails, systemd refuses the service's start ("dependency failed").
 pub const SYNC_UNIT: &str = "unitarmor-sync.service";
-/// The drop-in the generator writes for [`SYNC_UNIT`] along with the wait drop-ins: it tells
-/// `unitarmor sync` when the reload that did not get its answer began (see [`STAMP_ENV`]).
-const STAMP_DROPIN: &str = "unitarmor-reload.conf";
-/// `CLOCK_BOOTTIME` nanoseconds at which the generator began: every file that reload loads was
-/// written before it, so any pass over the files that started later has read them, and
-/// `unitarmor sync` need not wait for another (each pass reads every unit's files).
-pub const STAMP_ENV: &str = "UNITARMOR_SYNC_AFTER";
 const WAIT_DROPIN_TEXT: &str = "\
 # Written by unitarmor-generator at the last daemon-reload: the unitarmor daemon did not
 # answer then, so this unit's [X-Armor] policy may be newer than what the kernel enforces.
@@ -78,10 +67,8 @@ pub enum Outcome {
     NoAnswer(String),
 }
 
-/// Asks the daemon listening at `path` to sync, waiting at most `timeout` in all: for a pass
-/// that starts after the request, or, given `after`, for one that started after that
-/// `CLOCK_BOOTTIME` instant.
-pub fn request(path: &Path, timeout: Duration, after: Option<u64>) -> Outcome {
+/// Asks the daemon listening at `path` to sync, waiting at most `timeout` in all.
+pub fn request(path: &Path, timeout: Duration) -> Outcome {
     let deadline = Instant::now() + timeout;
     let mut s = match StdUnixStream::connect(path) {
         Ok(s) => s,
@@ -97,11 +84,7 @@ pub fn request(path: &Path, timeout: Duration, after: Option<u64>) -> Outcome {
     };
     let mut exchange = || -> io::Result<Vec<u8>> {
         s.set_write_timeout(Some(timeout))?;
-        let line = match after {
-            Some(ns) => format!("{REQUEST} {ns}\n"),
-            None => format!("{REQUEST}\n"),
-        };
-        s.write_all(line.as_bytes())?;
+        s.write_all(REQUEST)?;
         let mut answer = Vec::new();
         let mut buf = [0u8; 16];
         while !answer.contains(&b'\n') && answer.len() < 64 {
@@ -158,8 +141,7 @@ pub fn request(path: &Path, timeout: Duration, after: Option<u64>) -> Outcome {
 ///   the generator's output directory, so starting one first (re)starts the daemon and waits
 ///   until it has read every unit's files; if it cannot, the service does not start.
 pub fn generator(dirs: &[PathBuf]) -> i32 {
-    let began = boottime_ns();
-    let problem = match request(Path::new(SOCKET), GENERATOR_TIMEOUT, None) {
+    let problem = match request(Path::new(SOCKET), GENERATOR_TIMEOUT) {
         Outcome::Synced => return 0,
         Outcome::NotRunning => None,
         Outcome::NoAnswer(why) => Some(why),
@@ -170,7 +152,7 @@ pub fn generator(dirs: &[PathBuf]) -> i32 {
         return 0;
     }
     let written = match dirs.first() {
-        Some(dir) => write_wait_dropins(dir, began),
+        Some(dir) => write_wait_dropins(dir),
         None => Err(anyhow::anyhow!("no output directory given")),
     };
     log(&match (problem, written) {
@@ -197,9 +179,7 @@ pub fn generator(dirs: &[PathBuf]) -> i32 {
 /// and write the kernel maps, and returns 0 once it has; 1, saying why, if no daemon answers
 /// within [`SYNC_TIMEOUT`].
 pub fn sync_command() -> i32 {
-    // Set by the generator's drop-in for this unit; without it (run by hand), a fresh pass.
-    let after = std::env::var(STAMP_ENV).ok().and_then(|v| v.parse().ok());
-    match request(Path::new(SOCKET), SYNC_TIMEOUT, after) {
+    match request(Path::new(SOCKET), SYNC_TIMEOUT) {
         Outcome::Synced => {
             println!("the unitarmor daemon has read every unit's files");
             0
@@ -225,13 +205,8 @@ pub fn sync_command() -> i32 {
 /// Writes [`WAIT_DROPIN`] for every armored service (and template) into `dir`, armored by its
 /// own files or by a slice it is in; returns how many. Slices get none: ordering a slice after
 /// a service that lives in a slice is a cycle. Nor do the daemon and the sync unit: a unit
-/// that waits for itself is a cycle. The sync unit gets [`STAMP_DROPIN`], stamped `began`.
-fn write_wait_dropins(dir: &Path, began: u64) -> Result<usize> {
-    let d = dir.join(format!("{SYNC_UNIT}.d"));
-    std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
-    let f = d.join(STAMP_DROPIN);
-    std::fs::write(&f, stamp_dropin_text(began))
-        .with_context(|| format!("writing {}", f.display()))?;
+/// that waits for itself is a cycle.
+fn write_wait_dropins(dir: &Path) -> Result<usize> {
     let mut n = 0;
     for c in discover_on_disk(&HashSet::new()) {
         let armored = resolve::mentions_armor(&c.files) || !slice_layers(&c.slice).is_empty();
@@ -251,45 +226,6 @@ fn write_wait_dropins(dir: &Path, began: u64) -> Result<usize> {
     Ok(n)
 }
 
-fn stamp_dropin_text(began: u64) -> String {
-    format!(
-        "# Written by unitarmor-generator at the daemon-reload whose sync went unanswered: a\n\
-         # pass over the unit files that started after this instant read what it loaded.\n\
-         [Service]\nEnvironment={STAMP_ENV}={began}\n"
-    )
-}
-
-/// `CLOCK_BOOTTIME` in nanoseconds: one clock for the generator, `unitarmor sync` and the
-/// daemon, that neither jumps nor stops while the machine sleeps.
-pub(super) fn boottime_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime only writes the timespec it is given.
-    if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) } != 0 {
-        return 0;
-    }
-    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
-}
-
-/// The instant a request line asks about: `None` for a pass after the request, the stamp of
-/// `sync NS`; `Err` for anything else.
-fn parse_request(line: &[u8]) -> Result<Option<u64>, ()> {
-    let line = std::str::from_utf8(line).map_err(|_| ())?;
-    let rest = line
-        .strip_suffix('\n')
-        .and_then(|l| l.strip_prefix(REQUEST))
-        .ok_or(())?;
-    match rest {
-        "" => Ok(None),
-        r => match r.strip_prefix(' ').map(str::parse::<u64>) {
-            Some(Ok(ns)) => Ok(Some(ns)),
-            _ => Err(()),
-        },
-    }
-}
-
 /// One line into the journal: through the kernel log (as systemd's own generators log; it is
 /// there at every stage of boot), or standard error if that cannot be opened.
 fn log(msg: &str) {
@@ -305,12 +241,7 @@ fn log(msg: &str) {
 }
 
 /// A client waiting for a sync: answered (dropped or sent) by the main loop.
-pub(super) struct Request {
-    /// Satisfied by a pass that started after this `CLOCK_BOOTTIME` instant; `None`: only by
-    /// a pass that starts after the request.
-    after: Option<u64>,
-    done: oneshot::Sender<()>,
-}
+pub(super) type Request = oneshot::Sender<()>;
 
 /// Listens at `path` (a stale socket there is replaced; mode 0600) and forwards each
 /// well-formed request to the returned channel. Each connection is read by a task of its
@@ -345,13 +276,13 @@ pub(super) fn listen(path: &Path) -> Result<mpsc::Receiver<Request>> {
     Ok(rx)
 }
 
-/// One client: reads its request line, hands it to the main loop, writes `ok\n` when that
+/// One client: reads `sync\n`, hands the request to the main loop, writes `ok\n` when that
 /// has answered it.
 async fn serve(stream: UnixStream, tx: mpsc::Sender<Request>) {
     let read = tokio::time::timeout(CLIENT_TIMEOUT, async {
         let mut buf = Vec::new();
         let mut chunk = [0u8; 16];
-        while !buf.contains(&b'\n') && buf.len() < REQUEST_MAX {
+        while !buf.contains(&b'\n') && buf.len() < REQUEST.len() {
             stream.readable().await?;
             match stream.try_read(&mut chunk) {
                 Ok(0) => break,
@@ -363,15 +294,11 @@ async fn serve(stream: UnixStream, tx: mpsc::Sender<Request>) {
         Ok(buf)
     })
     .await;
-    let after = match read {
-        Ok(Ok(ref b)) => match parse_request(b) {
-            Ok(after) => after,
-            Err(()) => return,
-        },
-        _ => return,
-    };
+    if !matches!(read, Ok(Ok(ref b)) if b == REQUEST) {
+        return;
+    }
     let (done, answered) = oneshot::channel();
-    if tx.send(Request { after, done }).await.is_err() || answered.await.is_err() {
+    if tx.send(done).await.is_err() || answered.await.is_err() {
         return;
     }
     let _ = tokio::time::timeout(CLIENT_TIMEOUT, async {
@@ -400,9 +327,6 @@ pub(super) async fn next(rx: &mut Option<mpsc::Receiver<Request>>) -> Option<Req
 impl Daemon {
     /// Answers `first` and every request queued behind it with one pass over the files on
     /// disk: each was made before the pass started, so the pass has seen what it asked for.
-    /// When every one of them asks only for a pass after an instant the last pass already
-    /// started after, that pass answers them, and none is made (each start of a unit that
-    /// waits for `unitarmor-sync.service` asks, and a pass reads every unit's files).
     pub(super) fn answer_sync(&mut self, first: Request, rx: &mut Option<mpsc::Receiver<Request>>) {
         let mut waiting = vec![first];
         if let Some(rx) = rx {
@@ -410,18 +334,10 @@ impl Daemon {
                 waiting.push(r);
             }
         }
-        let last = self.last_pass;
-        if waiting.iter().all(|w| w.after.is_some_and(|t| last > t)) {
-            for w in waiting {
-                let _ = w.done.send(());
-            }
-            tracing::debug!("sync: answered by the pass that started at {last} ns");
-            return;
-        }
         let started = Instant::now();
         let n = self.sync_from_disk();
         for w in waiting {
-            let _ = w.done.send(());
+            let _ = w.send(());
         }
         info!(
             "daemon-reload: re-read {n} armored units from disk in {} ms",
@@ -449,7 +365,6 @@ impl Daemon {
     /// - Only cgroups of units armored for the first time are bound here; a changed policy
     ///   is switched over by `reconcile` itself.
     fn sync_from_disk(&mut self) -> usize {
-        self.last_pass = boottime_ns();
         let mut candidates = discover_on_disk(&HashSet::new());
         let listed: HashSet<String> = candidates.iter().map(|c| c.name.clone()).collect();
         // Units systemd told us about that have no files of their own in a unit directory
@@ -510,10 +425,10 @@ mod tests {
     fn no_socket_is_not_running() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sync");
-        assert_eq!(request(&path, Duration::from_secs(1), None), Outcome::NotRunning);
+        assert_eq!(request(&path, Duration::from_secs(1)), Outcome::NotRunning);
         // A stale socket: bound once, nobody listening.
         drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
-        assert_eq!(request(&path, Duration::from_secs(1), None), Outcome::NotRunning);
+        assert_eq!(request(&path, Duration::from_secs(1)), Outcome::NotRunning);
     }
 
     #[test]
@@ -522,7 +437,7 @@ mod tests {
         let path = dir.path().join("sync");
         let _l = std::os::unix::net::UnixListener::bind(&path).unwrap();
         let t = Instant::now();
-        let out = request(&path, Duration::from_millis(300), None);
+        let out = request(&path, Duration::from_millis(300));
         assert!(
             matches!(out, Outcome::NoAnswer(ref w) if w.contains("no answer")),
             "{out:?}"
@@ -542,18 +457,15 @@ mod tests {
         let p = path.clone();
         let client = std::thread::spawn(move || {
             (
-                request(&p, Duration::from_secs(5), None),
-                request(&p, Duration::from_secs(5), Some(7)),
+                request(&p, Duration::from_secs(5)),
+                request(&p, Duration::from_secs(5)),
             )
         });
         rt.block_on(async {
-            let mut asked = Vec::new();
             for _ in 0..2 {
                 let r = rx.recv().await.unwrap();
-                asked.push(r.after);
-                r.done.send(()).unwrap();
+                r.send(()).unwrap();
             }
-            assert_eq!(asked, [None, Some(7)]);
             // Keep the runtime turning until the answers are out.
             while !client.is_finished() {
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -576,14 +488,14 @@ mod tests {
             let _silent = StdUnixStream::connect(&p).unwrap();
             let mut garbage = StdUnixStream::connect(&p).unwrap();
             garbage.write_all(b"hello\n").unwrap();
-            request(&p, Duration::from_secs(5), None)
+            request(&p, Duration::from_secs(5))
         });
         rt.block_on(async {
             let r = tokio::time::timeout(Duration::from_secs(5), rx.recv())
                 .await
                 .unwrap()
                 .unwrap();
-            r.done.send(()).unwrap();
+            r.send(()).unwrap();
             while !client.is_finished() {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
@@ -602,41 +514,6 @@ mod tests {
         drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
         let rt = rt();
         assert!(rt.block_on(async { listen(&path) }).is_ok());
-    }
-
-    #[test]
-    fn request_lines() {
-        assert_eq!(parse_request(b"sync\n"), Ok(None));
-        assert_eq!(parse_request(b"sync 123\n"), Ok(Some(123)));
-        for bad in [
-            &b"sync"[..],
-            b"sync \n",
-            b"sync x\n",
-            b"sync 1 2\n",
-            b"sync -1\n",
-            b"synced\n",
-            b"hello\n",
-            b"sync\xff\n",
-        ] {
-            assert_eq!(parse_request(bad), Err(()), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn the_stamp_reaches_unitarmor_sync() {
-        let dir = tempfile::tempdir().unwrap();
-        write_wait_dropins(dir.path(), 4242).unwrap();
-        let text = std::fs::read_to_string(
-            dir.path()
-                .join(format!("{SYNC_UNIT}.d"))
-                .join(STAMP_DROPIN),
-        )
-        .unwrap();
-        assert!(
-            text.contains(&format!("[Service]\nEnvironment={STAMP_ENV}=4242\n")),
-            "{text}"
-        );
-        assert!(boottime_ns() > 0);
     }
 
     #[test]

@@ -224,22 +224,6 @@ check "no answer: the generator logged it" \
 check "no answer: armored services wait for the daemon (the generator wrote the wait drop-in)" \
   test -e /run/systemd/generator/armor-rswitch.service.d/unitarmor-wait.conf
 systemctl start unitarmor.service
-check "no answer: the sync unit carries the instant that reload began" \
-  sh -c 'systemctl show -P Environment unitarmor-sync.service | grep -q "UNITARMOR_SYNC_AFTER=[0-9]"'
-# The restarted daemon read every unit's files after that reload began: each start of a
-# waiting service runs the sync unit, which that pass answers, with no pass of its own.
-since=$(date "+%Y-%m-%d %H:%M:%S")
-sleep 1
-rm -f /run/armortest/rswitch.out
-systemctl start armor-rswitch.service
-systemctl start armor-rswitch.service
-check "no answer: the waiting service starts under its policy" grep -qx "denied:[AB]" /run/armortest/rswitch.out
-check "no answer: the sync unit ran for each start" eventually sh -c \
-  "test \$(journalctl -u unitarmor-sync.service --since '$since' -o cat | grep -c 'has read every unit') -ge 2"
-check "no answer: the daemon answered them from its start-up pass (no new pass)" \
-  sh -c "test \$(journalctl -u unitarmor.service --since '$since' -o cat | grep -c '^daemon-reload: re-read') -eq 0"
-check "twin: unitarmor sync, run without the stamp, is answered" unitarmor sync
-check "twin: and that makes a pass" eventually sh -c "test \$(journalctl -u unitarmor.service --since '$since' -o cat | grep -c '^daemon-reload: re-read') -eq 1"
 check "and the restarted daemon answers again" sh -c 'since=$(date "+%Y-%m-%d %H:%M:%S"); sleep 1; systemctl daemon-reload; journalctl -u unitarmor.service --since "$since" -o cat | grep -q "^daemon-reload: re-read"'
 # --- unitarmor's own units are never bound by an armored slice ---------------------------------
 # The sync unit in an armored slice: were it bound, the bus protection would refuse its connect
