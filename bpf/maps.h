@@ -288,12 +288,6 @@ struct scratch {
 		__u32 end;   /* the NUL */
 		__u32 out;   /* bytes written to template_key */
 	} scan;
-	/* What net.h's port scan carries from one rule to the next, in map memory for the same
-	 * reason: whether an allow rule matched, and the first that did. */
-	struct {
-		__u32 allowed;
-		__u32 allow_rule;
-	} ports;
 	/* The hash of an event's path (path.h's subject_hash()), in map memory for the same
 	 * reason. */
 	struct {

@@ -209,16 +209,31 @@ static __always_inline int port_kind(struct socket *sock, struct sock *sk, int b
 
 _Static_assert((UA_PORT_RULES & (UA_PORT_RULES - 1)) == 0, "port_scan_one() masks its index");
 
-/* What ua_port_scan()'s loop reads (bpf_loop's context). What it carries from one rule to
- * the next is in the scratch map (`ports`, see struct scratch). */
+/* What ua_port_scan()'s loop reads and carries from one rule to the next (bpf_loop()'s
+ * context, on the caller's stack: each scan its own, whatever runs on this CPU meanwhile). */
 struct port_scan {
 	__u64 a[4], b[4];	/* the address and the other one, as 32-bit words */
 	__u64 lo, hi;		/* the ports asked for */
 	__u64 mask;		/* the process's from= mask */
 	__u64 result;		/* set by the entry that decides, which ends the loop */
 	__u32 policy, kind;
+	__u32 allowed;		/* whether an allow entry matched so far */
+	__u32 allow_rule;	/* the first that did */
 	bool has_alt, listed;
 };
+
+/*
+ * Zero, in a form the verifier cannot fold: the nanoseconds since boot stay below 2^63 for
+ * 292 years. Verifiers before 6.7 check a bpf_loop() callback as if it ran once, with the
+ * context as the caller left it; a field that starts as a known constant would have the
+ * callback's branches on it decided at load for every iteration (the untaken side dropped
+ * as dead code), though a later iteration finds it changed. Started from this, the field is
+ * unknown to the verifier, which checks both sides.
+ */
+static __always_inline __u32 unfolded_zero(void)
+{
+	return bpf_ktime_get_ns() >> 63;
+}
 
 /* One port rule, entry `i` of the policy's list: 0 to go on to the next, 1 to stop (with
  * `result` set if this entry decided). */
@@ -226,11 +241,10 @@ static long port_scan_one(__u32 i, void *ctx)
 {
 	struct port_scan *c = ctx;
 	struct ua_policy_table *pol = bpf_map_lookup_elem(&policies, &c->policy);
-	struct scratch *s = get_scratch();
 	struct ua_port_rule *e;
 	__u64 miss, amiss, bmiss, fm;
 
-	if (!pol || !s)
+	if (!pol)
 		return 1;
 	/* bpf_loop() runs at most UA_PORT_RULES iterations; the mask bounds the index for the
 	 * verifier (a comparison, the compiler tests on a copy of the register it indexes with). */
@@ -263,14 +277,14 @@ static long port_scan_one(__u32 i, void *ctx)
 	if (amiss)
 		return 0;
 	if (e->action == UA_ACT_ALLOW) {
-		if (!s->ports.allowed)
-			s->ports.allow_rule = e->rule;
-		s->ports.allowed = 1;
+		if (!c->allowed)
+			c->allow_rule = e->rule;
+		c->allowed = 1;
 		return 0;
 	}
 	/* The first audit entry: every deny and allow entry came before it. An allow-list
 	 * kind with no allow match is decided after the loop. */
-	if (!(c->listed && !s->ports.allowed))
+	if (!(c->listed && !c->allowed))
 		c->result = (__u64)SCAN_AUDIT << 32 | e->rule;
 	return 1;
 }
@@ -296,6 +310,7 @@ __noinline __u64 ua_port_scan(__u64 polkind, __u64 a01, __u64 a23, __u64 b01, __
 	__u32 kind = (polkind >> 32) & 0xff, port = (polkind >> 40) & 0xffff;
 	/* The ports asked for: one, or for a bind of port 0 any of the ephemeral range. */
 	bool any_port = !port && (kind & UA_PORT_BIND);
+	__u32 zero = unfolded_zero();
 	struct port_scan c = {
 		.a = { (__u32)a01, a01 >> 32, (__u32)a23, a23 >> 32 },
 		.b = { (__u32)b01, b01 >> 32, (__u32)b23, b23 >> 32 },
@@ -305,16 +320,15 @@ __noinline __u64 ua_port_scan(__u64 polkind, __u64 a01, __u64 a23, __u64 b01, __
 		.result = (__u64)SCAN_NONE << 32 | UA_RULE_NONE,
 		.policy = (__u32)polkind,
 		.kind = kind,
+		.allowed = zero,
+		.allow_rule = UA_RULE_NONE | zero,
 		.has_alt = (polkind >> 56) & 1,
 	};
 	struct ua_policy_table *pol = bpf_map_lookup_elem(&policies, &c.policy);
-	struct scratch *s = get_scratch();
 	__u32 n;
 
-	if (!pol || !s)
+	if (!pol)
 		return (__u64)SCAN_DENY << 32 | UA_RULE_NOT_ALLOWED;
-	s->ports.allowed = 0;
-	s->ports.allow_rule = UA_RULE_NONE;
 	c.listed = (pol->port_allowlist & (1u << (kind & 3))) ||
 		   ((pol->port_from_allow >> (8 * (kind & 3))) & c.mask);
 	n = pol->nports;
@@ -323,10 +337,10 @@ __noinline __u64 ua_port_scan(__u64 polkind, __u64 a01, __u64 a23, __u64 b01, __
 	bpf_loop(n, port_scan_one, &c, 0);
 	if ((c.result >> 32) != SCAN_NONE)
 		return c.result;
-	if (c.listed && !s->ports.allowed)
+	if (c.listed && !c.allowed)
 		return (__u64)SCAN_DENY << 32 | UA_RULE_NOT_ALLOWED;
-	if (s->ports.allowed)
-		return (__u64)SCAN_ALLOW << 32 | s->ports.allow_rule;
+	if (c.allowed)
+		return (__u64)SCAN_ALLOW << 32 | c.allow_rule;
 	return c.result;
 }
 

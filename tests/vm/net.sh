@@ -73,7 +73,8 @@ ArmorPolicy=deny net inet'
 dropin armor-net-allow.service armor.conf '[X-Armor]
 ArmorPolicy=allow net inet inet6
 ArmorPolicy=allow connect tcp:127.0.0.1:5432
-ArmorPolicy=allow bind tcp:[::]:8080'
+ArmorPolicy=allow bind tcp:[::]:8080
+ArmorPolicy=audit connect tcp:127.0.0.1:5432'
 dropin armor-net-audit.service armor.conf '[X-Armor]
 ArmorPolicy=audit connect tcp:2525
 ArmorPolicy=audit net packet'
@@ -87,7 +88,7 @@ ArmorPolicy=deny connect tcp:10.0.0.1/8:25'
 systemctl daemon-reload
 wait_rules armor-net-deny.service 4
 wait_rules armor-net-inet.service 1
-wait_rules armor-net-allow.service 3
+wait_rules armor-net-allow.service 4
 wait_rules armor-net-audit.service 2
 wait_rules armor-net-dry.service 2
 for u in twin deny allow audit dry inet; do
@@ -176,6 +177,9 @@ check "allow bind tcp:[::]:8080: binding 0.0.0.0 is not" result armor-net-allow 
 check "bind allow-list: listen() with no port is refused" result armor-net-allow listen-unbound EACCES
 check "the allow-list's denial says so" eventually journal_has armor-net-allow.service \
   'Denied connect to tcp 127.0.0.1:2525 by .*connect is an allow-list and no allow rule matches'
+# The scan meets the allow entry, then the audit entry: allowed, and reported.
+check "allow and audit connect tcp:127.0.0.1:5432: the allowed connect is reported" eventually \
+  journal_has armor-net-allow.service 'Audited connect to tcp 127.0.0.1:5432'
 
 check "audit connect tcp:2525: the connect works" result armor-net-audit tcp4-2525 ok
 check "audit net packet: the socket works" result armor-net-audit packet ok
