@@ -244,8 +244,11 @@ static long port_scan_one(__u32 i, void *ctx)
 	struct ua_port_rule *e;
 	__u64 miss, amiss, bmiss, fm;
 
-	if (!pol)
+	/* Cannot fail (an array, the index the caller found); if it did, refuse. */
+	if (!pol) {
+		c->result = (__u64)SCAN_DENY << 32 | UA_RULE_NOT_ALLOWED;
 		return 1;
+	}
 	/* bpf_loop() runs at most UA_PORT_RULES iterations; the mask bounds the index for the
 	 * verifier (a comparison, the compiler tests on a copy of the register it indexes with). */
 	e = &pol->ports[i & (UA_PORT_RULES - 1)];
