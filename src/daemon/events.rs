@@ -410,6 +410,7 @@ impl Daemon {
         }
         for (id, tables, _) in done {
             self.kernel.remove_policy(id, &tables);
+            self.tables_removed += 1;
             // Its owner is forgotten once its repeat counts and summaries are out.
             self.quiet_gone.push(id);
             self.dead.insert(id);

@@ -110,6 +110,13 @@ pub struct Daemon {
     status: Arc<Mutex<Published>>,
     /// The node_exporter textfile could not be written last time (metrics.rs; logged once).
     textfile_failing: bool,
+    /// Whether the files may have changed since a pass began (watch.rs).
+    changes: Arc<watch::Changes>,
+    /// The last disk-only pass: the mark of `changes` as it began, and the room the kernel's
+    /// tables had as it ended (sync.rs: a unit's start may need no new pass).
+    last_pass: Option<(u64, (usize, u64))>,
+    /// Policies whose tables were taken out of the kernel since the daemon started.
+    tables_removed: u64,
 }
 
 /// The machine cannot enforce (the daemon exits with [`Unsupported::EXIT_CODE`]).
@@ -149,10 +156,13 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
         refused: HashMap::new(),
         status: status.clone(),
         textfile_failing: false,
+        changes: watch::Changes::new(),
+        last_pass: None,
+        tables_removed: 0,
     };
     // The socket a reload's generator asks on (sync.rs). Bound before phase 1: a reload
     // meanwhile waits for its answer, which comes from a pass over the disk made after it.
-    let mut sync_rx = match sync::listen(Path::new(sync::SOCKET)) {
+    let mut sync_rx = match sync::listen(Path::new(sync::SOCKET), d.changes.clone()) {
         Ok(rx) => Some(rx),
         Err(e) => {
             warn!("{e:#}; daemon-reload will not wait for unitarmor");
@@ -221,7 +231,7 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
     // Files written without a reload: read at once (see watch.rs). Started before the
     // start-up pass would be better still, but the pass that follows the bus connection
     // reads everything again.
-    let mut changed = match watch::spawn() {
+    let mut changed = match watch::spawn(d.changes.clone()) {
         Ok(rx) => Some(rx),
         Err(e) => {
             warn!("{e:#}; unit files changed without a daemon-reload are read at the next reload");
@@ -239,6 +249,7 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
     // Every exchange with PID 1 also answers sync requests meanwhile: PID 1 answers nothing
     // while a reload runs the generator, and the generator waits for us.
     let (sig_tx, mut signals) = mpsc::unbounded_channel();
+    let changes = d.changes.clone();
     let (conn, manager) = answering(&mut d, &mut sync_rx, async {
         let conn = zbus::connection::Builder::system()
             .method_timeout(Duration::from_secs(30))
@@ -246,7 +257,7 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
             .await
             .context("connecting to the system bus")?;
         let manager = ManagerProxy::new(&conn).await?;
-        forward_signals(&manager, sig_tx).await?;
+        forward_signals(&manager, sig_tx, changes).await?;
         manager
             .subscribe()
             .await
@@ -379,6 +390,7 @@ enum SystemdSignal {
 async fn forward_signals(
     manager: &ManagerProxy<'_>,
     tx: mpsc::UnboundedSender<SystemdSignal>,
+    changes: Arc<watch::Changes>,
 ) -> Result<()> {
     let mut reloading = manager.receive_reloading().await?;
     let serial = |m: &zbus::Message| m.primary_header().serial_num().get();
@@ -402,6 +414,9 @@ async fn forward_signals(
     let t = tx.clone();
     tokio::spawn(async move {
         while let Some(sig) = reloading.next().await {
+            // A reload (its start, and its end) may change any unit's files: generators
+            // write some.
+            changes.bump();
             if sig.args().is_ok_and(|a| !a.active) && t.send(SystemdSignal::Reloaded).is_err() {
                 break;
             }

@@ -505,6 +505,8 @@ impl Daemon {
             self.reconcile(c);
             self.bind_existing(c);
         }
+        // What systemd said may differ from the disk: the next pass reads it again.
+        self.changes.bump();
     }
 
     /// Re-reads one loaded unit (new, or its job finished), from what systemd said of it.
@@ -512,6 +514,7 @@ impl Daemon {
         let c = candidate_from(info);
         self.reconcile(&c);
         self.bind_existing(&c);
+        self.changes.bump();
     }
 }
 

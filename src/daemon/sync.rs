@@ -13,6 +13,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -21,15 +22,20 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
 use super::discover::{bind_order, discover_on_disk, slice_layers, Candidate};
+use super::watch::Changes;
 use super::Daemon;
-use crate::kernel;
+use crate::kernel::{self, REFUSE_ID};
 use crate::policy::resolve;
 use crate::systemd;
 
 /// The daemon's sync socket (in its `RuntimeDirectory=`).
 pub const SOCKET: &str = "/run/unitarmor/sync";
-/// What the generator writes, and what the daemon answers once the kernel maps are written.
+/// What the generator writes (a reload is under way: the daemon re-reads every file), what
+/// `unitarmor sync` writes before a unit's start (the daemon re-reads them unless nothing can
+/// have changed since its last pass began: `watch::Changes`), and what the daemon answers
+/// once the kernel maps are written.
 const REQUEST: &[u8] = b"sync\n";
+const REQUEST_START: &[u8] = b"start\n";
 const REPLY: &[u8] = b"ok\n";
 /// How long the generator waits for the answer (systemd gives generators 90 s in all).
 pub const GENERATOR_TIMEOUT: Duration = Duration::from_secs(10);
@@ -67,8 +73,9 @@ pub enum Outcome {
     NoAnswer(String),
 }
 
-/// Asks the daemon listening at `path` to sync, waiting at most `timeout` in all.
-pub fn request(path: &Path, timeout: Duration) -> Outcome {
+/// Asks the daemon listening at `path` to sync (`word`: [`REQUEST`] or [`REQUEST_START`]),
+/// waiting at most `timeout` in all.
+fn request(path: &Path, word: &[u8], timeout: Duration) -> Outcome {
     let deadline = Instant::now() + timeout;
     let mut s = match StdUnixStream::connect(path) {
         Ok(s) => s,
@@ -84,7 +91,7 @@ pub fn request(path: &Path, timeout: Duration) -> Outcome {
     };
     let mut exchange = || -> io::Result<Vec<u8>> {
         s.set_write_timeout(Some(timeout))?;
-        s.write_all(REQUEST)?;
+        s.write_all(word)?;
         let mut answer = Vec::new();
         let mut buf = [0u8; 16];
         while !answer.contains(&b'\n') && answer.len() < 64 {
@@ -141,7 +148,7 @@ pub fn request(path: &Path, timeout: Duration) -> Outcome {
 ///   the generator's output directory, so starting one first (re)starts the daemon and waits
 ///   until it has read every unit's files; if it cannot, the service does not start.
 pub fn generator(dirs: &[PathBuf]) -> i32 {
-    let problem = match request(Path::new(SOCKET), GENERATOR_TIMEOUT) {
+    let problem = match request(Path::new(SOCKET), REQUEST, GENERATOR_TIMEOUT) {
         Outcome::Synced => return 0,
         Outcome::NotRunning => None,
         Outcome::NoAnswer(why) => Some(why),
@@ -176,10 +183,10 @@ pub fn generator(dirs: &[PathBuf]) -> i32 {
 }
 
 /// `unitarmor sync`, what [`SYNC_UNIT`] runs: asks the daemon to re-read every unit's files
-/// and write the kernel maps, and returns 0 once it has; 1, saying why, if no daemon answers
-/// within [`SYNC_TIMEOUT`].
+/// (unless nothing can have changed since it last did) and write the kernel maps, and returns
+/// 0 once it has; 1, saying why, if no daemon answers within [`SYNC_TIMEOUT`].
 pub fn sync_command() -> i32 {
-    match request(Path::new(SOCKET), SYNC_TIMEOUT) {
+    match request(Path::new(SOCKET), REQUEST_START, SYNC_TIMEOUT) {
         Outcome::Synced => {
             println!("the unitarmor daemon has read every unit's files");
             0
@@ -241,12 +248,17 @@ fn log(msg: &str) {
 }
 
 /// A client waiting for a sync: answered (dropped or sent) by the main loop.
-pub(super) type Request = oneshot::Sender<()>;
+pub(super) struct Request {
+    /// From a reload's generator (else from a unit's start).
+    reload: bool,
+    done: oneshot::Sender<()>,
+}
 
 /// Listens at `path` (a stale socket there is replaced; mode 0600) and forwards each
 /// well-formed request to the returned channel. Each connection is read by a task of its
-/// own, with a timeout, so a slow or silent client holds up nobody.
-pub(super) fn listen(path: &Path) -> Result<mpsc::Receiver<Request>> {
+/// own, with a timeout, so a slow or silent client holds up nobody. A reload's request bumps
+/// `changes` as soon as it is read, before the main loop sees it.
+pub(super) fn listen(path: &Path, changes: Arc<Changes>) -> Result<mpsc::Receiver<Request>> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -264,7 +276,7 @@ pub(super) fn listen(path: &Path) -> Result<mpsc::Receiver<Request>> {
         loop {
             match listener.accept().await {
                 Ok((stream, _)) => {
-                    tokio::spawn(serve(stream, tx.clone()));
+                    tokio::spawn(serve(stream, tx.clone(), changes.clone()));
                 }
                 Err(e) => {
                     warn!("sync socket: {e}");
@@ -276,13 +288,13 @@ pub(super) fn listen(path: &Path) -> Result<mpsc::Receiver<Request>> {
     Ok(rx)
 }
 
-/// One client: reads `sync\n`, hands the request to the main loop, writes `ok\n` when that
-/// has answered it.
-async fn serve(stream: UnixStream, tx: mpsc::Sender<Request>) {
+/// One client: reads its request, hands it to the main loop, writes `ok\n` when that has
+/// answered it.
+async fn serve(stream: UnixStream, tx: mpsc::Sender<Request>, changes: Arc<Changes>) {
     let read = tokio::time::timeout(CLIENT_TIMEOUT, async {
         let mut buf = Vec::new();
         let mut chunk = [0u8; 16];
-        while !buf.contains(&b'\n') && buf.len() < REQUEST.len() {
+        while !buf.contains(&b'\n') && buf.len() < REQUEST_START.len() {
             stream.readable().await?;
             match stream.try_read(&mut chunk) {
                 Ok(0) => break,
@@ -294,11 +306,16 @@ async fn serve(stream: UnixStream, tx: mpsc::Sender<Request>) {
         Ok(buf)
     })
     .await;
-    if !matches!(read, Ok(Ok(ref b)) if b == REQUEST) {
-        return;
+    let reload = match read {
+        Ok(Ok(ref b)) if b == REQUEST => true,
+        Ok(Ok(ref b)) if b == REQUEST_START => false,
+        _ => return,
+    };
+    if reload {
+        changes.bump();
     }
     let (done, answered) = oneshot::channel();
-    if tx.send(done).await.is_err() || answered.await.is_err() {
+    if tx.send(Request { reload, done }).await.is_err() || answered.await.is_err() {
         return;
     }
     let _ = tokio::time::timeout(CLIENT_TIMEOUT, async {
@@ -327,6 +344,8 @@ pub(super) async fn next(rx: &mut Option<mpsc::Receiver<Request>>) -> Option<Req
 impl Daemon {
     /// Answers `first` and every request queued behind it with one pass over the files on
     /// disk: each was made before the pass started, so the pass has seen what it asked for.
+    /// Requests from units' starts alone need no pass when the last one still holds
+    /// ([`Daemon::last_pass_holds`]).
     pub(super) fn answer_sync(&mut self, first: Request, rx: &mut Option<mpsc::Receiver<Request>>) {
         let mut waiting = vec![first];
         if let Some(rx) = rx {
@@ -334,15 +353,55 @@ impl Daemon {
                 waiting.push(r);
             }
         }
+        let reload = waiting.iter().any(|w| w.reload);
+        if !reload && self.last_pass_holds() {
+            for w in waiting {
+                let _ = w.done.send(());
+            }
+            return;
+        }
         let started = Instant::now();
         let n = self.sync_from_disk();
         for w in waiting {
-            let _ = w.send(());
+            let _ = w.done.send(());
         }
         info!(
-            "daemon-reload: re-read {n} armored units from disk in {} ms",
+            "{}: re-read {n} armored units from disk in {} ms",
+            if reload {
+                "daemon-reload"
+            } else {
+                "a unit's start"
+            },
             started.elapsed().as_millis()
         );
+    }
+
+    /// Whether a pass over the disk now would do nothing the last one did not: no file it
+    /// reads can have changed since it began (`watch::Changes`), and nothing it could not do
+    /// then (a unit refused or kept on an older policy for want of room, or of a policy that
+    /// compiles) can have become possible since, with room freed in the kernel's tables.
+    fn last_pass_holds(&self) -> bool {
+        let Some((mark, room)) = self.last_pass else {
+            return false;
+        };
+        if !self.changes.unchanged_since(mark) {
+            return false;
+        }
+        let short = !self.refused.is_empty()
+            || self
+                .units
+                .values()
+                .any(|a| a.compile_failed || !a.errors.is_empty());
+        !short || room == self.room()
+    }
+
+    /// What the kernel's tables have room for: free policy slots, and how many policies'
+    /// tables have been taken out of them so far (each frees cells).
+    pub(super) fn room(&self) -> (usize, u64) {
+        (
+            (REFUSE_ID as usize - 1).saturating_sub(self.slots_in_use().len()),
+            self.tables_removed,
+        )
     }
 
     /// Unit files or drop-ins changed without a reload (watch.rs): one disk-only pass covers
@@ -365,6 +424,7 @@ impl Daemon {
     /// - Only cgroups of units armored for the first time are bound here; a changed policy
     ///   is switched over by `reconcile` itself.
     fn sync_from_disk(&mut self) -> usize {
+        let mark = self.changes.now();
         let mut candidates = discover_on_disk(&HashSet::new());
         let listed: HashSet<String> = candidates.iter().map(|c| c.name.clone()).collect();
         // Units systemd told us about that have no files of their own in a unit directory
@@ -393,6 +453,7 @@ impl Daemon {
                 self.bind_existing(c);
             }
         }
+        self.last_pass = Some((mark, self.room()));
         candidates.len()
     }
 }
@@ -411,116 +472,5 @@ pub(super) fn disk_candidate(name: &str) -> Candidate {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    }
-
-    #[test]
-    fn no_socket_is_not_running() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sync");
-        assert_eq!(request(&path, Duration::from_secs(1)), Outcome::NotRunning);
-        // A stale socket: bound once, nobody listening.
-        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
-        assert_eq!(request(&path, Duration::from_secs(1)), Outcome::NotRunning);
-    }
-
-    #[test]
-    fn a_silent_daemon_times_out() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sync");
-        let _l = std::os::unix::net::UnixListener::bind(&path).unwrap();
-        let t = Instant::now();
-        let out = request(&path, Duration::from_millis(300));
-        assert!(
-            matches!(out, Outcome::NoAnswer(ref w) if w.contains("no answer")),
-            "{out:?}"
-        );
-        assert!(t.elapsed() < Duration::from_secs(2));
-    }
-
-    #[test]
-    fn request_and_answer() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("run").join("sync");
-        let rt = rt();
-        let mut rx = rt.block_on(async { listen(&path) }).unwrap();
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
-        // The main loop's side: answer each request (after the "pass").
-        let p = path.clone();
-        let client = std::thread::spawn(move || {
-            (
-                request(&p, Duration::from_secs(5)),
-                request(&p, Duration::from_secs(5)),
-            )
-        });
-        rt.block_on(async {
-            for _ in 0..2 {
-                let r = rx.recv().await.unwrap();
-                r.send(()).unwrap();
-            }
-            // Keep the runtime turning until the answers are out.
-            while !client.is_finished() {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        });
-        let (a, b) = client.join().unwrap();
-        assert_eq!(a, Outcome::Synced);
-        assert_eq!(b, Outcome::Synced);
-    }
-
-    #[test]
-    fn a_silent_client_does_not_block_others() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sync");
-        let rt = rt();
-        let mut rx = rt.block_on(async { listen(&path) }).unwrap();
-        let p = path.clone();
-        let client = std::thread::spawn(move || {
-            // Connects and says nothing, while another client asks.
-            let _silent = StdUnixStream::connect(&p).unwrap();
-            let mut garbage = StdUnixStream::connect(&p).unwrap();
-            garbage.write_all(b"hello\n").unwrap();
-            request(&p, Duration::from_secs(5))
-        });
-        rt.block_on(async {
-            let r = tokio::time::timeout(Duration::from_secs(5), rx.recv())
-                .await
-                .unwrap()
-                .unwrap();
-            r.send(()).unwrap();
-            while !client.is_finished() {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        });
-        assert_eq!(client.join().unwrap(), Outcome::Synced);
-        assert!(
-            rx.try_recv().is_err(),
-            "only the well-formed request is forwarded"
-        );
-    }
-
-    #[test]
-    fn replaces_a_stale_socket() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sync");
-        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
-        let rt = rt();
-        assert!(rt.block_on(async { listen(&path) }).is_ok());
-    }
-
-    #[test]
-    fn wait_dropin_is_a_unit_drop_in() {
-        assert!(WAIT_DROPIN.ends_with(".conf"));
-        assert!(WAIT_DROPIN_TEXT.contains(&format!(
-            "[Unit]\nRequires={SYNC_UNIT}\nAfter={SYNC_UNIT}\n"
-        )));
-    }
-}
+#[path = "sync_tests.rs"]
+mod tests;

@@ -224,6 +224,40 @@ check "no answer: the generator logged it" \
 check "no answer: armored services wait for the daemon (the generator wrote the wait drop-in)" \
   test -e /run/systemd/generator/armor-rswitch.service.d/unitarmor-wait.conf
 systemctl start unitarmor.service
+
+# --- starts that wait for the daemon: a pass only when a file may have changed ----------------
+# The wait drop-ins are still there (the last reload's generator had no answer), so every
+# armored start asks the daemon first. It reads every unit's files again only if one may have
+# changed since its last pass began: repeated starts make no pass each, and a drop-in written
+# right before a start (no reload) is still in force from the start's first instruction (the
+# watcher may read it first; the host test every_change_is_seen_until_a_pass_can_see_it shows
+# a start's request sees it either way).
+waiting_passes() {
+  sleep 2
+  journalctl -u unitarmor.service -o cat | grep -c "^a unit's start: re-read"
+}
+waiting_start() {
+  rm -f /run/armortest/rswitch.out
+  systemctl start armor-rswitch.service
+  cat /run/armortest/rswitch.out 2>/dev/null
+}
+first=$(waiting_start)
+p0=$(waiting_passes)
+same=0
+for i in 1 2 3; do [ "$(waiting_start)" = denied:A ] && same=$((same + 1)); done
+p1=$(waiting_passes)
+echo "# three more starts behind the wait drop-in, nothing changed: $((p1 - p0)) passes"
+check "[waiting starts] the first start after the daemon's ran under the unit's policy ($first)" \
+  test "$first" = denied:A
+check "[waiting starts] so did the three after it ($same of 3)" test "$same" = 3
+check "[waiting starts] they made at most one pass between them ($((p1 - p0)))" \
+  test "$((p1 - p0))" -le 1
+for want in B A; do
+  dropin armor-rswitch.service armor.conf "$(deny_file "$(echo $want | tr AB ab)")"
+  got=$(waiting_start)
+  check "[waiting starts] a drop-in written right before the start, no reload: in force ($got)" \
+    test "$got" = "denied:$want"
+done
 check "and the restarted daemon answers again" sh -c 'since=$(date "+%Y-%m-%d %H:%M:%S"); sleep 1; systemctl daemon-reload; journalctl -u unitarmor.service --since "$since" -o cat | grep -q "^daemon-reload: re-read"'
 # --- unitarmor's own units are never bound by an armored slice ---------------------------------
 # The sync unit in an armored slice: were it bound, the bus protection would refuse its connect

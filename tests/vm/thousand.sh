@@ -102,6 +102,11 @@ for i in $(seq $((n + 1)) $((n + extra))); do
 done
 since=$(date '+%Y-%m-%d %H:%M:%S')
 systemctl daemon-reload
+if ls /run/systemd/generator*/armor-k1.service.d/unitarmor-wait.conf >/dev/null 2>&1; then
+  echo "# the generator was not answered within 10 s: each start below waits for the daemon"
+else
+  echo "# the generator was answered: the starts below do not wait for the daemon"
+fi
 echo "# unitarmor status: $(unitarmor status | tail -n 1)"
 refused=0 denied=0 leaked=0
 for i in $(seq $((n + 1)) $((n + extra))); do
@@ -115,6 +120,11 @@ for i in $(seq $((n + 1)) $((n + extra))); do
   fi
 done
 echo "# beyond $n: $denied denied their file under a slot of their own, $refused refused outright, $leaked read it"
+# If the reload's generator had no answer in time, each start above waited for the daemon:
+# nothing changed between them, so they must not have made a pass over 1,026 units' files each.
+passes=$(journalctl -u unitarmor.service --since "$since" -o cat | grep -c "^a unit's start: re-read")
+echo "# the $extra starts made $passes passes over the files"
+check "the starts did not each make a pass ($passes for $extra starts)" test "$passes" -lt $((extra / 2))
 check "no unit beyond the policy slots read its file" test "$leaked" -eq 0
 check "some were beyond the slots and refused outright" test "$refused" -gt 0
 check "the journal names a unit that got no slot" eventually sh -c \
