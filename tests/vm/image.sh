@@ -28,6 +28,10 @@ rootfs="$out.tmp/rootfs"
 # dpkg path excludes are removed at the end): the tests check what the package installs.
 # MODULES=list with an explicit list: MODULES=dep would look at the build machine's drivers.
 # modules.d/ is read by initramfs-tools and, unlike /etc/initramfs-tools/modules, is no conffile.
+# systemd's generators for what this guest has none of (encrypted, verity and integrity volumes,
+# GPT auto-discovery, hibernation, SysV scripts, rc.local, offline updates, units from the kernel
+# command line, TPM, sshd) are masked: every daemon-reload runs them all, and under emulation
+# they took a third of a reload (5 s to 3 s). fstab, getty and unitarmor's own still run.
 mmdebstrap --variant=minbase --mode=root --quiet \
   --aptopt='APT::Install-Recommends "false"' \
   --dpkgopt='path-exclude=/usr/share/man/*' \
@@ -43,6 +47,8 @@ mmdebstrap --variant=minbase --mode=root --quiet \
   --customize-hook='chroot "$1" journalctl --update-catalog' \
   --customize-hook='touch "$1/etc/.updated" "$1/var/.updated"' \
   --customize-hook='chroot "$1" systemctl mask e2scrub_reap.service' \
+  --customize-hook='mkdir -p "$1/etc/systemd/system-generators"' \
+  --customize-hook='for g in cryptsetup debug gpt-auto hibernate-resume integritysetup rc-local run ssh system-update sysv tpm2 veritysetup; do ln -s /dev/null "$1/etc/systemd/system-generators/systemd-$g-generator"; done' \
   --customize-hook="copy-in $here/guest/unitarmor-vmtest /usr/local/sbin" \
   --customize-hook="copy-in $here/guest/unitarmor-vmtest.service /etc/systemd/system" \
   --customize-hook='chmod 755 "$1/usr/local/sbin/unitarmor-vmtest"' \
