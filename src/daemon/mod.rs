@@ -295,32 +295,14 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
                         && !d.covered.contains_key(&name)
                         && !d.cover_from_disk(&name)
                     {
-                        let fetch = async {
-                            let path = manager.get_unit(&name).await?;
-                            systemd::unit_info(&conn, path).await
-                        };
-                        tokio::select! {
-                            info = fetch => match info {
-                                Ok(info) => d.refresh(info),
-                                // Loaded and unloaded again before we asked (a
-                                // stopped instance being collected): nothing to armor.
-                                Err(e) if format!("{e:#}").contains("NoSuchUnit") => {
-                                    tracing::debug!("unit {name} is gone again: {e:#}");
-                                }
-                                Err(e) => warn!("cannot read unit {name}: {e:#}"),
-                            },
-                            // A reload began: what systemd says now may predate it. Its
-                            // rescan covers this unit.
-                            Some(req) = sync::next(&mut sync_rx) => {
-                                d.answer_sync(req, &mut sync_rx);
-                                rescan(&mut d, &conn, &manager, &mut sync_rx).await;
-                            }
-                        }
+                        refresh_instance(&mut d, &conn, &manager, &mut sync_rx, &name).await;
                     }
                 }
                 SystemdSignal::Removed(name) => d.unit_removed(&name),
             },
-            Some(req) = sync::next(&mut sync_rx) => d.answer_sync(req, &mut sync_rx),
+            Some(req) = sync::next(&mut sync_rx) => {
+                d.answer_sync(req, &mut sync_rx);
+            }
             Some(()) = watch::next(&mut changed) => d.files_changed(&mut changed),
             Some(ev) = events.recv() => d.on_event(ev),
             _ = tick.tick() => d.on_tick(),
@@ -339,6 +321,43 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
     Ok(())
 }
 
+/// Reads instance `name` of an armored template from systemd, answering sync requests
+/// meanwhile. One that made a pass means a reload began: what systemd says now may predate
+/// it, and the rescan that follows covers this unit.
+async fn refresh_instance(
+    d: &mut Daemon,
+    conn: &zbus::Connection,
+    manager: &ManagerProxy<'_>,
+    sync_rx: &mut Option<mpsc::Receiver<Request>>,
+    name: &str,
+) {
+    let fetch = async {
+        let path = manager.get_unit(name).await?;
+        systemd::unit_info(conn, path).await
+    };
+    tokio::pin!(fetch);
+    loop {
+        tokio::select! {
+            info = &mut fetch => {
+                match info {
+                    Ok(info) => d.refresh(info),
+                    // Loaded and unloaded again before we asked (a stopped instance being
+                    // collected): nothing to armor.
+                    Err(e) if format!("{e:#}").contains("NoSuchUnit") => {
+                        tracing::debug!("unit {name} is gone again: {e:#}");
+                    }
+                    Err(e) => warn!("cannot read unit {name}: {e:#}"),
+                }
+                return;
+            }
+            Some(req) = sync::next(sync_rx) => if d.answer_sync(req, sync_rx) {
+                rescan(d, conn, manager, sync_rx).await;
+                return;
+            },
+        }
+    }
+}
+
 /// Awaits `fut` (an exchange over D-Bus) while answering sync requests.
 async fn answering<F: Future>(
     d: &mut Daemon,
@@ -349,14 +368,17 @@ async fn answering<F: Future>(
     loop {
         tokio::select! {
             out = &mut fut => return out,
-            Some(req) = sync::next(sync_rx) => d.answer_sync(req, sync_rx),
+            Some(req) = sync::next(sync_rx) => {
+                d.answer_sync(req, sync_rx);
+            }
         }
     }
 }
 
 /// Re-reads everything with systemd's view (at start and after `systemctl daemon-reload`).
-/// A sync request meanwhile is answered and the rescan started over: PID 1's answers so far
-/// may predate the reload that sent it, and must not undo what the sync read from disk.
+/// A sync request meanwhile is answered and, if that made a pass, the rescan started over:
+/// PID 1's answers so far may predate the reload that sent it, and must not undo what the
+/// sync read from disk.
 async fn rescan(
     d: &mut Daemon,
     conn: &zbus::Connection,
@@ -364,12 +386,19 @@ async fn rescan(
     sync_rx: &mut Option<mpsc::Receiver<Request>>,
 ) {
     loop {
-        tokio::select! {
-            found = discover(conn, manager) => {
-                d.apply_rescan(found);
-                return;
+        let found = discover(conn, manager);
+        tokio::pin!(found);
+        loop {
+            tokio::select! {
+                found = &mut found => {
+                    d.apply_rescan(found);
+                    return;
+                }
+                // A start's request answered from the last pass changed nothing: go on.
+                Some(req) = sync::next(sync_rx) => if d.answer_sync(req, sync_rx) {
+                    break;
+                },
             }
-            Some(req) = sync::next(sync_rx) => d.answer_sync(req, sync_rx),
         }
     }
 }

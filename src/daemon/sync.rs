@@ -345,8 +345,12 @@ impl Daemon {
     /// Answers `first` and every request queued behind it with one pass over the files on
     /// disk: each was made before the pass started, so the pass has seen what it asked for.
     /// Requests from units' starts alone need no pass when the last one still holds
-    /// ([`Daemon::last_pass_holds`]).
-    pub(super) fn answer_sync(&mut self, first: Request, rx: &mut Option<mpsc::Receiver<Request>>) {
+    /// ([`Daemon::last_pass_holds`]). Returns whether it made a pass.
+    pub(super) fn answer_sync(
+        &mut self,
+        first: Request,
+        rx: &mut Option<mpsc::Receiver<Request>>,
+    ) -> bool {
         let mut waiting = vec![first];
         if let Some(rx) = rx {
             while let Ok(r) = rx.try_recv() {
@@ -358,10 +362,14 @@ impl Daemon {
             for w in waiting {
                 let _ = w.done.send(());
             }
-            return;
+            return false;
         }
         let started = Instant::now();
         let n = self.sync_from_disk();
+        if reload {
+            // Made while the reload runs: a generator slower than ours may write after it.
+            self.last_pass = None;
+        }
         for w in waiting {
             let _ = w.done.send(());
         }
@@ -374,6 +382,7 @@ impl Daemon {
             },
             started.elapsed().as_millis()
         );
+        true
     }
 
     /// Whether a pass over the disk now would do nothing the last one did not: no file it
@@ -453,9 +462,33 @@ impl Daemon {
                 self.bind_existing(c);
             }
         }
-        self.last_pass = Some((mark, self.room()));
+        // A file reached through a link (a symlinked fragment or drop-in directory, a hard
+        // link) can change where nothing is watched: a pass that read one holds for no start.
+        let linked = candidates.iter().any(|c| {
+            let policy_files = self
+                .units
+                .get(&c.name)
+                .map(|a| a.policy.rules.iter().map(|r| r.source.file.as_path()));
+            c.files
+                .iter()
+                .map(PathBuf::as_path)
+                .chain(policy_files.into_iter().flatten())
+                .any(through_link)
+        });
+        self.last_pass = (!linked).then(|| (mark, self.room()));
         candidates.len()
     }
+}
+
+/// Whether `file` is reached through a link: it, or the directory it is in, is a symlink, or
+/// it has other hard links.
+fn through_link(file: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let linked = |p: &Path| {
+        p.symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink() || (m.is_file() && m.nlink() > 1))
+    };
+    linked(file) || file.parent().is_some_and(linked)
 }
 
 /// A unit as the files on disk configure it (as `discover_on_disk` resolves each one).

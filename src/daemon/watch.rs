@@ -1,6 +1,7 @@
-//! Watching the unit directories: a unit file or drop-in written without a `daemon-reload` is
-//! read as soon as it is closed, so that a unit systemd has not loaded yet (and will load from
-//! disk when it is started by name, by a socket or a timer) finds its policy waiting.
+//! Watching the unit directories: a unit file, drop-in or named policy written without a
+//! `daemon-reload` is read as soon as it is closed, so that a unit systemd has not loaded yet
+//! (and will load from disk when it is started by name, by a socket or a timer) finds its
+//! policy waiting.
 //!
 //! inotify through libc: one descriptor, one blocking reader thread, and a channel into the
 //! main loop, which makes a disk-only pass (`sync.rs`) per batch of changes. Hand-written
@@ -10,8 +11,10 @@
 //! may have changed since a pass began: a unit's start that waits for the daemon
 //! (`unitarmor-sync.service`) needs no new pass when nothing has.
 
+use std::collections::HashMap;
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
@@ -21,10 +24,9 @@ use anyhow::{bail, Result};
 use tokio::sync::mpsc;
 use tracing::warn;
 
-/// The directories administrators and packages write unit files and drop-ins into. Transient
-/// and generator directories are left out: PID 1 and generators write those, and a reload's
-/// sync covers what generators write.
-const WATCHED: [&str; 8] = [
+/// The directories administrators and packages write unit files, drop-ins and named policies
+/// into: a change there makes a pass.
+const PASS_DIRS: [&str; 12] = [
     "/etc/systemd/system.control",
     "/run/systemd/system.control",
     "/etc/systemd/system",
@@ -33,34 +35,65 @@ const WATCHED: [&str; 8] = [
     "/run/systemd/system.attached",
     "/usr/local/lib/systemd/system",
     "/usr/lib/systemd/system",
+    "/lib/systemd/system",
+    "/etc/unitarmor/policies",
+    "/run/unitarmor/policies",
+    "/usr/lib/unitarmor/policies",
+];
+
+/// The directories PID 1 and generators write (transient units, generator output): a change
+/// there is only counted. PID 1 writes a transient unit as it starts it, and generators run
+/// inside a reload, whose own pass reads what they wrote; a pass for every `systemd-run`
+/// would cost a thousand units' files each time.
+const COUNT_DIRS: [&str; 4] = [
+    "/run/systemd/transient",
+    "/run/systemd/generator.early",
+    "/run/systemd/generator",
+    "/run/systemd/generator.late",
 ];
 
 /// Whether running out of inotify watches was reported already.
 static WARNED: AtomicBool = AtomicBool::new(false);
 
+/// What is watched: whatever can change a file's content or which file a name is (writes not
+/// closed yet too: `IN_MODIFY`, only counted), and a watched directory itself being renamed
+/// or removed.
 const MASK: u32 = libc::IN_CLOSE_WRITE
+    | libc::IN_MODIFY
     | libc::IN_MOVED_TO
     | libc::IN_MOVED_FROM
     | libc::IN_CREATE
     | libc::IN_DELETE
+    | libc::IN_MOVE_SELF
+    | libc::IN_DELETE_SELF
     | libc::IN_ONLYDIR;
 
 /// Whether the files a disk-only pass reads may have changed since a mark taken from
 /// [`Changes::now`] (when a pass began). A count is bumped by every batch the watcher reads
-/// (before it reads it, and again once the new directories in it are watched), and by the
-/// daemon for everything else that changes what a pass would do: a reload (its generator's
-/// request and PID 1's signal) and what it learns from systemd rather than from the disk.
-/// Anything the count cannot see makes the answer "changed": no watcher, a directory that
-/// could not be watched, a unit directory made since the last batch, events not read yet.
+/// (before it reads it, and again once the new directories in it are watched), by every
+/// change of the mount table, and by the daemon for everything else that changes what a pass
+/// would do: a reload (its generator's request and PID 1's signal) and what it learns from
+/// systemd rather than from the disk. Anything the count cannot see makes the answer
+/// "changed": no watcher, a directory that could not be watched, a watched directory that is
+/// another one now (made, removed, renamed or mounted over since the last round of watches),
+/// events not read yet.
 pub(super) struct Changes {
     count: AtomicU64,
     /// The inotify descriptor, or -1 while no watcher runs (or after it stopped).
     fd: AtomicI32,
-    /// Every unit directory and drop-in directory that existed at the last round of watches
-    /// got one.
+    /// Every directory that existed at the last round of watches got one.
     complete: AtomicBool,
-    /// The unit directories that did not exist at the last round of watches.
-    missing: Mutex<Vec<PathBuf>>,
+    /// The watched top directories as of the last round of watches.
+    tops: Mutex<Vec<Top>>,
+}
+
+/// A watched top directory as of the last round of watches.
+struct Top {
+    path: PathBuf,
+    /// Its device and inode, or none if it did not exist.
+    id: Option<(u64, u64)>,
+    /// Whether a change there makes a pass.
+    pass: bool,
 }
 
 impl Changes {
@@ -69,7 +102,7 @@ impl Changes {
             count: AtomicU64::new(0),
             fd: AtomicI32::new(-1),
             complete: AtomicBool::new(false),
-            missing: Mutex::new(Vec::new()),
+            tops: Mutex::new(Vec::new()),
         })
     }
 
@@ -84,9 +117,9 @@ impl Changes {
     }
 
     /// Whether nothing a pass reads can have changed since `mark`. The checks run in an order
-    /// that closes the watcher's race: a change queues an event before its writer's close()
-    /// returns; the watcher bumps the count before it reads the event off the queue; so an
-    /// event not counted yet is still queued (FIONREAD).
+    /// that closes the watcher's race: a change queues its event before the writing system
+    /// call returns; the watcher bumps the count before it reads the event off the queue; so
+    /// an event not counted yet is still queued (FIONREAD).
     pub(super) fn unchanged_since(&self, mark: u64) -> bool {
         let fd = self.fd.load(Ordering::SeqCst);
         if fd < 0 || !self.complete.load(Ordering::SeqCst) || self.now() != mark {
@@ -97,38 +130,67 @@ impl Changes {
         if unsafe { libc::ioctl(fd, libc::FIONREAD, &mut queued) } != 0 || queued != 0 {
             return false;
         }
-        !self.missing_exists() && self.now() == mark
+        self.moved_tops().is_none() && self.now() == mark
     }
 
-    /// Whether a unit directory that did not exist at the last round of watches does now.
-    fn missing_exists(&self) -> bool {
-        self.missing
-            .lock()
-            .map(|m| m.iter().any(|d| d.exists()))
-            .unwrap_or(true)
+    /// The watched top directories that are not what they were at the last round of watches
+    /// (`Some(true)` if one of them makes a pass), or `None`.
+    fn moved_tops(&self) -> Option<bool> {
+        let Ok(tops) = self.tops.lock() else {
+            return Some(true);
+        };
+        let moved: Vec<bool> = tops
+            .iter()
+            .filter(|t| identity(&t.path) != t.id)
+            .map(|t| t.pass)
+            .collect();
+        (!moved.is_empty()).then(|| moved.contains(&true))
     }
 }
 
-/// Starts the watcher: each batch of changes sends one message on the returned channel.
+/// A directory's device and inode (following symlinks), or none.
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    std::fs::metadata(path)
+        .ok()
+        .filter(|m| m.is_dir())
+        .map(|m| (m.dev(), m.ino()))
+}
+
+/// Starts the watcher: each batch of changes that makes a pass sends one message on the
+/// returned channel.
 pub(super) fn spawn(changes: Arc<Changes>) -> Result<mpsc::UnboundedReceiver<()>> {
-    spawn_watching(changes, WATCHED.iter().map(PathBuf::from).collect())
+    let dirs = PASS_DIRS
+        .iter()
+        .map(|d| (PathBuf::from(d), true))
+        .chain(COUNT_DIRS.iter().map(|d| (PathBuf::from(d), false)))
+        .collect();
+    spawn_watching(changes, dirs, Path::new("/proc/self/mountinfo"))
 }
 
-/// [`spawn`], watching `dirs` and the drop-in directories in them.
+/// [`spawn`], watching `dirs` (each with whether a change there makes a pass) and the drop-in
+/// directories in them, and the mount table through `mountinfo`.
 fn spawn_watching(
     changes: Arc<Changes>,
-    dirs: Vec<PathBuf>,
+    dirs: Vec<(PathBuf, bool)>,
+    mountinfo: &Path,
 ) -> Result<mpsc::UnboundedReceiver<()>> {
     // SAFETY: plain system call; the descriptor is owned by the thread below.
     let fd = unsafe { libc::inotify_init1(libc::IN_CLOEXEC) };
     if fd < 0 {
         bail!("inotify_init1: {}", std::io::Error::last_os_error());
     }
+    // Polled for POLLPRI: the kernel flags every change of this mount namespace's table.
+    let mounts = std::fs::File::open(mountinfo);
     let (tx, rx) = mpsc::unbounded_channel();
     std::thread::Builder::new()
         .name("unit-dir-watch".into())
         .spawn(move || {
-            add_watches(fd, &dirs, &changes);
+            use std::os::fd::AsRawFd;
+            let mut wds = HashMap::new();
+            // Counted: a pass that began before the watches were in place may have missed
+            // a change made before them.
+            add_watches(fd, &dirs, &changes, &mut wds);
+            changes.bump();
             changes.fd.store(fd, Ordering::SeqCst);
             let stopped = |what: &str| {
                 changes.fd.store(-1, Ordering::SeqCst);
@@ -138,28 +200,51 @@ fn spawn_watching(
                     std::io::Error::last_os_error()
                 );
             };
+            let mounts_fd = match &mounts {
+                Ok(f) => f.as_raw_fd(),
+                Err(e) => {
+                    // Without it a mount over a unit file goes unseen: nothing holds.
+                    warn!("cannot watch the mount table: {e}");
+                    changes.complete.store(false, Ordering::SeqCst);
+                    -1
+                }
+            };
             let mut buf = [0u8; 16384];
             loop {
-                let mut p = libc::pollfd {
-                    fd,
-                    events: libc::POLLIN,
-                    revents: 0,
-                };
-                // SAFETY: one pollfd we own. Woken once a second to watch a unit directory
-                // made since (its parent is not watched).
-                let r = unsafe { libc::poll(&mut p, 1, 1000) };
+                let mut p = [
+                    libc::pollfd {
+                        fd,
+                        events: libc::POLLIN,
+                        revents: 0,
+                    },
+                    libc::pollfd {
+                        fd: mounts_fd,
+                        events: libc::POLLPRI,
+                        revents: 0,
+                    },
+                ];
+                // SAFETY: two pollfds we own (a negative fd is ignored). Woken once a second
+                // to watch a top directory made or replaced since (its parent is not
+                // watched).
+                let r = unsafe { libc::poll(p.as_mut_ptr(), 2, 1000) };
                 if r < 0 {
                     if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
                         continue;
                     }
                     return stopped("poll");
                 }
-                if r == 0 {
-                    if changes.missing_exists() {
+                if p[1].revents != 0 {
+                    // A mount or unmount: counted (a mount over a file changes it), not a
+                    // pass (container engines mount all the time).
+                    changes.bump();
+                }
+                if p[0].revents == 0 {
+                    if let Some(pass) = changes.moved_tops() {
                         changes.bump();
-                        add_watches(fd, &dirs, &changes);
+                        add_watches(fd, &dirs, &changes, &mut wds);
                         changes.bump();
-                        if tx.send(()).is_err() {
+                        if pass && tx.send(()).is_err() {
+                            changes.fd.store(-1, Ordering::SeqCst);
                             return;
                         }
                     }
@@ -174,11 +259,15 @@ fn spawn_watching(
                     }
                     return stopped("read");
                 }
-                // New drop-in directories (and unit directories made since) get watches of
+                let pass = makes_pass(&buf[..n as usize], &wds);
+                // New drop-in directories (and top directories made since) get watches of
                 // their own before the pass, so that a file written into one right after is
                 // seen too.
-                add_watches(fd, &dirs, &changes);
+                add_watches(fd, &dirs, &changes, &mut wds);
                 changes.bump();
+                if !pass {
+                    continue;
+                }
                 if tx.send(()).is_err() {
                     changes.fd.store(-1, Ordering::SeqCst);
                     return;
@@ -191,64 +280,105 @@ fn spawn_watching(
     Ok(rx)
 }
 
-/// Watches every unit directory that exists and every drop-in directory (`*.d`) in them.
-/// Adding a watch twice is harmless (inotify returns the same one), and a directory removed
-/// and made again is a new inode that needs a new watch: so every call adds them all. Notes
-/// in `changes` whether every one got its watch, and which unit directories do not exist.
-fn add_watches(fd: i32, dirs: &[PathBuf], changes: &Changes) {
-    let mut complete = true;
-    let mut missing = Vec::new();
-    for dir in dirs {
-        if !dir.is_dir() {
-            missing.push(dir.clone());
+/// Whether a batch of inotify events makes a pass: any but a write not yet closed, in a
+/// directory whose changes make one; a lost batch (the queue overflowed) or a watch not
+/// known here makes one too.
+fn makes_pass(batch: &[u8], wds: &HashMap<i32, bool>) -> bool {
+    const HEADER: usize = std::mem::size_of::<libc::inotify_event>();
+    let mut at = 0;
+    while at + HEADER <= batch.len() {
+        // SAFETY: the kernel wrote whole events; the header is read unaligned.
+        let ev: libc::inotify_event =
+            unsafe { std::ptr::read_unaligned(batch[at..].as_ptr().cast()) };
+        at += HEADER + ev.len as usize;
+        if ev.mask & libc::IN_Q_OVERFLOW != 0 {
+            return true;
+        }
+        // A removed watch (its directory is gone: an event of its parent's, or of a top
+        // directory's own IN_DELETE_SELF).
+        if ev.mask & libc::IN_IGNORED != 0 {
             continue;
         }
-        for d in std::iter::once(dir.clone()).chain(dropin_dirs(dir)) {
+        let pass_dir = wds.get(&ev.wd).copied().unwrap_or(true);
+        if pass_dir && ev.mask & !libc::IN_MODIFY != 0 {
+            return true;
+        }
+    }
+    false
+}
+
+/// Watches every top directory that exists and every drop-in directory (`*.d`) in them.
+/// Adding a watch twice is harmless (inotify returns the same one), and a directory removed
+/// and made again is a new inode that needs a new watch: so every call adds them all. Notes
+/// in `changes` whether every one got its watch and what each top directory is, and in
+/// `wds` whether each watch's changes make a pass.
+fn add_watches(fd: i32, dirs: &[(PathBuf, bool)], changes: &Changes, wds: &mut HashMap<i32, bool>) {
+    let mut complete = true;
+    let mut tops = Vec::new();
+    for (dir, pass) in dirs {
+        // Taken before the watches: a directory replaced in between differs at the next look.
+        let id = identity(dir);
+        tops.push(Top {
+            path: dir.clone(),
+            id,
+            pass: *pass,
+        });
+        if id.is_none() {
+            continue;
+        }
+        let Some(subdirs) = dropin_dirs(dir) else {
+            complete = false;
+            continue;
+        };
+        for d in std::iter::once(dir.clone()).chain(subdirs) {
             let Ok(c) = CString::new(d.as_os_str().as_bytes()) else {
                 complete = false;
                 continue;
             };
-            // SAFETY: `c` is a NUL-terminated path that outlives the call. A directory that
-            // does not exist (yet) fails, and is tried again at the next batch.
-            if unsafe { libc::inotify_add_watch(fd, c.as_ptr(), MASK) } < 0 {
-                let e = std::io::Error::last_os_error();
-                // A drop-in directory removed since it was listed: its removal is an event of
-                // its unit directory's. A unit directory's parent is not watched.
-                if e.raw_os_error() == Some(libc::ENOENT) {
-                    if d == *dir {
-                        missing.push(dir.clone());
-                    }
-                    continue;
-                }
-                complete = false;
-                if e.raw_os_error() == Some(libc::ENOSPC) && !WARNED.swap(true, Ordering::Relaxed) {
-                    warn!(
-                        "cannot watch {}: {e} (fs.inotify.max_user_watches); drop-ins written \
-                         there without a daemon-reload are read at the next reload",
-                        d.display()
-                    );
-                }
+            // SAFETY: `c` is a NUL-terminated path that outlives the call.
+            let wd = unsafe { libc::inotify_add_watch(fd, c.as_ptr(), MASK) };
+            if wd >= 0 {
+                wds.insert(wd, *pass);
+                continue;
+            }
+            let e = std::io::Error::last_os_error();
+            // A drop-in directory removed since it was listed: its removal is an event of
+            // its top directory's. A top directory removed: it differs at the next look.
+            if e.raw_os_error() == Some(libc::ENOENT) {
+                continue;
+            }
+            complete = false;
+            if e.raw_os_error() == Some(libc::ENOSPC) && !WARNED.swap(true, Ordering::Relaxed) {
+                warn!(
+                    "cannot watch {}: {e} (fs.inotify.max_user_watches); drop-ins written \
+                     there without a daemon-reload are read at the next reload",
+                    d.display()
+                );
             }
         }
     }
-    if let Ok(mut m) = changes.missing.lock() {
-        *m = missing;
+    if let Ok(mut t) = changes.tops.lock() {
+        *t = tops;
     }
     changes.complete.store(complete, Ordering::SeqCst);
 }
 
-/// The drop-in directories in unit directory `dir`.
-fn dropin_dirs(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
+/// The drop-in directories in unit directory `dir`, or none if it cannot be read.
+fn dropin_dirs(dir: &Path) -> Option<Vec<PathBuf>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(Vec::new()),
+        Err(_) => return None,
     };
-    entries
-        .flatten()
-        .filter(|e| e.file_name().as_bytes().ends_with(b".d"))
-        // Followed: a drop-in directory may be a symlink.
-        .filter(|e| e.path().is_dir())
-        .map(|e| e.path())
-        .collect()
+    Some(
+        entries
+            .flatten()
+            .filter(|e| e.file_name().as_bytes().ends_with(b".d"))
+            // Followed: a drop-in directory may be a symlink.
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.path())
+            .collect(),
+    )
 }
 
 /// The next batch of changes, or never if there is no watcher.
@@ -263,28 +393,25 @@ pub(super) async fn next(rx: &mut Option<mpsc::UnboundedReceiver<()>>) -> Option
 mod tests {
     use super::*;
 
-    /// Waits (up to 5 s) for the watcher's next batch, and returns the mark after it.
-    fn next_batch(rx: &mut mpsc::UnboundedReceiver<()>, changes: &Changes) -> u64 {
+    /// Waits (up to 5 s) until the watcher is idle, as a pass would begin then: the mark
+    /// such a pass takes, and whether the watcher sent a batch meanwhile.
+    fn idle(changes: &Changes, rx: &mut mpsc::UnboundedReceiver<()>) -> (u64, bool) {
         let t = std::time::Instant::now();
+        let mut batch = false;
         loop {
-            if rx.try_recv().is_ok() {
-                return changes.now();
+            assert!(t.elapsed().as_secs() < 5, "the watcher never went idle");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            while rx.try_recv().is_ok() {
+                batch = true;
             }
-            assert!(t.elapsed().as_secs() < 5, "no batch from the watcher");
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-    }
-
-    /// Waits (up to 5 s) until nothing has changed since `mark` (the watcher's pause after a
-    /// batch may hold more events of it).
-    fn settles(changes: &Changes, mark: &mut u64, rx: &mut mpsc::UnboundedReceiver<()>) {
-        let t = std::time::Instant::now();
-        while !changes.unchanged_since(*mark) {
-            if rx.try_recv().is_ok() {
-                *mark = changes.now();
+            let mark = changes.now();
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            while rx.try_recv().is_ok() {
+                batch = true;
             }
-            assert!(t.elapsed().as_secs() < 5, "the files never settled");
-            std::thread::sleep(std::time::Duration::from_millis(10));
+            if changes.unchanged_since(mark) {
+                return (mark, batch);
+            }
         }
     }
 
@@ -293,47 +420,76 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let units = t.path().join("system");
         let later = t.path().join("system.control");
+        let generated = t.path().join("generator");
         std::fs::create_dir(&units).unwrap();
+        std::fs::create_dir(&generated).unwrap();
         let changes = Changes::new();
         assert!(
             !changes.unchanged_since(0),
             "nothing holds before the watcher runs"
         );
-        let mut rx = spawn_watching(changes.clone(), vec![units.clone(), later.clone()]).unwrap();
-        let mut mark = 0;
-        settles(&changes, &mut mark, &mut rx);
+        let dirs = vec![
+            (units.clone(), true),
+            (later.clone(), true),
+            (generated.clone(), false),
+        ];
+        let mut rx =
+            spawn_watching(changes.clone(), dirs, Path::new("/proc/self/mountinfo")).unwrap();
+        let (mut mark, _) = idle(&changes, &mut rx);
+        // change(WHAT, PASS): a change is seen at once (queued or counted), whether a pass
+        // is made for it, and the files hold again after it.
+        let mut change = |what: &str, pass: bool, f: &dyn Fn()| {
+            f();
+            assert!(!changes.unchanged_since(mark), "{what}: not seen");
+            let (m, batch) = idle(&changes, &mut rx);
+            assert_eq!(batch, pass, "{what}: a pass or none");
+            mark = m;
+        };
 
-        // A unit file: changed at once (queued or counted), until its batch is taken.
-        std::fs::write(units.join("a.service"), "[Service]\n").unwrap();
-        assert!(!changes.unchanged_since(mark));
-        mark = next_batch(&mut rx, &changes);
-        settles(&changes, &mut mark, &mut rx);
-
+        change("a unit file", true, &|| {
+            std::fs::write(units.join("a.service"), "[Service]\n").unwrap()
+        });
         // A new drop-in directory gets a watch before its batch is sent: a file written into
         // it right after is a change too.
-        std::fs::create_dir(units.join("a.service.d")).unwrap();
-        assert!(!changes.unchanged_since(mark));
-        mark = next_batch(&mut rx, &changes);
-        settles(&changes, &mut mark, &mut rx);
-        std::fs::write(units.join("a.service.d/armor.conf"), "[X-Armor]\n").unwrap();
-        assert!(!changes.unchanged_since(mark));
-        mark = next_batch(&mut rx, &changes);
-        settles(&changes, &mut mark, &mut rx);
-
-        // A unit directory made after the watcher started (its parent is not watched): a
-        // change from the moment it exists, and watched within a second or so.
-        std::fs::create_dir(&later).unwrap();
-        assert!(!changes.unchanged_since(mark));
-        mark = next_batch(&mut rx, &changes);
-        settles(&changes, &mut mark, &mut rx);
-        std::fs::write(later.join("b.service"), "").unwrap();
-        assert!(!changes.unchanged_since(mark));
-
+        change("a drop-in directory", true, &|| {
+            std::fs::create_dir(units.join("a.service.d")).unwrap()
+        });
+        change("a drop-in", true, &|| {
+            std::fs::write(units.join("a.service.d/armor.conf"), "[X-Armor]\n").unwrap()
+        });
+        // A top directory made after the watcher started (its parent is not watched): seen
+        // from the moment it exists, and watched within a second or so.
+        change("a top directory made", true, &|| {
+            std::fs::create_dir(&later).unwrap()
+        });
+        change("a file in it", true, &|| {
+            std::fs::write(later.join("b.service"), "").unwrap()
+        });
+        // A write not closed yet: seen, but the pass comes at the close.
+        let open = std::cell::RefCell::new(None);
+        change("a write not closed", false, &|| {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(units.join("a.service"))
+                .unwrap();
+            f.write_all(b"# more\n").unwrap();
+            *open.borrow_mut() = Some(f);
+        });
+        change("its close", true, &|| drop(open.borrow_mut().take()));
+        change("generator output (counted only)", false, &|| {
+            std::fs::write(generated.join("c.service"), "").unwrap()
+        });
+        // A top directory renamed away and made again.
+        change("a top directory replaced", true, &|| {
+            std::fs::rename(&units, t.path().join("system.old")).unwrap();
+            std::fs::create_dir(&units).unwrap();
+        });
+        change("a file in the new one", true, &|| {
+            std::fs::write(units.join("d.service"), "").unwrap()
+        });
         // What the daemon counts itself.
-        mark = next_batch(&mut rx, &changes);
-        settles(&changes, &mut mark, &mut rx);
-        changes.bump();
-        assert!(!changes.unchanged_since(mark));
+        change("a bump", false, &|| changes.bump());
     }
 
     #[test]
@@ -344,6 +500,7 @@ mod tests {
         std::fs::write(t.path().join("app.service"), "").unwrap();
         std::fs::write(t.path().join("file.d"), "").unwrap();
         let found = dropin_dirs(t.path());
-        assert_eq!(found, vec![t.path().join("app.service.d")]);
+        assert_eq!(found, Some(vec![t.path().join("app.service.d")]));
+        assert_eq!(dropin_dirs(&t.path().join("none")), Some(Vec::new()));
     }
 }
