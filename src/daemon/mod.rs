@@ -112,9 +112,8 @@ pub struct Daemon {
     textfile_failing: bool,
     /// Whether the files may have changed since a pass began (watch.rs).
     changes: Arc<watch::Changes>,
-    /// The last disk-only pass: the mark of `changes` as it began, and the room the kernel's
-    /// tables had as it ended (sync.rs: a unit's start may need no new pass).
-    last_pass: Option<(u64, (usize, u64))>,
+    /// The last disk-only pass (sync.rs: a unit's start may need no new one).
+    last_pass: Option<sync::LastPass>,
     /// Policies whose tables were taken out of the kernel since the daemon started.
     tables_removed: u64,
 }
@@ -322,8 +321,8 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
 }
 
 /// Reads instance `name` of an armored template from systemd, answering sync requests
-/// meanwhile. One that made a pass means a reload began: what systemd says now may predate
-/// it, and the rescan that follows covers this unit.
+/// meanwhile. A reload's request means what systemd says now may predate it: the rescan that
+/// follows covers this unit.
 async fn refresh_instance(
     d: &mut Daemon,
     conn: &zbus::Connection,
@@ -376,9 +375,9 @@ async fn answering<F: Future>(
 }
 
 /// Re-reads everything with systemd's view (at start and after `systemctl daemon-reload`).
-/// A sync request meanwhile is answered and, if that made a pass, the rescan started over:
-/// PID 1's answers so far may predate the reload that sent it, and must not undo what the
-/// sync read from disk.
+/// A sync request meanwhile is answered and, if it came from a reload, the rescan started
+/// over: PID 1's answers so far may predate that reload, and must not undo what the sync
+/// read from disk.
 async fn rescan(
     d: &mut Daemon,
     conn: &zbus::Connection,
@@ -394,7 +393,7 @@ async fn rescan(
                     d.apply_rescan(found);
                     return;
                 }
-                // A start's request answered from the last pass changed nothing: go on.
+                // A start's request changes nothing systemd says: go on.
                 Some(req) = sync::next(sync_rx) => if d.answer_sync(req, sync_rx) {
                     break;
                 },

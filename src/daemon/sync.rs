@@ -247,6 +247,16 @@ fn log(msg: &str) {
     }
 }
 
+/// The last disk-only pass, for a unit's start that may need no new one.
+pub(super) struct LastPass {
+    /// `watch::Changes::now` as it began.
+    mark: u64,
+    /// When it began.
+    began: std::time::SystemTime,
+    /// The room the kernel's tables had as it ended ([`Daemon::room`]).
+    room: (usize, u64),
+}
+
 /// A client waiting for a sync: answered (dropped or sent) by the main loop.
 pub(super) struct Request {
     /// From a reload's generator (else from a unit's start).
@@ -345,7 +355,7 @@ impl Daemon {
     /// Answers `first` and every request queued behind it with one pass over the files on
     /// disk: each was made before the pass started, so the pass has seen what it asked for.
     /// Requests from units' starts alone need no pass when the last one still holds
-    /// ([`Daemon::last_pass_holds`]). Returns whether it made a pass.
+    /// ([`Daemon::last_pass_holds`]). Returns whether a reload's request was among them.
     pub(super) fn answer_sync(
         &mut self,
         first: Request,
@@ -382,7 +392,7 @@ impl Daemon {
             },
             started.elapsed().as_millis()
         );
-        true
+        reload
     }
 
     /// Whether a pass over the disk now would do nothing the last one did not: no file it
@@ -390,10 +400,11 @@ impl Daemon {
     /// then (a unit refused or kept on an older policy for want of room, or of a policy that
     /// compiles) can have become possible since, with room freed in the kernel's tables.
     fn last_pass_holds(&self) -> bool {
-        let Some((mark, room)) = self.last_pass else {
+        let Some(last) = &self.last_pass else {
             return false;
         };
-        if !self.changes.unchanged_since(mark) {
+        let (mark, began, room) = (last.mark, last.began, last.room);
+        if !self.changes.unchanged_since(mark, began) {
             return false;
         }
         let short = !self.refused.is_empty()
@@ -434,6 +445,7 @@ impl Daemon {
     ///   is switched over by `reconcile` itself.
     fn sync_from_disk(&mut self) -> usize {
         let mark = self.changes.now();
+        let began = std::time::SystemTime::now();
         let mut candidates = discover_on_disk(&HashSet::new());
         let listed: HashSet<String> = candidates.iter().map(|c| c.name.clone()).collect();
         // Units systemd told us about that have no files of their own in a unit directory
@@ -462,33 +474,13 @@ impl Daemon {
                 self.bind_existing(c);
             }
         }
-        // A file reached through a link (a symlinked fragment or drop-in directory, a hard
-        // link) can change where nothing is watched: a pass that read one holds for no start.
-        let linked = candidates.iter().any(|c| {
-            let policy_files = self
-                .units
-                .get(&c.name)
-                .map(|a| a.policy.rules.iter().map(|r| r.source.file.as_path()));
-            c.files
-                .iter()
-                .map(PathBuf::as_path)
-                .chain(policy_files.into_iter().flatten())
-                .any(through_link)
+        self.last_pass = Some(LastPass {
+            mark,
+            began,
+            room: self.room(),
         });
-        self.last_pass = (!linked).then(|| (mark, self.room()));
         candidates.len()
     }
-}
-
-/// Whether `file` is reached through a link: it, or the directory it is in, is a symlink, or
-/// it has other hard links.
-fn through_link(file: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let linked = |p: &Path| {
-        p.symlink_metadata()
-            .is_ok_and(|m| m.file_type().is_symlink() || (m.is_file() && m.nlink() > 1))
-    };
-    linked(file) || file.parent().is_some_and(linked)
 }
 
 /// A unit as the files on disk configure it (as `discover_on_disk` resolves each one).

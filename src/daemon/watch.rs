@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use anyhow::{bail, Result};
 use tokio::sync::mpsc;
@@ -56,10 +57,11 @@ const COUNT_DIRS: [&str; 4] = [
 static WARNED: AtomicBool = AtomicBool::new(false);
 
 /// What is watched: whatever can change a file's content or which file a name is (writes not
-/// closed yet too: `IN_MODIFY`, only counted), and a watched directory itself being renamed
-/// or removed.
+/// closed yet and changes of a file's metadata, such as a new hard link to it, too: only
+/// counted), and a watched directory itself being renamed or removed.
 const MASK: u32 = libc::IN_CLOSE_WRITE
     | libc::IN_MODIFY
+    | libc::IN_ATTRIB
     | libc::IN_MOVED_TO
     | libc::IN_MOVED_FROM
     | libc::IN_CREATE
@@ -85,6 +87,12 @@ pub(super) struct Changes {
     complete: AtomicBool,
     /// The watched top directories as of the last round of watches.
     tops: Mutex<Vec<Top>>,
+    /// The directories watched at the last round of watches (top and drop-in directories).
+    listed: Mutex<Vec<PathBuf>>,
+    /// The mount table, polled by [`Changes::unchanged_since`] itself (each open file keeps
+    /// its own view of what it has reported): a mount over a unit file is seen at once, not
+    /// when the watcher thread next runs.
+    mounts: Mutex<Option<std::fs::File>>,
 }
 
 /// A watched top directory as of the last round of watches.
@@ -103,6 +111,8 @@ impl Changes {
             fd: AtomicI32::new(-1),
             complete: AtomicBool::new(false),
             tops: Mutex::new(Vec::new()),
+            listed: Mutex::new(Vec::new()),
+            mounts: Mutex::new(None),
         })
     }
 
@@ -120,9 +130,19 @@ impl Changes {
     /// that closes the watcher's race: a change queues its event before the writing system
     /// call returns; the watcher bumps the count before it reads the event off the queue; so
     /// an event not counted yet is still queued (FIONREAD).
-    pub(super) fn unchanged_since(&self, mark: u64) -> bool {
+    ///
+    /// `began` is when that pass began, for what no watch reports: every unit file, drop-in
+    /// and named policy in the watched directories (and each directory) must have been last
+    /// changed before it (a write or a new hard link through a name elsewhere changes the
+    /// file's ctime, which no process can set), and none may lead out of them by a symlink
+    /// (its target, or a target made later, changes where nothing is watched).
+    pub(super) fn unchanged_since(&self, mark: u64, began: SystemTime) -> bool {
         let fd = self.fd.load(Ordering::SeqCst);
         if fd < 0 || !self.complete.load(Ordering::SeqCst) || self.now() != mark {
+            return false;
+        }
+        if !self.mounts_unchanged() {
+            self.bump();
             return false;
         }
         let mut queued: libc::c_int = 0;
@@ -130,7 +150,30 @@ impl Changes {
         if unsafe { libc::ioctl(fd, libc::FIONREAD, &mut queued) } != 0 || queued != 0 {
             return false;
         }
-        self.moved_tops().is_none() && self.now() == mark
+        if self.moved_tops().is_some() {
+            return false;
+        }
+        let listed = self.listed.lock().map(|l| l.clone()).unwrap_or_default();
+        files_older_than(&listed, began) && self.now() == mark
+    }
+
+    /// Whether the mount table is known not to have changed since the last look (its file
+    /// polled for POLLPRI; no file: not known).
+    fn mounts_unchanged(&self) -> bool {
+        use std::os::fd::AsRawFd;
+        let Ok(mounts) = self.mounts.lock() else {
+            return false;
+        };
+        let Some(f) = mounts.as_ref() else {
+            return false;
+        };
+        let mut p = libc::pollfd {
+            fd: f.as_raw_fd(),
+            events: libc::POLLPRI,
+            revents: 0,
+        };
+        // SAFETY: one pollfd we own; a timeout of 0 does not wait.
+        unsafe { libc::poll(&mut p, 1, 0) == 0 }
     }
 
     /// The watched top directories that are not what they were at the last round of watches
@@ -179,13 +222,26 @@ fn spawn_watching(
     if fd < 0 {
         bail!("inotify_init1: {}", std::io::Error::last_os_error());
     }
-    // Polled for POLLPRI: the kernel flags every change of this mount namespace's table.
+    // Polled for POLLPRI: the kernel flags every change of this mount namespace's table. One
+    // file for the thread, another for the checks (each reports a change once).
     let mounts = std::fs::File::open(mountinfo);
+    if let Ok(mut m) = changes.mounts.lock() {
+        *m = std::fs::File::open(mountinfo).ok();
+    }
     let (tx, rx) = mpsc::unbounded_channel();
     std::thread::Builder::new()
         .name("unit-dir-watch".into())
         .spawn(move || {
             use std::os::fd::AsRawFd;
+            // However the thread ends (a panic too), nothing holds from then on. The
+            // descriptor stays open, so that its number is not reused under the checks.
+            struct Stopped(Arc<Changes>);
+            impl Drop for Stopped {
+                fn drop(&mut self) {
+                    self.0.fd.store(-1, Ordering::SeqCst);
+                }
+            }
+            let _stopped = Stopped(changes.clone());
             let mut wds = HashMap::new();
             // Counted: a pass that began before the watches were in place may have missed
             // a change made before them.
@@ -203,9 +259,9 @@ fn spawn_watching(
             let mounts_fd = match &mounts {
                 Ok(f) => f.as_raw_fd(),
                 Err(e) => {
-                    // Without it a mount over a unit file goes unseen: nothing holds.
+                    // Without it a mount over a unit file goes unseen: nothing holds (the
+                    // checks' own file is missing too, or they find out the same way).
                     warn!("cannot watch the mount table: {e}");
-                    changes.complete.store(false, Ordering::SeqCst);
                     -1
                 }
             };
@@ -280,8 +336,8 @@ fn spawn_watching(
     Ok(rx)
 }
 
-/// Whether a batch of inotify events makes a pass: any but a write not yet closed, in a
-/// directory whose changes make one; a lost batch (the queue overflowed) or a watch not
+/// Whether a batch of inotify events makes a pass: any but a write not yet closed or a
+/// change of metadata, in a directory whose changes make one; a lost batch (the queue overflowed) or a watch not
 /// known here makes one too.
 fn makes_pass(batch: &[u8], wds: &HashMap<i32, bool>) -> bool {
     const HEADER: usize = std::mem::size_of::<libc::inotify_event>();
@@ -300,7 +356,7 @@ fn makes_pass(batch: &[u8], wds: &HashMap<i32, bool>) -> bool {
             continue;
         }
         let pass_dir = wds.get(&ev.wd).copied().unwrap_or(true);
-        if pass_dir && ev.mask & !libc::IN_MODIFY != 0 {
+        if pass_dir && ev.mask & !(libc::IN_MODIFY | libc::IN_ATTRIB) != 0 {
             return true;
         }
     }
@@ -315,6 +371,7 @@ fn makes_pass(batch: &[u8], wds: &HashMap<i32, bool>) -> bool {
 fn add_watches(fd: i32, dirs: &[(PathBuf, bool)], changes: &Changes, wds: &mut HashMap<i32, bool>) {
     let mut complete = true;
     let mut tops = Vec::new();
+    let mut listed = Vec::new();
     for (dir, pass) in dirs {
         // Taken before the watches: a directory replaced in between differs at the next look.
         let id = identity(dir);
@@ -331,6 +388,7 @@ fn add_watches(fd: i32, dirs: &[(PathBuf, bool)], changes: &Changes, wds: &mut H
             continue;
         };
         for d in std::iter::once(dir.clone()).chain(subdirs) {
+            listed.push(d.clone());
             let Ok(c) = CString::new(d.as_os_str().as_bytes()) else {
                 complete = false;
                 continue;
@@ -338,7 +396,9 @@ fn add_watches(fd: i32, dirs: &[(PathBuf, bool)], changes: &Changes, wds: &mut H
             // SAFETY: `c` is a NUL-terminated path that outlives the call.
             let wd = unsafe { libc::inotify_add_watch(fd, c.as_ptr(), MASK) };
             if wd >= 0 {
-                wds.insert(wd, *pass);
+                // One directory may be reached from two watched ones (a symlinked drop-in
+                // directory): a pass if either makes one.
+                *wds.entry(wd).or_insert(false) |= *pass;
                 continue;
             }
             let e = std::io::Error::last_os_error();
@@ -360,7 +420,62 @@ fn add_watches(fd: i32, dirs: &[(PathBuf, bool)], changes: &Changes, wds: &mut H
     if let Ok(mut t) = changes.tops.lock() {
         *t = tops;
     }
+    if let Ok(mut l) = changes.listed.lock() {
+        *l = listed;
+    }
     changes.complete.store(complete, Ordering::SeqCst);
+}
+
+/// Whether every directory in `dirs` (the watched ones) and every unit file, drop-in and named
+/// policy in them was last changed (ctime) a second or more before `began`, and none leads out
+/// of them: a symlink to a file in a directory not among them, or to nothing (it may be made
+/// there later). Masked names (symlinks to `/dev/null`) never change. A second covers the
+/// coarse clock file times come from.
+fn files_older_than(dirs: &[PathBuf], began: SystemTime) -> bool {
+    let Some(limit) = began
+        .checked_sub(std::time::Duration::from_secs(1))
+        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+    else {
+        return false;
+    };
+    let older = |m: &std::fs::Metadata| {
+        let ctime = std::time::Duration::new(
+            u64::try_from(m.ctime()).unwrap_or(0),
+            u32::try_from(m.ctime_nsec()).unwrap_or(0).min(999_999_999),
+        );
+        ctime < limit
+    };
+    let watched: std::collections::HashSet<PathBuf> = dirs
+        .iter()
+        .filter_map(|d| std::fs::canonicalize(d).ok())
+        .collect();
+    let relevant = [".service", ".scope", ".slice", ".conf", ".toml"];
+    dirs.iter().all(|d| {
+        let (Ok(meta), Ok(entries)) = (std::fs::metadata(d), std::fs::read_dir(d)) else {
+            return false;
+        };
+        older(&meta)
+            && entries.flatten().all(|e| {
+                let name = e.file_name();
+                if !relevant
+                    .iter()
+                    .any(|r| name.as_bytes().ends_with(r.as_bytes()))
+                {
+                    return true;
+                }
+                let Ok(own) = e.path().symlink_metadata() else {
+                    return false;
+                };
+                if own.file_type().is_symlink() {
+                    match std::fs::canonicalize(e.path()) {
+                        Ok(target) if target == Path::new("/dev/null") => return true,
+                        Ok(target) if target.parent().is_some_and(|p| watched.contains(p)) => {}
+                        _ => return false,
+                    }
+                }
+                std::fs::metadata(e.path()).is_ok_and(|m| older(&own) && older(&m))
+            })
+    })
 }
 
 /// The drop-in directories in unit directory `dir`, or none if it cannot be read.
@@ -390,117 +505,5 @@ pub(super) async fn next(rx: &mut Option<mpsc::UnboundedReceiver<()>>) -> Option
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Waits (up to 5 s) until the watcher is idle, as a pass would begin then: the mark
-    /// such a pass takes, and whether the watcher sent a batch meanwhile.
-    fn idle(changes: &Changes, rx: &mut mpsc::UnboundedReceiver<()>) -> (u64, bool) {
-        let t = std::time::Instant::now();
-        let mut batch = false;
-        loop {
-            assert!(t.elapsed().as_secs() < 5, "the watcher never went idle");
-            std::thread::sleep(std::time::Duration::from_millis(50));
-            while rx.try_recv().is_ok() {
-                batch = true;
-            }
-            let mark = changes.now();
-            std::thread::sleep(std::time::Duration::from_millis(300));
-            while rx.try_recv().is_ok() {
-                batch = true;
-            }
-            if changes.unchanged_since(mark) {
-                return (mark, batch);
-            }
-        }
-    }
-
-    #[test]
-    fn every_change_is_seen_until_a_pass_can_see_it() {
-        let t = tempfile::tempdir().unwrap();
-        let units = t.path().join("system");
-        let later = t.path().join("system.control");
-        let generated = t.path().join("generator");
-        std::fs::create_dir(&units).unwrap();
-        std::fs::create_dir(&generated).unwrap();
-        let changes = Changes::new();
-        assert!(
-            !changes.unchanged_since(0),
-            "nothing holds before the watcher runs"
-        );
-        let dirs = vec![
-            (units.clone(), true),
-            (later.clone(), true),
-            (generated.clone(), false),
-        ];
-        let mut rx =
-            spawn_watching(changes.clone(), dirs, Path::new("/proc/self/mountinfo")).unwrap();
-        let (mut mark, _) = idle(&changes, &mut rx);
-        // change(WHAT, PASS): a change is seen at once (queued or counted), whether a pass
-        // is made for it, and the files hold again after it.
-        let mut change = |what: &str, pass: bool, f: &dyn Fn()| {
-            f();
-            assert!(!changes.unchanged_since(mark), "{what}: not seen");
-            let (m, batch) = idle(&changes, &mut rx);
-            assert_eq!(batch, pass, "{what}: a pass or none");
-            mark = m;
-        };
-
-        change("a unit file", true, &|| {
-            std::fs::write(units.join("a.service"), "[Service]\n").unwrap()
-        });
-        // A new drop-in directory gets a watch before its batch is sent: a file written into
-        // it right after is a change too.
-        change("a drop-in directory", true, &|| {
-            std::fs::create_dir(units.join("a.service.d")).unwrap()
-        });
-        change("a drop-in", true, &|| {
-            std::fs::write(units.join("a.service.d/armor.conf"), "[X-Armor]\n").unwrap()
-        });
-        // A top directory made after the watcher started (its parent is not watched): seen
-        // from the moment it exists, and watched within a second or so.
-        change("a top directory made", true, &|| {
-            std::fs::create_dir(&later).unwrap()
-        });
-        change("a file in it", true, &|| {
-            std::fs::write(later.join("b.service"), "").unwrap()
-        });
-        // A write not closed yet: seen, but the pass comes at the close.
-        let open = std::cell::RefCell::new(None);
-        change("a write not closed", false, &|| {
-            use std::io::Write;
-            let mut f = std::fs::OpenOptions::new()
-                .append(true)
-                .open(units.join("a.service"))
-                .unwrap();
-            f.write_all(b"# more\n").unwrap();
-            *open.borrow_mut() = Some(f);
-        });
-        change("its close", true, &|| drop(open.borrow_mut().take()));
-        change("generator output (counted only)", false, &|| {
-            std::fs::write(generated.join("c.service"), "").unwrap()
-        });
-        // A top directory renamed away and made again.
-        change("a top directory replaced", true, &|| {
-            std::fs::rename(&units, t.path().join("system.old")).unwrap();
-            std::fs::create_dir(&units).unwrap();
-        });
-        change("a file in the new one", true, &|| {
-            std::fs::write(units.join("d.service"), "").unwrap()
-        });
-        // What the daemon counts itself.
-        change("a bump", false, &|| changes.bump());
-    }
-
-    #[test]
-    fn finds_dropin_directories_only() {
-        let t = tempfile::tempdir().unwrap();
-        std::fs::create_dir(t.path().join("app.service.d")).unwrap();
-        std::fs::create_dir(t.path().join("multi-user.target.wants")).unwrap();
-        std::fs::write(t.path().join("app.service"), "").unwrap();
-        std::fs::write(t.path().join("file.d"), "").unwrap();
-        let found = dropin_dirs(t.path());
-        assert_eq!(found, Some(vec![t.path().join("app.service.d")]));
-        assert_eq!(dropin_dirs(&t.path().join("none")), Some(Vec::new()));
-    }
-}
+#[path = "watch_tests.rs"]
+mod tests;
