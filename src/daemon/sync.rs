@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
 use super::discover::{bind_order, discover_on_disk, slice_layers, Candidate};
-use super::watch::Changes;
+use super::watch::{Began, Changes};
 use super::Daemon;
 use crate::kernel::{self, REFUSE_ID};
 use crate::policy::resolve;
@@ -252,7 +252,7 @@ pub(super) struct LastPass {
     /// `watch::Changes::now` as it began.
     mark: u64,
     /// When it began.
-    began: std::time::SystemTime,
+    began: Began,
     /// The room the kernel's tables had as it ended ([`Daemon::room`]).
     room: (usize, u64),
 }
@@ -445,7 +445,7 @@ impl Daemon {
     ///   is switched over by `reconcile` itself.
     fn sync_from_disk(&mut self) -> usize {
         let mark = self.changes.now();
-        let began = std::time::SystemTime::now();
+        let began = Began::now();
         let mut candidates = discover_on_disk(&HashSet::new());
         let listed: HashSet<String> = candidates.iter().map(|c| c.name.clone()).collect();
         // Units systemd told us about that have no files of their own in a unit directory

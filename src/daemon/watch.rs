@@ -88,11 +88,49 @@ pub(super) struct Changes {
     /// The watched top directories as of the last round of watches.
     tops: Mutex<Vec<Top>>,
     /// The directories watched at the last round of watches (top and drop-in directories).
-    listed: Mutex<Vec<PathBuf>>,
+    listed: Mutex<Vec<Listed>>,
     /// The mount table, polled by [`Changes::unchanged_since`] itself (each open file keeps
     /// its own view of what it has reported): a mount over a unit file is seen at once, not
     /// when the watcher thread next runs.
     mounts: Mutex<Option<std::fs::File>>,
+    /// How long before a pass began a file's last change must be (see [`files_older_than`]).
+    margin: std::time::Duration,
+}
+
+/// A directory watched at the last round of watches.
+#[derive(Clone)]
+struct Listed {
+    path: PathBuf,
+    /// What it was then (device and inode, following a symlink): a drop-in directory that is
+    /// a symlink may be pointed elsewhere without an event.
+    id: (u64, u64),
+    /// A top directory (not a drop-in directory).
+    top: bool,
+}
+
+/// When a pass began: by the wall clock file times are compared with, and by the monotonic
+/// one, which tells a step of the wall clock since.
+#[derive(Clone, Copy)]
+pub(super) struct Began {
+    wall: SystemTime,
+    mono: std::time::Instant,
+}
+
+impl Began {
+    pub(super) fn now() -> Self {
+        Began {
+            wall: SystemTime::now(),
+            mono: std::time::Instant::now(),
+        }
+    }
+
+    /// Whether the wall clock went as the monotonic one did since (within half a second).
+    fn clock_kept(&self) -> bool {
+        let mono = self.mono.elapsed();
+        SystemTime::now()
+            .duration_since(self.wall)
+            .is_ok_and(|wall| wall.abs_diff(mono) < std::time::Duration::from_millis(500))
+    }
 }
 
 /// A watched top directory as of the last round of watches.
@@ -106,7 +144,12 @@ struct Top {
 
 impl Changes {
     pub(super) fn new() -> Arc<Self> {
+        Self::with_margin(std::time::Duration::from_secs(2))
+    }
+
+    fn with_margin(margin: std::time::Duration) -> Arc<Self> {
         Arc::new(Changes {
+            margin,
             count: AtomicU64::new(0),
             fd: AtomicI32::new(-1),
             complete: AtomicBool::new(false),
@@ -136,9 +179,13 @@ impl Changes {
     /// changed before it (a write or a new hard link through a name elsewhere changes the
     /// file's ctime, which no process can set), and none may lead out of them by a symlink
     /// (its target, or a target made later, changes where nothing is watched).
-    pub(super) fn unchanged_since(&self, mark: u64, began: SystemTime) -> bool {
+    pub(super) fn unchanged_since(&self, mark: u64, began: Began) -> bool {
         let fd = self.fd.load(Ordering::SeqCst);
-        if fd < 0 || !self.complete.load(Ordering::SeqCst) || self.now() != mark {
+        if fd < 0
+            || !self.complete.load(Ordering::SeqCst)
+            || self.now() != mark
+            || !began.clock_kept()
+        {
             return false;
         }
         if !self.mounts_unchanged() {
@@ -154,7 +201,7 @@ impl Changes {
             return false;
         }
         let listed = self.listed.lock().map(|l| l.clone()).unwrap_or_default();
-        files_older_than(&listed, began) && self.now() == mark
+        files_older_than(&listed, began.wall, self.margin) && self.now() == mark
     }
 
     /// Whether the mount table is known not to have changed since the last look (its file
@@ -182,11 +229,17 @@ impl Changes {
         let Ok(tops) = self.tops.lock() else {
             return Some(true);
         };
-        let moved: Vec<bool> = tops
+        let mut moved: Vec<bool> = tops
             .iter()
             .filter(|t| identity(&t.path) != t.id)
             .map(|t| t.pass)
             .collect();
+        // A drop-in directory pointed elsewhere (a symlink): watched anew, with a pass.
+        if let Ok(listed) = self.listed.lock() {
+            if listed.iter().any(|l| identity(&l.path) != Some(l.id)) {
+                moved.push(true);
+            }
+        }
         (!moved.is_empty()).then(|| moved.contains(&true))
     }
 }
@@ -388,7 +441,19 @@ fn add_watches(fd: i32, dirs: &[(PathBuf, bool)], changes: &Changes, wds: &mut H
             continue;
         };
         for d in std::iter::once(dir.clone()).chain(subdirs) {
-            listed.push(d.clone());
+            let Some(id) = identity(&d) else {
+                continue;
+            };
+            if !local(&d) {
+                // Changed on a server or another client: no event here, times from
+                // another clock.
+                complete = false;
+            }
+            listed.push(Listed {
+                top: d == *dir,
+                path: d.clone(),
+                id,
+            });
             let Ok(c) = CString::new(d.as_os_str().as_bytes()) else {
                 complete = false;
                 continue;
@@ -426,14 +491,16 @@ fn add_watches(fd: i32, dirs: &[(PathBuf, bool)], changes: &Changes, wds: &mut H
     changes.complete.store(complete, Ordering::SeqCst);
 }
 
-/// Whether every directory in `dirs` (the watched ones) and every unit file, drop-in and named
-/// policy in them was last changed (ctime) a second or more before `began`, and none leads out
-/// of them: a symlink to a file in a directory not among them, or to nothing (it may be made
-/// there later). Masked names (symlinks to `/dev/null`) never change. A second covers the
-/// coarse clock file times come from.
-fn files_older_than(dirs: &[PathBuf], began: SystemTime) -> bool {
+/// Whether every directory in `dirs` (the watched ones) is still what it was and was last
+/// changed (ctime) `margin` (two seconds) or more before `began`, and so was every unit
+/// file, drop-in and named policy in them, and none leads out of them: a symlink to a file in a directory
+/// not among them, or to nothing (it may be made there later), or a drop-in directory not
+/// among them. Masked names (symlinks to `/dev/null`) never change. Two seconds cover the
+/// coarse clock file times come from, and file systems that keep whole seconds. Only
+/// regular files and symlinks are looked at, as systemd reads no other drop-in.
+fn files_older_than(dirs: &[Listed], began: SystemTime, margin: std::time::Duration) -> bool {
     let Some(limit) = began
-        .checked_sub(std::time::Duration::from_secs(1))
+        .checked_sub(margin)
         .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
     else {
         return false;
@@ -445,37 +512,68 @@ fn files_older_than(dirs: &[PathBuf], began: SystemTime) -> bool {
         );
         ctime < limit
     };
-    let watched: std::collections::HashSet<PathBuf> = dirs
-        .iter()
-        .filter_map(|d| std::fs::canonicalize(d).ok())
-        .collect();
+    let watched: std::collections::HashSet<(u64, u64)> = dirs.iter().map(|d| d.id).collect();
+    let in_watched = |p: &Path| identity(p).is_some_and(|id| watched.contains(&id));
     let relevant = [".service", ".scope", ".slice", ".conf", ".toml"];
     dirs.iter().all(|d| {
-        let (Ok(meta), Ok(entries)) = (std::fs::metadata(d), std::fs::read_dir(d)) else {
+        let (Ok(meta), Ok(entries)) = (std::fs::metadata(&d.path), std::fs::read_dir(&d.path))
+        else {
             return false;
         };
-        older(&meta)
-            && entries.flatten().all(|e| {
-                let name = e.file_name();
-                if !relevant
-                    .iter()
-                    .any(|r| name.as_bytes().ends_with(r.as_bytes()))
-                {
-                    return true;
+        if (meta.dev(), meta.ino()) != d.id || !older(&meta) {
+            return false;
+        }
+        entries.flatten().all(|e| {
+            let name = e.file_name();
+            let name = name.as_bytes();
+            let Ok(kind) = e.file_type() else {
+                return false;
+            };
+            if d.top && name.ends_with(b".d") && (kind.is_dir() || kind.is_symlink()) {
+                return in_watched(&e.path());
+            }
+            if !relevant.iter().any(|r| name.ends_with(r.as_bytes()))
+                || !(kind.is_file() || kind.is_symlink())
+            {
+                return true;
+            }
+            if kind.is_symlink() {
+                match std::fs::canonicalize(e.path()) {
+                    Ok(target) if target == Path::new("/dev/null") => return true,
+                    Ok(target) if target.parent().is_some_and(&in_watched) => {}
+                    _ => return false,
                 }
-                let Ok(own) = e.path().symlink_metadata() else {
-                    return false;
-                };
-                if own.file_type().is_symlink() {
-                    match std::fs::canonicalize(e.path()) {
-                        Ok(target) if target == Path::new("/dev/null") => return true,
-                        Ok(target) if target.parent().is_some_and(|p| watched.contains(p)) => {}
-                        _ => return false,
-                    }
-                }
-                std::fs::metadata(e.path()).is_ok_and(|m| older(&own) && older(&m))
-            })
+            }
+            let own = e.metadata();
+            let target = std::fs::metadata(e.path());
+            matches!((own, target), (Ok(o), Ok(t)) if older(&o) && older(&t))
+        })
     })
+}
+
+/// Whether `dir` is on a local file system, whose changes inotify sees and whose times come
+/// from this machine's clock (not NFS, CIFS, 9p, FUSE and the like).
+fn local(dir: &Path) -> bool {
+    const LOCAL: [i64; 8] = [
+        0xEF53,      // ext2, ext3, ext4
+        0x5846_5342, // xfs
+        0x9123_683E, // btrfs
+        0x0102_1994, // tmpfs
+        0xF2F5_2010, // f2fs
+        0x7371_7368, // squashfs (read-only)
+        0xE0F5_E1E2, // erofs (read-only)
+        0x2FC1_2FC1, // zfs
+    ];
+    let Ok(c) = CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: statfs fills the struct we own; `c` is NUL-terminated and outlives the call.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
+        return false;
+    }
+    #[allow(clippy::unnecessary_cast)]
+    LOCAL.contains(&(st.f_type as i64))
 }
 
 /// The drop-in directories in unit directory `dir`, or none if it cannot be read.

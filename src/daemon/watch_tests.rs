@@ -4,20 +4,20 @@
 use super::*;
 
 /// A pass as the daemon would note it: its mark and when it began.
-type Pass = (u64, SystemTime);
+type Pass = (u64, Began);
 
-/// Waits (up to 8 s) until a pass begun now would hold a moment later, as after a pass:
+/// Waits (up to 10 s) until a pass begun now would hold a moment later, as after a pass:
 /// that pass, and whether the watcher sent a batch meanwhile.
 fn idle(changes: &Changes, rx: &mut mpsc::UnboundedReceiver<()>) -> (Pass, bool) {
     let t = std::time::Instant::now();
     let mut batch = false;
     loop {
-        assert!(t.elapsed().as_secs() < 8, "the watcher never went idle");
+        assert!(t.elapsed().as_secs() < 10, "the watcher never went idle");
         std::thread::sleep(std::time::Duration::from_millis(50));
         while rx.try_recv().is_ok() {
             batch = true;
         }
-        let pass = (changes.now(), SystemTime::now());
+        let pass = (changes.now(), Began::now());
         std::thread::sleep(std::time::Duration::from_millis(300));
         while rx.try_recv().is_ok() {
             batch = true;
@@ -36,9 +36,10 @@ fn every_change_is_seen_until_a_pass_can_see_it() {
     let generated = t.path().join("generator");
     std::fs::create_dir(&units).unwrap();
     std::fs::create_dir(&generated).unwrap();
-    let changes = Changes::new();
+    // File times here are this machine's fine-grained ones: a tenth of a second will do.
+    let changes = Changes::with_margin(std::time::Duration::from_millis(100));
     assert!(
-        !changes.unchanged_since(0, SystemTime::now()),
+        !changes.unchanged_since(0, Began::now()),
         "nothing holds before the watcher runs"
     );
     let dirs = vec![
@@ -129,13 +130,46 @@ fn every_change_is_seen_until_a_pass_can_see_it() {
         ("a symlink to nothing", t.path().join("nothing.service")),
     ] {
         std::os::unix::fs::symlink(&target, &link).unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(1500));
-        let (now, at) = (changes.now(), SystemTime::now());
-        std::thread::sleep(std::time::Duration::from_millis(1200));
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let (now, at) = (changes.now(), Began::now());
+        std::thread::sleep(std::time::Duration::from_millis(400));
         assert!(!changes.unchanged_since(now, at), "{what}: holds");
         std::fs::remove_file(&link).unwrap();
         idle(&changes, &mut rx);
     }
+
+    // A drop-in directory that is a symlink, pointed elsewhere without an event here (its
+    // files older than the pass): seen, and watched anew with a pass.
+    let rel1 = t.path().join("rel1");
+    let rel2 = t.path().join("rel2");
+    for r in [&rel1, &rel2] {
+        std::fs::create_dir(r).unwrap();
+        std::fs::write(r.join("armor.conf"), "[X-Armor]\n").unwrap();
+    }
+    let current = t.path().join("current");
+    std::os::unix::fs::symlink(&rel1, &current).unwrap();
+    std::os::unix::fs::symlink(&current, units.join("h.service.d")).unwrap();
+    let (mut pass, _) = idle(&changes, &mut rx);
+    std::fs::remove_file(&current).unwrap();
+    std::os::unix::fs::symlink(&rel2, &current).unwrap();
+    assert!(
+        !changes.unchanged_since(pass.0, pass.1),
+        "a drop-in directory pointed elsewhere: not seen"
+    );
+    let batch;
+    (pass, batch) = idle(&changes, &mut rx);
+    assert!(batch, "a drop-in directory pointed elsewhere: no pass");
+    // One that leads to nothing yet, then to a directory made later.
+    let later_dir = t.path().join("made-later");
+    std::os::unix::fs::symlink(&later_dir, units.join("i.service.d")).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let (now, at) = (changes.now(), Began::now());
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    assert!(
+        !changes.unchanged_since(now, at),
+        "a drop-in directory that leads to nothing: holds"
+    );
+    let _ = pass;
 }
 
 #[test]
