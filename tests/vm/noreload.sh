@@ -3,8 +3,9 @@
 # reload"): systemd reads a unit it has not loaded from disk when it is started by name, by a
 # socket or by a timer, and so must unitarmor. The daemon watches the unit directories and
 # reads a new or changed drop-in as soon as it is closed; `unitarmor status` listing the unit
-# shows it has, and the unit is then armored from its first instruction. Each armored unit has
-# an unarmored twin (the same unit, no drop-in) whose read works.
+# shows it has, and the unit is then armored from its first instruction. A named policy edited
+# without a reload is read the same way. Each armored unit has an unarmored twin (the same unit,
+# no drop-in) whose read works.
 # Run in the guest by tests/vm/run (through suite.sh).
 . ./lib.sh
 
@@ -66,6 +67,38 @@ mv /etc/systemd/system/armor-nr-mv.service.d/.armor.conf.tmp /etc/systemd/system
 check "[renamed into a new drop-in directory] the daemon reads it" wait_rules armor-nr-mv.service 1
 systemctl start armor-nr-mv.service
 check "[renamed into a new drop-in directory] the read is denied" read_failed armor-nr-mv
+
+# 5. A named policy edited without a reload: every unit that includes it follows at once.
+echo other >/srv/noreload/other
+mkdir -p /etc/unitarmor/policies
+named() {
+  printf 'description = "noreload.sh"\n'
+  for f in "$@"; do
+    printf '[[rule]]\naction = "deny"\nclass = "read"\nargs = ["/srv/noreload/%s"]\n' "$f"
+  done
+}
+named secret >/etc/unitarmor/policies/armortest-nr.toml
+reads_other='[Service]
+Type=oneshot
+ExecStart=/bin/sh -c "cat /srv/noreload/other >/run/armortest/%N.out 2>&1; echo $$? >>/run/armortest/%N.out"'
+unit armor-nr-named.service "$reads_other"
+unit armor-nr-named-twin.service "$reads_other"
+dropin armor-nr-named.service armor.conf '[X-Armor]
+ArmorPolicy=@armortest-nr'
+
+check "[named policy] the unit is armored by it" wait_rules armor-nr-named.service 1
+systemctl start armor-nr-named.service
+check "[named policy] before the edit, its other file is read" grep -qx other /run/armortest/armor-nr-named.out
+named secret other >/etc/unitarmor/policies/armortest-nr.toml
+check "[named policy edited, no reload] the daemon reads it" wait_rules armor-nr-named.service 2
+systemctl start armor-nr-named.service armor-nr-named-twin.service
+check "[named policy edited, no reload] the new rule denies the read" \
+  grep -qx 1 /run/armortest/armor-nr-named.out
+check "[named policy edited, no reload] the unarmored twin reads it" \
+  grep -qx other /run/armortest/armor-nr-named-twin.out
+check "[named policy edited, no reload] journalctl -u has the denial" eventually sh -c \
+  "journalctl -u armor-nr-named.service -o cat | grep -q 'Denied read of /srv/noreload/other'"
+rm -f /etc/unitarmor/policies/armortest-nr.toml
 
 systemctl stop armor-nr-timer.timer armor-nr-timer-twin.timer 2>/dev/null
 rm -rf /etc/systemd/system/armor-nr-* /srv/noreload
