@@ -83,6 +83,7 @@ try own-abstract own_abstract
 try systemd-run run_elsewhere
 try busctl-ping timeout 60 busctl call org.freedesktop.systemd1 /org/freedesktop/systemd1 org.freedesktop.DBus.Peer Ping
 try daemon-reload timeout 60 systemctl daemon-reload
+try sync-socket timeout 60 unitarmor sync
 try logger logger -t armortest "hello-logger-$name"
 try systemd-cat journal_stream
 echo "hello-stdout-$name"

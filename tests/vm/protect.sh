@@ -398,6 +398,7 @@ allowed armor-p-bus own-abstract "bus: connect to @armortest-own-UNIT, an abstra
 denied armor-p-bus systemd-run "bus: systemd-run --wait --pipe cat /srv/armortest/secret (PID 1 runs it in a fresh unit)"
 denied armor-p-bus busctl-ping "bus: busctl call org.freedesktop.systemd1 ... org.freedesktop.DBus.Peer Ping"
 denied armor-p-bus daemon-reload "bus: systemctl daemon-reload"
+denied armor-p-bus sync-socket "bus: unitarmor sync (the daemon's sync socket; a reload's request makes it read every unit's files)"
 allowed armor-p-bus logger "bus: logger to /dev/log"
 allowed armor-p-bus systemd-cat "bus: systemd-cat to the journal's stream socket"
 # in_journal MESSAGE JOURNALCTL-ARGS...: a record matching the arguments has exactly MESSAGE.
