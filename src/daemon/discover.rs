@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use tracing::warn;
 use zbus::Connection;
 
+use crate::policy::diag::Severity;
 use crate::policy::resolve::{self, UNIT_DIRS};
 use crate::policy::specifiers::UnitName;
 use crate::policy::Diagnostics;
@@ -18,6 +19,9 @@ pub(super) struct Candidate {
     pub(super) files: Vec<PathBuf>,
     pub(super) slice: String,
     pub(super) control_group: String,
+    /// Drop-in directories of the unit that exist but could not be listed (read from disk
+    /// only: systemd's view lists its own files).
+    pub(super) unlisted: Vec<(PathBuf, String)>,
 }
 
 /// Every service that is armored, as systemd sees it where it is loaded: unit files and
@@ -27,7 +31,7 @@ pub(super) struct Candidate {
 pub(super) async fn discover(conn: &Connection, manager: &ManagerProxy<'_>) -> Vec<Candidate> {
     let mut out: Vec<Candidate> = discover_on_disk(&HashSet::new())
         .into_iter()
-        .filter(|c| resolve::mentions_armor(&c.files))
+        .filter(|c| resolve::mentions_armor(&c.files) || !c.unlisted.is_empty())
         .collect();
     for c in &mut out {
         if UnitName::new(c.name.as_str()).is_template() {
@@ -100,7 +104,7 @@ pub(super) fn discover_on_disk(skip: &HashSet<String>) -> Vec<Candidate> {
         .into_iter()
         .filter(|n| !skip.contains(n))
         .map(|name| {
-            let files = files_on_disk(&name);
+            let (files, unlisted) = files_on_disk(&name);
             let slice =
                 systemd::slice_from_files(&files).unwrap_or_else(|| systemd::default_slice(&name));
             Candidate {
@@ -108,6 +112,7 @@ pub(super) fn discover_on_disk(skip: &HashSet<String>) -> Vec<Candidate> {
                 control_group: String::new(),
                 name,
                 files,
+                unlisted,
             }
         })
         .collect();
@@ -126,15 +131,18 @@ pub(super) fn named_on_disk(unit: &str) -> bool {
     })
 }
 
-/// A unit's fragment and drop-ins on disk, in systemd's order; drop-in directory entries that
-/// systemd does not read (FIFOs, sockets, devices, directories) are skipped with a warning.
-pub(super) fn files_on_disk(unit: &str) -> Vec<PathBuf> {
+/// A unit's fragment and drop-ins on disk, in systemd's order, and its drop-in directories
+/// that could not be listed; drop-in directory entries that systemd does not read (FIFOs,
+/// sockets, devices, directories) are skipped with a warning.
+pub(super) fn files_on_disk(unit: &str) -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
     let mut diags = Diagnostics::default();
-    let (fragment, dropins) = resolve::unit_files_checked(Path::new("/"), unit, &mut diags);
-    for d in &diags.0 {
+    let found = resolve::unit_files_checked(Path::new("/"), unit, &mut diags);
+    // Unlisted directories are reported by `reconcile`, as errors.
+    for d in diags.0.iter().filter(|d| d.severity == Severity::Warning) {
         warn!(object_systemd_unit = unit, "{unit}: {d}");
     }
-    fragment.into_iter().chain(dropins).collect()
+    let files = found.fragment.into_iter().chain(found.dropins).collect();
+    (files, found.unlisted)
 }
 
 /// Slices first, then templates, then units: each binds its whole cgroup tree, and what is
@@ -154,22 +162,29 @@ pub(super) fn bind_order(name: &str) -> u8 {
 /// layer per slice that mentions `[X-Armor]`, for [`resolve::merge_layers`]: no slice's
 /// files can drop the rules of a slice above it.
 pub(super) fn slice_layers(slice: &str) -> Vec<Vec<PathBuf>> {
+    slice_layers_checked(slice).0
+}
+
+/// [`slice_layers`], and the slices' drop-in directories that could not be listed.
+pub(super) fn slice_layers_checked(slice: &str) -> (Vec<Vec<PathBuf>>, Vec<(PathBuf, String)>) {
     let Some(stem) = slice.strip_suffix(".slice") else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
     let mut out = Vec::new();
+    let mut unlisted = Vec::new();
     let mut prefix = String::new();
     for part in stem.split('-').filter(|p| !p.is_empty()) {
         if !prefix.is_empty() {
             prefix.push('-');
         }
         prefix.push_str(part);
-        let files = files_on_disk(&format!("{prefix}.slice"));
+        let (files, dirs) = files_on_disk(&format!("{prefix}.slice"));
         if resolve::mentions_armor(&files) {
             out.push(files);
         }
+        unlisted.extend(dirs);
     }
-    out
+    (out, unlisted)
 }
 
 /// `a-b.slice` is in `a.slice`; `a.slice` in the root slice.
@@ -194,6 +209,7 @@ pub(super) fn candidate_from(info: UnitInfo) -> Candidate {
         files: info.files,
         slice,
         control_group: info.control_group,
+        unlisted: Vec::new(),
     }
 }
 

@@ -10,7 +10,7 @@ use tracing::{error, info, warn};
 use super::cgroups::cgroup_bindings;
 use super::discover::{
     bind_order, candidate_from, cgroup_pattern, expected_path, named_on_disk, parent_slice,
-    slice_layers, template_of, Candidate,
+    slice_layers, slice_layers_checked, template_of, Candidate,
 };
 use super::{Armored, Daemon};
 use crate::compile;
@@ -88,13 +88,20 @@ impl Daemon {
             c.slice.clone()
         };
         // Each slice is a layer of its own: the unit can neither drop nor soften its rules.
-        let policy = resolve::merge_layers(
+        let (layers, slices_unlisted) = slice_layers_checked(&parent);
+        let mut policy = resolve::merge_layers(
             &Lookup::system(),
-            &slice_layers(&parent),
+            &layers,
             &c.files,
             Some(&unit),
             &mut diags,
         );
+        // A drop-in directory that could not be listed may hold anything: as a file that
+        // could not be read, it keeps the last good policy or refuses everything.
+        for (dir, why) in c.unlisted.iter().chain(&slices_unlisted) {
+            diags.error(&crate::policy::Source::new(dir, 1), why.clone());
+            policy.unreadable.push(dir.clone());
+        }
         let mut errors: Vec<String> = diags.errors().map(|d| d.to_string()).collect();
         let expected = expected_path(c);
         // A cgroup path the kernel key cannot hold is never skipped silently: existing cgroups
@@ -165,28 +172,39 @@ impl Daemon {
             return;
         }
         let mut compile_failed = false;
-        let mut tables =
-            match compile::compile_for(&policy, Some(&cgroup_pattern(&c.name, &expected))) {
-                Ok(t) => t,
-                Err(e) => {
-                    if self.keep_last_good(&c.name, e.to_string()) {
-                        return;
-                    }
-                    // No last good policy: fail closed. The unit is bound to a policy that
-                    // refuses every path in every class, so it cannot run unarmored (its start
-                    // fails at exec), and the error is listed by `unitarmor status`.
-                    error!(
-                        object_systemd_unit = c.name.as_str(),
-                        unitarmor_unit = c.name.as_str(),
-                        "{}: {e}; armored with a policy that refuses everything until its files \
-                     are fixed",
-                        c.name
-                    );
-                    errors.push(e.to_string());
-                    compile_failed = true;
-                    compile::refuse_all(&policy)
+        // Files it could not read may say anything: with no last good policy (kept above
+        // when there is one), the unit is refused everything, as for a policy that does not
+        // compile.
+        let compiled = if policy.unreadable.is_empty() {
+            compile::compile_for(&policy, Some(&cgroup_pattern(&c.name, &expected)))
+                .map_err(|e| e.to_string())
+        } else {
+            Err(format!(
+                "{} of its files or drop-in directories could not be read",
+                policy.unreadable.len()
+            ))
+        };
+        let mut tables = match compiled {
+            Ok(t) => t,
+            Err(e) => {
+                if self.keep_last_good(&c.name, e.to_string()) {
+                    return;
                 }
-            };
+                // No last good policy: fail closed. The unit is bound to a policy that
+                // refuses every path in every class, so it cannot run unarmored (its start
+                // fails at exec), and the error is listed by `unitarmor status`.
+                error!(
+                    object_systemd_unit = c.name.as_str(),
+                    unitarmor_unit = c.name.as_str(),
+                    "{}: {e}; armored with a policy that refuses everything until its files \
+                     are fixed",
+                    c.name
+                );
+                errors.push(e.to_string());
+                compile_failed = true;
+                compile::refuse_all(&policy)
+            }
+        };
         let Some(id) = self.alloc_id() else {
             let why = format!("no free policy slot (limit {})", REFUSE_ID - 1);
             if self.keep_last_good(&c.name, why.clone()) {

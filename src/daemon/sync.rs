@@ -216,7 +216,9 @@ pub fn sync_command() -> i32 {
 fn write_wait_dropins(dir: &Path) -> Result<usize> {
     let mut n = 0;
     for c in discover_on_disk(&HashSet::new()) {
-        let armored = resolve::mentions_armor(&c.files) || !slice_layers(&c.slice).is_empty();
+        let armored = resolve::mentions_armor(&c.files)
+            || !c.unlisted.is_empty()
+            || !slice_layers(&c.slice).is_empty();
         if !c.name.ends_with(".service")
             || c.name == "unitarmor.service"
             || c.name == SYNC_UNIT
@@ -457,7 +459,12 @@ impl Daemon {
             .map(|n| disk_candidate(n))
             .collect();
         candidates.extend(extra);
-        candidates.retain(|c| resolve::mentions_armor(&c.files));
+        candidates.retain(|c| resolve::mentions_armor(&c.files) || !c.unlisted.is_empty());
+        // A pass that could not read everything answers no later start on its own: the next
+        // one reads again.
+        let complete = candidates
+            .iter()
+            .all(|c| c.unlisted.is_empty() && resolve::all_readable(&c.files));
         for c in &mut candidates {
             if let Some(a) = self.units.get(&c.name) {
                 if systemd::slice_from_files(&c.files) == a.slice_setting {
@@ -474,7 +481,7 @@ impl Daemon {
                 self.bind_existing(c);
             }
         }
-        self.last_pass = Some(LastPass {
+        self.last_pass = complete.then(|| LastPass {
             mark,
             began,
             room: self.room(),
@@ -485,14 +492,14 @@ impl Daemon {
 
 /// A unit as the files on disk configure it (as `discover_on_disk` resolves each one).
 pub(super) fn disk_candidate(name: &str) -> Candidate {
-    let (fragment, dropins) = resolve::unit_files(Path::new("/"), name);
-    let files: Vec<PathBuf> = fragment.into_iter().chain(dropins).collect();
+    let (files, unlisted) = super::discover::files_on_disk(name);
     let slice = systemd::slice_from_files(&files).unwrap_or_else(|| systemd::default_slice(name));
     Candidate {
         name: name.to_string(),
         files,
         slice,
         control_group: String::new(),
+        unlisted,
     }
 }
 

@@ -120,6 +120,10 @@ pub struct Policy {
     /// whose every rule is broken is still armored: its implicit protections hold. Cleared by an
     /// empty `ArmorPolicy=` like the rules.
     pub broken: usize,
+    /// Files that could not be read (an I/O error, or larger than unitarmor reads): what they
+    /// say is unknown, so the unit counts as armored, and a daemon with no last good policy
+    /// for it refuses it everything (never silently unarmored by a file it cannot read).
+    pub unreadable: Vec<PathBuf>,
 }
 
 impl Policy {
@@ -157,9 +161,11 @@ impl Policy {
 
     /// True when the kernel should enforce or audit anything for this unit: it has rules, or
     /// rules that did not parse (never silently unarmored by a typo).
+    /// A file that could not be read counts: it may say anything.
     pub fn is_armored(&self) -> bool {
-        self.configured
-            && self.mode != Mode::Off
-            && (!self.rules.is_empty() || !self.broken_allow.is_empty() || self.broken > 0)
+        !self.unreadable.is_empty()
+            || (self.configured
+                && self.mode != Mode::Off
+                && (!self.rules.is_empty() || !self.broken_allow.is_empty() || self.broken > 0))
     }
 }

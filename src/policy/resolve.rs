@@ -36,13 +36,27 @@ pub const UNIT_DIRS: [&str; 13] = [
     "/run/systemd/generator.late",
 ];
 
-/// Whether any of `files` has an `[X-Armor]` section (a cheap test before parsing). Files
-/// are read with [`dropin::read_limited`]: a FIFO or device is never opened for reading.
+/// Whether any of `files` has an `[X-Armor]` section (a cheap test before parsing), or may
+/// have one: a file that cannot be read (an I/O error, or too large) counts, so that the unit
+/// is looked at and the error reported rather than the unit silently passed over. Files are
+/// read with [`dropin::read_limited`]: a FIFO or device is never opened for reading (and,
+/// as systemd does not read it either, does not count).
 pub fn mentions_armor(files: &[PathBuf]) -> bool {
     let needle = format!("[{}]", dropin::SECTION);
-    files.iter().any(|f| {
-        dropin::read_limited(f)
-            .is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+    files.iter().any(|f| match dropin::read_limited(f) {
+        Ok(b) => b.windows(needle.len()).any(|w| w == needle.as_bytes()),
+        Err(dropin::ReadError::NotRegular(_)) => false,
+        Err(_) => true,
+    })
+}
+
+/// Whether every one of `files` can be read (or is one systemd does not read either).
+pub fn all_readable(files: &[PathBuf]) -> bool {
+    files.iter().all(|f| {
+        matches!(
+            dropin::read_limited(f),
+            Ok(_) | Err(dropin::ReadError::NotRegular(_))
+        )
     })
 }
 
@@ -74,7 +88,20 @@ pub fn dropin_dir_names(unit: &str) -> Vec<String> {
 /// The fragment and drop-ins of `unit` under `root`, in the order systemd applies them
 /// (what [`unit_files_checked`] finds, without its warnings).
 pub fn unit_files(root: &Path, unit: &str) -> (Option<PathBuf>, Vec<PathBuf>) {
-    unit_files_checked(root, unit, &mut Diagnostics::default())
+    let found = unit_files_checked(root, unit, &mut Diagnostics::default());
+    (found.fragment, found.dropins)
+}
+
+/// What [`unit_files_checked`] finds.
+#[derive(Debug, Default)]
+pub struct UnitFiles {
+    /// The unit file (for an instance without one, its template's).
+    pub fragment: Option<PathBuf>,
+    /// The drop-ins, in the order systemd applies them.
+    pub dropins: Vec<PathBuf>,
+    /// Drop-in directories that exist but could not be listed (an I/O error, a symlink
+    /// loop, no file descriptors left), each with why: what they hold is unknown.
+    pub unlisted: Vec<(PathBuf, String)>,
 }
 
 /// The fragment and drop-ins of `unit` under `root`, in the order systemd applies them.
@@ -83,12 +110,10 @@ pub fn unit_files(root: &Path, unit: &str) -> (Option<PathBuf>, Vec<PathBuf>) {
 /// not hidden (no leading `.`), that is a regular file or a symlink (a symlink to
 /// `/dev/null` masks the name; one to anything but a regular file is refused when it is
 /// read, see [`dropin::read_limited`]). FIFOs, sockets, devices and directories named
-/// `*.conf` are skipped, as systemd skips them, with a warning naming each in `diags`.
-pub fn unit_files_checked(
-    root: &Path,
-    unit: &str,
-    diags: &mut Diagnostics,
-) -> (Option<PathBuf>, Vec<PathBuf>) {
+/// `*.conf` are skipped, as systemd skips them, with a warning naming each in `diags`. A
+/// directory that exists but cannot be listed is an error in `diags`, and is returned in
+/// [`UnitFiles::unlisted`].
+pub fn unit_files_checked(root: &Path, unit: &str, diags: &mut Diagnostics) -> UnitFiles {
     let dirs: Vec<PathBuf> = UNIT_DIRS
         .iter()
         .map(|d| root.join(d.trim_start_matches('/')))
@@ -106,15 +131,25 @@ pub fn unit_files_checked(
     });
     // File name -> path; the first (highest-priority) directory to hold a name wins.
     let mut by_name: BTreeMap<String, Option<PathBuf>> = BTreeMap::new();
+    let mut unlisted = Vec::new();
     for d in &dirs {
         for name in dropin_dir_names(unit) {
-            let Ok(entries) = std::fs::read_dir(d.join(&name)) else {
-                continue;
+            let dir = d.join(&name);
+            let listed = std::fs::read_dir(&dir).and_then(|entries| {
+                entries
+                    .map(|e| e.map(|e| (e.path(), e.file_type())))
+                    .collect::<std::io::Result<Vec<_>>>()
+            });
+            let mut files = match listed {
+                Ok(files) => files,
+                Err(e) if absent(&e) => continue,
+                Err(e) => {
+                    let why = format!("cannot list this drop-in directory: {e}");
+                    diags.error(&Source::new(&dir, 1), why.clone());
+                    unlisted.push((dir, why));
+                    continue;
+                }
             };
-            let mut files: Vec<_> = entries
-                .flatten()
-                .map(|e| (e.path(), e.file_type()))
-                .collect();
             files.sort_by(|a, b| a.0.cmp(&b.0));
             for (f, file_type) in files {
                 let Some(file_name) = f.file_name().and_then(|n| n.to_str()) else {
@@ -138,7 +173,20 @@ pub fn unit_files_checked(
             }
         }
     }
-    (fragment, by_name.into_values().flatten().collect())
+    UnitFiles {
+        fragment,
+        dropins: by_name.into_values().flatten().collect(),
+        unlisted,
+    }
+}
+
+/// Whether a failed listing means the directory is not there (not an error: most units have
+/// no drop-in directory, and a file of that name is no directory to systemd either).
+fn absent(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+    )
 }
 
 /// Merges the `[X-Armor]` sections of `files`, in order, into a policy for `unit`.
@@ -169,6 +217,9 @@ fn merge_onto(
             Ok(b) => b,
             Err(e) => {
                 dropin::report_read_error(file, &e, diags);
+                if !matches!(e, dropin::ReadError::NotRegular(_)) {
+                    policy.unreadable.push(file.clone());
+                }
                 continue;
             }
         };
@@ -218,6 +269,7 @@ pub fn merge_layers(
         };
         let (layer, mode_set) = merge_onto(lookup, start, files, own, unit, diags);
         policy.configured |= layer.configured;
+        policy.unreadable.extend(layer.unreadable);
         policy.exempt = layer.exempt;
         policy.exempt_sources = layer.exempt_sources;
         last_mode = layer.mode;

@@ -274,7 +274,7 @@ fn dropins_are_what_systemd_reads_and_nothing_blocks() {
     let link = dir.join("yy.conf");
     std::os::unix::fs::symlink(r.join("fifo"), &link).unwrap();
     let mut diags = Diagnostics::default();
-    let (_, files) = unit_files_checked(r, "app.service", &mut diags);
+    let files = unit_files_checked(r, "app.service", &mut diags).dropins;
     assert_eq!(files, [ok.clone(), link.clone()]);
     let warned: Vec<String> = diags.0.iter().map(|d| d.to_string()).collect();
     assert_eq!(warned.len(), 2, "{warned:?}");
@@ -443,4 +443,73 @@ fn units_without_the_section_are_not_armored() {
         "[X-Armor]\nArmorMode=off\nArmorPolicy=deny read /x\n",
     );
     assert!(!merge(&Lookup::under(t.path()), &[off], None, &mut diags).is_armored());
+}
+
+/// A file or drop-in directory that cannot be read is never taken as "no armor": the unit is
+/// looked at (`mentions_armor`), counts as armored, and the file or directory is named.
+#[test]
+fn what_cannot_be_read_is_never_taken_for_no_armor() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    write(
+        r,
+        "etc/systemd/system/app.service",
+        "[Service]\nExecStart=/bin/true\n",
+    );
+    // A drop-in directory that leads to itself: it exists, and listing it fails (ELOOP).
+    let loop_dir = r.join("etc/systemd/system/app.service.d");
+    std::os::unix::fs::symlink(&loop_dir, &loop_dir).unwrap();
+    let mut diags = Diagnostics::default();
+    let found = unit_files_checked(r, "app.service", &mut diags);
+    assert!(found.fragment.is_some() && found.dropins.is_empty());
+    assert_eq!(found.unlisted.len(), 1, "{found:?}");
+    assert_eq!(found.unlisted[0].0, loop_dir);
+    assert!(diags.has_errors(), "{diags:?}");
+    assert!(
+        diags.0[0]
+            .to_string()
+            .contains("cannot list this drop-in directory"),
+        "{diags:?}"
+    );
+    // A unit without a drop-in directory, or with a file where one would be, has none.
+    let mut diags = Diagnostics::default();
+    write(r, "etc/systemd/system/other.service.d", "not a directory");
+    let found = unit_files_checked(r, "other.service", &mut diags);
+    assert!(
+        found.unlisted.is_empty() && !diags.has_errors(),
+        "{diags:?}"
+    );
+
+    // A drop-in that cannot be read (a symlink loop; a file over the size limit).
+    let dir = r.join("etc/systemd/system/web.service.d");
+    std::fs::create_dir_all(&dir).unwrap();
+    let looped = dir.join("armor.conf");
+    std::os::unix::fs::symlink(&looped, &looped).unwrap();
+    let huge = dir.join("huge.conf");
+    std::fs::write(&huge, vec![b'#'; dropin::MAX_FILE_BYTES + 1]).unwrap();
+    let plain = write(r, "plain.conf", "[Service]\nUser=nobody\n");
+    for f in [&looped, &huge] {
+        assert!(mentions_armor(&[plain.clone(), f.clone()]), "{f:?}");
+        assert!(!all_readable(&[plain.clone(), f.clone()]), "{f:?}");
+        let mut diags = Diagnostics::default();
+        let p = merge(
+            &Lookup::under(r),
+            &[plain.clone(), f.clone()],
+            None,
+            &mut diags,
+        );
+        assert_eq!(p.unreadable, std::slice::from_ref(f));
+        assert!(p.is_armored() && diags.has_errors(), "{diags:?}");
+        // Not even `ArmorMode=off` before it, in another layer, disarms it.
+        let off = write(r, "off.conf", "[X-Armor]\nArmorMode=off\n");
+        let p = merge_layers(
+            &Lookup::under(r),
+            &[vec![f.clone()]],
+            &[off],
+            None,
+            &mut diags,
+        );
+        assert!(p.is_armored(), "{f:?}");
+    }
+    assert!(!mentions_armor(std::slice::from_ref(&plain)) && all_readable(&[plain]));
 }

@@ -1,10 +1,10 @@
 #!/bin/bash
 # Never silently unarmored: escaped cgroup names, broken allow rules after a daemon restart, a
 # FIFO among the drop-ins, slice precedence, decoy floods, attribution of delegated
-# sub-cgroups, units loaded without a daemon-reload (by name, by a timer, by a socket) and
-# template instances with a Slice= of their own. Each armored unit has an unarmored twin where
-# that shows the operation works without armor. Run in the guest by tests/vm/run (through
-# suite.sh).
+# sub-cgroups, units loaded without a daemon-reload (by name, by a timer, by a socket),
+# template instances with a Slice= of their own, drop-ins too large to read. Each armored unit
+# has an unarmored twin where that shows the operation works without armor. Run in the guest
+# by tests/vm/run (through suite.sh).
 . ./lib.sh
 DENIED_ID=63870318b8114d0f9b311f80e77ce97a
 SUPPRESSED_ID=f7268ce9a591428d92a084ca78847c90
@@ -172,6 +172,10 @@ unit fcs@.service "$(tmpl fcs.slice)"
 dropin fcs@.service armor.conf "$deny_secret"
 unit fctw@.service "$(tmpl 'fctw-%i.slice')"
 
+# 9. A unit armored before its drop-ins grow past what unitarmor reads (the section below).
+unit fc-grow.service "$oneshot_cat"
+dropin fc-grow.service armor.conf "$deny_secret"
+
 check "daemon-reload with all the units" timeout 120 systemctl daemon-reload
 
 # --- 7. started without a daemon-reload of their own ------------------------------------------
@@ -314,6 +318,43 @@ check "unitarmor status names the file and line 3" grep -Fq "fc-broken.service.d
 check "unitarmor status names the file and line 4" grep -Fq "fc-broken.service.d/armor.conf:4: error" /tmp/fc-broken.status
 check "journalctl -u fc-broken.service has the error after the restart" sh -c \
   "journalctl -u fc-broken.service --since '$since' -o cat | grep -Fq 'fc-broken.service.d/armor.conf:3: error'"
+
+# --- 9. drop-ins unitarmor cannot read -------------------------------------------------------
+# A drop-in larger than unitarmor reads (4 MiB; systemd reads it whole). A unit armored for
+# the first time by such a file is refused everything, with the file named in its journal
+# (it was passed over as having no [X-Armor] before); an armored unit to which such a file is
+# added keeps its last good policy, even when the file says ArmorMode=off.
+padding() {
+  awk 'BEGIN { for (i = 0; i < 60000; i++) printf "# padding %06d ..........................................................\n", i }'
+}
+for u in fc-unread fc-unread-twin; do unit $u.service "$oneshot_cat"; done
+mkdir -p /etc/systemd/system/fc-unread.service.d /etc/systemd/system/fc-unread-twin.service.d
+{ printf '%s\n' "$deny_secret"; padding; } >/etc/systemd/system/fc-unread.service.d/armor.conf
+printf '[Service]\nEnvironment=FC=1\n' >/etc/systemd/system/fc-unread-twin.service.d/env.conf
+{ printf '[X-Armor]\nArmorMode=off\n'; padding; } >/etc/systemd/system/fc-grow.service.d/zz-huge.conf
+echo "# drop-in sizes: $(stat -c '%n %s' /etc/systemd/system/fc-unread.service.d/armor.conf)"
+check "daemon-reload with drop-ins larger than unitarmor reads" timeout 120 systemctl daemon-reload
+check "systemd read the large drop-in: fc-grow.service's DropInPaths has it" sh -c \
+  "systemctl show -P DropInPaths fc-grow.service | grep -q zz-huge.conf"
+check_fails "a unit armored by a drop-in unitarmor cannot read fails to start" \
+  timeout 60 systemctl start fc-unread.service
+check "its exec denial is in journalctl -u fc-unread.service" eventually sh -c \
+  "journalctl -u fc-unread.service -o cat | grep -q 'Denied exec of /usr/bin/cat'"
+check "its journal names the file and why it was not read" \
+  jgrep fc-unread.service 'fc-unread.service.d/armor.conf:1: error: file is larger than 4194304 bytes'
+check "its journal says it is refused everything until its files are fixed" \
+  jgrep fc-unread.service 'fc-unread.service: .*could not be read; armored with a policy that refuses everything'
+check "unitarmor status lists the error" eventually sh -c \
+  "unitarmor status fc-unread.service | grep -q 'armor.conf:1: error: file is larger'"
+check "the twin (the same unit with a small drop-in) reads the file" systemctl start fc-unread-twin.service
+check "the twin printed it" read_ok fc-unread-twin.service
+check_fails "fc-grow.service keeps its last good policy: still denied" timeout 60 systemctl start fc-grow.service
+check "fc-grow.service: cat got EACCES" eacces fc-grow.service
+check "fc-grow.service's journal names the file it cannot read" \
+  jgrep fc-grow.service 'fc-grow.service.d/zz-huge.conf:1: error: file is larger than'
+check "fc-grow.service's journal says the last good policy is kept" \
+  jgrep fc-grow.service 'keeping the last good policy'
+rm -f /etc/systemd/system/fc-unread.service.d/armor.conf /etc/systemd/system/fc-grow.service.d/zz-huge.conf
 
 # --- clean-up -----------------------------------------------------------------------------
 timeout 60 systemctl stop fc-tm.timer fc-tm-twin.timer fc-sk.socket fc-sk-twin.socket 2>/dev/null
