@@ -39,7 +39,12 @@ pub(super) async fn discover(conn: &Connection, manager: &ManagerProxy<'_>) -> V
         }
         if let Ok(path) = manager.get_unit(&c.name).await {
             match systemd::unit_info(conn, path).await {
-                Ok(info) => *c = candidate_from(info),
+                Ok(info) => {
+                    // What the disk could not list stays unknown in systemd's view too.
+                    let unlisted = std::mem::take(&mut c.unlisted);
+                    *c = candidate_from(info);
+                    c.unlisted = unlisted;
+                }
                 Err(e) => warn!("cannot read unit {}: {e:#}", c.name),
             }
         }

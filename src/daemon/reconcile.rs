@@ -100,7 +100,9 @@ impl Daemon {
         // could not be read, it keeps the last good policy or refuses everything.
         for (dir, why) in c.unlisted.iter().chain(&slices_unlisted) {
             diags.error(&crate::policy::Source::new(dir, 1), why.clone());
-            policy.unreadable.push(dir.clone());
+            if !resolve::is_shared(dir) {
+                policy.unreadable.push(dir.clone());
+            }
         }
         let mut errors: Vec<String> = diags.errors().map(|d| d.to_string()).collect();
         let expected = expected_path(c);

@@ -83,13 +83,26 @@ fn regular_or_null(meta: &std::fs::Metadata) -> Result<bool, ReadError> {
     }))
 }
 
-/// Reports a file that could not be read: a warning for one that is not a regular file (as
-/// systemd skips it), an error otherwise.
+/// Reports a file that could not be read: a warning for one systemd does not read either
+/// ([`ReadError::is_absent`]), an error otherwise.
 pub fn report_read_error(path: &Path, e: &ReadError, diags: &mut Diagnostics) {
     let src = Source::new(path, 1);
-    match e {
-        ReadError::NotRegular(_) => diags.warning(&src, e.to_string()),
-        _ => diags.error(&src, e.to_string()),
+    if e.is_absent() {
+        diags.warning(&src, e.to_string());
+    } else {
+        diags.error(&src, e.to_string());
+    }
+}
+
+impl ReadError {
+    /// A file systemd does not read either: not a regular file, or gone (a symlink to
+    /// nothing, a file removed since its directory was listed).
+    pub fn is_absent(&self) -> bool {
+        match self {
+            ReadError::NotRegular(_) => true,
+            ReadError::Io(e) => e.kind() == std::io::ErrorKind::NotFound,
+            ReadError::TooLarge => false,
+        }
     }
 }
 

@@ -138,15 +138,19 @@ pub fn expand(
         );
         return Vec::new();
     }
+    // A policy that is missing or cannot be read may have allowed anything or nothing: every
+    // class it could have had allow rules in stays an allow-list (deny rather than allow).
     let Some(path) = lookup.find(name) else {
         let dirs = DIRS.map(|d| format!("{d}/{name}.toml")).join(", ");
         diags.error(at, format!("no named policy '@{name}' (looked for {dirs})"));
+        broken_allow.extend(Class::ALL);
         return Vec::new();
     };
     let text = match read_limited(&path) {
         Ok(t) => t,
         Err(e) => {
             diags.error(&Source::new(&path, 1), e);
+            broken_allow.extend(Class::ALL);
             return Vec::new();
         }
     };
@@ -158,6 +162,7 @@ pub fn expand(
                 &Source::new(&path, line),
                 format!("invalid policy file: {}", e.message()),
             );
+            broken_allow.extend(Class::ALL);
             return Vec::new();
         }
     };

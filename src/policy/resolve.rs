@@ -45,19 +45,35 @@ pub fn mentions_armor(files: &[PathBuf]) -> bool {
     let needle = format!("[{}]", dropin::SECTION);
     files.iter().any(|f| match dropin::read_limited(f) {
         Ok(b) => b.windows(needle.len()).any(|w| w == needle.as_bytes()),
-        Err(dropin::ReadError::NotRegular(_)) => false,
-        Err(_) => true,
+        Err(e) => !e.is_absent() && !is_shared(f),
     })
+}
+
+/// Whether `path` is in a drop-in directory many units read (`service.d/`, a dashed prefix's
+/// `foo-.service.d/`), not one of a unit's (or its template's) own. Such a file or directory
+/// that cannot be read is an error for every unit it applies to, and keeps each armored
+/// unit's last good policy, but does not refuse every unit that has no last good policy: one
+/// bad file there would refuse every service on the machine, unitarmor's own included.
+pub fn is_shared(path: &Path) -> bool {
+    let dir = if path.extension().is_some_and(|e| e == "d") {
+        path.file_name()
+    } else {
+        path.parent().and_then(Path::file_name)
+    };
+    let Some(name) = dir
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_suffix(".d"))
+    else {
+        return false;
+    };
+    !name.contains('.') || name.contains("-.")
 }
 
 /// Whether every one of `files` can be read (or is one systemd does not read either).
 pub fn all_readable(files: &[PathBuf]) -> bool {
-    files.iter().all(|f| {
-        matches!(
-            dropin::read_limited(f),
-            Ok(_) | Err(dropin::ReadError::NotRegular(_))
-        )
-    })
+    files
+        .iter()
+        .all(|f| dropin::read_limited(f).map_or_else(|e| e.is_absent(), |_| true))
 }
 
 /// The drop-in directory names that apply to `unit`, most general first.
@@ -217,7 +233,7 @@ fn merge_onto(
             Ok(b) => b,
             Err(e) => {
                 dropin::report_read_error(file, &e, diags);
-                if !matches!(e, dropin::ReadError::NotRegular(_)) {
+                if !e.is_absent() && !is_shared(file) {
                     policy.unreadable.push(file.clone());
                 }
                 continue;

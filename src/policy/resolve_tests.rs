@@ -513,3 +513,49 @@ fn what_cannot_be_read_is_never_taken_for_no_armor() {
     }
     assert!(!mentions_armor(std::slice::from_ref(&plain)) && all_readable(&[plain]));
 }
+
+/// What many units read (`service.d/`, `foo-.service.d/`) that cannot be read is an error for
+/// each, never a refusal of them all; a file that is gone is absent, as for systemd; a named
+/// policy that cannot be read or found keeps every class an allow-list.
+#[test]
+fn shared_or_vanished_files_and_missing_includes() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    let sys = r.join("etc/systemd/system");
+    assert!(is_shared(&sys.join("service.d/x.conf")));
+    assert!(is_shared(&sys.join("service.d")));
+    assert!(is_shared(&sys.join("foo-.service.d/x.conf")));
+    assert!(!is_shared(&sys.join("foo-bar.service.d/x.conf")));
+    assert!(!is_shared(&sys.join("web@.service.d/x.conf")));
+    assert!(!is_shared(&sys.join("app.service")));
+
+    let big = sys.join("service.d/big.conf");
+    std::fs::create_dir_all(big.parent().unwrap()).unwrap();
+    std::fs::write(&big, vec![b'#'; dropin::MAX_FILE_BYTES + 1]).unwrap();
+    let gone = sys.join("app.service.d/gone.conf");
+    std::fs::create_dir_all(gone.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(r.join("nothing"), &gone).unwrap();
+    for (f, error) in [(&big, true), (&gone, false)] {
+        assert!(!mentions_armor(std::slice::from_ref(f)), "{f:?}");
+        let mut diags = Diagnostics::default();
+        let p = merge(&Lookup::under(r), std::slice::from_ref(f), None, &mut diags);
+        assert!(p.unreadable.is_empty() && !p.is_armored(), "{f:?}");
+        assert_eq!(diags.has_errors(), error, "{f:?}: {diags:?}");
+    }
+
+    let d = write(
+        r,
+        "inc.conf",
+        "[X-Armor]\nArmorPolicy=deny read /x\nArmorPolicy=@not-there\n",
+    );
+    let mut diags = Diagnostics::default();
+    let p = merge(&Lookup::under(r), &[d], None, &mut diags);
+    assert!(diags.has_errors());
+    assert!(
+        crate::policy::Class::ALL
+            .iter()
+            .all(|c| p.broken_allow.contains(c)),
+        "{:?}",
+        p.broken_allow
+    );
+}
