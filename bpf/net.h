@@ -222,19 +222,6 @@ struct port_scan {
 	bool has_alt, listed;
 };
 
-/*
- * Zero, in a form the verifier cannot fold: the nanoseconds since boot stay below 2^63 for
- * 292 years. Verifiers before 6.7 check a bpf_loop() callback as if it ran once, with the
- * context as the caller left it; a field that starts as a known constant would have the
- * callback's branches on it decided at load for every iteration (the untaken side dropped
- * as dead code), though a later iteration finds it changed. Started from this, the field is
- * unknown to the verifier, which checks both sides.
- */
-static __always_inline __u32 unfolded_zero(void)
-{
-	return bpf_ktime_get_ns() >> 63;
-}
-
 /* One port rule, entry `i` of the policy's list: 0 to go on to the next, 1 to stop (with
  * `result` set if this entry decided). */
 static long port_scan_one(__u32 i, void *ctx)

@@ -135,16 +135,6 @@ __noinline __u64 ua_path_state(__u64 mnt, __u64 dentry, __u32 policy, __u32 star
 	       (kept << 46) | ((pstate & UA_PROTECT_STATE_MASK) << 47);
 }
 
-/* A kernel pointer as the plain number a global function may take: the verifier refuses a
- * typed pointer (a hook's argument) there, and reads only go through BPF_CORE_READ anyway. */
-static __always_inline __u64 as_number(const void *p)
-{
-	__u64 v = 0;
-
-	bpf_probe_read_kernel(&v, sizeof(v), &p);
-	return v;
-}
-
 /* ua_path_state() from `start`, once more if another task took the path buffer meanwhile (see
  * claim()). */
 static __always_inline __u64 path_state(struct armor *a, struct vfsmount *mnt,

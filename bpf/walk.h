@@ -154,17 +154,34 @@ stop:
 }
 
 /*
+ * Zero, in a form the verifier cannot fold: the nanoseconds since boot stay below 2^63 for
+ * 292 years. Verifiers before 6.7 check a bpf_loop() callback as if it ran once, with the
+ * context as the caller left it; a field that starts as a known constant would have the
+ * callback's branches on it decided at load for every iteration (the untaken side dropped
+ * as dead code), though a later iteration finds it changed. Started from this, the field is
+ * unknown to the verifier, which checks both sides.
+ */
+static __always_inline __u32 unfolded_zero(void)
+{
+	return bpf_ktime_get_ns() >> 63;
+}
+
+/*
  * Writes the path of (mnt, dentry) into s->path, ending just before UA_PATH_MAX, and returns
  * where it starts; *status says whether it could be built. bpf_loop() keeps the verifier's
  * work independent of UA_PATH_DEPTH; a deeper path is unbuildable.
  */
-static __always_inline __u32 build_path(struct scratch *s, struct vfsmount *vfsmnt,
-					struct dentry *dentry, __u8 *status, __u8 exe)
+static __always_inline __u32 build_path_here(struct scratch *s, struct vfsmount *vfsmnt,
+					     struct dentry *dentry, __u8 *status, __u8 exe)
 {
+	/* pos starts unfolded (UA_PATH_MAX at run time): as a known constant, the callback's
+	 * length checks (len + 1 >= pos) would be settled as never true at load on 6.1, and a
+	 * path longer than the buffer could wrap instead of being unbuildable, depending only on
+	 * how clang lays the code out (longpath.sh runs such a path). */
 	struct path_walk pw = {
 		.dentry = (__u64)dentry,
 		.vfsmnt = (__u64)vfsmnt,
-		.pos = UA_PATH_MAX,
+		.pos = UA_PATH_MAX * (1 - unfolded_zero()),
 		.exe = exe,
 	};
 	__u32 pos;
@@ -177,6 +194,46 @@ static __always_inline __u32 build_path(struct scratch *s, struct vfsmount *vfsm
 		s->path[slot(exe, pos)] = '/';
 	}
 	return pos;
+}
+
+/* A kernel pointer as the plain number a global function may take: the verifier refuses a
+ * typed pointer (a hook's argument) there, and reads only go through BPF_CORE_READ anyway. */
+static __always_inline __u64 as_number(const void *p)
+{
+	__u64 v = 0;
+
+	bpf_probe_read_kernel(&v, sizeof(v), &p);
+	return v;
+}
+
+/*
+ * build_path_here() as a global function, which the verifier checks once per program: the
+ * walk's loop callback is checked again at every bpf_loop() call it is inlined into, and a
+ * program builds up to four paths (the object's, a protected one's, the executable's, the
+ * event's executable). Returns the position | the status << 16.
+ */
+__noinline __u32 ua_build_path(__u64 mnt, __u64 dentry, __u32 exe)
+{
+	struct scratch *s = get_scratch();
+	__u8 status;
+	__u32 pos;
+
+	if (!s)
+		return (UA_PATH_MAX - 1) | ((__u32)PATH_UNBUILDABLE << 16);
+	pos = build_path_here(s, (struct vfsmount *)mnt, (struct dentry *)dentry, &status,
+			      exe ? 1 : 0);
+	return (pos & (UA_PATH_MAX - 1)) | ((__u32)(status & 3) << 16);
+}
+
+/* Builds the path of (mnt, dentry) into the object's (exe = 0) or the executable's (exe = 1)
+ * half of s->path and returns where it starts; *status says whether it could be built. */
+static __always_inline __u32 build_path(struct scratch *s, struct vfsmount *vfsmnt,
+					struct dentry *dentry, __u8 *status, __u8 exe)
+{
+	__u32 r = ua_build_path(as_number(vfsmnt), as_number(dentry), exe);
+
+	*status = (r >> 16) & 3;
+	return r & (UA_PATH_MAX - 1);
 }
 
 /* ---- Sharing the path buffer ---- */
