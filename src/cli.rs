@@ -11,12 +11,15 @@ use crate::compile;
 
 mod analyze;
 mod executables;
+mod learn;
 mod observe;
 pub mod replay;
+mod suggest;
 use crate::policy::named::Lookup;
 use crate::policy::specifiers::UnitName;
 use crate::policy::{lint, resolve, Diagnostics, Policy, Protection, Source};
 pub use analyze::analyze;
+pub use learn::{learn, suggest, LearnArgs, SuggestArgs};
 pub use observe::{logs, status};
 
 /// Confines systemd services with BPF LSM programs, configured from unit drop-ins.
@@ -106,6 +109,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Put a unit in learn mode (its deny rules hold, its allow-lists do not, and what it
+    /// does is recorded under /var/lib/unitarmor/learn/), end it, or show what was learned.
+    Learn(LearnArgs),
+    /// Print a drop-in that allows what a unit was seen doing in learn mode; --write
+    /// installs it.
+    Suggest(SuggestArgs),
     /// Write the man page unitarmor(8) and shell completions into DIR (for packaging).
     #[command(hide = true)]
     GenerateDocs { dir: PathBuf },
@@ -271,7 +280,8 @@ pub fn check_against_journal(args: &PolicyArgs, since: Option<&str>) -> Result<i
         return Ok(1);
     }
     let tables = compile::compile(&policy)?;
-    let entries = read_journal(name, since)?;
+    let mut entries = read_journal(name, since)?;
+    entries.extend(learn::replay_entries(name));
     let report = replay::replay(&entries, &mut replay::Candidate::new(&policy, &tables));
     let mut out = std::io::stdout().lock();
     if args.json {

@@ -2,7 +2,7 @@
 //!
 //! The data flow is the module structure: drop-in text ([`policy`]) -> compiled kernel tables
 //! ([`compile`]) -> BPF maps and programs ([`kernel`]) -> events -> journal records
-//! ([`journal`]); [`systemd`] and [`daemon`] keep the kernel in step with systemd, [`api`]
+//! ([`journal`]), or, for units in learn mode, [`learned`] records; [`systemd`] and [`daemon`] keep the kernel in step with systemd, [`api`]
 //! reports over D-Bus, [`cli`] is the command line.
 
 pub mod api;
@@ -11,5 +11,6 @@ pub mod compile;
 pub mod daemon;
 pub mod journal;
 pub mod kernel;
+pub mod learned;
 pub mod policy;
 pub mod systemd;

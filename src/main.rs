@@ -48,6 +48,8 @@ fn main() {
             audit,
             json,
         } => cli::logs(unit.as_deref(), follow, since.as_deref(), audit, json),
+        Command::Learn(args) => cli::learn(&args),
+        Command::Suggest(args) => cli::suggest(&args),
         Command::GenerateDocs { dir } => cli::generate_docs(&dir),
         Command::Generator { dirs } => Ok(daemon::sync::generator(&dirs)),
         Command::Sync => Ok(daemon::sync::sync_command()),

@@ -192,16 +192,20 @@ impl Daemon {
                 _ => a.audited += 1,
             }
         }
-        let subject = (ev.op, ev.path.as_str(), ev.arg);
-        let key = (ev.policy, ev.rule, ev.class, ev.verdict);
-        if !self.aggregator.admit(key, subject, Instant::now()) {
-            return;
-        }
         let exe = if ev.exe.is_empty() {
             ev.comm.clone()
         } else {
             ev.exe.clone()
         };
+        // Learn mode's own records are kept for `unitarmor suggest`, not journaled.
+        if self.learn_event(&unit, &ev, &exe) {
+            return;
+        }
+        let subject = (ev.op, ev.path.as_str(), ev.arg);
+        let key = (ev.policy, ev.rule, ev.class, ev.verdict);
+        if !self.aggregator.admit(key, subject, Instant::now()) {
+            return;
+        }
 
         let (_, text, source) = self.rule_info(ev.policy, ev.rule, ev.class);
         // A slice's or template's policy covers units it does not name: say which one it was.
@@ -259,8 +263,11 @@ impl Daemon {
                     _ => a.audited += delta,
                 }
             }
-            self.aggregator
-                .add_suppressed((policy, rule, class, verdict), delta, now);
+            // Learn mode's repeats are its own business: counted above, not summarized.
+            if !self.is_learn_rule(policy, rule) {
+                self.aggregator
+                    .add_suppressed((policy, rule, class, verdict), delta, now);
+            }
         }
         for id in std::mem::take(&mut self.quiet_gone) {
             self.kernel.forget_quiet(id);
@@ -344,6 +351,9 @@ impl Daemon {
     pub(super) fn on_tick(&mut self) {
         let now = Instant::now();
         self.ticks += 1;
+        if self.ticks % 5 == 0 {
+            self.save_learned();
+        }
         if self.ticks % 10 == 0 {
             self.kernel.recount_trees();
             self.sweep_dead();

@@ -16,6 +16,7 @@
 mod cgroups;
 mod discover;
 mod events;
+mod learn;
 mod metrics;
 mod reconcile;
 pub mod sync;
@@ -116,6 +117,8 @@ pub struct Daemon {
     last_pass: Option<sync::LastPass>,
     /// Policies whose tables were taken out of the kernel since the daemon started.
     tables_removed: u64,
+    /// What units in learn mode were seen doing (learn.rs).
+    learning: learn::Learning,
 }
 
 /// The machine cannot enforce (the daemon exits with [`Unsupported::EXIT_CODE`]).
@@ -158,6 +161,7 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
         changes: watch::Changes::new(),
         last_pass: None,
         tables_removed: 0,
+        learning: learn::Learning::default(),
     };
     // The socket a reload's generator asks on (sync.rs). Bound before phase 1: a reload
     // meanwhile waits for its answer, which comes from a pass over the disk made after it.
@@ -310,6 +314,7 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
         }
     }
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    d.save_learned();
     if sync_rx.is_some() {
         let _ = std::fs::remove_file(sync::SOCKET);
     }

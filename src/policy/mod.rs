@@ -9,6 +9,7 @@ pub mod caps;
 pub mod diag;
 pub mod dropin;
 pub mod granted;
+pub mod learn;
 pub mod lint;
 pub mod named;
 pub mod net;
@@ -61,6 +62,9 @@ pub enum Mode {
     Enforce,
     /// Denied operations are logged as "would deny" and go on.
     Audit,
+    /// Deny rules hold; allow-lists do not, and every other operation is recorded for
+    /// `unitarmor suggest` (see [`learn`]).
+    Learn,
     /// The unit is not armored.
     Off,
 }
@@ -70,17 +74,20 @@ impl Mode {
         match s {
             "enforce" => Some(Mode::Enforce),
             "audit" => Some(Mode::Audit),
+            "learn" => Some(Mode::Learn),
             "off" => Some(Mode::Off),
             _ => None,
         }
     }
 
-    /// The stricter of two modes that both apply: enforce over audit over off.
+    /// The stricter of two modes that both apply: enforce over learn (which enforces deny
+    /// rules) over audit over off.
     pub fn strictest(self, other: Mode) -> Mode {
         let rank = |m: Mode| match m {
             Mode::Off => 0,
             Mode::Audit => 1,
-            Mode::Enforce => 2,
+            Mode::Learn => 2,
+            Mode::Enforce => 3,
         };
         if rank(other) > rank(self) {
             other
@@ -93,6 +100,7 @@ impl Mode {
         match self {
             Mode::Enforce => "enforce",
             Mode::Audit => "audit",
+            Mode::Learn => "learn",
             Mode::Off => "off",
         }
     }
@@ -166,6 +174,9 @@ impl Policy {
         !self.unreadable.is_empty()
             || (self.configured
                 && self.mode != Mode::Off
-                && (!self.rules.is_empty() || !self.broken_allow.is_empty() || self.broken > 0))
+                && (self.mode == Mode::Learn
+                    || !self.rules.is_empty()
+                    || !self.broken_allow.is_empty()
+                    || self.broken > 0))
     }
 }

@@ -139,6 +139,9 @@ impl Protection {
                 "/etc/unitarmor/",
                 "/run/unitarmor/",
                 "/usr/lib/unitarmor/",
+                // What learn mode recorded: a unit that wrote there would choose what
+                // `unitarmor suggest` allows it.
+                "/var/lib/unitarmor/",
                 // The daemon's own output there (a planted link or file would be written
                 // through or forge its counters).
                 "/var/lib/prometheus/node-exporter/",

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use super::diag::Diagnostics;
 use super::dropin::{self, Entry};
 use super::granted;
+use super::learn;
 use super::named::{self, Lookup};
 use super::rule::Rule;
 use super::specifiers::UnitName;
@@ -301,6 +302,9 @@ pub fn merge_layers(
         }
     }
     policy.mode = mode.unwrap_or(last_mode);
+    // What the kernel gets for a unit in learn mode (the daemon merges by layers; `check`
+    // and `show` merge files as written).
+    learn::apply(&mut policy);
     policy
 }
 

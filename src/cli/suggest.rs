@@ -1,0 +1,214 @@
+//! `unitarmor suggest`'s drop-in: what learn mode saw ([`Learned`]) as allow rules, folded
+//! where that is safe, and checked to say nothing else. Pure: records in, text out.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use anyhow::{bail, Result};
+
+use crate::learned::{Learned, Seen};
+use crate::policy::dropin::{self, Entry};
+use crate::policy::Diagnostics;
+
+/// A directory with at least this many files read in it, at least this deep, is allowed whole
+/// (`DIR/*`): locale data, certificates, a package's own files. Writes, programs and shallow
+/// directories (`/etc`, `/usr/bin`) are never folded: `allow write /etc/*` would allow
+/// `/etc/shadow`, `/usr/bin/*` every program.
+const FOLD_AT: usize = 4;
+const FOLD_DEPTH: usize = 3;
+
+/// The drop-in for `l` (see the module's comment). `kept`: lines of the unit's previous
+/// `armor.conf` to carry over (its deny, audit, include and exemption lines). Objects whose
+/// names cannot be written safely as a rule (control characters, glob characters, `%`, bytes
+/// that are not UTF-8) are listed in a comment, not allowed. Fails if the text would parse as
+/// anything but these lines (it never should).
+pub fn suggestion(l: &Learned, kept: &[String]) -> Result<String> {
+    let mut out = format!(
+        "# Suggested by `unitarmor suggest {}` from what learn mode saw ({} objects). Review it:\n\
+         # each rule allows what the unit was seen doing, and nothing else of its class.\n\
+         [X-Armor]\n",
+        comment_safe(&l.unit),
+        l.entries.len()
+    );
+    let mut lines: Vec<String> = Vec::new();
+    // What a service's own settings grant; a slice has none.
+    if !l.unit.ends_with(".slice") {
+        lines.push("@systemd".into());
+    }
+    if !kept.is_empty() {
+        out.push_str("# kept from the previous armor.conf\n");
+    }
+    for k in kept {
+        out.push_str(k);
+        out.push('\n');
+    }
+    if !lines.is_empty() {
+        out.push_str("ArmorPolicy=@systemd\n");
+    }
+    let mut by_class: BTreeMap<&str, Vec<&Seen>> = BTreeMap::new();
+    let mut unsafe_names = 0;
+    for s in l.entries.values() {
+        if safe_object(&s.class, &s.object) {
+            by_class.entry(s.class.as_str()).or_default().push(s);
+        } else {
+            unsafe_names += 1;
+        }
+    }
+    for class in ["read", "write", "exec", "connect", "bind", "cap"] {
+        let Some(seen) = by_class.get(class) else {
+            continue;
+        };
+        for (object, sources) in fold(class, seen) {
+            let count: u64 = sources.iter().map(|s| s.count).sum();
+            let exes: BTreeSet<String> = sources
+                .iter()
+                .flat_map(|s| s.exes.iter().map(|e| comment_safe(e)))
+                .collect();
+            let what = if sources.len() == 1 {
+                String::new()
+            } else {
+                format!(", {} objects", sources.len())
+            };
+            out.push_str(&format!(
+                "# {class}: {count} records{what}, by {}\n",
+                exes.into_iter().take(3).collect::<Vec<_>>().join(" ")
+            ));
+            let rule = format!("allow {class} {}", quote_rule(&object));
+            out.push_str(&format!("ArmorPolicy={rule}\n"));
+            lines.push(rule);
+        }
+    }
+    if unsafe_names > 0 {
+        out.push_str(&format!(
+            "# {unsafe_names} objects not suggested: their names have control or glob characters, \
+             '%' or bytes that are not UTF-8 (see `unitarmor learn --status`)\n"
+        ));
+    }
+    verify(&out, kept.len(), &lines)?;
+    Ok(out)
+}
+
+/// The text parses as exactly the carried-over lines and `lines`, in that order, and nothing
+/// else: no name the unit chose can have added a setting.
+fn verify(text: &str, kept: usize, lines: &[String]) -> Result<()> {
+    let mut diags = Diagnostics::default();
+    let parsed = dropin::parse(Path::new("suggestion"), text.as_bytes(), &mut diags);
+    if diags.has_errors() {
+        bail!("the suggestion does not parse: {}", diags.0[0]);
+    }
+    let policies: Vec<&str> = parsed
+        .entries
+        .iter()
+        .skip(kept)
+        .filter_map(|e| match e {
+            Entry::Policy(text, _) => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    if parsed.entries.len() != kept + lines.len() || policies != lines {
+        bail!("the suggestion would say more than what was learned; not written");
+    }
+    Ok(())
+}
+
+/// The objects of one class as rule arguments, each with the records it stands for.
+fn fold<'a>(class: &str, seen: &[&'a Seen]) -> BTreeMap<String, Vec<&'a Seen>> {
+    let mut out: BTreeMap<String, Vec<&'a Seen>> = BTreeMap::new();
+    for s in seen {
+        let object = if matches!(class, "read" | "write" | "exec") {
+            own_pid_to_glob(&s.object)
+        } else {
+            s.object.clone()
+        };
+        out.entry(object).or_default().push(s);
+    }
+    if class != "read" {
+        return out;
+    }
+    let mut per_dir: BTreeMap<String, usize> = BTreeMap::new();
+    for p in out.keys() {
+        if let Some((dir, _)) = p.rsplit_once('/') {
+            *per_dir.entry(dir.to_string()).or_default() += 1;
+        }
+    }
+    let mut folded: BTreeMap<String, Vec<&'a Seen>> = BTreeMap::new();
+    for (p, sources) in out {
+        let key = match p.rsplit_once('/') {
+            Some((dir, _))
+                if dir.matches('/').count() >= FOLD_DEPTH
+                    && !dir.starts_with("/proc/")
+                    && per_dir[dir] >= FOLD_AT =>
+            {
+                format!("{dir}/*")
+            }
+            _ => p,
+        };
+        folded.entry(key).or_default().extend(sources);
+    }
+    folded
+}
+
+/// `/proc/PID/...` (and `/proc/PID/task/TID/...`) with the numbers as `*`: the service's own
+/// process ids differ at every start (other units' processes stay out of reach: the ptrace
+/// protection). Numbers elsewhere are kept as they are.
+fn own_pid_to_glob(path: &str) -> String {
+    let mut parts: Vec<&str> = path.split('/').collect();
+    let number = |c: &str| !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit());
+    if parts.len() > 2 && parts[1] == "proc" && number(parts[2]) {
+        parts[2] = "*";
+        if parts.len() > 4 && parts[3] == "task" && number(parts[4]) {
+            parts[4] = "*";
+        }
+    }
+    parts.join("/")
+}
+
+/// Whether `object` of `class` can be a rule's argument as it is. A path (or a unix socket's)
+/// must be printable, with no glob characters (`*`, `?`, `[`, `]`, `{`, `}`), no `%` (a
+/// specifier), no quote or backslash, and be valid UTF-8 (the daemon replaced invalid bytes
+/// with U+FFFD); an address must be `PROTO:ADDR:PORT` with a real address; a capability
+/// one Linux has.
+fn safe_object(class: &str, object: &str) -> bool {
+    let path_ok = |p: &str| {
+        p.starts_with('/')
+            && p.chars()
+                .all(|c| !c.is_control() && !"*?[]{}%\"'\\\u{fffd}".contains(c))
+    };
+    match (class, object.split_once(':')) {
+        ("read" | "write" | "exec", _) => path_ok(object),
+        ("connect", Some(("unix", path))) => path_ok(path),
+        ("connect" | "bind", Some(("tcp" | "udp", rest))) => {
+            rest.rsplit_once(':').is_some_and(|(addr, port)| {
+                let addr = addr
+                    .strip_prefix('[')
+                    .and_then(|a| a.strip_suffix(']'))
+                    .map_or(addr.parse::<std::net::Ipv4Addr>().is_ok(), |a| {
+                        a.parse::<std::net::Ipv6Addr>().is_ok()
+                    });
+                addr && port.parse::<u16>().is_ok()
+            })
+        }
+        ("cap", _) => crate::policy::caps::NAMES.contains(&object),
+        _ => false,
+    }
+}
+
+/// A name for a comment line: control characters (a newline would end the comment) as `?`.
+fn comment_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+/// A rule argument, quoted when it has white space.
+fn quote_rule(s: &str) -> String {
+    if s.chars().any(char::is_whitespace) {
+        format!("\"{s}\"")
+    } else {
+        s.to_string()
+    }
+}
+
+#[cfg(test)]
+#[path = "suggest_tests.rs"]
+mod tests;

@@ -1,0 +1,185 @@
+//! Host tests of [`super`]: folding, names a unit chose, carried-over lines, and the dry run
+//! of a suggestion against what was learned.
+
+use super::*;
+use crate::cli::learn::entries_of;
+use crate::cli::replay::{self, Change};
+use crate::policy::named::Lookup;
+use crate::policy::resolve;
+use crate::policy::specifiers::UnitName;
+
+fn learned(records: &[(&str, &str, &str)]) -> Learned {
+    let mut l = Learned {
+        unit: "app.service".into(),
+        ..Learned::default()
+    };
+    for (class, op, object) in records {
+        l.add(class, op, object, "/usr/bin/bash", 1, true);
+    }
+    l
+}
+
+fn has(text: &str, line: &str) -> bool {
+    text.lines().any(|l| l == line)
+}
+
+#[test]
+fn a_suggestion_allows_what_was_seen_and_breaks_nothing_learned() {
+    let mut records = vec![
+        ("read", "open", "/etc/app/config"),
+        ("read", "open", "/proc/4242/stat"),
+        ("read", "open", "/proc/4243/task/4250/stat"),
+        ("write", "create", "/var/lib/app/my state"),
+        ("exec", "exec", "/usr/bin/sort"),
+        ("connect", "connect", "tcp:127.0.0.1:2727"),
+        ("connect", "connect", "udp:[::1]:53"),
+        ("connect", "connect", "unix:/run/systemd/journal/stdout"),
+        ("bind", "bind", "tcp:127.0.0.1:8080"),
+        ("cap", "capable", "net_bind_service"),
+    ];
+    let locale = ["A", "B", "C", "D"].map(|f| format!("/usr/lib/locale/C.utf8/LC_{f}"));
+    records.extend(locale.iter().map(|p| ("read", "open", p.as_str())));
+    let l = learned(&records);
+    let text = suggestion(&l, &[]).unwrap();
+    for line in [
+        "ArmorPolicy=@systemd",
+        "ArmorPolicy=allow read /etc/app/config",
+        "ArmorPolicy=allow read /proc/*/stat",
+        "ArmorPolicy=allow read /proc/*/task/*/stat",
+        "ArmorPolicy=allow read /usr/lib/locale/C.utf8/*",
+        "ArmorPolicy=allow write \"/var/lib/app/my state\"",
+        "ArmorPolicy=allow exec /usr/bin/sort",
+        "ArmorPolicy=allow connect tcp:127.0.0.1:2727",
+        "ArmorPolicy=allow connect udp:[::1]:53",
+        "ArmorPolicy=allow connect unix:/run/systemd/journal/stdout",
+        "ArmorPolicy=allow bind tcp:127.0.0.1:8080",
+        "ArmorPolicy=allow cap net_bind_service",
+    ] {
+        assert!(has(&text, line), "{line} not in:\n{text}");
+    }
+    assert!(
+        text.contains("# read: 4 records, 4 objects, by /usr/bin/bash"),
+        "{text}"
+    );
+
+    // It parses clean as the unit's drop-in, and the dry run of what was learned against it
+    // breaks nothing; without the configuration's line, exactly that read breaks.
+    let t = tempfile::tempdir().unwrap();
+    let f = t.path().join("armor.conf");
+    std::fs::write(&f, &text).unwrap();
+    let unit_file = t.path().join("app.service");
+    std::fs::write(&unit_file, "[Service]\nExecStart=/usr/bin/app\n").unwrap();
+    let mut diags = Diagnostics::default();
+    let p = resolve::merge(
+        &Lookup::under(t.path()),
+        &[unit_file, f],
+        Some(&UnitName::new("app.service")),
+        &mut diags,
+    );
+    assert!(!diags.has_errors(), "{diags:?}\n{text}");
+    let breaks = |p: &crate::policy::Policy| {
+        let tables = crate::compile::compile(p).unwrap();
+        let report = replay::replay(&entries_of(&l), &mut replay::Candidate::new(p, &tables));
+        assert!(report.not_replayed.is_empty(), "{:?}", report.not_replayed);
+        report
+            .groups
+            .iter()
+            .filter(|g| g.change == Change::Breaks)
+            .map(|g| g.object.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(breaks(&p), Vec::<String>::new());
+    let mut tight = p.clone();
+    tight
+        .rules
+        .retain(|r| r.to_string() != "allow read /etc/app/config");
+    assert_eq!(breaks(&tight), ["/etc/app/config"]);
+}
+
+/// Shallow directories, writes and programs are never folded into `*`; numbers outside
+/// `/proc/PID` stay numbers.
+#[test]
+fn folding_never_widens_to_what_matters() {
+    let etc = ["passwd", "group", "hosts", "nsswitch.conf", "ld.so.cache"];
+    let mut records: Vec<(String, &str)> = Vec::new();
+    for f in etc {
+        records.push((format!("/etc/{f}"), "read"));
+        records.push((format!("/etc/app/{f}"), "write"));
+    }
+    for p in ["sort", "cat", "date", "wc", "dash"] {
+        records.push((format!("/usr/bin/{p}"), "exec"));
+    }
+    records.push(("/var/log/app.1".into(), "write"));
+    records.push(("/run/user/1000/x".into(), "read"));
+    let rs: Vec<(&str, &str, &str)> = records
+        .iter()
+        .map(|(p, c)| (*c, "open", p.as_str()))
+        .collect();
+    let text = suggestion(&learned(&rs), &[]).unwrap();
+    assert!(!text.contains("/*"), "nothing folded:\n{text}");
+    assert!(has(&text, "ArmorPolicy=allow read /etc/passwd"));
+    assert!(has(&text, "ArmorPolicy=allow write /etc/app/hosts"));
+    assert!(has(&text, "ArmorPolicy=allow exec /usr/bin/dash"));
+    assert!(has(&text, "ArmorPolicy=allow read /run/user/1000/x"));
+}
+
+/// A name the unit chose (a file, a program) cannot add a line to the drop-in or become a
+/// glob: it is not suggested, and a program's name in a comment cannot end the comment.
+#[test]
+fn names_a_unit_chose_cannot_write_the_policy() {
+    let mut l = learned(&[
+        ("read", "open", "/tmp/x\nArmorMode=off"),
+        ("read", "open", "/tmp/**"),
+        ("read", "open", "/tmp/%n"),
+        ("read", "open", "/tmp/bad\u{fffd}byte"),
+        ("read", "open", "/etc/app/config"),
+    ]);
+    l.add(
+        "read",
+        "open",
+        "/etc/app/other",
+        "/tmp/x\n[X-Armor]\nArmorExempt=unit-files",
+        1,
+        true,
+    );
+    let text = suggestion(&l, &[]).unwrap();
+    assert!(
+        !text.contains("\nArmorMode") && !text.contains("\nArmorExempt"),
+        "{text}"
+    );
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.starts_with("ArmorPolicy=") && l.contains("/tmp/")),
+        "{text}"
+    );
+    assert!(text.contains("# 4 objects not suggested"), "{text}");
+    assert!(
+        has(&text, "ArmorPolicy=allow read /etc/app/other"),
+        "{text}"
+    );
+}
+
+/// `--force` carries the previous file's deny, audit, include and exemption lines over; a
+/// slice's suggestion has no `@systemd`.
+#[test]
+fn carried_over_lines_and_slices() {
+    let l = learned(&[("read", "open", "/etc/app/config")]);
+    let kept = [
+        "ArmorPolicy=deny read /etc/app/secret".to_string(),
+        "ArmorExempt=ptrace".to_string(),
+    ];
+    let text = suggestion(&l, &kept).unwrap();
+    for line in kept
+        .iter()
+        .map(String::as_str)
+        .chain(["ArmorPolicy=@systemd"])
+    {
+        assert!(has(&text, line), "{line}:\n{text}");
+    }
+    let slice = Learned {
+        unit: "work.slice".into(),
+        ..l
+    };
+    assert!(!suggestion(&slice, &[]).unwrap().contains("@systemd"));
+}

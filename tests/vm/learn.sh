@@ -1,0 +1,153 @@
+#!/bin/bash
+# Learn mode (issue 13): a small real service (a shell script that reads its configuration,
+# writes its state under its StateDirectory=, runs helpers and connects to a loopback port)
+# runs under `unitarmor learn`; `unitarmor suggest --write` writes its drop-in; once learn
+# mode ends the service still works under enforcement, and what it never did before (reading
+# /etc/shadow, running /usr/bin/id, connecting to another port) is denied and logged. Its
+# deny rules hold while it learns; what it learned survives a daemon restart; the dry run of
+# the suggested policy breaks nothing learned, and of a too-tight edit lists what it breaks.
+# The unit cannot write the records, nor get a setting into the suggestion through a name.
+# `learn --for` ends by itself. An unarmored
+# twin runs the same script, new things included. Run in the guest by tests/vm/run (through
+# suite.sh).
+. ./lib.sh
+
+mkdir -p /etc/learn-app
+printf 'name=learn-app\nlevel=3\n' >/etc/learn-app/app.conf
+echo learn-secret >/etc/learn-app/secret
+rm -f /etc/learn-app/extra
+cat >/usr/local/bin/learn-app <<'EOS'
+#!/bin/bash
+# ok/denied/refused for each thing the service does.
+try() { local what=$1; shift; if out=$("$@" 2>&1); then echo "$what:ok"; else case $out in *"Permission denied"*|*"Operation not permitted"*) echo "$what:denied";; *) echo "$what:failed ($out)";; esac; fi; }
+conn() { exec 3<>"/dev/tcp/127.0.0.1/$1"; }
+try config cat /etc/learn-app/app.conf
+try state sh -c 'date +%s >>"$STATE_DIRECTORY/state"'
+try helper sort /etc/learn-app/app.conf
+try secret cat /etc/learn-app/secret
+c=$( (conn 2727) 2>&1 ); case $c in *"Permission denied"*) echo connect:denied;; *) echo connect:ok;; esac
+# The inmate's routes to what suggest will allow: write the daemon's records; name a file
+# so that its rule line would carry a setting of its own.
+try store sh -c 'echo "{}" >/var/lib/unitarmor/probe'
+odd=$(printf '/tmp/learn-odd\nArmorMode=off'); : >"$odd"; try oddname cat "$odd"
+if [ -e /etc/learn-app/extra ]; then
+  try shadow cat /etc/shadow
+  try id /usr/bin/id
+  c=$( (conn 2728) 2>&1 ); case $c in *"Permission denied"*) echo newport:denied;; *) echo newport:ok;; esac
+fi
+EOS
+chmod +x /usr/local/bin/learn-app
+for u in learn-app learn-twin; do
+  unit $u.service '[Unit]
+StartLimitIntervalSec=0
+[Service]
+Type=oneshot
+StateDirectory=%N
+ExecStart=/usr/local/bin/learn-app'
+done
+# A deny rule of its own, in a drop-in of its own: it holds while the unit learns.
+dropin learn-app.service deny.conf '[X-Armor]
+ArmorPolicy=deny read /etc/learn-app/secret'
+rm -f /var/lib/unitarmor/learn/learn-app.service.json
+
+# out UNIT WHAT RESULT: the unit's last run printed WHAT:RESULT.
+out() { journalctl -u "$1" -o cat --since "$since" | grep -qx "$2:$3"; }
+run() { since=$(date "+%Y-%m-%d %H:%M:%S"); sleep 1; timeout 60 systemctl start "$1"; }
+
+check "unitarmor learn learn-app.service" unitarmor learn learn-app.service
+check "unitarmor status shows it in learn mode" eventually sh -c \
+  "unitarmor status learn-app.service | grep -q 'learn-app.service *learn'"
+# works PHASE: the service's own work went through, and its own deny rule held.
+works() {
+  for w in config state helper; do
+    check "$1: $w works" out learn-app.service $w ok
+  done
+  check "$1: connect to the port it uses is not refused by unitarmor" out learn-app.service connect ok
+  check "$1: its own deny rule holds (secret denied)" out learn-app.service secret denied
+}
+run learn-app.service
+works learning
+check "learning: the deny is in its journal" sh -c \
+  "journalctl -u learn-app.service -o cat | grep -q '^Denied read of /etc/learn-app/secret'"
+check "learning: writing under /var/lib/unitarmor/ is refused (protection unit-files)" \
+  out learn-app.service store denied
+check "learning: the file with a newline and a setting in its name is read" out learn-app.service oddname ok
+check "learning: nothing it did is journaled as audited" sh -c \
+  "! journalctl -u learn-app.service -o cat | grep -q '^Audited '"
+check "learn --status lists what was seen, per class" eventually sh -c \
+  "unitarmor learn --status learn-app.service | grep -Eq '^  read +[0-9]+ objects' &&
+   unitarmor learn --status learn-app.service | grep -Eq '^  exec +[0-9]+ objects' &&
+   unitarmor learn --status learn-app.service | grep -Eq '^  connect +[0-9]+ objects'"
+unitarmor learn --status learn-app.service | sed 's/^/#   /'
+check "the records survive a daemon restart" timeout 90 systemctl restart unitarmor
+check "learn --status still lists them" sh -c \
+  "unitarmor learn --status learn-app.service | grep -Eq '^  read +[0-9]+ objects'"
+run learn-app.service
+check "learning again after the restart: state written" out learn-app.service state ok
+
+check "unitarmor suggest prints a drop-in" sh -c "unitarmor suggest learn-app.service >/tmp/suggested"
+sed 's/^/#   /' /tmp/suggested
+check "the suggestion allows the configuration it read" grep -qx 'ArmorPolicy=allow read /etc/learn-app/app.conf' /tmp/suggested
+check "the suggestion allows the helper it ran, by name" grep -qx 'ArmorPolicy=allow exec /usr/bin/sort' /tmp/suggested
+check "the suggestion allows the port it connected to" grep -qx 'ArmorPolicy=allow connect tcp:127.0.0.1:2727' /tmp/suggested
+check "the suggestion does not allow what its deny rule refused" sh -c "! grep -q secret /tmp/suggested"
+check "the file named with a setting is not suggested, and no setting got in" sh -c \
+  "! grep -q 'learn-odd' /tmp/suggested && ! grep -q '^ArmorMode' /tmp/suggested"
+check "the suggestion counts what it did not suggest" grep -q '^# [0-9]* objects not suggested' /tmp/suggested
+check "suggest --write installs it" unitarmor suggest --write learn-app.service
+check_fails "suggest --write does not overwrite it without --force" unitarmor suggest --write learn-app.service
+check "unitarmor check learn-app.service finds no error" unitarmor check learn-app.service
+check "learn --stop ends learn mode" unitarmor learn --stop learn-app.service
+check "unitarmor status shows it enforced" eventually sh -c \
+  "unitarmor status learn-app.service | grep -q 'learn-app.service *enforce'"
+
+# The dry run replays what was learned (and the journal) against the drop-ins on disk.
+# It lists only what learn mode saw that the suggestion left out on purpose: the file whose
+# name carries a setting.
+unitarmor check learn-app.service --against-journal >/tmp/dry0
+echo "# dry run of the suggestion exited $?"
+check "dry run: the suggested policy would break only the operations on the odd name" sh -c \
+  "grep -Eq '^  (read|write) [a-z]+ /tmp/learn-odd' /tmp/dry0 &&
+   ! grep -E '^  (read|write|exec|connect|bind|cap) ' /tmp/dry0 | grep -v learn-odd"
+armor=/etc/systemd/system/learn-app.service.d/armor.conf
+cp $armor /tmp/armor.conf.good
+sed -i '\|^ArmorPolicy=allow read /etc/learn-app/app.conf$|d' $armor
+check "dry run: a too-tight edit (its configuration not allowed) exits 2" sh -c \
+  "unitarmor check learn-app.service --against-journal >/tmp/dry; test \$? = 2"
+sed 's/^/#   /' /tmp/dry | head -20
+check "dry run: it lists the read it would break" grep -q '/etc/learn-app/app.conf' /tmp/dry
+cp /tmp/armor.conf.good $armor
+
+run learn-app.service
+works enforced
+touch /etc/learn-app/extra
+run learn-app.service
+check "enforced: a new read (/etc/shadow) is denied" out learn-app.service shadow denied
+check "enforced: a program it never ran (/usr/bin/id) is denied" out learn-app.service id denied
+check "enforced: a port it never connected to is denied" out learn-app.service newport denied
+check "enforced: the learned work still works" out learn-app.service config ok
+# A program is opened (read) before it is executed: the first of the two to refuse it logs.
+for pat in 'Denied read of /etc/shadow' 'Denied (read|exec) of /usr/bin/id' 'Denied connect.*2728'; do
+  check "enforced: '$pat' is in its journal" eventually sh -c \
+    "journalctl -u learn-app.service -o cat | grep -Eq '$pat'"
+done
+run learn-twin.service
+for w in shadow id secret config store; do
+  check "the unarmored twin: $w works" out learn-twin.service $w ok
+done
+check "the unarmored twin: the new port is not refused" out learn-twin.service newport ok
+
+# --for: learn mode ends by itself, through a transient timer.
+check "unitarmor learn --for 15s learn-twin.service" unitarmor learn --for 15s learn-twin.service
+check "learn-twin.service is in learn mode" eventually sh -c \
+  "unitarmor status learn-twin.service | grep -q 'learn-twin.service *learn'"
+check "a timer will end it" systemctl is-active --quiet unitarmor-learn-stop-learn-twin-service.timer
+check "its learn mode ends by itself" timeout 120 sh -c \
+  'while [ -e /run/systemd/system/learn-twin.service.d/zz-unitarmor-learn.conf ]; do sleep 2; done'
+check "and it is no longer armored" eventually sh -c \
+  "! unitarmor status learn-twin.service | grep -q 'learn-twin.service'"
+
+rm -rf /etc/systemd/system/learn-* /etc/learn-app /usr/local/bin/learn-app /tmp/learn-odd* \
+  /var/lib/unitarmor/learn/learn-app.service.json /var/lib/unitarmor/probe
+systemctl daemon-reload
+finish
