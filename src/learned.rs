@@ -15,10 +15,10 @@ pub const DIR: &str = "/var/lib/unitarmor/learn";
 /// The most distinct objects kept for one unit: beyond it, new objects are counted in
 /// [`Learned::dropped`], not kept (a unit cannot grow the daemon's memory without bound; the
 /// daemon also keeps a budget for all units together).
-pub const MAX_ENTRIES: usize = 20_000;
+pub const MAX_ENTRIES: usize = 10_000;
 
 /// The longest object kept (longer ones are counted in [`Learned::dropped`]).
-pub const MAX_OBJECT: usize = 1024;
+pub const MAX_OBJECT: usize = 512;
 
 /// The most executables named for one entry, and the longest name kept.
 const MAX_EXES: usize = 4;
@@ -36,8 +36,12 @@ pub struct Learned {
     pub until: u64,
     /// Keyed by (class, object); see [`Seen`].
     pub entries: BTreeMap<String, Seen>,
-    /// Objects not kept because [`MAX_ENTRIES`] were.
+    /// Objects not kept because [`MAX_ENTRIES`] were, or too long.
     pub dropped: u64,
+    /// Objects not kept because their names have control characters: no rule could name them
+    /// (`suggest` counts them as not suggested).
+    #[serde(default)]
+    pub odd: u64,
 }
 
 /// One object of one class: a path (`read`, `write`, `exec`), a socket (`connect` and
@@ -66,6 +70,10 @@ impl Learned {
         now: u64,
         room: bool,
     ) -> bool {
+        if object.chars().any(char::is_control) {
+            self.odd += 1;
+            return false;
+        }
         let key = format!("{class} {object}");
         let new = !self.entries.contains_key(&key);
         if new && (!room || self.entries.len() >= MAX_ENTRIES || object.len() > MAX_OBJECT) {
@@ -83,6 +91,7 @@ impl Learned {
         }
         if !exe.is_empty()
             && exe.len() <= MAX_EXE
+            && !exe.chars().any(char::is_control)
             && seen.exes.len() < MAX_EXES
             && !seen.exes.contains(exe)
         {

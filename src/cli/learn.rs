@@ -6,11 +6,14 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-use super::replay::{Entry, Record};
-use super::suggest::suggestion;
+use super::replay::Candidate;
+use super::replay::Entry;
+use super::suggest::{diff, suggestion};
 use crate::learned::{self, Learned};
 use crate::policy::dropin::{self, Entry as DropInEntry};
-use crate::policy::Diagnostics;
+use crate::policy::named::Lookup;
+use crate::policy::specifiers::UnitName;
+use crate::policy::{resolve, Action, Diagnostics, Policy};
 
 /// The runtime drop-in `unitarmor learn` writes (last in name order, so that it wins over an
 /// `ArmorMode=` of the unit's own drop-ins; gone at reboot).
@@ -124,12 +127,18 @@ pub fn learn(args: &LearnArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// The transient unit (and timer) that ends `unit`'s learn mode after `--for`.
+/// The transient unit (and timer) that ends `unit`'s learn mode after `--for`: the name made
+/// safe, and a hash of it so that `a-b.service` and `a.b.service` get timers of their own.
 fn stop_unit(unit: &str) -> String {
-    format!(
-        "unitarmor-learn-stop-{}",
-        unit.replace(['@', '\\', '.'], "-")
-    )
+    let hash = unit.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let safe: String = unit
+        .chars()
+        .take(100)
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    format!("unitarmor-learn-stop-{safe}-{:08x}", hash as u32)
 }
 
 /// A unit name, not a path: it names files under /run, /etc and /var/lib.
@@ -168,6 +177,12 @@ fn status_text(l: &Learned) -> String {
             "  {class:<8} {objects:>6} objects {count:>9} records\n"
         ));
     }
+    if l.odd > 0 {
+        out.push_str(&format!(
+            "  {} objects with control characters in their names were not kept\n",
+            l.odd
+        ));
+    }
     if l.dropped > 0 {
         out.push_str(&format!(
             "  {} more objects were not kept (at most {} a unit)\n",
@@ -190,6 +205,14 @@ pub fn suggest(args: &SuggestArgs) -> Result<i32> {
         );
     }
     let dir = PathBuf::from(format!("/etc/systemd/system/{}.d", args.unit));
+    // A unit whose files allow something already gets a diff: what to add, in a drop-in of
+    // its own, and what allowed nothing, as comments.
+    let current = current_policy(&args.unit);
+    if current.rules.iter().any(|r| r.action == Action::Allow) {
+        let tables = crate::compile::compile(&current)?;
+        let text = diff(&l, &current, &mut Candidate::new(&current, &tables))?;
+        return write_or_print(args, &dir.join("armor-learned.conf"), &text, Vec::new());
+    }
     let file = dir.join("armor.conf");
     let previous = if args.write && file.exists() {
         if !args.force {
@@ -201,43 +224,84 @@ pub fn suggest(args: &SuggestArgs) -> Result<i32> {
         }
         let bytes =
             dropin::read_limited(&file).with_context(|| format!("reading {}", file.display()))?;
-        kept_lines(&file, &bytes)
+        kept_lines(&file, &bytes)?
     } else {
         Vec::new()
     };
     let text = suggestion(&l, &previous)?;
+    write_or_print(args, &file, &text, previous)
+}
+
+/// Prints `text`, or with `--write` installs it as `file` (an existing one only with
+/// `--force`, kept with `.prev` appended; `kept` says what of it was carried over).
+fn write_or_print(args: &SuggestArgs, file: &Path, text: &str, kept: Vec<String>) -> Result<i32> {
     if !args.write {
         print!("{text}");
         return Ok(0);
     }
     if file.exists() {
-        std::fs::rename(&file, dir.join("armor.conf.prev"))
-            .with_context(|| format!("keeping {}", file.display()))?;
+        if !args.force {
+            bail!(
+                "{} exists; --force replaces it (kept as .prev)",
+                file.display()
+            );
+        }
+        let mut prev = file.as_os_str().to_owned();
+        prev.push(".prev");
+        std::fs::rename(file, &prev).with_context(|| format!("keeping {}", file.display()))?;
     }
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    std::fs::write(&file, text).with_context(|| format!("writing {}", file.display()))?;
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(file, text).with_context(|| format!("writing {}", file.display()))?;
     println!(
-        "wrote {}; `unitarmor learn --stop {}` ends learn mode, then the policy is enforced",
+        "wrote {}{}; `unitarmor learn --stop {}` ends learn mode, then the policy is enforced",
         file.display(),
+        if kept.is_empty() {
+            String::new()
+        } else {
+            format!(" (with {} lines of the previous file)", kept.len())
+        },
         args.unit
     );
     Ok(0)
 }
 
+/// The unit's policy as its files on disk say it (its allow rules, for `suggest`'s diff).
+fn current_policy(unit: &str) -> Policy {
+    let (fragment, dropins) = resolve::unit_files(Path::new("/"), unit);
+    let files: Vec<PathBuf> = fragment.into_iter().chain(dropins).collect();
+    let name = UnitName::new(unit);
+    resolve::merge(
+        &Lookup::system(),
+        &files,
+        Some(&name),
+        &mut Diagnostics::default(),
+    )
+}
+
 /// The lines of a previous `armor.conf` that `suggest --write --force` carries over: what
 /// it denies, audits, includes and exempts (its allow rules are what the suggestion
 /// replaces, its mode what learning ends).
-fn kept_lines(path: &Path, bytes: &[u8]) -> Vec<String> {
-    let parsed = dropin::parse(path, bytes, &mut Diagnostics::default());
-    parsed
+///
+/// Allow rules are carried over too when the suggestion cannot stand for them: those of
+/// classes learn mode does not record (`net`, `signal`, `ptrace`) and those with `from=`
+/// (which hold one program). A file that does not parse cleanly is not replaced at all.
+fn kept_lines(path: &Path, bytes: &[u8]) -> Result<Vec<String>> {
+    let mut diags = Diagnostics::default();
+    let parsed = dropin::parse(path, bytes, &mut diags);
+    if diags.has_errors() {
+        bail!(
+            "{} has errors ({}); fix it before replacing it",
+            path.display(),
+            diags.0[0]
+        );
+    }
+    Ok(parsed
         .entries
         .into_iter()
         .filter_map(|e| match e {
-            DropInEntry::Policy(text, _)
-                if text.starts_with("deny ")
-                    || text.starts_with("audit ")
-                    || (text.starts_with('@') && text.trim() != "@systemd") =>
-            {
+            DropInEntry::Policy(text, _) if carried_over(&text) => {
                 Some(format!("ArmorPolicy={text}"))
             }
             DropInEntry::Exempt(names, _) => Some(format!(
@@ -246,7 +310,23 @@ fn kept_lines(path: &Path, bytes: &[u8]) -> Vec<String> {
             )),
             _ => None,
         })
-        .collect()
+        .collect())
+}
+
+/// Whether an `ArmorPolicy=` value of the previous file stays (see [`kept_lines`]).
+fn carried_over(text: &str) -> bool {
+    let words = crate::policy::rule::split_words(text).unwrap_or_default();
+    match words.first().map(String::as_str) {
+        Some("deny" | "audit") => true,
+        Some("allow") => {
+            matches!(
+                words.get(1).map(String::as_str),
+                Some("net" | "signal" | "ptrace")
+            ) || words.iter().any(|w| w.starts_with("from="))
+        }
+        Some(w) => w.starts_with('@') && w != "@systemd",
+        None => false,
+    }
 }
 
 /// What was learned for `unit`, as records for the dry run (`check --against-journal`):
@@ -254,40 +334,6 @@ fn kept_lines(path: &Path, bytes: &[u8]) -> Vec<String> {
 /// nothing was learned (or the records cannot be read).
 pub fn replay_entries(unit: &str) -> Vec<Entry> {
     Learned::load(Path::new(learned::DIR), unit)
-        .map(|l| entries_of(&l))
+        .map(|l| super::suggest::entries_of(&l))
         .unwrap_or_default()
-}
-
-pub(super) fn entries_of(l: &Learned) -> Vec<Entry> {
-    let mut out = Vec::new();
-    for s in l.entries.values() {
-        for op in &s.ops {
-            let mut r = Record {
-                time: l.until.saturating_mul(1_000_000),
-                action: "audit".into(),
-                class: s.class.clone(),
-                operation: op.clone(),
-                rule: "learn mode".into(),
-                rule_source: format!("{}:0", crate::policy::learn::SOURCE),
-                exe: s.exes.iter().next().map(|e| e.as_bytes().to_vec()),
-                ..Record::default()
-            };
-            match (s.class.as_str(), s.object.split_once(':')) {
-                ("read" | "write" | "exec", _) => r.path = Some(s.object.as_bytes().to_vec()),
-                ("connect", Some(("unix", path))) => r.path = Some(path.as_bytes().to_vec()),
-                ("connect" | "bind", Some((proto, rest))) => {
-                    let Some((addr, port)) = rest.rsplit_once(':') else {
-                        continue;
-                    };
-                    r.protocol = Some(proto.to_string());
-                    r.address = Some(addr.trim_start_matches('[').trim_end_matches(']').into());
-                    r.port = Some(port.to_string());
-                }
-                ("cap", _) => r.capability = Some(format!("CAP_{}", s.object.to_uppercase())),
-                _ => continue,
-            }
-            out.push(Entry::Record(Box::new(r)));
-        }
-    }
-    out
 }

@@ -36,6 +36,11 @@ pub struct Decision {
     pub verdict: String,
     pub rule: Option<String>,
     pub source: Option<String>,
+    /// The index in the policy of the rule that decided (`suggest` tells used allow rules
+    /// from unused ones), if a rule of the policy did.
+    pub index: Option<usize>,
+    /// Refused only because its class is an allow-list that names nothing it matches.
+    pub not_allowed: bool,
 }
 
 impl Decision {
@@ -96,6 +101,8 @@ impl<'a> Candidate<'a> {
                 verdict: "allow".into(),
                 rule: Some("the unit is not armored".into()),
                 source: None,
+                index: None,
+                not_allowed: false,
             });
         }
         let t = self.tables;
@@ -152,37 +159,41 @@ impl<'a> Candidate<'a> {
             Verdict::Audit(rule) => ("audit", Some(rule)),
             Verdict::Allow => ("allow", ci.and_then(|_| t.allowed_by(class, path, mask))),
         };
-        let (rule, source) = match rule {
+        let not_allowed = rule == Some(RULE_NOT_ALLOWED);
+        let (rule, source, index) = match rule {
             Some(rule) => {
-                let (text, source) = self.name(rule, class, ci, path);
-                (Some(text), source)
+                let (text, source, index) = self.name(rule, class, ci, path);
+                (Some(text), source, index)
             }
-            None => (None, None),
+            None => (None, None, None),
         };
         Ok(Decision {
             verdict: verdict.into(),
             rule,
             source,
+            index,
+            not_allowed,
         })
     }
 
-    /// A rule index's text and source, as the daemon's records name it.
+    /// A rule index's text and source, as the daemon's records name it, and the index of the
+    /// policy's rule it is (a grouped policy's group resolved), if it is one.
     fn name(
         &mut self,
         rule: u32,
         class: Class,
         ci: Option<usize>,
         path: &[u8],
-    ) -> (String, Option<String>) {
+    ) -> (String, Option<String>, Option<usize>) {
         if let Some(p) = compile::protection_of(rule) {
-            return (format!("protection \"{}\"", p.name()), None);
+            return (format!("protection \"{}\"", p.name()), None, None);
         }
         if rule == RULE_IMPLICIT {
-            return ("allowed implicitly".into(), None);
+            return ("allowed implicitly".into(), None, None);
         }
         if rule == compile::RULE_FROM_EXEC {
             let held = "the program is held to from= allow-lists and executes only their programs";
-            return (held.into(), None);
+            return (held.into(), None, None);
         }
         if rule == RULE_NOT_ALLOWED {
             let sources: Vec<String> = self
@@ -198,6 +209,7 @@ impl<'a> Candidate<'a> {
                     class.as_str()
                 ),
                 Some(sources.join(", ")),
+                None,
             );
         }
         let rule = match (&mut self.finder, ci) {
@@ -205,8 +217,12 @@ impl<'a> Candidate<'a> {
             _ => rule,
         };
         match self.policy.rules.get(rule as usize) {
-            Some(r) => (r.to_string(), Some(r.source.to_string())),
-            None => (format!("rule {rule}"), None),
+            Some(r) => (
+                r.to_string(),
+                Some(r.source.to_string()),
+                Some(rule as usize),
+            ),
+            None => (format!("rule {rule}"), None, None),
         }
     }
 }

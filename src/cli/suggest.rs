@@ -6,9 +6,10 @@ use std::path::Path;
 
 use anyhow::{bail, Result};
 
+use super::replay::{Candidate, Entry as Replayed, Record};
 use crate::learned::{Learned, Seen};
 use crate::policy::dropin::{self, Entry};
-use crate::policy::Diagnostics;
+use crate::policy::{Action, Class, Diagnostics, Policy};
 
 /// A directory with at least this many files read in it, at least this deep, is allowed whole
 /// (`DIR/*`): locale data, certificates, a package's own files. Writes, programs and shallow
@@ -46,7 +47,7 @@ pub fn suggestion(l: &Learned, kept: &[String]) -> Result<String> {
         out.push_str("ArmorPolicy=@systemd\n");
     }
     let mut by_class: BTreeMap<&str, Vec<&Seen>> = BTreeMap::new();
-    let mut unsafe_names = 0;
+    let mut unsafe_names: u64 = 0;
     for s in l.entries.values() {
         if safe_object(&s.class, &s.object) {
             by_class.entry(s.class.as_str()).or_default().push(s);
@@ -54,38 +55,165 @@ pub fn suggestion(l: &Learned, kept: &[String]) -> Result<String> {
             unsafe_names += 1;
         }
     }
+    allow_rules(&by_class, &mut out, &mut lines);
+    let unsafe_names = unsafe_names + l.odd;
+    if unsafe_names > 0 {
+        out.push_str(&format!(
+            "# {unsafe_names} objects not suggested: their names have control or glob characters, \
+             '%' or bytes that are not UTF-8, or they are / itself or port 0\n"
+        ));
+    }
+    verify(&out, kept.len(), &lines)?;
+    Ok(out)
+}
+
+/// For a unit whose policy on disk has allow rules: what learn mode saw that the policy
+/// refuses only for want of an allow rule, as a drop-in of allow rules to add (folded as in
+/// [`suggestion`]), and, as comments, the allow rules of the unit's own drop-ins for paths that
+/// allowed nothing it saw (to consider removing; port and capability rules are not weighed).
+/// `candidate` decides as the dry run does. A diff, not a rewrite: nothing on disk is changed
+/// or repeated.
+pub fn diff(l: &Learned, policy: &Policy, candidate: &mut Candidate<'_>) -> Result<String> {
+    let mut missing: BTreeMap<&str, Vec<&Seen>> = BTreeMap::new();
+    let mut used: BTreeSet<usize> = BTreeSet::new();
+    let mut unsafe_names: u64 = 0;
+    for s in l.entries.values() {
+        if !safe_object(&s.class, &s.object) {
+            unsafe_names += 1;
+            continue;
+        }
+        let mut refused = false;
+        for r in records_of(l, s) {
+            if let Ok(d) = candidate.decide(&r) {
+                refused |= d.not_allowed;
+                if d.allowed() {
+                    used.extend(d.index);
+                }
+            }
+        }
+        if refused {
+            missing.entry(s.class.as_str()).or_default().push(s);
+        }
+    }
+    let mut out = format!(
+        "# Suggested by `unitarmor suggest {}` from what learn mode saw ({} objects), against\n\
+         # the policy on disk: what it refuses for want of an allow rule. Review it.\n\
+         [X-Armor]\n",
+        comment_safe(&l.unit),
+        l.entries.len()
+    );
+    let mut lines = Vec::new();
+    allow_rules(&missing, &mut out, &mut lines);
+    if lines.is_empty() {
+        out.push_str("# nothing to add: the policy allows everything learn mode saw\n");
+    }
+    let unused: Vec<String> = policy
+        .rules
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| {
+            r.action == Action::Allow
+                && (r.class.is_path() || (r.class == Class::Connect && r.is_unix()))
+                && r.source.file.extension().is_some_and(|e| e == "conf")
+                && !used.contains(i)
+        })
+        .map(|(_, r)| format!("#   ArmorPolicy={}  ({})", r, r.source))
+        .collect();
+    if !unused.is_empty() {
+        out.push_str(
+            "# To consider removing: allow rules for paths that allowed nothing learn mode saw\n",
+        );
+        for u in unused {
+            out.push_str(&comment_safe(&u));
+            out.push('\n');
+        }
+    }
+    let unsafe_names = unsafe_names + l.odd;
+    if unsafe_names > 0 {
+        out.push_str(&format!(
+            "# {unsafe_names} objects not suggested: their names have control or glob characters, \
+             '%' or bytes that are not UTF-8, or they are / itself or port 0\n"
+        ));
+    }
+    verify(&out, 0, &lines)?;
+    Ok(out)
+}
+
+/// What was learned, as records for the dry run (`check --against-journal`): one audit record
+/// per object and operation, at the time of the latest record.
+pub fn entries_of(l: &Learned) -> Vec<Replayed> {
+    l.entries
+        .values()
+        .flat_map(|s| records_of(l, s))
+        .map(|r| Replayed::Record(Box::new(r)))
+        .collect()
+}
+
+/// The records of one learned object, one per operation.
+fn records_of(l: &Learned, s: &Seen) -> Vec<Record> {
+    let mut out = Vec::new();
+    for op in &s.ops {
+        let mut r = Record {
+            time: l.until.saturating_mul(1_000_000),
+            action: "audit".into(),
+            class: s.class.clone(),
+            operation: op.clone(),
+            rule: "learn mode".into(),
+            rule_source: format!("{}:0", crate::policy::learn::SOURCE),
+            exe: s.exes.iter().next().map(|e| e.as_bytes().to_vec()),
+            ..Record::default()
+        };
+        match (s.class.as_str(), s.object.split_once(':')) {
+            ("read" | "write" | "exec", _) => r.path = Some(s.object.as_bytes().to_vec()),
+            ("connect", Some(("unix", path))) => r.path = Some(path.as_bytes().to_vec()),
+            ("connect" | "bind", Some((proto, rest))) => {
+                let Some((addr, port)) = rest.rsplit_once(':') else {
+                    continue;
+                };
+                r.protocol = Some(proto.to_string());
+                r.address = Some(addr.trim_start_matches('[').trim_end_matches(']').into());
+                r.port = Some(port.to_string());
+            }
+            ("cap", _) => r.capability = Some(format!("CAP_{}", s.object.to_uppercase())),
+            _ => continue,
+        }
+        out.push(r);
+    }
+    out
+}
+
+/// One allow rule per object (as folded) of each class, each after its comment, onto `out`;
+/// the rules' text onto `lines`.
+fn allow_rules(by_class: &BTreeMap<&str, Vec<&Seen>>, out: &mut String, lines: &mut Vec<String>) {
     for class in ["read", "write", "exec", "connect", "bind", "cap"] {
         let Some(seen) = by_class.get(class) else {
             continue;
         };
         for (object, sources) in fold(class, seen) {
-            let count: u64 = sources.iter().map(|s| s.count).sum();
-            let exes: BTreeSet<String> = sources
-                .iter()
-                .flat_map(|s| s.exes.iter().map(|e| comment_safe(e)))
-                .collect();
-            let what = if sources.len() == 1 {
-                String::new()
-            } else {
-                format!(", {} objects", sources.len())
-            };
-            out.push_str(&format!(
-                "# {class}: {count} records{what}, by {}\n",
-                exes.into_iter().take(3).collect::<Vec<_>>().join(" ")
-            ));
+            out.push_str(&comment(class, &sources));
             let rule = format!("allow {class} {}", quote_rule(&object));
             out.push_str(&format!("ArmorPolicy={rule}\n"));
             lines.push(rule);
         }
     }
-    if unsafe_names > 0 {
-        out.push_str(&format!(
-            "# {unsafe_names} objects not suggested: their names have control or glob characters, \
-             '%' or bytes that are not UTF-8 (see `unitarmor learn --status`)\n"
-        ));
-    }
-    verify(&out, kept.len(), &lines)?;
-    Ok(out)
+}
+
+/// The comment before a rule: how often, how many objects, by which programs.
+fn comment(class: &str, sources: &[&Seen]) -> String {
+    let count: u64 = sources.iter().map(|s| s.count).sum();
+    let exes: BTreeSet<String> = sources
+        .iter()
+        .flat_map(|s| s.exes.iter().map(|e| comment_safe(e)))
+        .collect();
+    let what = if sources.len() == 1 {
+        String::new()
+    } else {
+        format!(", {} objects", sources.len())
+    };
+    format!(
+        "# {class}: {count} records{what}, by {}\n",
+        exes.into_iter().take(3).collect::<Vec<_>>().join(" ")
+    )
 }
 
 /// The text parses as exactly the carried-over lines and `lines`, in that order, and nothing
@@ -148,15 +276,18 @@ fn fold<'a>(class: &str, seen: &[&'a Seen]) -> BTreeMap<String, Vec<&'a Seen>> {
     folded
 }
 
-/// `/proc/PID/...` (and `/proc/PID/task/TID/...`) with the numbers as `*`: the service's own
-/// process ids differ at every start (other units' processes stay out of reach: the ptrace
-/// protection). Numbers elsewhere are kept as they are.
+/// `/proc/PID/FILE` (and `/proc/PID/task/TID/FILE`) with the numbers as `*`: the service's
+/// own process ids differ at every start. The same file of other processes is then allowed
+/// too: world-readable ones (`stat`, `cmdline`) are anyway, and those the kernel checks with
+/// ptrace rules (`environ`, `mem`) stay refused outside the unit by the `ptrace` protection.
+/// `/proc/PID` itself is kept as it is: `/proc/*` would be every file of `/proc`. Numbers
+/// elsewhere are kept as they are.
 fn own_pid_to_glob(path: &str) -> String {
     let mut parts: Vec<&str> = path.split('/').collect();
     let number = |c: &str| !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit());
-    if parts.len() > 2 && parts[1] == "proc" && number(parts[2]) {
+    if parts.len() > 3 && parts[1] == "proc" && number(parts[2]) {
         parts[2] = "*";
-        if parts.len() > 4 && parts[3] == "task" && number(parts[4]) {
+        if parts.len() > 5 && parts[3] == "task" && number(parts[4]) {
             parts[4] = "*";
         }
     }
@@ -169,8 +300,11 @@ fn own_pid_to_glob(path: &str) -> String {
 /// with U+FFFD); an address must be `PROTO:ADDR:PORT` with a real address; a capability
 /// one Linux has.
 fn safe_object(class: &str, object: &str) -> bool {
+    // Not `/` itself: as a pattern it stands for everything below it.
     let path_ok = |p: &str| {
         p.starts_with('/')
+            && p.len() > 1
+            && !p.ends_with('/')
             && p.chars()
                 .all(|c| !c.is_control() && !"*?[]{}%\"'\\\u{fffd}".contains(c))
     };
@@ -185,7 +319,8 @@ fn safe_object(class: &str, object: &str) -> bool {
                     .map_or(addr.parse::<std::net::Ipv4Addr>().is_ok(), |a| {
                         a.parse::<std::net::Ipv6Addr>().is_ok()
                     });
-                addr && port.parse::<u16>().is_ok()
+                // Port 0 (the kernel picks one) is no port a rule can name.
+                addr && port.parse::<u16>().is_ok_and(|p| p != 0)
             })
         }
         ("cap", _) => crate::policy::caps::NAMES.contains(&object),

@@ -2,7 +2,6 @@
 //! of a suggestion against what was learned.
 
 use super::*;
-use crate::cli::learn::entries_of;
 use crate::cli::replay::{self, Change};
 use crate::policy::named::Lookup;
 use crate::policy::resolve;
@@ -110,6 +109,8 @@ fn folding_never_widens_to_what_matters() {
         records.push((format!("/usr/bin/{p}"), "exec"));
     }
     records.push(("/var/log/app.1".into(), "write"));
+    records.push(("/".into(), "read"));
+    records.push(("/proc/4242".into(), "read"));
     records.push(("/run/user/1000/x".into(), "read"));
     let rs: Vec<(&str, &str, &str)> = records
         .iter()
@@ -121,6 +122,12 @@ fn folding_never_widens_to_what_matters() {
     assert!(has(&text, "ArmorPolicy=allow write /etc/app/hosts"));
     assert!(has(&text, "ArmorPolicy=allow exec /usr/bin/dash"));
     assert!(has(&text, "ArmorPolicy=allow read /run/user/1000/x"));
+    assert!(has(&text, "ArmorPolicy=allow read /proc/4242"), "{text}");
+    assert!(
+        !has(&text, "ArmorPolicy=allow read /"),
+        "/ is everything:\n{text}"
+    );
+    assert!(text.contains("# 1 objects not suggested"), "{text}");
 }
 
 /// A name the unit chose (a file, a program) cannot add a line to the drop-in or become a
@@ -142,18 +149,21 @@ fn names_a_unit_chose_cannot_write_the_policy() {
         1,
         true,
     );
+    l.add("bind", "bind", "tcp:0.0.0.0:0", "/usr/bin/bash", 1, true);
+    assert_eq!(l.odd, 1, "a name with a newline is counted, not kept");
     let text = suggestion(&l, &[]).unwrap();
     assert!(
         !text.contains("\nArmorMode") && !text.contains("\nArmorExempt"),
         "{text}"
     );
+    assert!(!text.contains("allow bind"), "port 0 is no port:\n{text}");
     assert!(
         !text
             .lines()
             .any(|l| l.starts_with("ArmorPolicy=") && l.contains("/tmp/")),
         "{text}"
     );
-    assert!(text.contains("# 4 objects not suggested"), "{text}");
+    assert!(text.contains("# 5 objects not suggested"), "{text}");
     assert!(
         has(&text, "ArmorPolicy=allow read /etc/app/other"),
         "{text}"
@@ -182,4 +192,52 @@ fn carried_over_lines_and_slices() {
         ..l
     };
     assert!(!suggestion(&slice, &[]).unwrap().contains("@systemd"));
+}
+
+/// A unit with allow rules already gets what to add (only what its policy refuses for want of
+/// an allow rule) and, as comments, its own path allow rules that allowed nothing learned.
+#[test]
+fn a_policy_in_place_gets_a_diff() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("armor.conf");
+    std::fs::write(
+        &d,
+        "[X-Armor]\nArmorPolicy=allow read /etc/app/config\nArmorPolicy=allow read /opt/unused\n\
+         ArmorPolicy=deny read /etc/app/secret\nArmorPolicy=allow connect tcp:127.0.0.1:1\n",
+    )
+    .unwrap();
+    let mut diags = Diagnostics::default();
+    let p = resolve::merge(&Lookup::under(t.path()), &[d], None, &mut diags);
+    assert!(!diags.has_errors(), "{diags:?}");
+    let tables = crate::compile::compile(&p).unwrap();
+    let l = learned(&[
+        ("read", "open", "/etc/app/config"),
+        ("read", "open", "/etc/app/new"),
+        ("read", "open", "/etc/app/secret"),
+        ("connect", "connect", "tcp:127.0.0.1:2727"),
+    ]);
+    let text = diff(&l, &p, &mut replay::Candidate::new(&p, &tables)).unwrap();
+    assert!(has(&text, "ArmorPolicy=allow read /etc/app/new"), "{text}");
+    assert!(
+        has(&text, "ArmorPolicy=allow connect tcp:127.0.0.1:2727"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("allow read /etc/app/config"),
+        "already allowed:\n{text}"
+    );
+    assert!(
+        !text.contains("secret"),
+        "a deny rule's object is not added:\n{text}"
+    );
+    assert!(
+        text.lines().any(
+            |l| l.starts_with("#   ArmorPolicy=allow read /opt/unused  (") && l.ends_with(":3)")
+        ),
+        "{text}"
+    );
+    assert!(
+        !text.contains("#   ArmorPolicy=allow connect"),
+        "ports are not weighed:\n{text}"
+    );
 }

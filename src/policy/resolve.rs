@@ -371,6 +371,7 @@ fn apply_rule(
             ),
         }
     } else if let Some(name) = text.strip_prefix('@') {
+        let before = policy.broken_allow.clone();
         let rules = named::expand(
             lookup,
             name.trim(),
@@ -380,6 +381,15 @@ fn apply_rule(
             &mut policy.broken_allow,
             diags,
         );
+        // A named policy that is missing or unreadable makes every class an allow-list;
+        // not when a drop-in many units read includes it (one removed file would refuse every
+        // service; the error is reported for each, as for an unreadable shared file).
+        let all = |set: &std::collections::BTreeSet<super::Class>| {
+            super::Class::ALL.iter().all(|c| set.contains(c))
+        };
+        if is_shared(&src.file) && all(&policy.broken_allow) && !all(&before) {
+            policy.broken_allow = before;
+        }
         policy.rules.extend(rules);
     } else {
         match Rule::parse(&text, unit, src.clone()) {

@@ -558,4 +558,17 @@ fn shared_or_vanished_files_and_missing_includes() {
         "{:?}",
         p.broken_allow
     );
+    // From a drop-in many units read: an error for each, no allow-lists made.
+    let shared = write(
+        r,
+        "etc/systemd/system/service.d/inc.conf",
+        "[X-Armor]\nArmorPolicy=@not-there\n",
+    );
+    let mut diags = Diagnostics::default();
+    let p = merge(&Lookup::under(r), &[shared], None, &mut diags);
+    assert!(
+        diags.has_errors() && p.broken_allow.is_empty(),
+        "{:?}",
+        p.broken_allow
+    );
 }
