@@ -192,13 +192,9 @@ impl Daemon {
                 _ => a.audited += 1,
             }
         }
-        let exe = if ev.exe.is_empty() {
-            ev.comm.clone()
-        } else {
-            ev.exe.clone()
-        };
+        let exe = if ev.exe.is_empty() { &ev.comm } else { &ev.exe };
         // Learn mode's own records are kept for `unitarmor suggest`, not journaled.
-        if self.learn_event(&unit, &ev, &exe) {
+        if self.learn_event(&unit, &ev, exe) {
             return;
         }
         let subject = (ev.op, ev.path.as_str(), ev.arg);
@@ -229,7 +225,7 @@ impl Daemon {
             &unit,
             mode,
             &ev,
-            &exe,
+            exe,
             &RuleInfo {
                 text: &text,
                 source: &source,
