@@ -31,11 +31,6 @@ pub fn suggestion(l: &Learned, kept: &[String]) -> Result<String> {
         comment_safe(&l.unit),
         l.entries.len()
     );
-    let mut lines: Vec<String> = Vec::new();
-    // What a service's own settings grant; a slice has none.
-    if !l.unit.ends_with(".slice") {
-        lines.push("@systemd".into());
-    }
     if !kept.is_empty() {
         out.push_str("# kept from the previous armor.conf\n");
     }
@@ -43,8 +38,11 @@ pub fn suggestion(l: &Learned, kept: &[String]) -> Result<String> {
         out.push_str(k);
         out.push('\n');
     }
-    if !lines.is_empty() {
+    let mut lines: Vec<String> = Vec::new();
+    // What a service's own settings grant; a slice has none.
+    if !l.unit.ends_with(".slice") {
         out.push_str("ArmorPolicy=@systemd\n");
+        lines.push("@systemd".into());
     }
     let mut by_class: BTreeMap<&str, Vec<&Seen>> = BTreeMap::new();
     let mut unsafe_names: u64 = 0;
