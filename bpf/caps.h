@@ -28,6 +28,9 @@ int BPF_PROG(ua_capable, const struct cred *cred, struct user_namespace *ns, int
 	ret = mount_api_capable(cap);
 	if (ret)
 		return ret;
+	ret = netlink_admin_capable(cap);
+	if (ret)
+		return ret;
 	/* Called for nearly every privileged step of every process: while no policy has cap
 	 * rules, one array read is all it costs. */
 	cfg = bpf_map_lookup_elem(&config, &zero);

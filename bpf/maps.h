@@ -181,6 +181,22 @@ struct {
 	__type(value, __u32);
 } task_marks SEC(".maps");
 
+/* The system call in which an armored task last sent a netlink message (protect.h): a
+ * netlink message's handler runs inside the send and checks capabilities against the sender.
+ * `nr` is the system call's number (syscall_nr()), `proto` the socket's netlink protocol. */
+struct ua_netlink_send {
+	__s64 nr;
+	__u32 proto;
+	__u32 set;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct ua_netlink_send);
+} netlink_sends SEC(".maps");
+
 /* from= (walk.h: from_context()): which of its policy's from= patterns the task's executable
  * matches, computed at its first decision under a policy with from= rules. Kept for `tag`,
  * the policy's from_tag it was computed under, and `exec_id`, the task's self_exec_id then
@@ -388,6 +404,18 @@ static __always_inline long syscall_nr(void)
 	if (bpf_core_field_exists(arm->syscallno))
 		return BPF_CORE_READ(arm, syscallno);
 	return -1;
+}
+
+/* Forgets the current task's netlink note (protect.h): it is sending on another socket now,
+ * whose own checks (SCM_CREDENTIALS naming an ancestor asks CAP_SYS_ADMIN) are not a netlink
+ * handler's. */
+static __always_inline void forget_netlink_send(void)
+{
+	struct ua_netlink_send *ns =
+		bpf_task_storage_get(&netlink_sends, bpf_get_current_task_btf(), 0, 0);
+
+	if (ns)
+		ns->set = 0;
 }
 
 /* Whether cgroup `cgid` belongs to the unit tree whose root is `root`. */

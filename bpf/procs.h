@@ -297,6 +297,8 @@ int BPF_PROG(ua_socket_sendmsg, struct socket *sock, struct msghdr *msg, int siz
 	/* Only unix and netlink sockets carry SCM_CREDENTIALS. */
 	if ((family != AF_UNIX && family != AF_NETLINK) || !protected(&a, UA_PROT_SIGNAL))
 		return 0;
+	if (family == AF_UNIX)
+		forget_netlink_send();
 	/* sendmmsg() asks this hook only for the first of several messages to one address: the
 	 * rest could claim any pid unseen. With an address, it is refused on these sockets (a
 	 * connected socket, without one, is asked for every message). */

@@ -110,6 +110,76 @@ static __always_inline int mount_api_capable(int cap)
 	return deny_protected(&a, UA_PROT_MOUNT, UA_OP_MOUNT_API, 0, 0, nr);
 }
 
+/*
+ * Disks and root's helpers handed over through netlink: NBD's generic netlink family connects
+ * a block device to a socket the unit serves (or swaps the socket of one root set up), iSCSI's
+ * and the SCSI transports' families make SCSI disks, dm-log-userspace and uvesafb answer over
+ * the connector, and a kobject uevent sent by user space reaches udev as the kernel's own (its
+ * rules run programs as root). None has an LSM hook of its own, and the message is the
+ * unit's to write; each handler runs inside the send, as the sender, and first checks
+ * CAP_SYS_ADMIN (netlink_capable()): refused at that check (caps.h's program) while the task
+ * is in the system call whose netlink message it sent. Only handlers that ask for
+ * CAP_SYS_ADMIN are refused: rtnetlink, sd-netlink's queries and audit keep working.
+ */
+/* struct netlink_skb_parms in skb->cb: credentials (12 bytes), portid, then dst_group. */
+#define NETLINK_CB_DST_GROUP 16
+
+SEC("lsm/netlink_send")
+int BPF_PROG(ua_netlink_send, struct sock *sk, struct sk_buff *skb)
+{
+	struct ua_netlink_send *ns;
+	struct armor a;
+	__u32 group = 0;
+
+	if (!armored(&a))
+		return 0;
+	/* A multicast message reaches user space listeners as if the kernel or udevd had sent
+	 * it: PID 1 takes a udev event from any root sender (uid 0 is all it checks) and starts
+	 * the units its SYSTEMD_WANTS= names. Protection `bus`: a way to ask PID 1. */
+	bpf_probe_read_kernel(&group, sizeof(group),
+			      (void *)skb + bpf_core_field_offset(struct sk_buff, cb) +
+				      NETLINK_CB_DST_GROUP);
+	if (group && protects(&a, UA_PROT_BUS))
+		return deny_protected(&a, UA_PROT_BUS, UA_OP_NETLINK_MULTICAST, 0, 0,
+				      BPF_CORE_READ(sk, sk_protocol) | group << 16);
+	if (!protects(&a, UA_PROT_RUNS_AS_ROOT))
+		return 0;
+	ns = bpf_task_storage_get(&netlink_sends, bpf_get_current_task_btf(), 0,
+				  BPF_LOCAL_STORAGE_GET_F_CREATE);
+	/* Without the note the handler's check could not be told from any other: fail closed. */
+	if (!ns)
+		return deny_protected(&a, UA_PROT_RUNS_AS_ROOT, UA_OP_NETLINK_ADMIN, 0, 0,
+				      BPF_CORE_READ(sk, sk_protocol));
+	ns->nr = syscall_nr();
+	ns->proto = BPF_CORE_READ(sk, sk_protocol);
+	ns->set = 1;
+	return 0;
+}
+
+/* CAP_SYS_ADMIN asked inside a netlink send of an armored task (see above). The note stays
+ * for the rest of that system call, since one send may carry several messages, each checked;
+ * a check in another system call finds it stale and clears it. A later system call of the
+ * same number with no capability check between them is refused CAP_SYS_ADMIN too (fail
+ * closed: the note cannot tell two calls of one number apart). */
+static __always_inline int netlink_admin_capable(int cap)
+{
+	struct ua_netlink_send *ns;
+	struct armor a;
+
+	if (cap != CAP_SYS_ADMIN)
+		return 0;
+	ns = bpf_task_storage_get(&netlink_sends, bpf_get_current_task_btf(), 0, 0);
+	if (!ns || !ns->set)
+		return 0;
+	if (ns->nr != syscall_nr()) {
+		ns->set = 0;
+		return 0;
+	}
+	if (!protected(&a, UA_PROT_RUNS_AS_ROOT))
+		return 0;
+	return deny_protected(&a, UA_PROT_RUNS_AS_ROOT, UA_OP_NETLINK_ADMIN, 0, 0, ns->proto);
+}
+
 /* Whether `name` is a file a delegated unit is given in its own cgroup (systemd chowns these
  * to a Delegate=yes unit's user), or one that acts on the unit alone (kill, freeze). */
 static __always_inline bool delegatee_file(const char *name)

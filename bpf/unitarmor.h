@@ -101,6 +101,8 @@ enum ua_op {
 	UA_OP_SOURCE_ROUTE = 44,/* setting IP options or an IPv6 routing header; arg: level << 16 | name */
 	UA_OP_SET_OWNER = 45,   /* F_SETOWN and the like: who a file's I/O signals; arg: the command */
 	UA_OP_SET_EXE = 46,     /* prctl(PR_SET_MM) naming a new executable; arg: its sub-command */
+	UA_OP_NETLINK_ADMIN = 47,/* CAP_SYS_ADMIN asked by a netlink message's handler; arg: the protocol */
+	UA_OP_NETLINK_MULTICAST = 48,/* a netlink message to a multicast group; arg: protocol | group << 16 */
 };
 
 /* The argument of a connect or bind event: the port, and the protocol (6 tcp, 17 udp). The

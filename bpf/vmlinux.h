@@ -272,6 +272,11 @@ struct sock {
 	__u16 sk_protocol;
 };
 
+/* cb holds netlink's struct netlink_skb_parms for a netlink message (NETLINK_CB). */
+struct sk_buff {
+	char cb[48];
+};
+
 struct socket {
 	short type;
 	struct sock *sk;

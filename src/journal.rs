@@ -78,6 +78,15 @@ fn object(ev: &Event) -> String {
         35 => format!("{}()", mount_api_call(ev.arg)),
         36 => "sendmmsg() to an address (its later messages would not be checked)".to_string(),
         46 => "naming another file the process's executable (prctl PR_SET_MM)".to_string(),
+        48 => format!(
+            "a {} netlink message to multicast group {} (listeners take it for the kernel's or udevd's)",
+            abi::netlink_protocol_name(ev.arg & 0xffff),
+            ev.arg >> 16
+        ),
+        47 => format!(
+            "CAP_SYS_ADMIN for a {} netlink message (a disk or a uevent handed to the kernel)",
+            abi::netlink_protocol_name(ev.arg)
+        ),
         23 => "creating a user namespace".to_string(),
         40 => format!("use of {}", capability_name(ev.arg)),
         41 => {

@@ -175,6 +175,22 @@ pub fn socket_kind(arg: u32) -> (String, &'static str) {
     (family, ty)
 }
 
+/// The name of a netlink protocol (`NETLINK_*`), as a netlink-admin event's argument gives it.
+pub fn netlink_protocol_name(proto: u32) -> String {
+    match proto {
+        0 => "route".to_string(),
+        6 => "xfrm".to_string(),
+        8 => "iSCSI".to_string(),
+        9 => "audit".to_string(),
+        11 => "connector".to_string(),
+        15 => "kobject-uevent".to_string(),
+        16 => "generic".to_string(),
+        18 => "SCSI transport".to_string(),
+        20 => "RDMA".to_string(),
+        n => format!("protocol {n}"),
+    }
+}
+
 /// The name of an operation (`enum ua_op`).
 pub fn op_name(op: u8) -> &'static str {
     match op {
@@ -223,6 +239,8 @@ pub fn op_name(op: u8) -> &'static str {
         44 => "source-route",
         45 => "set-owner",
         46 => "set-exe",
+        47 => "netlink-admin",
+        48 => "netlink-multicast",
         _ => "operation",
     }
 }

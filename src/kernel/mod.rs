@@ -343,6 +343,7 @@ impl Kernel {
             ("task_setrlimit", &p.ua_task_setrlimit),
             ("task_prctl", &p.ua_task_prctl),
             ("socket_sendmsg", &p.ua_socket_sendmsg),
+            ("netlink_send", &p.ua_netlink_send),
             ("socket_create", &p.ua_socket_create),
             ("socket_connect", &p.ua_socket_connect),
             ("socket_bind", &p.ua_socket_bind),

@@ -95,7 +95,7 @@ impl Protection {
                 "kernel settings (core_pattern, modprobe, uevent_helper, binfmt_misc, sysrq, securityfs, bpffs, hibernation, configfs, device drivers and PCI registers) run code as root outside the unit, switch security off or hand a disk to the unit"
             }
             Protection::RunsAsRoot => {
-                "cron, at, ld.so.preload, PAM, sudoers, SSH keys, udev, modprobe and package files, /usr and /boot are run or trusted later by root outside the unit; block devices, disk passthrough (SCSI, NVMe, bsg), /dev/mem and /proc/kcore hold every file"
+                "cron, at, ld.so.preload, PAM, sudoers, SSH keys, udev, modprobe and package files, /usr and /boot are run or trusted later by root outside the unit; block devices, disk passthrough (SCSI, NVMe, bsg), /dev/mem and /proc/kcore hold every file, and netlink messages that need CAP_SYS_ADMIN make disks (NBD, iSCSI) or fake the kernel's uevents"
             }
             Protection::Cgroups => {
                 "a process that moves into another cgroup leaves its unit's policy"
@@ -175,6 +175,16 @@ impl Protection {
                 "/sys/devices/**/resource*",
                 "/sys/devices/**/config",
                 "/sys/devices/**/rom",
+                // Synthetic uevents: udev runs its rules for the device again, with
+                // variables the writer chooses (SYNTH_ARG_*).
+                "/sys/devices/**/uevent",
+                "/sys/bus/*/uevent",
+                // nfsd's export tables (`/proc/net/rpc/nfsd.export/channel`: export / with
+                // no_root_squash to the unit's address) and ksmbd's control (resetting the
+                // server so that the unit answers as its user-space daemon): a file server
+                // running as root outside the unit serves every file.
+                "/proc/*/net/rpc/",
+                "/sys/class/ksmbd-control/",
             ],
             Protection::RunsAsRoot => &[
                 "/etc/crontab",

@@ -7,6 +7,8 @@ SECRET=armortest-secret-content
 mkdir -p $A /run/armortest
 check "the escape helper is built (tests/all compiles tests/vm/escape.c)" test -x escape
 cp escape $A/
+check "the netlink helper is built (tests/all compiles tests/vm/nlprobe.c)" test -x nlprobe
+cp nlprobe $A/
 cp /usr/bin/id $A/id-copy
 
 # The guest must have every tool the attempts use, or a twin's failure would say nothing.
@@ -154,6 +156,24 @@ reaches_driver() {
 for node in $A/pt-*; do
   try "$(basename "$node")" reaches_driver "$node"
 done
+exit 0
+EOF
+
+# Disks and root's helpers handed over by netlink messages whose handlers ask for
+# CAP_SYS_ADMIN: a uevent udev takes for the kernel's, and a network block device served by the
+# unit (protect.sh loads the nbd module first); a message to udevd's multicast group, which PID
+# 1 takes from any root sender; nfsd's export tables (opened for writing; nothing is written);
+# a synthetic uevent through sysfs. What needs no CAP_SYS_ADMIN keeps working: rtnetlink (ip),
+# and CAP_SYS_ADMIN outside a netlink message (a new UTS namespace).
+cat >$A/p-netlink.sh <<'EOF'
+. /var/lib/armortest/p-lib.sh
+try uevent "$A/nlprobe" uevent "armortest-$name"
+try multicast "$A/nlprobe" multicast "$name"
+try nbd "$A/nlprobe" nbd
+try nfsd-export sh -c ': >>/proc/net/rpc/auth.unix.ip/channel'
+try sys-uevent sh -c 'echo change >/sys/devices/virtual/net/lo/uevent'
+try rtnetlink ip -o link show lo
+try unshare-uts unshare --uts true
 exit 0
 EOF
 
@@ -380,6 +400,7 @@ pair armor-p-bus p-bus.sh "$secret_rule"
 pair armor-p-files p-files.sh "$secret_rule"
 pair armor-p-devices p-devices.sh "$secret_rule"
 pair armor-p-pt p-pt.sh "$secret_rule"
+pair armor-p-netlink p-netlink.sh "$secret_rule"
 pair armor-p-cgroup p-cgroup.sh "$secret_rule"
 pair armor-p-bpf p-bpf.sh "$secret_rule"
 pair armor-p-signal p-signal.sh "$secret_rule"

@@ -100,6 +100,30 @@ logged_record armor-p-devices UNITARMOR_PROTECTION=runs-as-root UNITARMOR_OPERAT
 logged_record armor-p-devices UNITARMOR_PROTECTION=runs-as-root UNITARMOR_OPERATION=open-raw-device \
   "UNITARMOR_PATH=/dev/bsg/*"
 
+# Netlink messages whose handlers ask for CAP_SYS_ADMIN (runs-as-root).
+if modinfo nbd >/dev/null 2>&1; then
+  check "[runs-as-root] the nbd module loads" modprobe nbd
+  nbd=1
+else
+  echo "# nbd is not in this kernel: no NBD check here"
+  nbd=
+fi
+check "[kernel-settings] the sunrpc module loads (nfsd's export tables)" modprobe sunrpc
+check "armor-p-netlink runs" run armor-p-netlink
+check "armor-p-netlink-twin runs" run armor-p-netlink-twin
+denied armor-p-netlink uevent "runs-as-root: send a uevent that udev takes for the kernel's"
+[ -z "$nbd" ] ||
+  denied armor-p-netlink nbd "runs-as-root: connect a network block device to its own socket (NBD_CMD_CONNECT)"
+denied armor-p-netlink sys-uevent "kernel-settings: write change to /sys/devices/virtual/net/lo/uevent (a synthetic uevent)"
+logged_record armor-p-netlink UNITARMOR_PROTECTION=kernel-settings UNITARMOR_PATH=/sys/devices/virtual/net/lo/uevent
+denied armor-p-netlink multicast "bus: send to the uevent family's multicast group 2 (udevd's, which PID 1 listens to)"
+logged_record armor-p-netlink UNITARMOR_PROTECTION=bus UNITARMOR_OPERATION=netlink-multicast
+denied armor-p-netlink nfsd-export "kernel-settings: open nfsd's export table /proc/net/rpc/auth.unix.ip/channel for writing"
+allowed armor-p-netlink rtnetlink "runs-as-root: rtnetlink (ip link show)"
+allowed armor-p-netlink unshare-uts "runs-as-root: CAP_SYS_ADMIN outside a netlink message (unshare --uts)"
+logged_record armor-p-netlink UNITARMOR_PROTECTION=runs-as-root UNITARMOR_OPERATION=netlink-admin
+[ -z "$nbd" ] || modprobe -r nbd
+
 rm -rf /etc/systemd/system/armor-p-files-twin.service.d /run/systemd/system.attached/armor-p-files*.service.d
 rm -f /etc/systemd/system/armor-p-files.service.d/zz-off.conf /run/systemd/system/armortest-planted-* \
   /etc/unitarmor/policies/armortest-* /etc/cron.d/armortest-* /usr/local/bin/armortest-planted-*
