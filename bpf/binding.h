@@ -55,10 +55,14 @@ static long scan_byte(__u32 i, struct scan_ctx *ctx)
 		s->scan.leaf = i + 1;
 		s->scan.at = 0;
 		s->scan.dot = 0;
+		s->scan.dashes = 0;
 	} else if (c == '@' && !s->scan.at) {
 		s->scan.at = i;
 	} else if (c == '.') {
 		s->scan.dot = i;
+	} else if (c == '-' && !s->scan.at && s->scan.dashes < UA_PREFIXES_MAX) {
+		s->scan.dash[s->scan.dashes & (UA_PREFIXES_MAX - 1)] = i;
+		s->scan.dashes++;
 	}
 	return 0;
 }
@@ -85,7 +89,7 @@ static __always_inline bool template_key(struct scratch *s)
 
 	for (i = 0; i < UA_CGROUP_PATH_MAX / 8; i++)
 		((__u64 *)s->template_key)[i] = 0;
-	s->scan.leaf = s->scan.at = s->scan.dot = s->scan.out = 0;
+	s->scan.leaf = s->scan.at = s->scan.dot = s->scan.out = s->scan.dashes = 0;
 	s->scan.end = UA_CGROUP_PATH_MAX;
 	bpf_loop(UA_CGROUP_PATH_MAX, scan_byte, &ctx, 0);
 	/* systemd escapes a unit's cgroup name with a leading '_' (cg_escape). */
@@ -113,6 +117,39 @@ static __always_inline bool unit_key(struct scratch *s)
 	s->scan.at = UA_CGROUP_PATH_MAX; /* copy_byte() then copies the name as it is */
 	bpf_loop(UA_CGROUP_PATH_MAX - 1, copy_byte, &ctx, 0);
 	return true;
+}
+
+/* After unit_key() found no unit of that name: the policy of the longest dashed prefix of the
+ * name that has one (`/x.slice/run-u7.scope` looks up `run-.scope`), or NULL. systemd applies
+ * `run-.scope.d` to every such unit, transient ones included, whose names are chosen at run
+ * time (`systemd-run --scope`, container engines' `docker-ID.scope`); the daemon writes each
+ * prefix's policy (with the shorter prefixes' rules merged in) under that key. */
+static __always_inline struct ua_expect *prefix_policy(struct scratch *s)
+{
+	struct scan_ctx ctx = { .s = s };
+	struct ua_expect *exp;
+	__u32 dash, k;
+	int i, j;
+
+	for (i = UA_PREFIXES_MAX - 1; i >= 0; i--) {
+		if (i >= s->scan.dashes)
+			continue;
+		dash = s->scan.dash[i & (UA_PREFIXES_MAX - 1)];
+		/* A prefix is not empty, and the suffix ('.' and the type) comes after it. */
+		if (dash <= s->scan.leaf || dash >= s->scan.dot)
+			continue;
+		for (j = 0; j < UA_CGROUP_PATH_MAX / 8; j++)
+			((__u64 *)s->template_key)[j] = 0;
+		s->scan.out = 0;
+		s->scan.at = dash; /* copy_byte(): the name up to the dash, then the suffix */
+		k = bpf_loop(UA_CGROUP_PATH_MAX - 1, copy_byte, &ctx, 0);
+		if (!k)
+			return NULL;
+		exp = bpf_map_lookup_elem(&expected, s->template_key);
+		if (exp)
+			return exp;
+	}
+	return NULL;
 }
 
 /* Whether the NUL-terminated cgroup path of n bytes (NUL included) ends in "/`name`" (`len`
@@ -177,8 +214,11 @@ int BPF_PROG(ua_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 		/* Likewise any other armored unit, by its name, wherever a Slice= set at run time
 		 * puts it (a transient scope or service: `systemd-run --scope --slice=...`). A unit
 		 * name is unique in the service manager, whatever its slice. */
-		else if (!is_slice(s->cgroup_path, n) && unit_key(s))
+		else if (!is_slice(s->cgroup_path, n) && unit_key(s)) {
 			exp = bpf_map_lookup_elem(&expected, s->template_key);
+			if (!exp)
+				exp = prefix_policy(s);
+		}
 	}
 	if (exp) {
 		b.policy = exp->policy;

@@ -303,6 +303,8 @@ struct scratch {
 		__u32 dot;   /* its last '.', or 0 */
 		__u32 end;   /* the NUL */
 		__u32 out;   /* bytes written to template_key */
+		__u32 dashes;               /* '-' in the last component, up to UA_PREFIXES_MAX */
+		__u32 dash[UA_PREFIXES_MAX]; /* where they are */
 	} scan;
 	/* The hash of an event's path (path.h's subject_hash()), in map memory for the same
 	 * reason. */

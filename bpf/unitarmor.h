@@ -169,6 +169,10 @@ struct ua_policy {
 #define UA_FROM_ANY 0x81
 
 /* expected: cgroup path -> what a cgroup created there is bound to. */
+/* How many dashed prefixes of a unit's name cgroup_mkdir looks up (`a-b-c.scope`: `a-b-.scope`,
+ * then `a-.scope`), as systemd reads `a-.scope.d` and `a-b-.scope.d` for it. */
+#define UA_PREFIXES_MAX 8
+
 struct ua_expect {
 	__u32 policy;
 	__u32 flags;     /* UA_BIND_* */

@@ -129,6 +129,31 @@ fn cgroup_dirs(path: &str) -> Vec<(PathBuf, u64)> {
     out
 }
 
+/// The units running now, each with its cgroup path (`/system.slice/run-u7.scope`): every
+/// cgroup directly below a slice that is not a slice itself, whatever slice it is in.
+pub(super) fn running_units() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![String::new()];
+    while let Some(rel) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(format!("{CGROUP_ROOT}{rel}")) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            if !e.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let name = e.file_name().to_string_lossy().into_owned();
+            let path = format!("{rel}/{name}");
+            if name.ends_with(".slice") {
+                stack.push(path);
+            } else if rel.is_empty() || rel.ends_with(".slice") {
+                out.push((crate::systemd::cg_unescape(&name).to_string(), path));
+            }
+        }
+    }
+    out
+}
+
 /// The cgroup path of the unit a cgroup path belongs to: down to its first component that is
 /// not a slice (`/system.slice/app.service` for `/system.slice/app.service/sub`). None for a
 /// slice, which holds units rather than being one.

@@ -70,6 +70,28 @@ pub(super) async fn discover(conn: &Connection, manager: &ManagerProxy<'_>) -> V
     out
 }
 
+/// For a prefix unit name (`run-.scope`, what the drop-in directory `run-.scope.d` is named
+/// after), its prefix and type: `("run-", "scope")`. None for any other name.
+pub(super) fn prefix_of(unit: &str) -> Option<(&str, &str)> {
+    let (stem, suffix) = unit.rsplit_once('.')?;
+    let ok = stem.len() > 1
+        && stem.ends_with('-')
+        && !stem.contains('@')
+        && matches!(suffix, "service" | "scope");
+    ok.then_some((stem, suffix))
+}
+
+/// Whether a prefix unit's directory applies to `unit` (systemd reads `run-.scope.d` for
+/// `run-u7.scope`, not for instances, which have the template's name).
+pub(super) fn prefix_covers(prefix_unit: &str, unit: &str) -> bool {
+    let (Some((prefix, kind)), Some((stem, suffix))) =
+        (prefix_of(prefix_unit), unit.rsplit_once('.'))
+    else {
+        return false;
+    };
+    suffix == kind && stem.len() > prefix.len() && stem.starts_with(prefix) && !stem.contains('@')
+}
+
 /// `foo@.service` for an instance `foo@bar.service`.
 pub(super) fn template_of(unit: &str) -> Option<String> {
     let (prefix, rest) = unit.split_once('@')?;
@@ -88,14 +110,16 @@ pub(super) fn discover_on_disk(skip: &HashSet<String>) -> Vec<Candidate> {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             let unit = name.strip_suffix(".d").unwrap_or(&name);
-            // Type-level and prefix drop-in directories (service.d, foo-.service.d) are not
-            // units; the root slice has no cgroup of its own to bind.
+            // Type-level drop-in directories (service.d) are not units; the root slice has no
+            // cgroup of its own to bind. A prefix directory (run-.scope.d, foo-.service.d) is
+            // taken as a unit named after it: its policy binds, at creation, the units of that
+            // prefix no file names (scopes and services made at run time).
             let kind_ok = unit.ends_with(".service")
                 || unit.ends_with(".scope")
                 || (unit.ends_with(".slice") && unit != "-.slice");
             if kind_ok
-                && !unit.ends_with("-.service")
-                && !unit.ends_with("-.scope")
+                && (!unit.ends_with("-.service") || prefix_of(unit).is_some())
+                && (!unit.ends_with("-.scope") || prefix_of(unit).is_some())
                 && !unit.ends_with("-.slice")
                 && !unit.starts_with('.')
             {
@@ -241,5 +265,35 @@ pub(super) fn cgroup_pattern(name: &str, expected: &str) -> String {
         format!("{expected}/**")
     } else {
         expected.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_are_named_as_systemd_reads_them() {
+        assert_eq!(prefix_of("run-.scope"), Some(("run-", "scope")));
+        assert_eq!(prefix_of("docker-.scope"), Some(("docker-", "scope")));
+        assert_eq!(prefix_of("foo-bar-.service"), Some(("foo-bar-", "service")));
+        // Not prefixes: whole names, type-level directories, slices, templates.
+        assert_eq!(prefix_of("run-u7.scope"), None);
+        assert_eq!(prefix_of("-.scope"), None);
+        assert_eq!(prefix_of("scope"), None);
+        assert_eq!(prefix_of("system-.slice"), None);
+        assert_eq!(prefix_of("a@-.service"), None);
+    }
+
+    #[test]
+    fn a_prefix_covers_longer_names_of_its_type() {
+        assert!(prefix_covers("run-.scope", "run-u7.scope"));
+        assert!(prefix_covers("run-.scope", "run-a-b.scope"));
+        assert!(prefix_covers("foo-bar-.service", "foo-bar-baz.service"));
+        assert!(!prefix_covers("run-.scope", "run-.scope"));
+        assert!(!prefix_covers("run-.scope", "run-u7.service"));
+        assert!(!prefix_covers("run-.scope", "runner-1.scope"));
+        assert!(!prefix_covers("foo-.service", "foo-x@1.service"));
+        assert!(!prefix_covers("run-u7.scope", "run-u7x.scope"));
     }
 }

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tracing::{error, warn};
 
 use super::cgroups::unit_of_cgroup;
-use super::discover::template_of;
+use super::discover::{prefix_covers, prefix_of, template_of};
 use super::Daemon;
 use crate::api::{UnitStatus, Usage, MAP_MEMORY};
 use crate::compile::{
@@ -215,6 +215,10 @@ impl Daemon {
                     .filter(|u| template_of(u).as_deref() == Some(unit.as_str()))
                     .unwrap_or(unit)
             }
+            // A prefix's policy (run-.scope) covers the units of that prefix.
+            Some(_) if prefix_of(&unit).is_some() => unit_of_cgroup(None, ev.cgroup_id)
+                .filter(|u| prefix_covers(&unit, u))
+                .unwrap_or(unit),
             _ => unit,
         };
         let mode = self

@@ -7,10 +7,10 @@ use std::time::Instant;
 
 use tracing::{error, info, warn};
 
-use super::cgroups::cgroup_bindings;
+use super::cgroups::{cgroup_bindings, running_units};
 use super::discover::{
     bind_order, candidate_from, cgroup_pattern, expected_path, named_on_disk, parent_slice,
-    slice_layers, slice_layers_checked, template_of, Candidate,
+    prefix_covers, prefix_of, slice_layers, slice_layers_checked, template_of, Candidate,
 };
 use super::{Armored, Daemon};
 use crate::compile;
@@ -393,11 +393,37 @@ impl Daemon {
         let Some(a) = self.units.get(&c.name) else {
             return;
         };
-        for (cgid, binding) in cgroup_bindings(&a.expected, a.id) {
-            if let Err(e) = self.kernel.bind(cgid, binding) {
-                error!(object_systemd_unit = c.name.as_str(), "{}: {e:#}", c.name);
+        let id = a.id;
+        let mut paths = vec![a.expected.clone()];
+        // A prefix's policy (run-.scope) binds the units of that prefix that run already and
+        // that no file names: those it would have bound at their creation.
+        if prefix_of(&c.name).is_some() {
+            paths.extend(
+                running_units()
+                    .into_iter()
+                    .filter(|(unit, _)| self.prefix_decides(&c.name, unit))
+                    .map(|(_, path)| path),
+            );
+        }
+        for path in paths {
+            for (cgid, binding) in cgroup_bindings(&path, id) {
+                if let Err(e) = self.kernel.bind(cgid, binding) {
+                    error!(object_systemd_unit = c.name.as_str(), "{}: {e:#}", c.name);
+                }
             }
         }
+    }
+
+    /// Whether the armored prefix unit `prefix` decides for `unit`, as the kernel picks at
+    /// creation (bpf/binding.h: prefix_policy): `unit` is not armored by name, and no longer
+    /// armored prefix covers it.
+    pub(super) fn prefix_decides(&self, prefix: &str, unit: &str) -> bool {
+        prefix_covers(prefix, unit)
+            && !self.units.contains_key(unit)
+            && !self
+                .units
+                .keys()
+                .any(|p| p.len() > prefix.len() && prefix_covers(p, unit))
     }
 
     /// Binds unit `name` (its cgroups at `expected` and below, and those created from now on)
