@@ -173,6 +173,14 @@ fn records_of(l: &Learned, s: &Seen) -> Vec<Record> {
                 r.port = Some(port.to_string());
             }
             ("cap", _) => r.capability = Some(format!("CAP_{}", s.object.to_uppercase())),
+            ("net", _) => {
+                let (family, raw) = match s.object.split_once(' ') {
+                    Some((f, _)) => (f, true),
+                    None => (s.object.as_str(), false),
+                };
+                r.family = Some(family.to_string());
+                r.socket_type = Some(if raw { "raw" } else { "stream" }.to_string());
+            }
             _ => continue,
         }
         out.push(r);
@@ -183,13 +191,19 @@ fn records_of(l: &Learned, s: &Seen) -> Vec<Record> {
 /// One allow rule per object (as folded) of each class, each after its comment, onto `out`;
 /// the rules' text onto `lines`.
 fn allow_rules(by_class: &BTreeMap<&str, Vec<&Seen>>, out: &mut String, lines: &mut Vec<String>) {
-    for class in ["read", "write", "exec", "connect", "bind", "cap"] {
+    for class in ["read", "write", "exec", "connect", "bind", "cap", "net"] {
         let Some(seen) = by_class.get(class) else {
             continue;
         };
         for (object, sources) in fold(class, seen) {
             out.push_str(&comment(class, &sources));
-            let rule = format!("allow {class} {}", quote_rule(&object));
+            // A net object is its family and maybe `raw`: two words of the rule.
+            let object = if class == "net" {
+                object
+            } else {
+                quote_rule(&object)
+            };
+            let rule = format!("allow {class} {object}");
             out.push_str(&format!("ArmorPolicy={rule}\n"));
             lines.push(rule);
         }
@@ -322,6 +336,14 @@ fn safe_object(class: &str, object: &str) -> bool {
             })
         }
         ("cap", _) => crate::policy::caps::NAMES.contains(&object),
+        // A family, or a family and `raw`.
+        ("net", _) => {
+            let mut words = object.split(' ');
+            let known = |w: &str| crate::policy::net::FAMILIES.iter().any(|(n, _)| *n == w);
+            words.next().is_some_and(|f| f != "raw" && known(f))
+                && words.next().is_none_or(|w| w == "raw")
+                && words.next().is_none()
+        }
         _ => false,
     }
 }

@@ -35,6 +35,9 @@ fn a_suggestion_allows_what_was_seen_and_breaks_nothing_learned() {
         ("connect", "connect", "unix:/run/systemd/journal/stdout"),
         ("bind", "bind", "tcp:127.0.0.1:8080"),
         ("cap", "capable", "net_bind_service"),
+        ("net", "socket", "inet"),
+        ("net", "socket", "inet6 raw"),
+        ("net", "socket", "unix"),
     ];
     let locale = ["A", "B", "C", "D"].map(|f| format!("/usr/lib/locale/C.utf8/LC_{f}"));
     records.extend(locale.iter().map(|p| ("read", "open", p.as_str())));
@@ -53,6 +56,9 @@ fn a_suggestion_allows_what_was_seen_and_breaks_nothing_learned() {
         "ArmorPolicy=allow connect unix:/run/systemd/journal/stdout",
         "ArmorPolicy=allow bind tcp:127.0.0.1:8080",
         "ArmorPolicy=allow cap net_bind_service",
+        "ArmorPolicy=allow net inet",
+        "ArmorPolicy=allow net inet6 raw",
+        "ArmorPolicy=allow net unix",
     ] {
         assert!(has(&text, line), "{line} not in:\n{text}");
     }
@@ -150,6 +156,10 @@ fn names_a_unit_chose_cannot_write_the_policy() {
         true,
     );
     l.add("bind", "bind", "tcp:0.0.0.0:0", "/usr/bin/bash", 1, true);
+    // Families the kernel has and rules cannot name; no rule may be made of two.
+    l.add("net", "socket", "family 42", "/usr/bin/bash", 1, true);
+    l.add("net", "socket", "raw", "/usr/bin/bash", 1, true);
+    l.add("net", "socket", "inet inet6", "/usr/bin/bash", 1, true);
     assert_eq!(l.odd, 1, "a name with a newline is counted, not kept");
     let text = suggestion(&l, &[]).unwrap();
     assert!(
@@ -163,7 +173,8 @@ fn names_a_unit_chose_cannot_write_the_policy() {
             .any(|l| l.starts_with("ArmorPolicy=") && l.contains("/tmp/")),
         "{text}"
     );
-    assert!(text.contains("# 5 objects not suggested"), "{text}");
+    assert!(!text.contains("allow net"), "{text}");
+    assert!(text.contains("# 8 objects not suggested"), "{text}");
     assert!(
         has(&text, "ArmorPolicy=allow read /etc/app/other"),
         "{text}"

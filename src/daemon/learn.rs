@@ -154,6 +154,15 @@ fn object_of(ev: &Event) -> Option<(&'static str, String)> {
         5 if ev.op == 40 => crate::policy::caps::NAMES
             .get(ev.arg as usize)
             .map(|n| ("cap", (*n).to_string())),
+        // A socket, by family; a raw one (netlink's are ordinary) needs `raw` as well.
+        6 if ev.op == 41 => {
+            let (family, ty) = abi::socket_kind(ev.arg);
+            Some(if ty == "raw" && family != "netlink" {
+                ("net", format!("{family} raw"))
+            } else {
+                ("net", family)
+            })
+        }
         _ => None,
     }
 }

@@ -5,6 +5,7 @@
 //! writing it to the journal. Pure: the policy in, the policy the kernel gets out.
 
 use super::caps::NAMES;
+use super::net::FAMILIES;
 use super::rule::{Action, Rule};
 use super::{Mode, Policy, Source};
 
@@ -14,6 +15,7 @@ pub const SOURCE: &str = "ArmorMode=learn";
 /// The audit rules that record every operation of the classes learn mode records.
 pub fn rules() -> Vec<Rule> {
     let caps = NAMES.join(" ");
+    let families: Vec<&str> = FAMILIES.iter().map(|(n, _)| *n).collect();
     let lines = [
         "audit read /**".to_string(),
         "audit write /**".to_string(),
@@ -22,6 +24,7 @@ pub fn rules() -> Vec<Rule> {
         "audit connect unix:/**".to_string(),
         "audit bind tcp:* udp:*".to_string(),
         format!("audit cap {caps}"),
+        format!("audit net {}", families.join(" ")),
     ];
     lines
         .iter()
@@ -73,7 +76,7 @@ mod tests {
             .iter()
             .map(|r| r.class.as_str().to_string())
             .collect();
-        for class in ["read", "write", "exec", "connect", "bind", "cap"] {
+        for class in ["read", "write", "exec", "connect", "bind", "cap", "net"] {
             assert!(learned.iter().any(|c| c == class), "{class}: {learned:?}");
         }
         assert!(p.rules[1..]

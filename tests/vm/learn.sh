@@ -78,7 +78,8 @@ check "learning: nothing it did is journaled as audited" sh -c \
 check "learn --status lists what was seen, per class" eventually sh -c \
   "unitarmor learn --status learn-app.service | grep -Eq '^  read +[0-9]+ objects' &&
    unitarmor learn --status learn-app.service | grep -Eq '^  exec +[0-9]+ objects' &&
-   unitarmor learn --status learn-app.service | grep -Eq '^  connect +[0-9]+ objects'"
+   unitarmor learn --status learn-app.service | grep -Eq '^  connect +[0-9]+ objects' &&
+   unitarmor learn --status learn-app.service | grep -Eq '^  net +[0-9]+ objects'"
 unitarmor learn --status learn-app.service | sed 's/^/#   /'
 check "the records survive a daemon restart" timeout 90 systemctl restart unitarmor
 check "learn --status still lists them" sh -c \
@@ -91,6 +92,7 @@ sed 's/^/#   /' /tmp/suggested
 check "the suggestion allows the configuration it read" grep -qx 'ArmorPolicy=allow read /etc/learn-app/app.conf' /tmp/suggested
 check "the suggestion allows the helper it ran, by name" grep -qx 'ArmorPolicy=allow exec /usr/bin/sort' /tmp/suggested
 check "the suggestion allows the port it connected to" grep -qx 'ArmorPolicy=allow connect tcp:127.0.0.1:2727' /tmp/suggested
+check "the suggestion allows the socket family it used (inet), by itself" grep -qx 'ArmorPolicy=allow net inet' /tmp/suggested
 check "the suggestion does not allow what its deny rule refused" sh -c "! grep -q secret /tmp/suggested"
 check "the file named with a setting is not suggested, and no setting got in" sh -c \
   "! grep -q 'learn-odd' /tmp/suggested && ! grep -q '^ArmorMode' /tmp/suggested"
