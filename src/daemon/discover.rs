@@ -70,13 +70,19 @@ pub(super) async fn discover(conn: &Connection, manager: &ManagerProxy<'_>) -> V
     out
 }
 
+/// The most dashes a prefix may have (bpf/unitarmor.h: UA_PREFIXES_MAX).
+pub(super) const PREFIXES_MAX: usize = 8;
+
 /// For a prefix unit name (`run-.scope`, what the drop-in directory `run-.scope.d` is named
 /// after), its prefix and type: `("run-", "scope")`. None for any other name.
 pub(super) fn prefix_of(unit: &str) -> Option<(&str, &str)> {
     let (stem, suffix) = unit.rsplit_once('.')?;
+    // The kernel looks up the prefixes ending at a name's first 8 dashes (bpf/binding.h:
+    // UA_PREFIXES_MAX); a longer prefix would be armored here and never found there.
     let ok = stem.len() > 1
         && stem.ends_with('-')
         && !stem.contains('@')
+        && stem.matches('-').count() <= PREFIXES_MAX
         && matches!(suffix, "service" | "scope");
     ok.then_some((stem, suffix))
 }
@@ -117,6 +123,14 @@ pub(super) fn discover_on_disk(skip: &HashSet<String>) -> Vec<Candidate> {
             let kind_ok = unit.ends_with(".service")
                 || unit.ends_with(".scope")
                 || (unit.ends_with(".slice") && unit != "-.slice");
+            let long_prefix = (unit.ends_with("-.service") || unit.ends_with("-.scope"))
+                && unit.matches('-').count() > PREFIXES_MAX;
+            if long_prefix {
+                warn!(
+                    "{dir}/{name}: a prefix of more than {PREFIXES_MAX} dashes is not bound at \
+                     its units' creation; each is armored when the daemon reads its own files"
+                );
+            }
             if kind_ok
                 && (!unit.ends_with("-.service") || prefix_of(unit).is_some())
                 && (!unit.ends_with("-.scope") || prefix_of(unit).is_some())
@@ -283,6 +297,11 @@ mod tests {
         assert_eq!(prefix_of("scope"), None);
         assert_eq!(prefix_of("system-.slice"), None);
         assert_eq!(prefix_of("a@-.service"), None);
+        assert_eq!(
+            prefix_of("a-b-c-d-e-f-g-h-.scope"),
+            Some(("a-b-c-d-e-f-g-h-", "scope"))
+        );
+        assert_eq!(prefix_of("a-b-c-d-e-f-g-h-i-.scope"), None);
     }
 
     #[test]

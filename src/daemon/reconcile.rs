@@ -415,14 +415,16 @@ impl Daemon {
     }
 
     /// Whether the armored prefix unit `prefix` decides for `unit`, as the kernel picks at
-    /// creation (bpf/binding.h: prefix_policy): `unit` is not armored by name, and no longer
-    /// armored prefix covers it.
+    /// creation (bpf/binding.h: prefix_policy): `unit` is not armored (or refused) by name,
+    /// and no longer armored (or refused) prefix covers it.
     pub(super) fn prefix_decides(&self, prefix: &str, unit: &str) -> bool {
         prefix_covers(prefix, unit)
             && !self.units.contains_key(unit)
+            && !self.refused.contains_key(unit)
             && !self
                 .units
                 .keys()
+                .chain(self.refused.keys())
                 .any(|p| p.len() > prefix.len() && prefix_covers(p, unit))
     }
 

@@ -146,48 +146,57 @@ pub fn unit_files_checked(root: &Path, unit: &str, diags: &mut Diagnostics) -> U
         }
         template.as_ref().map(|t| d.join(t)).filter(|p| p.exists())
     });
-    // File name -> path; the first (highest-priority) directory to hold a name wins.
+    // File name -> path; the first directory to hold a name wins. systemd's order: in each
+    // search path the unit's own directory, then its template's, then its prefixes', longest
+    // first (the more specific a directory, the more its file of a name counts); the
+    // type-level directory (service.d) of every search path last.
+    let names = dropin_dir_names(unit);
+    let (kind, specific) = names
+        .split_first()
+        .expect("a type-level directory at least");
+    let ordered: Vec<PathBuf> = dirs
+        .iter()
+        .flat_map(|d| specific.iter().rev().map(move |n| d.join(n)))
+        .chain(dirs.iter().map(|d| d.join(kind)))
+        .collect();
     let mut by_name: BTreeMap<String, Option<PathBuf>> = BTreeMap::new();
     let mut unlisted = Vec::new();
-    for d in &dirs {
-        for name in dropin_dir_names(unit) {
-            let dir = d.join(&name);
-            let listed = std::fs::read_dir(&dir).and_then(|entries| {
-                entries
-                    .map(|e| e.map(|e| (e.path(), e.file_type())))
-                    .collect::<std::io::Result<Vec<_>>>()
-            });
-            let mut files = match listed {
-                Ok(files) => files,
-                Err(e) if absent(&e) => continue,
-                Err(e) => {
-                    let why = format!("cannot list this drop-in directory: {e}");
-                    diags.error(&Source::new(&dir, 1), why.clone());
-                    unlisted.push((dir, why));
-                    continue;
-                }
+    for dir in ordered {
+        let listed = std::fs::read_dir(&dir).and_then(|entries| {
+            entries
+                .map(|e| e.map(|e| (e.path(), e.file_type())))
+                .collect::<std::io::Result<Vec<_>>>()
+        });
+        let mut files = match listed {
+            Ok(files) => files,
+            Err(e) if absent(&e) => continue,
+            Err(e) => {
+                let why = format!("cannot list this drop-in directory: {e}");
+                diags.error(&Source::new(&dir, 1), why.clone());
+                unlisted.push((dir, why));
+                continue;
+            }
+        };
+        files.sort_by(|a, b| a.0.cmp(&b.0));
+        for (f, file_type) in files {
+            let Some(file_name) = f.file_name().and_then(|n| n.to_str()) else {
+                continue;
             };
-            files.sort_by(|a, b| a.0.cmp(&b.0));
-            for (f, file_type) in files {
-                let Some(file_name) = f.file_name().and_then(|n| n.to_str()) else {
-                    continue;
-                };
-                if !file_name.ends_with(".conf") || file_name.starts_with('.') {
-                    continue;
-                }
-                if !file_type.is_ok_and(|t| t.is_file() || t.is_symlink()) {
-                    diags.warning(
+            if !file_name.ends_with(".conf") || file_name.starts_with('.') {
+                continue;
+            }
+            if !file_type.is_ok_and(|t| t.is_file() || t.is_symlink()) {
+                diags.warning(
                         &Source::new(&f, 1),
                         "skipped: not a regular file or a symlink; unitarmor does not read it (a FIFO here can also hang systemd when it loads the unit: remove it)",
                     );
-                    continue;
-                }
-                // A drop-in linked to /dev/null masks the same name everywhere below.
-                let masked = std::fs::read_link(&f).is_ok_and(|t| t == Path::new("/dev/null"));
-                by_name
-                    .entry(file_name.to_string())
-                    .or_insert(if masked { None } else { Some(f) });
+                continue;
             }
+            // A drop-in linked to /dev/null masks the same name everywhere below.
+            let masked = std::fs::read_link(&f).is_ok_and(|t| t == Path::new("/dev/null"));
+            by_name
+                .entry(file_name.to_string())
+                .or_insert(if masked { None } else { Some(f) });
         }
     }
     UnitFiles {

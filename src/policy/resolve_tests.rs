@@ -74,6 +74,37 @@ fn order_priority_and_masking() {
     assert_eq!(d, [inst05, etc10, run20]);
 }
 
+/// A drop-in name held by several directories comes from the first as systemd orders them:
+/// search path by search path, in each the unit's own directory, then longer prefixes before
+/// shorter ones; the type-level directory (service.d) of every search path after all of them.
+/// Different names are applied in name order.
+#[test]
+fn a_shared_name_comes_from_the_most_specific_directory() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    write(r, "etc/systemd/system/service.d/armor.conf", "");
+    write(r, "etc/systemd/system/foo-.service.d/armor.conf", "");
+    let longer = write(r, "etc/systemd/system/foo-bar-.service.d/armor.conf", "");
+    let own = write(
+        r,
+        "usr/lib/systemd/system/foo-bar-baz.service.d/other.conf",
+        "",
+    );
+    let (_, d) = unit_files(r, "foo-bar-baz.service");
+    assert_eq!(d, [longer.clone(), own]);
+    let (_, d) = unit_files(r, "foo-bar-x.service");
+    assert_eq!(d, [longer]);
+    let (_, d) = unit_files(r, "foo-y.service");
+    assert_eq!(d, [r.join("etc/systemd/system/foo-.service.d/armor.conf")]);
+    let prefix = write(r, "usr/lib/systemd/system/zed-.service.d/armor.conf", "");
+    let (_, d) = unit_files(r, "zed-1.service");
+    assert_eq!(
+        d,
+        [prefix],
+        "a type-level file comes after every search path's"
+    );
+}
+
 #[test]
 fn merge_accumulates_and_resets() {
     let t = tempfile::tempdir().unwrap();
