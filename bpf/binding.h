@@ -35,6 +35,15 @@ static __always_inline bool is_slice(const char *p, long n)
 	       p[i + 4] == 'c' && p[i + 5] == 'e';
 }
 
+/* Zeroes s->template_key: hash keys compare every byte, so the tail after a name must be 0. */
+static __always_inline void clear_key(struct scratch *s)
+{
+	int i;
+
+	for (i = 0; i < UA_CGROUP_PATH_MAX / 8; i++)
+		((__u64 *)s->template_key)[i] = 0;
+}
+
 /* Fills s->template_key with the template of the new cgroup's last component, zero-padded:
  * `/a.slice/fct@x.service` gives `fct@.service`. Returns false if that component is no
  * template instance. Keys of this form start with no '/', so they never meet a path key. */
@@ -85,10 +94,8 @@ static long copy_byte(__u32 i, struct scan_ctx *ctx)
 static __always_inline bool template_key(struct scratch *s)
 {
 	struct scan_ctx ctx = { .s = s };
-	int i;
 
-	for (i = 0; i < UA_CGROUP_PATH_MAX / 8; i++)
-		((__u64 *)s->template_key)[i] = 0;
+	clear_key(s);
 	s->scan.leaf = s->scan.at = s->scan.dot = s->scan.out = s->scan.dashes = 0;
 	s->scan.end = UA_CGROUP_PATH_MAX;
 	bpf_loop(UA_CGROUP_PATH_MAX, scan_byte, &ctx, 0);
@@ -107,12 +114,10 @@ static __always_inline bool template_key(struct scratch *s)
 static __always_inline bool unit_key(struct scratch *s)
 {
 	struct scan_ctx ctx = { .s = s };
-	int i;
 
 	if (s->scan.end >= UA_CGROUP_PATH_MAX || s->scan.leaf >= s->scan.end)
 		return false;
-	for (i = 0; i < UA_CGROUP_PATH_MAX / 8; i++)
-		((__u64 *)s->template_key)[i] = 0;
+	clear_key(s);
 	s->scan.out = 0;
 	s->scan.at = UA_CGROUP_PATH_MAX; /* copy_byte() then copies the name as it is */
 	bpf_loop(UA_CGROUP_PATH_MAX - 1, copy_byte, &ctx, 0);
@@ -128,8 +133,8 @@ static __always_inline struct ua_expect *prefix_policy(struct scratch *s)
 {
 	struct scan_ctx ctx = { .s = s };
 	struct ua_expect *exp;
-	__u32 dash, k;
-	int i, j;
+	__u32 dash;
+	int i;
 
 	for (i = UA_PREFIXES_MAX - 1; i >= 0; i--) {
 		if (i >= s->scan.dashes)
@@ -138,13 +143,10 @@ static __always_inline struct ua_expect *prefix_policy(struct scratch *s)
 		/* A prefix is not empty, and the suffix ('.' and the type) comes after it. */
 		if (dash <= s->scan.leaf || dash >= s->scan.dot)
 			continue;
-		for (j = 0; j < UA_CGROUP_PATH_MAX / 8; j++)
-			((__u64 *)s->template_key)[j] = 0;
+		clear_key(s);
 		s->scan.out = 0;
 		s->scan.at = dash; /* copy_byte(): the name up to the dash, then the suffix */
-		k = bpf_loop(UA_CGROUP_PATH_MAX - 1, copy_byte, &ctx, 0);
-		if (!k)
-			return NULL;
+		bpf_loop(UA_CGROUP_PATH_MAX - 1, copy_byte, &ctx, 0);
 		exp = bpf_map_lookup_elem(&expected, s->template_key);
 		if (exp)
 			return exp;

@@ -129,10 +129,11 @@ int BPF_PROG(ua_netlink_send, struct sock *sk, struct sk_buff *skb)
 {
 	struct ua_netlink_send *ns;
 	struct armor a;
-	__u32 group = 0;
+	__u32 group = 0, proto;
 
 	if (!armored(&a))
 		return 0;
+	proto = BPF_CORE_READ(sk, sk_protocol);
 	/* A multicast message reaches user space listeners as if the kernel or udevd had sent
 	 * it: PID 1 takes a udev event from any root sender (uid 0 is all it checks) and starts
 	 * the units its SYSTEMD_WANTS= names. Protection `bus`: a way to ask PID 1. */
@@ -141,17 +142,16 @@ int BPF_PROG(ua_netlink_send, struct sock *sk, struct sk_buff *skb)
 				      NETLINK_CB_DST_GROUP);
 	if (group && protects(&a, UA_PROT_BUS))
 		return deny_protected(&a, UA_PROT_BUS, UA_OP_NETLINK_MULTICAST, 0, 0,
-				      BPF_CORE_READ(sk, sk_protocol) | group << 16);
+				      proto | group << 16);
 	if (!protects(&a, UA_PROT_RUNS_AS_ROOT))
 		return 0;
 	ns = bpf_task_storage_get(&netlink_sends, bpf_get_current_task_btf(), 0,
 				  BPF_LOCAL_STORAGE_GET_F_CREATE);
 	/* Without the note the handler's check could not be told from any other: fail closed. */
 	if (!ns)
-		return deny_protected(&a, UA_PROT_RUNS_AS_ROOT, UA_OP_NETLINK_ADMIN, 0, 0,
-				      BPF_CORE_READ(sk, sk_protocol));
+		return deny_protected(&a, UA_PROT_RUNS_AS_ROOT, UA_OP_NETLINK_ADMIN, 0, 0, proto);
 	ns->nr = syscall_nr();
-	ns->proto = BPF_CORE_READ(sk, sk_protocol);
+	ns->proto = proto;
 	ns->set = 1;
 	return 0;
 }

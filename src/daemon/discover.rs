@@ -123,17 +123,16 @@ pub(super) fn discover_on_disk(skip: &HashSet<String>) -> Vec<Candidate> {
             let kind_ok = unit.ends_with(".service")
                 || unit.ends_with(".scope")
                 || (unit.ends_with(".slice") && unit != "-.slice");
-            let long_prefix = (unit.ends_with("-.service") || unit.ends_with("-.scope"))
-                && unit.matches('-').count() > PREFIXES_MAX;
-            if long_prefix {
+            let dashed = unit.ends_with("-.service") || unit.ends_with("-.scope");
+            let prefix = dashed && prefix_of(unit).is_some();
+            if dashed && !prefix && unit.matches('-').count() > PREFIXES_MAX {
                 warn!(
                     "{dir}/{name}: a prefix of more than {PREFIXES_MAX} dashes is not bound at \
                      its units' creation; each is armored when the daemon reads its own files"
                 );
             }
             if kind_ok
-                && (!unit.ends_with("-.service") || prefix_of(unit).is_some())
-                && (!unit.ends_with("-.scope") || prefix_of(unit).is_some())
+                && (!dashed || prefix)
                 && !unit.ends_with("-.slice")
                 && !unit.starts_with('.')
             {
