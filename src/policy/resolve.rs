@@ -67,7 +67,12 @@ pub fn is_shared(path: &Path) -> bool {
     else {
         return false;
     };
-    !name.contains('.') || name.contains("-.")
+    // `service.d` (no dot), or `PREFIX-.TYPE`: the stem before the type ends in a dash. A
+    // unit's own name may hold `-.` elsewhere (`a-.b.service`) and its directory is its own.
+    match name.rsplit_once('.') {
+        None => true,
+        Some((stem, _)) => stem.ends_with('-'),
+    }
 }
 
 /// Whether every one of `files` can be read (or is one systemd does not read either).

@@ -557,6 +557,11 @@ fn shared_or_vanished_files_and_missing_includes() {
     assert!(is_shared(&sys.join("service.d")));
     assert!(is_shared(&sys.join("foo-.service.d/x.conf")));
     assert!(!is_shared(&sys.join("foo-bar.service.d/x.conf")));
+    assert!(
+        !is_shared(&sys.join("foo-.bar.service.d/x.conf")),
+        "a unit's own name may hold a dash before a dot"
+    );
+    assert!(is_shared(&sys.join("foo-bar-.service.d")));
     assert!(!is_shared(&sys.join("web@.service.d/x.conf")));
     assert!(!is_shared(&sys.join("app.service")));
 
