@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * The decision cache: an open or executable mapping that a unit's policy allowed with nothing
- * to say (no deny, protection, allow-list refusal or audit rule matched) is remembered under a
- * keyed hash of everything that decision depended on, so that the next one of the same file,
- * by the same name, under the same policy, skips building its path and walking the DFA. Every input the
- * path decision reads is either in the hash or counted by an epoch in it:
+ * to say (no deny, protection or allow-list refusal matched; an audit rule only if its event
+ * went out) is remembered under a keyed hash of everything that decision depended on, so that
+ * the next one of the same file, by the same name, under the same policy, skips building its
+ * path and walking the DFA. An audited one stands for its event's repeats only while report.h
+ * would count them as such (the event's window, the same unit tree), which is what makes an
+ * audit rule on a hot path (a web root) cost a hash and not a path walk per open. Every input
+ * the path decision reads is either in the hash or counted by an epoch in it:
  *
  * - The file: its dentry and the hash of its name, inode, inode number and generation. Only
  *   regular files of one link (i_nlink == 1) are remembered, so a dentry freed and made again
@@ -236,29 +239,52 @@ static __always_inline __u64 read_epoch(void)
 static __always_inline int decide_file(struct armor *a, __u8 class, __u8 op, struct file *file,
 				       __u64 epoch)
 {
-	__u32 k = 0, *rule;
-	struct ua_config *cfg = bpf_map_lookup_elem(&config, &k);
-	__u64 key = 0;
+	__u32 k0 = 0;
+	struct ua_config *cfg = bpf_map_lookup_elem(&config, &k0);
+	struct ua_decided *d, v = {};
+	__u64 key = 0, now;
 	int err;
 
 	from_context(a);
 	if (epoch && cfg && cfg->decided_on && (cfg->key[0] | cfg->key[1]) && !a->from_lost)
 		key = decided_key(a, file, class, epoch, cfg);
 	if (key) {
-		rule = bpf_map_lookup_elem(&decided, &key);
-		if (rule) {
-			if (*rule != UA_RULE_NONE)
-				ua_count(a->binding->policy, *rule, class, UA_HIT_ALLOWED);
+		d = bpf_map_lookup_elem(&decided, &key);
+		if (d && !d->verdict) {
+			if (d->rule != UA_RULE_NONE)
+				ua_count(a->binding->policy, d->rule, class, UA_HIT_ALLOWED);
+			return 0;
+		}
+		/* An audited one: a repeat of its event while the event's window lasts, for the
+		 * unit tree it was sent for (another instance under the same policy gets its own
+		 * first event), counted as report.h counts a repeat. After the window, or if the
+		 * repeat cannot be counted, it is decided again, and its event sent (and
+		 * remembered anew) or found a repeat (and not remembered: only an event sent
+		 * now has a time known here). */
+		if (d && d->verdict == UA_VERDICT_AUDITED && d->root == a->binding->root &&
+		    (__s64)(bpf_ktime_get_ns() - d->sent) <= (__s64)UA_FAIR_WINDOW_NS &&
+		    count_quiet(a->binding->policy, d->rule, class, UA_VERDICT_AUDITED)) {
+			ua_count(a->binding->policy, d->rule, class, UA_HIT_AUDITED);
 			return 0;
 		}
 	}
 	a->quiet = 0;
+	/* Before the decision: an event it sends is sent after this (its window ends after the
+	 * one a hit is given, never before). */
+	now = key ? bpf_ktime_get_ns() : 0;
 	err = decide_in_context(a, class, op, file->f_path.mnt, file->f_path.dentry);
 	/* Stored if nothing it depends on changed while it was made: the epochs, and what the
 	 * key reads again (mounts, links, the binding's policy). */
 	if (key && !err && a->quiet && read_epoch() == epoch &&
-	    decided_key(a, file, class, epoch, cfg) == key)
-		bpf_map_update_elem(&decided, &key, &a->quiet_rule, BPF_ANY);
+	    decided_key(a, file, class, epoch, cfg) == key) {
+		v.rule = a->quiet_rule;
+		if (a->quiet == 2) {
+			v.verdict = UA_VERDICT_AUDITED;
+			v.root = a->binding->root;
+			v.sent = now;
+		}
+		bpf_map_update_elem(&decided, &key, &v, BPF_ANY);
+	}
 	return err;
 }
 

@@ -128,14 +128,14 @@ struct {
 	__uint(max_entries, UA_EVENTS_SIZE);
 } events SEC(".maps");
 
-/* decided.h: a keyed hash of what an open's silent allowance depended on -> the allow rule it
- * is counted against (UA_RULE_NONE: none). Bounded: the least recently used are forgotten, and
- * a forgotten decision is only made again. */
+/* decided.h: a keyed hash of what an open's silent or audited allowance depended on -> what it
+ * stands for (struct ua_decided). Bounded: the least recently used are forgotten, and a
+ * forgotten decision is only made again. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, UA_DECIDED_MAX);
 	__type(key, __u64);
-	__type(value, __u32);
+	__type(value, struct ua_decided);
 } decided SEC(".maps");
 
 /* decided.h: counts of name changes (renames, exchanges, unlinks) begun and ended, by the
@@ -312,6 +312,7 @@ struct scratch {
 		__u64 v[4];  /* SipHash state */
 		__u32 words; /* 8-byte words the path spans */
 		__u32 skip;  /* bytes of the first word that are before the path */
+		__u32 sent;  /* set by ua_emit(): the event was sent, its time kept (decided.h) */
 	} hash;
 };
 
@@ -341,9 +342,10 @@ struct armor {
 	__u8 allowlist;
 	__u8 from_mask; /* which of its policy's from= patterns its executable matches */
 	__u8 from_lost; /* its from= mask could not be computed: decisions are unbuildable */
-	/* Set by the last path decision if it allowed without a word to say (decided.h):
-	 * no deny, protection, allow-list refusal or audit rule matched; `quiet_rule` is the
-	 * allow rule it was counted against (UA_RULE_NONE: none). */
+	/* Set by the last path decision if it allowed (decided.h): 1, without a word to say (no
+	 * deny, protection, allow-list refusal or audit rule matched), `quiet_rule` being the
+	 * allow rule it was counted against (UA_RULE_NONE: none); 2, reported by audit rule
+	 * `quiet_rule` in an event it sent (not a repeat). */
 	__u8 quiet;
 	__u32 quiet_rule;
 };

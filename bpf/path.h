@@ -75,6 +75,13 @@ static __always_inline int decide_state(struct armor *a, struct scratch *s, __u8
 								    UA_VERDICT_DENIED;
 	}
 	emit(a, s, &r);
+	/* An audited allowance whose event went out: one the decision cache may remember until
+	 * a window after the event (decided.h). The flag is in the per-CPU buffer, read only by
+	 * a task that kept it since its claim (no other task's event can have set it). */
+	if (r.verdict == UA_VERDICT_AUDITED && s && s->hash.sent && claim_kept(a)) {
+		a->quiet = 2;
+		a->quiet_rule = r.rule;
+	}
 	return r.verdict == UA_VERDICT_DENIED ? -EACCES : 0;
 }
 

@@ -105,17 +105,14 @@ static __always_inline __u64 subject_hash(struct scratch *s, __u32 len, __u64 k0
 	return sip_finish(v);
 }
 
-/* Whether the event `k` was written less than a window ago: then it is counted in `quiet`
- * instead (false when that count cannot be kept: the event is sent). */
-static __always_inline bool repeated(struct ua_repeat_key *k, __u64 now)
+/* Counts a repeat of an event of (policy, rule, class, verdict) in `quiet`, for the daemon to
+ * read; false if it cannot be counted (then the event must be sent). */
+static __always_inline bool count_quiet(__u32 policy, __u32 rule, __u8 class, __u8 verdict)
 {
-	struct ua_quiet_key qk = { .policy = k->policy, .rule = k->rule, .class = k->class,
-				   .verdict = k->verdict };
-	__u64 *at, *n, zero = 0;
+	struct ua_quiet_key qk = { .policy = policy, .rule = rule, .class = class,
+				   .verdict = verdict };
+	__u64 *n, zero = 0;
 
-	at = bpf_map_lookup_elem(&repeats, k);
-	if (!at || (__s64)(now - *at) > (__s64)UA_FAIR_WINDOW_NS)
-		return false;
 	n = bpf_map_lookup_elem(&quiet, &qk);
 	if (!n) {
 		bpf_map_update_elem(&quiet, &qk, &zero, BPF_NOEXIST);
@@ -125,6 +122,17 @@ static __always_inline bool repeated(struct ua_repeat_key *k, __u64 now)
 		return false;
 	__sync_fetch_and_add(n, 1);
 	return true;
+}
+
+/* Whether the event `k` was written less than a window ago: then it is counted in `quiet`
+ * instead (false when that count cannot be kept: the event is sent). */
+static __always_inline bool repeated(struct ua_repeat_key *k, __u64 now)
+{
+	__u64 *at = bpf_map_lookup_elem(&repeats, k);
+
+	if (!at || (__s64)(now - *at) > (__s64)UA_FAIR_WINDOW_NS)
+		return false;
+	return count_quiet(k->policy, k->rule, k->class, k->verdict);
 }
 
 /* Counts one decision of rule `rule` of `policy` for `class`, with outcome `hit` (UA_HIT_*).
@@ -149,6 +157,10 @@ __noinline int ua_count(__u32 policy, __u32 rule, __u32 class, __u32 hit)
  * Sends an event for the unit whose tree's root is `root` (counting it against the unit's fair
  * share of the ring buffer). A global function: the verifier checks it once per program, not
  * once per call site, which keeps loading fast (it builds the executable's path, a bpf_loop).
+ * Sets s->hash.sent if the event was sent and its time kept for its repeats (not a repeat,
+ * not lost to a full ring buffer), for the decision cache (decided.h): a flag in the per-CPU
+ * buffer rather than a return value, which costs this function a stack slot, and its stack
+ * adds up with its callers'.
  */
 __noinline int ua_emit(__u64 cgid, __u64 root, __u32 policy, struct report *r, __u64 claimed)
 {
@@ -168,6 +180,7 @@ __noinline int ua_emit(__u64 cgid, __u64 root, __u32 policy, struct report *r, _
 
 	if (!r || !s)
 		return 0;
+	s->hash.sent = 0;
 	/* Every decision is counted, sent or not (a repeat, a full ring buffer). */
 	ua_count(policy, r->rule, r->class,
 		 r->verdict == UA_VERDICT_AUDITED ? UA_HIT_AUDITED :
@@ -258,7 +271,9 @@ __noinline int ua_emit(__u64 cgid, __u64 root, __u32 policy, struct report *r, _
 		bpf_probe_read_kernel(ev->exe, BOUND(len, 255), &s->path[slot(1, epos)]);
 	}
 	bpf_ringbuf_submit(ev, 0);
-	bpf_map_update_elem(&repeats, &rk, &now, BPF_ANY);
+	/* Sent, and its repeats will be known as such: the cache may stand for them. */
+	if (!bpf_map_update_elem(&repeats, &rk, &now, BPF_ANY))
+		s->hash.sent = 1;
 	return 0;
 }
 

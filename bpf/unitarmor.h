@@ -365,6 +365,19 @@ struct ua_repeat_key {
 	__u8 pad[5];
 };
 
+/* decided.h: what a remembered decision stands for. `verdict` 0: allowed with nothing to say,
+ * counted against allow rule `rule` (UA_RULE_NONE: none); UA_VERDICT_AUDITED: audit rule
+ * `rule` matched, and its event for unit tree `root` was sent after `sent`
+ * (bpf_ktime_get_ns()): until a window after that, a hit is a repeat, counted in `quiet` as
+ * report.h counts one. */
+struct ua_decided {
+	__u64 root;
+	__u64 sent;
+	__u32 rule;
+	__u8 verdict;
+	__u8 pad[3];
+};
+
 struct ua_quiet_key {
 	__u32 policy;
 	__u32 rule;

@@ -36,11 +36,12 @@ done
 policy="[X-Armor]
 ArmorPolicy=deny read $d/secret/ $m/secret/
 ArmorPolicy=allow write $d/w/
-ArmorPolicy=allow exec /usr/ $d/open/"
+ArmorPolicy=allow exec /usr/ $d/open/
+ArmorPolicy=audit read $d/audited/"
 dropin armor-cache-armored.service armor.conf "$policy"
 systemctl daemon-reload
 systemctl restart armor-cache-twin.service armor-cache-armored.service
-check "the armored unit is armored" wait_rules armor-cache-armored.service 3
+check "the armored unit is armored" wait_rules armor-cache-armored.service 4
 
 # in UNIT CMD...: runs CMD in UNIT's cgroup (a process moved there, as the unit's own are).
 inside() {
@@ -141,11 +142,41 @@ check_fails "a mapped program renamed out of the exec allow-list: the armored un
 check "the denied mapping of $d/secret/cat2 is in journalctl -u" eventually denied_logged "$d/secret/cat2"
 check "the twin maps it" runs twin "$d/secret/cat2"
 
+# An audited open is remembered with the time of its event: while the event's window (10 s)
+# lasts, the next opens are its repeats, counted against the audit rule and not sent again (as
+# without the cache); after it, the next open is decided again and its event sent.
+mkdir -p "$d/audited"
+echo data-audited >"$d/audited/a"
+audited_opens() {
+  unitarmor status armor-cache-armored.service --rules | grep -F "  audit read $d/audited/ (" |
+    head -n 1 | awk '{ print $3 }'
+}
+audit_records() {
+  journalctl UNITARMOR_UNIT=armor-cache-armored.service UNITARMOR_PATH="$d/audited/a" -o cat \
+    --no-pager | grep -c "^Audited "
+}
+# opens50: 50 opens of the audited file by one process of the unit (no fork between them).
+opens50() { inside armor-cache-armored.service bash -c "for i in {1..50}; do read -r l <$d/audited/a; done"; }
+audited_remembered() { bpftool map dump name decided 2>/dev/null | grep -q '"verdict": 2'; }
+audited_is() { [ "$(audited_opens)" = "$1" ]; }
+records_are() { [ "$(audit_records)" = "$1" ]; }
+check "50 audited opens run" opens50
+check "the audit rule counted 50 opens" eventually audited_is 50
+check "their event is in the journal" eventually records_are 1
+check "an audited open is remembered (an entry with the audit verdict in the decided map)" audited_remembered
+sleep 2
+check "in one window, one record for 50 opens" records_are 1
+sleep 9
+check "50 more audited opens, a window later" opens50
+check "the audit rule counted 100 opens" eventually audited_is 100
+check "a window later, the remembered audit sent its event again" eventually records_are 2
+check "the twin reads the audited file" reads twin "$d/audited/a"
+
 check "a file whose policy is about to change is remembered" remembered "$d/open/g"
 dropin armor-cache-armored.service armor.conf "$policy
 ArmorPolicy=deny read $d/open/g"
 systemctl daemon-reload
-check "the changed policy is in force" wait_rules armor-cache-armored.service 4
+check "the changed policy is in force" wait_rules armor-cache-armored.service 5
 route "a policy change" "$d/open/g"
 
 # Counting: `allow write` counts each open it allows, from the cache or not (the status is
