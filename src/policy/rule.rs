@@ -292,7 +292,7 @@ impl Rule {
                 if from.is_some() {
                     return Err("from= given twice".into());
                 }
-                from_instance = specifiers::has_instance(p);
+                from_instance = unit.is_some_and(|u| specifiers::widens(p, u));
                 from = Some(PathPattern::parse(&expand(p)?).map_err(|e| format!("from=: {e}"))?);
             } else {
                 args.push(w);
@@ -308,14 +308,15 @@ impl Rule {
                 class.as_str()
             ));
         }
-        // A bare template's policy must hold for every instance before the instance is known:
-        // instance-dependent deny and audit patterns widen to all instances, instance-dependent
-        // allow patterns are dropped (the class stays an allow-list), and so is every pattern
-        // of an allow rule whose from= depends on the instance (a widened from= would allow
-        // more programs). Stricter, never looser.
-        let template = unit.is_some_and(|u| u.is_template());
+        // A bare template's policy must hold for every instance before the instance is known
+        // (and a name prefix's for every unit of the prefix): instance-dependent deny and
+        // audit patterns widen to all instances, instance-dependent allow patterns are dropped
+        // (the class stays an allow-list), and so is every pattern of an allow rule whose
+        // from= depends on the instance (a widened from= would allow more programs). Stricter,
+        // never looser.
         let kept = |a: &&String| {
-            !(template && action == Action::Allow && (from_instance || specifiers::has_instance(a)))
+            !(action == Action::Allow
+                && (from_instance || unit.is_some_and(|u| specifiers::widens(a, u))))
         };
         let unix = args.iter().filter(|a| net::is_unix_arg(a)).count();
         if unix > 0 && class != Class::Connect {

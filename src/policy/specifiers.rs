@@ -34,6 +34,25 @@ impl UnitName {
     pub fn is_template(&self) -> bool {
         self.stem().ends_with('@')
     }
+
+    /// True for a name prefix (`run-.scope`, from a `run-.scope.d/` drop-in directory): it
+    /// stands for every unit whose name begins `run-`.
+    pub fn is_prefix(&self) -> bool {
+        self.stem().ends_with('-') && !self.full.contains('@')
+    }
+
+    /// The specifiers whose value is not known before the unit is: in a template, the
+    /// instance's ([`INSTANCE_SPECIFIERS`]); in a prefix, every one that holds the name
+    /// (`%p` and `%P` too); none in a unit of its own.
+    pub fn open_specifiers(&self) -> &'static [char] {
+        if self.is_prefix() {
+            &NAME_SPECIFIERS
+        } else if self.is_template() {
+            &INSTANCE_SPECIFIERS
+        } else {
+            &[]
+        }
+    }
 }
 
 /// systemd's unit name unescaping: `-` is `/`, `\xNN` is byte NN.
@@ -64,18 +83,24 @@ fn hex(b: Option<&u8>) -> Option<u8> {
 /// The specifiers whose value depends on the instance: in a bare template they widen.
 pub const INSTANCE_SPECIFIERS: [char; 4] = ['i', 'I', 'n', 'N'];
 
+/// The specifiers whose value depends on the unit's name: in a name prefix they widen.
+pub const NAME_SPECIFIERS: [char; 6] = ['i', 'I', 'n', 'N', 'p', 'P'];
+
 /// Expands specifiers in `s` for `unit`. An unknown specifier is an error, as in systemd.
 ///
 /// A bare template (`foo@.service`) stands for every instance, so each instance-dependent
 /// specifier ([`INSTANCE_SPECIFIERS`]) widens to what any instance could give: `%i` becomes
 /// `*`, `%I` (which may hold `/`) becomes `**`, `%n` becomes `foo@*.service` and `%N`
-/// `foo@*`. See [`expand_path`] for `%I` inside a path component, and [`has_instance`] for
-/// what allow rules do with all of this.
+/// `foo@*`. A name prefix (`run-.scope`) stands for every unit of that prefix, so every
+/// specifier that holds the name widens: `%n` becomes `run-*.scope`, `%N` and `%p` `run-*`,
+/// `%P` `run/**`, `%i` `*` and `%I` `**`. See [`expand_path`] for `%I` (and a prefix's `%P`)
+/// inside a path component, and [`widens`] for what allow rules do with all of this.
 pub fn expand(s: &str, unit: &UnitName) -> Result<String, String> {
     if !s.contains('%') {
         return Ok(s.to_string());
     }
-    let template = unit.is_template();
+    let template = unit.is_template() || unit.is_prefix();
+    let prefix = unit.is_prefix();
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars();
     while let Some(c) = chars.next() {
@@ -85,6 +110,20 @@ pub fn expand(s: &str, unit: &UnitName) -> Result<String, String> {
         }
         match chars.next() {
             Some('%') => out.push('%'),
+            // A name prefix stands for every unit of the prefix: any name in its place.
+            Some('n') if prefix => {
+                out.push_str(unit.stem());
+                out.push('*');
+                out.push_str(&unit.full[unit.stem().len()..]);
+            }
+            Some('N' | 'p') if prefix => {
+                out.push_str(unit.stem());
+                out.push('*');
+            }
+            Some('P') if prefix => {
+                out.push_str(&unescape(unit.stem()));
+                out.push_str("**");
+            }
             // A bare template stands for all its instances: any instance in their place.
             Some('n') if template => out.push_str(&unit.full.replacen('@', "@*", 1)),
             Some('N') if template => out.push_str(&unit.stem().replacen('@', "@*", 1)),
@@ -116,7 +155,9 @@ pub fn expand(s: &str, unit: &UnitName) -> Result<String, String> {
 /// whole: an instance's `%I` may hold `/`, and `**` must be a whole component, so
 /// `/srv/x-%I/key` widens to `/srv/**/key`, which covers `/srv/x-a/b/key` too.
 pub fn expand_path(s: &str, unit: &UnitName) -> Result<String, String> {
-    if !unit.is_template() || !used(s).any(|c| c == 'I') {
+    // The specifiers that may widen to several components: `%I`, and a prefix's `%P`.
+    let many = |c: char| c == 'I' || (c == 'P' && unit.is_prefix());
+    if !(unit.is_template() || unit.is_prefix()) || !used(s).any(many) {
         return expand(s, unit);
     }
     let mut comps = Vec::new();
@@ -124,7 +165,7 @@ pub fn expand_path(s: &str, unit: &UnitName) -> Result<String, String> {
         let e = expand(comp, unit)?;
         // The first component is empty in a path, and `unix:` (or an abstract socket name,
         // where `**` may stand anywhere) in a socket argument.
-        if i > 0 && comp != "%I" && used(comp).any(|c| c == 'I') {
+        if i > 0 && !matches!(comp, "%I" | "%P") && used(comp).any(many) {
             comps.push("**".to_string());
         } else {
             comps.push(e);
@@ -148,9 +189,16 @@ fn used(s: &str) -> impl Iterator<Item = char> + '_ {
 }
 
 /// Whether `s` uses a specifier whose value depends on the instance ([`INSTANCE_SPECIFIERS`]:
-/// `%i %I %n %N`). A bare template drops such allow patterns: the class stays an allow-list.
+/// `%i %I %n %N`).
 pub fn has_instance(s: &str) -> bool {
     used(s).any(|c| INSTANCE_SPECIFIERS.contains(&c))
+}
+
+/// Whether `s` widens for `unit`: it uses a specifier whose value the unit does not know yet
+/// ([`UnitName::open_specifiers`]). A bare template or a prefix drops such allow patterns:
+/// the class stays an allow-list.
+pub fn widens(s: &str, unit: &UnitName) -> bool {
+    used(s).any(|c| unit.open_specifiers().contains(&c))
 }
 
 #[cfg(test)]
@@ -225,6 +273,46 @@ mod tests {
             assert!(
                 crate::policy::lint::matches(&widened, &path),
                 "{path} !~ {widened}"
+            );
+        }
+    }
+
+    /// A name prefix stands for every unit of the prefix: every specifier holding the name
+    /// widens, and every such unit's expansion is matched by the prefix's.
+    #[test]
+    fn prefixes_widen_every_name_specifier() {
+        let p = UnitName::new("run-.scope");
+        assert!(p.is_prefix() && !p.is_template());
+        assert!(!UnitName::new("run-a.scope").is_prefix());
+        assert!(!UnitName::new("web@.service").is_prefix());
+        assert_eq!(
+            expand("/x/%n/%N/%p/%i", &p).unwrap(),
+            "/x/run-*.scope/run-*/run-*/*"
+        );
+        assert_eq!(expand_path("/srv/%P/key", &p).unwrap(), "/srv/run/**/key");
+        assert_eq!(expand_path("/srv/a-%P/key", &p).unwrap(), "/srv/**/key");
+        assert_eq!(expand_path("/srv/a-%I/key", &p).unwrap(), "/srv/**/key");
+        for s in ["/x/%n", "/x/%N", "/x/%i", "/x/%I", "/x/%p", "/x/%P"] {
+            assert!(widens(s, &p), "{s}");
+            assert!(!widens(s, &UnitName::new("run-a.scope")), "{s}");
+        }
+        assert!(widens("/x/%i", &UnitName::new("web@.service")));
+        assert!(!widens("/x/%p", &UnitName::new("web@.service")));
+        assert!(!widens("/x/%%n", &p));
+        let pattern = "/srv/%P/%N.d/%n/%p-%i/x-%I";
+        let widened = crate::policy::PathPattern::parse(&expand_path(pattern, &p).unwrap())
+            .unwrap()
+            .to_regex();
+        for unit in [
+            "run-r1.scope",
+            "run-a-b-c.scope",
+            "run-u@inst-x.scope",
+            "run-.scope",
+        ] {
+            let path = expand_path(pattern, &UnitName::new(unit)).unwrap();
+            assert!(
+                crate::policy::lint::matches(&widened, &path),
+                "{unit}: {path} !~ {widened}"
             );
         }
     }

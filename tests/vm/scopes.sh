@@ -17,9 +17,12 @@ ArmorPolicy=deny read $D/secret"
 dropin armor-sc.scope armor.conf "$deny"
 dropin armor-sc2.scope armor.conf "$deny"
 dropin armor-ts.service armor.conf "$deny"
-dropin armor-pfx-.scope armor.conf "$deny"
+# The prefix's second rule names each scope's own directory by %N, which widens to every name
+# of the prefix (armor-pfx-*).
+dropin armor-pfx-.scope armor.conf "$deny
+ArmorPolicy=deny read $D/by-name/%N/"
 systemctl daemon-reload
-check "armor-pfx-.scope (a prefix) is armored" wait_rules armor-pfx-.scope 1
+check "armor-pfx-.scope (a prefix) is armored" wait_rules armor-pfx-.scope 2
 check "armor-sc.scope is armored (from its drop-in alone: no such unit is loaded)" wait_rules armor-sc.scope 1
 check "armor-sc2.scope is armored" wait_rules armor-sc2.scope 1
 check "armor-ts.service is armored" wait_rules armor-ts.service 1
@@ -72,6 +75,15 @@ for i in 1 2 3; do
 done
 check "the denial is in journalctl -u $name.scope" eventually sh -c \
   "journalctl -u $name.scope -o cat | grep -q 'Denied read of $D/secret by /usr/bin/cat '"
+name=armor-pfx-own$RANDOM
+mkdir -p "$D/by-name/$name" "$D/by-name/other"
+echo own >"$D/by-name/$name/f"
+echo other >"$D/by-name/other/f"
+check_fails "a prefix scope is refused its own directory ($D/by-name/%N/, %N widened)" \
+  run_in pfx-own systemd-run --quiet --scope --unit=$name cat "$D/by-name/$name/f"
+check "its cat got EACCES" grep -q "f: Permission denied" /run/armortest/pfx-own
+check "a prefix scope reads a directory no name of the prefix has" \
+  run_in pfx-other systemd-run --quiet --scope --unit=armor-pfx-o$RANDOM cat "$D/by-name/other/f"
 check "the unarmored twin scope (armor-pfxtwin-1, not of the prefix) reads the file" \
   run_in pfx-twin systemd-run --quiet --scope --unit=armor-pfxtwin-1 cat $D/secret
 check "the twin printed it" grep -qx scope-secret /run/armortest/pfx-twin
