@@ -257,7 +257,15 @@ pub(super) struct LastPass {
     began: Began,
     /// The room the kernel's tables had as it ended ([`Daemon::room`]).
     room: (usize, u64),
+    /// When it ended, if it could not read every file: such a pass answers starts only for
+    /// [`INCOMPLETE_HOLDS`] (a read error may be gone the next time, and no watch says so).
+    incomplete: Option<Instant>,
 }
+
+/// How long a pass that could not read every file answers later starts: a file that stays
+/// unreadable is read again at most this often, not at every waiting start. Units whose files
+/// it could not read stay on their last good policy or refused everything meanwhile.
+const INCOMPLETE_HOLDS: Duration = Duration::from_secs(1);
 
 /// A client waiting for a sync: answered (dropped or sent) by the main loop.
 pub(super) struct Request {
@@ -406,6 +414,12 @@ impl Daemon {
             return false;
         };
         let (mark, began, room) = (last.mark, last.began, last.room);
+        if last
+            .incomplete
+            .is_some_and(|ended| ended.elapsed() > INCOMPLETE_HOLDS)
+        {
+            return false;
+        }
         if !self.changes.unchanged_since(mark, began) {
             return false;
         }
@@ -460,8 +474,8 @@ impl Daemon {
             .collect();
         candidates.extend(extra);
         candidates.retain(|c| resolve::mentions_armor(&c.files) || !c.unlisted.is_empty());
-        // A pass that could not read everything answers no later start on its own: the next
-        // one reads again.
+        // A pass that could not read everything answers later starts for a moment only
+        // (INCOMPLETE_HOLDS): then the next one reads again.
         let complete = candidates
             .iter()
             .all(|c| c.unlisted.is_empty() && resolve::all_readable(&c.files));
@@ -481,10 +495,11 @@ impl Daemon {
                 self.bind_existing(c);
             }
         }
-        self.last_pass = complete.then(|| LastPass {
+        self.last_pass = Some(LastPass {
             mark,
             began,
             room: self.room(),
+            incomplete: (!complete).then(Instant::now),
         });
         candidates.len()
     }
