@@ -147,6 +147,11 @@ impl Protection {
                 "/var/lib/prometheus/node-exporter/",
                 "/etc/dbus-1/",
                 "/usr/share/dbus-1/",
+                // User managers' unit directories (systemd --user runs what is planted there
+                // as that user, outside any armor, at the user's next login or linger start).
+                "/etc/xdg/systemd/",
+                "/home/*/.config/systemd/",
+                "/home/*/.local/share/systemd/",
             ],
             Protection::KernelSettings => &[
                 "/proc/sys/",
@@ -367,6 +372,14 @@ mod tests {
             ("/usr/bin/unitarmor", Protection::RunsAsRoot),
             ("/etc/ld.so.preload", Protection::RunsAsRoot),
             ("/root/.ssh/authorized_keys", Protection::RunsAsRoot),
+            (
+                "/home/alice/.config/systemd/user/default.target.wants/x.service",
+                Protection::UnitFiles,
+            ),
+            (
+                "/home/alice/.local/share/systemd/user/x.service",
+                Protection::UnitFiles,
+            ),
         ] {
             assert_eq!(decide(&t, Class::Write, path), protected_by(p), "{path}");
             assert_eq!(decide(&t, Class::Read, path), Verdict::Allow, "{path}");

@@ -105,12 +105,17 @@ attached_dropin() {
 usr_file() { echo >"/usr/local/bin/armortest-planted-$name"; }
 own_dropin() { printf '[X-Armor]\nArmorMode=off\n' >"/etc/systemd/system/$name.service.d/zz-off.conf"; }
 planted_unit() { printf '[Service]\nExecStart=/bin/true\n' >"/run/systemd/system/armortest-planted-$name.service"; }
+user_unit() {
+  d=/home/armortest-user/.config/systemd/user/default.target.wants
+  mkdir -p "$d" && printf '[Service]\nExecStart=/bin/true\n' >"$d/armortest-planted-$name.service"
+}
 policy_file() { echo '# armortest' >"/etc/unitarmor/policies/armortest-$name.toml"; }
 core_pattern() {
   cat /proc/sys/kernel/core_pattern >"/run/armortest/$name.core" &&
     cat "/run/armortest/$name.core" >/proc/sys/kernel/core_pattern
 }
 cron_file() { echo >"/etc/cron.d/armortest-$name"; }
+try user-unit user_unit
 try attached-dropin attached_dropin
 try usr-local-bin usr_file
 try dev-mem "$A/escape" open-ro /dev/mem

@@ -24,6 +24,9 @@ check "[runs-as-root] /dev/mem is the character device 1:1" \
 check "[runs-as-root] /dev/vda (the root disk) is a block device" test -b /dev/vda
 check "armor-p-files runs" run armor-p-files
 check "armor-p-files-twin runs" run armor-p-files-twin
+denied armor-p-files user-unit "unit-files: plant a unit in a user's ~/.config/systemd/user/ (the user manager starts it, unarmored)"
+check "unit-files: the armored unit planted no user unit" \
+  test ! -e /home/armortest-user/.config/systemd/user/default.target.wants/armortest-planted-armor-p-files.service
 denied armor-p-files attached-dropin "unit-files: mkdir -p /run/systemd/system.attached/UNIT.service.d, write zz.conf there"
 denied armor-p-files usr-local-bin "runs-as-root: write /usr/local/bin/armortest-planted-UNIT"
 denied armor-p-files dev-mem "runs-as-root: open /dev/mem read-only"
@@ -124,7 +127,7 @@ allowed armor-p-netlink unshare-uts "runs-as-root: CAP_SYS_ADMIN outside a netli
 logged_record armor-p-netlink UNITARMOR_PROTECTION=runs-as-root UNITARMOR_OPERATION=netlink-admin
 [ -z "$nbd" ] || modprobe -r nbd
 
-rm -rf /etc/systemd/system/armor-p-files-twin.service.d /run/systemd/system.attached/armor-p-files*.service.d
+rm -rf /home/armortest-user /etc/systemd/system/armor-p-files-twin.service.d /run/systemd/system.attached/armor-p-files*.service.d
 rm -f /etc/systemd/system/armor-p-files.service.d/zz-off.conf /run/systemd/system/armortest-planted-* \
   /etc/unitarmor/policies/armortest-* /etc/cron.d/armortest-* /usr/local/bin/armortest-planted-*
 rmdir /sys/fs/bpf/armortest-* 2>/dev/null
