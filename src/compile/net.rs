@@ -150,6 +150,17 @@ impl NetTable {
                 continue;
             };
             let from = froms.bit(rule).map_or(0, |b| 1u8 << b);
+            // An allow rule that names no port (its own were dropped: a template's or a
+            // prefix's widened from=) still makes both protocols' allow-lists, of nothing.
+            if ports.is_empty() && rule.action == Action::Allow {
+                for kind in [bind, bind | PORT_UDP] {
+                    if from == 0 {
+                        self.port_allowlist |= 1 << kind;
+                    } else {
+                        self.port_from_allow[kind as usize] |= from;
+                    }
+                }
+            }
             for p in ports {
                 let kind = bind | if p.proto == Proto::Udp { PORT_UDP } else { 0 };
                 if rule.action == Action::Allow && from == 0 {
@@ -441,6 +452,39 @@ mod tests {
         let t = table(&["allow net inet inet6 netlink"]);
         assert_eq!(t.decide_socket(AF_NETLINK, true), Verdict::Allow);
         assert_eq!(t.decide_socket(INET, true), Verdict::Deny(RULE_NOT_ALLOWED));
+    }
+
+    /// A prefix's (or a template's) allow rule whose from= widens names no port: the widened
+    /// programs are held to an allow-list of nothing, never given the ports of another
+    /// member's programs.
+    #[test]
+    fn an_allow_rule_of_no_port_is_an_allow_list_of_nothing() {
+        use crate::policy::{specifiers::UnitName, Rule, Source};
+        let unit = UnitName::new("run-.scope");
+        let mut policy = Policy::of(&["allow bind tcp:443"]);
+        policy.rules.push(
+            Rule::parse(
+                "allow bind tcp:8080 from=/opt/%N/srv",
+                Some(&unit),
+                Source::new("/p.conf", 2),
+            )
+            .unwrap(),
+        );
+        let t = NetTable::of(&policy).unwrap();
+        let any = [0; 16];
+        assert_eq!(
+            t.decide_port(true, Proto::Tcp, any, 8080, 1),
+            Verdict::Deny(RULE_NOT_ALLOWED),
+            "the widened programs get no port of a member's"
+        );
+        assert_eq!(
+            t.decide_port(true, Proto::Udp, any, 53, 1),
+            Verdict::Deny(RULE_NOT_ALLOWED)
+        );
+        assert_eq!(
+            t.decide_port(true, Proto::Tcp, any, 8080, 0),
+            Verdict::Deny(RULE_NOT_ALLOWED)
+        );
     }
 
     #[test]

@@ -318,6 +318,10 @@ impl Rule {
             !(action == Action::Allow
                 && (from_instance || unit.is_some_and(|u| specifiers::widens(a, u))))
         };
+        // Families, ports and capabilities hold no specifier: an allow rule of theirs whose
+        // from= widens keeps none (its widened programs are held to an allow-list that names
+        // nothing here).
+        let kept_item = |_: &&String| !(action == Action::Allow && from_instance);
         let unix = args.iter().filter(|a| net::is_unix_arg(a)).count();
         if unix > 0 && class != Class::Connect {
             return Err(format!(
@@ -354,17 +358,32 @@ impl Rule {
             Class::Net => Target::Families(
                 args.iter()
                     .map(|a| Family::parse(a))
-                    .collect::<Result<_, _>>()?,
+                    .collect::<Result<Vec<_>, _>>()?
+                    .into_iter()
+                    .zip(&args)
+                    .filter(|(_, a)| kept_item(a))
+                    .map(|(f, _)| f)
+                    .collect(),
             ),
             Class::Connect | Class::Bind => Target::Ports(
                 args.iter()
                     .map(|a| PortRange::parse(a))
-                    .collect::<Result<_, _>>()?,
+                    .collect::<Result<Vec<_>, _>>()?
+                    .into_iter()
+                    .zip(&args)
+                    .filter(|(_, a)| kept_item(a))
+                    .map(|(p, _)| p)
+                    .collect(),
             ),
             Class::Cap => Target::Caps(
                 args.iter()
                     .map(|a| Capability::parse(a))
-                    .collect::<Result<_, _>>()?,
+                    .collect::<Result<Vec<_>, _>>()?
+                    .into_iter()
+                    .zip(&args)
+                    .filter(|(_, a)| kept_item(a))
+                    .map(|(c, _)| c)
+                    .collect(),
             ),
             // Returned by peer_rule() above; kept total without a panic.
             Class::Signal | Class::Ptrace => Target::Units(args.to_vec()),

@@ -74,6 +74,41 @@ fn templates_widen_names_and_from() {
     );
 }
 
+/// A name prefix stands for every unit of the prefix: names widen in deny rules, allow
+/// patterns and allow rules whose from= widens name nothing (never looser than a member's).
+#[test]
+fn prefixes_widen_names_and_from_never_loosening() {
+    let p = UnitName::new("run-.scope");
+    let src = || Source::new("/p.conf", 1);
+    let r = Rule::parse("deny read /run/%N/ /srv/%i/secret", Some(&p), src()).unwrap();
+    assert_eq!(r.to_string(), "deny read /run/run-*/ /srv/secret");
+    let r = Rule::parse("allow write /run/%N/ /tmp/", Some(&p), src()).unwrap();
+    assert_eq!(r.to_string(), "allow write /tmp/");
+    for text in [
+        "allow bind tcp:8080 from=/opt/%N/srv",
+        "allow connect tcp:5432 from=/opt/%N/srv",
+        "allow cap net_admin from=/opt/%N/srv",
+        "allow net inet from=/opt/%N/srv",
+        "allow read /etc/ from=/opt/%N/srv",
+    ] {
+        let r = Rule::parse(text, Some(&p), src()).unwrap();
+        assert!(
+            r.to_string().starts_with("allow ") && !r.to_string().contains("8080"),
+            "{text}: {r}"
+        );
+        match &r.target {
+            crate::policy::Target::Ports(v) => assert!(v.is_empty(), "{text}"),
+            crate::policy::Target::Caps(v) => assert!(v.is_empty(), "{text}"),
+            crate::policy::Target::Families(v) => assert!(v.is_empty(), "{text}"),
+            crate::policy::Target::Paths(v) => assert!(v.is_empty(), "{text}"),
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+    // A deny keeps what it names, for the widened programs.
+    let r = Rule::parse("deny bind tcp:8080 from=/opt/%N/srv", Some(&p), src()).unwrap();
+    assert_eq!(r.to_string(), "deny bind tcp:8080 from=/opt/run-*/srv");
+}
+
 #[test]
 fn peer_rules() {
     let src = || Source::new("/p.conf", 1);

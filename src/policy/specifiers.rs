@@ -42,8 +42,9 @@ impl UnitName {
     }
 
     /// The specifiers whose value is not known before the unit is: in a template, the
-    /// instance's ([`INSTANCE_SPECIFIERS`]); in a prefix, every one that holds the name
-    /// (`%p` and `%P` too); none in a unit of its own.
+    /// instance's ([`INSTANCE_SPECIFIERS`]); in a prefix, those that hold the name
+    /// ([`NAME_SPECIFIERS`]: a prefix covers no instance, so `%i` and `%I` are empty, as
+    /// for every unit it covers); none in a unit of its own.
     pub fn open_specifiers(&self) -> &'static [char] {
         if self.is_prefix() {
             &NAME_SPECIFIERS
@@ -83,8 +84,9 @@ fn hex(b: Option<&u8>) -> Option<u8> {
 /// The specifiers whose value depends on the instance: in a bare template they widen.
 pub const INSTANCE_SPECIFIERS: [char; 4] = ['i', 'I', 'n', 'N'];
 
-/// The specifiers whose value depends on the unit's name: in a name prefix they widen.
-pub const NAME_SPECIFIERS: [char; 6] = ['i', 'I', 'n', 'N', 'p', 'P'];
+/// The specifiers whose value depends on a unit's name, beyond its instance: in a name prefix
+/// they widen.
+pub const NAME_SPECIFIERS: [char; 4] = ['n', 'N', 'p', 'P'];
 
 /// Expands specifiers in `s` for `unit`. An unknown specifier is an error, as in systemd.
 ///
@@ -93,13 +95,14 @@ pub const NAME_SPECIFIERS: [char; 6] = ['i', 'I', 'n', 'N', 'p', 'P'];
 /// `*`, `%I` (which may hold `/`) becomes `**`, `%n` becomes `foo@*.service` and `%N`
 /// `foo@*`. A name prefix (`run-.scope`) stands for every unit of that prefix, so every
 /// specifier that holds the name widens: `%n` becomes `run-*.scope`, `%N` and `%p` `run-*`,
-/// `%P` `run/**`, `%i` `*` and `%I` `**`. See [`expand_path`] for `%I` (and a prefix's `%P`)
-/// inside a path component, and [`widens`] for what allow rules do with all of this.
+/// `%P` `run/**`; `%i` and `%I` are empty, as for every unit it covers (a prefix covers no
+/// instance). See [`expand_path`] for `%I` (and a prefix's `%P`) inside a path component,
+/// and [`widens`] for what allow rules do with all of this.
 pub fn expand(s: &str, unit: &UnitName) -> Result<String, String> {
     if !s.contains('%') {
         return Ok(s.to_string());
     }
-    let template = unit.is_template() || unit.is_prefix();
+    let template = unit.is_template();
     let prefix = unit.is_prefix();
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars();
@@ -156,8 +159,8 @@ pub fn expand(s: &str, unit: &UnitName) -> Result<String, String> {
 /// `/srv/x-%I/key` widens to `/srv/**/key`, which covers `/srv/x-a/b/key` too.
 pub fn expand_path(s: &str, unit: &UnitName) -> Result<String, String> {
     // The specifiers that may widen to several components: `%I`, and a prefix's `%P`.
-    let many = |c: char| c == 'I' || (c == 'P' && unit.is_prefix());
-    if !(unit.is_template() || unit.is_prefix()) || !used(s).any(many) {
+    let many = |c: char| (c == 'I' && unit.is_template()) || (c == 'P' && unit.is_prefix());
+    if !used(s).any(many) {
         return expand(s, unit);
     }
     let mut comps = Vec::new();
@@ -165,7 +168,7 @@ pub fn expand_path(s: &str, unit: &UnitName) -> Result<String, String> {
         let e = expand(comp, unit)?;
         // The first component is empty in a path, and `unix:` (or an abstract socket name,
         // where `**` may stand anywhere) in a socket argument.
-        if i > 0 && !matches!(comp, "%I" | "%P") && used(comp).any(many) {
+        if i > 0 && !matches!(comp, "%I" | "%P") && used(comp).any(&many) {
             comps.push("**".to_string());
         } else {
             comps.push(e);
@@ -286,29 +289,26 @@ mod tests {
         assert!(!UnitName::new("run-a.scope").is_prefix());
         assert!(!UnitName::new("web@.service").is_prefix());
         assert_eq!(
-            expand("/x/%n/%N/%p/%i", &p).unwrap(),
-            "/x/run-*.scope/run-*/run-*/*"
+            expand("/x/%n/%N/%p/", &p).unwrap(),
+            "/x/run-*.scope/run-*/run-*/"
         );
         assert_eq!(expand_path("/srv/%P/key", &p).unwrap(), "/srv/run/**/key");
         assert_eq!(expand_path("/srv/a-%P/key", &p).unwrap(), "/srv/**/key");
-        assert_eq!(expand_path("/srv/a-%I/key", &p).unwrap(), "/srv/**/key");
-        for s in ["/x/%n", "/x/%N", "/x/%i", "/x/%I", "/x/%p", "/x/%P"] {
+        // No unit a prefix covers is an instance: %i and %I are empty for each, and for it.
+        assert_eq!(expand_path("/srv/%i/x-%I/key", &p).unwrap(), "/srv//x-/key");
+        for s in ["/x/%n", "/x/%N", "/x/%p", "/x/%P"] {
             assert!(widens(s, &p), "{s}");
             assert!(!widens(s, &UnitName::new("run-a.scope")), "{s}");
         }
+        assert!(!widens("/x/%i/%I", &p));
         assert!(widens("/x/%i", &UnitName::new("web@.service")));
         assert!(!widens("/x/%p", &UnitName::new("web@.service")));
         assert!(!widens("/x/%%n", &p));
-        let pattern = "/srv/%P/%N.d/%n/%p-%i/x-%I";
+        let pattern = "/srv/%P/%N.d/%n/%p-%i/x-%I/%i";
         let widened = crate::policy::PathPattern::parse(&expand_path(pattern, &p).unwrap())
             .unwrap()
             .to_regex();
-        for unit in [
-            "run-r1.scope",
-            "run-a-b-c.scope",
-            "run-u@inst-x.scope",
-            "run-.scope",
-        ] {
+        for unit in ["run-r1.scope", "run-a-b-c.scope", "run-.scope"] {
             let path = expand_path(pattern, &UnitName::new(unit)).unwrap();
             assert!(
                 crate::policy::lint::matches(&widened, &path),
