@@ -250,9 +250,22 @@ static __always_inline int decide_file(struct armor *a, __u8 class, __u8 op, str
 		key = decided_key(a, file, class, epoch, cfg);
 	if (key) {
 		d = bpf_map_lookup_elem(&decided, &key);
-		if (d && !d->verdict) {
-			if (d->rule != UA_RULE_NONE)
-				ua_count(a->binding->policy, d->rule, class, UA_HIT_ALLOWED);
+		/* Copied, then its key read again: an LRU map gives a replaced or evicted element
+		 * to another key at once, without waiting for readers; the copy counts only if
+		 * the element still held this key after it (x86-64 keeps loads in order, and the
+		 * cache is on nowhere else). */
+		if (d) {
+			v.rule = d->rule;
+			v.verdict = d->verdict;
+			v.root = d->root;
+			v.sent = d->sent;
+			barrier();
+			if (d->key != key)
+				d = 0;
+		}
+		if (d && !v.verdict) {
+			if (v.rule != UA_RULE_NONE)
+				ua_count(a->binding->policy, v.rule, class, UA_HIT_ALLOWED);
 			return 0;
 		}
 		/* An audited one: a repeat of its event while the event's window lasts, for the
@@ -261,12 +274,13 @@ static __always_inline int decide_file(struct armor *a, __u8 class, __u8 op, str
 		 * repeat cannot be counted, it is decided again, and its event sent (and
 		 * remembered anew) or found a repeat (and not remembered: only an event sent
 		 * now has a time known here). */
-		if (d && d->verdict == UA_VERDICT_AUDITED && d->root == a->binding->root &&
-		    (__s64)(bpf_ktime_get_ns() - d->sent) <= (__s64)UA_FAIR_WINDOW_NS &&
-		    count_quiet(a->binding->policy, d->rule, class, UA_VERDICT_AUDITED)) {
-			ua_count(a->binding->policy, d->rule, class, UA_HIT_AUDITED);
+		if (d && v.verdict == UA_VERDICT_AUDITED && v.root == a->binding->root &&
+		    (__s64)(bpf_ktime_get_ns() - v.sent) <= (__s64)UA_FAIR_WINDOW_NS &&
+		    count_quiet(a->binding->policy, v.rule, class, UA_VERDICT_AUDITED)) {
+			ua_count(a->binding->policy, v.rule, class, UA_HIT_AUDITED);
 			return 0;
 		}
+		v = (struct ua_decided){};
 	}
 	a->quiet = 0;
 	/* Before the decision: an event it sends is sent after this (its window ends after the
@@ -277,6 +291,7 @@ static __always_inline int decide_file(struct armor *a, __u8 class, __u8 op, str
 	 * key reads again (mounts, links, the binding's policy). */
 	if (key && !err && a->quiet && read_epoch() == epoch &&
 	    decided_key(a, file, class, epoch, cfg) == key) {
+		v.key = key;
 		v.rule = a->quiet_rule;
 		if (a->quiet == 2) {
 			v.verdict = UA_VERDICT_AUDITED;

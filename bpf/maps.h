@@ -312,7 +312,11 @@ struct scratch {
 		__u64 v[4];  /* SipHash state */
 		__u32 words; /* 8-byte words the path spans */
 		__u32 skip;  /* bytes of the first word that are before the path */
-		__u32 sent;  /* set by ua_emit(): the event was sent, its time kept (decided.h) */
+		/* emit()'s calls of ua_emit() on this CPU, and the number of the last one whose
+		 * event was sent with its time kept for its repeats (decided.h: path.h checks that
+		 * its own call was the one, and the only one, since it read `emits`). */
+		__u32 emits;
+		__u32 sent;
 	} hash;
 };
 

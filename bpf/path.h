@@ -28,7 +28,7 @@ static __always_inline int decide_state(struct armor *a, struct scratch *s, __u8
 {
 	struct report r = { .class = class, .op = op, .pos = pos, .status = status };
 	struct ua_accept *acc;
-	__u32 prot;
+	__u32 prot, emits;
 
 	if (status == PATH_UNBUILDABLE) {
 		r.rule = UA_RULE_UNBUILDABLE;
@@ -74,11 +74,14 @@ static __always_inline int decide_state(struct armor *a, struct scratch *s, __u8
 		r.verdict = a->pol->header.mode == UA_MODE_AUDIT ? UA_VERDICT_WOULD_DENY :
 								    UA_VERDICT_DENIED;
 	}
+	emits = s ? s->hash.emits + 1 : 0;
 	emit(a, s, &r);
 	/* An audited allowance whose event went out: one the decision cache may remember until
-	 * a window after the event (decided.h). The flag is in the per-CPU buffer, read only by
-	 * a task that kept it since its claim (no other task's event can have set it). */
-	if (r.verdict == UA_VERDICT_AUDITED && s && s->hash.sent && claim_kept(a)) {
+	 * a window after the event (decided.h). Only if this call was the buffer's one call
+	 * since (no other program on this CPU, an interrupt's included, emitted meanwhile), by
+	 * a task that kept the buffer since its claim. */
+	if (r.verdict == UA_VERDICT_AUDITED && s && s->hash.emits == emits &&
+	    s->hash.sent == emits && claim_kept(a)) {
 		a->quiet = 2;
 		a->quiet_rule = r.rule;
 	}

@@ -157,10 +157,10 @@ __noinline int ua_count(__u32 policy, __u32 rule, __u32 class, __u32 hit)
  * Sends an event for the unit whose tree's root is `root` (counting it against the unit's fair
  * share of the ring buffer). A global function: the verifier checks it once per program, not
  * once per call site, which keeps loading fast (it builds the executable's path, a bpf_loop).
- * Sets s->hash.sent if the event was sent and its time kept for its repeats (not a repeat,
- * not lost to a full ring buffer), for the decision cache (decided.h): a flag in the per-CPU
- * buffer rather than a return value, which costs this function a stack slot, and its stack
- * adds up with its callers'.
+ * Sets s->hash.sent to s->hash.emits (which emit() counts up before each call) if the event
+ * was sent and its time kept for its repeats (not a repeat, not lost to a full ring buffer),
+ * for the decision cache (decided.h): in the per-CPU buffer rather than a return value,
+ * which costs this function a stack slot, and its stack adds up with its callers'.
  */
 __noinline int ua_emit(__u64 cgid, __u64 root, __u32 policy, struct report *r, __u64 claimed)
 {
@@ -180,7 +180,6 @@ __noinline int ua_emit(__u64 cgid, __u64 root, __u32 policy, struct report *r, _
 
 	if (!r || !s)
 		return 0;
-	s->hash.sent = 0;
 	/* Every decision is counted, sent or not (a repeat, a full ring buffer). */
 	ua_count(policy, r->rule, r->class,
 		 r->verdict == UA_VERDICT_AUDITED ? UA_HIT_AUDITED :
@@ -273,12 +272,14 @@ __noinline int ua_emit(__u64 cgid, __u64 root, __u32 policy, struct report *r, _
 	bpf_ringbuf_submit(ev, 0);
 	/* Sent, and its repeats will be known as such: the cache may stand for them. */
 	if (!bpf_map_update_elem(&repeats, &rk, &now, BPF_ANY))
-		s->hash.sent = 1;
+		s->hash.sent = s->hash.emits;
 	return 0;
 }
 
 static __always_inline void emit(struct armor *a, struct scratch *s, struct report *r)
 {
+	if (s)
+		s->hash.emits++;
 	ua_emit(a->cgid, a->binding->root, a->binding->policy, r, a->switches);
 }
 

@@ -371,6 +371,7 @@ struct ua_repeat_key {
  * (bpf_ktime_get_ns()): until a window after that, a hit is a repeat, counted in `quiet` as
  * report.h counts one. */
 struct ua_decided {
+	__u64 key; /* the entry's own key: an LRU map hands an element to another key at once */
 	__u64 root;
 	__u64 sent;
 	__u32 rule;
