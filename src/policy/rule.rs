@@ -139,6 +139,20 @@ const NEVER_PEERS: [&str; 2] = ["unitarmor.service", "init.scope"];
 /// `allow signal UNIT...`, `allow ptrace UNIT...`: the other units a unit's processes may
 /// signal or trace (the `signal` and `ptrace` protections confine them to the unit's own tree
 /// otherwise); `deny signal`, `deny ptrace`: that confinement, which every armored unit has.
+/// Every argument parsed (an error for the first that does not), kept only if `keep`: a
+/// dropped argument is still checked.
+fn parsed_all<T>(
+    args: &[String],
+    keep: bool,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<Vec<T>, String> {
+    let all = args
+        .iter()
+        .map(|a| parse(a))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(if keep { all } else { Vec::new() })
+}
+
 fn peer_rule(
     action: Action,
     class: Class,
@@ -320,8 +334,8 @@ impl Rule {
         };
         // Families, ports and capabilities hold no specifier: an allow rule of theirs whose
         // from= widens keeps none (its widened programs are held to an allow-list that names
-        // nothing here).
-        let kept_item = |_: &&String| !(action == Action::Allow && from_instance);
+        // nothing here). Each is parsed all the same, so that a wrong one is still an error.
+        let keep_items = !(action == Action::Allow && from_instance);
         let unix = args.iter().filter(|a| net::is_unix_arg(a)).count();
         if unix > 0 && class != Class::Connect {
             return Err(format!(
@@ -355,36 +369,11 @@ impl Rule {
                     .map(|a| SocketPattern::parse(&expand(a)?))
                     .collect::<Result<_, _>>()?,
             ),
-            Class::Net => Target::Families(
-                args.iter()
-                    .map(|a| Family::parse(a))
-                    .collect::<Result<Vec<_>, _>>()?
-                    .into_iter()
-                    .zip(&args)
-                    .filter(|(_, a)| kept_item(a))
-                    .map(|(f, _)| f)
-                    .collect(),
-            ),
-            Class::Connect | Class::Bind => Target::Ports(
-                args.iter()
-                    .map(|a| PortRange::parse(a))
-                    .collect::<Result<Vec<_>, _>>()?
-                    .into_iter()
-                    .zip(&args)
-                    .filter(|(_, a)| kept_item(a))
-                    .map(|(p, _)| p)
-                    .collect(),
-            ),
-            Class::Cap => Target::Caps(
-                args.iter()
-                    .map(|a| Capability::parse(a))
-                    .collect::<Result<Vec<_>, _>>()?
-                    .into_iter()
-                    .zip(&args)
-                    .filter(|(_, a)| kept_item(a))
-                    .map(|(c, _)| c)
-                    .collect(),
-            ),
+            Class::Net => Target::Families(parsed_all(&args, keep_items, Family::parse)?),
+            Class::Connect | Class::Bind => {
+                Target::Ports(parsed_all(&args, keep_items, PortRange::parse)?)
+            }
+            Class::Cap => Target::Caps(parsed_all(&args, keep_items, Capability::parse)?),
             // Returned by peer_rule() above; kept total without a panic.
             Class::Signal | Class::Ptrace => Target::Units(args.to_vec()),
         };
