@@ -108,6 +108,10 @@ pub struct Daemon {
     /// Units refused everything for want of a free policy id (bound to
     /// [`kernel::REFUSE_ID`]), with their expected cgroup path; retried at each pass.
     refused: HashMap<String, String>,
+    /// Units whose policy could not be put in the kernel for want of room (a policy slot, or
+    /// cells in its tables) at their last try: refused everything or kept on an older
+    /// policy. Room freed since makes a unit's start read the files again (sync.rs).
+    want_room: HashSet<String>,
     status: Arc<Mutex<Published>>,
     /// The node_exporter textfile could not be written last time (metrics.rs; logged once).
     textfile_failing: bool,
@@ -156,6 +160,7 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
         quiet_gone: Vec::new(),
         dead: HashSet::new(),
         refused: HashMap::new(),
+        want_room: HashSet::new(),
         status: status.clone(),
         textfile_failing: false,
         changes: watch::Changes::new(),

@@ -208,6 +208,7 @@ impl Daemon {
             }
         };
         let Some(id) = self.alloc_id() else {
+            self.want_room.insert(c.name.clone());
             let why = format!("no free policy slot (limit {})", REFUSE_ID - 1);
             if self.keep_last_good(&c.name, why.clone()) {
                 return;
@@ -224,6 +225,7 @@ impl Daemon {
         self.refused.remove(&c.name);
         if let Err(e) = self.kernel.install_policy(id, &tables) {
             self.kernel.remove_policy(id, &tables);
+            self.want_room.insert(c.name.clone());
             if self.keep_last_good(&c.name, format!("{e:#}")) {
                 return;
             }
@@ -246,6 +248,8 @@ impl Daemon {
                 self.kernel.remove_policy(id, &tables);
                 return;
             }
+        } else {
+            self.want_room.remove(&c.name);
         }
         // The kernel has the cells now; the daemon keeps what it needs to remove the policy.
         tables.cells = Vec::new();
@@ -454,6 +458,7 @@ impl Daemon {
     }
 
     fn disarm_unit(&mut self, name: &str) {
+        self.want_room.remove(name);
         if let Some(expected) = self.refused.remove(name) {
             self.kernel.remove_expected(&expected);
             if keyed_by_name(name) {

@@ -378,12 +378,19 @@ impl Daemon {
             }
         }
         let reload = waiting.iter().any(|w| w.reload);
-        if !reload && self.last_pass_holds() {
-            for w in waiting {
-                let _ = w.done.send(());
+        let why = if reload {
+            ""
+        } else {
+            match self.last_pass_holds() {
+                Ok(()) => {
+                    for w in waiting {
+                        let _ = w.done.send(());
+                    }
+                    return false;
+                }
+                Err(why) => why,
             }
-            return false;
-        }
+        };
         let started = Instant::now();
         let n = self.sync_from_disk();
         if reload {
@@ -393,42 +400,40 @@ impl Daemon {
         for w in waiting {
             let _ = w.done.send(());
         }
-        info!(
-            "{}: re-read {n} armored units from disk in {} ms",
-            if reload {
-                "daemon-reload"
-            } else {
-                "a unit's start"
-            },
-            started.elapsed().as_millis()
-        );
+        let ms = started.elapsed().as_millis();
+        if reload {
+            info!("daemon-reload: re-read {n} armored units from disk in {ms} ms");
+        } else {
+            info!("a unit's start: re-read {n} armored units from disk in {ms} ms ({why})");
+        }
         reload
     }
 
     /// Whether a pass over the disk now would do nothing the last one did not: no file it
     /// reads can have changed since it began (`watch::Changes`), and nothing it could not do
-    /// then (a unit refused or kept on an older policy for want of room, or of a policy that
-    /// compiles) can have become possible since, with room freed in the kernel's tables.
-    fn last_pass_holds(&self) -> bool {
+    /// then (a unit refused or kept on an older policy for want of room) can have become
+    /// possible since, with room freed in the kernel's tables. (Units whose files have errors
+    /// or whose policy does not compile fail again whatever the room: old policies leaving
+    /// the tables must not make every start read every file then.)
+    /// `Err` says why not.
+    fn last_pass_holds(&self) -> Result<(), &'static str> {
         let Some(last) = &self.last_pass else {
-            return false;
+            return Err("no pass since the daemon started or the last reload");
         };
         let (mark, began, room) = (last.mark, last.began, last.room);
         if last
             .incomplete
             .is_some_and(|ended| ended.elapsed() > INCOMPLETE_HOLDS)
         {
-            return false;
+            return Err("the last pass could not read every file");
         }
-        if !self.changes.unchanged_since(mark, began) {
-            return false;
+        if let Some(why) = self.changes.changed_since(mark, began) {
+            return Err(why);
         }
-        let short = !self.refused.is_empty()
-            || self
-                .units
-                .values()
-                .any(|a| a.compile_failed || !a.errors.is_empty());
-        !short || room == self.room()
+        if !self.want_room.is_empty() && room != self.room() {
+            return Err("room was freed for a unit the last pass could not armor in full");
+        }
+        Ok(())
     }
 
     /// What the kernel's tables have room for: free policy slots, and how many policies'

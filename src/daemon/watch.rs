@@ -89,7 +89,7 @@ pub(super) struct Changes {
     tops: Mutex<Vec<Top>>,
     /// The directories watched at the last round of watches (top and drop-in directories).
     listed: Mutex<Vec<Listed>>,
-    /// The mount table, polled by [`Changes::unchanged_since`] itself (each open file keeps
+    /// The mount table, polled by [`Changes::changed_since`] itself (each open file keeps
     /// its own view of what it has reported): a mount over a unit file is seen at once, not
     /// when the watcher thread next runs.
     mounts: Mutex<Option<std::fs::File>>,
@@ -169,7 +169,7 @@ impl Changes {
         self.count.load(Ordering::SeqCst)
     }
 
-    /// Whether nothing a pass reads can have changed since `mark`. The checks run in an order
+    /// Whether anything a pass reads may have changed since `mark`. The checks run in an order
     /// that closes the watcher's race: a change queues its event before the writing system
     /// call returns; the watcher bumps the count before it reads the event off the queue; so
     /// an event not counted yet is still queued (FIONREAD).
@@ -179,29 +179,39 @@ impl Changes {
     /// changed before it (a write or a new hard link through a name elsewhere changes the
     /// file's ctime, which no process can set), and none may lead out of them by a symlink
     /// (its target, or a target made later, changes where nothing is watched).
-    pub(super) fn unchanged_since(&self, mark: u64, began: Began) -> bool {
+    ///
+    /// Returns why something may have changed, or `None` if nothing can have.
+    pub(super) fn changed_since(&self, mark: u64, began: Began) -> Option<&'static str> {
         let fd = self.fd.load(Ordering::SeqCst);
-        if fd < 0
-            || !self.complete.load(Ordering::SeqCst)
-            || self.now() != mark
-            || !began.clock_kept()
-        {
-            return false;
+        if fd < 0 {
+            return Some("no watcher");
+        }
+        if !self.complete.load(Ordering::SeqCst) {
+            return Some("a directory is not watched");
+        }
+        if self.now() != mark {
+            return Some("a change was counted");
+        }
+        if !began.clock_kept() {
+            return Some("the wall clock was stepped");
         }
         if !self.mounts_unchanged() {
             self.bump();
-            return false;
+            return Some("the mount table changed");
         }
         let mut queued: libc::c_int = 0;
         // SAFETY: FIONREAD writes one int through the pointer given.
         if unsafe { libc::ioctl(fd, libc::FIONREAD, &mut queued) } != 0 || queued != 0 {
-            return false;
+            return Some("changes are queued");
         }
         if self.moved_tops().is_some() {
-            return false;
+            return Some("a watched directory was replaced");
         }
         let listed = self.listed.lock().map(|l| l.clone()).unwrap_or_default();
-        files_older_than(&listed, began.wall, self.margin) && self.now() == mark
+        if !files_older_than(&listed, began.wall, self.margin) {
+            return Some("a file changed just before the last pass");
+        }
+        (self.now() != mark).then_some("a change was counted")
     }
 
     /// Whether the mount table is known not to have changed since the last look (its file
