@@ -46,7 +46,8 @@ pub struct Learned {
 
 /// One object of one class: a path (`read`, `write`, `exec`), a socket (`connect` and
 /// `bind`: `tcp:ADDR:PORT`, `udp:...` with IPv6 addresses in brackets; `connect`:
-/// `unix:PATH`), or a capability (`cap`).
+/// `unix:PATH`), a capability (`cap`), or the unit a refused signal or trace was aimed at
+/// (`signal`, `ptrace`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Seen {
     pub class: String,

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::compile::{self, RuleFinder, Tables, Verdict, RULE_IMPLICIT, RULE_NOT_ALLOWED};
 use crate::policy::net::{Proto, FAMILIES};
-use crate::policy::{Action, Class, Mode, Policy};
+use crate::policy::{Action, Class, Mode, Policy, Protection, Target};
 
 mod record;
 pub use record::{parse_line, Entry, Record, Summary};
@@ -70,6 +70,9 @@ impl<'a> Candidate<'a> {
 
     /// The decision on `op`, or why it cannot be replayed.
     pub fn decide(&mut self, r: &Record) -> Result<Decision, String> {
+        if let ("signal" | "ptrace", Some(peer)) = (r.class.as_str(), &r.peer) {
+            return Ok(self.decide_peer(&r.class, peer));
+        }
         if let Some(p) = &r.protection {
             // Path protections are in the tables; the others are checked by identity.
             if !matches!(r.class.as_str(), "write" | "connect") || r.path.is_none() {
@@ -176,6 +179,54 @@ impl<'a> Candidate<'a> {
         })
     }
 
+    /// A learned signal or trace aimed at unit `peer`: allowed by an `allow signal` (or
+    /// `ptrace`) rule naming it, or by the protection lifted; refused by the protection, in
+    /// every mode, for want of such a rule otherwise.
+    fn decide_peer(&self, class: &str, peer: &str) -> Decision {
+        let (class, protection) = match class {
+            "signal" => (Class::Signal, Protection::Signal),
+            _ => (Class::Ptrace, Protection::Ptrace),
+        };
+        let allow = |rule: &String, source: Option<String>, index: Option<usize>| Decision {
+            verdict: "allow".into(),
+            rule: Some(rule.clone()),
+            source,
+            index,
+            not_allowed: false,
+        };
+        if !self.policy.is_armored() {
+            return allow(&"the unit is not armored".into(), None, None);
+        }
+        if self.policy.is_exempt(protection) {
+            return allow(
+                &format!("protection \"{}\" lifted", protection.name()),
+                self.policy
+                    .exempt_sources
+                    .get(&protection)
+                    .map(ToString::to_string),
+                None,
+            );
+        }
+        let naming = self.policy.rules.iter().position(|r| {
+            r.action == Action::Allow
+                && r.class == class
+                && matches!(&r.target, Target::Units(units) if units.iter().any(|u| u == peer))
+        });
+        match naming {
+            Some(i) => {
+                let r = &self.policy.rules[i];
+                allow(&r.to_string(), Some(r.source.to_string()), Some(i))
+            }
+            None => Decision {
+                verdict: "deny".into(),
+                rule: Some(format!("protection \"{}\"", protection.name())),
+                source: None,
+                index: None,
+                not_allowed: true,
+            },
+        }
+    }
+
     /// A rule index's text and source, as the daemon's records name it, and the index of the
     /// policy's rule it is (a grouped policy's group resolved), if it is one.
     fn name(
@@ -252,6 +303,9 @@ fn family_number(name: &str) -> Option<usize> {
 fn object(r: &Record) -> String {
     if let Some(p) = &r.path {
         return String::from_utf8_lossy(p).into_owned();
+    }
+    if let Some(u) = &r.peer {
+        return u.clone();
     }
     match (&r.address, &r.capability, &r.family) {
         (Some(a), _, _) => {

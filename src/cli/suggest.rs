@@ -56,10 +56,7 @@ pub fn suggestion(l: &Learned, kept: &[String]) -> Result<String> {
     allow_rules(&by_class, &mut out, &mut lines);
     let unsafe_names = unsafe_names + l.odd;
     if unsafe_names > 0 {
-        out.push_str(&format!(
-            "# {unsafe_names} objects not suggested: their names have control or glob characters, \
-             '%' or bytes that are not UTF-8, or they are / itself or port 0\n"
-        ));
+        out.push_str(&not_suggested(unsafe_names));
     }
     verify(&out, kept.len(), &lines)?;
     Ok(out)
@@ -128,10 +125,7 @@ pub fn diff(l: &Learned, policy: &Policy, candidate: &mut Candidate<'_>) -> Resu
     }
     let unsafe_names = unsafe_names + l.odd;
     if unsafe_names > 0 {
-        out.push_str(&format!(
-            "# {unsafe_names} objects not suggested: their names have control or glob characters, \
-             '%' or bytes that are not UTF-8, or they are / itself or port 0\n"
-        ));
+        out.push_str(&not_suggested(unsafe_names));
     }
     verify(&out, 0, &lines)?;
     Ok(out)
@@ -173,6 +167,7 @@ fn records_of(l: &Learned, s: &Seen) -> Vec<Record> {
                 r.port = Some(port.to_string());
             }
             ("cap", _) => r.capability = Some(format!("CAP_{}", s.object.to_uppercase())),
+            ("signal" | "ptrace", _) => r.peer = Some(s.object.clone()),
             ("net", _) => {
                 let (family, raw) = match s.object.split_once(' ') {
                     Some((f, _)) => (f, true),
@@ -191,7 +186,9 @@ fn records_of(l: &Learned, s: &Seen) -> Vec<Record> {
 /// One allow rule per object (as folded) of each class, each after its comment, onto `out`;
 /// the rules' text onto `lines`.
 fn allow_rules(by_class: &BTreeMap<&str, Vec<&Seen>>, out: &mut String, lines: &mut Vec<String>) {
-    for class in ["read", "write", "exec", "connect", "bind", "cap", "net"] {
+    for class in [
+        "read", "write", "exec", "connect", "bind", "cap", "net", "signal", "ptrace",
+    ] {
         let Some(seen) = by_class.get(class) else {
             continue;
         };
@@ -310,7 +307,7 @@ fn own_pid_to_glob(path: &str) -> String {
 /// must be printable, with no glob characters (`*`, `?`, `[`, `]`, `{`, `}`), no `%` (a
 /// specifier), no quote or backslash, and be valid UTF-8 (the daemon replaced invalid bytes
 /// with U+FFFD); an address must be `PROTO:ADDR:PORT` with a real address; a capability
-/// one Linux has.
+/// one Linux has; the unit of a signal or trace one that `allow signal` may name.
 fn safe_object(class: &str, object: &str) -> bool {
     // Not `/` itself: as a pattern it stands for everything below it.
     let path_ok = |p: &str| {
@@ -336,6 +333,8 @@ fn safe_object(class: &str, object: &str) -> bool {
             })
         }
         ("cap", _) => crate::policy::caps::NAMES.contains(&object),
+        // A unit that may be named (never unitarmor.service, init.scope).
+        ("signal" | "ptrace", _) => crate::policy::rule::check_peer(object).is_ok(),
         // A family, or a family and `raw`.
         ("net", _) => {
             let mut words = object.split(' ');
@@ -346,6 +345,15 @@ fn safe_object(class: &str, object: &str) -> bool {
         }
         _ => false,
     }
+}
+
+/// The comment that counts the objects no rule names.
+fn not_suggested(n: u64) -> String {
+    format!(
+        "# {n} objects not suggested: their names have control or glob characters, '%' or \
+         bytes that are not UTF-8, or they are / itself, port 0, or a unit that may never be \
+         named\n"
+    )
 }
 
 /// A name for a comment line: control characters (a newline would end the comment) as `?`.

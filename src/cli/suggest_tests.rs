@@ -38,6 +38,8 @@ fn a_suggestion_allows_what_was_seen_and_breaks_nothing_learned() {
         ("net", "socket", "inet"),
         ("net", "socket", "inet6 raw"),
         ("net", "socket", "unix"),
+        ("signal", "kill", "peer.service"),
+        ("ptrace", "ptrace", "debugged.service"),
     ];
     let locale = ["A", "B", "C", "D"].map(|f| format!("/usr/lib/locale/C.utf8/LC_{f}"));
     records.extend(locale.iter().map(|p| ("read", "open", p.as_str())));
@@ -59,6 +61,8 @@ fn a_suggestion_allows_what_was_seen_and_breaks_nothing_learned() {
         "ArmorPolicy=allow net inet",
         "ArmorPolicy=allow net inet6 raw",
         "ArmorPolicy=allow net unix",
+        "ArmorPolicy=allow signal peer.service",
+        "ArmorPolicy=allow ptrace debugged.service",
     ] {
         assert!(has(&text, line), "{line} not in:\n{text}");
     }
@@ -99,6 +103,15 @@ fn a_suggestion_allows_what_was_seen_and_breaks_nothing_learned() {
         .rules
         .retain(|r| r.to_string() != "allow read /etc/app/config");
     assert_eq!(breaks(&tight), ["/etc/app/config"]);
+    // A signal to a unit no rule names is refused by the protection.
+    let mut tight = p.clone();
+    tight
+        .rules
+        .retain(|r| r.to_string() != "allow signal peer.service");
+    assert_eq!(breaks(&tight), ["peer.service"]);
+    // Unless the protection is lifted.
+    tight.exempt.insert(crate::policy::Protection::Signal);
+    assert_eq!(breaks(&tight), Vec::<String>::new());
 }
 
 /// Shallow directories, writes and programs are never folded into `*`; numbers outside
@@ -160,6 +173,24 @@ fn names_a_unit_chose_cannot_write_the_policy() {
     l.add("net", "socket", "family 42", "/usr/bin/bash", 1, true);
     l.add("net", "socket", "raw", "/usr/bin/bash", 1, true);
     l.add("net", "socket", "inet inet6", "/usr/bin/bash", 1, true);
+    // Units no rule may name, and names that are no unit's.
+    l.add(
+        "signal",
+        "kill",
+        "unitarmor.service",
+        "/usr/bin/bash",
+        1,
+        true,
+    );
+    l.add("ptrace", "ptrace", "init.scope", "/usr/bin/bash", 1, true);
+    l.add(
+        "signal",
+        "kill",
+        "a.service b.service",
+        "/usr/bin/bash",
+        1,
+        true,
+    );
     assert_eq!(l.odd, 1, "a name with a newline is counted, not kept");
     let text = suggestion(&l, &[]).unwrap();
     assert!(
@@ -174,7 +205,11 @@ fn names_a_unit_chose_cannot_write_the_policy() {
         "{text}"
     );
     assert!(!text.contains("allow net"), "{text}");
-    assert!(text.contains("# 8 objects not suggested"), "{text}");
+    assert!(
+        !text.contains("allow signal") && !text.contains("allow ptrace"),
+        "{text}"
+    );
+    assert!(text.contains("# 11 objects not suggested"), "{text}");
     assert!(
         has(&text, "ArmorPolicy=allow read /etc/app/other"),
         "{text}"
@@ -214,7 +249,8 @@ fn a_policy_in_place_gets_a_diff() {
     std::fs::write(
         &d,
         "[X-Armor]\nArmorPolicy=allow read /etc/app/config\nArmorPolicy=allow read /opt/unused\n\
-         ArmorPolicy=deny read /etc/app/secret\nArmorPolicy=allow connect tcp:127.0.0.1:1\n",
+         ArmorPolicy=deny read /etc/app/secret\nArmorPolicy=allow connect tcp:127.0.0.1:1\n\
+         ArmorPolicy=allow signal a.service\n",
     )
     .unwrap();
     let mut diags = Diagnostics::default();
@@ -226,6 +262,8 @@ fn a_policy_in_place_gets_a_diff() {
         ("read", "open", "/etc/app/new"),
         ("read", "open", "/etc/app/secret"),
         ("connect", "connect", "tcp:127.0.0.1:2727"),
+        ("signal", "kill", "a.service"),
+        ("signal", "kill", "b.service"),
     ]);
     let text = diff(&l, &p, &mut replay::Candidate::new(&p, &tables)).unwrap();
     assert!(has(&text, "ArmorPolicy=allow read /etc/app/new"), "{text}");
@@ -233,8 +271,9 @@ fn a_policy_in_place_gets_a_diff() {
         has(&text, "ArmorPolicy=allow connect tcp:127.0.0.1:2727"),
         "{text}"
     );
+    assert!(has(&text, "ArmorPolicy=allow signal b.service"), "{text}");
     assert!(
-        !text.contains("allow read /etc/app/config"),
+        !text.contains("allow read /etc/app/config") && !text.contains("signal a.service"),
         "already allowed:\n{text}"
     );
     assert!(

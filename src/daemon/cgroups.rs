@@ -99,6 +99,15 @@ pub(super) fn unit_of_path(path: &str) -> Option<String> {
     Some(crate::systemd::cg_unescape(leaf).to_string())
 }
 
+/// The unit process `pid` runs in now (its cgroup v2 path in `/proc/PID/cgroup`), or none if
+/// it is gone or in no unit. For learn mode, which records the unit a refused signal or trace
+/// was aimed at: the process may have exited, and its pid been reused, since.
+pub(super) fn unit_of_pid(pid: u32) -> Option<String> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let path = text.lines().find_map(|l| l.strip_prefix("0::"))?;
+    unit_of_path(path)
+}
+
 /// unitarmor's own units, which an armored slice leaves unbound.
 const OWN_UNITS: [&str; 2] = ["unitarmor.service", "unitarmor-sync.service"];
 

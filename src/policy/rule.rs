@@ -184,24 +184,7 @@ fn peer_rule(
         return Err(format!("'{what}' rules take no from="));
     }
     for u in &args {
-        let valid = (u.ends_with(".service") || u.ends_with(".scope"))
-            && !u.starts_with('.')
-            && u.len() <= 255
-            && u.chars()
-                .all(|c| c.is_ascii_alphanumeric() || ":-_.\\@".contains(c));
-        if !valid {
-            return Err(format!(
-                "'{u}' is not a service or scope name (e.g. nginx.service; no specifiers, no globs)"
-            ));
-        }
-        if u.ends_with("@.service") {
-            return Err(format!("'{u}' is a template; name its instances"));
-        }
-        if NEVER_PEERS.contains(&u.as_str()) {
-            return Err(format!(
-                "'{u}' may never be named: signalling or tracing it switches the armor off"
-            ));
-        }
+        check_peer(u)?;
     }
     Ok(Rule {
         action,
@@ -210,6 +193,30 @@ fn peer_rule(
         from: None,
         source,
     })
+}
+
+/// Whether `u` can be named by `allow signal` and `allow ptrace`: a service or scope (no
+/// template, no specifier, no glob), and not one that may never be named.
+pub fn check_peer(u: &str) -> Result<(), String> {
+    let valid = (u.ends_with(".service") || u.ends_with(".scope"))
+        && !u.starts_with('.')
+        && u.len() <= 255
+        && u.chars()
+            .all(|c| c.is_ascii_alphanumeric() || ":-_.\\@".contains(c));
+    if !valid {
+        return Err(format!(
+            "'{u}' is not a service or scope name (e.g. nginx.service; no specifiers, no globs)"
+        ));
+    }
+    if u.ends_with("@.service") {
+        return Err(format!("'{u}' is a template; name its instances"));
+    }
+    if NEVER_PEERS.contains(&u) {
+        return Err(format!(
+            "'{u}' may never be named: signalling or tracing it switches the armor off"
+        ));
+    }
+    Ok(())
 }
 
 fn quote(s: &str) -> String {

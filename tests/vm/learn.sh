@@ -3,7 +3,8 @@
 # writes its state under its StateDirectory=, runs helpers and connects to a loopback port)
 # runs under `unitarmor learn`; `unitarmor suggest --write` writes its drop-in; once learn
 # mode ends the service still works under enforcement, and what it never did before (reading
-# /etc/shadow, running /usr/bin/id, connecting to another port) is denied and logged. Its
+# /etc/shadow, running /usr/bin/id, connecting to another port) is denied and logged. A signal
+# to another unit, refused while it learns, is suggested by that unit's name. Its
 # deny rules hold while it learns; what it learned survives a daemon restart; the dry run of
 # the suggested policy breaks nothing learned, and of a too-tight edit lists what it breaks.
 # The unit cannot write the records, nor get a setting into the suggestion through a name.
@@ -30,6 +31,8 @@ c=$( (conn 2727) 2>&1 ); case $c in *"Permission denied"*) echo connect:denied;;
 # so that its rule line would carry a setting of its own.
 try store sh -c 'echo "{}" >/var/lib/unitarmor/probe'
 odd=$(printf '/tmp/learn-odd\nArmorMode=off'); : >"$odd"; try oddname cat "$odd"
+# A signal to another unit's process: refused by the protection until a rule names the unit.
+try signal kill -USR1 "$(cat /run/learn-peer.pid)"
 if [ -e /etc/learn-app/more.conf ]; then try more cat /etc/learn-app/more.conf; fi
 if [ -e /etc/learn-app/extra ]; then
   try shadow cat /etc/shadow
@@ -46,6 +49,19 @@ Type=oneshot
 StateDirectory=%N
 ExecStart=/usr/local/bin/learn-app'
 done
+# The unit learn-app signals: it says when a signal reached it.
+cat >/usr/local/bin/learn-peer <<'EOS'
+#!/bin/bash
+echo $$ >/run/learn-peer.pid
+trap 'echo got-usr1' USR1
+while :; do sleep 1 & wait $!; done
+EOS
+chmod +x /usr/local/bin/learn-peer
+rm -f /run/learn-peer.pid
+unit learn-peer.service '[Service]
+ExecStart=/usr/local/bin/learn-peer'
+systemctl start learn-peer.service
+check "the peer unit runs" eventually test -s /run/learn-peer.pid
 # A deny rule of its own, in a drop-in of its own: it holds while the unit learns.
 dropin learn-app.service deny.conf '[X-Armor]
 ArmorPolicy=deny read /etc/learn-app/secret'
@@ -68,6 +84,8 @@ works() {
 }
 run learn-app.service
 works learning
+check "learning: a signal to another unit is still refused (protection signal)" \
+  out learn-app.service signal denied
 check "learning: the deny is in its journal" sh -c \
   "journalctl -u learn-app.service -o cat | grep -q '^Denied read of /etc/learn-app/secret'"
 check "learning: writing under /var/lib/unitarmor/ is refused (protection unit-files)" \
@@ -93,6 +111,8 @@ check "the suggestion allows the configuration it read" grep -qx 'ArmorPolicy=al
 check "the suggestion allows the helper it ran, by name" grep -qx 'ArmorPolicy=allow exec /usr/bin/sort' /tmp/suggested
 check "the suggestion allows the port it connected to" grep -qx 'ArmorPolicy=allow connect tcp:127.0.0.1:2727' /tmp/suggested
 check "the suggestion allows the socket family it used (inet), by itself" grep -qx 'ArmorPolicy=allow net inet' /tmp/suggested
+check "the suggestion allows the signal to the unit it was aimed at" \
+  grep -qx 'ArmorPolicy=allow signal learn-peer.service' /tmp/suggested
 check "the suggestion does not allow what its deny rule refused" sh -c "! grep -q secret /tmp/suggested"
 check "the file named with a setting is not suggested, and no setting got in" sh -c \
   "! grep -q 'learn-odd' /tmp/suggested && ! grep -q '^ArmorMode' /tmp/suggested"
@@ -123,13 +143,16 @@ check "enforced: a new read (/etc/shadow) is denied" out learn-app.service shado
 check "enforced: a program it never ran (/usr/bin/id) is denied" out learn-app.service id denied
 check "enforced: a port it never connected to is denied" out learn-app.service newport denied
 check "enforced: the learned work still works" out learn-app.service config ok
+check "enforced: the learned signal to the other unit goes through" out learn-app.service signal ok
+check "enforced: and reached it" eventually sh -c \
+  "journalctl -u learn-peer.service -o cat | grep -qx got-usr1"
 # A program is opened (read) before it is executed: the first of the two to refuse it logs.
 for pat in 'Denied read of /etc/shadow' 'Denied (read|exec) of /usr/bin/id' 'Denied connect.*2728'; do
   check "enforced: '$pat' is in its journal" eventually sh -c \
     "journalctl -u learn-app.service -o cat | grep -Eq '$pat'"
 done
 run learn-twin.service
-for w in shadow id secret config store; do
+for w in shadow id secret config store signal; do
   check "the unarmored twin: $w works" out learn-twin.service $w ok
 done
 check "the unarmored twin: the new port is not refused" out learn-twin.service newport ok
@@ -171,7 +194,8 @@ check "its learn mode ends by itself" timeout 120 sh -c \
 check "and it is no longer armored" eventually sh -c \
   "! unitarmor status learn-twin.service | grep -q 'learn-twin.service'"
 
-rm -rf /etc/systemd/system/learn-* /etc/learn-app /usr/local/bin/learn-app /tmp/learn-odd* \
+systemctl stop learn-peer.service
+rm -rf /etc/systemd/system/learn-* /etc/learn-app /usr/local/bin/learn-{app,peer} /tmp/learn-odd* \
   /var/lib/unitarmor/learn/learn-app.service.json /var/lib/unitarmor/probe
 systemctl daemon-reload
 finish

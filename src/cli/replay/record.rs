@@ -26,6 +26,8 @@ pub struct Record {
     pub protection: Option<String>,
     /// `UNITARMOR_EXE=`: the executable of the process (decides `from=` rules).
     pub exe: Option<Vec<u8>>,
+    /// Learned signals and traces (classes `signal` and `ptrace`): the unit aimed at.
+    pub peer: Option<String>,
 }
 
 /// A summary of suppressed records.
@@ -110,5 +112,6 @@ pub fn parse_line(line: &str) -> Result<Option<Entry>, String> {
         rule_source: field("UNITARMOR_RULE_SOURCE").unwrap_or_default(),
         protection: field("UNITARMOR_PROTECTION").filter(|p| !p.is_empty()),
         exe: obj.get("UNITARMOR_EXE").and_then(bytes),
+        peer: None,
     }))))
 }
