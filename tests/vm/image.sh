@@ -38,7 +38,7 @@ mmdebstrap --variant=minbase --mode=root --quiet \
   --dpkgopt='path-exclude=/usr/share/doc/*' \
   --dpkgopt='path-include=/usr/share/doc/*/copyright' \
   --dpkgopt='path-exclude=/usr/share/locale/*' \
-  --include=systemd,systemd-sysv,dbus,udev,kmod,iproute2,bpftool,initramfs-tools,linux-image-amd64,procps,xfsprogs,e2fsprogs,btrfs-progs,dosfstools \
+  --include=systemd,systemd-sysv,systemd-container,dbus,udev,kmod,iproute2,bpftool,initramfs-tools,linux-image-amd64,procps,xfsprogs,e2fsprogs,btrfs-progs,dosfstools \
   --essential-hook='mkdir -p "$1/etc/initramfs-tools/conf.d" "$1/usr/share/initramfs-tools/modules.d"' \
   --essential-hook='echo MODULES=list > "$1/etc/initramfs-tools/conf.d/unitarmor-vm"' \
   --essential-hook='printf "%s\n" virtio_pci virtio_mmio virtio_blk crc32c_generic ext4 > "$1/usr/share/initramfs-tools/modules.d/unitarmor-vm"' \
