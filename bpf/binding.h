@@ -21,31 +21,18 @@
 
 #include "path.h"
 
-/* Whether the NUL-terminated cgroup path of n bytes (NUL included) ends in the unit type
- * `type` (6 bytes: ".slice", ".scope"). */
-static __always_inline bool ends_in_type(const char *p, long n, const char *type)
+/* Whether the NUL-terminated cgroup path of n bytes (NUL included) ends in ".slice". */
+static __always_inline bool is_slice(const char *p, long n)
 {
-	__u32 i, j;
+	__u32 i;
 
 	if (n < 8 || n > UA_CGROUP_PATH_MAX)
 		return false;
 	i = (n - 7) & (UA_CGROUP_PATH_MAX - 1);
 	if (i > UA_CGROUP_PATH_MAX - 6)
 		return false;
-	for (j = 0; j < 6; j++)
-		if (p[i + j] != type[j])
-			return false;
-	return true;
-}
-
-static __always_inline bool is_slice(const char *p, long n)
-{
-	return ends_in_type(p, n, ".slice");
-}
-
-static __always_inline bool is_scope(const char *p, long n)
-{
-	return ends_in_type(p, n, ".scope");
+	return p[i] == '.' && p[i + 1] == 's' && p[i + 2] == 'l' && p[i + 3] == 'i' &&
+	       p[i + 4] == 'c' && p[i + 5] == 'e';
 }
 
 /* Zeroes s->template_key: hash keys compare every byte, so the tail after a name must be 0. */
@@ -260,42 +247,7 @@ int BPF_PROG(ua_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 			return 0;
 		}
 	}
-	/* A scope the service manager makes for processes that run already (systemd-run
-	 * --scope, machined for systemd-nspawn, a container engine): see ua_cgroup_attach_task. */
-	if ((bpf_get_current_pid_tgid() >> 32) == 1 && is_scope(s->cgroup_path, n))
-		b.flags |= UA_BIND_FRESH;
 	bpf_map_update_elem(&bound, &id, &b, BPF_ANY);
-	return 0;
-}
-
-/*
- * A scope's first process is moved in by the service manager, asked over the bus by whoever
- * made the scope (systemd-run --scope for itself, machined for systemd-nspawn's container, a
- * container engine for its runtime). Until that process executes what runs in the scope it is
- * that requester's set-up code (systemd-nspawn mounts the container's /proc, /sys and /dev in
- * it): it gets the set-up mark, as a task PID 1 forks does, and loses it at its exec. Only the
- * first move into a scope made just now counts, and only the service manager's: a scope's
- * cgroup is never fresh once a process is in it, and an armored unit cannot ask PID 1 for a
- * scope (the bus is closed to it). The tracepoint runs after the move, in the mover's context.
- */
-SEC("tp_btf/cgroup_attach_task")
-int BPF_PROG(ua_cgroup_attach_task, struct cgroup *dst, const char *path,
-	     struct task_struct *task, bool threadgroup)
-{
-	__u64 id = BPF_CORE_READ(dst, kn, id);
-	struct ua_binding *b;
-	__u32 *mark;
-
-	if ((bpf_get_current_pid_tgid() >> 32) != 1)
-		return 0;
-	b = bpf_map_lookup_elem(&bound, &id);
-	if (!b || !(b->flags & UA_BIND_FRESH))
-		return 0;
-	/* PID 1 is one thread: no other move into this scope runs meanwhile. */
-	b->flags &= ~UA_BIND_FRESH;
-	mark = bpf_task_storage_get(&task_marks, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (mark)
-		*mark = UA_TASK_SETUP;
 	return 0;
 }
 

@@ -181,9 +181,6 @@ struct ua_expect {
 /* A cgroup that holds units rather than processes (a slice, a template's slice): each unit
  * created below it is a tree of its own. */
 #define UA_BIND_SLICE 1
-/* A scope the service manager just made: the first process it moves in gets the set-up mark
- * (binding.h: ua_cgroup_attach_task), and the flag is cleared. */
-#define UA_BIND_FRESH 2
 
 /* bound: cgroup id -> its policy and the unit tree it belongs to. `root` is the cgroup id of
  * the unit's own cgroup: processes may move, signal and trace within that tree, not out of it. */

@@ -274,14 +274,12 @@ impl Kernel {
     }
 
     /// Attaches the cgroup_mkdir/cgroup_rmdir programs: from here on new cgroups of armored
-    /// units are bound as they are created (and a new scope's first process is marked as
-    /// set-up code, cgroup_attach_task).
+    /// units are bound as they are created.
     pub fn attach_binding(&mut self) -> Result<()> {
         let progs = &self.skel.progs;
         for (name, prog) in [
             ("cgroup_mkdir", &progs.ua_cgroup_mkdir),
             ("cgroup_rmdir", &progs.ua_cgroup_rmdir),
-            ("cgroup_attach_task", &progs.ua_cgroup_attach_task),
         ] {
             let link = prog.attach().with_context(|| format!("attaching {name}"))?;
             self.links.push((name.to_string(), link));

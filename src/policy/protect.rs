@@ -258,6 +258,12 @@ impl Protection {
             Protection::Bus => &[
                 "/run/systemd/private",
                 "/run/systemd/io.systemd.*",
+                // Varlink services that act for their caller as root: machined registers a
+                // machine with the caller's pid as leader (PID 1 moves it into a scope of its
+                // own, out of the unit) and opens shells; homed, nsresourced.
+                "/run/systemd/machine/",
+                "/run/systemd/home/",
+                "/run/systemd/nsresource/",
                 "/run/dbus/system_bus_socket",
                 "/run/user/*/bus",
                 "/run/user/*/systemd/",
