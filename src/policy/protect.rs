@@ -239,6 +239,14 @@ impl Protection {
                 "/etc/environment.d/",
                 "/root/",
                 "/usr/",
+                // The top-level names of merged-/usr systems are symlinks into /usr: a
+                // directory put in place of /lib64 holds the loader every program runs with.
+                "/bin/",
+                "/sbin/",
+                "/lib/",
+                "/lib32/",
+                "/lib64/",
+                "/libx32/",
                 "/boot/",
                 "/efi/",
                 "/var/lib/dpkg/",

@@ -115,6 +115,9 @@ core_pattern() {
     cat "/run/armortest/$name.core" >/proc/sys/kernel/core_pattern
 }
 cron_file() { echo >"/etc/cron.d/armortest-$name"; }
+# A top-level library directory (absent on x86-64): a loader planted there, or in a /lib64 put
+# in place of the symlink into /usr, runs with every program that names it.
+top_lib() { mkdir /libx32 && rmdir /libx32; }
 try user-unit user_unit
 try attached-dropin attached_dropin
 try usr-local-bin usr_file
@@ -127,6 +130,7 @@ try policy-file policy_file
 try bpffs-mkdir mkdir "/sys/fs/bpf/armortest-$name"
 try core-pattern core_pattern
 try cron-file cron_file
+try top-lib top_lib
 exit 0
 EOF
 

@@ -38,6 +38,7 @@ denied armor-p-files policy-file "unit-files: write /etc/unitarmor/policies/armo
 denied armor-p-files bpffs-mkdir "kernel-settings: mkdir /sys/fs/bpf/armortest-UNIT"
 denied armor-p-files core-pattern "kernel-settings: write /proc/sys/kernel/core_pattern (its own value back)"
 denied armor-p-files cron-file "runs-as-root: write /etc/cron.d/armortest-UNIT"
+denied armor-p-files top-lib "runs-as-root: mkdir /libx32 (a top-level library directory)"
 check "unit-files: the armored unit's drop-in directory has no zz-off.conf" \
   test ! -e /etc/systemd/system/armor-p-files.service.d/zz-off.conf
 check "unit-files: /run/systemd/system.attached has no drop-in of the armored unit" \
