@@ -285,14 +285,19 @@ SEC("lsm/task_alloc")
 int BPF_PROG(ua_task_alloc, struct task_struct *task, unsigned long clone_flags)
 {
 	struct task_struct *current = bpf_get_current_task_btf();
-	__u32 *mark;
+	__u32 *mark, *parent, value = UA_TASK_SETUP;
 
-	/* tgid is the id in the initial PID namespace: 1 is the system's service manager. */
-	if (BPF_CORE_READ(current, tgid) != 1 && !setup_phase())
-		return 0;
+	/* tgid is the id in the initial PID namespace: 1 is the system's service manager. A
+	 * marked task's children inherit its mark, and whether it has run the executor. */
+	if (BPF_CORE_READ(current, tgid) != 1) {
+		parent = bpf_task_storage_get(&task_marks, current, 0, 0);
+		if (!parent || !(*parent & UA_TASK_SETUP))
+			return 0;
+		value = *parent & (UA_TASK_SETUP | UA_TASK_RAN_EXECUTOR);
+	}
 	mark = bpf_task_storage_get(&task_marks, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (mark)
-		*mark = UA_TASK_SETUP;
+		*mark = value;
 	return 0;
 }
 
@@ -312,9 +317,16 @@ int BPF_PROG(ua_bprm_committed_creds, struct linux_binprm *bprm)
 {
 	__u32 *mark = bpf_task_storage_get(&task_marks, bpf_get_current_task_btf(), 0, 0);
 
-	/* Cleared in place: deleting task storage can fail (-EBUSY) on 6.1. */
-	if (mark && *mark && (!is_executor(BPF_CORE_READ(bprm, file)) || (*mark & UA_TASK_SAW_OTHER)))
+	if (!mark || !*mark)
+		return 0;
+	/* Cleared in place: deleting task storage can fail (-EBUSY) on 6.1. PID 1's child
+	 * executes the executor once, which then executes the service: the mark survives one
+	 * exec of the executor, and only one. */
+	if (!is_executor(BPF_CORE_READ(bprm, file)) ||
+	    (*mark & (UA_TASK_SAW_OTHER | UA_TASK_RAN_EXECUTOR)))
 		*mark = 0;
+	else
+		*mark |= UA_TASK_RAN_EXECUTOR;
 	return 0;
 }
 

@@ -332,6 +332,10 @@ struct ua_accept {
 /* A marked task's exec has passed a file that is not systemd-executor (a script whose
  * interpreter is the executor): the mark goes when the exec commits. */
 #define UA_TASK_SAW_OTHER 2
+/* A marked task's one exec of systemd-executor has committed: its next exec ends the mark,
+ * whatever it executes (an ExecStart= the unit can point at the executor's inode, in a root
+ * of its own whose loader it wrote, would otherwise run that loader marked). */
+#define UA_TASK_RAN_EXECUTOR 4
 
 /* counters: unit tree root -> events the ring buffer had no room for (or that were shed, see
  * UA_FAIR_BURST), and the policy they were decided by (the daemon attributes them to its unit
