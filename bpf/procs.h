@@ -119,6 +119,11 @@ int BPF_PROG(ua_ptrace_access_check, struct task_struct *child, unsigned int mod
 {
 	struct armor a;
 
+	/* A task with the set-up mark is systemd's code, exempt from the protections: never
+	 * attached to from an armored task, even one whose unit lifts `ptrace`. */
+	if ((mode & PTRACE_MODE_ATTACH) && armored(&a) && !setup_phase() && marked(child))
+		return deny_protected(&a, UA_PROT_PTRACE, UA_OP_PTRACE, child->comm,
+				      BPF_CORE_READ(child, tgid), mode);
 	if (!protected(&a, UA_PROT_PTRACE))
 		return 0;
 	/* Under from= allow-lists, code put into another process of the unit would run as that
