@@ -120,9 +120,9 @@ ArmorPolicy=deny read /srv/fc-flood/'
 
 # 6. Delegated units that move into a sub-cgroup named like another unit.
 cat >$lib/deleg.sh <<'EOF'
-cg=/sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup)
+cg=/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/self/cgroup)
 mkdir "$cg/$1" && echo $$ >"$cg/$1/cgroup.procs" || exit 2
-echo "fc-cgroup:$(cut -d: -f3 /proc/self/cgroup)"
+echo "fc-cgroup:$(sed -n 's/^0:://p' /proc/self/cgroup)"
 exec cat /srv/fc-secret
 EOF
 deleg_unit() { printf '[Unit]\nStartLimitIntervalSec=0\n[Service]\nType=oneshot\nDelegate=yes\n%s\nExecStart=/bin/bash /usr/local/lib/fc/deleg.sh %s\n' "$1" "$2"; }

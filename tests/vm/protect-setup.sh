@@ -194,7 +194,7 @@ try cgroup-procs move_out
 try cgroup-mkdir mkdir "/sys/fs/cgroup/armortest-other-$name"
 try clone-into-cgroup "$A/escape" clone-into-cgroup /sys/fs/cgroup/armortest-free
 # Its own cgroup's limits are its parent's to set: write cgroup.max.descendants its own value.
-cg=/sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup)
+cg=/sys/fs/cgroup$(sed -n "s/^0:://p" /proc/self/cgroup)
 own_limit() { v=$(cat "$cg/cgroup.max.descendants") && echo "$v" >"$cg/cgroup.max.descendants"; }
 try own-limit own_limit
 # Filling the kernel's table of armored cgroups: 1,100 sub-cgroups of its own, more than the
@@ -215,8 +215,8 @@ EOF
 # Route 3, what stays allowed: a Delegate=yes unit manages its own subtree.
 cat >$A/p-deleg.sh <<'EOF'
 . /var/lib/armortest/p-lib.sh
-cg=/sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup)
-move_in() { mkdir "$cg/sub" && echo $$ >"$cg/sub/cgroup.procs" && grep -q '/sub$' /proc/self/cgroup; }
+cg=/sys/fs/cgroup$(sed -n "s/^0:://p" /proc/self/cgroup)
+move_in() { mkdir "$cg/sub" && echo $$ >"$cg/sub/cgroup.procs" && grep -q '^0::.*/sub$' /proc/self/cgroup; }
 try own-subcgroup move_in
 try read-secret cat /srv/armortest/secret
 exit 0
