@@ -69,8 +69,8 @@ fn object(ev: &Event) -> String {
         op => abi::op_name(op),
     };
     match ev.op {
-        25 => format!("signal {} to {} (pid {})", ev.arg, ev.path, ev.target_pid),
-        26 => format!("ptrace of {} (pid {})", ev.path, ev.target_pid),
+        abi::OP_KILL => format!("signal {} to {} (pid {})", ev.arg, ev.path, ev.target_pid),
+        abi::OP_PTRACE => format!("ptrace of {} (pid {})", ev.path, ev.target_pid),
         18 => format!("bpf() command {}", ev.arg),
         33 => "setting another process's resource limits".to_string(),
         34 if ev.arg == u32::MAX => "a message whose control data cannot be read".to_string(),
@@ -365,30 +365,6 @@ impl Aggregator {
 mod tests {
     use super::*;
 
-    fn event() -> Event {
-        Event {
-            cgroup_id: 1,
-            pid: 412,
-            tgid: 412,
-            uid: 0,
-            policy: 1,
-            rule: 0,
-            mnt_ns: 1,
-            pid_ns: 1,
-            user_ns: 1,
-            class: 1,
-            op: 2,
-            verdict: Verdict::Denied,
-            comm: "python3".into(),
-            path: "/etc/passwd".into(),
-            raw_path: b"/etc/passwd".to_vec(),
-            exe: "/usr/bin/python3".into(),
-            truncated: false,
-            target_pid: 0,
-            arg: 0,
-        }
-    }
-
     #[test]
     fn message_reads_well() {
         let rule = RuleInfo {
@@ -397,7 +373,7 @@ mod tests {
             source: "/etc/systemd/system/app.service.d/armor.conf:3",
         };
         assert_eq!(
-            message(&event(), "/usr/bin/python3", &rule),
+            message(&Event::sample(), "/usr/bin/python3", &rule),
             "Denied write of /etc/passwd by /usr/bin/python3 (pid 412): rule \"deny write /etc/\" from \
              /etc/systemd/system/app.service.d/armor.conf:3"
         );

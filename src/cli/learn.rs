@@ -286,7 +286,8 @@ fn current_policy(unit: &str) -> Policy {
 ///
 /// Allow rules are carried over too where the suggestion may not stand for them: `net`,
 /// `signal` and `ptrace` rules (a family or a peer used rarely may not have been seen while
-/// the unit learned) and those with `from=` (which hold one program). A file that does not parse cleanly is not replaced at all.
+/// the unit learned) and those with `from=` (which hold one program). A file that does not
+/// parse cleanly is not replaced at all.
 fn kept_lines(path: &Path, bytes: &[u8]) -> Result<Vec<String>> {
     let mut diags = Diagnostics::default();
     let parsed = dropin::parse(path, bytes, &mut diags);

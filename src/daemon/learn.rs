@@ -39,7 +39,7 @@ impl Daemon {
         };
         // Signals and traces across units are refused in every mode (protections): learned
         // as the unit they were aimed at, for `allow signal UNIT` and `allow ptrace UNIT`.
-        let peer = ev.verdict == Verdict::Denied && matches!(ev.op, OP_KILL | OP_PTRACE);
+        let peer = ev.verdict == Verdict::Denied && matches!(ev.op, abi::OP_KILL | abi::OP_PTRACE);
         if policy.mode != Mode::Learn || (ev.verdict != Verdict::Audited && !peer) {
             return false;
         }
@@ -136,10 +136,6 @@ fn load(unit: &str) -> Learned {
     })
 }
 
-/// `bpf/unitarmor.h`: UA_OP_KILL, UA_OP_PTRACE.
-const OP_KILL: u8 = 25;
-const OP_PTRACE: u8 = 26;
-
 /// The class and object of a record, as rules name them (`suggest` allows a bind by port
 /// alone); none for what learn mode does not record (a path that could not be built, the
 /// other protections). A refused signal or trace is the unit of the process it was aimed at,
@@ -149,10 +145,10 @@ fn object_of(
     unit_of_pid: impl Fn(u32) -> Option<String>,
 ) -> Option<(&'static str, String)> {
     match ev.op {
-        OP_KILL if ev.verdict == Verdict::Denied => {
+        abi::OP_KILL if ev.verdict == Verdict::Denied => {
             return unit_of_pid(ev.target_pid).map(|u| ("signal", u))
         }
-        OP_PTRACE if ev.verdict == Verdict::Denied => {
+        abi::OP_PTRACE if ev.verdict == Verdict::Denied => {
             return unit_of_pid(ev.target_pid).map(|u| ("ptrace", u))
         }
         _ => {}
@@ -193,25 +189,11 @@ mod tests {
 
     fn event(class: u8, op: u8, verdict: Verdict, target_pid: u32) -> Event {
         Event {
-            cgroup_id: 1,
-            pid: 7,
-            tgid: 7,
-            uid: 0,
-            policy: 1,
-            rule: 0,
-            mnt_ns: 1,
-            pid_ns: 1,
-            user_ns: 1,
             class,
             op,
             verdict,
             target_pid,
-            arg: 10,
-            comm: "peer".into(),
-            path: "peer".into(),
-            raw_path: b"peer".to_vec(),
-            exe: "/usr/bin/kill".into(),
-            truncated: false,
+            ..Event::sample()
         }
     }
 
@@ -220,18 +202,18 @@ mod tests {
     #[test]
     fn refused_signals_and_traces_are_their_target_units() {
         let units = |pid: u32| (pid == 42).then(|| "peer.service".to_string());
-        let kill = event(4, OP_KILL, Verdict::Denied, 42);
+        let kill = event(4, abi::OP_KILL, Verdict::Denied, 42);
         assert_eq!(
             object_of(&kill, units),
             Some(("signal", "peer.service".into()))
         );
-        let trace = event(4, OP_PTRACE, Verdict::Denied, 42);
+        let trace = event(4, abi::OP_PTRACE, Verdict::Denied, 42);
         assert_eq!(
             object_of(&trace, units),
             Some(("ptrace", "peer.service".into()))
         );
         assert_eq!(
-            object_of(&event(4, OP_KILL, Verdict::Denied, 43), units),
+            object_of(&event(4, abi::OP_KILL, Verdict::Denied, 43), units),
             None
         );
         // Other protections are not learned.

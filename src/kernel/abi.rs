@@ -95,6 +95,32 @@ impl Verdict {
 }
 
 impl Event {
+    /// A denied write of /etc/passwd by python3, for tests to change what they need.
+    #[cfg(test)]
+    pub fn sample() -> Event {
+        Event {
+            cgroup_id: 1,
+            pid: 412,
+            tgid: 412,
+            uid: 0,
+            policy: 1,
+            rule: 0,
+            mnt_ns: 1,
+            pid_ns: 1,
+            user_ns: 1,
+            class: 1,
+            op: 2,
+            verdict: Verdict::Denied,
+            comm: "python3".into(),
+            path: "/etc/passwd".into(),
+            raw_path: b"/etc/passwd".to_vec(),
+            exe: "/usr/bin/python3".into(),
+            truncated: false,
+            target_pid: 0,
+            arg: 0,
+        }
+    }
+
     pub fn parse(bytes: &[u8]) -> Option<Event> {
         let raw: RawEvent = read_pod(bytes)?;
         let verdict = Verdict::from_raw(raw.verdict)?;
@@ -146,6 +172,10 @@ pub const CLASS_CONNECT: u8 = 7;
 pub const CLASS_BIND: u8 = 8;
 /// The class of socket creation (`net` rules).
 pub const CLASS_NET: u8 = 6;
+/// Operations (`enum ua_op`) whose events name another process (`target_pid`): a signal, a
+/// trace.
+pub const OP_KILL: u8 = 25;
+pub const OP_PTRACE: u8 = 26;
 
 /// An event's protocol and port (connect and bind: `UA_NET_ARG`).
 pub fn proto_port(arg: u32) -> (&'static str, u16) {
