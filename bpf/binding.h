@@ -211,8 +211,12 @@ int BPF_PROG(ua_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 	 * container's) is not bound, and so cannot fill `bound`. */
 	if (!exp && (bpf_get_current_pid_tgid() >> 32) == 1 &&
 	    !(parent && !(parent->flags & UA_BIND_SLICE))) {
-		if (template_key(s))
+		if (template_key(s)) {
 			exp = bpf_map_lookup_elem(&expected, s->template_key);
+			/* Or the instance by its own name (a pending mark: pending.h). */
+			if (!exp && unit_key(s))
+				exp = bpf_map_lookup_elem(&expected, s->template_key);
+		}
 		/* Likewise any other armored unit, by its name, wherever a Slice= set at run time
 		 * puts it (a transient scope or service: `systemd-run --scope --slice=...`). A unit
 		 * name is unique in the service manager, whatever its slice. */
@@ -226,6 +230,13 @@ int BPF_PROG(ua_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 		b.policy = exp->policy;
 		b.flags = exp->flags;
 		b.root = id;
+		if (exp->flags & UA_BIND_PENDING) {
+			__u32 made = UA_PENDING_MADE;
+			__u64 *count = bpf_map_lookup_elem(&pending_state, &made);
+
+			if (count)
+				__sync_fetch_and_add(count, 1);
+		}
 	} else {
 		/* A sub-cgroup inherits its parent's policy: a delegated unit cannot move a
 		 * process out of its policy by creating a child cgroup. Below a slice each new

@@ -15,6 +15,7 @@
 
 #include "binding.h"
 #include "decided.h"
+#include "pending.h"
 
 #define PROT_EXEC 0x4
 
@@ -56,11 +57,14 @@ SEC("lsm/bprm_check_security")
 int BPF_PROG(ua_bprm_check, struct linux_binprm *bprm)
 {
 	struct armor a;
-	struct file *file;
+	struct file *file = BPF_CORE_READ(bprm, file);
 
+	/* In a cgroup that waits for the daemon (pending.h), systemd's set-up executes the
+	 * executor and goes on; the unit's own first exec waits. */
 	if (!armored(&a))
-		return 0;
-	file = BPF_CORE_READ(bprm, file);
+		return a.waiting && !is_executor(file) ? wait_for_daemon() : 0;
+	if (a.binding->flags & UA_BIND_PENDING)
+		return wait_for_daemon();
 	note_exec_stage(file);
 	if (held_exec(&a, file))
 		return -EACCES;

@@ -13,9 +13,7 @@
 
 #include "decided.h"
 #include "procs.h"
-
-#define FMODE_READ 0x1
-#define FMODE_WRITE 0x2
+#include "pending.h"
 #define MAJOR(dev) ((dev) >> 20)
 #define MINOR(dev) ((dev) & 0xfffff)
 
@@ -140,15 +138,17 @@ int BPF_PROG(ua_file_open, struct file *file)
 	 * of the file. The reads are direct loads through the hook's typed pointer, not helper
 	 * calls. */
 	if (!bound_at_all())
-		return 0;
+		return note_open_write(file);
 	/* Before armored(): the decision cache's epochs must not count a header newer than the
 	 * one `a` holds (decided.h). */
 	epoch = read_epoch();
 	if (!armored(&a))
 		return 0;
+	mode = file->f_mode;
+	if (open_waits(&a, mode))
+		return wait_for_daemon();
 	mnt = file->f_path.mnt;
 	dentry = file->f_path.dentry;
-	mode = file->f_mode;
 	inode = file->f_inode;
 	sb = inode->i_sb;
 	/* The procfs checks below share one read of the superblock's magic. */
@@ -162,6 +162,9 @@ int BPF_PROG(ua_file_open, struct file *file)
 		err = decide_file(&a, UA_CLASS_READ, UA_OP_OPEN_READ, file, epoch);
 	if (!err && (mode & FMODE_WRITE) && has_class(&a, UA_CLASS_WRITE))
 		err = decide_file(&a, UA_CLASS_WRITE, UA_OP_OPEN_WRITE, file, epoch);
+	/* Only a write that is let through marks its unit (pending.h). */
+	if (!err)
+		note_open_write(file);
 	return err;
 }
 
@@ -333,7 +336,13 @@ int BPF_PROG(ua_path_rename, const struct path *old_dir, struct dentry *old_dent
 SEC("lsm/path_truncate")
 int BPF_PROG(ua_path_truncate, const struct path *path)
 {
-	return decide_path(UA_CLASS_WRITE, UA_OP_TRUNCATE, path);
+	struct dentry *dentry = BPF_CORE_READ(path, dentry);
+	int err = decide_path(UA_CLASS_WRITE, UA_OP_TRUNCATE, path);
+
+	/* After the decision: a refused write leaves no mark (pending.h). */
+	if (!err)
+		note_unit_write(BPF_CORE_READ(dentry, d_parent), dentry, NULL);
+	return err;
 }
 
 /* 6.2+: open(O_TRUNC) truncates through this hook, not path_truncate, and an O_RDONLY open

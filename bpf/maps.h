@@ -172,6 +172,38 @@ struct {
 	__type(value, struct ua_config);
 } config SEC(".maps");
 
+/* Unit and drop-in directories (device, inode), written by the daemon from its watches; and the
+ * unit files open for writing in them (pending.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct ua_file_id);
+	__type(value, struct ua_unit_dir);
+} unit_dirs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_INODE_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct ua_unit_writer);
+} unit_writes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u64);
+} pending_state SEC(".maps");
+
+/* The unit's name a write in a unit directory marks is built here (pending.h): the programs
+ * that call note_unit_write() have no stack left for it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, char[UA_CGROUP_PATH_MAX]);
+} mark_name SEC(".maps");
+
 /* UA_TASK_SETUP for tasks that are systemd setting up a unit (see binding.h). Task storage is
  * freed with the task. */
 struct {
@@ -339,6 +371,9 @@ struct armor {
 	__u64 cgid;
 	struct ua_binding *binding;
 	struct ua_policy_table *pol;
+	/* armored() said no because the cgroup waits for the daemon (UA_BIND_PENDING) and the
+	 * task is systemd's set-up, which runs meanwhile (pending.h). */
+	__u8 waiting;
 	__u64 switches; /* the task's context switches when it took the path buffer (path.h) */
 	/* Where this task's DFA walks start and which classes are allow-lists for it: the
 	 * policy's, or under from= rules those for its executable (walk.h: from_context()). */
@@ -353,6 +388,15 @@ struct armor {
 	__u8 quiet;
 	__u32 quiet_rule;
 };
+
+/* Whether `task` is systemd setting a unit up: PID 1 forked it and it has executed nothing
+ * but systemd-executor since. */
+static __always_inline bool marked(struct task_struct *task)
+{
+	__u32 *mark = bpf_task_storage_get(&task_marks, task, 0, 0);
+
+	return mark && (*mark & UA_TASK_SETUP);
+}
 
 /* Whether the current task's cgroup is bound to a policy: the one lookup an unarmored task pays
  * in a hook that must read something else before armored() fills its armor (decided.h). */
@@ -370,9 +414,16 @@ static __always_inline bool armored(struct armor *a)
 {
 	a->cgid = bpf_get_current_cgroup_id();
 	a->switches = 0; /* no claim on the path buffer yet (path.h) */
+	a->waiting = 0;
 	a->binding = bpf_map_lookup_elem(&bound, &a->cgid);
 	if (!a->binding || !a->binding->policy)
 		return false;
+	/* A cgroup waiting for the daemon is bound to the policy that refuses everything; systemd's
+	 * own set-up in it runs, and the unit's first exec waits (pending.h). */
+	if ((a->binding->flags & UA_BIND_PENDING) && marked(bpf_get_current_task_btf())) {
+		a->waiting = 1;
+		return false;
+	}
 	a->pol = bpf_map_lookup_elem(&policies, &a->binding->policy);
 	if (!a->pol)
 		return false;
@@ -382,15 +433,6 @@ static __always_inline bool armored(struct armor *a)
 	a->from_lost = 0;
 	a->quiet = 0;
 	return true;
-}
-
-/* Whether `task` is systemd setting a unit up: PID 1 forked it and it has executed nothing
- * but systemd-executor since. */
-static __always_inline bool marked(struct task_struct *task)
-{
-	__u32 *mark = bpf_task_storage_get(&task_marks, task, 0, 0);
-
-	return mark && (*mark & UA_TASK_SETUP);
 }
 
 static __always_inline bool setup_phase(void)

@@ -9,6 +9,7 @@
 
 #include "path.h"
 #include "procs.h"
+#include "pending.h"
 
 #define MAY_WRITE 0x2
 #define CGROUP2_SUPER_MAGIC 0x63677270
@@ -262,8 +263,9 @@ int BPF_PROG(ua_inode_mkdir, struct inode *dir, struct dentry *dentry, umode_t m
 	__u64 parent;
 	long n;
 
+	/* A directory made elsewhere may be a unit's drop-in directory (pending.h). */
 	if (BPF_CORE_READ(dir, i_sb, s_magic) != CGROUP2_SUPER_MAGIC)
-		return 0;
+		return note_unit_write(dentry->d_parent, dentry, NULL);
 	kn = BPF_CORE_READ(dir, i_private);
 	if (!kn)
 		return 0;

@@ -5,6 +5,7 @@
  *   maps.h     the maps and the current task's armor
  *   path.h     path building, the DFA walk, precedence and events (shared by every hook)
  *   binding.h  binding cgroups at creation; the set-up mark of tasks PID 1 forks
+ *   pending.h  units started while their files are written: marks, and waiting for the daemon
  *   files.h    opens, creation, removal, renames, links, attributes
  *   exec.h     execve and executable mappings
  *   net.h      unix socket connects

@@ -176,11 +176,41 @@ struct ua_policy {
 struct ua_expect {
 	__u32 policy;
 	__u32 flags;     /* UA_BIND_* */
+	/* A pending mark's (pending.h): when a file of the unit was last written or closed
+	 * (bpf_ktime_get_ns), and how many of its files are open for writing. 0 otherwise. */
+	__u64 stamp;
+	__u32 writers;
+	__u32 pad;
 };
 
 /* A cgroup that holds units rather than processes (a slice, a template's slice): each unit
  * created below it is a tree of its own. */
 #define UA_BIND_SLICE 1
+/* In `expected`, a pending mark: a file of the unit of that name was written and the daemon
+ * has not read it yet. In `bound`, a cgroup created meanwhile, which waits (pending.h). */
+#define UA_BIND_PENDING 2
+
+/* unit_dirs: a directory systemd reads units from (device, inode) -> what a name written in
+ * it belongs to. */
+struct ua_unit_dir {
+	__u32 kind;
+	__u32 pad;
+	char name[UA_CGROUP_PATH_MAX]; /* UA_DIR_DROPINS: the unit's name, zero-padded */
+};
+
+/* A unit directory: a name written in it is a unit's file, or (ending in ".d") its drop-in
+ * directory. */
+#define UA_DIR_UNITS 1
+/* A unit's drop-in directory (`app.service.d`, whose unit is `app.service`). */
+#define UA_DIR_DROPINS 2
+
+/* unit_writes (inode storage): a unit's file open for writing, the unit it belongs to and by
+ * how many open files. */
+struct ua_unit_writer {
+	char name[UA_CGROUP_PATH_MAX];
+	__u32 writers;
+	__u32 pad;
+};
 
 /* bound: cgroup id -> its policy and the unit tree it belongs to. `root` is the cgroup id of
  * the unit's own cgroup: processes may move, signal and trace within that tree, not out of it. */
@@ -336,6 +366,12 @@ struct ua_accept {
  * whatever it executes (an ExecStart= the unit can point at the executor's inode, in a root
  * of its own whose loader it wrote, would otherwise run that loader marked). */
 #define UA_TASK_RAN_EXECUTOR 4
+
+/* pending_state: [0] the monotonic time (ns) until which the daemon is known to run (it
+ * writes it every second: marks are made only then); [1] how many cgroups were bound pending,
+ * so that the daemon looks for them only when there are new ones. */
+#define UA_PENDING_ALIVE 0
+#define UA_PENDING_MADE 1
 
 /* counters: unit tree root -> events the ring buffer had no room for (or that were shed, see
  * UA_FAIR_BURST), and the policy they were decided by (the daemon attributes them to its unit

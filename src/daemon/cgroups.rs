@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use crate::kernel::{Binding, BIND_SLICE};
 
 /// Where cgroup v2 is mounted.
-const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+pub(super) const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
 /// The unit whose cgroup has id `cgid`, for events decided by a slice's or a template's
 /// policy: see [`unit_of_path`]. The path comes from the id itself (a kernfs file handle, as
@@ -55,7 +55,7 @@ pub(super) fn unit_of_cgroup(subtree: Option<&str>, cgid: u64) -> Option<String>
 
 /// The path of the cgroup with id `cgid`, through `open_by_handle_at` (needs
 /// CAP_DAC_READ_SEARCH): a cgroup's file handle is its 64-bit kernfs id.
-fn path_of_cgroup_id(cgid: u64) -> Option<String> {
+pub(super) fn path_of_cgroup_id(cgid: u64) -> Option<String> {
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
     /// `struct file_handle` with room for the 8-byte kernfs id.
@@ -112,7 +112,7 @@ pub(super) fn unit_of_pid(pid: u32) -> Option<String> {
 const OWN_UNITS: [&str; 2] = ["unitarmor.service", "unitarmor-sync.service"];
 
 /// Every cgroup directory at and below the cgroup path `path`, with its id (the inode number).
-fn cgroup_dirs(path: &str) -> Vec<(PathBuf, u64)> {
+pub(super) fn cgroup_dirs(path: &str) -> Vec<(PathBuf, u64)> {
     let mut out = Vec::new();
     let mut stack = vec![PathBuf::from(format!("{CGROUP_ROOT}{path}"))];
     while let Some(dir) = stack.pop() {

@@ -351,6 +351,7 @@ impl Daemon {
     pub(super) fn on_tick(&mut self) {
         let now = Instant::now();
         self.ticks += 1;
+        self.pending_tick();
         if self.ticks % 5 == 0 {
             self.save_learned();
         }

@@ -18,6 +18,7 @@ mod discover;
 mod events;
 mod learn;
 mod metrics;
+mod pending;
 mod reconcile;
 pub mod sync;
 mod watch;
@@ -123,6 +124,8 @@ pub struct Daemon {
     tables_removed: u64,
     /// What units in learn mode were seen doing (learn.rs).
     learning: learn::Learning,
+    /// Cgroups of units started while their files were written (pending.rs).
+    pending: pending::Pending,
 }
 
 /// The machine cannot enforce (the daemon exits with [`Unsupported::EXIT_CODE`]).
@@ -167,6 +170,7 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
         last_pass: None,
         tables_removed: 0,
         learning: learn::Learning::default(),
+        pending: pending::Pending::default(),
     };
     // The socket a reload's generator asks on (sync.rs). Bound before phase 1: a reload
     // meanwhile waits for its answer, which comes from a pass over the disk made after it.
@@ -246,6 +250,9 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
             None
         }
     };
+    // Units started while their files are written wait for a pass (pending.rs). Nothing
+    // was marked before: the start-up pass read every file.
+    d.start_pending();
     let (tx, mut events) = mpsc::channel::<Event>(8192);
     spawn_event_reader(d.kernel.events()?, tx)?;
     info!("enforcing: {} armored units", d.units.len());
@@ -319,6 +326,7 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
         }
     }
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    d.stop_pending();
     d.save_learned();
     if sync_rx.is_some() {
         let _ = std::fs::remove_file(sync::SOCKET);

@@ -465,6 +465,8 @@ impl Daemon {
     /// - Only cgroups of units armored for the first time are bound here; a changed policy
     ///   is switched over by `reconcile` itself.
     fn sync_from_disk(&mut self) -> usize {
+        self.publish_unit_dirs();
+        let pending_began = crate::kernel::pending::monotonic_ns();
         let mark = self.changes.now();
         let began = Began::now();
         let mut candidates = discover_on_disk(&HashSet::new());
@@ -506,6 +508,7 @@ impl Daemon {
             room: self.room(),
             incomplete: (!complete).then(Instant::now),
         });
+        self.settle_pending(pending_began);
         candidates.len()
     }
 }

@@ -27,7 +27,7 @@ use tracing::warn;
 
 /// The directories administrators and packages write unit files, drop-ins and named policies
 /// into: a change there makes a pass.
-const PASS_DIRS: [&str; 12] = [
+pub(super) const PASS_DIRS: [&str; 12] = [
     "/etc/systemd/system.control",
     "/run/systemd/system.control",
     "/etc/systemd/system",
@@ -160,6 +160,15 @@ impl Changes {
     }
 
     /// Something a pass reads may have changed.
+    /// The directories the last round of watches listed: path, device and inode, and whether
+    /// it is a top directory (not a drop-in directory).
+    pub(super) fn listed(&self) -> Vec<(PathBuf, (u64, u64), bool)> {
+        self.listed
+            .lock()
+            .map(|l| l.iter().map(|d| (d.path.clone(), d.id, d.top)).collect())
+            .unwrap_or_default()
+    }
+
     pub(super) fn bump(&self) {
         self.count.fetch_add(1, Ordering::SeqCst);
     }

@@ -15,7 +15,11 @@ impl Kernel {
     /// binds its instances wherever their slice is.
     pub fn set_expected(&self, path: &str, id: u32, flags: u32) -> Result<()> {
         let key = cgroup_key(path)?;
-        let value = ua_expect { policy: id, flags };
+        let value = ua_expect {
+            policy: id,
+            flags,
+            ..Default::default()
+        };
         self.skel
             .maps
             .expected
@@ -31,6 +35,7 @@ impl Kernel {
 
     /// Binds an existing cgroup (one update: a running unit switches policy atomically).
     pub fn bind(&self, cgroup_id: u64, b: Binding) -> Result<()> {
+        self.note_released(cgroup_id);
         let value = ua_binding {
             root: b.root,
             policy: b.policy,
@@ -57,6 +62,7 @@ impl Kernel {
     }
 
     pub fn unbind(&self, cgroup_id: u64) {
+        self.note_released(cgroup_id);
         let _ = self.skel.maps.bound.delete(bytes(&cgroup_id));
     }
 
@@ -142,5 +148,37 @@ impl Kernel {
                 ))
             })
             .collect()
+    }
+
+    /// What cgroup `cgroup_id` is bound to, if it is.
+    pub fn binding(&self, cgroup_id: u64) -> Option<Binding> {
+        let v = self
+            .skel
+            .maps
+            .bound
+            .lookup(bytes(&cgroup_id), MapFlags::ANY)
+            .ok()??;
+        let b: ua_binding = abi::read_pod(&v)?;
+        Some(Binding {
+            root: b.root,
+            policy: b.policy,
+            flags: b.flags,
+        })
+    }
+
+    /// Notes `cgroup_id` if it is bound pending (bpf/pending.h): whatever binds or unbinds it
+    /// now, its tasks may be stopped, waiting to be continued ([`Kernel::take_released`]).
+    fn note_released(&self, cgroup_id: u64) {
+        let was_pending = self
+            .binding(cgroup_id)
+            .is_some_and(|b| b.flags & super::pending::BIND_PENDING != 0);
+        if was_pending {
+            self.released.borrow_mut().push(cgroup_id);
+        }
+    }
+
+    /// The cgroups bound pending that were bound or unbound since the last call.
+    pub fn take_released(&self) -> Vec<u64> {
+        std::mem::take(&mut self.released.borrow_mut())
     }
 }

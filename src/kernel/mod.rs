@@ -10,6 +10,7 @@ mod counters;
 mod decided;
 mod devices;
 mod peers;
+pub mod pending;
 mod probe;
 mod regions;
 mod tables;
@@ -107,6 +108,8 @@ pub struct Kernel {
     /// Policy header writes so far (bpf/maps.h: `epochs`, whose header counts only this daemon
     /// writes).
     tables_epoch: std::cell::Cell<u64>,
+    /// Cgroups that were bound pending and have been bound or unbound since (pending.rs).
+    released: std::cell::RefCell<Vec<u64>>,
 }
 
 /// Views a plain-old-data value as bytes, for map keys and values.
@@ -223,6 +226,7 @@ impl Kernel {
             peers: Default::default(),
             decided_on: false,
             tables_epoch: Default::default(),
+            released: Default::default(),
         };
         kernel.write_config()?;
         kernel.note_executor()?;
@@ -319,6 +323,11 @@ impl Kernel {
             ("task_alloc", &p.ua_task_alloc),
             ("bprm_committed_creds", &p.ua_bprm_committed_creds),
             ("file_open", &p.ua_file_open),
+            ("file_free_security", &p.ua_file_free),
+            ("inode_create", &p.ua_inode_create),
+            ("inode_symlink", &p.ua_inode_symlink),
+            ("inode_link", &p.ua_inode_link),
+            ("inode_rename", &p.ua_inode_rename),
             ("file_receive", &p.ua_file_receive),
             ("bprm_check_security", &p.ua_bprm_check),
             ("mmap_file", &p.ua_mmap_file),

@@ -1,0 +1,316 @@
+//! Units started while their files are written (bpf/pending.h): tells the programs which
+//! directories are unit and drop-in directories and that the daemon runs, clears the pending
+//! marks a pass has read, and lets the cgroups that waited go, bound as they would be bound
+//! now that the files are read.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::{info, warn};
+
+use super::cgroups::{cgroup_bindings, cgroup_dirs, path_of_cgroup_id, unit_of_path, CGROUP_ROOT};
+use super::watch::PASS_DIRS;
+use super::Daemon;
+use crate::kernel::pending::{self, UnitDir, BIND_PENDING};
+use crate::kernel::REFUSE_ID;
+
+/// How long the daemon is taken to run after each heartbeat (written every second).
+const ALIVE_NS: u64 = 5_000_000_000;
+/// Ticks after a cgroup was let go at which its tasks still stopped are continued again: a
+/// task that read its binding as pending just before it changed sends itself SIGSTOP after
+/// the daemon's SIGCONT.
+const CONTINUE_AGAIN: u8 = 3;
+
+/// What the daemon keeps about waiting cgroups.
+#[derive(Default)]
+pub(super) struct Pending {
+    /// The unit and drop-in directories written into the kernel last.
+    dirs: HashMap<(u64, u64), UnitDir>,
+    /// The programs' count of cgroups bound pending, as last seen.
+    made: u64,
+    /// Cgroups (unit roots) bound pending whose unit's files were not read yet.
+    waiting: HashSet<u64>,
+    /// Cgroups let go recently (path), and how many more ticks to continue their stopped
+    /// tasks.
+    let_go: Vec<(String, u8)>,
+    /// Tells the heartbeat thread to stop, and the thread.
+    stop: Arc<AtomicBool>,
+    heartbeat: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Daemon {
+    /// Gets the programs ready to hold units back: the policy a cgroup bound pending has
+    /// (refusing everything, for the tasks that cannot wait) and the unit directories; then
+    /// starts telling them that the daemon runs (a thread writes it every second, so that a
+    /// long exchange with PID 1 does not stop the marks).
+    pub(super) fn start_pending(&mut self) {
+        let refusing = crate::compile::refuse_all(&crate::policy::Policy::default());
+        if let Err(e) = self.kernel.install_policy(REFUSE_ID, &refusing) {
+            warn!("{e:#}: units started while their files are written do not wait");
+            return;
+        }
+        self.publish_unit_dirs();
+        let state = match self.kernel.pending_state() {
+            Ok(s) => s,
+            Err(e) => {
+                warn!("{e:#}: units started while their files are written do not wait");
+                return;
+            }
+        };
+        let stop = self.pending.stop.clone();
+        let spawned = std::thread::Builder::new()
+            .name("heartbeat".into())
+            .spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    pending::write_alive(&state, ALIVE_NS);
+                    std::thread::park_timeout(Duration::from_secs(1));
+                }
+                pending::write_alive(&state, 0);
+            });
+        match spawned {
+            Ok(handle) => self.pending.heartbeat = Some(handle),
+            Err(e) => warn!("{e}: units started while their files are written do not wait"),
+        }
+    }
+
+    /// Writes the unit and drop-in directories the watcher listed last into the kernel. Done
+    /// before each pass, so that a file written into a directory found by that listing is
+    /// marked; a directory made since is covered by its parent (bpf/pending.h).
+    pub(super) fn publish_unit_dirs(&mut self) {
+        let dirs = unit_dirs(self.changes.listed());
+        self.kernel.set_unit_dirs(&mut self.pending.dirs, dirs);
+    }
+
+    /// After a pass over the files that began at `began` (monotonic ns): clears the marks it
+    /// read and lets go the cgroups that waited for them.
+    pub(super) fn settle_pending(&mut self, began: u64) {
+        self.kernel.clear_marks(began, false);
+        self.let_waiting_go();
+    }
+
+    /// Every second: cgroups bound pending since the last look, or still waiting, are looked
+    /// at; tasks of cgroups let go recently that are stopped are continued again.
+    pub(super) fn pending_tick(&mut self) {
+        self.publish_unit_dirs();
+        let made = self.kernel.pending_made();
+        if made != self.pending.made || !self.pending.waiting.is_empty() {
+            self.pending.made = made;
+            self.let_waiting_go();
+        }
+        for (path, left) in &mut self.pending.let_go {
+            continue_tasks(path, false);
+            *left -= 1;
+        }
+        self.pending.let_go.retain(|(_, left)| *left > 0);
+    }
+
+    /// The daemon stops: no more marks, and nothing waits for a daemon that is gone.
+    pub(super) fn stop_pending(&mut self) {
+        self.pending.stop.store(true, Ordering::SeqCst);
+        if let Some(handle) = self.pending.heartbeat.take() {
+            handle.thread().unpark();
+            // It writes that the daemon is gone as it ends: no mark is made after this.
+            let _ = handle.join();
+        }
+        self.kernel.clear_marks(0, true);
+        self.let_waiting_go();
+    }
+
+    /// Binds each cgroup bound pending as the cgroup_mkdir program would bind it now, unless
+    /// its unit's files are still pending, and continues its tasks.
+    fn let_waiting_go(&mut self) {
+        let bindings = self.kernel.bindings();
+        let roots: Vec<u64> = bindings
+            .iter()
+            .filter(|(cgid, b)| b.flags & BIND_PENDING != 0 && b.root == **cgid)
+            .map(|(cgid, _)| *cgid)
+            .collect();
+        self.pending.waiting.clear();
+        for root in roots {
+            let Some(full) = path_of_cgroup_id(root) else {
+                // Gone: cgroup_rmdir forgot it, or its tasks are all gone.
+                for (cgid, b) in &bindings {
+                    if b.root == root {
+                        self.kernel.unbind(*cgid);
+                    }
+                }
+                continue;
+            };
+            let path = full.strip_prefix(CGROUP_ROOT).unwrap_or(&full).to_string();
+            match self.binding_now(&path) {
+                Some((_, flags)) if flags & BIND_PENDING != 0 => {
+                    self.pending.waiting.insert(root);
+                    continue;
+                }
+                Some((policy, _)) => {
+                    for (cgid, b) in cgroup_bindings(&path, policy) {
+                        let _ = self.kernel.bind(cgid, b);
+                    }
+                }
+                None => {
+                    for (cgid, b) in &bindings {
+                        if b.root == root {
+                            self.kernel.unbind(*cgid);
+                        }
+                    }
+                }
+            }
+        }
+        // Whatever bound or unbound a cgroup that waited (this, or a pass's binding of a
+        // newly armored unit's cgroups), its tasks go on now.
+        let mut done = HashSet::new();
+        for cgid in self.kernel.take_released() {
+            let Some(full) = path_of_cgroup_id(cgid) else {
+                continue;
+            };
+            let path = full.strip_prefix(CGROUP_ROOT).unwrap_or(&full).to_string();
+            if done.insert(path.clone()) {
+                continue_tasks(&path, true);
+                let how = if self.kernel.binding(cgid).is_some() {
+                    "armored"
+                } else {
+                    "unarmored"
+                };
+                let unit = unit_of_path(&path).unwrap_or_default();
+                info!(
+                    object_systemd_unit = unit.as_str(),
+                    "{unit}: started while its files were being written, it waited until \
+                     unitarmor had read them ({path}); it goes on {how}"
+                );
+                self.pending.let_go.push((path, CONTINUE_AGAIN));
+            }
+        }
+    }
+
+    /// What `expected` binds a cgroup PID 1 makes at `path` to now, looked up as the
+    /// cgroup_mkdir program does (bpf/binding.h): by path; then an instance by its template's
+    /// name and its own, any other unit by its name and its dashed prefixes.
+    fn binding_now(&self, path: &str) -> Option<(u32, u32)> {
+        if let Some(found) = self.kernel.expected_at(path) {
+            return Some(found);
+        }
+        let leaf = path.rsplit('/').next()?;
+        let name = leaf.strip_prefix('_').unwrap_or(leaf);
+        keys_by_name(name)
+            .into_iter()
+            .find_map(|key| self.kernel.expected_at(&key))
+    }
+}
+
+/// The names the cgroup_mkdir program looks a unit's cgroup up by, in its order: for an
+/// instance (`a@b.service`) its template (`a@.service`) and itself; else itself and its
+/// dashed prefixes, longest first (`a-b-c.scope`: `a-b-.scope`, `a-.scope`), at most 8.
+fn keys_by_name(name: &str) -> Vec<String> {
+    let Some(dot) = name.rfind('.') else {
+        return vec![name.to_string()];
+    };
+    let suffix = &name[dot..];
+    if let Some(at) = name.find('@') {
+        if dot > at + 1 {
+            return vec![format!("{}{suffix}", &name[..=at]), name.to_string()];
+        }
+    }
+    let mut keys = vec![name.to_string()];
+    let dashes: Vec<usize> = name
+        .char_indices()
+        .filter(|&(i, c)| c == '-' && i > 0 && i < dot)
+        .map(|(i, _)| i)
+        .take(8)
+        .collect();
+    for &dash in dashes.iter().rev() {
+        keys.push(format!("{}{suffix}", &name[..=dash]));
+    }
+    keys
+}
+
+/// The unit and drop-in directories among the directories the watcher listed (not the
+/// named-policy directories): drop-in directories with the unit they belong to.
+fn unit_dirs(listed: Vec<(PathBuf, (u64, u64), bool)>) -> HashMap<(u64, u64), UnitDir> {
+    let unit_dir = |p: &Path| {
+        PASS_DIRS
+            .iter()
+            .any(|d| p == Path::new(d) && !d.contains("/unitarmor/"))
+    };
+    listed
+        .into_iter()
+        .filter_map(|(path, id, top)| {
+            if top {
+                return unit_dir(&path).then_some((id, UnitDir::Units));
+            }
+            if !path.parent().is_some_and(unit_dir) {
+                return None;
+            }
+            let name = path.file_name()?.to_str()?.strip_suffix(".d")?.to_string();
+            Some((id, UnitDir::Dropins(name)))
+        })
+        .collect()
+}
+
+/// Continues the tasks of the cgroup at `path` and below (with `all`, every one: a stop it
+/// sent itself may still be queued; without, those stopped).
+fn continue_tasks(path: &str, all: bool) {
+    for (dir, _) in cgroup_dirs(path) {
+        let Ok(procs) = std::fs::read_to_string(dir.join("cgroup.procs")) else {
+            continue;
+        };
+        for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+            if all || stopped(pid) {
+                // SAFETY: a plain system call.
+                unsafe { libc::kill(pid, libc::SIGCONT) };
+            }
+        }
+    }
+}
+
+/// Whether process `pid` is stopped (state T in /proc/PID/stat).
+fn stopped(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('T'))
+        })
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_looked_up_as_the_kernel_does() {
+        assert_eq!(keys_by_name("app.service"), ["app.service"]);
+        assert_eq!(keys_by_name("a@b.service"), ["a@.service", "a@b.service"]);
+        assert_eq!(
+            keys_by_name("run-u7-x.scope"),
+            ["run-u7-x.scope", "run-u7-.scope", "run-.scope"]
+        );
+        assert_eq!(keys_by_name("-x.scope"), ["-x.scope"]);
+    }
+
+    #[test]
+    fn drop_in_directories_name_their_unit() {
+        let listed = vec![
+            ("/etc/systemd/system".into(), (1, 2), true),
+            ("/etc/systemd/system/app.service.d".into(), (1, 3), false),
+            ("/usr/lib/systemd/system/run-.scope.d".into(), (1, 4), false),
+            ("/etc/unitarmor/policies".into(), (1, 5), true),
+            ("/run/systemd/transient".into(), (1, 6), true),
+        ];
+        let dirs = unit_dirs(listed);
+        assert_eq!(dirs.get(&(1, 2)), Some(&UnitDir::Units));
+        assert_eq!(
+            dirs.get(&(1, 3)),
+            Some(&UnitDir::Dropins("app.service".into()))
+        );
+        assert_eq!(
+            dirs.get(&(1, 4)),
+            Some(&UnitDir::Dropins("run-.scope".into()))
+        );
+        assert_eq!(dirs.get(&(1, 5)), None);
+        assert_eq!(dirs.get(&(1, 6)), None);
+    }
+}

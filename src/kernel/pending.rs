@@ -1,0 +1,148 @@
+//! The kernel side of units started while their files are written (bpf/pending.h): which
+//! directories are unit and drop-in directories, whether the daemon runs, the pending marks in
+//! `expected` and the cgroups bound pending.
+
+use std::collections::HashMap;
+
+use anyhow::{Context, Result};
+use libbpf_rs::{MapCore, MapFlags, MapHandle};
+
+use super::skel::types::{ua_expect, ua_file_id, ua_unit_dir};
+use super::{abi, bytes, kernel_dev, Kernel};
+
+/// A mark (bpf/unitarmor.h: UA_BIND_PENDING in `expected`), and a cgroup bound pending (the
+/// same bit in `bound`).
+pub const BIND_PENDING: u32 = 2;
+/// A mark whose files are open for writing is cleared anyway once its last write or close is
+/// this old: an open counted and never seen closed (two opens of one file of which only one
+/// was counted) must not hold the unit's starts for ever.
+const WRITERS_HELD_NS: u64 = 30_000_000_000;
+
+const ALIVE: u32 = 0;
+const MADE: u32 = 1;
+const UNITS: u32 = 1;
+const DROPINS: u32 = 2;
+
+/// A directory whose writes make pending marks.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum UnitDir {
+    /// A unit directory (`/etc/systemd/system`): a name written in it is its unit's.
+    Units,
+    /// A drop-in directory, and its unit's name.
+    Dropins(String),
+}
+
+/// CLOCK_MONOTONIC in nanoseconds, the clock of `bpf_ktime_get_ns()`.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: writes the struct we pass.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
+}
+
+impl Kernel {
+    /// Makes `dirs` (device and inode as `stat` gives them) the directories whose writes make
+    /// pending marks; `current` is what was written last time, and becomes `dirs`.
+    pub fn set_unit_dirs(
+        &self,
+        current: &mut HashMap<(u64, u64), UnitDir>,
+        dirs: HashMap<(u64, u64), UnitDir>,
+    ) {
+        let m = &self.skel.maps.unit_dirs;
+        let key = |&(dev, ino): &(u64, u64)| ua_file_id {
+            ino,
+            dev: kernel_dev(dev),
+            pad: 0,
+        };
+        for id in current.keys().filter(|id| !dirs.contains_key(id)) {
+            let _ = m.delete(bytes(&key(id)));
+        }
+        for (id, what) in &dirs {
+            if current.get(id) == Some(what) {
+                continue;
+            }
+            let mut value = ua_unit_dir::default();
+            match what {
+                UnitDir::Units => value.kind = UNITS,
+                UnitDir::Dropins(name) => {
+                    value.kind = DROPINS;
+                    if name.len() >= value.name.len() {
+                        continue;
+                    }
+                    for (to, from) in value.name.iter_mut().zip(name.bytes()) {
+                        *to = from as _;
+                    }
+                }
+            }
+            let _ = m.update(bytes(&key(id)), bytes(&value), MapFlags::ANY);
+        }
+        *current = dirs;
+    }
+
+    /// A handle for [`write_alive`] from a thread of its own.
+    pub fn pending_state(&self) -> Result<MapHandle> {
+        MapHandle::try_from(&self.skel.maps.pending_state).context("opening pending_state")
+    }
+
+    /// Cgroups bound pending so far (a count the programs keep).
+    pub fn pending_made(&self) -> u64 {
+        self.skel
+            .maps
+            .pending_state
+            .lookup(bytes(&MADE), MapFlags::ANY)
+            .ok()
+            .flatten()
+            .and_then(|v| abi::read_pod::<u64>(&v))
+            .unwrap_or(0)
+    }
+
+    /// Removes the pending marks a pass over the files that began at `began` (monotonic ns)
+    /// has read: none of their files was written or closed since, and none is open for
+    /// writing. With `all`, every mark (the daemon stops: nothing will read them).
+    pub fn clear_marks(&self, began: u64, all: bool) -> usize {
+        let m = &self.skel.maps.expected;
+        let mut cleared = 0;
+        for key in m.keys() {
+            let Some(e) = m
+                .lookup(&key, MapFlags::ANY)
+                .ok()
+                .flatten()
+                .and_then(|v| abi::read_pod::<ua_expect>(&v))
+            else {
+                continue;
+            };
+            if e.flags & BIND_PENDING == 0 {
+                continue;
+            }
+            let read = e.stamp < began && (e.writers == 0 || e.stamp + WRITERS_HELD_NS < began);
+            if all || read {
+                let _ = m.delete(&key);
+                cleared += 1;
+            }
+        }
+        cleared
+    }
+
+    /// What `expected` says for `key` (a cgroup path or a unit's name): policy and flags.
+    pub fn expected_at(&self, key: &str) -> Option<(u32, u32)> {
+        let k = super::cgroup_key(key).ok()?;
+        let e: ua_expect =
+            abi::read_pod(&self.skel.maps.expected.lookup(&k, MapFlags::ANY).ok()??)?;
+        Some((e.policy, e.flags))
+    }
+}
+
+/// Writes into `pending_state` that the daemon runs for `for_ns` more (0: it stops now).
+pub fn write_alive(state: &MapHandle, for_ns: u64) {
+    let until = if for_ns == 0 {
+        0
+    } else {
+        monotonic_ns().saturating_add(for_ns)
+    };
+    let _ = state.update(bytes(&ALIVE), bytes(&until), MapFlags::ANY);
+}

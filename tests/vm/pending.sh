@@ -1,0 +1,108 @@
+#!/bin/bash
+# Units started the moment their files are written, with no `daemon-reload` and no wait (issue
+# 10, "no window"): systemd loads a unit it has not loaded yet from disk when it is started by
+# name, and reads the drop-in just written; the daemon reads it only once it is closed. The
+# unit's first exec waits until the daemon has read the files (bpf/pending.h), then runs under
+# the new policy: the read is denied on every try. Each try has an unarmored twin, written and
+# started the same way with a drop-in that is not armor, whose read works (it waited for the
+# daemon too, and was let go unarmored). A drop-in held open for writing while the unit starts
+# holds the unit's first exec until it is closed and read.
+# Run in the guest by tests/vm/run (through suite.sh). With an argument, that many tries.
+. ./lib.sh
+
+tries=${1:-5}
+mkdir -p /srv/pending /run/armortest
+echo secret >/srv/pending/secret
+rule='[X-Armor]
+ArmorPolicy=deny read /srv/pending/secret'
+other='[Service]
+Environment=PENDING_TWIN=1'
+reader='[Service]
+Type=oneshot
+ExecStart=/bin/sh -c "cat /srv/pending/secret >/run/armortest/%N.out 2>&1; echo $$? >>/run/armortest/%N.out"'
+
+read_failed() { grep -qx 1 "/run/armortest/$1.out"; }
+read_worked() { grep -qx secret "/run/armortest/$1.out"; }
+
+# write_and_start UNIT DROPIN: the unit file and its drop-in, written and started at once.
+write_and_start() {
+  printf '%s\n' "$reader" >"/etc/systemd/system/$1.service"
+  mkdir -p "/etc/systemd/system/$1.service.d"
+  printf '%s\n' "$2" >"/etc/systemd/system/$1.service.d/50-pending.conf"
+  timeout 60 systemctl start "$1.service"
+}
+
+denied=0 twins=0
+for i in $(seq "$tries"); do
+  write_and_start "armor-pend-$i" "$rule"
+  write_and_start "armor-pend-twin-$i" "$other"
+  if read_failed "armor-pend-$i"; then
+    denied=$((denied + 1))
+  else
+    echo "  try $i: the armored unit read: $(tr '\n' ' ' <"/run/armortest/armor-pend-$i.out")"
+  fi
+  if read_worked "armor-pend-twin-$i"; then
+    twins=$((twins + 1))
+  else
+    echo "  try $i: the twin did not read: $(tr '\n' ' ' <"/run/armortest/armor-pend-twin-$i.out" 2>&1)"
+  fi
+done
+check "[written and started at once] the read is denied ($denied of $tries)" test "$denied" -eq "$tries"
+check "[written and started at once] the unarmored twins read ($twins of $tries)" test "$twins" -eq "$tries"
+check "[written and started at once] journalctl -u has the denial" eventually sh -c \
+  "journalctl -u armor-pend-$tries.service -o cat | grep -q 'Denied read of /srv/pending/secret'"
+
+# The same, for a template's instance (the drop-in is the template's) and for a drop-in put in
+# place by a rename, as package managers write files.
+printf '%s\n' "$reader" >/etc/systemd/system/armor-pend-tpl@.service
+mkdir -p /etc/systemd/system/armor-pend-tpl@.service.d
+printf '%s\n' "$rule" >/etc/systemd/system/armor-pend-tpl@.service.d/50-pending.conf
+timeout 60 systemctl start armor-pend-tpl@one.service
+check "[template, written and started at once] the instance's read is denied" \
+  read_failed armor-pend-tpl@one
+printf '%s\n' "$reader" >/etc/systemd/system/armor-pend-mv.service
+mkdir -p /etc/systemd/system/armor-pend-mv.service.d
+printf '%s\n' "$rule" >/etc/systemd/system/armor-pend-mv.service.d/.50-pending.conf.tmp
+mv /etc/systemd/system/armor-pend-mv.service.d/.50-pending.conf.tmp \
+  /etc/systemd/system/armor-pend-mv.service.d/50-pending.conf
+timeout 60 systemctl start armor-pend-mv.service
+check "[renamed into place and started at once] the read is denied" read_failed armor-pend-mv
+check "[written and started at once] the daemon says the unit waited" eventually sh -c \
+  "journalctl -u armor-pend-mv.service -o cat | grep -q 'it waited until unitarmor had read them'"
+
+# A write that is refused leaves nothing that holds a unit back: an unprivileged user's, and an
+# armored unit's (unit files are a protection). Nothing then reads the files again (no inotify
+# event), so a mark left behind would hold the victim's start until its timeout.
+printf '%s\n' "$reader" >/etc/systemd/system/armor-pend-victim.service
+mkdir -p /etc/systemd/system/armor-pend-victim.service.d
+unitarmor sync >/dev/null 2>&1 || sleep 3
+d=/etc/systemd/system/armor-pend-victim.service.d
+check_fails "[refused writes] an unprivileged user cannot write the victim's drop-in" \
+  setpriv --reuid=nobody --regid=nogroup --clear-groups sh -c \
+  "printf x >$d/x.conf || mkdir $d/x || ln -s /dev/null $d/y.conf"
+unit armor-pend-writer.service '[Service]
+Type=oneshot
+ExecStart=/bin/sh -c "printf x >'"$d"'/x.conf; mkdir '"$d"'/x; ln -s /dev/null '"$d"'/y.conf; touch /run/armortest/armor-pend-writer.out"'
+dropin armor-pend-writer.service armor.conf "$rule"
+systemctl daemon-reload
+systemctl start armor-pend-writer.service
+check "[refused writes] the armored unit ran its writes" test -e /run/armortest/armor-pend-writer.out
+check "[refused writes] they were refused" test ! -e "$d/x.conf" -a ! -e "$d/x" -a ! -e "$d/y.conf"
+check "[refused writes] the victim starts at once and reads" sh -c \
+  "timeout 20 systemctl start armor-pend-victim.service && grep -qx secret /run/armortest/armor-pend-victim.out"
+
+# A drop-in held open for writing: the unit's first exec waits until it is closed and read.
+printf '%s\n' "$reader" >/etc/systemd/system/armor-pend-open.service
+mkdir -p /etc/systemd/system/armor-pend-open.service.d
+exec 3>/etc/systemd/system/armor-pend-open.service.d/50-pending.conf
+systemctl start --no-block armor-pend-open.service
+sleep 3
+check "[drop-in open for writing] the unit has not run yet" test ! -e /run/armortest/armor-pend-open.out
+printf '%s\n' "$rule" >&3
+exec 3>&-
+check "[drop-in open for writing] it runs once the file is closed" eventually test -s \
+  /run/armortest/armor-pend-open.out
+check "[drop-in open for writing] under the policy written: the read is denied" \
+  read_failed armor-pend-open
+
+finish
