@@ -10,7 +10,7 @@ scenarios=("$@")
 # took its own); `tests/vm/run tests/vm/suite.sh scale.sh:2000` runs more than the kernel has
 # slots, which takes a quarter of an hour under emulation. reload.sh makes 3 tries of each kind
 # here; `reload.sh:50` is the full proof.
-[ $# -gt 0 ] || scenarios=(smoke.sh file-rules.sh protect.sh caps.sh net.sh receive.sh memfd.sh peers.sh reload.sh:3 journal.sh failclosed.sh noreload.sh straggler.sh scale.sh:200 package.sh)
+[ $# -gt 0 ] || scenarios=(smoke.sh file-rules.sh protect.sh caps.sh net.sh receive.sh memfd.sh peers.sh reload.sh:3 journal.sh failclosed.sh noreload.sh pending.sh straggler.sh scale.sh:200 package.sh)
 for spec in "${scenarios[@]}"; do
   scenario=${spec%%:*}
   args=()
