@@ -20,6 +20,7 @@
 #define UNITARMOR_BINDING_H
 
 #include "path.h"
+#include "pending.h"
 
 /* Whether the NUL-terminated cgroup path of n bytes (NUL included) ends in ".slice". */
 static __always_inline bool is_slice(const char *p, long n)
@@ -182,6 +183,15 @@ static __always_inline bool own_unit(const char *p, long n)
 	       ends_with(p, n, "unitarmor-sync.service", 22);
 }
 
+/* Units that never wait for the daemon to read their files (pending.h): the daemon itself and
+ * its sync unit (the daemon cannot let itself go), and the journal and the bus, which it talks
+ * to. They are loaded from boot on, so systemd does not read their files at a start anyway. */
+static __always_inline bool never_waits(const char *p, long n)
+{
+	return own_unit(p, n) || ends_with(p, n, "systemd-journald.service", 24) ||
+	       ends_with(p, n, "dbus.service", 12) || ends_with(p, n, "dbus-broker.service", 19);
+}
+
 SEC("tp_btf/cgroup_mkdir")
 int BPF_PROG(ua_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 {
@@ -226,17 +236,15 @@ int BPF_PROG(ua_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 				exp = prefix_policy(s);
 		}
 	}
+	/* A pending mark (pending.h) holds the unit back only while a daemon runs to let it go,
+	 * and never the units the daemon needs. */
+	if (exp && (exp->flags & UA_BIND_PENDING) &&
+	    (never_waits(s->cgroup_path, n) || !daemon_alive()))
+		exp = NULL;
 	if (exp) {
 		b.policy = exp->policy;
 		b.flags = exp->flags;
 		b.root = id;
-		if (exp->flags & UA_BIND_PENDING) {
-			__u32 made = UA_PENDING_MADE;
-			__u64 *count = bpf_map_lookup_elem(&pending_state, &made);
-
-			if (count)
-				__sync_fetch_and_add(count, 1);
-		}
 	} else {
 		/* A sub-cgroup inherits its parent's policy: a delegated unit cannot move a
 		 * process out of its policy by creating a child cgroup. Below a slice each new
@@ -251,14 +259,24 @@ int BPF_PROG(ua_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 			b.flags = is_slice(s->cgroup_path, n) ? UA_BIND_SLICE : 0;
 		} else {
 			/* Counted against the unit's budget (lsm/inode_mkdir refused the mkdir
-			 * if there was no room). */
+			 * if there was no room). A sub-cgroup of a cgroup waiting for the daemon
+			 * (systemd's DelegateSubgroup=) waits with it. */
 			b.root = parent->root;
+			b.flags = parent->flags & UA_BIND_PENDING;
 			if (!bpf_map_update_elem(&bound, &id, &b, BPF_ANY))
 				tree_count(b.root, 1);
 			return 0;
 		}
 	}
 	bpf_map_update_elem(&bound, &id, &b, BPF_ANY);
+	/* Counted once the binding is there: the daemon looks for new ones when this moves. */
+	if (b.flags & UA_BIND_PENDING) {
+		__u32 made = UA_PENDING_MADE;
+		__u64 *count = bpf_map_lookup_elem(&pending_state, &made);
+
+		if (count)
+			__sync_fetch_and_add(count, 1);
+	}
 	return 0;
 }
 

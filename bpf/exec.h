@@ -62,7 +62,7 @@ int BPF_PROG(ua_bprm_check, struct linux_binprm *bprm)
 	/* In a cgroup that waits for the daemon (pending.h), systemd's set-up executes the
 	 * executor and goes on; the unit's own first exec waits. */
 	if (!armored(&a))
-		return a.waiting && !is_executor(file) ? wait_for_daemon() : 0;
+		return a.waiting && !is_executor(file) && !vforked() ? wait_for_daemon() : 0;
 	if (a.binding->flags & UA_BIND_PENDING)
 		return wait_for_daemon();
 	note_exec_stage(file);

@@ -27,13 +27,22 @@
 #ifndef UNITARMOR_PENDING_H
 #define UNITARMOR_PENDING_H
 
-#include "maps.h"
+#include "path.h"
 
 #define FMODE_READ 0x1
 #define FMODE_WRITE 0x2
 #define FMODE_CREATED 0x100000
 #define SIGSTOP 19
 #define ERESTARTNOINTR 513
+
+/* Whether a daemon runs (its heartbeat is fresh): marks are made, and honored, only then. */
+static __always_inline bool daemon_alive(void)
+{
+	__u32 alive_key = UA_PENDING_ALIVE;
+	__u64 *alive = bpf_map_lookup_elem(&pending_state, &alive_key);
+
+	return alive && bpf_ktime_get_ns() <= *alive;
+}
 
 /* Marks the unit that a write of `entry` in directory `dir` belongs to, if `dir` is a unit or
  * drop-in directory. `written` is the file's inode if it was opened for writing (NULL for a
@@ -58,6 +67,7 @@ static __noinline int note_unit_write(struct dentry *dir, struct dentry *entry,
 	now = bpf_ktime_get_ns();
 	if (!alive || now > *alive || !dir || !entry)
 		return 0;
+	zero = 0;
 	/* Per CPU: a task preempted here by another that writes a unit's file on the same CPU
 	 * (6.1 runs these programs preemptibly) may mark the other's name instead of its own. */
 	name = bpf_map_lookup_elem(&mark_name, &zero);
@@ -106,6 +116,9 @@ static __noinline int note_unit_write(struct dentry *dir, struct dentry *entry,
 	mark.writers = w ? 1 : 0;
 	if (bpf_map_update_elem(&expected, key, &mark, BPF_NOEXIST)) {
 		e = bpf_map_lookup_elem(&expected, key);
+		/* Cleared by the daemon in between: once more. */
+		if (!e && !bpf_map_update_elem(&expected, key, &mark, BPF_NOEXIST))
+			goto counted;
 		/* The name has a policy (a changed one is in force after the daemon's pass), or the
 		 * map is full. */
 		if (!e || !(e->flags & UA_BIND_PENDING))
@@ -114,6 +127,7 @@ static __noinline int note_unit_write(struct dentry *dir, struct dentry *entry,
 		if (w)
 			__sync_fetch_and_add(&e->writers, 1);
 	}
+counted:
 	if (w)
 		__sync_fetch_and_add(&w->writers, 1);
 	return 0;
@@ -133,7 +147,7 @@ static __noinline int note_open_write(struct file *file)
 }
 
 /*
- * Names made, linked and renamed in: the inode hooks run after the permission checks (the
+ * Names made, linked, renamed and removed: the inode hooks run after the permission checks (the
  * path hooks run before them, and an unprivileged task's refused attempt must leave no mark
  * that would hold a unit back), and after this program's own path hooks let the write through.
  * Each returns 0: they decide nothing.
@@ -160,7 +174,21 @@ SEC("lsm/inode_rename")
 int BPF_PROG(ua_inode_rename, struct inode *old_dir, struct dentry *old_dentry,
 	     struct inode *new_dir, struct dentry *new_dentry)
 {
+	note_unit_write(old_dentry->d_parent, old_dentry, NULL);
 	return note_unit_write(new_dentry->d_parent, new_dentry, NULL);
+}
+
+/* A drop-in removed may arm its unit more (an `ArmorMode=off` gone, a unit unmasked). */
+SEC("lsm/inode_unlink")
+int BPF_PROG(ua_inode_unlink, struct inode *dir, struct dentry *dentry)
+{
+	return note_unit_write(dentry->d_parent, dentry, NULL);
+}
+
+SEC("lsm/inode_rmdir")
+int BPF_PROG(ua_inode_rmdir, struct inode *dir, struct dentry *dentry)
+{
+	return note_unit_write(dentry->d_parent, dentry, NULL);
 }
 
 /* A unit's file opened for writing is closed for good: its mark counts one writer less, and
@@ -190,8 +218,21 @@ int BPF_PROG(ua_file_free, struct file *file)
  * then (an exec from its beginning, an open from its lookup). */
 static __always_inline int wait_for_daemon(void)
 {
-	bpf_send_signal(SIGSTOP);
+	/* With no daemon to let it go (it died since the cgroup was made: the next one's start
+	 * continues what the last one left waiting), or no stop sent, refused: the system call
+	 * must not return -ERESTARTNOINTR without a signal to restart it. */
+	if (!daemon_alive() || bpf_send_signal(SIGSTOP))
+		return -EACCES;
 	return -ERESTARTNOINTR;
+}
+
+/* Whether the current task is a vfork() child that has not executed yet: its parent (PID 1
+ * starting systemd-executor, on systemd 255+) waits for its exec, and must not wait for the
+ * daemon too, even for an executor the programs do not know (PID 1 keeps the one it found
+ * at its own start until it re-executes). */
+static __always_inline bool vforked(void)
+{
+	return BPF_CORE_READ(bpf_get_current_task_btf(), vfork_done) != NULL;
 }
 
 /* Whether a task of a cgroup bound pending waits at this open: not one that created the file

@@ -67,6 +67,7 @@ struct file_system_type {
 };
 
 struct dentry;
+struct completion;
 
 struct super_block {
 	__u32 s_dev;
@@ -214,6 +215,7 @@ struct task_struct {
 	const struct cred *cred;
 	char comm[16];
 	__u64 self_exec_id; /* counts the task's execs (64 bits since 5.7) */
+	struct completion *vfork_done; /* set while a vfork() child has neither executed nor exited */
 };
 
 /* fs/proc/internal.h: the inode of a /proc/PID/ file names its process's pid. */

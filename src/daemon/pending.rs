@@ -4,6 +4,7 @@
 //! now that the files are read.
 
 use std::collections::{HashMap, HashSet};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -14,8 +15,8 @@ use tracing::{info, warn};
 use super::cgroups::{cgroup_bindings, cgroup_dirs, path_of_cgroup_id, unit_of_path, CGROUP_ROOT};
 use super::watch::PASS_DIRS;
 use super::Daemon;
-use crate::kernel::pending::{self, UnitDir, BIND_PENDING};
-use crate::kernel::REFUSE_ID;
+use crate::kernel::pending::{self, Clear, UnitDir, BIND_PENDING};
+use crate::kernel::{BIND_SLICE, REFUSE_ID};
 
 /// How long the daemon is taken to run after each heartbeat (written every second).
 const ALIVE_NS: u64 = 5_000_000_000;
@@ -53,6 +54,8 @@ impl Daemon {
             return;
         }
         self.publish_unit_dirs();
+        // What an earlier daemon left waiting goes on, bound as this one binds it.
+        self.let_waiting_go();
         let state = match self.kernel.pending_state() {
             Ok(s) => s,
             Err(e) => {
@@ -87,7 +90,7 @@ impl Daemon {
     /// After a pass over the files that began at `began` (monotonic ns): clears the marks it
     /// read and lets go the cgroups that waited for them.
     pub(super) fn settle_pending(&mut self, began: u64) {
-        self.kernel.clear_marks(began, false);
+        self.kernel.clear_marks(Clear::ReadBy(began));
         self.let_waiting_go();
     }
 
@@ -95,6 +98,8 @@ impl Daemon {
     /// at; tasks of cgroups let go recently that are stopped are continued again.
     pub(super) fn pending_tick(&mut self) {
         self.publish_unit_dirs();
+        self.kernel
+            .clear_marks(Clear::Stale(pending::monotonic_ns()));
         let made = self.kernel.pending_made();
         if made != self.pending.made || !self.pending.waiting.is_empty() {
             self.pending.made = made;
@@ -115,7 +120,7 @@ impl Daemon {
             // It writes that the daemon is gone as it ends: no mark is made after this.
             let _ = handle.join();
         }
-        self.kernel.clear_marks(0, true);
+        self.kernel.clear_marks(Clear::All);
         self.let_waiting_go();
     }
 
@@ -185,18 +190,29 @@ impl Daemon {
         }
     }
 
-    /// What `expected` binds a cgroup PID 1 makes at `path` to now, looked up as the
-    /// cgroup_mkdir program does (bpf/binding.h): by path; then an instance by its template's
-    /// name and its own, any other unit by its name and its dashed prefixes.
+    /// What a cgroup PID 1 makes at `path` is bound to now, looked up as the cgroup_mkdir
+    /// program does (bpf/binding.h): by path in `expected`; then an instance by its template's
+    /// name and its own, any other unit by its name and its dashed prefixes; else the policy
+    /// of an armored slice it is in.
     fn binding_now(&self, path: &str) -> Option<(u32, u32)> {
         if let Some(found) = self.kernel.expected_at(path) {
             return Some(found);
         }
-        let leaf = path.rsplit('/').next()?;
+        let (parent, leaf) = path.rsplit_once('/')?;
         let name = leaf.strip_prefix('_').unwrap_or(leaf);
-        keys_by_name(name)
+        if let Some(found) = keys_by_name(name)
             .into_iter()
             .find_map(|key| self.kernel.expected_at(&key))
+        {
+            return Some(found);
+        }
+        let parent_id = std::fs::metadata(format!("{CGROUP_ROOT}{parent}"))
+            .ok()?
+            .ino();
+        self.kernel
+            .binding(parent_id)
+            .filter(|b| b.flags & BIND_SLICE != 0)
+            .map(|b| (b.policy, 0))
     }
 }
 

@@ -188,6 +188,9 @@ impl Kernel {
         // The set-up marks are kept across daemons: a unit PID 1 is setting up while a new
         // daemon replaces the pins keeps its mark, and the marks' map is never freed while
         // programs may be creating marks in it.
+        // Cgroups the earlier daemon left waiting (bpf/pending.h): their tasks may be stopped,
+        // and this daemon continues them once it has bound what it binds.
+        let inherited = pending::waiting_in_pinned(&Path::new(PIN_DIR).join("maps/bound"));
         let marks = Path::new(PIN_DIR).join("maps/task_marks");
         if marks.exists() {
             if let Err(e) = open.maps.task_marks.reuse_pinned_map(&marks) {
@@ -226,7 +229,7 @@ impl Kernel {
             peers: Default::default(),
             decided_on: false,
             tables_epoch: Default::default(),
-            released: Default::default(),
+            released: std::cell::RefCell::new(inherited),
         };
         kernel.write_config()?;
         kernel.note_executor()?;
@@ -328,6 +331,8 @@ impl Kernel {
             ("inode_symlink", &p.ua_inode_symlink),
             ("inode_link", &p.ua_inode_link),
             ("inode_rename", &p.ua_inode_rename),
+            ("inode_unlink", &p.ua_inode_unlink),
+            ("inode_rmdir", &p.ua_inode_rmdir),
             ("file_receive", &p.ua_file_receive),
             ("bprm_check_security", &p.ua_bprm_check),
             ("mmap_file", &p.ua_mmap_file),

@@ -23,6 +23,33 @@ const MADE: u32 = 1;
 const UNITS: u32 = 1;
 const DROPINS: u32 = 2;
 
+/// Which pending marks to clear.
+#[derive(Clone, Copy, Debug)]
+pub enum Clear {
+    /// Those a pass over the files that began then (monotonic ns) has read: none of their
+    /// files was written or closed since, and none is open for writing (or has been for too
+    /// long, [`WRITERS_HELD_NS`]).
+    ReadBy(u64),
+    /// Those last written or closed [`WRITERS_HELD_NS`] or more before this (monotonic ns):
+    /// a mark no pass followed (an open counted and never seen closed) holds no unit for
+    /// ever.
+    Stale(u64),
+    /// Every one (the daemon stops: nothing will read them).
+    All,
+}
+
+impl Clear {
+    fn clears(self, e: &ua_expect) -> bool {
+        match self {
+            Clear::ReadBy(began) => {
+                e.stamp < began && (e.writers == 0 || e.stamp + WRITERS_HELD_NS < began)
+            }
+            Clear::Stale(now) => e.stamp + WRITERS_HELD_NS < now,
+            Clear::All => true,
+        }
+    }
+}
+
 /// A directory whose writes make pending marks.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum UnitDir {
@@ -101,29 +128,33 @@ impl Kernel {
             .unwrap_or(0)
     }
 
-    /// Removes the pending marks a pass over the files that began at `began` (monotonic ns)
-    /// has read: none of their files was written or closed since, and none is open for
-    /// writing. With `all`, every mark (the daemon stops: nothing will read them).
-    pub fn clear_marks(&self, began: u64, all: bool) -> usize {
+    /// Removes the pending marks `which` says, and returns how many.
+    pub fn clear_marks(&self, which: Clear) -> usize {
         let m = &self.skel.maps.expected;
+        let mark = |v: &[u8]| abi::read_pod::<ua_expect>(v).filter(|e| e.flags & BIND_PENDING != 0);
         let mut cleared = 0;
         for key in m.keys() {
             let Some(e) = m
                 .lookup(&key, MapFlags::ANY)
                 .ok()
                 .flatten()
-                .and_then(|v| abi::read_pod::<ua_expect>(&v))
+                .and_then(|v| mark(&v))
             else {
                 continue;
             };
-            if e.flags & BIND_PENDING == 0 {
+            if !which.clears(&e) {
                 continue;
             }
-            let read = e.stamp < began && (e.writers == 0 || e.stamp + WRITERS_HELD_NS < began);
-            if all || read {
-                let _ = m.delete(&key);
-                cleared += 1;
+            // Taken in one step, and put back if a write refreshed it since it was read: a
+            // lookup then a delete would lose that write's mark.
+            let Ok(Some(v)) = m.lookup_and_delete(&key) else {
+                continue;
+            };
+            if mark(&v).is_some_and(|e| !which.clears(&e)) {
+                let _ = m.update(&key, &v, MapFlags::NO_EXIST);
+                continue;
             }
+            cleared += 1;
         }
         cleared
     }
@@ -135,6 +166,24 @@ impl Kernel {
             abi::read_pod(&self.skel.maps.expected.lookup(&k, MapFlags::ANY).ok()??)?;
         Some((e.policy, e.flags))
     }
+}
+
+/// The cgroups the pinned `bound` map at `path` (an earlier daemon's) holds waiting, if there
+/// is one.
+pub(super) fn waiting_in_pinned(path: &std::path::Path) -> Vec<u64> {
+    let Ok(map) = MapHandle::from_pinned_path(path) else {
+        return Vec::new();
+    };
+    map.keys()
+        .filter(|k| {
+            map.lookup(k, MapFlags::ANY)
+                .ok()
+                .flatten()
+                .and_then(|v| abi::read_pod::<super::skel::types::ua_binding>(&v))
+                .is_some_and(|b| b.flags & BIND_PENDING != 0)
+        })
+        .filter_map(|k| abi::read_pod::<u64>(&k))
+        .collect()
 }
 
 /// Writes into `pending_state` that the daemon runs for `for_ns` more (0: it stops now).

@@ -70,6 +70,19 @@ check "[renamed into place and started at once] the read is denied" read_failed 
 check "[written and started at once] the daemon says the unit waited" eventually sh -c \
   "journalctl -u armor-pend-mv.service -o cat | grep -q 'it waited until unitarmor had read them'"
 
+# A unit armored only by the armored slice it is in, written and started at once with a drop-in
+# that is not armor: once it has waited, it is bound as a new unit of that slice is, to the
+# slice's policy, not left unbound.
+unit armor-pend.slice '[Slice]'
+dropin armor-pend.slice armor.conf "$rule"
+systemctl daemon-reload
+printf '%s\n' "$reader" 'Slice=armor-pend.slice' >/etc/systemd/system/armor-pend-inslice.service
+mkdir -p /etc/systemd/system/armor-pend-inslice.service.d
+printf '%s\n' "$other" >/etc/systemd/system/armor-pend-inslice.service.d/50-pending.conf
+timeout 60 systemctl start armor-pend-inslice.service
+check "[in an armored slice, written and started at once] the slice's rule holds" \
+  read_failed armor-pend-inslice
+
 # A write that is refused leaves nothing that holds a unit back: an unprivileged user's, and an
 # armored unit's (unit files are a protection). Nothing then reads the files again (no inotify
 # event), so a mark left behind would hold the victim's start until its timeout.
@@ -104,5 +117,13 @@ check "[drop-in open for writing] it runs once the file is closed" eventually te
   /run/armortest/armor-pend-open.out
 check "[drop-in open for writing] under the policy written: the read is denied" \
   read_failed armor-pend-open
+
+# The daemon's own unit never waits for the daemon: a write among its files, then a restart.
+mkdir -p /etc/systemd/system/unitarmor.service.d
+touch /etc/systemd/system/unitarmor.service.d/.pending-test
+systemctl restart unitarmor.service
+check "[the daemon's own files written] unitarmor restarts" eventually systemctl is-active -q unitarmor.service
+rm -rf /etc/systemd/system/unitarmor.service.d
+systemctl daemon-reload
 
 finish

@@ -55,9 +55,10 @@ eacces_count() {
   echo "$c"
 }
 
-# --- control: without the generator the race is there ---------------------------------------
-# A /dev/null link masks a generator. Shows what the scenario below would catch; not a check
-# (the daemon's own rescan after the reload may win some tries).
+# --- control: without the generator ---------------------------------------------------------
+# A /dev/null link masks a generator. Not a check: before the kernel held back units started
+# while their files are written (bpf/pending.h, pending.sh), most of these starts ran unarmored;
+# the marks now hold them too, and the daemon's own rescan after the reload may win some tries.
 mkdir -p /etc/systemd/system-generators
 ln -sf /dev/null /etc/systemd/system-generators/unitarmor-generator
 new_units armor-rc 5 /run/armortest/reload-control.result
