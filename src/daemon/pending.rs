@@ -28,8 +28,9 @@ const CONTINUE_AGAIN: u8 = 3;
 /// What the daemon keeps about waiting cgroups.
 #[derive(Default)]
 pub(super) struct Pending {
-    /// The unit and drop-in directories written into the kernel last.
-    dirs: HashMap<(u64, u64), UnitDir>,
+    /// The unit and drop-in directories written into the kernel last, with the device
+    /// number the programs see for each.
+    dirs: HashMap<(u64, u64), (UnitDir, u32)>,
     /// The programs' count of cgroups bound pending, as last seen.
     made: u64,
     /// Cgroups (unit roots) bound pending whose unit's files were not read yet.
@@ -244,7 +245,7 @@ fn keys_by_name(name: &str) -> Vec<String> {
 
 /// The unit and drop-in directories among the directories the watcher listed (not the
 /// named-policy directories): drop-in directories with the unit they belong to.
-fn unit_dirs(listed: Vec<(PathBuf, (u64, u64), bool)>) -> HashMap<(u64, u64), UnitDir> {
+fn unit_dirs(listed: Vec<(PathBuf, (u64, u64), bool)>) -> HashMap<(u64, u64), (UnitDir, PathBuf)> {
     let unit_dir = |p: &Path| {
         PASS_DIRS
             .iter()
@@ -254,13 +255,13 @@ fn unit_dirs(listed: Vec<(PathBuf, (u64, u64), bool)>) -> HashMap<(u64, u64), Un
         .into_iter()
         .filter_map(|(path, id, top)| {
             if top {
-                return unit_dir(&path).then_some((id, UnitDir::Units));
+                return unit_dir(&path).then_some((id, (UnitDir::Units, path)));
             }
             if !path.parent().is_some_and(unit_dir) {
                 return None;
             }
             let name = path.file_name()?.to_str()?.strip_suffix(".d")?.to_string();
-            Some((id, UnitDir::Dropins(name)))
+            Some((id, (UnitDir::Dropins(name), path)))
         })
         .collect()
 }
@@ -317,16 +318,11 @@ mod tests {
             ("/run/systemd/transient".into(), (1, 6), true),
         ];
         let dirs = unit_dirs(listed);
-        assert_eq!(dirs.get(&(1, 2)), Some(&UnitDir::Units));
-        assert_eq!(
-            dirs.get(&(1, 3)),
-            Some(&UnitDir::Dropins("app.service".into()))
-        );
-        assert_eq!(
-            dirs.get(&(1, 4)),
-            Some(&UnitDir::Dropins("run-.scope".into()))
-        );
-        assert_eq!(dirs.get(&(1, 5)), None);
-        assert_eq!(dirs.get(&(1, 6)), None);
+        let what = |id| dirs.get(&id).map(|(w, _)| w.clone());
+        assert_eq!(what((1, 2)), Some(UnitDir::Units));
+        assert_eq!(what((1, 3)), Some(UnitDir::Dropins("app.service".into())));
+        assert_eq!(what((1, 4)), Some(UnitDir::Dropins("run-.scope".into())));
+        assert_eq!(what((1, 5)), None);
+        assert_eq!(what((1, 6)), None);
     }
 }

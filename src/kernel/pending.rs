@@ -3,12 +3,13 @@
 //! `expected` and the cgroups bound pending.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use libbpf_rs::{MapCore, MapFlags, MapHandle};
 
 use super::skel::types::{ua_expect, ua_file_id, ua_unit_dir};
-use super::{abi, bytes, kernel_dev, Kernel};
+use super::{abi, bytes, Kernel};
 
 /// A mark (bpf/unitarmor.h: UA_BIND_PENDING in `expected`), and a cgroup bound pending (the
 /// same bit in `bound`).
@@ -73,28 +74,32 @@ pub fn monotonic_ns() -> u64 {
 }
 
 impl Kernel {
-    /// Makes `dirs` (device and inode as `stat` gives them) the directories whose writes make
-    /// pending marks; `current` is what was written last time, and becomes `dirs`.
+    /// Makes `dirs` (by device and inode as `stat` gives them, each with its path) the
+    /// directories whose writes make pending marks; `current` is what was written last time
+    /// (with the device number the programs see), and becomes `dirs`.
     pub fn set_unit_dirs(
         &self,
-        current: &mut HashMap<(u64, u64), UnitDir>,
-        dirs: HashMap<(u64, u64), UnitDir>,
+        current: &mut HashMap<(u64, u64), (UnitDir, u32)>,
+        dirs: HashMap<(u64, u64), (UnitDir, PathBuf)>,
     ) {
         let m = &self.skel.maps.unit_dirs;
-        let key = |&(dev, ino): &(u64, u64)| ua_file_id {
-            ino,
-            dev: kernel_dev(dev),
-            pad: 0,
-        };
-        for id in current.keys().filter(|id| !dirs.contains_key(id)) {
-            let _ = m.delete(bytes(&key(id)));
+        let key = |dev: u32, ino: u64| ua_file_id { ino, dev, pad: 0 };
+        for (&(_, ino), (_, dev)) in current.iter().filter(|(id, _)| !dirs.contains_key(id)) {
+            let _ = m.delete(bytes(&key(*dev, ino)));
         }
-        for (id, what) in &dirs {
-            if current.get(id) == Some(what) {
-                continue;
+        let mut mounts = None;
+        let mut next = HashMap::new();
+        for (id, (what, path)) in dirs {
+            if let Some((was, dev)) = current.get(&id) {
+                if *was == what {
+                    next.insert(id, (what, *dev));
+                    continue;
+                }
             }
+            let mounts = mounts.get_or_insert_with(super::mount_devs);
+            let dev = super::superblock_dev(&path, id.0, mounts);
             let mut value = ua_unit_dir::default();
-            match what {
+            match &what {
                 UnitDir::Units => value.kind = UNITS,
                 UnitDir::Dropins(name) => {
                     value.kind = DROPINS;
@@ -106,9 +111,13 @@ impl Kernel {
                     }
                 }
             }
-            let _ = m.update(bytes(&key(id)), bytes(&value), MapFlags::ANY);
+            if m.update(bytes(&key(dev, id.1)), bytes(&value), MapFlags::ANY)
+                .is_ok()
+            {
+                next.insert(id, (what, dev));
+            }
         }
-        *current = dirs;
+        *current = next;
     }
 
     /// A handle for [`write_alive`] from a thread of its own.
