@@ -62,6 +62,8 @@ static long scan_byte(__u32 i, struct scan_ctx *ctx)
 		return 1;
 	}
 	if (c == '/') {
+		s->scan.prev = s->scan.leaf;
+		s->scan.slash = i;
 		s->scan.leaf = i + 1;
 		s->scan.at = 0;
 		s->scan.dot = 0;
@@ -98,6 +100,7 @@ static __always_inline bool template_key(struct scratch *s)
 
 	clear_key(s);
 	s->scan.leaf = s->scan.at = s->scan.dot = s->scan.out = s->scan.dashes = 0;
+	s->scan.prev = s->scan.slash = 0;
 	s->scan.end = UA_CGROUP_PATH_MAX;
 	bpf_loop(UA_CGROUP_PATH_MAX, scan_byte, &ctx, 0);
 	/* systemd escapes a unit's cgroup name with a leading '_' (cg_escape). */
@@ -125,12 +128,19 @@ static __always_inline bool unit_key(struct scratch *s)
 	return true;
 }
 
+/* `e`, unless it is a pending mark (pending.h) and the unit may not wait: a mark then counts as
+ * no entry. */
+static __always_inline struct ua_expect *honored(struct ua_expect *e, bool may_wait)
+{
+	return e && (e->flags & UA_BIND_PENDING) && (!may_wait || mark_stale(e)) ? NULL : e;
+}
+
 /* After unit_key() found no unit of that name: the policy of the longest dashed prefix of the
  * name that has one (`/x.slice/run-u7.scope` looks up `run-.scope`), or NULL. systemd applies
  * `run-.scope.d` to every such unit, transient ones included, whose names are chosen at run
  * time (`systemd-run --scope`, container engines' `docker-ID.scope`); the daemon writes each
  * prefix's policy (with the shorter prefixes' rules merged in) under that key. */
-static __always_inline struct ua_expect *prefix_policy(struct scratch *s)
+static __always_inline struct ua_expect *prefix_policy(struct scratch *s, bool may_wait)
 {
 	struct scan_ctx ctx = { .s = s };
 	struct ua_expect *exp;
@@ -148,11 +158,54 @@ static __always_inline struct ua_expect *prefix_policy(struct scratch *s)
 		s->scan.out = 0;
 		s->scan.at = dash; /* copy_byte(): the name up to the dash, then the suffix */
 		bpf_loop(UA_CGROUP_PATH_MAX - 1, copy_byte, &ctx, 0);
-		exp = bpf_map_lookup_elem(&expected, s->template_key);
+		exp = honored(bpf_map_lookup_elem(&expected, s->template_key), may_wait);
 		if (exp)
 			return exp;
 	}
 	return NULL;
+}
+
+static long copy_range(__u32 i, struct scan_ctx *ctx)
+{
+	struct scratch *s = ctx->s;
+	__u32 from = s->scan.from + i;
+
+	if (from >= s->scan.to || i >= UA_CGROUP_PATH_MAX)
+		return 1;
+	s->template_key[i & (UA_CGROUP_PATH_MAX - 1)] =
+		s->cgroup_path[from & (UA_CGROUP_PATH_MAX - 1)];
+	return 0;
+}
+
+/* Looks up the bytes [from, to) of the cgroup path as a name: a pending mark under it, or NULL
+ * (a unit is never bound to a real entry found so). */
+static __always_inline struct ua_expect *pending_under(struct scratch *s, __u32 from, __u32 to)
+{
+	struct scan_ctx ctx = { .s = s };
+	struct ua_expect *e;
+
+	if (from >= to || to >= UA_CGROUP_PATH_MAX)
+		return NULL;
+	clear_key(s);
+	s->scan.from = from;
+	s->scan.to = to;
+	bpf_loop(UA_CGROUP_PATH_MAX - 1, copy_range, &ctx, 0);
+	e = bpf_map_lookup_elem(&expected, s->template_key);
+	return e && (e->flags & UA_BIND_PENDING) && !mark_stale(e) ? e : NULL;
+}
+
+/* After a unit found no entry of its own: a pending mark (pending.h) of its type's drop-ins
+ * (`service` for `service.d/`) or of the slice it is in (`app.slice` for `app.slice.d/`), whose
+ * files armor it too. */
+static __always_inline struct ua_expect *pending_around(struct scratch *s)
+{
+	struct ua_expect *e = NULL;
+
+	if (s->scan.dot > s->scan.leaf)
+		e = pending_under(s, s->scan.dot + 1, s->scan.end);
+	if (!e)
+		e = pending_under(s, s->scan.prev, s->scan.slash);
+	return e;
 }
 
 /* Whether the NUL-terminated cgroup path of n bytes (NUL included) ends in "/`name`" (`len`
@@ -221,26 +274,31 @@ int BPF_PROG(ua_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 	 * container's) is not bound, and so cannot fill `bound`. */
 	if (!exp && (bpf_get_current_pid_tgid() >> 32) == 1 &&
 	    !(parent && !(parent->flags & UA_BIND_SLICE))) {
+		/* A pending mark (pending.h) holds the unit back only while a daemon runs to let
+		 * it go, for 30 s at most, and never the units the daemon needs; a mark not
+		 * honored is passed over, and the lookups go on. */
+		bool may_wait = !never_waits(s->cgroup_path, n) && daemon_alive();
+
 		if (template_key(s)) {
-			exp = bpf_map_lookup_elem(&expected, s->template_key);
+			exp = honored(bpf_map_lookup_elem(&expected, s->template_key), may_wait);
 			/* Or the instance by its own name (a pending mark: pending.h). */
 			if (!exp && unit_key(s))
-				exp = bpf_map_lookup_elem(&expected, s->template_key);
+				exp = honored(bpf_map_lookup_elem(&expected, s->template_key),
+					      may_wait);
+			if (!exp && may_wait)
+				exp = pending_around(s);
 		}
 		/* Likewise any other armored unit, by its name, wherever a Slice= set at run time
 		 * puts it (a transient scope or service: `systemd-run --scope --slice=...`). A unit
 		 * name is unique in the service manager, whatever its slice. */
 		else if (!is_slice(s->cgroup_path, n) && unit_key(s)) {
-			exp = bpf_map_lookup_elem(&expected, s->template_key);
+			exp = honored(bpf_map_lookup_elem(&expected, s->template_key), may_wait);
 			if (!exp)
-				exp = prefix_policy(s);
+				exp = prefix_policy(s, may_wait);
+			if (!exp && may_wait)
+				exp = pending_around(s);
 		}
 	}
-	/* A pending mark (pending.h) holds the unit back only while a daemon runs to let it go,
-	 * and never the units the daemon needs. */
-	if (exp && (exp->flags & UA_BIND_PENDING) &&
-	    (never_waits(s->cgroup_path, n) || !daemon_alive()))
-		exp = NULL;
 	if (exp) {
 		b.policy = exp->policy;
 		b.flags = exp->flags;

@@ -350,8 +350,12 @@ int BPF_PROG(ua_path_truncate, const struct path *path)
 SEC("lsm/file_truncate")
 int BPF_PROG(ua_file_truncate, struct file *file)
 {
-	return decide(UA_CLASS_WRITE, UA_OP_TRUNCATE, BPF_CORE_READ(file, f_path.mnt),
-		      BPF_CORE_READ(file, f_path.dentry));
+	struct dentry *dentry = BPF_CORE_READ(file, f_path.dentry);
+	int err = decide(UA_CLASS_WRITE, UA_OP_TRUNCATE, BPF_CORE_READ(file, f_path.mnt), dentry);
+
+	if (!err)
+		note_unit_write(BPF_CORE_READ(dentry, d_parent), dentry, NULL);
+	return err;
 }
 
 SEC("lsm/path_chmod")

@@ -331,6 +331,10 @@ struct scratch {
 	 * the code that tests them dropped as dead. */
 	struct {
 		__u32 leaf;  /* first byte of the last component */
+		__u32 prev;  /* first byte of the one before it */
+		__u32 slash; /* the '/' before the last component */
+		__u32 from;  /* copy_range(): the bytes [from, to) */
+		__u32 to;
 		__u32 at;    /* its first '@', or 0 */
 		__u32 dot;   /* its last '.', or 0 */
 		__u32 end;   /* the NUL */

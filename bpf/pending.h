@@ -44,6 +44,14 @@ static __always_inline bool daemon_alive(void)
 	return alive && bpf_ktime_get_ns() <= *alive;
 }
 
+/* Whether a pending mark was last written or closed 30 s or more ago: it holds nothing any
+ * more (a count that missed a close, a daemon too busy to clear it), as the daemon clears
+ * such marks at its next tick. */
+static __always_inline bool mark_stale(struct ua_expect *e)
+{
+	return bpf_ktime_get_ns() > e->stamp + UA_PENDING_HELD_NS;
+}
+
 /* Marks the unit that a write of `entry` in directory `dir` belongs to, if `dir` is a unit or
  * drop-in directory. `written` is the file's inode if it was opened for writing (NULL for a
  * name made, linked or renamed): the mark then counts it until the file is freed. */

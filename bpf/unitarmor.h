@@ -372,6 +372,9 @@ struct ua_accept {
  * so that the daemon looks for them only when there are new ones. */
 #define UA_PENDING_ALIVE 0
 #define UA_PENDING_MADE 1
+/* How long a pending mark holds units after its last write or close (src/kernel/pending.rs:
+ * WRITERS_HELD_NS). */
+#define UA_PENDING_HELD_NS 30000000000ULL
 
 /* counters: unit tree root -> events the ring buffer had no room for (or that were shed, see
  * UA_FAIR_BURST), and the policy they were decided by (the daemon attributes them to its unit

@@ -382,12 +382,15 @@ async fn answering<F: Future>(
     fut: F,
 ) -> F::Output {
     tokio::pin!(fut);
+    // Units waiting for the daemon (pending.rs) are let go meanwhile too.
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
             out = &mut fut => return out,
             Some(req) = sync::next(sync_rx) => {
                 d.answer_sync(req, sync_rx);
             }
+            _ = tick.tick() => d.pending_tick(),
         }
     }
 }

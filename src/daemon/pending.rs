@@ -129,10 +129,12 @@ impl Daemon {
     /// its unit's files are still pending, and continues its tasks.
     fn let_waiting_go(&mut self) {
         let bindings = self.kernel.bindings();
-        let roots: Vec<u64> = bindings
-            .iter()
-            .filter(|(cgid, b)| b.flags & BIND_PENDING != 0 && b.root == **cgid)
-            .map(|(cgid, _)| *cgid)
+        // The trees with a cgroup waiting: a sub-cgroup made while its root was being let go
+        // waits under a root that no longer does.
+        let roots: std::collections::BTreeSet<u64> = bindings
+            .values()
+            .filter(|b| b.flags & BIND_PENDING != 0)
+            .map(|b| b.root)
             .collect();
         self.pending.waiting.clear();
         for root in roots {
@@ -146,7 +148,12 @@ impl Daemon {
                 continue;
             };
             let path = full.strip_prefix(CGROUP_ROOT).unwrap_or(&full).to_string();
-            match self.binding_now(&path) {
+            let now = match bindings.get(&root) {
+                Some(b) if b.flags & BIND_PENDING != 0 => self.binding_now(&path),
+                Some(b) => Some((b.policy, 0)),
+                None => None,
+            };
+            match now {
                 Some((_, flags)) if flags & BIND_PENDING != 0 => {
                     self.pending.waiting.insert(root);
                     continue;
@@ -193,8 +200,8 @@ impl Daemon {
 
     /// What a cgroup PID 1 makes at `path` is bound to now, looked up as the cgroup_mkdir
     /// program does (bpf/binding.h): by path in `expected`; then an instance by its template's
-    /// name and its own, any other unit by its name and its dashed prefixes; else the policy
-    /// of an armored slice it is in.
+    /// name and its own, any other unit by its name and its dashed prefixes; a pending mark of
+    /// its type or its slice; else the policy of an armored slice it is in.
     fn binding_now(&self, path: &str) -> Option<(u32, u32)> {
         if let Some(found) = self.kernel.expected_at(path) {
             return Some(found);
@@ -204,6 +211,17 @@ impl Daemon {
         if let Some(found) = keys_by_name(name)
             .into_iter()
             .find_map(|key| self.kernel.expected_at(&key))
+        {
+            return Some(found);
+        }
+        // Still a mark of its type's drop-ins or of its slice's: it waits for them too.
+        let kind = name.rsplit_once('.').map(|(_, kind)| kind);
+        let slice = parent.rsplit('/').next().filter(|p| !p.is_empty());
+        if let Some(found) = [kind, slice]
+            .into_iter()
+            .flatten()
+            .filter_map(|key| self.kernel.expected_at(key))
+            .find(|(_, flags)| flags & BIND_PENDING != 0)
         {
             return Some(found);
         }
@@ -274,9 +292,12 @@ fn continue_tasks(path: &str, all: bool) {
             continue;
         };
         for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-            if all || stopped(pid) {
-                // SAFETY: a plain system call.
-                unsafe { libc::kill(pid, libc::SIGCONT) };
+            // SAFETY: a plain system call.
+            if (all || stopped(pid)) && unsafe { libc::kill(pid, libc::SIGCONT) } != 0 {
+                let e = std::io::Error::last_os_error();
+                if e.raw_os_error() != Some(libc::ESRCH) {
+                    warn!("cannot continue process {pid} of {path}: {e}");
+                }
             }
         }
     }

@@ -188,9 +188,6 @@ impl Kernel {
         // The set-up marks are kept across daemons: a unit PID 1 is setting up while a new
         // daemon replaces the pins keeps its mark, and the marks' map is never freed while
         // programs may be creating marks in it.
-        // Cgroups the earlier daemon left waiting (bpf/pending.h): their tasks may be stopped,
-        // and this daemon continues them once it has bound what it binds.
-        let inherited = pending::waiting_in_pinned(&Path::new(PIN_DIR).join("maps/bound"));
         let marks = Path::new(PIN_DIR).join("maps/task_marks");
         if marks.exists() {
             if let Err(e) = open.maps.task_marks.reuse_pinned_map(&marks) {
@@ -229,7 +226,7 @@ impl Kernel {
             peers: Default::default(),
             decided_on: false,
             tables_epoch: Default::default(),
-            released: std::cell::RefCell::new(inherited),
+            released: Default::default(),
         };
         kernel.write_config()?;
         kernel.note_executor()?;
@@ -418,6 +415,14 @@ impl Kernel {
     /// daemon pinned. The new links are already attached, so replacing a pin never leaves a
     /// moment without enforcement: the old link detaches only when its pin goes.
     pub fn pin(&mut self) -> Result<()> {
+        // Cgroups the earlier daemon left waiting (bpf/pending.h): their tasks may be stopped,
+        // and this daemon continues them. Read last thing before its maps are unpinned (its
+        // programs run, and may bind more, until then).
+        self.released
+            .borrow_mut()
+            .extend(pending::waiting_in_pinned(
+                &Path::new(PIN_DIR).join("maps/bound"),
+            ));
         let links_dir = Path::new(PIN_DIR).join("links");
         let maps_dir = Path::new(PIN_DIR).join("maps");
         for dir in [&links_dir, &maps_dir] {

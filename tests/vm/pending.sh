@@ -83,6 +83,16 @@ timeout 60 systemctl start armor-pend-inslice.service
 check "[in an armored slice, written and started at once] the slice's rule holds" \
   read_failed armor-pend-inslice
 
+# A slice's new drop-in armors a unit in it that was read before: the unit started the moment the
+# slice's drop-in is written waits for it too.
+printf '%s\n' "$reader" 'Slice=armor-pend2.slice' >/etc/systemd/system/armor-pend-sl2.service
+unit armor-pend2.slice '[Slice]'
+systemctl daemon-reload
+dropin armor-pend2.slice armor.conf "$rule"
+timeout 60 systemctl start armor-pend-sl2.service
+check "[slice's drop-in written, unit started at once] the slice's rule holds" \
+  read_failed armor-pend-sl2
+
 # A write that is refused leaves nothing that holds a unit back: an unprivileged user's, and an
 # armored unit's (unit files are a protection). Nothing then reads the files again (no inotify
 # event), so a mark left behind would hold the victim's start until its timeout.
