@@ -52,6 +52,17 @@ static __always_inline bool mark_stale(struct ua_expect *e)
 	return bpf_ktime_get_ns() > e->stamp + UA_PENDING_HELD_NS;
 }
 
+/* Counts a mark made: the daemon looks for marks to clear only when this has moved or it left
+ * some last time. */
+static __always_inline void count_mark(void)
+{
+	__u32 key = UA_PENDING_MARKS;
+	__u64 *count = bpf_map_lookup_elem(&pending_state, &key);
+
+	if (count)
+		__sync_fetch_and_add(count, 1);
+}
+
 /* Marks the unit that a write of `entry` in directory `dir` belongs to, if `dir` is a unit or
  * drop-in directory. `written` is the file's inode if it was opened for writing (NULL for a
  * name made, linked or renamed): the mark then counts it until the file is freed. */
@@ -122,11 +133,15 @@ static __noinline int note_unit_write(struct dentry *dir, struct dentry *entry,
 	}
 	mark.stamp = now;
 	mark.writers = w ? 1 : 0;
-	if (bpf_map_update_elem(&expected, key, &mark, BPF_NOEXIST)) {
+	if (!bpf_map_update_elem(&expected, key, &mark, BPF_NOEXIST)) {
+		count_mark();
+	} else {
 		e = bpf_map_lookup_elem(&expected, key);
 		/* Cleared by the daemon in between: once more. */
-		if (!e && !bpf_map_update_elem(&expected, key, &mark, BPF_NOEXIST))
+		if (!e && !bpf_map_update_elem(&expected, key, &mark, BPF_NOEXIST)) {
+			count_mark();
 			goto counted;
+		}
 		/* The name has a policy (a changed one is in force after the daemon's pass), or the
 		 * map is full. */
 		if (!e || !(e->flags & UA_BIND_PENDING))

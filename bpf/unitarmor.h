@@ -369,9 +369,11 @@ struct ua_accept {
 
 /* pending_state: [0] the monotonic time (ns) until which the daemon is known to run (it
  * writes it every second: marks are made only then); [1] how many cgroups were bound pending,
- * so that the daemon looks for them only when there are new ones. */
+ * [2] how many marks were made, so that the daemon looks for them only when there are new
+ * ones. */
 #define UA_PENDING_ALIVE 0
 #define UA_PENDING_MADE 1
+#define UA_PENDING_MARKS 2 /* how many pending marks were made */
 /* How long a pending mark holds units after its last write or close (src/kernel/pending.rs:
  * WRITERS_HELD_NS). */
 #define UA_PENDING_HELD_NS 30000000000ULL

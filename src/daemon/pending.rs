@@ -33,6 +33,11 @@ pub(super) struct Pending {
     dirs: HashMap<(u64, u64), (UnitDir, u32)>,
     /// The programs' count of cgroups bound pending, as last seen.
     made: u64,
+    /// The programs' count of marks made when the daemon last looked for marks, and how
+    /// many it left then: with no new ones and none left, there is nothing to look for (the
+    /// look reads every entry of `expected`).
+    marks_seen: u64,
+    marks_left: usize,
     /// Cgroups (unit roots) bound pending whose unit's files were not read yet.
     waiting: HashSet<u64>,
     /// Cgroups let go recently (path), and how many more ticks to continue their stopped
@@ -91,26 +96,45 @@ impl Daemon {
     /// After a pass over the files that began at `began` (monotonic ns): clears the marks it
     /// read and lets go the cgroups that waited for them.
     pub(super) fn settle_pending(&mut self, began: u64) {
-        self.kernel.clear_marks(Clear::ReadBy(began));
-        self.let_waiting_go();
+        self.clear_marks(Clear::ReadBy(began));
+        self.let_go_if_needed();
     }
 
     /// Every second: cgroups bound pending since the last look, or still waiting, are looked
     /// at; tasks of cgroups let go recently that are stopped are continued again.
     pub(super) fn pending_tick(&mut self) {
         self.publish_unit_dirs();
-        self.kernel
-            .clear_marks(Clear::Stale(pending::monotonic_ns()));
-        let made = self.kernel.pending_made();
-        if made != self.pending.made || !self.pending.waiting.is_empty() {
-            self.pending.made = made;
-            self.let_waiting_go();
-        }
+        self.clear_marks(Clear::Stale(pending::monotonic_ns()));
+        self.let_go_if_needed();
         for (path, left) in &mut self.pending.let_go {
             continue_tasks(path, false);
             *left -= 1;
         }
         self.pending.let_go.retain(|(_, left)| *left > 0);
+    }
+
+    /// Lets waiting cgroups go if there may be any: cgroups were bound pending since the last
+    /// look, some still waited then, or one was bound or unbound since (each look reads all of
+    /// `bound`).
+    fn let_go_if_needed(&mut self) {
+        let made = self.kernel.pending_made();
+        if made != self.pending.made
+            || !self.pending.waiting.is_empty()
+            || self.kernel.has_released()
+        {
+            self.pending.made = made;
+            self.let_waiting_go();
+        }
+    }
+
+    /// Clears the marks `which` says, unless none was made since the last look left none.
+    fn clear_marks(&mut self, which: Clear) {
+        let made = self.kernel.marks_made();
+        if made == self.pending.marks_seen && self.pending.marks_left == 0 {
+            return;
+        }
+        self.pending.marks_seen = made;
+        self.pending.marks_left = self.kernel.clear_marks(which);
     }
 
     /// The daemon stops: no more marks, and nothing waits for a daemon that is gone.

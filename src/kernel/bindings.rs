@@ -177,6 +177,12 @@ impl Kernel {
         }
     }
 
+    /// Whether a cgroup bound pending was bound or unbound since the last
+    /// [`Kernel::take_released`].
+    pub fn has_released(&self) -> bool {
+        !self.released.borrow().is_empty()
+    }
+
     /// The cgroups bound pending that were bound or unbound since the last call.
     pub fn take_released(&self) -> Vec<u64> {
         std::mem::take(&mut self.released.borrow_mut())

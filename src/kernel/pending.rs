@@ -21,6 +21,7 @@ const WRITERS_HELD_NS: u64 = 30_000_000_000;
 
 const ALIVE: u32 = 0;
 const MADE: u32 = 1;
+const MARKS: u32 = 2;
 const UNITS: u32 = 1;
 const DROPINS: u32 = 2;
 
@@ -127,21 +128,30 @@ impl Kernel {
 
     /// Cgroups bound pending so far (a count the programs keep).
     pub fn pending_made(&self) -> u64 {
+        self.pending_count(MADE)
+    }
+
+    /// Pending marks made so far (a count the programs keep).
+    pub fn marks_made(&self) -> u64 {
+        self.pending_count(MARKS)
+    }
+
+    fn pending_count(&self, which: u32) -> u64 {
         self.skel
             .maps
             .pending_state
-            .lookup(bytes(&MADE), MapFlags::ANY)
+            .lookup(bytes(&which), MapFlags::ANY)
             .ok()
             .flatten()
             .and_then(|v| abi::read_pod::<u64>(&v))
             .unwrap_or(0)
     }
 
-    /// Removes the pending marks `which` says, and returns how many.
+    /// Removes the pending marks `which` says; returns how many marks are left.
     pub fn clear_marks(&self, which: Clear) -> usize {
         let m = &self.skel.maps.expected;
         let mark = |v: &[u8]| abi::read_pod::<ua_expect>(v).filter(|e| e.flags & BIND_PENDING != 0);
-        let mut cleared = 0;
+        let mut left = 0;
         for key in m.keys() {
             let Some(e) = m
                 .lookup(&key, MapFlags::ANY)
@@ -152,6 +162,7 @@ impl Kernel {
                 continue;
             };
             if !which.clears(&e) {
+                left += 1;
                 continue;
             }
             // Taken in one step, and put back if a write refreshed it since it was read: a
@@ -161,11 +172,10 @@ impl Kernel {
             };
             if mark(&v).is_some_and(|e| !which.clears(&e)) {
                 let _ = m.update(&key, &v, MapFlags::NO_EXIST);
-                continue;
+                left += 1;
             }
-            cleared += 1;
         }
-        cleared
+        left
     }
 
     /// What `expected` says for `key` (a cgroup path or a unit's name): policy and flags.
