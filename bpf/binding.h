@@ -170,10 +170,10 @@ static long copy_range(__u32 i, struct scan_ctx *ctx)
 	struct scratch *s = ctx->s;
 	__u32 from = s->scan.from + i;
 
-	if (from >= s->scan.to || i >= UA_CGROUP_PATH_MAX)
+	if (from >= s->scan.to)
 		return 1;
-	s->template_key[i & (UA_CGROUP_PATH_MAX - 1)] =
-		s->cgroup_path[from & (UA_CGROUP_PATH_MAX - 1)];
+	/* BOUND(): the compiler would drop a plain mask after the test above. */
+	s->template_key[BOUND(i, 255)] = s->cgroup_path[BOUND(from, 255)];
 	return 0;
 }
 
