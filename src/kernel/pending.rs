@@ -97,8 +97,8 @@ impl Kernel {
                     continue;
                 }
             }
-            let mounts = mounts.get_or_insert_with(super::mount_devs);
-            let dev = super::superblock_dev(&path, id.0, mounts);
+            let mounts = mounts.get_or_insert_with(super::identity::mount_devs);
+            let dev = super::identity::superblock_dev(&path, id.0, mounts);
             let mut value = ua_unit_dir::default();
             match &what {
                 UnitDir::Units => value.kind = UNITS,
