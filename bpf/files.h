@@ -23,7 +23,8 @@
  * - misc devices (10) that make the kernel open or map disks, or dump memory: device-mapper's
  *   control (236: a table that points a volume at any sector), /dev/snapshot (231: the
  *   hibernation image, all memory), /dev/btrfs-control (234), the MPT HBA controls (220-222);
- * - the passthrough drivers' run-time majors in raw_majors (/dev/nvme*, /dev/ng*, /dev/bsg/...).
+ * - the passthrough drivers' run-time majors in raw_majors (/dev/nvme*, /dev/ng*, /dev/bsg/...),
+ *   and the misc devices of run-time minors in raw_misc (/dev/nvme-fabrics).
  * Decided by type and number, so a device node made elsewhere with mknod is the same device. */
 static __always_inline bool raw_device(struct inode *inode)
 {
@@ -38,8 +39,14 @@ static __always_inline bool raw_device(struct inode *inode)
 		return false;
 	if (major == 1)
 		return minor == 1 || minor == 2 || minor == 4;
-	if (major == 10)
-		return minor == 236 || minor == 231 || minor == 234 || (minor >= 220 && minor <= 222);
+	if (major == 10) {
+		if (minor == 236 || minor == 231 || minor == 234 || (minor >= 220 && minor <= 222))
+			return true;
+		if (minor > UA_MISC_HIGH)
+			minor = UA_MISC_HIGH;
+		run_time = bpf_map_lookup_elem(&raw_misc, &minor);
+		return run_time && *run_time;
+	}
 	if (major == 21 || major == 90)
 		return true;
 	run_time = bpf_map_lookup_elem(&raw_majors, &major);
@@ -104,6 +111,38 @@ int BPF_PROG(ua_register_chrdev, unsigned int major, unsigned int baseminor, uns
 {
 	if (ret >= 0)
 		note_region(name, major ? major : (__u32)ret);
+	return 0;
+}
+
+/* Whether `n` is the name of a misc device with a run-time minor that hands a disk over:
+ * nvme-fabrics, where a connect string makes the kernel attach an NVMe disk served from an
+ * address the writer names (NVMe over TCP from the unit's own listener), which root outside
+ * the unit may then mount. src/kernel/devices.rs holds the same list. */
+static __always_inline bool passthrough_misc(const char n[REGION_NAME_MAX])
+{
+	/* Spelled out: a second constant array in .rodata next to passthrough_region's gets BTF
+	 * the kernel rejects (overlapping offsets), and with it every map. */
+	return n[0] == 'n' && n[1] == 'v' && n[2] == 'm' && n[3] == 'e' && n[4] == '-' &&
+	       n[5] == 'f' && n[6] == 'a' && n[7] == 'b' && n[8] == 'r' && n[9] == 'i' &&
+	       n[10] == 'c' && n[11] == 's' && !n[12];
+}
+
+/* A misc device registered after the daemon started (its module loaded later): its minor,
+ * given out now, joins raw_misc before any device node of it can exist. */
+SEC("fexit/misc_register")
+int BPF_PROG(ua_misc_register, struct miscdevice *misc, int ret)
+{
+	char n[REGION_NAME_MAX] = {};
+	__u32 minor;
+	__u8 one = 1;
+
+	if (ret || bpf_probe_read_kernel_str(n, sizeof(n), BPF_CORE_READ(misc, name)) <= 0 ||
+	    !passthrough_misc(n))
+		return 0;
+	minor = BPF_CORE_READ(misc, minor);
+	if (minor > UA_MISC_HIGH)
+		minor = UA_MISC_HIGH;
+	bpf_map_update_elem(&raw_misc, &minor, &one, BPF_ANY);
 	return 0;
 }
 

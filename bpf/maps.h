@@ -52,6 +52,18 @@ struct {
 	__type(value, __u8);
 } raw_majors SEC(".maps");
 
+/* Misc minor -> 1 for the misc devices with a dynamic minor that hand a disk over
+ * (files.h, passthrough_misc): filled like raw_majors, from /proc/misc and as such a device
+ * registers later. Dynamic misc minors are below 256 until the kernel's 128 run out; a listed
+ * device given a minor of 256 or more sets entry UA_MISC_HIGH, which refuses every misc minor
+ * from 256 on (fail closed: the array cannot name each of them). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, UA_MISC_HIGH + 1);
+	__type(key, __u32);
+	__type(value, __u8);
+} raw_misc SEC(".maps");
+
 /* (policy, cgroup id of another unit's own cgroup) -> UA_PEER_* bits: the units a policy's
  * `allow signal` and `allow ptrace` rules name, kept current by the daemon as they restart. */
 struct {

@@ -230,6 +230,8 @@ struct ua_peer_key {
 #define UA_PEER_SIGNAL 1 /* `allow signal UNIT`: signals and priorities */
 #define UA_PEER_PTRACE 2 /* `allow ptrace UNIT` */
 #define UA_PEERS_MAX 4096
+/* raw_misc's last entry: it stands for every misc minor from 256 on (maps.h). */
+#define UA_MISC_HIGH 256
 /* Cgroup levels looked at above a target process for a peer unit's own cgroup. */
 #define UA_PEER_DEPTH 8
 

@@ -133,6 +133,11 @@ struct fs_struct {
 	struct path root;
 };
 
+struct miscdevice {
+	int minor;
+	const char *name;
+};
+
 struct ns_common {
 	unsigned int inum;
 };

@@ -203,9 +203,10 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
     for hook in &d.kernel.missing_hooks {
         if *hook == "alloc_chrdev_region" {
             warn!(
-                "this kernel's BTF has no alloc_chrdev_region or __register_chrdev function to \
-                 trace: passthrough devices (NVMe, bsg, RAID controllers) of drivers loaded \
-                 after the daemon started are not refused"
+                "this kernel's BTF has no alloc_chrdev_region, __register_chrdev or \
+                 misc_register function to trace: passthrough devices (NVMe, bsg, RAID \
+                 controllers, nvme-fabrics) of drivers loaded after the daemon started are not \
+                 refused"
             );
             continue;
         }

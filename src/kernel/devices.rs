@@ -3,7 +3,8 @@
 //! to user space whole: VFIO groups and devices, UIO, ublk servers' ends): read from
 //! `/proc/devices` so that the programs refuse opening them (bpf/files.h, `raw_device`).
 //! Drivers that register later are caught in the kernel (`ua_chrdev_region`,
-//! `ua_register_chrdev`).
+//! `ua_register_chrdev`). Misc devices that hand a disk over and get their minor at run time
+//! (`/dev/nvme-fabrics`) are read from `/proc/misc` the same way (`ua_misc_register`).
 
 /// Names of the character device regions of passthrough drivers, as `/proc/devices` lists
 /// them; bpf/files.h's `passthrough_region` holds the same list.
@@ -28,6 +29,35 @@ pub const PASSTHROUGH_REGIONS: [&str; 14] = [
     "ublk-char",
     "vduse",
 ];
+
+/// Names of the misc devices with a run-time minor that hand a disk over, as `/proc/misc`
+/// lists them; bpf/files.h's `passthrough_misc` holds the same list. A connect string written
+/// to nvme-fabrics attaches an NVMe disk served from an address the writer names.
+pub const PASSTHROUGH_MISC: [&str; 1] = ["nvme-fabrics"];
+
+/// `raw_misc`'s last index (bpf/unitarmor.h's UA_MISC_HIGH): it stands for every misc minor
+/// from this one on.
+pub const MISC_HIGH: u32 = 256;
+
+/// The `raw_misc` indexes of the listed misc devices in `proc_misc` (the text of `/proc/misc`,
+/// a minor and a name per line): their minors, with those of [`MISC_HIGH`] and above as
+/// [`MISC_HIGH`].
+pub fn passthrough_misc_minors(proc_misc: &str) -> Vec<u32> {
+    let mut minors = Vec::new();
+    for line in proc_misc.lines() {
+        let mut fields = line.split_whitespace();
+        let (Some(minor), Some(name), None) = (fields.next(), fields.next(), fields.next()) else {
+            continue;
+        };
+        if let Ok(minor) = minor.parse::<u32>() {
+            let index = minor.min(MISC_HIGH);
+            if PASSTHROUGH_MISC.contains(&name) && !minors.contains(&index) {
+                minors.push(index);
+            }
+        }
+    }
+    minors
+}
 
 /// The majors of the passthrough regions in `proc_devices` (the text of `/proc/devices`).
 pub fn passthrough_majors(proc_devices: &str) -> Vec<u32> {
@@ -86,6 +116,28 @@ Block devices:
         let mut m = passthrough_majors(DEVICES);
         m.sort();
         assert_eq!(m, vec![236, 237, 238, 239, 241, 242, 243, 245]);
+    }
+
+    #[test]
+    fn finds_nvme_fabrics_minor_in_proc_misc() {
+        let text = "242 nvme-fabrics\n236 device-mapper\n 60 fuse2\n123 vhost-net\n";
+        assert_eq!(passthrough_misc_minors(text), vec![242]);
+        assert!(passthrough_misc_minors("236 device-mapper\n").is_empty());
+    }
+
+    #[test]
+    fn high_misc_minors_share_the_last_index() {
+        assert_eq!(
+            passthrough_misc_minors("300 nvme-fabrics\n"),
+            vec![MISC_HIGH]
+        );
+        assert_eq!(
+            passthrough_misc_minors("256 nvme-fabrics\n"),
+            vec![MISC_HIGH]
+        );
+        assert_eq!(passthrough_misc_minors("255 nvme-fabrics\n"), vec![255]);
+        // A line that is not "minor name" is skipped.
+        assert!(passthrough_misc_minors("nvme-fabrics\nx nvme-fabrics\n").is_empty());
     }
 
     #[test]

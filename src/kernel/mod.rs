@@ -173,9 +173,11 @@ impl Kernel {
         }
         if !kernel_has_func(&btf, "alloc_chrdev_region")
             || !kernel_has_func(&btf, "__register_chrdev")
+            || !kernel_has_func(&btf, "misc_register")
         {
             open.progs.ua_chrdev_region.set_autoload(false);
             open.progs.ua_register_chrdev.set_autoload(false);
+            open.progs.ua_misc_register.set_autoload(false);
             missing_hooks.push("alloc_chrdev_region");
         }
         let traced = TRACED_FUNCS.iter().all(|f| kernel_has_func(&btf, f));
@@ -305,12 +307,13 @@ impl Kernel {
             &p.ua_inode_setattr
         };
         let traced = !self.missing_hooks.contains(&"mnt_want_write");
-        // Passthrough devices: the tracing program first, then what /proc/devices already
-        // lists, so that a driver registering in between is not missed.
+        // Passthrough devices: the tracing programs first, then what /proc/devices and
+        // /proc/misc already list, so that a driver registering in between is not missed.
         if !self.missing_hooks.contains(&"alloc_chrdev_region") {
             for (name, prog) in [
                 ("alloc_chrdev_region", &p.ua_chrdev_region),
                 ("__register_chrdev", &p.ua_register_chrdev),
+                ("misc_register", &p.ua_misc_register),
             ] {
                 let link = prog
                     .attach()
@@ -400,7 +403,8 @@ impl Kernel {
         self.attach_name_counters()
     }
 
-    /// Writes the majors of the passthrough devices `/proc/devices` lists into `raw_majors`.
+    /// Writes the majors of the passthrough devices `/proc/devices` lists into `raw_majors`,
+    /// and the minors of those `/proc/misc` lists into `raw_misc`.
     fn note_passthrough_devices(&self) -> Result<()> {
         let text = std::fs::read_to_string("/proc/devices").context("reading /proc/devices")?;
         for major in devices::passthrough_majors(&text) {
@@ -409,6 +413,14 @@ impl Kernel {
                 .raw_majors
                 .update(bytes(&major), bytes(&1u8), MapFlags::ANY)
                 .context("writing the raw_majors map")?;
+        }
+        let text = std::fs::read_to_string("/proc/misc").context("reading /proc/misc")?;
+        for minor in devices::passthrough_misc_minors(&text) {
+            self.skel
+                .maps
+                .raw_misc
+                .update(bytes(&minor), bytes(&1u8), MapFlags::ANY)
+                .context("writing the raw_misc map")?;
         }
         Ok(())
     }

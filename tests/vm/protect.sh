@@ -473,13 +473,15 @@ check "[runs-as-root] the NVMe driver loads again" modprobe nvme
 check "[runs-as-root] udev made /dev/ng0n1 again" eventually test -c /dev/ng0n1
 passthrough_devices "(the NVMe driver loaded after the daemon)"
 
-# Devices driven whole from user space: VFIO groups, UIO devices, ublk servers' ends. Their
-# drivers load after the daemon; their run-time majors must join the refused ones, and a node
-# made with mknod for each is refused in the armored unit, while the twin reaches the driver.
+# Devices driven whole from user space: VFIO groups, UIO devices, ublk servers' ends; and
+# nvme-fabrics, a misc device of a run-time minor (a connect string attaches a disk served from
+# an address the writer names). Their drivers load after the daemon; their run-time numbers
+# must join the refused ones, and a node made with mknod for each is refused in the armored
+# unit, while the twin reaches the driver.
 rm -f $A/pt-*
 # (Debian 12's kernel is built without ublk: Debian 13's has it.)
-pt_want="vfio uio"
-for mod in vfio uio ublk_drv vduse; do
+pt_want="vfio uio nvme-fabrics"
+for mod in vfio uio ublk_drv vduse nvme_fabrics; do
   case $mod in
     ublk_drv) region=ublk-char ;;
     vduse) region=vduse ;;
@@ -492,27 +494,41 @@ for mod in vfio uio ublk_drv vduse; do
   [ -n "$region" ] && pt_want="$pt_want $region"
   check "[runs-as-root] the $mod driver loads after the daemon" modprobe $mod
 done
-pt_nodes=0
-for name in vfio vfio-dev uio ublk-char vduse; do
-  major=$(awk -v n="$name" '/^Character devices:/ { c = 1; next } /:$/ { c = 0 } c && $2 == n { print $1 }' /proc/devices)
-  [ -n "$major" ] || continue
-  mknod "$A/pt-$name" c "$major" 0
-  pt_nodes=$((pt_nodes + 1))
-done
+# pt_nodes: a node in $A/pt-NAME for each passthrough region /proc/devices lists, and for
+# nvme-fabrics from /proc/misc.
+pt_nodes() {
+  local name major minor
+  rm -f $A/pt-*
+  for name in vfio vfio-dev uio ublk-char vduse; do
+    major=$(awk -v n="$name" '/^Character devices:/ { c = 1; next } /:$/ { c = 0 } c && $2 == n { print $1 }' /proc/devices)
+    [ -n "$major" ] || continue
+    mknod "$A/pt-$name" c "$major" 0
+  done
+  minor=$(awk '$2 == "nvme-fabrics" { print $1 }' /proc/misc)
+  [ -z "$minor" ] || mknod "$A/pt-nvme-fabrics" c 10 "$minor"
+}
 pt_listed() {
   local n
-  for n in $pt_want; do [ -c "$A/pt-$n" ] || { echo "no $n in /proc/devices"; return 1; }; done
+  for n in $pt_want; do [ -c "$A/pt-$n" ] || { echo "no $n in /proc/devices or /proc/misc"; return 1; }; done
 }
-check "[runs-as-root] /proc/devices lists $pt_want ($pt_nodes passthrough regions)" pt_listed
-check "armor-p-pt runs" run armor-p-pt
-check "armor-p-pt-twin runs" run armor-p-pt-twin
-for node in $A/pt-*; do
-  n=$(basename "$node")
-  denied armor-p-pt "$n" "runs-as-root: open a ${n#pt-} device node (major $((0x$(stat -c %t "$node")))), made with mknod)"
-  logged_record armor-p-pt UNITARMOR_PROTECTION=runs-as-root UNITARMOR_OPERATION=open-raw-device \
-    "UNITARMOR_PATH=$node"
-done
-rm -f $A/pt-*
+# pt_refused WHEN [logged]: armor-p-pt is refused every node, its twin reaches every driver;
+# with "logged", each refusal's record is in the journal (the first run's records would answer
+# for a second run's, so only the first looks).
+pt_refused() {
+  local node n
+  check "armor-p-pt runs $1" run armor-p-pt
+  check "armor-p-pt-twin runs $1" run armor-p-pt-twin
+  for node in $A/pt-*; do
+    n=$(basename "$node")
+    denied armor-p-pt "$n" "runs-as-root: open a ${n#pt-} device node ($((0x$(stat -c %t "$node"))):$((0x$(stat -c %T "$node"))), made with mknod) $1"
+    [ "${2:-}" = logged ] || continue
+    logged_record armor-p-pt UNITARMOR_PROTECTION=runs-as-root UNITARMOR_OPERATION=open-raw-device \
+      "UNITARMOR_PATH=$node"
+  done
+}
+pt_nodes
+check "[runs-as-root] /proc/devices and /proc/misc list $pt_want" pt_listed
+pt_refused "(drivers loaded after the daemon)" logged
 
 # MAINPID=: an armored notify unit names the daemon as its main process (PID 1 takes that from
 # root) and is stopped: PID 1 sends the daemon SIGTERM. Not refused (the message's contents are
@@ -530,5 +546,10 @@ daemon_back() {
 check "[MAINPID=] stopping the unit ended the daemon, and it is back under a new pid" eventually daemon_back
 check "[MAINPID=] the restarted daemon lists the armored units again" \
   wait_rules armor-p-files.service 1
+# The restarted daemon found the passthrough drivers already registered: it read their numbers
+# from /proc/devices and /proc/misc.
+pt_nodes
+pt_refused "(drivers registered before the daemon started)"
+rm -f $A/pt-*
 
 finish
