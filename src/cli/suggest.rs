@@ -11,6 +11,8 @@ use crate::learned::{Learned, Seen};
 use crate::policy::dropin::{self, Entry};
 use crate::policy::{Action, Class, Diagnostics, Policy};
 
+mod fold;
+
 /// A directory with at least this many files read in it, at least this deep, is allowed whole
 /// (`DIR/*`): locale data, certificates, a package's own files. Writes, programs and shallow
 /// directories (`/etc`, `/usr/bin`) are never folded: `allow write /etc/*` would allow
@@ -251,12 +253,15 @@ fn verify(text: &str, kept: usize, lines: &[String]) -> Result<()> {
 /// The objects of one class as rule arguments, each with the records it stands for.
 fn fold<'a>(class: &str, seen: &[&'a Seen]) -> BTreeMap<String, Vec<&'a Seen>> {
     let mut out: BTreeMap<String, Vec<&'a Seen>> = BTreeMap::new();
+    let paths = matches!(class, "read" | "write" | "exec");
+    let objects: Vec<&str> = seen.iter().map(|s| s.object.as_str()).collect();
+    let patterns = if paths {
+        fold::patterns(&objects, class != "exec")
+    } else {
+        BTreeMap::new()
+    };
     for s in seen {
-        let object = if matches!(class, "read" | "write" | "exec") {
-            own_pid_to_glob(&s.object)
-        } else {
-            s.object.clone()
-        };
+        let object = patterns.get(&s.object).unwrap_or(&s.object).clone();
         out.entry(object).or_default().push(s);
     }
     if class != "read" {
@@ -283,24 +288,6 @@ fn fold<'a>(class: &str, seen: &[&'a Seen]) -> BTreeMap<String, Vec<&'a Seen>> {
         folded.entry(key).or_default().extend(sources);
     }
     folded
-}
-
-/// `/proc/PID/FILE` (and `/proc/PID/task/TID/FILE`) with the numbers as `*`: the service's
-/// own process ids differ at every start. The same file of other processes is then allowed
-/// too: world-readable ones (`stat`, `cmdline`) are anyway, and those the kernel checks with
-/// ptrace rules (`environ`, `mem`) stay refused outside the unit by the `ptrace` protection.
-/// `/proc/PID` itself is kept as it is: `/proc/*` would be every file of `/proc`. Numbers
-/// elsewhere are kept as they are.
-fn own_pid_to_glob(path: &str) -> String {
-    let mut parts: Vec<&str> = path.split('/').collect();
-    let number = |c: &str| !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit());
-    if parts.len() > 3 && parts[1] == "proc" && number(parts[2]) {
-        parts[2] = "*";
-        if parts.len() > 5 && parts[3] == "task" && number(parts[4]) {
-            parts[4] = "*";
-        }
-    }
-    parts.join("/")
 }
 
 /// Whether `object` of `class` can be a rule's argument as it is. A path (or a unix socket's)

@@ -149,6 +149,77 @@ fn folding_never_widens_to_what_matters() {
     assert!(text.contains("# 1 objects not suggested"), "{text}");
 }
 
+/// What changes from one run, upgrade or process to the next is folded into `*`: versions in
+/// directories' names, numbered directories seen twice or more, and per-process names in
+/// temporary directories; never a whole shared name, a program's temporary name, or a
+/// user's own directory.
+#[test]
+fn runs_upgrades_and_processes_fold() {
+    let rs = [
+        ("read", "open", "/opt/app/1.2.3/lib/data"),
+        ("exec", "exec", "/usr/lib/python3.11/bin/tool"),
+        ("read", "open", "/etc/ssl/certs/ca-2.3.pem"),
+        ("read", "open", "/srv/app/runs/1/item"),
+        ("read", "open", "/srv/app/runs/2/item"),
+        ("read", "open", "/srv/app/keep/7/only"),
+        ("write", "create", "/tmp/app.Xa8Kd2"),
+        ("write", "create", "/tmp/app.q19ZrT"),
+        ("read", "open", "/tmp/app.Xa8Kd2"),
+        ("write", "create", "/run/app/app-4242.pid"),
+        ("write", "create", "/tmp/4242"),
+        ("write", "create", "/tmp/single.Qx7"),
+        ("exec", "exec", "/tmp/jit.Ab3dE9"),
+        ("exec", "exec", "/tmp/jit.Zq8uU1"),
+        ("read", "open", "/run/user/0/a"),
+        ("read", "open", "/run/user/1000/a"),
+    ];
+    let text = suggestion(&learned(&rs), &[]).unwrap();
+    for line in [
+        "ArmorPolicy=allow read /opt/app/*/lib/data",
+        "ArmorPolicy=allow exec /usr/lib/python*/bin/tool",
+        "ArmorPolicy=allow read /etc/ssl/certs/ca-2.3.pem",
+        "ArmorPolicy=allow read /srv/app/runs/*/item",
+        "ArmorPolicy=allow read /srv/app/keep/7/only",
+        "ArmorPolicy=allow write /tmp/app.*",
+        "ArmorPolicy=allow read /tmp/app.Xa8Kd2",
+        "ArmorPolicy=allow write /run/app/app-*.pid",
+        "ArmorPolicy=allow write /tmp/4242",
+        "ArmorPolicy=allow write /tmp/single.Qx7",
+        "ArmorPolicy=allow exec /tmp/jit.Ab3dE9",
+        "ArmorPolicy=allow exec /tmp/jit.Zq8uU1",
+        "ArmorPolicy=allow read /run/user/0/a",
+        "ArmorPolicy=allow read /run/user/1000/a",
+    ] {
+        assert!(has(&text, line), "{line} not in:\n{text}");
+    }
+    assert!(text.contains("# write: 2 records, 2 objects, by"), "{text}");
+}
+
+#[test]
+fn versions_are_digits_with_dots_between() {
+    use super::fold::fold_one;
+    for (path, want) in [
+        (
+            "/usr/lib/jvm/java-17.0.2-openjdk/bin/java",
+            "/usr/lib/jvm/java-*-openjdk/bin/java",
+        ),
+        ("/opt/a/v1.2/b/c", "/opt/a/v*/b/c"),
+        ("/opt/a/1./b", "/opt/a/1./b"),
+        ("/opt/a/.1.2/b", "/opt/a/.*/b"),
+        ("/opt/a/x86_64/b", "/opt/a/x86_64/b"),
+        ("/opt/ä1.2ö/b/c", "/opt/ä*ö/b/c"),
+        ("/1.2/a/b", "/1.2/a/b"),
+        ("/proc/17/task/18/stat", "/proc/*/task/*/stat"),
+        ("/tmp/a-12-b.sock", "/tmp/a-*-b.sock"),
+        ("/tmp/12-34", "/tmp/12-34"),
+        ("/tmp/x.1", "/tmp/x.1"),
+    ] {
+        assert_eq!(fold_one(path, true), want, "{path}");
+    }
+    // A program's temporary name is not folded.
+    assert_eq!(fold_one("/tmp/a-12.so", false), "/tmp/a-12.so");
+}
+
 /// A name the unit chose (a file, a program) cannot add a line to the drop-in or become a
 /// glob: it is not suggested, and a program's name in a comment cannot end the comment.
 #[test]

@@ -17,6 +17,12 @@ mkdir -p /etc/learn-app
 printf 'name=learn-app\nlevel=3\n' >/etc/learn-app/app.conf
 echo learn-secret >/etc/learn-app/secret
 rm -f /etc/learn-app/extra
+# What changes from run to run: its data under a versioned directory (an upgrade renames it),
+# and a numbered directory per run.
+rm -rf /opt/learn-app /srv/learn-app /tmp/learn-app[.-]*
+mkdir -p /opt/learn-app/1.2.3
+echo data >/opt/learn-app/1.2.3/data
+for n in 1 2 3 4 5 6 7 8 9; do mkdir -p /srv/learn-app/runs/$n && echo $n >/srv/learn-app/runs/$n/item; done
 cat >/usr/local/bin/learn-app <<'EOS'
 #!/bin/bash
 # ok/denied/refused for each thing the service does.
@@ -26,6 +32,13 @@ try config cat /etc/learn-app/app.conf
 try state sh -c 'date +%s >>"$STATE_DIRECTORY/state"'
 try helper sort /etc/learn-app/app.conf
 try secret cat /etc/learn-app/secret
+# A temporary file of its own (mkstemp's name), a pid file, the data of whatever version is
+# installed, and the directory of this run's number.
+try tempfile sh -c 'f=$(mktemp /tmp/learn-app.XXXXXX) && echo t >"$f" && cat "$f" >/dev/null && rm "$f"'
+try pidfile sh -c 'echo $$ >/tmp/learn-app-$$.pid && rm /tmp/learn-app-$$.pid'
+try versioned cat /opt/learn-app/*/data
+n=$(( $(cat "$STATE_DIRECTORY/n" 2>/dev/null || echo 0) + 1 )); echo $n >"$STATE_DIRECTORY/n"
+try numbered cat /srv/learn-app/runs/$n/item
 c=$( (conn 2727) 2>&1 ); case $c in *"Permission denied"*) echo connect:denied;; *) echo connect:ok;; esac
 # The inmate's routes to what suggest will allow: write the daemon's records; name a file
 # so that its rule line would carry a setting of its own.
@@ -76,7 +89,7 @@ check "unitarmor status shows it in learn mode" eventually sh -c \
   "unitarmor status learn-app.service | grep -q 'learn-app.service *learn'"
 # works PHASE: the service's own work went through, and its own deny rule held.
 works() {
-  for w in config state helper; do
+  for w in config state helper tempfile pidfile versioned numbered; do
     check "$1: $w works" out learn-app.service $w ok
   done
   check "$1: connect to the port it uses is not refused by unitarmor" out learn-app.service connect ok
@@ -105,8 +118,19 @@ check "learn --status still lists them" sh -c \
 run learn-app.service
 check "learning again after the restart: state written" out learn-app.service state ok
 
-check "unitarmor suggest prints a drop-in" sh -c "unitarmor suggest learn-app.service >/tmp/suggested"
+# (The daemon writes what it learned every 5 s: the second run's numbered directory shows
+# that the set it read has both runs.)
+check "unitarmor suggest prints a drop-in" eventually sh -c \
+  "unitarmor suggest learn-app.service >/tmp/suggested && grep -q '/srv/learn-app/runs/[*]/item' /tmp/suggested"
 sed 's/^/#   /' /tmp/suggested
+check "the suggestion folds its mkstemp names (a word of their own kept)" \
+  grep -qx 'ArmorPolicy=allow write /tmp/learn-app[.][*]' /tmp/suggested
+check "the suggestion folds its pid file's number" \
+  grep -qx 'ArmorPolicy=allow write /tmp/learn-app-[*][.]pid' /tmp/suggested
+check "the suggestion folds the version in its data directory's name" \
+  grep -qx 'ArmorPolicy=allow read /opt/learn-app/[*]/data' /tmp/suggested
+check "the suggestion folds the numbered directories of its two runs" \
+  grep -qx 'ArmorPolicy=allow read /srv/learn-app/runs/[*]/item' /tmp/suggested
 check "the suggestion allows the configuration it read" grep -qx 'ArmorPolicy=allow read /etc/learn-app/app.conf' /tmp/suggested
 check "the suggestion allows the helper it ran, by name" grep -qx 'ArmorPolicy=allow exec /usr/bin/sort' /tmp/suggested
 check "the suggestion allows the port it connected to" grep -qx 'ArmorPolicy=allow connect tcp:127.0.0.1:2727' /tmp/suggested
@@ -135,6 +159,8 @@ sed 's/^/#   /' /tmp/dry | head -20
 check "dry run: it lists the read it would break" grep -q '/etc/learn-app/app.conf' /tmp/dry
 cp /tmp/armor.conf.good $armor
 
+# An upgrade renames the versioned directory; new runs make new temporary names and numbers.
+mv /opt/learn-app/1.2.3 /opt/learn-app/1.2.4
 run learn-app.service
 works enforced
 touch /etc/learn-app/extra
@@ -196,6 +222,7 @@ check "and it is no longer armored" eventually sh -c \
 
 systemctl stop learn-peer.service
 rm -rf /etc/systemd/system/learn-* /etc/learn-app /usr/local/bin/learn-{app,peer} /tmp/learn-odd* \
+  /opt/learn-app /srv/learn-app \
   /var/lib/unitarmor/learn/learn-app.service.json /var/lib/unitarmor/probe
 systemctl daemon-reload
 finish
