@@ -14,6 +14,7 @@
 //! rule decided.
 
 mod cgroups;
+mod changes;
 mod discover;
 mod events;
 mod learn;

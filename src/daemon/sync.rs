@@ -32,7 +32,7 @@ use crate::systemd;
 pub const SOCKET: &str = "/run/unitarmor/sync";
 /// What the generator writes (a reload is under way: the daemon re-reads every file), what
 /// `unitarmor sync` writes before a unit's start (the daemon re-reads them unless nothing can
-/// have changed since its last pass began: `watch::Changes`), and what the daemon answers
+/// have changed since its last pass began: `Changes`, changes.rs), and what the daemon answers
 /// once the kernel maps are written.
 const REQUEST: &[u8] = b"sync\n";
 const REQUEST_START: &[u8] = b"start\n";
@@ -251,7 +251,7 @@ fn log(msg: &str) {
 
 /// The last disk-only pass, for a unit's start that may need no new one.
 pub(super) struct LastPass {
-    /// `watch::Changes::now` as it began.
+    /// `Changes::now` (changes.rs) as it began.
     mark: u64,
     /// When it began.
     began: Began,
@@ -410,7 +410,7 @@ impl Daemon {
     }
 
     /// Whether a pass over the disk now would do nothing the last one did not: no file it
-    /// reads can have changed since it began (`watch::Changes`), and nothing it could not do
+    /// reads can have changed since it began (`Changes`, changes.rs), and nothing it could not do
     /// then (a unit refused or kept on an older policy for want of room) can have become
     /// possible since, with room freed in the kernel's tables. (Units whose files have errors
     /// or whose policy does not compile fail again whatever the room: old policies leaving

@@ -7,21 +7,21 @@
 //! main loop, which makes a disk-only pass (`sync.rs`) per batch of changes. Hand-written
 //! because the few calls needed are simpler than a dependency with its own runtime glue.
 //!
-//! The watcher also keeps [`Changes`], which tells whether anything a disk-only pass reads
-//! may have changed since a pass began: a unit's start that waits for the daemon
-//! (`unitarmor-sync.service`) needs no new pass when nothing has.
+//! The watcher also keeps [`Changes`] (changes.rs) current, which tells whether anything a
+//! disk-only pass reads may have changed since a pass began.
 
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use anyhow::{bail, Result};
+
+use super::changes::{identity, Listed, Top};
+pub(super) use super::changes::{Began, Changes};
 use tokio::sync::mpsc;
 use tracing::warn;
 
@@ -69,207 +69,6 @@ const MASK: u32 = libc::IN_CLOSE_WRITE
     | libc::IN_MOVE_SELF
     | libc::IN_DELETE_SELF
     | libc::IN_ONLYDIR;
-
-/// Whether the files a disk-only pass reads may have changed since a mark taken from
-/// [`Changes::now`] (when a pass began). A count is bumped by every batch the watcher reads
-/// (before it reads it, and again once the new directories in it are watched), by every
-/// change of the mount table, and by the daemon for everything else that changes what a pass
-/// would do: a reload (its generator's request and PID 1's signal) and what it learns from
-/// systemd rather than from the disk. Anything the count cannot see makes the answer
-/// "changed": no watcher, a directory that could not be watched, a watched directory that is
-/// another one now (made, removed, renamed or mounted over since the last round of watches),
-/// events not read yet.
-pub(super) struct Changes {
-    count: AtomicU64,
-    /// The inotify descriptor, or -1 while no watcher runs (or after it stopped).
-    fd: AtomicI32,
-    /// Every directory that existed at the last round of watches got one.
-    complete: AtomicBool,
-    /// The watched top directories as of the last round of watches.
-    tops: Mutex<Vec<Top>>,
-    /// The directories watched at the last round of watches (top and drop-in directories).
-    listed: Mutex<Vec<Listed>>,
-    /// The mount table, polled by [`Changes::changed_since`] itself (each open file keeps
-    /// its own view of what it has reported): a mount over a unit file is seen at once, not
-    /// when the watcher thread next runs.
-    mounts: Mutex<Option<std::fs::File>>,
-    /// How long before a pass began a file's last change must be (see [`files_older_than`]).
-    margin: std::time::Duration,
-}
-
-/// A directory watched at the last round of watches.
-#[derive(Clone)]
-struct Listed {
-    path: PathBuf,
-    /// What it was then (device and inode, following a symlink): a drop-in directory that is
-    /// a symlink may be pointed elsewhere without an event.
-    id: (u64, u64),
-    /// A top directory (not a drop-in directory).
-    top: bool,
-}
-
-/// When a pass began: by the wall clock file times are compared with, and by the monotonic
-/// one, which tells a step of the wall clock since.
-#[derive(Clone, Copy)]
-pub(super) struct Began {
-    wall: SystemTime,
-    mono: std::time::Instant,
-}
-
-impl Began {
-    pub(super) fn now() -> Self {
-        Began {
-            wall: SystemTime::now(),
-            mono: std::time::Instant::now(),
-        }
-    }
-
-    /// Whether the wall clock went as the monotonic one did since (within half a second).
-    fn clock_kept(&self) -> bool {
-        let mono = self.mono.elapsed();
-        SystemTime::now()
-            .duration_since(self.wall)
-            .is_ok_and(|wall| wall.abs_diff(mono) < std::time::Duration::from_millis(500))
-    }
-}
-
-/// A watched top directory as of the last round of watches.
-struct Top {
-    path: PathBuf,
-    /// Its device and inode, or none if it did not exist.
-    id: Option<(u64, u64)>,
-    /// Whether a change there makes a pass.
-    pass: bool,
-}
-
-impl Changes {
-    pub(super) fn new() -> Arc<Self> {
-        Self::with_margin(std::time::Duration::from_secs(2))
-    }
-
-    fn with_margin(margin: std::time::Duration) -> Arc<Self> {
-        Arc::new(Changes {
-            margin,
-            count: AtomicU64::new(0),
-            fd: AtomicI32::new(-1),
-            complete: AtomicBool::new(false),
-            tops: Mutex::new(Vec::new()),
-            listed: Mutex::new(Vec::new()),
-            mounts: Mutex::new(None),
-        })
-    }
-
-    /// Something a pass reads may have changed.
-    /// The directories the last round of watches listed: path, device and inode, and whether
-    /// it is a top directory (not a drop-in directory).
-    pub(super) fn listed(&self) -> Vec<(PathBuf, (u64, u64), bool)> {
-        self.listed
-            .lock()
-            .map(|l| l.iter().map(|d| (d.path.clone(), d.id, d.top)).collect())
-            .unwrap_or_default()
-    }
-
-    pub(super) fn bump(&self) {
-        self.count.fetch_add(1, Ordering::SeqCst);
-    }
-
-    /// The mark a pass takes as it begins.
-    pub(super) fn now(&self) -> u64 {
-        self.count.load(Ordering::SeqCst)
-    }
-
-    /// Whether anything a pass reads may have changed since `mark`. The checks run in an order
-    /// that closes the watcher's race: a change queues its event before the writing system
-    /// call returns; the watcher bumps the count before it reads the event off the queue; so
-    /// an event not counted yet is still queued (FIONREAD).
-    ///
-    /// `began` is when that pass began, for what no watch reports: every unit file, drop-in
-    /// and named policy in the watched directories (and each directory) must have been last
-    /// changed before it (a write or a new hard link through a name elsewhere changes the
-    /// file's ctime, which no process can set), and none may lead out of them by a symlink
-    /// (its target, or a target made later, changes where nothing is watched).
-    ///
-    /// Returns why something may have changed, or `None` if nothing can have.
-    pub(super) fn changed_since(&self, mark: u64, began: Began) -> Option<&'static str> {
-        let fd = self.fd.load(Ordering::SeqCst);
-        if fd < 0 {
-            return Some("no watcher");
-        }
-        if !self.complete.load(Ordering::SeqCst) {
-            return Some("a directory is not watched");
-        }
-        if self.now() != mark {
-            return Some("a change was counted");
-        }
-        if !began.clock_kept() {
-            return Some("the wall clock was stepped");
-        }
-        if !self.mounts_unchanged() {
-            self.bump();
-            return Some("the mount table changed");
-        }
-        let mut queued: libc::c_int = 0;
-        // SAFETY: FIONREAD writes one int through the pointer given.
-        if unsafe { libc::ioctl(fd, libc::FIONREAD, &mut queued) } != 0 || queued != 0 {
-            return Some("changes are queued");
-        }
-        if self.moved_tops().is_some() {
-            return Some("a watched directory was replaced");
-        }
-        let listed = self.listed.lock().map(|l| l.clone()).unwrap_or_default();
-        if !files_older_than(&listed, began.wall, self.margin) {
-            return Some("a file changed just before the last pass");
-        }
-        (self.now() != mark).then_some("a change was counted")
-    }
-
-    /// Whether the mount table is known not to have changed since the last look (its file
-    /// polled for POLLPRI; no file: not known).
-    fn mounts_unchanged(&self) -> bool {
-        use std::os::fd::AsRawFd;
-        let Ok(mounts) = self.mounts.lock() else {
-            return false;
-        };
-        let Some(f) = mounts.as_ref() else {
-            return false;
-        };
-        let mut p = libc::pollfd {
-            fd: f.as_raw_fd(),
-            events: libc::POLLPRI,
-            revents: 0,
-        };
-        // SAFETY: one pollfd we own; a timeout of 0 does not wait.
-        unsafe { libc::poll(&mut p, 1, 0) == 0 }
-    }
-
-    /// The watched top directories that are not what they were at the last round of watches
-    /// (`Some(true)` if one of them makes a pass), or `None`.
-    fn moved_tops(&self) -> Option<bool> {
-        let Ok(tops) = self.tops.lock() else {
-            return Some(true);
-        };
-        let mut moved: Vec<bool> = tops
-            .iter()
-            .filter(|t| identity(&t.path) != t.id)
-            .map(|t| t.pass)
-            .collect();
-        // A drop-in directory pointed elsewhere (a symlink): watched anew, with a pass.
-        if let Ok(listed) = self.listed.lock() {
-            if listed.iter().any(|l| identity(&l.path) != Some(l.id)) {
-                moved.push(true);
-            }
-        }
-        (!moved.is_empty()).then(|| moved.contains(&true))
-    }
-}
-
-/// A directory's device and inode (following symlinks), or none.
-fn identity(path: &Path) -> Option<(u64, u64)> {
-    std::fs::metadata(path)
-        .ok()
-        .filter(|m| m.is_dir())
-        .map(|m| (m.dev(), m.ino()))
-}
 
 /// Starts the watcher: each batch of changes that makes a pass sends one message on the
 /// returned channel.
@@ -508,66 +307,6 @@ fn add_watches(fd: i32, dirs: &[(PathBuf, bool)], changes: &Changes, wds: &mut H
         *l = listed;
     }
     changes.complete.store(complete, Ordering::SeqCst);
-}
-
-/// Whether every directory in `dirs` (the watched ones) is still what it was and was last
-/// changed (ctime) `margin` (two seconds) or more before `began`, and so was every unit
-/// file, drop-in and named policy in them, and none leads out of them: a symlink to a file in a directory
-/// not among them, or to nothing (it may be made there later), or a drop-in directory not
-/// among them. Masked names (symlinks to `/dev/null`) never change. Two seconds cover the
-/// coarse clock file times come from, and file systems that keep whole seconds. Only
-/// regular files and symlinks are looked at, as systemd reads no other drop-in.
-fn files_older_than(dirs: &[Listed], began: SystemTime, margin: std::time::Duration) -> bool {
-    let Some(limit) = began
-        .checked_sub(margin)
-        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-    else {
-        return false;
-    };
-    let older = |m: &std::fs::Metadata| {
-        let ctime = std::time::Duration::new(
-            u64::try_from(m.ctime()).unwrap_or(0),
-            u32::try_from(m.ctime_nsec()).unwrap_or(0).min(999_999_999),
-        );
-        ctime < limit
-    };
-    let watched: std::collections::HashSet<(u64, u64)> = dirs.iter().map(|d| d.id).collect();
-    let in_watched = |p: &Path| identity(p).is_some_and(|id| watched.contains(&id));
-    let relevant = [".service", ".scope", ".slice", ".conf", ".toml"];
-    dirs.iter().all(|d| {
-        let (Ok(meta), Ok(entries)) = (std::fs::metadata(&d.path), std::fs::read_dir(&d.path))
-        else {
-            return false;
-        };
-        if (meta.dev(), meta.ino()) != d.id || !older(&meta) {
-            return false;
-        }
-        entries.flatten().all(|e| {
-            let name = e.file_name();
-            let name = name.as_bytes();
-            let Ok(kind) = e.file_type() else {
-                return false;
-            };
-            if d.top && name.ends_with(b".d") && (kind.is_dir() || kind.is_symlink()) {
-                return in_watched(&e.path());
-            }
-            if !relevant.iter().any(|r| name.ends_with(r.as_bytes()))
-                || !(kind.is_file() || kind.is_symlink())
-            {
-                return true;
-            }
-            if kind.is_symlink() {
-                match std::fs::canonicalize(e.path()) {
-                    Ok(target) if target == Path::new("/dev/null") => return true,
-                    Ok(target) if target.parent().is_some_and(&in_watched) => {}
-                    _ => return false,
-                }
-            }
-            let own = e.metadata();
-            let target = std::fs::metadata(e.path());
-            matches!((own, target), (Ok(o), Ok(t)) if older(&o) && older(&t))
-        })
-    })
 }
 
 /// Whether `dir` is on a local file system, whose changes inotify sees and whose times come
