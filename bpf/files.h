@@ -19,7 +19,8 @@
 
 /* Devices that reach every file (a disk, or commands passed to one) or all memory:
  * - block devices;
- * - /dev/mem, /dev/kmem, /dev/port (major 1), SCSI generic /dev/sg* (21), MTD flash (90);
+ * - /dev/mem, /dev/kmem, /dev/port (major 1), SCSI generic /dev/sg* (21), MTD flash (90),
+ *   the CPUs' model-specific registers /dev/cpu/N/msr (202);
  * - misc devices (10) that make the kernel open or map disks, or dump memory: device-mapper's
  *   control (236: a table that points a volume at any sector), /dev/snapshot (231: the
  *   hibernation image, all memory), /dev/btrfs-control (234), the MPT HBA controls (220-222);
@@ -42,12 +43,16 @@ static __always_inline bool raw_device(struct inode *inode)
 	if (major == 10) {
 		if (minor == 236 || minor == 231 || minor == 234 || (minor >= 220 && minor <= 222))
 			return true;
-		if (minor > UA_MISC_HIGH)
-			minor = UA_MISC_HIGH;
+		/* raw_misc overflowed (maps.h): every misc device. */
+		run_time = bpf_map_lookup_elem(&raw_majors, &major);
+		if (run_time && *run_time)
+			return true;
 		run_time = bpf_map_lookup_elem(&raw_misc, &minor);
 		return run_time && *run_time;
 	}
-	if (major == 21 || major == 90)
+	/* SCSI generic, MTD flash, and the CPUs' model-specific registers (/dev/cpu/N/msr:
+	 * writing them runs code of the writer's choice in the kernel). */
+	if (major == 21 || major == 90 || major == 202)
 		return true;
 	run_time = bpf_map_lookup_elem(&raw_majors, &major);
 	return run_time && *run_time;
@@ -56,20 +61,24 @@ static __always_inline bool raw_device(struct inode *inode)
 #define REGION_NAME_MAX 32
 
 /* Whether `n` (NUL-terminated) is the name a passthrough driver gives its character device
- * region, as /proc/devices lists it: NVMe controllers and namespaces, SCSI bsg, RAID
+ * region, as /proc/devices lists it, or its misc device, as /proc/misc does: NVMe controllers and namespaces, SCSI bsg, RAID
  * controllers' management devices that pass SCSI commands to any disk (aacraid, MegaRAID,
  * 3ware), devices driven whole from user space (VFIO groups and devices, UIO: their DMA
  * reaches all memory), and the server end of ublk and VDUSE disks (it answers every read of
- * one).
- * src/kernel/devices.rs holds the same list. */
-static __always_inline bool passthrough_region(const char n[REGION_NAME_MAX])
+ * one); NVMe over fabrics' control (a connect string attaches an NVMe disk served from an
+ * address the writer names, such as the unit's own NVMe/TCP listener) and megaraid_mm's.
+ * src/kernel/devices.rs holds the same lists. */
+static __always_inline bool passthrough_name(const char n[REGION_NAME_MAX])
 {
-	static const char names[14][REGION_NAME_MAX] = {
+	static const char names[16][REGION_NAME_MAX] = {
 		"nvme", "nvme-generic", "bsg", "aac", "megaraid_sas_ioctl", "megadev_legacy",
-		"twa", "twl", "tw", "vfio", "vfio-dev", "uio", "ublk-char", "vduse",
+		"twa", "twl", "twe", "vfio", "vfio-dev", "uio", "ublk-char", "vduse",
+		/* misc devices (misc_register): NVMe over fabrics' control, and megaraid_mm's
+		 * management device, which passes mailbox commands to the controller's disks */
+		"nvme-fabrics", "megadev0",
 	};
 
-	for (int i = 0; i < 14; i++) {
+	for (int i = 0; i < 16; i++) {
 		for (int j = 0; j < REGION_NAME_MAX; j++) {
 			if (n[j] != names[i][j])
 				break;
@@ -85,14 +94,16 @@ static __always_inline void note_region(const char *name, __u32 major)
 	char n[REGION_NAME_MAX] = {};
 	__u8 one = 1;
 
-	if (bpf_probe_read_kernel_str(n, sizeof(n), name) > 0 && passthrough_region(n) &&
+	if (bpf_probe_read_kernel_str(n, sizeof(n), name) > 0 && passthrough_name(n) &&
 	    major < 4096)
 		bpf_map_update_elem(&raw_majors, &major, &one, BPF_ANY);
 }
 
 /* A driver loaded after the daemon started (the NVMe module, on a host whose first NVMe disk
  * arrives later) registers its run-time major in one of these two functions: it joins
- * raw_majors before any device node of it can exist. */
+ * raw_majors as the function returns. alloc_chrdev_region() only reserves the numbers (the
+ * device is added later); register_chrdev() also adds it, so an open that passed file_open
+ * during the registration reaches the device (DESIGN, "Known limits"). */
 SEC("fexit/alloc_chrdev_region")
 int BPF_PROG(ua_chrdev_region, __u32 *dev, unsigned int baseminor, unsigned int count,
 	     const char *name, int ret)
@@ -114,35 +125,23 @@ int BPF_PROG(ua_register_chrdev, unsigned int major, unsigned int baseminor, uns
 	return 0;
 }
 
-/* Whether `n` is the name of a misc device with a run-time minor that hands a disk over:
- * nvme-fabrics, where a connect string makes the kernel attach an NVMe disk served from an
- * address the writer names (NVMe over TCP from the unit's own listener), which root outside
- * the unit may then mount. src/kernel/devices.rs holds the same list. */
-static __always_inline bool passthrough_misc(const char n[REGION_NAME_MAX])
-{
-	/* Spelled out: a second constant array in .rodata next to passthrough_region's gets BTF
-	 * the kernel rejects (overlapping offsets), and with it every map. */
-	return n[0] == 'n' && n[1] == 'v' && n[2] == 'm' && n[3] == 'e' && n[4] == '-' &&
-	       n[5] == 'f' && n[6] == 'a' && n[7] == 'b' && n[8] == 'r' && n[9] == 'i' &&
-	       n[10] == 'c' && n[11] == 's' && !n[12];
-}
-
 /* A misc device registered after the daemon started (its module loaded later): its minor,
- * given out now, joins raw_misc before any device node of it can exist. */
+ * given out now, joins raw_misc as misc_register() returns. The device is listed (and its
+ * node made) inside the function, so an open that passed file_open during the registration
+ * reaches it (DESIGN, "Known limits"). */
 SEC("fexit/misc_register")
 int BPF_PROG(ua_misc_register, struct miscdevice *misc, int ret)
 {
 	char n[REGION_NAME_MAX] = {};
-	__u32 minor;
+	__u32 minor, misc_major = 10;
 	__u8 one = 1;
 
 	if (ret || bpf_probe_read_kernel_str(n, sizeof(n), BPF_CORE_READ(misc, name)) <= 0 ||
-	    !passthrough_misc(n))
+	    !passthrough_name(n))
 		return 0;
 	minor = BPF_CORE_READ(misc, minor);
-	if (minor > UA_MISC_HIGH)
-		minor = UA_MISC_HIGH;
-	bpf_map_update_elem(&raw_misc, &minor, &one, BPF_ANY);
+	if (bpf_map_update_elem(&raw_misc, &minor, &one, BPF_ANY))
+		bpf_map_update_elem(&raw_majors, &misc_major, &one, BPF_ANY);
 	return 0;
 }
 

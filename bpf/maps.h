@@ -52,14 +52,15 @@ struct {
 	__type(value, __u8);
 } raw_majors SEC(".maps");
 
-/* Misc minor -> 1 for the misc devices with a dynamic minor that hand a disk over
- * (files.h, passthrough_misc): filled like raw_majors, from /proc/misc and as such a device
- * registers later. Dynamic misc minors are below 256 until the kernel's 128 run out; a listed
- * device given a minor of 256 or more sets entry UA_MISC_HIGH, which refuses every misc minor
- * from 256 on (fail closed: the array cannot name each of them). */
+/* Misc minor -> 1 for the misc devices with a run-time minor that hand a disk over
+ * (files.h, passthrough_name): filled like raw_majors, from /proc/misc and as such a device
+ * registers later. Keyed by the whole minor (kernels since late 2025 hand out minors from 256
+ * up). Only listed devices are written, one entry per registration of a new minor: should it
+ * fill up all the same, raw_majors[10] is set and every misc device is refused (fail
+ * closed). */
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, UA_MISC_HIGH + 1);
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
 	__type(key, __u32);
 	__type(value, __u8);
 } raw_misc SEC(".maps");

@@ -17,7 +17,7 @@ pub const PASSTHROUGH_REGIONS: [&str; 14] = [
     "megadev_legacy",
     "twa",
     "twl",
-    "tw",
+    "twe",
     // A device bound to VFIO (groups; "vfio-dev" is the per-device cdev of 6.6 and later) or
     // UIO is driven from user space: its registers and DMA reach all memory and any disk.
     "vfio",
@@ -33,15 +33,11 @@ pub const PASSTHROUGH_REGIONS: [&str; 14] = [
 /// Names of the misc devices with a run-time minor that hand a disk over, as `/proc/misc`
 /// lists them; bpf/files.h's `passthrough_misc` holds the same list. A connect string written
 /// to nvme-fabrics attaches an NVMe disk served from an address the writer names.
-pub const PASSTHROUGH_MISC: [&str; 1] = ["nvme-fabrics"];
+/// megaraid_mm's management device passes mailbox commands to the controller's disks.
+pub const PASSTHROUGH_MISC: [&str; 2] = ["nvme-fabrics", "megadev0"];
 
-/// `raw_misc`'s last index (bpf/unitarmor.h's UA_MISC_HIGH): it stands for every misc minor
-/// from this one on.
-pub const MISC_HIGH: u32 = 256;
-
-/// The `raw_misc` indexes of the listed misc devices in `proc_misc` (the text of `/proc/misc`,
-/// a minor and a name per line): their minors, with those of [`MISC_HIGH`] and above as
-/// [`MISC_HIGH`].
+/// The minors of the listed misc devices in `proc_misc` (the text of `/proc/misc`, a minor and
+/// a name per line).
 pub fn passthrough_misc_minors(proc_misc: &str) -> Vec<u32> {
     let mut minors = Vec::new();
     for line in proc_misc.lines() {
@@ -50,9 +46,8 @@ pub fn passthrough_misc_minors(proc_misc: &str) -> Vec<u32> {
             continue;
         };
         if let Ok(minor) = minor.parse::<u32>() {
-            let index = minor.min(MISC_HIGH);
-            if PASSTHROUGH_MISC.contains(&name) && !minors.contains(&index) {
-                minors.push(index);
+            if PASSTHROUGH_MISC.contains(&name) && !minors.contains(&minor) {
+                minors.push(minor);
             }
         }
     }
@@ -126,16 +121,12 @@ Block devices:
     }
 
     #[test]
-    fn high_misc_minors_share_the_last_index() {
+    fn misc_minors_are_kept_whole() {
+        assert_eq!(passthrough_misc_minors("300 nvme-fabrics\n"), vec![300]);
         assert_eq!(
-            passthrough_misc_minors("300 nvme-fabrics\n"),
-            vec![MISC_HIGH]
+            passthrough_misc_minors("255 nvme-fabrics\n 61 megadev0\n"),
+            vec![255, 61]
         );
-        assert_eq!(
-            passthrough_misc_minors("256 nvme-fabrics\n"),
-            vec![MISC_HIGH]
-        );
-        assert_eq!(passthrough_misc_minors("255 nvme-fabrics\n"), vec![255]);
         // A line that is not "minor name" is skipped.
         assert!(passthrough_misc_minors("nvme-fabrics\nx nvme-fabrics\n").is_empty());
     }

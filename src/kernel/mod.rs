@@ -62,6 +62,10 @@ pub const REFUSE_ID: u32 = MAX_POLICIES - 1;
 pub const CGROUP_PATH_MAX: usize = 256;
 /// A cgroup that holds units rather than processes (bpf/unitarmor.h: UA_BIND_SLICE).
 pub const BIND_SLICE: u32 = 1;
+
+/// On a template's name in `expected`: a new instance waits for a policy of its own
+/// (bpf/unitarmor.h: UA_BIND_INSTANCES).
+pub const BIND_INSTANCES: u32 = 4;
 /// Most sub-cgroups all unit trees together may have in `bound` (UA_SUB_CGROUPS_DEFAULT, half
 /// of the map): the other half is kept for the cgroups systemd makes for units.
 const SUB_CGROUPS_MAX: u32 = 32768;

@@ -95,7 +95,7 @@ impl Protection {
                 "kernel settings (core_pattern, modprobe, uevent_helper, binfmt_misc, sysrq, securityfs, bpffs, hibernation, configfs, device drivers and PCI registers) run code as root outside the unit, switch security off or hand a disk to the unit"
             }
             Protection::RunsAsRoot => {
-                "cron, at, ld.so.preload, PAM, sudoers, SSH keys, udev, modprobe and package files, /usr and /boot are run or trusted later by root outside the unit; block devices, disk passthrough (SCSI, NVMe, bsg), /dev/mem and /proc/kcore hold every file, and netlink messages that need CAP_SYS_ADMIN make disks (NBD, iSCSI) or fake the kernel's uevents"
+                "cron, at, ld.so.preload, PAM, sudoers, SSH keys, udev, modprobe and package files, /usr and /boot are run or trusted later by root outside the unit; block devices, disk passthrough (SCSI, NVMe, bsg, NVMe over fabrics), /dev/mem and /proc/kcore hold every file, the CPUs' MSRs run code in the kernel, and netlink messages that need CAP_SYS_ADMIN make disks (NBD, iSCSI) or fake the kernel's uevents"
             }
             Protection::Cgroups => {
                 "a process that moves into another cgroup leaves its unit's policy"
@@ -305,7 +305,7 @@ impl Protection {
                 "write kernel settings (sysctls, sysrq, the uevent helper, binfmt_misc, securityfs, bpffs, tracefs, debugfs, /sys/power, configfs, driver binding and PCI device files)"
             }
             Protection::RunsAsRoot => {
-                "write files that root runs or trusts later (cron and at spools, ld.so.preload, PAM, sudoers, SSH keys, udev rules, modprobe configuration), or open block devices, disk passthrough devices, /dev/mem and /proc/kcore"
+                "write files that root runs or trusts later (cron and at spools, ld.so.preload, PAM, sudoers, SSH keys, udev rules, modprobe configuration), or open block devices, disk passthrough devices, /dev/mem, /proc/kcore and the CPUs' MSRs"
             }
             Protection::Cgroups => {
                 "write cgroup files and directories outside its own cgroup tree"

@@ -475,13 +475,13 @@ passthrough_devices "(the NVMe driver loaded after the daemon)"
 
 # Devices driven whole from user space: VFIO groups, UIO devices, ublk servers' ends; and
 # nvme-fabrics, a misc device of a run-time minor (a connect string attaches a disk served from
-# an address the writer names). Their drivers load after the daemon; their run-time numbers
+# an address the writer names); and the CPUs' MSRs. Their drivers load after the daemon; their run-time numbers
 # must join the refused ones, and a node made with mknod for each is refused in the armored
 # unit, while the twin reaches the driver.
 rm -f $A/pt-*
 # (Debian 12's kernel is built without ublk: Debian 13's has it.)
-pt_want="vfio uio nvme-fabrics"
-for mod in vfio uio ublk_drv vduse nvme_fabrics; do
+pt_want="vfio uio nvme-fabrics msr"
+for mod in vfio uio ublk_drv vduse nvme_fabrics msr; do
   case $mod in
     ublk_drv) region=ublk-char ;;
     vduse) region=vduse ;;
@@ -506,10 +506,13 @@ pt_nodes() {
   done
   minor=$(awk '$2 == "nvme-fabrics" { print $1 }' /proc/misc)
   [ -z "$minor" ] || mknod "$A/pt-nvme-fabrics" c 10 "$minor"
+  # The CPUs' model-specific registers (a fixed major, 202): writing them runs code of the
+  # writer's choice in the kernel.
+  [ ! -c /dev/cpu/0/msr ] || mknod "$A/pt-msr" c 202 0
 }
 pt_listed() {
   local n
-  for n in $pt_want; do [ -c "$A/pt-$n" ] || { echo "no $n in /proc/devices or /proc/misc"; return 1; }; done
+  for n in $pt_want; do [ -c "$A/pt-$n" ] || { echo "no $n in /proc/devices, /proc/misc or /dev/cpu/0"; return 1; }; done
 }
 # pt_refused WHEN [logged]: armor-p-pt is refused every node, its twin reaches every driver;
 # with "logged", each refusal's record is in the journal (the first run's records would answer
@@ -518,6 +521,7 @@ pt_refused() {
   local node n
   check "armor-p-pt runs $1" run armor-p-pt
   check "armor-p-pt-twin runs $1" run armor-p-pt-twin
+  allowed armor-p-pt dyn-misc "runs-as-root: /dev/cpu_dma_latency, a misc device of a run-time minor that hands nothing over, opens $1"
   for node in $A/pt-*; do
     n=$(basename "$node")
     denied armor-p-pt "$n" "runs-as-root: open a ${n#pt-} device node ($((0x$(stat -c %t "$node"))):$((0x$(stat -c %T "$node"))), made with mknod) $1"
