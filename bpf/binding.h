@@ -252,6 +252,7 @@ int BPF_PROG(ua_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 	struct ua_binding b = {}, *parent;
 	struct ua_expect *exp;
 	__u64 id, parent_id;
+	bool may_wait = false;
 	long n;
 	int i;
 
@@ -277,7 +278,7 @@ int BPF_PROG(ua_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 		/* A pending mark (pending.h) holds the unit back only while a daemon runs to let
 		 * it go, for 30 s at most, and never the units the daemon needs; a mark not
 		 * honored is passed over, and the lookups go on. */
-		bool may_wait = !never_waits(s->cgroup_path, n) && daemon_alive();
+		may_wait = !never_waits(s->cgroup_path, n) && daemon_alive();
 
 		if (template_key(s)) {
 			exp = honored(bpf_map_lookup_elem(&expected, s->template_key), may_wait);
@@ -301,8 +302,13 @@ int BPF_PROG(ua_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 	}
 	if (exp) {
 		b.policy = exp->policy;
-		b.flags = exp->flags;
+		b.flags = exp->flags & ~UA_BIND_INSTANCES;
 		b.root = id;
+		/* A new instance of a template whose instances have policies of their own (found
+		 * by the template's name: the daemon has none for this instance yet) waits for
+		 * the daemon to bind its own, as a pending cgroup does. */
+		if ((exp->flags & UA_BIND_INSTANCES) && may_wait)
+			b.flags = UA_BIND_PENDING;
 	} else {
 		/* A sub-cgroup inherits its parent's policy: a delegated unit cannot move a
 		 * process out of its policy by creating a child cgroup. Below a slice each new

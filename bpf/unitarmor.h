@@ -189,6 +189,11 @@ struct ua_expect {
 /* In `expected`, a pending mark: a file of the unit of that name was written and the daemon
  * has not read it yet. In `bound`, a cgroup created meanwhile, which waits (pending.h). */
 #define UA_BIND_PENDING 2
+/* In `expected`, on a template's name: its instances have policies of their own (its files
+ * use an instance-dependent specifier), so a new instance's cgroup waits for the daemon to
+ * bind the instance's own policy, as a pending one does, rather than run under the template's
+ * stricter one. Never in `bound`. */
+#define UA_BIND_INSTANCES 4
 
 /* unit_dirs: a directory systemd reads units from (device, inode) -> what a name written in
  * it belongs to. */
@@ -230,8 +235,6 @@ struct ua_peer_key {
 #define UA_PEER_SIGNAL 1 /* `allow signal UNIT`: signals and priorities */
 #define UA_PEER_PTRACE 2 /* `allow ptrace UNIT` */
 #define UA_PEERS_MAX 4096
-/* raw_misc's last entry: it stands for every misc minor from 256 on (maps.h). */
-#define UA_MISC_HIGH 256
 /* Cgroup levels looked at above a target process for a peer unit's own cgroup. */
 #define UA_PEER_DEPTH 8
 

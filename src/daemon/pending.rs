@@ -8,7 +8,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
@@ -16,10 +16,13 @@ use super::cgroups::{cgroup_bindings, cgroup_dirs, path_of_cgroup_id, unit_of_pa
 use super::watch::PASS_DIRS;
 use super::Daemon;
 use crate::kernel::pending::{self, Clear, UnitDir, BIND_PENDING};
-use crate::kernel::{BIND_SLICE, REFUSE_ID};
+use crate::kernel::{BIND_INSTANCES, BIND_SLICE, REFUSE_ID};
 
 /// How long the daemon is taken to run after each heartbeat (written every second).
 const ALIVE_NS: u64 = 5_000_000_000;
+/// How long a new instance of a template whose instances have policies of their own waits
+/// for the daemon to hear of it from systemd before it goes on under the template's policy.
+const INSTANCE_WAIT: Duration = Duration::from_secs(10);
 /// Ticks after a cgroup was let go at which its tasks still stopped are continued again: a
 /// task that read its binding as pending just before it changed sends itself SIGSTOP after
 /// the daemon's SIGCONT.
@@ -40,6 +43,9 @@ pub(super) struct Pending {
     marks_left: usize,
     /// Cgroups (unit roots) bound pending whose unit's files were not read yet.
     waiting: HashSet<u64>,
+    /// New instances of templates whose instances have policies of their own, waiting for
+    /// the daemon to hear of them: since when.
+    instances: HashMap<u64, Instant>,
     /// Cgroups let go recently (path), and how many more ticks to continue their stopped
     /// tasks.
     let_go: Vec<(String, u8)>,
@@ -163,7 +169,14 @@ impl Daemon {
         self.pending.waiting.clear();
         for root in roots {
             let Some(full) = path_of_cgroup_id(root) else {
-                // Gone: cgroup_rmdir forgot it, or its tasks are all gone.
+                if bindings.contains_key(&root) {
+                    // Still bound, so still there (cgroup_rmdir forgets a removed cgroup):
+                    // its path could not be found this time (no descriptor left, no memory).
+                    // It waits for the next look rather than go on unarmored.
+                    self.pending.waiting.insert(root);
+                    continue;
+                }
+                // Gone: cgroup_rmdir forgot it; what waited under it goes with it.
                 for (cgid, b) in &bindings {
                     if b.root == root {
                         self.kernel.unbind(*cgid);
@@ -172,11 +185,36 @@ impl Daemon {
                 continue;
             };
             let path = full.strip_prefix(CGROUP_ROOT).unwrap_or(&full).to_string();
-            let now = match bindings.get(&root) {
+            let mut now = match bindings.get(&root) {
                 Some(b) if b.flags & BIND_PENDING != 0 => self.binding_now(&path),
                 Some(b) => Some((b.policy, 0)),
                 None => None,
             };
+            // A new instance of a template whose instances have policies of their own (found
+            // by the template's name: the daemon has no entry for its path yet). It waits until
+            // the daemon has heard of it from systemd (`UnitNew`) and bound its own policy,
+            // which also lets it go; here it goes on under its own policy if the daemon knows
+            // it by name (at another path than it expected), under the template's if that
+            // covers it, and after INSTANCE_WAIT under the template's (stricter) all the same.
+            if let Some((policy, flags)) = now {
+                if flags & BIND_INSTANCES != 0 {
+                    let leaf = path.rsplit('/').next().unwrap_or_default();
+                    let name = leaf.strip_prefix('_').unwrap_or(leaf);
+                    let since = *self
+                        .pending
+                        .instances
+                        .entry(root)
+                        .or_insert_with(Instant::now);
+                    now = if let Some(a) = self.units.get(name) {
+                        Some((a.id, 0))
+                    } else if self.covered.contains_key(name) || since.elapsed() >= INSTANCE_WAIT {
+                        Some((policy, 0))
+                    } else {
+                        self.pending.waiting.insert(root);
+                        continue;
+                    };
+                }
+            }
             match now {
                 Some((_, flags)) if flags & BIND_PENDING != 0 => {
                     self.pending.waiting.insert(root);
@@ -196,6 +234,10 @@ impl Daemon {
                 }
             }
         }
+        let waiting = &self.pending.waiting;
+        self.pending
+            .instances
+            .retain(|root, _| waiting.contains(root));
         // Whatever bound or unbound a cgroup that waited (this, or a pass's binding of a
         // newly armored unit's cgroups), its tasks go on now.
         let mut done = HashSet::new();
@@ -214,8 +256,9 @@ impl Daemon {
                 let unit = unit_of_path(&path).unwrap_or_default();
                 info!(
                     object_systemd_unit = unit.as_str(),
-                    "{unit}: started while its files were being written, it waited until \
-                     unitarmor had read them ({path}); it goes on {how}"
+                    "{unit}: started before unitarmor had read its files (written at that \
+                     moment, or a new instance of a template whose instances have policies of \
+                     their own), it waited until it had ({path}); it goes on {how}"
                 );
                 self.pending.let_go.push((path, CONTINUE_AGAIN));
             }

@@ -14,7 +14,7 @@ use super::discover::{
 };
 use super::{Armored, Daemon};
 use crate::compile;
-use crate::kernel::{BIND_SLICE, REFUSE_ID};
+use crate::kernel::{BIND_INSTANCES, BIND_SLICE, REFUSE_ID};
 use crate::policy::named::Lookup;
 use crate::policy::resolve;
 use crate::policy::specifiers::UnitName;
@@ -271,7 +271,14 @@ impl Daemon {
         // Slice= set at run time puts them (bpf/binding.h: unit_key): a transient scope or
         // service started with a slice of its own.
         if keyed_by_name(&c.name) {
-            if let Err(e) = self.kernel.set_expected(&c.name, id, 0) {
+            // A template whose instances have policies of their own makes a new instance
+            // wait for its own (bpf/binding.h) rather than start under the template's.
+            let flags = if unit.is_template() && instances_differ(&layers, c, &policy) {
+                BIND_INSTANCES
+            } else {
+                0
+            };
+            if let Err(e) = self.kernel.set_expected(&c.name, id, flags) {
                 error!(object_systemd_unit = c.name.as_str(), "{}: {e:#}", c.name);
             }
         }
@@ -602,6 +609,28 @@ pub(super) fn unload_action(
     } else {
         Unload::Forget
     }
+}
+
+/// Whether template `c`'s instances have policies other than its own (`policy`, resolved
+/// over `layers`): what its files say for a stand-in instance differs, as it does when they
+/// (or what they grant, `StateDirectory=%i`) use an instance-dependent specifier.
+fn instances_differ(
+    layers: &[Vec<std::path::PathBuf>],
+    c: &Candidate,
+    policy: &crate::policy::Policy,
+) -> bool {
+    let Some((prefix, suffix)) = c.name.split_once("@.") else {
+        return false;
+    };
+    let stand_in = UnitName::new(format!("{prefix}@unitarmor-any-instance.{suffix}"));
+    let mut diags = Diagnostics::default();
+    resolve::merge_layers(
+        &Lookup::system(),
+        layers,
+        &c.files,
+        Some(&stand_in),
+        &mut diags,
+    ) != *policy
 }
 
 /// Whether a unit also has an `expected` entry under its name: a template (which binds its
