@@ -57,6 +57,10 @@ pub struct Seen {
     pub count: u64,
     /// Some of the executables that did it (at most four).
     pub exes: BTreeSet<String>,
+    /// For a template's set: some of the instances that did it (at most four), so that
+    /// `suggest` can write `%i` where each instance used its own name.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub instances: BTreeSet<String>,
 }
 
 impl Learned {
@@ -103,6 +107,21 @@ impl Learned {
         }
         self.until = self.until.max(now);
         new
+    }
+
+    /// Notes that `instance` (the instance name of one of the template's units) did what the
+    /// entry of `class` and `object` records, if there is such an entry; at most four are
+    /// named.
+    pub fn note_instance(&mut self, class: &str, object: &str, instance: &str) {
+        let key = format!("{class} {object}");
+        if let Some(seen) = self.entries.get_mut(&key) {
+            if seen.instances.len() < MAX_EXES
+                && instance.len() <= MAX_EXE
+                && !instance.chars().any(char::is_control)
+            {
+                seen.instances.insert(instance.to_string());
+            }
+        }
     }
 
     /// The file `unit`'s records are kept in, under `dir` (see [`valid_unit`]).

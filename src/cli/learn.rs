@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 
 use super::replay::Candidate;
 use super::replay::Entry;
-use super::suggest::{diff, suggestion};
+use super::suggest::{diff, suggestion, RealDisk};
 use crate::learned::{self, Learned};
 use crate::policy::dropin::{self, Entry as DropInEntry};
 use crate::policy::named::Lookup;
@@ -210,7 +210,12 @@ pub fn suggest(args: &SuggestArgs) -> Result<i32> {
     let current = current_policy(&args.unit);
     if current.rules.iter().any(|r| r.action == Action::Allow) {
         let tables = crate::compile::compile(&current)?;
-        let text = diff(&l, &current, &mut Candidate::new(&current, &tables))?;
+        let text = diff(
+            &l,
+            &current,
+            &mut Candidate::new(&current, &tables),
+            &RealDisk,
+        )?;
         return write_or_print(args, &dir.join("armor-learned.conf"), &text, Vec::new());
     }
     let file = dir.join("armor.conf");
@@ -228,7 +233,7 @@ pub fn suggest(args: &SuggestArgs) -> Result<i32> {
     } else {
         Vec::new()
     };
-    let text = suggestion(&l, &previous)?;
+    let text = suggestion(&l, &previous, &RealDisk)?;
     write_or_print(args, &file, &text, previous)
 }
 

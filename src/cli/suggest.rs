@@ -12,6 +12,7 @@ use crate::policy::dropin::{self, Entry};
 use crate::policy::{Action, Class, Diagnostics, Policy};
 
 mod fold;
+pub use fold::{Disk, RealDisk};
 
 /// A directory with at least this many files read in it, at least this deep, is allowed whole
 /// (`DIR/*`): locale data, certificates, a package's own files. Writes, programs and shallow
@@ -25,7 +26,7 @@ const FOLD_DEPTH: usize = 3;
 /// names cannot be written safely as a rule (control characters, glob characters, `%`, bytes
 /// that are not UTF-8) are listed in a comment, not allowed. Fails if the text would parse as
 /// anything but these lines (it never should).
-pub fn suggestion(l: &Learned, kept: &[String]) -> Result<String> {
+pub fn suggestion(l: &Learned, kept: &[String], disk: &dyn Disk) -> Result<String> {
     let mut out = format!(
         "# Suggested by `unitarmor suggest {}` from what learn mode saw ({} objects). Review it:\n\
          # each rule allows what the unit was seen doing, and nothing else of its class.\n\
@@ -55,7 +56,7 @@ pub fn suggestion(l: &Learned, kept: &[String]) -> Result<String> {
             unsafe_names += 1;
         }
     }
-    allow_rules(&by_class, &mut out, &mut lines);
+    allow_rules(&by_class, &mut out, &mut lines, disk);
     let unsafe_names = unsafe_names + l.odd;
     if unsafe_names > 0 {
         out.push_str(&not_suggested(unsafe_names));
@@ -70,7 +71,12 @@ pub fn suggestion(l: &Learned, kept: &[String]) -> Result<String> {
 /// allowed nothing it saw (to consider removing; port and capability rules are not weighed).
 /// `candidate` decides as the dry run does. A diff, not a rewrite: nothing on disk is changed
 /// or repeated.
-pub fn diff(l: &Learned, policy: &Policy, candidate: &mut Candidate<'_>) -> Result<String> {
+pub fn diff(
+    l: &Learned,
+    policy: &Policy,
+    candidate: &mut Candidate<'_>,
+    disk: &dyn Disk,
+) -> Result<String> {
     let mut missing: BTreeMap<&str, Vec<&Seen>> = BTreeMap::new();
     let mut used: BTreeSet<usize> = BTreeSet::new();
     let mut unsafe_names: u64 = 0;
@@ -100,7 +106,7 @@ pub fn diff(l: &Learned, policy: &Policy, candidate: &mut Candidate<'_>) -> Resu
         l.entries.len()
     );
     let mut lines = Vec::new();
-    allow_rules(&missing, &mut out, &mut lines);
+    allow_rules(&missing, &mut out, &mut lines, disk);
     if lines.is_empty() {
         out.push_str("# nothing to add: the policy allows everything learn mode saw\n");
     }
@@ -187,14 +193,25 @@ fn records_of(l: &Learned, s: &Seen) -> Vec<Record> {
 
 /// One allow rule per object (as folded) of each class, each after its comment, onto `out`;
 /// the rules' text onto `lines`.
-fn allow_rules(by_class: &BTreeMap<&str, Vec<&Seen>>, out: &mut String, lines: &mut Vec<String>) {
+fn allow_rules(
+    by_class: &BTreeMap<&str, Vec<&Seen>>,
+    out: &mut String,
+    lines: &mut Vec<String>,
+    disk: &dyn Disk,
+) {
+    // What the unit wrote does not count towards folding a directory it read: it could make
+    // the files that fold one.
+    let written: BTreeSet<&str> = by_class
+        .get("write")
+        .map(|w| w.iter().map(|s| s.object.as_str()).collect())
+        .unwrap_or_default();
     for class in [
         "read", "write", "exec", "connect", "bind", "cap", "net", "signal", "ptrace",
     ] {
         let Some(seen) = by_class.get(class) else {
             continue;
         };
-        for (object, sources) in fold(class, seen) {
+        for (object, sources) in fold(class, seen, &written, disk) {
             out.push_str(&comment(class, &sources));
             // A net object is its family and maybe `raw`: two words of the rule.
             let object = if class == "net" {
@@ -251,24 +268,64 @@ fn verify(text: &str, kept: usize, lines: &[String]) -> Result<()> {
 }
 
 /// The objects of one class as rule arguments, each with the records it stands for.
-fn fold<'a>(class: &str, seen: &[&'a Seen]) -> BTreeMap<String, Vec<&'a Seen>> {
+fn fold<'a>(
+    class: &str,
+    seen: &[&'a Seen],
+    written: &BTreeSet<&str>,
+    disk: &dyn Disk,
+) -> BTreeMap<String, Vec<&'a Seen>> {
     let mut out: BTreeMap<String, Vec<&'a Seen>> = BTreeMap::new();
     let paths = matches!(class, "read" | "write" | "exec");
-    let objects: Vec<&str> = seen.iter().map(|s| s.object.as_str()).collect();
+    // A template's instances' own names first (`%i`), then what changes between runs.
+    let with_instances: Vec<(&str, &BTreeSet<String>)> = seen
+        .iter()
+        .map(|s| (s.object.as_str(), &s.instances))
+        .collect();
+    let objects = if paths {
+        fold::instance_patterns(&with_instances)
+    } else {
+        seen.iter().map(|s| s.object.clone()).collect()
+    };
+    let refs: Vec<&str> = objects.iter().map(String::as_str).collect();
     let patterns = if paths {
-        fold::patterns(&objects, class != "exec")
+        fold::patterns(&refs, class != "exec")
     } else {
         BTreeMap::new()
     };
-    for s in seen {
-        let object = patterns.get(&s.object).unwrap_or(&s.object).clone();
+    // Each pattern with the learned paths and instances it stands for: one that names anything
+    // else on disk now is not suggested, its paths are (as folded for `%i` alone).
+    let mut stands_for: BTreeMap<&str, (BTreeSet<&str>, BTreeSet<&str>)> = BTreeMap::new();
+    for (s, object) in seen.iter().zip(&objects) {
+        let pattern = patterns.get(object).unwrap_or(object);
+        let (paths, instances) = stands_for.entry(pattern).or_default();
+        paths.insert(&s.object);
+        instances.extend(s.instances.iter().map(String::as_str));
+    }
+    // Asked once per pattern.
+    let safe: BTreeMap<&str, bool> = stands_for
+        .iter()
+        .map(|(p, (paths, instances))| {
+            let folded = paths.len() > 1 || !paths.contains(p);
+            (
+                *p,
+                !folded || fold::names_only_learned(p, paths, instances, disk),
+            )
+        })
+        .collect();
+    for (s, object) in seen.iter().zip(&objects) {
+        let pattern = patterns.get(object).unwrap_or(object);
+        let object = if safe[pattern.as_str()] {
+            pattern.clone()
+        } else {
+            object.clone()
+        };
         out.entry(object).or_default().push(s);
     }
     if class != "read" {
         return out;
     }
     let mut per_dir: BTreeMap<String, usize> = BTreeMap::new();
-    for p in out.keys() {
+    for p in out.keys().filter(|p| !written.contains(p.as_str())) {
         if let Some((dir, _)) = p.rsplit_once('/') {
             *per_dir.entry(dir.to_string()).or_default() += 1;
         }
@@ -279,7 +336,8 @@ fn fold<'a>(class: &str, seen: &[&'a Seen]) -> BTreeMap<String, Vec<&'a Seen>> {
             Some((dir, _))
                 if dir.matches('/').count() >= FOLD_DEPTH
                     && !dir.starts_with("/proc/")
-                    && per_dir[dir] >= FOLD_AT =>
+                    && !dir.contains(['*', '?', '%'])
+                    && per_dir.get(dir).is_some_and(|n| *n >= FOLD_AT) =>
             {
                 format!("{dir}/*")
             }

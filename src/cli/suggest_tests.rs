@@ -18,6 +18,41 @@ fn learned(records: &[(&str, &str, &str)]) -> Learned {
     l
 }
 
+/// A disk with nothing on it: every fold names only what was learned.
+struct NoDisk;
+
+impl Disk for NoDisk {
+    fn glob(&self, _: &str, _: usize) -> Option<Vec<String>> {
+        Some(Vec::new())
+    }
+}
+
+/// A disk holding these paths (and their directories).
+struct Holding(&'static [&'static str]);
+
+impl Disk for Holding {
+    fn glob(&self, pattern: &str, _: usize) -> Option<Vec<String>> {
+        let parts: Vec<&str> = pattern.split('/').collect();
+        let mut found: Vec<String> = Vec::new();
+        for path in self.0 {
+            let names: Vec<&str> = path.split('/').collect();
+            for n in 1..=names.len() {
+                let prefix = names[..n].join("/");
+                if n == parts.len()
+                    && names[..n]
+                        .iter()
+                        .zip(&parts)
+                        .all(|(name, pat)| super::fold::matches_component(pat, name))
+                    && !found.contains(&prefix)
+                {
+                    found.push(prefix);
+                }
+            }
+        }
+        Some(found)
+    }
+}
+
 fn has(text: &str, line: &str) -> bool {
     text.lines().any(|l| l == line)
 }
@@ -44,7 +79,7 @@ fn a_suggestion_allows_what_was_seen_and_breaks_nothing_learned() {
     let locale = ["A", "B", "C", "D"].map(|f| format!("/usr/lib/locale/C.utf8/LC_{f}"));
     records.extend(locale.iter().map(|p| ("read", "open", p.as_str())));
     let l = learned(&records);
-    let text = suggestion(&l, &[]).unwrap();
+    let text = suggestion(&l, &[], &NoDisk).unwrap();
     for line in [
         "ArmorPolicy=@systemd",
         "ArmorPolicy=allow read /etc/app/config",
@@ -135,7 +170,7 @@ fn folding_never_widens_to_what_matters() {
         .iter()
         .map(|(p, c)| (*c, "open", p.as_str()))
         .collect();
-    let text = suggestion(&learned(&rs), &[]).unwrap();
+    let text = suggestion(&learned(&rs), &[], &NoDisk).unwrap();
     assert!(!text.contains("/*"), "nothing folded:\n{text}");
     assert!(has(&text, "ArmorPolicy=allow read /etc/passwd"));
     assert!(has(&text, "ArmorPolicy=allow write /etc/app/hosts"));
@@ -165,7 +200,7 @@ fn runs_upgrades_and_processes_fold() {
         ("write", "create", "/tmp/app.Xa8Kd2"),
         ("write", "create", "/tmp/app.q19ZrT"),
         ("read", "open", "/tmp/app.Xa8Kd2"),
-        ("write", "create", "/run/app/app-4242.pid"),
+        ("write", "create", "/var/tmp/app/app-4242.pid"),
         ("write", "create", "/tmp/4242"),
         ("write", "create", "/tmp/single.Qx7"),
         ("exec", "exec", "/tmp/jit.Ab3dE9"),
@@ -173,7 +208,7 @@ fn runs_upgrades_and_processes_fold() {
         ("read", "open", "/run/user/0/a"),
         ("read", "open", "/run/user/1000/a"),
     ];
-    let text = suggestion(&learned(&rs), &[]).unwrap();
+    let text = suggestion(&learned(&rs), &[], &NoDisk).unwrap();
     for line in [
         "ArmorPolicy=allow read /opt/app/*/lib/data",
         "ArmorPolicy=allow exec /usr/lib/python*/bin/tool",
@@ -182,7 +217,7 @@ fn runs_upgrades_and_processes_fold() {
         "ArmorPolicy=allow read /srv/app/keep/7/only",
         "ArmorPolicy=allow write /tmp/app.*",
         "ArmorPolicy=allow read /tmp/app.Xa8Kd2",
-        "ArmorPolicy=allow write /run/app/app-*.pid",
+        "ArmorPolicy=allow write /var/tmp/app/app-*.pid",
         "ArmorPolicy=allow write /tmp/4242",
         "ArmorPolicy=allow write /tmp/single.Qx7",
         "ArmorPolicy=allow exec /tmp/jit.Ab3dE9",
@@ -193,6 +228,156 @@ fn runs_upgrades_and_processes_fold() {
         assert!(has(&text, line), "{line} not in:\n{text}");
     }
     assert!(text.contains("# write: 2 records, 2 objects, by"), "{text}");
+}
+
+/// A template's instances that each used their own name at one place get `%i` there, which
+/// allows each instance its own file only; one instance's name alone is not folded.
+#[test]
+fn instances_own_names_fold_into_percent_i() {
+    let mut l = learned(&[
+        ("read", "open", "/srv/app/alpha.conf"),
+        ("read", "open", "/srv/app/beta.conf"),
+        ("write", "create", "/var/cache/app/alpha/x"),
+        ("write", "create", "/var/cache/app/beta/x"),
+        ("read", "open", "/usr/lib/gamma/data"),
+        ("read", "open", "/srv/app/alphabet"),
+        ("read", "open", "/etc/app.conf"),
+        ("read", "open", "/srv/app/alpha.x"),
+        ("read", "open", "/srv/app/beta.x"),
+    ]);
+    l.unit = "app@.service".into();
+    for (class, object, instance) in [
+        ("read", "/srv/app/alpha.conf", "alpha"),
+        ("read", "/srv/app/beta.conf", "beta"),
+        ("write", "/var/cache/app/alpha/x", "alpha"),
+        ("write", "/var/cache/app/beta/x", "beta"),
+        ("read", "/usr/lib/gamma/data", "gamma"),
+        ("read", "/srv/app/alphabet", "alpha"),
+        ("read", "/etc/app.conf", "alpha"),
+        ("read", "/etc/app.conf", "beta"),
+        ("read", "/srv/app/alpha.x", "alpha"),
+        ("read", "/srv/app/alpha.x", "beta"),
+        ("read", "/srv/app/beta.x", "beta"),
+    ] {
+        l.note_instance(class, object, instance);
+    }
+    let text = suggestion(&l, &[], &NoDisk).unwrap();
+    for line in [
+        "ArmorPolicy=allow read /srv/app/%i.conf",
+        "ArmorPolicy=allow write /var/cache/app/%i/x",
+        "ArmorPolicy=allow read /usr/lib/gamma/data",
+        "ArmorPolicy=allow read /srv/app/alphabet",
+        "ArmorPolicy=allow read /etc/app.conf",
+        // Both used alpha.x: `%i` would take it from beta.
+        "ArmorPolicy=allow read /srv/app/alpha.x",
+        "ArmorPolicy=allow read /srv/app/beta.x",
+    ] {
+        assert!(has(&text, line), "{line} not in:\n{text}");
+    }
+    assert!(text.contains("# read: 2 records, 2 objects, by"), "{text}");
+    // Names that cannot stand as %i are left alone.
+    let odd: BTreeSet<String> = ["a/b".to_string(), "..".to_string()].into();
+    let one: BTreeSet<String> = ["a/b".to_string()].into();
+    assert_eq!(
+        super::fold::instance_patterns(&[("/x/a/b/y", &odd), ("/x/../y", &one)]),
+        ["/x/a/b/y", "/x/../y"]
+    );
+}
+
+/// A learning unit chooses its names: a fold whose pattern names anything on disk that it was
+/// not seen using is not suggested (its paths are, one by one), nor a directory fold of a
+/// folded pattern, nor a fold in /run.
+#[test]
+fn a_fold_names_nothing_on_disk_but_what_was_learned() {
+    let rs = [
+        ("write", "create", "/home/1.0/.ssh/authorized_keys"),
+        ("write", "create", "/tmp/krb5cc_4242"),
+        ("read", "open", "/opt/app/1.2.3/lib/data"),
+        ("read", "open", "/srv/app/runs/1/item"),
+        ("read", "open", "/srv/app/runs/2/item"),
+        ("write", "create", "/run/a.pid"),
+        ("write", "create", "/run/b-12.pid"),
+        ("read", "open", "/var/lib/x/9.9/a/k1"),
+        ("read", "open", "/var/lib/x/9.9/a/k2"),
+        ("read", "open", "/var/lib/x/9.9/a/k3"),
+        ("read", "open", "/var/lib/x/9.9/a/k4"),
+    ];
+    let disk = Holding(&[
+        "/home/alice/.ssh/authorized_keys",
+        "/home/1.0/.ssh/authorized_keys",
+        "/tmp/krb5cc_0",
+        "/opt/app/1.2.3/lib/data",
+        "/srv/app/runs/1/item",
+        "/srv/app/runs/2/item",
+        "/srv/app/runs/3/item",
+        "/var/lib/x/9.9/a/k1",
+    ]);
+    let text = suggestion(&learned(&rs), &[], &disk).unwrap();
+    for line in [
+        "ArmorPolicy=allow write /home/1.0/.ssh/authorized_keys",
+        "ArmorPolicy=allow write /tmp/krb5cc_4242",
+        "ArmorPolicy=allow read /opt/app/*/lib/data",
+        "ArmorPolicy=allow read /srv/app/runs/1/item",
+        "ArmorPolicy=allow read /srv/app/runs/2/item",
+        "ArmorPolicy=allow write /run/a.pid",
+        "ArmorPolicy=allow write /run/b-12.pid",
+        "ArmorPolicy=allow read /var/lib/x/*/a/k1",
+    ] {
+        assert!(has(&text, line), "{line} not in:\n{text}");
+    }
+    assert!(
+        !text.contains("/a/*"),
+        "no directory fold of a fold:\n{text}"
+    );
+    assert!(super::fold::matches_component("a*b?", "axxbc"));
+    assert!(!super::fold::matches_component("a*b?", "axxb"));
+    assert!(super::fold::matches_component("*", ""));
+}
+
+/// Files the unit wrote do not count towards folding a directory it read; a fold under
+/// /proc other than the process id's is checked like any other.
+#[test]
+fn written_files_and_proc_do_not_fold_for_free() {
+    let mut rs = vec![("read", "open", "/etc/ssl/private/real.key")];
+    for f in ["a", "b", "c"] {
+        rs.push(("write", "create", leak(format!("/etc/ssl/private/{f}"))));
+        rs.push(("read", "open", leak(format!("/etc/ssl/private/{f}"))));
+    }
+    rs.push(("write", "open", "/proc/irq/10/smp_affinity"));
+    rs.push(("write", "open", "/proc/irq/11/smp_affinity"));
+    let disk = Holding(&["/proc/irq/12/smp_affinity"]);
+    let text = suggestion(&learned(&rs), &[], &disk).unwrap();
+    assert!(!text.contains("/etc/ssl/private/*"), "{text}");
+    assert!(has(
+        &text,
+        "ArmorPolicy=allow read /etc/ssl/private/real.key"
+    ));
+    assert!(
+        has(&text, "ArmorPolicy=allow write /proc/irq/10/smp_affinity"),
+        "{text}"
+    );
+}
+
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+/// The real disk: a file where a directory would be matches nothing below it; what is found
+/// is listed; a pattern that names too much is not answered.
+#[test]
+fn the_real_disk_globs_components() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().to_str().unwrap();
+    std::fs::create_dir_all(format!("{root}/a1")).unwrap();
+    std::fs::write(format!("{root}/a1/x"), "").unwrap();
+    std::fs::write(format!("{root}/a2"), "").unwrap();
+    let found = RealDisk.glob(&format!("{root}/a?/x"), 10).unwrap();
+    assert_eq!(found, [format!("{root}/a1/x")]);
+    assert_eq!(
+        RealDisk.glob(&format!("{root}/b*/x"), 10).unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(RealDisk.glob(&format!("{root}/a*"), 1), None);
 }
 
 #[test]
@@ -263,7 +448,7 @@ fn names_a_unit_chose_cannot_write_the_policy() {
         true,
     );
     assert_eq!(l.odd, 1, "a name with a newline is counted, not kept");
-    let text = suggestion(&l, &[]).unwrap();
+    let text = suggestion(&l, &[], &NoDisk).unwrap();
     assert!(
         !text.contains("\nArmorMode") && !text.contains("\nArmorExempt"),
         "{text}"
@@ -296,7 +481,7 @@ fn carried_over_lines_and_slices() {
         "ArmorPolicy=deny read /etc/app/secret".to_string(),
         "ArmorExempt=ptrace".to_string(),
     ];
-    let text = suggestion(&l, &kept).unwrap();
+    let text = suggestion(&l, &kept, &NoDisk).unwrap();
     for line in kept
         .iter()
         .map(String::as_str)
@@ -308,7 +493,9 @@ fn carried_over_lines_and_slices() {
         unit: "work.slice".into(),
         ..l
     };
-    assert!(!suggestion(&slice, &[]).unwrap().contains("@systemd"));
+    assert!(!suggestion(&slice, &[], &NoDisk)
+        .unwrap()
+        .contains("@systemd"));
 }
 
 /// A unit with allow rules already gets what to add (only what its policy refuses for want of
@@ -336,7 +523,7 @@ fn a_policy_in_place_gets_a_diff() {
         ("signal", "kill", "a.service"),
         ("signal", "kill", "b.service"),
     ]);
-    let text = diff(&l, &p, &mut replay::Candidate::new(&p, &tables)).unwrap();
+    let text = diff(&l, &p, &mut replay::Candidate::new(&p, &tables), &NoDisk).unwrap();
     assert!(has(&text, "ArmorPolicy=allow read /etc/app/new"), "{text}");
     assert!(
         has(&text, "ArmorPolicy=allow connect tcp:127.0.0.1:2727"),

@@ -61,6 +61,10 @@ impl Daemon {
             if set.add(class, abi::op_name(ev.op), &object, exe, now, room) {
                 learning.kept += 1;
             }
+            // A template's instances learn into its set: which one it was, for `%i`.
+            if let Some(instance) = instance_of(unit, ev.cgroup_id) {
+                set.note_instance(class, &object, &instance);
+            }
             learning.dirty.insert(unit.to_string());
         }
         learn_rule
@@ -114,6 +118,21 @@ impl Daemon {
             keep
         });
     }
+}
+
+/// The instance name of the unit of template `unit` whose cgroup is `cgid`, while that
+/// cgroup is there (read from its path); None for a unit that is no template.
+fn instance_of(unit: &str, cgid: u64) -> Option<String> {
+    if !unit.contains("@.") {
+        return None;
+    }
+    let owner = super::cgroups::unit_of_cgroup(None, cgid)?;
+    if super::discover::template_of(&owner).as_deref() != Some(unit) {
+        return None;
+    }
+    let (_, rest) = owner.split_once('@')?;
+    rest.rsplit_once('.')
+        .map(|(instance, _)| instance.to_string())
 }
 
 /// The unit's set as last written; a file that cannot be read is set aside (kept, renamed
