@@ -16,7 +16,7 @@ use super::cgroups::{cgroup_bindings, cgroup_dirs, path_of_cgroup_id, unit_of_pa
 use super::watch::PASS_DIRS;
 use super::Daemon;
 use crate::kernel::pending::{self, Clear, UnitDir, BIND_PENDING};
-use crate::kernel::{BIND_INSTANCES, BIND_SLICE, REFUSE_ID};
+use crate::kernel::{Binding, BIND_INSTANCES, BIND_SLICE, REFUSE_ID};
 
 /// How long the daemon is taken to run after each heartbeat (written every second).
 const ALIVE_NS: u64 = 5_000_000_000;
@@ -44,8 +44,12 @@ pub(super) struct Pending {
     /// Cgroups (unit roots) bound pending whose unit's files were not read yet.
     waiting: HashSet<u64>,
     /// New instances of templates whose instances have policies of their own, waiting for
-    /// the daemon to hear of them: since when.
+    /// the daemon to hear of them, and waiting cgroups whose path could not be found: since
+    /// when.
     instances: HashMap<u64, Instant>,
+    unresolved: HashMap<u64, Instant>,
+    /// The daemon is stopping: nothing waits any more.
+    stopping: bool,
     /// Cgroups let go recently (path), and how many more ticks to continue their stopped
     /// tasks.
     let_go: Vec<(String, u8)>,
@@ -152,6 +156,8 @@ impl Daemon {
             let _ = handle.join();
         }
         self.kernel.clear_marks(Clear::All);
+        // Nothing waits for a daemon that is going: instances go on under what binds them.
+        self.pending.stopping = true;
         self.let_waiting_go();
     }
 
@@ -172,8 +178,23 @@ impl Daemon {
                 if bindings.contains_key(&root) {
                     // Still bound, so still there (cgroup_rmdir forgets a removed cgroup):
                     // its path could not be found this time (no descriptor left, no memory).
-                    // It waits for the next look rather than go on unarmored.
-                    self.pending.waiting.insert(root);
+                    // It waits for the next look rather than go on unarmored; after
+                    // INSTANCE_WAIT, or as the daemon stops, it goes on under the policy it
+                    // is bound to (the one refusing everything, or its template's).
+                    let since = *self
+                        .pending
+                        .unresolved
+                        .entry(root)
+                        .or_insert_with(Instant::now);
+                    if !self.pending.stopping && since.elapsed() < INSTANCE_WAIT {
+                        self.pending.waiting.insert(root);
+                        continue;
+                    }
+                    for (cgid, b) in &bindings {
+                        if b.root == root {
+                            let _ = self.kernel.bind(*cgid, Binding { flags: 0, ..*b });
+                        }
+                    }
                     continue;
                 }
                 // Gone: cgroup_rmdir forgot it; what waited under it goes with it.
@@ -207,7 +228,10 @@ impl Daemon {
                         .or_insert_with(Instant::now);
                     now = if let Some(a) = self.units.get(name) {
                         Some((a.id, 0))
-                    } else if self.covered.contains_key(name) || since.elapsed() >= INSTANCE_WAIT {
+                    } else if self.covered.contains_key(name)
+                        || self.pending.stopping
+                        || since.elapsed() >= INSTANCE_WAIT
+                    {
                         Some((policy, 0))
                     } else {
                         self.pending.waiting.insert(root);
@@ -237,6 +261,9 @@ impl Daemon {
         let waiting = &self.pending.waiting;
         self.pending
             .instances
+            .retain(|root, _| waiting.contains(root));
+        self.pending
+            .unresolved
             .retain(|root, _| waiting.contains(root));
         // Whatever bound or unbound a cgroup that waited (this, or a pass's binding of a
         // newly armored unit's cgroups), its tasks go on now.
