@@ -68,7 +68,7 @@ mv /etc/systemd/system/armor-pend-mv.service.d/.50-pending.conf.tmp \
 timeout 60 systemctl start armor-pend-mv.service
 check "[renamed into place and started at once] the read is denied" read_failed armor-pend-mv
 check "[written and started at once] the daemon says the unit waited" eventually sh -c \
-  "journalctl -u armor-pend-mv.service -o cat | grep -q 'it waited until unitarmor had read them'"
+  "journalctl -u armor-pend-mv.service -o cat | grep -q 'it waited until it had'"
 
 # A unit armored only by the armored slice it is in, written and started at once with a drop-in
 # that is not armor: once it has waited, it is bound as a new unit of that slice is, to the

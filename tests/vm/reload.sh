@@ -252,6 +252,10 @@ waiting_start() {
   systemctl start armor-rswitch.service
   cat /run/armortest/rswitch.out 2>/dev/null
 }
+# Every armored start asks through unitarmor-sync.service: a burst of them (these six come
+# within ten seconds) must not hit a start limit and fail with "dependency".
+check "[waiting starts] unitarmor-sync.service has no start limit" \
+  test "$(systemctl show -P StartLimitIntervalUSec unitarmor-sync.service)" = 0
 first=$(waiting_start)
 p0=$(waiting_passes)
 same=0
