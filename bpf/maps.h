@@ -42,7 +42,7 @@ struct {
 } sub_total SEC(".maps");
 
 /* Character major -> 1 for the disk passthrough drivers whose majors the kernel hands out at
- * run time (files.h, passthrough_region): filled by the daemon from /proc/devices before the
+ * run time (files.h, passthrough_name): filled by the daemon from /proc/devices before the
  * hooks attach, and by files.h's tracing programs as such a driver registers later. An array
  * over every major (12 bits), so that an update cannot fail. Read by raw_device(). */
 struct {

@@ -11,6 +11,7 @@ use tracing::warn;
 use super::Daemon;
 use crate::kernel::abi::{self, Event, Verdict};
 use crate::learned::{self, Learned};
+use crate::policy::specifiers::UnitName;
 use crate::policy::{learn, Mode};
 
 /// The most objects kept for all units together (each unit also has its own limit,
@@ -130,9 +131,7 @@ fn instance_of(unit: &str, cgid: u64) -> Option<String> {
     if super::discover::template_of(&owner).as_deref() != Some(unit) {
         return None;
     }
-    let (_, rest) = owner.split_once('@')?;
-    rest.rsplit_once('.')
-        .map(|(instance, _)| instance.to_string())
+    Some(UnitName::new(owner.as_str()).instance().to_string())
 }
 
 /// The unit's set as last written; a file that cannot be read is set aside (kept, renamed

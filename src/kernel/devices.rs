@@ -7,7 +7,7 @@
 //! (`/dev/nvme-fabrics`) are read from `/proc/misc` the same way (`ua_misc_register`).
 
 /// Names of the character device regions of passthrough drivers, as `/proc/devices` lists
-/// them; bpf/files.h's `passthrough_region` holds the same list.
+/// them; bpf/files.h's `passthrough_name` holds the same names.
 pub const PASSTHROUGH_REGIONS: [&str; 14] = [
     "nvme",
     "nvme-generic",
@@ -31,7 +31,7 @@ pub const PASSTHROUGH_REGIONS: [&str; 14] = [
 ];
 
 /// Names of the misc devices with a run-time minor that hand a disk over, as `/proc/misc`
-/// lists them; bpf/files.h's `passthrough_misc` holds the same list. A connect string written
+/// lists them; bpf/files.h's `passthrough_name` holds them too. A connect string written
 /// to nvme-fabrics attaches an NVMe disk served from an address the writer names.
 /// megaraid_mm's management device passes mailbox commands to the controller's disks.
 pub const PASSTHROUGH_MISC: [&str; 2] = ["nvme-fabrics", "megadev0"];
@@ -39,45 +39,38 @@ pub const PASSTHROUGH_MISC: [&str; 2] = ["nvme-fabrics", "megadev0"];
 /// The minors of the listed misc devices in `proc_misc` (the text of `/proc/misc`, a minor and
 /// a name per line).
 pub fn passthrough_misc_minors(proc_misc: &str) -> Vec<u32> {
-    let mut minors = Vec::new();
-    for line in proc_misc.lines() {
+    listed_numbers(proc_misc.lines(), &PASSTHROUGH_MISC)
+}
+
+/// The numbers of the "NUMBER NAME" lines whose name is in `names`, each once.
+fn listed_numbers<'a>(lines: impl Iterator<Item = &'a str>, names: &[&str]) -> Vec<u32> {
+    let mut numbers = Vec::new();
+    for line in lines {
         let mut fields = line.split_whitespace();
-        let (Some(minor), Some(name), None) = (fields.next(), fields.next(), fields.next()) else {
+        let (Some(number), Some(name), None) = (fields.next(), fields.next(), fields.next()) else {
             continue;
         };
-        if let Ok(minor) = minor.parse::<u32>() {
-            if PASSTHROUGH_MISC.contains(&name) && !minors.contains(&minor) {
-                minors.push(minor);
+        if let Ok(number) = number.parse::<u32>() {
+            if names.contains(&name) && !numbers.contains(&number) {
+                numbers.push(number);
             }
         }
     }
-    minors
+    numbers
 }
 
 /// The majors of the passthrough regions in `proc_devices` (the text of `/proc/devices`).
 pub fn passthrough_majors(proc_devices: &str) -> Vec<u32> {
-    let mut majors = Vec::new();
     let mut chars = false;
-    for line in proc_devices.lines() {
+    let lines = proc_devices.lines().filter(|line| {
         let line = line.trim();
         if line.ends_with(':') {
             chars = line == "Character devices:";
-            continue;
+            return false;
         }
-        if !chars {
-            continue;
-        }
-        let mut fields = line.split_whitespace();
-        let (Some(major), Some(name), None) = (fields.next(), fields.next(), fields.next()) else {
-            continue;
-        };
-        if let Ok(major) = major.parse::<u32>() {
-            if PASSTHROUGH_REGIONS.contains(&name) && !majors.contains(&major) {
-                majors.push(major);
-            }
-        }
-    }
-    majors
+        chars
+    });
+    listed_numbers(lines, &PASSTHROUGH_REGIONS)
 }
 
 #[cfg(test)]

@@ -410,21 +410,24 @@ impl Kernel {
     /// Writes the majors of the passthrough devices `/proc/devices` lists into `raw_majors`,
     /// and the minors of those `/proc/misc` lists into `raw_misc`.
     fn note_passthrough_devices(&self) -> Result<()> {
-        let text = std::fs::read_to_string("/proc/devices").context("reading /proc/devices")?;
-        for major in devices::passthrough_majors(&text) {
-            self.skel
-                .maps
-                .raw_majors
-                .update(bytes(&major), bytes(&1u8), MapFlags::ANY)
-                .context("writing the raw_majors map")?;
-        }
-        let text = std::fs::read_to_string("/proc/misc").context("reading /proc/misc")?;
-        for minor in devices::passthrough_misc_minors(&text) {
-            self.skel
-                .maps
-                .raw_misc
-                .update(bytes(&minor), bytes(&1u8), MapFlags::ANY)
-                .context("writing the raw_misc map")?;
+        let maps = &self.skel.maps;
+        for (file, map, numbers) in [
+            (
+                "/proc/devices",
+                &maps.raw_majors,
+                devices::passthrough_majors as fn(&str) -> _,
+            ),
+            (
+                "/proc/misc",
+                &maps.raw_misc,
+                devices::passthrough_misc_minors,
+            ),
+        ] {
+            let text = std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?;
+            for n in numbers(&text) {
+                map.update(bytes(&n), bytes(&1u8), MapFlags::ANY)
+                    .with_context(|| format!("writing the {} map", map.name().to_string_lossy()))?;
+            }
         }
         Ok(())
     }

@@ -26,7 +26,8 @@ impl UnitName {
         stem.split_once('@').map_or(stem, |(p, _)| p)
     }
 
-    fn instance(&self) -> &str {
+    /// The instance (`b` of `a@b.service`); empty for a template or a plain unit.
+    pub fn instance(&self) -> &str {
         self.stem().split_once('@').map_or("", |(_, i)| i)
     }
 
