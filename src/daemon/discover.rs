@@ -1,13 +1,14 @@
 //! Which units to armor, and where their configuration comes from: found on disk (every
 //! unit file and drop-in in systemd's search path), refined by systemd for loaded units.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use tracing::warn;
 use zbus::Connection;
 
 use crate::policy::diag::Severity;
+use crate::policy::listings::{Listing, Listings};
 use crate::policy::resolve::{self, UNIT_DIRS};
 use crate::policy::specifiers::UnitName;
 use crate::policy::Diagnostics;
@@ -24,12 +25,50 @@ pub(super) struct Candidate {
     pub(super) unlisted: Vec<(PathBuf, String)>,
 }
 
+/// The files of each slice above a unit that has `[X-Armor]`, outermost first, and the slices'
+/// drop-in directories that could not be listed.
+pub(super) type SliceLayers = (Vec<Vec<PathBuf>>, Vec<(PathBuf, String)>);
+
+/// What one look at the disk has found so far: a pass over every unit (a reload, the daemon's
+/// start) lists each directory once and reads each slice's files once, instead of once per
+/// unit (a thousand units in `system.slice` read `system.slice`'s drop-in directories a
+/// thousand times); a look at one unit asks the file system directly.
+pub(super) struct DiskPass {
+    listings: Listings,
+    slices: HashMap<String, SliceLayers>,
+    keep: bool,
+}
+
+impl DiskPass {
+    /// For a pass over every unit.
+    pub(super) fn whole() -> DiskPass {
+        DiskPass {
+            listings: Listings::for_pass(Path::new("/")),
+            slices: HashMap::new(),
+            keep: true,
+        }
+    }
+
+    /// For a look at one unit.
+    pub(super) fn one() -> DiskPass {
+        DiskPass {
+            listings: Listings::direct(),
+            slices: HashMap::new(),
+            keep: false,
+        }
+    }
+
+    fn keeps(&self) -> bool {
+        self.keep
+    }
+}
+
 /// Every service that is armored, as systemd sees it where it is loaded: unit files and
 /// drop-ins that mention `[X-Armor]` are found on disk, then systemd is asked for the exact
 /// files, slice and cgroup of those that are loaded; loaded instances of armored templates are
 /// added. Units without `[X-Armor]` cost one file read per rescan and no D-Bus call.
 pub(super) async fn discover(conn: &Connection, manager: &ManagerProxy<'_>) -> Vec<Candidate> {
-    let mut out: Vec<Candidate> = discover_on_disk(&HashSet::new())
+    let mut out: Vec<Candidate> = discover_on_disk(&mut DiskPass::whole())
         .into_iter()
         .filter(|c| resolve::mentions_armor(&c.files) || !c.unlisted.is_empty())
         .collect();
@@ -106,15 +145,17 @@ pub(super) fn template_of(unit: &str) -> Option<String> {
 }
 
 /// Services found in systemd's unit directories (unit files, templates, and instances or
-/// units that only have drop-ins), except those in `skip`, resolved the way systemd would.
-pub(super) fn discover_on_disk(skip: &HashSet<String>) -> Vec<Candidate> {
+/// units that only have drop-ins), resolved the way systemd would.
+pub(super) fn discover_on_disk(disk: &mut DiskPass) -> Vec<Candidate> {
     let mut names = Vec::new();
     for dir in UNIT_DIRS {
-        let Ok(entries) = std::fs::read_dir(dir) else {
+        let Listing::Entries(entries) = disk.listings.list(Path::new(dir)) else {
             continue;
         };
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
+        for (path, _) in entries {
+            let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+                continue;
+            };
             let unit = name.strip_suffix(".d").unwrap_or(&name);
             // Type-level drop-in directories (service.d) are not units; the root slice has no
             // cgroup of its own to bind. A prefix directory (run-.scope.d, foo-.service.d) is
@@ -144,9 +185,8 @@ pub(super) fn discover_on_disk(skip: &HashSet<String>) -> Vec<Candidate> {
     names.dedup();
     let mut out: Vec<Candidate> = names
         .into_iter()
-        .filter(|n| !skip.contains(n))
         .map(|name| {
-            let (files, unlisted) = files_on_disk(&name);
+            let (files, unlisted) = files_on_disk(&name, disk);
             let slice =
                 systemd::slice_from_files(&files).unwrap_or_else(|| systemd::default_slice(&name));
             Candidate {
@@ -176,9 +216,12 @@ pub(super) fn named_on_disk(unit: &str) -> bool {
 /// A unit's fragment and drop-ins on disk, in systemd's order, and its drop-in directories
 /// that could not be listed; drop-in directory entries that systemd does not read (FIFOs,
 /// sockets, devices, directories) are skipped with a warning.
-pub(super) fn files_on_disk(unit: &str) -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
+pub(super) fn files_on_disk(
+    unit: &str,
+    disk: &mut DiskPass,
+) -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
     let mut diags = Diagnostics::default();
-    let found = resolve::unit_files_checked(Path::new("/"), unit, &mut diags);
+    let found = resolve::unit_files_listed(Path::new("/"), unit, &mut diags, &mut disk.listings);
     // Unlisted directories are reported by `reconcile`, as errors.
     for d in diags.0.iter().filter(|d| d.severity == Severity::Warning) {
         warn!(object_systemd_unit = unit, "{unit}: {d}");
@@ -203,12 +246,23 @@ pub(super) fn bind_order(name: &str) -> u8 {
 /// The files of every slice from the outermost down to `slice` (root slice excepted), one
 /// layer per slice that mentions `[X-Armor]`, for [`resolve::merge_layers`]: no slice's
 /// files can drop the rules of a slice above it.
-pub(super) fn slice_layers(slice: &str) -> Vec<Vec<PathBuf>> {
-    slice_layers_checked(slice).0
+pub(super) fn slice_layers(slice: &str, disk: &mut DiskPass) -> Vec<Vec<PathBuf>> {
+    slice_layers_checked(slice, disk).0
 }
 
 /// [`slice_layers`], and the slices' drop-in directories that could not be listed.
-pub(super) fn slice_layers_checked(slice: &str) -> (Vec<Vec<PathBuf>>, Vec<(PathBuf, String)>) {
+pub(super) fn slice_layers_checked(slice: &str, disk: &mut DiskPass) -> SliceLayers {
+    if let Some(known) = disk.slices.get(slice) {
+        return known.clone();
+    }
+    let found = read_slice_layers(slice, disk);
+    if disk.keeps() {
+        disk.slices.insert(slice.to_string(), found.clone());
+    }
+    found
+}
+
+fn read_slice_layers(slice: &str, disk: &mut DiskPass) -> SliceLayers {
     let Some(stem) = slice.strip_suffix(".slice") else {
         return (Vec::new(), Vec::new());
     };
@@ -220,7 +274,7 @@ pub(super) fn slice_layers_checked(slice: &str) -> (Vec<Vec<PathBuf>>, Vec<(Path
             prefix.push('-');
         }
         prefix.push_str(part);
-        let (files, dirs) = files_on_disk(&format!("{prefix}.slice"));
+        let (files, dirs) = files_on_disk(&format!("{prefix}.slice"), disk);
         if resolve::mentions_armor(&files) {
             out.push(files);
         }

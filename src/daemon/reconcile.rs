@@ -10,7 +10,7 @@ use tracing::{error, info, warn};
 use super::cgroups::{cgroup_bindings, running_units};
 use super::discover::{
     bind_order, candidate_from, cgroup_pattern, expected_path, named_on_disk, parent_slice,
-    prefix_covers, prefix_of, slice_layers, slice_layers_checked, template_of, Candidate,
+    prefix_covers, prefix_of, slice_layers, slice_layers_checked, template_of, Candidate, DiskPass,
 };
 use super::{Armored, Daemon};
 use crate::compile;
@@ -73,12 +73,12 @@ impl Daemon {
 
     /// Brings one unit's kernel state in line with its files.
     pub(super) fn reconcile(&mut self, c: &Candidate) {
-        self.reconcile_with(c, true);
+        self.reconcile_with(c, true, &mut DiskPass::one());
     }
 
     /// [`Self::reconcile`]; with `may_disarm` false, a unit whose files no longer arm it is
     /// left as it is (the disk-only pass of a reload's sync leaves that to the rescan).
-    pub(super) fn reconcile_with(&mut self, c: &Candidate, may_disarm: bool) {
+    pub(super) fn reconcile_with(&mut self, c: &Candidate, may_disarm: bool, disk: &mut DiskPass) {
         let unit = UnitName::new(c.name.as_str());
         let mut diags = Diagnostics::default();
         // A slice's parents (for a slice) or the unit's slices come first.
@@ -88,7 +88,7 @@ impl Daemon {
             c.slice.clone()
         };
         // Each slice is a layer of its own: the unit can neither drop nor soften its rules.
-        let (layers, slices_unlisted) = slice_layers_checked(&parent);
+        let (layers, slices_unlisted) = slice_layers_checked(&parent, disk);
         let mut policy = resolve::merge_layers(
             &Lookup::system(),
             &layers,
@@ -353,11 +353,12 @@ impl Daemon {
     /// For a newly loaded instance of an armored template: whether its files on disk show it
     /// runs under the template's policy (then it is recorded so, without asking systemd).
     pub(super) fn cover_from_disk(&mut self, name: &str) -> bool {
-        let c = super::sync::disk_candidate(name);
+        let mut disk = DiskPass::one();
+        let c = super::sync::disk_candidate(name, &mut disk);
         let mut diags = Diagnostics::default();
         let policy = resolve::merge_layers(
             &Lookup::system(),
-            &slice_layers(&c.slice),
+            &slice_layers(&c.slice, &mut disk),
             &c.files,
             Some(&UnitName::new(name)),
             &mut diags,

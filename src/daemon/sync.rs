@@ -21,7 +21,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
-use super::discover::{bind_order, discover_on_disk, slice_layers, Candidate};
+use super::discover::{bind_order, discover_on_disk, slice_layers, Candidate, DiskPass};
 use super::watch::{Began, Changes};
 use super::Daemon;
 use crate::kernel::{self, REFUSE_ID};
@@ -215,10 +215,11 @@ pub fn sync_command() -> i32 {
 /// that waits for itself is a cycle.
 fn write_wait_dropins(dir: &Path) -> Result<usize> {
     let mut n = 0;
-    for c in discover_on_disk(&HashSet::new()) {
+    let mut disk = DiskPass::whole();
+    for c in discover_on_disk(&mut disk) {
         let armored = resolve::mentions_armor(&c.files)
             || !c.unlisted.is_empty()
-            || !slice_layers(&c.slice).is_empty();
+            || !slice_layers(&c.slice, &mut disk).is_empty();
         if !c.name.ends_with(".service")
             || c.name == "unitarmor.service"
             || c.name == SYNC_UNIT
@@ -469,7 +470,8 @@ impl Daemon {
         let pending_began = crate::kernel::pending::monotonic_ns();
         let mark = self.changes.now();
         let began = Began::now();
-        let mut candidates = discover_on_disk(&HashSet::new());
+        let mut disk = DiskPass::whole();
+        let mut candidates = discover_on_disk(&mut disk);
         let listed: HashSet<String> = candidates.iter().map(|c| c.name.clone()).collect();
         // Units systemd told us about that have no files of their own in a unit directory
         // (instances of templates).
@@ -477,7 +479,7 @@ impl Daemon {
             .units
             .keys()
             .filter(|n| !listed.contains(*n))
-            .map(|n| disk_candidate(n))
+            .map(|n| disk_candidate(n, &mut disk))
             .collect();
         candidates.extend(extra);
         candidates.retain(|c| resolve::mentions_armor(&c.files) || !c.unlisted.is_empty());
@@ -497,7 +499,7 @@ impl Daemon {
         candidates.sort_by_key(|c| bind_order(&c.name));
         for c in &candidates {
             let new = !self.units.contains_key(&c.name);
-            self.reconcile_with(c, false);
+            self.reconcile_with(c, false, &mut disk);
             if new {
                 self.bind_existing(c);
             }
@@ -509,13 +511,15 @@ impl Daemon {
             incomplete: (!complete).then(Instant::now),
         });
         self.settle_pending(pending_began);
+        drop(disk);
+        super::give_back_memory();
         candidates.len()
     }
 }
 
 /// A unit as the files on disk configure it (as `discover_on_disk` resolves each one).
-pub(super) fn disk_candidate(name: &str) -> Candidate {
-    let (files, unlisted) = super::discover::files_on_disk(name);
+pub(super) fn disk_candidate(name: &str, disk: &mut DiskPass) -> Candidate {
+    let (files, unlisted) = super::discover::files_on_disk(name, disk);
     let slice = systemd::slice_from_files(&files).unwrap_or_else(|| systemd::default_slice(name));
     Candidate {
         name: name.to_string(),

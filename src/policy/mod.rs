@@ -11,6 +11,7 @@ pub mod dropin;
 pub mod granted;
 pub mod learn;
 pub mod lint;
+pub mod listings;
 pub mod named;
 pub mod net;
 pub mod pattern;

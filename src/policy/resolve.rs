@@ -15,6 +15,7 @@ use super::diag::Diagnostics;
 use super::dropin::{self, Entry};
 use super::granted;
 use super::learn;
+use super::listings::{Listing, Listings};
 use super::named::{self, Lookup};
 use super::rule::Rule;
 use super::specifiers::UnitName;
@@ -136,6 +137,17 @@ pub struct UnitFiles {
 /// directory that exists but cannot be listed is an error in `diags`, and is returned in
 /// [`UnitFiles::unlisted`].
 pub fn unit_files_checked(root: &Path, unit: &str, diags: &mut Diagnostics) -> UnitFiles {
+    unit_files_listed(root, unit, diags, &mut Listings::direct())
+}
+
+/// [`unit_files_checked`], with the directory listings of `listings` (those of a pass over
+/// many units, or direct ones).
+pub fn unit_files_listed(
+    root: &Path,
+    unit: &str,
+    diags: &mut Diagnostics,
+    listings: &mut Listings,
+) -> UnitFiles {
     let dirs: Vec<PathBuf> = UNIT_DIRS
         .iter()
         .map(|d| root.join(d.trim_start_matches('/')))
@@ -146,10 +158,13 @@ pub fn unit_files_checked(root: &Path, unit: &str, diags: &mut Diagnostics) -> U
     });
     let fragment = dirs.iter().find_map(|d| {
         let p = d.join(unit);
-        if p.exists() {
+        if listings.exists(&p) {
             return Some(p);
         }
-        template.as_ref().map(|t| d.join(t)).filter(|p| p.exists())
+        template
+            .as_ref()
+            .map(|t| d.join(t))
+            .filter(|p| listings.exists(p))
     });
     // File name -> path; the first directory to hold a name wins. systemd's order: in each
     // search path the unit's own directory, then its template's, then its prefixes', longest
@@ -167,22 +182,15 @@ pub fn unit_files_checked(root: &Path, unit: &str, diags: &mut Diagnostics) -> U
     let mut by_name: BTreeMap<String, Option<PathBuf>> = BTreeMap::new();
     let mut unlisted = Vec::new();
     for dir in ordered {
-        let listed = std::fs::read_dir(&dir).and_then(|entries| {
-            entries
-                .map(|e| e.map(|e| (e.path(), e.file_type())))
-                .collect::<std::io::Result<Vec<_>>>()
-        });
-        let mut files = match listed {
-            Ok(files) => files,
-            Err(e) if absent(&e) => continue,
-            Err(e) => {
-                let why = format!("cannot list this drop-in directory: {e}");
+        let files = match listings.list(&dir) {
+            Listing::Entries(files) => files,
+            Listing::Absent => continue,
+            Listing::Unlistable(why) => {
                 diags.error(&Source::new(&dir, 1), why.clone());
-                unlisted.push((dir, why));
+                unlisted.push((dir, why.clone()));
                 continue;
             }
         };
-        files.sort_by(|a, b| a.0.cmp(&b.0));
         for (f, file_type) in files {
             let Some(file_name) = f.file_name().and_then(|n| n.to_str()) else {
                 continue;
@@ -190,18 +198,20 @@ pub fn unit_files_checked(root: &Path, unit: &str, diags: &mut Diagnostics) -> U
             if !file_name.ends_with(".conf") || file_name.starts_with('.') {
                 continue;
             }
-            if !file_type.is_ok_and(|t| t.is_file() || t.is_symlink()) {
+            if !file_type.is_some_and(|t| t.is_file() || t.is_symlink()) {
                 diags.warning(
-                        &Source::new(&f, 1),
+                        &Source::new(f, 1),
                         "skipped: not a regular file or a symlink; unitarmor does not read it (a FIFO here can also hang systemd when it loads the unit: remove it)",
                     );
                 continue;
             }
             // A drop-in linked to /dev/null masks the same name everywhere below.
-            let masked = std::fs::read_link(&f).is_ok_and(|t| t == Path::new("/dev/null"));
-            by_name
-                .entry(file_name.to_string())
-                .or_insert(if masked { None } else { Some(f) });
+            let masked = std::fs::read_link(f).is_ok_and(|t| t == Path::new("/dev/null"));
+            by_name.entry(file_name.to_string()).or_insert(if masked {
+                None
+            } else {
+                Some(f.clone())
+            });
         }
     }
     UnitFiles {
@@ -209,15 +219,6 @@ pub fn unit_files_checked(root: &Path, unit: &str, diags: &mut Diagnostics) -> U
         dropins: by_name.into_values().flatten().collect(),
         unlisted,
     }
-}
-
-/// Whether a failed listing means the directory is not there (not an error: most units have
-/// no drop-in directory, and a file of that name is no directory to systemd either).
-fn absent(e: &std::io::Error) -> bool {
-    matches!(
-        e.kind(),
-        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
-    )
 }
 
 /// Merges the `[X-Armor]` sections of `files`, in order, into a policy for `unit`.
