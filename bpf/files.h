@@ -176,7 +176,7 @@ int BPF_PROG(ua_file_open, struct file *file)
 	 * of the file. The reads are direct loads through the hook's typed pointer, not helper
 	 * calls. */
 	if (!bound_at_all())
-		return note_open_write(file);
+		return (file->f_mode & FMODE_WRITE) ? note_open_write(file) : 0;
 	/* Before armored(): the decision cache's epochs must not count a header newer than the
 	 * one `a` holds (decided.h). */
 	epoch = read_epoch();
