@@ -78,8 +78,9 @@ pub(super) fn spawn_event_reader(map: libbpf_rs::MapHandle, tx: mpsc::Sender<Eve
 
 /// Gives the memory freed since the last time (compiling a policy takes far more than its
 /// tables keep) back to the system: glibc keeps freed heap memory for reuse, and the
-/// daemon's resident size would otherwise stay at its peak.
-fn release_free_memory() {
+/// daemon's resident size would otherwise stay at its peak. Called every 10 s, and after each
+/// pass over every unit (whose listings and parsed files are megabytes with 1,000 units).
+pub(super) fn release_free_memory() {
     #[cfg(target_env = "gnu")]
     // SAFETY: malloc_trim only returns free memory at the heap's top and between its chunks.
     unsafe {

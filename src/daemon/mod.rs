@@ -415,7 +415,7 @@ async fn rescan(
             tokio::select! {
                 found = &mut found => {
                     d.apply_rescan(found);
-                    give_back_memory();
+                    events::release_free_memory();
                     return;
                 }
                 // A start's request changes nothing systemd says: go on.
@@ -424,18 +424,6 @@ async fn rescan(
                 },
             }
         }
-    }
-}
-
-/// Returns the heap a pass over every unit has freed to the system: the allocator keeps it
-/// otherwise (with 1,000 armored units, a pass's listings and parsed files are megabytes that
-/// the daemon would go on holding at idle).
-pub(crate) fn give_back_memory() {
-    #[cfg(target_env = "gnu")]
-    // SAFETY: malloc_trim only releases free memory at the top of the heap and in free
-    // pages; it touches no memory the program holds.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }
 

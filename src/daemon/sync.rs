@@ -512,7 +512,7 @@ impl Daemon {
         });
         self.settle_pending(pending_began);
         drop(disk);
-        super::give_back_memory();
+        super::events::release_free_memory();
         candidates.len()
     }
 }
