@@ -70,7 +70,7 @@ usage=$(unitarmor status | tail -n 1)
 echo "# unitarmor status: $usage"
 # The daemon's resident memory with the 1,000 units armored (the benchmark's target, reported
 # here, not asserted: tests/bench/run has 6 units).
-echo "# the daemon's resident memory with $n armored units: $(awk '/^VmRSS/ { print $2, $3 }' \
+echo "# the daemon's resident memory with $n armored units: $(awk '/^(VmRSS|RssAnon|RssFile)/ { printf "%s %s %s; ", $1, $2, $3 }' \
   "/proc/$(systemctl show -P MainPID unitarmor.service)/status")"
 cells_used=$(sed -n 's|.*dfa cells \([0-9]*\)/[0-9]*.*|\1|p' <<<"$usage")
 cells_all=$(sed -n 's|.*dfa cells [0-9]*/\([0-9]*\).*|\1|p' <<<"$usage")
