@@ -300,6 +300,10 @@ int BPF_PROG(ua_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 				exp = pending_around(s);
 		}
 	}
+	/* An entry with no policy: an instance whose own files leave it unarmored, which its
+	 * template's slice or name would otherwise bind (daemon/exempt.rs). */
+	if (exp && !exp->policy)
+		return 0;
 	if (exp) {
 		b.policy = exp->policy;
 		b.flags = exp->flags & ~UA_BIND_INSTANCES;

@@ -17,6 +17,7 @@ mod cgroups;
 mod changes;
 mod discover;
 mod events;
+mod exempt;
 mod learn;
 mod metrics;
 mod pending;
@@ -96,6 +97,9 @@ pub struct Daemon {
     /// Instances that run under their template's policy (no slot of their own) -> the
     /// template and the instance's cgroup path.
     covered: HashMap<String, (String, String)>,
+    /// Instances of an armored template that their own files leave unarmored -> the
+    /// instance's cgroup path (exempt.rs).
+    exempt: HashMap<String, String>,
     retiring: Vec<(u32, Tables, Instant)>,
     next_id: u32,
     aggregator: Aggregator,
@@ -154,6 +158,7 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
         owners: HashMap::new(),
         groups: HashMap::new(),
         covered: HashMap::new(),
+        exempt: HashMap::new(),
         ticks: 0,
         cache_off: 0,
         retiring: Vec::new(),

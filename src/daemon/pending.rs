@@ -211,6 +211,11 @@ impl Daemon {
                 Some(b) => Some((b.policy, 0)),
                 None => None,
             };
+            // An expected entry with no policy: an instance its own files leave unarmored
+            // (exempt.rs). It goes on unbound.
+            if matches!(now, Some((0, _))) {
+                now = None;
+            }
             // A new instance of a template whose instances have policies of their own (found
             // by the template's name: the daemon has no entry for its path yet). It waits until
             // the daemon has heard of it from systemd (`UnitNew`) and bound its own policy,

@@ -151,8 +151,15 @@ impl Daemon {
                     "{}: no longer armored", c.name
                 );
             }
+            // Its template would bind it at creation: its own files say otherwise. (A pass
+            // that may not disarm leaves one with a policy of its own to the rescan.)
+            if (may_disarm || !known) && self.instance_of_armored(&c.name) {
+                self.exempt_instance(&c.name, &expected);
+            }
             return;
         }
+        let template_policy = self.template_policy(&c.name);
+        self.unexempt_instance(&c.name, template_policy);
         if errors.is_empty() {
             if let Some(template) = self.covering_template(&c.name, &policy, &expected) {
                 self.cover(&c.name, template, expected);
@@ -417,8 +424,14 @@ impl Daemon {
                     .map(|(_, path)| path),
             );
         }
+        // A template's slice holds its instances, and those its own files leave unarmored
+        // stay so (exempt.rs).
+        let exempt = self.exempt_cgroups();
         for path in paths {
             for (cgid, binding) in cgroup_bindings(&path, id) {
+                if exempt.contains(&cgid) {
+                    continue;
+                }
                 if let Err(e) = self.kernel.bind(cgid, binding) {
                     error!(object_systemd_unit = c.name.as_str(), "{}: {e:#}", c.name);
                 }
@@ -549,6 +562,15 @@ impl Daemon {
         }
         let names: HashSet<&str> = candidates.iter().map(|c| c.name.as_str()).collect();
         self.covered.retain(|n, _| names.contains(n.as_str()));
+        let gone: Vec<String> = self
+            .exempt
+            .keys()
+            .filter(|n| !names.contains(n.as_str()))
+            .cloned()
+            .collect();
+        for n in gone {
+            self.unexempt_instance(&n, None);
+        }
         let gone: Vec<String> = self
             .units
             .keys()

@@ -474,11 +474,16 @@ impl Daemon {
         let mut candidates = discover_on_disk(&mut disk);
         let listed: HashSet<String> = candidates.iter().map(|c| c.name.clone()).collect();
         // Units systemd told us about that have no files of their own in a unit directory
-        // (instances of templates).
+        // (instances of templates), and instances left unarmored by files of their own that
+        // may be gone now (exempt.rs): read again, so that such an instance is armored again
+        // before the reload returns.
         let extra: Vec<Candidate> = self
             .units
             .keys()
+            .chain(self.exempt.keys())
             .filter(|n| !listed.contains(*n))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
             .map(|n| disk_candidate(n, &mut disk))
             .collect();
         candidates.extend(extra);

@@ -67,8 +67,10 @@ mv /etc/systemd/system/armor-pend-mv.service.d/.50-pending.conf.tmp \
   /etc/systemd/system/armor-pend-mv.service.d/50-pending.conf
 timeout 60 systemctl start armor-pend-mv.service
 check "[renamed into place and started at once] the read is denied" read_failed armor-pend-mv
-check "[written and started at once] the daemon says the unit waited" eventually sh -c \
-  "journalctl -u armor-pend-mv.service -o cat | grep -q 'it waited until it had'"
+# Each unit above either waited for the daemon or started after the daemon had read its files,
+# whichever came first (the read was denied either way): how many waited is reported, not
+# asserted. The drop-in held open for writing below makes a unit wait every time.
+echo "# $(journalctl -u unitarmor.service -o cat | grep -cE '^armor-pend-(mv|[0-9]+)\.service: started before unitarmor had read its files') of $((tries + 1)) armored units written and started at once waited for the daemon"
 
 # A unit armored only by the armored slice it is in, written and started at once with a drop-in
 # that is not armor: once it has waited, it is bound as a new unit of that slice is, to the
@@ -127,6 +129,8 @@ check "[drop-in open for writing] it runs once the file is closed" eventually te
   /run/armortest/armor-pend-open.out
 check "[drop-in open for writing] under the policy written: the read is denied" \
   read_failed armor-pend-open
+check "[drop-in open for writing] the daemon says the unit waited, then went on armored" eventually sh -c \
+  "journalctl -u armor-pend-open.service -o cat | grep 'it waited until it had' | grep -q 'it goes on armored'"
 
 # The daemon's own unit never waits for the daemon: a write among its files, then a restart.
 mkdir -p /etc/systemd/system/unitarmor.service.d
