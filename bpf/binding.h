@@ -301,9 +301,23 @@ int BPF_PROG(ua_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 		}
 	}
 	/* An entry with no policy: an instance whose own files leave it unarmored, which its
-	 * template's slice or name would otherwise bind (daemon/exempt.rs). */
-	if (exp && !exp->policy)
-		return 0;
+	 * template's slice or name would otherwise bind (daemon/exempt.rs). Unless a file that
+	 * could change that is being written (a pending mark of its own name, its type's or its
+	 * slice's drop-ins: pending.h): then it waits for the daemon, as any unit does. */
+	if (exp && !exp->policy) {
+		exp = NULL;
+		if ((bpf_get_current_pid_tgid() >> 32) == 1 && !never_waits(s->cgroup_path, n) &&
+		    daemon_alive() && template_key(s)) {
+			if (unit_key(s))
+				exp = bpf_map_lookup_elem(&expected, s->template_key);
+			if (exp && (!(exp->flags & UA_BIND_PENDING) || mark_stale(exp)))
+				exp = NULL;
+			if (!exp)
+				exp = pending_around(s);
+		}
+		if (!exp)
+			return 0;
+	}
 	if (exp) {
 		b.policy = exp->policy;
 		b.flags = exp->flags & ~UA_BIND_INSTANCES;

@@ -38,12 +38,13 @@ impl Daemon {
         for (cgid, _) in cgroup_bindings(expected, 0) {
             self.kernel.unbind(cgid);
         }
-        if self
-            .exempt
-            .insert(name.to_string(), expected.to_string())
-            .as_deref()
-            != Some(expected)
-        {
+        let old = self.exempt.insert(name.to_string(), expected.to_string());
+        // Its path changed (a `Slice=` of its own or its template's): the old entry goes, or
+        // whatever is made there later would be bound to nothing.
+        if let Some(old) = old.as_deref().filter(|o| *o != expected) {
+            self.kernel.remove_expected(old);
+        }
+        if old.is_none() {
             info!(
                 object_systemd_unit = name,
                 "{name}: not armored (its own files turn the armor off), though its template is"

@@ -151,9 +151,16 @@ impl Daemon {
                     "{}: no longer armored", c.name
                 );
             }
-            // Its template would bind it at creation: its own files say otherwise. (A pass
-            // that may not disarm leaves one with a policy of its own to the rescan.)
-            if (may_disarm || !known) && self.instance_of_armored(&c.name) {
+            // Its template would bind it at creation: its own files say otherwise. Not when a
+            // file could not be read (it may hold the armor), nor, in a pass that may not
+            // disarm, an instance already armored, covered or refused (left to the rescan).
+            let untouched = !known
+                && !self.covered.contains_key(&c.name)
+                && !self.refused.contains_key(&c.name);
+            if errors.is_empty()
+                && (may_disarm || untouched || self.exempt.contains_key(&c.name))
+                && self.instance_of_armored(&c.name)
+            {
                 self.exempt_instance(&c.name, &expected);
             }
             return;

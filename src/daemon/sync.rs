@@ -463,6 +463,10 @@ impl Daemon {
     /// - Nothing is disarmed here (a unit removed from disk, or no longer armored, is left to
     ///   the rescan with systemd's view that follows the reload): a pass that reads the disk
     ///   slightly differently from systemd must not drop a policy.
+    ///   The one exception is an instance of an armored template that the daemon has not
+    ///   armored, covered or refused yet and that its own files leave unarmored (exempt.rs):
+    ///   it would otherwise start under its template's policy, against its files, until the
+    ///   rescan.
     /// - Only cgroups of units armored for the first time are bound here; a changed policy
     ///   is switched over by `reconcile` itself.
     fn sync_from_disk(&mut self) -> usize {

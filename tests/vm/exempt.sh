@@ -52,7 +52,15 @@ check "the daemon says the instance is not armored, though its template is" sh -
 check "the sibling's denial is in its journal" eventually sh -c \
   "journalctl -u armor-ex@on.service -o cat | grep -q 'Denied read of /srv/exempt/secret'"
 
-# The drop-in removed: the instance is armored again.
+# Its drop-in removed and the instance started at once, with no reload: the removal leaves a
+# pending mark on the instance's name, and its cgroup waits for the daemon's pass over the
+# files rather than start unbound (either way round, the read is denied).
+rm /etc/systemd/system/armor-ex@off.service.d/off.conf
+run armor-ex@off.service
+check "[armor-ex] its drop-in removed, started at once with no reload: denied the file" \
+  read_failed armor-ex@off.service
+
+# The drop-ins removed and systemd reloaded: the instance is armored again.
 rm -r /etc/systemd/system/armor-ex@off.service.d /etc/systemd/system/armor-exi@off.service.d
 systemctl daemon-reload
 for t in armor-ex armor-exi; do
