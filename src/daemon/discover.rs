@@ -149,13 +149,24 @@ pub(super) fn template_of(unit: &str) -> Option<String> {
 pub(super) fn discover_on_disk(disk: &mut DiskPass) -> Vec<Candidate> {
     let mut names = Vec::new();
     for dir in UNIT_DIRS {
-        let Listing::Entries(entries) = disk.listings.list(Path::new(dir)) else {
-            continue;
+        let found: Vec<String> = match disk.listings.list(Path::new(dir)) {
+            Listing::Entries(entries) => entries
+                .iter()
+                .filter_map(|(p, _)| p.file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+                .collect(),
+            Listing::Absent => continue,
+            // An error partway through the listing: every entry that could be read still
+            // counts (a unit left out would be taken for one that is gone, and disarmed).
+            Listing::Unlistable(_) => match std::fs::read_dir(dir) {
+                Ok(entries) => entries
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect(),
+                Err(_) => continue,
+            },
         };
-        for (path, _) in entries {
-            let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
-                continue;
-            };
+        for name in found {
             let unit = name.strip_suffix(".d").unwrap_or(&name);
             // Type-level drop-in directories (service.d) are not units; the root slice has no
             // cgroup of its own to bind. A prefix directory (run-.scope.d, foo-.service.d) is
