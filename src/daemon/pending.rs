@@ -302,11 +302,22 @@ impl Daemon {
     /// name and its own, any other unit by its name and its dashed prefixes; a pending mark of
     /// its type or its slice; else the policy of an armored slice it is in.
     fn binding_now(&self, path: &str) -> Option<(u32, u32)> {
-        if let Some(found) = self.kernel.expected_at(path) {
-            return Some(found);
-        }
         let (parent, leaf) = path.rsplit_once('/')?;
         let name = leaf.strip_prefix('_').unwrap_or(leaf);
+        if let Some(found) = self.kernel.expected_at(path) {
+            // An instance its own files leave unarmored (exempt.rs) still waits while a mark
+            // of its name, its type's or its slice's drop-ins is there, as in the kernel.
+            if found.0 == 0 {
+                let own = self
+                    .kernel
+                    .expected_at(name)
+                    .filter(|(_, flags)| flags & BIND_PENDING != 0);
+                return own
+                    .or_else(|| self.mark_around(parent, name))
+                    .or(Some(found));
+            }
+            return Some(found);
+        }
         if let Some(found) = keys_by_name(name)
             .into_iter()
             .find_map(|key| self.kernel.expected_at(&key))
@@ -314,14 +325,7 @@ impl Daemon {
             return Some(found);
         }
         // Still a mark of its type's drop-ins or of its slice's: it waits for them too.
-        let kind = name.rsplit_once('.').map(|(_, kind)| kind);
-        let slice = parent.rsplit('/').next().filter(|p| !p.is_empty());
-        if let Some(found) = [kind, slice]
-            .into_iter()
-            .flatten()
-            .filter_map(|key| self.kernel.expected_at(key))
-            .find(|(_, flags)| flags & BIND_PENDING != 0)
-        {
+        if let Some(found) = self.mark_around(parent, name) {
             return Some(found);
         }
         let parent_id = std::fs::metadata(format!("{CGROUP_ROOT}{parent}"))
@@ -331,6 +335,17 @@ impl Daemon {
             .binding(parent_id)
             .filter(|b| b.flags & BIND_SLICE != 0)
             .map(|b| (b.policy, 0))
+    }
+
+    /// A pending mark of the type's drop-ins (`service`) or of the slice the cgroup is in.
+    fn mark_around(&self, parent: &str, name: &str) -> Option<(u32, u32)> {
+        let kind = name.rsplit_once('.').map(|(_, kind)| kind);
+        let slice = parent.rsplit('/').next().filter(|p| !p.is_empty());
+        [kind, slice]
+            .into_iter()
+            .flatten()
+            .filter_map(|key| self.kernel.expected_at(key))
+            .find(|(_, flags)| flags & BIND_PENDING != 0)
     }
 }
 
