@@ -49,8 +49,10 @@ for t in armor-ex armor-exi; do
 done
 check "the daemon says the instance is not armored, though its template is" sh -c \
   "journalctl -u unitarmor.service --since '$since' -o cat | grep -q 'armor-ex@off.service: not armored (its own files turn the armor off), though its template is'"
-check "the sibling's denial is in its journal" eventually sh -c \
-  "journalctl -u armor-ex@on.service -o cat | grep -q 'Denied read of /srv/exempt/secret'"
+# The daemon's record of the sibling's denial (under the instance, or under its template when
+# the oneshot's cgroup is gone before the daemon reads the event: DESIGN's known limits).
+check "the sibling's denial is recorded, naming the template's rule" eventually sh -c \
+  "journalctl -u unitarmor.service -o cat | grep -F 'Denied read of /srv/exempt/secret' | grep -qF 'armor-ex@.service.d/armor.conf:2'"
 
 # Its drop-in removed and the instance started at once, with no reload: the removal leaves a
 # pending mark on the instance's name, and its cgroup waits for the daemon's pass over the
