@@ -23,6 +23,7 @@ mod metrics;
 mod pending;
 mod reconcile;
 pub mod sync;
+mod unload;
 mod watch;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -9,8 +9,8 @@ use tracing::{error, info, warn};
 
 use super::cgroups::{cgroup_bindings, running_units};
 use super::discover::{
-    bind_order, candidate_from, cgroup_pattern, expected_path, named_on_disk, parent_slice,
-    prefix_covers, prefix_of, slice_layers, slice_layers_checked, template_of, Candidate, DiskPass,
+    bind_order, candidate_from, cgroup_pattern, expected_path, parent_slice, prefix_covers,
+    prefix_of, slice_layers, slice_layers_checked, template_of, Candidate, DiskPass,
 };
 use super::{Armored, Daemon};
 use crate::compile;
@@ -485,7 +485,7 @@ impl Daemon {
         self.refused.insert(name.to_string(), expected.to_string());
     }
 
-    fn disarm_unit(&mut self, name: &str) {
+    pub(super) fn disarm_unit(&mut self, name: &str) {
         self.want_room.remove(name);
         if let Some(expected) = self.refused.remove(name) {
             self.kernel.remove_expected(&expected);
@@ -510,53 +510,6 @@ impl Daemon {
         }
         self.retiring.push((a.id, a.tables, Instant::now()));
         self.publish_status();
-    }
-
-    /// systemd unloaded `name` (`UnitRemoved`: it is stopped and nothing refers to it). An
-    /// instance of an armored template is forgotten: it is no longer listed as running under
-    /// the template's policy, and a policy slot of its own (an instance-dependent specifier in
-    /// its rules) is freed, unless a cgroup is still bound to it or the instance has files of
-    /// its own on disk (see [`unload_action`]).
-    ///
-    /// Freeing opens no window when the instance starts again: systemd loads it again first
-    /// (`UnitNew`), and its cgroup is bound at creation by the template's binding (the
-    /// template's slice, or the template's name for instances elsewhere), whose policy is never
-    /// looser than an instance's (instance-dependent specifiers widen); `UnitNew` then refines
-    /// it to the instance's own policy, exactly as on the instance's first start.
-    pub(super) fn unit_removed(&mut self, name: &str) {
-        let armored_template = template_of(name).is_some_and(|t| self.units.contains_key(&t));
-        let own = self.units.get(name).map(|a| a.id);
-        let action = unload_action(
-            armored_template,
-            own.is_some(),
-            || named_on_disk(name),
-            || self.has_cgroups(name),
-        );
-        match action {
-            Unload::Keep => {}
-            Unload::Forget => {
-                self.covered.remove(name);
-            }
-            Unload::Free => {
-                self.covered.remove(name);
-                self.disarm_unit(name);
-                info!(
-                    object_systemd_unit = name,
-                    "{name}: unloaded by systemd; its policy slot {} is free (the template's \
-                     policy binds it if it starts again)",
-                    own.unwrap_or_default()
-                );
-            }
-        }
-    }
-
-    /// Whether a cgroup is bound to a policy of `name` (its current one, or one retiring).
-    fn has_cgroups(&self, name: &str) -> bool {
-        self.kernel.bindings().values().any(|b| {
-            self.owners
-                .get(&b.policy)
-                .is_some_and(|(unit, _)| unit == name)
-        })
     }
 
     /// Applies a rescan: `candidates` are what `discover` found (after `systemctl
@@ -608,39 +561,6 @@ impl Daemon {
     }
 }
 
-/// What systemd unloading a unit lets the daemon forget.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) enum Unload {
-    /// Nothing: the unit is not an instance of an armored template. Its cgroup has no other
-    /// binding at creation than its own expected entry, which must stay for its next start.
-    Keep,
-    /// Its record as running under its template's policy, if any; a slot of its own stays.
-    Forget,
-    /// That record and its own policy slot.
-    Free,
-}
-
-/// The pure part of [`Daemon::unit_removed`]. A slot of its own is kept while a cgroup is
-/// still bound to it (processes left behind), and while the instance has files of its own on
-/// disk (a unit file or a drop-in directory named after it): those are armored from disk ahead
-/// of their start, so that rules of their own hold from the first instruction; freeing the
-/// slot would leave them to the template's policy until `UnitNew` is handled. The last two
-/// are asked only when it matters (the last walks the kernel's `bound` map).
-pub(super) fn unload_action(
-    armored_template: bool,
-    own_slot: bool,
-    files_of_its_own: impl FnOnce() -> bool,
-    cgroups_bound: impl FnOnce() -> bool,
-) -> Unload {
-    if !armored_template {
-        Unload::Keep
-    } else if own_slot && !files_of_its_own() && !cgroups_bound() {
-        Unload::Free
-    } else {
-        Unload::Forget
-    }
-}
-
 /// Whether template `c`'s instances have policies other than its own (`policy`, resolved
 /// over `layers`): what its files say for a stand-in instance differs, as it does when they
 /// (or what they grant, `StateDirectory=%i`) use an instance-dependent specifier.
@@ -670,7 +590,3 @@ fn instances_differ(
 fn keyed_by_name(name: &str) -> bool {
     UnitName::new(name).is_template() || (!name.ends_with(".slice") && !name.contains('@'))
 }
-
-#[cfg(test)]
-#[path = "reconcile_tests.rs"]
-mod tests;

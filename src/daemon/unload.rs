@@ -1,0 +1,117 @@
+//! What systemd unloading a unit (`UnitRemoved`) lets the daemon forget: an instance's record
+//! as running under its template's policy, and a policy slot of its own that nothing needs.
+
+use tracing::info;
+
+use super::discover::{named_on_disk, template_of};
+use super::Daemon;
+
+impl Daemon {
+    /// systemd unloaded `name` (`UnitRemoved`: it is stopped and nothing refers to it). An
+    /// instance of an armored template is forgotten: it is no longer listed as running under
+    /// the template's policy, and a policy slot of its own (an instance-dependent specifier in
+    /// its rules) is freed, unless a cgroup is still bound to it or the instance has files of
+    /// its own on disk (see [`unload_action`]).
+    ///
+    /// Freeing opens no window when the instance starts again: systemd loads it again first
+    /// (`UnitNew`), and its cgroup is bound at creation by the template's binding (the
+    /// template's slice, or the template's name for instances elsewhere), whose policy is never
+    /// looser than an instance's (instance-dependent specifiers widen); `UnitNew` then refines
+    /// it to the instance's own policy, exactly as on the instance's first start.
+    pub(super) fn unit_removed(&mut self, name: &str) {
+        let armored_template = template_of(name).is_some_and(|t| self.units.contains_key(&t));
+        let own = self.units.get(name).map(|a| a.id);
+        let action = unload_action(
+            armored_template,
+            own.is_some(),
+            || named_on_disk(name),
+            || self.has_cgroups(name),
+        );
+        match action {
+            Unload::Keep => {}
+            Unload::Forget => {
+                self.covered.remove(name);
+            }
+            Unload::Free => {
+                self.covered.remove(name);
+                self.disarm_unit(name);
+                info!(
+                    object_systemd_unit = name,
+                    "{name}: unloaded by systemd; its policy slot {} is free (the template's \
+                     policy binds it if it starts again)",
+                    own.unwrap_or_default()
+                );
+            }
+        }
+    }
+
+    /// Whether a cgroup is bound to a policy of `name` (its current one, or one retiring).
+    fn has_cgroups(&self, name: &str) -> bool {
+        self.kernel.bindings().values().any(|b| {
+            self.owners
+                .get(&b.policy)
+                .is_some_and(|(unit, _)| unit == name)
+        })
+    }
+}
+
+/// What systemd unloading a unit lets the daemon forget.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Unload {
+    /// Nothing: the unit is not an instance of an armored template. Its cgroup has no other
+    /// binding at creation than its own expected entry, which must stay for its next start.
+    Keep,
+    /// Its record as running under its template's policy, if any; a slot of its own stays.
+    Forget,
+    /// That record and its own policy slot.
+    Free,
+}
+
+/// The pure part of [`Daemon::unit_removed`]. A slot of its own is kept while a cgroup is
+/// still bound to it (processes left behind), and while the instance has files of its own on
+/// disk (a unit file or a drop-in directory named after it): those are armored from disk ahead
+/// of their start, so that rules of their own hold from the first instruction; freeing the
+/// slot would leave them to the template's policy until `UnitNew` is handled. The last two
+/// are asked only when it matters (the last walks the kernel's `bound` map).
+pub(super) fn unload_action(
+    armored_template: bool,
+    own_slot: bool,
+    files_of_its_own: impl FnOnce() -> bool,
+    cgroups_bound: impl FnOnce() -> bool,
+) -> Unload {
+    if !armored_template {
+        Unload::Keep
+    } else if own_slot && !files_of_its_own() && !cgroups_bound() {
+        Unload::Free
+    } else {
+        Unload::Forget
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn never() -> bool {
+        panic!("asked needlessly")
+    }
+
+    #[test]
+    fn only_instances_of_armored_templates_are_forgotten() {
+        // A unit of its own, or an instance of a template that is not armored (armored by a
+        // drop-in of its own): its expected entry is its only binding at creation.
+        assert_eq!(unload_action(false, true, never, never), Unload::Keep);
+        assert_eq!(unload_action(false, false, never, never), Unload::Keep);
+        // Running under the template's policy: only the record goes.
+        assert_eq!(unload_action(true, false, never, never), Unload::Forget);
+    }
+
+    #[test]
+    fn a_slot_of_its_own_is_freed_when_nothing_needs_it() {
+        assert_eq!(unload_action(true, true, || false, || false), Unload::Free);
+        // A drop-in of its own on disk: armored ahead of its next start.
+        assert_eq!(unload_action(true, true, || true, never), Unload::Forget);
+        // A cgroup still bound to it.
+        assert_eq!(unload_action(true, true, || false, || true), Unload::Forget);
+    }
+}
