@@ -216,7 +216,9 @@ for k in $(seq 1 20); do
   if [ $((k % 2)) = 1 ]; then deny=b allow=a; else deny=a allow=b; fi
   t=$(date +%s%N)
   printf '[X-Armor]\nArmorPolicy=deny read %s/apply-%s\n' $B $deny >/etc/systemd/system/bench-apply.service.d/armor.conf
+  r=$(date +%s%N)
   systemctl daemon-reload
+  echo "A change_reload $(ms "$r")"
   # Whether the first probe after the reload returned already saw the change: the generator
   # makes the reload wait for the daemon's pass over the files.
   first=1

@@ -97,8 +97,12 @@ END {
 		} else {
 			# systemd's own reload is the same with or without unitarmor: the target is on
 			# what unitarmor adds to it (the change is in force when the reload returns, below).
-			verdict(ap - bare <= 50, "apply latency median <= 50 ms beyond systemd's own daemon-reload",
-				sprintf("%d ms added: median %d ms (worst %d) from writing the drop-in to enforcement, daemon-reload included; the same reload without unitarmor's generator: median %d ms; a reload with nothing changed: median %d ms", ap - bare, ap, worst, bare, median("apply" SUBSEP "reload")))
+			# The reload that applies a change, against the same reload without unitarmor's
+			# generator (the probes that see the change are not in it).
+			cr = median("apply" SUBSEP "change_reload")
+			if (cr == "") cr = ap
+			verdict(cr - bare <= 50, "apply latency median <= 50 ms beyond systemd's own daemon-reload",
+				sprintf("%d ms added: the reload applying a change takes median %d ms, the same reload without unitarmor's generator %d ms, one with nothing changed %d ms; from writing the drop-in to the first probe that sees it: median %d ms (worst %d)", cr - bare, cr, bare, median("apply" SUBSEP "reload"), ap, worst))
 		}
 	}
 	if (cnt["apply" SUBSEP "at_return"] > 0) {
