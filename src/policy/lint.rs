@@ -255,12 +255,8 @@ impl<'p> DenyIndex<'p> {
             .entry(class)
             .or_insert_with(|| ClassDenies::of(policy, class));
         let Some(d) = denies else {
-            // The many-pattern regex could not be built: one DFA per pair, as `covers` does.
-            return policy
-                .rules
-                .iter()
-                .filter(|d| d.action == Action::Deny && d.class == class && d.from.is_none())
-                .find(|d| d.paths().iter().any(|dp| covers(dp, inner)));
+            // The many-pattern DFA could not be built: one DFA per pair.
+            return first_covering_pairwise(policy, class, inner);
         };
         let mut set = PatternSet::new(d.re.pattern_len());
         if d.re
@@ -268,11 +264,7 @@ impl<'p> DenyIndex<'p> {
             .is_err()
         {
             // The lazy DFA gave up (its cache thrashed): the pairwise test decides.
-            return policy
-                .rules
-                .iter()
-                .filter(|d| d.action == Action::Deny && d.class == class && d.from.is_none())
-                .find(|d| d.paths().iter().any(|dp| covers(dp, inner)));
+            return first_covering_pairwise(policy, class, inner);
         }
         set.iter()
             .map(|id| d.owners[id.as_usize()])
@@ -280,6 +272,19 @@ impl<'p> DenyIndex<'p> {
             .min_by_key(|(order, _, _)| *order)
             .map(|(_, rule, _)| rule)
     }
+}
+
+/// [`DenyIndex::first_covering`], asking [`covers`] of each deny pattern in turn.
+fn first_covering_pairwise<'p>(
+    policy: &'p Policy,
+    class: Class,
+    inner: &PathPattern,
+) -> Option<&'p Rule> {
+    policy
+        .rules
+        .iter()
+        .filter(|d| d.action == Action::Deny && d.class == class && d.from.is_none())
+        .find(|d| d.paths().iter().any(|dp| covers(dp, inner)))
 }
 
 impl<'p> ClassDenies<'p> {
@@ -435,11 +440,7 @@ mod tests {
         .collect();
         let mut index = DenyIndex::default();
         for i in &inner {
-            let pairwise = p
-                .rules
-                .iter()
-                .filter(|d| d.action == Action::Deny && d.class == Class::Read)
-                .find(|d| d.paths().iter().any(|dp| covers(dp, i)));
+            let pairwise = first_covering_pairwise(&p, Class::Read, i);
             let indexed = index.first_covering(&p, Class::Read, i);
             assert_eq!(
                 indexed.map(|r| &r.source),
