@@ -36,7 +36,6 @@ pub(super) type SliceLayers = (Vec<Vec<PathBuf>>, Vec<(PathBuf, String)>);
 pub(super) struct DiskPass {
     listings: Listings,
     slices: HashMap<String, SliceLayers>,
-    keep: bool,
 }
 
 impl DiskPass {
@@ -45,7 +44,6 @@ impl DiskPass {
         DiskPass {
             listings: Listings::for_pass(Path::new("/")),
             slices: HashMap::new(),
-            keep: true,
         }
     }
 
@@ -54,12 +52,7 @@ impl DiskPass {
         DiskPass {
             listings: Listings::direct(),
             slices: HashMap::new(),
-            keep: false,
         }
-    }
-
-    fn keeps(&self) -> bool {
-        self.keep
     }
 }
 
@@ -267,9 +260,7 @@ pub(super) fn slice_layers_checked(slice: &str, disk: &mut DiskPass) -> SliceLay
         return known.clone();
     }
     let found = read_slice_layers(slice, disk);
-    if disk.keeps() {
-        disk.slices.insert(slice.to_string(), found.clone());
-    }
+    disk.slices.insert(slice.to_string(), found.clone());
     found
 }
 

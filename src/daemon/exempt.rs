@@ -67,10 +67,13 @@ impl Daemon {
         }
     }
 
-    /// The cgroups of the exempt instances, now.
-    pub(super) fn exempt_cgroups(&self) -> HashSet<u64> {
+    /// The cgroups, now, of the exempt instances below cgroup path `under` (a template's
+    /// slice): none to look for below any other unit's.
+    pub(super) fn exempt_cgroups(&self, under: &str) -> HashSet<u64> {
+        let prefix = format!("{under}/");
         self.exempt
             .values()
+            .filter(|path| path.starts_with(&prefix))
             .flat_map(|path| cgroup_bindings(path, 0))
             .map(|(cgid, _)| cgid)
             .collect()

@@ -433,8 +433,8 @@ impl Daemon {
         }
         // A template's slice holds its instances, and those its own files leave unarmored
         // stay so (exempt.rs).
-        let exempt = self.exempt_cgroups();
         for path in paths {
+            let exempt = self.exempt_cgroups(&path);
             for (cgid, binding) in cgroup_bindings(&path, id) {
                 if exempt.contains(&cgid) {
                     continue;
