@@ -531,12 +531,12 @@ impl Daemon {
         for n in gone {
             self.unexempt_instance(&n, None);
         }
-        let gone: Vec<String> = self
-            .units
-            .keys()
-            .filter(|n| !names.contains(n.as_str()))
-            .cloned()
-            .collect();
+        let bound: HashSet<u32> = self.kernel.bindings().values().map(|b| b.policy).collect();
+        let gone = super::unload::gone_units(
+            self.units.iter().map(|(n, a)| (n.as_str(), a.id)),
+            &names,
+            &bound,
+        );
         for n in gone {
             self.disarm_unit(&n);
             info!(

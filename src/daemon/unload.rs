@@ -1,7 +1,10 @@
 //! What systemd unloading a unit (`UnitRemoved`) lets the daemon forget: an instance's record
-//! as running under its template's policy, and a policy slot of its own that nothing needs.
+//! as running under its template's policy, and a policy slot of its own that nothing needs;
+//! and which armored units a rescan finds gone.
 
 use tracing::info;
+
+use std::collections::HashSet;
 
 use super::discover::{named_on_disk, template_of};
 use super::Daemon;
@@ -88,6 +91,26 @@ pub(super) fn unload_action(
     }
 }
 
+/// The armored units (name, policy id) a rescan that `listed` these units finds gone. An
+/// instance of a template still listed whose cgroup is `bound` to its own policy now was
+/// started after systemd's list was taken (bound at creation by what the reload's pass over
+/// the disk armored): it is not gone, and disarming it would unbind it, running.
+/// `UnitRemoved` or the next rescan sees it go.
+pub(super) fn gone_units<'a>(
+    units: impl Iterator<Item = (&'a str, u32)>,
+    listed: &HashSet<&str>,
+    bound: &HashSet<u32>,
+) -> Vec<String> {
+    units
+        .filter(|(n, id)| {
+            let started_since =
+                bound.contains(id) && template_of(n).is_some_and(|t| listed.contains(t.as_str()));
+            !listed.contains(n) && !started_since
+        })
+        .map(|(n, _)| n.to_string())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,5 +136,25 @@ mod tests {
         assert_eq!(unload_action(true, true, || true, never), Unload::Forget);
         // A cgroup still bound to it.
         assert_eq!(unload_action(true, true, || false, || true), Unload::Forget);
+    }
+
+    #[test]
+    fn an_instance_started_after_the_list_is_not_gone() {
+        let listed: HashSet<&str> = ["app@.service", "db.service"].into_iter().collect();
+        let units = [
+            ("db.service", 1),
+            // Not listed, its template is, a cgroup is bound to its policy: started since.
+            ("app@new.service", 2),
+            // Not listed and nothing bound to it: gone.
+            ("app@old.service", 3),
+            // Bound, but its template is no longer armored (not listed): gone.
+            ("other@x.service", 4),
+            // A unit of its own, bound but not listed (its armor removed): gone.
+            ("web.service", 5),
+        ];
+        let bound: HashSet<u32> = [1, 2, 4, 5].into_iter().collect();
+        let mut gone = gone_units(units.into_iter(), &listed, &bound);
+        gone.sort();
+        assert_eq!(gone, ["app@old.service", "other@x.service", "web.service"]);
     }
 }

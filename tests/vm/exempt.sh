@@ -70,4 +70,47 @@ for t in armor-ex armor-exi; do
   run "$t@off.service"
   check "[$t] with its drop-in gone, the instance is denied the file" read_failed "$t@off.service"
 done
+
+# An instance started while the rescan that follows a reload is under way: systemd's list of
+# loaded units was taken before the start, so the unit is not in it, but its cgroup is already
+# bound to the policy the reload's pass gave it (it was exempt, its drop-in is gone). It is not
+# disarmed as gone, which would unbind its cgroup while it runs (it reads 150 times, for a few
+# seconds: before the fix, until `UnitNew` armored it again). 300 loaded instances of another
+# armored template make the rescan read 300 units after that list.
+unit armor-exr@.service '[Unit]
+StartLimitIntervalSec=0
+[Service]
+Type=oneshot
+ExecStart=/bin/sh -c "for i in $$(seq 1 150); do cat /srv/exempt/secret 2>/dev/null; done >/run/armortest/%n.out; echo done >>/run/armortest/%n.out"'
+dropin armor-exr@.service armor.conf '[X-Armor]
+ArmorPolicy=deny read /srv/exempt/secret
+ArmorPolicy=deny read /srv/exempt/%i'
+unit armor-exl@.service '[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/true'
+dropin armor-exl@.service armor.conf '[X-Armor]
+ArmorPolicy=deny read /srv/exempt/secret'
+systemctl daemon-reload
+for i in $(seq 1 300); do echo "armor-exl@$i.service"; done | xargs timeout 300 systemctl start
+raced=0
+for d in 0.2 0.5 0.8 1.1; do
+  # Exempt; then, once the rescan after that reload is done, armored by the next reload's
+  # pass over the disk as its drop-in goes, and started at once.
+  dropin armor-exr@off.service off.conf '[X-Armor]
+ArmorMode=off'
+  systemctl daemon-reload
+  sleep 3
+  rm -r /etc/systemd/system/armor-exr@off.service.d
+  systemctl daemon-reload
+  sleep "$d"
+  run armor-exr@off.service
+  out=/run/armortest/armor-exr@off.service.out
+  if ! grep -qx done "$out" || grep -q secret "$out"; then
+    raced=$((raced + 1))
+    echo "# started $d s after a reload: $(grep -c secret "$out") of 150 reads worked"
+  fi
+done
+check "an instance started during the rescan after a reload is denied the file (4 starts)" \
+  test "$raced" = 0
 finish
