@@ -111,6 +111,14 @@ pub(super) fn unit_of_pid(pid: u32) -> Option<String> {
 /// unitarmor's own units, which an armored slice leaves unbound.
 const OWN_UNITS: [&str; 2] = ["unitarmor.service", "unitarmor-sync.service"];
 
+/// Whether cgroup `name` below cgroup path `parent` is one of unitarmor's own units, which
+/// their slice never binds (bpf/binding.h: own_unit). Only below a real slice: a unit's own
+/// sub-cgroup named `x.slice/unitarmor.service` is in that unit's tree, and skipping it let
+/// an inmate who moved there run unbound after a daemon restart.
+fn is_own_unit(parent: &str, name: &str) -> bool {
+    parent.ends_with(".slice") && unit_root(parent).is_none() && OWN_UNITS.contains(&name)
+}
+
 /// Every cgroup directory at and below the cgroup path `path`, with its id (the inode number).
 pub(super) fn cgroup_dirs(path: &str) -> Vec<(PathBuf, u64)> {
     let mut out = Vec::new();
@@ -119,17 +127,14 @@ pub(super) fn cgroup_dirs(path: &str) -> Vec<(PathBuf, u64)> {
         let Ok(meta) = std::fs::metadata(&dir) else {
             continue;
         };
-        let in_slice = dir
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().ends_with(".slice"));
+        let full = dir.to_string_lossy();
+        let rel = full.strip_prefix(CGROUP_ROOT).unwrap_or(&full);
         if let Ok(entries) = std::fs::read_dir(&dir) {
             stack.extend(
                 entries
                     .flatten()
                     .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                    // unitarmor's own units are never bound by their slice (bpf/binding.h:
-                    // own_unit).
-                    .filter(|e| !(in_slice && OWN_UNITS.iter().any(|u| e.file_name() == *u)))
+                    .filter(|e| !is_own_unit(rel, &e.file_name().to_string_lossy()))
                     .map(|e| e.path()),
             );
         }
@@ -220,7 +225,7 @@ pub(super) fn cgroup_bindings(path: &str, policy: u32) -> Vec<(u64, Binding)> {
 
 #[cfg(test)]
 mod tests {
-    use super::{unit_of_path, unit_root};
+    use super::{is_own_unit, unit_of_path, unit_root};
 
     #[test]
     fn events_belong_to_the_unit_systemd_made() {
@@ -238,6 +243,25 @@ mod tests {
             Some("io.service")
         );
         assert_eq!(unit_of_path("/system.slice/system-t.slice"), None);
+    }
+
+    #[test]
+    fn own_units_only_below_real_slices() {
+        assert!(is_own_unit("/system.slice", "unitarmor.service"));
+        assert!(is_own_unit(
+            "/system.slice/x.slice",
+            "unitarmor-sync.service"
+        ));
+        assert!(!is_own_unit("/system.slice", "app.service"));
+        // A unit's sub-cgroup named like a slice holds no unit of its own.
+        assert!(!is_own_unit(
+            "/system.slice/app.service/x.slice",
+            "unitarmor.service"
+        ));
+        assert!(!is_own_unit(
+            "/system.slice/app.service",
+            "unitarmor.service"
+        ));
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! `watch.rs` notices files changed without a reload, and `metrics.rs` reports how often each
 //! rule decided.
 
+mod bind;
 mod cgroups;
 mod changes;
 mod discover;

@@ -7,10 +7,10 @@ use std::time::Instant;
 
 use tracing::{error, info, warn};
 
-use super::cgroups::{cgroup_bindings, running_units};
+use super::cgroups::cgroup_bindings;
 use super::discover::{
-    bind_order, candidate_from, cgroup_pattern, expected_path, parent_slice, prefix_covers,
-    prefix_of, slice_layers, slice_layers_checked, template_of, Candidate, DiskPass,
+    bind_order, candidate_from, cgroup_pattern, expected_path, parent_slice, slice_layers,
+    slice_layers_checked, template_of, Candidate, DiskPass,
 };
 use super::{Armored, Daemon};
 use crate::compile;
@@ -412,52 +412,6 @@ impl Daemon {
         // Listed by the next tick's status (within a second): publishing here, once per
         // instance, would cost a pass over `bound` per instance as thousands start.
         self.covered.insert(name.to_string(), (template, expected));
-    }
-
-    /// Binds a unit's cgroup and everything below it, if it exists already.
-    pub(super) fn bind_existing(&mut self, c: &Candidate) {
-        let Some(a) = self.units.get(&c.name) else {
-            return;
-        };
-        let id = a.id;
-        let mut paths = vec![a.expected.clone()];
-        // A prefix's policy (run-.scope) binds the units of that prefix that run already and
-        // that no file names: those it would have bound at their creation.
-        if prefix_of(&c.name).is_some() {
-            paths.extend(
-                running_units()
-                    .into_iter()
-                    .filter(|(unit, _)| self.prefix_decides(&c.name, unit))
-                    .map(|(_, path)| path),
-            );
-        }
-        // A template's slice holds its instances, and those its own files leave unarmored
-        // stay so (exempt.rs).
-        for path in paths {
-            let exempt = self.exempt_cgroups(&path);
-            for (cgid, binding) in cgroup_bindings(&path, id) {
-                if exempt.contains(&cgid) {
-                    continue;
-                }
-                if let Err(e) = self.kernel.bind(cgid, binding) {
-                    error!(object_systemd_unit = c.name.as_str(), "{}: {e:#}", c.name);
-                }
-            }
-        }
-    }
-
-    /// Whether the armored prefix unit `prefix` decides for `unit`, as the kernel picks at
-    /// creation (bpf/binding.h: prefix_policy): `unit` is not armored (or refused) by name,
-    /// and no longer armored (or refused) prefix covers it.
-    pub(super) fn prefix_decides(&self, prefix: &str, unit: &str) -> bool {
-        prefix_covers(prefix, unit)
-            && !self.units.contains_key(unit)
-            && !self.refused.contains_key(unit)
-            && !self
-                .units
-                .keys()
-                .chain(self.refused.keys())
-                .any(|p| p.len() > prefix.len() && prefix_covers(p, unit))
     }
 
     /// Binds unit `name` (its cgroups at `expected` and below, and those created from now on)

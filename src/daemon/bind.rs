@@ -1,0 +1,76 @@
+//! Binding the cgroups of armored units that run already: a unit's own tree, the running
+//! units a prefix's policy decides for, and a template's instances wherever they run (the
+//! kernel binds new cgroups itself, at creation: bpf/binding.h).
+
+use tracing::error;
+
+use super::cgroups::{cgroup_bindings, running_units};
+use super::discover::{prefix_covers, prefix_of, template_of, Candidate};
+use super::Daemon;
+use crate::policy::specifiers::UnitName;
+
+impl Daemon {
+    /// Binds a unit's cgroup and everything below it, if it exists already.
+    pub(super) fn bind_existing(&mut self, c: &Candidate) {
+        let Some(a) = self.units.get(&c.name) else {
+            return;
+        };
+        let id = a.id;
+        let mut paths = vec![a.expected.clone()];
+        // A prefix's policy (run-.scope) binds the units of that prefix that run already and
+        // that no file names: those it would have bound at their creation.
+        if prefix_of(&c.name).is_some() {
+            paths.extend(
+                running_units()
+                    .into_iter()
+                    .filter(|(unit, _)| self.prefix_decides(&c.name, unit))
+                    .map(|(_, path)| path),
+            );
+        }
+        // A template's instances that another slice holds (`Slice=`): the kernel bound them at
+        // creation by the template's name, and a new daemon (fresh maps) must bind them too,
+        // before its hooks are in force. Not those armored by name or left unarmored.
+        if UnitName::new(c.name.as_str()).is_template() {
+            let own = format!("{}/", a.expected);
+            paths.extend(
+                running_units()
+                    .into_iter()
+                    .filter(|(unit, path)| {
+                        template_of(unit).as_deref() == Some(c.name.as_str())
+                            && !path.starts_with(&own)
+                            && !self.units.contains_key(unit)
+                            && !self.refused.contains_key(unit)
+                            && !self.exempt.contains_key(unit)
+                    })
+                    .map(|(_, path)| path),
+            );
+        }
+        // A template's slice holds its instances, and those its own files leave unarmored
+        // stay so (exempt.rs).
+        for path in paths {
+            let exempt = self.exempt_cgroups(&path);
+            for (cgid, binding) in cgroup_bindings(&path, id) {
+                if exempt.contains(&cgid) {
+                    continue;
+                }
+                if let Err(e) = self.kernel.bind(cgid, binding) {
+                    error!(object_systemd_unit = c.name.as_str(), "{}: {e:#}", c.name);
+                }
+            }
+        }
+    }
+
+    /// Whether the armored prefix unit `prefix` decides for `unit`, as the kernel picks at
+    /// creation (bpf/binding.h: prefix_policy): `unit` is not armored (or refused) by name,
+    /// and no longer armored (or refused) prefix covers it.
+    pub(super) fn prefix_decides(&self, prefix: &str, unit: &str) -> bool {
+        prefix_covers(prefix, unit)
+            && !self.units.contains_key(unit)
+            && !self.refused.contains_key(unit)
+            && !self
+                .units
+                .keys()
+                .chain(self.refused.keys())
+                .any(|p| p.len() > prefix.len() && prefix_covers(p, unit))
+    }
+}
