@@ -343,6 +343,17 @@ static __always_inline bool btrfs_raw_ioctl(unsigned int cmd)
 	       (nr == 17 || nr == 38 || nr == 10 || nr == 11 || nr == 58 || nr == 53);
 }
 
+/* nsfs's NS_MNT_GET_NEXT and NS_MNT_GET_PREV (6.11 and later): a descriptor for the next or
+ * previous mount namespace on the system, asked only for CAP_SYS_ADMIN over it, with no ptrace
+ * check (unlike /proc/PID/ns/mnt or a pidfd). setns() into the host's would undo
+ * ProtectSystem=, ReadOnlyPaths=, InaccessiblePaths= and RootDirectory= at once. */
+static __always_inline bool mntns_walk_ioctl(unsigned int cmd)
+{
+	__u32 nr = cmd & 0xff;
+
+	return ((cmd >> 8) & 0xff) == 0xb7 && (nr == 11 || nr == 12);
+}
+
 /* Inode flags (immutable, append-only and the like) and the ioctls above. */
 static __always_inline int file_ioctl(struct file *file, unsigned int cmd)
 {
@@ -383,6 +394,11 @@ static __always_inline int file_ioctl(struct file *file, unsigned int cmd)
 		if (!protected(&a, UA_PROT_RUNS_AS_ROOT))
 			return 0;
 		return deny_protected_path(&a, UA_PROT_RUNS_AS_ROOT, UA_OP_BTRFS_RAW, mnt, dentry);
+	}
+	if (mntns_walk_ioctl(cmd) && BPF_CORE_READ(file, f_inode, i_sb, s_magic) == NSFS_MAGIC) {
+		if (!protected(&a, UA_PROT_MOUNT))
+			return 0;
+		return deny_protected(&a, UA_PROT_MOUNT, UA_OP_MNTNS_WALK, 0, 0, cmd & 0xff);
 	}
 	if (IOC_TYPE_NR(cmd) == FS_ENABLE_VERITY || cmd == FAT_IOCTL_SET_ATTRIBUTES)
 		return decide(UA_CLASS_WRITE, UA_OP_SETFLAGS, mnt, dentry);

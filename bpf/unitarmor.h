@@ -103,6 +103,7 @@ enum ua_op {
 	UA_OP_SET_EXE = 46,     /* prctl(PR_SET_MM) naming a new executable; arg: its sub-command */
 	UA_OP_NETLINK_ADMIN = 47,/* CAP_SYS_ADMIN asked by a netlink message's handler; arg: the protocol */
 	UA_OP_NETLINK_MULTICAST = 48,/* a netlink message to a multicast group; arg: protocol | group << 16 */
+	UA_OP_MNTNS_WALK = 49,  /* nsfs NS_MNT_GET_NEXT or _PREV: another mount namespace; arg: its nr */
 };
 
 /* The argument of a connect or bind event: the port, and the protocol (6 tcp, 17 udp). The

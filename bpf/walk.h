@@ -33,6 +33,7 @@
 #define BTRFS_SUPER_MAGIC 0x9123683E
 #define TMPFS_MAGIC 0x01021994
 #define RAMFS_MAGIC 0x858458f6
+#define NSFS_MAGIC 0x6e736673
 
 /* fs/mount.h: the mnt_ns of the kernel's internal mounts (kern_mount()). */
 #define MNT_NS_INTERNAL ((void *)-22L)

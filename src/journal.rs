@@ -88,6 +88,10 @@ fn object(ev: &Event) -> String {
             abi::netlink_protocol_name(ev.arg)
         ),
         23 => "creating a user namespace".to_string(),
+        49 => format!(
+            "a descriptor for the {} mount namespace (nsfs ioctl)",
+            if ev.arg == 12 { "previous" } else { "next" }
+        ),
         40 => format!("use of {}", capability_name(ev.arg)),
         41 => {
             let (family, ty) = abi::socket_kind(ev.arg);

@@ -271,6 +271,7 @@ pub fn op_name(op: u8) -> &'static str {
         46 => "set-exe",
         47 => "netlink-admin",
         48 => "netlink-multicast",
+        49 => "mount-namespace-walk",
         _ => "operation",
     }
 }
