@@ -167,9 +167,11 @@ __noinline int ua_emit(__u64 cgid, __u64 root, __u32 policy, struct report *r, _
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct scratch *s = get_scratch();
 	struct file *exe_file;
+	struct kernfs_node *kn;
 	struct ua_event *ev;
 	__u32 len, epos;
 	__u8 estatus;
+	int i;
 
 	struct ua_counters zero = { .policy = policy }, *c;
 	__u64 now = bpf_ktime_get_ns();
@@ -268,6 +270,18 @@ __noinline int ua_emit(__u64 cgid, __u64 root, __u32 policy, struct report *r, _
 		}
 		ev->exe_len = len;
 		bpf_probe_read_kernel(ev->exe, BOUND(len, 255), &s->path[slot(1, epos)]);
+	}
+	/* The unit's cgroup name, read here because the cgroup may be gone when the daemon
+	 * looks: from the task's cgroup up to the root of its tree (a few levels at most below
+	 * a unit: DelegateSubgroup=, a container's payload). */
+	ev->unit[0] = 0;
+	kn = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn);
+	for (i = 0; i < 8 && kn; i++) {
+		if (BPF_CORE_READ(kn, id) == root) {
+			bpf_probe_read_kernel_str(ev->unit, sizeof(ev->unit), BPF_CORE_READ(kn, name));
+			break;
+		}
+		kn = kn_parent(kn);
 	}
 	bpf_ringbuf_submit(ev, 0);
 	/* Sent, and its repeats will be known as such: the cache may stand for them. */

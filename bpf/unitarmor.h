@@ -13,6 +13,7 @@
 #define UA_PATH_MAX 4096
 /* Longest executable path an event carries (its tail, if longer). */
 #define UA_EXE_MAX 256
+#define UA_UNIT_NAME_MAX 128
 /* Deepest path (components plus mount crossings) the programs walk. */
 #define UA_PATH_DEPTH 64
 /* Policy ids are 1..UA_MAX_POLICIES-1; 0 in a binding means "not armored" (slot 0 of
@@ -488,6 +489,10 @@ struct ua_event {
 	char comm[16];
 	char path[UA_PATH_MAX];
 	char exe[UA_EXE_MAX]; /* the process's executable, as it sees the path */
+	/* The name of the cgroup at the root of the task's bound tree (its unit's: `_io.service`,
+	 * escaped as systemd names cgroups), or empty: the daemon names the unit by it when the
+	 * cgroup is gone before it reads the event (a short-lived scope or oneshot). */
+	char unit[UA_UNIT_NAME_MAX];
 };
 
 #endif

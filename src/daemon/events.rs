@@ -206,18 +206,20 @@ impl Daemon {
 
         let (_, text, source) = self.rule_info(ev.policy, ev.rule, ev.class);
         // A slice's or template's policy covers units it does not name: say which one it was.
+        // The unit of the event's cgroup, or, when that cgroup is gone already (a short-lived
+        // scope or oneshot), the one the kernel named when it made the event.
+        let owner = |subtree: Option<&str>| {
+            unit_of_cgroup(subtree, ev.cgroup_id)
+                .or_else(|| (!ev.unit.is_empty()).then(|| ev.unit.clone()))
+        };
         let unit = match self.units.get(&unit) {
-            Some(a) if unit.ends_with(".slice") => {
-                unit_of_cgroup(Some(&a.expected), ev.cgroup_id).unwrap_or(unit)
-            }
+            Some(a) if unit.ends_with(".slice") => owner(Some(&a.expected)).unwrap_or(unit),
             // An instance may be in any slice (Slice=): any of the template's instances.
-            Some(_) if UnitName::new(unit.as_str()).is_template() => {
-                unit_of_cgroup(None, ev.cgroup_id)
-                    .filter(|u| template_of(u).as_deref() == Some(unit.as_str()))
-                    .unwrap_or(unit)
-            }
+            Some(_) if UnitName::new(unit.as_str()).is_template() => owner(None)
+                .filter(|u| template_of(u).as_deref() == Some(unit.as_str()))
+                .unwrap_or(unit),
             // A prefix's policy (run-.scope) covers the units of that prefix.
-            Some(_) if prefix_of(&unit).is_some() => unit_of_cgroup(None, ev.cgroup_id)
+            Some(_) if prefix_of(&unit).is_some() => owner(None)
                 .filter(|u| prefix_covers(&unit, u))
                 .unwrap_or(unit),
             _ => unit,

@@ -27,12 +27,17 @@ pub struct RawEvent {
     pub comm: [u8; 16],
     pub path: [u8; PATH_MAX],
     pub exe: [u8; EXE_MAX],
+    pub unit: [u8; UNIT_NAME_MAX],
 }
 
 /// Longest executable path an event carries (UA_EXE_MAX).
 pub const EXE_MAX: usize = 256;
+/// Longest unit cgroup name an event carries (UA_UNIT_NAME_MAX).
+pub const UNIT_NAME_MAX: usize = 128;
 
-const _: () = assert!(std::mem::size_of::<RawEvent>() == 4424);
+/// The size of `struct ua_event`.
+pub const EVENT_SIZE: usize = 4552;
+const _: () = assert!(std::mem::size_of::<RawEvent>() == EVENT_SIZE);
 
 /// What the kernel decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -69,6 +74,9 @@ pub struct Event {
     pub raw_path: Vec<u8>,
     /// The executable of the process, as the kernel saw it (empty for kernel threads).
     pub exe: String,
+    /// The name of the unit whose tree the process was bound under, as the kernel read it
+    /// from the tree's root cgroup when the event was made (unescaped; empty if unknown).
+    pub unit: String,
     pub truncated: bool,
 }
 
@@ -115,6 +123,7 @@ impl Event {
             path: "/etc/passwd".into(),
             raw_path: b"/etc/passwd".to_vec(),
             exe: "/usr/bin/python3".into(),
+            unit: String::new(),
             truncated: false,
             target_pid: 0,
             arg: 0,
@@ -159,6 +168,14 @@ impl Event {
             raw_path,
             exe: String::from_utf8_lossy(&raw.exe[..usize::from(raw.exe_len).min(EXE_MAX)])
                 .into_owned(),
+            unit: {
+                let n = raw
+                    .unit
+                    .iter()
+                    .position(|b| *b == 0)
+                    .unwrap_or(UNIT_NAME_MAX);
+                crate::systemd::cg_unescape(&String::from_utf8_lossy(&raw.unit[..n])).to_string()
+            },
             truncated: raw.truncated != 0,
         })
     }
@@ -298,7 +315,7 @@ mod tests {
 
     #[test]
     fn parses_a_record() {
-        let mut raw: RawEvent = read_pod(&[0u8; 4424]).unwrap();
+        let mut raw: RawEvent = read_pod(&[0u8; EVENT_SIZE]).unwrap();
         raw.cgroup_id = 77;
         raw.pid = 5;
         raw.verdict = 1;
@@ -308,8 +325,10 @@ mod tests {
         raw.comm[..3].copy_from_slice(b"cat");
         raw.exe_len = 12;
         raw.exe[..12].copy_from_slice(b"/usr/bin/cat");
-        let bytes =
-            unsafe { std::slice::from_raw_parts((&raw as *const RawEvent).cast::<u8>(), 4424) };
+        raw.unit[..11].copy_from_slice(b"_io.service");
+        let bytes = unsafe {
+            std::slice::from_raw_parts((&raw as *const RawEvent).cast::<u8>(), EVENT_SIZE)
+        };
         let e = Event::parse(bytes).unwrap();
         assert_eq!(
             (e.cgroup_id, e.pid, e.path.as_str(), e.comm.as_str()),
@@ -317,12 +336,13 @@ mod tests {
         );
         assert_eq!(e.verdict, Verdict::Denied);
         assert_eq!(e.exe, "/usr/bin/cat");
+        assert_eq!(e.unit, "io.service");
         assert!(Event::parse(&bytes[..100]).is_none());
     }
 
     #[test]
     fn connect_events_name_their_address() {
-        let mut raw: RawEvent = read_pod(&[0u8; 4424]).unwrap();
+        let mut raw: RawEvent = read_pod(&[0u8; EVENT_SIZE]).unwrap();
         raw.verdict = 1;
         raw.class = CLASS_CONNECT;
         raw.op = 42;
@@ -333,16 +353,18 @@ mod tests {
                 .to_ipv6_mapped()
                 .octets(),
         );
-        let bytes =
-            unsafe { std::slice::from_raw_parts((&raw as *const RawEvent).cast::<u8>(), 4424) };
+        let bytes = unsafe {
+            std::slice::from_raw_parts((&raw as *const RawEvent).cast::<u8>(), EVENT_SIZE)
+        };
         let e = Event::parse(bytes).unwrap();
         assert_eq!(e.path, "10.0.0.1");
         assert_eq!(proto_port(e.arg), ("tcp", 25));
         raw.class = CLASS_BIND;
         raw.path[..16].copy_from_slice(&[0; 16]);
         raw.arg = 53 | 17 << 16;
-        let bytes =
-            unsafe { std::slice::from_raw_parts((&raw as *const RawEvent).cast::<u8>(), 4424) };
+        let bytes = unsafe {
+            std::slice::from_raw_parts((&raw as *const RawEvent).cast::<u8>(), EVENT_SIZE)
+        };
         let e = Event::parse(bytes).unwrap();
         assert_eq!((e.path.as_str(), proto_port(e.arg)), ("::", ("udp", 53)));
         assert_eq!(socket_kind(17 | 3 << 16), ("packet".to_string(), "raw"));
