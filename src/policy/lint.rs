@@ -558,12 +558,18 @@ mod tests {
             "allow connect unix:/run/dbus/system_bus_socket",
             "allow connect unix:/run/user/1000/bus unix:/run/app.sock",
             "allow connect unix:/run/**",
-            "allow connect unix:/run/systemd/journal/ unix:@app unix:/run/app/",
+            "allow connect unix:@app unix:/run/app/",
             "deny connect unix:/run/systemd/private",
             "audit connect unix:/run/docker.sock",
+            // Every socket of the journal's directory: its varlink socket too.
+            "allow connect unix:/run/systemd/journal/",
         ]);
         let lines: Vec<&str> = w.iter().map(|m| &m[..5]).collect();
-        assert_eq!(lines, ["/p:1:", "/p:2:", "/p:3:"], "{w:?}");
+        assert_eq!(lines, ["/p:1:", "/p:2:", "/p:3:", "/p:7:"], "{w:?}");
+        assert!(
+            w[3].contains("reaches /run/systemd/journal/io.systemd.journal"),
+            "{w:?}"
+        );
         assert!(w[0].ends_with(
             "'allow connect unix:/run/dbus/system_bus_socket' reaches \
              /run/dbus/system_bus_socket: this unit may ask the service manager or the bus to \

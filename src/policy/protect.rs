@@ -266,6 +266,10 @@ impl Protection {
             Protection::Bus => &[
                 "/run/systemd/private",
                 "/run/systemd/io.systemd.*",
+                // journald's varlink socket: RelinquishVar sends every record to the volatile
+                // journal in /run, gone at the next boot (the other sockets of the journal's
+                // directory stay reachable: IMPLICIT_UNIX_ALLOW).
+                "/run/systemd/journal/io.systemd.journal",
                 // Varlink services that act for their caller as root: machined registers a
                 // machine with the caller's pid as leader (PID 1 moves it into a scope of its
                 // own, out of the unit) and opens shells; homed, nsresourced.
@@ -282,6 +286,9 @@ impl Protection {
                 "/run/incus/",
                 "/var/lib/incus/unix.socket",
                 "/var/snap/lxd/common/lxd/unix.socket",
+                "/var/lib/lxd/unix.socket",
+                "/run/crio/",
+                "/run/k3s/",
                 "/run/snapd.socket",
                 "/run/snapd-snap.socket",
                 "/run/udev/control",

@@ -140,4 +140,8 @@ check "the flood's losses are reported in its own journal" sh -c \
   'journalctl -u armor-fair-flood.service -o cat | grep -q "events lost"'
 systemctl stop armor-fair-flood.service
 rm -f /etc/armor-fair-secret
+# Every record is the daemon's: journald's rate limit per service would let one unit's flood
+# of new paths silence all of them for the rest of its window.
+check "journald does not rate-limit the daemon's records" \
+  test "$(systemctl show -P LogRateLimitIntervalUSec unitarmor.service)" = 0
 finish

@@ -79,6 +79,11 @@ run_elsewhere() {
   timeout 60 systemd-run --wait --pipe --quiet cat /srv/armortest/secret </dev/null | grep -qx "$SECRET"
 }
 journal_stream() { echo "hello-cat-$name" | systemd-cat -t armortest; }
+# journald's varlink socket (RelinquishVar would send every record to /run only): a connect.
+journal_varlink() {
+  perl -MSocket -e 'socket(my $s, PF_UNIX, SOCK_STREAM, 0) or die "socket: $!\n";
+    connect($s, pack_sockaddr_un("/run/systemd/journal/io.systemd.journal")) or die "connect: $!\n"'
+}
 try abstract-other "$A/escape" abstract-connect armortest-listen
 try unitarmor-status timeout 60 unitarmor status
 try own-abstract own_abstract
@@ -86,6 +91,7 @@ try systemd-run run_elsewhere
 try busctl-ping timeout 60 busctl call org.freedesktop.systemd1 /org/freedesktop/systemd1 org.freedesktop.DBus.Peer Ping
 try daemon-reload timeout 60 systemctl daemon-reload
 try sync-socket timeout 60 unitarmor sync
+try journal-varlink journal_varlink
 try logger logger -t armortest "hello-logger-$name"
 try systemd-cat journal_stream
 echo "hello-stdout-$name"

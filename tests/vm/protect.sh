@@ -427,6 +427,7 @@ denied armor-p-bus systemd-run "bus: systemd-run --wait --pipe cat /srv/armortes
 denied armor-p-bus busctl-ping "bus: busctl call org.freedesktop.systemd1 ... org.freedesktop.DBus.Peer Ping"
 denied armor-p-bus daemon-reload "bus: systemctl daemon-reload"
 denied armor-p-bus sync-socket "bus: unitarmor sync (the daemon's sync socket; a reload's request makes it read every unit's files)"
+denied armor-p-bus journal-varlink "bus: connect to journald's varlink socket (RelinquishVar would keep every record in /run only)"
 allowed armor-p-bus logger "bus: logger to /dev/log"
 allowed armor-p-bus systemd-cat "bus: systemd-cat to the journal's stream socket"
 # in_journal MESSAGE JOURNALCTL-ARGS...: a record matching the arguments has exactly MESSAGE.
