@@ -86,6 +86,37 @@ int BPF_PROG(ua_sb_pivotroot, const struct path *old_path, const struct path *ne
 #define NR_MOUNT_SETATTR 442
 #define NR_OPEN_TREE_ATTR 467
 
+#define CAP_SYS_CHROOT 18
+
+/* Whether the current task is in setns(2): 308 on x86-64 (x32 too), 268 on arm64; the saved
+ * registers tell the architecture. */
+static __always_inline bool in_setns(void)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	struct pt_regs___arm64 *arm = (void *)regs;
+
+	if (bpf_core_field_exists(regs->orig_ax))
+		return (BPF_CORE_READ(regs, orig_ax) & ~X32_SYSCALL_BIT) == 308;
+	if (bpf_core_field_exists(arm->syscallno))
+		return BPF_CORE_READ(arm, syscallno) == 268;
+	return false;
+}
+
+/* setns() into a mount namespace: the only part of setns that asks CAP_SYS_CHROOT
+ * (mntns_install). A descriptor of another namespace, however the unit came by it (an nsfs
+ * file bind-mounted where it can open it, one passed to it, an nsfs ioctl), would undo
+ * ProtectSystem=, InaccessiblePaths= and the like, and show the host's files under the
+ * names the rules were written for its own view. Refused at that capability check; the
+ * unit's own new namespaces (unshare) ask nothing of the kind. */
+static __always_inline int setns_mnt_capable(void)
+{
+	struct armor a;
+
+	if (!in_setns() || !protected(&a, UA_PROT_MOUNT))
+		return 0;
+	return deny_protected(&a, UA_PROT_MOUNT, UA_OP_MNTNS_JOIN, 0, 0, 0);
+}
+
 /*
  * The new mount API has no LSM hook where it matters: mount_setattr(2) clears read-only or
  * noexec on a mount of the unit's own namespace (undoing ProtectSystem= and ReadOnlyPaths=),
@@ -100,6 +131,8 @@ static __always_inline int mount_api_capable(int cap)
 	struct armor a;
 	long nr;
 
+	if (cap == CAP_SYS_CHROOT)
+		return setns_mnt_capable();
 	if (cap != CAP_SYS_ADMIN)
 		return 0;
 	nr = syscall_nr();
@@ -346,12 +379,15 @@ static __always_inline bool btrfs_raw_ioctl(unsigned int cmd)
 /* nsfs's NS_MNT_GET_NEXT and NS_MNT_GET_PREV (6.11 and later): a descriptor for the next or
  * previous mount namespace on the system, asked only for CAP_SYS_ADMIN over it, with no ptrace
  * check (unlike /proc/PID/ns/mnt or a pidfd). setns() into the host's would undo
- * ProtectSystem=, ReadOnlyPaths=, InaccessiblePaths= and RootDirectory= at once. */
+ * ProtectSystem=, ReadOnlyPaths=, InaccessiblePaths= and RootDirectory= at once. nsfs picks
+ * these "extensible" ioctls by number alone (any type, direction and size), so only the
+ * number is compared. (setns() into a mount namespace is refused too, below, however the
+ * descriptor was had.) */
 static __always_inline bool mntns_walk_ioctl(unsigned int cmd)
 {
 	__u32 nr = cmd & 0xff;
 
-	return ((cmd >> 8) & 0xff) == 0xb7 && (nr == 11 || nr == 12);
+	return nr == 11 || nr == 12;
 }
 
 /* Inode flags (immutable, append-only and the like) and the ioctls above. */
@@ -398,7 +434,7 @@ static __always_inline int file_ioctl(struct file *file, unsigned int cmd)
 	if (mntns_walk_ioctl(cmd) && BPF_CORE_READ(file, f_inode, i_sb, s_magic) == NSFS_MAGIC) {
 		if (!protected(&a, UA_PROT_MOUNT))
 			return 0;
-		return deny_protected(&a, UA_PROT_MOUNT, UA_OP_MNTNS_WALK, 0, 0, cmd & 0xff);
+		return deny_protected(&a, UA_PROT_MOUNT, UA_OP_MNTNS_JOIN, 0, 0, cmd & 0xff);
 	}
 	if (IOC_TYPE_NR(cmd) == FS_ENABLE_VERITY || cmd == FAT_IOCTL_SET_ATTRIBUTES)
 		return decide(UA_CLASS_WRITE, UA_OP_SETFLAGS, mnt, dentry);

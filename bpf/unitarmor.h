@@ -13,7 +13,7 @@
 #define UA_PATH_MAX 4096
 /* Longest executable path an event carries (its tail, if longer). */
 #define UA_EXE_MAX 256
-#define UA_UNIT_NAME_MAX 128
+#define UA_UNIT_NAME_MAX 256
 /* Deepest path (components plus mount crossings) the programs walk. */
 #define UA_PATH_DEPTH 64
 /* Policy ids are 1..UA_MAX_POLICIES-1; 0 in a binding means "not armored" (slot 0 of
@@ -104,7 +104,7 @@ enum ua_op {
 	UA_OP_SET_EXE = 46,     /* prctl(PR_SET_MM) naming a new executable; arg: its sub-command */
 	UA_OP_NETLINK_ADMIN = 47,/* CAP_SYS_ADMIN asked by a netlink message's handler; arg: the protocol */
 	UA_OP_NETLINK_MULTICAST = 48,/* a netlink message to a multicast group; arg: protocol | group << 16 */
-	UA_OP_MNTNS_WALK = 49,  /* nsfs NS_MNT_GET_NEXT or _PREV: another mount namespace; arg: its nr */
+	UA_OP_MNTNS_JOIN = 49,  /* another mount namespace: setns (arg 0), nsfs NS_MNT_GET_NEXT or _PREV (arg: its nr) */
 };
 
 /* The argument of a connect or bind event: the port, and the protocol (6 tcp, 17 udp). The

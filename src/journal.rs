@@ -88,10 +88,11 @@ fn object(ev: &Event) -> String {
             abi::netlink_protocol_name(ev.arg)
         ),
         23 => "creating a user namespace".to_string(),
-        49 => format!(
-            "a descriptor for the {} mount namespace (nsfs ioctl)",
-            if ev.arg == 12 { "previous" } else { "next" }
-        ),
+        49 => match ev.arg {
+            0 => "joining another mount namespace (setns)".to_string(),
+            12 => "a descriptor for the previous mount namespace (nsfs ioctl)".to_string(),
+            _ => "a descriptor for the next mount namespace (nsfs ioctl)".to_string(),
+        },
         40 => format!("use of {}", capability_name(ev.arg)),
         41 => {
             let (family, ty) = abi::socket_kind(ev.arg);

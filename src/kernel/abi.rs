@@ -33,10 +33,10 @@ pub struct RawEvent {
 /// Longest executable path an event carries (UA_EXE_MAX).
 pub const EXE_MAX: usize = 256;
 /// Longest unit cgroup name an event carries (UA_UNIT_NAME_MAX).
-pub const UNIT_NAME_MAX: usize = 128;
+pub const UNIT_NAME_MAX: usize = 256;
 
 /// The size of `struct ua_event`.
-pub const EVENT_SIZE: usize = 4552;
+pub const EVENT_SIZE: usize = 4680;
 const _: () = assert!(std::mem::size_of::<RawEvent>() == EVENT_SIZE);
 
 /// What the kernel decided.
@@ -168,13 +168,14 @@ impl Event {
             raw_path,
             exe: String::from_utf8_lossy(&raw.exe[..usize::from(raw.exe_len).min(EXE_MAX)])
                 .into_owned(),
-            unit: {
-                let n = raw
-                    .unit
-                    .iter()
-                    .position(|b| *b == 0)
-                    .unwrap_or(UNIT_NAME_MAX);
-                crate::systemd::cg_unescape(&String::from_utf8_lossy(&raw.unit[..n])).to_string()
+            // A name that fills the buffer (the kernel ends it with a NUL) may have been cut:
+            // unknown.
+            unit: match raw.unit.iter().position(|b| *b == 0) {
+                Some(n) if n < UNIT_NAME_MAX - 1 => {
+                    crate::systemd::cg_unescape(&String::from_utf8_lossy(&raw.unit[..n]))
+                        .to_string()
+                }
+                _ => String::new(),
             },
             truncated: raw.truncated != 0,
         })
@@ -288,7 +289,7 @@ pub fn op_name(op: u8) -> &'static str {
         46 => "set-exe",
         47 => "netlink-admin",
         48 => "netlink-multicast",
-        49 => "mount-namespace-walk",
+        49 => "join-mount-namespace",
         _ => "operation",
     }
 }

@@ -1,7 +1,11 @@
-/* nsnext FILE: walks the system's mount namespaces from the caller's own with nsfs's
+/* nsnext FILE [odd]: walks the system's mount namespaces from the caller's own with nsfs's
  * NS_MNT_GET_PREV (towards the host's, the oldest) and then NS_MNT_GET_NEXT (Linux 6.11 and
- * later), joins each with setns() and tries to read FILE there. Built on the host by tests/all, run in the guest by nsnext.sh from an armored unit
- * (refused) and its unarmored twin, whose InaccessiblePaths= hides FILE in its own namespace.
+ * later), joins each with setns() and tries to read FILE there. With "odd", the ioctls are
+ * encoded with another type and direction ('X', write): nsfs picks them by number alone.
+ * nsnext join NSFILE FILE: joins the mount namespace of NSFILE (an nsfs file, such as a bind
+ * mount of /proc/1/ns/mnt) with setns() and reads FILE there.
+ * Built on the host by tests/all, run in the guest by nsnext.sh from an armored unit (refused)
+ * and its unarmored twin, whose InaccessiblePaths= hides FILE in its own namespace.
  * Prints "read: CONTENTS" and exits 0 when FILE was read in another namespace; prints
  * "unsupported" and exits 3 when the kernel has no such ioctl; prints why and exits 1
  * otherwise. */
@@ -23,6 +27,26 @@ struct mnt_ns_info {
 #define NSIO 0xb7
 #define NS_MNT_GET_NEXT _IOR(NSIO, 11, struct mnt_ns_info)
 #define NS_MNT_GET_PREV _IOR(NSIO, 12, struct mnt_ns_info)
+#define ODD_GET_NEXT _IOW('X', 11, struct mnt_ns_info)
+#define ODD_GET_PREV _IOW('X', 12, struct mnt_ns_info)
+
+/* Reads FILE and prints it: 0 if it could be read. */
+static int read_file(const char *file)
+{
+	char buf[256];
+	ssize_t n;
+	int f = open(file, O_RDONLY | O_CLOEXEC);
+
+	if (f < 0)
+		return 1;
+	n = read(f, buf, sizeof(buf) - 1);
+	close(f);
+	if (n <= 0)
+		return 1;
+	buf[n] = 0;
+	printf("read: %s", buf);
+	return 0;
+}
 
 /* Walks from the namespace of `fd` with `cmd`: 0 when FILE was read, 3 when the kernel has no
  * such ioctl, 1 otherwise. */
@@ -33,47 +57,54 @@ static int walk(int fd, unsigned long cmd, const char *file)
 	for (i = 0; i < 4096; i++) {
 		struct mnt_ns_info info = { .size = sizeof(info) };
 		int next = ioctl(fd, cmd, &info);
-		char buf[256];
-		ssize_t n;
-		int f;
-
 		if (next < 0) {
 			if (errno == ENOTTY && i == 0) {
 				printf("unsupported\n");
 				return 3;
 			}
 			printf("%s after %d namespaces: %s\n",
-			       cmd == NS_MNT_GET_PREV ? "NS_MNT_GET_PREV" : "NS_MNT_GET_NEXT", i,
-			       strerror(errno));
+			       cmd == NS_MNT_GET_PREV || cmd == ODD_GET_PREV ? "NS_MNT_GET_PREV" :
+									   "NS_MNT_GET_NEXT",
+			       i, strerror(errno));
 			return 1;
 		}
 		close(fd);
 		fd = next;
 		if (setns(fd, CLONE_NEWNS) < 0)
 			continue;
-		f = open(file, O_RDONLY | O_CLOEXEC);
-		if (f < 0)
-			continue;
-		n = read(f, buf, sizeof(buf) - 1);
-		if (n > 0) {
-			buf[n] = 0;
-			printf("read: %s", buf);
+		if (read_file(file) == 0)
 			return 0;
-		}
-		close(f);
 	}
 	return 1;
 }
 
 int main(int argc, char **argv)
 {
-	int rc;
+	int odd = argc == 3 && strcmp(argv[2], "odd") == 0;
+	int rc, fd;
 
-	if (argc != 2)
+	if (argc == 4 && strcmp(argv[1], "join") == 0) {
+		fd = open(argv[2], O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			printf("open %s: %s\n", argv[2], strerror(errno));
+			return 1;
+		}
+		if (setns(fd, CLONE_NEWNS) < 0) {
+			printf("setns: %s\n", strerror(errno));
+			return 1;
+		}
+		if (read_file(argv[3]) == 0)
+			return 0;
+		printf("joined, but %s: %s\n", argv[3], strerror(errno));
+		return 1;
+	}
+	if (argc != 2 && !odd)
 		return 2;
-	rc = walk(open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC), NS_MNT_GET_PREV, argv[1]);
+	rc = walk(open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC),
+		  odd ? ODD_GET_PREV : NS_MNT_GET_PREV, argv[1]);
 	if (rc != 1)
 		return rc;
 	/* setns() moved this task: its own namespace is the one to walk on from. */
-	return walk(open("/proc/thread-self/ns/mnt", O_RDONLY | O_CLOEXEC), NS_MNT_GET_NEXT, argv[1]);
+	return walk(open("/proc/thread-self/ns/mnt", O_RDONLY | O_CLOEXEC),
+		    odd ? ODD_GET_NEXT : NS_MNT_GET_NEXT, argv[1]);
 }
