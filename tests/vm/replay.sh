@@ -143,6 +143,21 @@ check "--since: exit status 2" status_is 2
 check "--since: only the late read breaks" breaks_are $D/late
 check "--since: the older records are not replayed at all" sh -c "! grep -qF '\"object\": \"$D/secret\"' /tmp/replay.out"
 
+# 7b. Forged records: any root process can send a record with the daemon's fields (here a copy
+# of a real one naming another file, through logger --journald); only the daemon's own
+# (_SYSTEMD_UNIT=unitarmor.service) are replayed.
+mark2=$(date '+%Y-%m-%d %H:%M:%S')
+sleep 1
+journalctl -o export -n 1 UNITARMOR_UNIT=$U MESSAGE_ID=63870318b8114d0f9b311f80e77ce97a \
+  | grep -aE '^[A-Z][A-Z0-9_]*=' | grep -avE '^(MESSAGE|UNITARMOR_PATH)=' >/tmp/forged.fields
+echo "MESSAGE=Denied read of $D/forged" >>/tmp/forged.fields
+echo "UNITARMOR_PATH=$D/forged" >>/tmp/forged.fields
+logger --journald=/tmp/forged.fields
+check "the forged record is in the journal under the unit's fields" eventually sh -c \
+  "journalctl UNITARMOR_UNIT=$U UNITARMOR_PATH=$D/forged -o cat | grep -q forged"
+replay --json --since "$mark2"
+check "the dry run replays no forged record" sh -c "! grep -q forged /tmp/replay.out"
+
 # 8. Errors: exit status 1, naming what failed.
 replay_missing() {
   local rc=0
