@@ -321,9 +321,9 @@ fn read_journal(unit: &str, since: Option<&str>) -> Result<Vec<replay::Entry>> {
         args.push(format!("MESSAGE_ID={id}"));
     }
     args.push(format!("UNITARMOR_UNIT={unit}"));
-    // The daemon's own records only (a field journald sets itself): any root process can send
-    // records with the fields above, to make a policy look too tight or loose enough.
-    args.push("_SYSTEMD_UNIT=unitarmor.service".to_string());
+    // The daemon's own records only: forged ones could make a policy look too tight or loose
+    // enough.
+    args.push(crate::journal::DAEMON_RECORDS.to_string());
     let command = format!("journalctl {}", args.join(" "));
     let out = std::process::Command::new("journalctl")
         .args(&args)

@@ -16,6 +16,9 @@ use crate::kernel::abi::{self, Event, Verdict};
 
 /// MESSAGE_ID of a denial (see units/unitarmor.catalog).
 pub const MESSAGE_ID_DENIED: &str = "63870318b8114d0f9b311f80e77ce97a";
+/// A journalctl match for the daemon's own records: a field journald sets itself, where any
+/// root process can send records with the fields and message ids above.
+pub const DAEMON_RECORDS: &str = "_SYSTEMD_UNIT=unitarmor.service";
 /// MESSAGE_ID of an audit record (an audit rule matched, or a would-be denial in audit mode).
 pub const MESSAGE_ID_AUDIT: &str = "d731450c3e614fee9bf1acfa24f9d102";
 /// MESSAGE_ID of a summary of suppressed records.

@@ -153,6 +153,7 @@ pub fn logs(
     if let Some(u) = unit {
         cmd.arg(format!("UNITARMOR_UNIT={u}"));
     }
+    cmd.arg(crate::journal::DAEMON_RECORDS);
     cmd.arg(format!("MESSAGE_ID={}", crate::journal::MESSAGE_ID_DENIED));
     cmd.arg(format!(
         "MESSAGE_ID={}",
