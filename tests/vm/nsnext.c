@@ -2,8 +2,9 @@
  * NS_MNT_GET_PREV (towards the host's, the oldest) and then NS_MNT_GET_NEXT (Linux 6.11 and
  * later), joins each with setns() and tries to read FILE there. With "odd", the ioctls are
  * encoded with another type and direction ('X', write): nsfs picks them by number alone.
- * nsnext join NSFILE FILE: joins the mount namespace of NSFILE (an nsfs file, such as a bind
- * mount of /proc/1/ns/mnt) with setns() and reads FILE there.
+ * nsnext join SOCKET FILE: receives a descriptor of a mount namespace over the unix socket
+ * SOCKET (SCM_RIGHTS: fdpass serve SOCKET /proc/1/ns/mnt), joins it with setns() and reads FILE
+ * there.
  * Built on the host by tests/all, run in the guest by nsnext.sh from an armored unit (refused)
  * and its unarmored twin, whose InaccessiblePaths= hides FILE in its own namespace.
  * Prints "read: CONTENTS" and exits 0 when FILE was read in another namespace; prints
@@ -17,6 +18,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 struct mnt_ns_info {
@@ -78,17 +81,45 @@ static int walk(int fd, unsigned long cmd, const char *file)
 	return 1;
 }
 
+/* A descriptor received over the unix socket at `path`, or -1 (why is printed). */
+static int receive(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char byte, ctl[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
+			    .msg_controllen = sizeof(ctl) };
+	struct cmsghdr *h;
+	int s = socket(AF_UNIX, SOCK_STREAM, 0), fd;
+
+	strncpy(sun.sun_path, path, sizeof(sun.sun_path) - 1);
+	if (s < 0 || connect(s, (void *)&sun, sizeof(sun)) < 0) {
+		printf("connect %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	if (recvmsg(s, &m, 0) != 1) {
+		printf("recvmsg: %s\n", strerror(errno));
+		return -1;
+	}
+	for (h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h)) {
+		if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS) {
+			memcpy(&fd, CMSG_DATA(h), sizeof(int));
+			return fd;
+		}
+	}
+	printf("no descriptor\n");
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
 	int odd = argc == 3 && strcmp(argv[2], "odd") == 0;
 	int rc, fd;
 
 	if (argc == 4 && strcmp(argv[1], "join") == 0) {
-		fd = open(argv[2], O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			printf("open %s: %s\n", argv[2], strerror(errno));
+		fd = receive(argv[2]);
+		if (fd < 0)
 			return 1;
-		}
 		if (setns(fd, CLONE_NEWNS) < 0) {
 			printf("setns: %s\n", strerror(errno));
 			return 1;
