@@ -88,18 +88,11 @@ int BPF_PROG(ua_sb_pivotroot, const struct path *old_path, const struct path *ne
 
 #define CAP_SYS_CHROOT 18
 
-/* Whether the current task is in setns(2): 308 on x86-64 (x32 too), 268 on arm64; the saved
- * registers tell the architecture. */
+/* Whether the current task is in setns(2): 308 on x86-64 (x32 too), 268 on arm64 (the saved
+ * registers tell the architecture, as for syscall_nr()). */
 static __always_inline bool in_setns(void)
 {
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	struct pt_regs___arm64 *arm = (void *)regs;
-
-	if (bpf_core_field_exists(regs->orig_ax))
-		return (BPF_CORE_READ(regs, orig_ax) & ~X32_SYSCALL_BIT) == 308;
-	if (bpf_core_field_exists(arm->syscallno))
-		return BPF_CORE_READ(arm, syscallno) == 268;
-	return false;
+	return syscall_nr() == (bpf_core_field_exists(((struct pt_regs *)0)->orig_ax) ? 308 : 268);
 }
 
 /* setns() into a mount namespace: the only part of setns that asks CAP_SYS_CHROOT
