@@ -4,13 +4,23 @@
 set -u
 PASSED=0
 FAILED=0
+# When a check comes 15 s or more after the one before it, a comment says so: under
+# emulation that is where a scenario's time goes, and the suite's timing has a budget.
+LAST_CHECK_AT=$SECONDS
+took() {
+  local gap=$((SECONDS - LAST_CHECK_AT))
+  [ "$gap" -lt 15 ] || echo "# ($gap s since the last check)"
+  LAST_CHECK_AT=$SECONDS
+}
 
 check() {
   local name=$1; shift
   if "$@" >/tmp/check.out 2>&1; then
+    took
     PASSED=$((PASSED + 1))
     echo "ok - $name"
   else
+    took
     FAILED=$((FAILED + 1))
     echo "FAIL - $name"
     sed 's/^/    /' /tmp/check.out | tail -n 20
@@ -21,10 +31,12 @@ check() {
 check_fails() {
   local name=$1; shift
   if "$@" >/tmp/check.out 2>&1; then
+    took
     FAILED=$((FAILED + 1))
     echo "FAIL - $name (the command succeeded)"
     sed 's/^/    /' /tmp/check.out | tail -n 20
   else
+    took
     PASSED=$((PASSED + 1))
     echo "ok - $name"
   fi
