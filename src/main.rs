@@ -22,7 +22,7 @@ fn main() {
     let daemon = matches!(cli.command, Command::Daemon { .. });
     journal::init(daemon);
     let result = match cli.command {
-        Command::Daemon { sub_cgroups } => runtime()
+        Command::Daemon { sub_cgroups } => daemon_runtime()
             .and_then(|rt| rt.block_on(daemon::run(sub_cgroups)))
             .map(|()| 0),
         Command::Check {
@@ -83,6 +83,16 @@ fn main() {
             std::process::exit(code);
         }
     }
+}
+
+/// The daemon's runtime: its main loop runs on the calling thread, and one worker serves the
+/// bus (the API, systemd's signals) meanwhile, so that `unitarmor status` answers while a pass
+/// over a thousand units' files or a big policy's compile holds the main loop.
+fn daemon_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
