@@ -10,6 +10,7 @@
 #define UNITARMOR_CAPS_H
 
 #include "protect.h"
+#include "calls.h"
 
 /* include/linux/security.h */
 #define CAP_OPT_NOAUDIT (1 << 1)
@@ -26,6 +27,9 @@ int BPF_PROG(ua_capable, const struct cred *cred, struct user_namespace *ns, int
 	int ret;
 
 	ret = mount_api_capable(cap);
+	if (ret)
+		return ret;
+	ret = call_capable(cap);
 	if (ret)
 		return ret;
 	ret = netlink_admin_capable(cap);

@@ -10,6 +10,7 @@
 #include "path.h"
 #include "procs.h"
 #include "pending.h"
+#include "calls.h"
 
 #define MAY_WRITE 0x2
 #define CGROUP2_SUPER_MAGIC 0x63677270
@@ -77,6 +78,40 @@ int BPF_PROG(ua_sb_pivotroot, const struct path *old_path, const struct path *ne
 				   BPF_CORE_READ(new_path, dentry));
 }
 
+/* fanotify_mark(), inotify_add_watch() and dnotify's fcntl all ask path_notify. A fanotify
+ * mark on a whole mount or file system hands the listener a descriptor, opened in its own
+ * context, for each file any process opens there, under the name that process used (a bind
+ * mount of another namespace, say) rather than one the unit's rules were written for. A
+ * permission event holds each process that opens the file until the listener answers: PID 1
+ * and the daemon among them. Both are refused. inotify and dnotify mark inodes only, never
+ * with permission bits (the kernel masks theirs to the plain events), and fanotify inode
+ * marks without them stay: the descriptors they hand over pass file_open like any open. */
+#define FSNOTIFY_OBJ_TYPE_INODE 0
+/* FS_OPEN_PERM, FS_ACCESS_PERM, FS_OPEN_EXEC_PERM, and 6.14's FS_PRE_ACCESS. */
+#define FS_PERMISSION_EVENTS 0x00170000ull
+
+SEC("lsm/path_notify")
+int BPF_PROG(ua_path_notify, const struct path *path, __u64 mask, unsigned int obj_type)
+{
+	bool perm = mask & FS_PERMISSION_EVENTS;
+	struct report r = {
+		.rule = UA_RULE_PROTECT + UA_PROT_FANOTIFY,
+		.class = UA_CLASS_PROTECT,
+		.op = UA_OP_FANOTIFY,
+		.arg = (obj_type & 0xff) | (perm ? 0x100 : 0),
+	};
+	struct scratch *s;
+	struct armor a;
+
+	if ((obj_type == FSNOTIFY_OBJ_TYPE_INODE && !perm) || !protected(&a, UA_PROT_FANOTIFY))
+		return 0;
+	s = get_scratch();
+	if (!s)
+		return -EPERM;
+	r.pos = build_path(s, BPF_CORE_READ(path, mnt), BPF_CORE_READ(path, dentry), &r.status, 0);
+	return deny(&a, s, &r, -EPERM);
+}
+
 #define CAP_SYS_ADMIN 21
 /* The same numbers on every architecture (system calls from 424 on are shared). */
 #define NR_OPEN_TREE 428
@@ -107,7 +142,7 @@ static __always_inline int setns_mnt_capable(void)
 
 	if (!in_setns() || !protected(&a, UA_PROT_MOUNT))
 		return 0;
-	return deny_protected(&a, UA_PROT_MOUNT, UA_OP_MNTNS_JOIN, 0, 0, 0);
+	return deny_protected(&a, UA_PROT_MOUNT, UA_OP_NS_JOIN, 0, 0, 0);
 }
 
 /*
@@ -389,9 +424,13 @@ static __always_inline int file_ioctl(struct file *file, unsigned int cmd)
 	struct vfsmount *mnt = BPF_CORE_READ(file, f_path.mnt);
 	struct dentry *dentry = BPF_CORE_READ(file, f_path.dentry);
 	struct armor a;
+	int ret;
 
 	if (cmd == FIOSETOWN || cmd == SIOCSPGRP)
 		return ioctl_set_owner(cmd);
+	ret = system_ioctl(file, cmd);
+	if (ret)
+		return ret;
 	if (IOC_TYPE_NR(cmd) == XFS_ATTRMULTI_BY_HANDLE &&
 	    BPF_CORE_READ(file, f_inode, i_sb, s_magic) == XFS_SUPER_MAGIC) {
 		if (protected(&a, UA_PROT_XATTR))
@@ -427,7 +466,7 @@ static __always_inline int file_ioctl(struct file *file, unsigned int cmd)
 	if (mntns_walk_ioctl(cmd) && BPF_CORE_READ(file, f_inode, i_sb, s_magic) == NSFS_MAGIC) {
 		if (!protected(&a, UA_PROT_MOUNT))
 			return 0;
-		return deny_protected(&a, UA_PROT_MOUNT, UA_OP_MNTNS_JOIN, 0, 0, cmd & 0xff);
+		return deny_protected(&a, UA_PROT_MOUNT, UA_OP_NS_JOIN, 0, 0, cmd & 0xff);
 	}
 	if (IOC_TYPE_NR(cmd) == FS_ENABLE_VERITY || cmd == FAT_IOCTL_SET_ATTRIBUTES)
 		return decide(UA_CLASS_WRITE, UA_OP_SETFLAGS, mnt, dentry);

@@ -51,8 +51,9 @@ enum ua_protection {
 	UA_PROT_SIGNAL = 9,
 	UA_PROT_PTRACE = 10,
 	UA_PROT_XATTR = 11,
+	UA_PROT_FANOTIFY = 12,
 };
-#define UA_PROT_ALL 0xfff /* every protection above */
+#define UA_PROT_ALL 0x1fff /* every protection above */
 
 /* The operation a process attempted, reported in events. */
 enum ua_op {
@@ -104,7 +105,15 @@ enum ua_op {
 	UA_OP_SET_EXE = 46,     /* prctl(PR_SET_MM) naming a new executable; arg: its sub-command */
 	UA_OP_NETLINK_ADMIN = 47,/* CAP_SYS_ADMIN asked by a netlink message's handler; arg: the protocol */
 	UA_OP_NETLINK_MULTICAST = 48,/* a netlink message to a multicast group; arg: protocol | group << 16 */
-	UA_OP_MNTNS_JOIN = 49,  /* another mount namespace: setns (arg 0), nsfs NS_MNT_GET_NEXT or _PREV (arg: its nr) */
+	UA_OP_NS_JOIN = 49,     /* another namespace: setns (arg 0), nsfs NS_MNT_GET_NEXT or _PREV (arg: its nr) */
+	UA_OP_FANOTIFY = 50,    /* a fanotify mark; arg: the object type (1 mount, 2 file system...) | 0x100 for
+				 * permission events; or UA_FANOTIFY_INIT: a privileged fanotify group */
+	UA_OP_SWAP = 51,        /* swapon or swapoff; arg: the system call's number */
+	UA_OP_PORT_IO = 52,     /* iopl or ioperm; arg: the system call's number */
+	UA_OP_REBOOT = 53,      /* reboot or kexec_load (CAP_SYS_BOOT) */
+	UA_OP_PERF = 54,        /* a perf event of a whole CPU, the kernel or raw tracepoints; arg: the check's type */
+	UA_OP_TTY_INPUT = 55,   /* TIOCSTI or TIOCLINUX on a terminal */
+	UA_OP_FREEZE = 56,      /* freezing, thawing or shutting down a file system */
 };
 
 /* The argument of a connect or bind event: the port, and the protocol (6 tcp, 17 udp). The
@@ -113,6 +122,8 @@ enum ua_op {
 
 /* claim-pid's argument when the control messages could not be read (or were too many). */
 #define UA_ARG_UNREADABLE 0xffffffffu
+/* UA_OP_FANOTIFY's arg for fanotify_init() itself. */
+#define UA_FANOTIFY_INIT 0x200
 
 enum ua_mode {
 	UA_MODE_ENFORCE = 0,

@@ -308,6 +308,7 @@ struct unix_sock {
 };
 
 struct cred;
+struct perf_event_attr;
 
 #pragma clang attribute pop
 

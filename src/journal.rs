@@ -92,10 +92,36 @@ fn object(ev: &Event) -> String {
         ),
         23 => "creating a user namespace".to_string(),
         49 => match ev.arg {
-            0 => "joining another mount namespace (setns)".to_string(),
+            0 => "joining another namespace (setns)".to_string(),
             12 => "a descriptor for the previous mount namespace (nsfs ioctl)".to_string(),
             _ => "a descriptor for the next mount namespace (nsfs ioctl)".to_string(),
         },
+        50 if ev.arg == 0x200 => {
+            "a privileged fanotify group (descriptors for files other processes open)".to_string()
+        }
+        51 => "swapon or swapoff".to_string(),
+        52 => "port I/O (iopl or ioperm)".to_string(),
+        53 => "reboot or kexec (CAP_SYS_BOOT)".to_string(),
+        54 => match ev.arg {
+            1 => "a perf event of a whole CPU".to_string(),
+            2 => "a perf event that includes the kernel".to_string(),
+            _ => "a perf event with raw tracepoint data".to_string(),
+        },
+        55 => format!("putting input into the terminal {}", ev.path),
+        56 => format!("freezing or shutting down the file system of {}", ev.path),
+        50 => {
+            let what = match ev.arg & 0xff {
+                0 => "a file or directory",
+                1 => "the whole mount",
+                2 => "the whole file system",
+                _ => "a mount namespace",
+            };
+            let perm = match ev.arg & 0x100 {
+                0 => "",
+                _ => " with permission events",
+            };
+            format!("a fanotify mark{perm} on {what} at {}", ev.path)
+        }
         40 => format!("use of {}", capability_name(ev.arg)),
         41 => {
             let (family, ty) = abi::socket_kind(ev.arg);

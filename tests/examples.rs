@@ -151,7 +151,7 @@ fn show_lists_implicit_protections_and_exemptions() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names.len(), 11, "{json}");
+    assert_eq!(names.len(), 12, "{json}");
     assert!(
         !names.contains(&"mount") && names.contains(&"bpf"),
         "{json}"

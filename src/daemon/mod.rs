@@ -239,6 +239,7 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
                 "userns_create" => "armored units can create user namespaces",
                 "file_ioctl_compat" => "32-bit inode flag changes are not decided",
                 "file_truncate" => "open(O_TRUNC) is decided at path_truncate (kernels before 6.2)",
+                "perf_event_open" => "armored units may open perf events of a whole CPU",
                 _ => "ACL changes are decided as extended attributes",
             }
         );

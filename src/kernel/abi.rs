@@ -289,7 +289,14 @@ pub fn op_name(op: u8) -> &'static str {
         46 => "set-exe",
         47 => "netlink-admin",
         48 => "netlink-multicast",
-        49 => "join-mount-namespace",
+        49 => "join-namespace",
+        50 => "fanotify",
+        51 => "swap",
+        52 => "port-io",
+        53 => "reboot",
+        54 => "perf-event",
+        55 => "tty-input",
+        56 => "freeze",
         _ => "operation",
     }
 }

@@ -94,6 +94,8 @@ pub struct Kernel {
     pub missing_hooks: Vec<&'static str>,
     /// The kernel's inode_setattr hook takes (dentry, attr), as on 6.1, not (idmap, dentry, attr).
     setattr_2: bool,
+    /// The kernel's perf_event_open hook takes (type) alone, as 6.12 does, not (attr, type).
+    perf_1: bool,
     /// systemd-executor files the programs know, newest first (device, inode).
     executors: Vec<(u32, u64)>,
     /// Most sub-cgroups per unit tree (bpf/unitarmor.h: ua_config).
@@ -165,6 +167,10 @@ impl Kernel {
                 "inode_remove_acl" => p.ua_inode_remove_acl.set_autoload(false),
                 "file_ioctl_compat" => p.ua_file_ioctl_compat.set_autoload(false),
                 "file_truncate" => p.ua_file_truncate.set_autoload(false),
+                "perf_event_open" => {
+                    p.ua_perf_event_open.set_autoload(false);
+                    p.ua_perf_event_open_1.set_autoload(false);
+                }
                 _ => {}
             }
         }
@@ -174,6 +180,13 @@ impl Kernel {
             open.progs.ua_inode_setattr.set_autoload(false);
         } else {
             open.progs.ua_inode_setattr_2.set_autoload(false);
+        }
+        // perf_event_open lost its attr argument in later kernels (6.12 has it so).
+        let perf_1 = hook_arity("perf_event_open") == Some(1);
+        if perf_1 {
+            open.progs.ua_perf_event_open.set_autoload(false);
+        } else {
+            open.progs.ua_perf_event_open_1.set_autoload(false);
         }
         if !kernel_has_func(&btf, "alloc_chrdev_region")
             || !kernel_has_func(&btf, "__register_chrdev")
@@ -225,6 +238,7 @@ impl Kernel {
             links: Vec::new(),
             missing_hooks,
             setattr_2,
+            perf_1,
             executors: Vec::new(),
             sub_cgroups,
             key: random_key(),
@@ -310,6 +324,11 @@ impl Kernel {
         } else {
             &p.ua_inode_setattr
         };
+        let perf = if self.perf_1 {
+            &p.ua_perf_event_open_1
+        } else {
+            &p.ua_perf_event_open
+        };
         let traced = !self.missing_hooks.contains(&"mnt_want_write");
         // Passthrough devices: the tracing programs first, then what /proc/devices and
         // /proc/misc already list, so that a driver registering in between is not missed.
@@ -384,6 +403,8 @@ impl Kernel {
             ("sb_umount", &p.ua_sb_umount),
             ("move_mount", &p.ua_move_mount),
             ("sb_pivotroot", &p.ua_sb_pivotroot),
+            ("path_notify", &p.ua_path_notify),
+            ("perf_event_open", perf),
             ("capable", &p.ua_capable),
             ("inode_permission", &p.ua_inode_permission),
             ("inode_mkdir", &p.ua_inode_mkdir),

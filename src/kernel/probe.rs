@@ -8,12 +8,13 @@ use super::skel;
 
 /// LSM hooks that not every supported kernel has: their programs are loaded only where the
 /// kernel's BTF has the hook (`bpf_lsm_NAME`).
-pub(super) const OPTIONAL_HOOKS: [&str; 5] = [
+pub(super) const OPTIONAL_HOOKS: [&str; 6] = [
     "userns_create",
     "inode_set_acl",
     "inode_remove_acl",
     "file_ioctl_compat",
     "file_truncate",
+    "perf_event_open",
 ];
 
 /// Kernel functions the write-access programs trace (bpf/attrs.h): without them, timestamps

@@ -545,9 +545,12 @@ mod tests {
             [
                 "/e.conf:7: warning: ArmorExempt=bpf: this unit may use bpf(); bpf() can read, \
                  change or detach unitarmor's own programs and maps",
-                "/e.conf:9: warning: ArmorExempt=mount: this unit may mount, unmount, move \
-                 mounts and pivot_root, snapshot or delete btrfs subvolumes; a mount can show a protected file under another name or \
-                 hide a read-only one",
+                format!(
+                    "/e.conf:9: warning: ArmorExempt=mount: this unit may {}; {}",
+                    Protection::Mount.lifted(),
+                    Protection::Mount.reason()
+                )
+                .as_str(),
             ]
         );
     }

@@ -45,10 +45,12 @@ pub enum Protection {
     Ptrace = 10,
     /// Setting security.*, trusted.* and ACL extended attributes, and inode flags.
     Xattr = 11,
+    /// fanotify marks on a whole mount or file system, and permission events.
+    Fanotify = 12,
 }
 
 impl Protection {
-    pub const ALL: [Protection; 12] = [
+    pub const ALL: [Protection; 13] = [
         Protection::UnitFiles,
         Protection::KernelSettings,
         Protection::RunsAsRoot,
@@ -61,6 +63,7 @@ impl Protection {
         Protection::Signal,
         Protection::Ptrace,
         Protection::Xattr,
+        Protection::Fanotify,
     ];
 
     /// The name `ArmorExempt=` takes.
@@ -78,6 +81,7 @@ impl Protection {
             Protection::Signal => "signal",
             Protection::Ptrace => "ptrace",
             Protection::Xattr => "xattr",
+            Protection::Fanotify => "fanotify",
         }
     }
 
@@ -89,13 +93,13 @@ impl Protection {
     pub fn reason(self) -> &'static str {
         match self {
             Protection::UnitFiles => {
-                "a unit that rewrites unit files or drop-ins (its own [X-Armor] included) turns its armor off at the next daemon-reload"
+                "a unit that rewrites unit files or drop-ins (its own [X-Armor] included) turns its armor off at the next daemon-reload, and one that deletes or plants journal files loses or forges the record of its denials"
             }
             Protection::KernelSettings => {
                 "kernel settings (core_pattern, modprobe, uevent_helper, binfmt_misc, sysrq, securityfs, bpffs, hibernation, configfs, device drivers and PCI registers) run code as root outside the unit, switch security off or hand a disk to the unit"
             }
             Protection::RunsAsRoot => {
-                "cron, at, ld.so.preload, PAM, sudoers, SSH keys, udev, modprobe and package files, /usr and /boot are run or trusted later by root outside the unit; block devices, disk passthrough (SCSI, NVMe, bsg, NVMe over fabrics), /dev/mem and /proc/kcore hold every file, the CPUs' MSRs run code in the kernel, and netlink messages that need CAP_SYS_ADMIN make disks (NBD, iSCSI) or fake the kernel's uevents"
+                "cron, at, ld.so.preload, PAM, sudoers, SSH keys, udev, modprobe and package files, /usr and /boot are run or trusted later by root outside the unit; block devices, disk passthrough (SCSI, NVMe, bsg, NVMe over fabrics), /dev/mem and /proc/kcore hold every file, the CPUs' MSRs and I/O ports (iopl, ioperm) reach the kernel and the disk controllers, and netlink messages that need CAP_SYS_ADMIN make disks (NBD, iSCSI) or fake the kernel's uevents"
             }
             Protection::Cgroups => {
                 "a process that moves into another cgroup leaves its unit's policy"
@@ -105,21 +109,25 @@ impl Protection {
             }
             Protection::Bpf => "bpf() can read, change or detach unitarmor's own programs and maps",
             Protection::Mount => {
-                "a mount can show a protected file under another name or hide a read-only one"
+                "a mount can show a protected file under another name or hide a read-only one; joining another namespace (setns) undoes PrivateNetwork= and ProtectSystem=; swap on a file the unit reads shows other processes' memory; a frozen or shut-down file system holds every writer, PID 1 and the daemon among them"
             }
             Protection::Userns => {
                 "a user namespace grants capabilities that mounts and other escapes need"
             }
             Protection::Modules => "a kernel module or kexec image runs as the kernel",
             Protection::Signal => {
-                "signals stop the daemon or make PID 1 reload, reboot or power off; limits and \
-                 messages sent in another process's name stop or confuse it"
+                "signals stop the daemon or make PID 1 reload, reboot or power off, and reboot() \
+                 stops them all; limits and messages sent in another process's name stop or \
+                 confuse it"
             }
             Protection::Ptrace => {
-                "tracing another process runs code as that process, outside the unit"
+                "tracing another process runs code as that process, outside the unit; perf events of a whole CPU read every process's stacks and registers; input put into a terminal (TIOCSTI) runs as the shell reading it"
             }
             Protection::Xattr => {
                 "security attributes grant file capabilities or change other security modules' decisions"
+            }
+            Protection::Fanotify => {
+                "a privileged fanotify group hands the unit a descriptor for each file other processes open, in their mount namespace (where its rules and InaccessiblePaths= do not reach), and an unanswered permission event stalls every process that opens the file, PID 1 and the daemon among them"
             }
         }
     }
@@ -152,6 +160,12 @@ impl Protection {
                 "/etc/xdg/systemd/",
                 "/home/*/.config/systemd/",
                 "/home/*/.local/share/systemd/",
+                // The journal's files, where denials are recorded: deleting or truncating
+                // them (or `journalctl --vacuum-size=`) loses every record, and a file put
+                // there is merged into what `journalctl` shows, records with the daemon's own
+                // `_SYSTEMD_UNIT=` among them.
+                "/var/log/journal/",
+                "/run/log/journal/",
             ],
             Protection::KernelSettings => &[
                 "/proc/sys/",
@@ -237,6 +251,36 @@ impl Protection {
                 "/etc/default/",
                 "/etc/bash.bashrc",
                 "/etc/environment.d/",
+                // Scripts and plugins root's own tools run: pam_motd at each login, DHCP
+                // clients at each lease, sudo's plugins, logrotate's and anacron's own
+                // configuration, boot-loader scripts, network and ACPI event hooks, completion
+                // scripts root's shells source, the files new users start with.
+                "/etc/update-motd.d/",
+                "/etc/dhcp/",
+                "/etc/dhcpcd.enter-hook",
+                "/etc/dhcpcd.exit-hook",
+                "/etc/sudo.conf",
+                "/etc/logrotate.conf",
+                "/etc/anacrontab",
+                "/etc/grub.d/",
+                "/etc/network/",
+                "/etc/NetworkManager/dispatcher.d/",
+                "/etc/networkd-dispatcher/",
+                "/etc/ppp/",
+                "/etc/acpi/",
+                "/etc/bash_completion.d/",
+                "/etc/skel/",
+                "/etc/needrestart/",
+                "/etc/rc0.d/",
+                "/etc/rc1.d/",
+                "/etc/rc2.d/",
+                "/etc/rc3.d/",
+                "/etc/rc4.d/",
+                "/etc/rc5.d/",
+                "/etc/rc6.d/",
+                "/etc/rcS.d/",
+                "/etc/apparmor.d/",
+                "/etc/selinux/",
                 "/root/",
                 "/usr/",
                 // The top-level names of merged-/usr systems are symlinks into /usr: a
@@ -307,12 +351,14 @@ impl Protection {
     /// for `check`'s warning.
     pub fn lifted(self) -> &'static str {
         match self {
-            Protection::UnitFiles => "write unit files, drop-ins and unitarmor's configuration",
+            Protection::UnitFiles => {
+                "write unit files, drop-ins, unitarmor's configuration and the journal's files"
+            }
             Protection::KernelSettings => {
                 "write kernel settings (sysctls, sysrq, the uevent helper, binfmt_misc, securityfs, bpffs, tracefs, debugfs, /sys/power, configfs, driver binding and PCI device files)"
             }
             Protection::RunsAsRoot => {
-                "write files that root runs or trusts later (cron and at spools, ld.so.preload, PAM, sudoers, SSH keys, udev rules, modprobe configuration), or open block devices, disk passthrough devices, /dev/mem, /proc/kcore and the CPUs' MSRs"
+                "write files that root runs or trusts later (cron and at spools, ld.so.preload, PAM, sudoers, SSH keys, udev rules, modprobe configuration), or open block devices, disk passthrough devices, /dev/mem, /proc/kcore and the CPUs' MSRs, or use I/O ports"
             }
             Protection::Cgroups => {
                 "write cgroup files and directories outside its own cgroup tree"
@@ -322,18 +368,21 @@ impl Protection {
             }
             Protection::Bpf => "use bpf()",
             Protection::Mount => {
-                "mount, unmount, move mounts and pivot_root, snapshot or delete btrfs subvolumes"
+                "mount, unmount, move mounts and pivot_root, snapshot or delete btrfs subvolumes, join other namespaces, swap, freeze or shut down file systems"
             }
             Protection::Userns => "create user namespaces",
             Protection::Modules => "load kernel modules and kexec images",
             Protection::Signal => {
-                "signal, renice or set limits of processes outside the unit, or send messages in their name"
+                "signal, renice or set limits of processes outside the unit, send messages in their name, or reboot"
             }
             Protection::Ptrace => {
-                "trace processes outside the unit (ptrace, /proc/PID/mem, process_vm_*, pidfd_getfd) or write their /proc/PID/ files"
+                "trace processes outside the unit (ptrace, /proc/PID/mem, process_vm_*, pidfd_getfd, perf events of a CPU or the kernel), write their /proc/PID/ files, or put input into terminals"
             }
             Protection::Xattr => {
                 "set security.*, trusted.* and ACL extended attributes and inode flags"
+            }
+            Protection::Fanotify => {
+                "make privileged fanotify groups (descriptors for the files other processes open), mark whole mounts or file systems, and ask permission events"
             }
         }
     }
@@ -495,7 +544,7 @@ mod tests {
             assert!(!p.reason().is_empty());
         }
         assert_eq!(Protection::parse("nope"), None);
-        assert_eq!(Protection::ALL.len(), Protection::Xattr as usize + 1);
+        assert_eq!(Protection::ALL.len(), Protection::Fanotify as usize + 1);
     }
 
     #[test]

@@ -53,7 +53,7 @@ else
 fi
 check "the armored unit read the file no way" sh -c "! grep -q ns-secret $a.walk $a.odd $a.join"
 check "the refusals are in the unit's journal" eventually sh -c \
-  "journalctl -u armor-nsx.service -o cat | grep -q 'joining another mount namespace (setns)'"
+  "journalctl -u armor-nsx.service -o cat | grep -q 'joining another namespace (setns)'"
 kill $server
 rm -rf /etc/systemd/system/armor-nsx*
 systemctl daemon-reload

@@ -1,0 +1,63 @@
+#!/bin/bash
+# System calls and ioctls that act on the whole system, from a root process in an armored unit
+# (issue 9; found by a helper's review): input put into a terminal (TIOCSTI), a file system
+# frozen or shut down, swap on a file, port I/O, reboot(), perf events of a whole CPU, joining
+# another network namespace through a descriptor handed in (undoing PrivateNetwork=), and
+# writes to the journal's files and to scripts root runs at each login (update-motd.d). Each
+# is refused in the armored unit (EPERM, and a record naming its protection) and reaches the
+# kernel's own handler in the unarmored twin: where making the call for real would harm the
+# guest, with an argument the kernel rejects (EINVAL) only after the capability check that the
+# armored unit fails. The unit's own user-space perf events stay allowed.
+# Run in the guest by tests/vm/run (through suite.sh).
+. ./lib.sh
+
+mkdir -p /run/armortest /var/lib/armortest /etc/update-motd.d
+cp ./calls ./fdpass /var/lib/armortest/
+truncate -s 1M /var/lib/armortest/notswap
+journal_dir=$(ls -d /var/log/journal/*/ /run/log/journal/*/ 2>/dev/null | head -n 1)
+rm -f /run/armortest/netns.sock
+/var/lib/armortest/fdpass serve /run/armortest/netns.sock /proc/1/ns/net &
+server=$!
+eventually test -S /run/armortest/netns.sock
+for u in armor-calls armor-calls-twin; do
+  unit $u.service "[Service]
+Type=oneshot
+PrivateNetwork=yes
+ExecStart=/bin/sh -c 'c=/var/lib/armortest/calls o=/run/armortest/$u; \$\$c tiocsti >\$\$o.tiocsti; \$\$c thaw / >\$\$o.thaw; \$\$c shutdown / >\$\$o.shutdown; \$\$c swapon /var/lib/armortest/notswap >\$\$o.swapon; \$\$c reboot >\$\$o.reboot; \$\$c ioperm >\$\$o.ioperm; \$\$c perf-cpu >\$\$o.perf-cpu; \$\$c perf-self >\$\$o.perf-self; \$\$c setns-net /run/armortest/netns.sock >\$\$o.setns-net; touch ${journal_dir}armortest-$u.journal 2>\$\$o.journal && echo ok >\$\$o.journal; touch /etc/update-motd.d/99-$u 2>\$\$o.motd && echo ok >\$\$o.motd; true'"
+done
+dropin armor-calls.service armor.conf '[X-Armor]
+ArmorPolicy=deny write /srv/nothing'
+systemctl daemon-reload
+check "the unit is armored" wait_rules armor-calls.service 1
+systemctl start armor-calls.service armor-calls-twin.service
+a=/run/armortest/armor-calls t=/run/armortest/armor-calls-twin
+for how in tiocsti thaw shutdown swapon reboot ioperm perf-cpu perf-self setns-net journal motd; do
+  echo "# $how: armored: $(cat $a.$how), twin: $(cat $t.$how)"
+done
+# what: the twin's expected output (ok, or the kernel's error after the capability check).
+for spec in tiocsti:ok thaw:"FITHAW: Invalid argument" shutdown:"shutdown ioctl: Invalid argument" \
+  swapon:"swapon: Invalid argument" reboot:"reboot: Invalid argument" ioperm:ok perf-cpu:ok \
+  setns-net:ok; do
+  how=${spec%%:*} want=${spec#*:}
+  if [ "$how" = ioperm ] && grep -q 'Function not implemented' $t.ioperm; then
+    echo "# this kernel has no ioperm(): that route does not exist here (not counted)"
+    continue
+  fi
+  check "$how: the unarmored twin reaches the kernel's handler ($want)" grep -qx "$want" $t.$how
+  check "$how: refused in the armored unit" grep -q 'Operation not permitted$' $a.$how
+done
+check "perf-self: the armored unit's own user-space perf event stays allowed" grep -qx ok $a.perf-self
+for how in journal motd; do
+  check "$how: the unarmored twin writes there" grep -qx ok $t.$how
+  check "$how: the armored unit is refused the write" grep -q 'Permission denied\|Operation not permitted' $a.$how
+done
+rm -f "${journal_dir}"armortest-*.journal /etc/update-motd.d/99-armor-calls*
+for text in "putting input into the terminal" "freezing or shutting down the file system of /" \
+  "swapon or swapoff" "reboot or kexec" "a perf event of a whole CPU" "joining another namespace (setns)"; do
+  check "the journal of the armored unit has: $text" eventually sh -c \
+    "journalctl -u armor-calls.service -o cat | grep -qF '$text'"
+done
+kill $server
+rm -rf /etc/systemd/system/armor-calls*
+systemctl daemon-reload
+finish
