@@ -4,7 +4,10 @@
  * machinery of every path decision (report.h sends verdicts, path.h makes the decisions).
  *
  * Paths are built from (vfsmount, dentry) up to the root of the mount namespace the object
- * lives in, not to the task's root directory: chroot changes nothing. A walk that ends
+ * lives in, not to the task's root directory: chroot changes nothing. Kernel interface file
+ * systems (proc, sysfs, bpffs, securityfs, debugfs, tracefs, configfs, efivarfs,
+ * binfmt_misc, pstore) are named from their own root, as mounted where the system mounts
+ * them, wherever a mount shows them (canons[] below). A walk that ends
  * anywhere else (a detached or lazily unmounted tree, an open_tree() clone, a dentry reached
  * through a file handle that is not connected to the tree) cannot name the object: it is
  * "unbuildable", and denied in every class that has rules. Objects of the kernel's internal
@@ -66,7 +69,64 @@ struct path_walk {
 	__u8 done;
 	__u8 status;
 	__u8 exe; /* build into the second half of the buffer */
+	__u8 canon; /* 1 + the index in canons[] once the walk is in such a file system */
 };
+
+/*
+ * Kernel interface file systems are named from their own root, as if mounted where the
+ * system mounts them, wherever a mount shows them: a second proc or sysfs mounted elsewhere
+ * (a chroot's, a build sandbox's, a container's seen from the host), a bind mount of
+ * /sys/fs/bpf. The implicit protections and the rules name their files by these paths; by the
+ * path of the mount, /elsewhere/proc/sys/kernel/core_pattern would be no kernel setting. Only
+ * a walk that crosses a mount's root looks here.
+ */
+struct canon {
+	__u32 magic;
+	__u32 len;
+	char name[28];
+};
+
+static const struct canon canons[] = {
+	{ 0x9fa0, 5, "/proc" },                           /* PROC_SUPER_MAGIC */
+	{ 0x62656572, 4, "/sys" },                        /* SYSFS_MAGIC */
+	{ 0xcafe4a11, 11, "/sys/fs/bpf" },                /* BPF_FS_MAGIC */
+	{ 0x73636673, 20, "/sys/kernel/security" },       /* SECURITYFS_MAGIC */
+	{ 0x64626720, 17, "/sys/kernel/debug" },          /* DEBUGFS_MAGIC */
+	{ 0x74726163, 19, "/sys/kernel/tracing" },        /* TRACEFS_MAGIC */
+	{ 0x62656570, 18, "/sys/kernel/config" },         /* CONFIGFS_MAGIC */
+	{ 0xde5e81e4, 25, "/sys/firmware/efi/efivars" },  /* EFIVARFS_MAGIC */
+	{ 0x42494e4d, 24, "/proc/sys/fs/binfmt_misc" },   /* BINFMTFS_MAGIC */
+	{ 0x6165676c, 14, "/sys/fs/pstore" },             /* PSTOREFS_MAGIC */
+};
+#define N_CANONS (sizeof(canons) / sizeof(canons[0]))
+
+/* 1 + the index in canons[] of the file system mounted at vfsmnt, or 0. */
+static __always_inline __u8 canon_of(struct vfsmount *vfsmnt)
+{
+	unsigned long magic = BPF_CORE_READ(vfsmnt, mnt_sb, s_magic);
+	__u8 i;
+
+	for (i = 0; i < N_CANONS; i++)
+		if (canons[i].magic == magic)
+			return i + 1;
+	return 0;
+}
+
+/* Writes the canonical mount point of pw->canon before the components written so far; false
+ * when the buffer has no room left for it. */
+static __always_inline bool name_canonical(struct scratch *s, struct path_walk *pw)
+{
+	__u32 i = (pw->canon - 1) & 15, len;
+
+	if (i >= N_CANONS)
+		return false;
+	len = canons[i].len & 31;
+	if (len + 1 >= pw->pos)
+		return false;
+	pw->pos -= len;
+	bpf_probe_read_kernel(&s->path[slot(pw->exe, pw->pos)], BOUND(len, 31), canons[i].name);
+	return true;
+}
 
 /* Names an object of an internal mount by its dentry name ("memfd:x") or, when that is empty
  * (pipes, sockets), by its file system type ("pipefs"). */
@@ -109,6 +169,15 @@ static long walk_component(__u32 i, void *data)
 	if (dentry == BPF_CORE_READ(vfsmnt, mnt_root)) {
 		struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
 
+		if (!pw->canon)
+			pw->canon = canon_of(vfsmnt);
+		if (pw->canon) {
+			/* Its own root: the canonical mount point. A bind mount of a
+			 * directory inside it: on up through its dentries, to that root. */
+			if (dentry == BPF_CORE_READ(vfsmnt, mnt_sb, s_root))
+				goto canonical;
+			goto component;
+		}
 		if (up != mnt) {
 			pw->dentry = (__u64)BPF_CORE_READ(mnt, mnt_mountpoint);
 			pw->vfsmnt = (__u64)((void *)up + bpf_core_field_offset(struct mount, mnt));
@@ -126,8 +195,11 @@ static long walk_component(__u32 i, void *data)
 		}
 		goto stop;
 	}
+component:
 	parent = BPF_CORE_READ(dentry, d_parent);
 	if (parent == dentry) {
+		if (pw->canon)
+			goto canonical;
 		/* Its own parent but not its mount's root: an internal object's dentry, or one
 		 * reached through a file handle and not connected to the tree. */
 		name_pseudo(s, pw, dentry); /* events name it by its last component */
@@ -147,6 +219,9 @@ static long walk_component(__u32 i, void *data)
 	pw->pos = pos;
 	pw->dentry = (__u64)parent;
 	return 0;
+canonical:
+	if (name_canonical(s, pw))
+		goto stop;
 unbuildable:
 	pw->status = PATH_UNBUILDABLE;
 stop:

@@ -7,7 +7,9 @@
 # is refused in the armored unit (EPERM, and a record naming its protection) and reaches the
 # kernel's own handler in the unarmored twin: where making the call for real would harm the
 # guest, with an argument the kernel rejects (EINVAL) only after the capability check that the
-# armored unit fails. The unit's own user-space perf events stay allowed.
+# armored unit fails. The unit's own user-space perf events stay allowed. Last, kernel settings
+# and unitarmor's pins through mounts of their file systems elsewhere (a second proc, a bind
+# mount of /sys/fs/bpf): named as if mounted where the system mounts them, and so refused.
 # Run in the guest by tests/vm/run (through suite.sh).
 . ./lib.sh
 
@@ -15,6 +17,9 @@ mkdir -p /run/armortest /var/lib/armortest /etc/update-motd.d
 cp ./calls ./fdpass /var/lib/armortest/
 truncate -s 1M /var/lib/armortest/notswap
 journal_dir=$(ls -d /var/log/journal/*/ /run/log/journal/*/ 2>/dev/null | head -n 1)
+mkdir -p /run/armortest/proc2 /run/armortest/bpf2
+mount -t proc proc /run/armortest/proc2
+mount --bind /sys/fs/bpf /run/armortest/bpf2
 rm -f /run/armortest/netns.sock
 /var/lib/armortest/fdpass serve /run/armortest/netns.sock /proc/1/ns/net &
 server=$!
@@ -23,7 +28,7 @@ for u in armor-calls armor-calls-twin; do
   unit $u.service "[Service]
 Type=oneshot
 PrivateNetwork=yes
-ExecStart=/bin/sh -c 'c=/var/lib/armortest/calls o=/run/armortest/$u; \$\$c tiocsti >\$\$o.tiocsti; \$\$c thaw / >\$\$o.thaw; \$\$c shutdown / >\$\$o.shutdown; \$\$c swapon /var/lib/armortest/notswap >\$\$o.swapon; \$\$c reboot >\$\$o.reboot; \$\$c ioperm >\$\$o.ioperm; \$\$c perf-cpu >\$\$o.perf-cpu; \$\$c perf-self >\$\$o.perf-self; \$\$c setns-net /run/armortest/netns.sock >\$\$o.setns-net; touch ${journal_dir}armortest-$u.journal 2>\$\$o.journal && echo ok >\$\$o.journal; touch /etc/update-motd.d/99-$u 2>\$\$o.motd && echo ok >\$\$o.motd; true'"
+ExecStart=/bin/sh -c 'c=/var/lib/armortest/calls o=/run/armortest/$u; \$\$c tiocsti >\$\$o.tiocsti; \$\$c thaw / >\$\$o.thaw; \$\$c shutdown / >\$\$o.shutdown; \$\$c swapon /var/lib/armortest/notswap >\$\$o.swapon; \$\$c reboot >\$\$o.reboot; \$\$c ioperm >\$\$o.ioperm; \$\$c perf-cpu >\$\$o.perf-cpu; \$\$c perf-self >\$\$o.perf-self; \$\$c setns-net /run/armortest/netns.sock >\$\$o.setns-net; touch ${journal_dir}armortest-$u.journal 2>\$\$o.journal && echo ok >\$\$o.journal; touch /etc/update-motd.d/99-$u 2>\$\$o.motd && echo ok >\$\$o.motd; echo 1 2>\$\$o.proc2 >/run/armortest/proc2/sys/vm/drop_caches && echo ok >\$\$o.proc2; mkdir /run/armortest/bpf2/armortest-$u 2>\$\$o.bpf2 && echo ok >\$\$o.bpf2; true'"
 done
 dropin armor-calls.service armor.conf '[X-Armor]
 ArmorPolicy=deny write /srv/nothing'
@@ -31,7 +36,7 @@ systemctl daemon-reload
 check "the unit is armored" wait_rules armor-calls.service 1
 systemctl start armor-calls.service armor-calls-twin.service
 a=/run/armortest/armor-calls t=/run/armortest/armor-calls-twin
-for how in tiocsti thaw shutdown swapon reboot ioperm perf-cpu perf-self setns-net journal motd; do
+for how in tiocsti thaw shutdown swapon reboot ioperm perf-cpu perf-self setns-net journal motd proc2 bpf2; do
   echo "# $how: armored: $(cat $a.$how), twin: $(cat $t.$how)"
 done
 # what: the twin's expected output (ok, or the kernel's error after the capability check).
@@ -47,13 +52,16 @@ for spec in tiocsti:ok thaw:"FITHAW: Invalid argument" shutdown:"shutdown ioctl:
   check "$how: refused in the armored unit" grep -q 'Operation not permitted$' $a.$how
 done
 check "perf-self: the armored unit's own user-space perf event stays allowed" grep -qx ok $a.perf-self
-for how in journal motd; do
+for how in journal motd proc2 bpf2; do
   check "$how: the unarmored twin writes there" grep -qx ok $t.$how
   check "$how: the armored unit is refused the write" grep -q 'Permission denied\|Operation not permitted' $a.$how
 done
 rm -f "${journal_dir}"armortest-*.journal /etc/update-motd.d/99-armor-calls*
+rmdir /sys/fs/bpf/armortest-armor-calls* 2>/dev/null
+umount /run/armortest/proc2 /run/armortest/bpf2
 for text in "putting input into the terminal" "freezing or shutting down the file system of /" \
-  "swapon or swapoff" "reboot or kexec" "a perf event of a whole CPU" "joining another namespace (setns)"; do
+  "swapon or swapoff" "reboot or kexec" "a perf event of a whole CPU" "joining another namespace (setns)" \
+  "/proc/sys/vm/drop_caches" "/sys/fs/bpf/armortest-armor-calls"; do
   check "the journal of the armored unit has: $text" eventually sh -c \
     "journalctl -u armor-calls.service -o cat | grep -qF '$text'"
 done
