@@ -15,11 +15,21 @@
 #define CAP_SYS_ADMIN 21
 #define CAP_SYS_BOOT 22
 
-/* Whether system-call number `nr` is `x86` on x86-64 or `arm64` on arm64 (the saved registers
- * tell the architecture, as for syscall_nr()). -1 names a call an architecture lacks. */
-static __always_inline bool nr_is(long nr, long x86, long arm64)
+/* A call an architecture lacks: no system call has this number (-1 is arm64's "none"). */
+#define NR_NONE (-2)
+
+/* Whether syscall_abi_nr()'s `nr` is the system call numbered `x86_64`, `arm64`, `i386` or
+ * `arm` in the table of the current call's ABI (the saved registers tell the architecture, as
+ * for syscall_nr(); UA_NR_COMPAT a 32-bit call). */
+static __always_inline bool nr_is(long nr, long x86_64, long arm64, long i386, long arm)
 {
-	return nr == (bpf_core_field_exists(((struct pt_regs *)0)->orig_ax) ? x86 : arm64);
+	bool x86 = bpf_core_field_exists(((struct pt_regs *)0)->orig_ax);
+
+	if (nr < 0)
+		return false;
+	if (nr & UA_NR_COMPAT)
+		return (nr & ~UA_NR_COMPAT) == (x86 ? i386 : arm);
+	return nr == (x86 ? x86_64 : arm64);
 }
 
 /*
@@ -51,22 +61,22 @@ static __always_inline int call_capable(int cap)
 		prot = UA_PROT_SIGNAL;
 		op = UA_OP_REBOOT;
 	} else if (cap == CAP_SYS_RAWIO) {
-		nr = syscall_nr();
-		if (!nr_is(nr, 172, -1) && !nr_is(nr, 173, -1))
+		nr = syscall_abi_nr();
+		if (!nr_is(nr, 172, NR_NONE, 110, NR_NONE) && !nr_is(nr, 173, NR_NONE, 101, NR_NONE))
 			return 0;
 		prot = UA_PROT_RUNS_AS_ROOT;
 		op = UA_OP_PORT_IO;
 		arg = nr;
 	} else if (cap == CAP_SYS_ADMIN) {
-		nr = syscall_nr();
-		if (nr_is(nr, 300, 262)) {
+		nr = syscall_abi_nr();
+		if (nr_is(nr, 300, 262, 338, 367)) {
 			prot = UA_PROT_FANOTIFY;
 			op = UA_OP_FANOTIFY;
 			arg = UA_FANOTIFY_INIT;
-		} else if (nr_is(nr, 308, 268)) {
+		} else if (nr_is(nr, 308, 268, 346, 375)) {
 			prot = UA_PROT_MOUNT;
 			op = UA_OP_NS_JOIN;
-		} else if (nr_is(nr, 167, 224) || nr_is(nr, 168, 225)) {
+		} else if (nr_is(nr, 167, 224, 87, 87) || nr_is(nr, 168, 225, 115, 115)) {
 			prot = UA_PROT_MOUNT;
 			op = UA_OP_SWAP;
 			arg = nr;
@@ -113,12 +123,17 @@ int BPF_PROG(ua_perf_event_open_1, int type)
 /* ioctls by number (protect.h's file_ioctl asks first):
  * - TIOCSTI and TIOCLINUX (selection paste) put input into a terminal, which a root shell
  *   on it runs: CAP_SYS_ADMIN passes the kernel's own checks on any terminal the unit can
- *   open, even read-only (protection `ptrace`: code run as another process);
+ *   open, even read-only; the keymap ioctls make the console's keys send other text
+ *   (protection `ptrace`: code run as another process);
  * - FIFREEZE holds every writer of a file system (journald, PID 1, the daemon) until thawed,
  *   and the shutdown ioctls of ext4, XFS (and 6.8's generic one, the same number) and F2FS
  *   end it until a reboot (protection `mount`). */
 #define TIOCSTI 0x5412
 #define TIOCLINUX 0x541C
+/* The console keyboard's map: a key the administrator presses next sends the unit's text. */
+#define KDSKBENT 0x4B47
+#define KDSKBSENT 0x4B49
+#define KDSETKEYCODE 0x4B4D
 #define FIFREEZE 0xC0045877
 #define FITHAW 0xC0045878
 #define FS_IOC_SHUTDOWN 0x8004587D
@@ -128,7 +143,8 @@ static __always_inline int system_ioctl(struct file *file, unsigned int cmd)
 {
 	struct armor a;
 
-	if (cmd == TIOCSTI || cmd == TIOCLINUX) {
+	if (cmd == TIOCSTI || cmd == TIOCLINUX || cmd == KDSKBENT || cmd == KDSKBSENT ||
+	    cmd == KDSETKEYCODE) {
 		if (!protected(&a, UA_PROT_PTRACE))
 			return 0;
 		return deny_protected_path(&a, UA_PROT_PTRACE, UA_OP_TTY_INPUT,

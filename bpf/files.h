@@ -41,7 +41,11 @@ static __always_inline bool raw_device(struct inode *inode)
 	if (major == 1)
 		return minor == 1 || minor == 2 || minor == 4;
 	if (major == 10) {
-		if (minor == 236 || minor == 231 || minor == 234 || (minor >= 220 && minor <= 222))
+		/* ... and the watchdog (130: open it, set a second's timeout, never write, and the
+		 * machine resets) and uinput (223: a keyboard of the unit's making types into the
+		 * console's root shell). */
+		if (minor == 236 || minor == 231 || minor == 234 || (minor >= 220 && minor <= 223) ||
+		    minor == 130)
 			return true;
 		/* raw_misc overflowed (maps.h): every misc device. */
 		run_time = bpf_map_lookup_elem(&raw_majors, &major);
@@ -50,9 +54,10 @@ static __always_inline bool raw_device(struct inode *inode)
 		run_time = bpf_map_lookup_elem(&raw_misc, &minor);
 		return run_time && *run_time;
 	}
-	/* SCSI generic, MTD flash, and the CPUs' model-specific registers (/dev/cpu/N/msr:
-	 * writing them runs code of the writer's choice in the kernel). */
-	if (major == 21 || major == 90 || major == 202)
+	/* SCSI generic, MTD flash, the CPUs' model-specific registers (/dev/cpu/N/msr:
+	 * writing them runs code of the writer's choice in the kernel), and input devices (13:
+	 * events written to one are typed into the console; read, they are its keystrokes). */
+	if (major == 21 || major == 90 || major == 202 || major == 13)
 		return true;
 	run_time = bpf_map_lookup_elem(&raw_majors, &major);
 	return run_time && *run_time;
@@ -70,15 +75,17 @@ static __always_inline bool raw_device(struct inode *inode)
  * src/kernel/devices.rs holds the same lists. */
 static __always_inline bool passthrough_name(const char n[REGION_NAME_MAX])
 {
-	static const char names[16][REGION_NAME_MAX] = {
+	static const char names[18][REGION_NAME_MAX] = {
 		"nvme", "nvme-generic", "bsg", "aac", "megaraid_sas_ioctl", "megadev_legacy",
 		"twa", "twl", "twe", "vfio", "vfio-dev", "uio", "ublk-char", "vduse",
+		/* the BMC (power cycles the machine, sets its out-of-band users) and watchdogs */
+		"ipmidev", "watchdog",
 		/* misc devices (misc_register): NVMe over fabrics' control, and megaraid_mm's
 		 * management device, which passes mailbox commands to the controller's disks */
 		"nvme-fabrics", "megadev0",
 	};
 
-	for (int i = 0; i < 16; i++) {
+	for (int i = 0; i < 18; i++) {
 		for (int j = 0; j < REGION_NAME_MAX; j++) {
 			if (n[j] != names[i][j])
 				break;

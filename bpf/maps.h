@@ -473,6 +473,30 @@ static __always_inline long syscall_nr(void)
 	return -1;
 }
 
+/* Tags syscall_abi_nr()'s number of a 32-bit system call made on a 64-bit kernel: `int $0x80`
+ * on x86-64 (any process may make one) or an AArch32 task on arm64. Its number is then the
+ * i386 or arm table's, not the native one. */
+#define UA_NR_COMPAT 0x20000000
+#define TS_COMPAT 0x0002
+#define TIF_32BIT 22
+
+/* syscall_nr(), with UA_NR_COMPAT set for a 32-bit system call. */
+static __always_inline long syscall_abi_nr(void)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	long nr = syscall_nr();
+
+	if (nr < 0)
+		return nr;
+	if (bpf_core_field_exists(t->thread_info.status)) {
+		if (BPF_CORE_READ(t, thread_info.status) & TS_COMPAT)
+			nr |= UA_NR_COMPAT;
+	} else if (BPF_CORE_READ(t, thread_info.flags) & (1ul << TIF_32BIT)) {
+		nr |= UA_NR_COMPAT;
+	}
+	return nr;
+}
+
 /* Forgets the current task's netlink note (protect.h): it is sending on another socket now,
  * whose own checks (SCM_CREDENTIALS naming an ancestor asks CAP_SYS_ADMIN) are not a netlink
  * handler's. */

@@ -123,11 +123,11 @@ int BPF_PROG(ua_path_notify, const struct path *path, __u64 mask, unsigned int o
 
 #define CAP_SYS_CHROOT 18
 
-/* Whether the current task is in setns(2): 308 on x86-64 (x32 too), 268 on arm64 (the saved
- * registers tell the architecture, as for syscall_nr()). */
+/* Whether the current task is in setns(2): 308 on x86-64 (x32 too), 268 on arm64, 346 for
+ * i386's `int $0x80`, 375 for arm's. */
 static __always_inline bool in_setns(void)
 {
-	return syscall_nr() == (bpf_core_field_exists(((struct pt_regs *)0)->orig_ax) ? 308 : 268);
+	return nr_is(syscall_abi_nr(), 308, 268, 346, 375);
 }
 
 /* setns() into a mount namespace: the only part of setns that asks CAP_SYS_CHROOT

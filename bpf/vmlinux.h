@@ -203,7 +203,15 @@ struct pid {
 	struct upid numbers[1];
 };
 
+/* The task's low-level state: x86's status (TS_COMPAT while in a 32-bit system call) and
+ * arm64's flags (TIF_32BIT for an AArch32 task). Each architecture has only some of these. */
+struct thread_info {
+	unsigned long flags;
+	__u32 status;
+};
+
 struct task_struct {
+	struct thread_info thread_info;
 	unsigned long nvcsw;  /* context switches: voluntary */
 	unsigned long nivcsw; /* and involuntary (preemption) */
 	struct css_set *cgroups;

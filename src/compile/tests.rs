@@ -301,11 +301,16 @@ fn kernel_settings_cover_driver_binding_and_pci_device_files() {
         "/sys/devices/pci0000:00/0000:00:04.0/resource0",
         "/sys/devices/pci0000:00/0000:00:04.0/config",
         "/sys/devices/pci0000:00/0000:00:04.0/remove",
+        // Taking disks, controllers, CPUs and memory away, and file systems' own switches.
+        "/sys/devices/system/cpu/cpu1/online",
+        "/sys/devices/system/memory/memory8/state",
+        "/sys/devices/pci0000:00/0000:00:05.0/virtio2/host0/target0:0:0/0:0:0:0/delete",
+        "/sys/devices/virtual/nvme-fabrics/ctl/nvme0/delete_controller",
+        "/sys/fs/ext4/vda/trigger_fs_error",
     ] {
         assert_eq!(decide(&t, Class::Write, path), refused, "{path}");
     }
     for path in [
-        "/sys/devices/system/cpu/cpu1/online",
         "/sys/devices/pci0000:00/0000:00:04.0/power/control",
         "/sys/block/sda/queue/scheduler",
     ] {

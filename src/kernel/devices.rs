@@ -8,7 +8,7 @@
 
 /// Names of the character device regions of passthrough drivers, as `/proc/devices` lists
 /// them; bpf/files.h's `passthrough_name` holds the same names.
-pub const PASSTHROUGH_REGIONS: [&str; 14] = [
+pub const PASSTHROUGH_REGIONS: [&str; 16] = [
     "nvme",
     "nvme-generic",
     "bsg",
@@ -28,6 +28,10 @@ pub const PASSTHROUGH_REGIONS: [&str; 14] = [
     // unit may mount it.
     "ublk-char",
     "vduse",
+    // The BMC (`ipmitool chassis power cycle`, or new out-of-band users) and hardware
+    // watchdogs (a second's timeout, never written: the machine resets).
+    "ipmidev",
+    "watchdog",
 ];
 
 /// Names of the misc devices with a run-time minor that hand a disk over, as `/proc/misc`

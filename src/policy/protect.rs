@@ -204,6 +204,18 @@ impl Protection {
                 // running as root outside the unit serves every file.
                 "/proc/*/net/rpc/",
                 "/sys/class/ksmbd-control/",
+                // File systems' own switches (ext4's trigger_fs_error remounts / read-only
+                // under errors=remount-ro), and taking disks, controllers, CPUs and memory
+                // away from the system: each stalls PID 1 and the daemon with the rest.
+                "/sys/fs/ext4/",
+                "/sys/fs/xfs/",
+                "/sys/fs/btrfs/",
+                "/sys/fs/f2fs/",
+                "/sys/devices/**/delete",
+                "/sys/devices/**/state",
+                "/sys/devices/**/delete_controller",
+                "/sys/devices/**/reset_controller",
+                "/sys/devices/**/online",
             ],
             Protection::RunsAsRoot => &[
                 "/etc/crontab",

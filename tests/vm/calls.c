@@ -13,11 +13,15 @@
  *   perf-cpu         a software perf event of CPU 0, every process on it
  *   perf-self        a software perf event of the caller itself, user space only
  *   setns-net SOCKET setns() into the network namespace whose descriptor SOCKET hands over
+ *   compat-fanotify  fanotify_init() of a privileged group as a 32-bit call (`int $0x80`, x86)
+ *   compat-setns-net SOCKET  setns-net, as a 32-bit call
+ *   open-rw PATH     open(PATH, O_RDWR), then close (a device node)
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/perf_event.h>
+#include <sys/fanotify.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,7 +69,31 @@ static int perf(pid_t pid, int cpu)
 	return report("perf_event_open", syscall(SYS_perf_event_open, &attr, pid, cpu, -1, 0));
 }
 
-static int setns_net(const char *path)
+/* A 32-bit system call from this 64-bit process (i386 numbers and arguments); -errno on
+ * failure, as the kernel returns it. */
+static long int80(long nr, long a, long b)
+{
+#ifdef __x86_64__
+	long ret;
+
+	__asm__ volatile("int $0x80" : "=a"(ret) : "a"(nr), "b"(a), "c"(b) : "memory");
+	return ret;
+#else
+	return -ENOSYS;
+#endif
+}
+
+/* int80()'s result as report() takes it. */
+static long compat(long ret)
+{
+	if (ret < 0 && ret > -4096) {
+		errno = -ret;
+		return -1;
+	}
+	return ret;
+}
+
+static int setns_net(const char *path, int compat_call)
 {
 	char cbuf[CMSG_SPACE(sizeof(int))], byte;
 	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
@@ -80,6 +108,8 @@ static int setns_net(const char *path)
 	    !(c = CMSG_FIRSTHDR(&msg)) || c->cmsg_type != SCM_RIGHTS)
 		return report("receiving the descriptor", -1);
 	memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	if (compat_call)
+		return report("setns", compat(int80(346, fd, CLONE_NEWNET)));
 	return report("setns", setns(fd, CLONE_NEWNET));
 }
 
@@ -115,8 +145,20 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "perf-self") && argc == 2)
 		return perf(0, -1);
 	if (!strcmp(cmd, "setns-net") && argc == 3)
-		return setns_net(argv[2]);
+		return setns_net(argv[2], 0);
+	if (!strcmp(cmd, "compat-setns-net") && argc == 3)
+		return setns_net(argv[2], 1);
+	if (!strcmp(cmd, "open-rw") && argc == 3) {
+		int fd = open(argv[2], O_RDWR | O_CLOEXEC);
+
+		if (fd >= 0)
+			close(fd);
+		return report("open", fd);
+	}
+	if (!strcmp(cmd, "compat-fanotify") && argc == 2)
+		return report("fanotify_init", compat(int80(338, FAN_CLASS_NOTIF | FAN_CLOEXEC, O_RDONLY)));
 	fprintf(stderr, "usage: calls tiocsti | thaw PATH | shutdown PATH | swapon FILE | reboot | ioperm |\n"
-			"       perf-cpu | perf-self | setns-net SOCKET\n");
+			"       perf-cpu | perf-self | setns-net SOCKET | compat-fanotify | compat-setns-net SOCKET |\n"
+			"       open-rw PATH\n");
 	return 2;
 }

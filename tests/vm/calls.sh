@@ -7,7 +7,9 @@
 # is refused in the armored unit (EPERM, and a record naming its protection) and reaches the
 # kernel's own handler in the unarmored twin: where making the call for real would harm the
 # guest, with an argument the kernel rejects (EINVAL) only after the capability check that the
-# armored unit fails. The unit's own user-space perf events stay allowed. Last, kernel settings
+# armored unit fails. The unit's own user-space perf events stay allowed. fanotify_init() and
+# setns() are made again as 32-bit system calls (`int $0x80` from the same 64-bit program,
+# numbered from i386's table), which a refusal keyed by the 64-bit numbers alone would miss. Last, kernel settings
 # and unitarmor's pins through mounts of their file systems elsewhere (a second proc, a bind
 # mount of /sys/fs/bpf): named as if mounted where the system mounts them, and so refused.
 # Run in the guest by tests/vm/run (through suite.sh).
@@ -17,6 +19,10 @@ mkdir -p /run/armortest /var/lib/armortest /etc/update-motd.d
 cp ./calls ./fdpass /var/lib/armortest/
 truncate -s 1M /var/lib/armortest/notswap
 journal_dir=$(ls -d /var/log/journal/*/ /run/log/journal/*/ 2>/dev/null | head -n 1)
+# A keyboard of the unit's making (uinput), and a file system's own switch in sysfs, written
+# back with the value it has.
+modprobe uinput 2>/dev/null
+ext4_knob=$(ls -d /sys/fs/ext4/*/msg_ratelimit_burst 2>/dev/null | head -n 1)
 mkdir -p /run/armortest/proc2 /run/armortest/bpf2
 mount -t proc proc /run/armortest/proc2
 mount --bind /sys/fs/bpf /run/armortest/bpf2
@@ -28,7 +34,7 @@ for u in armor-calls armor-calls-twin; do
   unit $u.service "[Service]
 Type=oneshot
 PrivateNetwork=yes
-ExecStart=/bin/sh -c 'c=/var/lib/armortest/calls o=/run/armortest/$u; \$\$c tiocsti >\$\$o.tiocsti; \$\$c thaw / >\$\$o.thaw; \$\$c shutdown / >\$\$o.shutdown; \$\$c swapon /var/lib/armortest/notswap >\$\$o.swapon; \$\$c reboot >\$\$o.reboot; \$\$c ioperm >\$\$o.ioperm; \$\$c perf-cpu >\$\$o.perf-cpu; \$\$c perf-self >\$\$o.perf-self; \$\$c setns-net /run/armortest/netns.sock >\$\$o.setns-net; touch ${journal_dir}armortest-$u.journal 2>\$\$o.journal && echo ok >\$\$o.journal; touch /etc/update-motd.d/99-$u 2>\$\$o.motd && echo ok >\$\$o.motd; echo 1 2>\$\$o.proc2 >/run/armortest/proc2/sys/vm/drop_caches && echo ok >\$\$o.proc2; mkdir /run/armortest/bpf2/armortest-$u 2>\$\$o.bpf2 && echo ok >\$\$o.bpf2; true'"
+ExecStart=/bin/sh -c 'c=/var/lib/armortest/calls o=/run/armortest/$u; \$\$c tiocsti >\$\$o.tiocsti; \$\$c thaw / >\$\$o.thaw; \$\$c shutdown / >\$\$o.shutdown; \$\$c swapon /var/lib/armortest/notswap >\$\$o.swapon; \$\$c reboot >\$\$o.reboot; \$\$c ioperm >\$\$o.ioperm; \$\$c perf-cpu >\$\$o.perf-cpu; \$\$c perf-self >\$\$o.perf-self; \$\$c setns-net /run/armortest/netns.sock >\$\$o.setns-net; \$\$c compat-setns-net /run/armortest/netns.sock >\$\$o.compat-setns-net; \$\$c compat-fanotify >\$\$o.compat-fanotify; touch ${journal_dir}armortest-$u.journal 2>\$\$o.journal && echo ok >\$\$o.journal; touch /etc/update-motd.d/99-$u 2>\$\$o.motd && echo ok >\$\$o.motd; echo 1 2>\$\$o.proc2 >/run/armortest/proc2/sys/vm/drop_caches && echo ok >\$\$o.proc2; mkdir /run/armortest/bpf2/armortest-$u 2>\$\$o.bpf2 && echo ok >\$\$o.bpf2; \$\$c open-rw /dev/uinput >\$\$o.uinput; cat $ext4_knob 2>\$\$o.ext4 >\$\$o.ext4-value && cat \$\$o.ext4-value 2>\$\$o.ext4 >$ext4_knob && echo ok >\$\$o.ext4; true'"
 done
 dropin armor-calls.service armor.conf '[X-Armor]
 ArmorPolicy=deny write /srv/nothing'
@@ -36,23 +42,24 @@ systemctl daemon-reload
 check "the unit is armored" wait_rules armor-calls.service 1
 systemctl start armor-calls.service armor-calls-twin.service
 a=/run/armortest/armor-calls t=/run/armortest/armor-calls-twin
-for how in tiocsti thaw shutdown swapon reboot ioperm perf-cpu perf-self setns-net journal motd proc2 bpf2; do
+for how in tiocsti thaw shutdown swapon reboot ioperm perf-cpu perf-self setns-net compat-setns-net \
+  compat-fanotify journal motd proc2 bpf2 uinput ext4; do
   echo "# $how: armored: $(cat $a.$how), twin: $(cat $t.$how)"
 done
 # what: the twin's expected output (ok, or the kernel's error after the capability check).
 for spec in tiocsti:ok thaw:"FITHAW: Invalid argument" shutdown:"shutdown ioctl: Invalid argument" \
   swapon:"swapon: Invalid argument" reboot:"reboot: Invalid argument" ioperm:ok perf-cpu:ok \
-  setns-net:ok; do
+  setns-net:ok compat-setns-net:ok compat-fanotify:ok uinput:ok; do
   how=${spec%%:*} want=${spec#*:}
-  if [ "$how" = ioperm ] && grep -q 'Function not implemented' $t.ioperm; then
-    echo "# this kernel has no ioperm(): that route does not exist here (not counted)"
+  if grep -q 'Function not implemented\|No such file or directory' $t.$how; then
+    echo "# this kernel has no $how (no ioperm(), or no 32-bit system calls): that route does not exist here (not counted)"
     continue
   fi
   check "$how: the unarmored twin reaches the kernel's handler ($want)" grep -qx "$want" $t.$how
   check "$how: refused in the armored unit" grep -q 'Operation not permitted$' $a.$how
 done
 check "perf-self: the armored unit's own user-space perf event stays allowed" grep -qx ok $a.perf-self
-for how in journal motd proc2 bpf2; do
+for how in journal motd proc2 bpf2 ext4; do
   check "$how: the unarmored twin writes there" grep -qx ok $t.$how
   check "$how: the armored unit is refused the write" grep -q 'Permission denied\|Operation not permitted' $a.$how
 done

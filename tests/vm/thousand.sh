@@ -59,6 +59,12 @@ else
 fi
 
 listed() { unitarmor status --json | grep -c '"unit": "armor-k[0-9]*\.service"'; }
+# The status answers while the daemon works (it shows what the last pass published): when the
+# reload did not wait for the daemon, its pass over the new files may still be under way.
+for _ in $(seq 1 180); do
+  [ "$(listed)" -ge "$n" ] && break
+  sleep 1
+done
 check "unitarmor status lists all $n units" eval "test \"\$(listed)\" -eq $n"
 distinct() {
   unitarmor status --json | tr -d ' \n' |
