@@ -40,6 +40,15 @@ for _ in $(seq 1 60); do
 done
 check "unitarmor status reports the policy slots in use" \
   sh -c "test -n '$slots_before' || { unitarmor status 2>&1 | tail -n 3; false; }"
+# The watcher armors the units as their files are written (a pass per batch, each longer than
+# the last): the reload below is timed once those passes are done, as an administrator's
+# reload after writing the files would be.
+listed() { unitarmor status --json | grep -c '"unit": "armor-k[0-9]*\.service"'; }
+for _ in $(seq 1 180); do
+  [ "$(listed)" -ge "$n" ] && break
+  sleep 1
+done
+echo "# the watcher had armored $(listed) of $n units before the reload"
 since=$(date '+%Y-%m-%d %H:%M:%S')
 t=$(date +%s%N)
 systemctl daemon-reload
@@ -58,7 +67,6 @@ else
   echo "# the generator was answered"
 fi
 
-listed() { unitarmor status --json | grep -c '"unit": "armor-k[0-9]*\.service"'; }
 # The status answers while the daemon works (it shows what the last pass published): when the
 # reload did not wait for the daemon, its pass over the new files may still be under way.
 for _ in $(seq 1 180); do
