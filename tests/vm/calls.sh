@@ -26,10 +26,7 @@ ext4_knob=$(ls -d /sys/fs/ext4/*/msg_ratelimit_burst 2>/dev/null | head -n 1)
 mkdir -p /run/armortest/proc2 /run/armortest/bpf2
 mount -t proc proc /run/armortest/proc2
 mount --bind /sys/fs/bpf /run/armortest/bpf2
-rm -f /run/armortest/netns.sock
-/var/lib/armortest/fdpass serve /run/armortest/netns.sock /proc/1/ns/net &
-server=$!
-eventually test -S /run/armortest/netns.sock
+serve /run/armortest/netns.sock /var/lib/armortest/fdpass serve /run/armortest/netns.sock /proc/1/ns/net
 for u in armor-calls armor-calls-twin; do
   unit $u.service "[Service]
 Type=oneshot

@@ -18,10 +18,7 @@
 mkdir -p /srv/fan /run/armortest /var/lib/armortest
 echo fan-secret >/srv/fan/secret
 cp ./fanotify /var/lib/armortest/fanotify
-rm -f /run/armortest/fan.sock
-/var/lib/armortest/fanotify serve /run/armortest/fan.sock &
-server=$!
-eventually test -S /run/armortest/fan.sock
+serve /run/armortest/fan.sock /var/lib/armortest/fanotify serve /run/armortest/fan.sock
 for u in armor-fan armor-fan-twin armor-fan-lifted; do
   unit $u.service "[Service]
 Type=oneshot

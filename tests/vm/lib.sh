@@ -96,6 +96,16 @@ unit_lines() {
 }
 export -f unit_lines
 
+# serve SOCKET CMD...: starts CMD, a server listening at the unix socket SOCKET, in the
+# background (its pid in $server), and waits until the socket is there.
+serve() {
+  local sock=$1; shift
+  rm -f "$sock"
+  "$@" &
+  server=$!
+  eventually test -S "$sock"
+}
+
 # eventually CMD...: retries CMD for up to 20 s (the guest is emulated; timings vary).
 eventually() {
   local i

@@ -17,10 +17,7 @@ echo ns-secret >/srv/nsx/secret
 cp ./nsnext /var/lib/armortest/nsnext
 # A descriptor of the host's mount namespace, handed to whoever asks (SCM_RIGHTS).
 cp ./fdpass /var/lib/armortest/fdpass
-rm -f /run/armortest/ns.sock
-/var/lib/armortest/fdpass serve /run/armortest/ns.sock /proc/1/ns/mnt &
-server=$!
-eventually test -S /run/armortest/ns.sock
+serve /run/armortest/ns.sock /var/lib/armortest/fdpass serve /run/armortest/ns.sock /proc/1/ns/mnt
 for u in armor-nsx armor-nsx-twin; do
   unit $u.service "[Service]
 Type=oneshot
