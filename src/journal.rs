@@ -96,7 +96,7 @@ fn object(ev: &Event) -> String {
             12 => "a descriptor for the previous mount namespace (nsfs ioctl)".to_string(),
             _ => "a descriptor for the next mount namespace (nsfs ioctl)".to_string(),
         },
-        50 if ev.arg == 0x200 => {
+        50 if ev.arg == abi::FANOTIFY_INIT => {
             "a privileged fanotify group (descriptors for files other processes open)".to_string()
         }
         51 => "swapon or swapoff".to_string(),

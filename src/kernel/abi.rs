@@ -195,6 +195,9 @@ pub const CLASS_NET: u8 = 6;
 pub const OP_KILL: u8 = 25;
 pub const OP_PTRACE: u8 = 26;
 
+/// The fanotify operation's arg for `fanotify_init()` itself (`UA_FANOTIFY_INIT`), not a mark.
+pub const FANOTIFY_INIT: u32 = 0x200;
+
 /// An event's protocol and port (connect and bind: `UA_NET_ARG`).
 pub fn proto_port(arg: u32) -> (&'static str, u16) {
     let proto = if (arg >> 16) & 0xff == 17 {
