@@ -245,6 +245,18 @@ static __always_inline bool never_waits(const char *p, long n)
 	       ends_with(p, n, "dbus.service", 12) || ends_with(p, n, "dbus-broker.service", 19);
 }
 
+/* Whether the cgroup path `path`, of which bpf_probe_read_kernel_str() read `n` bytes, is too
+ * long for the key: it filled the buffer and goes on. */
+static __always_inline bool long_path(const char *path, long n)
+{
+	char next = 0;
+
+	if (n < UA_CGROUP_PATH_MAX)
+		return false;
+	bpf_probe_read_kernel(&next, 1, path + UA_CGROUP_PATH_MAX - 1);
+	return next != 0;
+}
+
 SEC("tp_btf/cgroup_mkdir")
 int BPF_PROG(ua_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 {
@@ -264,9 +276,31 @@ int BPF_PROG(ua_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 	n = bpf_probe_read_kernel_str(s->cgroup_path, sizeof(s->cgroup_path), path);
 	id = BPF_CORE_READ(cgrp, kn, id);
 
-	exp = bpf_map_lookup_elem(&expected, s->cgroup_path);
 	parent_id = kn_parent_id(BPF_CORE_READ(cgrp, kn));
 	parent = bpf_map_lookup_elem(&bound, &parent_id);
+	if (long_path(path, n)) {
+		exp = NULL;
+		/* A path the key cannot hold: a cgroup PID 1 makes for a unit is keyed by its
+		 * last component instead (a unit's name, as systemd escapes it, or a template's
+		 * slice; the daemon does the same: kernel::cgroup_key). Only such cgroups: a
+		 * unit's own deep sub-cgroup named like another unit must not pick its policy.
+		 * The lookups by name below read that component as the path. */
+		if ((bpf_get_current_pid_tgid() >> 32) == 1 &&
+		    !(parent && !(parent->flags & UA_BIND_SLICE))) {
+			for (i = 0; i < UA_CGROUP_PATH_MAX / 8; i++)
+				((__u64 *)s->template_key)[i] = 0;
+			bpf_probe_read_kernel_str(s->template_key, sizeof(s->template_key),
+						  BPF_CORE_READ(cgrp, kn, name));
+			exp = bpf_map_lookup_elem(&expected, s->template_key);
+		}
+		for (i = 0; i < UA_CGROUP_PATH_MAX / 8; i++)
+			((__u64 *)s->cgroup_path)[i] = 0;
+		s->cgroup_path[0] = '/';
+		n = 1 + bpf_probe_read_kernel_str(&s->cgroup_path[1], sizeof(s->cgroup_path) - 1,
+						  BPF_CORE_READ(cgrp, kn, name));
+	} else {
+		exp = bpf_map_lookup_elem(&expected, s->cgroup_path);
+	}
 	/* An instance of an armored template, wherever its Slice= puts it: looked up by the
 	 * template's name, only for cgroups the service manager (PID 1; the tracepoint runs in
 	 * the mkdir caller's context) makes, and unless the parent is a unit (then the new
@@ -280,7 +314,10 @@ int BPF_PROG(ua_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 		 * honored is passed over, and the lookups go on. */
 		may_wait = !never_waits(s->cgroup_path, n) && daemon_alive();
 
-		if (template_key(s)) {
+		if (exp) {
+			/* Found by its last component (a long path, above). */
+			exp = honored(exp, may_wait);
+		} else if (template_key(s)) {
 			exp = honored(bpf_map_lookup_elem(&expected, s->template_key), may_wait);
 			/* Or the instance by its own name (a pending mark: pending.h). */
 			if (!exp && unit_key(s))

@@ -2,11 +2,14 @@
 //! units a prefix's policy decides for, and a template's instances wherever they run (the
 //! kernel binds new cgroups itself, at creation: bpf/binding.h).
 
+use std::collections::HashSet;
+
 use tracing::error;
 
 use super::cgroups::{cgroup_bindings, running_units};
-use super::discover::{prefix_covers, prefix_of, template_of, Candidate};
+use super::discover::{bind_order, prefix_covers, prefix_of, template_of, Candidate};
 use super::Daemon;
+use crate::kernel::{BIND_SLICE, REFUSE_ID};
 use crate::policy::specifiers::UnitName;
 
 impl Daemon {
@@ -72,5 +75,54 @@ impl Daemon {
                 .keys()
                 .chain(self.refused.keys())
                 .any(|p| p.len() > prefix.len() && prefix_covers(p, unit))
+    }
+
+    /// Gives the kernel's entry for cgroup path `path` to an armored unit that still expects
+    /// it, once the unit that last wrote it is disarmed or moved: a template and its own
+    /// slice (`foo@.service`, `system-foo.slice`) expect the same cgroup. The cgroups there
+    /// are bound to that unit's policy too, except those of units armored below it. Returns
+    /// false if no unit expects `path` (the caller removes the entry).
+    pub(super) fn restore_expected(&mut self, path: &str) -> bool {
+        // A refused unit there keeps everything refused (fail closed), whatever else shares it.
+        let refused = self
+            .refused
+            .iter()
+            .find(|(_, e)| e.as_str() == path)
+            .map(|(n, _)| (n.clone(), REFUSE_ID));
+        let armed = self
+            .units
+            .iter()
+            .filter(|(_, a)| a.expected == path)
+            .map(|(n, a)| (n.clone(), a.id))
+            // The one a pass arms last, which wrote the entry there.
+            .max_by_key(|(n, _)| (bind_order(n), n.clone()));
+        let Some((name, id)) = refused.or(armed) else {
+            return false;
+        };
+        let flags = if bind_order(&name) < 2 { BIND_SLICE } else { 0 };
+        if let Err(e) = self.kernel.set_expected(path, id, flags) {
+            error!(object_systemd_unit = name.as_str(), "{name}: {e:#}");
+        }
+        let below = format!("{path}/");
+        let mut skip: HashSet<u64> = self.exempt_cgroups(path);
+        let own_trees: Vec<String> = self
+            .units
+            .values()
+            .map(|a| a.expected.clone())
+            .chain(self.refused.values().cloned())
+            .filter(|e| e.starts_with(&below))
+            .collect();
+        for tree in own_trees {
+            skip.extend(cgroup_bindings(&tree, 0).into_iter().map(|(cgid, _)| cgid));
+        }
+        for (cgid, binding) in cgroup_bindings(path, id) {
+            if skip.contains(&cgid) {
+                continue;
+            }
+            if let Err(e) = self.kernel.bind(cgid, binding) {
+                error!(object_systemd_unit = name.as_str(), "{name}: {e:#}");
+            }
+        }
+        true
     }
 }

@@ -19,6 +19,7 @@ mod changes;
 mod discover;
 mod events;
 mod exempt;
+mod good;
 mod learn;
 mod metrics;
 mod pending;

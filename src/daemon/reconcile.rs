@@ -2,6 +2,7 @@
 //! in the kernel in line with its files, on start-up, on reload and for new units.
 
 use std::collections::HashSet;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -9,10 +10,10 @@ use tracing::{error, info, warn};
 
 use super::cgroups::cgroup_bindings;
 use super::discover::{
-    bind_order, candidate_from, cgroup_pattern, expected_path, parent_slice, slice_layers,
-    slice_layers_checked, template_of, Candidate, DiskPass,
+    bind_order, candidate_from, cgroup_pattern, expected_path, files_on_disk, parent_slice,
+    slice_layers, slice_layers_checked, template_of, Candidate, DiskPass,
 };
-use super::{Armored, Daemon};
+use super::{good, Armored, Daemon};
 use crate::compile;
 use crate::kernel::{BIND_INSTANCES, BIND_SLICE, REFUSE_ID};
 use crate::policy::named::Lookup;
@@ -106,8 +107,10 @@ impl Daemon {
         }
         let mut errors: Vec<String> = diags.errors().map(|d| d.to_string()).collect();
         let expected = expected_path(c);
-        // A cgroup path the kernel key cannot hold is never skipped silently: existing cgroups
-        // are still bound by id, and the error stays in `unitarmor status`.
+        // A cgroup path too long for the kernel's key is keyed by its last component
+        // (kernel::cgroup_key); one whose last component is too long as well is never skipped
+        // silently: existing cgroups are still bound by id, and the error stays in
+        // `unitarmor status`.
         if let Err(e) = crate::kernel::cgroup_key(&expected) {
             errors.push(format!("{e:#}: its cgroup is not bound when it is created"));
         }
@@ -141,6 +144,18 @@ impl Daemon {
                 }
                 p.errors = errors;
                 return;
+            }
+            // None in memory (this daemon has just started): the one kept on disk, if any.
+            if let Some((good, path)) = good::load(Path::new(good::DIR), &c.name) {
+                error!(
+                    object_systemd_unit = c.name.as_str(),
+                    unitarmor_unit = c.name.as_str(),
+                    "{}: policy has errors; keeping the last good policy ({} rules, kept in {})",
+                    c.name,
+                    good.rules.len(),
+                    path.display()
+                );
+                policy = good;
             }
         }
         if !policy.is_armored() {
@@ -328,12 +343,18 @@ impl Daemon {
                     break;
                 }
             }
-            if old.expected != expected {
+            if old.expected != expected && !self.restore_expected(&old.expected) {
                 self.kernel.remove_expected(&old.expected);
             }
             self.retiring.push((old.id, old.tables, Instant::now()));
         }
         let a = &self.units[&c.name];
+        // Kept for a daemon that starts while the unit's files have errors.
+        if a.errors.is_empty() && !a.compile_failed {
+            if let Err(e) = good::save(Path::new(good::DIR), &c.name, &a.policy) {
+                warn!("{}: the last good policy is not kept: {e:#}", c.name);
+            }
+        }
         let what = if known { "policy updated" } else { "armored" };
         info!(
             object_systemd_unit = c.name.as_str(),
@@ -442,18 +463,24 @@ impl Daemon {
     pub(super) fn disarm_unit(&mut self, name: &str) {
         self.want_room.remove(name);
         if let Some(expected) = self.refused.remove(name) {
-            self.kernel.remove_expected(&expected);
             if keyed_by_name(name) {
                 self.kernel.remove_expected(name);
             }
-            for (cgid, _) in cgroup_bindings(&expected, REFUSE_ID) {
-                self.kernel.unbind(cgid);
+            // Another unit expecting the same cgroup takes it over, bound to its policy.
+            if !self.restore_expected(&expected) {
+                self.kernel.remove_expected(&expected);
+                for (cgid, _) in cgroup_bindings(&expected, REFUSE_ID) {
+                    self.kernel.unbind(cgid);
+                }
             }
         }
+        good::forget(Path::new(good::DIR), name);
         let Some(a) = self.units.remove(name) else {
             return;
         };
-        self.kernel.remove_expected(&a.expected);
+        if !self.restore_expected(&a.expected) {
+            self.kernel.remove_expected(&a.expected);
+        }
         if keyed_by_name(name) {
             self.kernel.remove_expected(name);
         }
@@ -492,6 +519,24 @@ impl Daemon {
             &bound,
         );
         for n in gone {
+            // Not found because a file many units read could not be read (too large, an I/O
+            // error): it may hold the unit's armor, so the unit keeps its last good policy.
+            let (files, _) = files_on_disk(&n, &mut DiskPass::one());
+            if let Some(f) = resolve::unreadable_shared(&files) {
+                let why = format!(
+                    "{} could not be read; keeping the last good policy",
+                    f.display()
+                );
+                error!(
+                    object_systemd_unit = n.as_str(),
+                    unitarmor_unit = n.as_str(),
+                    "{n}: {why}"
+                );
+                if let Some(a) = self.units.get_mut(&n) {
+                    a.errors = vec![why];
+                }
+                continue;
+            }
             self.disarm_unit(&n);
             info!(
                 object_systemd_unit = n.as_str(),

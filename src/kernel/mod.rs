@@ -127,18 +127,25 @@ fn bytes<T: Copy>(v: &T) -> &[u8] {
     unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), std::mem::size_of::<T>()) }
 }
 
-/// Zero-padded `expected` key for a cgroup path.
+/// Zero-padded `expected` key for a cgroup path or a unit name. A path too long for the key
+/// is keyed by its last component (a unit's name as systemd escapes it, or a template's
+/// slice), as the cgroup_mkdir program looks up such a cgroup when PID 1 makes it
+/// (bpf/binding.h: long_path): a unit name is unique in the service manager.
 pub fn cgroup_key(path: &str) -> Result<[u8; CGROUP_PATH_MAX]> {
-    if path.len() >= CGROUP_PATH_MAX {
+    let key = match path.rsplit_once('/') {
+        Some((_, leaf)) if path.len() >= CGROUP_PATH_MAX => leaf,
+        _ => path,
+    };
+    if key.len() >= CGROUP_PATH_MAX || key.is_empty() {
         bail!(
             "cgroup path {path} is {} bytes; the limit is {}",
             path.len(),
             CGROUP_PATH_MAX - 1
         );
     }
-    let mut key = [0u8; CGROUP_PATH_MAX];
-    key[..path.len()].copy_from_slice(path.as_bytes());
-    Ok(key)
+    let mut key_bytes = [0u8; CGROUP_PATH_MAX];
+    key_bytes[..key.len()].copy_from_slice(key.as_bytes());
+    Ok(key_bytes)
 }
 
 impl Kernel {
@@ -588,5 +595,27 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A path the key holds is its own key; a longer one is keyed by its last component, as
+    /// bpf/binding.h looks it up; a name is its own key.
+    #[test]
+    fn long_cgroup_paths_are_keyed_by_their_leaf() {
+        let key = |p: &str| {
+            let k = super::cgroup_key(p).unwrap();
+            String::from_utf8(k.iter().copied().take_while(|&b| b != 0).collect()).unwrap()
+        };
+        assert_eq!(key("/system.slice/a.service"), "/system.slice/a.service");
+        assert_eq!(key("a@.service"), "a@.service");
+        let slices = (1..=12).fold(String::new(), |acc, i| {
+            format!("{acc}/{}.slice", "s".repeat(i * 3))
+        });
+        let exactly = format!("/{}", "x".repeat(super::CGROUP_PATH_MAX - 2));
+        assert_eq!(key(&exactly), exactly, "255 bytes still fit");
+        let long = format!("{slices}/_io.service");
+        assert!(long.len() >= super::CGROUP_PATH_MAX);
+        assert_eq!(key(&long), "_io.service");
+        let leaf_too_long = format!("{slices}/{}.service", "y".repeat(260));
+        assert!(super::cgroup_key(&leaf_too_long).is_err());
     }
 }

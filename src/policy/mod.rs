@@ -18,6 +18,7 @@ pub mod pattern;
 pub mod protect;
 pub mod resolve;
 pub mod rule;
+pub mod saved;
 pub mod specifiers;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -51,6 +51,14 @@ pub fn mentions_armor(files: &[PathBuf]) -> bool {
     })
 }
 
+/// The first of `files` in a drop-in directory many units read ([`is_shared`]) that exists but
+/// cannot be read: [`mentions_armor`] passes over it, but it may hold a unit's armor.
+pub fn unreadable_shared(files: &[PathBuf]) -> Option<&PathBuf> {
+    files
+        .iter()
+        .find(|f| is_shared(f) && matches!(dropin::read_limited(f), Err(e) if !e.is_absent()))
+}
+
 /// Whether `path` is in a drop-in directory many units read (`service.d/`, a dashed prefix's
 /// `foo-.service.d/`), not one of a unit's (or its template's) own. Such a file or directory
 /// that cannot be read is an error for every unit it applies to, and keeps each armored

@@ -608,3 +608,25 @@ fn shared_or_vanished_files_and_missing_includes() {
         p.broken_allow
     );
 }
+
+/// A file many units read that exists but cannot be read is found (the daemon then keeps the
+/// armor of the units it may hold); one that is absent is not, nor a unit's own.
+#[test]
+fn an_unreadable_shared_file_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("service.d");
+    let own = dir.path().join("app.service.d");
+    std::fs::create_dir_all(&shared).unwrap();
+    std::fs::create_dir_all(&own).unwrap();
+    std::os::unix::fs::symlink("loop.conf", shared.join("loop.conf")).unwrap();
+    std::os::unix::fs::symlink("loop.conf", own.join("loop.conf")).unwrap();
+    std::fs::write(shared.join("ok.conf"), "[Service]\n").unwrap();
+    let files = vec![
+        shared.join("ok.conf"),
+        shared.join("missing.conf"),
+        own.join("loop.conf"),
+        shared.join("loop.conf"),
+    ];
+    assert_eq!(unreadable_shared(&files), Some(&shared.join("loop.conf")));
+    assert_eq!(unreadable_shared(&files[..3]), None);
+}

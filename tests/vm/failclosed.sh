@@ -2,9 +2,10 @@
 # Never silently unarmored: escaped cgroup names, broken allow rules after a daemon restart, a
 # FIFO among the drop-ins, slice precedence, decoy floods, attribution of delegated
 # sub-cgroups, units loaded without a daemon-reload (by name, by a timer, by a socket),
-# template instances with a Slice= of their own, drop-ins too large to read. Each armored unit
-# has an unarmored twin where that shows the operation works without armor. Run in the guest
-# by tests/vm/run (through suite.sh).
+# template instances with a Slice= of their own, cgroup paths longer than the kernel's key, a
+# template and its own slice, drop-ins too large to read. Each armored unit has an unarmored
+# twin where that shows the operation works without armor. Run in the guest by tests/vm/run
+# (through suite.sh).
 . ./lib.sh
 DENIED_ID=63870318b8114d0f9b311f80e77ce97a
 SUPPRESSED_ID=f7268ce9a591428d92a084ca78847c90
@@ -47,6 +48,12 @@ Type=oneshot
 ExecStart=/bin/cat /srv/fc-secret
 ExecStopPost=/bin/cat /proc/self/cgroup'
 dropin io.service armor.conf "$deny_secret"
+# 2. A unit whose drop-in breaks while the daemon runs keeps its last good policy across a
+#    daemon restart (kept on disk); fc-kept-new.service, armored for the first time with the
+#    same broken rule, has none to keep.
+unit fc-kept.service "$oneshot_cat"
+unit fc-kept-new.service "$oneshot_cat"
+dropin fc-kept.service armor.conf "$deny_secret"
 unit cpu.service '[Unit]
 StartLimitIntervalSec=0
 [Service]
@@ -164,6 +171,18 @@ ask() {
     connect($s, pack_sockaddr_un($ARGV[0])) or die "connect: $!"; print scalar <$s>' "$1"
 }
 
+# 7. Pulled in as a dependency (Wants=) of a unit started by name.
+for t in "" -twin; do
+  unit fc-dep$t.service "[Unit]
+Wants=fc-dep-b$t.service
+After=fc-dep-b$t.service
+[Service]
+Type=oneshot
+ExecStart=/bin/true"
+  unit fc-dep-b$t.service "$oneshot_cat"
+done
+dropin fc-dep-b.service armor.conf "$deny_secret"
+
 # 8. Templates whose instances name their own slice.
 tmpl() { printf '[Unit]\nStartLimitIntervalSec=0\n[Service]\nType=oneshot\nSlice=%s\nExecStart=/bin/cat /srv/fc-secret\nExecStartPost=/bin/cat /proc/self/cgroup\n' "$1"; }
 unit fct@.service "$(tmpl 'fct-%i.slice')"
@@ -175,6 +194,9 @@ unit fctw@.service "$(tmpl 'fctw-%i.slice')"
 # 9. A unit armored before its drop-ins grow past what unitarmor reads (the section below).
 unit fc-grow.service "$oneshot_cat"
 dropin fc-grow.service armor.conf "$deny_secret"
+# And one armored only by a drop-in many units read (a dashed prefix's), which grows past it.
+unit fcx-a.service "$oneshot_cat"
+dropin fcx-.service armor.conf "$deny_secret"
 
 check "daemon-reload with all the units" timeout 120 systemctl daemon-reload
 
@@ -196,6 +218,10 @@ check "by socket: fc-sk.service's first process, cat, got EACCES" eacces fc-sk.s
 check "by socket: its open in perl was denied" test "$sk" = "fc-sock:denied (Permission denied)"
 check "by socket: the denial is in journalctl -u fc-sk.service" denied fc-sk.service
 check "by socket: the unarmored twin read the file" test "$sk_twin" = fc-sock:read
+systemctl start fc-dep.service fc-dep-twin.service
+check "as a dependency: fc-dep-b.service's cat got EACCES" eacces fc-dep-b.service
+check "as a dependency: the denial is in journalctl -u fc-dep-b.service" denied fc-dep-b.service
+check "as a dependency: the unarmored twin read the file" read_ok fc-dep-b-twin.service
 check "by socket: the twin's cat printed it" read_ok fc-sk-twin.service
 
 # --- 1. io.service lives in _io.service ------------------------------------------------------
@@ -289,6 +315,15 @@ check "the FIFO is reported against fc-fifo.service, by name" \
 echo "# reported with priority $(journalctl -u fc-fifo.service -o json -n 1 | sed -n 's/.*"PRIORITY":"\([0-9]\)".*/\1/p'):" \
   "$(journalctl -u fc-fifo.service -o cat -n 1)"
 
+check "fc-kept.service is armored" wait_rules fc-kept.service 1
+check_fails "fc-kept.service: the read is denied" timeout 60 systemctl start fc-kept.service
+check "fc-kept.service: its policy is kept on disk" grep -qx 'ArmorPolicy=deny read /srv/fc-secret' \
+  /var/lib/unitarmor/good/fc-kept.service
+printf '[X-Armor]\nArmorPolicy=deny raed /srv/fc-secret\n' >/etc/systemd/system/fc-kept.service.d/armor.conf
+mkdir -p /etc/systemd/system/fc-kept-new.service.d
+cp /etc/systemd/system/fc-kept.service.d/armor.conf /etc/systemd/system/fc-kept-new.service.d/
+check "daemon-reload with fc-kept.service's rule broken" timeout 60 systemctl daemon-reload
+
 # --- 2 and 3. a daemon restart --------------------------------------------------------------
 since=$(date "+%Y-%m-%d %H:%M:%S")
 sleep 1
@@ -319,6 +354,17 @@ check "unitarmor status names the file and line 4" grep -Fq "fc-broken.service.d
 check "journalctl -u fc-broken.service has the error after the restart" sh -c \
   "journalctl -u fc-broken.service --since '$since' -o cat | grep -Fq 'fc-broken.service.d/armor.conf:3: error'"
 
+check_fails "after the restart: fc-kept.service (broken rule) is still denied" \
+  timeout 60 systemctl start fc-kept.service
+check "fc-kept.service: cat got EACCES again" eventually eacces_n fc-kept.service 2
+check "fc-kept.service: its journal says the kept policy is in force" eventually sh -c \
+  "journalctl -u fc-kept.service --since '$since' -o cat | grep -q 'keeping the last good policy (1 rules, kept in /var/lib/unitarmor/good/fc-kept.service)'"
+check "fc-kept.service: unitarmor status names the broken line" eventually sh -c \
+  "unitarmor status fc-kept.service | grep -Fq 'fc-kept.service.d/armor.conf:2: error'"
+check "[contrast] fc-kept-new.service, never armored by a good policy, reads" \
+  timeout 60 systemctl start fc-kept-new.service
+check "[contrast] fc-kept-new.service printed the file" read_ok fc-kept-new.service
+
 # --- 9. drop-ins unitarmor cannot read -------------------------------------------------------
 # A drop-in larger than unitarmor reads (4 MiB; systemd reads it whole). A unit armored for
 # the first time by such a file is refused everything, with the file named in its journal
@@ -329,9 +375,14 @@ padding() {
 }
 for u in fc-unread fc-unread-twin; do unit $u.service "$oneshot_cat"; done
 mkdir -p /etc/systemd/system/fc-unread.service.d /etc/systemd/system/fc-unread-twin.service.d
-{ printf '%s\n' "$deny_secret"; padding; } >/etc/systemd/system/fc-unread.service.d/armor.conf
+# Written whole, then renamed into place: a pass that read it half written would arm the unit
+# with a good policy first, which it would then keep.
+{ printf '%s\n' "$deny_secret"; padding; } >/etc/systemd/system/.fc-unread-armor.conf
+mv /etc/systemd/system/.fc-unread-armor.conf /etc/systemd/system/fc-unread.service.d/armor.conf
 printf '[Service]\nEnvironment=FC=1\n' >/etc/systemd/system/fc-unread-twin.service.d/env.conf
 { printf '[X-Armor]\nArmorMode=off\n'; padding; } >/etc/systemd/system/fc-grow.service.d/zz-huge.conf
+{ printf '%s\n' "$deny_secret"; padding; } >/etc/systemd/system/.fcx-armor.conf
+mv /etc/systemd/system/.fcx-armor.conf /etc/systemd/system/fcx-.service.d/armor.conf
 echo "# drop-in sizes: $(stat -c '%n %s' /etc/systemd/system/fc-unread.service.d/armor.conf)"
 check "daemon-reload with drop-ins larger than unitarmor reads" timeout 120 systemctl daemon-reload
 check "systemd read the large drop-in: fc-grow.service's DropInPaths has it" sh -c \
@@ -354,7 +405,13 @@ check "fc-grow.service's journal names the file it cannot read" \
   jgrep fc-grow.service 'fc-grow.service.d/zz-huge.conf:1: error: file is larger than'
 check "fc-grow.service's journal says the last good policy is kept" \
   jgrep fc-grow.service 'keeping the last good policy'
+check_fails "fcx-a.service, armored only by a shared drop-in grown past the limit, is still denied" \
+  timeout 60 systemctl start fcx-a.service
+check "fcx-a.service: cat got EACCES" eventually eacces_n fcx-a.service 1
+check "fcx-a.service's journal says the last good policy is kept" \
+  jgrep fcx-a.service 'fcx-.service.d/armor.conf could not be read; keeping the last good policy'
 rm -f /etc/systemd/system/fc-unread.service.d/armor.conf /etc/systemd/system/fc-grow.service.d/zz-huge.conf
+rm -rf /etc/systemd/system/fcx-*
 
 # --- clean-up -----------------------------------------------------------------------------
 timeout 60 systemctl stop fc-tm.timer fc-tm-twin.timer fc-sk.socket fc-sk-twin.socket 2>/dev/null
@@ -384,6 +441,105 @@ check "its exec denial is in journalctl -u fc-huge.service" eventually sh -c \
   "journalctl -u fc-huge.service -o cat | grep -q 'Denied exec of /usr/bin/cat'"
 check "the unarmored twin runs and reads" systemctl start fc-huge-twin.service
 check "the twin printed the file" read_ok fc-huge-twin.service
+
+# --- 11. cgroup paths longer than the kernel's key -----------------------------------------
+# Nested slices make paths of any length; this one is over 300 bytes, more than the 255 a key
+# holds. PID 1's cgroups there are bound by their last component: a unit armored by its name,
+# and an instance armored by its own drop-in (units of no other kind have names for keys).
+long="fcl-$(printf 'a%.0s' $(seq 50))-$(printf 'b%.0s' $(seq 50))-$(printf 'c%.0s' $(seq 50)).slice"
+for u in fc-long.service fc-long-twin.service fcl@.service; do
+  unit $u "[Unit]
+StartLimitIntervalSec=0
+[Service]
+Type=oneshot
+Slice=$long
+ExecStart=/bin/sh -c 'cat /proc/self/cgroup; cat /srv/fc-secret'"
+done
+dropin fc-long.service armor.conf "$deny_secret"
+dropin fcl@x.service armor.conf "$deny_secret"
+check "daemon-reload with units in a slice nested four deep" timeout 60 systemctl daemon-reload
+check "fc-long.service is armored" wait_rules fc-long.service 1
+check "fcl@x.service is armored" wait_rules fcl@x.service 1
+check_fails "fc-long.service fails (its cat is denied)" systemctl start fc-long.service
+check "fc-long.service: its cgroup path is longer than 255 bytes" eventually sh -c \
+  "journalctl -u fc-long.service -o cat | grep -E '^0::/.{255,}/fc-long.service\$'"
+check "fc-long.service: cat got EACCES" eacces fc-long.service
+check "fc-long.service: the denial is in its journal" denied fc-long.service
+check_fails "fcl@x.service fails (its cat is denied)" systemctl start fcl@x.service
+check "fcl@x.service: cat got EACCES" eacces fcl@x.service
+check "the unarmored twin in the same slice runs" systemctl start fc-long-twin.service
+check "the twin printed the file" read_ok fc-long-twin.service
+check "fcl@y.service, an instance with no drop-in, runs" systemctl start fcl@y.service
+check "fcl@y.service printed the file (unarmored)" read_ok fcl@y.service
+
+# --- 12. a template and its own slice expect one cgroup ------------------------------------
+# fcp@.service's instances live in system-fcp.slice, which has a drop-in of its own: both
+# expect /system.slice/system-fcp.slice. Disarming one must leave the other's binding of that
+# cgroup in place, also once the slice's cgroup is made again.
+echo fcp-template-secret >/srv/fcp-tmpl
+unit fcp@.service '[Unit]
+StartLimitIntervalSec=0
+[Service]
+Type=oneshot
+ExecStart=/bin/sh -c "cat /srv/fc-secret; cat /srv/fcp-tmpl; true"'
+dropin system-fcp.slice armor.conf "$deny_secret"
+dropin fcp@.service armor.conf '[X-Armor]
+ArmorPolicy=deny read /srv/fcp-tmpl'
+tmpl_denied() { jgrep "$1" '(^|/)cat: /srv/fcp-tmpl: Permission denied$'; }
+tmpl_read() { jgrep "$1" '^fcp-template-secret$'; }
+check "daemon-reload with the slice's and the template's drop-ins" timeout 60 systemctl daemon-reload
+check "system-fcp.slice is armored" wait_rules system-fcp.slice 1
+check "fcp@.service is armored" wait_rules fcp@.service 2
+check "fcp@1.service runs" systemctl start fcp@1.service
+check "fcp@1.service: the slice's rule holds" eacces fcp@1.service
+check "fcp@1.service: the template's rule holds" tmpl_denied fcp@1.service
+rm -r /etc/systemd/system/fcp@.service.d
+check "daemon-reload without the template's drop-in" timeout 60 systemctl daemon-reload
+check "fcp@.service is no longer armored" wait_rules fcp@.service 0
+check "the slice's cgroup goes" systemctl stop system-fcp.slice
+check "fcp@2.service runs" systemctl start fcp@2.service
+check "fcp@2.service (a new slice cgroup): the slice's rule still holds" eacces fcp@2.service
+check "fcp@2.service: the template's file is read" tmpl_read fcp@2.service
+dropin fcp@.service armor.conf '[X-Armor]
+ArmorPolicy=deny read /srv/fcp-tmpl'
+rm -r /etc/systemd/system/system-fcp.slice.d
+check "daemon-reload with the template's drop-in, without the slice's" timeout 60 systemctl daemon-reload
+check "system-fcp.slice is no longer armored" wait_rules system-fcp.slice 0
+check "fcp@.service is armored again" wait_rules fcp@.service 1
+check "the slice's cgroup goes again" systemctl stop system-fcp.slice
+check "fcp@3.service runs" systemctl start fcp@3.service
+check "fcp@3.service: the template's rule holds" tmpl_denied fcp@3.service
+check "fcp@3.service: the slice's file is read (unarmored by the slice now)" read_ok fcp@3.service
+rm -f /srv/fcp-tmpl
+
+# --- 13. a running unit in an armored slice, through reloads that change its own policy ------
+# Its cgroup goes from one policy of its own to the next, never through the slice's alone (or
+# none): a loop reading what the slice denies never reads it. The twin's loop, unarmored,
+# does.
+dropin fcr.slice armor.conf "$deny_secret"
+for t in "" -twin; do
+  unit fc-loop$t.service "[Service]
+Slice=fcr$t.slice
+ExecStart=/bin/sh -c 'n=0; while :; do n=\$\$((n + 1)); cat /srv/fc-secret >/dev/null 2>&1 && echo fc-loop:READ; [ \$\$((n %% 50)) = 0 ] && echo fc-loop:\$\$n; done'"
+done
+dropin fc-loop.service armor.conf '[X-Armor]
+ArmorPolicy=deny read /srv/fc-other-0'
+check "daemon-reload with the looping units" timeout 60 systemctl daemon-reload
+check "fc-loop.service is armored with the slice's rule and its own" wait_rules fc-loop.service 2
+since=$(date "+%Y-%m-%d %H:%M:%S")
+systemctl start fc-loop.service fc-loop-twin.service
+for i in 1 2 3 4 5; do
+  dropin fc-loop.service armor.conf "[X-Armor]
+ArmorPolicy=deny read /srv/fc-other-$i"
+  check "daemon-reload $i of 5 with fc-loop.service's own rule changed" timeout 60 systemctl daemon-reload
+done
+systemctl stop fc-loop.service fc-loop-twin.service
+loop_lines() { journalctl -u "$1" --since "$since" -o cat | grep -c "^fc-loop:$2"; }
+echo "# fc-loop.service read the file $(loop_lines fc-loop.service READ) times, counted $(loop_lines fc-loop.service '[0-9]') rounds of 50"
+check "fc-loop.service looped through the reloads" test "$(loop_lines fc-loop.service '[0-9]')" -gt 0
+check "fc-loop.service never read what its slice denies" test "$(loop_lines fc-loop.service READ)" -eq 0
+check "the unarmored twin's loop read it" test "$(loop_lines fc-loop-twin.service READ)" -gt 0
+rm -rf /etc/systemd/system/fcr.slice.d
 
 rm -rf /etc/systemd/system/fc[-.@a-z]* /etc/systemd/system/io.service* /etc/systemd/system/cpu.service \
   $lib /srv/fc-secret /srv/fc-flood /srv/fc-written
