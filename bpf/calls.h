@@ -14,23 +14,8 @@
 #define CAP_SYS_RAWIO 17
 #define CAP_SYS_ADMIN 21
 #define CAP_SYS_BOOT 22
-
-/* A call an architecture lacks: no system call has this number (-1 is arm64's "none"). */
-#define NR_NONE (-2)
-
-/* Whether syscall_abi_nr()'s `nr` is the system call numbered `x86_64`, `arm64`, `i386` or
- * `arm` in the table of the current call's ABI (the saved registers tell the architecture, as
- * for syscall_nr(); UA_NR_COMPAT a 32-bit call). */
-static __always_inline bool nr_is(long nr, long x86_64, long arm64, long i386, long arm)
-{
-	bool x86 = bpf_core_field_exists(((struct pt_regs *)0)->orig_ax);
-
-	if (nr < 0)
-		return false;
-	if (nr & UA_NR_COMPAT)
-		return (nr & ~UA_NR_COMPAT) == (x86 ? i386 : arm);
-	return nr == (x86 ? x86_64 : arm64);
-}
+/* vhangup() and the console's configuration ioctls (see system_ioctl()). */
+#define CAP_SYS_TTY_CONFIG 26
 
 /*
  * - fanotify_init(): without CAP_SYS_ADMIN the kernel makes only an unprivileged group, which
@@ -49,26 +34,29 @@ static __always_inline bool nr_is(long nr, long x86_64, long arm64, long i386, l
  *   /dev/port does.
  * - reboot() (and kexec_load(), which asks the same capability first): stops PID 1 and the
  *   daemon with everything else.
+ * - vhangup() and the console's own configuration (CAP_SYS_TTY_CONFIG): a hang-up signals the
+ *   terminal's session from the kernel, without task_kill (protection `ptrace`).
  */
-static __always_inline int call_capable(int cap)
+/* `nr` is syscall_abi_nr()'s, read by the caller for CAP_SYS_RAWIO and CAP_SYS_ADMIN. */
+static __always_inline int call_capable(int cap, long nr)
 {
 	__u32 prot, arg = 0;
 	struct armor a;
 	__u8 op;
-	long nr;
 
 	if (cap == CAP_SYS_BOOT) {
 		prot = UA_PROT_SIGNAL;
 		op = UA_OP_REBOOT;
+	} else if (cap == CAP_SYS_TTY_CONFIG) {
+		prot = UA_PROT_PTRACE;
+		op = UA_OP_TTY_HANGUP;
 	} else if (cap == CAP_SYS_RAWIO) {
-		nr = syscall_abi_nr();
 		if (!nr_is(nr, 172, NR_NONE, 110, NR_NONE) && !nr_is(nr, 173, NR_NONE, 101, NR_NONE))
 			return 0;
 		prot = UA_PROT_RUNS_AS_ROOT;
 		op = UA_OP_PORT_IO;
 		arg = nr;
 	} else if (cap == CAP_SYS_ADMIN) {
-		nr = syscall_abi_nr();
 		if (nr_is(nr, 300, 262, 338, 367)) {
 			prot = UA_PROT_FANOTIFY;
 			op = UA_OP_FANOTIFY;
@@ -139,9 +127,23 @@ int BPF_PROG(ua_perf_event_open_1, int type)
 #define FS_IOC_SHUTDOWN 0x8004587D
 #define F2FS_IOC_SHUTDOWN 0x8004F50D
 
-static __always_inline int system_ioctl(struct file *file, unsigned int cmd)
+/* A terminal's hang-up signals its session's leader (SIGHUP, then SIGCONT) from the kernel,
+ * without task_kill, and TIOCSCTTY with a non-zero argument takes a terminal from the session
+ * that has it, whose input then reaches the unit (protection `ptrace`). */
+#define TIOCSCTTY 0x540E
+#define TIOCVHANGUP 0x5437
+
+static __always_inline int system_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	struct armor a;
+
+	if (cmd == TIOCVHANGUP || (cmd == TIOCSCTTY && arg)) {
+		if (!protected(&a, UA_PROT_PTRACE))
+			return 0;
+		return deny_protected_path(&a, UA_PROT_PTRACE, UA_OP_TTY_HANGUP,
+					   BPF_CORE_READ(file, f_path.mnt),
+					   BPF_CORE_READ(file, f_path.dentry));
+	}
 
 	if (cmd == TIOCSTI || cmd == TIOCLINUX || cmd == KDSKBENT || cmd == KDSKBSENT ||
 	    cmd == KDSETKEYCODE) {

@@ -24,15 +24,19 @@ int BPF_PROG(ua_capable, const struct cred *cred, struct user_namespace *ns, int
 	struct armor a;
 	__u32 zero = 0, rule;
 	bool audit;
+	long nr = -1;
 	int ret;
 
-	ret = mount_api_capable(cap);
+	/* The refusals below that depend on the system call share one read of its number. */
+	if (cap == CAP_SYS_ADMIN || cap == CAP_SYS_RAWIO)
+		nr = syscall_abi_nr();
+	ret = mount_api_capable(cap, nr);
 	if (ret)
 		return ret;
-	ret = call_capable(cap);
+	ret = call_capable(cap, nr);
 	if (ret)
 		return ret;
-	ret = netlink_admin_capable(cap);
+	ret = netlink_admin_capable(cap, nr);
 	if (ret)
 		return ret;
 	/* Called for nearly every privileged step of every process: while no policy has cap

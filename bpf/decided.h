@@ -197,7 +197,7 @@ static __noinline __u64 decided_key(struct armor *a, struct file *file, __u32 cl
 	sip_word(v, inode->i_ino);
 	sip_word(v, (__u64)inode->i_generation << 32 | (__u64)a->from_mask << 16 |
 			    (__u64)a->allowlist << 8 | class);
-	sip_word(v, (__u64)a->binding->policy << 32 | a->start);
+	sip_word(v, (__u64)a->binding.policy << 32 | a->start);
 	sip_word(v, epoch);
 	if (!hash_mounts(v, (__u64)path.mnt - bpf_core_field_offset(struct mount, mnt)))
 		return 0;
@@ -265,7 +265,7 @@ static __always_inline int decide_file(struct armor *a, __u8 class, __u8 op, str
 		}
 		if (d && !v.verdict) {
 			if (v.rule != UA_RULE_NONE)
-				ua_count(a->binding->policy, v.rule, class, UA_HIT_ALLOWED);
+				ua_count(a->binding.policy, v.rule, class, UA_HIT_ALLOWED);
 			return 0;
 		}
 		/* An audited one: a repeat of its event while the event's window lasts, for the
@@ -274,10 +274,10 @@ static __always_inline int decide_file(struct armor *a, __u8 class, __u8 op, str
 		 * repeat cannot be counted, it is decided again, and its event sent (and
 		 * remembered anew) or found a repeat (and not remembered: only an event sent
 		 * now has a time known here). */
-		if (d && v.verdict == UA_VERDICT_AUDITED && v.root == a->binding->root &&
+		if (d && v.verdict == UA_VERDICT_AUDITED && v.root == a->binding.root &&
 		    (__s64)(bpf_ktime_get_ns() - v.sent) <= (__s64)UA_FAIR_WINDOW_NS &&
-		    count_quiet(a->binding->policy, v.rule, class, UA_VERDICT_AUDITED)) {
-			ua_count(a->binding->policy, v.rule, class, UA_HIT_AUDITED);
+		    count_quiet(a->binding.policy, v.rule, class, UA_VERDICT_AUDITED)) {
+			ua_count(a->binding.policy, v.rule, class, UA_HIT_AUDITED);
 			return 0;
 		}
 		v = (struct ua_decided){};
@@ -295,7 +295,7 @@ static __always_inline int decide_file(struct armor *a, __u8 class, __u8 op, str
 		v.rule = a->quiet_rule;
 		if (a->quiet == 2) {
 			v.verdict = UA_VERDICT_AUDITED;
-			v.root = a->binding->root;
+			v.root = a->binding.root;
 			v.sent = now;
 		}
 		bpf_map_update_elem(&decided, &key, &v, BPF_ANY);

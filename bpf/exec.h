@@ -65,7 +65,7 @@ int BPF_PROG(ua_bprm_check, struct linux_binprm *bprm)
 		return a.waiting && !is_executor(file) && !vforked() ? wait_for_daemon() : 0;
 	/* An unmarked vfork child (a mark task_alloc could not make) is refused rather than
 	 * stopped: its parent, maybe PID 1, waits for its exec. */
-	if ((a.binding->flags & UA_BIND_PENDING) && !vforked())
+	if ((a.binding.flags & UA_BIND_PENDING) && !vforked())
 		return wait_for_daemon();
 	note_exec_stage(file);
 	if (held_exec(&a, file))

@@ -266,7 +266,7 @@ static __always_inline long state_of(struct armor *a, struct vfsmount *mnt, stru
 				     __u32 *pos, __u32 *pstate)
 {
 	__u32 start = a->pol->header.from_tag ?
-			      dfa_step(a->binding->policy, a->pol->header.start, UA_FROM_ANY) :
+			      dfa_step(a->binding.policy, a->pol->header.start, UA_FROM_ANY) :
 			      a->pol->header.start;
 	__u64 b = path_state(a, mnt, dentry, UA_CLASS_WRITE, start);
 
@@ -329,12 +329,12 @@ static __always_inline int same_rules(__u8 op, struct vfsmount *from_mnt, struct
 		return 0;
 	/* Null checks one pointer at a time: the verifier refuses arithmetic on a pointer that
 	 * may be null, which is what clang makes of `!fa && !ta`. */
-	fa = accept_of(a.binding->policy, fs);
+	fa = accept_of(a.binding.policy, fs);
 	if (!fa) {
-		ta = accept_of(a.binding->policy, ts);
+		ta = accept_of(a.binding.policy, ts);
 		return ta ? deny(&a, s, &r, -EACCES) : 0;
 	}
-	ta = accept_of(a.binding->policy, ts);
+	ta = accept_of(a.binding.policy, ts);
 	if (!ta)
 		return deny(&a, s, &r, -EACCES);
 	/* And under from= rules, the same programs: renaming a program out of (or into) a from=

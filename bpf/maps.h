@@ -228,7 +228,7 @@ struct {
 
 /* The system call in which an armored task last sent a netlink message (protect.h): a
  * netlink message's handler runs inside the send and checks capabilities against the sender.
- * `nr` is the system call's number (syscall_nr()), `proto` the socket's netlink protocol. */
+ * `nr` is the system call's number (syscall_abi_nr()), `proto` the socket's netlink protocol. */
 struct ua_netlink_send {
 	__s64 nr;
 	__u32 proto;
@@ -386,7 +386,8 @@ static __always_inline struct scratch *get_scratch(void)
 /* The current task's armor: its cgroup id, binding and policy. */
 struct armor {
 	__u64 cgid;
-	struct ua_binding *binding;
+	/* A copy of the cgroup's binding, taken once (see armored()). */
+	struct ua_binding binding;
 	struct ua_policy_table *pol;
 	/* armored() said no because the cgroup waits for the daemon (UA_BIND_PENDING) and the
 	 * task is systemd's set-up, which runs meanwhile (pending.h). */
@@ -425,6 +426,33 @@ static __always_inline bool bound_at_all(void)
 	return b && b->policy;
 }
 
+/* Copies cgroup `cgid`'s binding into `b`; false if it has none. The copy is checked against
+ * the element's key, which a hash map keeps just before the value: on 6.1 a freed element (a
+ * cgroup rebound meanwhile: an update replaces the element) can be handed to another cgroup
+ * at once, while a reader still holds it. A copy that another cgroup's binding may have
+ * overwritten is taken again, and if that one is also overwritten, it refuses everything
+ * (fail closed). x86-64 keeps the loads in order, and an element's key is written before its
+ * value. */
+static __always_inline bool read_binding(__u64 cgid, struct ua_binding *b)
+{
+	struct ua_binding *e;
+	__u64 key;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		e = bpf_map_lookup_elem(&bound, &cgid);
+		if (!e)
+			return false;
+		*b = *e;
+		barrier();
+		key = 0;
+		if (!bpf_probe_read_kernel(&key, sizeof(key), (void *)e - sizeof(key)) && key == cgid)
+			return true;
+	}
+	b->policy = UA_MAX_POLICIES - 1;
+	return true;
+}
+
 /* Fills `a` and returns true if the current task is armored. Unarmored tasks pay this one
  * hash lookup and nothing else. */
 static __always_inline bool armored(struct armor *a)
@@ -432,16 +460,15 @@ static __always_inline bool armored(struct armor *a)
 	a->cgid = bpf_get_current_cgroup_id();
 	a->switches = 0; /* no claim on the path buffer yet (path.h) */
 	a->waiting = 0;
-	a->binding = bpf_map_lookup_elem(&bound, &a->cgid);
-	if (!a->binding || !a->binding->policy)
+	if (!read_binding(a->cgid, &a->binding) || !a->binding.policy)
 		return false;
 	/* A cgroup waiting for the daemon is bound to the policy that refuses everything; systemd's
 	 * own set-up in it runs, and the unit's first exec waits (pending.h). */
-	if ((a->binding->flags & UA_BIND_PENDING) && marked(bpf_get_current_task_btf())) {
+	if ((a->binding.flags & UA_BIND_PENDING) && marked(bpf_get_current_task_btf())) {
 		a->waiting = 1;
 		return false;
 	}
-	a->pol = bpf_map_lookup_elem(&policies, &a->binding->policy);
+	a->pol = bpf_map_lookup_elem(&policies, &a->binding.policy);
 	if (!a->pol)
 		return false;
 	a->start = a->pol->header.start;
@@ -495,6 +522,23 @@ static __always_inline long syscall_abi_nr(void)
 		nr |= UA_NR_COMPAT;
 	}
 	return nr;
+}
+
+/* A call an architecture lacks: no system call has this number (-1 is arm64's "none"). */
+#define NR_NONE (-2)
+
+/* Whether syscall_abi_nr()'s `nr` is the system call numbered `x86_64`, `arm64`, `i386` or
+ * `arm` in the table of the current call's ABI (the saved registers tell the architecture, as
+ * for syscall_nr(); UA_NR_COMPAT a 32-bit call). */
+static __always_inline bool nr_is(long nr, long x86_64, long arm64, long i386, long arm)
+{
+	bool x86 = bpf_core_field_exists(((struct pt_regs *)0)->orig_ax);
+
+	if (nr < 0)
+		return false;
+	if (nr & UA_NR_COMPAT)
+		return (nr & ~UA_NR_COMPAT) == (x86 ? i386 : arm);
+	return nr == (x86 ? x86_64 : arm64);
 }
 
 /* Forgets the current task's netlink note (protect.h): it is sending on another socket now,

@@ -32,7 +32,7 @@ static __always_inline int decide_unix(struct sock *other)
 
 	if (!armored(&a) || !(a.pol->header.classes & (1 << UA_CLASS_UNIX)) || setup_phase())
 		return 0;
-	if (in_unit(BPF_CORE_READ(other, sk_cgrp_data.cgroup, kn, id), a.binding->root))
+	if (in_unit(BPF_CORE_READ(other, sk_cgrp_data.cgroup, kn, id), a.binding.root))
 		return 0;
 	s = get_scratch();
 	if (!s)
@@ -344,7 +344,7 @@ static __always_inline int decide_port(struct armor *a, int kind, const __u32 *a
 	__u32 arg = UA_NET_ARG(port, kind & UA_PORT_UDP ? IPPROTO_UDP : IPPROTO_TCP);
 	__u8 class = kind & UA_PORT_BIND ? UA_CLASS_BIND : UA_CLASS_CONNECT;
 	__u8 op = kind & UA_PORT_BIND ? UA_OP_INET_BIND : UA_OP_INET_CONNECT;
-	__u64 polkind = a->binding->policy | (__u64)(kind & 0xff) << 32 | (__u64)port << 40;
+	__u64 polkind = a->binding.policy | (__u64)(kind & 0xff) << 32 | (__u64)port << 40;
 	__u64 b23 = bpf_htonl(0xffff) | (__u64)alt4 << 32, r;
 
 	from_context(a);
@@ -358,7 +358,7 @@ static __always_inline int decide_port(struct armor *a, int kind, const __u32 *a
 	if ((r >> 32) == SCAN_NONE)
 		return 0;
 	if ((r >> 32) == SCAN_ALLOW) {
-		ua_count(a->binding->policy, (__u32)r, class, UA_HIT_ALLOWED);
+		ua_count(a->binding.policy, (__u32)r, class, UA_HIT_ALLOWED);
 		return 0;
 	}
 	return decide_net(a, (__u32)r, (r >> 32) == SCAN_AUDIT, class, op, arg, addr);

@@ -19,6 +19,38 @@ static __always_inline bool implicit_rule(__u32 rule)
 	return rule == UA_RULE_UNBUILDABLE || (rule >= UA_RULE_PROTECT && rule < UA_RULE_PROTECT + 32);
 }
 
+/* What systemd setting a unit up is held to all the same: opening for writing, or creating, a
+ * file under the `unit-files` or `runs-as-root` protections. The set-up opens the unit's
+ * StandardOutput=file:/append:/truncate: targets as root, following whatever symlink the
+ * service left there since its last start (one to its own drop-in, or into /etc/cron.d/). It
+ * makes directories there (RuntimeDirectory=systemd/...), which stay allowed. */
+static __always_inline bool setup_held(__u8 op, __u32 rule)
+{
+	return (op == UA_OP_OPEN_WRITE || op == UA_OP_CREATE) &&
+	       (rule == UA_RULE_PROTECT + UA_PROT_UNIT_FILES ||
+		rule == UA_RULE_PROTECT + UA_PROT_RUNS_AS_ROOT);
+}
+
+/* Whether the path at s->path[pos..] is in the directory systemd 255 and later make for a
+ * unit's private /dev (PrivateDevices=), /run/systemd/namespace-XXXXXX, under `unit-files`:
+ * the set-up's own scratch space, where it creates device nodes, not a unit file. */
+static __always_inline bool setup_scratch(struct scratch *s, __u32 pos)
+{
+	static const union {
+		char c[24];
+		__u64 w[3];
+	} want = { "/run/systemd/namespace-" };
+	union {
+		char c[24];
+		__u64 w[3];
+	} p = {};
+
+	if (pos > UA_PATH_MAX - 23)
+		return false;
+	bpf_probe_read_kernel(p.c, 23, &s->path[BOUND(pos, 4095)]);
+	return !((p.w[0] ^ want.w[0]) | (p.w[1] ^ want.w[1]) | (p.w[2] ^ want.w[2]));
+}
+
 /* Applies the policy language to a path built at s->path[pos..] whose DFA state is `state`:
  * a matching deny wins; an allow-list class denies what no allow rule matches; an audit rule
  * reports and allows. A path whose buffer was `lost` (see claim()) is unbuildable for
@@ -33,7 +65,7 @@ static __always_inline int decide_state(struct armor *a, struct scratch *s, __u8
 	if (status == PATH_UNBUILDABLE) {
 		r.rule = UA_RULE_UNBUILDABLE;
 	} else {
-		acc = accept_of(a->binding->policy, state);
+		acc = accept_of(a->binding.policy, state);
 		prot = prot_matches(a, class, pstate);
 		/* An explicit `allow connect unix:` lifts a protection's refusal of that socket
 		 * (`check` warns); for files only ArmorExempt= lifts one. */
@@ -56,7 +88,7 @@ static __always_inline int decide_state(struct armor *a, struct scratch *s, __u8
 			a->quiet_rule = UA_RULE_NONE;
 			if (acc && acc->allow[class & 3] < UA_RULE_PROTECT) {
 				a->quiet_rule = acc->allow[class & 3];
-				ua_count(a->binding->policy, acc->allow[class & 3], class,
+				ua_count(a->binding.policy, acc->allow[class & 3], class,
 					 UA_HIT_ALLOWED);
 			}
 			return 0;
@@ -64,12 +96,12 @@ static __always_inline int decide_state(struct armor *a, struct scratch *s, __u8
 	}
 	if (r.verdict != UA_VERDICT_AUDITED) {
 		/* systemd setting the unit up is held to the unit's explicit denials only: not
-		 * to the implicit protections, unbuildable paths, or allow-lists written for the
-		 * service. */
+		 * to the implicit protections (but setup_held()'s), unbuildable paths, or
+		 * allow-lists written for the service. */
 		if (!lost &&
 		    (implicit_rule(r.rule) ||
 		     (r.rule == UA_RULE_NOT_ALLOWED && class != UA_CLASS_EXEC)) &&
-		    setup_phase())
+		    !(setup_held(op, r.rule) && !setup_scratch(s, pos)) && setup_phase())
 			return 0;
 		r.verdict = a->pol->header.mode == UA_MODE_AUDIT ? UA_VERDICT_WOULD_DENY :
 								    UA_VERDICT_DENIED;
@@ -158,10 +190,10 @@ static __always_inline __u64 path_state(struct armor *a, struct vfsmount *mnt,
 	/* As claim(): an event may take its path for a repeat's only if the task was not
 	 * switched out since (ua_emit). A retry below was, so its event is always sent. */
 	claim(a);
-	b = ua_path_state(m, d, a->binding->policy, start, flags);
+	b = ua_path_state(m, d, a->binding.policy, start, flags);
 
 	if (!BUILT_KEPT(b))
-		b = ua_path_state(m, d, a->binding->policy, start, flags);
+		b = ua_path_state(m, d, a->binding.policy, start, flags);
 	return b;
 }
 

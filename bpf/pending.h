@@ -262,7 +262,7 @@ static __always_inline bool vforked(void)
  * (the open would find it made, and fail with O_EXCL). */
 static __always_inline bool open_waits(struct armor *a, unsigned int mode)
 {
-	return (a->binding->flags & UA_BIND_PENDING) && !(mode & FMODE_CREATED);
+	return (a->binding.flags & UA_BIND_PENDING) && !(mode & FMODE_CREATED);
 }
 
 #endif

@@ -20,11 +20,25 @@
 #define SCM_CREDENTIALS 2
 /* sendmmsg(2): x86-64, i386, x32 (its bit masked), arm64, arm (compat). No other system call
  * with one of these numbers on another of these architectures sends a message. */
-#define NR_SENDMMSG_X86_64 307
-#define NR_SENDMMSG_I386 345
 #define NR_SENDMMSG_X32 538
-#define NR_SENDMMSG_ARM64 269
-#define NR_SENDMMSG_ARM 374
+/* i386's socketcall(2), and its SYS_SENDMMSG call: the same sendmmsg() by another number. */
+#define NR_SOCKETCALL_I386 102
+#define SYS_SENDMMSG 20
+
+/* Whether the current system call is sendmmsg(), by any number that reaches it (`*nr` is
+ * syscall_abi_nr()'s). */
+static __always_inline bool sendmmsg_call(long *nr)
+{
+	struct pt_regs *regs;
+
+	*nr = syscall_abi_nr();
+	if (nr_is(*nr, 307, 269, 345, 374) || *nr == NR_SENDMMSG_X32)
+		return true;
+	if (!nr_is(*nr, NR_NONE, NR_NONE, NR_SOCKETCALL_I386, NR_NONE))
+		return false;
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	return bpf_core_field_exists(regs->bx) && BPF_CORE_READ(regs, bx) == SYS_SENDMMSG;
+}
 /* Ancestors looked at for "a process of the unit above this one", and control messages read
  * per sendmsg (a message with more is refused: it could hide credentials past the last). */
 #define ANCESTORS_MAX 16
@@ -75,7 +89,7 @@ static __always_inline bool fully_armored(struct task_struct *t)
  * exemption) would lend the tracer a way out of its own armor. */
 static __always_inline bool peer(struct armor *a, struct task_struct *t, __u32 bit)
 {
-	struct ua_peer_key k = { .policy = a->binding->policy };
+	struct ua_peer_key k = { .policy = a->binding.policy };
 	struct kernfs_node *kn = BPF_CORE_READ(t, cgroups, dfl_cgrp, kn);
 	__u32 *v;
 	int i;
@@ -106,7 +120,7 @@ int BPF_PROG(ua_task_kill, struct task_struct *p, struct kernel_siginfo *info, i
 	 * `current` is whatever task was interrupted: not a sender to decide. Tested as a number:
 	 * newer verifiers take a hook's pointer arguments for non-null and drop `if (cred)`. */
 	if (!sig || !protected(&a, UA_PROT_SIGNAL) || as_number(cred) ||
-	    in_unit(task_cgroup(p), a.binding->root) || peer(&a, p, UA_PEER_SIGNAL))
+	    in_unit(task_cgroup(p), a.binding.root) || peer(&a, p, UA_PEER_SIGNAL))
 		return 0;
 	return deny_protected(&a, UA_PROT_SIGNAL, UA_OP_KILL, p->comm, BPF_CORE_READ(p, tgid), sig);
 }
@@ -129,7 +143,7 @@ int BPF_PROG(ua_ptrace_access_check, struct task_struct *child, unsigned int mod
 	/* Under from= allow-lists, code put into another process of the unit would run as that
 	 * program, with its rules (walk.h): attaching (ptrace, /proc/PID/mem, process_vm_*,
 	 * pidfd_getfd) is refused within the unit too. Reading (ps, environ) is not. */
-	if ((in_unit(task_cgroup(child), a.binding->root) || peer(&a, child, UA_PEER_PTRACE)) &&
+	if ((in_unit(task_cgroup(child), a.binding.root) || peer(&a, child, UA_PEER_PTRACE)) &&
 	    !marked(child) && !(a.pol->header.from_held && (mode & PTRACE_MODE_ATTACH)))
 		return 0;
 	/* NOAUDIT checks (ps reading another process's stat) are refused without a record:
@@ -158,7 +172,7 @@ static __always_inline int sched_other(struct task_struct *p)
 {
 	struct armor a;
 
-	if (!protected(&a, UA_PROT_SIGNAL) || in_unit(task_cgroup(p), a.binding->root) ||
+	if (!protected(&a, UA_PROT_SIGNAL) || in_unit(task_cgroup(p), a.binding.root) ||
 	    peer(&a, p, UA_PEER_SIGNAL))
 		return 0;
 	return deny_protected(&a, UA_PROT_SIGNAL, UA_OP_SCHED, p->comm, BPF_CORE_READ(p, tgid), 0);
@@ -232,7 +246,7 @@ static __always_inline int proc_write(struct file *file)
 	if (!protected(&a, UA_PROT_PTRACE))
 		return 0;
 	t = proc_task(BPF_CORE_READ(file, f_path.dentry));
-	if (!t || in_unit(task_cgroup(t), a.binding->root) || peer(&a, t, UA_PEER_PTRACE))
+	if (!t || in_unit(task_cgroup(t), a.binding.root) || peer(&a, t, UA_PEER_PTRACE))
 		return 0;
 	return deny_protected_path(&a, UA_PROT_PTRACE, UA_OP_OPEN_WRITE,
 				   BPF_CORE_READ(file, f_path.mnt), BPF_CORE_READ(file, f_path.dentry));
@@ -264,7 +278,7 @@ static __always_inline bool own_or_ancestor(struct armor *a, __u32 pid)
 	int i;
 
 	for (i = 0; i < ANCESTORS_MAX; i++) {
-		if (!t || !in_unit(task_cgroup(t), a->binding->root))
+		if (!t || !in_unit(task_cgroup(t), a->binding.root))
 			return false;
 		if (pid && tgid_at(t, level) == pid)
 			return true;
@@ -307,12 +321,8 @@ int BPF_PROG(ua_socket_sendmsg, struct socket *sock, struct msghdr *msg, int siz
 	/* sendmmsg() asks this hook only for the first of several messages to one address: the
 	 * rest could claim any pid unseen. With an address, it is refused on these sockets (a
 	 * connected socket, without one, is asked for every message). */
-	if (name) {
-		nr = syscall_nr();
-		if (nr == NR_SENDMMSG_X86_64 || nr == NR_SENDMMSG_I386 || nr == NR_SENDMMSG_X32 ||
-		    nr == NR_SENDMMSG_ARM64 || nr == NR_SENDMMSG_ARM)
-			return deny_protected(&a, UA_PROT_SIGNAL, UA_OP_SENDMMSG, 0, 0, nr);
-	}
+	if (name && sendmmsg_call(&nr))
+		return deny_protected(&a, UA_PROT_SIGNAL, UA_OP_SENDMMSG, 0, 0, nr);
 	if (!len)
 		return 0;
 	/* sendmsg(2) has copied the control messages into the kernel by now; a pointer that is
@@ -351,6 +361,29 @@ int BPF_PROG(ua_socket_sendmsg, struct socket *sock, struct msghdr *msg, int siz
 #define FIOSETOWN 0x8901
 #define SIOCSPGRP 0x8902
 
+/*
+ * A lease (F_SETLEASE) needs only a descriptor of a file its caller owns, and root owns the
+ * unit files: while it is held, every other open of the file waits up to lease-break-time
+ * (PID 1's, at each daemon-reload) or fails with O_NONBLOCK (the daemon's reads of drop-ins, and
+ * journalctl's of journal files). So taking one is decided as a write of the file: refused
+ * where a write would be (the implicit protections, and the unit's write rules).
+ */
+#define F_SETLEASE 1024
+#define F_UNLCK 2
+
+static __always_inline int take_lease(struct file *file, unsigned long arg)
+{
+	struct armor a;
+	__u64 epoch;
+
+	if (arg == F_UNLCK)
+		return 0;
+	epoch = read_epoch();
+	if (!armored(&a) || !has_class(&a, UA_CLASS_WRITE))
+		return 0;
+	return decide_file(&a, UA_CLASS_WRITE, UA_OP_LEASE, file, epoch);
+}
+
 SEC("lsm/file_fcntl")
 int BPF_PROG(ua_file_fcntl, struct file *file, unsigned int cmd, unsigned long arg)
 {
@@ -358,6 +391,8 @@ int BPF_PROG(ua_file_fcntl, struct file *file, unsigned int cmd, unsigned long a
 	int pid = (int)arg;
 	struct armor a;
 
+	if (cmd == F_SETLEASE)
+		return take_lease(file, arg);
 	if ((cmd != F_SETOWN && cmd != F_SETOWN_EX) || !protected(&a, UA_PROT_SIGNAL))
 		return 0;
 	if (cmd == F_SETOWN &&
@@ -391,7 +426,7 @@ int BPF_PROG(ua_task_setrlimit, struct task_struct *p, unsigned int resource,
 {
 	struct armor a;
 
-	if (!protected(&a, UA_PROT_SIGNAL) || in_unit(task_cgroup(p), a.binding->root))
+	if (!protected(&a, UA_PROT_SIGNAL) || in_unit(task_cgroup(p), a.binding.root))
 		return 0;
 	return deny_protected(&a, UA_PROT_SIGNAL, UA_OP_PRLIMIT, 0, BPF_CORE_READ(p, tgid), 0);
 }

@@ -14,6 +14,7 @@
 
 #define MAY_WRITE 0x2
 #define CGROUP2_SUPER_MAGIC 0x63677270
+#define CGROUP_SUPER_MAGIC 0x27e0eb
 #define KERNFS_TYPE_MASK 0x000f
 #define KERNFS_DIR 0x0001
 
@@ -154,16 +155,17 @@ static __always_inline int setns_mnt_capable(void)
  * first: refused at that capability check (caps.h's program), when the system call is one of
  * them.
  */
-static __always_inline int mount_api_capable(int cap)
+/* `nr` is syscall_abi_nr()'s: these calls have one number in every table (they are newer than
+ * the tables' split), so a 32-bit call's tag is dropped. */
+static __always_inline int mount_api_capable(int cap, long nr)
 {
 	struct armor a;
-	long nr;
 
 	if (cap == CAP_SYS_CHROOT)
 		return setns_mnt_capable();
-	if (cap != CAP_SYS_ADMIN)
+	if (cap != CAP_SYS_ADMIN || nr < 0)
 		return 0;
-	nr = syscall_nr();
+	nr &= ~UA_NR_COMPAT;
 	if (nr != NR_MOUNT_SETATTR && nr != NR_FSPICK && nr != NR_FSOPEN && nr != NR_FSMOUNT &&
 	    nr != NR_OPEN_TREE && nr != NR_OPEN_TREE_ATTR)
 		return 0;
@@ -212,7 +214,7 @@ int BPF_PROG(ua_netlink_send, struct sock *sk, struct sk_buff *skb)
 	/* Without the note the handler's check could not be told from any other: fail closed. */
 	if (!ns)
 		return deny_protected(&a, UA_PROT_RUNS_AS_ROOT, UA_OP_NETLINK_ADMIN, 0, 0, proto);
-	ns->nr = syscall_nr();
+	ns->nr = syscall_abi_nr();
 	ns->proto = proto;
 	ns->set = 1;
 	return 0;
@@ -223,7 +225,8 @@ int BPF_PROG(ua_netlink_send, struct sock *sk, struct sk_buff *skb)
  * a check in another system call finds it stale and clears it. A later system call of the
  * same number with no capability check between them is refused CAP_SYS_ADMIN too (fail
  * closed: the note cannot tell two calls of one number apart). */
-static __always_inline int netlink_admin_capable(int cap)
+/* `nr` is syscall_abi_nr()'s, as the note's (netlink_send). */
+static __always_inline int netlink_admin_capable(int cap, long nr)
 {
 	struct ua_netlink_send *ns;
 	struct armor a;
@@ -233,7 +236,7 @@ static __always_inline int netlink_admin_capable(int cap)
 	ns = bpf_task_storage_get(&netlink_sends, bpf_get_current_task_btf(), 0, 0);
 	if (!ns || !ns->set)
 		return 0;
-	if (ns->nr != syscall_nr()) {
+	if (ns->nr != nr) {
 		ns->set = 0;
 		return 0;
 	}
@@ -281,15 +284,23 @@ int BPF_PROG(ua_inode_permission, struct inode *inode, int mask)
 {
 	struct kernfs_node *kn;
 	struct armor a;
-	__u64 cgid;
+	__u64 cgid, magic;
 
 	if (!(mask & MAY_WRITE))
 		return 0;
-	if (BPF_CORE_READ(inode, i_sb, s_magic) != CGROUP2_SUPER_MAGIC)
+	magic = BPF_CORE_READ(inode, i_sb, s_magic);
+	if (magic != CGROUP2_SUPER_MAGIC && magic != CGROUP_SUPER_MAGIC)
 		return 0;
 	if (!protected(&a, UA_PROT_CGROUPS))
 		return 0;
 	kn = BPF_CORE_READ(inode, i_private);
+	/* A cgroup v1 hierarchy (a host booted with them, or one mounted by hand): its root's
+	 * release_agent is a program the kernel runs as root, and its nodes have no relation
+	 * to the unit's cgroup2 tree that could be checked here. Every write in one is refused;
+	 * systemd's own set-up (attaching the task in each hierarchy) is not the service. */
+	if (magic == CGROUP_SUPER_MAGIC)
+		return deny_protected(&a, UA_PROT_CGROUPS, UA_OP_CGROUP_WRITE,
+				      kn ? BPF_CORE_READ(kn, name) : 0, 0, UA_CGROUP_V1);
 	if (!kn)
 		return 0;
 	if ((BPF_CORE_READ(kn, flags) & KERNFS_TYPE_MASK) == KERNFS_DIR) {
@@ -299,11 +310,11 @@ int BPF_PROG(ua_inode_permission, struct inode *inode, int mask)
 		/* The unit's own cgroup's limits (memory.max, pids.max, cgroup.max.descendants)
 		 * are its parent's to set, as in cgroup delegation: only the files a delegated
 		 * unit is handed are its own there. */
-		if (cgid == a.binding->root && !delegatee_file(BPF_CORE_READ(kn, name)))
+		if (cgid == a.binding.root && !delegatee_file(BPF_CORE_READ(kn, name)))
 			return deny_protected(&a, UA_PROT_CGROUPS, UA_OP_CGROUP_WRITE,
 					      BPF_CORE_READ(kn, name), 0, 0);
 	}
-	if (in_unit(cgid, a.binding->root))
+	if (in_unit(cgid, a.binding.root))
 		return 0;
 	return deny_protected(&a, UA_PROT_CGROUPS, UA_OP_CGROUP_WRITE, BPF_CORE_READ(kn, name), 0, 0);
 }
@@ -419,7 +430,7 @@ static __always_inline bool mntns_walk_ioctl(unsigned int cmd)
 }
 
 /* Inode flags (immutable, append-only and the like) and the ioctls above. */
-static __always_inline int file_ioctl(struct file *file, unsigned int cmd)
+static __always_inline int file_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	struct vfsmount *mnt = BPF_CORE_READ(file, f_path.mnt);
 	struct dentry *dentry = BPF_CORE_READ(file, f_path.dentry);
@@ -428,7 +439,7 @@ static __always_inline int file_ioctl(struct file *file, unsigned int cmd)
 
 	if (cmd == FIOSETOWN || cmd == SIOCSPGRP)
 		return ioctl_set_owner(cmd);
-	ret = system_ioctl(file, cmd);
+	ret = system_ioctl(file, cmd, arg);
 	if (ret)
 		return ret;
 	if (IOC_TYPE_NR(cmd) == XFS_ATTRMULTI_BY_HANDLE &&
@@ -476,14 +487,14 @@ static __always_inline int file_ioctl(struct file *file, unsigned int cmd)
 SEC("lsm/file_ioctl")
 int BPF_PROG(ua_file_ioctl, struct file *file, unsigned int cmd, unsigned long arg)
 {
-	return file_ioctl(file, cmd);
+	return file_ioctl(file, cmd, arg);
 }
 
 /* 32-bit callers (6.8+, and some stable kernels). Loaded only where the hook exists. */
 SEC("lsm/file_ioctl_compat")
 int BPF_PROG(ua_file_ioctl_compat, struct file *file, unsigned int cmd, unsigned long arg)
 {
-	return file_ioctl(file, cmd);
+	return file_ioctl(file, cmd, arg);
 }
 
 #endif

@@ -294,7 +294,7 @@ static __always_inline void emit(struct armor *a, struct scratch *s, struct repo
 {
 	if (s)
 		s->hash.emits++;
-	ua_emit(a->cgid, a->binding->root, a->binding->policy, r, a->switches);
+	ua_emit(a->cgid, a->binding.root, a->binding.policy, r, a->switches);
 }
 
 /* Reports a denial (a "would deny" under ArmorMode=audit) and returns what the hook returns. */

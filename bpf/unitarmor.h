@@ -83,7 +83,8 @@ enum ua_op {
 	UA_OP_MODULE = 24,      /* arg: kernel_read_file/load_data id, or 0 for a request */
 	UA_OP_KILL = 25,        /* arg: the signal; target_pid */
 	UA_OP_PTRACE = 26,      /* arg: the ptrace mode; target_pid */
-	UA_OP_CGROUP_WRITE = 27,/* a write to a cgroup file or directory of another unit */
+	UA_OP_CGROUP_WRITE = 27,/* a write to a cgroup file or directory of another unit; arg
+				 * UA_CGROUP_V1: any in a cgroup v1 hierarchy */
 	UA_OP_SETXATTR = 28,
 	UA_OP_REMOVEXATTR = 29,
 	UA_OP_SETFLAGS = 30,    /* FS_IOC_SETFLAGS / FS_IOC_FSSETXATTR */
@@ -114,6 +115,9 @@ enum ua_op {
 	UA_OP_PERF = 54,        /* a perf event of a whole CPU, the kernel or raw tracepoints; arg: the check's type */
 	UA_OP_TTY_INPUT = 55,   /* TIOCSTI or TIOCLINUX on a terminal */
 	UA_OP_FREEZE = 56,      /* freezing, thawing or shutting down a file system */
+	UA_OP_LEASE = 57,       /* a file lease (F_SETLEASE): it holds other processes' opens */
+	UA_OP_TTY_HANGUP = 58,  /* hanging up a terminal (TIOCVHANGUP, vhangup) or taking it
+				 * from its session (TIOCSCTTY with force) */
 };
 
 /* The argument of a connect or bind event: the port, and the protocol (6 tcp, 17 udp). The
@@ -122,6 +126,8 @@ enum ua_op {
 
 /* claim-pid's argument when the control messages could not be read (or were too many). */
 #define UA_ARG_UNREADABLE 0xffffffffu
+/* UA_OP_CGROUP_WRITE's arg for a write in a cgroup v1 hierarchy. */
+#define UA_CGROUP_V1 1
 /* UA_OP_FANOTIFY's arg for fanotify_init() itself. */
 #define UA_FANOTIFY_INIT 0x200
 

@@ -238,8 +238,9 @@ struct proc_inode {
 };
 
 /* The user registers saved at system call entry: the system call's number (x86-64; arm64's
- * is pt_regs___arm64, see syscall_nr()). */
+ * is pt_regs___arm64, see syscall_nr()), and bx, a 32-bit call's first argument. */
 struct pt_regs {
+	unsigned long bx;
 	unsigned long orig_ax;
 };
 

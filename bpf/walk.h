@@ -198,8 +198,14 @@ static long walk_component(__u32 i, void *data)
 component:
 	parent = BPF_CORE_READ(dentry, d_parent);
 	if (parent == dentry) {
-		if (pw->canon)
-			goto canonical;
+		/* In a kernel file system, only its root is named canonically: no dentry of
+		 * theirs is disconnected today (none exports file handles), and one that was
+		 * would have no name under that root. */
+		if (pw->canon) {
+			if (dentry == BPF_CORE_READ(dentry, d_sb, s_root))
+				goto canonical;
+			goto unbuildable;
+		}
 		/* Its own parent but not its mount's root: an internal object's dentry, or one
 		 * reached through a file handle and not connected to the tree. */
 		name_pseudo(s, pw, dentry); /* events name it by its last component */
@@ -459,7 +465,7 @@ static __always_inline __u32 prot_walk(__u32 pos)
 
 static __always_inline __u32 dfa_state(struct armor *a, __u32 pos)
 {
-	return dfa_walk(a->binding->policy, a->start, pos);
+	return dfa_walk(a->binding.policy, a->start, pos);
 }
 
 static __always_inline struct ua_accept *accept_of(__u32 policy, __u32 state)
@@ -516,10 +522,10 @@ __noinline __u32 ua_exe_mask(__u64 file, __u32 policy, __u32 start)
  * meanwhile (see claim()); a result without EXE_KEPT lost it twice. */
 static __always_inline __u32 exe_mask(struct armor *a, __u64 file)
 {
-	__u32 r = ua_exe_mask(file, a->binding->policy, a->pol->header.start);
+	__u32 r = ua_exe_mask(file, a->binding.policy, a->pol->header.start);
 
 	if (!(r & EXE_KEPT))
-		r = ua_exe_mask(file, a->binding->policy, a->pol->header.start);
+		r = ua_exe_mask(file, a->binding.policy, a->pol->header.start);
 	return r;
 }
 
@@ -556,7 +562,7 @@ static __always_inline void from_context(struct armor *a)
 		}
 	}
 	a->from_mask = mask;
-	a->start = dfa_step(a->binding->policy, a->pol->header.start, mask);
+	a->start = dfa_step(a->binding.policy, a->pol->header.start, mask);
 #pragma unroll
 	for (c = 0; c < UA_NR_CLASSES; c++)
 		if (a->pol->header.from_allow[c] & mask)
@@ -570,7 +576,7 @@ static __always_inline void from_context(struct armor *a)
  * whose mask is lost is refused. */
 static __always_inline __u32 slot_rule(struct armor *a, bool net, __u32 slot, bool *audit)
 {
-	struct ua_from_key k = { .policy = a->binding->policy };
+	struct ua_from_key k = { .policy = a->binding.policy };
 	struct ua_from_slots *t;
 	__u32 rule = UA_RULE_NONE, r, i;
 	bool au;

@@ -99,6 +99,9 @@ fn object(ev: &Event) -> String {
         50 if ev.arg == abi::FANOTIFY_INIT => {
             "a privileged fanotify group (descriptors for files other processes open)".to_string()
         }
+        27 if ev.arg == abi::CGROUP_V1 => {
+            format!("a write in a cgroup v1 hierarchy (to {})", ev.path)
+        }
         51 => "swapon or swapoff".to_string(),
         52 => "port I/O (iopl or ioperm)".to_string(),
         53 => "reboot or kexec (CAP_SYS_BOOT)".to_string(),
@@ -109,6 +112,15 @@ fn object(ev: &Event) -> String {
         },
         55 => format!("putting input into the terminal {}", ev.path),
         56 => format!("freezing or shutting down the file system of {}", ev.path),
+        57 => format!(
+            "a lease on {} (it holds other processes' opens of the file)",
+            ev.path
+        ),
+        58 if ev.path.is_empty() => "hanging up its terminal (vhangup)".to_string(),
+        58 => format!(
+            "hanging up the terminal {}, or taking it from its session",
+            ev.path
+        ),
         50 => {
             let what = match ev.arg & 0xff {
                 0 => "a file or directory",
@@ -411,6 +423,22 @@ mod tests {
             "Denied write of /etc/passwd by /usr/bin/python3 (pid 412): rule \"deny write /etc/\" from \
              /etc/systemd/system/app.service.d/armor.conf:3"
         );
+    }
+
+    #[test]
+    fn names_a_cgroup_v1_write() {
+        let ev = Event {
+            op: 27,
+            arg: abi::CGROUP_V1,
+            path: "release_agent".into(),
+            ..Event::sample()
+        };
+        assert_eq!(
+            object(&ev),
+            "a write in a cgroup v1 hierarchy (to release_agent)"
+        );
+        let v2 = Event { arg: 0, ..ev };
+        assert_eq!(object(&v2), "cgroup-write of release_agent");
     }
 
     #[test]

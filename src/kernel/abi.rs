@@ -195,6 +195,9 @@ pub const CLASS_NET: u8 = 6;
 pub const OP_KILL: u8 = 25;
 pub const OP_PTRACE: u8 = 26;
 
+/// The cgroup-write operation's arg for a write in a cgroup v1 hierarchy (`UA_CGROUP_V1`).
+pub const CGROUP_V1: u32 = 1;
+
 /// The fanotify operation's arg for `fanotify_init()` itself (`UA_FANOTIFY_INIT`), not a mark.
 pub const FANOTIFY_INIT: u32 = 0x200;
 
@@ -300,6 +303,8 @@ pub fn op_name(op: u8) -> &'static str {
         54 => "perf-event",
         55 => "tty-input",
         56 => "freeze",
+        57 => "lease",
+        58 => "tty-hangup",
         _ => "operation",
     }
 }

@@ -579,7 +579,7 @@ mod tests {
              run code outside its armor"
         ));
         assert!(
-            w[1].contains("unix:/run/user/1000/bus' reaches /run/user/*/bus"),
+            w[1].contains("unix:/run/user/1000/bus' reaches /run/user/"),
             "{w:?}"
         );
         // With bus lifted, ArmorExempt='s own warning says it.

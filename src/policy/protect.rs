@@ -102,7 +102,7 @@ impl Protection {
                 "cron, at, ld.so.preload, PAM, sudoers, SSH keys, udev, modprobe and package files, /usr and /boot are run or trusted later by root outside the unit; block devices, disk passthrough (SCSI, NVMe, bsg, NVMe over fabrics), /dev/mem and /proc/kcore hold every file, the CPUs' MSRs and I/O ports (iopl, ioperm) reach the kernel and the disk controllers, and netlink messages that need CAP_SYS_ADMIN make disks (NBD, iSCSI) or fake the kernel's uevents"
             }
             Protection::Cgroups => {
-                "a process that moves into another cgroup leaves its unit's policy"
+                "a process that moves into another cgroup leaves its unit's policy, and a cgroup v1 hierarchy's release_agent runs as root"
             }
             Protection::Bus => {
                 "the service manager, the system bus and container engines run code outside the unit on request"
@@ -203,7 +203,14 @@ impl Protection {
                 // server so that the unit answers as its user-space daemon): a file server
                 // running as root outside the unit serves every file.
                 "/proc/*/net/rpc/",
+                "/proc/*/task/*/net/rpc/",
                 "/sys/class/ksmbd-control/",
+                // PCI devices' configuration and memory through procfs (as sysfs's config
+                // and resource files above): a disk controller driven from user space reads
+                // and writes any disk and, by DMA, any memory.
+                "/proc/bus/pci/",
+                // SELinux's switches (`enforce`, policy loads), on systems that have it.
+                "/sys/fs/selinux/",
                 // File systems' own switches (ext4's trigger_fs_error remounts / read-only
                 // under errors=remount-ro), and taking disks, controllers, CPUs and memory
                 // away from the system: each stalls PID 1 and the daemon with the rest.
@@ -309,6 +316,37 @@ impl Protection {
                 "/var/lib/rpm/",
                 "/run/udev/",
                 "/sys/firmware/efi/efivars/",
+                // Names in /usr that are links into /etc (the alternatives: awk, pager,
+                // editor), and what root's interpreters and libraries read at start:
+                // perl's first @INC directory, Python's sitecustomize, OpenSSL's
+                // configuration (a provider module it loads) and the trusted certificates.
+                "/etc/alternatives/",
+                "/etc/perl/",
+                "/etc/python3*/",
+                "/etc/ssl/",
+                "/etc/ca-certificates/",
+                "/etc/ca-certificates.conf",
+                // Read at boot or by root's tools later: mounts (a bind mount over a daemon's
+                // binary), crypttab's keyscripts, binfmt handlers, and the run-time twins of
+                // modprobe's, sysctl's and tmpfiles' configuration; the kernel's key upcall
+                // (request-key runs what its configuration names, at once); NFS exports;
+                // package lists and archives apt installs from; dkms builds.
+                "/etc/fstab",
+                "/etc/crypttab",
+                "/etc/binfmt.d/",
+                "/run/binfmt.d/",
+                "/run/modprobe.d/",
+                "/run/modules-load.d/",
+                "/run/sysctl.d/",
+                "/run/tmpfiles.d/",
+                "/etc/request-key.conf",
+                "/etc/request-key.d/",
+                "/etc/exports",
+                "/etc/exports.d/",
+                "/var/lib/nfs/",
+                "/var/lib/apt/",
+                "/var/cache/apt/",
+                "/var/lib/dkms/",
             ],
             _ => &[],
         }
@@ -333,8 +371,15 @@ impl Protection {
                 "/run/systemd/home/",
                 "/run/systemd/nsresource/",
                 "/run/dbus/system_bus_socket",
-                "/run/user/*/bus",
-                "/run/user/*/systemd/",
+                // Users' run-time directories: their managers and buses, and the sessions
+                // and agents that act for them (root's editor servers, gpg-agent).
+                "/run/user/",
+                // Terminal multiplexers' sessions (tmux, screen): a peer with the owner's uid
+                // makes them run commands in the session, as root in root's.
+                "/tmp/tmux-*/",
+                "/run/screen/",
+                // systemd-oomd's control socket: a peer asks it to watch (and kill) a cgroup.
+                "/run/systemd/oom/",
                 "/run/docker.sock",
                 "/run/containerd/",
                 "/run/podman/",
@@ -373,7 +418,7 @@ impl Protection {
                 "write files that root runs or trusts later (cron and at spools, ld.so.preload, PAM, sudoers, SSH keys, udev rules, modprobe configuration), or open block devices, disk passthrough devices, /dev/mem, /proc/kcore and the CPUs' MSRs, or use I/O ports"
             }
             Protection::Cgroups => {
-                "write cgroup files and directories outside its own cgroup tree"
+                "write cgroup files and directories outside its own cgroup tree, or anything in a cgroup v1 hierarchy"
             }
             Protection::Bus => {
                 "connect to the service manager, the system bus, user managers, container engines and abstract sockets it did not create"
@@ -454,6 +499,17 @@ mod tests {
             ("/usr/bin/unitarmor", Protection::RunsAsRoot),
             ("/etc/ld.so.preload", Protection::RunsAsRoot),
             ("/root/.ssh/authorized_keys", Protection::RunsAsRoot),
+            ("/etc/alternatives/pager", Protection::RunsAsRoot),
+            ("/etc/python3.11/sitecustomize.py", Protection::RunsAsRoot),
+            ("/etc/ssl/openssl.cnf", Protection::RunsAsRoot),
+            ("/etc/fstab", Protection::RunsAsRoot),
+            ("/run/tmpfiles.d/x.conf", Protection::RunsAsRoot),
+            ("/etc/request-key.d/x.conf", Protection::RunsAsRoot),
+            (
+                "/proc/1/task/1/net/rpc/nfsd.export/channel",
+                Protection::KernelSettings,
+            ),
+            ("/proc/bus/pci/00/1f.2", Protection::KernelSettings),
             (
                 "/home/alice/.config/systemd/user/default.target.wants/x.service",
                 Protection::UnitFiles,
@@ -470,6 +526,10 @@ mod tests {
             "/run/systemd/private",
             "/run/dbus/system_bus_socket",
             "/run/user/1000/bus",
+            "/run/user/0/gnupg/S.gpg-agent",
+            "/tmp/tmux-0/default",
+            "/run/screen/S-root/1.pts-0.host",
+            "/run/systemd/oom/io.systemd.ManagedOOM",
             "/run/systemd/io.systemd.Manager",
         ] {
             assert_eq!(
@@ -485,6 +545,9 @@ mod tests {
             "/run/systemd/journal/dev-log",
             "/run/systemd/notify",
             "/run/postgresql/.s.PGSQL.5432",
+            // User and host lookups through NSS (nss-systemd, nss-resolve).
+            "/run/systemd/userdb/io.systemd.Multiplexer",
+            "/run/systemd/resolve/io.systemd.Resolve",
         ] {
             assert_eq!(decide(&t, Class::Connect, sock), Verdict::Allow, "{sock}");
         }

@@ -16,6 +16,12 @@
  *   compat-fanotify  fanotify_init() of a privileged group as a 32-bit call (`int $0x80`, x86)
  *   compat-setns-net SOCKET  setns-net, as a 32-bit call
  *   open-rw PATH     open(PATH, O_RDWR), then close (a device node)
+ *   lease FILE       a read lease (F_SETLEASE) on FILE, then gives it back
+ *   vhangup-pty      TIOCVHANGUP on a new pseudo-terminal (not the caller's own)
+ *   steal-tty        in a new session, TIOCSCTTY with force on a new pseudo-terminal
+ *   vhangup          vhangup() (the caller has no terminal: nothing is hung up)
+ *   compat-sendmmsg DIR  i386 socketcall(SYS_SENDMMSG) of two datagrams to a socket it binds
+ *                    in DIR (`int $0x80`, x86)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,11 +29,13 @@
 #include <linux/perf_event.h>
 #include <sys/fanotify.h>
 #include <sched.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/io.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/swap.h>
 #include <sys/syscall.h>
@@ -113,17 +121,82 @@ static int setns_net(const char *path, int compat_call)
 	return report("setns", setns(fd, CLONE_NEWNET));
 }
 
+/* A new pseudo-terminal's subsidiary end, not the caller's controlling terminal. */
+static int new_pty(void)
+{
+	int m = posix_openpt(O_RDWR | O_NOCTTY);
+
+	if (m < 0 || grantpt(m) || unlockpt(m))
+		return -1;
+	return open(ptsname(m), O_RDWR | O_NOCTTY);
+}
+
+/* socketcall(SYS_SENDMMSG) as i386 makes it: the same sendmmsg(), by another number. The
+ * structures are i386's, in memory below 4 GiB. */
+static int compat_sendmmsg(const char *dir)
+{
+#ifdef __x86_64__
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	int r = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	char *m;
+	uint32_t *iov, *h, *args;
+	long ret;
+
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/mmsg-%d", dir, getpid());
+	unlink(addr.sun_path);
+	if (r < 0 || s < 0 || bind(r, (struct sockaddr *)&addr, sizeof(addr)) < 0)
+		return report("a socket", -1);
+	m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+	if (m == MAP_FAILED)
+		return report("mmap", -1);
+	memcpy(m, &addr, sizeof(addr));
+	iov = (uint32_t *)(m + 128);
+	iov[0] = (uint32_t)(uintptr_t)(m + 136);
+	iov[1] = 1;
+	m[136] = 'x';
+	/* Two struct compat_mmsghdr: the seven fields of compat_msghdr, then msg_len. */
+	h = (uint32_t *)(m + 160);
+	for (int i = 0; i < 2; i++) {
+		uint32_t *e = h + i * 8;
+
+		e[0] = (uint32_t)(uintptr_t)m;
+		e[1] = sizeof(addr);
+		e[2] = (uint32_t)(uintptr_t)iov;
+		e[3] = 1;
+	}
+	args = (uint32_t *)(m + 256);
+	args[0] = s;
+	args[1] = (uint32_t)(uintptr_t)h;
+	args[2] = 2;
+	ret = compat(int80(102, 20, (long)(uintptr_t)args));
+	unlink(addr.sun_path);
+	if (ret == 2) {
+		printf("ok\n");
+		return 0;
+	}
+	if (ret >= 0) {
+		printf("sent %ld\n", ret);
+		return 0;
+	}
+	return report("socketcall(SYS_SENDMMSG)", -1);
+#else
+	errno = ENOSYS;
+	return report("socketcall", -1);
+#endif
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "";
 
 	if (!strcmp(cmd, "tiocsti") && argc == 2) {
-		int m = posix_openpt(O_RDWR | O_NOCTTY), s;
+		int t = new_pty();
 		char c = 'x';
 
-		if (m < 0 || grantpt(m) || unlockpt(m) || (s = open(ptsname(m), O_RDWR | O_NOCTTY)) < 0)
+		if (t < 0)
 			return report("a pseudo-terminal", -1);
-		return report("TIOCSTI", ioctl(s, TIOCSTI, &c));
+		return report("TIOCSTI", ioctl(t, TIOCSTI, &c));
 	}
 	if (!strcmp(cmd, "thaw") && argc == 3)
 		return path_ioctl(argv[2], FITHAW_NR, "FITHAW");
@@ -157,8 +230,41 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "compat-fanotify") && argc == 2)
 		return report("fanotify_init", compat(int80(338, FAN_CLASS_NOTIF | FAN_CLOEXEC, O_RDONLY)));
+	if (!strcmp(cmd, "lease") && argc == 3) {
+		int fd = open(argv[2], O_RDONLY | O_CLOEXEC);
+		long r;
+
+		if (fd < 0)
+			return report("open", -1);
+		r = fcntl(fd, F_SETLEASE, F_RDLCK);
+		if (r == 0)
+			fcntl(fd, F_SETLEASE, F_UNLCK);
+		return report("F_SETLEASE", r);
+	}
+	if (!strcmp(cmd, "vhangup-pty") && argc == 2) {
+		int t = new_pty();
+
+		if (t < 0)
+			return report("a pseudo-terminal", -1);
+		return report("TIOCVHANGUP", ioctl(t, TIOCVHANGUP));
+	}
+	if (!strcmp(cmd, "steal-tty") && argc == 2) {
+		int t;
+
+		if (setsid() < 0)
+			return report("setsid", -1);
+		t = new_pty();
+		if (t < 0)
+			return report("a pseudo-terminal", -1);
+		return report("TIOCSCTTY", ioctl(t, TIOCSCTTY, 1));
+	}
+	if (!strcmp(cmd, "vhangup") && argc == 2)
+		return report("vhangup", vhangup());
+	if (!strcmp(cmd, "compat-sendmmsg") && argc == 3)
+		return compat_sendmmsg(argv[2]);
 	fprintf(stderr, "usage: calls tiocsti | thaw PATH | shutdown PATH | swapon FILE | reboot | ioperm |\n"
 			"       perf-cpu | perf-self | setns-net SOCKET | compat-fanotify | compat-setns-net SOCKET |\n"
-			"       open-rw PATH\n");
+			"       open-rw PATH | lease FILE | vhangup-pty | steal-tty | vhangup |\n"
+			"       compat-sendmmsg DIR\n");
 	return 2;
 }

@@ -9,9 +9,11 @@
 # guest, with an argument the kernel rejects (EINVAL) only after the capability check that the
 # armored unit fails. The unit's own user-space perf events stay allowed. fanotify_init() and
 # setns() are made again as 32-bit system calls (`int $0x80` from the same 64-bit program,
-# numbered from i386's table), which a refusal keyed by the 64-bit numbers alone would miss. Last, kernel settings
-# and unitarmor's pins through mounts of their file systems elsewhere (a second proc, a bind
-# mount of /sys/fs/bpf): named as if mounted where the system mounts them, and so refused.
+# numbered from i386's table), which a refusal keyed by the 64-bit numbers alone would miss, and
+# so is sendmmsg() through i386's socketcall(). Kernel settings and unitarmor's pins through
+# mounts of their file systems elsewhere (a second proc, a bind mount of /sys/fs/bpf) are named
+# as if mounted where the system mounts them, and so refused. Last, a lease on a unit file
+# (which would hold PID 1's and the daemon's opens of it), and terminal hang-ups and steals.
 # Run in the guest by tests/vm/run (through suite.sh).
 . ./lib.sh
 
@@ -31,7 +33,7 @@ for u in armor-calls armor-calls-twin; do
   unit $u.service "[Service]
 Type=oneshot
 PrivateNetwork=yes
-ExecStart=/bin/sh -c 'c=/var/lib/armortest/calls o=/run/armortest/$u; \$\$c tiocsti >\$\$o.tiocsti; \$\$c thaw / >\$\$o.thaw; \$\$c shutdown / >\$\$o.shutdown; \$\$c swapon /var/lib/armortest/notswap >\$\$o.swapon; \$\$c reboot >\$\$o.reboot; \$\$c ioperm >\$\$o.ioperm; \$\$c perf-cpu >\$\$o.perf-cpu; \$\$c perf-self >\$\$o.perf-self; \$\$c setns-net /run/armortest/netns.sock >\$\$o.setns-net; \$\$c compat-setns-net /run/armortest/netns.sock >\$\$o.compat-setns-net; \$\$c compat-fanotify >\$\$o.compat-fanotify; touch ${journal_dir}armortest-$u.journal 2>\$\$o.journal && echo ok >\$\$o.journal; touch /etc/update-motd.d/99-$u 2>\$\$o.motd && echo ok >\$\$o.motd; echo 1 2>\$\$o.proc2 >/run/armortest/proc2/sys/vm/drop_caches && echo ok >\$\$o.proc2; mkdir /run/armortest/bpf2/armortest-$u 2>\$\$o.bpf2 && echo ok >\$\$o.bpf2; \$\$c open-rw /dev/uinput >\$\$o.uinput; cat $ext4_knob 2>\$\$o.ext4 >\$\$o.ext4-value && cat \$\$o.ext4-value 2>\$\$o.ext4 >$ext4_knob && echo ok >\$\$o.ext4; true'"
+ExecStart=/bin/sh -c 'c=/var/lib/armortest/calls o=/run/armortest/$u; \$\$c tiocsti >\$\$o.tiocsti; \$\$c thaw / >\$\$o.thaw; \$\$c shutdown / >\$\$o.shutdown; \$\$c swapon /var/lib/armortest/notswap >\$\$o.swapon; \$\$c reboot >\$\$o.reboot; \$\$c ioperm >\$\$o.ioperm; \$\$c perf-cpu >\$\$o.perf-cpu; \$\$c perf-self >\$\$o.perf-self; \$\$c setns-net /run/armortest/netns.sock >\$\$o.setns-net; \$\$c compat-setns-net /run/armortest/netns.sock >\$\$o.compat-setns-net; \$\$c compat-fanotify >\$\$o.compat-fanotify; touch ${journal_dir}armortest-$u.journal 2>\$\$o.journal && echo ok >\$\$o.journal; touch /etc/update-motd.d/99-$u 2>\$\$o.motd && echo ok >\$\$o.motd; echo 1 2>\$\$o.proc2 >/run/armortest/proc2/sys/vm/drop_caches && echo ok >\$\$o.proc2; mkdir /run/armortest/bpf2/armortest-$u 2>\$\$o.bpf2 && echo ok >\$\$o.bpf2; \$\$c open-rw /dev/uinput >\$\$o.uinput; cat $ext4_knob 2>\$\$o.ext4 >\$\$o.ext4-value && cat \$\$o.ext4-value 2>\$\$o.ext4 >$ext4_knob && echo ok >\$\$o.ext4; \$\$c lease /etc/systemd/system/$u.service >\$\$o.lease; \$\$c vhangup-pty >\$\$o.vhangup-pty; \$\$c steal-tty >\$\$o.steal-tty; \$\$c vhangup >\$\$o.vhangup; \$\$c compat-sendmmsg /run/armortest >\$\$o.compat-sendmmsg; true'"
 done
 dropin armor-calls.service armor.conf '[X-Armor]
 ArmorPolicy=deny write /srv/nothing'
@@ -40,13 +42,14 @@ check "the unit is armored" wait_rules armor-calls.service 1
 systemctl start armor-calls.service armor-calls-twin.service
 a=/run/armortest/armor-calls t=/run/armortest/armor-calls-twin
 for how in tiocsti thaw shutdown swapon reboot ioperm perf-cpu perf-self setns-net compat-setns-net \
-  compat-fanotify journal motd proc2 bpf2 uinput ext4; do
+  compat-fanotify journal motd proc2 bpf2 uinput ext4 lease vhangup-pty steal-tty vhangup compat-sendmmsg; do
   echo "# $how: armored: $(cat $a.$how), twin: $(cat $t.$how)"
 done
 # what: the twin's expected output (ok, or the kernel's error after the capability check).
 for spec in tiocsti:ok thaw:"FITHAW: Invalid argument" shutdown:"shutdown ioctl: Invalid argument" \
   swapon:"swapon: Invalid argument" reboot:"reboot: Invalid argument" ioperm:ok perf-cpu:ok \
-  setns-net:ok compat-setns-net:ok compat-fanotify:ok uinput:ok; do
+  setns-net:ok compat-setns-net:ok compat-fanotify:ok uinput:ok vhangup-pty:ok steal-tty:ok vhangup:ok \
+  compat-sendmmsg:ok; do
   how=${spec%%:*} want=${spec#*:}
   if grep -q 'Function not implemented\|No such file or directory' $t.$how; then
     echo "# this kernel has no $how (no ioperm(), or no 32-bit system calls): that route does not exist here (not counted)"
@@ -56,6 +59,9 @@ for spec in tiocsti:ok thaw:"FITHAW: Invalid argument" shutdown:"shutdown ioctl:
   check "$how: refused in the armored unit" grep -q 'Operation not permitted$' $a.$how
 done
 check "perf-self: the armored unit's own user-space perf event stays allowed" grep -qx ok $a.perf-self
+# A lease is decided as a write of the file: its own unit file is under `unit-files`.
+check "lease: the unarmored twin takes a lease on its unit file" grep -qx ok $t.lease
+check "lease: the armored unit is refused a lease on its unit file" grep -q 'Permission denied$' $a.lease
 for how in journal motd proc2 bpf2 ext4; do
   check "$how: the unarmored twin writes there" grep -qx ok $t.$how
   check "$how: the armored unit is refused the write" grep -q 'Permission denied\|Operation not permitted' $a.$how
@@ -65,7 +71,9 @@ rmdir /sys/fs/bpf/armortest-armor-calls* 2>/dev/null
 umount /run/armortest/proc2 /run/armortest/bpf2
 for text in "putting input into the terminal" "freezing or shutting down the file system of /" \
   "swapon or swapoff" "reboot or kexec" "a perf event of a whole CPU" "joining another namespace (setns)" \
-  "/proc/sys/vm/drop_caches" "/sys/fs/bpf/armortest-armor-calls"; do
+  "/proc/sys/vm/drop_caches" "/sys/fs/bpf/armortest-armor-calls" \
+  "a lease on /etc/systemd/system/armor-calls.service" "hanging up the terminal /dev/pts/" \
+  "hanging up its terminal (vhangup)" "sendmmsg() to an address"; do
   check "the journal of the armored unit has: $text" eventually sh -c \
     "journalctl -u armor-calls.service -o cat | grep -qF '$text'"
 done

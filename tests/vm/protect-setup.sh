@@ -217,6 +217,12 @@ many() {
 try sub-cgroups many
 # Removing them gave the budget back.
 try sub-cgroup-again sh -c "mkdir '$cg/again' && rmdir '$cg/again'"
+# A cgroup v1 hierarchy (protect.sh mounts a named one): its root's release_agent is a program
+# the kernel runs as root. Set, then cleared. Last: its record has a path of its own, and the
+# records before it are counted against the first five of the protection's rule.
+v1=/run/armortest/cgroup-v1
+release_agent() { echo /bin/true >$v1/release_agent && grep -qx /bin/true $v1/release_agent && echo >$v1/release_agent; }
+try cgroup1-release-agent release_agent
 exit 0
 EOF
 
@@ -447,6 +453,14 @@ NotifyAccess=all
 TimeoutStartSec=60
 ExecStart=/bin/sh -c "systemd-notify --ready MAINPID=$(cat /run/armortest/daemon.pid); exec sleep 300"'
 armor armor-p-mainpid "$secret_rule"
+
+# Route 2 through systemd's set-up (protect.sh plants the symlinks).
+for u in armor-p-stdout armor-p-stdout-twin; do
+  unit "$u.service" "$common
+StandardOutput=append:/run/armortest/$u.out
+ExecStart=/bin/echo armortest-stdout-line"
+done
+armor armor-p-stdout "$secret_rule"
 
 unit armor-p-deleg.service "$common
 Delegate=yes

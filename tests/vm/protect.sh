@@ -128,6 +128,20 @@ allowed armor-p-netlink unshare-uts "runs-as-root: CAP_SYS_ADMIN outside a netli
 logged_record armor-p-netlink UNITARMOR_PROTECTION=runs-as-root UNITARMOR_OPERATION=netlink-admin
 [ -z "$nbd" ] || modprobe -r nbd
 
+# Through systemd's own set-up: at its last run the service left a symlink where its
+# StandardOutput=append: file goes. The set-up opens it as root at the next start.
+for u in armor-p-stdout armor-p-stdout-twin; do ln -sfn /etc/cron.d/$u /run/armortest/$u.out; done
+check_fails "[runs-as-root: the set-up appends output through a symlink into /etc/cron.d/] denied in armor-p-stdout" \
+  systemctl start armor-p-stdout.service
+check "[runs-as-root: the set-up through a symlink] nothing was made in /etc/cron.d/" \
+  test ! -e /etc/cron.d/armor-p-stdout
+check "[runs-as-root: the set-up through a symlink] works in armor-p-stdout-twin" \
+  systemctl start armor-p-stdout-twin.service
+check "[runs-as-root: the set-up through a symlink] the twin's line is in /etc/cron.d/" \
+  grep -qx armortest-stdout-line /etc/cron.d/armor-p-stdout-twin
+logged_record armor-p-stdout UNITARMOR_PROTECTION=runs-as-root UNITARMOR_PATH=/etc/cron.d/armor-p-stdout
+rm -f /etc/cron.d/armor-p-stdout* /run/armortest/armor-p-stdout*.out
+
 rm -rf /home/armortest-user /etc/systemd/system/armor-p-files-twin.service.d /run/systemd/system.attached/armor-p-files*.service.d
 rm -f /etc/systemd/system/armor-p-files.service.d/zz-off.conf /run/systemd/system/armortest-planted-* \
   /etc/unitarmor/policies/armortest-* /etc/cron.d/armortest-* /usr/local/bin/armortest-planted-*
@@ -138,6 +152,9 @@ printf '%s\n' "$core_before" >/proc/sys/kernel/core_pattern
 
 # --- 3. leaving the cgroup ----------------------------------------------------------------------
 mkdir /sys/fs/cgroup/armortest-free
+mkdir -p /run/armortest/cgroup-v1
+check "a named cgroup v1 hierarchy mounts (as on a host booted with v1)" \
+  mount -t cgroup -o none,name=armortest cgroup /run/armortest/cgroup-v1
 check "armor-p-cgroup runs" run armor-p-cgroup
 check "armor-p-cgroup-twin runs" run armor-p-cgroup-twin
 denied armor-p-cgroup cgroup-procs "cgroups: write its PID to /sys/fs/cgroup/armortest-free/cgroup.procs"
@@ -145,6 +162,9 @@ denied armor-p-cgroup cgroup-mkdir "cgroups: mkdir /sys/fs/cgroup/armortest-othe
 denied armor-p-cgroup clone-into-cgroup "cgroups: clone3(CLONE_INTO_CGROUP) into /sys/fs/cgroup/armortest-free"
 denied armor-p-cgroup own-limit "cgroups: write its own cgroup's cgroup.max.descendants"
 denied armor-p-cgroup sub-cgroups "cgroups: create 1,100 sub-cgroups (the budget is 1,024)"
+denied armor-p-cgroup cgroup1-release-agent "cgroups: set a cgroup v1 hierarchy's release_agent"
+logged_record armor-p-cgroup UNITARMOR_OPERATION=cgroup-write UNITARMOR_PATH=release_agent
+umount /run/armortest/cgroup-v1 || echo "# could not unmount the cgroup v1 hierarchy"
 # made UNIT N: UNIT's attempt created exactly N sub-cgroups (or says how many it did).
 made() { grep -qx "created $2" "/run/armortest/$1.log" || { grep '^created' "/run/armortest/$1.log"; return 1; }; }
 check "[cgroups: the armored unit made exactly its budget of 1,024 sub-cgroups]" made armor-p-cgroup 1024
