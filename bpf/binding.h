@@ -262,7 +262,7 @@ int BPF_PROG(ua_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 {
 	struct scratch *s = get_scratch();
 	struct ua_binding b = {}, *parent;
-	struct ua_expect *exp;
+	struct ua_expect *exp, *leaf = NULL;
 	__u64 id, parent_id;
 	bool may_wait = false;
 	long n;
@@ -278,8 +278,8 @@ int BPF_PROG(ua_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 
 	parent_id = kn_parent_id(BPF_CORE_READ(cgrp, kn));
 	parent = bpf_map_lookup_elem(&bound, &parent_id);
+	exp = NULL;
 	if (long_path(path, n)) {
-		exp = NULL;
 		/* A path the key cannot hold: a cgroup PID 1 makes for a unit is keyed by its
 		 * last component instead (a unit's name, as systemd escapes it, or a template's
 		 * slice; the daemon does the same: kernel::cgroup_key). Only such cgroups: a
@@ -291,7 +291,7 @@ int BPF_PROG(ua_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 				((__u64 *)s->template_key)[i] = 0;
 			bpf_probe_read_kernel_str(s->template_key, sizeof(s->template_key),
 						  BPF_CORE_READ(cgrp, kn, name));
-			exp = bpf_map_lookup_elem(&expected, s->template_key);
+			leaf = bpf_map_lookup_elem(&expected, s->template_key);
 		}
 		for (i = 0; i < UA_CGROUP_PATH_MAX / 8; i++)
 			((__u64 *)s->cgroup_path)[i] = 0;
@@ -314,9 +314,14 @@ int BPF_PROG(ua_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 		 * honored is passed over, and the lookups go on. */
 		may_wait = !never_waits(s->cgroup_path, n) && daemon_alive();
 
-		if (exp) {
-			/* Found by its last component (a long path, above). */
-			exp = honored(exp, may_wait);
+		if (leaf) {
+			/* Found by its last component (a long path, above): a slice by its own entry
+			 * only, not by a pending mark of its drop-ins (that is its members' to
+			 * honor); a unit as any entry found by its name. */
+			if (is_slice(s->cgroup_path, n))
+				exp = (leaf->flags & UA_BIND_SLICE) ? leaf : NULL;
+			else
+				exp = honored(leaf, may_wait);
 		} else if (template_key(s)) {
 			exp = honored(bpf_map_lookup_elem(&expected, s->template_key), may_wait);
 			/* Or the instance by its own name (a pending mark: pending.h). */

@@ -34,10 +34,11 @@
  *   /dev/port does.
  * - reboot() (and kexec_load(), which asks the same capability first): stops PID 1 and the
  *   daemon with everything else.
- * - vhangup() and the console's own configuration (CAP_SYS_TTY_CONFIG): a hang-up signals the
- *   terminal's session from the kernel, without task_kill (protection `ptrace`).
+ * - vhangup() (CAP_SYS_TTY_CONFIG): a hang-up signals the terminal's session from the kernel,
+ *   without task_kill (protection `ptrace`).
  */
-/* `nr` is syscall_abi_nr()'s, read by the caller for CAP_SYS_RAWIO and CAP_SYS_ADMIN. */
+/* `nr` is syscall_abi_nr()'s, read by the caller for CAP_SYS_RAWIO, CAP_SYS_ADMIN and
+ * CAP_SYS_TTY_CONFIG. */
 static __always_inline int call_capable(int cap, long nr)
 {
 	__u32 prot, arg = 0;
@@ -48,6 +49,10 @@ static __always_inline int call_capable(int cap, long nr)
 		prot = UA_PROT_SIGNAL;
 		op = UA_OP_REBOOT;
 	} else if (cap == CAP_SYS_TTY_CONFIG) {
+		/* vhangup() only: the console's own ioctls ask it of every caller that does not own
+		 * the console (kbd's tools, systemd-vconsole-setup). */
+		if (!nr_is(nr, 153, 58, 111, 111))
+			return 0;
 		prot = UA_PROT_PTRACE;
 		op = UA_OP_TTY_HANGUP;
 	} else if (cap == CAP_SYS_RAWIO) {
@@ -128,16 +133,29 @@ int BPF_PROG(ua_perf_event_open_1, int type)
 #define F2FS_IOC_SHUTDOWN 0x8004F50D
 
 /* A terminal's hang-up signals its session's leader (SIGHUP, then SIGCONT) from the kernel,
- * without task_kill, and TIOCSCTTY with a non-zero argument takes a terminal from the session
- * that has it, whose input then reaches the unit (protection `ptrace`). */
+ * without task_kill, and TIOCSCTTY with argument 1 takes a terminal from the session that has
+ * it, whose input then reaches the unit (protection `ptrace`). Making a terminal of no session
+ * one's own (script, su --pty, setsid -c pass 1 too) stays allowed. */
 #define TIOCSCTTY 0x540E
 #define TIOCVHANGUP 0x5437
+
+/* Whether terminal file `file` is some session's controlling terminal (unknown: yes). */
+static __always_inline bool tty_has_session(struct file *file)
+{
+	struct tty_file_private *priv = BPF_CORE_READ(file, private_data);
+	struct tty_struct *tty;
+
+	if (!bpf_core_field_exists(((struct tty_struct *)0)->ctrl.session))
+		return true;
+	tty = BPF_CORE_READ(priv, tty);
+	return !tty || BPF_CORE_READ(tty, ctrl.session);
+}
 
 static __always_inline int system_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	struct armor a;
 
-	if (cmd == TIOCVHANGUP || (cmd == TIOCSCTTY && arg)) {
+	if (cmd == TIOCVHANGUP || (cmd == TIOCSCTTY && arg == 1 && tty_has_session(file))) {
 		if (!protected(&a, UA_PROT_PTRACE))
 			return 0;
 		return deny_protected_path(&a, UA_PROT_PTRACE, UA_OP_TTY_HANGUP,

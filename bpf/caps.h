@@ -28,7 +28,7 @@ int BPF_PROG(ua_capable, const struct cred *cred, struct user_namespace *ns, int
 	int ret;
 
 	/* The refusals below that depend on the system call share one read of its number. */
-	if (cap == CAP_SYS_ADMIN || cap == CAP_SYS_RAWIO)
+	if (cap == CAP_SYS_ADMIN || cap == CAP_SYS_RAWIO || cap == CAP_SYS_TTY_CONFIG)
 		nr = syscall_abi_nr();
 	ret = mount_api_capable(cap, nr);
 	if (ret)

@@ -389,10 +389,10 @@ struct armor {
 	/* A copy of the cgroup's binding, taken once (see armored()). */
 	struct ua_binding binding;
 	struct ua_policy_table *pol;
+	__u64 switches; /* the task's context switches when it took the path buffer (path.h) */
 	/* armored() said no because the cgroup waits for the daemon (UA_BIND_PENDING) and the
 	 * task is systemd's set-up, which runs meanwhile (pending.h). */
 	__u8 waiting;
-	__u64 switches; /* the task's context switches when it took the path buffer (path.h) */
 	/* Where this task's DFA walks start and which classes are allow-lists for it: the
 	 * policy's, or under from= rules those for its executable (walk.h: from_context()). */
 	__u32 start;
@@ -449,7 +449,10 @@ static __always_inline bool read_binding(__u64 cgid, struct ua_binding *b)
 		if (!bpf_probe_read_kernel(&key, sizeof(key), (void *)e - sizeof(key)) && key == cgid)
 			return true;
 	}
+	/* Nothing of the other cgroup's binding is kept: its tree, its waiting. */
 	b->policy = UA_MAX_POLICIES - 1;
+	b->root = cgid;
+	b->flags = 0;
 	return true;
 }
 

@@ -20,10 +20,11 @@ static __always_inline bool implicit_rule(__u32 rule)
 }
 
 /* What systemd setting a unit up is held to all the same: opening for writing, or creating, a
- * file under the `unit-files` or `runs-as-root` protections. The set-up opens the unit's
- * StandardOutput=file:/append:/truncate: targets as root, following whatever symlink the
- * service left there since its last start (one to its own drop-in, or into /etc/cron.d/). It
- * makes directories there (RuntimeDirectory=systemd/...), which stay allowed. */
+ * file under the `unit-files` or `runs-as-root` protections (but setup_scratch()'s). The
+ * set-up opens the unit's StandardOutput=file:/append:/truncate: targets as root, following
+ * whatever symlink the service left there since its last start (one to its own drop-in, or
+ * into /etc/cron.d/). It makes directories there (RuntimeDirectory=systemd/...), which stay
+ * allowed. */
 static __always_inline bool setup_held(__u8 op, __u32 rule)
 {
 	return (op == UA_OP_OPEN_WRITE || op == UA_OP_CREATE) &&
@@ -31,24 +32,35 @@ static __always_inline bool setup_held(__u8 op, __u32 rule)
 		rule == UA_RULE_PROTECT + UA_PROT_RUNS_AS_ROOT);
 }
 
-/* Whether the path at s->path[pos..] is in the directory systemd 255 and later make for a
- * unit's private /dev (PrivateDevices=), /run/systemd/namespace-XXXXXX, under `unit-files`:
- * the set-up's own scratch space, where it creates device nodes, not a unit file. */
+/* An 8-byte word as it reads in memory (little-endian), for comparing path bytes. */
+#define WORD8(a, b, c, d, e, f, g, h)                                                          \
+	((__u64)(a) | (__u64)(b) << 8 | (__u64)(c) << 16 | (__u64)(d) << 24 |                \
+	 (__u64)(e) << 32 | (__u64)(f) << 40 | (__u64)(g) << 48 | (__u64)(h) << 56)
+
+/* Whether the path at s->path[pos..] is systemd's own run-time space under `unit-files`: in
+ * /run/systemd/ but not a directory units are read from (system/, system.control/,
+ * system.attached/, transient/, generator*, user/). The set-up makes and writes files there:
+ * DynamicUser='s /run/systemd/dynamic-uid/ locks, mount points in /run/systemd/unit-root/,
+ * systemd 255 and later's private /dev in /run/systemd/namespace-XXXXXX. */
 static __always_inline bool setup_scratch(struct scratch *s, __u32 pos)
 {
-	static const union {
-		char c[24];
-		__u64 w[3];
-	} want = { "/run/systemd/namespace-" };
-	union {
-		char c[24];
-		__u64 w[3];
-	} p = {};
+	__u64 at, next;
 
-	if (pos > UA_PATH_MAX - 23)
+	/* At least "/run/systemd/x". Past the end of a shorter path the bytes are the buffer's
+	 * other half: only a file named `user` right in /run/systemd/ could be taken for
+	 * scratch space by them. Read in place (unaligned loads; no copy on the stack). */
+	if (pos > UA_PATH_MAX - 14)
 		return false;
-	bpf_probe_read_kernel(p.c, 23, &s->path[BOUND(pos, 4095)]);
-	return !((p.w[0] ^ want.w[0]) | (p.w[1] ^ want.w[1]) | (p.w[2] ^ want.w[2]));
+	at = BOUND(pos, 4095);
+	/* "/run/systemd/", then the next component's first eight bytes. */
+	if (*(__u64 *)&s->path[at] != WORD8('/', 'r', 'u', 'n', '/', 's', 'y', 's') ||
+	    (*(__u64 *)&s->path[at + 8] & 0xffffffffff) != WORD8('t', 'e', 'm', 'd', '/', 0, 0, 0))
+		return false;
+	next = *(__u64 *)&s->path[at + 13];
+	return (next & 0xffffffffffff) != WORD8('s', 'y', 's', 't', 'e', 'm', 0, 0) &&
+	       next != WORD8('t', 'r', 'a', 'n', 's', 'i', 'e', 'n') &&
+	       next != WORD8('g', 'e', 'n', 'e', 'r', 'a', 't', 'o') &&
+	       (next & 0xffffffffff) != WORD8('u', 's', 'e', 'r', '/', 0, 0, 0);
 }
 
 /* Applies the policy language to a path built at s->path[pos..] whose DFA state is `state`:

@@ -37,7 +37,8 @@ static __always_inline bool sendmmsg_call(long *nr)
 	if (!nr_is(*nr, NR_NONE, NR_NONE, NR_SOCKETCALL_I386, NR_NONE))
 		return false;
 	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	return bpf_core_field_exists(regs->bx) && BPF_CORE_READ(regs, bx) == SYS_SENDMMSG;
+	/* The compat entry passes the call as a 32-bit value; the saved register keeps all 64. */
+	return bpf_core_field_exists(regs->bx) && (__u32)BPF_CORE_READ(regs, bx) == SYS_SENDMMSG;
 }
 /* Ancestors looked at for "a process of the unit above this one", and control messages read
  * per sendmsg (a message with more is refused: it could hide credentials past the last). */
@@ -370,16 +371,30 @@ int BPF_PROG(ua_socket_sendmsg, struct socket *sock, struct msghdr *msg, int siz
  */
 #define F_SETLEASE 1024
 #define F_UNLCK 2
+#define LEASE_CGROUP2_MAGIC 0x63677270
+#define LEASE_CGROUP_MAGIC 0x27e0eb
+#define LEASE_SYSFS_MAGIC 0x62656572
 
 static __always_inline int take_lease(struct file *file, unsigned long arg)
 {
 	struct armor a;
-	__u64 epoch;
+	__u64 epoch, magic;
 
 	if (arg == F_UNLCK)
 		return 0;
 	epoch = read_epoch();
-	if (!armored(&a) || !has_class(&a, UA_CLASS_WRITE))
+	if (!armored(&a))
+		return 0;
+	/* The kernel's own files (cgroupfs, where PID 1 writes the unit's parents' limits;
+	 * sysfs; proc) have no write rules to decide by: a lease there is refused outright. */
+	magic = BPF_CORE_READ(file, f_inode, i_sb, s_magic);
+	if ((magic == LEASE_CGROUP2_MAGIC || magic == LEASE_CGROUP_MAGIC ||
+	     magic == LEASE_SYSFS_MAGIC || magic == PROC_SUPER_MAGIC) &&
+	    protects(&a, UA_PROT_KERNEL_SETTINGS))
+		return deny_protected_path(&a, UA_PROT_KERNEL_SETTINGS, UA_OP_LEASE,
+					   BPF_CORE_READ(file, f_path.mnt),
+					   BPF_CORE_READ(file, f_path.dentry));
+	if (!has_class(&a, UA_CLASS_WRITE))
 		return 0;
 	return decide_file(&a, UA_CLASS_WRITE, UA_OP_LEASE, file, epoch);
 }

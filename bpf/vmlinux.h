@@ -123,6 +123,20 @@ struct file {
 	struct inode *f_inode;
 	unsigned int f_flags;
 	unsigned int f_mode;
+	void *private_data;
+};
+
+/* drivers/tty/tty.h: a terminal file's private data. */
+struct tty_file_private {
+	struct tty_struct *tty;
+};
+
+/* include/linux/tty.h (5.14 and later keep the job-control fields in `ctrl`): the session
+ * the terminal is the controlling terminal of, if any. */
+struct tty_struct {
+	struct {
+		struct pid *session;
+	} ctrl;
 };
 
 struct linux_binprm {

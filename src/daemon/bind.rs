@@ -9,6 +9,7 @@ use tracing::error;
 use super::cgroups::{cgroup_bindings, running_units};
 use super::discover::{bind_order, prefix_covers, prefix_of, template_of, Candidate};
 use super::Daemon;
+use crate::kernel::pending::BIND_PENDING;
 use crate::kernel::{BIND_SLICE, REFUSE_ID};
 use crate::policy::specifiers::UnitName;
 
@@ -116,7 +117,12 @@ impl Daemon {
             skip.extend(cgroup_bindings(&tree, 0).into_iter().map(|(cgid, _)| cgid));
         }
         for (cgid, binding) in cgroup_bindings(path, id) {
-            if skip.contains(&cgid) {
+            // Waiting for the daemon: the pending pass binds them as they will be bound.
+            let waiting = self
+                .kernel
+                .binding(cgid)
+                .is_some_and(|b| b.flags & BIND_PENDING != 0);
+            if skip.contains(&cgid) || waiting {
                 continue;
             }
             if let Err(e) = self.kernel.bind(cgid, binding) {

@@ -56,6 +56,21 @@ pub fn forget(dir: &Path, unit: &str) {
     let _ = std::fs::remove_file(file(dir, unit));
 }
 
+/// Forgets the last good policies of units `armored` says are not armored (a unit disarmed
+/// while no daemon ran), and leftovers of interrupted saves.
+pub fn prune(dir: &Path, armored: impl Fn(&str) -> bool) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') || !armored(&name) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,7 +103,7 @@ mod tests {
         // A policy with errors is not kept: the one kept before goes, not stays stale.
         let broken = Policy {
             broken: 1,
-            ..policy
+            ..policy.clone()
         };
         save(&good, unit, &broken).unwrap();
         assert!(load(&good, unit).is_none());
@@ -97,5 +112,16 @@ mod tests {
         assert!(load(&good, unit).is_none());
         forget(&good, unit);
         assert!(!good.join(unit).exists());
+        // Pruning keeps the armored units' files only.
+        save(&good, unit, &policy).unwrap();
+        save(&good, "gone.service", &policy).unwrap();
+        std::fs::write(good.join(".half.new"), "").unwrap();
+        prune(&good, |u| u == unit);
+        let mut left: Vec<String> = std::fs::read_dir(&good)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, [unit]);
     }
 }

@@ -10,8 +10,8 @@ use tracing::{error, info, warn};
 
 use super::cgroups::cgroup_bindings;
 use super::discover::{
-    bind_order, candidate_from, cgroup_pattern, expected_path, files_on_disk, parent_slice,
-    slice_layers, slice_layers_checked, template_of, Candidate, DiskPass,
+    bind_order, candidate_from, cgroup_pattern, expected_path, parent_slice, slice_layers,
+    slice_layers_checked, template_of, Candidate, DiskPass,
 };
 use super::{good, Armored, Daemon};
 use crate::compile;
@@ -343,7 +343,10 @@ impl Daemon {
                     break;
                 }
             }
-            if old.expected != expected && !self.restore_expected(&old.expected) {
+            // A long path is keyed by its last component, which the new path may share.
+            if !crate::kernel::same_key(&old.expected, &expected)
+                && !self.restore_expected(&old.expected)
+            {
                 self.kernel.remove_expected(&old.expected);
             }
             self.retiring.push((old.id, old.tables, Instant::now()));
@@ -415,6 +418,8 @@ impl Daemon {
     /// cgroups move to the template's (one map update each: never unbound) and its slot is
     /// retired.
     fn cover(&mut self, name: &str, template: String, expected: String) {
+        // The template's policy is its last good one now.
+        good::forget(Path::new(good::DIR), name);
         if let Some(old) = self.units.remove(name) {
             let new = self.units[&template].id;
             for _ in 0..8 {
@@ -512,41 +517,15 @@ impl Daemon {
         for n in gone {
             self.unexempt_instance(&n, None);
         }
-        let bound: HashSet<u32> = self.kernel.bindings().values().map(|b| b.policy).collect();
-        let gone = super::unload::gone_units(
-            self.units.iter().map(|(n, a)| (n.as_str(), a.id)),
-            &names,
-            &bound,
-        );
-        for n in gone {
-            // Not found because a file many units read could not be read (too large, an I/O
-            // error): it may hold the unit's armor, so the unit keeps its last good policy.
-            let (files, _) = files_on_disk(&n, &mut DiskPass::one());
-            if let Some(f) = resolve::unreadable_shared(&files) {
-                let why = format!(
-                    "{} could not be read; keeping the last good policy",
-                    f.display()
-                );
-                error!(
-                    object_systemd_unit = n.as_str(),
-                    unitarmor_unit = n.as_str(),
-                    "{n}: {why}"
-                );
-                if let Some(a) = self.units.get_mut(&n) {
-                    a.errors = vec![why];
-                }
-                continue;
-            }
-            self.disarm_unit(&n);
-            info!(
-                object_systemd_unit = n.as_str(),
-                "{n}: no longer armored (unit is gone)"
-            );
-        }
+        self.disarm_gone(&names);
         for c in &candidates {
             self.reconcile(c);
             self.bind_existing(c);
         }
+        // Last good policies of units no longer armored (disarmed while no daemon ran).
+        good::prune(Path::new(good::DIR), |unit| {
+            self.units.contains_key(unit) || self.refused.contains_key(unit)
+        });
         // What systemd said may differ from the disk: the next pass reads it again.
         self.changes.bump();
     }

@@ -1,13 +1,14 @@
 //! What systemd unloading a unit (`UnitRemoved`) lets the daemon forget: an instance's record
 //! as running under its template's policy, and a policy slot of its own that nothing needs;
-//! and which armored units a rescan finds gone.
+//! and which armored units a rescan finds gone, and disarms.
 
-use tracing::info;
+use tracing::{error, info};
 
 use std::collections::HashSet;
 
-use super::discover::{named_on_disk, template_of};
+use super::discover::{files_on_disk, named_on_disk, template_of, DiskPass};
 use super::Daemon;
+use crate::policy::resolve;
 
 impl Daemon {
     /// systemd unloaded `name` (`UnitRemoved`: it is stopped and nothing refers to it). An
@@ -45,6 +46,42 @@ impl Daemon {
                     own.unwrap_or_default()
                 );
             }
+        }
+    }
+
+    /// Disarms the armored units a rescan no longer lists (`listed`: the names it found),
+    /// but for those it missed because a drop-in many units read could not be read (too
+    /// large, an I/O error): that file may hold their armor, so they keep their last good
+    /// policy, with the error.
+    pub(super) fn disarm_gone(&mut self, listed: &HashSet<&str>) {
+        let bound: HashSet<u32> = self.kernel.bindings().values().map(|b| b.policy).collect();
+        let gone = gone_units(
+            self.units.iter().map(|(n, a)| (n.as_str(), a.id)),
+            listed,
+            &bound,
+        );
+        for n in gone {
+            let (files, _) = files_on_disk(&n, &mut DiskPass::one());
+            if let Some(f) = resolve::unreadable_shared(&files) {
+                let why = format!(
+                    "{} could not be read; keeping the last good policy",
+                    f.display()
+                );
+                error!(
+                    object_systemd_unit = n.as_str(),
+                    unitarmor_unit = n.as_str(),
+                    "{n}: {why}"
+                );
+                if let Some(a) = self.units.get_mut(&n) {
+                    a.errors = vec![why];
+                }
+                continue;
+            }
+            self.disarm_unit(&n);
+            info!(
+                object_systemd_unit = n.as_str(),
+                "{n}: no longer armored (unit is gone)"
+            );
         }
     }
 

@@ -127,6 +127,11 @@ fn bytes<T: Copy>(v: &T) -> &[u8] {
     unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), std::mem::size_of::<T>()) }
 }
 
+/// Whether two cgroup paths have one `expected` key (long paths with one last component).
+pub fn same_key(a: &str, b: &str) -> bool {
+    a == b || matches!((cgroup_key(a), cgroup_key(b)), (Ok(x), Ok(y)) if x == y)
+}
+
 /// Zero-padded `expected` key for a cgroup path or a unit name. A path too long for the key
 /// is keyed by its last component (a unit's name as systemd escapes it, or a template's
 /// slice), as the cgroup_mkdir program looks up such a cgroup when PID 1 makes it

@@ -18,7 +18,10 @@
  *   open-rw PATH     open(PATH, O_RDWR), then close (a device node)
  *   lease FILE       a read lease (F_SETLEASE) on FILE, then gives it back
  *   vhangup-pty      TIOCVHANGUP on a new pseudo-terminal (not the caller's own)
- *   steal-tty        in a new session, TIOCSCTTY with force on a new pseudo-terminal
+ *   steal-tty        in a new session, TIOCSCTTY with force on a pseudo-terminal another
+ *                    session has
+ *   own-tty          in a new session, TIOCSCTTY with force on a new pseudo-terminal (of no
+ *                    session: script and su --pty do this)
  *   vhangup          vhangup() (the caller has no terminal: nothing is hung up)
  *   compat-sendmmsg DIR  i386 socketcall(SYS_SENDMMSG) of two datagrams to a socket it binds
  *                    in DIR (`int $0x80`, x86)
@@ -36,6 +39,8 @@
 #include <sys/ioctl.h>
 #include <sys/io.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/swap.h>
 #include <sys/syscall.h>
@@ -129,6 +134,40 @@ static int new_pty(void)
 	if (m < 0 || grantpt(m) || unlockpt(m))
 		return -1;
 	return open(ptsname(m), O_RDWR | O_NOCTTY);
+}
+
+/* TIOCSCTTY with force on a pseudo-terminal that a child's session has as its controlling
+ * terminal: the caller, in a session of its own, takes it. */
+static int steal_tty(void)
+{
+	int m = posix_openpt(O_RDWR | O_NOCTTY), p[2], t;
+	char *name, x;
+	pid_t child;
+	long r;
+
+	if (m < 0 || grantpt(m) || unlockpt(m) || !(name = ptsname(m)) || pipe(p))
+		return report("a pseudo-terminal", -1);
+	child = fork();
+	if (child == 0) {
+		/* A session whose controlling terminal it is. */
+		if (setsid() < 0 || open(name, O_RDWR) < 0)
+			_exit(1);
+		if (write(p[1], "x", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	if (child < 0 || read(p[0], &x, 1) != 1)
+		return report("a session for the terminal", -1);
+	if (setsid() < 0) {
+		kill(child, SIGKILL);
+		return report("setsid", -1);
+	}
+	t = open(name, O_RDWR | O_NOCTTY);
+	r = t < 0 ? -1 : ioctl(t, TIOCSCTTY, 1);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	return report("TIOCSCTTY", r);
 }
 
 /* socketcall(SYS_SENDMMSG) as i386 makes it: the same sendmmsg(), by another number. The
@@ -248,7 +287,9 @@ int main(int argc, char **argv)
 			return report("a pseudo-terminal", -1);
 		return report("TIOCVHANGUP", ioctl(t, TIOCVHANGUP));
 	}
-	if (!strcmp(cmd, "steal-tty") && argc == 2) {
+	if (!strcmp(cmd, "steal-tty") && argc == 2)
+		return steal_tty();
+	if (!strcmp(cmd, "own-tty") && argc == 2) {
 		int t;
 
 		if (setsid() < 0)
@@ -264,7 +305,7 @@ int main(int argc, char **argv)
 		return compat_sendmmsg(argv[2]);
 	fprintf(stderr, "usage: calls tiocsti | thaw PATH | shutdown PATH | swapon FILE | reboot | ioperm |\n"
 			"       perf-cpu | perf-self | setns-net SOCKET | compat-fanotify | compat-setns-net SOCKET |\n"
-			"       open-rw PATH | lease FILE | vhangup-pty | steal-tty | vhangup |\n"
+			"       open-rw PATH | lease FILE | vhangup-pty | steal-tty | own-tty | vhangup |\n"
 			"       compat-sendmmsg DIR\n");
 	return 2;
 }

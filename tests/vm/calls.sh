@@ -33,7 +33,7 @@ for u in armor-calls armor-calls-twin; do
   unit $u.service "[Service]
 Type=oneshot
 PrivateNetwork=yes
-ExecStart=/bin/sh -c 'c=/var/lib/armortest/calls o=/run/armortest/$u; \$\$c tiocsti >\$\$o.tiocsti; \$\$c thaw / >\$\$o.thaw; \$\$c shutdown / >\$\$o.shutdown; \$\$c swapon /var/lib/armortest/notswap >\$\$o.swapon; \$\$c reboot >\$\$o.reboot; \$\$c ioperm >\$\$o.ioperm; \$\$c perf-cpu >\$\$o.perf-cpu; \$\$c perf-self >\$\$o.perf-self; \$\$c setns-net /run/armortest/netns.sock >\$\$o.setns-net; \$\$c compat-setns-net /run/armortest/netns.sock >\$\$o.compat-setns-net; \$\$c compat-fanotify >\$\$o.compat-fanotify; touch ${journal_dir}armortest-$u.journal 2>\$\$o.journal && echo ok >\$\$o.journal; touch /etc/update-motd.d/99-$u 2>\$\$o.motd && echo ok >\$\$o.motd; echo 1 2>\$\$o.proc2 >/run/armortest/proc2/sys/vm/drop_caches && echo ok >\$\$o.proc2; mkdir /run/armortest/bpf2/armortest-$u 2>\$\$o.bpf2 && echo ok >\$\$o.bpf2; \$\$c open-rw /dev/uinput >\$\$o.uinput; cat $ext4_knob 2>\$\$o.ext4 >\$\$o.ext4-value && cat \$\$o.ext4-value 2>\$\$o.ext4 >$ext4_knob && echo ok >\$\$o.ext4; \$\$c lease /etc/systemd/system/$u.service >\$\$o.lease; \$\$c vhangup-pty >\$\$o.vhangup-pty; \$\$c steal-tty >\$\$o.steal-tty; \$\$c vhangup >\$\$o.vhangup; \$\$c compat-sendmmsg /run/armortest >\$\$o.compat-sendmmsg; true'"
+ExecStart=/bin/sh -c 'c=/var/lib/armortest/calls o=/run/armortest/$u; \$\$c tiocsti >\$\$o.tiocsti; \$\$c thaw / >\$\$o.thaw; \$\$c shutdown / >\$\$o.shutdown; \$\$c swapon /var/lib/armortest/notswap >\$\$o.swapon; \$\$c reboot >\$\$o.reboot; \$\$c ioperm >\$\$o.ioperm; \$\$c perf-cpu >\$\$o.perf-cpu; \$\$c perf-self >\$\$o.perf-self; \$\$c setns-net /run/armortest/netns.sock >\$\$o.setns-net; \$\$c compat-setns-net /run/armortest/netns.sock >\$\$o.compat-setns-net; \$\$c compat-fanotify >\$\$o.compat-fanotify; touch ${journal_dir}armortest-$u.journal 2>\$\$o.journal && echo ok >\$\$o.journal; touch /etc/update-motd.d/99-$u 2>\$\$o.motd && echo ok >\$\$o.motd; echo 1 2>\$\$o.proc2 >/run/armortest/proc2/sys/vm/drop_caches && echo ok >\$\$o.proc2; mkdir /run/armortest/bpf2/armortest-$u 2>\$\$o.bpf2 && echo ok >\$\$o.bpf2; \$\$c open-rw /dev/uinput >\$\$o.uinput; cat $ext4_knob 2>\$\$o.ext4 >\$\$o.ext4-value && cat \$\$o.ext4-value 2>\$\$o.ext4 >$ext4_knob && echo ok >\$\$o.ext4; \$\$c lease /etc/systemd/system/$u.service >\$\$o.lease; \$\$c vhangup-pty >\$\$o.vhangup-pty; \$\$c steal-tty >\$\$o.steal-tty; \$\$c own-tty >\$\$o.own-tty; \$\$c lease /sys/fs/cgroup/system.slice/cgroup.subtree_control >\$\$o.lease-cgroup; \$\$c vhangup >\$\$o.vhangup; \$\$c compat-sendmmsg /run/armortest >\$\$o.compat-sendmmsg; true'"
 done
 dropin armor-calls.service armor.conf '[X-Armor]
 ArmorPolicy=deny write /srv/nothing'
@@ -42,14 +42,14 @@ check "the unit is armored" wait_rules armor-calls.service 1
 systemctl start armor-calls.service armor-calls-twin.service
 a=/run/armortest/armor-calls t=/run/armortest/armor-calls-twin
 for how in tiocsti thaw shutdown swapon reboot ioperm perf-cpu perf-self setns-net compat-setns-net \
-  compat-fanotify journal motd proc2 bpf2 uinput ext4 lease vhangup-pty steal-tty vhangup compat-sendmmsg; do
+  compat-fanotify journal motd proc2 bpf2 uinput ext4 lease vhangup-pty steal-tty own-tty lease-cgroup vhangup compat-sendmmsg; do
   echo "# $how: armored: $(cat $a.$how), twin: $(cat $t.$how)"
 done
 # what: the twin's expected output (ok, or the kernel's error after the capability check).
 for spec in tiocsti:ok thaw:"FITHAW: Invalid argument" shutdown:"shutdown ioctl: Invalid argument" \
   swapon:"swapon: Invalid argument" reboot:"reboot: Invalid argument" ioperm:ok perf-cpu:ok \
   setns-net:ok compat-setns-net:ok compat-fanotify:ok uinput:ok vhangup-pty:ok steal-tty:ok vhangup:ok \
-  compat-sendmmsg:ok; do
+  compat-sendmmsg:ok lease-cgroup:ok; do
   how=${spec%%:*} want=${spec#*:}
   if grep -q 'Function not implemented\|No such file or directory' $t.$how; then
     echo "# this kernel has no $how (no ioperm(), or no 32-bit system calls): that route does not exist here (not counted)"
@@ -62,6 +62,8 @@ check "perf-self: the armored unit's own user-space perf event stays allowed" gr
 # A lease is decided as a write of the file: its own unit file is under `unit-files`.
 check "lease: the unarmored twin takes a lease on its unit file" grep -qx ok $t.lease
 check "lease: the armored unit is refused a lease on its unit file" grep -q 'Permission denied$' $a.lease
+check "own-tty: a terminal of no session is made its own, armored or not" \
+  sh -c "grep -qx ok $a.own-tty && grep -qx ok $t.own-tty"
 for how in journal motd proc2 bpf2 ext4; do
   check "$how: the unarmored twin writes there" grep -qx ok $t.$how
   check "$how: the armored unit is refused the write" grep -q 'Permission denied\|Operation not permitted' $a.$how
