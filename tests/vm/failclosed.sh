@@ -518,8 +518,9 @@ rm -f /srv/fcp-tmpl
 # does.
 dropin fcr.slice armor.conf "$deny_secret"
 for t in "" -twin; do
+  # fcrtwin.slice, not fcr-twin.slice: a dash would put it inside fcr.slice.
   unit fc-loop$t.service "[Service]
-Slice=fcr$t.slice
+Slice=fcr${t#-}.slice
 ExecStart=/bin/sh -c 'n=0; while :; do n=\$\$((n + 1)); cat /srv/fc-secret >/dev/null 2>&1 && echo fc-loop:READ; [ \$\$((n %% 50)) = 0 ] && echo fc-loop:\$\$n; done'"
 done
 dropin fc-loop.service armor.conf '[X-Armor]
