@@ -14,6 +14,12 @@ struct {
 	__type(value, struct ua_expect);
 } expected SEC(".maps");
 
+/* The kernel file systems whose files several hooks tell apart (include/uapi/linux/magic.h). */
+#define PROC_SUPER_MAGIC 0x9fa0
+#define SYSFS_MAGIC 0x62656572
+#define CGROUP_SUPER_MAGIC 0x27e0eb
+#define CGROUP2_SUPER_MAGIC 0x63677270
+
 /* Cgroup id -> binding of every armored cgroup that exists. Not preallocated: an element that
  * is deleted is not handed to the next update while a reader may still hold it. */
 struct {

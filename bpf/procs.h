@@ -15,7 +15,6 @@
 #define PTRACE_MODE_ATTACH 0x02
 #define PTRACE_MODE_NOAUDIT 0x04
 #define LSM_PRLIMIT_WRITE 2
-#define PROC_SUPER_MAGIC 0x9fa0
 #define SOL_SOCKET 1
 #define SCM_CREDENTIALS 2
 /* sendmmsg(2): x86-64, i386, x32 (its bit masked), arm64, arm (compat). No other system call
@@ -371,9 +370,6 @@ int BPF_PROG(ua_socket_sendmsg, struct socket *sock, struct msghdr *msg, int siz
  */
 #define F_SETLEASE 1024
 #define F_UNLCK 2
-#define LEASE_CGROUP2_MAGIC 0x63677270
-#define LEASE_CGROUP_MAGIC 0x27e0eb
-#define LEASE_SYSFS_MAGIC 0x62656572
 
 static __always_inline int take_lease(struct file *file, unsigned long arg)
 {
@@ -388,8 +384,8 @@ static __always_inline int take_lease(struct file *file, unsigned long arg)
 	/* The kernel's own files (cgroupfs, where PID 1 writes the unit's parents' limits;
 	 * sysfs; proc) have no write rules to decide by: a lease there is refused outright. */
 	magic = BPF_CORE_READ(file, f_inode, i_sb, s_magic);
-	if ((magic == LEASE_CGROUP2_MAGIC || magic == LEASE_CGROUP_MAGIC ||
-	     magic == LEASE_SYSFS_MAGIC || magic == PROC_SUPER_MAGIC) &&
+	if ((magic == CGROUP2_SUPER_MAGIC || magic == CGROUP_SUPER_MAGIC ||
+	     magic == SYSFS_MAGIC || magic == PROC_SUPER_MAGIC) &&
 	    protects(&a, UA_PROT_KERNEL_SETTINGS))
 		return deny_protected_path(&a, UA_PROT_KERNEL_SETTINGS, UA_OP_LEASE,
 					   BPF_CORE_READ(file, f_path.mnt),

@@ -13,8 +13,6 @@
 #include "calls.h"
 
 #define MAY_WRITE 0x2
-#define CGROUP2_SUPER_MAGIC 0x63677270
-#define CGROUP_SUPER_MAGIC 0x27e0eb
 #define KERNFS_TYPE_MASK 0x000f
 #define KERNFS_DIR 0x0001
 
