@@ -387,12 +387,12 @@ int BPF_PROG(ua_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 			 * (systemd's DelegateSubgroup=) waits with it. */
 			b.root = parent->root;
 			b.flags = parent->flags & UA_BIND_PENDING;
-			if (!bpf_map_update_elem(&bound, &id, &b, BPF_ANY))
+			if (!bind_cgroup(id, &b))
 				tree_count(b.root, 1);
 			return 0;
 		}
 	}
-	bpf_map_update_elem(&bound, &id, &b, BPF_ANY);
+	bind_cgroup(id, &b);
 	/* Counted once the binding is there: the daemon looks for new ones when this moves. */
 	if (b.flags & UA_BIND_PENDING) {
 		__u32 made = UA_PENDING_MADE;
@@ -414,7 +414,7 @@ int BPF_PROG(ua_cgroup_rmdir, struct cgroup *cgrp, const char *path)
 		bpf_map_delete_elem(&tree_size, &id);
 	else if (b)
 		tree_count(b->root, -1);
-	bpf_map_delete_elem(&bound, &id);
+	unbind_cgroup(id);
 	return 0;
 }
 
@@ -422,7 +422,7 @@ int BPF_PROG(ua_cgroup_rmdir, struct cgroup *cgrp, const char *path)
 static __always_inline bool is_executor(struct file *file)
 {
 	__u32 zero = 0;
-	struct ua_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	struct ua_config *cfg = bpf_map_lookup_elem(&settings, &zero);
 	struct inode *inode = BPF_CORE_READ(file, f_inode);
 
 	__u64 ino = BPF_CORE_READ(inode, i_ino);

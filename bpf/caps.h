@@ -41,7 +41,7 @@ int BPF_PROG(ua_capable, const struct cred *cred, struct user_namespace *ns, int
 		return ret;
 	/* Called for nearly every privileged step of every process: while no policy has cap
 	 * rules, one array read is all it costs. */
-	cfg = bpf_map_lookup_elem(&config, &zero);
+	cfg = bpf_map_lookup_elem(&settings, &zero);
 	if (!cfg || !cfg->cap_policies || !armored(&a))
 		return 0;
 	from_context(&a);

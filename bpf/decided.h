@@ -77,7 +77,7 @@ static __always_inline void names_end(void)
 
 	mine = bpf_task_storage_get(&renaming, bpf_get_current_task_btf(), 0, 0);
 	if (!mine || !*mine) {
-		cfg = bpf_map_lookup_elem(&config, &zero);
+		cfg = bpf_map_lookup_elem(&settings, &zero);
 		b = bpf_map_lookup_elem(&epochs, &kb);
 		if (cfg && cfg->decided_on && b)
 			__sync_fetch_and_add(b, 1);
@@ -240,7 +240,7 @@ static __always_inline int decide_file(struct armor *a, __u8 class, __u8 op, str
 				       __u64 epoch)
 {
 	__u32 k0 = 0;
-	struct ua_config *cfg = bpf_map_lookup_elem(&config, &k0);
+	struct ua_config *cfg = bpf_map_lookup_elem(&settings, &k0);
 	struct ua_decided *d, v = {};
 	__u64 key = 0, now;
 	int err;

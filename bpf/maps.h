@@ -30,6 +30,51 @@ struct {
 	__type(value, struct ua_binding);
 } bound SEC(".maps");
 
+/* A counting filter in front of `bound`, so that the hooks every process passes through cost an
+ * unarmored one a word's read, not a hash lookup. Slot `cgid % UA_BOUND_FILTER` counts at least
+ * the bound cgroups whose ids fall in it: one is added before a binding is inserted and taken
+ * away only after it is deleted (bind_cgroup(), unbind_cgroup(), and the daemon's
+ * src/kernel/bindings.rs the same way). A zero is then a sure "not bound"; anything else asks
+ * `bound`. cgroup ids are kernfs inode numbers, handed out in order, so consecutive cgroups
+ * take consecutive slots. A global in .bss: the daemon changes the same counters with atomic
+ * operations through its mapping of it, which a map update could not do without losing a
+ * concurrent change of the kernel's (one lost addition would be a bound cgroup read as unbound). */
+#define UA_BOUND_FILTER 65536
+__u32 bound_filter[UA_BOUND_FILTER];
+
+/* Whether cgroup `cgid` may be bound: false only if it surely is not. */
+static __always_inline bool maybe_bound(__u64 cgid)
+{
+	return *(volatile __u32 *)&bound_filter[cgid & (UA_BOUND_FILTER - 1)] != 0;
+}
+
+static __always_inline void filter_add(__u64 cgid, int n)
+{
+	__sync_fetch_and_add(&bound_filter[cgid & (UA_BOUND_FILTER - 1)], n);
+}
+
+/* Inserts or replaces cgroup `id`'s binding; 0 if it is there. The filter counts it first. A
+ * replaced binding keeps the count its insertion added, so this one's is taken back. */
+static __always_inline long bind_cgroup(__u64 id, struct ua_binding *b)
+{
+	long err;
+
+	filter_add(id, 1);
+	err = bpf_map_update_elem(&bound, &id, b, BPF_NOEXIST);
+	if (err) {
+		err = bpf_map_update_elem(&bound, &id, b, BPF_EXIST);
+		filter_add(id, -1);
+	}
+	return err;
+}
+
+/* Deletes cgroup `id`'s binding; the filter forgets it after. */
+static __always_inline void unbind_cgroup(__u64 id)
+{
+	if (!bpf_map_delete_elem(&bound, &id))
+		filter_add(id, -1);
+}
+
 /* Unit tree root -> how many of its sub-cgroups `bound` holds, and (sub_total) how many all
  * trees hold: the budgets of ua_config, checked by lsm/inode_mkdir (protect.h). */
 struct {
@@ -189,7 +234,7 @@ struct {
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct ua_config);
-} config SEC(".maps");
+} settings SEC(".maps");
 
 /* Unit and drop-in directories (device, inode), written by the daemon from its watches; and the
  * unit files open for writing in them (pending.h). */
@@ -326,7 +371,7 @@ static __always_inline bool tree_has_room(__u64 root)
 {
 	__u32 zero = 0, *n = bpf_map_lookup_elem(&tree_size, &root);
 	__u32 *total = bpf_map_lookup_elem(&sub_total, &zero);
-	struct ua_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	struct ua_config *cfg = bpf_map_lookup_elem(&settings, &zero);
 	__u32 per = UA_TREE_CGROUPS_DEFAULT, all = UA_SUB_CGROUPS_DEFAULT;
 
 	if (cfg && cfg->tree_cgroups_max)
@@ -427,8 +472,11 @@ static __always_inline bool marked(struct task_struct *task)
 static __always_inline bool bound_at_all(void)
 {
 	__u64 cgid = bpf_get_current_cgroup_id();
-	struct ua_binding *b = bpf_map_lookup_elem(&bound, &cgid);
+	struct ua_binding *b;
 
+	if (!maybe_bound(cgid))
+		return false;
+	b = bpf_map_lookup_elem(&bound, &cgid);
 	return b && b->policy;
 }
 
@@ -445,6 +493,8 @@ static __always_inline bool read_binding(__u64 cgid, struct ua_binding *b)
 	__u64 key;
 	int i;
 
+	if (!maybe_bound(cgid))
+		return false;
 	for (i = 0; i < 2; i++) {
 		e = bpf_map_lookup_elem(&bound, &cgid);
 		if (!e)

@@ -96,7 +96,7 @@ int BPF_PROG(ua_unix_may_send, struct socket *sock, struct socket *other)
 static __always_inline bool net_rules_in_use(void)
 {
 	__u32 zero = 0;
-	struct ua_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	struct ua_config *cfg = bpf_map_lookup_elem(&settings, &zero);
 
 	return cfg && cfg->net_policies;
 }

@@ -192,7 +192,7 @@ __noinline int ua_emit(__u64 cgid, __u64 root, __u32 policy, struct report *r, _
 	/* A repeat of an event written in this window is counted, not sent (nor counted
 	 * against the unit's share). Its time is set only once it was sent: a first event that
 	 * was lost does not silence its repeats. */
-	cfg = bpf_map_lookup_elem(&config, &key0);
+	cfg = bpf_map_lookup_elem(&settings, &key0);
 	/* No key (the daemon could not get random bytes): every event is sent. */
 	keyed = cfg && (cfg->key[0] | cfg->key[1]);
 	rk.root = root;

@@ -272,7 +272,7 @@ struct ua_file_id {
  * for one unit tree, and for all of them together. A mkdir beyond either fails with ENOSPC:
  * no unit can fill `bound` and leave another unit's new cgroup unbound. The rest of `bound`
  * (UA_BOUND_MAX less the total) is kept for the cgroups systemd creates for units. 0 in the
- * config map means these defaults. */
+ * settings map means these defaults. */
 #define UA_BOUND_MAX 65536
 #define UA_TREE_CGROUPS_DEFAULT 1024
 #define UA_SUB_CGROUPS_DEFAULT 32768

@@ -2,6 +2,7 @@
 //! each cgroup has (`bound`), and the per-tree counts of sub-cgroups the budgets are kept in.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use anyhow::{Context, Result};
 use libbpf_rs::{MapCore, MapFlags};
@@ -9,7 +10,21 @@ use libbpf_rs::{MapCore, MapFlags};
 use super::skel::types::{ua_binding, ua_expect};
 use super::{abi, bytes, cgroup_key, Binding, Kernel};
 
+/// Slots of the programs' counting filter in front of `bound` (bpf/maps.h: UA_BOUND_FILTER).
+pub(super) const FILTER_SLOTS: usize = 65536;
+
 impl Kernel {
+    /// Adds `n` to the filter's count for `cgroup_id`'s slot. Atomic, as the programs' own
+    /// changes of it are: a lost change could leave a bound cgroup's slot at zero, which the
+    /// programs read as "not bound".
+    fn filter_add(&self, cgroup_id: u64, n: i32) {
+        let slot = (cgroup_id as usize) & (FILTER_SLOTS - 1);
+        // SAFETY: `bound_filter` points to FILTER_SLOTS aligned u32 counters in the .bss
+        // mapping, which lives as long as the skeleton; they are only ever changed atomically.
+        let counter = unsafe { AtomicU32::from_ptr(self.bound_filter.add(slot)) };
+        counter.fetch_add(n as u32, Ordering::SeqCst);
+    }
+
     /// Cgroups created at `path` from now on get policy `id` (`flags`: [`BIND_SLICE`] for a
     /// cgroup that holds units). A template's name (`foo@.service`, no leading '/') as `path`
     /// binds its instances wherever their slice is.
@@ -41,11 +56,17 @@ impl Kernel {
             policy: b.policy,
             flags: b.flags,
         };
-        self.skel
-            .maps
-            .bound
-            .update(bytes(&cgroup_id), bytes(&value), MapFlags::ANY)
-            .context("writing the bound map")
+        // Counted before it is inserted (bpf/maps.h: bind_cgroup()); a binding that replaces
+        // one keeps the count the first added.
+        let map = &self.skel.maps.bound;
+        self.filter_add(cgroup_id, 1);
+        let inserted = map.update(bytes(&cgroup_id), bytes(&value), MapFlags::NO_EXIST);
+        if inserted.is_ok() {
+            return Ok(());
+        }
+        let replaced = map.update(bytes(&cgroup_id), bytes(&value), MapFlags::EXIST);
+        self.filter_add(cgroup_id, -1);
+        replaced.context("writing the bound map")
     }
 
     /// Moves every cgroup bound to policy `old` to policy `new`, keeping its unit tree, and
@@ -63,7 +84,10 @@ impl Kernel {
 
     pub fn unbind(&self, cgroup_id: u64) {
         self.note_released(cgroup_id);
-        let _ = self.skel.maps.bound.delete(bytes(&cgroup_id));
+        // Forgotten by the filter only once it is gone.
+        if self.skel.maps.bound.delete(bytes(&cgroup_id)).is_ok() {
+            self.filter_add(cgroup_id, -1);
+        }
     }
 
     /// Recounts the sub-cgroups of every unit tree from `bound` (the budgets of

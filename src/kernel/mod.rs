@@ -89,6 +89,9 @@ pub struct Binding {
 /// Loaded programs and their maps.
 pub struct Kernel {
     skel: UnitarmorSkel<'static>,
+    /// The programs' counting filter in front of `bound` (bpf/maps.h: bound_filter), in this
+    /// process's mapping of their .bss, [`bindings::FILTER_SLOTS`] counters.
+    bound_filter: *mut u32,
     links: Vec<(String, Link)>,
     /// Optional hooks this kernel lacks (their programs were not loaded).
     pub missing_hooks: Vec<&'static str>,
@@ -243,10 +246,23 @@ impl Kernel {
             }
             missing_hooks.push("d_move");
         }
-        let skel = open.load().context("loading the BPF programs (verifier)")?;
+        let mut skel = open.load().context("loading the BPF programs (verifier)")?;
         let cells = regions::Regions::new(skel.maps.cells.max_entries());
+        // Without the filter's mapping a binding could not be counted, and the programs would
+        // take every cgroup for unbound: no enforcement at all. Refuse to start instead.
+        let bound_filter = skel
+            .maps
+            .bss_data
+            .as_deref_mut()
+            .map(|bss| {
+                // Of the length the programs use (a different one does not compile).
+                let filter: &mut [u32; bindings::FILTER_SLOTS] = &mut bss.bound_filter;
+                filter.as_mut_ptr()
+            })
+            .context("the BPF object's .bss (the bound cgroups' filter) is not mapped")?;
         let mut kernel = Kernel {
             skel,
+            bound_filter,
             links: Vec::new(),
             missing_hooks,
             setattr_2,
@@ -309,9 +325,9 @@ impl Kernel {
         }
         self.skel
             .maps
-            .config
+            .settings
             .update(bytes(&0u32), bytes(&cfg), MapFlags::ANY)
-            .context("writing the config map")
+            .context("writing the settings map")
     }
 
     /// Attaches the cgroup_mkdir/cgroup_rmdir programs: from here on new cgroups of armored
@@ -515,7 +531,7 @@ impl Kernel {
             ("tree_size", &mut m.tree_size),
             ("sub_total", &mut m.sub_total),
             ("events", &mut m.events),
-            ("config", &mut m.config),
+            ("settings", &mut m.settings),
             ("task_marks", &mut m.task_marks),
         ] {
             let path = maps_dir.join(name);
