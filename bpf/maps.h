@@ -40,6 +40,7 @@ struct {
  * operations through its mapping of it, which a map update could not do without losing a
  * concurrent change of the kernel's (one lost addition would be a bound cgroup read as unbound). */
 #define UA_BOUND_FILTER 65536
+#define EEXIST 17
 __u32 bound_filter[UA_BOUND_FILTER];
 
 /* Whether cgroup `cgid` may be bound: false only if it surely is not. */
@@ -62,7 +63,9 @@ static __always_inline long bind_cgroup(__u64 id, struct ua_binding *b)
 	filter_add(id, 1);
 	err = bpf_map_update_elem(&bound, &id, b, BPF_NOEXIST);
 	if (err) {
-		err = bpf_map_update_elem(&bound, &id, b, BPF_EXIST);
+		/* Any other failure (a full map) is this update's own. */
+		if (err == -EEXIST)
+			err = bpf_map_update_elem(&bound, &id, b, BPF_EXIST);
 		filter_add(id, -1);
 	}
 	return err;

@@ -60,13 +60,15 @@ impl Kernel {
         // one keeps the count the first added.
         let map = &self.skel.maps.bound;
         self.filter_add(cgroup_id, 1);
-        let inserted = map.update(bytes(&cgroup_id), bytes(&value), MapFlags::NO_EXIST);
-        if inserted.is_ok() {
-            return Ok(());
-        }
-        let replaced = map.update(bytes(&cgroup_id), bytes(&value), MapFlags::EXIST);
+        let written = match map.update(bytes(&cgroup_id), bytes(&value), MapFlags::NO_EXIST) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == libbpf_rs::ErrorKind::AlreadyExists => {
+                map.update(bytes(&cgroup_id), bytes(&value), MapFlags::EXIST)
+            }
+            Err(e) => Err(e),
+        };
         self.filter_add(cgroup_id, -1);
-        replaced.context("writing the bound map")
+        written.context("writing the bound map")
     }
 
     /// Moves every cgroup bound to policy `old` to policy `new`, keeping its unit tree, and

@@ -250,14 +250,17 @@ impl Kernel {
         let cells = regions::Regions::new(skel.maps.cells.max_entries());
         // Without the filter's mapping a binding could not be counted, and the programs would
         // take every cgroup for unbound: no enforcement at all. Refuse to start instead.
+        // Taken out of the skeleton: the kernel changes these counters under it, so no
+        // reference to them is kept, only the pointer.
         let bound_filter = skel
             .maps
             .bss_data
-            .as_deref_mut()
+            .take()
             .map(|bss| {
                 // Of the length the programs use (a different one does not compile).
-                let filter: &mut [u32; bindings::FILTER_SLOTS] = &mut bss.bound_filter;
-                filter.as_mut_ptr()
+                let filter: *mut [u32; bindings::FILTER_SLOTS] =
+                    std::ptr::addr_of_mut!(bss.bound_filter);
+                filter.cast::<u32>()
             })
             .context("the BPF object's .bss (the bound cgroups' filter) is not mapped")?;
         let mut kernel = Kernel {
