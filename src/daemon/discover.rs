@@ -61,10 +61,7 @@ impl DiskPass {
 /// files, slice and cgroup of those that are loaded; loaded instances of armored templates are
 /// added. Units without `[X-Armor]` cost one file read per rescan and no D-Bus call.
 pub(super) async fn discover(conn: &Connection, manager: &ManagerProxy<'_>) -> Vec<Candidate> {
-    let mut out: Vec<Candidate> = discover_on_disk(&mut DiskPass::whole())
-        .into_iter()
-        .filter(|c| resolve::mentions_armor(&c.files) || !c.unlisted.is_empty())
-        .collect();
+    let mut out: Vec<Candidate> = discover_on_disk(&mut DiskPass::whole(), true);
     for c in &mut out {
         if UnitName::new(c.name.as_str()).is_template() {
             continue;
@@ -138,8 +135,10 @@ pub(super) fn template_of(unit: &str) -> Option<String> {
 }
 
 /// Services found in systemd's unit directories (unit files, templates, and instances or
-/// units that only have drop-ins), resolved the way systemd would.
-pub(super) fn discover_on_disk(disk: &mut DiskPass) -> Vec<Candidate> {
+/// units that only have drop-ins), resolved the way systemd would. With `armored_only`, only
+/// those whose files mention `[X-Armor]` or could not all be listed: the others' files are
+/// then read once, not a second time for their `Slice=`.
+pub(super) fn discover_on_disk(disk: &mut DiskPass, armored_only: bool) -> Vec<Candidate> {
     let mut names = Vec::new();
     for dir in UNIT_DIRS {
         let found: Vec<String> = match disk.listings.list(Path::new(dir)) {
@@ -189,17 +188,20 @@ pub(super) fn discover_on_disk(disk: &mut DiskPass) -> Vec<Candidate> {
     names.dedup();
     let mut out: Vec<Candidate> = names
         .into_iter()
-        .map(|name| {
+        .filter_map(|name| {
             let (files, unlisted) = files_on_disk(&name, disk);
+            if armored_only && unlisted.is_empty() && !resolve::mentions_armor(&files) {
+                return None;
+            }
             let slice =
                 systemd::slice_from_files(&files).unwrap_or_else(|| systemd::default_slice(&name));
-            Candidate {
+            Some(Candidate {
                 slice,
                 control_group: String::new(),
                 name,
                 files,
                 unlisted,
-            }
+            })
         })
         .collect();
     out.sort_by_key(|c| bind_order(&c.name));

@@ -216,7 +216,7 @@ pub fn sync_command() -> i32 {
 fn write_wait_dropins(dir: &Path) -> Result<usize> {
     let mut n = 0;
     let mut disk = DiskPass::whole();
-    for c in discover_on_disk(&mut disk) {
+    for c in discover_on_disk(&mut disk, false) {
         let armored = resolve::mentions_armor(&c.files)
             || !c.unlisted.is_empty()
             || !slice_layers(&c.slice, &mut disk).is_empty();
@@ -403,7 +403,10 @@ impl Daemon {
         }
         let ms = started.elapsed().as_millis();
         if reload {
-            info!("daemon-reload: re-read {n} armored units from disk in {ms} ms");
+            info!(
+                "daemon-reload: re-read {n} armored units from disk in {ms} ms ({})",
+                self.pass_phases
+            );
         } else {
             info!("a unit's start: re-read {n} armored units from disk in {ms} ms ({why})");
         }
@@ -470,12 +473,14 @@ impl Daemon {
     /// - Only cgroups of units armored for the first time are bound here; a changed policy
     ///   is switched over by `reconcile` itself.
     fn sync_from_disk(&mut self) -> usize {
+        let t0 = Instant::now();
         self.publish_unit_dirs();
         let pending_began = crate::kernel::pending::monotonic_ns();
         let mark = self.changes.now();
         let began = Began::now();
         let mut disk = DiskPass::whole();
-        let mut candidates = discover_on_disk(&mut disk);
+        let t1 = Instant::now();
+        let mut candidates = discover_on_disk(&mut disk, true);
         let listed: HashSet<String> = candidates.iter().map(|c| c.name.clone()).collect();
         // Units systemd told us about that have no files of their own in a unit directory
         // (instances of templates), and instances left unarmored by files of their own that
@@ -506,6 +511,7 @@ impl Daemon {
             }
         }
         candidates.sort_by_key(|c| bind_order(&c.name));
+        let t2 = Instant::now();
         for c in &candidates {
             let new = !self.units.contains_key(&c.name);
             self.reconcile_with(c, false, &mut disk);
@@ -519,9 +525,20 @@ impl Daemon {
             room: self.room(),
             incomplete: (!complete).then(Instant::now),
         });
+        let t3 = Instant::now();
         self.settle_pending(pending_began);
         drop(disk);
+        let t4 = Instant::now();
         super::events::release_free_memory();
+        let t5 = Instant::now();
+        self.pass_phases = format!(
+            "unit directories {} ms, reading {} ms, reconciling {} ms, pending {} ms, trim {} ms",
+            (t1 - t0).as_millis(),
+            (t2 - t1).as_millis(),
+            (t3 - t2).as_millis(),
+            (t4 - t3).as_millis(),
+            (t5 - t4).as_millis()
+        );
         candidates.len()
     }
 }

@@ -48,10 +48,13 @@ pub fn read_limited(path: &Path) -> Result<Vec<u8>, ReadError> {
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
         .open(path)?;
-    if regular_or_null(&file.metadata()?)? {
+    let meta = file.metadata()?;
+    if regular_or_null(&meta)? {
         return Ok(Vec::new());
     }
-    let mut bytes = Vec::new();
+    // Room for the whole file and the read that finds its end: two reads, not one per
+    // doubling of the buffer (a pass over every unit reads hundreds of files).
+    let mut bytes = Vec::with_capacity(meta.len().min(MAX_FILE_BYTES as u64) as usize + 1);
     file.take(MAX_FILE_BYTES as u64 + 1)
         .read_to_end(&mut bytes)?;
     if bytes.len() > MAX_FILE_BYTES {
