@@ -128,8 +128,6 @@ pub struct Daemon {
     changes: Arc<watch::Changes>,
     /// The last disk-only pass (sync.rs: a unit's start may need no new one).
     last_pass: Option<sync::LastPass>,
-    /// Where the last pass over the disk spent its time, for its log line.
-    pass_phases: String,
     /// Policies whose tables were taken out of the kernel since the daemon started.
     tables_removed: u64,
     /// What units in learn mode were seen doing (learn.rs).
@@ -179,7 +177,6 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
         textfile_failing: false,
         changes: watch::Changes::new(),
         last_pass: None,
-        pass_phases: String::new(),
         tables_removed: 0,
         learning: learn::Learning::default(),
         pending: pending::Pending::default(),

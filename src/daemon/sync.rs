@@ -393,7 +393,7 @@ impl Daemon {
             }
         };
         let started = Instant::now();
-        let n = self.sync_from_disk();
+        let (n, phases) = self.sync_from_disk();
         if reload {
             // Made while the reload runs: a generator slower than ours may write after it.
             self.last_pass = None;
@@ -403,10 +403,7 @@ impl Daemon {
         }
         let ms = started.elapsed().as_millis();
         if reload {
-            info!(
-                "daemon-reload: re-read {n} armored units from disk in {ms} ms ({})",
-                self.pass_phases
-            );
+            info!("daemon-reload: re-read {n} armored units from disk in {ms} ms ({phases})");
         } else {
             info!("a unit's start: re-read {n} armored units from disk in {ms} ms ({why})");
         }
@@ -472,7 +469,9 @@ impl Daemon {
     ///   rescan.
     /// - Only cgroups of units armored for the first time are bound here; a changed policy
     ///   is switched over by `reconcile` itself.
-    fn sync_from_disk(&mut self) -> usize {
+    ///
+    /// Returns how many armored units it read, and where its time went (for the log).
+    fn sync_from_disk(&mut self) -> (usize, String) {
         let t0 = Instant::now();
         self.publish_unit_dirs();
         let pending_began = crate::kernel::pending::monotonic_ns();
@@ -531,7 +530,7 @@ impl Daemon {
         let t4 = Instant::now();
         super::events::release_free_memory();
         let t5 = Instant::now();
-        self.pass_phases = format!(
+        let phases = format!(
             "unit directories {} ms, reading {} ms, reconciling {} ms, pending {} ms, trim {} ms",
             (t1 - t0).as_millis(),
             (t2 - t1).as_millis(),
@@ -539,7 +538,7 @@ impl Daemon {
             (t4 - t3).as_millis(),
             (t5 - t4).as_millis()
         );
-        candidates.len()
+        (candidates.len(), phases)
     }
 }
 
