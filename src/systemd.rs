@@ -75,38 +75,38 @@ pub struct UnitInfo {
     pub control_group: String,
 }
 
-/// Reads a loaded unit's files, slice and cgroup.
+/// Reads a loaded unit's files, slice and cgroup. The five properties are asked at once: each
+/// is a round trip to PID 1, and under load its wake-ups, not its work, are what they cost.
 pub async fn unit_info(conn: &Connection, path: OwnedObjectPath) -> Result<UnitInfo> {
     let unit = UnitProxy::builder(conn)
         .path(path.clone())
         .cache_properties(zbus::proxy::CacheProperties::No)
         .build()
         .await?;
-    let name = unit.id().await.context("reading Id")?;
-    let mut files = Vec::new();
-    let fragment = unit.fragment_path().await.unwrap_or_default();
-    if !fragment.is_empty() {
-        files.push(PathBuf::from(fragment));
-    }
-    files.extend(
-        unit.drop_in_paths()
-            .await
-            .unwrap_or_default()
-            .into_iter()
-            .map(PathBuf::from),
-    );
     let service = ServiceProxy::builder(conn)
         .path(path)
         .cache_properties(zbus::proxy::CacheProperties::No)
         .build()
         .await?;
-    let slice = service.slice().await.unwrap_or_default();
-    let control_group = service.control_group().await.unwrap_or_default();
+    let (name, fragment, drop_ins, slice, control_group) = tokio::join!(
+        unit.id(),
+        unit.fragment_path(),
+        unit.drop_in_paths(),
+        service.slice(),
+        service.control_group()
+    );
+    let name = name.context("reading Id")?;
+    let mut files = Vec::new();
+    let fragment = fragment.unwrap_or_default();
+    if !fragment.is_empty() {
+        files.push(PathBuf::from(fragment));
+    }
+    files.extend(drop_ins.unwrap_or_default().into_iter().map(PathBuf::from));
     Ok(UnitInfo {
         name,
         files,
-        slice,
-        control_group,
+        slice: slice.unwrap_or_default(),
+        control_group: control_group.unwrap_or_default(),
     })
 }
 

@@ -4,6 +4,8 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use anyhow::Result;
+use futures_util::stream::{self, StreamExt};
 use tracing::warn;
 use zbus::Connection;
 
@@ -62,20 +64,35 @@ impl DiskPass {
 /// added. Units without `[X-Armor]` cost one file read per rescan and no D-Bus call.
 pub(super) async fn discover(conn: &Connection, manager: &ManagerProxy<'_>) -> Vec<Candidate> {
     let mut out: Vec<Candidate> = discover_on_disk(&mut DiskPass::whole(), true);
-    for c in &mut out {
-        if UnitName::new(c.name.as_str()).is_template() {
-            continue;
-        }
-        if let Ok(path) = manager.get_unit(&c.name).await {
-            match systemd::unit_info(conn, path).await {
-                Ok(info) => {
-                    // What the disk could not list stays unknown in systemd's view too.
-                    let unlisted = std::mem::take(&mut c.unlisted);
-                    *c = candidate_from(info);
-                    c.unlisted = unlisted;
-                }
-                Err(e) => warn!("cannot read unit {}: {e:#}", c.name),
+    let loaded: Vec<(usize, String)> = out
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !UnitName::new(c.name.as_str()).is_template())
+        .map(|(i, c)| (i, c.name.clone()))
+        .collect();
+    let infos: Vec<(usize, String, Option<Result<UnitInfo>>)> = stream::iter(loaded)
+        .map(|(i, name)| async move {
+            // Not loaded: what the disk says stands.
+            let info = match manager.get_unit(&name).await {
+                Ok(path) => Some(systemd::unit_info(conn, path).await),
+                Err(_) => None,
+            };
+            (i, name, info)
+        })
+        .buffered(IN_FLIGHT)
+        .collect()
+        .await;
+    for (i, name, info) in infos {
+        match info {
+            Some(Ok(info)) => {
+                let c = &mut out[i];
+                // What the disk could not list stays unknown in systemd's view too.
+                let unlisted = std::mem::take(&mut c.unlisted);
+                *c = candidate_from(info);
+                c.unlisted = unlisted;
             }
+            Some(Err(e)) => warn!("cannot read unit {name}: {e:#}"),
+            None => {}
         }
     }
     let templates: HashSet<String> = out
@@ -84,20 +101,34 @@ pub(super) async fn discover(conn: &Connection, manager: &ManagerProxy<'_>) -> V
         .map(|c| c.name.clone())
         .collect();
     let known: HashSet<String> = out.iter().map(|c| c.name.clone()).collect();
-    for row in manager.list_units().await.unwrap_or_default() {
-        let Some(template) = template_of(&row.0) else {
-            continue;
-        };
-        if templates.contains(&template) && !known.contains(&row.0) {
-            match systemd::unit_info(conn, row.6).await {
-                Ok(info) => out.push(candidate_from(info)),
-                Err(e) => warn!("cannot read unit {}: {e:#}", row.0),
-            }
+    let instances: Vec<_> = manager
+        .list_units()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|row| {
+            template_of(&row.0).is_some_and(|t| templates.contains(&t)) && !known.contains(&row.0)
+        })
+        .collect();
+    let infos: Vec<_> = stream::iter(instances)
+        .map(|row| async move { (systemd::unit_info(conn, row.6).await, row.0) })
+        .buffered(IN_FLIGHT)
+        .collect()
+        .await;
+    for (info, name) in infos {
+        match info {
+            Ok(info) => out.push(candidate_from(info)),
+            Err(e) => warn!("cannot read unit {name}: {e:#}"),
         }
     }
     out.sort_by_key(|c| bind_order(&c.name));
     out
 }
+
+/// How many units a rescan asks systemd about at once. PID 1 answers one message at a time,
+/// but most of what each answer costs is the round trip (a wake-up of PID 1 and of the
+/// daemon); asking for several at once overlaps those. The order of the answers is kept.
+const IN_FLIGHT: usize = 16;
 
 /// The most dashes a prefix may have (bpf/unitarmor.h: UA_PREFIXES_MAX).
 pub(super) const PREFIXES_MAX: usize = 8;

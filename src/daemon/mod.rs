@@ -418,12 +418,22 @@ async fn rescan(
     sync_rx: &mut Option<mpsc::Receiver<Request>>,
 ) {
     loop {
+        let began = std::time::Instant::now();
         let found = discover(conn, manager);
         tokio::pin!(found);
         loop {
             tokio::select! {
                 found = &mut found => {
+                    let asked = began.elapsed();
+                    let n = found.len();
                     d.apply_rescan(found);
+                    info!(
+                        "rescan: {n} armored units and instances in {} ms ({} ms finding \
+                         them on disk and asking systemd, {} ms applying)",
+                        began.elapsed().as_millis(),
+                        asked.as_millis(),
+                        (began.elapsed() - asked).as_millis()
+                    );
                     events::release_free_memory();
                     return;
                 }
