@@ -63,15 +63,18 @@ armored_rules() {
   unitarmor status --json "$1" 2>/dev/null | sed -n 's/.*"rules": \([0-9]*\).*/\1/p' | head -n 1
 }
 
-# wait_rules UNIT N: waits (up to 60 s) until the daemon armors UNIT with N rules (N=0: until
-# it no longer armors UNIT).
+# wait_rules UNIT N: waits (up to 180 s) until the daemon armors UNIT with N rules (N=0:
+# until it no longer armors UNIT). Each look runs `unitarmor status`, which takes the guest's
+# CPU from the daemon and PID 1 it waits for: the looks come 0.2 s apart at first, then 1 s.
 wait_rules() {
-  local i
-  for i in $(seq 1 300); do
-    local n
+  local n end=$((SECONDS + 180)) pause=0.2 looks=0
+  while :; do
     n=$(armored_rules "$1")
     if [ "${n:-0}" = "$2" ]; then return 0; fi
-    sleep 0.2
+    [ "$SECONDS" -lt "$end" ] || break
+    looks=$((looks + 1))
+    [ "$looks" -lt 10 ] || pause=1
+    sleep "$pause"
   done
   echo "timed out waiting for $1 to have $2 rules (has '${n:-none}')"
   return 1
