@@ -128,6 +128,8 @@ pub(super) async fn discover(conn: &Connection, manager: &ManagerProxy<'_>) -> V
 /// How many units a rescan asks systemd about at once. PID 1 answers one message at a time,
 /// but most of what each answer costs is the round trip (a wake-up of PID 1 and of the
 /// daemon); asking for several at once overlaps those. The order of the answers is kept.
+/// Sixteen units are 80 calls waiting for replies, under the 128 dbus-daemon allows one
+/// connection on the system bus by default (`max_replies_per_connection`).
 const IN_FLIGHT: usize = 16;
 
 /// The most dashes a prefix may have (bpf/unitarmor.h: UA_PREFIXES_MAX).
