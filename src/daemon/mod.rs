@@ -427,12 +427,13 @@ async fn rescan(
                     let asked = began.elapsed();
                     let n = found.len();
                     d.apply_rescan(found);
+                    let took = began.elapsed();
                     info!(
                         "rescan: {n} armored units and instances in {} ms ({} ms finding \
                          them on disk and asking systemd, {} ms applying)",
-                        began.elapsed().as_millis(),
+                        took.as_millis(),
                         asked.as_millis(),
-                        (began.elapsed() - asked).as_millis()
+                        (took - asked).as_millis()
                     );
                     events::release_free_memory();
                     return;
