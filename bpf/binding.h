@@ -245,6 +245,25 @@ static __always_inline bool never_waits(const char *p, long n)
 	       ends_with(p, n, "dbus.service", 12) || ends_with(p, n, "dbus-broker.service", 19);
 }
 
+/* ua_cgroup_name()'s bits. */
+#define NAME_OWN 1
+#define NAME_NEVER_WAITS 2
+
+/* What the new cgroup's path (the scratch buffer's, `n` bytes with its NUL) names: one of
+ * unitarmor's own units (NAME_OWN), a unit that never waits (NAME_NEVER_WAITS). A global
+ * function: its string compares are checked once, not along each of the many ways
+ * cgroup_mkdir reaches them. */
+__noinline __u32 ua_cgroup_name(long n)
+{
+	struct scratch *s = get_scratch();
+
+	if (!s)
+		return 0;
+	if (own_unit(s->cgroup_path, n))
+		return NAME_OWN | NAME_NEVER_WAITS;
+	return never_waits(s->cgroup_path, n) ? NAME_NEVER_WAITS : 0;
+}
+
 /* Whether the cgroup path `path`, of which bpf_probe_read_kernel_str() read `n` bytes, is too
  * long for the key: it filled the buffer and goes on. */
 static __always_inline bool long_path(const char *path, long n)
@@ -265,6 +284,7 @@ int BPF_PROG(ua_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 	struct ua_expect *exp, *leaf = NULL;
 	__u64 id, parent_id;
 	bool may_wait = false;
+	__u32 name;
 	long n;
 	int i;
 
@@ -301,6 +321,7 @@ int BPF_PROG(ua_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 	} else {
 		exp = bpf_map_lookup_elem(&expected, s->cgroup_path);
 	}
+	name = ua_cgroup_name(n);
 	/* An instance of an armored template, wherever its Slice= puts it: looked up by the
 	 * template's name, only for cgroups the service manager (PID 1; the tracepoint runs in
 	 * the mkdir caller's context) makes, and unless the parent is a unit (then the new
@@ -312,7 +333,7 @@ int BPF_PROG(ua_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 		/* A pending mark (pending.h) holds the unit back only while a daemon runs to let
 		 * it go, for 30 s at most, and never the units the daemon needs; a mark not
 		 * honored is passed over, and the lookups go on. */
-		may_wait = !never_waits(s->cgroup_path, n) && daemon_alive();
+		may_wait = !(name & NAME_NEVER_WAITS) && daemon_alive();
 
 		if (leaf) {
 			/* Found by its last component (a long path, above): a slice by its own entry
@@ -348,7 +369,7 @@ int BPF_PROG(ua_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 	 * slice's drop-ins: pending.h): then it waits for the daemon, as any unit does. */
 	if (exp && !exp->policy) {
 		exp = NULL;
-		if ((bpf_get_current_pid_tgid() >> 32) == 1 && !never_waits(s->cgroup_path, n) &&
+		if ((bpf_get_current_pid_tgid() >> 32) == 1 && !(name & NAME_NEVER_WAITS) &&
 		    daemon_alive() && template_key(s)) {
 			if (unit_key(s))
 				exp = bpf_map_lookup_elem(&expected, s->template_key);
@@ -377,7 +398,7 @@ int BPF_PROG(ua_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 			return 0;
 		b.policy = parent->policy;
 		if (parent->flags & UA_BIND_SLICE) {
-			if (own_unit(s->cgroup_path, n))
+			if (name & NAME_OWN)
 				return 0;
 			b.root = id;
 			b.flags = is_slice(s->cgroup_path, n) ? UA_BIND_SLICE : 0;

@@ -541,6 +541,15 @@ static __always_inline bool armored(struct armor *a)
 	return true;
 }
 
+/* Whether the current task's cgroup is bound to a policy: armored()'s first test, for hooks
+ * that find the armor again in a global function (net.h) and keep their own frame small. */
+static __always_inline bool maybe_armored(void)
+{
+	struct ua_binding b;
+
+	return read_binding(bpf_get_current_cgroup_id(), &b) && b.policy;
+}
+
 static __always_inline bool setup_phase(void)
 {
 	return marked(bpf_get_current_task_btf());

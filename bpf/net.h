@@ -101,10 +101,12 @@ static __always_inline bool net_rules_in_use(void)
 	return cfg && cfg->net_policies;
 }
 
-/* Reports (or refuses) a network operation decided by `rule`; the event's path holds the
- * 16 address bytes at the end of the buffer when `addr` is set. */
-static __always_inline int decide_net(struct armor *a, __u32 rule, bool audit, __u8 class, __u8 op,
-				      __u32 arg, const __u32 *addr)
+/* Reports (or refuses) a network operation decided by `rule`; with `has_addr`, the event's
+ * path holds the 16 address bytes (a01, a23: IPv6 or IPv4-mapped words, memory order) at the
+ * end of the buffer. The address comes as numbers, not an array on the stack, which would
+ * add to a frame under the 512-byte limit (ua_decide_inet()). */
+static __always_inline int net_verdict(struct armor *a, __u32 rule, bool audit, __u8 class, __u8 op,
+				       __u32 arg, bool has_addr, __u64 a01, __u64 a23)
 {
 	struct scratch *s = get_scratch();
 	struct report r = { .rule = rule, .arg = arg, .pos = UA_PATH_MAX, .class = class, .op = op };
@@ -113,9 +115,10 @@ static __always_inline int decide_net(struct armor *a, __u32 rule, bool audit, _
 		return 0;
 	if (!s)
 		return audit || a->pol->header.mode == UA_MODE_AUDIT ? 0 : -EACCES;
-	if (addr) {
+	if (has_addr) {
 		claim(a);
-		__builtin_memcpy(&s->path[UA_PATH_MAX - 16], addr, 16);
+		*(__u64 *)&s->path[UA_PATH_MAX - 16] = a01;
+		*(__u64 *)&s->path[UA_PATH_MAX - 8] = a23;
 		r.pos = UA_PATH_MAX - 16;
 	}
 	if (audit) {
@@ -124,6 +127,13 @@ static __always_inline int decide_net(struct armor *a, __u32 rule, bool audit, _
 		return 0;
 	}
 	return deny(a, s, &r, -EACCES);
+}
+
+/* net_verdict() for an operation without an address. */
+static __always_inline int decide_net(struct armor *a, __u32 rule, bool audit, __u8 class, __u8 op,
+				      __u32 arg)
+{
+	return net_verdict(a, rule, audit, class, op, arg, false, 0, 0);
 }
 
 SEC("lsm/socket_create")
@@ -153,7 +163,7 @@ int BPF_PROG(ua_socket_create, int family, int type, int protocol, int kern)
 		}
 	}
 	return decide_net(&a, rule, audit, UA_CLASS_NET, UA_OP_SOCKET,
-			  (family & 0xffff) | (type & SOCK_TYPE_MASK) << 16, 0);
+			  (family & 0xffff) | (type & SOCK_TYPE_MASK) << 16);
 }
 
 /* ---- Ports (`connect`, `bind`) ---- */
@@ -334,11 +344,11 @@ __noinline __u64 ua_port_scan(__u64 polkind, __u64 a01, __u64 a23, __u64 b01, __
 	return c.result;
 }
 
-/* Decides a connect or bind of kind `kind` to `addr` (IPv6 or IPv4-mapped, network order) and
- * `port` (host order), and to the IPv4 address `alt4` (network order) as well if `has_alt`
- * (see ua_port_scan()). The other address is passed as a number: clang turns reads of a
- * second stack array into pointer arithmetic the verifier refuses. */
-static __always_inline int decide_port(struct armor *a, int kind, const __u32 *addr, bool has_alt,
+/* Decides a connect or bind of kind `kind` to address (a01, a23) (words of the IPv6 or
+ * IPv4-mapped form, memory order) and `port` (host order), and to the IPv4 address `alt4`
+ * (network order) as well if `has_alt` (see ua_port_scan()), for armor `a` whose
+ * from_context() ran. */
+static __always_inline int decide_port(struct armor *a, int kind, __u64 a01, __u64 a23, bool has_alt,
 				       __u32 alt4, __u16 port)
 {
 	__u32 arg = UA_NET_ARG(port, kind & UA_PORT_UDP ? IPPROTO_UDP : IPPROTO_TCP);
@@ -347,27 +357,66 @@ static __always_inline int decide_port(struct armor *a, int kind, const __u32 *a
 	__u64 polkind = a->binding.policy | (__u64)(kind & 0xff) << 32 | (__u64)port << 40;
 	__u64 b23 = bpf_htonl(0xffff) | (__u64)alt4 << 32, r;
 
-	from_context(a);
 	if (a->from_lost)
-		return decide_net(a, UA_RULE_UNBUILDABLE, false, class, op, arg, addr);
+		return net_verdict(a, UA_RULE_UNBUILDABLE, false, class, op, arg, true, a01, a23);
 	polkind |= (__u64)(a->from_mask & 0x7f) << 57;
 	if (has_alt)
 		polkind |= 1ULL << 56;
-	r = ua_port_scan(polkind, addr[0] | (__u64)addr[1] << 32, addr[2] | (__u64)addr[3] << 32,
-			 0, b23);
+	r = ua_port_scan(polkind, a01, a23, 0, b23);
 	if ((r >> 32) == SCAN_NONE)
 		return 0;
 	if ((r >> 32) == SCAN_ALLOW) {
 		ua_count(a->binding.policy, (__u32)r, class, UA_HIT_ALLOWED);
 		return 0;
 	}
-	return decide_net(a, (__u32)r, (r >> 32) == SCAN_AUDIT, class, op, arg, addr);
+	return net_verdict(a, (__u32)r, (r >> 32) == SCAN_AUDIT, class, op, arg, true, a01, a23);
 }
 
-/* Whether `addr` is IPv4-mapped (::ffff:a.b.c.d). */
-static __always_inline bool mapped(const __u32 *addr)
+/* ua_decide_inet()'s third argument: the port-rule kind, the port (host order), whether the
+ * socket is IPv6, whether the other address `alt4` (network order) is reached too. */
+#define INET_ARGS(kind, port, v6, has_alt, alt4)                                              \
+	((__u64)((kind) & 0xff) | (__u64)(port) << 8 | (__u64)!!(v6) << 24 |                   \
+	 (__u64)!!(has_alt) << 25 | (__u64)(alt4) << 32)
+
+/*
+ * Decides a connect or bind of the current task to address (a01, a23) (words of the IPv6 or
+ * IPv4-mapped form, in memory order) as INET_ARGS() `args` describes it: 0 to let it happen,
+ * negative to refuse it. An IPv6 socket that reaches an IPv4 address is held to `net inet`
+ * rules as well.
+ *
+ * A global function, which finds the task's armor again rather than take it from its caller:
+ * the verifier checks it once per program, with whatever its arguments hold. Inlined, it was
+ * checked again for each of the ways its callers reach it (each address form, each wildcard
+ * case), which made socket_connect, socket_bind and socket_sendmsg a third of everything
+ * the daemon's start verifies.
+ */
+__noinline int ua_decide_inet(__u64 a01, __u64 a23, __u64 args)
 {
-	return !addr[0] && !addr[1] && addr[2] == bpf_htonl(0xffff);
+	struct armor a;
+	bool audit;
+	__u32 rule;
+
+	if (!armored(&a))
+		return 0;
+	from_context(&a); /* the process's own table under from= (walk.h) */
+	/* IPv4 through an IPv6 socket (an IPv4-mapped address, ::ffff:a.b.c.d) is IPv4:
+	 * `deny net inet` holds for it too. */
+	if ((args >> 24) & 1 && !a01 && (__u32)a23 == bpf_htonl(0xffff)) {
+		rule = slot_rule(&a, true, AF_INET, &audit);
+		if (rule != UA_RULE_NONE && !audit)
+			return decide_net(&a, rule, false, UA_CLASS_NET, UA_OP_SOCKET,
+					  AF_INET | SOCK_STREAM << 16);
+	}
+	return decide_port(&a, args & 0xff, a01, a23, (args >> 25) & 1, args >> 32,
+			   (args >> 8) & 0xffff);
+}
+
+/* What a hook returns for ua_decide_inet()'s verdict `r`: the verifier of newer kernels
+ * checks that an LSM program returns 0 or an error, which a global function's result is not
+ * known to be. */
+static __always_inline int inet_verdict(int r)
+{
+	return r < 0 ? -EACCES : 0;
 }
 
 /*
@@ -385,10 +434,13 @@ static __always_inline int decide_sockaddr(struct socket *sock, void *address, i
 {
 	struct ua_sockaddr_in6 sa = {};
 	struct sock *sk = BPF_CORE_READ(sock, sk);
-	__u32 addr[4] = {}, alt4 = 0, rule;
+	/* The address's words (IPv6 or IPv4-mapped form, memory order), as ua_decide_inet()
+	 * takes them: numbers, not an array, which keeps this frame small enough for the calls
+	 * under it (the verifier allows 512 bytes of stack for all frames together). */
+	__u64 a01 = 0, a23, loopback4 = (__u64)bpf_htonl(0x7f000001) << 32;
+	__u32 alt4 = 0, ffff = bpf_htonl(0xffff);
 	bool has_alt = false;
 	__u16 family, sfam;
-	struct armor a;
 	int kind;
 
 	if (!net_rules_in_use() || !sk)
@@ -397,7 +449,7 @@ static __always_inline int decide_sockaddr(struct socket *sock, void *address, i
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
 	kind = port_kind(sock, sk, bind);
-	if (kind < 0 || !armored(&a) || setup_phase())
+	if (kind < 0 || !maybe_armored() || setup_phase())
 		return 0;
 	if (addrlen < (int)sizeof(struct ua_sockaddr_in) ||
 	    bpf_probe_read_kernel(&sa, sizeof(struct ua_sockaddr_in), address))
@@ -407,43 +459,33 @@ static __always_inline int decide_sockaddr(struct socket *sock, void *address, i
 		sfam = AF_INET;
 	if (sfam == AF_INET) {
 		struct ua_sockaddr_in *in = (void *)&sa;
+		__u32 v4 = in->addr;
 
-		addr[2] = bpf_htonl(0xffff);
-		addr[3] = in->addr;
 		/* A connect to 0.0.0.0 goes to the socket's own address, or to loopback. */
-		if (!bind && !in->addr)
-			addr[3] = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr) ?: bpf_htonl(0x7f000001);
+		if (!bind && !v4)
+			v4 = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr) ?: bpf_htonl(0x7f000001);
+		a23 = ffff | (__u64)v4 << 32;
 	} else if (sfam == AF_INET6) {
 		if (addrlen < (int)sizeof(sa) || bpf_probe_read_kernel(&sa, sizeof(sa), address))
 			return 0;
-		addr[0] = sa.addr[0];
-		addr[1] = sa.addr[1];
-		addr[2] = sa.addr[2];
-		addr[3] = sa.addr[3];
-		if (!(addr[0] | addr[1] | addr[2] | addr[3])) {
+		a01 = sa.addr[0] | (__u64)sa.addr[1] << 32;
+		a23 = sa.addr[2] | (__u64)sa.addr[3] << 32;
+		if (!(a01 | a23)) {
 			/* `::`: loopback for a connect, 0.0.0.0 as well for a dual-stack bind. */
 			has_alt = true;
 			if (!bind) {
-				addr[3] = bpf_htonl(1);
+				a23 = (__u64)bpf_htonl(1) << 32;
 				alt4 = bpf_htonl(0x7f000001);
 			}
-		} else if (mapped(addr) && !addr[3] && !bind) {
-			addr[3] = bpf_htonl(0x7f000001);
+		} else if (!a01 && a23 == ffff && !bind) {
+			/* ::ffff:0.0.0.0, the IPv4 wildcard: loopback, as above. */
+			a23 = ffff | loopback4;
 		}
 	} else {
 		return 0;
 	}
-	/* IPv4 through an IPv6 socket is IPv4: `deny net inet` holds for it too. */
-	if (family == AF_INET6 && mapped(addr)) {
-		bool audit;
-
-		from_context(&a); /* the process's own table under from= (walk.h) */
-		rule = slot_rule(&a, true, AF_INET, &audit);
-		if (rule != UA_RULE_NONE && !audit)
-			return decide_net(&a, rule, false, UA_CLASS_NET, UA_OP_SOCKET,
-					  AF_INET | SOCK_STREAM << 16, 0);
-	}
-	return decide_port(&a, kind, addr, has_alt, alt4, bpf_ntohs(sa.port));
+	return inet_verdict(ua_decide_inet(a01, a23, INET_ARGS(kind, bpf_ntohs(sa.port),
+							       family == AF_INET6, has_alt, alt4)));
 }
 
 SEC("lsm/socket_connect")
@@ -464,22 +506,19 @@ SEC("lsm/socket_listen")
 int BPF_PROG(ua_socket_listen, struct socket *sock, int backlog)
 {
 	struct sock *sk = BPF_CORE_READ(sock, sk);
-	__u32 any[4] = {};
 	__u16 family;
-	struct armor a;
 	int kind;
 
 	if (!net_rules_in_use() || !sk || BPF_CORE_READ(sk, __sk_common.skc_num))
 		return 0;
 	family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	kind = port_kind(sock, sk, UA_PORT_BIND);
-	if ((family != AF_INET && family != AF_INET6) || kind < 0 || !armored(&a) || setup_phase())
+	if ((family != AF_INET && family != AF_INET6) || kind < 0 || !maybe_armored() ||
+	    setup_phase())
 		return 0;
-	if (family == AF_INET) {
-		any[2] = bpf_htonl(0xffff);
-		return decide_port(&a, kind, any, false, 0, 0);
-	}
-	return decide_port(&a, kind, any, true, 0, 0);
+	/* 0.0.0.0 for an IPv4 socket; `::` (and 0.0.0.0 with it) for an IPv6 one. */
+	return inet_verdict(ua_decide_inet(0, family == AF_INET ? bpf_htonl(0xffff) : 0,
+					   INET_ARGS(kind, 0, false, family == AF_INET6, 0)));
 }
 
 /* A datagram to an address (sendto(), sendmsg() with msg_name, on UDP), or a TCP Fast Open
@@ -496,6 +535,14 @@ static __always_inline int inet_sendmsg(struct socket *sock, struct msghdr *msg)
 		return 0;
 	return decide_sockaddr(sock, BPF_CORE_READ(msg, msg_name), BPF_CORE_READ(msg, msg_namelen), 0,
 			       true);
+}
+
+/* inet_sendmsg() as a global function, for socket_sendmsg (procs.h): that hook's frame stays
+ * small enough for this chain of calls, down to an event's executable path, to fit the
+ * verifier's 512 bytes of stack. */
+__noinline int ua_inet_sendmsg(__u64 sock, __u64 msg)
+{
+	return inet_sendmsg((struct socket *)sock, (struct msghdr *)msg);
 }
 
 /* Source routing sends a connect's packets to another address first (IPv4 LSRR/SSRR options,
@@ -519,7 +566,7 @@ int BPF_PROG(ua_socket_setsockopt, struct socket *sock, int level, int optname)
 	if (!a.pol->nports && !a.pol->port_allowlist)
 		return 0;
 	return decide_net(&a, UA_RULE_SOURCE_ROUTE, false, UA_CLASS_CONNECT, UA_OP_SOURCE_ROUTE,
-			  level << 16 | optname, 0);
+			  level << 16 | optname);
 }
 
 #endif

@@ -268,23 +268,25 @@ static __always_inline __u32 tgid_at(struct task_struct *t, unsigned int level)
 
 /*
  * Whether `pid` (a number in the current task's pid namespace) is the current process or one
- * of its ancestors inside the unit: `systemd-notify` sends as its parent, the service's main
- * process. The daemon, PID 1 and other units are never such an ancestor.
+ * of its ancestors inside the unit whose tree's root is cgroup `root`: `systemd-notify` sends
+ * as its parent, the service's main process. The daemon, PID 1 and other units are never such
+ * an ancestor. A global function: its loop is checked once, not again in each iteration of
+ * the loop over a message's control messages that calls it (ua_sendmsg_creds()).
  */
-static __always_inline bool own_or_ancestor(struct armor *a, __u32 pid)
+__noinline int ua_own_or_ancestor(__u64 root, __u32 pid)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
 	unsigned int level = BPF_CORE_READ(t, thread_pid, level);
 	int i;
 
 	for (i = 0; i < ANCESTORS_MAX; i++) {
-		if (!t || !in_unit(task_cgroup(t), a->binding.root))
-			return false;
+		if (!t || !in_unit(task_cgroup(t), root))
+			return 0;
 		if (pid && tgid_at(t, level) == pid)
-			return true;
+			return 1;
 		t = BPF_CORE_READ(t, real_parent);
 	}
-	return false;
+	return 0;
 }
 
 /*
@@ -294,59 +296,92 @@ static __always_inline bool own_or_ancestor(struct armor *a, __u32 pid)
  * triggers its watchdog, one claiming another unit's pid lands in that unit's journal. Only the
  * sender itself and its ancestors inside the unit may be claimed.
  */
-SEC("lsm/socket_sendmsg")
-int BPF_PROG(ua_socket_sendmsg, struct socket *sock, struct msghdr *msg, int size)
+/* ua_sendmsg_creds()'s flags. */
+#define CREDS_UNIX 1	 /* a unix socket (else netlink) */
+#define CREDS_NAMED 2	 /* the message has an address */
+
+/*
+ * The SCM_CREDENTIALS check of a sendmsg on a unix or netlink socket (CREDS_* `flags`) whose
+ * msghdr is `msg` (a number). A global function, with a frame of its own: the hook's frame
+ * holds only what it needs to choose between this and ua_decide_inet(), which keeps either
+ * chain of calls (down to an event's executable path) under the verifier's 512 bytes of stack.
+ */
+__noinline int ua_sendmsg_creds(__u64 msg, __u32 flags)
 {
-	/* Direct loads (no helper call): every sendmsg of every process comes here. */
-	__u64 len = msg->msg_controllen, off = 0;
-	void *name = msg->msg_name;
+	struct msghdr *m = (struct msghdr *)msg;
+	__u64 len = BPF_CORE_READ(m, msg_controllen), off = 0;
+	__u32 pid = 0, arg = UA_ARG_UNREADABLE;
+	__u8 op = UA_OP_CLAIM_PID;
 	struct ua_cmsghdr h;
 	struct ua_ucred u;
 	struct armor a;
-	__u16 family;
 	void *ctl;
 	long nr;
 	int i;
 
-	if (!len && !name)
+	if (!protected(&a, UA_PROT_SIGNAL))
 		return 0;
-	family = BPF_CORE_READ(sock, sk, __sk_common.skc_family);
-	if (name && (family == AF_INET || family == AF_INET6))
-		return inet_sendmsg(sock, msg);
-	/* Only unix and netlink sockets carry SCM_CREDENTIALS. */
-	if ((family != AF_UNIX && family != AF_NETLINK) || !protected(&a, UA_PROT_SIGNAL))
-		return 0;
-	if (family == AF_UNIX)
+	if (flags & CREDS_UNIX)
 		forget_netlink_send();
 	/* sendmmsg() asks this hook only for the first of several messages to one address: the
 	 * rest could claim any pid unseen. With an address, it is refused on these sockets (a
 	 * connected socket, without one, is asked for every message). */
-	if (name && sendmmsg_call(&nr))
-		return deny_protected(&a, UA_PROT_SIGNAL, UA_OP_SENDMMSG, 0, 0, nr);
+	if ((flags & CREDS_NAMED) && sendmmsg_call(&nr)) {
+		op = UA_OP_SENDMMSG;
+		arg = nr;
+		goto refuse;
+	}
 	if (!len)
 		return 0;
 	/* sendmsg(2) has copied the control messages into the kernel by now; a pointer that is
-	 * not a kernel one cannot be read without a race, so it is refused. */
-	ctl = BPF_CORE_READ(msg, msg_control);
+	 * not a kernel one cannot be read without a race, so it is refused (as is a message with
+	 * more control messages than are looked at). */
+	ctl = BPF_CORE_READ(m, msg_control);
 	for (i = 0; i < CMSGS_MAX; i++) {
 		if (off + sizeof(h) > len)
 			return 0;
 		if (bpf_probe_read_kernel(&h, sizeof(h), ctl + off))
-			return deny_protected(&a, UA_PROT_SIGNAL, UA_OP_CLAIM_PID, 0, 0, UA_ARG_UNREADABLE);
+			goto refuse;
 		if (h.cmsg_len < sizeof(h) || h.cmsg_len > len - off)
 			return 0; /* the kernel refuses it (EINVAL) */
 		if (h.cmsg_level == SOL_SOCKET && h.cmsg_type == SCM_CREDENTIALS) {
 			if (h.cmsg_len < sizeof(h) + sizeof(u) ||
 			    bpf_probe_read_kernel(&u, sizeof(u), ctl + off + sizeof(h)))
 				return 0; /* the kernel refuses it (EINVAL) */
-			if (!own_or_ancestor(&a, u.pid))
-				return deny_protected(&a, UA_PROT_SIGNAL, UA_OP_CLAIM_PID, 0, u.pid, 0);
+			if (!ua_own_or_ancestor(a.binding.root, u.pid)) {
+				pid = u.pid;
+				arg = 0;
+				goto refuse;
+			}
 		}
 		off += (h.cmsg_len + 7) & ~7ULL;
 	}
 	if (off + sizeof(h) > len)
 		return 0;
-	return deny_protected(&a, UA_PROT_SIGNAL, UA_OP_CLAIM_PID, 0, 0, UA_ARG_UNREADABLE);
+refuse:
+	return deny_protected(&a, UA_PROT_SIGNAL, op, 0, pid, arg);
+}
+
+SEC("lsm/socket_sendmsg")
+int BPF_PROG(ua_socket_sendmsg, struct socket *sock, struct msghdr *msg, int size)
+{
+	/* Direct loads (no helper call): every sendmsg of every process comes here. */
+	__u64 len = msg->msg_controllen;
+	void *name = msg->msg_name;
+	__u16 family;
+
+	if (!len && !name)
+		return 0;
+	family = BPF_CORE_READ(sock, sk, __sk_common.skc_family);
+	/* A newer verifier checks that an LSM program returns 0 or an error; a global function's
+	 * result is not known to be one. */
+	if (name && (family == AF_INET || family == AF_INET6))
+		return ua_inet_sendmsg(as_number(sock), as_number(msg)) < 0 ? -EACCES : 0;
+	/* Only unix and netlink sockets carry SCM_CREDENTIALS. */
+	if (family != AF_UNIX && family != AF_NETLINK)
+		return 0;
+	return ua_sendmsg_creds(as_number(msg), (family == AF_UNIX ? CREDS_UNIX : 0) |
+						    (name ? CREDS_NAMED : 0)) < 0 ? -EPERM : 0;
 }
 
 /*
