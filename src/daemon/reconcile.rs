@@ -518,8 +518,11 @@ impl Daemon {
             self.unexempt_instance(&n, None);
         }
         self.disarm_gone(&names);
+        // One look at the disk for the whole rescan: each slice's files are read once, not
+        // once for each unit in it.
+        let mut disk = DiskPass::whole();
         for c in &candidates {
-            self.reconcile(c);
+            self.reconcile_with(c, true, &mut disk);
             self.bind_existing(c);
         }
         // Last good policies of units no longer armored (disarmed while no daemon ran).
