@@ -289,13 +289,6 @@ __noinline int ua_own_or_ancestor(__u64 root, __u32 pid)
 	return 0;
 }
 
-/*
- * Datagrams to an address on inet sockets are connects (net.h). SCM_CREDENTIALS naming another
- * process. Root may claim any pid, and PID 1 and journald take
- * the pid as the sender: a message claiming the daemon's pid sets unitarmor.service's status or
- * triggers its watchdog, one claiming another unit's pid lands in that unit's journal. Only the
- * sender itself and its ancestors inside the unit may be claimed.
- */
 /* ua_sendmsg_creds()'s flags. */
 #define CREDS_UNIX 1	 /* a unix socket (else netlink) */
 #define CREDS_NAMED 2	 /* the message has an address */
@@ -362,6 +355,13 @@ refuse:
 	return deny_protected(&a, UA_PROT_SIGNAL, op, 0, pid, arg);
 }
 
+/*
+ * Datagrams to an address on inet sockets are connects (net.h). SCM_CREDENTIALS naming another
+ * process. Root may claim any pid, and PID 1 and journald take
+ * the pid as the sender: a message claiming the daemon's pid sets unitarmor.service's status or
+ * triggers its watchdog, one claiming another unit's pid lands in that unit's journal. Only the
+ * sender itself and its ancestors inside the unit may be claimed.
+ */
 SEC("lsm/socket_sendmsg")
 int BPF_PROG(ua_socket_sendmsg, struct socket *sock, struct msghdr *msg, int size)
 {
