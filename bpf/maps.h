@@ -541,13 +541,13 @@ static __always_inline bool armored(struct armor *a)
 	return true;
 }
 
-/* Whether the current task's cgroup is bound to a policy: armored()'s first test, for hooks
- * that find the armor again in a global function (net.h) and keep their own frame small. */
+/* Whether the current task may be armored: the bound filter's one array read, false for almost
+ * every unarmored task. For hooks that find the armor again in a global function (net.h,
+ * procs.h) and keep their own frame small; a false answer is exact, a true one is checked
+ * there. */
 static __always_inline bool maybe_armored(void)
 {
-	struct ua_binding b;
-
-	return read_binding(bpf_get_current_cgroup_id(), &b) && b.policy;
+	return maybe_bound(bpf_get_current_cgroup_id());
 }
 
 static __always_inline bool setup_phase(void)

@@ -375,10 +375,14 @@ int BPF_PROG(ua_socket_sendmsg, struct socket *sock, struct msghdr *msg, int siz
 	family = BPF_CORE_READ(sock, sk, __sk_common.skc_family);
 	/* A newer verifier checks that an LSM program returns 0 or an error; a global function's
 	 * result is not known to be one. */
-	if (name && (family == AF_INET || family == AF_INET6))
+	if (name && (family == AF_INET || family == AF_INET6)) {
+		if (!net_rules_in_use() || !maybe_armored())
+			return 0;
 		return ua_inet_sendmsg(as_number(sock), as_number(msg)) < 0 ? -EACCES : 0;
-	/* Only unix and netlink sockets carry SCM_CREDENTIALS. */
-	if (family != AF_UNIX && family != AF_NETLINK)
+	}
+	/* Only unix and netlink sockets carry SCM_CREDENTIALS. An unarmored sender (journald's
+	 * every client) returns after the bound filter's read. */
+	if ((family != AF_UNIX && family != AF_NETLINK) || !maybe_armored())
 		return 0;
 	return ua_sendmsg_creds(as_number(msg), (family == AF_UNIX ? CREDS_UNIX : 0) |
 						    (name ? CREDS_NAMED : 0)) < 0 ? -EPERM : 0;
