@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use futures_util::stream::{self, StreamExt};
 use tracing::warn;
-use zbus::Connection;
+use zbus::{Connection, OwnedObjectPath};
 
 use crate::policy::diag::Severity;
 use crate::policy::listings::{Listing, Listings};
@@ -63,17 +63,41 @@ impl DiskPass {
 /// files, slice and cgroup of those that are loaded; loaded instances of armored templates are
 /// added. Units without `[X-Armor]` cost one file read per rescan and no D-Bus call.
 pub(super) async fn discover(conn: &Connection, manager: &ManagerProxy<'_>) -> Vec<Candidate> {
-    let mut out: Vec<Candidate> = discover_on_disk(&mut DiskPass::whole(), true);
-    let loaded: Vec<(usize, String)> = out
+    let mut disk = DiskPass::whole();
+    let mut out: Vec<Candidate> = discover_on_disk(&mut disk, true);
+    // What is loaded, in one call: most armored units on a host are not (only what is
+    // started or referred to is), and asking for each of them by name costs PID 1 a message
+    // per unit. A name it does not list is asked for only where it may be an alias of a
+    // loaded unit (a symlink in a unit directory; `ListUnits` lists units by their own name).
+    let listed = manager.list_units().await.ok();
+    let ids: Option<HashMap<&str, &OwnedObjectPath>> = listed
+        .as_ref()
+        .map(|rows| rows.iter().map(|r| (r.0.as_str(), &r.6)).collect());
+    let links = symlinked_names(&mut disk);
+    let loaded: Vec<(usize, String, Option<OwnedObjectPath>)> = out
         .iter()
         .enumerate()
         .filter(|(_, c)| !UnitName::new(c.name.as_str()).is_template())
-        .map(|(i, c)| (i, c.name.clone()))
+        .filter_map(|(i, c)| match &ids {
+            None => Some((i, c.name.clone(), None)),
+            Some(ids) => match ids.get(c.name.as_str()) {
+                Some(path) => Some((i, c.name.clone(), Some((*path).clone()))),
+                // Not loaded: what the disk says stands.
+                None => links
+                    .as_ref()
+                    .is_none_or(|l| l.contains(c.name.as_str()))
+                    .then(|| (i, c.name.clone(), None)),
+            },
+        })
         .collect();
     let infos: Vec<(usize, String, Option<Result<UnitInfo>>)> = stream::iter(loaded)
-        .map(|(i, name)| async move {
+        .map(|(i, name, path)| async move {
+            let path = match path {
+                Some(p) => Ok(p),
+                None => manager.get_unit(&name).await,
+            };
             // Not loaded: what the disk says stands.
-            let info = match manager.get_unit(&name).await {
+            let info = match path {
                 Ok(path) => Some(systemd::unit_info(conn, path).await),
                 Err(_) => None,
             };
@@ -101,9 +125,7 @@ pub(super) async fn discover(conn: &Connection, manager: &ManagerProxy<'_>) -> V
         .map(|c| c.name.clone())
         .collect();
     let known: HashSet<String> = out.iter().map(|c| c.name.clone()).collect();
-    let instances: Vec<_> = manager
-        .list_units()
-        .await
+    let instances: Vec<_> = listed
         .unwrap_or_default()
         .into_iter()
         .filter(|row| {
@@ -123,6 +145,28 @@ pub(super) async fn discover(conn: &Connection, manager: &ManagerProxy<'_>) -> V
     }
     out.sort_by_key(|c| bind_order(&c.name));
     out
+}
+
+/// The names that are symlinks in a unit directory: aliases (or linked unit files), which
+/// systemd may have loaded under another name. None if a unit directory could not be listed
+/// (any name there may be one).
+fn symlinked_names(disk: &mut DiskPass) -> Option<HashSet<String>> {
+    let mut out = HashSet::new();
+    for dir in UNIT_DIRS {
+        match disk.listings.list(Path::new(dir)) {
+            Listing::Entries(entries) => out.extend(
+                entries
+                    .iter()
+                    // An entry whose type could not be read may be one.
+                    .filter(|(_, t)| t.is_none_or(|t| t.is_symlink()))
+                    .filter_map(|(p, _)| p.file_name())
+                    .map(|n| n.to_string_lossy().into_owned()),
+            ),
+            Listing::Absent => {}
+            Listing::Unlistable(_) => return None,
+        }
+    }
+    Some(out)
 }
 
 /// How many units a rescan asks systemd about at once. PID 1 answers one message at a time,
