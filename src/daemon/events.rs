@@ -468,7 +468,21 @@ impl Daemon {
         }
     }
 
-    pub(super) fn publish_status(&self) {
+    /// Notes that what `unitarmor status` shows has changed; [`Daemon::flush_status`]
+    /// publishes it.
+    pub(super) fn status_changed(&mut self) {
+        self.status_stale = true;
+    }
+
+    /// Publishes the status if it changed since it was last published.
+    pub(super) fn flush_status(&mut self) {
+        if self.status_stale {
+            self.publish_status();
+        }
+    }
+
+    pub(super) fn publish_status(&mut self) {
+        self.status_stale = false;
         let bindings = self.kernel.bindings();
         let list = self
             .units

@@ -122,6 +122,10 @@ pub struct Daemon {
     /// policy. Room freed since makes a unit's start read the files again (sync.rs).
     want_room: HashSet<String>,
     status: Arc<Mutex<Published>>,
+    /// Whether `status` lags behind what the daemon did: published once at the end of the
+    /// work at hand (the main loop's turn, a pass answering a reload), not once per unit, which
+    /// cost a walk of the kernel's maps for each of a thousand units armored or disarmed.
+    status_stale: bool,
     /// The node_exporter textfile could not be written last time (metrics.rs; logged once).
     textfile_failing: bool,
     /// Whether the files may have changed since a pass began (watch.rs).
@@ -174,6 +178,7 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
         refused: HashMap::new(),
         want_room: HashSet::new(),
         status: status.clone(),
+        status_stale: false,
         textfile_failing: false,
         changes: watch::Changes::new(),
         last_pass: None,
@@ -336,6 +341,7 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
         }
+        d.flush_status();
     }
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     d.stop_pending();

@@ -366,7 +366,7 @@ impl Daemon {
             a.policy.rules.len(),
             a.policy.mode.as_str()
         );
-        self.publish_status();
+        self.status_changed();
     }
 
     /// The armored template whose policy already covers instance `name`: the instance's
@@ -433,7 +433,7 @@ impl Daemon {
                 object_systemd_unit = name,
                 "{name}: runs under {template}'s policy (the same rules)"
             );
-            self.publish_status();
+            self.status_changed();
         }
         // Listed by the next tick's status (within a second): publishing here, once per
         // instance, would cost a pass over `bound` per instance as thousands start.
@@ -495,7 +495,7 @@ impl Daemon {
             }
         }
         self.retiring.push((a.id, a.tables, Instant::now()));
-        self.publish_status();
+        self.status_changed();
     }
 
     /// Applies a rescan: `candidates` are what `discover` found (after `systemctl

@@ -394,6 +394,8 @@ impl Daemon {
         };
         let started = Instant::now();
         let (n, phases) = self.sync_from_disk();
+        // What the reload changed is shown by `unitarmor status` once the reload returns.
+        self.flush_status();
         if reload {
             // Made while the reload runs: a generator slower than ours may write after it.
             self.last_pass = None;
