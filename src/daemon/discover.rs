@@ -82,10 +82,10 @@ pub(super) async fn discover(conn: &Connection, manager: &ManagerProxy<'_>) -> V
             None => Some((i, c.name.clone(), None)),
             Some(ids) => match ids.get(c.name.as_str()) {
                 Some(path) => Some((i, c.name.clone(), Some((*path).clone()))),
-                // Not loaded: what the disk says stands.
+                // Not loaded (what the disk says stands), unless it may be an alias.
                 None => links
                     .as_ref()
-                    .is_none_or(|l| l.contains(c.name.as_str()))
+                    .is_none_or(|l| may_alias(l, &c.name))
                     .then(|| (i, c.name.clone(), None)),
             },
         })
@@ -167,6 +167,14 @@ fn symlinked_names(disk: &mut DiskPass) -> Option<HashSet<String>> {
         }
     }
     Some(out)
+}
+
+/// Whether `name` may be an alias of a unit loaded under another name, given the names that
+/// are symlinks in a unit directory: its own, or its template's (an alias of a template
+/// aliases every instance of it: `foo@x.service` is `bar@x.service` when `foo@.service`
+/// links to `bar@.service`).
+fn may_alias(links: &HashSet<String>, name: &str) -> bool {
+    links.contains(name) || template_of(name).is_some_and(|t| links.contains(&t))
 }
 
 /// How many units a rescan asks systemd about at once. PID 1 answers one message at a time,
@@ -448,5 +456,20 @@ mod tests {
         assert!(!prefix_covers("run-.scope", "runner-1.scope"));
         assert!(!prefix_covers("foo-.service", "foo-x@1.service"));
         assert!(!prefix_covers("run-u7.scope", "run-u7x.scope"));
+    }
+
+    #[test]
+    fn aliases_are_asked_for_by_name() {
+        let links: HashSet<String> = ["web.service", "foo@.service", "one@x.service"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        assert!(may_alias(&links, "web.service"));
+        // The alias of a template aliases every instance of it.
+        assert!(may_alias(&links, "foo@x.service"));
+        assert!(may_alias(&links, "one@x.service"));
+        assert!(!may_alias(&links, "one@y.service"));
+        assert!(!may_alias(&links, "bar@x.service"));
+        assert!(!may_alias(&links, "app.service"));
     }
 }
