@@ -17,6 +17,7 @@ use crate::policy::Diagnostics;
 use crate::systemd::{self, ManagerProxy, UnitInfo};
 
 /// A unit to consider, with where its configuration comes from.
+#[derive(Clone)]
 pub(super) struct Candidate {
     pub(super) name: String,
     pub(super) files: Vec<PathBuf>,

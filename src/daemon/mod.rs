@@ -16,6 +16,7 @@
 mod bind;
 mod cgroups;
 mod changes;
+mod compiling;
 mod discover;
 mod events;
 mod exempt;
@@ -138,6 +139,8 @@ pub struct Daemon {
     learning: learn::Learning,
     /// Cgroups of units started while their files were written (pending.rs).
     pending: pending::Pending,
+    /// Big policies being compiled on a thread of their own (compiling.rs).
+    compiling: compiling::Compiling,
 }
 
 /// The machine cannot enforce (the daemon exits with [`Unsupported::EXIT_CODE`]).
@@ -159,6 +162,7 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
     let kernel = Kernel::load(sub_cgroups)?;
     let loaded = started.elapsed();
     let status = Arc::new(Mutex::new(Published::default()));
+    let (compiled_tx, mut compiled) = mpsc::unbounded_channel();
     let mut d = Daemon {
         kernel,
         units: BTreeMap::new(),
@@ -185,6 +189,7 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
         tables_removed: 0,
         learning: learn::Learning::default(),
         pending: pending::Pending::default(),
+        compiling: compiling::Compiling::new(compiled_tx),
     };
     // The socket a reload's generator asks on (sync.rs). Bound before phase 1: a reload
     // meanwhile waits for its answer, which comes from a pass over the disk made after it.
@@ -307,6 +312,7 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    d.compiling.enabled = true;
     loop {
         tokio::select! {
             Some(sig) = signals.recv() => match sig {
@@ -337,10 +343,13 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
             }
             Some(()) = watch::next(&mut changed) => d.files_changed(&mut changed),
             Some(ev) = events.recv() => d.on_event(ev),
+            Some(done) = compiled.recv() => d.compiled(done),
             _ = tick.tick() => d.on_tick(),
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
         }
+        // A compile dropped in this turn may have been the last one waited for.
+        d.after_compiles();
         d.flush_status();
     }
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);

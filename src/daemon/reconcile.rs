@@ -114,14 +114,19 @@ impl Daemon {
         if let Err(e) = crate::kernel::cgroup_key(&expected) {
             errors.push(format!("{e:#}: its cgroup is not bound when it is created"));
         }
-        let (known, unchanged, errors_changed, counters) = match self.units.get(&c.name) {
+        // What the files say is being compiled already (compiling.rs); anything else they say
+        // now supersedes a compile under way.
+        if errors.is_empty() && self.compiling.under_way(c, &policy, &expected) {
+            return;
+        }
+        self.compiling.drop_job(&c.name);
+        let (known, unchanged, errors_changed) = match self.units.get(&c.name) {
             Some(p) => (
                 true,
                 p.policy == policy && p.expected == expected,
                 p.errors != errors,
-                (p.denied, p.audited, p.lost),
             ),
-            None => (false, false, !errors.is_empty(), (0, 0, 0)),
+            None => (false, false, !errors.is_empty()),
         };
         if errors_changed {
             for e in &errors {
@@ -202,19 +207,48 @@ impl Daemon {
             }
             return;
         }
-        let mut compile_failed = false;
+        // A template whose instances have policies of their own makes a new instance wait
+        // for its own (bpf/binding.h) rather than start under the template's.
+        let differ = unit.is_template() && instances_differ(&layers, c, &policy);
+        let pattern = cgroup_pattern(&c.name, &expected);
+        if policy.unreadable.is_empty()
+            && errors.is_empty()
+            && self.compile_later(c, &policy, &expected, pattern.clone(), differ)
+        {
+            return;
+        }
         // Files it could not read may say anything: with no last good policy (kept above
         // when there is one), the unit is refused everything, as for a policy that does not
         // compile.
         let compiled = if policy.unreadable.is_empty() {
-            compile::compile_for(&policy, Some(&cgroup_pattern(&c.name, &expected)))
-                .map_err(|e| e.to_string())
+            compile::compile_for(&policy, Some(&pattern)).map_err(|e| e.to_string())
         } else {
             Err(format!(
                 "{} of its files or drop-in directories could not be read",
                 policy.unreadable.len()
             ))
         };
+        self.install(c, policy, expected, errors, compiled, differ);
+    }
+
+    /// Puts unit `c`'s compiled policy (or, if it did not compile, its last good one or one
+    /// that refuses everything) in the kernel, and binds its expected cgroup path and name to
+    /// it. `differ`: a template whose instances have policies of their own.
+    pub(super) fn install(
+        &mut self,
+        c: &Candidate,
+        policy: crate::policy::Policy,
+        expected: String,
+        mut errors: Vec<String>,
+        compiled: Result<compile::Tables, String>,
+        differ: bool,
+    ) {
+        let (known, counters) = match self.units.get(&c.name) {
+            Some(p) => (true, (p.denied, p.audited, p.lost)),
+            None => (false, (0, 0, 0)),
+        };
+        let slice_setting = systemd::slice_from_files(&c.files);
+        let mut compile_failed = false;
         let mut tables = match compiled {
             Ok(t) => t,
             Err(e) => {
@@ -300,13 +334,7 @@ impl Daemon {
         // Slice= set at run time puts them (bpf/binding.h: unit_key): a transient scope or
         // service started with a slice of its own.
         if keyed_by_name(&c.name) {
-            // A template whose instances have policies of their own makes a new instance
-            // wait for its own (bpf/binding.h) rather than start under the template's.
-            let flags = if unit.is_template() && instances_differ(&layers, c, &policy) {
-                BIND_INSTANCES
-            } else {
-                0
-            };
+            let flags = if differ { BIND_INSTANCES } else { 0 };
             if let Err(e) = self.kernel.set_expected(&c.name, id, flags) {
                 error!(object_systemd_unit = c.name.as_str(), "{}: {e:#}", c.name);
             }
@@ -466,6 +494,7 @@ impl Daemon {
     }
 
     pub(super) fn disarm_unit(&mut self, name: &str) {
+        self.compiling.drop_job(name);
         self.want_room.remove(name);
         if let Some(expected) = self.refused.remove(name) {
             if keyed_by_name(name) {

@@ -385,7 +385,7 @@ impl Daemon {
             match self.last_pass_holds() {
                 Ok(()) => {
                     for w in waiting {
-                        let _ = w.done.send(());
+                        self.answer_when_compiled(w.done);
                     }
                     return false;
                 }
@@ -401,7 +401,7 @@ impl Daemon {
             self.last_pass = None;
         }
         for w in waiting {
-            let _ = w.done.send(());
+            self.answer_when_compiled(w.done);
         }
         let ms = started.elapsed().as_millis();
         if reload {
@@ -410,6 +410,16 @@ impl Daemon {
             info!("a unit's start: re-read {n} armored units from disk in {ms} ms ({why})");
         }
         reload
+    }
+
+    /// Answers a sync request now, or once the policies being compiled are in the kernel
+    /// (compiling.rs): what it waits for is the kernel enforcing what the files say.
+    fn answer_when_compiled(&mut self, done: tokio::sync::oneshot::Sender<()>) {
+        if self.compiling.idle() {
+            let _ = done.send(());
+        } else {
+            self.compiling.reply_later(done);
+        }
     }
 
     /// Whether a pass over the disk now would do nothing the last one did not: no file it
@@ -527,7 +537,13 @@ impl Daemon {
             incomplete: (!complete).then(Instant::now),
         });
         let t3 = Instant::now();
-        self.settle_pending(pending_began);
+        // Marks of units whose policy is still being compiled hold their cgroups until it is
+        // in the kernel (compiling.rs).
+        if self.compiling.idle() {
+            self.settle_pending(pending_began);
+        } else {
+            self.compiling.settle_later(pending_began);
+        }
         drop(disk);
         let t4 = Instant::now();
         super::events::release_free_memory();

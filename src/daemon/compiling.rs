@@ -1,0 +1,371 @@
+//! Big policies compile on a thread of their own: a policy of more than
+//! [`crate::compile::GROUP_ABOVE`] path patterns can take seconds to compile, and the main loop
+//! goes on meanwhile (other units' changes, events, `unitarmor status`, pending cgroups).
+//!
+//! What must not go on without the policy waits for it instead: a reload's generator and a
+//! unit's start are answered (sync.rs), and the pending marks of the files the pass read are
+//! cleared (pending.rs), only once no compile is under way. Until its new policy is installed,
+//! an armored unit keeps its current one; a unit armored for the first time has no entry in
+//! the kernel yet, and whatever could start it meanwhile waits for those answers and marks.
+//! A job whose unit the files change again before it is done is dropped for a new one.
+//! Start-up compiles in line: nothing is answered before the daemon is ready.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+use tracing::{info, warn};
+
+use super::discover::Candidate;
+use super::Daemon;
+use crate::compile::{self, Tables, GROUP_ABOVE};
+use crate::policy::Policy;
+
+/// A compile the worker finished.
+pub(super) struct Compiled {
+    name: String,
+    job: u64,
+    result: Result<Tables, String>,
+    took: Duration,
+}
+
+/// What the worker is given.
+struct Work {
+    name: String,
+    job: u64,
+    policy: Policy,
+    pattern: String,
+    dropped: Arc<AtomicBool>,
+}
+
+/// A compile under way, with what installing its result needs.
+struct Job {
+    id: u64,
+    policy: Policy,
+    expected: String,
+    candidate: Candidate,
+    /// A template whose instances have policies of their own (reconcile.rs).
+    differ: bool,
+    dropped: Arc<AtomicBool>,
+    began: Instant,
+}
+
+pub(super) struct Compiling {
+    /// Off until the daemon follows systemd: start-up compiles in line.
+    pub(super) enabled: bool,
+    jobs: HashMap<String, Job>,
+    next: u64,
+    worker: Option<std::sync::mpsc::Sender<Work>>,
+    done: mpsc::UnboundedSender<Compiled>,
+    /// The latest start of a pass whose pending marks wait to be cleared (pending.rs).
+    settle: Option<u64>,
+    /// Answers to sync requests (sync.rs) that wait for the compiles.
+    replies: Vec<oneshot::Sender<()>>,
+}
+
+impl Compiling {
+    pub(super) fn new(done: mpsc::UnboundedSender<Compiled>) -> Compiling {
+        Compiling {
+            enabled: false,
+            jobs: HashMap::new(),
+            next: 0,
+            worker: None,
+            done,
+            settle: None,
+            replies: Vec::new(),
+        }
+    }
+
+    /// Whether `policy` is compiled on the worker.
+    pub(super) fn offloads(&self, policy: &Policy) -> bool {
+        self.enabled && path_patterns(policy) > GROUP_ABOVE
+    }
+
+    /// Whether the policy `name`'s files say now (`policy`, at `expected`) is being compiled
+    /// already; if so, the job installs it with what `c` says of the unit.
+    pub(super) fn under_way(&mut self, c: &Candidate, policy: &Policy, expected: &str) -> bool {
+        match self.jobs.get_mut(&c.name) {
+            Some(job) if job.policy == *policy && job.expected == expected => {
+                job.candidate = c.clone();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Drops the job of `name`, if any: its files say something else now.
+    pub(super) fn drop_job(&mut self, name: &str) {
+        if let Some(job) = self.jobs.remove(name) {
+            job.dropped.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether no compile is under way.
+    pub(super) fn idle(&self) -> bool {
+        self.jobs.is_empty()
+    }
+
+    /// Clears the marks a pass that began at `began` read once the compiles are done.
+    pub(super) fn settle_later(&mut self, began: u64) {
+        self.settle = Some(self.settle.map_or(began, |b| b.max(began)));
+    }
+
+    /// Answers a sync request once the compiles are done.
+    pub(super) fn reply_later(&mut self, reply: oneshot::Sender<()>) {
+        self.replies.push(reply);
+    }
+
+    /// Hands a compile to the worker (started at the first); false if there is no worker
+    /// (it could not be started), and the caller compiles in line.
+    fn start(
+        &mut self,
+        c: &Candidate,
+        policy: &Policy,
+        expected: &str,
+        pattern: String,
+        differ: bool,
+    ) -> bool {
+        if self.worker.is_none() {
+            self.worker = spawn_worker(self.done.clone());
+        }
+        let Some(worker) = &self.worker else {
+            return false;
+        };
+        self.next += 1;
+        let dropped = Arc::new(AtomicBool::new(false));
+        let work = Work {
+            name: c.name.clone(),
+            job: self.next,
+            policy: policy.clone(),
+            pattern,
+            dropped: dropped.clone(),
+        };
+        if worker.send(work).is_err() {
+            self.worker = None;
+            return false;
+        }
+        self.drop_job(&c.name);
+        self.jobs.insert(
+            c.name.clone(),
+            Job {
+                id: self.next,
+                policy: policy.clone(),
+                expected: expected.to_string(),
+                candidate: c.clone(),
+                differ,
+                dropped,
+                began: Instant::now(),
+            },
+        );
+        true
+    }
+}
+
+/// How many path patterns `policy` has: what a compile's time grows with.
+fn path_patterns(policy: &Policy) -> usize {
+    policy
+        .rules
+        .iter()
+        .map(|r| match &r.target {
+            crate::policy::Target::Paths(p) => p.len(),
+            _ => 1,
+        })
+        .sum()
+}
+
+/// The worker: compiles what it is given in turn, skipping jobs dropped meanwhile.
+fn spawn_worker(done: mpsc::UnboundedSender<Compiled>) -> Option<std::sync::mpsc::Sender<Work>> {
+    let (tx, rx) = std::sync::mpsc::channel::<Work>();
+    let spawned = std::thread::Builder::new()
+        .name("compile".into())
+        .spawn(move || {
+            for w in rx {
+                if w.dropped.load(Ordering::Relaxed) {
+                    continue;
+                }
+                let began = Instant::now();
+                let result =
+                    compile::compile_for(&w.policy, Some(&w.pattern)).map_err(|e| e.to_string());
+                let compiled = Compiled {
+                    name: w.name,
+                    job: w.job,
+                    result,
+                    took: began.elapsed(),
+                };
+                if done.send(compiled).is_err() {
+                    return;
+                }
+            }
+        });
+    match spawned {
+        Ok(_) => Some(tx),
+        Err(e) => {
+            warn!("cannot start the compile thread ({e}); big policies compile in the main loop");
+            None
+        }
+    }
+}
+
+impl Daemon {
+    /// Compiles `policy` for unit `c` on the worker if it is big, and returns true; false
+    /// if the caller compiles it in line.
+    pub(super) fn compile_later(
+        &mut self,
+        c: &Candidate,
+        policy: &Policy,
+        expected: &str,
+        pattern: String,
+        differ: bool,
+    ) -> bool {
+        if !self.compiling.offloads(policy)
+            || !self.compiling.start(c, policy, expected, pattern, differ)
+        {
+            return false;
+        }
+        info!(
+            object_systemd_unit = c.name.as_str(),
+            "{}: compiling {} rules on the compile thread; the unit keeps what it has meanwhile",
+            c.name,
+            policy.rules.len()
+        );
+        self.status_changed();
+        true
+    }
+
+    /// A compile is done: its policy is installed, unless its job was dropped meanwhile.
+    pub(super) fn compiled(&mut self, done: Compiled) {
+        let Some(job) = self.compiling.jobs.get(&done.name) else {
+            return;
+        };
+        if job.id != done.job {
+            return;
+        }
+        let Some(job) = self.compiling.jobs.remove(&done.name) else {
+            return;
+        };
+        info!(
+            object_systemd_unit = done.name.as_str(),
+            "{}: compiled {} rules in {} ms ({} ms after the pass that asked for it)",
+            done.name,
+            job.policy.rules.len(),
+            done.took.as_millis(),
+            job.began.elapsed().as_millis()
+        );
+        let c = job.candidate;
+        self.install(
+            &c,
+            job.policy,
+            job.expected,
+            Vec::new(),
+            done.result,
+            job.differ,
+        );
+        self.bind_existing(&c);
+        self.after_compiles();
+    }
+
+    /// Once no compile is under way: clears the pending marks and answers the sync
+    /// requests that waited for them.
+    pub(super) fn after_compiles(&mut self) {
+        if !self.compiling.idle() {
+            return;
+        }
+        if let Some(began) = self.compiling.settle.take() {
+            self.settle_pending(began);
+        }
+        if !self.compiling.replies.is_empty() {
+            self.flush_status();
+            for r in self.compiling.replies.drain(..) {
+                let _ = r.send(());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(name: &str) -> Candidate {
+        Candidate {
+            name: name.to_string(),
+            files: Vec::new(),
+            slice: "system.slice".to_string(),
+            control_group: String::new(),
+            unlisted: Vec::new(),
+        }
+    }
+
+    /// `n` rules of one path each.
+    fn rules(n: usize) -> Policy {
+        let lines: Vec<String> = (0..n)
+            .map(|i| format!("deny read /opt/nothing/{i}/**"))
+            .collect();
+        Policy::of(&lines.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
+    const AT: &str = "/system.slice/a.service";
+
+    #[test]
+    fn big_policies_compile_on_the_worker_once_the_daemon_follows_systemd() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut c = Compiling::new(tx);
+        let big = rules(GROUP_ABOVE + 1);
+        assert!(!c.offloads(&big), "start-up compiles in line");
+        c.enabled = true;
+        assert!(!c.offloads(&rules(GROUP_ABOVE)));
+        assert!(c.offloads(&big));
+        let a = unit("a.service");
+        assert!(c.start(&a, &big, AT, AT.to_string(), false));
+        assert!(!c.idle());
+        assert!(c.under_way(&a, &big, AT));
+        assert!(!c.under_way(&a, &rules(GROUP_ABOVE + 2), AT), "other rules");
+        assert!(
+            !c.under_way(&a, &big, "/other.slice/a.service"),
+            "another path"
+        );
+        let done = rx.blocking_recv().expect("the worker answers");
+        assert_eq!(done.name, "a.service");
+        assert_eq!(done.job, c.jobs["a.service"].id);
+        let tables = done.result.expect("it compiles");
+        assert!(!tables.groups.is_empty(), "compiled by class and action");
+    }
+
+    #[test]
+    fn a_new_job_for_a_unit_drops_the_one_under_way() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut c = Compiling::new(tx);
+        c.enabled = true;
+        let a = unit("a.service");
+        assert!(c.start(&a, &rules(300), AT, AT.to_string(), false));
+        let first = c.jobs["a.service"].dropped.clone();
+        assert!(c.start(&a, &rules(301), AT, AT.to_string(), false));
+        assert!(first.load(Ordering::Relaxed), "the first job is dropped");
+        let second = c.jobs["a.service"].id;
+        // The worker compiles the second; the first only if it began before it was dropped.
+        loop {
+            let done = rx.blocking_recv().expect("the worker answers");
+            if done.job == second {
+                break;
+            }
+        }
+        c.drop_job("a.service");
+        assert!(c.idle());
+        assert!(!c.under_way(&a, &rules(301), AT));
+    }
+
+    #[test]
+    fn answers_and_marks_wait_for_the_last_compile() {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let mut c = Compiling::new(tx);
+        c.settle_later(5);
+        c.settle_later(3);
+        assert_eq!(c.settle, Some(5), "the latest pass's start clears the most");
+        let (reply, mut answered) = oneshot::channel();
+        c.reply_later(reply);
+        assert_eq!(c.replies.len(), 1);
+        assert!(answered.try_recv().is_err(), "not answered yet");
+    }
+}
