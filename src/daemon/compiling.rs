@@ -95,6 +95,19 @@ impl Compiling {
         }
     }
 
+    /// Drops the jobs of units not in `armored`: their files no longer armor them.
+    pub(super) fn keep_only(&mut self, armored: &std::collections::HashSet<&str>) {
+        let gone: Vec<String> = self
+            .jobs
+            .keys()
+            .filter(|n| !armored.contains(n.as_str()))
+            .cloned()
+            .collect();
+        for n in gone {
+            self.drop_job(&n);
+        }
+    }
+
     /// Drops the job of `name`, if any: its files say something else now.
     pub(super) fn drop_job(&mut self, name: &str) {
         if let Some(job) = self.jobs.remove(name) {
@@ -186,8 +199,13 @@ fn spawn_worker(done: mpsc::UnboundedSender<Compiled>) -> Option<std::sync::mpsc
                     continue;
                 }
                 let began = Instant::now();
-                let result =
-                    compile::compile_for(&w.policy, Some(&w.pattern)).map_err(|e| e.to_string());
+                // A compiler that panics fails this policy, not the worker and every
+                // answer waiting for it: the unit keeps its last good policy or is refused
+                // everything (reconcile.rs: install).
+                let result = std::panic::catch_unwind(|| {
+                    compile::compile_for(&w.policy, Some(&w.pattern)).map_err(|e| e.to_string())
+                })
+                .unwrap_or_else(|_| Err("the compiler failed (a bug: please report it)".into()));
                 let compiled = Compiled {
                     name: w.name,
                     job: w.job,
@@ -254,6 +272,7 @@ impl Daemon {
             job.began.elapsed().as_millis()
         );
         let c = job.candidate;
+        let new = !self.units.contains_key(&c.name);
         self.install(
             &c,
             job.policy,
@@ -262,7 +281,12 @@ impl Daemon {
             done.result,
             job.differ,
         );
-        self.bind_existing(&c);
+        // As a pass does: the cgroups of a unit armored for the first time that run already.
+        // Not a known unit's (its install switched them over): for a slice or template that
+        // would bind units below it that have policies of their own to its policy.
+        if new {
+            self.bind_existing(&c);
+        }
         self.after_compiles();
     }
 
@@ -351,8 +375,10 @@ mod tests {
                 break;
             }
         }
-        c.drop_job("a.service");
-        assert!(c.idle());
+        c.keep_only(&["a.service"].into_iter().collect());
+        assert!(!c.idle(), "still armored by its files");
+        c.keep_only(&std::collections::HashSet::new());
+        assert!(c.idle(), "no longer armored: dropped");
         assert!(!c.under_way(&a, &rules(301), AT));
     }
 

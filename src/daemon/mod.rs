@@ -49,6 +49,7 @@ use crate::kernel::{self, Kernel};
 use crate::policy::Policy;
 use crate::systemd::{self, ManagerProxy};
 
+use compiling::Compiled;
 use discover::{discover, discover_on_disk, template_of};
 use events::spawn_event_reader;
 use sync::Request;
@@ -287,7 +288,7 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
     // while a reload runs the generator, and the generator waits for us.
     let (sig_tx, mut signals) = mpsc::unbounded_channel();
     let changes = d.changes.clone();
-    let (conn, manager) = answering(&mut d, &mut sync_rx, async {
+    let (conn, manager) = answering(&mut d, &mut sync_rx, &mut compiled, async {
         let conn = zbus::connection::Builder::system()
             .method_timeout(Duration::from_secs(30))
             .build()
@@ -302,10 +303,15 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
         anyhow::Ok((conn, manager))
     })
     .await?;
-    rescan(&mut d, &conn, &manager, &mut sync_rx).await;
-    answering(&mut d, &mut sync_rx, api::serve(&conn, status))
-        .await
-        .context("offering the D-Bus API")?;
+    rescan(&mut d, &conn, &manager, &mut sync_rx, &mut compiled).await;
+    answering(
+        &mut d,
+        &mut sync_rx,
+        &mut compiled,
+        api::serve(&conn, status),
+    )
+    .await
+    .context("offering the D-Bus API")?;
     d.publish_status();
     info!("following systemd: {} armored units", d.units.len());
 
@@ -320,7 +326,7 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
                     // A rescan covers whatever else is queued.
                     while signals.try_recv().is_ok() {}
                     info!("systemd reloaded; re-reading unit configuration");
-                    rescan(&mut d, &conn, &manager, &mut sync_rx).await;
+                    rescan(&mut d, &conn, &manager, &mut sync_rx, &mut compiled).await;
                 }
                 SystemdSignal::Unit(name) => {
                     // Only instances need it: a template's policy binds them at creation, and
@@ -333,7 +339,7 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
                         && !d.covered.contains_key(&name)
                         && !d.cover_from_disk(&name)
                     {
-                        refresh_instance(&mut d, &conn, &manager, &mut sync_rx, &name).await;
+                        refresh_instance(&mut d, &conn, &manager, &mut sync_rx, &mut compiled, &name).await;
                     }
                 }
                 SystemdSignal::Removed(name) => d.unit_removed(&name),
@@ -373,6 +379,7 @@ async fn refresh_instance(
     conn: &zbus::Connection,
     manager: &ManagerProxy<'_>,
     sync_rx: &mut Option<mpsc::Receiver<Request>>,
+    compiled: &mut mpsc::UnboundedReceiver<Compiled>,
     name: &str,
 ) {
     let fetch = async {
@@ -395,9 +402,11 @@ async fn refresh_instance(
                 return;
             }
             Some(req) = sync::next(sync_rx) => if d.answer_sync(req, sync_rx) {
-                rescan(d, conn, manager, sync_rx).await;
+                rescan(d, conn, manager, sync_rx, compiled).await;
                 return;
             },
+            // A reload waiting for a compile blocks PID 1, which this waits for.
+            Some(done) = compiled.recv() => d.compiled(done),
         }
     }
 }
@@ -406,6 +415,7 @@ async fn refresh_instance(
 async fn answering<F: Future>(
     d: &mut Daemon,
     sync_rx: &mut Option<mpsc::Receiver<Request>>,
+    compiled: &mut mpsc::UnboundedReceiver<Compiled>,
     fut: F,
 ) -> F::Output {
     tokio::pin!(fut);
@@ -417,6 +427,7 @@ async fn answering<F: Future>(
             Some(req) = sync::next(sync_rx) => {
                 d.answer_sync(req, sync_rx);
             }
+            Some(done) = compiled.recv() => d.compiled(done),
             _ = tick.tick() => d.pending_tick(),
         }
     }
@@ -431,6 +442,7 @@ async fn rescan(
     conn: &zbus::Connection,
     manager: &ManagerProxy<'_>,
     sync_rx: &mut Option<mpsc::Receiver<Request>>,
+    compiled: &mut mpsc::UnboundedReceiver<Compiled>,
 ) {
     loop {
         let began = std::time::Instant::now();
@@ -457,6 +469,8 @@ async fn rescan(
                 Some(req) = sync::next(sync_rx) => if d.answer_sync(req, sync_rx) {
                     break;
                 },
+                // A reload waiting for a compile blocks PID 1, which this waits for.
+                Some(done) = compiled.recv() => d.compiled(done),
             }
         }
     }

@@ -114,7 +114,11 @@ impl Daemon {
     /// at; tasks of cgroups let go recently that are stopped are continued again.
     pub(super) fn pending_tick(&mut self) {
         self.publish_unit_dirs();
-        self.clear_marks(Clear::Stale(pending::monotonic_ns()));
+        // A mark whose unit's policy is still being compiled holds its cgroups until it is
+        // in the kernel, however long that takes (compiling.rs).
+        if self.compiling.idle() {
+            self.clear_marks(Clear::Stale(pending::monotonic_ns()));
+        }
         self.let_go_if_needed();
         for (path, left) in &mut self.pending.let_go {
             continue_tasks(path, false);

@@ -537,6 +537,7 @@ impl Daemon {
         }
         let names: HashSet<&str> = candidates.iter().map(|c| c.name.as_str()).collect();
         self.covered.retain(|n, _| names.contains(n.as_str()));
+        self.compiling.keep_only(&names);
         let gone: Vec<String> = self
             .exempt
             .keys()

@@ -522,6 +522,9 @@ impl Daemon {
             }
         }
         candidates.sort_by_key(|c| bind_order(&c.name));
+        // A policy being compiled for a unit its files no longer armor is not installed.
+        self.compiling
+            .keep_only(&candidates.iter().map(|c| c.name.as_str()).collect());
         let t2 = Instant::now();
         for c in &candidates {
             let new = !self.units.contains_key(&c.name);
