@@ -50,11 +50,21 @@ impl Daemon {
             );
         }
         // A template's slice holds its instances, and those its own files leave unarmored
-        // stay so (exempt.rs).
+        // stay so (exempt.rs). Units armored (or refused) below it keep their own policy, and
+        // below a slice or template, cgroups waiting for the daemon are bound by the pending
+        // pass as they will be (pending.rs): a slice's or template's policy landing before
+        // theirs (compiling.rs) must not take them over.
+        let shared = bind_order(&c.name) < 2 || UnitName::new(c.name.as_str()).is_template();
         for path in paths {
-            let exempt = self.exempt_cgroups(&path);
+            let mut skip = self.exempt_cgroups(&path);
+            skip.extend(self.owned_below(&path, &c.name));
             for (cgid, binding) in cgroup_bindings(&path, id) {
-                if exempt.contains(&cgid) {
+                let waiting = shared
+                    && self
+                        .kernel
+                        .binding(cgid)
+                        .is_some_and(|b| b.flags & BIND_PENDING != 0);
+                if skip.contains(&cgid) || waiting {
                     continue;
                 }
                 if let Err(e) = self.kernel.bind(cgid, binding) {
@@ -62,6 +72,25 @@ impl Daemon {
                 }
             }
         }
+    }
+
+    /// The cgroups of units other than `name` armored or refused at a path below `path`.
+    fn owned_below(&self, path: &str, name: &str) -> HashSet<u64> {
+        let below = format!("{path}/");
+        self.units
+            .iter()
+            .filter(|(n, _)| n.as_str() != name)
+            .map(|(_, a)| &a.expected)
+            .chain(
+                self.refused
+                    .iter()
+                    .filter(|(n, _)| n.as_str() != name)
+                    .map(|(_, e)| e),
+            )
+            .filter(|e| e.starts_with(&below))
+            .flat_map(|e| cgroup_bindings(e, 0))
+            .map(|(cgid, _)| cgid)
+            .collect()
     }
 
     /// Whether the armored prefix unit `prefix` decides for `unit`, as the kernel picks at

@@ -61,8 +61,10 @@ pub(super) struct Compiling {
     done: mpsc::UnboundedSender<Compiled>,
     /// The latest start of a pass whose pending marks wait to be cleared (pending.rs).
     settle: Option<u64>,
-    /// Answers to sync requests (sync.rs) that wait for the compiles.
-    replies: Vec<oneshot::Sender<()>>,
+    /// Answers to sync requests (sync.rs), each waiting for the compiles that were under way
+    /// when it was made (by unit: a compile started over for newer files still counts), not
+    /// for those started since, which a steady stream of them would hold back for good.
+    replies: Vec<(Vec<String>, oneshot::Sender<()>)>,
 }
 
 impl Compiling {
@@ -115,6 +117,16 @@ impl Compiling {
         }
     }
 
+    /// The units whose policy is being compiled.
+    pub(super) fn names(&self) -> impl Iterator<Item = &String> {
+        self.jobs.keys()
+    }
+
+    /// What the pass that started `name`'s compile (or a later one) said of the unit.
+    pub(super) fn candidate(&self, name: &str) -> Option<&Candidate> {
+        self.jobs.get(name).map(|j| &j.candidate)
+    }
+
     /// Whether no compile is under way.
     pub(super) fn idle(&self) -> bool {
         self.jobs.is_empty()
@@ -125,9 +137,20 @@ impl Compiling {
         self.settle = Some(self.settle.map_or(began, |b| b.max(began)));
     }
 
-    /// Answers a sync request once the compiles are done.
+    /// Answers a sync request once the compiles under way now are done.
     pub(super) fn reply_later(&mut self, reply: oneshot::Sender<()>) {
-        self.replies.push(reply);
+        self.replies
+            .push((self.jobs.keys().cloned().collect(), reply));
+    }
+
+    /// The answers whose compiles are all done.
+    fn answerable(&mut self) -> Vec<oneshot::Sender<()>> {
+        let jobs = &self.jobs;
+        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.replies)
+            .into_iter()
+            .partition(|(names, _)| names.iter().all(|n| !jobs.contains_key(n)));
+        self.replies = waiting;
+        ready.into_iter().map(|(_, reply)| reply).collect()
     }
 
     /// Hands a compile to the worker (started at the first); false if there is no worker
@@ -290,18 +313,18 @@ impl Daemon {
         self.after_compiles();
     }
 
-    /// Once no compile is under way: clears the pending marks and answers the sync
-    /// requests that waited for them.
+    /// Answers the sync requests whose compiles are done, and once no compile is under way
+    /// clears the pending marks that waited (a mark's unit may be any of those compiled).
     pub(super) fn after_compiles(&mut self) {
-        if !self.compiling.idle() {
-            return;
+        if self.compiling.idle() {
+            if let Some(began) = self.compiling.settle.take() {
+                self.settle_pending(began);
+            }
         }
-        if let Some(began) = self.compiling.settle.take() {
-            self.settle_pending(began);
-        }
-        if !self.compiling.replies.is_empty() {
+        let ready = self.compiling.answerable();
+        if !ready.is_empty() {
             self.flush_status();
-            for r in self.compiling.replies.drain(..) {
+            for r in ready {
                 let _ = r.send(());
             }
         }
@@ -383,15 +406,38 @@ mod tests {
     }
 
     #[test]
-    fn answers_and_marks_wait_for_the_last_compile() {
+    fn an_answer_waits_for_the_compiles_under_way_when_it_was_asked() {
         let (tx, _rx) = mpsc::unbounded_channel();
         let mut c = Compiling::new(tx);
         c.settle_later(5);
         c.settle_later(3);
         assert_eq!(c.settle, Some(5), "the latest pass's start clears the most");
+        let a = unit("a.service");
+        c.enabled = true;
+        assert!(c.start(&a, &rules(300), AT, AT.to_string(), false));
         let (reply, mut answered) = oneshot::channel();
         c.reply_later(reply);
-        assert_eq!(c.replies.len(), 1);
-        assert!(answered.try_recv().is_err(), "not answered yet");
+        // A compile started later does not hold it back; one started over for `a` does.
+        let b = unit("b.service");
+        assert!(c.start(
+            &b,
+            &rules(300),
+            "/system.slice/b.service",
+            String::new(),
+            false
+        ));
+        assert!(c.start(&a, &rules(301), AT, AT.to_string(), false));
+        assert!(c.answerable().is_empty(), "a's compile is still under way");
+        c.drop_job("a.service");
+        let ready = c.answerable();
+        assert_eq!(ready.len(), 1, "b's compile does not hold it back");
+        assert!(
+            answered.try_recv().is_err(),
+            "answered by the caller, not here"
+        );
+        for r in ready {
+            r.send(()).unwrap();
+        }
+        assert!(answered.try_recv().is_ok());
     }
 }

@@ -404,6 +404,9 @@ async fn refresh_instance(
             Some(req) = sync::next(sync_rx) => if d.answer_sync(req, sync_rx) {
                 rescan(d, conn, manager, sync_rx, compiled).await;
                 return;
+            } else {
+                // Its pass may have dropped the compile an earlier answer waited for.
+                d.after_compiles();
             },
             // A reload waiting for a compile blocks PID 1, which this waits for.
             Some(done) = compiled.recv() => d.compiled(done),
@@ -426,6 +429,7 @@ async fn answering<F: Future>(
             out = &mut fut => return out,
             Some(req) = sync::next(sync_rx) => {
                 d.answer_sync(req, sync_rx);
+                d.after_compiles();
             }
             Some(done) = compiled.recv() => d.compiled(done),
             _ = tick.tick() => d.pending_tick(),
@@ -468,6 +472,8 @@ async fn rescan(
                 // A start's request changes nothing systemd says: go on.
                 Some(req) = sync::next(sync_rx) => if d.answer_sync(req, sync_rx) {
                     break;
+                } else {
+                    d.after_compiles();
                 },
                 // A reload waiting for a compile blocks PID 1, which this waits for.
                 Some(done) = compiled.recv() => d.compiled(done),

@@ -501,6 +501,7 @@ impl Daemon {
             .units
             .keys()
             .chain(self.exempt.keys())
+            .chain(self.compiling.names())
             .filter(|n| !listed.contains(*n))
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
@@ -518,6 +519,13 @@ impl Daemon {
                 if systemd::slice_from_files(&c.files) == a.slice_setting {
                     c.slice.clone_from(&a.slice);
                     c.control_group.clone_from(&a.control_group);
+                }
+            } else if let Some(j) = self.compiling.candidate(&c.name) {
+                // A unit armored for the first time whose policy is being compiled: what
+                // systemd said of it, as for a unit the daemon knows.
+                if systemd::slice_from_files(&c.files) == systemd::slice_from_files(&j.files) {
+                    c.slice.clone_from(&j.slice);
+                    c.control_group.clone_from(&j.control_group);
                 }
             }
         }
