@@ -23,6 +23,7 @@ mod exempt;
 mod follow;
 mod good;
 mod learn;
+mod merged;
 mod metrics;
 mod pending;
 mod reconcile;
@@ -140,6 +141,8 @@ pub struct Daemon {
     pending: pending::Pending,
     /// Big policies being compiled on a thread of their own (compiling.rs).
     compiling: compiling::Compiling,
+    /// Merged policies kept from pass to pass (merged.rs).
+    merged: merged::Merged,
 }
 
 /// The machine cannot enforce (the daemon exits with [`Unsupported::EXIT_CODE`]).
@@ -189,6 +192,7 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
         learning: learn::Learning::default(),
         pending: pending::Pending::default(),
         compiling: compiling::Compiling::new(compiled_tx),
+        merged: merged::Merged::default(),
     };
     // The socket a reload's generator asks on (sync.rs). Bound before phase 1: a reload
     // meanwhile waits for its answer, which comes from a pass over the disk made after it.

@@ -90,13 +90,8 @@ impl Daemon {
         };
         // Each slice is a layer of its own: the unit can neither drop nor soften its rules.
         let (layers, slices_unlisted) = slice_layers_checked(&parent, disk);
-        let mut policy = resolve::merge_layers(
-            &Lookup::system(),
-            &layers,
-            &c.files,
-            Some(&unit),
-            &mut diags,
-        );
+        // Reused from the last pass while the files are unchanged (merged.rs).
+        let mut policy = self.merged.merge(&layers, &c.files, &unit, &mut diags);
         // A drop-in directory that could not be listed may hold anything: as a file that
         // could not be read, it keeps the last good policy or refuses everything.
         for (dir, why) in c.unlisted.iter().chain(&slices_unlisted) {
@@ -209,7 +204,7 @@ impl Daemon {
         }
         // A template whose instances have policies of their own makes a new instance wait
         // for its own (bpf/binding.h) rather than start under the template's.
-        let differ = unit.is_template() && instances_differ(&layers, c, &policy);
+        let differ = unit.is_template() && instances_differ(&mut self.merged, &layers, c, &policy);
         let pattern = cgroup_pattern(&c.name, &expected);
         if policy.unreadable.is_empty()
             && errors.is_empty()
@@ -495,6 +490,7 @@ impl Daemon {
 
     pub(super) fn disarm_unit(&mut self, name: &str) {
         self.compiling.drop_job(name);
+        self.merged.forget(name);
         self.want_room.remove(name);
         if let Some(expected) = self.refused.remove(name) {
             if keyed_by_name(name) {
@@ -538,6 +534,10 @@ impl Daemon {
         let names: HashSet<&str> = candidates.iter().map(|c| c.name.as_str()).collect();
         self.covered.retain(|n, _| names.contains(n.as_str()));
         self.compiling.keep_only(&names);
+        // Merges of units no longer armored, and of their templates' stand-ins.
+        self.merged.keep_only(|n| {
+            names.contains(n) || template_of(n).is_some_and(|t| names.contains(t.as_str()))
+        });
         let gone: Vec<String> = self
             .exempt
             .keys()
@@ -576,6 +576,7 @@ impl Daemon {
 /// over `layers`): what its files say for a stand-in instance differs, as it does when they
 /// (or what they grant, `StateDirectory=%i`) use an instance-dependent specifier.
 fn instances_differ(
+    merged: &mut super::merged::Merged,
     layers: &[Vec<std::path::PathBuf>],
     c: &Candidate,
     policy: &crate::policy::Policy,
@@ -584,14 +585,7 @@ fn instances_differ(
         return false;
     };
     let stand_in = UnitName::new(format!("{prefix}@unitarmor-any-instance.{suffix}"));
-    let mut diags = Diagnostics::default();
-    resolve::merge_layers(
-        &Lookup::system(),
-        layers,
-        &c.files,
-        Some(&stand_in),
-        &mut diags,
-    ) != *policy
+    merged.merge(layers, &c.files, &stand_in, &mut Diagnostics::default()) != *policy
 }
 
 /// Whether a unit also has an `expected` entry under its name: a template (which binds its

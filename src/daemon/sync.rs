@@ -393,7 +393,9 @@ impl Daemon {
             }
         };
         let started = Instant::now();
+        let merges = (self.merged.made, self.merged.reused);
         let (n, phases) = self.sync_from_disk();
+        let (made, reused) = (self.merged.made - merges.0, self.merged.reused - merges.1);
         // What the reload changed is shown by `unitarmor status` once the reload returns.
         self.flush_status();
         if reload {
@@ -405,7 +407,10 @@ impl Daemon {
         }
         let ms = started.elapsed().as_millis();
         if reload {
-            info!("daemon-reload: re-read {n} armored units from disk in {ms} ms ({phases})");
+            info!(
+                "daemon-reload: re-read {n} armored units from disk in {ms} ms ({phases}; \
+                 {reused} policies unchanged, {made} merged)"
+            );
         } else {
             info!("a unit's start: re-read {n} armored units from disk in {ms} ms ({why})");
         }
