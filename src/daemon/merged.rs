@@ -1,100 +1,56 @@
 //! Merged policies kept from pass to pass. Every pass (a reload's, a watch event's) reads every
 //! armored unit's files again, and merging a big policy again was most of a pass's cost
-//! (10,000 rules: about 11 ms natively, ten times that under emulation, for each pass).
+//! (10,000 rules: reading and parsing take about 2 ms natively, merging 11 ms, ten times that
+//! under emulation, for each pass).
 //!
-//! A unit's merge is reused while each of its files (its slices' and its own, in the same
-//! order) is the same file, unchanged: the same device, inode, size, modification and change
-//! times. File times move in clock ticks, so a file rewritten at the same size within the tick
-//! it was read in would look unchanged: a merge is kept only if every file was last changed
-//! [`SETTLED`] or more before it was read (as a pass's own check does, changes.rs). Merges that
-//! depend on more than their files' bytes and the unit's name are never kept: those of files
-//! that name a policy (`@name`, `@systemd`: any file with an `@` in it), and those with errors
-//! (a file that could not be read among them).
+//! A unit's merge is reused while its files (its slices' and its own, in the same order) hold
+//! the same bytes: each pass still reads every file, and compares what it read with what the
+//! kept merge was made from; a merge is made from the bytes read for that comparison, never
+//! from a second read. Bytes, not file times: a file's times and inode can stay the same
+//! across a change (images built with fixed times, FAT, attributes cached by NFS or FUSE, a
+//! clock stepped back, two writes within one tick). Merges that depend on more than their
+//! files' bytes and the unit's name are never kept: those that name a policy (`@name`,
+//! `@systemd`), and those with errors (a file that could not be read among them). Only units
+//! and templates are kept, not each instance of a template (an `Accept=yes` socket makes one
+//! per connection), but for the stand-in instance that tells whether a template's instances
+//! differ (reconcile.rs).
 
 use std::collections::HashMap;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
 
 use crate::policy::diag::Diagnostics;
+use crate::policy::dropin::{self, Entry as Line, ReadError};
 use crate::policy::named::Lookup;
 use crate::policy::resolve;
 use crate::policy::specifiers::UnitName;
 use crate::policy::Policy;
 
-/// How long before it was read a file must have last changed for its merge to be kept.
-const SETTLED: Duration = Duration::from_secs(2);
-
-/// What tells one version of a file from another without reading it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Stamp {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
-impl Stamp {
-    /// The file `path` leads to (a drop-in may be a symlink), or None if it cannot be stat'ed.
-    fn of(path: &Path) -> Option<Stamp> {
-        let m = std::fs::metadata(path).ok()?;
-        Some(Stamp {
-            dev: m.dev(),
-            ino: m.ino(),
-            size: m.size(),
-            mtime: (m.mtime(), m.mtime_nsec()),
-            ctime: (m.ctime(), m.ctime_nsec()),
-        })
-    }
-
-    /// Whether the file last changed `settled` or more before `read`.
-    fn settled_before(&self, read: SystemTime, settled: Duration) -> bool {
-        let Some(limit) = read
-            .checked_sub(settled)
-            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-        else {
-            return false;
-        };
-        let limit = (limit.as_secs() as i64, limit.subsec_nanos() as i64);
-        self.mtime < limit && self.ctime < limit
-    }
-}
+/// The instance name of a template's stand-in (reconcile.rs: instances_differ).
+pub(super) const STAND_IN: &str = "unitarmor-any-instance";
 
 /// One unit's kept merge.
 struct Entry {
     layers: Vec<Vec<PathBuf>>,
     files: Vec<PathBuf>,
-    stamps: Vec<Stamp>,
+    /// What each file held, in the order of `layers` then `files`.
+    bytes: Vec<Vec<u8>>,
     policy: Policy,
     /// Its warnings (a kept merge has no errors), given again with each reuse.
     diags: Diagnostics,
 }
 
 /// The merges kept, by unit name.
+#[derive(Default)]
 pub(super) struct Merged {
     entries: HashMap<String, Entry>,
-    /// [`SETTLED`] (shorter in tests: a change time cannot be set back).
-    settled: Duration,
     /// Merges reused, and merges made, since the start.
     pub(super) reused: u64,
     pub(super) made: u64,
 }
 
-impl Default for Merged {
-    fn default() -> Self {
-        Merged {
-            entries: HashMap::new(),
-            settled: SETTLED,
-            reused: 0,
-            made: 0,
-        }
-    }
-}
-
 impl Merged {
     /// [`resolve::merge_layers`] of `unit`'s `layers` and `files`, reused from an earlier
-    /// call while none of them changed.
+    /// call while they hold the same bytes.
     pub(super) fn merge(
         &mut self,
         layers: &[Vec<PathBuf>],
@@ -103,34 +59,57 @@ impl Merged {
         diags: &mut Diagnostics,
     ) -> Policy {
         let all: Vec<&PathBuf> = layers.iter().flatten().chain(files).collect();
-        // Stamped before they are read: a file that changes in between is stamped older than
-        // what was read, and read again next time.
-        let read = SystemTime::now();
-        let stamps: Option<Vec<Stamp>> = all.iter().map(|p| Stamp::of(p)).collect();
-        if let (Some(e), Some(now)) = (self.entries.get(unit.full.as_str()), &stamps) {
-            if e.stamps == *now && e.layers == layers && e.files == files {
+        let read: Vec<Result<Vec<u8>, ReadError>> =
+            all.iter().map(|p| dropin::read_limited(p)).collect();
+        if let Some(e) = self.entries.get(unit.full.as_str()) {
+            let same = e.layers == layers
+                && e.files == files
+                && e.bytes.len() == read.len()
+                && e.bytes
+                    .iter()
+                    .zip(&read)
+                    .all(|(was, now)| now.as_ref().ok() == Some(was));
+            if same {
                 diags.0.extend(e.diags.0.iter().cloned());
                 self.reused += 1;
                 return e.policy.clone();
             }
         }
         self.made += 1;
+        // The merge reads the bytes just read: a file is read once in a pass.
+        let mut served: HashMap<&Path, &Result<Vec<u8>, ReadError>> = HashMap::new();
+        for (p, r) in all.iter().zip(&read) {
+            served.entry(p.as_path()).or_insert(r);
+        }
+        let mut from_read = |p: &Path| match served.get(p) {
+            Some(Ok(b)) => Ok(b.clone()),
+            // Read again for the error itself (it says what the file is, or why it failed).
+            _ => dropin::read_limited(p),
+        };
         let mut own = Diagnostics::default();
-        let policy = resolve::merge_layers(&Lookup::system(), layers, files, Some(unit), &mut own);
-        let keep = stamps.filter(|s| {
-            !own.has_errors()
+        let policy = resolve::merge_layers_from(
+            &Lookup::system(),
+            layers,
+            files,
+            Some(unit),
+            &mut from_read,
+            &mut own,
+        );
+        let bytes: Option<Vec<Vec<u8>>> = read.into_iter().map(Result::ok).collect();
+        let keep = bytes.filter(|b| {
+            keeps(unit)
+                && !own.has_errors()
                 && policy.unreadable.is_empty()
-                && s.iter().all(|s| s.settled_before(read, self.settled))
-                && all.iter().all(|p| names_nothing(p))
+                && all.iter().zip(b).all(|(p, b)| names_nothing(p, b))
         });
         match keep {
-            Some(stamps) => {
+            Some(bytes) => {
                 self.entries.insert(
                     unit.full.clone(),
                     Entry {
                         layers: layers.to_vec(),
                         files: files.to_vec(),
-                        stamps,
+                        bytes,
                         policy: policy.clone(),
                         diags: own.clone(),
                     },
@@ -155,26 +134,24 @@ impl Merged {
     }
 }
 
-/// Whether `path` names no policy: it has no `@` (`@name`, `@systemd`), which would make its
-/// merge depend on other files. Read whole: a file that cannot be read is not kept either.
-fn names_nothing(path: &Path) -> bool {
-    crate::policy::dropin::read_limited(path).is_ok_and(|b| !b.contains(&b'@'))
+/// Whether `unit`'s merges are kept: not an instance's, but for a template's stand-in.
+fn keeps(unit: &UnitName) -> bool {
+    !unit.full.contains('@') || unit.is_template() || unit.instance() == STAND_IN
+}
+
+/// Whether `bytes`, read from `path`, name no policy (`@name`, `@systemd`), whose merge would
+/// depend on other files. Most files have no `@` at all.
+fn names_nothing(path: &Path, bytes: &[u8]) -> bool {
+    !bytes.contains(&b'@')
+        || dropin::parse(path, bytes, &mut Diagnostics::default())
+            .entries
+            .iter()
+            .all(|e| !matches!(e, Line::Policy(text, _) if text.trim_start().starts_with('@')))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Settled after [`WAIT`] in tests.
-    const QUICK: Duration = Duration::from_millis(30);
-    const WAIT: Duration = Duration::from_millis(60);
-
-    fn quick() -> Merged {
-        Merged {
-            settled: QUICK,
-            ..Merged::default()
-        }
-    }
 
     /// Writes a drop-in under `dir`.
     fn dropin(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -187,47 +164,13 @@ mod tests {
         p.rules.iter().map(|r| r.to_string()).collect()
     }
 
-    #[test]
-    fn reused_while_unchanged_and_read_again_once_changed() {
-        let dir = tempfile::tempdir().unwrap();
-        let f = dropin(
-            dir.path(),
-            "a.conf",
-            "[X-Armor]\nArmorPolicy=deny read /a\n",
-        );
-        std::thread::sleep(WAIT);
-        let unit = UnitName::new("a.service");
-        let mut m = quick();
-        let mut d = Diagnostics::default();
-        let first = m.merge(&[], std::slice::from_ref(&f), &unit, &mut d);
-        assert_eq!(rules(&first), ["deny read /a"]);
-        assert!(m.entries.contains_key("a.service"));
-        assert_eq!(m.merge(&[], std::slice::from_ref(&f), &unit, &mut d), first);
-        assert_eq!((m.made, m.reused), (1, 1));
-        // Rewritten in place at the same size: its times move, and it is read again; just
-        // changed, that merge is not kept.
-        std::fs::write(&f, "[X-Armor]\nArmorPolicy=deny read /b\n").unwrap();
-        let second = m.merge(&[], std::slice::from_ref(&f), &unit, &mut d);
-        assert_eq!(rules(&second), ["deny read /b"]);
-        assert_eq!((m.made, m.reused), (2, 1));
-        assert!(m.entries.is_empty());
-        // Replaced by another file of the same size (another inode): read again.
-        std::thread::sleep(WAIT);
-        assert_eq!(
-            m.merge(&[], std::slice::from_ref(&f), &unit, &mut d),
-            second
-        );
-        assert!(m.entries.contains_key("a.service"));
-        let new = dropin(dir.path(), "new", "[X-Armor]\nArmorPolicy=deny read /c\n");
-        std::thread::sleep(WAIT);
-        std::fs::rename(&new, &f).unwrap();
-        let third = m.merge(&[], std::slice::from_ref(&f), &unit, &mut d);
-        assert_eq!(rules(&third), ["deny read /c"]);
-        assert_eq!((m.made, m.reused), (4, 1));
+    fn merge_one(m: &mut Merged, f: &Path, unit: &str) -> Policy {
+        let unit = UnitName::new(unit);
+        m.merge(&[], &[f.to_path_buf()], &unit, &mut Diagnostics::default())
     }
 
     #[test]
-    fn a_file_changed_just_before_it_is_read_is_not_kept() {
+    fn reused_while_unchanged_and_merged_again_once_changed() {
         let dir = tempfile::tempdir().unwrap();
         let f = dropin(
             dir.path(),
@@ -235,36 +178,85 @@ mod tests {
             "[X-Armor]\nArmorPolicy=deny read /a\n",
         );
         let mut m = Merged::default();
-        let p = m.merge(
-            &[],
-            std::slice::from_ref(&f),
-            &UnitName::new("a.service"),
-            &mut Diagnostics::default(),
+        let first = merge_one(&mut m, &f, "a.service");
+        assert_eq!(rules(&first), ["deny read /a"]);
+        assert_eq!(merge_one(&mut m, &f, "a.service"), first);
+        assert_eq!((m.made, m.reused), (1, 1));
+        // Rewritten in place at once, at the same size: merged again.
+        std::fs::write(&f, "[X-Armor]\nArmorPolicy=deny read /b\n").unwrap();
+        assert_eq!(rules(&merge_one(&mut m, &f, "a.service")), ["deny read /b"]);
+        assert_eq!((m.made, m.reused), (2, 1));
+        // Replaced by another file of the same size (another inode): merged again.
+        let new = dropin(dir.path(), "new", "[X-Armor]\nArmorPolicy=deny read /c\n");
+        std::fs::rename(&new, &f).unwrap();
+        assert_eq!(rules(&merge_one(&mut m, &f, "a.service")), ["deny read /c"]);
+        assert_eq!((m.made, m.reused), (3, 1));
+    }
+
+    #[test]
+    fn a_change_that_keeps_the_files_times_is_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dropin(
+            dir.path(),
+            "a.conf",
+            "[X-Armor]\nArmorPolicy=deny read /a\n",
         );
-        assert_eq!(rules(&p), ["deny read /a"]);
-        assert!(m.entries.is_empty());
+        let mtime = std::fs::metadata(&f).unwrap().modified().unwrap();
+        let mut m = Merged::default();
+        merge_one(&mut m, &f, "a.service");
+        std::fs::write(&f, "[X-Armor]\nArmorPolicy=deny read /b\n").unwrap();
+        let file = std::fs::File::options().write(true).open(&f).unwrap();
+        file.set_modified(mtime).unwrap();
+        drop(file);
+        assert_eq!(std::fs::metadata(&f).unwrap().modified().unwrap(), mtime);
+        assert_eq!(rules(&merge_one(&mut m, &f, "a.service")), ["deny read /b"]);
     }
 
     #[test]
     fn merges_that_name_a_policy_or_have_errors_are_not_kept() {
         let dir = tempfile::tempdir().unwrap();
         let named = dropin(dir.path(), "n.conf", "[X-Armor]\nArmorPolicy=@base\n");
+        let granted = dropin(dir.path(), "g.conf", "[X-Armor]\nArmorPolicy= @systemd\n");
         let broken = dropin(
             dir.path(),
             "b.conf",
             "[X-Armor]\nArmorPolicy=deny frob /x\n",
         );
-        std::thread::sleep(WAIT);
-        let mut m = quick();
-        for f in [named, broken] {
-            m.merge(
-                &[],
-                &[f],
-                &UnitName::new("a.service"),
-                &mut Diagnostics::default(),
-            );
-            assert!(m.entries.is_empty());
+        let gone = dir.path().join("gone.conf");
+        let mut m = Merged::default();
+        for f in [named, granted, broken, gone] {
+            merge_one(&mut m, &f, "a.service");
+            assert!(m.entries.is_empty(), "{} was kept", f.display());
         }
+        // An `@` elsewhere names nothing.
+        let mail = dropin(
+            dir.path(),
+            "m.conf",
+            "# root@localhost\n[Unit]\nAfter=x@y.service\n[X-Armor]\nArmorPolicy=deny read /a@b\n",
+        );
+        merge_one(&mut m, &mail, "a.service");
+        assert!(m.entries.contains_key("a.service"));
+    }
+
+    #[test]
+    fn instances_are_not_kept_but_templates_and_the_stand_in_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dropin(
+            dir.path(),
+            "a.conf",
+            "[X-Armor]\nArmorPolicy=deny read /a\n",
+        );
+        let mut m = Merged::default();
+        for unit in [
+            "t@x.service",
+            "t@.service",
+            "t@unitarmor-any-instance.service",
+        ] {
+            merge_one(&mut m, &f, unit);
+        }
+        let mut kept: Vec<&String> = m.entries.keys().collect();
+        kept.sort();
+        assert_eq!(kept, ["t@.service", "t@unitarmor-any-instance.service"]);
     }
 
     #[test]
@@ -280,9 +272,8 @@ mod tests {
             "s.conf",
             "[X-Armor]\nArmorPolicy=deny read /s\n",
         );
-        std::thread::sleep(WAIT);
         let unit = UnitName::new("a.service");
-        let mut m = quick();
+        let mut m = Merged::default();
         let mut d = Diagnostics::default();
         let own = m.merge(&[], std::slice::from_ref(&a), &unit, &mut d);
         assert_eq!(rules(&own), ["deny read /a"]);
@@ -290,6 +281,7 @@ mod tests {
         assert_eq!(rules(&layered), ["deny read /s", "deny read /a"]);
         let both = m.merge(&[], &[s, a], &unit, &mut d);
         assert_eq!(rules(&both), ["deny read /s", "deny read /a"]);
+        assert_eq!((m.made, m.reused), (3, 0));
         m.keep_only(|_| false);
         assert!(m.entries.is_empty());
     }

@@ -584,7 +584,7 @@ fn instances_differ(
     let Some((prefix, suffix)) = c.name.split_once("@.") else {
         return false;
     };
-    let stand_in = UnitName::new(format!("{prefix}@unitarmor-any-instance.{suffix}"));
+    let stand_in = UnitName::new(format!("{prefix}@{}.{suffix}", super::merged::STAND_IN));
     merged.merge(layers, &c.files, &stand_in, &mut Diagnostics::default()) != *policy
 }
 

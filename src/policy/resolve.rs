@@ -237,8 +237,12 @@ pub fn merge(
     unit: Option<&UnitName>,
     diags: &mut Diagnostics,
 ) -> Policy {
-    merge_onto(lookup, Policy::default(), files, true, unit, diags).0
+    let read = &mut |f: &Path| dropin::read_limited(f);
+    merge_onto(lookup, Policy::default(), files, true, unit, read, diags).0
 }
+
+/// How a merge reads a file: [`dropin::read_limited`], or bytes read already.
+pub type Read<'a> = dyn FnMut(&Path) -> Result<Vec<u8>, dropin::ReadError> + 'a;
 
 /// Merges a unit's files onto `policy`; also says whether any file set `ArmorMode=`. `own`:
 /// the files are the unit's own (not a slice's above it), which `@systemd` reads.
@@ -248,12 +252,13 @@ fn merge_onto(
     files: &[PathBuf],
     own: bool,
     unit: Option<&UnitName>,
+    read: &mut Read,
     diags: &mut Diagnostics,
 ) -> (Policy, bool) {
     let own_files = own.then_some(files);
     let mut mode_set = false;
     for file in files {
-        let bytes = match dropin::read_limited(file) {
+        let bytes = match read(file) {
             Ok(b) => b,
             Err(e) => {
                 dropin::report_read_error(file, &e, diags);
@@ -294,6 +299,19 @@ pub fn merge_layers(
     unit: Option<&UnitName>,
     diags: &mut Diagnostics,
 ) -> Policy {
+    let read = &mut |f: &Path| dropin::read_limited(f);
+    merge_layers_from(lookup, slice_layers, unit_files, unit, read, diags)
+}
+
+/// [`merge_layers`], reading each file with `read`.
+pub fn merge_layers_from(
+    lookup: &Lookup,
+    slice_layers: &[Vec<PathBuf>],
+    unit_files: &[PathBuf],
+    unit: Option<&UnitName>,
+    read: &mut Read,
+    diags: &mut Diagnostics,
+) -> Policy {
     let mut policy = Policy::default();
     let mut mode = None;
     let mut last_mode = Mode::default();
@@ -307,7 +325,7 @@ pub fn merge_layers(
             exempt_sources: std::mem::take(&mut policy.exempt_sources),
             ..Policy::default()
         };
-        let (layer, mode_set) = merge_onto(lookup, start, files, own, unit, diags);
+        let (layer, mode_set) = merge_onto(lookup, start, files, own, unit, read, diags);
         policy.configured |= layer.configured;
         policy.unreadable.extend(layer.unreadable);
         policy.exempt = layer.exempt;
