@@ -32,8 +32,8 @@ pub(super) const STAND_IN: &str = "unitarmor-any-instance";
 struct Entry {
     layers: Vec<Vec<PathBuf>>,
     files: Vec<PathBuf>,
-    /// What each file held, in the order of `layers` then `files`.
-    bytes: Vec<Vec<u8>>,
+    /// What each of those files held.
+    bytes: HashMap<PathBuf, Vec<u8>>,
     policy: Policy,
     /// Its warnings (a kept merge has no errors), given again with each reuse.
     diags: Diagnostics,
@@ -59,16 +59,20 @@ impl Merged {
         diags: &mut Diagnostics,
     ) -> Policy {
         let all: Vec<&PathBuf> = layers.iter().flatten().chain(files).collect();
-        let read: Vec<Result<Vec<u8>, ReadError>> =
-            all.iter().map(|p| dropin::read_limited(p)).collect();
+        // Each file once, however many layers list it (a slice's drop-ins are in every layer
+        // below it): the merge and the comparison see the same bytes for it.
+        let mut read: HashMap<&Path, Result<Vec<u8>, ReadError>> = HashMap::new();
+        for p in &all {
+            read.entry(p.as_path())
+                .or_insert_with(|| dropin::read_limited(p));
+        }
         if let Some(e) = self.entries.get(unit.full.as_str()) {
             let same = e.layers == layers
                 && e.files == files
                 && e.bytes.len() == read.len()
-                && e.bytes
-                    .iter()
-                    .zip(&read)
-                    .all(|(was, now)| now.as_ref().ok() == Some(was));
+                && e.bytes.iter().all(|(p, was)| {
+                    read.get(p.as_path()).and_then(|r| r.as_ref().ok()) == Some(was)
+                });
             if same {
                 diags.0.extend(e.diags.0.iter().cloned());
                 self.reused += 1;
@@ -76,12 +80,7 @@ impl Merged {
             }
         }
         self.made += 1;
-        // The merge reads the bytes just read: a file is read once in a pass.
-        let mut served: HashMap<&Path, &Result<Vec<u8>, ReadError>> = HashMap::new();
-        for (p, r) in all.iter().zip(&read) {
-            served.entry(p.as_path()).or_insert(r);
-        }
-        let mut from_read = |p: &Path| match served.get(p) {
+        let mut from_read = |p: &Path| match read.get(p) {
             Some(Ok(b)) => Ok(b.clone()),
             // Read again for the error itself (it says what the file is, or why it failed).
             _ => dropin::read_limited(p),
@@ -95,12 +94,15 @@ impl Merged {
             &mut from_read,
             &mut own,
         );
-        let bytes: Option<Vec<Vec<u8>>> = read.into_iter().map(Result::ok).collect();
+        let bytes: Option<HashMap<PathBuf, Vec<u8>>> = read
+            .into_iter()
+            .map(|(p, r)| r.ok().map(|b| (p.to_path_buf(), b)))
+            .collect();
         let keep = bytes.filter(|b| {
             keeps(unit)
                 && !own.has_errors()
                 && policy.unreadable.is_empty()
-                && all.iter().zip(b).all(|(p, b)| names_nothing(p, b))
+                && b.iter().all(|(p, b)| names_nothing(p, b))
         });
         match keep {
             Some(bytes) => {
@@ -279,9 +281,17 @@ mod tests {
         assert_eq!(rules(&own), ["deny read /a"]);
         let layered = m.merge(&[vec![s.clone()]], std::slice::from_ref(&a), &unit, &mut d);
         assert_eq!(rules(&layered), ["deny read /s", "deny read /a"]);
-        let both = m.merge(&[], &[s, a], &unit, &mut d);
+        let both = m.merge(&[], &[s.clone(), a.clone()], &unit, &mut d);
         assert_eq!(rules(&both), ["deny read /s", "deny read /a"]);
         assert_eq!((m.made, m.reused), (3, 0));
+        // A file in two layers (a slice's drop-in) is read once, and the merge reused.
+        let twice = [vec![s.clone()], vec![s.clone()]];
+        let first = m.merge(&twice, std::slice::from_ref(&a), &unit, &mut d);
+        assert_eq!(
+            m.merge(&twice, std::slice::from_ref(&a), &unit, &mut d),
+            first
+        );
+        assert_eq!((m.made, m.reused), (4, 1));
         m.keep_only(|_| false);
         assert!(m.entries.is_empty());
     }
