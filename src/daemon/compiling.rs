@@ -35,7 +35,7 @@ pub(super) struct Compiled {
 struct Work {
     name: String,
     job: u64,
-    policy: Policy,
+    policy: Arc<Policy>,
     pattern: String,
     dropped: Arc<AtomicBool>,
 }
@@ -43,7 +43,7 @@ struct Work {
 /// A compile under way, with what installing its result needs.
 struct Job {
     id: u64,
-    policy: Policy,
+    policy: Arc<Policy>,
     expected: String,
     candidate: Candidate,
     /// A template whose instances have policies of their own (reconcile.rs).
@@ -89,7 +89,7 @@ impl Compiling {
     /// already; if so, the job installs it with what `c` says of the unit.
     pub(super) fn under_way(&mut self, c: &Candidate, policy: &Policy, expected: &str) -> bool {
         match self.jobs.get_mut(&c.name) {
-            Some(job) if job.policy == *policy && job.expected == expected => {
+            Some(job) if *job.policy == *policy && job.expected == expected => {
                 job.candidate = c.clone();
                 true
             }
@@ -158,7 +158,7 @@ impl Compiling {
     fn start(
         &mut self,
         c: &Candidate,
-        policy: &Policy,
+        policy: &Arc<Policy>,
         expected: &str,
         pattern: String,
         differ: bool,
@@ -255,7 +255,7 @@ impl Daemon {
     pub(super) fn compile_later(
         &mut self,
         c: &Candidate,
-        policy: &Policy,
+        policy: &Arc<Policy>,
         expected: &str,
         pattern: String,
         differ: bool,
@@ -346,11 +346,13 @@ mod tests {
     }
 
     /// `n` rules of one path each.
-    fn rules(n: usize) -> Policy {
+    fn rules(n: usize) -> Arc<Policy> {
         let lines: Vec<String> = (0..n)
             .map(|i| format!("deny read /opt/nothing/{i}/**"))
             .collect();
-        Policy::of(&lines.iter().map(String::as_str).collect::<Vec<_>>())
+        Arc::new(Policy::of(
+            &lines.iter().map(String::as_str).collect::<Vec<_>>(),
+        ))
     }
 
     const AT: &str = "/system.slice/a.service";

@@ -13,10 +13,13 @@
 //! `@systemd`), and those with errors (a file that could not be read among them). Only units
 //! and templates are kept, not each instance of a template (an `Accept=yes` socket makes one
 //! per connection), but for the stand-in instance that tells whether a template's instances
-//! differ (reconcile.rs).
+//! differ (reconcile.rs). A kept policy is the one the unit runs under (an `Arc` shared with
+//! the daemon's record of the unit and of its events' owners): what is kept besides is the
+//! files' bytes.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::policy::diag::Diagnostics;
 use crate::policy::dropin::{self, Entry as Line, ReadError};
@@ -34,7 +37,7 @@ struct Entry {
     files: Vec<PathBuf>,
     /// What each of those files held.
     bytes: HashMap<PathBuf, Vec<u8>>,
-    policy: Policy,
+    policy: Arc<Policy>,
     /// Its warnings (a kept merge has no errors), given again with each reuse.
     diags: Diagnostics,
 }
@@ -57,7 +60,7 @@ impl Merged {
         files: &[PathBuf],
         unit: &UnitName,
         diags: &mut Diagnostics,
-    ) -> Policy {
+    ) -> Arc<Policy> {
         let all: Vec<&PathBuf> = layers.iter().flatten().chain(files).collect();
         // Each file once, however many layers list it (a slice's drop-ins are in every layer
         // below it): the merge and the comparison see the same bytes for it.
@@ -86,14 +89,14 @@ impl Merged {
             _ => dropin::read_limited(p),
         };
         let mut own = Diagnostics::default();
-        let policy = resolve::merge_layers_from(
+        let policy = Arc::new(resolve::merge_layers_from(
             &Lookup::system(),
             layers,
             files,
             Some(unit),
             &mut from_read,
             &mut own,
-        );
+        ));
         let bytes: Option<HashMap<PathBuf, Vec<u8>>> = read
             .into_iter()
             .map(|(p, r)| r.ok().map(|b| (p.to_path_buf(), b)))
@@ -166,7 +169,7 @@ mod tests {
         p.rules.iter().map(|r| r.to_string()).collect()
     }
 
-    fn merge_one(m: &mut Merged, f: &Path, unit: &str) -> Policy {
+    fn merge_one(m: &mut Merged, f: &Path, unit: &str) -> Arc<Policy> {
         let unit = UnitName::new(unit);
         m.merge(&[], &[f.to_path_buf()], &unit, &mut Diagnostics::default())
     }

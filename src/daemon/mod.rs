@@ -55,7 +55,9 @@ use follow::{answering, forward_signals, refresh_instance, rescan, SystemdSignal
 
 /// An armored unit as the daemon keeps it.
 struct Armored {
-    policy: Policy,
+    /// Shared with the events' owners table and the kept merges (merged.rs): one copy of
+    /// each policy in memory.
+    policy: Arc<Policy>,
     tables: Tables,
     id: u32,
     /// The cgroup path the unit's cgroup is (or will be) created at.

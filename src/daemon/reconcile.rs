@@ -97,7 +97,7 @@ impl Daemon {
         for (dir, why) in c.unlisted.iter().chain(&slices_unlisted) {
             diags.error(&crate::policy::Source::new(dir, 1), why.clone());
             if !resolve::is_shared(dir) {
-                policy.unreadable.push(dir.clone());
+                Arc::make_mut(&mut policy).unreadable.push(dir.clone());
             }
         }
         let mut errors: Vec<String> = diags.errors().map(|d| d.to_string()).collect();
@@ -155,7 +155,7 @@ impl Daemon {
                     good.rules.len(),
                     path.display()
                 );
-                policy = good;
+                policy = Arc::new(good);
             }
         }
         if !policy.is_armored() {
@@ -232,7 +232,7 @@ impl Daemon {
     pub(super) fn install(
         &mut self,
         c: &Candidate,
-        policy: crate::policy::Policy,
+        policy: Arc<crate::policy::Policy>,
         expected: String,
         mut errors: Vec<String>,
         compiled: Result<compile::Tables, String>,
@@ -334,8 +334,7 @@ impl Daemon {
                 error!(object_systemd_unit = c.name.as_str(), "{}: {e:#}", c.name);
             }
         }
-        self.owners
-            .insert(id, (c.name.clone(), Arc::new(policy.clone())));
+        self.owners.insert(id, (c.name.clone(), policy.clone()));
         if !tables.groups.is_empty() {
             self.groups.insert(id, (tables.groups.clone(), None));
         }
@@ -405,7 +404,7 @@ impl Daemon {
     ) -> Option<String> {
         let template = template_of(name)?;
         let t = self.units.get(&template)?;
-        (t.policy == *policy
+        (*t.policy == *policy
             && t.errors.is_empty()
             && expected.starts_with(&format!("{}/", t.expected)))
         .then_some(template)
@@ -585,7 +584,7 @@ fn instances_differ(
         return false;
     };
     let stand_in = UnitName::new(format!("{prefix}@{}.{suffix}", super::merged::STAND_IN));
-    merged.merge(layers, &c.files, &stand_in, &mut Diagnostics::default()) != *policy
+    *merged.merge(layers, &c.files, &stand_in, &mut Diagnostics::default()) != *policy
 }
 
 /// Whether a unit also has an `expected` entry under its name: a template (which binds its
