@@ -447,6 +447,8 @@ check "the twin printed the file" read_ok fc-huge-twin.service
 # Nested slices make paths of any length; this one is over 300 bytes, more than the 255 a key
 # holds. PID 1's cgroups there are bound by their last component: a unit armored by its name,
 # and an instance armored by its own drop-in (units of no other kind have names for keys).
+# One process prints the cgroup and reads the file: journald once filed a line of a child of
+# the main process, gone before it was read, under no unit (unit_lines looks up the main one).
 long="fcl-$(printf 'a%.0s' $(seq 50))-$(printf 'b%.0s' $(seq 50))-$(printf 'c%.0s' $(seq 50)).slice"
 for u in fc-long.service fc-long-twin.service fcl@.service; do
   unit $u "[Unit]
@@ -454,7 +456,7 @@ StartLimitIntervalSec=0
 [Service]
 Type=oneshot
 Slice=$long
-ExecStart=/bin/sh -c 'cat /proc/self/cgroup; cat /srv/fc-secret'"
+ExecStart=/bin/cat /proc/self/cgroup /srv/fc-secret"
 done
 dropin fc-long.service armor.conf "$deny_secret"
 dropin fcl@x.service armor.conf "$deny_secret"
