@@ -171,6 +171,15 @@ mod tests {
         p
     }
 
+    /// Writes a drop-in under `dir` that denies reading `path`.
+    fn denying(dir: &Path, name: &str, path: &str) -> PathBuf {
+        dropin(
+            dir,
+            name,
+            &format!("[X-Armor]\nArmorPolicy=deny read {path}\n"),
+        )
+    }
+
     fn rules(p: &Policy) -> Vec<String> {
         p.rules.iter().map(|r| r.to_string()).collect()
     }
@@ -189,11 +198,7 @@ mod tests {
     #[test]
     fn reused_while_unchanged_and_merged_again_once_changed() {
         let dir = tempfile::tempdir().unwrap();
-        let f = dropin(
-            dir.path(),
-            "a.conf",
-            "[X-Armor]\nArmorPolicy=deny read /a\n",
-        );
+        let f = denying(dir.path(), "a.conf", "/a");
         let mut m = Merged::default();
         let first = merge_one(&mut m, &f, "a.service");
         assert_eq!(rules(&first), ["deny read /a"]);
@@ -204,7 +209,7 @@ mod tests {
         assert_eq!(rules(&merge_one(&mut m, &f, "a.service")), ["deny read /b"]);
         assert_eq!((m.made, m.reused), (2, 1));
         // Replaced by another file of the same size (another inode): merged again.
-        let new = dropin(dir.path(), "new", "[X-Armor]\nArmorPolicy=deny read /c\n");
+        let new = denying(dir.path(), "new", "/c");
         std::fs::rename(&new, &f).unwrap();
         assert_eq!(rules(&merge_one(&mut m, &f, "a.service")), ["deny read /c"]);
         assert_eq!((m.made, m.reused), (3, 1));
@@ -213,11 +218,7 @@ mod tests {
     #[test]
     fn a_change_that_keeps_the_files_times_is_seen() {
         let dir = tempfile::tempdir().unwrap();
-        let f = dropin(
-            dir.path(),
-            "a.conf",
-            "[X-Armor]\nArmorPolicy=deny read /a\n",
-        );
+        let f = denying(dir.path(), "a.conf", "/a");
         let mtime = std::fs::metadata(&f).unwrap().modified().unwrap();
         let mut m = Merged::default();
         merge_one(&mut m, &f, "a.service");
@@ -258,11 +259,7 @@ mod tests {
     #[test]
     fn instances_are_not_kept_but_templates_and_the_stand_in_are() {
         let dir = tempfile::tempdir().unwrap();
-        let f = dropin(
-            dir.path(),
-            "a.conf",
-            "[X-Armor]\nArmorPolicy=deny read /a\n",
-        );
+        let f = denying(dir.path(), "a.conf", "/a");
         let mut m = Merged::default();
         for unit in [
             "t@x.service",
@@ -279,16 +276,8 @@ mod tests {
     #[test]
     fn other_files_or_another_order_are_merged_again() {
         let dir = tempfile::tempdir().unwrap();
-        let a = dropin(
-            dir.path(),
-            "a.conf",
-            "[X-Armor]\nArmorPolicy=deny read /a\n",
-        );
-        let s = dropin(
-            dir.path(),
-            "s.conf",
-            "[X-Armor]\nArmorPolicy=deny read /s\n",
-        );
+        let a = denying(dir.path(), "a.conf", "/a");
+        let s = denying(dir.path(), "s.conf", "/s");
         let unit = UnitName::new("a.service");
         let mut m = Merged::default();
         let mut d = Diagnostics::default();
