@@ -203,8 +203,9 @@ rm /run/systemd/system/unitarmor.service.d/zz-broken.conf
 systemctl daemon-reload
 systemctl reset-failed unitarmor.service
 check "daemon fixed: the armored unit's start brings it back" sh -c 'systemctl start armor-rfail.service; systemctl is-active --quiet unitarmor.service'
+# unit_lines (lib.sh): journald has filed such a line under no unit, by the writer's pid.
 check "daemon fixed: the unit ran, armored from its first instruction" \
-  sh -c 'test -e /run/armortest/armor-rfail.ran && sleep 1 && journalctl -u armor-rfail.service -o cat | grep -q "cat: /etc/armor-reload-secret: Permission denied"'
+  eventually bash -c 'test -e /run/armortest/armor-rfail.ran && unit_lines armor-rfail.service | grep -q "cat: /etc/armor-reload-secret: Permission denied"'
 
 # --- a daemon that does not answer -----------------------------------------------------------
 # Something listens at the socket and never answers, as a hung daemon would. The reload goes on
