@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
 use super::discover::Candidate;
+use super::first::Read;
 use super::Daemon;
 use crate::compile::{self, Tables, GROUP_ABOVE};
 use crate::policy::Policy;
@@ -50,6 +51,8 @@ struct Job {
     differ: bool,
     dropped: Arc<AtomicBool>,
     began: Instant,
+    /// What the pass read the policy from (first.rs: a first policy waits for whole files).
+    read: Read,
 }
 
 pub(super) struct Compiling {
@@ -86,11 +89,19 @@ impl Compiling {
     }
 
     /// Whether the policy `name`'s files say now (`policy`, at `expected`) is being compiled
-    /// already; if so, the job installs it with what `c` says of the unit.
-    pub(super) fn under_way(&mut self, c: &Candidate, policy: &Policy, expected: &str) -> bool {
+    /// already; if so, the job installs it with what `c` says of the unit, as read by this
+    /// pass (`read`: the same policy, read again later).
+    pub(super) fn under_way(
+        &mut self,
+        c: &Candidate,
+        policy: &Policy,
+        expected: &str,
+        read: &Read,
+    ) -> bool {
         match self.jobs.get_mut(&c.name) {
             Some(job) if *job.policy == *policy && job.expected == expected => {
                 job.candidate = c.clone();
+                job.read = read.clone();
                 true
             }
             _ => false,
@@ -162,6 +173,7 @@ impl Compiling {
         expected: &str,
         pattern: String,
         differ: bool,
+        read: Read,
     ) -> bool {
         if self.worker.is_none() {
             self.worker = spawn_worker(self.done.clone());
@@ -193,6 +205,7 @@ impl Compiling {
                 differ,
                 dropped,
                 began: Instant::now(),
+                read,
             },
         );
         true
@@ -259,9 +272,12 @@ impl Daemon {
         expected: &str,
         pattern: String,
         differ: bool,
+        read: Read,
     ) -> bool {
         if !self.compiling.offloads(policy)
-            || !self.compiling.start(c, policy, expected, pattern, differ)
+            || !self
+                .compiling
+                .start(c, policy, expected, pattern, differ, read)
         {
             return false;
         }
@@ -296,6 +312,11 @@ impl Daemon {
         );
         let c = job.candidate;
         let new = !self.units.contains_key(&c.name);
+        // Written again since it was read, or still open for writing: the pass that the
+        // file's close starts installs the whole policy (first.rs).
+        if new && self.hold_first(&c, job.read.files, job.read.began) {
+            return;
+        }
         self.install(
             &c,
             job.policy,
@@ -357,6 +378,13 @@ mod tests {
 
     const AT: &str = "/system.slice/a.service";
 
+    fn read(began: u64) -> Read {
+        Read {
+            began,
+            files: vec!["/etc/systemd/system/a.service.d/armor.conf".into()],
+        }
+    }
+
     #[test]
     fn big_policies_compile_on_the_worker_once_the_daemon_follows_systemd() {
         let (tx, mut rx) = mpsc::unbounded_channel();
@@ -367,12 +395,19 @@ mod tests {
         assert!(!c.offloads(&rules(GROUP_ABOVE)));
         assert!(c.offloads(&big));
         let a = unit("a.service");
-        assert!(c.start(&a, &big, AT, AT.to_string(), false));
+        assert!(c.start(&a, &big, AT, AT.to_string(), false, read(1)));
         assert!(!c.idle());
-        assert!(c.under_way(&a, &big, AT));
-        assert!(!c.under_way(&a, &rules(GROUP_ABOVE + 2), AT), "other rules");
+        assert!(c.under_way(&a, &big, AT, &read(2)));
+        assert_eq!(
+            c.jobs["a.service"].read.began, 2,
+            "the same policy read again: a first policy waits for that read (first.rs)"
+        );
         assert!(
-            !c.under_way(&a, &big, "/other.slice/a.service"),
+            !c.under_way(&a, &rules(GROUP_ABOVE + 2), AT, &read(2)),
+            "other rules"
+        );
+        assert!(
+            !c.under_way(&a, &big, "/other.slice/a.service", &read(2)),
             "another path"
         );
         let done = rx.blocking_recv().expect("the worker answers");
@@ -388,9 +423,9 @@ mod tests {
         let mut c = Compiling::new(tx);
         c.enabled = true;
         let a = unit("a.service");
-        assert!(c.start(&a, &rules(300), AT, AT.to_string(), false));
+        assert!(c.start(&a, &rules(300), AT, AT.to_string(), false, read(1)));
         let first = c.jobs["a.service"].dropped.clone();
-        assert!(c.start(&a, &rules(301), AT, AT.to_string(), false));
+        assert!(c.start(&a, &rules(301), AT, AT.to_string(), false, read(1)));
         assert!(first.load(Ordering::Relaxed), "the first job is dropped");
         let second = c.jobs["a.service"].id;
         // The worker compiles the second; the first only if it began before it was dropped.
@@ -404,7 +439,7 @@ mod tests {
         assert!(!c.idle(), "still armored by its files");
         c.keep_only(&std::collections::HashSet::new());
         assert!(c.idle(), "no longer armored: dropped");
-        assert!(!c.under_way(&a, &rules(301), AT));
+        assert!(!c.under_way(&a, &rules(301), AT, &read(2)));
     }
 
     #[test]
@@ -416,7 +451,7 @@ mod tests {
         assert_eq!(c.settle, Some(5), "the latest pass's start clears the most");
         let a = unit("a.service");
         c.enabled = true;
-        assert!(c.start(&a, &rules(300), AT, AT.to_string(), false));
+        assert!(c.start(&a, &rules(300), AT, AT.to_string(), false, read(1)));
         let (reply, mut answered) = oneshot::channel();
         c.reply_later(reply);
         // A compile started later does not hold it back; one started over for `a` does.
@@ -426,9 +461,10 @@ mod tests {
             &rules(300),
             "/system.slice/b.service",
             String::new(),
-            false
+            false,
+            read(1)
         ));
-        assert!(c.start(&a, &rules(301), AT, AT.to_string(), false));
+        assert!(c.start(&a, &rules(301), AT, AT.to_string(), false, read(1)));
         assert!(c.answerable().is_empty(), "a's compile is still under way");
         c.drop_job("a.service");
         let ready = c.answerable();

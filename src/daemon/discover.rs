@@ -39,6 +39,9 @@ pub(super) type SliceLayers = (Vec<Vec<PathBuf>>, Vec<(PathBuf, String)>);
 pub(super) struct DiskPass {
     listings: Listings,
     slices: HashMap<String, SliceLayers>,
+    /// When it began (monotonic ns, the programs' clock): a unit's first policy read by it is
+    /// installed only if no file it read was written since (first.rs).
+    pub(super) began: u64,
 }
 
 impl DiskPass {
@@ -47,6 +50,7 @@ impl DiskPass {
         DiskPass {
             listings: Listings::for_pass(Path::new("/")),
             slices: HashMap::new(),
+            began: crate::kernel::pending::monotonic_ns(),
         }
     }
 
@@ -55,6 +59,7 @@ impl DiskPass {
         DiskPass {
             listings: Listings::direct(),
             slices: HashMap::new(),
+            began: crate::kernel::pending::monotonic_ns(),
         }
     }
 }

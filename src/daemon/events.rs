@@ -354,6 +354,8 @@ impl Daemon {
     pub(super) fn on_tick(&mut self) {
         let now = Instant::now();
         self.ticks += 1;
+        // Before the marks of a held unit can be cleared as stale (first.rs).
+        self.retry_held();
         self.pending_tick();
         if self.ticks % 5 == 0 {
             self.save_learned();

@@ -21,6 +21,7 @@ mod compiling;
 mod discover;
 mod events;
 mod exempt;
+mod first;
 mod follow;
 mod good;
 mod learn;
@@ -146,6 +147,8 @@ pub struct Daemon {
     compiling: compiling::Compiling,
     /// Merged policies kept from pass to pass (merged.rs).
     merged: merged::Merged,
+    /// Units whose first policy waits for their files to be whole (first.rs).
+    held: first::Held,
 }
 
 /// The machine cannot enforce (the daemon exits with [`Unsupported::EXIT_CODE`]).
@@ -196,6 +199,7 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
         pending: pending::Pending::default(),
         compiling: compiling::Compiling::new(compiled_tx),
         merged: merged::Merged::default(),
+        held: first::Held::default(),
     };
     // The socket a reload's generator asks on (sync.rs). Bound before phase 1: a reload
     // meanwhile waits for its answer, which comes from a pass over the disk made after it.

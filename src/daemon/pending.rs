@@ -115,8 +115,10 @@ impl Daemon {
     pub(super) fn pending_tick(&mut self) {
         self.publish_unit_dirs();
         // A mark whose unit's policy is still being compiled holds its cgroups until it is
-        // in the kernel, however long that takes (compiling.rs).
-        if self.compiling.idle() {
+        // in the kernel, however long that takes (compiling.rs); a mark of a unit whose first
+        // policy waits for whole files holds it until the main loop's tick has read them
+        // (first.rs: a rescan's exchanges with PID 1 tick here too, and make no pass).
+        if self.compiling.idle() && self.held.is_empty() {
             self.clear_marks(Clear::Stale(pending::monotonic_ns()));
         }
         self.let_go_if_needed();
@@ -356,7 +358,7 @@ impl Daemon {
 /// The names the cgroup_mkdir program looks a unit's cgroup up by, in its order: for an
 /// instance (`a@b.service`) its template (`a@.service`) and itself; else itself and its
 /// dashed prefixes, longest first (`a-b-c.scope`: `a-b-.scope`, `a-.scope`), at most 8.
-fn keys_by_name(name: &str) -> Vec<String> {
+pub(super) fn keys_by_name(name: &str) -> Vec<String> {
     let Some(dot) = name.rfind('.') else {
         return vec![name.to_string()];
     };

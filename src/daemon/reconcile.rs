@@ -13,6 +13,7 @@ use super::discover::{
     bind_order, candidate_from, cgroup_pattern, expected_path, parent_slice, slice_layers,
     slice_layers_checked, template_of, Candidate, DiskPass,
 };
+use super::first::Read;
 use super::{good, Armored, Daemon};
 use crate::compile;
 use crate::kernel::{BIND_INSTANCES, BIND_SLICE, REFUSE_ID};
@@ -111,10 +112,20 @@ impl Daemon {
         }
         // What the files say is being compiled already (compiling.rs); anything else they say
         // now supersedes a compile under way.
-        if errors.is_empty() && self.compiling.under_way(c, &policy, &expected) {
+        // The files it was read from, for a unit's first policy (first.rs).
+        let read = Read {
+            began: disk.began,
+            files: layers.iter().flatten().chain(&c.files).cloned().collect(),
+        };
+        if errors.is_empty() && self.compiling.under_way(c, &policy, &expected, &read) {
             return;
         }
         self.compiling.drop_job(&c.name);
+        // A first policy read while a file was being written is not installed over the mark
+        // that holds the unit's new cgroups: the pass the file's close starts installs it.
+        if !self.units.contains_key(&c.name) && self.hold_first(c, read.files.clone(), read.began) {
+            return;
+        }
         let (known, unchanged, errors_changed) = match self.units.get(&c.name) {
             Some(p) => (
                 true,
@@ -208,7 +219,7 @@ impl Daemon {
         let pattern = cgroup_pattern(&c.name, &expected);
         if policy.unreadable.is_empty()
             && errors.is_empty()
-            && self.compile_later(c, &policy, &expected, pattern.clone(), differ)
+            && self.compile_later(c, &policy, &expected, pattern.clone(), differ, read)
         {
             return;
         }
@@ -339,6 +350,7 @@ impl Daemon {
             self.groups.insert(id, (tables.groups.clone(), None));
         }
         let (denied, audited, lost) = counters;
+        self.unhold(&c.name);
         let old = self.units.insert(
             c.name.clone(),
             Armored {

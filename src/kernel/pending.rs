@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use libbpf_rs::{MapCore, MapFlags, MapHandle};
 
-use super::skel::types::{ua_expect, ua_file_id, ua_unit_dir};
+use super::skel::types::{ua_expect, ua_file_id, ua_unit_dir, ua_unit_writer};
 use super::{abi, bytes, Kernel};
 
 /// A mark (bpf/unitarmor.h: UA_BIND_PENDING in `expected`), and a cgroup bound pending (the
@@ -50,6 +50,15 @@ impl Clear {
             Clear::All => true,
         }
     }
+}
+
+/// Whether a pass that began at `began` (monotonic ns) may have read a unit's files in the
+/// middle of a write, by the stamp of a pending mark over them and whether one of the files it
+/// read is open for writing now (`open`): a write or close since the pass began, or a writer
+/// still there, unless the mark is [`WRITERS_HELD_NS`] old (an open counted and never seen
+/// closed holds nothing for ever, as for [`Clear::ReadBy`]).
+pub fn read_mid_write(stamp: u64, began: u64, open: bool) -> bool {
+    stamp >= began || (open && stamp.saturating_add(WRITERS_HELD_NS) >= began)
 }
 
 /// A directory whose writes make pending marks.
@@ -178,6 +187,39 @@ impl Kernel {
         left
     }
 
+    /// The stamp of the pending mark under `key` (a unit's name, a type's or a slice's), if
+    /// there is one.
+    pub fn mark_stamp(&self, key: &str) -> Option<u64> {
+        let k = super::cgroup_key(key).ok()?;
+        let e: ua_expect =
+            abi::read_pod(&self.skel.maps.expected.lookup(&k, MapFlags::ANY).ok()??)?;
+        (e.flags & BIND_PENDING != 0).then_some(e.stamp)
+    }
+
+    /// Whether the programs count the file at `path` as open for writing now (bpf/pending.h:
+    /// `unit_writes`, an inode's storage, looked up by a descriptor of it).
+    pub fn open_for_writing(&self, path: &std::path::Path) -> bool {
+        use std::os::unix::fs::OpenOptionsExt;
+        use std::os::unix::io::AsRawFd;
+        // Never waits on a FIFO someone left among the unit files.
+        let Ok(file) = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+        else {
+            return false;
+        };
+        let fd: i32 = file.as_raw_fd();
+        self.skel
+            .maps
+            .unit_writes
+            .lookup(bytes(&fd), MapFlags::ANY)
+            .ok()
+            .flatten()
+            .and_then(|v| abi::read_pod::<ua_unit_writer>(&v))
+            .is_some_and(|w| w.writers > 0)
+    }
+
     /// What `expected` says for `key` (a cgroup path or a unit's name): policy and flags.
     pub fn expected_at(&self, key: &str) -> Option<(u32, u32)> {
         let k = super::cgroup_key(key).ok()?;
@@ -213,4 +255,29 @@ pub fn write_alive(state: &MapHandle, for_ns: u64) {
         monotonic_ns().saturating_add(for_ns)
     };
     let _ = state.update(bytes(&ALIVE), bytes(&until), MapFlags::ANY);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = 1_000_000_000;
+
+    #[test]
+    fn a_write_since_the_pass_began_or_a_writer_left_means_mid_write() {
+        let began = 100 * S;
+        // Written and closed before the pass began, nobody writing: read whole.
+        assert!(!read_mid_write(began - 1, began, false));
+        // Written or closed as or after it began.
+        assert!(read_mid_write(began, began, false));
+        assert!(read_mid_write(began + S, began, false));
+        // A file it read is still open for writing.
+        assert!(read_mid_write(began - S, began, true));
+        assert!(read_mid_write(began - WRITERS_HELD_NS, began, true));
+        // ... unless the mark has not moved for longer than a writer is believed.
+        assert!(!read_mid_write(began - WRITERS_HELD_NS - 1, began, true));
+        // A mark made at boot (a small stamp) does not wrap.
+        assert!(!read_mid_write(0, began, false));
+        assert!(read_mid_write(u64::MAX - 1, began, true));
+    }
 }

@@ -6,7 +6,7 @@
 # the new policy: the read is denied on every try. Each try has an unarmored twin, written and
 # started the same way with a drop-in that is not armor, whose read works (it waited for the
 # daemon too, and was let go unarmored). A drop-in held open for writing while the unit starts
-# holds the unit's first exec until it is closed and read.
+# holds the unit's first exec until it is closed and read, even when a reload read half of it.
 # Run in the guest by tests/vm/run (through suite.sh). With an argument, that many tries.
 . ./lib.sh
 
@@ -131,6 +131,54 @@ check "[drop-in open for writing] under the policy written: the read is denied" 
   read_failed armor-pend-open
 check "[drop-in open for writing] the daemon says the unit waited, then went on armored" eventually sh -c \
   "journalctl -u armor-pend-open.service -o cat | grep 'it waited until it had' | grep -q 'it goes on armored'"
+
+# A drop-in half written when a reload's pass reads it: the half is not installed over the mark
+# that holds the unit (daemon/first.rs), whose first exec waits for the whole file and runs
+# under both halves' rules. Once with a small first half, once with one big enough to compile
+# on the compile thread (more than 256 path patterns). The twin, the same unit with no drop-in,
+# reads both files.
+echo half >/srv/pending/half
+both='[Service]
+Type=oneshot
+ExecStart=/bin/sh -c "cat /srv/pending/half >/run/armortest/%N.out 2>&1; echo $$? >>/run/armortest/%N.out; cat /srv/pending/secret >>/run/armortest/%N.out 2>&1; echo $$? >>/run/armortest/%N.out"'
+both_failed() { [ "$(grep -cx 1 "/run/armortest/$1.out")" = 2 ] && ! grep -qxE 'half|secret' "/run/armortest/$1.out"; }
+# half_written UNIT FILLER: the unit's drop-in opened, its first half (FILLER deny rules, then
+# the rule for /srv/pending/half) written, a reload, the unit started, then the second half (the
+# rule for /srv/pending/secret) written and the file closed.
+half_written() {
+  local d=/etc/systemd/system/$1.service.d
+  mkdir -p "$d"
+  exec 3>"$d/50-pending.conf"
+  {
+    echo '[X-Armor]'
+    seq "$2" | sed 's|.*|ArmorPolicy=deny read /opt/nothing/&/**|'
+    echo 'ArmorPolicy=deny read /srv/pending/half'
+  } >&3
+  timeout 60 systemctl daemon-reload
+  systemctl start --no-block "$1.service"
+  sleep 3
+  check "[$1: half written, read by a reload] the unit has not run yet" \
+    test ! -e "/run/armortest/$1.out"
+  echo 'ArmorPolicy=deny read /srv/pending/secret' >&3
+  exec 3>&-
+  check "[$1: half written, read by a reload] it runs once the file is closed" \
+    eventually sh -c "grep -cxE '[0-9]+' /run/armortest/$1.out | grep -qx 2"
+  check "[$1: half written, read by a reload] under both halves: both reads are denied" \
+    both_failed "$1"
+  check "[$1: half written, read by a reload] the daemon held its first policy" eventually sh -c \
+    "journalctl -u unitarmor.service -o cat | grep -q '^$1.service: its files were being written as they were read'"
+}
+printf '%s\n' "$both" >/etc/systemd/system/armor-pend-half.service
+printf '%s\n' "$both" >/etc/systemd/system/armor-pend-halfbig.service
+printf '%s\n' "$both" >/etc/systemd/system/armor-pend-halftwin.service
+timeout 60 systemctl daemon-reload
+half_written armor-pend-half 0
+half_written armor-pend-halfbig 400
+timeout 60 systemctl start armor-pend-halftwin.service
+check "[half written] the twin with no drop-in reads both files" sh -c \
+  "grep -qx half /run/armortest/armor-pend-halftwin.out && grep -qx secret /run/armortest/armor-pend-halftwin.out"
+check "[half written] journalctl -u has the second half's denial" eventually sh -c \
+  "journalctl -u armor-pend-half.service -o cat | grep -q 'Denied read of /srv/pending/secret'"
 
 # The daemon's own unit never waits for the daemon: a write among its files, then a restart.
 mkdir -p /etc/systemd/system/unitarmor.service.d
