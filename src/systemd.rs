@@ -114,9 +114,17 @@ pub async fn unit_info(conn: &Connection, path: OwnedObjectPath) -> Result<UnitI
 /// are not loaded yet. Files are read as drop-ins are ([`crate::policy::dropin::read_limited`]):
 /// never a FIFO or a device, never more than the size limit.
 pub fn slice_from_files(files: &[std::path::PathBuf]) -> Option<String> {
+    slice_from_files_from(files, &mut |f| crate::policy::dropin::read_limited(f))
+}
+
+/// [`slice_from_files`], reading each file with `read`.
+pub fn slice_from_files_from(
+    files: &[std::path::PathBuf],
+    read: &mut crate::policy::resolve::Read,
+) -> Option<String> {
     let mut slice = None;
     for f in files {
-        let Ok(bytes) = crate::policy::dropin::read_limited(f) else {
+        let Ok(bytes) = read(f) else {
             continue;
         };
         let text = String::from_utf8_lossy(&bytes);

@@ -10,6 +10,7 @@ use tracing::warn;
 use zbus::{Connection, OwnedObjectPath};
 
 use crate::policy::diag::Severity;
+use crate::policy::dropin::{self, ReadError};
 use crate::policy::listings::{Listing, Listings};
 use crate::policy::resolve::{self, UNIT_DIRS};
 use crate::policy::specifiers::UnitName;
@@ -42,6 +43,11 @@ pub(super) struct DiskPass {
     /// When it began (monotonic ns, the programs' clock): a unit's first policy read by it is
     /// installed only if no file it read was written since (first.rs).
     pub(super) began: u64,
+    /// What each file held when the pass first read it (a pass over every unit): a pass
+    /// looks at an armored unit's files several times (for `[X-Armor]`, `Slice=`, the merge)
+    /// and at a slice's drop-ins once for each unit in the slice, and reads each once. Files
+    /// that could not be read are read again, for their error.
+    reads: Option<HashMap<PathBuf, Vec<u8>>>,
 }
 
 impl DiskPass {
@@ -51,6 +57,7 @@ impl DiskPass {
             listings: Listings::for_pass(Path::new("/")),
             slices: HashMap::new(),
             began: crate::kernel::pending::monotonic_ns(),
+            reads: Some(HashMap::new()),
         }
     }
 
@@ -60,7 +67,21 @@ impl DiskPass {
             listings: Listings::direct(),
             slices: HashMap::new(),
             began: crate::kernel::pending::monotonic_ns(),
+            reads: None,
         }
+    }
+
+    /// Reads `path` ([`dropin::read_limited`]), once in a pass over every unit.
+    pub(super) fn read(&mut self, path: &Path) -> Result<Vec<u8>, ReadError> {
+        let Some(reads) = &mut self.reads else {
+            return dropin::read_limited(path);
+        };
+        if let Some(b) = reads.get(path) {
+            return Ok(b.clone());
+        }
+        let bytes = dropin::read_limited(path)?;
+        reads.insert(path.to_path_buf(), bytes.clone());
+        Ok(bytes)
     }
 }
 
@@ -281,11 +302,14 @@ pub(super) fn discover_on_disk(disk: &mut DiskPass, armored_only: bool) -> Vec<C
         .into_iter()
         .filter_map(|name| {
             let (files, unlisted) = files_on_disk(&name, disk);
-            if armored_only && unlisted.is_empty() && !resolve::mentions_armor(&files) {
+            if armored_only
+                && unlisted.is_empty()
+                && !resolve::mentions_armor_from(&files, &mut |f| disk.read(f))
+            {
                 return None;
             }
-            let slice =
-                systemd::slice_from_files(&files).unwrap_or_else(|| systemd::default_slice(&name));
+            let slice = systemd::slice_from_files_from(&files, &mut |f| disk.read(f))
+                .unwrap_or_else(|| systemd::default_slice(&name));
             Some(Candidate {
                 slice,
                 control_group: String::new(),
@@ -433,6 +457,25 @@ pub(super) fn cgroup_pattern(name: &str, expected: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pass_over_every_unit_reads_each_file_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("a.conf");
+        std::fs::write(&f, "one").unwrap();
+        let (mut whole, mut one) = (DiskPass::whole(), DiskPass::one());
+        assert_eq!(whole.read(&f).unwrap(), b"one");
+        assert_eq!(one.read(&f).unwrap(), b"one");
+        std::fs::write(&f, "two").unwrap();
+        // The pass keeps what it read first; a look at one unit reads the file again.
+        assert_eq!(whole.read(&f).unwrap(), b"one");
+        assert_eq!(one.read(&f).unwrap(), b"two");
+        // A file that could not be read is read again, for its error.
+        let gone = dir.path().join("gone.conf");
+        assert!(whole.read(&gone).is_err());
+        std::fs::write(&gone, "now").unwrap();
+        assert_eq!(whole.read(&gone).unwrap(), b"now");
+    }
 
     #[test]
     fn prefixes_are_named_as_systemd_reads_them() {

@@ -59,6 +59,7 @@ impl Merged {
         layers: &[Vec<PathBuf>],
         files: &[PathBuf],
         unit: &UnitName,
+        read_file: &mut resolve::Read,
         diags: &mut Diagnostics,
     ) -> Arc<Policy> {
         let all: Vec<&PathBuf> = layers.iter().flatten().chain(files).collect();
@@ -66,8 +67,9 @@ impl Merged {
         // below it): the merge and the comparison see the same bytes for it.
         let mut read: HashMap<&Path, Result<Vec<u8>, ReadError>> = HashMap::new();
         for p in &all {
-            read.entry(p.as_path())
-                .or_insert_with(|| dropin::read_limited(p));
+            if !read.contains_key(p.as_path()) {
+                read.insert(p.as_path(), read_file(p));
+            }
         }
         if let Some(e) = self.entries.get(unit.full.as_str()) {
             let same = e.layers == layers
@@ -158,6 +160,10 @@ fn names_nothing(path: &Path, bytes: &[u8]) -> bool {
 mod tests {
     use super::*;
 
+    fn read(p: &Path) -> Result<Vec<u8>, ReadError> {
+        dropin::read_limited(p)
+    }
+
     /// Writes a drop-in under `dir`.
     fn dropin(dir: &Path, name: &str, text: &str) -> PathBuf {
         let p = dir.join(name);
@@ -180,7 +186,13 @@ mod tests {
 
     fn merge_one(m: &mut Merged, f: &Path, unit: &str) -> Arc<Policy> {
         let unit = UnitName::new(unit);
-        m.merge(&[], &[f.to_path_buf()], &unit, &mut Diagnostics::default())
+        m.merge(
+            &[],
+            &[f.to_path_buf()],
+            &unit,
+            &mut read,
+            &mut Diagnostics::default(),
+        )
     }
 
     #[test]
@@ -269,18 +281,24 @@ mod tests {
         let unit = UnitName::new("a.service");
         let mut m = Merged::default();
         let mut d = Diagnostics::default();
-        let own = m.merge(&[], std::slice::from_ref(&a), &unit, &mut d);
+        let own = m.merge(&[], std::slice::from_ref(&a), &unit, &mut read, &mut d);
         assert_eq!(rules(&own), ["deny read /a"]);
-        let layered = m.merge(&[vec![s.clone()]], std::slice::from_ref(&a), &unit, &mut d);
+        let layered = m.merge(
+            &[vec![s.clone()]],
+            std::slice::from_ref(&a),
+            &unit,
+            &mut read,
+            &mut d,
+        );
         assert_eq!(rules(&layered), ["deny read /s", "deny read /a"]);
-        let both = m.merge(&[], &[s.clone(), a.clone()], &unit, &mut d);
+        let both = m.merge(&[], &[s.clone(), a.clone()], &unit, &mut read, &mut d);
         assert_eq!(rules(&both), ["deny read /s", "deny read /a"]);
         assert_eq!((m.made, m.reused), (3, 0));
         // A file in two layers (a slice's drop-in) is read once, and the merge reused.
         let twice = [vec![s.clone()], vec![s.clone()]];
-        let first = m.merge(&twice, std::slice::from_ref(&a), &unit, &mut d);
+        let first = m.merge(&twice, std::slice::from_ref(&a), &unit, &mut read, &mut d);
         assert_eq!(
-            m.merge(&twice, std::slice::from_ref(&a), &unit, &mut d),
+            m.merge(&twice, std::slice::from_ref(&a), &unit, &mut read, &mut d),
             first
         );
         assert_eq!((m.made, m.reused), (4, 1));

@@ -92,7 +92,9 @@ impl Daemon {
         // Each slice is a layer of its own: the unit can neither drop nor soften its rules.
         let (layers, slices_unlisted) = slice_layers_checked(&parent, disk);
         // Reused from the last pass while the files are unchanged (merged.rs).
-        let mut policy = self.merged.merge(&layers, &c.files, &unit, &mut diags);
+        let mut policy =
+            self.merged
+                .merge(&layers, &c.files, &unit, &mut |f| disk.read(f), &mut diags);
         // A drop-in directory that could not be listed may hold anything: as a file that
         // could not be read, it keeps the last good policy or refuses everything.
         for (dir, why) in c.unlisted.iter().chain(&slices_unlisted) {
@@ -200,7 +202,7 @@ impl Daemon {
             }
         }
         self.covered.remove(&c.name);
-        let slice_setting = systemd::slice_from_files(&c.files);
+        let slice_setting = systemd::slice_from_files_from(&c.files, &mut |f| disk.read(f));
         if unchanged {
             if let Some(p) = self.units.get_mut(&c.name) {
                 // A policy that failed to compile fails again: its error stays listed.
@@ -215,7 +217,8 @@ impl Daemon {
         }
         // A template whose instances have policies of their own makes a new instance wait
         // for its own (bpf/binding.h) rather than start under the template's.
-        let differ = unit.is_template() && instances_differ(&mut self.merged, &layers, c, &policy);
+        let differ = unit.is_template()
+            && instances_differ(&mut self.merged, &layers, c, &policy, &mut |f| disk.read(f));
         let pattern = cgroup_pattern(&c.name, &expected);
         if policy.unreadable.is_empty()
             && errors.is_empty()
@@ -591,12 +594,19 @@ fn instances_differ(
     layers: &[Vec<std::path::PathBuf>],
     c: &Candidate,
     policy: &crate::policy::Policy,
+    read: &mut resolve::Read,
 ) -> bool {
     let Some((prefix, suffix)) = c.name.split_once("@.") else {
         return false;
     };
     let stand_in = UnitName::new(format!("{prefix}@{}.{suffix}", super::merged::STAND_IN));
-    *merged.merge(layers, &c.files, &stand_in, &mut Diagnostics::default()) != *policy
+    *merged.merge(
+        layers,
+        &c.files,
+        &stand_in,
+        read,
+        &mut Diagnostics::default(),
+    ) != *policy
 }
 
 /// Whether a unit also has an `expected` entry under its name: a template (which binds its

@@ -513,7 +513,9 @@ impl Daemon {
             .map(|n| disk_candidate(n, &mut disk))
             .collect();
         candidates.extend(extra);
-        candidates.retain(|c| resolve::mentions_armor(&c.files) || !c.unlisted.is_empty());
+        candidates.retain(|c| {
+            resolve::mentions_armor_from(&c.files, &mut |f| disk.read(f)) || !c.unlisted.is_empty()
+        });
         // A pass that could not read everything answers later starts for a moment only
         // (INCOMPLETE_HOLDS): then the next one reads again.
         let complete = candidates
@@ -521,14 +523,19 @@ impl Daemon {
             .all(|c| c.unlisted.is_empty() && resolve::all_readable(&c.files));
         for c in &mut candidates {
             if let Some(a) = self.units.get(&c.name) {
-                if systemd::slice_from_files(&c.files) == a.slice_setting {
+                if systemd::slice_from_files_from(&c.files, &mut |f| disk.read(f))
+                    == a.slice_setting
+                {
                     c.slice.clone_from(&a.slice);
                     c.control_group.clone_from(&a.control_group);
                 }
             } else if let Some(j) = self.compiling.candidate(&c.name) {
                 // A unit armored for the first time whose policy is being compiled: what
                 // systemd said of it, as for a unit the daemon knows.
-                if systemd::slice_from_files(&c.files) == systemd::slice_from_files(&j.files) {
+                let read = &mut |f: &std::path::Path| disk.read(f);
+                if systemd::slice_from_files_from(&c.files, read)
+                    == systemd::slice_from_files_from(&j.files, read)
+                {
                     c.slice.clone_from(&j.slice);
                     c.control_group.clone_from(&j.control_group);
                 }

@@ -44,8 +44,13 @@ pub const UNIT_DIRS: [&str; 13] = [
 /// read with [`dropin::read_limited`]: a FIFO or device is never opened for reading (and,
 /// as systemd does not read it either, does not count).
 pub fn mentions_armor(files: &[PathBuf]) -> bool {
+    mentions_armor_from(files, &mut |f| dropin::read_limited(f))
+}
+
+/// [`mentions_armor`], reading each file with `read`.
+pub fn mentions_armor_from(files: &[PathBuf], read: &mut Read) -> bool {
     let needle = format!("[{}]", dropin::SECTION);
-    files.iter().any(|f| match dropin::read_limited(f) {
+    files.iter().any(|f| match read(f) {
         Ok(b) => b.windows(needle.len()).any(|w| w == needle.as_bytes()),
         Err(e) => !e.is_absent() && !is_shared(f),
     })
