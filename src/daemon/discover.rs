@@ -92,6 +92,8 @@ impl DiskPass {
 pub(super) async fn discover(conn: &Connection, manager: &ManagerProxy<'_>) -> Vec<Candidate> {
     let mut disk = DiskPass::whole();
     let mut out: Vec<Candidate> = discover_on_disk(&mut disk, true);
+    // Not kept through the exchange with PID 1: applying it reads the files again.
+    disk.reads = Some(HashMap::new());
     // What is loaded, in one call: most armored units on a host are not (only what is
     // started or referred to is), and asking for each of them by name costs PID 1 a message
     // per unit. A name it does not list is asked for only where it may be an alias of a
@@ -394,7 +396,7 @@ fn read_slice_layers(slice: &str, disk: &mut DiskPass) -> SliceLayers {
         }
         prefix.push_str(part);
         let (files, dirs) = files_on_disk(&format!("{prefix}.slice"), disk);
-        if resolve::mentions_armor(&files) {
+        if resolve::mentions_armor_from(&files, &mut |f| disk.read(f)) {
             out.push(files);
         }
         unlisted.extend(dirs);

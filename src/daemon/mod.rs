@@ -218,6 +218,8 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
     for c in &candidates {
         d.reconcile_with(c, true, &mut disk);
     }
+    // What the pass read (every unit file of the system) is not kept for the daemon's life.
+    drop(disk);
     d.kernel.attach_binding()?;
     for c in &candidates {
         d.bind_existing(c);

@@ -586,7 +586,8 @@ impl Daemon {
 /// A unit as the files on disk configure it (as `discover_on_disk` resolves each one).
 pub(super) fn disk_candidate(name: &str, disk: &mut DiskPass) -> Candidate {
     let (files, unlisted) = super::discover::files_on_disk(name, disk);
-    let slice = systemd::slice_from_files(&files).unwrap_or_else(|| systemd::default_slice(name));
+    let slice = systemd::slice_from_files_from(&files, &mut |f| disk.read(f))
+        .unwrap_or_else(|| systemd::default_slice(name));
     Candidate {
         name: name.to_string(),
         files,
