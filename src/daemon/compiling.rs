@@ -315,6 +315,7 @@ impl Daemon {
         // Written again since it was read, or still open for writing: the pass that the
         // file's close starts installs the whole policy (first.rs).
         if new && self.hold_first(&c, job.read.files, job.read.began) {
+            self.after_compiles();
             return;
         }
         self.install(

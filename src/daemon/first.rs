@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use tracing::info;
 
-use super::discover::{parent_slice, Candidate};
+use super::discover::Candidate;
 use super::Daemon;
 use crate::kernel::pending::{monotonic_ns, read_mid_write};
 
@@ -37,14 +37,24 @@ impl Held {
     pub(super) fn is_empty(&self) -> bool {
         self.units.is_empty()
     }
+
+    pub(super) fn names(&self) -> Vec<String> {
+        self.units.keys().cloned().collect()
+    }
+
+    /// After a pass over every unit: forgets the units it did not find armored.
+    pub(super) fn keep_only(&mut self, armored: &std::collections::HashSet<&str>) {
+        self.units.retain(|n, _| armored.contains(n.as_str()));
+    }
 }
 
 impl Daemon {
     /// Whether unit `c`'s first policy, merged from `files` (its slices' and its own) by a
     /// pass that began at `began` (monotonic ns), must wait: a pending mark over them was
-    /// written or closed since, or one of them is open for writing. Remembers it if so.
+    /// written or closed since, or one of them is open for writing. If so, remembers it and
+    /// keeps a mark under its name, so that its cgroups wait whichever mark holds it.
     pub(super) fn hold_first(&mut self, c: &Candidate, files: Vec<PathBuf>, began: u64) -> bool {
-        let keys = mark_keys(&c.name, &c.slice);
+        let keys = mark_keys(&c.name, &c.slice, &files);
         if !self.mid_write(&keys, &files, began) {
             self.held.units.remove(&c.name);
             return false;
@@ -57,18 +67,20 @@ impl Daemon {
                 c.name
             );
         }
+        self.kernel.hold_mark(&c.name, monotonic_ns());
+        self.look_for_marks();
         self.held.units.insert(c.name.clone(), (keys, files));
         true
     }
 
-    /// A unit armored (or disarmed) since: nothing holds it any more.
+    /// A unit armored since: nothing holds it any more.
     pub(super) fn unhold(&mut self, name: &str) {
         self.held.units.remove(name);
     }
 
-    /// Every tick: once a pass begun now would read a held unit's files whole and no event
-    /// has started one (a writer held open past the time it is believed, a close inotify
-    /// missed), makes one.
+    /// Every tick: keeps the held units' marks honored, and once a pass begun now would read
+    /// one's files whole and no event has started one (a writer held open past the time it
+    /// is believed, a close inotify missed), makes one.
     pub(super) fn retry_held(&mut self) {
         if self.held.is_empty() {
             return;
@@ -79,8 +91,10 @@ impl Daemon {
             .units
             .values()
             .any(|(keys, files)| !self.mid_write(keys, files, now));
+        for name in self.held.units.keys() {
+            self.kernel.hold_mark(name, now);
+        }
         if ready {
-            self.held.units.clear();
             self.files_changed(&mut None);
         }
     }
@@ -88,11 +102,7 @@ impl Daemon {
     /// Whether a pass that began at `began` may have read `files` mid-write, by the pending
     /// marks under `keys`.
     fn mid_write(&self, keys: &[String], files: &[PathBuf], began: u64) -> bool {
-        let stamps: Vec<u64> = keys
-            .iter()
-            .filter_map(|k| self.kernel.mark_stamp(k))
-            .collect();
-        let Some(&latest) = stamps.iter().max() else {
+        let Some(latest) = keys.iter().filter_map(|k| self.kernel.mark_stamp(k)).max() else {
             return false;
         };
         // Opening the files costs more than the marks' lookups: only with a mark recent
@@ -103,26 +113,34 @@ impl Daemon {
     }
 }
 
-/// The names whose pending marks hold a new cgroup of unit `name` in slice `slice` (as the
-/// cgroup_mkdir program looks them up, bpf/binding.h) or whose drop-ins its policy is read
-/// from: its own, its template's or its dashed prefixes', its type's (`service` for
-/// `service.d/`), and those of every slice above it.
-pub(super) fn mark_keys(name: &str, slice: &str) -> Vec<String> {
+/// The names of the pending marks over unit `name` in slice `slice`, whose policy is read
+/// from `files`: those the cgroup_mkdir program holds its new cgroups by (bpf/binding.h: its
+/// own name, its template's or its dashed prefixes', its type's, its slice's), and those a
+/// write of each of the files makes (bpf/pending.h: a drop-in's directory's name without
+/// `.d`, a unit file's own name).
+pub(super) fn mark_keys(name: &str, slice: &str, files: &[PathBuf]) -> Vec<String> {
     let mut keys = super::pending::keys_by_name(name);
     if let Some((_, kind)) = name.rsplit_once('.') {
         keys.push(kind.to_string());
     }
-    let mut s = if name.ends_with(".slice") {
-        parent_slice(name)
-    } else {
-        slice.to_string()
-    };
-    while !s.is_empty() && !keys.contains(&s) {
-        keys.push(s.clone());
-        if s == "-.slice" {
-            break;
+    if !name.ends_with(".slice") && !slice.is_empty() {
+        keys.push(slice.to_string());
+    }
+    for f in files {
+        let dir = f
+            .parent()
+            .and_then(|d| d.file_name())
+            .map(|d| d.to_string_lossy());
+        let key = match dir.as_deref().and_then(|d| d.strip_suffix(".d")) {
+            Some(unit) => unit.to_string(),
+            None => match f.file_name() {
+                Some(n) => n.to_string_lossy().into_owned(),
+                None => continue,
+            },
+        };
+        if !keys.contains(&key) {
+            keys.push(key);
         }
-        s = parent_slice(&s);
     }
     keys
 }
@@ -132,37 +150,55 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_unit_is_held_by_its_names_its_type_and_its_slices() {
+    fn a_unit_is_held_by_its_names_its_type_its_slice_and_its_files() {
         assert_eq!(
-            mark_keys("app.service", "a-b.slice"),
-            ["app.service", "service", "a-b.slice", "a.slice", "-.slice"]
+            mark_keys("app.service", "a-b.slice", &[]),
+            ["app.service", "service", "a-b.slice"]
         );
         assert_eq!(
-            mark_keys("web@1.service", "system-web.slice"),
+            mark_keys("web@1.service", "system-web.slice", &[]),
             [
                 "web@.service",
                 "web@1.service",
                 "service",
-                "system-web.slice",
-                "system.slice",
-                "-.slice"
+                "system-web.slice"
             ]
         );
         assert_eq!(
-            mark_keys("run-u7.scope", "system.slice"),
+            mark_keys("run-u7.scope", "system.slice", &[]),
+            ["run-u7.scope", "run-.scope", "scope", "system.slice"]
+        );
+        // A slice by its own name (its parents are in its files).
+        assert_eq!(
+            mark_keys("a-b.slice", "", &[]),
+            ["a-b.slice", "a-.slice", "slice"]
+        );
+        // Each file by the name a write of it marks: slices above, a type's or a prefix's
+        // drop-ins, the unit file itself.
+        let files: Vec<PathBuf> = [
+            "/etc/systemd/system/a.slice.d/armor.conf",
+            "/etc/systemd/system/a-.slice.d/x.conf",
+            "/etc/systemd/system/slice.d/x.conf",
+            "/etc/systemd/system/foo-.service.d/x.conf",
+            "/usr/lib/systemd/system/foo-bar@.service",
+            "/etc/systemd/system/foo-bar@.service.d/armor.conf",
+            "/etc/systemd/system/service.d/x.conf",
+        ]
+        .into_iter()
+        .map(PathBuf::from)
+        .collect();
+        assert_eq!(
+            mark_keys("foo-bar@1.service", "a-b.slice", &files),
             [
-                "run-u7.scope",
-                "run-.scope",
-                "scope",
-                "system.slice",
-                "-.slice"
+                "foo-bar@.service",
+                "foo-bar@1.service",
+                "service",
+                "a-b.slice",
+                "a.slice",
+                "a-.slice",
+                "slice",
+                "foo-.service"
             ]
         );
-        // A slice by its own name and its parents'.
-        assert_eq!(
-            mark_keys("a-b.slice", ""),
-            ["a-b.slice", "a-.slice", "slice", "a.slice", "-.slice"]
-        );
-        assert_eq!(mark_keys("-.slice", ""), ["-.slice", "slice"]);
     }
 }

@@ -143,6 +143,12 @@ impl Daemon {
         }
     }
 
+    /// Makes the next look for marks look, whatever was made since (a mark the daemon keeps
+    /// for a held unit: first.rs).
+    pub(super) fn look_for_marks(&mut self) {
+        self.pending.marks_left = self.pending.marks_left.max(1);
+    }
+
     /// Clears the marks `which` says, unless none was made since the last look left none.
     fn clear_marks(&mut self, which: Clear) {
         let made = self.kernel.marks_made();
@@ -150,7 +156,9 @@ impl Daemon {
             return;
         }
         self.pending.marks_seen = made;
-        self.pending.marks_left = self.kernel.clear_marks(which);
+        // A held unit's own mark keeps it waiting until its policy is installed (first.rs).
+        let keep = self.held.names();
+        self.pending.marks_left = self.kernel.clear_marks(which, &keep);
     }
 
     /// The daemon stops: no more marks, and nothing waits for a daemon that is gone.
@@ -161,7 +169,7 @@ impl Daemon {
             // It writes that the daemon is gone as it ends: no mark is made after this.
             let _ = handle.join();
         }
-        self.kernel.clear_marks(Clear::All);
+        self.kernel.clear_marks(Clear::All, &[]);
         // Nothing waits for a daemon that is going: instances go on under what binds them.
         self.pending.stopping = true;
         self.let_waiting_go();
@@ -212,6 +220,13 @@ impl Daemon {
                 continue;
             };
             let path = full.strip_prefix(CGROUP_ROOT).unwrap_or(&full).to_string();
+            // A unit whose first policy waits for its files to be whole (first.rs) waits
+            // with it, whatever mark held its cgroup.
+            if !self.pending.stopping && unit_of_path(&path).is_some_and(|u| self.held.contains(&u))
+            {
+                self.pending.waiting.insert(root);
+                continue;
+            }
             let mut now = match bindings.get(&root) {
                 Some(b) if b.flags & BIND_PENDING != 0 => self.binding_now(&path),
                 Some(b) => Some((b.policy, 0)),

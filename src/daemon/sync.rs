@@ -498,6 +498,8 @@ impl Daemon {
         let t1 = Instant::now();
         let mut candidates = discover_on_disk(&mut disk, true);
         let listed: HashSet<String> = candidates.iter().map(|c| c.name.clone()).collect();
+        // Units whose first policy waits (first.rs), wherever systemd's view found them.
+        let held = self.held.names();
         // Units systemd told us about that have no files of their own in a unit directory
         // (instances of templates), and instances left unarmored by files of their own that
         // may be gone now (exempt.rs): read again, so that such an instance is armored again
@@ -507,6 +509,7 @@ impl Daemon {
             .keys()
             .chain(self.exempt.keys())
             .chain(self.compiling.names())
+            .chain(held.iter())
             .filter(|n| !listed.contains(*n))
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
@@ -553,6 +556,8 @@ impl Daemon {
                 self.bind_existing(c);
             }
         }
+        self.held
+            .keep_only(&candidates.iter().map(|c| c.name.as_str()).collect());
         self.last_pass = Some(LastPass {
             mark,
             began,

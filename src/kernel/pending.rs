@@ -18,6 +18,9 @@ pub const BIND_PENDING: u32 = 2;
 /// this old: an open counted and never seen closed (two opens of one file of which only one
 /// was counted) must not hold the unit's starts for ever.
 const WRITERS_HELD_NS: u64 = 30_000_000_000;
+/// How old the daemon lets a mark it keeps for a held unit get before it moves its stamp (the
+/// programs honor a mark for 30 s after it).
+const HOLD_REFRESH_NS: u64 = 15_000_000_000;
 
 const ALIVE: u32 = 0;
 const MADE: u32 = 1;
@@ -156,9 +159,14 @@ impl Kernel {
             .unwrap_or(0)
     }
 
-    /// Removes the pending marks `which` says; returns how many marks are left.
-    pub fn clear_marks(&self, which: Clear) -> usize {
+    /// Removes the pending marks `which` says, except those under the names in `keep`;
+    /// returns how many marks are left.
+    pub fn clear_marks(&self, which: Clear, keep: &[String]) -> usize {
         let m = &self.skel.maps.expected;
+        let keep: Vec<[u8; super::CGROUP_PATH_MAX]> = keep
+            .iter()
+            .filter_map(|k| super::cgroup_key(k).ok())
+            .collect();
         let mark = |v: &[u8]| abi::read_pod::<ua_expect>(v).filter(|e| e.flags & BIND_PENDING != 0);
         let mut left = 0;
         for key in m.keys() {
@@ -170,7 +178,7 @@ impl Kernel {
             else {
                 continue;
             };
-            if !which.clears(&e) {
+            if !which.clears(&e) || keep.iter().any(|k| k[..] == key[..]) {
                 left += 1;
                 continue;
             }
@@ -196,15 +204,52 @@ impl Kernel {
         (e.flags & BIND_PENDING != 0).then_some(e.stamp)
     }
 
+    /// Keeps a pending mark under `name` that the programs honor (a unit whose first policy
+    /// waits for its files, daemon/first.rs, keeps waiting whichever mark holds it): made if
+    /// there is none, its stamp moved to `now` once it is [`HOLD_REFRESH_NS`] old. Never over
+    /// an entry that is not a mark.
+    pub fn hold_mark(&self, name: &str, now: u64) {
+        let Ok(k) = super::cgroup_key(name) else {
+            return;
+        };
+        let m = &self.skel.maps.expected;
+        let found = m
+            .lookup(&k, MapFlags::ANY)
+            .ok()
+            .flatten()
+            .and_then(|v| abi::read_pod::<ua_expect>(&v));
+        let (e, flags) = match found {
+            None => (
+                ua_expect {
+                    policy: super::REFUSE_ID,
+                    flags: BIND_PENDING,
+                    stamp: now,
+                    ..Default::default()
+                },
+                MapFlags::NO_EXIST,
+            ),
+            Some(e)
+                if e.flags & BIND_PENDING != 0 && e.stamp.saturating_add(HOLD_REFRESH_NS) < now =>
+            {
+                (ua_expect { stamp: now, ..e }, MapFlags::EXIST)
+            }
+            Some(_) => return,
+        };
+        // Not counted in `pending_state`: a mark kept is left by each look, so the looks go on
+        // until it is cleared.
+        let _ = m.update(&k, bytes(&e), flags);
+    }
+
     /// Whether the programs count the file at `path` as open for writing now (bpf/pending.h:
     /// `unit_writes`, an inode's storage, looked up by a descriptor of it).
     pub fn open_for_writing(&self, path: &std::path::Path) -> bool {
         use std::os::unix::fs::OpenOptionsExt;
         use std::os::unix::io::AsRawFd;
-        // Never waits on a FIFO someone left among the unit files.
+        // A path descriptor: no open of the file itself (a device's, a FIFO's), and the
+        // kernel's lookup by descriptor takes one (fget_raw).
         let Ok(file) = std::fs::OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_NONBLOCK)
+            .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
             .open(path)
         else {
             return false;

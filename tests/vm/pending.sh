@@ -174,6 +174,30 @@ printf '%s\n' "$both" >/etc/systemd/system/armor-pend-halftwin.service
 timeout 60 systemctl daemon-reload
 half_written armor-pend-half 0
 half_written armor-pend-halfbig 400
+# The same with the half-written file a slice's two slices up, and the unit's own drop-in
+# written whole: the unit's own mark is cleared by the pass (read whole), and the slice's is not
+# one its cgroup is held by; the unit still waits for the slice's file, since its first policy
+# waits (daemon/first.rs keeps a mark under its name).
+unit armor-pendx.slice '[Slice]'
+unit armor-pendx-y.slice '[Slice]'
+printf '%s\n' "$both" 'Slice=armor-pendx-y.slice' >/etc/systemd/system/armor-pend-halfup.service
+timeout 60 systemctl daemon-reload
+mkdir -p /etc/systemd/system/armor-pendx.slice.d
+exec 3>/etc/systemd/system/armor-pendx.slice.d/50-pending.conf
+printf '%s\n' '[X-Armor]' 'ArmorPolicy=deny read /srv/pending/half' >&3
+dropin armor-pend-halfup.service armor.conf '[X-Armor]
+ArmorPolicy=audit read /srv/pending/nothing'
+timeout 60 systemctl daemon-reload
+systemctl start --no-block armor-pend-halfup.service
+sleep 3
+check "[slice two up half written, read by a reload] the unit has not run yet" \
+  test ! -e /run/armortest/armor-pend-halfup.out
+echo 'ArmorPolicy=deny read /srv/pending/secret' >&3
+exec 3>&-
+check "[slice two up half written, read by a reload] it runs once the file is closed" \
+  eventually sh -c "grep -cxE '[0-9]+' /run/armortest/armor-pend-halfup.out | grep -qx 2"
+check "[slice two up half written, read by a reload] under both halves: both reads are denied" \
+  both_failed armor-pend-halfup
 timeout 60 systemctl start armor-pend-halftwin.service
 check "[half written] the twin with no drop-in reads both files" sh -c \
   "grep -qx half /run/armortest/armor-pend-halftwin.out && grep -qx secret /run/armortest/armor-pend-halftwin.out"
