@@ -20,7 +20,13 @@ impl Daemon {
             return;
         };
         let id = a.id;
-        let mut paths = vec![a.expected.clone()];
+        // A path another unit expects too, and holds (a template's, for its own slice): its
+        // cgroups stay that unit's (a template's running instances keep their template's
+        // rules, which include the slice's).
+        let mut paths = Vec::new();
+        if !self.yields_path(&c.name, &a.expected) {
+            paths.push(a.expected.clone());
+        }
         // A prefix's policy (run-.scope) binds the units of that prefix that run already and
         // that no file names: those it would have bound at their creation.
         if prefix_of(&c.name).is_some() {
@@ -105,6 +111,21 @@ impl Daemon {
                 .keys()
                 .chain(self.refused.keys())
                 .any(|p| p.len() > prefix.len() && prefix_covers(p, unit))
+    }
+
+    /// Whether unit `name` leaves cgroup path `path`, which it expects, to another unit that
+    /// expects it too, as [`Self::restore_expected`] picks: one refused everything, else the
+    /// one a pass arms last (a template rather than its own slice, `foo@.service` and
+    /// `system-foo.slice`).
+    pub(super) fn yields_path(&self, name: &str, path: &str) -> bool {
+        let mine = (bind_order(name), name);
+        self.refused
+            .iter()
+            .any(|(n, e)| n.as_str() != name && e.as_str() == path)
+            || self
+                .units
+                .iter()
+                .any(|(n, a)| a.expected == path && (bind_order(n), n.as_str()) > mine)
     }
 
     /// Gives the kernel's entry for cgroup path `path` to an armored unit that still expects

@@ -334,8 +334,12 @@ impl Daemon {
         } else {
             0
         };
-        if let Err(e) = self.kernel.set_expected(&expected, id, flags) {
-            error!(object_systemd_unit = c.name.as_str(), "{}: {e:#}", c.name);
+        // A cgroup path two units expect (a template and its own slice) keeps the entry of
+        // the one `restore_expected` picks (bind.rs).
+        if !self.yields_path(&c.name, &expected) {
+            if let Err(e) = self.kernel.set_expected(&expected, id, flags) {
+                error!(object_systemd_unit = c.name.as_str(), "{}: {e:#}", c.name);
+            }
         }
         // Instances whose Slice= puts them elsewhere than the template's slice are bound by
         // the template's name (bpf/binding.h: template_key).
