@@ -114,18 +114,23 @@ impl Daemon {
     }
 
     /// Whether unit `name` leaves cgroup path `path`, which it expects, to another unit that
-    /// expects it too, as [`Self::restore_expected`] picks: one refused everything, else the
-    /// one a pass arms last (a template rather than its own slice, `foo@.service` and
-    /// `system-foo.slice`).
+    /// expects it too: one refused everything, or a template whose policy has `name`'s rules
+    /// (`foo@.service` in its own slice `system-foo.slice`, which its policy takes as a layer,
+    /// and in force: no errors kept it on an older one, nor want of room). Not a template
+    /// whose `Slice=` puts its instances elsewhere, whose policy lacks the slice's rules.
     pub(super) fn yields_path(&self, name: &str, path: &str) -> bool {
         let mine = (bind_order(name), name);
         self.refused
             .iter()
             .any(|(n, e)| n.as_str() != name && e.as_str() == path)
-            || self
-                .units
-                .iter()
-                .any(|(n, a)| a.expected == path && (bind_order(n), n.as_str()) > mine)
+            || self.units.iter().any(|(n, a)| {
+                a.expected == path
+                    && (bind_order(n), n.as_str()) > mine
+                    && a.slice == name
+                    && a.errors.is_empty()
+                    && !a.compile_failed
+                    && !self.want_room.contains(n)
+            })
     }
 
     /// Gives the kernel's entry for cgroup path `path` to an armored unit that still expects

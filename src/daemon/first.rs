@@ -22,20 +22,25 @@ pub(super) struct Read {
     pub(super) files: Vec<PathBuf>,
 }
 
-/// Units whose first policy waits, with the names of the pending marks that hold them and the
-/// files their policy is read from.
+/// A held unit: the names of the pending marks over it and the files its policy is read from;
+/// the stamp the daemon last wrote into the mark under its name, and the last stamp the
+/// programs wrote there (a write's or a close's), which that replaced.
+struct Hold {
+    keys: Vec<String>,
+    files: Vec<PathBuf>,
+    ours: Option<u64>,
+    theirs: Option<u64>,
+}
+
+/// Units whose first policy waits.
 #[derive(Default)]
 pub(super) struct Held {
-    units: BTreeMap<String, (Vec<String>, Vec<PathBuf>)>,
+    units: BTreeMap<String, Hold>,
 }
 
 impl Held {
     pub(super) fn contains(&self, name: &str) -> bool {
         self.units.contains_key(name)
-    }
-
-    pub(super) fn is_empty(&self) -> bool {
-        self.units.is_empty()
     }
 
     pub(super) fn names(&self) -> Vec<String> {
@@ -55,7 +60,11 @@ impl Daemon {
     /// keeps a mark under its name, so that its cgroups wait whichever mark holds it.
     pub(super) fn hold_first(&mut self, c: &Candidate, files: Vec<PathBuf>, began: u64) -> bool {
         let keys = mark_keys(&c.name, &c.slice, &files);
-        if !self.mid_write(&keys, &files, began) {
+        let (ours, theirs) = match self.held.units.get(&c.name) {
+            Some(h) => (h.ours, h.theirs),
+            None => (None, None),
+        };
+        if !self.mid_write(&c.name, &keys, &files, began, ours, theirs) {
             self.held.units.remove(&c.name);
             return false;
         }
@@ -67,9 +76,17 @@ impl Daemon {
                 c.name
             );
         }
-        self.kernel.hold_mark(&c.name, monotonic_ns());
+        self.held.units.insert(
+            c.name.clone(),
+            Hold {
+                keys,
+                files,
+                ours,
+                theirs,
+            },
+        );
+        self.keep_held_marks();
         self.look_for_marks();
-        self.held.units.insert(c.name.clone(), (keys, files));
         true
     }
 
@@ -78,31 +95,54 @@ impl Daemon {
         self.held.units.remove(name);
     }
 
-    /// Every tick: keeps the held units' marks honored, and once a pass begun now would read
-    /// one's files whole and no event has started one (a writer held open past the time it
-    /// is believed, a close inotify missed), makes one.
-    pub(super) fn retry_held(&mut self) {
-        if self.held.is_empty() {
-            return;
+    /// Keeps a mark under each held unit's name that the programs honor (every tick, in the
+    /// exchanges with PID 1 too: the programs stop honoring a mark 30 s after its stamp).
+    pub(super) fn keep_held_marks(&mut self) {
+        let now = monotonic_ns();
+        for (name, h) in &mut self.held.units {
+            if let Some(replaced) = self.kernel.hold_mark(name, now) {
+                // The programs' own stamp, unless it was ours: what `mid_write` goes by.
+                if replaced.is_some() && replaced != h.ours {
+                    h.theirs = replaced;
+                }
+                h.ours = Some(now);
+            }
         }
+    }
+
+    /// Every tick of the main loop: once a pass begun now would read a held unit's files
+    /// whole and no event has started one (a writer held open past the time it is believed,
+    /// a close inotify missed), makes one.
+    pub(super) fn retry_held(&mut self) {
         let now = monotonic_ns();
         let ready = self
             .held
             .units
-            .values()
-            .any(|(keys, files)| !self.mid_write(keys, files, now));
-        for name in self.held.units.keys() {
-            self.kernel.hold_mark(name, now);
-        }
+            .iter()
+            .any(|(name, h)| !self.mid_write(name, &h.keys, &h.files, now, h.ours, h.theirs));
         if ready {
             self.files_changed(&mut None);
         }
     }
 
     /// Whether a pass that began at `began` may have read `files` mid-write, by the pending
-    /// marks under `keys`.
-    fn mid_write(&self, keys: &[String], files: &[PathBuf], began: u64) -> bool {
-        let Some(latest) = keys.iter().filter_map(|k| self.kernel.mark_stamp(k)).max() else {
+    /// marks under `keys`. The mark under unit `name` counts with the programs' last stamp
+    /// (`theirs`) while it holds the one the daemon wrote (`ours`): the daemon's own writes
+    /// must not keep the unit held past the time an open writer is believed.
+    fn mid_write(
+        &self,
+        name: &str,
+        keys: &[String],
+        files: &[PathBuf],
+        began: u64,
+        ours: Option<u64>,
+        theirs: Option<u64>,
+    ) -> bool {
+        let stamps = keys.iter().filter_map(|k| match self.kernel.mark_stamp(k) {
+            Some(s) if k == name && Some(s) == ours => theirs,
+            found => found,
+        });
+        let Some(latest) = stamps.max() else {
             return false;
         };
         // Opening the files costs more than the marks' lookups: only with a mark recent

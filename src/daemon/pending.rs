@@ -115,10 +115,11 @@ impl Daemon {
     pub(super) fn pending_tick(&mut self) {
         self.publish_unit_dirs();
         // A mark whose unit's policy is still being compiled holds its cgroups until it is
-        // in the kernel, however long that takes (compiling.rs); a mark of a unit whose first
-        // policy waits for whole files holds it until the main loop's tick has read them
-        // (first.rs: a rescan's exchanges with PID 1 tick here too, and make no pass).
-        if self.compiling.idle() && self.held.is_empty() {
+        // in the kernel, however long that takes (compiling.rs); the mark under the name of a
+        // unit whose first policy waits for whole files is kept, and never cleared while it
+        // waits (first.rs).
+        self.keep_held_marks();
+        if self.compiling.idle() {
             self.clear_marks(Clear::Stale(pending::monotonic_ns()));
         }
         self.let_go_if_needed();

@@ -294,7 +294,7 @@ impl Daemon {
             self.refuse_for_now(&c.name, &expected);
             return;
         };
-        self.refused.remove(&c.name);
+        let was_refused = self.refused.remove(&c.name).is_some();
         if let Err(e) = self.kernel.install_policy(id, &tables) {
             self.kernel.remove_policy(id, &tables);
             self.want_room.insert(c.name.clone());
@@ -340,6 +340,10 @@ impl Daemon {
             if let Err(e) = self.kernel.set_expected(&expected, id, flags) {
                 error!(object_systemd_unit = c.name.as_str(), "{}: {e:#}", c.name);
             }
+        } else if was_refused {
+            // Its refusal took the path and every cgroup there: handed back to the unit
+            // that holds it.
+            self.restore_expected(&expected);
         }
         // Instances whose Slice= puts them elsewhere than the template's slice are bound by
         // the template's name (bpf/binding.h: template_key).

@@ -20,7 +20,7 @@ pub const BIND_PENDING: u32 = 2;
 const WRITERS_HELD_NS: u64 = 30_000_000_000;
 /// How old the daemon lets a mark it keeps for a held unit get before it moves its stamp (the
 /// programs honor a mark for 30 s after it).
-const HOLD_REFRESH_NS: u64 = 15_000_000_000;
+const HOLD_REFRESH_NS: u64 = 10_000_000_000;
 
 const ALIVE: u32 = 0;
 const MADE: u32 = 1;
@@ -207,10 +207,11 @@ impl Kernel {
     /// Keeps a pending mark under `name` that the programs honor (a unit whose first policy
     /// waits for its files, daemon/first.rs, keeps waiting whichever mark holds it): made if
     /// there is none, its stamp moved to `now` once it is [`HOLD_REFRESH_NS`] old. Never over
-    /// an entry that is not a mark.
-    pub fn hold_mark(&self, name: &str, now: u64) {
+    /// an entry that is not a mark. Returns, if it wrote, the stamp it replaced (`None` for a
+    /// mark it made).
+    pub fn hold_mark(&self, name: &str, now: u64) -> Option<Option<u64>> {
         let Ok(k) = super::cgroup_key(name) else {
-            return;
+            return None;
         };
         let m = &self.skel.maps.expected;
         let found = m
@@ -231,13 +232,17 @@ impl Kernel {
             Some(e)
                 if e.flags & BIND_PENDING != 0 && e.stamp.saturating_add(HOLD_REFRESH_NS) < now =>
             {
+                // The whole value: a writer's count the programs change in between is lost
+                // (a count off by one, which the 30 s a writer is believed bounds).
                 (ua_expect { stamp: now, ..e }, MapFlags::EXIST)
             }
-            Some(_) => return,
+            Some(_) => return None,
         };
         // Not counted in `pending_state`: a mark kept is left by each look, so the looks go on
         // until it is cleared.
-        let _ = m.update(&k, bytes(&e), flags);
+        m.update(&k, bytes(&e), flags)
+            .ok()
+            .map(|()| found.map(|f| f.stamp))
     }
 
     /// Whether the programs count the file at `path` as open for writing now (bpf/pending.h:
