@@ -203,9 +203,12 @@ rm /run/systemd/system/unitarmor.service.d/zz-broken.conf
 systemctl daemon-reload
 systemctl reset-failed unitarmor.service
 check "daemon fixed: the armored unit's start brings it back" sh -c 'systemctl start armor-rfail.service; systemctl is-active --quiet unitarmor.service'
-# unit_lines (lib.sh): journald has filed such a line under no unit, by the writer's pid.
+# Its one run (the starts above never ran it): cat failed, and the daemon's record of the
+# refusal is the unit's. Not cat's own message: journald has filed that stream line under no
+# unit, and once neither `journalctl -u` nor its pid found it for 169 s (2026-12-04, Debian 12,
+# with the refusal logged for the unit).
 check "daemon fixed: the unit ran, armored from its first instruction" \
-  eventually bash -c 'test -e /run/armortest/armor-rfail.ran && unit_lines armor-rfail.service | grep -q "cat: /etc/armor-reload-secret: Permission denied"'
+  eventually bash -c 'test -e /run/armortest/armor-rfail.ran && test "$(systemctl show -P ExecMainStatus armor-rfail.service)" = 1 && journalctl -u armor-rfail.service -o cat | grep -q "^Denied read of /etc/armor-reload-secret by /usr/bin/cat"'
 
 # --- a daemon that does not answer -----------------------------------------------------------
 # Something listens at the socket and never answers, as a hung daemon would. The reload goes on
