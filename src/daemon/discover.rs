@@ -47,7 +47,8 @@ pub(super) struct DiskPass {
     /// looks at an armored unit's files several times (for `[X-Armor]`, `Slice=`, the merge)
     /// and at a slice's drop-ins once for each unit in the slice, and reads each once. Files
     /// that could not be read are read again, for their error.
-    reads: Option<HashMap<PathBuf, Vec<u8>>>,
+    /// Keyed by the path's bytes: hashing a `Path` walks its components.
+    reads: Option<HashMap<std::ffi::OsString, Vec<u8>>>,
 }
 
 impl DiskPass {
@@ -76,11 +77,11 @@ impl DiskPass {
         let Some(reads) = &mut self.reads else {
             return dropin::read_limited(path);
         };
-        if let Some(b) = reads.get(path) {
+        if let Some(b) = reads.get(path.as_os_str()) {
             return Ok(b.clone());
         }
         let bytes = dropin::read_limited(path)?;
-        reads.insert(path.to_path_buf(), bytes.clone());
+        reads.insert(path.as_os_str().to_owned(), bytes.clone());
         Ok(bytes)
     }
 }

@@ -170,12 +170,15 @@ pub fn unit_files_listed(
         Some(format!("{p}@.{suffix}"))
     });
     let fragment = dirs.iter().find_map(|d| {
-        let p = d.join(unit);
-        if listings.exists(&p) {
-            return Some(p);
+        if !listings.absent_in(d, unit) {
+            let p = d.join(unit);
+            if listings.exists(&p) {
+                return Some(p);
+            }
         }
         template
             .as_ref()
+            .filter(|t| !listings.absent_in(d, t))
             .map(|t| d.join(t))
             .filter(|p| listings.exists(p))
     });
@@ -187,10 +190,14 @@ pub fn unit_files_listed(
     let (kind, specific) = names
         .split_first()
         .expect("a type-level directory at least");
+    // Only the directories that may be there: a pass knows most are not from its listing of
+    // each unit directory, without building their paths.
     let ordered: Vec<PathBuf> = dirs
         .iter()
-        .flat_map(|d| specific.iter().rev().map(move |n| d.join(n)))
-        .chain(dirs.iter().map(|d| d.join(kind)))
+        .flat_map(|d| specific.iter().rev().map(move |n| (d, n)))
+        .chain(dirs.iter().map(|d| (d, kind)))
+        .filter(|(d, n)| !listings.absent_in(d, n))
+        .map(|(d, n)| d.join(n))
         .collect();
     let mut by_name: BTreeMap<String, Option<PathBuf>> = BTreeMap::new();
     let mut unlisted = Vec::new();
@@ -219,7 +226,8 @@ pub fn unit_files_listed(
                 continue;
             }
             // A drop-in linked to /dev/null masks the same name everywhere below.
-            let masked = std::fs::read_link(f).is_ok_and(|t| t == Path::new("/dev/null"));
+            let masked = file_type.is_some_and(|t| t.is_symlink())
+                && std::fs::read_link(f).is_ok_and(|t| t == Path::new("/dev/null"));
             by_name.entry(file_name.to_string()).or_insert(if masked {
                 None
             } else {
