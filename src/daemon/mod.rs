@@ -9,7 +9,8 @@
 //! This file holds the daemon's state, its start-up order and main loop; `follow.rs` holds
 //! its exchanges with PID 1 (rescans, systemd's signals), `discover.rs` finds the armored
 //! units, `reconcile.rs` brings the kernel in line with them (with the merges `merged.rs`
-//! keeps from pass to pass; `first.rs` holds a unit's first policy read while its files were
+//! keeps from pass to pass; `fallback.rs` for a policy that cannot be put in force; `cover.rs`
+//! for instances that run under their template's policy; `first.rs` holds a unit's first policy read while its files were
 //! being written), `events.rs` turns kernel events into journal records,
 //! `cgroups.rs` walks the cgroup tree, `sync.rs` makes `systemctl daemon-reload` wait until
 //! the daemon has read the new files, `watch.rs` notices files changed without a reload, and
@@ -19,9 +20,11 @@ mod bind;
 mod cgroups;
 mod changes;
 mod compiling;
+mod cover;
 mod discover;
 mod events;
 mod exempt;
+mod fallback;
 mod first;
 mod follow;
 mod good;

@@ -10,14 +10,13 @@ use tracing::{error, info, warn};
 
 use super::cgroups::cgroup_bindings;
 use super::discover::{
-    bind_order, candidate_from, cgroup_pattern, expected_path, parent_slice, slice_layers,
-    slice_layers_checked, template_of, Candidate, DiskPass,
+    bind_order, candidate_from, cgroup_pattern, expected_path, parent_slice, slice_layers_checked,
+    template_of, Candidate, DiskPass,
 };
 use super::first::Read;
 use super::{good, Armored, Daemon};
 use crate::compile;
 use crate::kernel::{BIND_INSTANCES, BIND_SLICE, REFUSE_ID};
-use crate::policy::named::Lookup;
 use crate::policy::resolve;
 use crate::policy::specifiers::UnitName;
 use crate::policy::Diagnostics;
@@ -55,22 +54,6 @@ impl Daemon {
             }
         }
         None
-    }
-
-    /// If `name` is armored already, keeps its last good policy in force, with `error` logged
-    /// against it and listed by `unitarmor status`; false if it has none.
-    fn keep_last_good(&mut self, name: &str, error: String) -> bool {
-        let Some(p) = self.units.get_mut(name) else {
-            return false;
-        };
-        error!(
-            object_systemd_unit = name,
-            unitarmor_unit = name,
-            "{name}: {error}; keeping the last good policy ({} rules)",
-            p.policy.rules.len()
-        );
-        p.errors = vec![error];
-        true
     }
 
     /// Brings one unit's kernel state in line with its files.
@@ -414,102 +397,6 @@ impl Daemon {
         self.status_changed();
     }
 
-    /// The armored template whose policy already covers instance `name`: the instance's
-    /// policy is the template's to the rule (no instance-dependent specifier, no drop-in of
-    /// its own) and its cgroup is below the template's slice, where `cgroup_mkdir` binds it
-    /// to the template's policy. Such an instance needs no policy slot of its own, so any
-    /// number of them can run at once.
-    fn covering_template(
-        &self,
-        name: &str,
-        policy: &crate::policy::Policy,
-        expected: &str,
-    ) -> Option<String> {
-        let template = template_of(name)?;
-        let t = self.units.get(&template)?;
-        (*t.policy == *policy
-            && t.errors.is_empty()
-            && expected.starts_with(&format!("{}/", t.expected)))
-        .then_some(template)
-    }
-
-    /// For a newly loaded instance of an armored template: whether its files on disk show it
-    /// runs under the template's policy (then it is recorded so, without asking systemd).
-    pub(super) fn cover_from_disk(&mut self, name: &str) -> bool {
-        let mut disk = DiskPass::one();
-        let c = super::sync::disk_candidate(name, &mut disk);
-        let mut diags = Diagnostics::default();
-        let policy = resolve::merge_layers(
-            &Lookup::system(),
-            &slice_layers(&c.slice, &mut disk),
-            &c.files,
-            Some(&UnitName::new(name)),
-            &mut diags,
-        );
-        if diags.errors().next().is_some() {
-            return false;
-        }
-        let expected = expected_path(&c);
-        match self.covering_template(name, &policy, &expected) {
-            Some(template) => {
-                self.cover(name, template, expected);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Records that `name` runs under `template`'s policy. If it had a policy of its own, its
-    /// cgroups move to the template's (one map update each: never unbound) and its slot is
-    /// retired.
-    fn cover(&mut self, name: &str, template: String, expected: String) {
-        // The template's policy is its last good one now.
-        good::forget(Path::new(good::DIR), name);
-        if let Some(old) = self.units.remove(name) {
-            let new = self.units[&template].id;
-            for _ in 0..8 {
-                if self.kernel.rebind(old.id, new) == 0 {
-                    break;
-                }
-            }
-            self.kernel.remove_expected(&old.expected);
-            self.retiring.push((old.id, old.tables, Instant::now()));
-            info!(
-                object_systemd_unit = name,
-                "{name}: runs under {template}'s policy (the same rules)"
-            );
-            self.status_changed();
-        }
-        // Listed by the next tick's status (within a second): publishing here, once per
-        // instance, would cost a pass over `bound` per instance as thousands start.
-        self.covered.insert(name.to_string(), (template, expected));
-    }
-
-    /// Binds unit `name` (its cgroups at `expected` and below, and those created from now on)
-    /// to the policy that refuses everything: it has no policy id of its own, and must not run
-    /// unarmored. The next pass tries again.
-    fn refuse_for_now(&mut self, name: &str, expected: &str) {
-        let refusing = compile::refuse_all(&crate::policy::Policy::default());
-        if let Err(e) = self.kernel.install_policy(REFUSE_ID, &refusing) {
-            error!(object_systemd_unit = name, "{name}: {e:#}");
-        }
-        let flags = if bind_order(name) < 2 { BIND_SLICE } else { 0 };
-        if let Err(e) = self.kernel.set_expected(expected, REFUSE_ID, flags) {
-            error!(object_systemd_unit = name, "{name}: {e:#}");
-        }
-        if keyed_by_name(name) {
-            if let Err(e) = self.kernel.set_expected(name, REFUSE_ID, 0) {
-                error!(object_systemd_unit = name, "{name}: {e:#}");
-            }
-        }
-        for (cgid, binding) in cgroup_bindings(expected, REFUSE_ID) {
-            if let Err(e) = self.kernel.bind(cgid, binding) {
-                error!(object_systemd_unit = name, "{name}: {e:#}");
-            }
-        }
-        self.refused.insert(name.to_string(), expected.to_string());
-    }
-
     pub(super) fn disarm_unit(&mut self, name: &str) {
         self.compiling.drop_job(name);
         self.merged.forget(name);
@@ -621,6 +508,6 @@ fn instances_differ(
 /// instances by that name, bpf/binding.h: template_key) and every other unit but slices
 /// (whose cgroup path is their name) and template instances (bound by their template's name,
 /// or their own path; bpf/binding.h: unit_key).
-fn keyed_by_name(name: &str) -> bool {
+pub(super) fn keyed_by_name(name: &str) -> bool {
     UnitName::new(name).is_template() || (!name.ends_with(".slice") && !name.contains('@'))
 }

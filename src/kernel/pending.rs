@@ -198,10 +198,14 @@ impl Kernel {
     /// The stamp of the pending mark under `key` (a unit's name, a type's or a slice's), if
     /// there is one.
     pub fn mark_stamp(&self, key: &str) -> Option<u64> {
-        let k = super::cgroup_key(key).ok()?;
-        let e: ua_expect =
-            abi::read_pod(&self.skel.maps.expected.lookup(&k, MapFlags::ANY).ok()??)?;
+        let e = self.expected_entry(key)?;
         (e.flags & BIND_PENDING != 0).then_some(e.stamp)
+    }
+
+    /// The `expected` entry under `key` (a cgroup path or a name), if any.
+    fn expected_entry(&self, key: &str) -> Option<ua_expect> {
+        let k = super::cgroup_key(key).ok()?;
+        abi::read_pod(&self.skel.maps.expected.lookup(&k, MapFlags::ANY).ok()??)
     }
 
     /// Keeps a pending mark under `name` that the programs honor (a unit whose first policy
@@ -214,11 +218,7 @@ impl Kernel {
             return None;
         };
         let m = &self.skel.maps.expected;
-        let found = m
-            .lookup(&k, MapFlags::ANY)
-            .ok()
-            .flatten()
-            .and_then(|v| abi::read_pod::<ua_expect>(&v));
+        let found = self.expected_entry(name);
         let (e, flags) = match found {
             None => (
                 ua_expect {
@@ -272,10 +272,7 @@ impl Kernel {
 
     /// What `expected` says for `key` (a cgroup path or a unit's name): policy and flags.
     pub fn expected_at(&self, key: &str) -> Option<(u32, u32)> {
-        let k = super::cgroup_key(key).ok()?;
-        let e: ua_expect =
-            abi::read_pod(&self.skel.maps.expected.lookup(&k, MapFlags::ANY).ok()??)?;
-        Some((e.policy, e.flags))
+        self.expected_entry(key).map(|e| (e.policy, e.flags))
     }
 }
 
