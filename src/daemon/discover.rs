@@ -80,7 +80,11 @@ impl DiskPass {
         if let Some(b) = reads.get(path.as_os_str()) {
             return Ok(b.clone());
         }
-        let bytes = dropin::read_limited(path)?;
+        let bytes = if self.listings.listed_regular(path) {
+            dropin::read_regular(path)?
+        } else {
+            dropin::read_limited(path)?
+        };
         reads.insert(path.as_os_str().to_owned(), bytes.clone());
         Ok(bytes)
     }

@@ -38,13 +38,25 @@ pub enum ReadError {
 /// opened with `O_NONBLOCK | O_NOCTTY | O_CLOEXEC`, checked again with `fstat` on the open
 /// descriptor (it may have been replaced since), and at most [`MAX_FILE_BYTES`] are read.
 pub fn read_limited(path: &Path) -> Result<Vec<u8>, ReadError> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
     // Checked before opening too: opening a device can have effects of its own.
     if regular_or_null(&std::fs::metadata(path)?)? {
         return Ok(Vec::new());
     }
-    let file = std::fs::OpenOptions::new()
+    read_opened(path)
+}
+
+/// [`read_limited`] for a file a directory listing has just shown to be a regular file (not a
+/// symlink): it is not looked at before it is opened, only checked on the open descriptor. A
+/// pass over a thousand units reads two thousand files, and under emulation every system
+/// call counts.
+pub fn read_regular(path: &Path) -> Result<Vec<u8>, ReadError> {
+    read_opened(path)
+}
+
+fn read_opened(path: &Path) -> Result<Vec<u8>, ReadError> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
         .open(path)?;
@@ -52,11 +64,24 @@ pub fn read_limited(path: &Path) -> Result<Vec<u8>, ReadError> {
     if regular_or_null(&meta)? {
         return Ok(Vec::new());
     }
-    // Room for the whole file and the read that finds its end: two reads, not one per
-    // doubling of the buffer (a pass over every unit reads hundreds of files).
-    let mut bytes = Vec::with_capacity(meta.len().min(MAX_FILE_BYTES as u64) as usize + 1);
-    file.take(MAX_FILE_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)?;
+    // Room for the whole file and one byte more: one read that returns exactly the length
+    // `fstat` gave, short of the room, found the end (a regular file's read stops short only
+    // there), so it needs no second read to find it; not one read per doubling of the buffer
+    // either (a pass over every unit reads hundreds of files). Anything else (the file grew
+    // or shrank meanwhile) is read on to its end.
+    let len = meta.len().min(MAX_FILE_BYTES as u64) as usize;
+    let mut bytes = vec![0u8; len + 1];
+    let n = loop {
+        match file.read(&mut bytes) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            r => break r?,
+        }
+    };
+    bytes.truncate(n);
+    if n != len {
+        file.take((MAX_FILE_BYTES + 1 - n) as u64)
+            .read_to_end(&mut bytes)?;
+    }
     if bytes.len() > MAX_FILE_BYTES {
         return Err(ReadError::TooLarge);
     }
@@ -401,6 +426,28 @@ mod tests {
             read_limited(Path::new("/dev/zero")),
             Err(ReadError::NotRegular("a device"))
         ));
+    }
+
+    #[test]
+    fn a_listed_file_is_read_whole_in_one_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("a.conf");
+        for len in [0, 1, 4095, 4096, 70_000, MAX_FILE_BYTES] {
+            let text: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            std::fs::write(&f, &text).unwrap();
+            assert_eq!(read_regular(&f).unwrap(), text, "{len} bytes");
+            assert_eq!(read_limited(&f).unwrap(), text, "{len} bytes");
+        }
+        std::fs::write(&f, vec![b'#'; MAX_FILE_BYTES + 1]).unwrap();
+        assert!(matches!(read_regular(&f), Err(ReadError::TooLarge)));
+        // Checked on the open descriptor: what is no regular file is refused all the same.
+        assert!(matches!(
+            read_regular(dir.path()),
+            Err(ReadError::NotRegular("a directory"))
+        ));
+        // A file whose size says nothing of its contents (procfs) is read to its end.
+        let status = read_regular(Path::new("/proc/self/status")).unwrap();
+        assert!(status.ends_with(b"\n") && status.len() > 100, "{status:?}");
     }
 
     #[test]

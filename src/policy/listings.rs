@@ -38,7 +38,8 @@ pub struct Listings {
     /// the name alone (not the whole path, hashed component by component) is most of what
     /// makes a pass over a thousand units cheap.
     names: Vec<Option<Names>>,
-    listed: HashMap<PathBuf, Listing>,
+    /// Keyed by the path's bytes: hashing a `Path` walks its components.
+    listed: HashMap<OsString, Listing>,
 }
 
 /// A unit directory's entries by name, or why they are unknown.
@@ -80,7 +81,7 @@ impl Listings {
         } else if self.known_absent(dir) {
             return &ABSENT;
         }
-        if !self.listed.contains_key(dir) {
+        if !self.listed.contains_key(dir.as_os_str()) {
             let listing = read_listing(dir);
             if let Some(i) = self.unit_dir_index(dir) {
                 self.names[i] = Some(match &listing {
@@ -94,9 +95,25 @@ impl Listings {
                     ),
                 });
             }
-            self.listed.insert(dir.to_path_buf(), listing);
+            self.listed.insert(dir.as_os_str().to_owned(), listing);
         }
-        &self.listed[dir]
+        &self.listed[dir.as_os_str()]
+    }
+
+    /// Whether this pass listed `path` as a regular file (not a symlink) in its directory:
+    /// then it need not be looked at again before it is opened (`dropin::read_regular`).
+    pub fn listed_regular(&self, path: &Path) -> bool {
+        let Some(parent) = path.parent() else {
+            return false;
+        };
+        let t = match self.listed.get(parent.as_os_str()) {
+            Some(Listing::Entries(entries)) => entries
+                .binary_search_by(|(p, _)| p.as_os_str().cmp(path.as_os_str()))
+                .ok()
+                .and_then(|i| entries[i].1),
+            _ => None,
+        };
+        t.is_some_and(|t| t.is_file())
     }
 
     /// Whether `path` exists (following symlinks, as `Path::exists`). A regular file or
@@ -252,6 +269,19 @@ mod tests {
         // A symlink is followed: a dangling one is no unit file.
         assert!(l.exists(&run.join("l.service")) == sys.join("a.service").exists());
         assert!(!l.exists(&run.join("d.service")));
+        // A file the pass listed as regular is opened without a look first; not a symlink,
+        // and not what no listing showed.
+        std::os::unix::fs::symlink(
+            sys.join("a.service.d/x.conf"),
+            sys.join("a.service.d/y.conf"),
+        )
+        .unwrap();
+        assert!(!l.listed_regular(&sys.join("a.service.d/x.conf")));
+        let mut l = Listings::for_pass(t.path());
+        l.list(&sys.join("a.service.d"));
+        assert!(l.listed_regular(&sys.join("a.service.d/x.conf")));
+        assert!(!l.listed_regular(&sys.join("a.service.d/y.conf")));
+        assert!(!l.listed_regular(&sys.join("a.service.d/z.conf")));
         // Direct listings know nothing ahead.
         let mut d = Listings::direct();
         assert!(!d.absent_in(&sys, "b.service.d"));
