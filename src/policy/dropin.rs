@@ -42,23 +42,28 @@ pub fn read_limited(path: &Path) -> Result<Vec<u8>, ReadError> {
     if regular_or_null(&std::fs::metadata(path)?)? {
         return Ok(Vec::new());
     }
-    read_opened(path)
+    read_opened(path, 0)
 }
 
 /// [`read_limited`] for a file a directory listing has just shown to be a regular file (not a
 /// symlink): it is not looked at before it is opened, only checked on the open descriptor. A
 /// pass over a thousand units reads two thousand files, and under emulation every system
 /// call counts.
+/// Not through a symlink: one put there since the listing is looked at first, as
+/// [`read_limited`] does.
 pub fn read_regular(path: &Path) -> Result<Vec<u8>, ReadError> {
-    read_opened(path)
+    match read_opened(path, libc::O_NOFOLLOW) {
+        Err(ReadError::Io(e)) if e.raw_os_error() == Some(libc::ELOOP) => read_limited(path),
+        r => r,
+    }
 }
 
-fn read_opened(path: &Path) -> Result<Vec<u8>, ReadError> {
+fn read_opened(path: &Path, flags: i32) -> Result<Vec<u8>, ReadError> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     let mut file = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC | flags)
         .open(path)?;
     let meta = file.metadata()?;
     if regular_or_null(&meta)? {
@@ -78,7 +83,7 @@ fn read_opened(path: &Path) -> Result<Vec<u8>, ReadError> {
         }
     };
     bytes.truncate(n);
-    if n != len {
+    if n as u64 != meta.len() {
         file.take((MAX_FILE_BYTES + 1 - n) as u64)
             .read_to_end(&mut bytes)?;
     }
@@ -444,6 +449,16 @@ mod tests {
         assert!(matches!(
             read_regular(dir.path()),
             Err(ReadError::NotRegular("a directory"))
+        ));
+        // A symlink put where the listing saw a file is followed, as by read_limited.
+        let l = dir.path().join("l.conf");
+        std::os::unix::fs::symlink(&f, &l).unwrap();
+        assert!(matches!(read_regular(&l), Err(ReadError::TooLarge)));
+        std::fs::remove_file(&l).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", &l).unwrap();
+        assert!(matches!(
+            read_regular(&l),
+            Err(ReadError::NotRegular("a device"))
         ));
         // A file whose size says nothing of its contents (procfs) is read to its end.
         let status = read_regular(Path::new("/proc/self/status")).unwrap();
