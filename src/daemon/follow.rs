@@ -105,11 +105,11 @@ pub(super) async fn rescan(
                 found = &mut found => {
                     let asked = began.elapsed();
                     let n = found.len();
-                    d.apply_rescan(found);
+                    let phases = d.apply_rescan(found);
                     let took = began.elapsed();
                     info!(
                         "rescan: {n} armored units and instances in {} ms ({} ms finding \
-                         them on disk and asking systemd, {} ms applying)",
+                         them on disk and asking systemd, {} ms applying: {phases})",
                         took.as_millis(),
                         asked.as_millis(),
                         (took - asked).as_millis()

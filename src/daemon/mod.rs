@@ -217,6 +217,7 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
 
     // Phase 1, from disk alone (the bus may not be up this early in boot): policies and
     // expected cgroup paths, then binding at creation, then existing cgroups, then the hooks.
+    let phase1 = std::time::Instant::now();
     let mut disk = discover::DiskPass::whole();
     let candidates = discover_on_disk(&mut disk, false);
     for c in &candidates {
@@ -224,11 +225,14 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
     }
     // What the pass read (every unit file of the system) is not kept for the daemon's life.
     drop(disk);
+    let read = phase1.elapsed();
     d.kernel.attach_binding()?;
+    let binding = std::time::Instant::now();
     for c in &candidates {
         d.bind_existing(c);
     }
     d.kernel.recount_trees();
+    let bound = binding.elapsed();
     let attaching = std::time::Instant::now();
     d.kernel.attach_hooks()?;
     info!(
@@ -293,7 +297,15 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
     d.start_pending();
     let (tx, mut events) = mpsc::channel::<Event>(8192);
     spawn_event_reader(d.kernel.events()?, tx)?;
-    info!("enforcing: {} armored units", d.units.len());
+    info!(
+        "enforcing: {} armored units, {} ms after the start (loading the programs {} ms, \
+         reading and reconciling the units {} ms, binding their running cgroups {} ms)",
+        d.units.len(),
+        started.elapsed().as_millis(),
+        loaded.as_millis(),
+        read.as_millis(),
+        bound.as_millis()
+    );
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
 
     // Phase 2: follow systemd. Signals are forwarded by tasks of their own into an unbounded

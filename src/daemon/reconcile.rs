@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tracing::{error, info, warn};
 
@@ -435,7 +435,10 @@ impl Daemon {
     /// Applies a rescan: `candidates` are what `discover` found (after `systemctl
     /// daemon-reload`). The D-Bus exchange is the caller's, so that it can answer a reload's
     /// sync request meanwhile (see `sync.rs`).
-    pub(super) fn apply_rescan(&mut self, candidates: Vec<Candidate>) {
+    ///
+    /// Returns where its time went (for the log).
+    pub(super) fn apply_rescan(&mut self, candidates: Vec<Candidate>) -> String {
+        let t0 = Instant::now();
         // An upgrade of systemd may have replaced systemd-executor.
         if let Err(e) = self.kernel.note_executor() {
             warn!("{e:#}");
@@ -457,19 +460,33 @@ impl Daemon {
             self.unexempt_instance(&n, None);
         }
         self.disarm_gone(&names);
+        let t1 = Instant::now();
         // One look at the disk for the whole rescan: each slice's files are read once, not
         // once for each unit in it.
         let mut disk = DiskPass::whole();
+        let (mut reconciling, mut binding) = (Duration::ZERO, Duration::ZERO);
         for c in &candidates {
+            let t = Instant::now();
             self.reconcile_with(c, true, &mut disk);
+            let t2 = Instant::now();
             self.bind_existing(c);
+            reconciling += t2 - t;
+            binding += t2.elapsed();
         }
+        let t3 = Instant::now();
         // Last good policies of units no longer armored (disarmed while no daemon ran).
         good::prune(Path::new(good::DIR), |unit| {
             self.units.contains_key(unit) || self.refused.contains_key(unit)
         });
         // What systemd said may differ from the disk: the next pass reads it again.
         self.changes.bump();
+        format!(
+            "disarming {} ms, reconciling {} ms, binding {} ms, last good policies {} ms",
+            (t1 - t0).as_millis(),
+            reconciling.as_millis(),
+            binding.as_millis(),
+            t3.elapsed().as_millis()
+        )
     }
 
     /// Re-reads one loaded unit (new, or its job finished), from what systemd said of it.

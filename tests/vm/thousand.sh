@@ -107,6 +107,27 @@ check "the denial is in journalctl -u armor-k$n.service" eventually sh -c \
 check "the unarmored twin reads unit 1's file" systemctl start armor-k-twin.service
 check "the twin printed it" grep -qx "secret 1" /run/armortest/thousand/twin
 
+# The daemon restarted with the units armored (an upgrade, a crash): the new daemon loads fresh
+# maps, arms every unit from disk before it tells systemd it is ready (Type=notify), then
+# follows systemd. Timed: the restart, and the daemon's own account of its start.
+since=$(date '+%Y-%m-%d %H:%M:%S')
+t=$(date +%s%N)
+check "the daemon restarts with $n armored units" systemctl restart unitarmor.service
+restart_ms=$((($(date +%s%N) - t) / 1000000))
+echo "# systemctl restart unitarmor.service with $n armored units took $restart_ms ms"
+echo "# the daemon: $(journalctl -u unitarmor.service --since "$since" -o cat | grep -E '^enforcing: ' | tail -n 1)"
+check "after the restart, unitarmor status lists all $n units" eventually \
+  eval "test \"\$(listed)\" -eq $n"
+echo "# the daemon: $(journalctl -u unitarmor.service --since "$since" -o cat | grep -E '^rescan: ' | tail -n 1)"
+for i in 2 $((n - 1)); do
+  rm -f /run/armortest/thousand/$i
+  check "after the restart, armor-k$i starts" systemctl start armor-k$i.service
+  check "after the restart, armor-k$i is denied its own file" \
+    grep -q "secret-$i: Permission denied" /run/armortest/thousand/$i
+  check "after the restart, armor-k$i reads its neighbour's" \
+    grep -qx "secret $((i + 1))" /run/armortest/thousand/$i
+done
+
 # Beyond the policy slots: 26 more units (the 22 free slots and 4 past them; each late start
 # costs seconds under emulation), of which those the daemon has no slot for must be
 # refused everything (their command never runs), never left unarmored. None reads its file.
