@@ -63,7 +63,12 @@ impl Daemon {
         let shared = bind_order(&c.name) < 2 || UnitName::new(c.name.as_str()).is_template();
         for path in paths {
             let mut skip = self.exempt_cgroups(&path);
-            skip.extend(self.owned_below(&path, &c.name));
+            // Units live in slices only: none is armored below a service's or a scope's cgroup
+            // (a look over every armored unit, for each of a thousand, took most of a
+            // rescan's binding under emulation).
+            if shared {
+                skip.extend(self.owned_below(&path, &c.name));
+            }
             for (cgid, binding) in cgroup_bindings(&path, id) {
                 let waiting = shared
                     && self

@@ -398,6 +398,39 @@ impl Daemon {
     }
 
     pub(super) fn disarm_unit(&mut self, name: &str) {
+        if let Some(id) = self.disarm_leaving_bound(name) {
+            self.unbind_policies(&HashSet::from([id]));
+        }
+    }
+
+    /// [`Self::disarm_unit`] of many units, with one look over `bound` for them all: each look
+    /// walks the whole hash table in the kernel (65,536 buckets), 0.5 ms under emulation, and
+    /// a rescan that found a thousand units gone spent a fifth of its time so.
+    pub(super) fn disarm_units(&mut self, names: &[String]) {
+        let ids: HashSet<u32> = names
+            .iter()
+            .filter_map(|n| self.disarm_leaving_bound(n))
+            .collect();
+        // A cgroup that another unit's restored path handed to one disarmed later in the
+        // batch holds that one's id by now, and goes with it, as it would one by one.
+        self.unbind_policies(&ids);
+    }
+
+    /// Unbinds every cgroup bound to one of `ids`.
+    fn unbind_policies(&mut self, ids: &HashSet<u32>) {
+        if ids.is_empty() {
+            return;
+        }
+        for (cgid, b) in self.kernel.bindings() {
+            if ids.contains(&b.policy) {
+                self.kernel.unbind(cgid);
+            }
+        }
+    }
+
+    /// Disarms `name` but for the cgroups bound to its policy, whose id it returns (if it had
+    /// one): the caller unbinds them.
+    fn disarm_leaving_bound(&mut self, name: &str) -> Option<u32> {
         self.compiling.drop_job(name);
         self.merged.forget(name);
         self.want_room.remove(name);
@@ -414,22 +447,16 @@ impl Daemon {
             }
         }
         good::forget(Path::new(good::DIR), name);
-        let Some(a) = self.units.remove(name) else {
-            return;
-        };
+        let a = self.units.remove(name)?;
         if !self.restore_expected(&a.expected) {
             self.kernel.remove_expected(&a.expected);
         }
         if keyed_by_name(name) {
             self.kernel.remove_expected(name);
         }
-        for (cgid, b) in self.kernel.bindings() {
-            if b.policy == a.id {
-                self.kernel.unbind(cgid);
-            }
-        }
         self.retiring.push((a.id, a.tables, Instant::now()));
         self.status_changed();
+        Some(a.id)
     }
 
     /// Applies a rescan: `candidates` are what `discover` found (after `systemctl

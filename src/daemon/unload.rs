@@ -64,6 +64,7 @@ impl Daemon {
         // possible files and directories, and a rescan that finds a thousand units gone took
         // six seconds under emulation so.
         let mut disk = DiskPass::whole();
+        let mut disarm = Vec::new();
         for n in gone {
             let (files, _) = files_on_disk(&n, &mut disk);
             if let Some(f) = resolve::unreadable_shared(&files) {
@@ -81,7 +82,10 @@ impl Daemon {
                 }
                 continue;
             }
-            self.disarm_unit(&n);
+            disarm.push(n);
+        }
+        self.disarm_units(&disarm);
+        for n in disarm {
             info!(
                 object_systemd_unit = n.as_str(),
                 "{n}: no longer armored (unit is gone)"
