@@ -4,9 +4,11 @@
 # daemon-reload. Every one holds a policy slot of its own, the kernel's tables hold them all
 # (the implicit protections are one shared table, not a copy per policy), and each unit is
 # held to its own rule, not its neighbour's: a sample of them is started, each is denied its
-# own file and reads the next unit's, which an unarmored twin reads too. The scenario prints
-# the reload's time and the daemon's own account of its pass (under emulation: ratios and
-# counts carry over, absolute times do not).
+# own file and reads the next unit's, which an unarmored twin reads too. The daemon is then
+# restarted with the units armored, and two of them are held to their own rules again. The
+# scenario prints the reload's and the restart's times and the daemon's own account of its
+# pass, its start and its rescans (under emulation: ratios and counts carry over, absolute
+# times do not).
 # Run in the guest by tests/vm/run, through suite.sh (`thousand.sh:N` for another N).
 . ./lib.sh
 n=${1:-1000}
