@@ -412,7 +412,9 @@ impl Daemon {
             .filter_map(|n| self.disarm_leaving_bound(n))
             .collect();
         // A cgroup that another unit's restored path handed to one disarmed later in the
-        // batch holds that one's id by now, and goes with it, as it would one by one.
+        // batch holds that one's id by now, and goes with it, as it would one by one. (One
+        // waiting for the daemon is not handed over: `restore_expected` leaves it to the
+        // binding that follows, which a one-by-one order could do as well.)
         self.unbind_policies(&ids);
     }
 
