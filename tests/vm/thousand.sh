@@ -96,14 +96,18 @@ check "the kernel's cell array holds them with room to spare (under half used)" 
 check "status reports the kernel memory the maps hold" \
   eval "grep -Eq ', kernel maps [0-9]+\.[0-9] MiB$' <<<'$usage'"
 
-# A sample: each is denied its own file and reads its neighbour's.
-for i in 1 2 $((n / 2)) $((n - 1)) "$n"; do
-  check "armor-k$i starts" systemctl start armor-k$i.service
-  check "armor-k$i: cat got EACCES on its own file" \
-    grep -q "secret-$i: Permission denied" /run/armortest/thousand/$i
-  check "armor-k$i: it read its neighbour's file (its rule is its own)" \
-    grep -qx "secret $((i + 1))" /run/armortest/thousand/$i
-done
+# own_rule WHEN I: armor-kI starts, is denied its own file and reads its neighbour's (its rule
+# is its own). WHEN prefixes the checks' names.
+own_rule() {
+  rm -f /run/armortest/thousand/$2
+  check "${1}armor-k$2 starts" systemctl start armor-k$2.service
+  check "${1}armor-k$2: cat got EACCES on its own file" \
+    grep -q "secret-$2: Permission denied" /run/armortest/thousand/$2
+  check "${1}armor-k$2: it read its neighbour's file (its rule is its own)" \
+    grep -qx "secret $(($2 + 1))" /run/armortest/thousand/$2
+}
+# A sample.
+for i in 1 2 $((n / 2)) $((n - 1)) "$n"; do own_rule "" "$i"; done
 check "the denial is in journalctl -u armor-k$n.service" eventually sh -c \
   "journalctl -u armor-k$n.service -o cat | grep -q 'Denied read of $D/secret-$n '"
 check "the unarmored twin reads unit 1's file" systemctl start armor-k-twin.service
@@ -121,14 +125,7 @@ echo "# the daemon: $(journalctl -u unitarmor.service --since "$since" -o cat | 
 check "after the restart, unitarmor status lists all $n units" eventually \
   eval "test \"\$(listed)\" -eq $n"
 echo "# the daemon: $(journalctl -u unitarmor.service --since "$since" -o cat | grep -E '^rescan: ' | tail -n 1)"
-for i in 2 $((n - 1)); do
-  rm -f /run/armortest/thousand/$i
-  check "after the restart, armor-k$i starts" systemctl start armor-k$i.service
-  check "after the restart, armor-k$i is denied its own file" \
-    grep -q "secret-$i: Permission denied" /run/armortest/thousand/$i
-  check "after the restart, armor-k$i reads its neighbour's" \
-    grep -qx "secret $((i + 1))" /run/armortest/thousand/$i
-done
+for i in 2 $((n - 1)); do own_rule "after the restart, " "$i"; done
 
 # Beyond the policy slots: 26 more units (the 22 free slots and 4 past them; each late start
 # costs seconds under emulation), of which those the daemon has no slot for must be
