@@ -10,8 +10,9 @@
 //! its exchanges with PID 1 (rescans, systemd's signals), `discover.rs` finds the armored
 //! units, `reconcile.rs` brings the kernel in line with them (with the merges `merged.rs`
 //! keeps from pass to pass; `fallback.rs` for a policy that cannot be put in force; `cover.rs`
-//! for instances that run under their template's policy; `first.rs` holds a unit's first policy read while its files were
-//! being written), `events.rs` turns kernel events into journal records,
+//! for instances that run under their template's policy; `first.rs` holds a unit's first
+//! policy read while its files were being written), `events.rs` turns kernel events into
+//! journal records,
 //! `cgroups.rs` walks the cgroup tree, `sync.rs` makes `systemctl daemon-reload` wait until
 //! the daemon has read the new files, `watch.rs` notices files changed without a reload, and
 //! `metrics.rs` reports how often each rule decided.

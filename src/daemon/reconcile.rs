@@ -397,10 +397,10 @@ impl Daemon {
         self.status_changed();
     }
 
+    /// Disarms `name`: its policy, expected entries and last good policy go, and its cgroups
+    /// are unbound (or handed to a unit that expects the same path).
     pub(super) fn disarm_unit(&mut self, name: &str) {
-        if let Some(id) = self.disarm_leaving_bound(name) {
-            self.unbind_policies(&HashSet::from([id]));
-        }
+        self.disarm_units(&[name.to_string()]);
     }
 
     /// [`Self::disarm_unit`] of many units, with one look over `bound` for them all: each look
@@ -411,18 +411,13 @@ impl Daemon {
             .iter()
             .filter_map(|n| self.disarm_leaving_bound(n))
             .collect();
+        if ids.is_empty() {
+            return;
+        }
         // A cgroup that another unit's restored path handed to one disarmed later in the
         // batch holds that one's id by now, and goes with it, as it would one by one. (One
         // waiting for the daemon is not handed over: `restore_expected` leaves it to the
         // binding that follows, which a one-by-one order could do as well.)
-        self.unbind_policies(&ids);
-    }
-
-    /// Unbinds every cgroup bound to one of `ids`.
-    fn unbind_policies(&mut self, ids: &HashSet<u32>) {
-        if ids.is_empty() {
-            return;
-        }
         for (cgid, b) in self.kernel.bindings() {
             if ids.contains(&b.policy) {
                 self.kernel.unbind(cgid);

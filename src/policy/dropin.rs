@@ -48,9 +48,8 @@ pub fn read_limited(path: &Path) -> Result<Vec<u8>, ReadError> {
 /// [`read_limited`] for a file a directory listing has just shown to be a regular file (not a
 /// symlink): it is not looked at before it is opened, only checked on the open descriptor. A
 /// pass over a thousand units reads two thousand files, and under emulation every system
-/// call counts.
-/// Not through a symlink: one put there since the listing is looked at first, as
-/// [`read_limited`] does.
+/// call counts. It is opened with `O_NOFOLLOW`: a symlink put there since the listing is
+/// read as [`read_limited`] reads it, looked at first.
 pub fn read_regular(path: &Path) -> Result<Vec<u8>, ReadError> {
     match read_opened(path, libc::O_NOFOLLOW) {
         Err(ReadError::Io(e)) if e.raw_os_error() == Some(libc::ELOOP) => read_limited(path),
