@@ -16,7 +16,8 @@ use super::discover::{
 use super::first::Read;
 use super::{good, Armored, Daemon};
 use crate::compile;
-use crate::kernel::{BIND_INSTANCES, BIND_SLICE, REFUSE_ID};
+use crate::kernel::pending::BIND_PENDING;
+use crate::kernel::{Binding, BIND_INSTANCES, BIND_SLICE, REFUSE_ID};
 use crate::policy::resolve;
 use crate::policy::specifiers::UnitName;
 use crate::policy::Diagnostics;
@@ -415,13 +416,25 @@ impl Daemon {
             return;
         }
         // A cgroup that another unit's restored path handed to one disarmed later in the
-        // batch holds that one's id by now, and goes with it, as it would one by one. (One
-        // waiting for the daemon is not handed over: `restore_expected` leaves it to the
-        // binding that follows, which a one-by-one order could do as well.)
+        // batch holds that one's id by now, and goes with it, as it would one by one. One
+        // waiting for the daemon (a new instance bound pending to its template's policy) is
+        // not let go here: it waits on, refusing everything, and the pending pass binds it
+        // as its path binds now (a third unit may expect it, refused for want of a slot and
+        // compiling again), or lets it go unbound if nothing does.
         for (cgid, b) in self.kernel.bindings() {
-            if ids.contains(&b.policy) {
-                self.kernel.unbind(cgid);
+            if !ids.contains(&b.policy) {
+                continue;
             }
+            if b.flags & BIND_PENDING != 0 {
+                let refusing = Binding {
+                    policy: REFUSE_ID,
+                    ..b
+                };
+                if self.kernel.bind(cgid, refusing).is_ok() {
+                    continue;
+                }
+            }
+            self.kernel.unbind(cgid);
         }
     }
 
