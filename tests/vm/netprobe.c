@@ -13,6 +13,11 @@
  *   netprobe sendto-unspec ADDR4 PORT       one UDP datagram to AF_UNSPEC, ADDR4, PORT
  *   netprobe ipopts                         sets a loose source route (IP_OPTIONS)
  *   netprobe serve ADDR PORT...             listens on each (ADDR PORT) and accepts forever
+ *   netprobe unix stream|dgram NAME         connect() to a unix socket; NAME is a path, or
+ *                                           @NAME for an abstract one
+ *   netprobe unix-sendto NAME               one datagram to a unix socket, no connect()
+ *   netprobe unix-serve NAME...             binds each NAME (a path ending in .dgram is a
+ *                                           datagram socket, the rest listen) and serves forever
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -23,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #ifndef IPPROTO_MPTCP
@@ -98,6 +104,60 @@ static int serve(int n, char **args)
 	}
 }
 
+/* Fills `un` from a path or an @abstract name; returns its length. */
+static socklen_t unix_address(const char *name, struct sockaddr_un *un)
+{
+	size_t n = strlen(name);
+
+	memset(un, 0, sizeof(*un));
+	un->sun_family = AF_UNIX;
+	if (n >= sizeof(un->sun_path)) {
+		fprintf(stderr, "netprobe: '%s' is too long\n", name);
+		exit(2);
+	}
+	memcpy(un->sun_path, name, n);
+	if (name[0] != '@')
+		return sizeof(un->sun_family) + n + 1;
+	un->sun_path[0] = 0;
+	return sizeof(un->sun_family) + n;
+}
+
+static int unix_serve(int n, char **names)
+{
+	struct pollfd fds[16];
+	int i;
+
+	for (i = 0; i < n && i < 16; i++) {
+		struct sockaddr_un un;
+		socklen_t len = unix_address(names[i], &un);
+		size_t l = strlen(names[i]);
+		int dgram = l > 6 && strcmp(names[i] + l - 6, ".dgram") == 0;
+		int fd = socket(AF_UNIX, dgram ? SOCK_DGRAM : SOCK_STREAM, 0);
+
+		if (names[i][0] != '@')
+			unlink(names[i]);
+		if (fd < 0 || bind(fd, (void *)&un, len) || (!dgram && listen(fd, 64)))
+			return result(0);
+		fds[i] = (struct pollfd){ .fd = fd, .events = POLLIN };
+	}
+	for (;;) {
+		char buf[64];
+
+		if (poll(fds, i, -1) < 0)
+			continue;
+		for (int j = 0; j < i; j++) {
+			if (!(fds[j].revents & POLLIN))
+				continue;
+			int c = accept(fds[j].fd, 0, 0);
+
+			if (c >= 0)
+				close(c);
+			else
+				(void)!read(fds[j].fd, buf, sizeof(buf));
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct sockaddr_storage ss;
@@ -168,6 +228,22 @@ int main(int argc, char **argv)
 		fd = socket(AF_INET, SOCK_STREAM, 0);
 		return result(fd >= 0 && setsockopt(fd, IPPROTO_IP, IP_OPTIONS, opt, sizeof(opt)) == 0);
 	}
+	if (strcmp(cmd, "unix") == 0 && argc == 4) {
+		struct sockaddr_un un;
+
+		len = unix_address(argv[3], &un);
+		fd = socket(AF_UNIX, strcmp(argv[2], "dgram") == 0 ? SOCK_DGRAM : SOCK_STREAM, 0);
+		return result(fd >= 0 && connect(fd, (void *)&un, len) == 0);
+	}
+	if (strcmp(cmd, "unix-sendto") == 0 && argc == 3) {
+		struct sockaddr_un un;
+
+		len = unix_address(argv[2], &un);
+		fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+		return result(fd >= 0 && sendto(fd, "x", 1, 0, (void *)&un, len) == 1);
+	}
+	if (strcmp(cmd, "unix-serve") == 0 && argc >= 3)
+		return unix_serve(argc - 2, argv + 2);
 	if (strcmp(cmd, "serve") == 0 && argc >= 4 && argc % 2 == 0)
 		return serve(argc - 2, argv + 2);
 	fprintf(stderr, "netprobe: bad arguments (see the comment at the top of netprobe.c)\n");
