@@ -86,12 +86,15 @@ static __always_inline bool fully_armored(struct task_struct *t)
  * `allow ptrace UNIT`): its cgroup or one above it is such a unit's own cgroup, by id, as the
  * daemon found it (another unit's sub-cgroup named like the peer is not the peer). A peer is
  * traced only while it is armored with every protection: an unarmored one (or one with an
- * exemption) would lend the tracer a way out of its own armor. */
+ * exemption) would lend the tracer a way out of its own armor. A rule with from= allows it
+ * to the processes of its executables only; a process whose executable cannot be matched is
+ * refused (fail closed). */
 static __always_inline bool peer(struct armor *a, struct task_struct *t, __u32 bit)
 {
 	struct ua_peer_key k = { .policy = a->binding.policy };
 	struct kernfs_node *kn = BPF_CORE_READ(t, cgroups, dfl_cgrp, kn);
-	__u32 *v;
+	__u32 shift = bit == UA_PEER_SIGNAL ? UA_PEER_SIGNAL_FROM_SHIFT : UA_PEER_PTRACE_FROM_SHIFT;
+	__u32 *v, from;
 	int i;
 
 	if (bit == UA_PEER_PTRACE && !fully_armored(t))
@@ -102,8 +105,15 @@ static __always_inline bool peer(struct armor *a, struct task_struct *t, __u32 b
 			return false;
 		k.cgid = BPF_CORE_READ(kn, id);
 		v = bpf_map_lookup_elem(&peers, &k);
-		if (v && (*v & bit))
-			return true;
+		if (v) {
+			if (*v & bit)
+				return true;
+			from = (*v >> shift) & 0xff;
+			if (from) {
+				from_context(a);
+				return !a->from_lost && (a->from_mask & from);
+			}
+		}
 		kn = kn_parent(kn);
 	}
 	return false;

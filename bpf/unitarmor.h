@@ -253,6 +253,11 @@ struct ua_peer_key {
 
 #define UA_PEER_SIGNAL 1 /* `allow signal UNIT`: signals and priorities */
 #define UA_PEER_PTRACE 2 /* `allow ptrace UNIT` */
+/* Where the value holds the from= patterns (bit per pattern, a mask as walk.h's from_context()
+ * computes) whose processes may signal (8) or trace (16) the peer: `allow signal UNIT
+ * from=PATTERN`. */
+#define UA_PEER_SIGNAL_FROM_SHIFT 8
+#define UA_PEER_PTRACE_FROM_SHIFT 16
 #define UA_PEERS_MAX 4096
 /* Cgroup levels looked at above a target process for a peer unit's own cgroup. */
 #define UA_PEER_DEPTH 8

@@ -174,19 +174,30 @@ pub enum CompileError {
 pub const PEER_SIGNAL: u32 = 1;
 /// `peers` bit: the unit may trace the peer's processes (ptrace_access_check).
 pub const PEER_PTRACE: u32 = 2;
+/// Where a `peers` value holds the `from=` patterns (bit per pattern, [`from`]) whose
+/// processes may signal the peer: `allow signal UNIT from=PATTERN`. The processes of other
+/// executables may not, unless [`PEER_SIGNAL`] is set too.
+pub const PEER_SIGNAL_FROM_SHIFT: u32 = 8;
+/// The same for `allow ptrace UNIT from=PATTERN`.
+pub const PEER_PTRACE_FROM_SHIFT: u32 = 16;
 
-/// The units `allow signal` and `allow ptrace` rules name, with what each allows.
-fn peers_of(policy: &Policy) -> std::collections::BTreeMap<String, u32> {
+/// The units `allow signal` and `allow ptrace` rules name, with what each allows: for every
+/// process of the unit, or with `from=` for those of its executables.
+fn peers_of(policy: &Policy, froms: &from::Froms) -> std::collections::BTreeMap<String, u32> {
     let mut peers = std::collections::BTreeMap::new();
     for r in policy.rules.iter().filter(|r| r.action == Action::Allow) {
-        let bit = match r.class {
-            Class::Signal => PEER_SIGNAL,
-            Class::Ptrace => PEER_PTRACE,
+        let (bit, shift) = match r.class {
+            Class::Signal => (PEER_SIGNAL, PEER_SIGNAL_FROM_SHIFT),
+            Class::Ptrace => (PEER_PTRACE, PEER_PTRACE_FROM_SHIFT),
             _ => continue,
+        };
+        let bits = match froms.bit(r) {
+            Some(b) => 1 << (shift + b),
+            None => bit,
         };
         if let crate::policy::Target::Units(units) = &r.target {
             for u in units {
-                *peers.entry(u.clone()).or_insert(0) |= bit;
+                *peers.entry(u.clone()).or_insert(0) |= bits;
             }
         }
     }
@@ -358,7 +369,7 @@ fn compile_impl(
         accept: HashMap::new(),
         caps: CapTable::of(policy),
         net: NetTable::of(policy).map_err(CompileError::TooComplex)?,
-        peers: peers_of(policy),
+        peers: peers_of(policy, &froms),
         groups,
     };
     if patterns.is_empty() {

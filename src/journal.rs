@@ -216,8 +216,16 @@ pub fn message(ev: &Event, exe: &str, rule: &RuleInfo<'_>) -> String {
     )
 }
 
-/// Writes one verdict record.
-pub fn record(unit: &str, mode: &str, ev: &Event, exe: &str, rule: &RuleInfo<'_>) {
+/// Writes one verdict record. `target_unit`: the unit of the process a signal, trace or
+/// claimed credential named (`ev.target_pid`), if it is in one.
+pub fn record(
+    unit: &str,
+    mode: &str,
+    ev: &Event,
+    exe: &str,
+    rule: &RuleInfo<'_>,
+    target_unit: Option<&str>,
+) {
     let msg = message(ev, exe, rule);
     let action = action_name(ev.verdict);
     // Network events name an address, port and protocol, or a family, instead of a path.
@@ -250,6 +258,7 @@ pub fn record(unit: &str, mode: &str, ev: &Event, exe: &str, rule: &RuleInfo<'_>
                 unitarmor_tid = ev.pid,
                 // Signals, ptrace, claimed credentials: the other process.
                 unitarmor_target_pid = (ev.target_pid != 0).then_some(ev.target_pid),
+                unitarmor_target_unit = target_unit,
                 unitarmor_comm = ev.comm.as_str(),
                 unitarmor_exe = exe,
                 unitarmor_uid = ev.uid,

@@ -23,7 +23,7 @@
 
 use super::{Accept, CapTable, CompileError, Tables, Verdict, CAP_SLOTS, PATH_CLASSES};
 use super::{RULE_NONE, RULE_NOT_ALLOWED};
-use crate::policy::{Action, Policy};
+use crate::policy::{Action, Class, Policy};
 
 /// Most distinct `from=` patterns one policy may have: a mask is one byte below
 /// [`FROM_QUERY`].
@@ -134,6 +134,8 @@ impl Froms {
             .rules
             .iter()
             .filter(|r| r.action == Action::Allow)
+            // `allow signal UNIT from=` reaches one more unit: it makes no allow-list.
+            .filter(|r| !matches!(r.class, Class::Signal | Class::Ptrace))
             .filter_map(|r| self.bit(r))
             .fold(0, |m, b| m | 1 << b)
     }

@@ -379,6 +379,29 @@ fn peers_are_the_units_allow_rules_name() {
 }
 
 #[test]
+fn peers_with_from_are_for_their_executables_only() {
+    let t = compile(&policy(&[
+        "deny read /x from=/usr/bin/cat",
+        "allow signal a.service from=/usr/bin/kill",
+        "allow ptrace a.service b.service from=/usr/bin/gdb",
+        "allow signal b.service",
+    ]))
+    .unwrap();
+    // /usr/bin/cat is pattern 0, kill 1, gdb 2.
+    assert_eq!(
+        t.peers.get("a.service"),
+        Some(&(1 << (PEER_SIGNAL_FROM_SHIFT + 1) | 1 << (PEER_PTRACE_FROM_SHIFT + 2)))
+    );
+    assert_eq!(
+        t.peers.get("b.service"),
+        Some(&(PEER_SIGNAL | 1 << (PEER_PTRACE_FROM_SHIFT + 2)))
+    );
+    assert_eq!(t.exe_mask(b"/usr/bin/kill"), 1 << 1);
+    // Reaching another unit makes no allow-list: kill and gdb may execute any program.
+    assert_eq!(t.from_held, 0);
+}
+
+#[test]
 fn long_patterns_are_refused_by_their_size_before_compiling() {
     refused_at_once(
         3000,

@@ -228,6 +228,11 @@ impl Daemon {
             .owners
             .get(&ev.policy)
             .map_or("enforce", |o| o.1.mode.as_str());
+        // The process a signal or trace was aimed at was refused it, so it is most likely
+        // still there, in the unit it was in (none if it has gone since).
+        let target_unit = (ev.target_pid != 0)
+            .then(|| super::cgroups::unit_of_pid(ev.target_pid))
+            .flatten();
         journal::record(
             &unit,
             mode,
@@ -238,6 +243,7 @@ impl Daemon {
                 source: &source,
                 protection: compile::protection_of(ev.rule).map(|p| p.name()),
             },
+            target_unit.as_deref(),
         );
     }
 

@@ -180,8 +180,11 @@ fn peer_rule(
         }
         _ => {}
     }
-    if from.is_some() {
-        return Err(format!("'{what}' rules take no from="));
+    if from.is_some() && action == Action::Deny {
+        return Err(format!(
+            "'deny {what}' takes no from=: every process of an armored unit is confined to it; \
+             from= narrows 'allow {what} UNIT...' to the processes of one executable"
+        ));
     }
     for u in &args {
         check_peer(u)?;
@@ -190,7 +193,7 @@ fn peer_rule(
         action,
         class,
         target: Target::Units(args),
-        from: None,
+        from,
         source,
     })
 }

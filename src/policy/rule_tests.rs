@@ -128,7 +128,8 @@ fn peer_rules() {
     assert!(err("allow signal nginx").contains("not a service or scope"));
     assert!(err("allow signal *.service").contains("not a service or scope"));
     assert!(err("allow signal web@.service").contains("template"));
-    assert!(err("allow signal x.service from=/usr/bin/kill").contains("no from="));
+    assert!(err("deny signal from=/usr/bin/kill").contains("no from="));
+    assert!(err("deny ptrace from=/usr/bin/gdb").contains("no from="));
 }
 
 #[test]

@@ -25,6 +25,14 @@
  *   vhangup          vhangup() (the caller has no terminal: nothing is hung up)
  *   compat-sendmmsg DIR  i386 socketcall(SYS_SENDMMSG) of two datagrams to a socket it binds
  *                    in DIR (`int $0x80`, x86)
+ *
+ * For tests/vm/peers.sh, the ptrace-class reaches of another process (PID; ADDR, in hex, one of
+ * its mapped addresses); with `child` instead of PID, of a child of the caller's own (forked,
+ * paused, then ended; ADDR unused: a page of the caller's, the same in the child):
+ *   seize PID|child         PTRACE_SEIZE (an attach that does not stop it); the caller's exit
+ *                           detaches
+ *   mem PID|child ADDR      open /proc/PID/mem for reading, then pread one byte at ADDR
+ *   vm-read PID|child ADDR  process_vm_readv of one byte at ADDR
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -39,6 +47,8 @@
 #include <sys/ioctl.h>
 #include <sys/io.h>
 #include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -225,6 +235,49 @@ static int compat_sendmmsg(const char *dir)
 #endif
 }
 
+static char child_page[4096] = "peer";
+
+/* One ptrace-class reach (seize, mem, vm-read) of process `pid` at `addr`. */
+static int reach(const char *op, pid_t pid, unsigned long addr)
+{
+	char path[64], c;
+	struct iovec local = { &c, 1 }, remote = { (void *)addr, 1 };
+	int fd;
+
+	if (!strcmp(op, "seize"))
+		return report("PTRACE_SEIZE", ptrace(PTRACE_SEIZE, pid, 0, 0));
+	if (!strcmp(op, "mem")) {
+		snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return report("open", -1);
+		return report("pread", pread(fd, &c, 1, (off_t)addr));
+	}
+	return report("process_vm_readv", process_vm_readv(pid, &local, 1, &remote, 1, 0));
+}
+
+/* `reach` of a child of this process's own: same cgroup, another thread group (the kernel does
+ * not ask the LSM about the caller's own). */
+static int reach_child(const char *op)
+{
+	pid_t pid;
+	int ret;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		return report("fork", -1);
+	if (pid == 0) {
+		pause();
+		_exit(0);
+	}
+	ret = reach(op, pid, (unsigned long)child_page);
+	fflush(stdout);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "";
@@ -303,9 +356,16 @@ int main(int argc, char **argv)
 		return report("vhangup", vhangup());
 	if (!strcmp(cmd, "compat-sendmmsg") && argc == 3)
 		return compat_sendmmsg(argv[2]);
+	if ((!strcmp(cmd, "seize") && argc == 3) ||
+	    ((!strcmp(cmd, "mem") || !strcmp(cmd, "vm-read")) && argc == 4)) {
+		if (!strcmp(argv[2], "child"))
+			return reach_child(cmd);
+		return reach(cmd, atoi(argv[2]), argc == 4 ? strtoul(argv[3], NULL, 16) : 0);
+	}
 	fprintf(stderr, "usage: calls tiocsti | thaw PATH | shutdown PATH | swapon FILE | reboot | ioperm |\n"
 			"       perf-cpu | perf-self | setns-net SOCKET | compat-fanotify | compat-setns-net SOCKET |\n"
 			"       open-rw PATH | lease FILE | vhangup-pty | steal-tty | own-tty | vhangup |\n"
-			"       compat-sendmmsg DIR\n");
+			"       compat-sendmmsg DIR | seize PID|child | mem PID|child ADDR |\n"
+			"       vm-read PID|child ADDR\n");
 	return 2;
 }
