@@ -168,7 +168,9 @@ struct ua_policy {
 	__u8 mode;       /* enum ua_mode */
 	__u8 classes;    /* classes this policy has any rule for */
 	__u8 allowlist;  /* classes that are allow-lists */
-	__u8 from_held;  /* from= patterns with allow rules: their processes execute only their own */
+	__u8 from_held;  /* from= patterns with allow rules: their processes execute only their own;
+			  * 0x80 (no mask has it): allow signal/ptrace with from=. Either way no
+			  * process of the unit attaches to another (procs.h) */
 	__u32 protect;   /* implicit protections in force (bit per enum ua_protection) */
 	__u32 cells;     /* index of the policy's first cell in `cells` */
 	/* from= (src/compile/from.rs): per class, the from= patterns whose processes it is an

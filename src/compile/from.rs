@@ -34,6 +34,11 @@ pub const FROM_QUERY: u8 = 0x80;
 /// The byte before a path that every rule matches, whatever its `from=`: a rename or link
 /// compares its two names so, since the file keeps its rules for every executable.
 pub const FROM_ANY: u8 = 0x81;
+/// A bit of [`Froms::held`] that no mask has: the processes of some `from=` pattern reach
+/// other units (`allow signal UNIT from=`, `allow ptrace UNIT from=`). Code put into such a
+/// process by another of the unit (ptrace, `/proc/PID/mem`) would reach them as it, so the
+/// unit's processes may not attach to one another, as under from= allow-lists.
+pub const FROM_REACHES: u8 = 0x80;
 /// The pseudo class of query patterns in the compiler's pattern owners.
 pub(super) const FROM_CLASS: usize = PATH_CLASSES;
 
@@ -128,16 +133,20 @@ impl Froms {
     }
 
     /// The patterns whose processes some allow rule holds to an allow-list (bit per pattern):
-    /// such a process may execute only programs of the same patterns (bpf/exec.h).
+    /// such a process may execute only programs of the same patterns (bpf/exec.h); and
+    /// [`FROM_REACHES`] if an `allow signal`/`allow ptrace` rule has `from=`. With either, no
+    /// process of the unit may attach to another (bpf/procs.h).
     pub fn held(&self, policy: &Policy) -> u8 {
-        policy
-            .rules
-            .iter()
-            .filter(|r| r.action == Action::Allow)
-            // `allow signal UNIT from=` reaches one more unit: it makes no allow-list.
-            .filter(|r| !matches!(r.class, Class::Signal | Class::Ptrace))
+        let allows = policy.rules.iter().filter(|r| r.action == Action::Allow);
+        let peer = |r: &&crate::policy::Rule| matches!(r.class, Class::Signal | Class::Ptrace);
+        // `allow signal UNIT from=` makes no allow-list: its program executes what it may.
+        let held = allows
+            .clone()
+            .filter(|r| !peer(r))
             .filter_map(|r| self.bit(r))
-            .fold(0, |m, b| m | 1 << b)
+            .fold(0, |m, b| m | 1 << b);
+        let reaches = allows.filter(peer).any(|r| self.bit(r).is_some());
+        held | if reaches { FROM_REACHES } else { 0 }
     }
 
     /// 0 without `from=` patterns; else a nonzero hash of them (FNV-1a).

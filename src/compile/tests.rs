@@ -397,8 +397,10 @@ fn peers_with_from_are_for_their_executables_only() {
         Some(&(PEER_SIGNAL | 1 << (PEER_PTRACE_FROM_SHIFT + 2)))
     );
     assert_eq!(t.exe_mask(b"/usr/bin/kill"), 1 << 1);
-    // Reaching another unit makes no allow-list: kill and gdb may execute any program.
-    assert_eq!(t.from_held, 0);
+    // Reaching another unit makes no allow-list (kill and gdb may execute any program), but
+    // the unit's processes may not attach to one another.
+    assert_eq!(t.from_held, from::FROM_REACHES);
+    assert!(!t.held_exec(b"/usr/bin/cat", 1 << 1));
 }
 
 #[test]

@@ -230,7 +230,8 @@ impl Daemon {
             .map_or("enforce", |o| o.1.mode.as_str());
         // The process a signal or trace was aimed at was refused it, so it is most likely
         // still there, in the unit it was in (none if it has gone since).
-        let target_unit = (ev.target_pid != 0)
+        // (A claimed credential's pid is a number in the sender's pid namespace: not looked up.)
+        let target_unit = (ev.target_pid != 0 && matches!(ev.op, abi::OP_KILL | abi::OP_PTRACE))
             .then(|| super::cgroups::unit_of_pid(ev.target_pid))
             .flatten();
         journal::record(

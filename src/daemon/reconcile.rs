@@ -430,8 +430,9 @@ impl Daemon {
                     policy: REFUSE_ID,
                     ..b
                 };
-                if self.kernel.bind(cgid, refusing).is_ok() {
-                    continue;
+                match self.kernel.bind(cgid, refusing) {
+                    Ok(()) => continue,
+                    Err(e) => error!("cgroup {cgid}, waiting for the daemon: {e:#}; let go"),
                 }
             }
             self.kernel.unbind(cgid);

@@ -139,7 +139,7 @@ pub fn lint(policy: &Policy, diags: &mut Diagnostics) {
                 diags.warning(
                     &r.source,
                     format!(
-                        "processes running {f} are held to allow-lists, but code mapped into one (LD_PRELOAD or LD_LIBRARY_PATH set by whoever runs it) runs with its rules: add an `allow exec ... from={f}` list of the program and its libraries"
+                        "processes running {f} have rules of their own (allow-lists, or other units they may signal or trace), but code mapped into one (LD_PRELOAD or LD_LIBRARY_PATH set by whoever runs it) runs with those rules: add an `allow exec ... from={f}` list of the program and its libraries"
                     ),
                 );
             }

@@ -159,6 +159,7 @@ fn peer_rule(
     args: Vec<String>,
     from: Option<PathPattern>,
     source: Source,
+    keep: bool,
 ) -> Result<Rule, String> {
     let what = class.as_str();
     match action {
@@ -192,7 +193,7 @@ fn peer_rule(
     Ok(Rule {
         action,
         class,
-        target: Target::Units(args),
+        target: Target::Units(if keep { args } else { Vec::new() }),
         from,
         source,
     })
@@ -323,7 +324,11 @@ impl Rule {
             }
         }
         if matches!(class, Class::Signal | Class::Ptrace) {
-            return peer_rule(action, class, args, from, source);
+            // In a template or prefix policy a from= that names the instance widens (%i
+            // becomes *): the allowance would reach other instances' programs, so it keeps no
+            // units (the rule still counts, and its names are still checked).
+            let keep = !(action == Action::Allow && from_instance);
+            return peer_rule(action, class, args, from, source, keep);
         }
         if args.is_empty() {
             return Err(format!(

@@ -242,3 +242,18 @@ fn errors_say_what_is_wrong() {
         .contains("twice"));
     assert!(parse("deny read /x/%z").unwrap_err().contains("specifier"));
 }
+
+#[test]
+fn a_peer_allowance_whose_from_names_the_instance_keeps_no_units() {
+    let t = UnitName::new("web@.service");
+    let src = || Source::new("/t.conf", 1);
+    // In the template's own policy %i widens to *: other instances' programs would reach b.
+    let r = Rule::parse("allow signal b.service from=/opt/%i/ctl", Some(&t), src()).unwrap();
+    assert_eq!(r.target, Target::Units(vec![]));
+    let r = Rule::parse("allow ptrace b.service from=/opt/app/ctl", Some(&t), src()).unwrap();
+    assert_eq!(r.target, Target::Units(vec!["b.service".to_string()]));
+    // An instance's own policy names its own program.
+    let i = UnitName::new("web@a.service");
+    let r = Rule::parse("allow signal b.service from=/opt/%i/ctl", Some(&i), src()).unwrap();
+    assert_eq!(r.target, Target::Units(vec!["b.service".to_string()]));
+}

@@ -420,17 +420,28 @@ timeout 60 systemctl stop fc-tm.timer fc-tm-twin.timer fc-sk.socket fc-sk-twin.s
 # 40,000 path patterns (more than a policy may have, in number and in bytes): the daemon
 # refuses the policy without compiling it, binds the unit to a policy that refuses everything
 # (its start fails at exec), names the unit in the error, and armors the other units as before.
+# fc-huge-kept is armored with a good policy first: the same lines added to it leave it under
+# that policy, with the error naming the limit in its own journal.
 for u in fc-huge fc-huge-twin; do
   unit $u.service '[Service]
 Type=oneshot
 ExecStart=/bin/cat /srv/fc-secret'
 done
+unit fc-huge-kept.service "$oneshot_cat"
+dropin fc-huge-kept.service armor.conf "$deny_secret"
+check "daemon-reload with fc-huge-kept's good policy" timeout 120 systemctl daemon-reload
+check "fc-huge-kept.service is armored with its one rule" wait_rules fc-huge-kept.service 1
 mkdir -p /etc/systemd/system/fc-huge.service.d
 {
   echo '[X-Armor]'
   seq 1 40000 | sed 's|.*|ArmorPolicy=deny read /srv/fc-huge/file-&|'
 } >/etc/systemd/system/fc-huge.service.d/armor.conf
+cp /etc/systemd/system/fc-huge.service.d/armor.conf /etc/systemd/system/fc-huge-kept.service.d/zz-huge.conf
 check "daemon-reload with the too-big policy" timeout 120 systemctl daemon-reload
+check "fc-huge-kept.service's journal names the limit and keeps the last good policy" \
+  jgrep fc-huge-kept.service 'fc-huge-kept.service: .*path patterns, more than the [0-9]* one policy may have.*keeping the last good policy \(1 rules\)'
+check_fails "fc-huge-kept.service is still denied by it" timeout 60 systemctl start fc-huge-kept.service
+check "fc-huge-kept.service: the daemon's record of the denial is in its journal" denied fc-huge-kept.service
 check "the daemon restarts (READY=1) with it among its units" timeout 90 systemctl restart unitarmor.service
 check "after the restart, io.service is armored" wait_rules io.service 1
 check "unitarmor status lists fc-huge.service with the error" eventually sh -c \
@@ -442,6 +453,10 @@ check "its exec denial is in journalctl -u fc-huge.service" eventually sh -c \
   "journalctl -u fc-huge.service -o cat | grep -q 'Denied exec of /usr/bin/cat'"
 check "the unarmored twin runs and reads" systemctl start fc-huge-twin.service
 check "the twin printed the file" read_ok fc-huge-twin.service
+check "fc-huge.service's own journal names the limit" \
+  jgrep fc-huge.service 'fc-huge.service: .*path patterns, more than the [0-9]* one policy may have.*refuses everything'
+check_fails "after the daemon's restart, fc-huge-kept.service is still denied (its last good policy)" \
+  timeout 60 systemctl start fc-huge-kept.service
 
 # --- 11. cgroup paths longer than the kernel's key -----------------------------------------
 # Nested slices make paths of any length; this one is over 300 bytes, more than the 255 a key

@@ -63,6 +63,7 @@ if /bin/sh -c "kill -USR1 \$pid"; then echo "signal-sh ok"; else echo "signal-sh
 if $d/sh2 -c "kill -USR1 \$pid"; then echo "signal-sh2 ok"; else echo "signal-sh2 fail"; fi >>"\$out"
 echo "seize-calls \$($d/calls seize "\$pid" 2>&1)" >>"\$out"
 echo "seize-calls2 \$($d/calls2 seize "\$pid" 2>&1)" >>"\$out"
+echo "seize-child \$($d/calls seize child 2>&1)" >>"\$out"
 EOF2
 chmod 755 "$d/fromsend"
 for u in from dry; do
@@ -199,6 +200,10 @@ check "allow signal ... from=sh2: /bin/sh is refused" res from signal-sh fail
 check "allow ptrace ... from=calls2: calls2 attaches to the peer" res from seize-calls2 ok
 check "allow ptrace ... from=calls2: calls is refused" \
   res from seize-calls "PTRACE_SEIZE: Operation not permitted"
+# Code put into calls2 by another process of the unit would reach the peer as calls2: under a
+# from= allowance, as under from= allow-lists, attaching within the unit is refused.
+check "from=: attaching to its own child is refused" \
+  res from seize-child "PTRACE_SEIZE: Operation not permitted"
 check "from=: the refused signal is in journalctl -u, naming the peer's unit" eventually sh -c \
   "journalctl -u armor-peer-from.service -o verbose | grep -qx ' *UNITARMOR_TARGET_UNIT=armor-peer-target.service'"
 # ArmorMode=audit: the protections report and allow.
