@@ -40,6 +40,17 @@ chown nobody "$d/nobodys"
 
 result() { grep -qx "$2 $3" "/run/armortest-caps/$1.out"; }
 journal_has() { journalctl -u "$1" -o cat | grep -q "$2"; }
+# record UNIT FIELD=VALUE...: one record of UNIT's carries every FIELD=VALUE given (one JSON
+# line a record: a binary field cannot split one, as it can in the export format).
+record() {
+  local u=$1; shift
+  journalctl -u "$u" -o json | awk -v want="$*" 'BEGIN { n = split(want, w, " ")
+      for (i = 1; i <= n; i++) { k = index(w[i], "=")
+        w[i] = "\"" substr(w[i], 1, k - 1) "\":\"" substr(w[i], k + 1) "\"" } }
+    { gsub(/" *: *"/, "\":\""); ok = 1; for (i = 1; i <= n; i++) if (index($0, w[i]) == 0) ok = 0
+      if (ok) found = 1 }
+    END { exit !found }'
+}
 oneshot() {
   unit "$1.service" "[Service]
 Type=oneshot
@@ -93,6 +104,11 @@ check "the denial of CAP_SYS_ADMIN is in journalctl -u" eventually journal_has a
 check "the record's class and operation are cap and capable" sh -c \
   "journalctl -u armor-cap-deny.service -o verbose | grep -q '^ *UNITARMOR_CLASS=cap' &&
    journalctl -u armor-cap-deny.service -o verbose | grep -q '^ *UNITARMOR_OPERATION=capable'"
+check "chown's denial is one record naming UNITARMOR_CAPABILITY=CAP_CHOWN" eventually record \
+  armor-cap-deny.service UNITARMOR_ACTION=deny UNITARMOR_CLASS=cap UNITARMOR_OPERATION=capable \
+  UNITARMOR_CAPABILITY=CAP_CHOWN UNITARMOR_EXE=/usr/bin/chown
+check "unshare's denial is one record naming UNITARMOR_CAPABILITY=CAP_SYS_ADMIN" eventually record \
+  armor-cap-deny.service UNITARMOR_ACTION=deny UNITARMOR_CAPABILITY=CAP_SYS_ADMIN UNITARMOR_EXE=/usr/bin/unshare
 
 check "allow cap chown sys_admin: chown works" result armor-cap-allow chown ok
 check "allow cap chown sys_admin: unshare -m works" result armor-cap-allow unshare ok
@@ -104,9 +120,13 @@ check "the allow-list's denial names the capability" eventually journal_has armo
 check "audit cap fowner: chmod works" result armor-cap-audit chmod ok
 check "audit cap fowner: it is reported" eventually journal_has armor-cap-audit.service \
   'Audited use of CAP_FOWNER by /usr/bin/chmod'
+check "audit cap fowner: its record says audit and CAP_FOWNER" eventually record armor-cap-audit.service \
+  UNITARMOR_ACTION=audit UNITARMOR_CLASS=cap UNITARMOR_CAPABILITY=CAP_FOWNER
 check "ArmorMode=audit: chown works" result armor-cap-dry chown ok
 check "ArmorMode=audit: it is reported as would-deny" eventually journal_has armor-cap-dry.service \
   'Would deny use of CAP_CHOWN by /usr/bin/chown'
+check "ArmorMode=audit: its record says would-deny and CAP_CHOWN" eventually record armor-cap-dry.service \
+  UNITARMOR_ACTION=would-deny UNITARMOR_CLASS=cap UNITARMOR_CAPABILITY=CAP_CHOWN
 
 check "a misspelt capability is an error naming the file, line and the likely name" eventually sh -c \
   "unitarmor status armor-cap-typo.service | grep -F 'armor-cap-typo.service.d/armor.conf:3' | grep -q \"unknown capability 'sys_admn'; did you mean 'sys_admin'\""

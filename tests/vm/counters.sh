@@ -20,6 +20,8 @@ for i in 1 2; do cat /etc/armor-count-audited >/dev/null; done
 for i in 1 2; do (exec 3<>/dev/tcp/127.0.0.1/9) 2>/dev/null; done
 # Port 10: not on the allow-list.
 (exec 3<>/dev/tcp/127.0.0.1/10) 2>/dev/null
+# Port 11: refused by its own deny rule, once.
+(exec 3<>/dev/tcp/127.0.0.1/11) 2>/dev/null
 exit 0
 EOF
 unit armor-count.service "[Unit]
@@ -32,10 +34,11 @@ ArmorPolicy=deny read /etc/armor-count-secret
 ArmorPolicy=audit read /etc/armor-count-audited
 ArmorPolicy=allow connect tcp:127.0.0.1:9
 ArmorPolicy=allow exec /usr/** /bin/** /lib/**
-ArmorPolicy=deny read /nonexistent/never'
+ArmorPolicy=deny read /nonexistent/never
+ArmorPolicy=deny connect tcp:127.0.0.1:11'
 dropin armor-count.service armor.conf "$policy"
 systemctl daemon-reload
-check "armor-count.service is armored with 5 rules" wait_rules armor-count.service 5
+check "armor-count.service is armored with 6 rules" wait_rules armor-count.service 6
 check "armor-count.service runs" systemctl start armor-count.service
 
 # counts RULE COLUMN: the count in COLUMN (1 denied, 2 would deny, 3 audited, 4 allowed) of the
@@ -71,10 +74,15 @@ check "--rules: the exec allow rule counted bash's and cat's execs and mappings 
 check "--rules --json: the deny rule's object says denied 3, with its source" sh -c \
   'unitarmor status armor-count.service --rules --json | grep -A3 "\"rule\": \"deny read /etc/armor-count-secret\"" | tr -d "\n " |
    grep -q "\"source\":\"/etc/systemd/system/armor-count.service.d/armor.conf:2\",\"denied\":3,"'
+# The connect deny rule counts in its own row; port 10 stays the allow-list's alone (above).
+check "--rules --json: the connect deny rule's object says denied 1, with its source" sh -c \
+  'unitarmor status armor-count.service --rules --json | grep -A3 "\"rule\": \"deny connect tcp:127.0.0.1:11\"" | tr -d "\n " |
+   grep -q "\"source\":\"/etc/systemd/system/armor-count.service.d/armor.conf:7\",\"denied\":1,"'
 
 # Repeats within the journal's window are not written again, but they are counted.
 check "armor-count.service runs again" systemctl start armor-count.service
 check "--rules: a second run's repeated denials are counted (6)" count_is "deny read /etc/armor-count-secret" 1 6
+check "--rules: and the connect deny rule's second denial (2)" count_is "deny connect tcp:127.0.0.1:11" 1 2
 
 series() { grep -E "^unitarmor_decisions_total\{unit=\"armor-count.service\",rule=\"$1\",source=\"[^\"]*armor.conf:$2\",verdict=\"$3\"\} $4\$" "$TEXTFILE"; }
 check "textfile: the deny rule's denied series is 6" eventually series "deny read /etc/armor-count-secret" 2 denied 6
@@ -87,7 +95,7 @@ check "textfile: it says what its series are" grep -qx '# TYPE unitarmor_decisio
 dropin armor-count.service armor.conf "$policy
 ArmorPolicy=deny read /nonexistent/other"
 systemctl daemon-reload
-check "armor-count.service is armored with 6 rules" wait_rules armor-count.service 6
+check "armor-count.service is armored with 7 rules" wait_rules armor-count.service 7
 check "--rules: after the change the deny rule starts from 0" count_is "deny read /etc/armor-count-secret" 1 0
 check "armor-count.service runs under the changed policy" systemctl start armor-count.service
 check "--rules: and counts its 3 denials" count_is "deny read /etc/armor-count-secret" 1 3

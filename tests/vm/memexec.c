@@ -3,6 +3,9 @@
  *
  *   memexec exec FILE [ARG...]   copies FILE into a memfd and executes it (fexecve)
  *   memexec map FILE             copies FILE into a memfd and maps it executable
+ *   memexec deleted COPY FILE [ARG...]
+ *                                copies FILE to COPY, opens COPY, unlinks it and executes the
+ *                                descriptor of the deleted file (fexecve)
  *
  * Prints "ok" (map) or what FILE prints (exec), or the errno name of the failing step; exits
  * 0 only on success.
@@ -23,9 +26,11 @@ static int fail(const char *what)
 	return 1;
 }
 
-static int load(const char *file)
+/* Copies FILE to a memfd, or to the new file COPY if it is not NULL. */
+static int load(const char *file, const char *copy)
 {
-	int in = open(file, O_RDONLY), fd = memfd_create("loader", 0);
+	int in = open(file, O_RDONLY);
+	int fd = copy ? open(copy, O_RDWR | O_CREAT | O_EXCL, 0755) : memfd_create("loader", 0);
 	char buf[65536];
 	ssize_t n;
 
@@ -42,11 +47,26 @@ int main(int argc, char **argv)
 {
 	int fd;
 
-	if (argc < 3 || (strcmp(argv[1], "exec") && strcmp(argv[1], "map"))) {
-		fprintf(stderr, "usage: memexec exec|map FILE [ARG...]\n");
+	if (argc < 3 || (strcmp(argv[1], "exec") && strcmp(argv[1], "map") &&
+			 (strcmp(argv[1], "deleted") || argc < 4))) {
+		fprintf(stderr, "usage: memexec exec|map FILE [ARG...] | deleted COPY FILE [ARG...]\n");
 		return 2;
 	}
-	fd = load(argv[2]);
+	if (strcmp(argv[1], "deleted") == 0) {
+		/* The copy is closed before it is executed (a file open for writing is ETXTBSY). */
+		fd = load(argv[3], argv[2]);
+		if (fd < 0)
+			return fail("copy");
+		close(fd);
+		fd = open(argv[2], O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return fail("open");
+		if (unlink(argv[2]))
+			return fail("unlink");
+		fexecve(fd, argv + 3, environ);
+		return fail("fexecve");
+	}
+	fd = load(argv[2], NULL);
 	if (fd < 0)
 		return fail("memfd");
 	if (strcmp(argv[1], "map") == 0) {
