@@ -150,12 +150,16 @@ int BPF_PROG(ua_ptrace_access_check, struct task_struct *child, unsigned int mod
 				      BPF_CORE_READ(child, tgid), mode);
 	if (!protected(&a, UA_PROT_PTRACE))
 		return 0;
-	/* Under from= allow-lists, code put into another process of the unit would run as that
-	 * program, with its rules (walk.h): attaching (ptrace, /proc/PID/mem, process_vm_*,
-	 * pidfd_getfd) is refused within the unit too. Reading (ps, environ) is not. */
-	if ((in_unit(task_cgroup(child), a.binding.root) || peer(&a, child, UA_PEER_PTRACE)) &&
-	    !marked(child) && !(a.pol->header.from_held && (mode & PTRACE_MODE_ATTACH)))
+	/* Under from= allow-lists (or allowances to reach other units), code put into another
+	 * process of the unit would run as that program, with its rules (walk.h): attaching
+	 * (ptrace, /proc/PID/mem, process_vm_*, pidfd_getfd) is refused within the unit too.
+	 * Reading (ps, environ) is not. A peer's code runs under the peer's own policy. */
+	if (in_unit(task_cgroup(child), a.binding.root)) {
+		if (!marked(child) && !(a.pol->header.from_held && (mode & PTRACE_MODE_ATTACH)))
+			return 0;
+	} else if (peer(&a, child, UA_PEER_PTRACE) && !marked(child)) {
 		return 0;
+	}
 	/* NOAUDIT checks (ps reading another process's stat) are refused without a record:
 	 * the kernel only hides a field there. */
 	if (mode & PTRACE_MODE_NOAUDIT)

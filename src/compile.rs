@@ -204,6 +204,13 @@ fn peers_of(policy: &Policy, froms: &from::Froms) -> std::collections::BTreeMap<
     peers
 }
 
+/// The bit of a rule's `from=` pattern among `policy`'s ([`from`]: the bits of a process's
+/// mask, [`Tables::exe_mask`]), if it has one.
+pub fn from_bits(policy: &Policy) -> impl Fn(&Rule) -> Option<u32> {
+    let froms = from::Froms::of(policy).ok();
+    move |r| froms.as_ref()?.bit(r)
+}
+
 /// The DFA class a rule is decided in, if the kernel decides it.
 fn rule_class(rule: &Rule) -> Option<usize> {
     match rule.class {

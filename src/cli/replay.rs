@@ -71,7 +71,8 @@ impl<'a> Candidate<'a> {
     /// The decision on `op`, or why it cannot be replayed.
     pub fn decide(&mut self, r: &Record) -> Result<Decision, String> {
         if let ("signal" | "ptrace", Some(peer)) = (r.class.as_str(), &r.peer) {
-            return Ok(self.decide_peer(&r.class, peer));
+            let mask = r.exe.as_deref().map_or(0, |e| self.tables.exe_mask(e));
+            return Ok(self.decide_peer(&r.class, peer, mask));
         }
         if let Some(p) = &r.protection {
             // Path protections are in the tables; the others are checked by identity.
@@ -179,10 +180,11 @@ impl<'a> Candidate<'a> {
         })
     }
 
-    /// A learned signal or trace aimed at unit `peer`: allowed by an `allow signal` (or
-    /// `ptrace`) rule naming it, or by the protection lifted; refused by the protection, in
-    /// every mode, for want of such a rule otherwise.
-    fn decide_peer(&self, class: &str, peer: &str) -> Decision {
+    /// A learned signal or trace aimed at unit `peer` by a process of `from=` mask `mask`:
+    /// allowed by an `allow signal` (or `ptrace`) rule naming it (with `from=`, one whose
+    /// pattern the executable matches), or by the protection lifted; refused by the
+    /// protection, in every mode, for want of such a rule otherwise.
+    fn decide_peer(&self, class: &str, peer: &str, mask: u8) -> Decision {
         let (class, protection) = match class {
             "signal" => (Class::Signal, Protection::Signal),
             _ => (Class::Ptrace, Protection::Ptrace),
@@ -207,10 +209,14 @@ impl<'a> Candidate<'a> {
                 None,
             );
         }
+        let froms = compile::from_bits(self.policy);
         let naming = self.policy.rules.iter().position(|r| {
             r.action == Action::Allow
                 && r.class == class
                 && matches!(&r.target, Target::Units(units) if units.iter().any(|u| u == peer))
+                && r.from
+                    .as_ref()
+                    .is_none_or(|_| froms(r).is_some_and(|b| mask & (1 << b) != 0))
         });
         match naming {
             Some(i) => {

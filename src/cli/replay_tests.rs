@@ -469,3 +469,22 @@ fn times_are_printed_in_utc() {
     assert_eq!(utc(1_796_000_000_000_000), "2026-11-30 00:53:20");
     assert_eq!(utc(951_782_400_000_000), "2000-02-29 00:00:00");
 }
+
+#[test]
+fn a_peer_allowance_with_from_is_for_its_program_only() {
+    let policy = Policy::of(&["allow signal peer.service from=/usr/lib/app/supervisor"]);
+    let tables = crate::compile::compile(&policy).unwrap();
+    let mut c = Candidate::new(&policy, &tables);
+    let signal = |exe: &str| Record {
+        action: "deny".into(),
+        class: "signal".into(),
+        operation: "kill".into(),
+        exe: Some(exe.as_bytes().to_vec()),
+        peer: Some("peer.service".into()),
+        ..Default::default()
+    };
+    let d = c.decide(&signal("/usr/lib/app/supervisor")).unwrap();
+    assert_eq!(d.verdict, "allow");
+    let d = c.decide(&signal("/usr/bin/kill")).unwrap();
+    assert_eq!(d.verdict, "deny");
+}

@@ -53,6 +53,12 @@ fn too_many_patterns_are_refused_before_compiling() {
     );
 }
 
+/// Issue 12's 100,000 simple rules: refused at once, naming the limit.
+#[test]
+fn a_hundred_thousand_rules_are_refused_at_once() {
+    refused_at_once(100_000, "d", "path patterns, more than the ");
+}
+
 #[test]
 fn many_literal_paths_compile_and_share_their_endings() {
     let paths: Vec<String> = (0..500)
