@@ -68,18 +68,36 @@ static __always_inline __u64 task_cgroup(struct task_struct *t)
 	return BPF_CORE_READ(t, cgroups, dfl_cgrp, kn, id);
 }
 
-/* Whether task `t` is armored with every implicit protection in force: tracing it gives the
- * tracer its powers (its code, its descriptors), which must not include a way out. */
-static __always_inline bool fully_armored(struct task_struct *t)
+/* The policy task `t` is held to: none if it is unarmored or waiting for the daemon. */
+static __always_inline struct ua_policy_table *policy_of(struct task_struct *t)
 {
 	__u64 cgid = task_cgroup(t);
 	struct ua_binding *b = bpf_map_lookup_elem(&bound, &cgid);
-	struct ua_policy_table *pol;
 
-	if (!b || !b->policy)
-		return false;
-	pol = bpf_map_lookup_elem(&policies, &b->policy);
-	return pol && (pol->header.protect & UA_PROT_ALL) == UA_PROT_ALL;
+	if (!b || !b->policy || (b->flags & UA_BIND_PENDING))
+		return NULL;
+	return bpf_map_lookup_elem(&policies, &b->policy);
+}
+
+/* Whether task `t` is armored with every implicit protection in force, enforced: tracing it
+ * gives the tracer its powers (its code, its descriptors), which must not include a way out.
+ * A unit in ArmorMode=audit confines nothing (found by a helper's review). */
+static __always_inline bool fully_armored(struct task_struct *t)
+{
+	struct ua_policy_table *pol = policy_of(t);
+
+	return pol && (pol->header.protect & UA_PROT_ALL) == UA_PROT_ALL &&
+	       pol->header.mode == UA_MODE_ENFORCE;
+}
+
+/* Whether task `t`'s policy holds programs (from= allow-lists, or allowances to reach other
+ * units): code put into one of its processes would run under those programs' rules, so it
+ * is attached to from nowhere, its own unit included. */
+static __always_inline bool holds_programs(struct task_struct *t)
+{
+	struct ua_policy_table *pol = policy_of(t);
+
+	return pol && pol->header.from_held;
 }
 
 /* Whether `t` runs in a unit that the policy of `a` may reach with `bit` (`allow signal UNIT`,
@@ -153,11 +171,15 @@ int BPF_PROG(ua_ptrace_access_check, struct task_struct *child, unsigned int mod
 	/* Under from= allow-lists (or allowances to reach other units), code put into another
 	 * process of the unit would run as that program, with its rules (walk.h): attaching
 	 * (ptrace, /proc/PID/mem, process_vm_*, pidfd_getfd) is refused within the unit too.
-	 * Reading (ps, environ) is not. A peer's code runs under the peer's own policy. */
+	 * Reading (ps, environ) is not. A peer's code runs under the peer's own policy, and a
+	 * peer is attached to only if its policy holds no program (holds_programs()). */
 	if (in_unit(task_cgroup(child), a.binding.root)) {
 		if (!marked(child) && !(a.pol->header.from_held && (mode & PTRACE_MODE_ATTACH)))
 			return 0;
-	} else if (peer(&a, child, UA_PEER_PTRACE) && !marked(child)) {
+	} else if (peer(&a, child, UA_PEER_PTRACE) && !marked(child) &&
+		   !((mode & PTRACE_MODE_ATTACH) && holds_programs(child))) {
+		/* A peer that holds programs is read, not attached to: two units naming each
+		 * other would make a way back into this one's held programs (a helper's review). */
 		return 0;
 	}
 	/* NOAUDIT checks (ps reading another process's stat) are refused without a record:

@@ -139,6 +139,8 @@ $o/netprobe connect tcp 127.0.0.1 2728 >$r/\$n.probe-2728 2>&1
 $o/netprobe socket 17 3 >$r/\$n.probe-packet 2>&1
 $o/psql socket 17 3 >$r/\$n.psql-packet 2>&1
 $o/v6only mapped 127.0.0.1 2727 >$r/\$n.v6only-mapped 2>&1
+$o/psql bind tcp 127.0.0.1 2729 >$r/\$n.psql-bind 2>&1
+$o/netprobe bind tcp 127.0.0.1 2729 >$r/\$n.probe-bind 2>&1
 true"
 printf '%s\n' "$script" >"$o/run-net.sh"
 for u in net-twin net; do
@@ -150,9 +152,10 @@ dropin armor-from-net.service armor.conf "[X-Armor]
 ArmorPolicy=deny cap chown from=/usr/bin/chown
 ArmorPolicy=allow connect tcp:127.0.0.1:2727 from=$o/psql
 ArmorPolicy=deny net packet from=$o/netprobe
-ArmorPolicy=allow net inet6 unix from=$o/v6only"
+ArmorPolicy=allow net inet6 unix from=$o/v6only
+ArmorPolicy=deny bind tcp:2729 from=$o/psql"
 systemctl daemon-reload
-wait_rules armor-from-net.service 4
+wait_rules armor-from-net.service 5
 check "listener is up" eventually sh -c "$o/netprobe connect tcp 127.0.0.1 2728 | grep -qx ok"
 for u in net-twin net; do
   check "armor-from-$u runs" systemctl start "armor-from-$u.service"
@@ -171,6 +174,9 @@ check "deny net from=: another program makes one" out net psql-packet '^ok'
 check "twin: IPv4 through an IPv6 socket" out net-twin v6only-mapped '^ok'
 check "allow net inet6 from=: IPv4 through an IPv6 socket is IPv4, refused to that program" \
   out net v6only-mapped EACCES
+check "twin: psql binds port 2729" out net-twin psql-bind '^ok'
+check "deny bind from=psql: psql is refused the port" out net psql-bind EACCES
+check "deny bind from=psql: another program binds it" out net probe-bind '^ok'
 jn_has() { eventually sh -c "journalctl -u armor-from-net.service -o cat | grep -F -- \"\$0\" | grep -qF -- \"\$1\"" "$1" "$2"; }
 check "journal: the refused capability names chown and the rule" jn_has \
   "Denied use of CAP_CHOWN by /usr/bin/chown" "from=/usr/bin/chown\" from"

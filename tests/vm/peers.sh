@@ -9,7 +9,7 @@
 r=/run/armortest-peer
 d=/var/lib/armortest-peer
 mkdir -p "$r" "$d"
-for u in target other; do
+for u in target other loose held; do
   unit "armor-peer-$u.service" "[Service]
 ExecStart=/bin/sh -c 'trap \"echo got >>$r/$u.log\" USR1; while :; do sleep 0.5; done'"
 done
@@ -31,7 +31,7 @@ cat >"$d/send" <<EOF2
 out=$r/\$1.out
 : >"\$out"
 if $d/owner self; then echo "owner-self ok"; else echo "owner-self fail"; fi >>"\$out"
-for u in target other; do
+for u in target other loose held; do
   pid=\$(cat $r/\$u.pid)
   if $d/owner "\$pid"; then echo "owner-\$u ok"; else echo "owner-\$u fail"; fi >>"\$out"
   if kill -USR1 "\$pid" 2>/dev/null; then echo "signal-\$u ok"; else echo "signal-\$u fail"; fi >>"\$out"
@@ -82,9 +82,16 @@ ArmorPolicy=deny ptrace'
 # with every protection. The target is armored; the other unit is named but not armored.
 dropin armor-peer-target.service armor.conf '[X-Armor]
 ArmorPolicy=deny read /etc/shadow'
+# loose is armored in ArmorMode=audit (it confines nothing); held holds a program to a from=
+# allow-list, cat, which it never runs (code put into it would run under that list).
+dropin armor-peer-loose.service armor.conf '[X-Armor]
+ArmorMode=audit
+ArmorPolicy=deny read /etc/shadow'
+dropin armor-peer-held.service armor.conf '[X-Armor]
+ArmorPolicy=allow read / from=/usr/bin/cat'
 dropin armor-peer-send.service armor.conf '[X-Armor]
 ArmorPolicy=allow signal armor-peer-target.service
-ArmorPolicy=allow ptrace armor-peer-target.service armor-peer-other.service'
+ArmorPolicy=allow ptrace armor-peer-target.service armor-peer-other.service armor-peer-loose.service armor-peer-held.service'
 dropin armor-peer-none.service armor.conf '[X-Armor]
 ArmorPolicy=deny signal
 ArmorPolicy=deny ptrace'
@@ -102,13 +109,16 @@ wait_rules armor-peer-none.service 2
 wait_rules armor-peer-from.service 2
 wait_rules armor-peer-dry.service 2
 pids() {
-  for u in target other; do
+  for u in target other loose held; do
     systemctl show -p MainPID --value "armor-peer-$u.service" >"$r/$u.pid"
     # The first mapping of the process (its executable's first page: readable).
     cut -d- -f1 "/proc/$(cat "$r/$u.pid")/maps" | head -n 1 >"$r/$u.addr"
   done
 }
-systemctl start armor-peer-target.service armor-peer-other.service
+wait_rules armor-peer-loose.service 1
+wait_rules armor-peer-held.service 1
+systemctl start armor-peer-target.service armor-peer-other.service armor-peer-loose.service \
+  armor-peer-held.service
 pids
 sleep 2 # the daemon looks the named unit's cgroup up every second
 for u in send twin none from dry; do
@@ -188,7 +198,21 @@ check "deny signal: the refusal's UNITARMOR_TARGET_PID is the target's pid ($tar
 check "deny ptrace: the refusal's UNITARMOR_TARGET_PID is the target's pid ($target_pid)" \
   eventually bash -c "targets armor-peer-none.service ptrace | grep -qx $target_pid"
 check "no ptrace refusal of the armored unit names its own child or the allowed peer" \
-  bash -c "! targets armor-peer-send.service ptrace | grep -vqx $other_pid"
+  bash -c "! targets armor-peer-send.service ptrace | grep -vqxE '$other_pid|$(cat "$r/loose.pid")|$(cat "$r/held.pid")'"
+
+# Named by allow ptrace, but no peer to attach to: a unit in ArmorMode=audit (not even read),
+# and one whose policy holds a program (read, not attached to: two units naming each other
+# would make a way back into the held program). The twin attaches to both.
+check "twin: attaches to the audit-mode unit's process" res twin seize-loose ok
+check "twin: attaches to the held unit's process" res twin seize-held ok
+check "allow ptrace of a unit in ArmorMode=audit: attaching is refused" \
+  res send seize-loose "PTRACE_SEIZE: Operation not permitted"
+check "allow ptrace of a unit in ArmorMode=audit: its environ too" res send ptrace-loose fail
+check "allow ptrace of a unit that holds a program: attaching is refused" \
+  res send seize-held "PTRACE_SEIZE: Operation not permitted"
+check "allow ptrace of a unit that holds a program: its /proc/PID/mem too" \
+  res send mem-held "open: Permission denied"
+check "allow ptrace of a unit that holds a program: its environ is read" res send ptrace-held ok
 
 check "the signal refusal's UNITARMOR_TARGET_UNIT is the other unit" eventually sh -c \
   "journalctl -u armor-peer-send.service -o verbose | grep -qx ' *UNITARMOR_TARGET_UNIT=armor-peer-other.service'"
@@ -225,5 +249,6 @@ check "naming the daemon is an error naming the file and line" eventually sh -c 
 check "a name that is no service or scope is an error" eventually sh -c \
   "unitarmor status armor-peer-bad.service | grep -F 'armor.conf:4' | grep -q 'not a service or scope name'"
 
-systemctl stop armor-peer-target.service armor-peer-other.service
+systemctl stop armor-peer-target.service armor-peer-other.service armor-peer-loose.service \
+  armor-peer-held.service
 finish
