@@ -40,17 +40,6 @@ chown nobody "$d/nobodys"
 
 result() { grep -qx "$2 $3" "/run/armortest-caps/$1.out"; }
 journal_has() { journalctl -u "$1" -o cat | grep -q "$2"; }
-# record UNIT FIELD=VALUE...: one record of UNIT's carries every FIELD=VALUE given (one JSON
-# line a record: a binary field cannot split one, as it can in the export format).
-record() {
-  local u=$1; shift
-  journalctl -u "$u" -o json | awk -v want="$*" 'BEGIN { n = split(want, w, " ")
-      for (i = 1; i <= n; i++) { k = index(w[i], "=")
-        w[i] = "\"" substr(w[i], 1, k - 1) "\":\"" substr(w[i], k + 1) "\"" } }
-    { gsub(/" *: *"/, "\":\""); ok = 1; for (i = 1; i <= n; i++) if (index($0, w[i]) == 0) ok = 0
-      if (ok) found = 1 }
-    END { exit !found }'
-}
 oneshot() {
   unit "$1.service" "[Service]
 Type=oneshot

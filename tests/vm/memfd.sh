@@ -43,17 +43,6 @@ for u in twin deny allow audit; do check "armor-memfd-$u runs" systemctl start "
 
 out() { grep -qx "$3" "/run/armortest-memfd/armor-memfd-$1.$2"; }
 journal_has() { journalctl -u "$1" -o cat | grep -q "$2"; }
-# record UNIT FIELD=VALUE...: one record of UNIT's carries every FIELD=VALUE given (one JSON
-# line a record: a binary field cannot split one, as it can in the export format).
-record() {
-  local u=$1; shift
-  journalctl -u "$u" -o json | awk -v want="$*" 'BEGIN { n = split(want, w, " ")
-      for (i = 1; i <= n; i++) { k = index(w[i], "=")
-        w[i] = "\"" substr(w[i], 1, k - 1) "\":\"" substr(w[i], k + 1) "\"" } }
-    { gsub(/" *: *"/, "\":\""); ok = 1; for (i = 1; i <= n; i++) if (index($0, w[i]) == 0) ok = 0
-      if (ok) found = 1 }
-    END { exit !found }'
-}
 check "twin: a memfd copy of echo runs" out twin exec from-memory
 check "twin: a memfd is mapped executable" out twin map ok
 check "twin: a deleted copy of echo runs from its descriptor" out twin deleted from-deleted
