@@ -57,6 +57,11 @@ pub const RULE_SOURCE_ROUTE: u32 = u32::MAX - 7;
 pub const RULE_FROM_EXEC: u32 = u32::MAX - 8;
 /// Denied by implicit protection `p`: `RULE_PROTECT + p as u32`.
 pub const RULE_PROTECT: u32 = 0xffff_ff00;
+/// The rule index of implicit allow entries that lift a protection's refusal of a unix socket
+/// as an explicit `allow connect unix:` does, without making the class an allow-list: a user
+/// unit's manager's notify socket (below [`RULE_PROTECT`], which is what lifts in the kernel:
+/// bpf/path.h).
+pub const RULE_LIFT: u32 = RULE_PROTECT - 1;
 
 /// The protection a rule index stands for, if it is one of [`RULE_PROTECT`]'s.
 pub fn protection_of(rule: u32) -> Option<Protection> {
@@ -238,6 +243,16 @@ pub fn compile(policy: &Policy) -> Result<Tables, CompileError> {
     compile_for(policy, None)
 }
 
+/// The uid of the user manager whose tree holds `cgroup`
+/// (`/user.slice/user-UID.slice/user@UID.service/...`), if any.
+fn user_manager_uid(cgroup: &str) -> Option<u32> {
+    let rest = cgroup.strip_prefix("/user.slice/user-")?;
+    let (uid, rest) = rest.split_once(".slice/user@")?;
+    let uid: u32 = uid.parse().ok()?;
+    let manager = rest.split('/').next()?;
+    (manager == format!("{uid}.service")).then_some(uid)
+}
+
 /// Compiles `policy` for a unit whose cgroup is `cgroup` (`/system.slice/app.service`, or a
 /// pattern for a slice's or template's units). A write allow-list then also allows that
 /// cgroup's `cgroup.procs`, which systemd writes to put the service's processes there; no
@@ -318,21 +333,36 @@ fn compile_impl(
             classes |= 1 << UNIX_CLASS;
         }
     }
-    let mut implicit = |path: &str, ci: usize| {
+    let mut implicit = |path: &str, ci: usize, rule: u32| {
         if let Ok(pattern) = crate::policy::PathPattern::parse(path) {
             patterns.push(froms.prefixed(&pattern.to_regex(), None));
-            owner.push((RULE_IMPLICIT, ci, Action::Allow));
+            owner.push((rule, ci, Action::Allow));
         }
     };
     if classes & (1 << UNIX_CLASS) != 0 {
         IMPLICIT_UNIX_ALLOW
             .iter()
-            .for_each(|p| implicit(p, UNIX_CLASS));
+            .for_each(|p| implicit(p, UNIX_CLASS, RULE_IMPLICIT));
+        // A user unit's readiness notification goes to its user manager's socket, in the
+        // user's run-time directory that the bus protection closes otherwise.
+        if let Some(uid) = cgroup.and_then(user_manager_uid) {
+            implicit(
+                &format!("/run/user/{uid}/systemd/notify"),
+                UNIX_CLASS,
+                RULE_LIFT,
+            );
+        }
     }
     if (allowlist & (1 << 1)) | from_allow[1] != 0 {
-        IMPLICIT_WRITE_ALLOW.iter().for_each(|p| implicit(p, 1));
+        IMPLICIT_WRITE_ALLOW
+            .iter()
+            .for_each(|p| implicit(p, 1, RULE_IMPLICIT));
         if let Some(cg) = cgroup {
-            implicit(&format!("/sys/fs/cgroup{cg}/cgroup.procs"), 1);
+            implicit(
+                &format!("/sys/fs/cgroup{cg}/cgroup.procs"),
+                1,
+                RULE_IMPLICIT,
+            );
         }
     }
     // Grouping keys on class and action only, so a policy with from= keeps one pattern per

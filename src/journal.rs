@@ -233,11 +233,14 @@ pub fn record(
         matches!(ev.class, abi::CLASS_CONNECT | abi::CLASS_BIND).then(|| abi::proto_port(ev.arg));
     let family = (ev.class == abi::CLASS_NET).then(|| abi::socket_kind(ev.arg));
     let net = inet.is_some() || family.is_some();
+    let (system_unit, user_unit, user_uid) = crate::systemd::journal_unit(unit);
     macro_rules! emit {
         ($level:ident, $id:expr) => {
             tracing::$level!(
                 message_id = $id,
-                object_systemd_unit = unit,
+                object_systemd_unit = system_unit.as_ref(),
+                object_systemd_user_unit = user_unit,
+                object_uid = user_uid,
                 object_pid = ev.tgid,
                 unitarmor_unit = unit,
                 unitarmor_action = action,
@@ -300,9 +303,12 @@ pub fn suppressed(
         Verdict::Denied => "denials",
         _ => "audit records",
     };
+    let (system_unit, user_unit, user_uid) = crate::systemd::journal_unit(unit);
     tracing::warn!(
         message_id = MESSAGE_ID_SUPPRESSED,
-        object_systemd_unit = unit,
+        object_systemd_unit = system_unit.as_ref(),
+        object_systemd_user_unit = user_unit,
+        object_uid = user_uid,
         unitarmor_unit = unit,
         unitarmor_rule = rule.text,
         unitarmor_rule_source = rule.source,

@@ -208,6 +208,24 @@ pub fn cg_unescape(component: &str) -> &str {
     component.strip_prefix('_').unwrap_or(component)
 }
 
+/// The unit and uid the daemon's name of a user unit (`UNIT~UID`, daemon/users.rs) names, or
+/// None for a system unit's name (no unit name has a `~`).
+pub fn split_user_key(name: &str) -> Option<(&str, u32)> {
+    let (unit, uid) = name.rsplit_once('~')?;
+    Some((unit, uid.parse().ok()?))
+}
+
+/// The journal's fields for the unit the daemon calls `name`: `OBJECT_SYSTEMD_UNIT=` (a user
+/// unit's user manager, `user@UID.service`), and for a user unit `OBJECT_SYSTEMD_USER_UNIT=`
+/// and `OBJECT_UID=` (`journalctl --user-unit` matches the first of these in records of
+/// root's).
+pub fn journal_unit(name: &str) -> (std::borrow::Cow<'_, str>, Option<&str>, Option<u32>) {
+    match split_user_key(name) {
+        Some((unit, uid)) => (format!("user@{uid}.service").into(), Some(unit), Some(uid)),
+        None => (name.into(), None, None),
+    }
+}
+
 /// The cgroup path a unit gets in `slice` when it starts.
 pub fn expected_cgroup(slice: &str, unit: &str) -> String {
     format!("{}/{}", slice_path(slice), cg_escape(unit))

@@ -77,10 +77,15 @@ pub async fn status(unit: Option<&str>, json: bool, usage: bool, rules: bool) ->
                 .collect::<Vec<_>>()
                 .join(",")
         };
+        // A user unit (`UNIT~UID`) with its user.
+        let name = match crate::systemd::split_user_key(&s.unit) {
+            Some((unit, uid)) => format!("{unit} (user {uid})"),
+            None => s.unit.clone(),
+        };
         writeln!(
             out,
             "{:<32} {:<8} {:>5} {:>8} {:>8} {:>6}  {cg}",
-            s.unit, s.mode, s.rules, s.denied, s.audited, s.lost
+            name, s.mode, s.rules, s.denied, s.audited, s.lost
         )?;
         for e in s.errors.lines() {
             writeln!(out, "  error: {e}")?;

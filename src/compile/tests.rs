@@ -417,3 +417,34 @@ fn long_patterns_are_refused_by_their_size_before_compiling() {
         &format!("bytes of path patterns, more than the {MAX_PATTERN_BYTES}"),
     );
 }
+
+/// A user unit (its cgroup in a user manager's tree) may notify its own manager, whose socket
+/// is in the user's run-time directory the bus protection closes; no other user's.
+#[test]
+fn a_user_unit_reaches_its_managers_notify_socket() {
+    let p = policy(&["deny read /srv/"]);
+    let cg = "/user.slice/user-1500.slice/user@1500.service/app.slice/a.service";
+    let t = compile_for(&p, Some(cg)).unwrap();
+    assert_eq!(
+        decide(&t, Class::Connect, "/run/user/1500/systemd/notify"),
+        Verdict::Allow
+    );
+    for other in [
+        "/run/user/1501/systemd/notify",
+        "/run/user/1500/systemd/private",
+    ] {
+        assert!(
+            matches!(decide(&t, Class::Connect, other), Verdict::Deny(_)),
+            "{other}"
+        );
+    }
+    let t = compile_for(&p, Some("/system.slice/a.service")).unwrap();
+    assert!(matches!(
+        decide(&t, Class::Connect, "/run/user/1500/systemd/notify"),
+        Verdict::Deny(_)
+    ));
+    assert_eq!(
+        user_manager_uid("/user.slice/user-1.slice/user@2.service/x"),
+        None
+    );
+}

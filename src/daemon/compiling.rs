@@ -364,6 +364,7 @@ mod tests {
             slice: "system.slice".to_string(),
             control_group: String::new(),
             unlisted: Vec::new(),
+            user: None,
         }
     }
 

@@ -27,6 +27,8 @@ pub(super) struct Candidate {
     /// Drop-in directories of the unit that exist but could not be listed (read from disk
     /// only: systemd's view lists its own files).
     pub(super) unlisted: Vec<(PathBuf, String)>,
+    /// A user unit's user and own files (users.rs); None for a system unit.
+    pub(super) user: Option<super::users::UserPart>,
 }
 
 /// The files of each slice above a unit that has `[X-Armor]`, outermost first, and the slices'
@@ -70,6 +72,11 @@ impl DiskPass {
             began: crate::kernel::pending::monotonic_ns(),
             reads: None,
         }
+    }
+
+    /// The directory listings of this look.
+    pub(super) fn listings(&mut self) -> &mut Listings {
+        &mut self.listings
     }
 
     /// Reads `path` ([`dropin::read_limited`]), once in a pass over every unit.
@@ -323,9 +330,12 @@ pub(super) fn discover_on_disk(disk: &mut DiskPass, armored_only: bool) -> Vec<C
                 name,
                 files,
                 unlisted,
+                user: None,
             })
         })
         .collect();
+    // Users' units (users.rs), bound by their exact paths: after the system's.
+    out.extend(super::users::candidates(disk));
     out.sort_by_key(|c| bind_order(&c.name));
     out
 }
@@ -432,6 +442,7 @@ pub(super) fn candidate_from(info: UnitInfo) -> Candidate {
         slice,
         control_group: info.control_group,
         unlisted: Vec::new(),
+        user: None,
     }
 }
 

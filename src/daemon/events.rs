@@ -14,7 +14,7 @@ use super::discover::{prefix_covers, prefix_of, template_of};
 use super::Daemon;
 use crate::api::{UnitStatus, Usage, MAP_MEMORY};
 use crate::compile::{
-    self, RULE_FROM_EXEC, RULE_FULL, RULE_NOT_ALLOWED, RULE_RECOVER, RULE_SOURCE_ROUTE,
+    self, RULE_FROM_EXEC, RULE_FULL, RULE_LIFT, RULE_NOT_ALLOWED, RULE_RECOVER, RULE_SOURCE_ROUTE,
     RULE_UNBUILDABLE,
 };
 use crate::journal::{self, RuleInfo};
@@ -126,6 +126,13 @@ impl Daemon {
                 return (
                     unit.clone(),
                     "a program held to from= allow-lists executes only programs the same from= patterns name".into(),
+                    "implicit".into(),
+                )
+            }
+            RULE_LIFT => {
+                return (
+                    unit.clone(),
+                    "a user unit notifies its user manager (its notify socket, which the bus protection lifts for it)".into(),
                     "implicit".into(),
                 )
             }

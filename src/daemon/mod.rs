@@ -36,6 +36,7 @@ mod pending;
 mod reconcile;
 pub mod sync;
 mod unload;
+mod users;
 mod watch;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

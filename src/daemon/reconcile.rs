@@ -74,11 +74,20 @@ impl Daemon {
             c.slice.clone()
         };
         // Each slice is a layer of its own: the unit can neither drop nor soften its rules.
-        let (layers, slices_unlisted) = slice_layers_checked(&parent, disk);
-        // Reused from the last pass while the files are unchanged (merged.rs).
-        let mut policy =
-            self.merged
-                .merge(&layers, &c.files, &unit, &mut |f| disk.read(f), &mut diags);
+        // A user unit has no system slices; its user's own files are a layer that only
+        // tightens root's (policy/user.rs).
+        let (layers, slices_unlisted) = if c.user.is_some() {
+            (Vec::new(), Vec::new())
+        } else {
+            slice_layers_checked(&parent, disk)
+        };
+        let mut policy = match &c.user {
+            Some(u) => Arc::new(super::users::merge(c, u, disk, &mut diags)),
+            // Reused from the last pass while the files are unchanged (merged.rs).
+            None => self
+                .merged
+                .merge(&layers, &c.files, &unit, &mut |f| disk.read(f), &mut diags),
+        };
         // A drop-in directory that could not be listed may hold anything: as a file that
         // could not be read, it keeps the last good policy or refuses everything.
         for (dir, why) in c.unlisted.iter().chain(&slices_unlisted) {
@@ -109,7 +118,12 @@ impl Daemon {
         self.compiling.drop_job(&c.name);
         // A first policy read while a file was being written is not installed over the mark
         // that holds the unit's new cgroups: the pass the file's close starts installs it.
-        if !self.units.contains_key(&c.name) && self.hold_first(c, read.files.clone(), read.began) {
+        // (Not a user unit's: its cgroups are not held by marks, and a user's own files, written
+        // without end, must not put marks on names every service waits on.)
+        if !self.units.contains_key(&c.name)
+            && c.user.is_none()
+            && self.hold_first(c, read.files.clone(), read.began)
+        {
             return;
         }
         let (known, unchanged, errors_changed) = match self.units.get(&c.name) {
@@ -564,5 +578,9 @@ fn instances_differ(
 /// (whose cgroup path is their name) and template instances (bound by their template's name,
 /// or their own path; bpf/binding.h: unit_key).
 pub(super) fn keyed_by_name(name: &str) -> bool {
+    // A user unit (users.rs) only by its exact path: a name lookup is PID 1's.
+    if super::users::split_key(name).is_some() {
+        return false;
+    }
     UnitName::new(name).is_template() || (!name.ends_with(".slice") && !name.contains('@'))
 }

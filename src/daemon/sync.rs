@@ -590,6 +590,9 @@ impl Daemon {
 
 /// A unit as the files on disk configure it (as `discover_on_disk` resolves each one).
 pub(super) fn disk_candidate(name: &str, disk: &mut DiskPass) -> Candidate {
+    if let Some(c) = super::users::candidate_for_key(name, disk) {
+        return c;
+    }
     let (files, unlisted) = super::discover::files_on_disk(name, disk);
     let slice = systemd::slice_from_files_from(&files, &mut |f| disk.read(f))
         .unwrap_or_else(|| systemd::default_slice(name));
@@ -599,6 +602,7 @@ pub(super) fn disk_candidate(name: &str, disk: &mut DiskPass) -> Candidate {
         slice,
         control_group: String::new(),
         unlisted,
+        user: None,
     }
 }
 

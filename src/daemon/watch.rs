@@ -53,6 +53,9 @@ const COUNT_DIRS: [&str; 4] = [
     "/run/systemd/generator.late",
 ];
 
+/// At most this many drop-in directories are watched in one user's own unit directory.
+const MAX_USER_DIR_WATCHES: usize = 64;
+
 /// Whether running out of inotify watches was reported already.
 static WARNED: AtomicBool = AtomicBool::new(false);
 
@@ -73,21 +76,39 @@ const MASK: u32 = libc::IN_CLOSE_WRITE
 /// Starts the watcher: each batch of changes that makes a pass sends one message on the
 /// returned channel.
 pub(super) fn spawn(changes: Arc<Changes>) -> Result<mpsc::UnboundedReceiver<()>> {
+    // Root's directories for user units, and each known user's own (users.rs), make passes
+    // too: a user's `systemctl --user daemon-reload` is not heard on the system bus.
     let dirs = PASS_DIRS
         .iter()
+        .chain(&crate::policy::user::ROOT_DIRS)
         .map(|d| (PathBuf::from(d), true))
         .chain(COUNT_DIRS.iter().map(|d| (PathBuf::from(d), false)))
         .collect();
-    spawn_watching(changes, dirs, Path::new("/proc/self/mountinfo"))
+    spawn_watching(
+        changes,
+        dirs,
+        super::users::watched_dirs,
+        Path::new("/proc/self/mountinfo"),
+    )
 }
 
-/// [`spawn`], watching `dirs` (each with whether a change there makes a pass) and the drop-in
-/// directories in them, and the mount table through `mountinfo`.
+/// [`spawn`], watching `dirs` (each with whether a change there makes a pass), the directories
+/// `users` gives (looked at once a second: users come and go; a change there makes a pass) and
+/// the drop-in directories in them all, and the mount table through `mountinfo`.
 fn spawn_watching(
     changes: Arc<Changes>,
-    dirs: Vec<(PathBuf, bool)>,
+    base: Vec<(PathBuf, bool)>,
+    users: fn() -> Vec<PathBuf>,
     mountinfo: &Path,
 ) -> Result<mpsc::UnboundedReceiver<()>> {
+    let with_users = move |u: &[PathBuf]| -> Vec<(PathBuf, bool)> {
+        base.iter()
+            .cloned()
+            .chain(u.iter().map(|d| (d.clone(), true)))
+            .collect()
+    };
+    let mut user_dirs = users();
+    let mut dirs = with_users(&user_dirs);
     // SAFETY: plain system call; the descriptor is owned by the thread below.
     let fd = unsafe { libc::inotify_init1(libc::IN_CLOEXEC) };
     if fd < 0 {
@@ -166,6 +187,21 @@ fn spawn_watching(
                     changes.bump();
                 }
                 if p[0].revents == 0 {
+                    // A user added or gone (or a manager started for one not in the
+                    // password file): its directory is watched, and read at once.
+                    let now = users();
+                    if now != user_dirs {
+                        user_dirs = now;
+                        dirs = with_users(&user_dirs);
+                        changes.bump();
+                        add_watches(fd, &dirs, &changes, &mut wds);
+                        changes.bump();
+                        if tx.send(()).is_err() {
+                            changes.fd.store(-1, Ordering::SeqCst);
+                            return;
+                        }
+                        continue;
+                    }
                     if let Some(pass) = changes.moved_tops() {
                         changes.bump();
                         add_watches(fd, &dirs, &changes, &mut wds);
@@ -254,10 +290,21 @@ fn add_watches(fd: i32, dirs: &[(PathBuf, bool)], changes: &Changes, wds: &mut H
         if id.is_none() {
             continue;
         }
-        let Some(subdirs) = dropin_dirs(dir) else {
+        let Some(mut subdirs) = dropin_dirs(dir) else {
             complete = false;
             continue;
         };
+        // A user's own directory (users.rs) gets a bounded number of watches: inotify's
+        // budget is per user, root's here, and the system's directories need theirs.
+        if !dir.starts_with("/etc")
+            && !dir.starts_with("/run")
+            && !dir.starts_with("/usr")
+            && !dir.starts_with("/lib")
+            && subdirs.len() > MAX_USER_DIR_WATCHES
+        {
+            subdirs.truncate(MAX_USER_DIR_WATCHES);
+            complete = false;
+        }
         for d in std::iter::once(dir.clone()).chain(subdirs) {
             let Some(id) = identity(&d) else {
                 continue;

@@ -47,7 +47,13 @@ fn every_change_is_seen_until_a_pass_can_see_it() {
         (later.clone(), true),
         (generated.clone(), false),
     ];
-    let mut rx = spawn_watching(changes.clone(), dirs, Path::new("/proc/self/mountinfo")).unwrap();
+    let mut rx = spawn_watching(
+        changes.clone(),
+        dirs,
+        Vec::new,
+        Path::new("/proc/self/mountinfo"),
+    )
+    .unwrap();
     let (mut pass, _) = idle(&changes, &mut rx);
     // change(WHAT, PASS, F): a change is seen at once (queued, counted or by its time),
     // whether the watcher makes a pass for it, and the files hold again after a new pass.

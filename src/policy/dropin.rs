@@ -31,6 +31,10 @@ pub enum ReadError {
     TooLarge,
     #[error("cannot read: {0}")]
     Io(#[from] std::io::Error),
+    /// A file in a user's unit directory that the user does not own (`policy/user.rs`): the
+    /// daemon reads as root, and must not read for a user what the user could not.
+    #[error("not read: owned by uid {0}, not by the user whose unit directory holds it")]
+    NotOwned(u32),
 }
 
 /// Reads a unit file, drop-in or named policy the way nothing can make block: `path` (a
@@ -42,7 +46,17 @@ pub fn read_limited(path: &Path) -> Result<Vec<u8>, ReadError> {
     if regular_or_null(&std::fs::metadata(path)?)? {
         return Ok(Vec::new());
     }
-    read_opened(path, 0)
+    read_opened(path, 0, None)
+}
+
+/// [`read_limited`] for a file in user `uid`'s own unit directory: read only if `uid` owns it
+/// (checked on the open descriptor), so that a symlink or hard link there to a file the user
+/// cannot read (`/etc/shadow`) reads nothing, and no error shows what it holds.
+pub fn read_owned(path: &Path, uid: u32) -> Result<Vec<u8>, ReadError> {
+    if regular_or_null(&std::fs::metadata(path)?)? {
+        return Ok(Vec::new());
+    }
+    read_opened(path, 0, Some(uid))
 }
 
 /// [`read_limited`] for a file a directory listing has just shown to be a regular file (not a
@@ -51,14 +65,15 @@ pub fn read_limited(path: &Path) -> Result<Vec<u8>, ReadError> {
 /// call counts. It is opened with `O_NOFOLLOW`: a symlink put there since the listing is
 /// read as [`read_limited`] reads it, looked at first.
 pub fn read_regular(path: &Path) -> Result<Vec<u8>, ReadError> {
-    match read_opened(path, libc::O_NOFOLLOW) {
+    match read_opened(path, libc::O_NOFOLLOW, None) {
         Err(ReadError::Io(e)) if e.raw_os_error() == Some(libc::ELOOP) => read_limited(path),
         r => r,
     }
 }
 
-fn read_opened(path: &Path, flags: i32) -> Result<Vec<u8>, ReadError> {
+fn read_opened(path: &Path, flags: i32, owner: Option<u32>) -> Result<Vec<u8>, ReadError> {
     use std::io::Read;
+    use std::os::unix::fs::MetadataExt;
     use std::os::unix::fs::OpenOptionsExt;
     let mut file = std::fs::OpenOptions::new()
         .read(true)
@@ -67,6 +82,9 @@ fn read_opened(path: &Path, flags: i32) -> Result<Vec<u8>, ReadError> {
     let meta = file.metadata()?;
     if regular_or_null(&meta)? {
         return Ok(Vec::new());
+    }
+    if owner.is_some_and(|u| u != meta.uid()) {
+        return Err(ReadError::NotOwned(meta.uid()));
     }
     // Room for the whole file and one byte more: one read that returns exactly the length
     // `fstat` gave, short of the room, found the end (a regular file's read stops short only
@@ -131,7 +149,7 @@ impl ReadError {
     /// nothing, a file removed since its directory was listed).
     pub fn is_absent(&self) -> bool {
         match self {
-            ReadError::NotRegular(_) => true,
+            ReadError::NotRegular(_) | ReadError::NotOwned(_) => true,
             ReadError::Io(e) => e.kind() == std::io::ErrorKind::NotFound,
             ReadError::TooLarge => false,
         }

@@ -20,6 +20,7 @@ pub mod resolve;
 pub mod rule;
 pub mod saved;
 pub mod specifiers;
+pub mod user;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

@@ -165,6 +165,17 @@ pub fn unit_files_listed(
         .iter()
         .map(|d| root.join(d.trim_start_matches('/')))
         .collect();
+    unit_files_in(&dirs, unit, diags, listings)
+}
+
+/// [`unit_files_listed`] over the unit directories `dirs`, highest priority first (a user
+/// manager's, for user units: `policy/user.rs`).
+pub fn unit_files_in(
+    dirs: &[PathBuf],
+    unit: &str,
+    diags: &mut Diagnostics,
+    listings: &mut Listings,
+) -> UnitFiles {
     let template = unit.split_once('@').and_then(|(p, rest)| {
         let suffix = rest.rsplit_once('.')?.1;
         Some(format!("{p}@.{suffix}"))
@@ -259,7 +270,7 @@ pub type Read<'a> = dyn FnMut(&Path) -> Result<Vec<u8>, dropin::ReadError> + 'a;
 
 /// Merges a unit's files onto `policy`; also says whether any file set `ArmorMode=`. `own`:
 /// the files are the unit's own (not a slice's above it), which `@systemd` reads.
-fn merge_onto(
+pub(super) fn merge_onto(
     lookup: &Lookup,
     mut policy: Policy,
     files: &[PathBuf],

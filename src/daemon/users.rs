@@ -1,0 +1,334 @@
+//! User units (policy/user.rs): whose service managers to arm, and one candidate for each
+//! armored unit of each user, named `UNIT~UID` ([`key`]: no system unit's name has a `~`).
+//!
+//! Users are those the password database lists with a uid from 1000 up (not `nobody`), and
+//! any other whose manager runs (`user@UID.service` in cgroupfs): their policies are in the
+//! kernel before their managers start, so a user unit is bound at its cgroup's creation by its
+//! exact path (`/user.slice/user-UID.slice/user@UID.service/app.slice/UNIT`), which only that
+//! user (and root) can create. The daemon reads root's files and the user's own on every
+//! pass, and watches both (watch.rs).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use tracing::warn;
+
+use super::discover::{Candidate, DiskPass};
+use crate::policy::resolve;
+use crate::policy::user::{self, ROOT_DIRS};
+use crate::policy::Diagnostics;
+use crate::systemd;
+
+/// At most this many units are armored by one user's own files alone: each takes a policy
+/// slot, of which all units share about a thousand.
+pub(super) const MAX_OWN_UNITS: usize = 16;
+
+/// A user unit's part of a candidate.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct UserPart {
+    pub(super) uid: u32,
+    pub(super) home: PathBuf,
+    /// The unit's name in the user's manager.
+    pub(super) unit: String,
+    /// The user's own files among the candidate's (its last ones).
+    pub(super) own: Vec<PathBuf>,
+}
+
+/// The daemon's name for user `uid`'s unit `unit`.
+pub(super) fn key(unit: &str, uid: u32) -> String {
+    format!("{unit}~{uid}")
+}
+
+pub(super) use crate::systemd::split_user_key as split_key;
+
+/// A known user: uid and home directory.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct User {
+    pub(super) uid: u32,
+    pub(super) home: PathBuf,
+}
+
+/// The users whose units may be armored: regular users of the password file (uid 1000 up, not
+/// 65534), and any user whose manager runs now.
+pub(super) fn users() -> Vec<User> {
+    let mut out: BTreeSet<User> = std::fs::read_to_string("/etc/passwd")
+        .map(|t| regular_users(&t))
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    for uid in running_managers() {
+        if !out.iter().any(|u| u.uid == uid) {
+            if let Some(home) = home_of(uid) {
+                out.insert(User { uid, home });
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// The regular users of a password file's text.
+fn regular_users(passwd: &str) -> Vec<User> {
+    passwd
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            let uid: u32 = f.get(2)?.parse().ok()?;
+            let home = f.get(5)?;
+            ((1000..65534).contains(&uid) && home.starts_with('/')).then(|| User {
+                uid,
+                home: PathBuf::from(home),
+            })
+        })
+        .collect()
+}
+
+/// The uids whose managers run: `user@UID.service` cgroups below `user.slice`.
+fn running_managers() -> Vec<u32> {
+    let Ok(slices) = std::fs::read_dir("/sys/fs/cgroup/user.slice") else {
+        return Vec::new();
+    };
+    slices
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let uid: u32 = name
+                .strip_prefix("user-")?
+                .strip_suffix(".slice")?
+                .parse()
+                .ok()?;
+            e.path()
+                .join(format!("user@{uid}.service"))
+                .is_dir()
+                .then_some(uid)
+        })
+        .collect()
+}
+
+/// A user's home directory from the name service (users not in the password file).
+fn home_of(uid: u32) -> Option<PathBuf> {
+    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut buf = vec![0 as libc::c_char; 16384];
+    let mut out: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: getpwuid_r fills `pw` with pointers into `buf`, both ours and alive below.
+    let r = unsafe { libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut out) };
+    if r != 0 || out.is_null() || pw.pw_dir.is_null() {
+        return None;
+    }
+    // SAFETY: a NUL-terminated string in `buf`.
+    let dir = unsafe { std::ffi::CStr::from_ptr(pw.pw_dir) };
+    let home = PathBuf::from(dir.to_str().ok()?);
+    home.is_absolute().then_some(home)
+}
+
+/// The names of the services that `dirs` configure (a unit file or a drop-in directory of the
+/// name) and whose files mention `[X-Armor]`. Templates, instances and dashed prefixes are not
+/// armored as user units yet: each is named in a warning, once per pass.
+fn armored_names(dirs: &[PathBuf], disk: &mut DiskPass, read: &mut resolve::Read) -> Vec<String> {
+    let mut names = BTreeSet::new();
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let unit = name.strip_suffix(".d").unwrap_or(&name);
+            if unit.ends_with(".service") && !unit.starts_with('.') && unit != ".service" {
+                names.insert(unit.to_string());
+            }
+        }
+    }
+    names
+        .into_iter()
+        .filter(|n| {
+            let files = files_in(dirs, n, disk).0;
+            if !resolve::mentions_armor_from(&files, read) {
+                return false;
+            }
+            if n.contains('@') || n.ends_with("-.service") {
+                warn!(
+                    "user unit {n}: templates, instances and prefixes are not armored as user \
+                     units yet; its [X-Armor] section is not enforced"
+                );
+                return false;
+            }
+            true
+        })
+        .collect()
+}
+
+/// A unit's fragment and drop-ins in `dirs`, and the drop-in directories that could not be
+/// listed.
+fn files_in(
+    dirs: &[PathBuf],
+    unit: &str,
+    disk: &mut DiskPass,
+) -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
+    let found = resolve::unit_files_in(dirs, unit, &mut Diagnostics::default(), disk.listings());
+    (
+        found.fragment.into_iter().chain(found.dropins).collect(),
+        found.unlisted,
+    )
+}
+
+fn root_dirs() -> Vec<PathBuf> {
+    ROOT_DIRS.iter().map(PathBuf::from).collect()
+}
+
+/// Every armored user unit of every known user, as candidates.
+pub(super) fn candidates(disk: &mut DiskPass) -> Vec<Candidate> {
+    let roots = root_dirs();
+    let root_names = armored_names(&roots, disk, &mut |f| disk_read(f));
+    let mut out = Vec::new();
+    for u in users() {
+        let own_dirs = user::own_dirs(&u.home);
+        let mut own_names = armored_names(&own_dirs, disk, &mut |f| {
+            crate::policy::dropin::read_owned(f, u.uid)
+        });
+        own_names.retain(|n| !root_names.contains(n));
+        if own_names.len() > MAX_OWN_UNITS {
+            warn!(
+                "user {}: its own files armor {} units; at most {MAX_OWN_UNITS} are armored \
+                 by a user's own files alone (the first by name)",
+                u.uid,
+                own_names.len()
+            );
+            own_names.truncate(MAX_OWN_UNITS);
+        }
+        for name in root_names.iter().chain(&own_names) {
+            out.push(candidate(&u, name, disk));
+        }
+    }
+    out
+}
+
+fn disk_read(f: &Path) -> Result<Vec<u8>, crate::policy::dropin::ReadError> {
+    crate::policy::dropin::read_limited(f)
+}
+
+/// The candidate of user `u`'s unit `name`.
+fn candidate(u: &User, name: &str, disk: &mut DiskPass) -> Candidate {
+    let (mut files, mut unlisted) = files_in(&root_dirs(), name, disk);
+    let (own, own_unlisted) = files_in(&user::own_dirs(&u.home), name, disk);
+    let slice = systemd::slice_from_files_from(&files, &mut |f| disk_read(f))
+        .or_else(|| {
+            systemd::slice_from_files_from(&own, &mut |f| {
+                crate::policy::dropin::read_owned(f, u.uid)
+            })
+        })
+        .unwrap_or_else(|| "app.slice".to_string());
+    files.extend(own.iter().cloned());
+    unlisted.extend(own_unlisted);
+    Candidate {
+        name: key(name, u.uid),
+        files,
+        slice: String::new(),
+        control_group: format!(
+            "/user.slice/user-{uid}.slice/user@{uid}.service{}",
+            systemd::expected_cgroup(&slice, name),
+            uid = u.uid
+        ),
+        unlisted,
+        user: Some(UserPart {
+            uid: u.uid,
+            home: u.home.clone(),
+            unit: name.to_string(),
+            own,
+        }),
+    }
+}
+
+/// The candidate a [`key`] names, as the files now say, or None for a system unit's name or
+/// a user no longer known.
+pub(super) fn candidate_for_key(name: &str, disk: &mut DiskPass) -> Option<Candidate> {
+    let (unit, uid) = split_key(name)?;
+    let u = users().into_iter().find(|u| u.uid == uid).unwrap_or(User {
+        uid,
+        home: home_of(uid).unwrap_or_else(|| PathBuf::from("/nonexistent")),
+    });
+    Some(candidate(&u, unit, disk))
+}
+
+/// A user unit's policy: root's files (the candidate's, before the user's own) and the
+/// user's own, read only if the user owns them (policy/user.rs).
+pub(super) fn merge(
+    c: &Candidate,
+    u: &UserPart,
+    disk: &mut DiskPass,
+    diags: &mut Diagnostics,
+) -> crate::policy::Policy {
+    let root_files = &c.files[..c.files.len() - u.own.len()];
+    let uid = u.uid;
+    let mut own_diags = Diagnostics::default();
+    let policy = user::merge_user(
+        &crate::policy::named::Lookup::system(),
+        root_files,
+        &u.own,
+        &crate::policy::specifiers::UnitName::new(u.unit.as_str()),
+        &mut |f| disk.read(f),
+        &mut |f| crate::policy::dropin::read_owned(f, uid),
+        (&u.home, uid),
+        &mut own_diags,
+    );
+    // Warnings (a user's rule not honored, a file not the user's) go to the journal once each
+    // time they change: every pass merges again.
+    let warnings: Vec<String> = own_diags
+        .0
+        .iter()
+        .filter(|d| d.severity == crate::policy::Severity::Warning)
+        .map(|d| d.to_string())
+        .collect();
+    let mut said = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+    if said.get(&c.name) != Some(&warnings) {
+        for w in &warnings {
+            warn!(
+                object_systemd_unit = format!("user@{uid}.service").as_str(),
+                object_systemd_user_unit = u.unit.as_str(),
+                object_uid = uid,
+                unitarmor_unit = c.name.as_str(),
+                "{} (user {uid}): {w}",
+                u.unit
+            );
+        }
+        said.insert(c.name.clone(), warnings);
+    }
+    diags.0.extend(own_diags.0);
+    policy
+}
+
+/// The warnings last logged for each user unit.
+static WARNED: std::sync::Mutex<BTreeMap<String, Vec<String>>> =
+    std::sync::Mutex::new(BTreeMap::new());
+
+/// The directories to watch for users' own files: each known user's.
+pub(super) fn watched_dirs() -> Vec<PathBuf> {
+    users()
+        .iter()
+        .flat_map(|u| user::own_dirs(&u.home))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regular_users_are_read_from_the_password_file() {
+        let t = "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534::/nonexistent:/usr/sbin/nologin\n\
+                 alice:x:1000:1000::/home/alice:/bin/bash\nsvc:x:999:999::/var/svc:/bin/false\nbad:x:1001\n";
+        assert_eq!(
+            regular_users(t),
+            vec![User {
+                uid: 1000,
+                home: PathBuf::from("/home/alice")
+            }]
+        );
+    }
+
+    #[test]
+    fn keys_name_the_unit_and_its_user() {
+        assert_eq!(key("a.service", 1000), "a.service~1000");
+        assert_eq!(split_key("a.service~1000"), Some(("a.service", 1000)));
+        assert_eq!(split_key("a.service"), None);
+        assert_eq!(split_key("a~b.service"), None);
+    }
+}
