@@ -407,7 +407,7 @@ int BPF_PROG(ua_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 			 * if there was no room). A sub-cgroup of a cgroup waiting for the daemon
 			 * (systemd's DelegateSubgroup=) waits with it. */
 			b.root = parent->root;
-			b.flags = parent->flags & UA_BIND_PENDING;
+			b.flags = parent->flags & (UA_BIND_PENDING | UA_BIND_USER);
 			if (!bind_cgroup(id, &b))
 				tree_count(b.root, 1);
 			return 0;

@@ -369,8 +369,8 @@ static __always_inline void tree_count(__u64 root, int delta)
 	}
 }
 
-/* Whether tree `root` may have one more sub-cgroup. */
-static __always_inline bool tree_has_room(__u64 root)
+/* Whether tree `root` may have one more sub-cgroup; `user`: a user unit's tree. */
+static __always_inline bool tree_has_room(__u64 root, bool user)
 {
 	__u32 zero = 0, *n = bpf_map_lookup_elem(&tree_size, &root);
 	__u32 *total = bpf_map_lookup_elem(&sub_total, &zero);
@@ -381,6 +381,8 @@ static __always_inline bool tree_has_room(__u64 root)
 		per = cfg->tree_cgroups_max;
 	if (cfg && cfg->sub_cgroups_max)
 		all = cfg->sub_cgroups_max;
+	if (user && per > UA_USER_TREE_CGROUPS)
+		per = UA_USER_TREE_CGROUPS;
 	return (!n || *n < per) && (!total || *total < all);
 }
 

@@ -341,7 +341,7 @@ int BPF_PROG(ua_inode_mkdir, struct inode *dir, struct dentry *dentry, umode_t m
 		return 0;
 	parent = BPF_CORE_READ(kn, id);
 	b = bpf_map_lookup_elem(&bound, &parent);
-	if (!b || (b->flags & UA_BIND_SLICE) || tree_has_room(b->root))
+	if (!b || (b->flags & UA_BIND_SLICE) || tree_has_room(b->root, b->flags & UA_BIND_USER))
 		return 0;
 	s = get_scratch();
 	if (armored(&a) && s) {

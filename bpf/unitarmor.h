@@ -215,6 +215,9 @@ struct ua_expect {
  * bind the instance's own policy, as a pending one does, rather than run under the template's
  * stricter one. Never in `bound`. */
 #define UA_BIND_INSTANCES 4
+/* A user unit's tree (daemon/users.rs), in `expected` and `bound`: its user makes its
+ * sub-cgroups, from inside the unit or out, so the tree's budget is UA_USER_TREE_CGROUPS. */
+#define UA_BIND_USER 8
 
 /* unit_dirs: a directory systemd reads units from (device, inode) -> what a name written in
  * it belongs to. */
@@ -282,6 +285,9 @@ struct ua_file_id {
  * settings map means these defaults. */
 #define UA_BOUND_MAX 65536
 #define UA_TREE_CGROUPS_DEFAULT 1024
+/* A user unit's tree (UA_BIND_USER): a user may armor several units of its own and make their
+ * exact paths from a login shell, and must not take a large part of the shared budget. */
+#define UA_USER_TREE_CGROUPS 64
 #define UA_SUB_CGROUPS_DEFAULT 32768
 
 struct ua_config {

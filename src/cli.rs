@@ -128,7 +128,13 @@ pub enum Command {
     /// Ask the daemon to re-read every unit's files and write the kernel maps; exit once it
     /// has, or with status 1 if it does not answer within 60 s. unitarmor-sync.service runs
     /// it before an armored service starts when the daemon was down at the last daemon-reload.
-    Sync,
+    Sync {
+        /// For a user's service manager about to start (user@.service runs it first): the
+        /// daemon's pass arms that user's units. With no daemon running, exit 1 only if root's
+        /// files armor user units (the manager then does not start: fail closed).
+        #[arg(long)]
+        user_manager: bool,
+    },
     /// Remove the pinned programs: enforcement stops once no daemon runs.
     /// Stop unitarmor.service first.
     Disarm,

@@ -52,7 +52,7 @@ fn main() {
         Command::Suggest(args) => cli::suggest(&args),
         Command::GenerateDocs { dir } => cli::generate_docs(&dir),
         Command::Generator { dirs } => Ok(daemon::sync::generator(&dirs)),
-        Command::Sync => Ok(daemon::sync::sync_command()),
+        Command::Sync { user_manager } => Ok(daemon::sync::sync_command(user_manager)),
         Command::Disarm => kernel::disarm().map(|removed| {
             if removed {
                 println!("removed {}", kernel::PIN_DIR);

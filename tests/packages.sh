@@ -12,7 +12,7 @@ rpm=$(grep '\.rpm$' <<<"$built")
 if lintian --fail-on error "$deb" >/tmp/unitarmor-lintian.out 2>&1; then ok "lintian: no errors in $(basename "$deb")"; else bad "lintian"; cat /tmp/unitarmor-lintian.out; fi
 files=$(rpm -qpl "$rpm" 2>/dev/null)
 for f in /usr/bin/unitarmor /usr/lib/systemd/system/unitarmor.service /usr/lib/systemd/system-preset/90-unitarmor.preset \
-  /usr/lib/systemd/system-generators/unitarmor-generator \
+  /usr/lib/systemd/system-generators/unitarmor-generator /usr/lib/systemd/system/user@.service.d/unitarmor.conf \
   /usr/share/dbus-1/system.d/org.unitarmor1.conf /usr/lib/systemd/catalog/unitarmor.catalog \
   /etc/unitarmor/policies/base.toml /usr/share/man/man8/unitarmor.8.gz /usr/share/man/man5/unitarmor.armor.5.gz \
   /usr/share/licenses/unitarmor/LICENSE /usr/share/bash-completion/completions/unitarmor \

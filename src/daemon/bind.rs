@@ -69,7 +69,12 @@ impl Daemon {
             if shared {
                 skip.extend(self.owned_below(&path, &c.name));
             }
-            for (cgid, binding) in cgroup_bindings(&path, id) {
+            let bindings = if c.user.is_some() {
+                super::cgroups::user_tree_bindings(&path, id)
+            } else {
+                cgroup_bindings(&path, id)
+            };
+            for (cgid, binding) in bindings {
                 let waiting = shared
                     && self
                         .kernel

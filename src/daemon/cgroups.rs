@@ -182,6 +182,32 @@ pub(super) fn unit_root(path: &str) -> Option<&str> {
     None
 }
 
+/// The bindings of a user unit's cgroup at `path` and everything below it to `policy`, all
+/// in the tree rooted there (the cgroup_mkdir program binds them so): the shallowest unit of
+/// the path is the user's manager, whose tree holds all of the user's units.
+pub(super) fn user_tree_bindings(path: &str, policy: u32) -> Vec<(u64, Binding)> {
+    let dirs = cgroup_dirs(path);
+    let Some(root) = dirs
+        .iter()
+        .find(|(d, _)| d.to_string_lossy().strip_prefix(CGROUP_ROOT) == Some(path))
+        .map(|(_, id)| *id)
+    else {
+        return Vec::new();
+    };
+    dirs.iter()
+        .map(|(_, id)| {
+            (
+                *id,
+                Binding {
+                    policy,
+                    root,
+                    flags: crate::kernel::BIND_USER,
+                },
+            )
+        })
+        .collect()
+}
+
 /// The bindings of a cgroup and everything below it to `policy`: each cgroup in the tree of
 /// the unit it belongs to, slices marked as holding units (as the cgroup_mkdir program binds
 /// them when they are created).

@@ -138,9 +138,11 @@ impl Compiling {
         self.jobs.get(name).map(|j| &j.candidate)
     }
 
-    /// Whether no compile is under way.
+    /// Whether no compile of a system unit is under way. A user unit's (users.rs) holds up
+    /// nothing that waits for compiles (a reload's answer, a start's sync, pending marks): its
+    /// user could keep one under way without end by rewriting a file.
     pub(super) fn idle(&self) -> bool {
-        self.jobs.is_empty()
+        self.jobs.keys().all(|n| is_user_unit(n))
     }
 
     /// Clears the marks a pass that began at `began` read once the compiles are done.
@@ -150,8 +152,8 @@ impl Compiling {
 
     /// Answers a sync request once the compiles under way now are done.
     pub(super) fn reply_later(&mut self, reply: oneshot::Sender<()>) {
-        self.replies
-            .push((self.jobs.keys().cloned().collect(), reply));
+        let names = self.jobs.keys().filter(|n| !is_user_unit(n)).cloned();
+        self.replies.push((names.collect(), reply));
     }
 
     /// The answers whose compiles are all done.
@@ -353,6 +355,11 @@ impl Daemon {
     }
 }
 
+/// Whether the daemon's name `name` is a user unit's (users.rs).
+fn is_user_unit(name: &str) -> bool {
+    crate::systemd::split_user_key(name).is_some()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -442,6 +449,23 @@ mod tests {
         c.keep_only(&std::collections::HashSet::new());
         assert!(c.idle(), "no longer armored: dropped");
         assert!(!c.under_way(&a, &rules(301), AT, &read(2)));
+    }
+
+    #[test]
+    fn a_user_units_compile_holds_nothing_up() {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let mut c = Compiling::new(tx);
+        c.enabled = true;
+        let u = unit("a.service~1000");
+        assert!(c.start(&u, &rules(300), AT, AT.to_string(), false, read(1)));
+        assert!(c.idle(), "a user unit's compile is not waited for");
+        let (reply, mut answered) = oneshot::channel();
+        c.reply_later(reply);
+        assert_eq!(c.answerable().len(), 1, "answered at once");
+        assert!(answered.try_recv().is_err(), "(sent by the caller)");
+        let a = unit("a.service");
+        assert!(c.start(&a, &rules(300), AT, AT.to_string(), false, read(1)));
+        assert!(!c.idle(), "a system unit's is");
     }
 
     #[test]

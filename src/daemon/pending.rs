@@ -302,10 +302,12 @@ impl Daemon {
             let path = full.strip_prefix(CGROUP_ROOT).unwrap_or(&full).to_string();
             if done.insert(path.clone()) {
                 continue_tasks(&path, true);
-                let how = if self.kernel.binding(cgid).is_some() {
-                    "armored"
-                } else {
-                    "unarmored"
+                let how = match self.kernel.binding(cgid) {
+                    // Rebound and still waiting (a disarmed unit's cgroup handed to the
+                    // refusing policy until its path binds: reconcile.rs): not gone on yet.
+                    Some(b) if b.flags & BIND_PENDING != 0 => continue,
+                    Some(_) => "armored",
+                    None => "unarmored",
                 };
                 let unit = unit_of_path(&path).unwrap_or_default();
                 info!(

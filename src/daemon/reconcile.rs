@@ -255,6 +255,18 @@ impl Daemon {
             None => (false, (0, 0, 0)),
         };
         let slice_setting = systemd::slice_from_files(&c.files);
+        // A user's own rules may not make tables that take the room other units need
+        // (users.rs): refused as a policy that does not compile is.
+        let compiled = match (compiled, &c.user) {
+            (Ok(t), Some(u)) if !u.own.is_empty() && t.cells.len() > super::users::MAX_OWN_CELLS => {
+                Err(format!(
+                    "its tables take {} cells, more than the {} a unit with rules of its user's may take",
+                    t.cells.len(),
+                    super::users::MAX_OWN_CELLS
+                ))
+            }
+            (r, _) => r,
+        };
         let mut compile_failed = false;
         let mut tables = match compiled {
             Ok(t) => t,
@@ -329,6 +341,8 @@ impl Daemon {
         }
         let flags = if bind_order(&c.name) < 2 {
             BIND_SLICE
+        } else if c.user.is_some() {
+            crate::kernel::BIND_USER
         } else {
             0
         };

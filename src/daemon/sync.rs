@@ -185,8 +185,22 @@ pub fn generator(dirs: &[PathBuf]) -> i32 {
 /// `unitarmor sync`, what [`SYNC_UNIT`] runs: asks the daemon to re-read every unit's files
 /// (unless nothing can have changed since it last did) and write the kernel maps, and returns
 /// 0 once it has; 1, saying why, if no daemon answers within [`SYNC_TIMEOUT`].
-pub fn sync_command() -> i32 {
-    match request(Path::new(SOCKET), REQUEST_START, SYNC_TIMEOUT) {
+pub fn sync_command(user_manager: bool) -> i32 {
+    let outcome = request(Path::new(SOCKET), REQUEST_START, SYNC_TIMEOUT);
+    if user_manager && !matches!(outcome, Outcome::Synced) {
+        // A user's manager with no daemon to arm its units: it starts only if root's files
+        // armor no user unit (the user's own files are the user's to keep).
+        if let Some(file) = super::users::root_armors_user_units() {
+            eprintln!(
+                "unitarmor: the daemon does not answer and {} armors user units: this user's \
+                 service manager does not start until it does",
+                file.display()
+            );
+            return 1;
+        }
+        return 0;
+    }
+    match outcome {
         Outcome::Synced => {
             println!("the unitarmor daemon has read every unit's files");
             0
@@ -511,11 +525,26 @@ impl Daemon {
             .chain(self.compiling.names())
             .chain(held.iter())
             .filter(|n| !listed.contains(*n))
+            // A user unit the pass did not list is gone: its files say otherwise, or its
+            // user's manager has stopped (users.rs); disarmed below, its slot freed.
+            .filter(|n| systemd::split_user_key(n).is_none())
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .map(|n| disk_candidate(n, &mut disk))
             .collect();
         candidates.extend(extra);
+        let users_gone: Vec<String> = self
+            .units
+            .keys()
+            .filter(|n| systemd::split_user_key(n).is_some() && !listed.contains(*n))
+            .cloned()
+            .collect();
+        if !users_gone.is_empty() {
+            self.disarm_units(&users_gone);
+            for n in &users_gone {
+                info!(unitarmor_unit = n.as_str(), "{n}: no longer armored");
+            }
+        }
         candidates.retain(|c| {
             resolve::mentions_armor_from(&c.files, &mut |f| disk.read(f)) || !c.unlisted.is_empty()
         });

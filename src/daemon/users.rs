@@ -23,6 +23,10 @@ use crate::systemd;
 /// slot, of which all units share about a thousand.
 pub(super) const MAX_OWN_UNITS: usize = 16;
 
+/// At most this many DFA cells for the tables of a unit with rules from its user's own files
+/// (of the 2^21 all units share; one policy may take 2^20).
+pub(super) const MAX_OWN_CELLS: usize = 1 << 16;
+
 /// A user unit's part of a candidate.
 #[derive(Clone, Debug, PartialEq)]
 pub(super) struct UserPart {
@@ -41,29 +45,54 @@ pub(super) fn key(unit: &str, uid: u32) -> String {
 
 pub(super) use crate::systemd::split_user_key as split_key;
 
-/// A known user: uid and home directory.
+/// A known user: uid, name (empty if the password file does not have it) and home directory
+/// (resolved: the patterns of its protected files must name it as the kernel's paths do).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) struct User {
     pub(super) uid: u32,
+    pub(super) name: String,
     pub(super) home: PathBuf,
 }
 
-/// The users whose units may be armored: regular users of the password file (uid 1000 up, not
-/// 65534), and any user whose manager runs now.
+/// The users whose units are armored: those whose manager runs now (`user@UID.service` in
+/// cgroupfs) or starts (its `ExecStartPre=` asks the daemon for a pass first:
+/// units/user@.service.d), and those who linger (`loginctl enable-linger`: their managers start
+/// at boot). Not every user of the password file: each armored user unit of each user takes a
+/// policy slot, and a host with many users would run out of them.
 pub(super) fn users() -> Vec<User> {
-    let mut out: BTreeSet<User> = std::fs::read_to_string("/etc/passwd")
-        .map(|t| regular_users(&t))
-        .unwrap_or_default()
-        .into_iter()
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let known = regular_users(&passwd);
+    let lingering = lingering_names();
+    let mut out: BTreeSet<User> = known
+        .iter()
+        .filter(|u| lingering.contains(&u.name))
+        .cloned()
         .collect();
     for uid in running_managers() {
-        if !out.iter().any(|u| u.uid == uid) {
-            if let Some(home) = home_of(uid) {
-                out.insert(User { uid, home });
-            }
+        if out.iter().any(|u| u.uid == uid) {
+            continue;
         }
+        let user = known.iter().find(|u| u.uid == uid).cloned().or_else(|| {
+            home_of(uid).map(|home| User {
+                uid,
+                name: String::new(),
+                home,
+            })
+        });
+        out.extend(user);
     }
     out.into_iter().collect()
+}
+
+/// The names of the users who linger (systemd-logind's `/var/lib/systemd/linger/NAME`).
+fn lingering_names() -> BTreeSet<String> {
+    std::fs::read_dir("/var/lib/systemd/linger")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The regular users of a password file's text.
@@ -76,7 +105,8 @@ fn regular_users(passwd: &str) -> Vec<User> {
             let home = f.get(5)?;
             ((1000..65534).contains(&uid) && home.starts_with('/')).then(|| User {
                 uid,
-                home: PathBuf::from(home),
+                name: f[0].to_string(),
+                home: resolved(Path::new(home)),
             })
         })
         .collect()
@@ -117,7 +147,33 @@ fn home_of(uid: u32) -> Option<PathBuf> {
     // SAFETY: a NUL-terminated string in `buf`.
     let dir = unsafe { std::ffi::CStr::from_ptr(pw.pw_dir) };
     let home = PathBuf::from(dir.to_str().ok()?);
-    home.is_absolute().then_some(home)
+    home.is_absolute().then(|| resolved(&home))
+}
+
+/// `path` with its symlinks resolved (`/home` may link to `/var/home`), or as it is.
+fn resolved(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Whether `name` is a service's name as systemd accepts it (its characters, its length) and
+/// one this module armors: no template or instance (`@`), no dashed prefix.
+fn plain_service(name: &str) -> bool {
+    valid_name(name)
+        && name.ends_with(".service")
+        && !name.contains('@')
+        && !name.ends_with("-.service")
+}
+
+/// Whether `name` is a unit name of systemd's characters (`unit_name_is_valid`): letters,
+/// digits, `:-_.\` and `@`, at most 255 bytes, not starting with `.`. No `/`: a name makes a
+/// cgroup path component, and a user's file must not climb out of the user's tree.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b":-_.\\@".contains(&b))
 }
 
 /// The names of the services that `dirs` configure (a unit file or a drop-in directory of the
@@ -132,7 +188,7 @@ fn armored_names(dirs: &[PathBuf], disk: &mut DiskPass, read: &mut resolve::Read
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             let unit = name.strip_suffix(".d").unwrap_or(&name);
-            if unit.ends_with(".service") && !unit.starts_with('.') && unit != ".service" {
+            if unit.ends_with(".service") && valid_name(unit) {
                 names.insert(unit.to_string());
             }
         }
@@ -144,11 +200,13 @@ fn armored_names(dirs: &[PathBuf], disk: &mut DiskPass, read: &mut resolve::Read
             if !resolve::mentions_armor_from(&files, read) {
                 return false;
             }
-            if n.contains('@') || n.ends_with("-.service") {
-                warn!(
-                    "user unit {n}: templates, instances and prefixes are not armored as user \
-                     units yet; its [X-Armor] section is not enforced"
-                );
+            if !plain_service(n) {
+                if first_time(&format!("plain {n}")) {
+                    warn!(
+                        "user unit {n}: templates, instances and prefixes are not armored as \
+                         user units yet; its [X-Armor] section is not enforced"
+                    );
+                }
                 return false;
             }
             true
@@ -195,9 +253,16 @@ pub(super) fn candidates(disk: &mut DiskPass) -> Vec<Candidate> {
             own_names.truncate(MAX_OWN_UNITS);
         }
         for name in root_names.iter().chain(&own_names) {
-            out.push(candidate(&u, name, disk));
+            out.extend(candidate(&u, name, disk));
         }
     }
+    // Warnings of units no longer armored are forgotten (a user renaming files must not grow
+    // the daemon's memory).
+    let names: BTreeSet<&str> = out.iter().map(|c| c.name.as_str()).collect();
+    WARNED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|k, _| names.contains(k.as_str()));
     out
 }
 
@@ -205,8 +270,9 @@ fn disk_read(f: &Path) -> Result<Vec<u8>, crate::policy::dropin::ReadError> {
     crate::policy::dropin::read_limited(f)
 }
 
-/// The candidate of user `u`'s unit `name`.
-fn candidate(u: &User, name: &str, disk: &mut DiskPass) -> Candidate {
+/// The candidate of user `u`'s unit `name`, or None (with an error in the journal) when its
+/// cgroup path cannot be keyed: too long, or a `Slice=` that is no slice's name.
+fn candidate(u: &User, name: &str, disk: &mut DiskPass) -> Option<Candidate> {
     let (mut files, mut unlisted) = files_in(&root_dirs(), name, disk);
     let (own, own_unlisted) = files_in(&user::own_dirs(&u.home), name, disk);
     let slice = systemd::slice_from_files_from(&files, &mut |f| disk_read(f))
@@ -216,17 +282,28 @@ fn candidate(u: &User, name: &str, disk: &mut DiskPass) -> Candidate {
             })
         })
         .unwrap_or_else(|| "app.slice".to_string());
+    let Some(path) = cgroup_path(u.uid, &slice, name) else {
+        if !first_time(&format!("slice {} {name} {slice}", u.uid)) {
+            return None;
+        }
+        tracing::error!(
+            object_systemd_unit = format!("user@{}.service", u.uid).as_str(),
+            object_systemd_user_unit = name,
+            object_uid = u.uid,
+            "{name} (user {}): Slice={slice} gives no cgroup path unitarmor can bind (not a \
+             slice's name, or longer than {} bytes); not armored",
+            u.uid,
+            crate::kernel::CGROUP_PATH_MAX - 1
+        );
+        return None;
+    };
     files.extend(own.iter().cloned());
     unlisted.extend(own_unlisted);
-    Candidate {
+    Some(Candidate {
         name: key(name, u.uid),
         files,
         slice: String::new(),
-        control_group: format!(
-            "/user.slice/user-{uid}.slice/user@{uid}.service{}",
-            systemd::expected_cgroup(&slice, name),
-            uid = u.uid
-        ),
+        control_group: path,
         unlisted,
         user: Some(UserPart {
             uid: u.uid,
@@ -234,7 +311,22 @@ fn candidate(u: &User, name: &str, disk: &mut DiskPass) -> Candidate {
             unit: name.to_string(),
             own,
         }),
+    })
+}
+
+/// The cgroup path of user `uid`'s unit `name` in `slice`, if it is one: both valid names,
+/// the path inside the user's manager's tree and short enough for the kernel's key (a longer
+/// one would be keyed by the unit's name alone, which PID 1's units are looked up by).
+fn cgroup_path(uid: u32, slice: &str, name: &str) -> Option<String> {
+    if !valid_name(slice) || !slice.ends_with(".slice") || !valid_name(name) {
+        return None;
     }
+    let path = format!(
+        "/user.slice/user-{uid}.slice/user@{uid}.service{}",
+        systemd::expected_cgroup(slice, name)
+    );
+    let inside = path.split('/').all(|c| c != ".." && c != ".");
+    (inside && path.len() < crate::kernel::CGROUP_PATH_MAX).then_some(path)
 }
 
 /// The candidate a [`key`] names, as the files now say, or None for a system unit's name or
@@ -243,9 +335,10 @@ pub(super) fn candidate_for_key(name: &str, disk: &mut DiskPass) -> Option<Candi
     let (unit, uid) = split_key(name)?;
     let u = users().into_iter().find(|u| u.uid == uid).unwrap_or(User {
         uid,
+        name: String::new(),
         home: home_of(uid).unwrap_or_else(|| PathBuf::from("/nonexistent")),
     });
-    Some(candidate(&u, unit, disk))
+    candidate(&u, unit, disk)
 }
 
 /// A user unit's policy: root's files (the candidate's, before the user's own) and the
@@ -295,9 +388,32 @@ pub(super) fn merge(
     policy
 }
 
+/// Whether `what` is said for the first time (each pass would say it again); forgets all at
+/// a thousand, so that a user naming files anew cannot grow the daemon's memory.
+fn first_time(what: &str) -> bool {
+    let mut said = SAID.lock().unwrap_or_else(|e| e.into_inner());
+    if said.len() >= 1000 {
+        said.clear();
+    }
+    said.insert(what.to_string())
+}
+
+static SAID: std::sync::Mutex<BTreeSet<String>> = std::sync::Mutex::new(BTreeSet::new());
+
 /// The warnings last logged for each user unit.
 static WARNED: std::sync::Mutex<BTreeMap<String, Vec<String>>> =
     std::sync::Mutex::new(BTreeMap::new());
+
+/// A file of root's that armors a user unit (for `unitarmor sync --user-manager` with no
+/// daemon), or None.
+pub fn root_armors_user_units() -> Option<PathBuf> {
+    let mut disk = DiskPass::one();
+    let roots = root_dirs();
+    armored_names(&roots, &mut disk, &mut |f| disk_read(f))
+        .into_iter()
+        .flat_map(|name| files_in(&roots, &name, &mut disk).0)
+        .find(|f| resolve::mentions_armor(std::slice::from_ref(f)))
+}
 
 /// The directories to watch for users' own files: each known user's.
 pub(super) fn watched_dirs() -> Vec<PathBuf> {
@@ -319,9 +435,49 @@ mod tests {
             regular_users(t),
             vec![User {
                 uid: 1000,
+                name: "alice".into(),
                 home: PathBuf::from("/home/alice")
             }]
         );
+    }
+
+    #[test]
+    fn a_slice_cannot_climb_out_of_the_users_tree() {
+        assert_eq!(
+            cgroup_path(1000, "app.slice", "a.service").as_deref(),
+            Some("/user.slice/user-1000.slice/user@1000.service/app.slice/a.service")
+        );
+        assert_eq!(
+            cgroup_path(1000, "a-b.slice", "a.service").as_deref(),
+            Some("/user.slice/user-1000.slice/user@1000.service/a.slice/a-b.slice/a.service")
+        );
+        for bad in [
+            "app.slice/../../../../system.slice",
+            "../system.slice",
+            "a/b.slice",
+            "app",
+            "",
+        ] {
+            assert_eq!(cgroup_path(1000, bad, "ssh.service"), None, "{bad}");
+        }
+        assert_eq!(cgroup_path(1000, "app.slice", "../x.service"), None);
+        let long = format!("{}.slice", "a".repeat(200));
+        assert_eq!(
+            cgroup_path(1000, &long, "ssh.service"),
+            None,
+            "keyed by name else"
+        );
+        assert!(plain_service("a.service"));
+        for bad in [
+            "a@.service",
+            "a@b.service",
+            "a-.service",
+            ".a.service",
+            "a\n.service",
+            "a.scope",
+        ] {
+            assert!(!plain_service(bad), "{bad}");
+        }
     }
 
     #[test]

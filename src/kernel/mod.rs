@@ -66,6 +66,8 @@ pub const BIND_SLICE: u32 = 1;
 /// On a template's name in `expected`: a new instance waits for a policy of its own
 /// (bpf/unitarmor.h: UA_BIND_INSTANCES).
 pub const BIND_INSTANCES: u32 = 4;
+/// A user unit's tree (bpf/unitarmor.h: UA_BIND_USER): its sub-cgroup budget is smaller.
+pub const BIND_USER: u32 = 8;
 /// Most sub-cgroups all unit trees together may have in `bound` (UA_SUB_CGROUPS_DEFAULT, half
 /// of the map): the other half is kept for the cgroups systemd makes for units.
 const SUB_CGROUPS_MAX: u32 = 32768;

@@ -378,6 +378,11 @@ impl Protection {
                 // makes them run commands in the session, as root in root's.
                 "/tmp/tmux-*/",
                 "/run/screen/",
+                // X servers (a client types into every terminal on the display) and SSH
+                // agents (a client signs with the owner's keys: `ssh localhost` as the owner,
+                // outside the unit). Found by a helper's review of user units.
+                "/tmp/.X11-unix/",
+                "/tmp/ssh-*/",
                 // systemd-oomd's control socket: a peer asks it to watch (and kill) a cgroup.
                 "/run/systemd/oom/",
                 "/run/docker.sock",
@@ -529,6 +534,8 @@ mod tests {
             "/run/user/0/gnupg/S.gpg-agent",
             "/tmp/tmux-0/default",
             "/run/screen/S-root/1.pts-0.host",
+            "/tmp/.X11-unix/X0",
+            "/tmp/ssh-XXXXabcd/agent.1234",
             "/run/systemd/oom/io.systemd.ManagedOOM",
             "/run/systemd/io.systemd.Manager",
         ] {

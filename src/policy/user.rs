@@ -29,7 +29,7 @@ use super::named::Lookup;
 use super::resolve::{self, Read};
 use super::rule::Rule;
 use super::specifiers::UnitName;
-use super::{Action, Class, Mode, Policy, Protection, Source};
+use super::{Action, Class, Mode, Policy, Protection, Source, Target};
 
 /// The user unit search path's directories that only root writes, highest priority first
 /// (systemd.unit(5), user mode): root's policy for every user's units.
@@ -44,8 +44,12 @@ pub const ROOT_DIRS: [&str; 8] = [
     "/lib/systemd/user",
 ];
 
-/// At most this many rules come from a user's own files for one unit.
+/// At most this many rules, and patterns (paths, sockets, ports: each a DFA's or a list's
+/// entry), come from a user's own files for one unit: their compile is small enough to run
+/// in line, and their tables cannot take the room other units need.
 pub const MAX_OWN_RULES: usize = 256;
+/// See [`MAX_OWN_RULES`].
+pub const MAX_OWN_PATTERNS: usize = 256;
 
 /// The user's own unit directories under `home`: the user's layer.
 pub fn own_dirs(home: &Path) -> Vec<PathBuf> {
@@ -166,7 +170,18 @@ pub fn merge_user(
             .collect();
         let speaks = mode_set || !layer.rules.is_empty() || layer.broken > 0;
         let mut kept = 0;
+        let mut patterns = 0;
         for r in layer.rules {
+            // An allow rule naming a unix socket lifts the protections' refusal of it (the bus,
+            // the user's manager): never the user's to lift.
+            if r.action == Action::Allow && r.class == Class::Connect && r.is_unix() {
+                diags.warning(
+                    &r.source,
+                    "not honored: a user's allow rule for unix sockets would lift the \
+                     protections' refusal of them; narrow them with deny rules",
+                );
+                continue;
+            }
             if r.action == Action::Allow
                 && (root_allows.contains(&r.class) || policy.mode == Mode::Learn)
             {
@@ -180,12 +195,19 @@ pub fn merge_user(
                 );
                 continue;
             }
-            if kept == MAX_OWN_RULES {
+            patterns += match &r.target {
+                Target::Paths(v) => v.len(),
+                Target::Sockets(v) => v.len(),
+                Target::Ports(v) => v.len(),
+                _ => 1,
+            };
+            if kept == MAX_OWN_RULES || patterns > MAX_OWN_PATTERNS {
                 diags.error(
                     &r.source,
                     format!(
-                        "a user's own files may add at most {MAX_OWN_RULES} rules to a unit; \
-                         this one and the rest are not read"
+                        "a user's own files may add at most {MAX_OWN_RULES} rules and \
+                         {MAX_OWN_PATTERNS} patterns to a unit; this one and the rest are not \
+                         read"
                     ),
                 );
                 break;
@@ -300,6 +322,16 @@ mod tests {
     }
 
     #[test]
+    fn a_user_cannot_lift_a_protection_by_allowing_a_socket() {
+        let (p, d) = merged(
+            &["[X-Armor]\nArmorPolicy=deny write /etc/\n"],
+            &["[X-Armor]\nArmorPolicy=allow connect unix:/run/user/1000/bus\n"],
+        );
+        assert!(!texts(&p).iter().any(|r| r.contains("/run/user/1000/bus")));
+        assert!(d.0.iter().any(|x| x.message.contains("unix sockets")));
+    }
+
+    #[test]
     fn a_user_cannot_exempt_soften_or_turn_off_roots_rules() {
         let (p, _) = merged(
             &["[X-Armor]\nArmorPolicy=deny write /etc/\n"],
@@ -355,5 +387,13 @@ mod tests {
             .collect();
         let (_, d) = merged(&[], &[&format!("[X-Armor]\n{many}")]);
         assert_eq!(d.errors().count(), 1);
+        let paths: String = (0..MAX_OWN_PATTERNS + 1)
+            .map(|i| format!(" /x/{i}"))
+            .collect();
+        let (_, d) = merged(
+            &[],
+            &[&format!("[X-Armor]\nArmorPolicy=deny read{paths}\n")],
+        );
+        assert_eq!(d.errors().count(), 1, "one rule of too many paths");
     }
 }

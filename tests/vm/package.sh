@@ -5,7 +5,7 @@
 . ./lib.sh
 
 check "the package is installed" sh -c 'dpkg -s unitarmor | grep -q "^Status: install ok installed"'
-for f in /usr/bin/unitarmor /lib/systemd/system/unitarmor.service /lib/systemd/system/unitarmor-sync.service /lib/systemd/system-preset/90-unitarmor.preset \
+for f in /usr/bin/unitarmor /lib/systemd/system/unitarmor.service /lib/systemd/system/unitarmor-sync.service /lib/systemd/system/user@.service.d/unitarmor.conf /lib/systemd/system-preset/90-unitarmor.preset \
   /usr/share/dbus-1/system.d/org.unitarmor1.conf /usr/lib/systemd/catalog/unitarmor.catalog \
   /etc/unitarmor/policies/base.toml /usr/share/man/man8/unitarmor.8.gz /usr/share/man/man5/unitarmor.armor.5.gz \
   /usr/share/bash-completion/completions/unitarmor /usr/share/doc/unitarmor/copyright \

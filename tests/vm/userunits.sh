@@ -10,7 +10,8 @@
 . ./lib.sh
 
 D=/srv/armor-user
-mkdir -p $D/bin
+mkdir -p $D/bin /run/armortest
+chmod 755 /run/armortest
 echo user-secret >$D/secret
 echo user-mine >$D/mine
 chmod 755 $D
@@ -77,8 +78,14 @@ mkdir -p /run/systemd/system/user@.service.d
 printf '[Service]\nEnvironment=XDG_RUNTIME_DIR=/run/user/%%i\n' \
   >/run/systemd/system/user@.service.d/runtime-dir.conf
 systemctl daemon-reload
+check_fails "no user unit is armored before its user's manager runs" \
+  sh -c "unitarmor status | grep -q '(user 150[01])'"
 systemctl start user@1500.service user@1501.service
 check "both users' managers run" systemctl is-active user@1500.service user@1501.service
+# The package's drop-in for user@.service asks the daemon for a pass before the manager
+# starts: the user's units are armored by then, with no wait.
+check "armoruser's units were armored before the manager started" \
+  test "$(armored_rules armor-u.service~1500)" = 4
 
 # 1. Root's rule, the user's rule and the protection of the user's unit directories.
 check "armor-u.service of armoruser is armored: root's rule, the user's, two of protections" \
@@ -160,5 +167,72 @@ check "it runs" ustart armoruser armor-u.service
 check "it now reads mine" grep -qx user-mine $H/armor-u.out
 check "root's rule still refuses the secret" grep -q "secret: Permission denied" $H/armor-u.out
 
+# 7. A user unit running when the daemon starts is bound with its own cgroup as its tree's root,
+# as at its creation: it cannot make a cgroup elsewhere in its user's tree and move into it (a
+# helper's review: the daemon took the user's manager for the unit, the whole tree for its own).
+cat >$D/bin/escape.sh <<'EOF'
+#!/bin/sh
+# escape.sh OUT UID NAME: waits for the go, then tries to leave the unit's cgroup.
+while [ ! -e /run/armortest/go ]; do sleep 0.2; done
+exec >"$1.tmp" 2>&1
+d=/sys/fs/cgroup/user.slice/user-$2.slice/user@$2.service/app.slice/escape-$3
+mkdir "$d" && echo $$ >"$d/cgroup.procs" && echo moved
+cat /proc/self/cgroup
+cat /srv/armor-user/secret
+mv "$1.tmp" "$1"
+EOF
+chmod 755 $D/bin/escape.sh
+rm -f /run/armortest/go
+for n in armor-long armor-long-twin; do
+  printf '[Service]\nExecStart=%s/bin/escape.sh %%h/%%N.out %%U %%N\n' $D >/etc/systemd/user/$n.service
+done
+mkdir -p /etc/systemd/user/armor-long.service.d
+printf '[X-Armor]\nArmorPolicy=deny read %s/secret\n' $D >/etc/systemd/user/armor-long.service.d/armor.conf
+as armoruser systemctl --user daemon-reload
+check "armor-long.service is armored" wait_rules armor-long.service~1500 3
+check "it and its twin run" as armoruser systemctl --user start armor-long.service armor-long-twin.service
+systemctl restart unitarmor.service
+check "after a restart of the daemon it is armored again" wait_rules armor-long.service~1500 3
+touch /run/armortest/go
+check "the armored unit tried" eventually test -e $H/armor-long.out
+check "it could not make a cgroup elsewhere in its user's tree" \
+  grep -Eq "mkdir: cannot create directory.*(Permission denied|Operation not permitted)" $H/armor-long.out
+check_fails "(so it did not move)" grep -q moved $H/armor-long.out
+check "its read is still refused" grep -q "secret: Permission denied" $H/armor-long.out
+check "the twin tried" eventually test -e $H/armor-long-twin.out
+check "the twin moved out of its unit" grep -q moved $H/armor-long-twin.out
+check "the twin read the secret" grep -qx user-secret $H/armor-long-twin.out
+
+# 8. A user's Slice= cannot reach out of the user's tree (a helper's review: ".." took a
+# running system unit's cgroups under the user's policy).
+unit armor-victim.service "[Service]
+ExecStart=/bin/sh -c 'while :; do cat $D/secret >/run/armortest/v.tmp 2>&1; mv /run/armortest/v.tmp /run/armortest/victim.out; sleep 0.3; done'"
+systemctl daemon-reload
+systemctl start armor-victim.service
+printf '[Service]\nSlice=app.slice/../../../../system.slice\nExecStart=/bin/true\n\n[X-Armor]\nArmorPolicy=deny read %s/secret\n' $D |
+  runuser -u armoruser2 -- tee $H2/.config/systemd/user/armor-victim.service >/dev/null
+check "the daemon refuses the user's Slice= and says so" eventually sh -c \
+  "journalctl -u unitarmor.service -o cat | grep -q 'armor-victim.service (user 1501): Slice=.* gives no cgroup path'"
+check_fails "it is not armored" sh -c "unitarmor status | grep -q 'armor-victim.service (user 1501)'"
+sleep 2
+check "the system unit of that name still reads the file" eventually grep -qx user-secret /run/armortest/victim.out
+systemctl stop armor-victim.service
+
+# 9. A user unit's tree has a small sub-cgroup budget: its user can make its exact path from a
+# login shell, and cgroups below it, which count against the budget all units share.
+A=/sys/fs/cgroup/user.slice/user-1500.slice/user@1500.service/app.slice
+# subs DIR N: as armoruser, makes DIR and N cgroups below it; prints how many it made.
+subs() {
+  runuser -u armoruser -- sh -c 'mkdir "$1" || exit 1; i=0
+    while [ "$i" -lt "$2" ] && mkdir "$1/s$i" 2>/dev/null; do i=$((i + 1)); done; echo "$i"' sh "$@"
+}
+made=$(subs $A/armor-u.service 80)
+check "the user's own mkdirs below an armored user unit's path stop at 64 (made $made)" test "$made" = 64
+made=$(subs $A/armor-twin.service 80)
+check "below an unarmored unit's they do not (made $made)" test "$made" = 80
+for d in $A/armor-u.service $A/armor-twin.service; do rmdir $d/s* $d 2>/dev/null; done
+
 systemctl stop user@1500.service user@1501.service
+check "a stopped manager's units are no longer armored (their slots are free)" \
+  wait_rules armor-u.service~1500 0
 finish
