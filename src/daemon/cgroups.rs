@@ -182,11 +182,28 @@ pub(super) fn unit_root(path: &str) -> Option<&str> {
     None
 }
 
+/// A user unit's tree's sub-cgroup budget (bpf/unitarmor.h: UA_USER_TREE_CGROUPS).
+pub(super) const USER_TREE_CGROUPS: usize = 64;
+
 /// The bindings of a user unit's cgroup at `path` and everything below it to `policy`, all
 /// in the tree rooted there (the cgroup_mkdir program binds them so): the shallowest unit of
 /// the path is the user's manager, whose tree holds all of the user's units.
+///
+/// At most the root and [`USER_TREE_CGROUPS`] cgroups below it (the shallowest first), as the
+/// kernel's budget lets a user unit's tree grow: its user can make cgroups at the unit's path
+/// before it is armored, and binding all of them would fill `bound`. One left unbound is
+/// outside the unit's tree: the unit's processes cannot move into it.
 pub(super) fn user_tree_bindings(path: &str, policy: u32) -> Vec<(u64, Binding)> {
-    let dirs = cgroup_dirs(path);
+    let mut dirs = cgroup_dirs(path);
+    dirs.sort_by_key(|(d, _)| d.components().count());
+    if dirs.len() > USER_TREE_CGROUPS + 1 {
+        tracing::error!(
+            "{path}: {} cgroups below it; the first {USER_TREE_CGROUPS} are bound, as the \
+             budget of a user unit's tree allows",
+            dirs.len() - 1
+        );
+        dirs.truncate(USER_TREE_CGROUPS + 1);
+    }
     let Some(root) = dirs
         .iter()
         .find(|(d, _)| d.to_string_lossy().strip_prefix(CGROUP_ROOT) == Some(path))

@@ -316,7 +316,7 @@ impl Daemon {
         let new = !self.units.contains_key(&c.name);
         // Written again since it was read, or still open for writing: the pass that the
         // file's close starts installs the whole policy (first.rs).
-        if new && self.hold_first(&c, job.read.files, job.read.began) {
+        if new && c.user.is_none() && self.hold_first(&c, job.read.files, job.read.began) {
             self.after_compiles();
             return;
         }

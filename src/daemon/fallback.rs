@@ -36,7 +36,14 @@ impl Daemon {
         if let Err(e) = self.kernel.install_policy(REFUSE_ID, &refusing) {
             error!(object_systemd_unit = name, "{name}: {e:#}");
         }
-        let flags = if bind_order(name) < 2 { BIND_SLICE } else { 0 };
+        let user = crate::systemd::split_user_key(name).is_some();
+        let flags = if bind_order(name) < 2 {
+            BIND_SLICE
+        } else if user {
+            crate::kernel::BIND_USER
+        } else {
+            0
+        };
         if let Err(e) = self.kernel.set_expected(expected, REFUSE_ID, flags) {
             error!(object_systemd_unit = name, "{name}: {e:#}");
         }
@@ -45,7 +52,12 @@ impl Daemon {
                 error!(object_systemd_unit = name, "{name}: {e:#}");
             }
         }
-        for (cgid, binding) in cgroup_bindings(expected, REFUSE_ID) {
+        let bindings = if user {
+            super::cgroups::user_tree_bindings(expected, REFUSE_ID)
+        } else {
+            cgroup_bindings(expected, REFUSE_ID)
+        };
+        for (cgid, binding) in bindings {
             if let Err(e) = self.kernel.bind(cgid, binding) {
                 error!(object_systemd_unit = name, "{name}: {e:#}");
             }

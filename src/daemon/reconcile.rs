@@ -218,8 +218,12 @@ impl Daemon {
         let differ = unit.is_template()
             && instances_differ(&mut self.merged, &layers, c, &policy, &mut |f| disk.read(f));
         let pattern = cgroup_pattern(&c.name, &expected);
+        // A user unit's first policy is compiled in line: its user's manager waits for the
+        // pass (users.rs), and a compile it does not wait for would let it start unarmored.
+        let first_of_user = c.user.is_some() && !self.units.contains_key(&c.name);
         if policy.unreadable.is_empty()
             && errors.is_empty()
+            && !first_of_user
             && self.compile_later(c, &policy, &expected, pattern.clone(), differ, read)
         {
             return;

@@ -36,6 +36,9 @@ pub const SOCKET: &str = "/run/unitarmor/sync";
 /// once the kernel maps are written.
 const REQUEST: &[u8] = b"sync\n";
 const REQUEST_START: &[u8] = b"start\n";
+/// What `unitarmor sync --user-manager` writes before a user's manager starts: always a pass
+/// (the last pass cannot have seen the manager's cgroup, made since; users.rs).
+const REQUEST_USER: &[u8] = b"user\n";
 const REPLY: &[u8] = b"ok\n";
 /// How long the generator waits for the answer (systemd gives generators 90 s in all).
 pub const GENERATOR_TIMEOUT: Duration = Duration::from_secs(10);
@@ -186,7 +189,12 @@ pub fn generator(dirs: &[PathBuf]) -> i32 {
 /// (unless nothing can have changed since it last did) and write the kernel maps, and returns
 /// 0 once it has; 1, saying why, if no daemon answers within [`SYNC_TIMEOUT`].
 pub fn sync_command(user_manager: bool) -> i32 {
-    let outcome = request(Path::new(SOCKET), REQUEST_START, SYNC_TIMEOUT);
+    let word = if user_manager {
+        REQUEST_USER
+    } else {
+        REQUEST_START
+    };
+    let outcome = request(Path::new(SOCKET), word, SYNC_TIMEOUT);
     if user_manager && !matches!(outcome, Outcome::Synced) {
         // A user's manager with no daemon to arm its units: it starts only if root's files
         // armor no user unit (the user's own files are the user's to keep).
@@ -286,6 +294,8 @@ const INCOMPLETE_HOLDS: Duration = Duration::from_secs(1);
 pub(super) struct Request {
     /// From a reload's generator (else from a unit's start).
     reload: bool,
+    /// From a user's manager about to start: a pass even if the last one holds.
+    user: bool,
     done: oneshot::Sender<()>,
 }
 
@@ -341,16 +351,17 @@ async fn serve(stream: UnixStream, tx: mpsc::Sender<Request>, changes: Arc<Chang
         Ok(buf)
     })
     .await;
-    let reload = match read {
-        Ok(Ok(ref b)) if b == REQUEST => true,
-        Ok(Ok(ref b)) if b == REQUEST_START => false,
+    let (reload, user) = match read {
+        Ok(Ok(ref b)) if b == REQUEST => (true, false),
+        Ok(Ok(ref b)) if b == REQUEST_START => (false, false),
+        Ok(Ok(ref b)) if b == REQUEST_USER => (false, true),
         _ => return,
     };
     if reload {
         changes.bump();
     }
     let (done, answered) = oneshot::channel();
-    if tx.send(Request { reload, done }).await.is_err() || answered.await.is_err() {
+    if tx.send(Request { reload, user, done }).await.is_err() || answered.await.is_err() {
         return;
     }
     let _ = tokio::time::timeout(CLIENT_TIMEOUT, async {
@@ -395,6 +406,8 @@ impl Daemon {
         let reload = waiting.iter().any(|w| w.reload);
         let why = if reload {
             ""
+        } else if waiting.iter().any(|w| w.user) {
+            "a user's service manager starts"
         } else {
             match self.last_pass_holds() {
                 Ok(()) => {
@@ -554,6 +567,10 @@ impl Daemon {
             .iter()
             .all(|c| c.unlisted.is_empty() && resolve::all_readable(&c.files));
         for c in &mut candidates {
+            // A user unit's path is its files' alone (users.rs), read as its user's.
+            if c.user.is_some() {
+                continue;
+            }
             if let Some(a) = self.units.get(&c.name) {
                 if systemd::slice_from_files_from(&c.files, &mut |f| disk.read(f))
                     == a.slice_setting

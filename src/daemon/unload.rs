@@ -55,8 +55,13 @@ impl Daemon {
     /// policy, with the error.
     pub(super) fn disarm_gone(&mut self, listed: &HashSet<&str>) {
         let bound: HashSet<u32> = self.kernel.bindings().values().map(|b| b.policy).collect();
+        // User units are the disk passes' to disarm (sync.rs): a rescan's list of users is
+        // as old as the rescan, and a user's manager may have started since (users.rs).
         let gone = gone_units(
-            self.units.iter().map(|(n, a)| (n.as_str(), a.id)),
+            self.units
+                .iter()
+                .filter(|(n, _)| crate::systemd::split_user_key(n).is_none())
+                .map(|(n, a)| (n.as_str(), a.id)),
             listed,
             &bound,
         );

@@ -21,11 +21,14 @@ use crate::systemd;
 
 /// At most this many units are armored by one user's own files alone: each takes a policy
 /// slot, of which all units share about a thousand.
-pub(super) const MAX_OWN_UNITS: usize = 16;
+pub(super) const MAX_OWN_UNITS: usize = 8;
+/// At most this many entries of a user's own unit directory are looked at in a pass (each
+/// pass reads them all).
+const MAX_OWN_ENTRIES: usize = 1024;
 
 /// At most this many DFA cells for the tables of a unit with rules from its user's own files
 /// (of the 2^21 all units share; one policy may take 2^20).
-pub(super) const MAX_OWN_CELLS: usize = 1 << 16;
+pub(super) const MAX_OWN_CELLS: usize = 1 << 14;
 
 /// A user unit's part of a candidate.
 #[derive(Clone, Debug, PartialEq)]
@@ -179,13 +182,18 @@ fn valid_name(name: &str) -> bool {
 /// The names of the services that `dirs` configure (a unit file or a drop-in directory of the
 /// name) and whose files mention `[X-Armor]`. Templates, instances and dashed prefixes are not
 /// armored as user units yet: each is named in a warning, once per pass.
-fn armored_names(dirs: &[PathBuf], disk: &mut DiskPass, read: &mut resolve::Read) -> Vec<String> {
+fn armored_names(
+    dirs: &[PathBuf],
+    disk: &mut DiskPass,
+    read: &mut resolve::Read,
+    limit: usize,
+) -> Vec<String> {
     let mut names = BTreeSet::new();
     for dir in dirs {
         let Ok(entries) = std::fs::read_dir(dir) else {
             continue;
         };
-        for e in entries.flatten() {
+        for e in entries.flatten().take(limit) {
             let name = e.file_name().to_string_lossy().into_owned();
             let unit = name.strip_suffix(".d").unwrap_or(&name);
             if unit.ends_with(".service") && valid_name(unit) {
@@ -235,13 +243,16 @@ fn root_dirs() -> Vec<PathBuf> {
 /// Every armored user unit of every known user, as candidates.
 pub(super) fn candidates(disk: &mut DiskPass) -> Vec<Candidate> {
     let roots = root_dirs();
-    let root_names = armored_names(&roots, disk, &mut |f| disk_read(f));
+    let root_names = armored_names(&roots, disk, &mut |f| disk_read(f), usize::MAX);
     let mut out = Vec::new();
     for u in users() {
         let own_dirs = user::own_dirs(&u.home);
-        let mut own_names = armored_names(&own_dirs, disk, &mut |f| {
-            crate::policy::dropin::read_owned(f, u.uid)
-        });
+        let mut own_names = armored_names(
+            &own_dirs,
+            disk,
+            &mut |f| crate::policy::dropin::read_owned(f, u.uid),
+            MAX_OWN_ENTRIES,
+        );
         own_names.retain(|n| !root_names.contains(n));
         if own_names.len() > MAX_OWN_UNITS {
             warn!(
@@ -409,7 +420,7 @@ static WARNED: std::sync::Mutex<BTreeMap<String, Vec<String>>> =
 pub fn root_armors_user_units() -> Option<PathBuf> {
     let mut disk = DiskPass::one();
     let roots = root_dirs();
-    armored_names(&roots, &mut disk, &mut |f| disk_read(f))
+    armored_names(&roots, &mut disk, &mut |f| disk_read(f), usize::MAX)
         .into_iter()
         .flat_map(|name| files_in(&roots, &name, &mut disk).0)
         .find(|f| resolve::mentions_armor(std::slice::from_ref(f)))

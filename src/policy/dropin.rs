@@ -17,6 +17,9 @@ pub const KEYS: [&str; 3] = ["ArmorPolicy", "ArmorMode", "ArmorExempt"];
 
 /// A file larger than this is refused (systemd's own line limit is 1 MiB).
 pub const MAX_FILE_BYTES: usize = 4 << 20;
+/// A file in a user's own unit directory larger than this is refused (a user's files are
+/// read at every pass: policy/user.rs).
+pub const MAX_OWN_FILE_BYTES: u64 = 64 << 10;
 /// A logical line longer than this is refused.
 pub const MAX_LINE_BYTES: usize = 64 << 10;
 
@@ -35,6 +38,11 @@ pub enum ReadError {
     /// daemon reads as root, and must not read for a user what the user could not.
     #[error("not read: owned by uid {0}, not by the user whose unit directory holds it")]
     NotOwned(u32),
+    /// A user's file larger than [`MAX_OWN_FILE_BYTES`].
+    #[error(
+        "a user's file is larger than {MAX_OWN_FILE_BYTES} bytes; unitarmor reads at most that"
+    )]
+    OwnTooLarge,
 }
 
 /// Reads a unit file, drop-in or named policy the way nothing can make block: `path` (a
@@ -85,6 +93,9 @@ fn read_opened(path: &Path, flags: i32, owner: Option<u32>) -> Result<Vec<u8>, R
     }
     if owner.is_some_and(|u| u != meta.uid()) {
         return Err(ReadError::NotOwned(meta.uid()));
+    }
+    if owner.is_some() && meta.len() > MAX_OWN_FILE_BYTES {
+        return Err(ReadError::OwnTooLarge);
     }
     // Room for the whole file and one byte more: one read that returns exactly the length
     // `fstat` gave, short of the room, found the end (a regular file's read stops short only
@@ -151,7 +162,7 @@ impl ReadError {
         match self {
             ReadError::NotRegular(_) | ReadError::NotOwned(_) => true,
             ReadError::Io(e) => e.kind() == std::io::ErrorKind::NotFound,
-            ReadError::TooLarge => false,
+            ReadError::TooLarge | ReadError::OwnTooLarge => false,
         }
     }
 }

@@ -80,19 +80,31 @@ pub fn protected_paths(home: &Path, uid: u32) -> [(Protection, Vec<String>); 2] 
         ".xprofile",
         ".xsessionrc",
         ".xinitrc",
+        ".ssh",
         ".ssh/authorized_keys*",
         ".ssh/rc",
         ".ssh/environment",
         ".ssh/config",
+        ".config/environment.d",
         ".config/environment.d/**",
+        ".config/autostart",
         ".config/autostart/**",
     ];
     [
         (
             Protection::UnitFiles,
             vec![
+                // The directories themselves too, and those above them: a directory made
+                // there (or a symlink to one of the unit's) would take files in unseen, as
+                // the kernel names them by where they are.
+                format!("{h}/.config"),
+                format!("{h}/.config/systemd"),
                 format!("{h}/.config/systemd/**"),
+                format!("{h}/.local"),
+                format!("{h}/.local/share"),
+                format!("{h}/.local/share/systemd"),
                 format!("{h}/.local/share/systemd/**"),
+                format!("/run/user/{uid}/systemd"),
                 format!("/run/user/{uid}/systemd/**"),
             ],
         ),
@@ -179,6 +191,15 @@ pub fn merge_user(
                     &r.source,
                     "not honored: a user's allow rule for unix sockets would lift the \
                      protections' refusal of them; narrow them with deny rules",
+                );
+                continue;
+            }
+            // Likewise other units named by `allow signal`/`allow ptrace`.
+            if r.action == Action::Allow && matches!(r.class, Class::Signal | Class::Ptrace) {
+                diags.warning(
+                    &r.source,
+                    "not honored: a user's allow rule for signals or tracing would lift the \
+                     protections' refusal of them",
                 );
                 continue;
             }
@@ -298,7 +319,7 @@ mod tests {
         let t = texts(&p);
         assert_eq!(t[0], "deny write /etc/");
         assert_eq!(t[1], "deny read /home/u/secret/**");
-        assert!(t[2].starts_with("deny write /home/u/.config/systemd/**"));
+        assert!(t[2].starts_with("deny write /home/u/.config /home/u/.config/systemd"));
         assert!(t[3].starts_with("deny write /home/u/.profile /home/u/.bashrc"));
         assert_eq!(t.len(), 4);
         assert_eq!(p.mode, Mode::Enforce);
@@ -328,6 +349,11 @@ mod tests {
             &["[X-Armor]\nArmorPolicy=allow connect unix:/run/user/1000/bus\n"],
         );
         assert!(!texts(&p).iter().any(|r| r.contains("/run/user/1000/bus")));
+        let (p, _) = merged(
+            &["[X-Armor]\nArmorPolicy=deny write /etc/\n"],
+            &["[X-Armor]\nArmorPolicy=allow ptrace other.service\n"],
+        );
+        assert!(!texts(&p).iter().any(|r| r.contains("other.service")));
         assert!(d.0.iter().any(|x| x.message.contains("unix sockets")));
     }
 
@@ -361,7 +387,7 @@ mod tests {
         );
         let t = texts(&p);
         assert_eq!(t.len(), 2, "{t:?}");
-        assert!(t[1].starts_with("deny write /home/u/.config/systemd/**"));
+        assert!(t[1].starts_with("deny write /home/u/.config /home/u/.config/systemd"));
     }
 
     #[test]
