@@ -189,20 +189,32 @@ pub(super) const USER_TREE_CGROUPS: usize = 64;
 /// in the tree rooted there (the cgroup_mkdir program binds them so): the shallowest unit of
 /// the path is the user's manager, whose tree holds all of the user's units.
 ///
-/// At most the root and [`USER_TREE_CGROUPS`] cgroups below it (the shallowest first), as the
-/// kernel's budget lets a user unit's tree grow: its user can make cgroups at the unit's path
-/// before it is armored, and binding all of them would fill `bound`. One left unbound is
-/// outside the unit's tree: the unit's processes cannot move into it.
+/// Every cgroup that holds a process (and those above it) is bound; of the empty ones, no
+/// more than the kernel's budget lets a user unit's tree hold ([`USER_TREE_CGROUPS`] below
+/// the root, the shallowest first): its user can make any number of cgroups at the unit's
+/// path before it is armored, and binding all of them would fill `bound`. An empty one left
+/// unbound is outside the unit's tree: the unit's processes cannot move into it.
 pub(super) fn user_tree_bindings(path: &str, policy: u32) -> Vec<(u64, Binding)> {
     let mut dirs = cgroup_dirs(path);
-    dirs.sort_by_key(|(d, _)| d.components().count());
-    if dirs.len() > USER_TREE_CGROUPS + 1 {
+    let total = dirs.len();
+    let populated: Vec<PathBuf> = dirs
+        .iter()
+        .filter(|(d, _)| {
+            std::fs::read_to_string(d.join("cgroup.events"))
+                .is_ok_and(|e| e.lines().any(|l| l == "populated 1"))
+        })
+        .map(|(d, _)| d.clone())
+        .collect();
+    // Populated first (a populated cgroup's parents are populated too), then by depth.
+    dirs.sort_by_key(|(d, _)| (!populated.contains(d), d.components().count()));
+    let keep = populated.len().max(USER_TREE_CGROUPS + 1);
+    if total > keep {
         tracing::error!(
-            "{path}: {} cgroups below it; the first {USER_TREE_CGROUPS} are bound, as the \
-             budget of a user unit's tree allows",
-            dirs.len() - 1
+            "{path}: {} cgroups below it; those that hold processes and the first of the \
+             others are bound ({keep} in all), as the budget of a user unit's tree allows",
+            total - 1
         );
-        dirs.truncate(USER_TREE_CGROUPS + 1);
+        dirs.truncate(keep);
     }
     let Some(root) = dirs
         .iter()

@@ -35,6 +35,7 @@ mod metrics;
 mod pending;
 mod reconcile;
 pub mod sync;
+mod sync_client;
 mod unload;
 mod users;
 mod watch;

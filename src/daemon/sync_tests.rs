@@ -1,7 +1,10 @@
 //! Host tests of the sync socket: the generator's and `unitarmor sync`'s requests against a
 //! listener run on a tokio runtime of their own.
 
+use super::super::sync_client::*;
 use super::*;
+use std::io::Write;
+use std::os::unix::net::UnixStream as StdUnixStream;
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()

@@ -69,6 +69,7 @@ pub fn protected_paths(home: &Path, uid: u32) -> [(Protection, Vec<String>); 2] 
     let files = [
         ".profile",
         ".bashrc",
+        ".bash_aliases",
         ".bash_profile",
         ".bash_login",
         ".bash_logout",
@@ -89,6 +90,15 @@ pub fn protected_paths(home: &Path, uid: u32) -> [(Protection, Vec<String>); 2] 
         ".config/environment.d/**",
         ".config/autostart",
         ".config/autostart/**",
+        // On the PATH of Debian's and Fedora's default `.profile`/`.bashrc`.
+        "bin",
+        "bin/**",
+        ".local/bin",
+        ".local/bin/**",
+        // Commands git runs for the user (hooks, pagers, editors).
+        ".gitconfig",
+        ".config/git",
+        ".config/git/**",
     ];
     [
         (
@@ -329,11 +339,11 @@ mod tests {
     fn a_users_allow_rule_cannot_widen_roots_allow_list() {
         let (p, d) = merged(
             &["[X-Armor]\nArmorPolicy=allow exec /usr/bin/**\n"],
-            &["[X-Armor]\nArmorPolicy=allow exec /home/u/bin/**\nArmorPolicy=allow read /usr/**\n"],
+            &["[X-Armor]\nArmorPolicy=allow exec /home/u/tools/**\nArmorPolicy=allow read /usr/**\n"],
         );
         let t = texts(&p);
         assert!(t.contains(&"allow exec /usr/bin/**".to_string()));
-        assert!(!t.iter().any(|r| r.contains("/home/u/bin")), "{t:?}");
+        assert!(!t.iter().any(|r| r.contains("/home/u/tools")), "{t:?}");
         // Where root's policy has no allow-list, the user's rule makes one: it narrows.
         assert!(t.contains(&"allow read /usr/**".to_string()));
         assert!(d

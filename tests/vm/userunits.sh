@@ -42,7 +42,8 @@ probe='cat /proc/self/cgroup; cat /srv/armor-user/secret; cat /srv/armor-user/mi
   mv %h/.config %h/.config-away && echo moved-config && mv %h/.config-away %h/.config;
   systemctl --user show-environment >/dev/null && echo reached-manager;
   echo true >>%h/.bashrc && echo wrote-bashrc;
-  ln -s /nonexistent %h/.config/environment.d && echo linked-envd; true'
+  ln -s /nonexistent %h/.config/environment.d && echo linked-envd;
+  mkdir %h/bin && echo made-bin; true'
 for n in armor-u armor-twin; do
   cat >/etc/systemd/user/$n.service <<EOF
 [Service]
@@ -108,6 +109,7 @@ check "it could not write the user's unit directory" grep -q "zz.conf: Permissio
 check_fails "it could not rename ~/.config away" grep -q moved-config $out
 check "it could not write the user's ~/.bashrc" grep -q "bashrc: Permission denied" $out
 check_fails "it could not put a symlink at ~/.config/environment.d" grep -q linked-envd $out
+check_fails "it could not make ~/bin (on its user's PATH at login)" grep -q made-bin $out
 check "it could not reach its user manager (systemctl --user)" grep -q "Failed to connect to .*bus" $out
 check_fails "(so it did not)" grep -q reached-manager $out
 check "the denial is in journalctl --user-unit armor-u.service" eventually sh -c \
@@ -133,7 +135,9 @@ check "the twin renamed ~/.config away (and back)" grep -q moved-config $out
 check "the twin reached its user manager" grep -q reached-manager $out
 check "the twin wrote its user's ~/.bashrc" grep -q wrote-bashrc $out
 check "the twin put a symlink at ~/.config/environment.d" grep -q linked-envd $out
+check "the twin made ~/bin" grep -q made-bin $out
 rm -f $H2/.config/environment.d
+rmdir $H2/bin
 rm -f $H2/.config/systemd/user/zz.conf
 
 check "armor-n.service (Type=notify) is armored" wait_rules armor-n.service~1500 3
