@@ -215,6 +215,11 @@ pub fn split_user_key(name: &str) -> Option<(&str, u32)> {
     Some((unit, uid.parse().ok()?))
 }
 
+/// Whether the daemon's name `name` is a user unit's ([`split_user_key`]).
+pub fn is_user_unit(name: &str) -> bool {
+    split_user_key(name).is_some()
+}
+
 /// The journal's fields for the unit the daemon calls `name`: `OBJECT_SYSTEMD_UNIT=` (a user
 /// unit's user manager, `user@UID.service`), and for a user unit `OBJECT_SYSTEMD_USER_UNIT=`
 /// and `OBJECT_UID=` (`journalctl --user-unit` matches the first of these in records of

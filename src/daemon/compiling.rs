@@ -142,7 +142,7 @@ impl Compiling {
     /// nothing that waits for compiles (a reload's answer, a start's sync, pending marks): its
     /// user could keep one under way without end by rewriting a file.
     pub(super) fn idle(&self) -> bool {
-        self.jobs.keys().all(|n| is_user_unit(n))
+        self.jobs.keys().all(|n| crate::systemd::is_user_unit(n))
     }
 
     /// Clears the marks a pass that began at `began` read once the compiles are done.
@@ -152,7 +152,11 @@ impl Compiling {
 
     /// Answers a sync request once the compiles under way now are done.
     pub(super) fn reply_later(&mut self, reply: oneshot::Sender<()>) {
-        let names = self.jobs.keys().filter(|n| !is_user_unit(n)).cloned();
+        let names = self
+            .jobs
+            .keys()
+            .filter(|n| !crate::systemd::is_user_unit(n))
+            .cloned();
         self.replies.push((names.collect(), reply));
     }
 
@@ -353,11 +357,6 @@ impl Daemon {
             }
         }
     }
-}
-
-/// Whether the daemon's name `name` is a user unit's (users.rs).
-fn is_user_unit(name: &str) -> bool {
-    crate::systemd::split_user_key(name).is_some()
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ impl Daemon {
         if let Err(e) = self.kernel.install_policy(REFUSE_ID, &refusing) {
             error!(object_systemd_unit = name, "{name}: {e:#}");
         }
-        let user = crate::systemd::split_user_key(name).is_some();
+        let user = crate::systemd::is_user_unit(name);
         let flags = if bind_order(name) < 2 {
             BIND_SLICE
         } else if user {

@@ -303,7 +303,7 @@ impl Daemon {
             .filter(|n| !listed.contains(*n))
             // A user unit the pass did not list is gone: its files say otherwise, or its
             // user's manager has stopped (users.rs); disarmed below, its slot freed.
-            .filter(|n| systemd::split_user_key(n).is_none())
+            .filter(|n| !systemd::is_user_unit(n))
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .map(|n| disk_candidate(n, &mut disk))
@@ -312,7 +312,7 @@ impl Daemon {
         let users_gone: Vec<String> = self
             .units
             .keys()
-            .filter(|n| systemd::split_user_key(n).is_some() && !listed.contains(*n))
+            .filter(|n| systemd::is_user_unit(n) && !listed.contains(*n))
             .cloned()
             .collect();
         if !users_gone.is_empty() {

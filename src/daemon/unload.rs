@@ -60,7 +60,7 @@ impl Daemon {
         let gone = gone_units(
             self.units
                 .iter()
-                .filter(|(n, _)| crate::systemd::split_user_key(n).is_none())
+                .filter(|(n, _)| !crate::systemd::is_user_unit(n))
                 .map(|(n, a)| (n.as_str(), a.id)),
             listed,
             &bound,

@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 use tracing::warn;
 
 use super::discover::{Candidate, DiskPass};
-use crate::policy::resolve;
 use crate::policy::user::{self, ROOT_DIRS};
 use crate::policy::Diagnostics;
+use crate::policy::{dropin, resolve};
 use crate::systemd;
 
 /// At most this many units are armored by one user's own files alone: each takes a policy
@@ -243,14 +243,14 @@ fn root_dirs() -> Vec<PathBuf> {
 /// Every armored user unit of every known user, as candidates.
 pub(super) fn candidates(disk: &mut DiskPass) -> Vec<Candidate> {
     let roots = root_dirs();
-    let root_names = armored_names(&roots, disk, &mut |f| disk_read(f), usize::MAX);
+    let root_names = armored_names(&roots, disk, &mut |f| dropin::read_limited(f), usize::MAX);
     let mut out = Vec::new();
     for u in users() {
         let own_dirs = user::own_dirs(&u.home);
         let mut own_names = armored_names(
             &own_dirs,
             disk,
-            &mut |f| crate::policy::dropin::read_owned(f, u.uid),
+            &mut |f| dropin::read_owned(f, u.uid),
             MAX_OWN_ENTRIES,
         );
         own_names.retain(|n| !root_names.contains(n));
@@ -277,21 +277,14 @@ pub(super) fn candidates(disk: &mut DiskPass) -> Vec<Candidate> {
     out
 }
 
-fn disk_read(f: &Path) -> Result<Vec<u8>, crate::policy::dropin::ReadError> {
-    crate::policy::dropin::read_limited(f)
-}
-
 /// The candidate of user `u`'s unit `name`, or None (with an error in the journal) when its
 /// cgroup path cannot be keyed: too long, or a `Slice=` that is no slice's name.
 fn candidate(u: &User, name: &str, disk: &mut DiskPass) -> Option<Candidate> {
     let (mut files, mut unlisted) = files_in(&root_dirs(), name, disk);
     let (own, own_unlisted) = files_in(&user::own_dirs(&u.home), name, disk);
-    let slice = systemd::slice_from_files_from(&files, &mut |f| disk_read(f))
-        .or_else(|| {
-            systemd::slice_from_files_from(&own, &mut |f| {
-                crate::policy::dropin::read_owned(f, u.uid)
-            })
-        })
+    // Root's files through the pass's reads: every user's candidate reads them.
+    let slice = systemd::slice_from_files_from(&files, &mut |f| disk.read(f))
+        .or_else(|| systemd::slice_from_files_from(&own, &mut |f| dropin::read_owned(f, u.uid)))
         .unwrap_or_else(|| "app.slice".to_string());
     let Some(path) = cgroup_path(u.uid, &slice, name) else {
         if !first_time(&format!("slice {} {name} {slice}", u.uid)) {
@@ -369,7 +362,7 @@ pub(super) fn merge(
         &u.own,
         &crate::policy::specifiers::UnitName::new(u.unit.as_str()),
         &mut |f| disk.read(f),
-        &mut |f| crate::policy::dropin::read_owned(f, uid),
+        &mut |f| dropin::read_owned(f, uid),
         (&u.home, uid),
         &mut own_diags,
     );
@@ -420,10 +413,15 @@ static WARNED: std::sync::Mutex<BTreeMap<String, Vec<String>>> =
 pub fn root_armors_user_units() -> Option<PathBuf> {
     let mut disk = DiskPass::one();
     let roots = root_dirs();
-    armored_names(&roots, &mut disk, &mut |f| disk_read(f), usize::MAX)
-        .into_iter()
-        .flat_map(|name| files_in(&roots, &name, &mut disk).0)
-        .find(|f| resolve::mentions_armor(std::slice::from_ref(f)))
+    armored_names(
+        &roots,
+        &mut disk,
+        &mut |f| dropin::read_limited(f),
+        usize::MAX,
+    )
+    .into_iter()
+    .flat_map(|name| files_in(&roots, &name, &mut disk).0)
+    .find(|f| resolve::mentions_armor(std::slice::from_ref(f)))
 }
 
 /// The directories to watch for users' own files: each known user's.
