@@ -35,6 +35,18 @@ ustart() {
   as "$1" systemctl --user start "$2"
 }
 
+# An X server's and an SSH agent's sockets, outside any armor, open to every user: the bus
+# protection refuses them to armored units (an X client types into the user's terminals, an
+# agent's client logs in with the user's keys).
+cp ./netprobe $D/bin/netprobe
+mkdir -p /tmp/.X11-unix /tmp/ssh-armortest
+chmod 1777 /tmp/.X11-unix
+systemd-run --unit armor-user-sockets.service $D/bin/netprobe unix-serve \
+  /tmp/.X11-unix/X99 /tmp/ssh-armortest/agent.1 >/dev/null
+check "the X server's and the agent's sockets are there" eventually test -S /tmp/ssh-armortest/agent.1
+chmod 777 /tmp/.X11-unix/X99 /tmp/ssh-armortest/agent.1
+chmod 755 /tmp/ssh-armortest
+
 # Root's units and policies, for every user.
 mkdir -p /etc/systemd/user/armor-u.service.d /etc/systemd/user/armor-al.service.d
 probe='cat /proc/self/cgroup; cat /srv/armor-user/secret; cat /srv/armor-user/mine;
@@ -43,7 +55,9 @@ probe='cat /proc/self/cgroup; cat /srv/armor-user/secret; cat /srv/armor-user/mi
   systemctl --user show-environment >/dev/null && echo reached-manager;
   echo true >>%h/.bashrc && echo wrote-bashrc;
   ln -s /nonexistent %h/.config/environment.d && echo linked-envd;
-  mkdir %h/bin && echo made-bin; true'
+  mkdir %h/bin && echo made-bin;
+  /srv/armor-user/bin/netprobe unix stream /tmp/.X11-unix/X99 && echo reached-x11;
+  /srv/armor-user/bin/netprobe unix stream /tmp/ssh-armortest/agent.1 && echo reached-agent; true'
 for n in armor-u armor-twin; do
   cat >/etc/systemd/user/$n.service <<EOF
 [Service]
@@ -110,6 +124,8 @@ check_fails "it could not rename ~/.config away" grep -q moved-config $out
 check "it could not write the user's ~/.bashrc" grep -q "bashrc: Permission denied" $out
 check_fails "it could not put a symlink at ~/.config/environment.d" grep -q linked-envd $out
 check_fails "it could not make ~/bin (on its user's PATH at login)" grep -q made-bin $out
+check_fails "it could not reach the X server's socket" grep -q reached-x11 $out
+check_fails "it could not reach the SSH agent's socket" grep -q reached-agent $out
 check "it could not reach its user manager (systemctl --user)" grep -q "Failed to connect to .*bus" $out
 check_fails "(so it did not)" grep -q reached-manager $out
 check "the denial is in journalctl --user-unit armor-u.service" eventually sh -c \
@@ -136,6 +152,8 @@ check "the twin reached its user manager" grep -q reached-manager $out
 check "the twin wrote its user's ~/.bashrc" grep -q wrote-bashrc $out
 check "the twin put a symlink at ~/.config/environment.d" grep -q linked-envd $out
 check "the twin made ~/bin" grep -q made-bin $out
+check "the twin reached the X server's socket" grep -q reached-x11 $out
+check "the twin reached the SSH agent's socket" grep -q reached-agent $out
 rm -f $H2/.config/environment.d
 rmdir $H2/bin
 rm -f $H2/.config/systemd/user/zz.conf
@@ -240,6 +258,7 @@ made=$(subs $A/armor-twin.service 80)
 check "below an unarmored unit's they do not (made $made)" test "$made" = 80
 for d in $A/armor-u.service $A/armor-twin.service; do rmdir $d/s* $d 2>/dev/null; done
 
+systemctl stop armor-user-sockets.service
 systemctl stop user@1500.service user@1501.service
 check "a stopped manager's units are no longer armored (their slots are free)" \
   wait_rules armor-u.service~1500 0
