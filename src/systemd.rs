@@ -114,7 +114,7 @@ pub async fn unit_info(conn: &Connection, path: OwnedObjectPath) -> Result<UnitI
 /// are not loaded yet. Files are read as drop-ins are ([`crate::policy::dropin::read_limited`]):
 /// never a FIFO or a device, never more than the size limit.
 pub fn slice_from_files(files: &[std::path::PathBuf]) -> Option<String> {
-    slice_from_files_from(files, &mut |f| crate::policy::dropin::read_limited(f))
+    slice_from_files_from(files, &mut |f| crate::policy::dropin::read_shared(f))
 }
 
 /// [`slice_from_files`], reading each file with `read`.
@@ -123,10 +123,15 @@ pub fn slice_from_files_from(
     read: &mut crate::policy::resolve::Read,
 ) -> Option<String> {
     let mut slice = None;
+    let finder = memchr::memmem::Finder::new(b"Slice=");
     for f in files {
         let Ok(bytes) = read(f) else {
             continue;
         };
+        // Most files set no slice (a 10,000-rule drop-in is half a megabyte of text).
+        if finder.find(&bytes).is_none() {
+            continue;
+        }
         let text = String::from_utf8_lossy(&bytes);
         let mut section = "";
         for line in text.lines().map(str::trim) {

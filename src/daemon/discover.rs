@@ -50,7 +50,7 @@ pub(super) struct DiskPass {
     /// and at a slice's drop-ins once for each unit in the slice, and reads each once. Files
     /// that could not be read are read again, for their error.
     /// Keyed by the path's bytes: hashing a `Path` walks its components.
-    reads: Option<HashMap<std::ffi::OsString, Vec<u8>>>,
+    reads: Option<HashMap<std::ffi::OsString, dropin::Bytes>>,
 }
 
 impl DiskPass {
@@ -80,18 +80,18 @@ impl DiskPass {
     }
 
     /// Reads `path` ([`dropin::read_limited`]), once in a pass over every unit.
-    pub(super) fn read(&mut self, path: &Path) -> Result<Vec<u8>, ReadError> {
+    pub(super) fn read(&mut self, path: &Path) -> Result<dropin::Bytes, ReadError> {
         let Some(reads) = &mut self.reads else {
-            return dropin::read_limited(path);
+            return dropin::read_shared(path);
         };
         if let Some(b) = reads.get(path.as_os_str()) {
             return Ok(b.clone());
         }
-        let bytes = if self.listings.listed_regular(path) {
+        let bytes = dropin::Bytes::new(if self.listings.listed_regular(path) {
             dropin::read_regular(path)?
         } else {
             dropin::read_limited(path)?
-        };
+        });
         reads.insert(path.as_os_str().to_owned(), bytes.clone());
         Ok(bytes)
     }
@@ -482,17 +482,17 @@ mod tests {
         let f = dir.path().join("a.conf");
         std::fs::write(&f, "one").unwrap();
         let (mut whole, mut one) = (DiskPass::whole(), DiskPass::one());
-        assert_eq!(whole.read(&f).unwrap(), b"one");
-        assert_eq!(one.read(&f).unwrap(), b"one");
+        assert_eq!(whole.read(&f).unwrap()[..], b"one"[..]);
+        assert_eq!(one.read(&f).unwrap()[..], b"one"[..]);
         std::fs::write(&f, "two").unwrap();
         // The pass keeps what it read first; a look at one unit reads the file again.
-        assert_eq!(whole.read(&f).unwrap(), b"one");
-        assert_eq!(one.read(&f).unwrap(), b"two");
+        assert_eq!(whole.read(&f).unwrap()[..], b"one"[..]);
+        assert_eq!(one.read(&f).unwrap()[..], b"two"[..]);
         // A file that could not be read is read again, for its error.
         let gone = dir.path().join("gone.conf");
         assert!(whole.read(&gone).is_err());
         std::fs::write(&gone, "now").unwrap();
-        assert_eq!(whole.read(&gone).unwrap(), b"now");
+        assert_eq!(whole.read(&gone).unwrap()[..], b"now"[..]);
     }
 
     #[test]

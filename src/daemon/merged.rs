@@ -36,7 +36,7 @@ struct Entry {
     layers: Vec<Vec<PathBuf>>,
     files: Vec<PathBuf>,
     /// What each of those files held.
-    bytes: HashMap<PathBuf, Vec<u8>>,
+    bytes: HashMap<PathBuf, dropin::Bytes>,
     policy: Arc<Policy>,
     /// Its warnings (a kept merge has no errors), given again with each reuse.
     diags: Diagnostics,
@@ -65,7 +65,7 @@ impl Merged {
         let all: Vec<&PathBuf> = layers.iter().flatten().chain(files).collect();
         // Each file once, however many layers list it (a slice's drop-ins are in every layer
         // below it): the merge and the comparison see the same bytes for it.
-        let mut read: HashMap<&Path, Result<Vec<u8>, ReadError>> = HashMap::new();
+        let mut read: HashMap<&Path, Result<dropin::Bytes, ReadError>> = HashMap::new();
         for p in &all {
             if !read.contains_key(p.as_path()) {
                 read.insert(p.as_path(), read_file(p));
@@ -88,7 +88,7 @@ impl Merged {
         let mut from_read = |p: &Path| match read.get(p) {
             Some(Ok(b)) => Ok(b.clone()),
             // Read again for the error itself (it says what the file is, or why it failed).
-            _ => dropin::read_limited(p),
+            _ => dropin::read_shared(p),
         };
         let mut own = Diagnostics::default();
         let policy = Arc::new(resolve::merge_layers_from(
@@ -99,7 +99,7 @@ impl Merged {
             &mut from_read,
             &mut own,
         ));
-        let bytes: Option<HashMap<PathBuf, Vec<u8>>> = read
+        let bytes: Option<HashMap<PathBuf, dropin::Bytes>> = read
             .into_iter()
             .map(|(p, r)| r.ok().map(|b| (p.to_path_buf(), b)))
             .collect();
@@ -160,8 +160,8 @@ fn names_nothing(path: &Path, bytes: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    fn read(p: &Path) -> Result<Vec<u8>, ReadError> {
-        dropin::read_limited(p)
+    fn read(p: &Path) -> Result<dropin::Bytes, ReadError> {
+        dropin::read_shared(p)
     }
 
     /// Writes a drop-in under `dir`.

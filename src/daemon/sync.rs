@@ -326,9 +326,9 @@ impl Daemon {
         });
         // A pass that could not read everything answers later starts for a moment only
         // (INCOMPLETE_HOLDS): then the next one reads again.
-        let complete = candidates
-            .iter()
-            .all(|c| c.unlisted.is_empty() && resolve::all_readable(&c.files));
+        let complete = candidates.iter().all(|c| {
+            c.unlisted.is_empty() && resolve::all_readable_from(&c.files, &mut |f| disk.read(f))
+        });
         for c in &mut candidates {
             // A user unit's path is its files' alone (users.rs), read as its user's.
             if c.user.is_some() {

@@ -243,14 +243,14 @@ fn root_dirs() -> Vec<PathBuf> {
 /// Every armored user unit of every known user, as candidates.
 pub(super) fn candidates(disk: &mut DiskPass) -> Vec<Candidate> {
     let roots = root_dirs();
-    let root_names = armored_names(&roots, disk, &mut |f| dropin::read_limited(f), usize::MAX);
+    let root_names = armored_names(&roots, disk, &mut |f| dropin::read_shared(f), usize::MAX);
     let mut out = Vec::new();
     for u in users() {
         let own_dirs = user::own_dirs(&u.home);
         let mut own_names = armored_names(
             &own_dirs,
             disk,
-            &mut |f| dropin::read_owned(f, u.uid),
+            &mut |f| dropin::read_owned(f, u.uid).map(dropin::Bytes::new),
             MAX_OWN_ENTRIES,
         );
         own_names.retain(|n| !root_names.contains(n));
@@ -284,7 +284,11 @@ fn candidate(u: &User, name: &str, disk: &mut DiskPass) -> Option<Candidate> {
     let (own, own_unlisted) = files_in(&user::own_dirs(&u.home), name, disk);
     // Root's files through the pass's reads: every user's candidate reads them.
     let slice = systemd::slice_from_files_from(&files, &mut |f| disk.read(f))
-        .or_else(|| systemd::slice_from_files_from(&own, &mut |f| dropin::read_owned(f, u.uid)))
+        .or_else(|| {
+            systemd::slice_from_files_from(&own, &mut |f| {
+                dropin::read_owned(f, u.uid).map(dropin::Bytes::new)
+            })
+        })
         .unwrap_or_else(|| "app.slice".to_string());
     let Some(path) = cgroup_path(u.uid, &slice, name) else {
         if !first_time(&format!("slice {} {name} {slice}", u.uid)) {
@@ -362,7 +366,7 @@ pub(super) fn merge(
         &u.own,
         &crate::policy::specifiers::UnitName::new(u.unit.as_str()),
         &mut |f| disk.read(f),
-        &mut |f| dropin::read_owned(f, uid),
+        &mut |f| dropin::read_owned(f, uid).map(dropin::Bytes::new),
         (&u.home, uid),
         &mut own_diags,
     );
@@ -416,7 +420,7 @@ pub fn root_armors_user_units() -> Option<PathBuf> {
     armored_names(
         &roots,
         &mut disk,
-        &mut |f| dropin::read_limited(f),
+        &mut |f| dropin::read_shared(f),
         usize::MAX,
     )
     .into_iter()

@@ -45,6 +45,16 @@ pub enum ReadError {
     OwnTooLarge,
 }
 
+/// A file's bytes, read once and shared: a pass over every unit hands the same read to each
+/// look at the file (`[X-Armor]`, `Slice=`, the merge), and a kept merge keeps it, with no
+/// copy (a 10,000-rule drop-in is half a megabyte).
+pub type Bytes = std::sync::Arc<Vec<u8>>;
+
+/// [`read_limited`], as [`Bytes`].
+pub fn read_shared(path: &Path) -> Result<Bytes, ReadError> {
+    read_limited(path).map(Bytes::new)
+}
+
 /// Reads a unit file, drop-in or named policy the way nothing can make block: `path` (a
 /// symlink is followed) must be a regular file, or `/dev/null` (a mask: read as empty). It is
 /// opened with `O_NONBLOCK | O_NOCTTY | O_CLOEXEC`, checked again with `fstat` on the open

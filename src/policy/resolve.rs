@@ -44,14 +44,15 @@ pub const UNIT_DIRS: [&str; 13] = [
 /// read with [`dropin::read_limited`]: a FIFO or device is never opened for reading (and,
 /// as systemd does not read it either, does not count).
 pub fn mentions_armor(files: &[PathBuf]) -> bool {
-    mentions_armor_from(files, &mut |f| dropin::read_limited(f))
+    mentions_armor_from(files, &mut |f| dropin::read_shared(f))
 }
 
 /// [`mentions_armor`], reading each file with `read`.
 pub fn mentions_armor_from(files: &[PathBuf], read: &mut Read) -> bool {
     let needle = format!("[{}]", dropin::SECTION);
+    let finder = memchr::memmem::Finder::new(needle.as_bytes());
     files.iter().any(|f| match read(f) {
-        Ok(b) => b.windows(needle.len()).any(|w| w == needle.as_bytes()),
+        Ok(b) => finder.find(&b).is_some(),
         Err(e) => !e.is_absent() && !is_shared(f),
     })
 }
@@ -91,9 +92,14 @@ pub fn is_shared(path: &Path) -> bool {
 
 /// Whether every one of `files` can be read (or is one systemd does not read either).
 pub fn all_readable(files: &[PathBuf]) -> bool {
+    all_readable_from(files, &mut |f| dropin::read_shared(f))
+}
+
+/// [`all_readable`], reading each file with `read`.
+pub fn all_readable_from(files: &[PathBuf], read: &mut Read) -> bool {
     files
         .iter()
-        .all(|f| dropin::read_limited(f).map_or_else(|e| e.is_absent(), |_| true))
+        .all(|f| read(f).map_or_else(|e| e.is_absent(), |_| true))
 }
 
 /// The drop-in directory names that apply to `unit`, most general first.
@@ -261,12 +267,12 @@ pub fn merge(
     unit: Option<&UnitName>,
     diags: &mut Diagnostics,
 ) -> Policy {
-    let read = &mut |f: &Path| dropin::read_limited(f);
+    let read = &mut |f: &Path| dropin::read_shared(f);
     merge_onto(lookup, Policy::default(), files, true, unit, read, diags).0
 }
 
 /// How a merge reads a file: [`dropin::read_limited`], or bytes read already.
-pub type Read<'a> = dyn FnMut(&Path) -> Result<Vec<u8>, dropin::ReadError> + 'a;
+pub type Read<'a> = dyn FnMut(&Path) -> Result<dropin::Bytes, dropin::ReadError> + 'a;
 
 /// Merges a unit's files onto `policy`; also says whether any file set `ArmorMode=`. `own`:
 /// the files are the unit's own (not a slice's above it), which `@systemd` reads.
@@ -323,7 +329,7 @@ pub fn merge_layers(
     unit: Option<&UnitName>,
     diags: &mut Diagnostics,
 ) -> Policy {
-    let read = &mut |f: &Path| dropin::read_limited(f);
+    let read = &mut |f: &Path| dropin::read_shared(f);
     merge_layers_from(lookup, slice_layers, unit_files, unit, read, diags)
 }
 

@@ -307,8 +307,8 @@ mod tests {
             &r,
             &o,
             &UnitName::new("a.service"),
-            &mut |f| dropin::read_limited(f),
-            &mut |f| dropin::read_limited(f),
+            &mut |f| dropin::read_shared(f),
+            &mut |f| dropin::read_shared(f),
             (Path::new("/home/u"), 1000),
             &mut diags,
         );
