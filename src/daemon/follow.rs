@@ -132,6 +132,9 @@ pub(super) async fn rescan(
 
 /// What the daemon reacts to from systemd.
 pub(super) enum SystemdSignal {
+    /// A `daemon-reload` (or `daemon-reexec`) began: PID 1 is about to run the generators,
+    /// ours among them, whose request makes a pass.
+    Reloading,
     /// A `daemon-reload` finished.
     Reloaded,
     /// A service was loaded.
@@ -173,7 +176,12 @@ pub(super) async fn forward_signals(
             // A reload (its start, and its end) may change any unit's files: generators
             // write some.
             changes.bump();
-            if sig.args().is_ok_and(|a| !a.active) && t.send(SystemdSignal::Reloaded).is_err() {
+            let which = match sig.args() {
+                Ok(a) if a.active => SystemdSignal::Reloading,
+                Ok(_) => SystemdSignal::Reloaded,
+                Err(_) => continue,
+            };
+            if t.send(which).is_err() {
                 break;
             }
         }

@@ -144,6 +144,10 @@ pub struct Daemon {
     changes: Arc<watch::Changes>,
     /// The last disk-only pass (sync.rs: a unit's start may need no new one).
     last_pass: Option<sync::LastPass>,
+    /// Files written without a reload wait for a pass until then (sync.rs, `watch_due`).
+    watch_due: Option<std::time::Instant>,
+    /// Since when a reload runs (PID 1's `Reloading` signals), if one does.
+    reloading_since: Option<std::time::Instant>,
     /// Policies whose tables were taken out of the kernel since the daemon started.
     tables_removed: u64,
     /// What units in learn mode were seen doing (learn.rs).
@@ -201,6 +205,8 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
         textfile_failing: false,
         changes: watch::Changes::new(),
         last_pass: None,
+        watch_due: None,
+        reloading_since: None,
         tables_removed: 0,
         learning: learn::Learning::default(),
         pending: pending::Pending::default(),
@@ -352,7 +358,9 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
     loop {
         tokio::select! {
             Some(sig) = signals.recv() => match sig {
+                SystemdSignal::Reloading => d.reloading_since = Some(std::time::Instant::now()),
                 SystemdSignal::Reloaded => {
+                    d.reloading_since = None;
                     // A rescan covers whatever else is queued.
                     while signals.try_recv().is_ok() {}
                     info!("systemd reloaded; re-reading unit configuration");
@@ -377,7 +385,10 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
             Some(req) = sync::next(&mut sync_rx) => {
                 d.answer_sync(req, &mut sync_rx);
             }
-            Some(()) = watch::next(&mut changed) => d.files_changed(&mut changed),
+            Some(()) = watch::next(&mut changed) => d.files_written(&mut changed),
+            _ = sync::watch_deadline(d.watch_deadline()), if d.watch_due.is_some() => {
+                d.files_changed(&mut changed);
+            }
             Some(ev) = events.recv() => d.on_event(ev),
             Some(done) = compiled.recv() => d.compiled(done),
             _ = tick.tick() => d.on_tick(),

@@ -142,6 +142,33 @@ async fn serve(stream: UnixStream, tx: mpsc::Sender<Request>, changes: Arc<Chang
     .await;
 }
 
+/// How long files written without a reload wait for their pass (`Daemon::files_written`):
+/// long enough for the `systemctl daemon-reload` that usually follows to begin.
+const WATCH_SETTLE: Duration = Duration::from_millis(500);
+
+/// How long into a reload files written without one wait for its request's pass, at most (a
+/// reload whose end the daemon does not hear of holds them no longer). The generator waits
+/// 10 s for its answer.
+const RELOAD_DEFER: Duration = Duration::from_secs(10);
+
+/// [`Daemon::watch_deadline`] of a pass due at `due`, with a reload running since
+/// `reloading_since`.
+fn deadline(due: Option<Instant>, reloading_since: Option<Instant>) -> Option<Instant> {
+    let due = due?;
+    Some(match reloading_since {
+        Some(r) => due.max(r + RELOAD_DEFER),
+        None => due,
+    })
+}
+
+/// Waits until `at`, or forever.
+pub(super) async fn watch_deadline(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// The next request, or never if there is no socket.
 pub(super) async fn next(rx: &mut Option<mpsc::Receiver<Request>>) -> Option<Request> {
     match rx {
@@ -253,6 +280,26 @@ impl Daemon {
         )
     }
 
+    /// Unit files or drop-ins changed (watch.rs): a pass in [`WATCH_SETTLE`], unless one comes
+    /// first. Administrators mostly write a drop-in and run `systemctl daemon-reload` at once;
+    /// the reload's request makes a pass that covers the change, and a pass of the watcher's
+    /// made meanwhile was a second one the reload waited behind (the benchmark's reload that
+    /// applies a change took 150 ms longer than one with nothing changed).
+    pub(super) fn files_written(&mut self, rx: &mut Option<mpsc::UnboundedReceiver<()>>) {
+        if let Some(rx) = rx {
+            while rx.try_recv().is_ok() {}
+        }
+        self.watch_due
+            .get_or_insert_with(|| Instant::now() + WATCH_SETTLE);
+    }
+
+    /// When the pass for files written without a reload is due: [`WATCH_SETTLE`] after they
+    /// were, and while a reload runs, not before [`RELOAD_DEFER`] into it (its own request's
+    /// pass comes first, and clears it).
+    pub(super) fn watch_deadline(&self) -> Option<Instant> {
+        deadline(self.watch_due, self.reloading_since)
+    }
+
     /// Unit files or drop-ins changed without a reload (watch.rs): one disk-only pass covers
     /// the whole batch and whatever queued behind it.
     pub(super) fn files_changed(&mut self, rx: &mut Option<mpsc::UnboundedReceiver<()>>) {
@@ -280,6 +327,8 @@ impl Daemon {
     /// Returns how many armored units it read, and where its time went (for the log).
     fn sync_from_disk(&mut self) -> (usize, String) {
         let t0 = Instant::now();
+        // What the watcher reported so far was written before this pass reads anything.
+        self.watch_due = None;
         self.publish_unit_dirs();
         let pending_began = crate::kernel::pending::monotonic_ns();
         let mark = self.changes.now();

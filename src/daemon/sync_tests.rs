@@ -132,3 +132,16 @@ fn wait_dropin_is_a_unit_drop_in() {
         "[Unit]\nRequires={SYNC_UNIT}\nAfter={SYNC_UNIT}\n"
     )));
 }
+
+#[test]
+fn files_written_wait_for_a_reload_under_way_but_not_for_ever() {
+    let now = Instant::now();
+    let due = now + WATCH_SETTLE;
+    assert_eq!(deadline(None, Some(now)), None, "nothing written");
+    assert_eq!(deadline(Some(due), None), Some(due), "no reload");
+    // A reload began: its request's pass comes first; one whose end goes unheard holds the
+    // files' pass for RELOAD_DEFER, no longer.
+    assert_eq!(deadline(Some(due), Some(now)), Some(now + RELOAD_DEFER));
+    let long_ago = now - RELOAD_DEFER - Duration::from_secs(1);
+    assert_eq!(deadline(Some(due), Some(long_ago)), Some(due));
+}
