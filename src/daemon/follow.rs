@@ -133,7 +133,8 @@ pub(super) async fn rescan(
 /// What the daemon reacts to from systemd.
 pub(super) enum SystemdSignal {
     /// A `daemon-reload` (or `daemon-reexec`) began: PID 1 is about to run the generators,
-    /// ours among them, whose request makes a pass.
+    /// ours among them, whose request makes a pass. A `Reloaded` may never follow (systemd
+    /// sends none when it cannot serialize its state).
     Reloading,
     /// A `daemon-reload` finished.
     Reloaded,

@@ -144,7 +144,7 @@ pub struct Daemon {
     changes: Arc<watch::Changes>,
     /// The last disk-only pass (sync.rs: a unit's start may need no new one).
     last_pass: Option<sync::LastPass>,
-    /// Files written without a reload wait for a pass until then (sync.rs, `watch_due`).
+    /// Files written without a reload wait for a pass until then (`Daemon::files_written`).
     watch_due: Option<std::time::Instant>,
     /// Since when a reload runs (PID 1's `Reloading` signals), if one does.
     reloading_since: Option<std::time::Instant>,
@@ -291,7 +291,7 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
             kernel::PIN_DIR
         );
     }
-    // Files written without a reload: read at once (see watch.rs). Started before the
+    // Files written without a reload: read within half a second (see watch.rs). Started before the
     // start-up pass would be better still, but the pass that follows the bus connection
     // reads everything again.
     let mut changed = match watch::spawn(d.changes.clone()) {
@@ -358,7 +358,10 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
     loop {
         tokio::select! {
             Some(sig) = signals.recv() => match sig {
-                SystemdSignal::Reloading => d.reloading_since = Some(std::time::Instant::now()),
+                // Only when a generator's request can come; a repeat extends nothing.
+                SystemdSignal::Reloading => if sync_rx.is_some() {
+                    d.reloading_since.get_or_insert_with(std::time::Instant::now);
+                },
                 SystemdSignal::Reloaded => {
                     d.reloading_since = None;
                     // A rescan covers whatever else is queued.
@@ -387,7 +390,7 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
             }
             Some(()) = watch::next(&mut changed) => d.files_written(&mut changed),
             _ = sync::watch_deadline(d.watch_deadline()), if d.watch_due.is_some() => {
-                d.files_changed(&mut changed);
+                d.watch_wakeup(&mut changed);
             }
             Some(ev) = events.recv() => d.on_event(ev),
             Some(done) = compiled.recv() => d.compiled(done),

@@ -130,6 +130,12 @@ impl Daemon {
         self.pending.let_go.retain(|(_, left)| *left > 0);
     }
 
+    /// Whether cgroups may wait for a pass: bound pending since the last look, or still
+    /// waiting then.
+    pub(super) fn cgroups_may_wait(&self) -> bool {
+        self.kernel.pending_made() != self.pending.made || !self.pending.waiting.is_empty()
+    }
+
     /// Lets waiting cgroups go if there may be any: cgroups were bound pending since the last
     /// look, some still waited then, or one was bound or unbound since (each look reads all of
     /// `bound`).

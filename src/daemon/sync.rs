@@ -146,13 +146,19 @@ async fn serve(stream: UnixStream, tx: mpsc::Sender<Request>, changes: Arc<Chang
 /// long enough for the `systemctl daemon-reload` that usually follows to begin.
 const WATCH_SETTLE: Duration = Duration::from_millis(500);
 
-/// How long into a reload files written without one wait for its request's pass, at most (a
-/// reload whose end the daemon does not hear of holds them no longer). The generator waits
-/// 10 s for its answer.
-const RELOAD_DEFER: Duration = Duration::from_secs(10);
+/// How long into a reload files written without one wait for its request's pass, at most: as
+/// long as the generator waits for its answer, and the settling. A reload whose end the
+/// daemon does not hear of (systemd sends no `Reloading(false)` when its serialization fails)
+/// holds them no longer.
+const RELOAD_DEFER: Duration = Duration::from_secs(GENERATOR_TIMEOUT.as_secs() + 1);
 
-/// [`Daemon::watch_deadline`] of a pass due at `due`, with a reload running since
-/// `reloading_since`.
+/// While files written without a reload wait for their pass, how often the main loop looks
+/// whether a cgroup waits for that pass (`Daemon::watch_wakeup`).
+const WATCH_POLL: Duration = Duration::from_millis(50);
+
+/// When the pass for files written without a reload is due, if they wait for one: at `due`
+/// ([`WATCH_SETTLE`] after they were), and while a reload runs (since `reloading_since`), not
+/// before [`RELOAD_DEFER`] into it: its own request's pass comes first, and clears `due`.
 fn deadline(due: Option<Instant>, reloading_since: Option<Instant>) -> Option<Instant> {
     let due = due?;
     Some(match reloading_since {
@@ -194,6 +200,10 @@ impl Daemon {
             }
         }
         let reload = waiting.iter().any(|w| w.reload);
+        if reload {
+            // The reload's own pass: files written after it wait no longer for the reload.
+            self.reloading_since = None;
+        }
         let why = if reload {
             ""
         } else if waiting.iter().any(|w| w.user) {
@@ -281,7 +291,7 @@ impl Daemon {
     }
 
     /// Unit files or drop-ins changed (watch.rs): a pass in [`WATCH_SETTLE`], unless one comes
-    /// first. Administrators mostly write a drop-in and run `systemctl daemon-reload` at once;
+    /// first (or a cgroup waits for it: [`Daemon::watch_wakeup`]). Administrators mostly write a drop-in and run `systemctl daemon-reload` at once;
     /// the reload's request makes a pass that covers the change, and a pass of the watcher's
     /// made meanwhile was a second one the reload waited behind (the benchmark's reload that
     /// applies a change took 150 ms longer than one with nothing changed).
@@ -293,11 +303,22 @@ impl Daemon {
             .get_or_insert_with(|| Instant::now() + WATCH_SETTLE);
     }
 
-    /// When the pass for files written without a reload is due: [`WATCH_SETTLE`] after they
-    /// were, and while a reload runs, not before [`RELOAD_DEFER`] into it (its own request's
-    /// pass comes first, and clears it).
+    /// When the main loop looks next at files written without a reload
+    /// ([`Daemon::watch_wakeup`]): when their pass is due ([`deadline`]), and every
+    /// [`WATCH_POLL`] until then.
     pub(super) fn watch_deadline(&self) -> Option<Instant> {
-        deadline(self.watch_due, self.reloading_since)
+        let due = deadline(self.watch_due, self.reloading_since)?;
+        Some(due.min(Instant::now() + WATCH_POLL))
+    }
+
+    /// The pass for files written without a reload, if it is due, or at once if a cgroup
+    /// waits for a pass (a unit started after the write: pending.rs), which it must not wait
+    /// out the settling for.
+    pub(super) fn watch_wakeup(&mut self, rx: &mut Option<mpsc::UnboundedReceiver<()>>) {
+        let due = deadline(self.watch_due, self.reloading_since);
+        if due.is_some_and(|d| d <= Instant::now()) || self.cgroups_may_wait() {
+            self.files_changed(rx);
+        }
     }
 
     /// Unit files or drop-ins changed without a reload (watch.rs): one disk-only pass covers

@@ -1,7 +1,8 @@
 //! Watching the unit directories: a unit file, drop-in or named policy written without a
-//! `daemon-reload` is read as soon as it is closed, so that a unit systemd has not loaded yet
+//! `daemon-reload` is read within half a second of its close (sync.rs, `files_written`: a
+//! reload that follows at once makes the one pass), so that a unit systemd has not loaded yet
 //! (and will load from disk when it is started by name, by a socket or a timer) finds its
-//! policy waiting.
+//! policy waiting; a unit started before that waits for the pass (pending.rs).
 //!
 //! inotify through libc: one descriptor, one blocking reader thread, and a channel into the
 //! main loop, which makes a disk-only pass (`sync.rs`) per batch of changes. Hand-written
