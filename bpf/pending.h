@@ -5,8 +5,8 @@
  * systemd reads a unit it has not loaded from disk when the unit is started (by name, a socket,
  * a timer), with whatever drop-ins are there at that moment. The daemon reads a new drop-in
  * once it is closed (src/daemon/watch.rs), up to half a second later: a unit started in
- * between would run under no policy. So every write of a name in a unit directory or a drop-in directory
- * that is let through (creating, opening for writing, truncating, renaming or linking in,
+ * between would run under no policy. So every write of a name in a unit directory or a
+ * drop-in directory that is let through (creating, opening for writing, truncating, renaming or linking in,
  * making a directory: at hooks that run after the permission checks) leaves a pending mark in `expected` under the unit's name, unless that name has an entry
  * already. The mark counts the unit's files open for writing and keeps the time of the last
  * write or close. The daemon clears a mark once a pass over the files that began after it has

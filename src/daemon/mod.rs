@@ -291,9 +291,9 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
             kernel::PIN_DIR
         );
     }
-    // Files written without a reload: read within half a second (see watch.rs). Started before the
-    // start-up pass would be better still, but the pass that follows the bus connection
-    // reads everything again.
+    // Files written without a reload: read within half a second (see watch.rs). Started
+    // before the start-up pass would be better still, but the pass that follows the bus
+    // connection reads everything again.
     let mut changed = match watch::spawn(d.changes.clone()) {
         Ok(rx) => Some(rx),
         Err(e) => {
@@ -389,7 +389,7 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
                 d.answer_sync(req, &mut sync_rx);
             }
             Some(()) = watch::next(&mut changed) => d.files_written(&mut changed),
-            _ = sync::watch_deadline(d.watch_deadline()), if d.watch_due.is_some() => {
+            _ = sync::sleep_until(d.watch_deadline()), if d.watch_due.is_some() => {
                 d.watch_wakeup(&mut changed);
             }
             Some(ev) = events.recv() => d.on_event(ev),

@@ -168,7 +168,7 @@ fn deadline(due: Option<Instant>, reloading_since: Option<Instant>) -> Option<In
 }
 
 /// Waits until `at`, or forever.
-pub(super) async fn watch_deadline(at: Option<Instant>) {
+pub(super) async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
@@ -291,10 +291,11 @@ impl Daemon {
     }
 
     /// Unit files or drop-ins changed (watch.rs): a pass in [`WATCH_SETTLE`], unless one comes
-    /// first (or a cgroup waits for it: [`Daemon::watch_wakeup`]). Administrators mostly write a drop-in and run `systemctl daemon-reload` at once;
-    /// the reload's request makes a pass that covers the change, and a pass of the watcher's
-    /// made meanwhile was a second one the reload waited behind (the benchmark's reload that
-    /// applies a change took 150 ms longer than one with nothing changed).
+    /// first (or a cgroup waits for it: [`Daemon::watch_wakeup`]). Administrators mostly write
+    /// a drop-in and run `systemctl daemon-reload` at once; the reload's request makes a pass
+    /// that covers the change, and a pass of the watcher's made meanwhile was a second one the
+    /// reload waited behind (the benchmark's reload that applies a change took 150 ms longer
+    /// than one with nothing changed).
     pub(super) fn files_written(&mut self, rx: &mut Option<mpsc::UnboundedReceiver<()>>) {
         if let Some(rx) = rx {
             while rx.try_recv().is_ok() {}

@@ -250,7 +250,7 @@ pub(super) fn candidates(disk: &mut DiskPass) -> Vec<Candidate> {
         let mut own_names = armored_names(
             &own_dirs,
             disk,
-            &mut |f| dropin::read_owned(f, u.uid).map(dropin::Bytes::new),
+            &mut |f| dropin::read_owned(f, u.uid),
             MAX_OWN_ENTRIES,
         );
         own_names.retain(|n| !root_names.contains(n));
@@ -284,11 +284,7 @@ fn candidate(u: &User, name: &str, disk: &mut DiskPass) -> Option<Candidate> {
     let (own, own_unlisted) = files_in(&user::own_dirs(&u.home), name, disk);
     // Root's files through the pass's reads: every user's candidate reads them.
     let slice = systemd::slice_from_files_from(&files, &mut |f| disk.read(f))
-        .or_else(|| {
-            systemd::slice_from_files_from(&own, &mut |f| {
-                dropin::read_owned(f, u.uid).map(dropin::Bytes::new)
-            })
-        })
+        .or_else(|| systemd::slice_from_files_from(&own, &mut |f| dropin::read_owned(f, u.uid)))
         .unwrap_or_else(|| "app.slice".to_string());
     let Some(path) = cgroup_path(u.uid, &slice, name) else {
         if !first_time(&format!("slice {} {name} {slice}", u.uid)) {
@@ -366,7 +362,7 @@ pub(super) fn merge(
         &u.own,
         &crate::policy::specifiers::UnitName::new(u.unit.as_str()),
         &mut |f| disk.read(f),
-        &mut |f| dropin::read_owned(f, uid).map(dropin::Bytes::new),
+        &mut |f| dropin::read_owned(f, uid),
         (&u.home, uid),
         &mut own_diags,
     );

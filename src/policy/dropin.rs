@@ -70,11 +70,11 @@ pub fn read_limited(path: &Path) -> Result<Vec<u8>, ReadError> {
 /// [`read_limited`] for a file in user `uid`'s own unit directory: read only if `uid` owns it
 /// (checked on the open descriptor), so that a symlink or hard link there to a file the user
 /// cannot read (`/etc/shadow`) reads nothing, and no error shows what it holds.
-pub fn read_owned(path: &Path, uid: u32) -> Result<Vec<u8>, ReadError> {
+pub fn read_owned(path: &Path, uid: u32) -> Result<Bytes, ReadError> {
     if regular_or_null(&std::fs::metadata(path)?)? {
-        return Ok(Vec::new());
+        return Ok(Bytes::default());
     }
-    read_opened(path, 0, Some(uid))
+    read_opened(path, 0, Some(uid)).map(Bytes::new)
 }
 
 /// [`read_limited`] for a file a directory listing has just shown to be a regular file (not a
