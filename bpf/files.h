@@ -381,12 +381,13 @@ int BPF_PROG(ua_path_rename, const struct path *old_dir, struct dentry *old_dent
 SEC("lsm/path_truncate")
 int BPF_PROG(ua_path_truncate, const struct path *path)
 {
-	struct dentry *dentry = BPF_CORE_READ(path, dentry);
+	struct dentry *dentry = path->dentry;
 	int err = decide_path(UA_CLASS_WRITE, UA_OP_TRUNCATE, path);
 
-	/* After the decision: a refused write leaves no mark (pending.h). */
+	/* After the decision: a refused write leaves no mark (pending.h). Direct loads: the
+	 * mark's filter reads through these pointers. */
 	if (!err)
-		note_unit_write(BPF_CORE_READ(dentry, d_parent), dentry, NULL);
+		note_unit_write(dentry->d_parent, dentry, NULL);
 	return err;
 }
 
@@ -395,11 +396,11 @@ int BPF_PROG(ua_path_truncate, const struct path *path)
 SEC("lsm/file_truncate")
 int BPF_PROG(ua_file_truncate, struct file *file)
 {
-	struct dentry *dentry = BPF_CORE_READ(file, f_path.dentry);
+	struct dentry *dentry = file->f_path.dentry;
 	int err = decide(UA_CLASS_WRITE, UA_OP_TRUNCATE, BPF_CORE_READ(file, f_path.mnt), dentry);
 
 	if (!err)
-		note_unit_write(BPF_CORE_READ(dentry, d_parent), dentry, NULL);
+		note_unit_write(dentry->d_parent, dentry, NULL);
 	return err;
 }
 

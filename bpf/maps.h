@@ -248,6 +248,21 @@ struct {
 	__type(value, struct ua_unit_dir);
 } unit_dirs SEC(".maps");
 
+/* A filter in front of `unit_dirs`, so that a name written anywhere else costs a byte's read,
+ * not two hash lookups: slot `ino % UA_DIR_FILTER` is non-zero while any directory in
+ * `unit_dirs` has an inode number that falls in it. The daemon, the map's only writer, sets a
+ * slot before it inserts a directory and clears it only after deleting the last one that
+ * needed it (src/kernel/pending.rs), so a zero is a sure "not a unit directory". Keyed by the
+ * inode number alone: two devices' directories sharing a slot only ask the map. */
+#define UA_DIR_FILTER 65536
+__u8 unit_dir_filter[UA_DIR_FILTER];
+
+/* Whether the directory with inode number `ino` may be in `unit_dirs`. */
+static __always_inline bool maybe_unit_dir(__u64 ino)
+{
+	return *(volatile __u8 *)&unit_dir_filter[ino & (UA_DIR_FILTER - 1)] != 0;
+}
+
 struct {
 	__uint(type, BPF_MAP_TYPE_INODE_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);

@@ -433,7 +433,7 @@ static __always_inline int decide_sockaddr(struct socket *sock, void *address, i
 					   bool send)
 {
 	struct ua_sockaddr_in6 sa = {};
-	struct sock *sk = BPF_CORE_READ(sock, sk);
+	struct sock *sk;
 	/* The address's words (IPv6 or IPv4-mapped form, memory order), as ua_decide_inet()
 	 * takes them: numbers, not an array, which keeps this frame small enough for the calls
 	 * under it (the verifier allows 512 bytes of stack for all frames together). */
@@ -443,7 +443,10 @@ static __always_inline int decide_sockaddr(struct socket *sock, void *address, i
 	__u16 family, sfam;
 	int kind;
 
-	if (!net_rules_in_use() || !sk)
+	if (!net_rules_in_use())
+		return 0;
+	sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
 		return 0;
 	family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if (family != AF_INET && family != AF_INET6)

@@ -82,9 +82,15 @@ static __noinline int note_unit_write(struct dentry *dir, struct dentry *entry,
 	long n;
 	int i;
 
+	if (!dir || !entry)
+		return 0;
+	/* Neither the directory nor its parent is a unit directory: the case of almost every
+	 * name written. Direct loads, not probe reads: this runs for every one. */
+	if (!maybe_unit_dir(dir->d_inode->i_ino) && !maybe_unit_dir(dir->d_parent->d_inode->i_ino))
+		return 0;
 	alive = bpf_map_lookup_elem(&pending_state, &zero);
 	now = bpf_ktime_get_ns();
-	if (!alive || now > *alive || !dir || !entry)
+	if (!alive || now > *alive)
 		return 0;
 	zero = 0;
 	/* Per CPU: a task preempted here by another that writes a unit's file on the same CPU

@@ -286,7 +286,8 @@ int BPF_PROG(ua_inode_permission, struct inode *inode, int mask)
 
 	if (!(mask & MAY_WRITE))
 		return 0;
-	magic = BPF_CORE_READ(inode, i_sb, s_magic);
+	/* Every write's permission check comes here: direct loads, not probe reads. */
+	magic = inode->i_sb->s_magic;
 	if (magic != CGROUP2_SUPER_MAGIC && magic != CGROUP_SUPER_MAGIC)
 		return 0;
 	if (!protected(&a, UA_PROT_CGROUPS))
@@ -334,7 +335,7 @@ int BPF_PROG(ua_inode_mkdir, struct inode *dir, struct dentry *dentry, umode_t m
 	long n;
 
 	/* A directory made elsewhere may be a unit's drop-in directory (pending.h). */
-	if (BPF_CORE_READ(dir, i_sb, s_magic) != CGROUP2_SUPER_MAGIC)
+	if (dir->i_sb->s_magic != CGROUP2_SUPER_MAGIC)
 		return note_unit_write(dentry->d_parent, dentry, NULL);
 	kn = BPF_CORE_READ(dir, i_private);
 	if (!kn)

@@ -94,6 +94,9 @@ pub struct Kernel {
     /// The programs' counting filter in front of `bound` (bpf/maps.h: bound_filter), in this
     /// process's mapping of their .bss, [`bindings::FILTER_SLOTS`] counters.
     bound_filter: *mut u32,
+    /// The programs' filter in front of `unit_dirs` (bpf/maps.h: unit_dir_filter), in the same
+    /// mapping, [`pending::DIR_FILTER_SLOTS`] bytes; only this process writes it.
+    dir_filter: *mut u8,
     links: Vec<(String, Link)>,
     /// Optional hooks this kernel lacks (their programs were not loaded).
     pub missing_hooks: Vec<&'static str>,
@@ -254,20 +257,23 @@ impl Kernel {
         // take every cgroup for unbound: no enforcement at all. Refuse to start instead.
         // Taken out of the skeleton: the kernel changes these counters under it, so no
         // reference to them is kept, only the pointer.
-        let bound_filter = skel
+        let (bound_filter, dir_filter) = skel
             .maps
             .bss_data
             .take()
             .map(|bss| {
-                // Of the length the programs use (a different one does not compile).
+                // Of the lengths the programs use (a different one does not compile).
                 let filter: *mut [u32; bindings::FILTER_SLOTS] =
                     std::ptr::addr_of_mut!(bss.bound_filter);
-                filter.cast::<u32>()
+                let dirs: *mut [u8; pending::DIR_FILTER_SLOTS] =
+                    std::ptr::addr_of_mut!(bss.unit_dir_filter);
+                (filter.cast::<u32>(), dirs.cast::<u8>())
             })
             .context("the BPF object's .bss (the bound cgroups' filter) is not mapped")?;
         let mut kernel = Kernel {
             skel,
             bound_filter,
+            dir_filter,
             links: Vec::new(),
             missing_hooks,
             setattr_2,

@@ -22,6 +22,9 @@ const WRITERS_HELD_NS: u64 = 30_000_000_000;
 /// programs honor a mark for 30 s after it).
 const HOLD_REFRESH_NS: u64 = 10_000_000_000;
 
+/// Slots of the programs' filter in front of `unit_dirs` (bpf/maps.h: UA_DIR_FILTER).
+pub(super) const DIR_FILTER_SLOTS: usize = 65536;
+
 const ALIVE: u32 = 0;
 const MADE: u32 = 1;
 const MARKS: u32 = 2;
@@ -86,6 +89,11 @@ pub fn monotonic_ns() -> u64 {
         .saturating_add(ts.tv_nsec as u64)
 }
 
+/// The filter's slot for directories with inode number `ino`.
+fn dir_slot(ino: u64) -> usize {
+    (ino as usize) & (DIR_FILTER_SLOTS - 1)
+}
+
 impl Kernel {
     /// Makes `dirs` (by device and inode as `stat` gives them, each with its path) the
     /// directories whose writes make pending marks; `current` is what was written last time
@@ -97,6 +105,12 @@ impl Kernel {
     ) {
         let m = &self.skel.maps.unit_dirs;
         let key = |dev: u32, ino: u64| ua_file_id { ino, dev, pad: 0 };
+        // The filter first counts every directory that will be there, then forgets those
+        // gone: a directory in the map always has its slot set.
+        let inos: Vec<u64> = dirs.keys().map(|&(_, ino)| ino).collect();
+        for &ino in &inos {
+            self.set_dir_slot(ino, 1);
+        }
         for (&(_, ino), (_, dev)) in current.iter().filter(|(id, _)| !dirs.contains_key(id)) {
             let _ = m.delete(bytes(&key(*dev, ino)));
         }
@@ -130,7 +144,23 @@ impl Kernel {
                 next.insert(id, (what, dev));
             }
         }
+        let kept: std::collections::HashSet<usize> =
+            next.keys().map(|&(_, ino)| dir_slot(ino)).collect();
+        for ino in current.keys().map(|&(_, ino)| ino).chain(inos) {
+            if !kept.contains(&dir_slot(ino)) {
+                self.set_dir_slot(ino, 0);
+            }
+        }
         *current = next;
+    }
+
+    /// Sets the filter's slot for directories with inode number `ino` (bpf/maps.h:
+    /// unit_dir_filter) to `v`. The map update or delete around it is a system call, which
+    /// orders it with the programs' reads of the map.
+    fn set_dir_slot(&self, ino: u64, v: u8) {
+        // SAFETY: `dir_filter` points to DIR_FILTER_SLOTS bytes in the .bss mapping, which lives
+        // as long as the skeleton; the programs only read them.
+        unsafe { std::ptr::write_volatile(self.dir_filter.add(dir_slot(ino)), v) };
     }
 
     /// A handle for [`write_alive`] from a thread of its own.
