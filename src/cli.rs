@@ -118,13 +118,6 @@ pub enum Command {
     /// Write the man page unitarmor(8) and shell completions into DIR (for packaging).
     #[command(hide = true)]
     GenerateDocs { dir: PathBuf },
-    /// The systemd generator (installed as unitarmor-generator): makes `daemon-reload` wait
-    /// until the daemon has read the new unit files. systemd passes its output directories.
-    #[command(hide = true)]
-    Generator {
-        #[arg(num_args = 0..=3)]
-        dirs: Vec<PathBuf>,
-    },
     /// Ask the daemon to re-read every unit's files and write the kernel maps; exit once it
     /// has, or with status 1 if it does not answer within 60 s. unitarmor-sync.service runs
     /// it before an armored service starts when the daemon was down at the last daemon-reload.

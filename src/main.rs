@@ -6,18 +6,6 @@ use unitarmor::cli::{self, Cli, Command};
 use unitarmor::{daemon, journal, kernel};
 
 fn main() {
-    // Installed as a systemd generator too (a link named unitarmor-generator), which systemd
-    // runs with its three output directories and nothing else.
-    let mut args = std::env::args_os();
-    let argv0 = args.next().map(std::path::PathBuf::from);
-    if argv0
-        .as_deref()
-        .and_then(|p| p.file_name())
-        .is_some_and(|n| n == "unitarmor-generator")
-    {
-        let dirs: Vec<_> = args.take(3).map(std::path::PathBuf::from).collect();
-        std::process::exit(daemon::sync::generator(&dirs));
-    }
     let cli = Cli::parse();
     let daemon = matches!(cli.command, Command::Daemon { .. });
     journal::init(daemon);
@@ -51,7 +39,6 @@ fn main() {
         Command::Learn(args) => cli::learn(&args),
         Command::Suggest(args) => cli::suggest(&args),
         Command::GenerateDocs { dir } => cli::generate_docs(&dir),
-        Command::Generator { dirs } => Ok(daemon::sync::generator(&dirs)),
         Command::Sync { user_manager } => Ok(daemon::sync::sync_command(user_manager)),
         Command::Disarm => kernel::disarm().map(|removed| {
             if removed {

@@ -12,7 +12,7 @@ for f in /usr/bin/unitarmor /lib/systemd/system/unitarmor.service /lib/systemd/s
   /usr/share/doc/unitarmor/examples/drop-ins/nginx.service.d/armor.conf; do
   check "it installs $f" test -e "$f"
 done
-check "it installs the generator as a link to the binary" sh -c 'test "$(readlink /lib/systemd/system-generators/unitarmor-generator)" = /usr/bin/unitarmor'
+check "it installs the generator, a binary of its own" sh -c 'test -x /lib/systemd/system-generators/unitarmor-generator -a ! -L /lib/systemd/system-generators/unitarmor-generator'
 check "systemd runs the generator: a daemon-reload waits for the daemon's re-read" sh -c '
   since=$(date "+%Y-%m-%d %H:%M:%S"); sleep 1; systemctl daemon-reload
   journalctl -u unitarmor.service --since "$since" -o cat | grep -q "^daemon-reload: re-read"'
