@@ -2,7 +2,7 @@
 //! directories are unit and drop-in directories, whether the daemon runs, the pending marks in
 //! `expected` and the cgroups bound pending.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -94,6 +94,16 @@ fn dir_slot(ino: u64) -> usize {
     (ino as usize) & (DIR_FILTER_SLOTS - 1)
 }
 
+/// The filter's slots of directories `gone` (were, or were to be, in the map) that no
+/// directory `kept` (in the map now) needs.
+fn slots_to_clear(
+    gone: impl Iterator<Item = u64>,
+    kept: impl Iterator<Item = u64>,
+) -> HashSet<usize> {
+    let kept: HashSet<usize> = kept.map(dir_slot).collect();
+    gone.map(dir_slot).filter(|s| !kept.contains(s)).collect()
+}
+
 impl Kernel {
     /// Makes `dirs` (by device and inode as `stat` gives them, each with its path) the
     /// directories whose writes make pending marks; `current` is what was written last time
@@ -111,8 +121,18 @@ impl Kernel {
         for &ino in &inos {
             self.set_dir_slot(ino, 1);
         }
-        for (&(_, ino), (_, dev)) in current.iter().filter(|(id, _)| !dirs.contains_key(id)) {
-            let _ = m.delete(bytes(&key(*dev, ino)));
+        // The map's key has the superblock's device, not stat's: two directories `stat` tells
+        // apart (btrfs subvolumes) may share one. A key that a directory still listed uses
+        // stays.
+        let staying: HashSet<(u32, u64)> = current
+            .iter()
+            .filter(|(id, _)| dirs.contains_key(id))
+            .map(|(&(_, ino), &(_, dev))| (dev, ino))
+            .collect();
+        for (&(_, ino), &(_, dev)) in current.iter().filter(|(id, _)| !dirs.contains_key(id)) {
+            if !staying.contains(&(dev, ino)) {
+                let _ = m.delete(bytes(&key(dev, ino)));
+            }
         }
         let mut mounts = None;
         let mut next = HashMap::new();
@@ -144,12 +164,9 @@ impl Kernel {
                 next.insert(id, (what, dev));
             }
         }
-        let kept: std::collections::HashSet<usize> =
-            next.keys().map(|&(_, ino)| dir_slot(ino)).collect();
-        for ino in current.keys().map(|&(_, ino)| ino).chain(inos) {
-            if !kept.contains(&dir_slot(ino)) {
-                self.set_dir_slot(ino, 0);
-            }
+        let gone = current.keys().map(|&(_, ino)| ino).chain(inos);
+        for slot in slots_to_clear(gone, next.keys().map(|&(_, ino)| ino)) {
+            self.set_dir_slot(slot as u64, 0);
         }
         *current = next;
     }
@@ -356,5 +373,21 @@ mod tests {
         // A mark made at boot (a small stamp) does not wrap.
         assert!(!read_mid_write(0, began, false));
         assert!(read_mid_write(u64::MAX - 1, began, true));
+    }
+
+    /// A slot is cleared only when no directory left in the map falls in it: a zero makes the
+    /// programs skip every write in the directories of that slot.
+    #[test]
+    fn the_filter_keeps_every_slot_a_listed_directory_needs() {
+        let n = DIR_FILTER_SLOTS as u64;
+        // 7 and 7 + n share a slot; 9 is alone; 12 stays.
+        let clear = slots_to_clear([7, 9, 12].into_iter(), [7 + n, 12].into_iter());
+        assert_eq!(clear, HashSet::from([9]));
+        // Nothing gone, nothing cleared; everything gone, every slot.
+        assert!(slots_to_clear([].into_iter(), [1, 2].into_iter()).is_empty());
+        assert_eq!(
+            slots_to_clear([1, 2 + n].into_iter(), [].into_iter()),
+            HashSet::from([1, 2])
+        );
     }
 }
