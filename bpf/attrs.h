@@ -42,16 +42,27 @@ static __always_inline void remember_mnt(struct vfsmount *mnt)
 		return;
 	held = bpf_task_storage_get(&write_mnt, bpf_get_current_task_btf(), 0,
 				    BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (held)
-		*held = (__u64)mnt;
+	if (!held)
+		return;
+	/* Counted before it is set (maps.h: write_mnt_held). */
+	if (!*held)
+		__sync_fetch_and_add(&write_mnt_held, 1);
+	*held = (__u64)mnt;
 }
 
 static __always_inline void forget_mnt(void)
 {
-	__u64 *held = bpf_task_storage_get(&write_mnt, bpf_get_current_task_btf(), 0, 0);
+	__u64 *held;
 
-	if (held)
+	/* No task holds a record: nothing to look up. A task's own count is seen here, as it
+	 * was added by the same task, earlier. */
+	if (!*(volatile __u64 *)&write_mnt_held)
+		return;
+	held = bpf_task_storage_get(&write_mnt, bpf_get_current_task_btf(), 0, 0);
+	if (held && *held) {
 		*held = 0;
+		__sync_fetch_and_add(&write_mnt_held, -1);
+	}
 }
 
 /* fexit: only a request that was granted is followed by a change and a drop. */

@@ -349,6 +349,14 @@ struct {
 	__type(value, __u64);
 } write_mnt SEC(".maps");
 
+/* How many tasks' `write_mnt` records are not 0, at least: each is counted before it is set
+ * and uncounted after it is cleared, by the task itself (attrs.h). While it is 0, no task has
+ * a record to clear, and mnt_drop_write*() (every write on the system) costs one word's read,
+ * not a task storage lookup. A record a task still held when it exited (its drop's tracing
+ * program skipped by the recursion guard) keeps its count: drops look records up again, as
+ * before, until the programs are reloaded. */
+__u64 write_mnt_held;
+
 /* The cgroup id of kernfs node `kn`'s parent, on kernels before and after 6.15. */
 static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
 {
