@@ -17,7 +17,7 @@
 #ifndef UNITARMOR_WALK_H
 #define UNITARMOR_WALK_H
 
-#include "maps.h"
+#include "armor.h"
 
 #define EACCES 13
 #define EPERM 1
