@@ -355,7 +355,9 @@ struct {
  * not a task storage lookup. A record a task still held when it exited (its drop's tracing
  * program skipped by the recursion guard) keeps its count: drops look records up again, as
  * before, until the programs are reloaded. */
-__u64 write_mnt_held;
+/* A line of its own: armored writes change it, and unarmored tasks' hooks read their
+ * filters next to it. */
+__u64 write_mnt_held __attribute__((aligned(64)));
 
 /* The cgroup id of kernfs node `kn`'s parent, on kernels before and after 6.15. */
 static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
