@@ -115,8 +115,8 @@ impl Kernel {
     ) {
         let m = &self.skel.maps.unit_dirs;
         let key = |dev: u32, ino: u64| ua_file_id { ino, dev, pad: 0 };
-        // The filter first counts every directory that will be there, then forgets those
-        // gone: a directory in the map always has its slot set.
+        // The filter's slots are set first for every directory that will be there, and
+        // cleared last for those gone: a directory in the map always has its slot set.
         let inos: Vec<u64> = dirs.keys().map(|&(_, ino)| ino).collect();
         for &ino in &inos {
             self.set_dir_slot(ino, 1);
