@@ -119,7 +119,7 @@ impl Kernel {
         // cleared last for those gone: a directory in the map always has its slot set.
         let inos: Vec<u64> = dirs.keys().map(|&(_, ino)| ino).collect();
         for &ino in &inos {
-            self.set_dir_slot(ino, 1);
+            self.set_dir_slot(dir_slot(ino), 1);
         }
         // The map's key has the superblock's device, not stat's: two directories `stat` tells
         // apart (btrfs subvolumes) may share one. A key that a directory still listed uses
@@ -166,18 +166,18 @@ impl Kernel {
         }
         let gone = current.keys().map(|&(_, ino)| ino).chain(inos);
         for slot in slots_to_clear(gone, next.keys().map(|&(_, ino)| ino)) {
-            self.set_dir_slot(slot as u64, 0);
+            self.set_dir_slot(slot, 0);
         }
         *current = next;
     }
 
-    /// Sets the filter's slot for directories with inode number `ino` (bpf/maps.h:
+    /// Sets slot `slot` ([`dir_slot`]) of the filter in front of `unit_dirs` (bpf/maps.h:
     /// unit_dir_filter) to `v`. The map update or delete around it is a system call, which
     /// orders it with the programs' reads of the map.
-    fn set_dir_slot(&self, ino: u64, v: u8) {
+    fn set_dir_slot(&self, slot: usize, v: u8) {
         // SAFETY: `dir_filter` points to DIR_FILTER_SLOTS bytes in the .bss mapping, which lives
         // as long as the skeleton; the programs only read them.
-        unsafe { std::ptr::write_volatile(self.dir_filter.add(dir_slot(ino)), v) };
+        unsafe { std::ptr::write_volatile(self.dir_filter.add(slot & (DIR_FILTER_SLOTS - 1)), v) };
     }
 
     /// A handle for [`write_alive`] from a thread of its own.
