@@ -259,14 +259,13 @@ for k in $(seq 1 10); do
 done
 
 # --- a real service: nginx serving a small static file to wrk over loopback -------------------
-# tests/bench/run downloads nginx and wrk (Debian 12 packages) into debs/.
+# The guest image holds Debian's nginx; tests/bench/run downloads wrk into debs/.
 if ls "$here"/debs/*.deb >/dev/null 2>&1 && dpkg -i "$here"/debs/*.deb >/run/bench/dpkg.log 2>&1; then
-  mkdir -p /srv/www
-  head -c 1024 /dev/zero | tr '\0' x >/srv/www/small.html
+  head -c 1024 /dev/zero | tr '\0' x >/var/www/html/small.html
   cat >/etc/nginx/sites-enabled/default <<'EOF'
 server {
   listen 127.0.0.1:8080;
-  root /srv/www;
+  root /var/www/html;
   access_log off;
 }
 EOF

@@ -32,13 +32,15 @@ rootfs="$out.tmp/rootfs"
 # GPT auto-discovery, hibernation, SysV scripts, rc.local, offline updates, units from the kernel
 # command line, TPM, sshd) are masked: every daemon-reload runs them all, and under emulation
 # they took a third of a reload (5 s to 3 s). fstab, getty and unitarmor's own still run.
+# Debian's nginx is there, disabled, for the shipped example's scenario (examples.sh) and the
+# benchmark's real service.
 mmdebstrap --variant=minbase --mode=root --quiet \
   --aptopt='APT::Install-Recommends "false"' \
   --dpkgopt='path-exclude=/usr/share/man/*' \
   --dpkgopt='path-exclude=/usr/share/doc/*' \
   --dpkgopt='path-include=/usr/share/doc/*/copyright' \
   --dpkgopt='path-exclude=/usr/share/locale/*' \
-  --include=systemd,systemd-sysv,systemd-container,dbus,udev,kmod,iproute2,bpftool,initramfs-tools,linux-image-amd64,procps,xfsprogs,e2fsprogs,btrfs-progs,dosfstools \
+  --include=systemd,systemd-sysv,systemd-container,dbus,udev,kmod,iproute2,bpftool,initramfs-tools,linux-image-amd64,procps,xfsprogs,e2fsprogs,btrfs-progs,dosfstools,nginx \
   --essential-hook='mkdir -p "$1/etc/initramfs-tools/conf.d" "$1/usr/share/initramfs-tools/modules.d"' \
   --essential-hook='echo MODULES=list > "$1/etc/initramfs-tools/conf.d/unitarmor-vm"' \
   --essential-hook='printf "%s\n" virtio_pci virtio_mmio virtio_blk crc32c_generic ext4 > "$1/usr/share/initramfs-tools/modules.d/unitarmor-vm"' \
@@ -47,6 +49,7 @@ mmdebstrap --variant=minbase --mode=root --quiet \
   --customize-hook='chroot "$1" journalctl --update-catalog' \
   --customize-hook='touch "$1/etc/.updated" "$1/var/.updated"' \
   --customize-hook='chroot "$1" systemctl mask e2scrub_reap.service' \
+  --customize-hook='chroot "$1" systemctl disable nginx.service' \
   --customize-hook='mkdir -p "$1/etc/systemd/system-generators"' \
   --customize-hook='for g in cryptsetup debug gpt-auto hibernate-resume integritysetup rc-local run ssh system-update sysv tpm2 veritysetup; do ln -s /dev/null "$1/etc/systemd/system-generators/systemd-$g-generator"; done' \
   --customize-hook="copy-in $here/guest/unitarmor-vmtest /usr/local/sbin" \
