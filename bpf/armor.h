@@ -41,19 +41,6 @@ static __always_inline bool marked(struct task_struct *task)
 	return mark && (*mark & UA_TASK_SETUP);
 }
 
-/* Whether the current task's cgroup is bound to a policy: the one lookup an unarmored task pays
- * in a hook that must read something else before armored() fills its armor (decided.h). */
-static __always_inline bool bound_at_all(void)
-{
-	__u64 cgid = bpf_get_current_cgroup_id();
-	struct ua_binding *b;
-
-	if (!maybe_bound(cgid))
-		return false;
-	b = bpf_map_lookup_elem(&bound, &cgid);
-	return b && b->policy;
-}
-
 /* Copies cgroup `cgid`'s binding into `b`; false if it has none. The copy is checked against
  * the element's key, which a hash map keeps just before the value: on 6.1 a freed element (a
  * cgroup rebound meanwhile: an update replaces the element) can be handed to another cgroup

@@ -139,34 +139,68 @@ static __always_inline bool names_kept(unsigned long magic)
 	       magic == BTRFS_SUPER_MAGIC || magic == TMPFS_MAGIC || magic == RAMFS_MAGIC;
 }
 
+/* Reads `n` 8-byte fields of the kernel object at `obj`, at byte offsets `off` (CO-RE
+ * relocated: constants once loaded), into `out`. One probe read when the running kernel keeps
+ * them next to one another in that order, as 6.1 and 6.12 do for the fields read here (each
+ * read is a helper call: a lookup in the decision cache costs about half as many this way);
+ * one read a field otherwise. */
+static __always_inline int read_fields(__u64 *out, __u64 obj, const __u32 *off, int n)
+{
+	bool together = true;
+	int i, err = 0;
+
+#pragma unroll
+	for (i = 1; i < 4; i++)
+		if (i < n && off[i] != off[0] + 8 * i)
+			together = false;
+	if (together)
+		return bpf_probe_read_kernel(out, 8 * n, (void *)(obj + off[0]));
+#pragma unroll
+	for (i = 0; i < 4; i++)
+		if (i < n)
+			err |= bpf_probe_read_kernel(&out[i], 8, (void *)(obj + off[i]));
+	return err;
+}
+
 /* Hashes the mounts from `m` (a struct mount, as a number: the file's) to the top of its tree
- * into `v`. False if the tree is deeper than UA_DECIDED_MOUNTS or a mount above the file's is
- * of a file system names_kept() does not name (the file's own was checked). */
+ * into `v`. False if the tree is deeper than UA_DECIDED_MOUNTS, a mount above the file's is of
+ * a file system names_kept() does not name (the file's own was checked), or a read fails. */
 static __always_inline bool hash_mounts(__u64 *v, __u64 m)
 {
-	struct mnt_namespace *ns;
-	struct mount *mnt, *up;
+	/* struct mount: its parent, the dentry it is mounted on, its root and superblock. */
+	const __u32 mo[4] = { bpf_core_field_offset(struct mount, mnt_parent),
+			      bpf_core_field_offset(struct mount, mnt_mountpoint),
+			      bpf_core_field_offset(struct mount, mnt.mnt_root),
+			      bpf_core_field_offset(struct mount, mnt.mnt_sb) };
+	/* struct mnt_namespace: its root mount and never-reused sequence number. */
+	const __u32 no[2] = { bpf_core_field_offset(struct mnt_namespace, root),
+			      bpf_core_field_offset(struct mnt_namespace, seq) };
+	__u64 f[4], nf[2], ns = 0;
 	int i;
 
 #pragma unroll
 	for (i = 0; i < UA_DECIDED_MOUNTS; i++) {
-		mnt = (struct mount *)m;
-		if (i > 0 && !names_kept(BPF_CORE_READ(mnt, mnt.mnt_sb, s_magic)))
+		if (read_fields(f, m, mo, 4))
 			return false;
-		up = BPF_CORE_READ(mnt, mnt_parent);
+		if (i > 0 && !names_kept(BPF_CORE_READ((struct super_block *)f[3], s_magic)))
+			return false;
 		sip_word(v, m);
-		sip_word(v, (__u64)BPF_CORE_READ(mnt, mnt.mnt_root));
-		if ((__u64)up == m) {
-			ns = BPF_CORE_READ(mnt, mnt_ns);
-			sip_word(v, (__u64)ns);
+		sip_word(v, f[2]);
+		if (f[0] == m) {
+			if (bpf_core_read(&ns, sizeof(ns), &((struct mount *)m)->mnt_ns))
+				return false;
+			sip_word(v, ns);
 			if (ns) {
-				sip_word(v, BPF_CORE_READ(ns, seq));
-				sip_word(v, (__u64)BPF_CORE_READ(ns, root));
+				/* Read apart: other fields lie between them. */
+				if (read_fields(nf, ns, no, 1) || read_fields(&nf[1], ns, &no[1], 1))
+					return false;
+				sip_word(v, nf[1]);
+				sip_word(v, nf[0]);
 			}
 			return true;
 		}
-		sip_word(v, (__u64)BPF_CORE_READ(mnt, mnt_mountpoint));
-		m = (__u64)up;
+		sip_word(v, f[1]);
+		m = f[0];
 	}
 	return false;
 }
@@ -178,28 +212,30 @@ static __always_inline bool hash_mounts(__u64 *v, __u64 m)
 static __noinline __u64 decided_key(struct armor *a, struct file *file, __u32 class, __u64 epoch,
 				    const struct ua_config *cfg)
 {
+	/* The pointers as numbers (the verifier lets no typed pointer be hashed): f_path's mount
+	 * and dentry, and f_inode. */
+	const __u32 fo[3] = { bpf_core_field_offset(struct file, f_path.mnt),
+			      bpf_core_field_offset(struct file, f_path.dentry),
+			      bpf_core_field_offset(struct file, f_inode) };
 	struct inode *inode = file->f_inode;
 	struct super_block *sb = inode->i_sb;
-	struct path path = {};
-	__u64 v[4], ino = 0;
+	__u64 v[4], f[3];
 
 	if ((inode->i_mode & S_IFMT) != S_IFREG || inode->i_nlink != 1 || !names_kept(sb->s_magic))
 		return 0;
-	/* The pointers as numbers (the verifier lets no typed pointer be hashed). */
-	if (bpf_core_read(&path, sizeof(path), &file->f_path) ||
-	    bpf_core_read(&ino, sizeof(ino), &file->f_inode))
+	if (read_fields(f, (__u64)file, fo, 3))
 		return 0;
 	sip_init(v, cfg->key[0], cfg->key[1]);
-	sip_word(v, (__u64)path.dentry);
+	sip_word(v, f[1]);
 	/* Its two halves: the verifier refuses hash_len, a union's second member. */
 	sip_word(v, (__u64)file->f_path.dentry->d_name.hash << 32 | file->f_path.dentry->d_name.len);
-	sip_word(v, ino);
+	sip_word(v, f[2]);
 	sip_word(v, inode->i_ino);
 	sip_word(v, (__u64)inode->i_generation << 32 | (__u64)a->from_mask << 16 |
 			    (__u64)a->allowlist << 8 | class);
 	sip_word(v, (__u64)a->binding.policy << 32 | a->start);
 	sip_word(v, epoch);
-	if (!hash_mounts(v, (__u64)path.mnt - bpf_core_field_offset(struct mount, mnt)))
+	if (!hash_mounts(v, f[0] - bpf_core_field_offset(struct mount, mnt)))
 		return 0;
 	return sip_finish(v) | 1; /* never 0 */
 }

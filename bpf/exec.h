@@ -97,7 +97,7 @@ int BPF_PROG(ua_mmap_file, struct file *file, unsigned long reqprot, unsigned lo
 	struct armor a;
 	__u64 epoch;
 
-	if (!(prot & PROT_EXEC) || !as_number(file) || !bound_at_all())
+	if (!(prot & PROT_EXEC) || !as_number(file) || !maybe_armored())
 		return 0;
 	epoch = read_epoch(); /* before armored(), as in ua_file_open */
 	if (!armored(&a) || !has_class(&a, UA_CLASS_EXEC) || setup_phase())

@@ -29,8 +29,9 @@
  * Decided by type and number, so a device node made elsewhere with mknod is the same device. */
 static __always_inline bool raw_device(struct inode *inode)
 {
-	umode_t mode = BPF_CORE_READ(inode, i_mode) & S_IFMT;
-	__u32 rdev = BPF_CORE_READ(inode, i_rdev);
+	/* Direct loads: `inode` is always the hooks' typed pointer's. */
+	umode_t mode = inode->i_mode & S_IFMT;
+	__u32 rdev = inode->i_rdev;
 	__u32 major = MAJOR(rdev), minor = MINOR(rdev);
 	__u8 *run_time;
 
@@ -179,16 +180,18 @@ int BPF_PROG(ua_file_open, struct file *file)
 	bool proc;
 	int err = 0;
 
-	/* Every open of every process comes here: unarmored ones leave before reading anything
-	 * of the file. The reads are direct loads through the hook's typed pointer, not helper
-	 * calls. */
-	if (!bound_at_all())
+	/* Every open of every process comes here: unarmored ones leave at the bound filter's one
+	 * read, before reading anything of the file. The reads are direct loads through the
+	 * hook's typed pointer, not helper calls. */
+	if (!maybe_armored())
 		return (file->f_mode & FMODE_WRITE) ? note_open_write(file) : 0;
 	/* Before armored(): the decision cache's epochs must not count a header newer than the
 	 * one `a` holds (decided.h). */
 	epoch = read_epoch();
+	/* Not armored after all (the filter's slot is shared, or the cgroup is bound to no
+	 * policy): as above, but for systemd's set-up in a cgroup that waits for the daemon. */
 	if (!armored(&a))
-		return 0;
+		return (!a.waiting && (file->f_mode & FMODE_WRITE)) ? note_open_write(file) : 0;
 	mode = file->f_mode;
 	if (open_waits(&a, mode))
 		return wait_for_daemon();
@@ -220,7 +223,7 @@ int BPF_PROG(ua_file_receive, struct file *file)
 {
 	struct armor a;
 
-	if (!armored(&a) || !raw_device(BPF_CORE_READ(file, f_inode)) ||
+	if (!armored(&a) || !raw_device(file->f_inode) ||
 	    !protected(&a, UA_PROT_RUNS_AS_ROOT))
 		return 0;
 	return deny_protected_path(&a, UA_PROT_RUNS_AS_ROOT, UA_OP_OPEN_DEVICE,

@@ -236,16 +236,17 @@ stop:
 }
 
 /*
- * Zero, in a form the verifier cannot fold: the nanoseconds since boot stay below 2^63 for
- * 292 years. Verifiers before 6.7 check a bpf_loop() callback as if it ran once, with the
- * context as the caller left it; a field that starts as a known constant would have the
- * callback's branches on it decided at load for every iteration (the untaken side dropped
- * as dead code), though a later iteration finds it changed. Started from this, the field is
- * unknown to the verifier, which checks both sides.
+ * Zero, in a form the verifier cannot fold: a load from .bss (maps.h). Verifiers before 6.7
+ * check a bpf_loop() callback as if it ran once, with the context as the caller left it; a
+ * field that starts as a known constant would have the callback's branches on it decided at
+ * load for every iteration (the untaken side dropped as dead code), though a later iteration
+ * finds it changed. Started from this, the field is unknown to the verifier, which checks
+ * both sides. (It was the clock's top bit: a clock read per path built, which costs more than
+ * a load, much more where the clock source is an emulated HPET.)
  */
 static __always_inline __u32 unfolded_zero(void)
 {
-	return bpf_ktime_get_ns() >> 63;
+	return *(volatile __u64 *)&unknown_zero;
 }
 
 /*
