@@ -12,8 +12,10 @@
 #                           whether the first probe after that change's reload saw it (KIND
 #                           at_return, 1 or 0)
 #   T CASE MS               one start of a oneshot unit, with (c1000) and without (none) rules
-#   N CASE RPS              requests per second nginx served to wrk in one run, unarmored
+#   N ROUND CASE RPS        requests per second nginx served to wrk in one run, unarmored
 #                           (CASE unarmored) or under drop-ins/nginx.service.d (armored)
+#   P CASE NS REQ_NS        the BPF programs' run time per request in one run with
+#                           kernel.bpf_stats_enabled=1 (NS), and the request's time (REQ_NS)
 #   M NAME VALUE            a measure of the daemon
 #   X WHAT                  something failed: the report says the run is invalid
 # Other lines are commentary. Cases:
@@ -161,7 +163,7 @@ rotate() {
   for i in $(seq 0 $((${#a[@]} - 1))); do echo "${a[$(((n + i) % ${#a[@]}))]}"; done
 }
 
-echo "# $(uname -r), $(systemctl --version | head -n 1), $(nproc) CPUs; $rounds rounds, scale $scale"
+echo "# $(uname -r), $(systemctl --version | head -n 1), $(nproc) CPUs, clock $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource); $rounds rounds, scale $scale"
 for r in $(seq 1 "$rounds"); do
   t0=$(date +%s)
   no_programs
@@ -270,25 +272,50 @@ server {
 }
 EOF
   sed -i 's/^worker_processes .*/worker_processes 1;/' /etc/nginx/nginx.conf
-  nginx_case() {
+  systemctl restart nginx.service || X "nginx did not start"
+  # armor CASE: armors the running nginx with the example (armored) or takes the armor off
+  # (unarmored), as an administrator would: a drop-in and a daemon-reload, no restart.
+  armor() {
+    local want=0
     if [ "$1" = armored ]; then
       mkdir -p /etc/systemd/system/nginx.service.d
       cp "$here/nginx-armor.conf" /etc/systemd/system/nginx.service.d/armor.conf
+      want=$(grep -c '^ArmorPolicy=' "$here/nginx-armor.conf")
     else
       rm -rf /etc/systemd/system/nginx.service.d
     fi
     systemctl daemon-reload
-    systemctl restart nginx.service || X "nginx did not start $1"
-    local want=0
-    [ "$1" = armored ] && want=$(grep -c '^ArmorPolicy=' "$here/nginx-armor.conf")
     wait_rules nginx.service "$want" >/dev/null
-    curl_ok=$(wrk -t1 -c4 -d2s http://127.0.0.1:8080/small.html 2>&1 | grep -c 'Non-2xx')
-    [ "$curl_ok" = 0 ] || X "nginx answered errors $1"
-    echo "N $1 $(wrk -t1 -c4 -d10s http://127.0.0.1:8080/small.html | awk '/^Requests\/sec:/ { print $2 }')"
   }
+  url=http://127.0.0.1:8080/small.html
+  [ "$(wrk -t1 -c4 -d2s $url 2>&1 | grep -c 'Non-2xx')" = 0 ] || X "nginx answered errors"
+  # Each round measures unarmored, armored, armored, unarmored (or the reverse), 4 s each
+  # after 1 s of warming: the machine's drift over a round weighs on both cases alike.
   for r in $(seq 1 "$rounds"); do
-    for c in $(rotate "$r" unarmored armored); do nginx_case "$c"; done
+    order="unarmored armored armored unarmored"
+    [ $((r % 2)) = 0 ] && order="armored unarmored unarmored armored"
+    for c in $order; do
+      armor "$c"
+      wrk -t1 -c4 -d1s $url >/dev/null
+      echo "N $r $c $(wrk -t1 -c4 -d4s $url | awk '/^Requests\/sec:/ { print $2 }')"
+    done
   done
+  # What the kernel's programs cost per request, from their statistics (a run of its own
+  # each: the statistics' clock reads cost time too).
+  sysctl -qw kernel.bpf_stats_enabled=1
+  for c in unarmored armored; do
+    armor "$c"
+    wrk -t1 -c4 -d1s $url >/dev/null
+    snapshot >/run/bench/before
+    out=$(wrk -t1 -c4 -d4s $url)
+    snapshot >/run/bench/after
+    req=$(echo "$out" | awk '/ requests in / { print $1 }')
+    rps=$(echo "$out" | awk '/^Requests\/sec:/ { print $2 }')
+    awk -v c="$c" -v req="$req" -v rps="$rps" 'NR == FNR { ns[$1] = $3; next }
+      { t += $3 - ns[$1] } END { if (req > 0) printf "P %s %.0f %.0f\n", c, t / req, 1e9 / rps }' \
+      /run/bench/before /run/bench/after
+  done
+  sysctl -qw kernel.bpf_stats_enabled=0
   systemctl stop nginx.service
 else
   echo "# nginx not measured: $(tail -n 3 /run/bench/dpkg.log 2>/dev/null | tr '\n' ' ')"
