@@ -139,48 +139,61 @@ static __always_inline bool names_kept(unsigned long magic)
 	       magic == BTRFS_SUPER_MAGIC || magic == TMPFS_MAGIC || magic == RAMFS_MAGIC;
 }
 
-/* Reads `n` 8-byte fields of the kernel object at `obj`, at byte offsets `off` (CO-RE
- * relocated: constants once loaded), into `out`. One probe read when the running kernel keeps
- * them next to one another in that order, as 6.1 and 6.12 do for the fields read here (each
- * read is a helper call: a lookup in the decision cache costs about half as many this way);
- * one read a field otherwise. */
-static __always_inline int read_fields(__u64 *out, __u64 obj, const __u32 *off, int n)
+/* The byte offsets of up to four fields, 16 bits each, for read_fields(). */
+#define UA_FIELDS(o0, o1, o2, o3)                                                          \
+	((__u64)(o0) | (__u64)(o1) << 16 | (__u64)(o2) << 32 | (__u64)(o3) << 48)
+
+/* Reads `n` (at most 4) 8-byte fields of the kernel object at `obj`, at the byte offsets
+ * `offs` packs (UA_FIELDS(); CO-RE relocated, constants once loaded), into `out`. One probe
+ * read of the span that holds them when it is at most 64 bytes, as it is for every use here
+ * on 6.1 and 6.12 (each read is a helper call: a hit in the decision cache makes half as many
+ * this way); one read a field otherwise. A function of its own: inlined at each use, its
+ * span's buffer and registers took decided_key() past the stack's limit. */
+static __noinline int read_fields(__u64 *out, __u64 obj, int n, __u64 offs)
 {
-	bool together = true;
+	__u64 w[8] = {};
+	__u32 lo = offs & 0xffff, hi = lo, o, d;
 	int i, err = 0;
 
-#pragma unroll
-	for (i = 1; i < 4; i++)
-		if (i < n && off[i] != off[0] + 8 * i)
-			together = false;
-	if (together)
-		return bpf_probe_read_kernel(out, 8 * n, (void *)(obj + off[0]));
-#pragma unroll
-	for (i = 0; i < 4; i++)
-		if (i < n)
-			err |= bpf_probe_read_kernel(&out[i], 8, (void *)(obj + off[i]));
+	for (i = 1; i < 4 && i < n; i++) {
+		o = (offs >> (16 * i)) & 0xffff;
+		if (o < lo)
+			lo = o;
+		if (o > hi)
+			hi = o;
+	}
+	if (hi - lo <= sizeof(w) - 8) {
+		if (bpf_probe_read_kernel(w, hi - lo + 8, (void *)(obj + lo)))
+			return -1;
+		for (i = 0; i < 4 && i < n; i++) {
+			d = ((offs >> (16 * i)) & 0xffff) - lo;
+			if (d & 7)
+				return -1; /* not where an 8-byte field can be */
+			out[i] = w[(d / 8) & 7];
+		}
+		return 0;
+	}
+	for (i = 0; i < 4 && i < n; i++)
+		err |= bpf_probe_read_kernel(&out[i], 8, (void *)(obj + ((offs >> (16 * i)) & 0xffff)));
 	return err;
 }
 
 /* Hashes the mounts from `m` (a struct mount, as a number: the file's) to the top of its tree
- * into `v`. False if the tree is deeper than UA_DECIDED_MOUNTS, a mount above the file's is of
+ * into `v`, with `f` (4 words) for the fields read. False if the tree is deeper than UA_DECIDED_MOUNTS, a mount above the file's is of
  * a file system names_kept() does not name (the file's own was checked), or a read fails. */
-static __always_inline bool hash_mounts(__u64 *v, __u64 m)
+static __always_inline bool hash_mounts(__u64 *v, __u64 *f, __u64 m)
 {
-	/* struct mount: its parent, the dentry it is mounted on, its root and superblock. */
-	const __u32 mo[4] = { bpf_core_field_offset(struct mount, mnt_parent),
-			      bpf_core_field_offset(struct mount, mnt_mountpoint),
-			      bpf_core_field_offset(struct mount, mnt.mnt_root),
-			      bpf_core_field_offset(struct mount, mnt.mnt_sb) };
-	/* struct mnt_namespace: its root mount and never-reused sequence number. */
-	const __u32 no[2] = { bpf_core_field_offset(struct mnt_namespace, root),
-			      bpf_core_field_offset(struct mnt_namespace, seq) };
-	__u64 f[4], nf[2], ns = 0;
+	__u64 ns = 0;
 	int i;
 
 #pragma unroll
 	for (i = 0; i < UA_DECIDED_MOUNTS; i++) {
-		if (read_fields(f, m, mo, 4))
+		/* struct mount: its parent, the dentry it is mounted on, its root and superblock. */
+		if (read_fields(f, m, 4,
+				UA_FIELDS(bpf_core_field_offset(struct mount, mnt_parent),
+					  bpf_core_field_offset(struct mount, mnt_mountpoint),
+					  bpf_core_field_offset(struct mount, mnt.mnt_root),
+					  bpf_core_field_offset(struct mount, mnt.mnt_sb))))
 			return false;
 		if (i > 0 && !names_kept(BPF_CORE_READ((struct super_block *)f[3], s_magic)))
 			return false;
@@ -191,11 +204,14 @@ static __always_inline bool hash_mounts(__u64 *v, __u64 m)
 				return false;
 			sip_word(v, ns);
 			if (ns) {
-				/* Read apart: other fields lie between them. */
-				if (read_fields(nf, ns, no, 1) || read_fields(&nf[1], ns, &no[1], 1))
+				/* struct mnt_namespace: its root and never-reused number. */
+				if (read_fields(f, ns, 2,
+						UA_FIELDS(bpf_core_field_offset(struct mnt_namespace, root),
+							  bpf_core_field_offset(struct mnt_namespace, seq),
+							  0, 0)))
 					return false;
-				sip_word(v, nf[1]);
-				sip_word(v, nf[0]);
+				sip_word(v, f[1]);
+				sip_word(v, f[0]);
 			}
 			return true;
 		}
@@ -212,18 +228,18 @@ static __always_inline bool hash_mounts(__u64 *v, __u64 m)
 static __noinline __u64 decided_key(struct armor *a, struct file *file, __u32 class, __u64 epoch,
 				    const struct ua_config *cfg)
 {
-	/* The pointers as numbers (the verifier lets no typed pointer be hashed): f_path's mount
-	 * and dentry, and f_inode. */
-	const __u32 fo[3] = { bpf_core_field_offset(struct file, f_path.mnt),
-			      bpf_core_field_offset(struct file, f_path.dentry),
-			      bpf_core_field_offset(struct file, f_inode) };
 	struct inode *inode = file->f_inode;
 	struct super_block *sb = inode->i_sb;
-	__u64 v[4], f[3];
+	__u64 v[4], f[4];
 
 	if ((inode->i_mode & S_IFMT) != S_IFREG || inode->i_nlink != 1 || !names_kept(sb->s_magic))
 		return 0;
-	if (read_fields(f, (__u64)file, fo, 3))
+	/* The pointers as numbers (the verifier lets no typed pointer be hashed): f_path's mount
+	 * and dentry, and f_inode. */
+	if (read_fields(f, (__u64)file, 3,
+			UA_FIELDS(bpf_core_field_offset(struct file, f_path.mnt),
+				  bpf_core_field_offset(struct file, f_path.dentry),
+				  bpf_core_field_offset(struct file, f_inode), 0)))
 		return 0;
 	sip_init(v, cfg->key[0], cfg->key[1]);
 	sip_word(v, f[1]);
@@ -235,7 +251,7 @@ static __noinline __u64 decided_key(struct armor *a, struct file *file, __u32 cl
 			    (__u64)a->allowlist << 8 | class);
 	sip_word(v, (__u64)a->binding.policy << 32 | a->start);
 	sip_word(v, epoch);
-	if (!hash_mounts(v, f[0] - bpf_core_field_offset(struct mount, mnt)))
+	if (!hash_mounts(v, f, f[0] - bpf_core_field_offset(struct mount, mnt)))
 		return 0;
 	return sip_finish(v) | 1; /* never 0 */
 }
