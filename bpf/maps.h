@@ -257,11 +257,6 @@ struct {
 #define UA_DIR_FILTER 65536 /* a power of two: the slot is the number's low bits */
 __u8 unit_dir_filter[UA_DIR_FILTER];
 
-/* Always 0: nothing writes it (the daemon writes the filters of .bss, never this). The
- * verifier cannot know what a load from a writable map holds: walk.h's unfolded_zero().
- * Next to the filters, which are read far more than written, not to write_mnt_held. */
-__u64 unknown_zero;
-
 /* Whether the directory with inode number `ino` may be in `unit_dirs`. */
 static __always_inline bool maybe_unit_dir(__u64 ino)
 {

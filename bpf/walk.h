@@ -236,17 +236,18 @@ stop:
 }
 
 /*
- * Zero, in a form the verifier cannot fold: a load from .bss (maps.h). Verifiers before 6.7
- * check a bpf_loop() callback as if it ran once, with the context as the caller left it; a
- * field that starts as a known constant would have the callback's branches on it decided at
- * load for every iteration (the untaken side dropped as dead code), though a later iteration
- * finds it changed. Started from this, the field is unknown to the verifier, which checks
- * both sides. (It was the clock's top bit: a clock read per path built, which costs more than
- * a load, much more where the clock source is an emulated HPET.)
+ * Zero, in a form the verifier cannot fold: jiffies stay below 2^63 for 292 million years at
+ * 1,000 a second. Verifiers before 6.7 check a bpf_loop() callback as if it ran once, with the
+ * context as the caller left it; a field that starts as a known constant would have the
+ * callback's branches on it decided at load for every iteration (the untaken side dropped
+ * as dead code), though a later iteration finds it changed. Started from this, the field is
+ * unknown to the verifier, which checks both sides. Nothing can make it non-zero (a value
+ * in a map could be written). It was the clock's top bit: a clock read per path built, an
+ * emulated device's read where the clock source is the HPET (Debian 12's guest).
  */
 static __always_inline __u32 unfolded_zero(void)
 {
-	return *(volatile __u64 *)&unknown_zero;
+	return bpf_jiffies64() >> 63;
 }
 
 /*
