@@ -179,8 +179,9 @@ static __noinline int read_fields(__u64 *out, __u64 obj, int n, __u64 offs)
 }
 
 /* Hashes the mounts from `m` (a struct mount, as a number: the file's) to the top of its tree
- * into `v`, with `f` (4 words) for the fields read. False if the tree is deeper than UA_DECIDED_MOUNTS, a mount above the file's is of
- * a file system names_kept() does not name (the file's own was checked), or a read fails. */
+ * into `v`, with `f` (4 words) for the fields read. False if the tree is deeper than
+ * UA_DECIDED_MOUNTS, a mount above the file's is of a file system names_kept() does not name
+ * (the file's own was checked), or a read fails. */
 static __always_inline bool hash_mounts(__u64 *v, __u64 *f, __u64 m)
 {
 	__u64 ns = 0;
