@@ -106,6 +106,9 @@ pub(super) async fn rescan(
                     let asked = began.elapsed();
                     let n = found.len();
                     let phases = d.apply_rescan(found);
+                    // Asked after the last reload's pass (a later one starts the rescan
+                    // over): what PID 1 said is what that reload loaded.
+                    d.reload_end_due = None;
                     let took = began.elapsed();
                     info!(
                         "rescan: {n} armored units and instances in {} ms ({} ms finding \

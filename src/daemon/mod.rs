@@ -148,6 +148,9 @@ pub struct Daemon {
     watch_due: Option<std::time::Instant>,
     /// Since when a reload runs (PID 1's `Reloading` signals), if one does.
     reloading_since: Option<std::time::Instant>,
+    /// When a reload whose generator's request the daemon answered must have ended, if no
+    /// rescan has run since ([`Daemon::reload_end_unheard`]).
+    reload_end_due: Option<std::time::Instant>,
     /// Policies whose tables were taken out of the kernel since the daemon started.
     tables_removed: u64,
     /// What units in learn mode were seen doing (learn.rs).
@@ -207,6 +210,7 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
         last_pass: None,
         watch_due: None,
         reloading_since: None,
+        reload_end_due: None,
         tables_removed: 0,
         learning: learn::Learning::default(),
         pending: pending::Pending::default(),
@@ -387,6 +391,11 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
             },
             Some(req) = sync::next(&mut sync_rx) => {
                 d.answer_sync(req, &mut sync_rx);
+            }
+            // A reload's end that never came: what PID 1 loaded is read all the same.
+            _ = sync::sleep_until(d.reload_end_due), if d.reload_end_due.is_some() => {
+                d.reload_end_unheard();
+                rescan(&mut d, &conn, &manager, &mut sync_rx, &mut compiled).await;
             }
             Some(()) = watch::next(&mut changed) => d.files_written(&mut changed),
             _ = sync::sleep_until(d.watch_deadline()), if d.watch_due.is_some() => {

@@ -152,6 +152,11 @@ const WATCH_SETTLE: Duration = Duration::from_millis(500);
 /// holds them no longer.
 const RELOAD_DEFER: Duration = Duration::from_secs(GENERATOR_TIMEOUT.as_secs() + 1);
 
+/// How long after a reload's request was answered its end (PID 1's `Reloading(false)`) may take
+/// before the daemon reads what systemd loaded without it ([`Daemon::reload_end_unheard`]).
+/// A reload under load took 10 s from its generator to its end in the emulated guest.
+pub(super) const RELOAD_END_WAIT: Duration = Duration::from_secs(30);
+
 /// While files written without a reload wait for their pass, how often the main loop looks
 /// whether a cgroup waits for that pass (`Daemon::watch_wakeup`).
 const WATCH_POLL: Duration = Duration::from_millis(50);
@@ -203,6 +208,9 @@ impl Daemon {
         if reload {
             // The reload's own pass: files written after it wait no longer for the reload.
             self.reloading_since = None;
+            // What it cannot do (disarm a unit systemd no longer has armored) waits for the
+            // rescan the reload's end starts, or for this.
+            self.reload_end_due = Some(Instant::now() + RELOAD_END_WAIT);
         }
         let why = if reload {
             ""
@@ -242,6 +250,20 @@ impl Daemon {
             info!("a unit's start: re-read {n} armored units from disk in {ms} ms ({why})");
         }
         reload
+    }
+
+    /// A reload's request was answered [`RELOAD_END_WAIT`] ago and no rescan has run since: its
+    /// end was not heard (a signal lost, or PID 1 still busy). A pass made during a reload
+    /// disarms nothing, so without a rescan a drop-in removed before the reload would stay in
+    /// force (stricter than the files, but not what they say) until the next one. The rescan
+    /// that follows is made all the same: while PID 1 still reloads, it answers it afterwards.
+    pub(super) fn reload_end_unheard(&mut self) {
+        self.reload_end_due = None;
+        warn!(
+            "no end of the daemon-reload heard from systemd {} s after its generator asked; \
+             re-reading unit configuration",
+            RELOAD_END_WAIT.as_secs()
+        );
     }
 
     /// Answers a sync request now, or once the policies being compiled are in the kernel
