@@ -2,6 +2,7 @@
 //! It only reports; the bus policy (dbus/org.unitarmor1.conf) lets only root own the name.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use zbus::zvariant::Type;
@@ -66,7 +67,8 @@ pub struct RuleCount {
 /// the kernel counts such rules together (compile/groups.rs).
 pub const GROUP_ROW_END: &str = " rules, counted together";
 
-/// What the daemon last published (once a second, and when a policy changes).
+/// What the daemon last published: when asked (see [`Asks`]), and at the end of the work
+/// that changed a policy.
 #[derive(Clone, Debug, Default)]
 pub struct Published {
     pub units: Vec<UnitStatus>,
@@ -74,14 +76,36 @@ pub struct Published {
     pub rules: Vec<RuleCount>,
 }
 
+/// How the API asks the daemon's main loop to publish its status afresh: the loop answers on
+/// the sender it is given once it has. Reading the kernel's maps for a status costs a walk of
+/// every binding and counter and a row per rule; done once a second whether anyone asked or
+/// not, it was most of what an idle daemon with a thousand armored units did.
+pub type Asks = tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<()>>;
+
+/// How long a call waits for the daemon to publish afresh before it answers with what was
+/// published last (the main loop may be in a pass, or waiting for PID 1 in a reload).
+const FRESH_WAIT: Duration = Duration::from_millis(500);
+
 struct Api {
     status: Arc<Mutex<Published>>,
+    asks: Asks,
+}
+
+impl Api {
+    /// Asks the daemon to publish afresh and waits for it, at most [`FRESH_WAIT`].
+    async fn fresh(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.asks.try_send(tx).is_ok() {
+            let _ = tokio::time::timeout(FRESH_WAIT, rx).await;
+        }
+    }
 }
 
 #[interface(name = "org.unitarmor1.Manager")]
 impl Api {
     /// Every armored unit.
-    fn list_units(&self) -> Vec<UnitStatus> {
+    async fn list_units(&self) -> Vec<UnitStatus> {
+        self.fresh().await;
         self.status
             .lock()
             .map(|s| s.units.clone())
@@ -89,8 +113,9 @@ impl Api {
     }
 
     /// Use of the kernel's fixed-size tables: policy slots, bound cgroups, expected paths,
-    /// DFA tables. Counted when the status is published, not per call.
-    fn usage(&self) -> Vec<Usage> {
+    /// DFA tables.
+    async fn usage(&self) -> Vec<Usage> {
+        self.fresh().await;
         self.status
             .lock()
             .map(|s| s.usage.clone())
@@ -98,7 +123,8 @@ impl Api {
     }
 
     /// How often each rule of `unit` (every unit if empty) decided.
-    fn rules(&self, unit: &str) -> Vec<RuleCount> {
+    async fn rules(&self, unit: &str) -> Vec<RuleCount> {
+        self.fresh().await;
         self.status
             .lock()
             .map(|s| {
@@ -120,9 +146,15 @@ impl Api {
 /// Serves the API on `conn` under [`BUS_NAME`]. The name is requested without allowing
 /// replacement: no later peer can take it over (a daemon restarted by systemd gets it once
 /// the previous one is gone).
-pub async fn serve(conn: &Connection, status: Arc<Mutex<Published>>) -> zbus::Result<()> {
+pub async fn serve(
+    conn: &Connection,
+    status: Arc<Mutex<Published>>,
+    asks: Asks,
+) -> zbus::Result<()> {
     use zbus::fdo::RequestNameFlags;
-    conn.object_server().at(OBJECT_PATH, Api { status }).await?;
+    conn.object_server()
+        .at(OBJECT_PATH, Api { status, asks })
+        .await?;
     conn.request_name_with_flags(
         BUS_NAME,
         RequestNameFlags::REPLACE_EXISTING | RequestNameFlags::DO_NOT_QUEUE,

@@ -446,7 +446,6 @@ impl Daemon {
             self.dead.insert(id);
         }
         // Ring buffer overruns, reported once per increase and counted against the unit.
-        let bindings = self.kernel.bindings();
         for (cgid, (lost, policy)) in self.kernel.lost_events() {
             let before = self.lost.get(&cgid).copied().unwrap_or(0);
             if lost > before {
@@ -466,21 +465,17 @@ impl Daemon {
                      past its share); they were enforced but not logged"
                 );
             }
-            if bindings.contains_key(&cgid) {
+            // One lookup per counter, not a walk of every binding each second.
+            if self.kernel.binding(cgid).is_some() {
                 self.lost.insert(cgid, lost);
             } else {
                 self.kernel.forget_counters(cgid);
                 self.lost.remove(&cgid);
             }
         }
-        self.publish_status();
+        // The status is published when asked (api.rs: `Asks`), the textfile's rows read here.
         if self.ticks % 5 == 0 {
-            let rows = self
-                .status
-                .lock()
-                .map(|s| s.rules.clone())
-                .unwrap_or_default();
-            self.write_textfile(&rows);
+            self.write_textfile();
         }
     }
 
@@ -499,16 +494,17 @@ impl Daemon {
 
     pub(super) fn publish_status(&mut self) {
         self.status_stale = false;
+        self.published_at = Instant::now();
         let bindings = self.kernel.bindings();
+        let mut by_policy: HashMap<u32, Vec<u64>> = HashMap::new();
+        for (cgid, b) in &bindings {
+            by_policy.entry(b.policy).or_default().push(*cgid);
+        }
         let list = self
             .units
             .iter()
             .map(|(name, a)| {
-                let cgroups: Vec<u64> = bindings
-                    .iter()
-                    .filter(|(_, b)| b.policy == a.id)
-                    .map(|(c, _)| *c)
-                    .collect();
+                let cgroups = by_policy.remove(&a.id).unwrap_or_default();
                 UnitStatus {
                     unit: name.clone(),
                     mode: a.policy.mode.as_str().to_string(),

@@ -107,13 +107,14 @@ impl Daemon {
 
     /// Rewrites the textfile (atomically: node_exporter never reads half of it) if
     /// node_exporter's directory exists. A failure is logged once until it is fixed.
-    pub(super) fn write_textfile(&mut self, rows: &[RuleCount]) {
+    pub(super) fn write_textfile(&mut self) {
         let dir = Path::new(TEXTFILE_DIR);
         if !dir.is_dir() {
             return;
         }
+        let (rows, _) = self.rule_rows();
         let text = textfile(
-            rows,
+            &rows,
             self.units
                 .iter()
                 .map(|(n, a)| (n.as_str(), a.lost, a.policy.mode)),

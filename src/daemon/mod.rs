@@ -138,6 +138,9 @@ pub struct Daemon {
     /// work at hand (the main loop's turn, a pass answering a reload), not once per unit, which
     /// cost a walk of the kernel's maps for each of a thousand units armored or disarmed.
     status_stale: bool,
+    /// When the status was last published: asked again sooner, it is not published afresh
+    /// (any process may ask, as often as it likes: api.rs, `Asks`).
+    published_at: Instant,
     /// The node_exporter textfile could not be written last time (metrics.rs; logged once).
     textfile_failing: bool,
     /// Whether the files may have changed since a pass began (watch.rs).
@@ -164,6 +167,10 @@ pub struct Daemon {
     /// Units whose first policy waits for their files to be whole (first.rs).
     held: first::Held,
 }
+
+/// How old a published status may be when `unitarmor status` asks for it: younger, it is
+/// served as it is. Bounds the kernel walks a flood of calls can cause.
+const REPUBLISH_AFTER: Duration = Duration::from_millis(250);
 
 /// The machine cannot enforce (the daemon exits with [`Unsupported::EXIT_CODE`]).
 #[derive(Debug, thiserror::Error)]
@@ -205,6 +212,7 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
         want_room: HashSet::new(),
         status: status.clone(),
         status_stale: false,
+        published_at: Instant::now(),
         textfile_failing: false,
         changes: watch::Changes::new(),
         last_pass: None,
@@ -344,11 +352,13 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
     })
     .await?;
     rescan(&mut d, &conn, &manager, &mut sync_rx, &mut compiled).await;
+    // `unitarmor status` asks for a fresh status: published then, not every second.
+    let (asks_tx, mut asks) = mpsc::channel(16);
     answering(
         &mut d,
         &mut sync_rx,
         &mut compiled,
-        api::serve(&conn, status),
+        api::serve(&conn, status, asks_tx),
     )
     .await
     .context("offering the D-Bus API")?;
@@ -400,6 +410,16 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
             Some(()) = watch::next(&mut changed) => d.files_written(&mut changed),
             _ = sync::sleep_until(d.watch_deadline()), if d.watch_due.is_some() => {
                 d.watch_wakeup(&mut changed);
+            }
+            Some(reply) = asks.recv() => {
+                if d.published_at.elapsed() >= REPUBLISH_AFTER {
+                    d.publish_status();
+                }
+                let _ = reply.send(());
+                // Asked meanwhile: answered by the same publication.
+                while let Ok(reply) = asks.try_recv() {
+                    let _ = reply.send(());
+                }
             }
             Some(ev) = events.recv() => d.on_event(ev),
             Some(done) = compiled.recv() => d.compiled(done),
