@@ -45,6 +45,9 @@ pub(super) struct Listed {
     pub(super) id: (u64, u64),
     /// A top directory (not a drop-in directory).
     pub(super) top: bool,
+    /// A symlink itself (a drop-in directory pointed elsewhere): what it leads to can change
+    /// with no event in a watched directory, so it is looked at every second.
+    pub(super) link: bool,
 }
 
 /// When a pass began: by the wall clock file times are compared with, and by the monotonic
@@ -152,7 +155,7 @@ impl Changes {
         if unsafe { libc::ioctl(fd, libc::FIONREAD, &mut queued) } != 0 || queued != 0 {
             return Some("changes are queued");
         }
-        if self.moved_tops().is_some() {
+        if self.moved_tops(true).is_some() {
             return Some("a watched directory was replaced");
         }
         let listed = self.listed.lock().map(|l| l.clone()).unwrap_or_default();
@@ -182,8 +185,11 @@ impl Changes {
     }
 
     /// The watched top directories that are not what they were at the last round of watches
-    /// (`Some(true)` if one of them makes a pass), or `None`.
-    pub(super) fn moved_tops(&self) -> Option<bool> {
+    /// (`Some(true)` if one of them makes a pass), or `None`. Drop-in directories are looked
+    /// at too: those that are symlinks, and with `all` every one (a mount over one changes
+    /// what it is with no event; the mount table's change says when to look). A directory
+    /// itself is replaced or moved only by a change its watched parent reports.
+    pub(super) fn moved_tops(&self, all: bool) -> Option<bool> {
         let Ok(tops) = self.tops.lock() else {
             return Some(true);
         };
@@ -194,7 +200,11 @@ impl Changes {
             .collect();
         // A drop-in directory pointed elsewhere (a symlink): watched anew, with a pass.
         if let Ok(listed) = self.listed.lock() {
-            if listed.iter().any(|l| identity(&l.path) != Some(l.id)) {
+            if listed
+                .iter()
+                .filter(|l| all || l.link)
+                .any(|l| identity(&l.path) != Some(l.id))
+            {
                 moved.push(true);
             }
         }

@@ -159,6 +159,8 @@ fn spawn_watching(
                 }
             };
             let mut buf = [0u8; 16384];
+            // The mount table changed since the last look at the drop-in directories.
+            let mut mounted = false;
             loop {
                 let mut p = [
                     libc::pollfd {
@@ -186,6 +188,7 @@ fn spawn_watching(
                     // A mount or unmount: counted (a mount over a file changes it), not a
                     // pass (container engines mount all the time).
                     changes.bump();
+                    mounted = true;
                 }
                 if p[0].revents == 0 {
                     // A user added or gone (or a manager started for one not in the
@@ -203,7 +206,7 @@ fn spawn_watching(
                         }
                         continue;
                     }
-                    if let Some(pass) = changes.moved_tops() {
+                    if let Some(pass) = changes.moved_tops(std::mem::take(&mut mounted)) {
                         changes.bump();
                         add_watches(fd, &dirs, &changes, &mut wds);
                         changes.bump();
@@ -317,6 +320,7 @@ fn add_watches(fd: i32, dirs: &[(PathBuf, bool)], changes: &Changes, wds: &mut H
             }
             listed.push(Listed {
                 top: d == *dir,
+                link: std::fs::symlink_metadata(&d).is_ok_and(|m| m.file_type().is_symlink()),
                 path: d.clone(),
                 id,
             });
