@@ -88,6 +88,13 @@ echo "# unitarmor status: $usage"
 # here, not asserted: tests/bench/run has 6 units).
 echo "# the daemon's resident memory with $n armored units: $(awk '/^(VmRSS|RssAnon|RssFile)/ { printf "%s %s %s; ", $1, $2, $3 }' \
   "/proc/$(systemctl show -P MainPID unitarmor.service)/status")"
+# And its CPU time at idle, the units armored and nothing happening (reported, not asserted:
+# under emulation the figure is the emulator's as much as the daemon's).
+daemon=$(systemctl show -P MainPID unitarmor.service)
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$daemon/stat"; }
+idle_from=$(cpu_ticks)
+sleep 20
+echo "# the daemon's CPU time at idle with $n armored units: $(($(cpu_ticks) - idle_from)) ticks of $(getconf CLK_TCK) a second in 20 s"
 cells_used=$(sed -n 's|.*dfa cells \([0-9]*\)/[0-9]*.*|\1|p' <<<"$usage")
 cells_all=$(sed -n 's|.*dfa cells [0-9]*/\([0-9]*\).*|\1|p' <<<"$usage")
 echo "# dfa cells: $cells_used of $cells_all, $((cells_used / n)) a unit"
