@@ -188,8 +188,11 @@ impl Changes {
     /// (`Some(true)` if one of them makes a pass), or `None`. Drop-in directories are looked
     /// at too: those that are symlinks, and with `all` every one (a mount over one changes
     /// what it is with no event; the mount table's change says when to look). A directory
-    /// itself is replaced or moved only by a change its watched parent reports.
+    /// itself is replaced or moved only by a change its watched parent reports, where every
+    /// directory has its watch: while one has none (inotify's budget spent, a file system
+    /// that reports no changes), every one is looked at.
     pub(super) fn moved_tops(&self, all: bool) -> Option<bool> {
+        let all = all || !self.complete.load(Ordering::SeqCst);
         let Ok(tops) = self.tops.lock() else {
             return Some(true);
         };

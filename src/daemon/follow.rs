@@ -96,6 +96,9 @@ pub(super) async fn rescan(
     sync_rx: &mut Option<mpsc::Receiver<Request>>,
     compiled: &mut mpsc::UnboundedReceiver<Compiled>,
 ) {
+    // Units waiting for the daemon (pending.rs) are let go meanwhile too: PID 1 may take a
+    // reload's time to answer.
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         let began = std::time::Instant::now();
         let found = discover(conn, manager);
@@ -128,6 +131,7 @@ pub(super) async fn rescan(
                 },
                 // A reload waiting for a compile blocks PID 1, which this waits for.
                 Some(done) = compiled.recv() => d.compiled(done),
+                _ = tick.tick() => d.pending_tick(),
             }
         }
     }

@@ -169,8 +169,9 @@ pub struct Daemon {
 }
 
 /// How old a published status may be when `unitarmor status` asks for it: younger, it is
-/// served as it is. Bounds the kernel walks a flood of calls can cause.
-const REPUBLISH_AFTER: Duration = Duration::from_millis(250);
+/// served as it is. Bounds the kernel walks a flood of calls can cause to one a second, what
+/// publishing every second cost before (changes the daemon makes are published at once).
+const REPUBLISH_AFTER: Duration = Duration::from_secs(1);
 
 /// The machine cannot enforce (the daemon exits with [`Unsupported::EXIT_CODE`]).
 #[derive(Debug, thiserror::Error)]

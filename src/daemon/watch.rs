@@ -195,6 +195,8 @@ fn spawn_watching(
                     // password file): its directory is watched, and read at once.
                     let now = users();
                     if now != user_dirs {
+                        // The pass covers a mount since the last look too.
+                        mounted = false;
                         user_dirs = now;
                         dirs = with_users(&user_dirs);
                         changes.bump();
@@ -226,7 +228,10 @@ fn spawn_watching(
                     }
                     return stopped("read");
                 }
-                let pass = makes_pass(&buf[..n as usize], &wds);
+                // A mount since the last look is looked for before the new watches (and the
+                // identities they note) replace what it would be compared with.
+                let pass = makes_pass(&buf[..n as usize], &wds)
+                    || (std::mem::take(&mut mounted) && changes.moved_tops(true) == Some(true));
                 // New drop-in directories (and top directories made since) get watches of
                 // their own before the pass, so that a file written into one right after is
                 // seen too.

@@ -114,8 +114,10 @@ END {
 		verdict(seen == cnt["apply" SUBSEP "at_return"], "a change is in force when daemon-reload returns",
 			sprintf("%d of %d changes seen by the first probe after the reload returned", seen, cnt["apply" SUBSEP "at_return"]))
 	}
-	if ("rss_kib" in m)
-		verdict(m["rss_kib"] <= 20480, "daemon RSS <= 20 MiB", sprintf("%.1f MiB with %d armored units (the target's 1,000 units not measured here)", m["rss_kib"] / 1024, m["armored_units"]))
+	if ("rss_kib_many" in m)
+		verdict(m["rss_kib_many"] <= 20480, "daemon RSS <= 20 MiB with 1,000 armored units", sprintf("%.1f MiB with %d armored units (%.1f MiB with %d)", m["rss_kib_many"] / 1024, m["armored_units_many"], m["rss_kib"] / 1024, m["armored_units"]))
+	else if ("rss_kib" in m)
+		verdict("n/a", "daemon RSS <= 20 MiB with 1,000 armored units", sprintf("%.1f MiB with %d armored units; the 1,000 not measured (see the raw output)", m["rss_kib"] / 1024, m["armored_units"]))
 	nu = median("nginx" SUBSEP "unarmored"); na = median("nginx" SUBSEP "armored")
 	# Judged on each round's armored runs against its unarmored ones (the same moments of the
 	# round, see guest.sh), the median of the rounds.
@@ -135,7 +137,11 @@ END {
 		printf "\nnginx, the BPF programs' run time per request: %d ns unarmored, %d ns armored (%d ns added, %.1f%% of an armored request's %d ns)\n", pns["unarmored"], pns["armored"], pns["armored"] - pns["unarmored"], 100 * (pns["armored"] - pns["unarmored"]) / preq["armored"], preq["armored"]
 	s0 = median("start" SUBSEP "0"); s1 = median("start" SUBSEP "1000")
 	if (s0 != "") printf "\nunit start (oneshot, median): %d ms without rules, %d ms with 1,000\n", s0, s1
-	if ("cpu_ticks_idle_10s" in m) printf "daemon CPU at idle: %d ticks in 10 s\n", m["cpu_ticks_idle_10s"]
+	# Ticks of 1/100 s in 10 s: a tick is 0.1 % of one CPU.
+	if ("cpu_ticks_idle_10s" in m) printf "daemon CPU at idle: %.1f %% of a CPU with %d armored units", m["cpu_ticks_idle_10s"] / 10, m["armored_units"]
+	if ("cpu_ticks_idle_10s_many" in m) printf ", %.1f %% with %d", m["cpu_ticks_idle_10s_many"] / 10, m["armored_units_many"]
+	if ("cpu_ticks_idle_10s" in m) printf "\n"
+	if ("cpu_ticks_flood_10s" in m) printf "daemon during a denial flood (%d denials in 10 s, one unit): %.1f %% of a CPU, %.1f MiB resident\n", m["flood_denied_10s"], m["cpu_ticks_flood_10s"] / 10, m["rss_kib_flood"] / 1024
 
 	printf "\nper program (kernel.bpf_stats_enabled), ns per run\n%-16s %10s %10s %10s %10s\n", "program", "unarmored", "c10", "c1000", "c10000"
 	split("unarmored c10 c1000 c10000", sc4, " ")
