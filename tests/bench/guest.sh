@@ -284,8 +284,19 @@ EOF
     else
       rm -rf /etc/systemd/system/nginx.service.d
     fi
+    local since
+    since=$(date +%s.%N)
     systemctl daemon-reload
     wait_rules nginx.service "$want" >/dev/null
+    # Either way, measured once the daemon's rescan after the reload is over: armoring shows
+    # at the reload's own pass, before it, and disarming only at it, so without this wait the
+    # armored runs alone began while the daemon and PID 1 still worked on the reload.
+    local i
+    for i in $(seq 1 150); do
+      journalctl -u unitarmor.service -o cat --since "@$since" | grep -q '^rescan: ' && return
+      sleep 0.2
+    done
+    X "no rescan after the reload that made nginx $1"
   }
   url=http://127.0.0.1:8080/small.html
   [ "$(wrk -t1 -c4 -d2s $url 2>&1 | grep -c 'Non-2xx')" = 0 ] || X "nginx answered errors"
