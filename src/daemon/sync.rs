@@ -155,7 +155,7 @@ const RELOAD_DEFER: Duration = Duration::from_secs(GENERATOR_TIMEOUT.as_secs() +
 /// How long after a reload's request was answered its end (PID 1's `Reloading(false)`) may take
 /// before the daemon reads what systemd loaded without it ([`Daemon::reload_end_unheard`]).
 /// A reload under load took 10 s from its generator to its end in the emulated guest.
-pub(super) const RELOAD_END_WAIT: Duration = Duration::from_secs(30);
+const RELOAD_END_WAIT: Duration = Duration::from_secs(30);
 
 /// While files written without a reload wait for their pass, how often the main loop looks
 /// whether a cgroup waits for that pass (`Daemon::watch_wakeup`).

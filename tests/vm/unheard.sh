@@ -56,7 +56,7 @@ rm -r /etc/systemd/system/armor-uh.service.d
 since=$(date +%s)
 check "daemon-reload without the drop-in" timeout 60 systemctl daemon-reload
 check "the reload's generator asked the daemon" \
-  eventually sh -c "journalctl -u unitarmor.service -o cat --since @$since | grep -q '^daemon-reload: re-read'"
+  eventually eval "daemon_lines $since | grep -q '^daemon-reload: re-read'"
 # The rule is in force until the daemon reads what systemd loaded (fail closed meanwhile).
 check "armor-uh.service is no longer armored" wait_rules armor-uh.service 0
 check "the daemon said it heard no end and re-read systemd's view" \
