@@ -334,13 +334,23 @@ fi
 
 # --- the daemon ------------------------------------------------------------------------------
 pid=$(systemctl show -P MainPID unitarmor.service)
-echo "M rss_kib $(awk '/^VmRSS/ { print $2 }' "/proc/$pid/status")"
+ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
+# idle SUFFIX: the daemon at rest for 10 s: its CPU ticks, and its resident memory sampled each
+# second, the median and the largest. It gives freed heap memory back every 10 s (events.rs),
+# so a single sample lands anywhere between its floor and the peak of the 10 s before.
+idle() {
+  local a i rs=()
+  a=$(ticks)
+  for i in $(seq 1 10); do
+    sleep 1
+    rs+=("$(awk '/^VmRSS/ { print $2 }' "/proc/$pid/status")")
+  done
+  echo "M cpu_ticks_idle_10s$1 $(($(ticks) - a))"
+  printf '%s\n' "${rs[@]}" | sort -n | awk -v s="$1" '{ v[NR] = $1 }
+    END { printf "M rss_kib%s %d\nM rss_kib_max%s %d\n", s, (v[5] + v[6]) / 2, s, v[NR] }'
+}
 echo "M armored_units $(unitarmor status --json 2>/dev/null | grep -o '"unit":' | wc -l)"
-echo "M cpu_ticks_idle_10s $(
-  a=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
-  sleep 10
-  echo $(($(awk '{ print $14 + $15 }' "/proc/$pid/stat") - a))
-)"
+idle ""
 
 # The same with 1,000 more armored units (each a oneshot with one rule of its own, not
 # running), then during a denial flood: an armored unit's shell opening a file it is denied,
@@ -360,14 +370,10 @@ mkdir -p /etc/systemd/system/bench-flood.service.d
 printf '[X-Armor]\nArmorPolicy=deny read %s/flood\n' $B >/etc/systemd/system/bench-flood.service.d/armor.conf
 systemctl daemon-reload
 wait_rules bench-k$n.service 1 && wait_rules bench-flood.service 1
-ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
 # Settled: the watcher's and the reload's passes are over.
 sleep 10
 echo "M armored_units_many $(unitarmor status --json 2>/dev/null | grep -o '"unit":' | wc -l)"
-echo "M rss_kib_many $(awk '/^VmRSS/ { print $2 }' "/proc/$pid/status")"
-a=$(ticks)
-sleep 10
-echo "M cpu_ticks_idle_10s_many $(($(ticks) - a))"
+idle _many
 # Measured from 3 s after its start: the start's own request for a pass (the first since the
 # reload) is not the flood's.
 systemctl start bench-flood.service
