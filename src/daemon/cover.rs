@@ -73,7 +73,7 @@ impl Daemon {
                 }
             }
             self.kernel.remove_expected(&old.expected);
-            self.retiring.push((old.id, old.tables, Instant::now()));
+            self.retiring.push((old.id, old.loaded, Instant::now()));
             info!(
                 object_systemd_unit = name,
                 "{name}: runs under {template}'s policy (the same rules)"

@@ -438,8 +438,8 @@ impl Daemon {
                 }
             }
         }
-        for (id, tables, _) in done {
-            self.kernel.remove_policy(id, &tables);
+        for (id, loaded, _) in done {
+            self.kernel.remove_policy(id, &loaded);
             self.tables_removed += 1;
             // Its owner is forgotten once its repeat counts and summaries are out.
             self.quiet_gone.push(id);
@@ -560,10 +560,10 @@ impl Daemon {
     /// its caller read (`bound` is walked once per publication).
     fn usage(&self, bindings: &HashMap<u64, kernel::Binding>) -> Vec<Usage> {
         let limits = self.kernel.limits();
-        let tables = || {
+        let loaded = || {
             self.units
                 .values()
-                .map(|a| &a.tables)
+                .map(|a| &a.loaded)
                 .chain(self.retiring.iter().map(|r| &r.1))
         };
         let slots = self.slots_in_use();
@@ -584,7 +584,7 @@ impl Daemon {
             ),
             (
                 "accepting_states",
-                tables().map(|t| t.accept.len()).sum::<usize>()
+                loaded().map(|l| l.accept.len()).sum::<usize>()
                     + compile::protections().accept.len(),
                 limits.accept,
             ),

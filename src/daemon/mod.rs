@@ -51,7 +51,6 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use crate::api::{self, Published};
-use crate::compile::Tables;
 use crate::journal::Aggregator;
 use crate::kernel::abi::Event;
 use crate::kernel::{self, Kernel};
@@ -67,7 +66,8 @@ struct Armored {
     /// Shared with the events' owners table and the kept merges (merged.rs): one copy of
     /// each policy in memory.
     policy: Arc<Policy>,
-    tables: Tables,
+    /// What it keeps of its tables once the kernel has them.
+    loaded: kernel::Loaded,
     id: u32,
     /// The cgroup path the unit's cgroup is (or will be) created at.
     expected: String,
@@ -115,7 +115,7 @@ pub struct Daemon {
     /// Instances of an armored template that their own files leave unarmored -> the
     /// instance's cgroup path (exempt.rs).
     exempt: HashMap<String, String>,
-    retiring: Vec<(u32, Tables, Instant)>,
+    retiring: Vec<(u32, kernel::Loaded, Instant)>,
     next_id: u32,
     aggregator: Aggregator,
     lost: HashMap<u64, u64>,

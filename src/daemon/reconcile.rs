@@ -17,7 +17,7 @@ use super::first::Read;
 use super::{good, Armored, Daemon};
 use crate::compile;
 use crate::kernel::pending::BIND_PENDING;
-use crate::kernel::{Binding, BIND_INSTANCES, BIND_SLICE, REFUSE_ID};
+use crate::kernel::{Binding, Loaded, BIND_INSTANCES, BIND_SLICE, REFUSE_ID};
 use crate::policy::resolve;
 use crate::policy::specifiers::UnitName;
 use crate::policy::Diagnostics;
@@ -310,7 +310,7 @@ impl Daemon {
         };
         let was_refused = self.refused.remove(&c.name).is_some();
         if let Err(e) = self.kernel.install_policy(id, &tables) {
-            self.kernel.remove_policy(id, &tables);
+            self.kernel.remove_policy(id, &Loaded::of(&tables));
             self.want_room.insert(c.name.clone());
             if self.keep_last_good(&c.name, format!("{e:#}")) {
                 return;
@@ -331,14 +331,12 @@ impl Daemon {
                     object_systemd_unit = c.name.as_str(),
                     "{}: {e:#}; policy not applied", c.name
                 );
-                self.kernel.remove_policy(id, &tables);
+                self.kernel.remove_policy(id, &Loaded::of(&tables));
                 return;
             }
         } else {
             self.want_room.remove(&c.name);
         }
-        // The kernel has the cells now; the daemon keeps what it needs to remove the policy.
-        tables.cells = Vec::new();
         // Peer units (`allow signal UNIT`) reachable at once, not at the next tick.
         if !tables.peers.is_empty() {
             self.kernel.refresh_peers(super::cgroups::peer_cgroup);
@@ -373,8 +371,10 @@ impl Daemon {
             }
         }
         self.owners.insert(id, (c.name.clone(), policy.clone()));
+        // The kernel has the tables now; the daemon keeps what it needs to remove the policy.
+        let loaded = Loaded::of(&tables);
         if !tables.groups.is_empty() {
-            self.groups.insert(id, (tables.groups.clone(), None));
+            self.groups.insert(id, (tables.groups, None));
         }
         let (denied, audited, lost) = counters;
         self.unhold(&c.name);
@@ -382,7 +382,7 @@ impl Daemon {
             c.name.clone(),
             Armored {
                 policy,
-                tables,
+                loaded,
                 id,
                 expected: expected.clone(),
                 slice: c.slice.clone(),
@@ -410,7 +410,7 @@ impl Daemon {
             {
                 self.kernel.remove_expected(&old.expected);
             }
-            self.retiring.push((old.id, old.tables, Instant::now()));
+            self.retiring.push((old.id, old.loaded, Instant::now()));
         }
         let a = &self.units[&c.name];
         // Kept for a daemon that starts while the unit's files have errors.
@@ -497,7 +497,7 @@ impl Daemon {
         if keyed_by_name(name) {
             self.kernel.remove_expected(name);
         }
-        self.retiring.push((a.id, a.tables, Instant::now()));
+        self.retiring.push((a.id, a.loaded, Instant::now()));
         self.status_changed();
         Some(a.id)
     }

@@ -21,6 +21,7 @@ mod usage;
 pub use counters::Hits;
 pub use pins::{disarm, pinned, wait_unloaded, PIN_DIR};
 pub use probe::check_support;
+pub use tables::Loaded;
 pub use usage::Limits;
 
 use std::collections::HashMap;

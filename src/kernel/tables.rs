@@ -12,6 +12,22 @@ use super::{bytes, regions, Kernel};
 use crate::compile::{self, Tables};
 use crate::policy::Mode;
 
+/// What the daemon keeps of a policy's tables once the kernel has them: the accepting states
+/// written for it, to remove them with the policy and to count them. The rest (cells, byte
+/// classes, capability and network verdicts, about 1.5 KiB for a one-rule policy) is the
+/// kernel's to hold.
+pub struct Loaded {
+    pub accept: Vec<u32>,
+}
+
+impl Loaded {
+    pub fn of(tables: &Tables) -> Loaded {
+        Loaded {
+            accept: tables.accept.keys().copied().collect(),
+        }
+    }
+}
+
 impl Kernel {
     /// Writes `tables` as policy `id`: its cells into a free run of `cells`, its accept
     /// entries, then its header, so the policy is complete before anything can be bound to it.
@@ -104,7 +120,7 @@ impl Kernel {
     /// can still hold the id until the daemon's next sweep finds it, and it must not run
     /// unarmored meanwhile. Its cells are left as they are: the next policy given them
     /// overwrites every one.
-    pub fn remove_policy(&self, id: u32, tables: &Tables) {
+    pub fn remove_policy(&self, id: u32, loaded: &Loaded) {
         let m = &self.skel.maps;
         let refusing = compile::refuse_all(&crate::policy::Policy::default());
         let _ = self.write_header_entry(id, &header(&refusing, 0));
@@ -114,7 +130,7 @@ impl Kernel {
         // Still counted among policies with cap and net rules: its refusing header has both,
         // and a cgroup left on it must be refused by those hooks too until the sweep frees it.
         let _ = self.note_kinds(id, true, true);
-        for &state in tables.accept.keys() {
+        for &state in &loaded.accept {
             let _ = m.accept.delete(bytes(&ua_state_key { policy: id, state }));
         }
     }
