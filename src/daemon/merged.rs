@@ -14,10 +14,14 @@
 //! and templates are kept, not each instance of a template (an `Accept=yes` socket makes one
 //! per connection), but for the stand-in instance that tells whether a template's instances
 //! differ (reconcile.rs). A kept policy is the one the unit runs under (an `Arc` shared with
-//! the daemon's record of the unit and of its events' owners): what is kept besides is the
-//! files' bytes.
+//! the daemon's record of the unit and of its events' owners): what is kept besides is what
+//! tells each file's bytes ([`Kept`]): a 128-bit digest of a small file, whose bytes and their
+//! index were some 300 bytes a unit for the daemon to hold with a thousand one-rule units; the
+//! bytes themselves of a big one, which are compared faster than they are hashed (a 10,000-rule
+//! drop-in, 469 KB: 0.05 ms against 0.34 ms on the host, at every pass).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher, RandomState};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -35,17 +39,70 @@ pub(super) const STAND_IN: &str = "unitarmor-any-instance";
 struct Entry {
     layers: Vec<Vec<PathBuf>>,
     files: Vec<PathBuf>,
-    /// What each of those files held.
-    bytes: HashMap<PathBuf, dropin::Bytes>,
+    /// What each of those files held, each file once, in the order of its first mention in
+    /// `layers`, then `files`.
+    held: Vec<Kept>,
     policy: Arc<Policy>,
     /// Its warnings (a kept merge has no errors), given again with each reuse.
     diags: Diagnostics,
+}
+
+/// Files longer than this keep their bytes, not a digest.
+const KEEP_BYTES_OVER: usize = 4096;
+
+/// What a kept merge knows of one file's bytes.
+#[derive(PartialEq)]
+enum Kept {
+    Digest(u128),
+    Bytes(dropin::Bytes),
+}
+
+/// A file's bytes as 128 bits: two SipHash-1-3 sums (std's `DefaultHasher`, with the length
+/// hashed after the bytes) under two of std's `RandomState` keys, which are drawn at random in
+/// each process. No one can aim two contents at one digest without the keys, which never leave
+/// the daemon's memory (and the files are root's to write in any case); by chance, two
+/// contents share one with a probability of about 2^-128.
+struct Digests([RandomState; 2]);
+
+impl Default for Digests {
+    fn default() -> Self {
+        Digests([RandomState::new(), RandomState::new()])
+    }
+}
+
+impl Digests {
+    fn of(&self, bytes: &[u8]) -> u128 {
+        let [lo, hi] = self.0.each_ref().map(|k| {
+            let mut h = k.build_hasher();
+            h.write(bytes);
+            h.write_usize(bytes.len());
+            h.finish()
+        });
+        u128::from(hi) << 64 | u128::from(lo)
+    }
+
+    /// What a kept merge keeps of `bytes`.
+    fn keep(&self, bytes: &dropin::Bytes) -> Kept {
+        match bytes.len() > KEEP_BYTES_OVER {
+            true => Kept::Bytes(bytes.clone()),
+            false => Kept::Digest(self.of(bytes)),
+        }
+    }
+
+    /// Whether `bytes` are what `kept` was kept from.
+    fn same(&self, kept: &Kept, bytes: &[u8]) -> bool {
+        match kept {
+            Kept::Bytes(b) => b.as_slice() == bytes,
+            Kept::Digest(d) => bytes.len() <= KEEP_BYTES_OVER && self.of(bytes) == *d,
+        }
+    }
 }
 
 /// The merges kept, by unit name.
 #[derive(Default)]
 pub(super) struct Merged {
     entries: HashMap<String, Entry>,
+    digests: Digests,
     /// Merges reused, and merges made, since the start.
     pub(super) reused: u64,
     pub(super) made: u64,
@@ -62,22 +119,26 @@ impl Merged {
         read_file: &mut resolve::Read,
         diags: &mut Diagnostics,
     ) -> Arc<Policy> {
-        let all: Vec<&PathBuf> = layers.iter().flatten().chain(files).collect();
         // Each file once, however many layers list it (a slice's drop-ins are in every layer
-        // below it): the merge and the comparison see the same bytes for it.
+        // below it), in the order of its first mention: the merge and the comparison see the
+        // same bytes for it.
+        let mut order: Vec<&Path> = Vec::new();
         let mut read: HashMap<&Path, Result<dropin::Bytes, ReadError>> = HashMap::new();
-        for p in &all {
+        for p in layers.iter().flatten().chain(files) {
             if !read.contains_key(p.as_path()) {
                 read.insert(p.as_path(), read_file(p));
+                order.push(p);
             }
         }
+        let bytes = |p: &Path| read.get(p).and_then(|r| r.as_ref().ok());
         if let Some(e) = self.entries.get(unit.full.as_str()) {
             let same = e.layers == layers
                 && e.files == files
-                && e.bytes.len() == read.len()
-                && e.bytes.iter().all(|(p, was)| {
-                    read.get(p.as_path()).and_then(|r| r.as_ref().ok()) == Some(was)
-                });
+                && e.held.len() == order.len()
+                && e.held
+                    .iter()
+                    .zip(&order)
+                    .all(|(kept, p)| bytes(p).is_some_and(|b| self.digests.same(kept, b)));
             if same {
                 diags.0.extend(e.diags.0.iter().cloned());
                 self.reused += 1;
@@ -99,24 +160,27 @@ impl Merged {
             &mut from_read,
             &mut own,
         ));
-        let bytes: Option<HashMap<PathBuf, dropin::Bytes>> = read
-            .into_iter()
-            .map(|(p, r)| r.ok().map(|b| (p.to_path_buf(), b)))
+        // None if a file could not be read (such a merge has errors, and is not kept).
+        let held: Option<Vec<Kept>> = order
+            .iter()
+            .map(|p| bytes(p).map(|b| self.digests.keep(b)))
             .collect();
-        let keep = bytes.filter(|b| {
+        let keep = held.filter(|_| {
             keeps(unit)
                 && !own.has_errors()
                 && policy.unreadable.is_empty()
-                && b.iter().all(|(p, b)| names_nothing(p, b))
+                && order
+                    .iter()
+                    .all(|p| bytes(p).is_some_and(|b| names_nothing(p, b)))
         });
         match keep {
-            Some(bytes) => {
+            Some(held) => {
                 self.entries.insert(
                     unit.full.clone(),
                     Entry {
                         layers: layers.to_vec(),
                         files: files.to_vec(),
-                        bytes,
+                        held,
                         policy: policy.clone(),
                         diags: own.clone(),
                     },
@@ -213,6 +277,61 @@ mod tests {
         std::fs::rename(&new, &f).unwrap();
         assert_eq!(rules(&merge_one(&mut m, &f, "a.service")), ["deny read /c"]);
         assert_eq!((m.made, m.reused), (3, 1));
+    }
+
+    #[test]
+    fn big_and_small_files_alike_are_reused_until_they_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let many = |last: &str| {
+            let mut t = String::from("[X-Armor]\n");
+            for i in 0..200 {
+                t.push_str(&format!("ArmorPolicy=deny read /srv/many/{i}\n"));
+            }
+            t + &format!("ArmorPolicy=deny read {last}\n")
+        };
+        let big = dropin(dir.path(), "big.conf", &many("/x"));
+        let small = denying(dir.path(), "small.conf", "/a");
+        assert!(std::fs::metadata(&big).unwrap().len() as usize > KEEP_BYTES_OVER);
+        assert!((std::fs::metadata(&small).unwrap().len() as usize) < KEEP_BYTES_OVER);
+        let files = [small.clone(), big.clone()];
+        let unit = UnitName::new("a.service");
+        let mut m = Merged::default();
+        let merge =
+            |m: &mut Merged| m.merge(&[], &files, &unit, &mut read, &mut Diagnostics::default());
+        let first = merge(&mut m);
+        assert!(matches!(
+            m.entries["a.service"].held[..],
+            [Kept::Digest(_), Kept::Bytes(_)]
+        ));
+        assert_eq!(merge(&mut m), first);
+        assert_eq!((m.made, m.reused), (1, 1));
+        // The big one's last rule changed, at the same size: merged again.
+        std::fs::write(&big, many("/y")).unwrap();
+        assert_eq!(rules(&merge(&mut m)).last().unwrap(), "deny read /y");
+        assert_eq!((m.made, m.reused), (2, 1));
+        // The small one grown past the limit, and back: merged again each time.
+        std::fs::write(&small, many("/z")).unwrap();
+        merge(&mut m);
+        std::fs::write(&small, "[X-Armor]\nArmorPolicy=deny read /a\n").unwrap();
+        assert_eq!(rules(&merge(&mut m))[0], "deny read /a");
+        assert_eq!((m.made, m.reused), (4, 1));
+        assert_eq!(merge(&mut m), merge(&mut m));
+        assert_eq!((m.made, m.reused), (4, 3));
+    }
+
+    #[test]
+    fn digests_tell_contents_apart_and_are_stable() {
+        let d = Digests::default();
+        let contents: [&[u8]; 5] = [b"", b"\0", b"\0\0", b"deny read /a\n", b"deny read /b\n"];
+        for (i, a) in contents.iter().enumerate() {
+            let copy: Vec<u8> = a.to_vec();
+            assert_eq!(d.of(a), d.of(&copy));
+            for b in &contents[i + 1..] {
+                assert_ne!(d.of(a), d.of(b), "{a:?} and {b:?}");
+            }
+        }
+        // Other keys, another digest.
+        assert_ne!(Digests::default().of(b"x"), d.of(b"x"));
     }
 
     #[test]
