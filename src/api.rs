@@ -73,18 +73,33 @@ pub const GROUP_ROW_END: &str = " rules, counted together";
 pub struct Published {
     pub units: Vec<UnitStatus>,
     pub usage: Vec<Usage>,
-    pub rules: Vec<RuleCount>,
+    /// Made only for a call that asks for them ([`Ask::rules`]), and kept until the next
+    /// publication: a row for each rule of each unit (a thousand one-rule units and a
+    /// 1,000-rule policy made some 2,000 rows, half a MiB the daemon held for nothing).
+    pub rules: Option<Vec<RuleCount>>,
+}
+
+/// A call's request for a fresh status, and where the main loop says it published one.
+#[derive(Debug)]
+pub struct Ask {
+    /// The rule rows too (`Rules`).
+    pub rules: bool,
+    pub done: tokio::sync::oneshot::Sender<()>,
 }
 
 /// How the API asks the daemon's main loop to publish its status afresh: the loop answers on
 /// the sender it is given once it has. Reading the kernel's maps for a status costs a walk of
 /// every binding and counter and a row per rule; done once a second whether anyone asked or
 /// not, it was most of what an idle daemon with a thousand armored units did.
-pub type Asks = tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<()>>;
+pub type Asks = tokio::sync::mpsc::Sender<Ask>;
 
 /// How long a call waits for the daemon to publish afresh before it answers with what was
 /// published last (the main loop may be in a pass, or waiting for PID 1 in a reload).
 const FRESH_WAIT: Duration = Duration::from_millis(500);
+
+/// How long a `Rules` call waits when no rows were published since the last publication
+/// (they are made only when asked for): there is nothing older to answer with.
+const RULES_WAIT: Duration = Duration::from_secs(60);
 
 struct Api {
     status: Arc<Mutex<Published>>,
@@ -92,12 +107,34 @@ struct Api {
 }
 
 impl Api {
-    /// Asks the daemon to publish afresh and waits for it, at most [`FRESH_WAIT`].
-    async fn fresh(&self) {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        if self.asks.try_send(tx).is_ok() {
-            let _ = tokio::time::timeout(FRESH_WAIT, rx).await;
+    /// Asks the daemon to publish afresh (with the rule rows if `rules`) and waits for it, at
+    /// most `wait`.
+    async fn fresh(&self, rules: bool, wait: Duration) {
+        let (done, rx) = tokio::sync::oneshot::channel();
+        let ask = Ask { rules, done };
+        let sent = match wait > FRESH_WAIT {
+            // One that may wait long waits for room in the queue too.
+            true => tokio::time::timeout(wait, self.asks.send(ask))
+                .await
+                .is_ok_and(|r| r.is_ok()),
+            false => self.asks.try_send(ask).is_ok(),
+        };
+        if sent {
+            let _ = tokio::time::timeout(wait, rx).await;
         }
+    }
+
+    /// The rule rows published last, if any were made since the last publication.
+    fn rows(&self, unit: &str) -> Option<Vec<RuleCount>> {
+        let s = self.status.lock().ok()?;
+        Some(
+            s.rules
+                .as_ref()?
+                .iter()
+                .filter(|r| unit.is_empty() || r.unit == unit)
+                .cloned()
+                .collect(),
+        )
     }
 }
 
@@ -105,7 +142,7 @@ impl Api {
 impl Api {
     /// Every armored unit.
     async fn list_units(&self) -> Vec<UnitStatus> {
-        self.fresh().await;
+        self.fresh(false, FRESH_WAIT).await;
         self.status
             .lock()
             .map(|s| s.units.clone())
@@ -115,26 +152,28 @@ impl Api {
     /// Use of the kernel's fixed-size tables: policy slots, bound cgroups, expected paths,
     /// DFA tables.
     async fn usage(&self) -> Vec<Usage> {
-        self.fresh().await;
+        self.fresh(false, FRESH_WAIT).await;
         self.status
             .lock()
             .map(|s| s.usage.clone())
             .unwrap_or_default()
     }
 
-    /// How often each rule of `unit` (every unit if empty) decided.
-    async fn rules(&self, unit: &str) -> Vec<RuleCount> {
-        self.fresh().await;
-        self.status
-            .lock()
-            .map(|s| {
-                s.rules
-                    .iter()
-                    .filter(|r| unit.is_empty() || r.unit == unit)
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default()
+    /// How often each rule of `unit` (every unit if empty) decided. Rows published since the
+    /// last publication are answered after [`FRESH_WAIT`], as the other calls are; otherwise
+    /// the call waits for the main loop to make them, up to [`RULES_WAIT`], and fails then.
+    async fn rules(&self, unit: &str) -> zbus::fdo::Result<Vec<RuleCount>> {
+        self.fresh(true, FRESH_WAIT).await;
+        if let Some(rows) = self.rows(unit) {
+            return Ok(rows);
+        }
+        self.fresh(true, RULES_WAIT).await;
+        self.rows(unit).ok_or_else(|| {
+            zbus::fdo::Error::Failed(format!(
+                "the daemon did not count the rules within {} s: it is busy; ask again",
+                RULES_WAIT.as_secs()
+            ))
+        })
     }
 
     #[zbus(property)]

@@ -14,8 +14,9 @@
 //! policy read while its files were being written), `events.rs` turns kernel events into
 //! journal records,
 //! `cgroups.rs` walks the cgroup tree, `sync.rs` makes `systemctl daemon-reload` wait until
-//! the daemon has read the new files, `watch.rs` notices files changed without a reload, and
-//! `metrics.rs` reports how often each rule decided.
+//! the daemon has read the new files, `watch.rs` notices files changed without a reload,
+//! `status.rs` publishes what `unitarmor status` shows, and `metrics.rs` reports how often
+//! each rule decided.
 
 mod bind;
 mod cgroups;
@@ -34,6 +35,7 @@ mod merged;
 mod metrics;
 mod pending;
 mod reconcile;
+mod status;
 pub mod sync;
 mod sync_client;
 mod unload;
@@ -363,7 +365,7 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
     )
     .await
     .context("offering the D-Bus API")?;
-    d.publish_status();
+    d.publish_status(false);
     info!("following systemd: {} armored units", d.units.len());
 
     let mut sigterm = signal(SignalKind::terminate())?;
@@ -412,14 +414,18 @@ pub async fn run(sub_cgroups: u32) -> Result<()> {
             _ = sync::sleep_until(d.watch_deadline()), if d.watch_due.is_some() => {
                 d.watch_wakeup(&mut changed);
             }
-            Some(reply) = asks.recv() => {
-                if d.published_at.elapsed() >= REPUBLISH_AFTER {
-                    d.publish_status();
-                }
-                let _ = reply.send(());
+            Some(ask) = asks.recv() => {
                 // Asked meanwhile: answered by the same publication.
-                while let Ok(reply) = asks.try_recv() {
-                    let _ = reply.send(());
+                let mut waiting = vec![ask];
+                while let Ok(ask) = asks.try_recv() {
+                    waiting.push(ask);
+                }
+                let rules = waiting.iter().any(|a| a.rules);
+                if d.published_at.elapsed() >= REPUBLISH_AFTER || (rules && !d.rows_published()) {
+                    d.publish_status(rules);
+                }
+                for ask in waiting {
+                    let _ = ask.done.send(());
                 }
             }
             Some(ev) = events.recv() => d.on_event(ev),

@@ -231,8 +231,6 @@ impl Daemon {
         let merges = (self.merged.made, self.merged.reused);
         let (n, phases) = self.sync_from_disk();
         let (made, reused) = (self.merged.made - merges.0, self.merged.reused - merges.1);
-        // What the reload changed is shown by `unitarmor status` once the reload returns.
-        self.flush_status();
         if reload {
             // Made while the reload runs: a generator slower than ours may write after it.
             self.last_pass = None;
@@ -241,10 +239,17 @@ impl Daemon {
             self.answer_when_compiled(w.done);
         }
         let ms = started.elapsed().as_millis();
+        // What the pass changed is published right after the answer, in this turn of the main
+        // loop: a `unitarmor status` asked once the reload returns waits for this turn's end
+        // (api.rs: `fresh`), and the reload does not wait for the walk of the kernel's maps
+        // that a publication costs.
+        let publishing = Instant::now();
+        self.flush_status();
+        let published = publishing.elapsed().as_millis();
         if reload {
             info!(
                 "daemon-reload: re-read {n} armored units from disk in {ms} ms ({phases}; \
-                 {reused} policies unchanged, {made} merged)"
+                 {reused} policies unchanged, {made} merged); status published in {published} ms"
             );
         } else {
             info!("a unit's start: re-read {n} armored units from disk in {ms} ms ({why})");
