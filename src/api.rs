@@ -89,8 +89,8 @@ pub struct Ask {
 
 /// How the API asks the daemon's main loop to publish its status afresh: the loop answers on
 /// the sender it is given once it has. Reading the kernel's maps for a status costs a walk of
-/// every binding and counter and a row per rule; done once a second whether anyone asked or
-/// not, it was most of what an idle daemon with a thousand armored units did.
+/// every binding and counter (and a row per rule, for `Rules`); done once a second whether
+/// anyone asked or not, it was most of what an idle daemon with a thousand armored units did.
 pub type Asks = tokio::sync::mpsc::Sender<Ask>;
 
 /// How long a call waits for the daemon to publish afresh before it answers with what was
@@ -112,12 +112,13 @@ impl Api {
     async fn fresh(&self, rules: bool, wait: Duration) {
         let (done, rx) = tokio::sync::oneshot::channel();
         let ask = Ask { rules, done };
-        let sent = match wait > FRESH_WAIT {
+        let sent = if wait > FRESH_WAIT {
             // One that may wait long waits for room in the queue too.
-            true => tokio::time::timeout(wait, self.asks.send(ask))
+            tokio::time::timeout(wait, self.asks.send(ask))
                 .await
-                .is_ok_and(|r| r.is_ok()),
-            false => self.asks.try_send(ask).is_ok(),
+                .is_ok_and(|r| r.is_ok())
+        } else {
+            self.asks.try_send(ask).is_ok()
         };
         if sent {
             let _ = tokio::time::timeout(wait, rx).await;

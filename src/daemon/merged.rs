@@ -51,7 +51,6 @@ struct Entry {
 const KEEP_BYTES_OVER: usize = 4096;
 
 /// What a kept merge knows of one file's bytes.
-#[derive(PartialEq)]
 enum Kept {
     Digest(u128),
     Bytes(dropin::Bytes),
@@ -83,9 +82,10 @@ impl Digests {
 
     /// What a kept merge keeps of `bytes`.
     fn keep(&self, bytes: &dropin::Bytes) -> Kept {
-        match bytes.len() > KEEP_BYTES_OVER {
-            true => Kept::Bytes(bytes.clone()),
-            false => Kept::Digest(self.of(bytes)),
+        if bytes.len() > KEEP_BYTES_OVER {
+            Kept::Bytes(bytes.clone())
+        } else {
+            Kept::Digest(self.of(bytes))
         }
     }
 

@@ -75,12 +75,11 @@ impl Daemon {
             }))
             .collect();
         let usage = self.usage(&bindings);
-        let (rules, counters) = match rules {
-            true => {
-                let (rows, counters) = self.rule_rows();
-                (Some(rows), counters)
-            }
-            false => (None, self.kernel.rule_hits().len()),
+        let (rules, counters) = if rules {
+            let (rows, counters) = self.rule_rows();
+            (Some(rows), counters)
+        } else {
+            (None, self.kernel.rule_hits().len())
         };
         let mut usage = usage;
         usage.push(Usage {
