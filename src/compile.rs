@@ -12,6 +12,7 @@
 //! [`Tables::decide`] walks the same tables in Rust the way bpf/unitarmor.bpf.c does, so the
 //! semantics are tested on the host. Pure: no kernel, no D-Bus.
 
+mod arrays;
 mod caps;
 mod dfa;
 mod from;
@@ -28,6 +29,8 @@ pub use net::{NetTable, PortEntry, NET_SLOTS, PORT_RULES};
 pub use shared::{protections, PROTECT_STATE_BITS, PROTECT_TABLE};
 
 use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
 
 use crate::policy::protect::IMPLICIT_UNIX_ALLOW;
 use crate::policy::{Action, Class, Mode, Policy, Protection, Rule};
@@ -88,7 +91,7 @@ pub const CELL_FREE: u32 = u32::MAX;
 
 /// One cell of the packed transitions: owned by the state whose base is `check`, it leads to
 /// the state whose base is `next` (bpf/unitarmor.h: struct ua_cell).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cell {
     pub check: u32,
     pub next: u32,
@@ -96,7 +99,7 @@ pub struct Cell {
 /// What a path that ends in a state matches, per path class: rule indexes into
 /// [`Policy::rules`] or [`RULE_NONE`]; and for an executable's path walked after
 /// [`FROM_QUERY`], the `from=` patterns it matches (bit per pattern, see `from.rs`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Accept {
     pub deny: [u32; PATH_CLASSES],
     pub allow: [u32; PATH_CLASSES],
@@ -115,8 +118,9 @@ impl Default for Accept {
     }
 }
 
-/// The kernel tables of one policy.
-#[derive(Clone, Debug, PartialEq)]
+/// The kernel tables of one policy. Serializable, for a compile in a process of its own
+/// (the daemon's big policies).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Tables {
     pub mode: Mode,
     /// Bit per path class that has any rule.
@@ -140,6 +144,7 @@ pub struct Tables {
     pub from_held: u8,
     /// Per `from=` pattern, its processes' capability and family verdicts (from.rs).
     pub from_slots: Vec<FromSlots>,
+    #[serde(with = "arrays")]
     pub byte_class: [u8; 256],
     /// The packed transitions: from the state of base `b` on byte class `c`, cell `b + c`
     /// if its `check` is `b`, else the dead state. Long enough that no state's row runs past

@@ -5,6 +5,8 @@
 //! capability wins; otherwise, once any `allow cap` rule exists, a capability no allow rule
 //! names is refused ([`RULE_NOT_ALLOWED`]); otherwise an `audit` rule naming it reports it.
 
+use serde::{Deserialize, Serialize};
+
 use super::{RULE_NONE, RULE_NOT_ALLOWED};
 use crate::policy::{Action, Class, Policy, Rule, Target};
 
@@ -13,8 +15,9 @@ pub const CAP_SLOTS: usize = 64;
 
 /// Per capability number: the rule that decides it ([`RULE_NONE`]: not decided), and which
 /// of those rules report and allow rather than refuse.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CapTable {
+    #[serde(with = "super::arrays")]
     pub rule: [u32; CAP_SLOTS],
     /// Bit per capability whose rule is an `audit` rule.
     pub audit: u64,

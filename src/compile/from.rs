@@ -21,6 +21,8 @@
 //! of their tables' verdicts ([`fold`], as bpf/caps.h does). Port rules carry their pattern's
 //! bit (net.rs).
 
+use serde::{Deserialize, Serialize};
+
 use super::{Accept, CapTable, CompileError, Tables, Verdict, CAP_SLOTS, PATH_CLASSES};
 use super::{RULE_NONE, RULE_NOT_ALLOWED};
 use crate::policy::{Action, Class, Policy};
@@ -46,9 +48,10 @@ pub(super) const FROM_CLASS: usize = PATH_CLASSES;
 pub(super) struct Froms(Vec<String>);
 
 /// The verdicts of capabilities and socket families for a process of one `from=` pattern.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FromSlots {
     pub caps: CapTable,
+    #[serde(with = "super::arrays")]
     pub net_rule: [u32; CAP_SLOTS],
     pub net_audit: u64,
 }

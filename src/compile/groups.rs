@@ -15,6 +15,7 @@ use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::nfa::thompson;
 use regex_automata::util::syntax;
 use regex_automata::{Anchored, Input, MatchKind, PatternSet};
+use serde::{Deserialize, Serialize};
 
 use super::UNIX_CLASS;
 use crate::policy::{Action, Policy};
@@ -23,7 +24,7 @@ use crate::policy::{Action, Policy};
 pub const GROUP_ABOVE: usize = 256;
 
 /// The path rules of one class and action in a grouped policy: the kernel knows them as one.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Group {
     /// DFA class (read, write, exec, unix connect).
     pub class: usize,

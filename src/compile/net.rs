@@ -13,6 +13,8 @@
 //! - ports: one allow-list per operation and protocol, so `allow connect tcp:5432` leaves UDP
 //!   (DNS) and binds alone.
 
+use serde::{Deserialize, Serialize};
+
 use super::{RULE_NONE, RULE_NOT_ALLOWED};
 use crate::policy::net::{self as pnet, Proto};
 use crate::policy::{Action, Class, Policy, Rule, Target};
@@ -30,7 +32,7 @@ pub const EPHEMERAL: (u16, u16) = (32768, 60999);
 const AF_NETLINK: usize = 16;
 
 /// One port range of a rule, as the kernel matches it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortEntry {
     pub rule: u32,
     pub first: u16,
@@ -44,9 +46,10 @@ pub struct PortEntry {
     pub from: u8,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetTable {
     /// Per family slot: the deciding rule, [`RULE_NOT_ALLOWED`] or [`RULE_NONE`].
+    #[serde(with = "super::arrays")]
     pub family_rule: [u32; NET_SLOTS],
     /// Bit per slot whose rule is an `audit` rule.
     pub family_audit: u64,

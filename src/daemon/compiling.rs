@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
+use super::apart::{apart, Apart};
 use super::discover::Candidate;
 use super::first::Read;
 use super::Daemon;
@@ -30,6 +31,8 @@ pub(super) struct Compiled {
     job: u64,
     result: Result<Tables, String>,
     took: Duration,
+    /// Compiled in a child process (apart.rs): its peak resident size in KiB.
+    apart: Option<u64>,
 }
 
 /// What the worker is given.
@@ -230,6 +233,24 @@ fn path_patterns(policy: &Policy) -> usize {
         .sum()
 }
 
+/// Compiles `policy` in line (start-up, a user unit's first policy), a big one in a child
+/// process all the same (apart.rs), waiting for it.
+pub(super) fn compile_now(unit: &str, policy: &Policy, pattern: &str) -> Result<Tables, String> {
+    let compile = || compile::compile_for(policy, Some(pattern)).map_err(|e| e.to_string());
+    if path_patterns(policy) > GROUP_ABOVE {
+        // Never dropped: nothing sets the flag.
+        match apart(compile, &AtomicBool::new(false)) {
+            Apart::Done(result, _) => return result,
+            Apart::Dropped => return Err("the compile was dropped".into()),
+            Apart::NoChild(e) => warn!(
+                object_systemd_unit = unit,
+                "{unit}: cannot compile in a child process ({e}); compiling in line"
+            ),
+        }
+    }
+    compile()
+}
+
 /// The worker: compiles what it is given in turn, skipping jobs dropped meanwhile.
 fn spawn_worker(done: mpsc::UnboundedSender<Compiled>) -> Option<std::sync::mpsc::Sender<Work>> {
     let (tx, rx) = std::sync::mpsc::channel::<Work>();
@@ -241,18 +262,33 @@ fn spawn_worker(done: mpsc::UnboundedSender<Compiled>) -> Option<std::sync::mpsc
                     continue;
                 }
                 let began = Instant::now();
-                // A compiler that panics fails this policy, not the worker and every
+                let compile =
+                    || compile::compile_for(&w.policy, Some(&w.pattern)).map_err(|e| e.to_string());
+                // In a child process, whose heap goes with it (apart.rs). A compiler that
+                // fails there, panics or dies fails this policy, not the worker and every
                 // answer waiting for it: the unit keeps its last good policy or is refused
                 // everything (reconcile.rs: install).
-                let result = std::panic::catch_unwind(|| {
-                    compile::compile_for(&w.policy, Some(&w.pattern)).map_err(|e| e.to_string())
-                })
-                .unwrap_or_else(|_| Err("the compiler failed (a bug: please report it)".into()));
+                let (result, peak) = match apart(compile, &w.dropped) {
+                    Apart::Done(result, peak) => (result, Some(peak)),
+                    Apart::Dropped => continue,
+                    Apart::NoChild(e) => {
+                        warn!(
+                            object_systemd_unit = w.name.as_str(),
+                            "{}: cannot compile in a child process ({e}); compiling on the compile thread",
+                            w.name
+                        );
+                        let result = std::panic::catch_unwind(compile).unwrap_or_else(|_| {
+                            Err("the compiler failed (a bug: please report it)".into())
+                        });
+                        (result, None)
+                    }
+                };
                 let compiled = Compiled {
                     name: w.name,
                     job: w.job,
                     result,
                     took: began.elapsed(),
+                    apart: peak,
                 };
                 if done.send(compiled).is_err() {
                     return;
@@ -310,11 +346,18 @@ impl Daemon {
         };
         info!(
             object_systemd_unit = done.name.as_str(),
-            "{}: compiled {} rules in {} ms ({} ms after the pass that asked for it)",
+            "{}: compiled {} rules in {} ms ({} ms after the pass that asked for it), {}",
             done.name,
             job.policy.rules.len(),
             done.took.as_millis(),
-            job.began.elapsed().as_millis()
+            job.began.elapsed().as_millis(),
+            match done.apart {
+                Some(kib) => format!(
+                    "in a child process (at most {:.1} MiB resident)",
+                    kib as f64 / 1024.0
+                ),
+                None => "on the compile thread".into(),
+            }
         );
         let c = job.candidate;
         let new = !self.units.contains_key(&c.name);

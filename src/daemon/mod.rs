@@ -18,6 +18,7 @@
 //! `status.rs` publishes what `unitarmor status` shows, and `metrics.rs` reports how often
 //! each rule decided.
 
+mod apart;
 mod bind;
 mod cgroups;
 mod changes;

@@ -232,7 +232,7 @@ impl Daemon {
         // when there is one), the unit is refused everything, as for a policy that does not
         // compile.
         let compiled = if policy.unreadable.is_empty() {
-            compile::compile_for(&policy, Some(&pattern)).map_err(|e| e.to_string())
+            super::compiling::compile_now(&c.name, &policy, &pattern)
         } else {
             Err(format!(
                 "{} of its files or drop-in directories could not be read",

@@ -27,7 +27,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use pattern::PathPattern;
@@ -57,7 +57,7 @@ impl fmt::Display for Source {
 }
 
 /// `ArmorMode=`: what the kernel does with a deny.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Denied operations fail with EACCES and are logged.

@@ -1,5 +1,6 @@
 #!/bin/bash
-# A big policy compiles on a thread of its own (issue 12, scale; src/daemon/compiling.rs).
+# A big policy compiles on a thread of its own, in a child process (issue 12, scale;
+# src/daemon/compiling.rs, apart.rs).
 # A unit and its 20,000-rule drop-in are written and the unit started at once, without a
 # reload: its start waits (bpf/pending.h) while the rules compile, and then it is denied from its
 # first instruction; its unarmored twin is not. Meanwhile another armored unit's drop-in,
@@ -50,6 +51,9 @@ timeout 300 systemctl start armor-cbig.service &
 start=$!
 compiling() { daemon_log | grep -q "armor-cbig.service: compiling $N rules on the compile thread"; }
 check "the daemon compiles the $N rules on its compile thread" eventually compiling
+# ... in a child process of its own (src/daemon/apart.rs), whose heap goes with it.
+child() { pgrep -P "$(systemctl show -P MainPID unitarmor.service)" >/dev/null; }
+check "the compile runs in a child process of the daemon" eventually child
 dropin armor-csmall.service armor.conf '[X-Armor]
 ArmorPolicy=deny read /srv/compiling/a /srv/compiling/b'
 check "armor-csmall's new rule is in force" eventually test -e /run/armortest/csmall.out
@@ -60,6 +64,10 @@ check "armor-cbig's start, made as its drop-in was written, ran" wait "$start"
 t1=$(date +%s.%N)
 check "armor-cbig was refused /opt/nothing/19999/f" grep -qx refused /run/armortest/armor-cbig.out
 check "armor-cbig is armored with $N rules" wait_rules armor-cbig.service $N
+check "the daemon says it compiled them in a child process" sh -c \
+  "journalctl -u unitarmor.service -o cat | grep -q 'armor-cbig.service: compiled $N rules in .* in a child process (at most [0-9.]* MiB resident)'"
+check "the child is gone once the policy is in" sh -c \
+  "! pgrep -P $(systemctl show -P MainPID unitarmor.service)"
 check "the daemon says armor-cbig waited, then went on armored" eventually sh -c \
   "journalctl -u armor-cbig.service -o cat | grep -q 'it waited until it had .*goes on armored'"
 unit armor-cbig-twin.service "$reader"

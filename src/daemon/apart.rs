@@ -1,0 +1,298 @@
+//! A big policy compiles in a child process of its own, forked from the compile thread.
+//!
+//! Compiling 10,000 rules takes tens of MiB of heap at its peak, in millions of small
+//! allocations. Freed into the daemon's heap, that memory stayed: the small allocations the
+//! daemon made afterwards landed across it and kept its pages resident, so the daemon's
+//! memory at rest depended on what it had compiled before (20 to 31 MiB with the benchmark's
+//! 1,008 units). In a child, the peak is the child's and goes with it; the daemon only reads
+//! back the result, as JSON over a pipe.
+//!
+//! The child runs nothing but the work it is given (the pure compiler), then writes and
+//! exits with `_exit`. After a fork only the forking thread exists in the child, so it must
+//! take no lock another thread may have held at that moment: the compiler takes none but the
+//! allocator's, which glibc makes safe across a fork. The child dies with the compile thread
+//! (`PR_SET_PDEATHSIG`), and a job dropped while its child works ends that child at once.
+
+use std::fs::File;
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// How often a parent waiting for its child looks whether the job was dropped.
+const DROPPED_EVERY_MS: i32 = 100;
+
+/// How work given to [`apart`] ended.
+#[derive(Debug)]
+pub(super) enum Apart<T> {
+    /// The child ran it: its result, or why the child gave none; and the child's peak
+    /// resident size in KiB (the daemon's pages it shared count), 0 if unknown.
+    Done(Result<T, String>, u64),
+    /// The job was dropped while the child worked; the child was killed.
+    Dropped,
+    /// No child could be made (the reason): the caller does the work itself.
+    NoChild(String),
+}
+
+/// Runs `work` in a child process and returns what it returned. `dropped` is looked at while
+/// the child works: once it is set, the child is killed.
+pub(super) fn apart<T, F>(work: F, dropped: &AtomicBool) -> Apart<T>
+where
+    T: Serialize + DeserializeOwned,
+    F: FnOnce() -> Result<T, String>,
+{
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two descriptors into the array it is given.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Apart::NoChild(format!("pipe: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: both descriptors were just made and are owned nowhere else.
+    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: the child runs only `child`, which takes no lock but the allocator's (see the
+    // module's comment) and ends with _exit, never returning into the parent's code.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Apart::NoChild(format!("fork: {}", std::io::Error::last_os_error()));
+    }
+    if pid == 0 {
+        drop(r);
+        child(work, w, parent);
+    }
+    drop(w);
+    wait_for(pid, r, dropped)
+}
+
+/// The child: does the work, writes its result, exits.
+fn child<T: Serialize, F: FnOnce() -> Result<T, String>>(
+    work: F,
+    w: OwnedFd,
+    parent: libc::pid_t,
+) -> ! {
+    // SAFETY: prctl, getppid, signal and _exit are async-signal-safe calls with plain
+    // arguments.
+    unsafe {
+        // Killed when the thread that forked it ends; a parent already gone is not waited
+        // for.
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        if libc::getppid() != parent {
+            libc::_exit(1);
+        }
+        // The daemon's handlers (the runtime's) would only note the signal for a parent
+        // that has its own copy of the note; stopping the service stops the child too.
+        for s in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+            libc::signal(s, libc::SIG_DFL);
+        }
+    }
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+        .unwrap_or_else(|_| Err("the compiler failed (a bug: please report it)".into()));
+    let written = serde_json::to_vec(&result)
+        .ok()
+        .is_some_and(|bytes| File::from(w).write_all(&bytes).is_ok());
+    // SAFETY: ends the child without running the parent's exit handlers or destructors.
+    unsafe { libc::_exit(if written { 0 } else { 1 }) }
+}
+
+/// The parent: reads the child's result to its end, then reaps the child.
+fn wait_for<T: DeserializeOwned>(pid: libc::pid_t, r: OwnedFd, dropped: &AtomicBool) -> Apart<T> {
+    let mut file = File::from(r);
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let failed = loop {
+        let mut pfd = libc::pollfd {
+            fd: file.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one pollfd, which lives across the call.
+        let n = unsafe { libc::poll(&mut pfd, 1, DROPPED_EVERY_MS) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == ErrorKind::Interrupted {
+                continue;
+            }
+            break Some(format!("waiting for the compiler's process: {e}"));
+        }
+        if n == 0 {
+            if dropped.load(Ordering::Relaxed) {
+                end(pid);
+                return Apart::Dropped;
+            }
+            continue;
+        }
+        match file.read(&mut buf) {
+            Ok(0) => break None,
+            Ok(k) => out.extend_from_slice(&buf[..k]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => break Some(format!("reading the compiler's process: {e}")),
+        }
+    };
+    if let Some(e) = failed {
+        end(pid);
+        return Apart::Done(Err(e), 0);
+    }
+    let (status, peak) = reap(pid);
+    if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        return Apart::Done(
+            Err(format!("the compiler's process {}", ended(status))),
+            peak,
+        );
+    }
+    match serde_json::from_slice::<Result<T, String>>(&out) {
+        Ok(result) => Apart::Done(result, peak),
+        Err(e) => Apart::Done(
+            Err(format!(
+                "the compiler's process gave tables that cannot be read: {e}"
+            )),
+            peak,
+        ),
+    }
+}
+
+/// Kills the child and reaps it.
+fn end(pid: libc::pid_t) {
+    // SAFETY: `pid` is this process's child, not yet reaped: the number is still its.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+    reap(pid);
+}
+
+/// Waits for the child to end; its wait status and peak resident size (KiB).
+fn reap(pid: libc::pid_t) -> (libc::c_int, u64) {
+    let mut status = 0;
+    loop {
+        // SAFETY: an all-zero rusage is a valid one.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: waits for this process's own child, writing its status and usage into
+        // the two values given.
+        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if r == pid {
+            return (status, usage.ru_maxrss.max(0) as u64);
+        }
+        if r < 0 && std::io::Error::last_os_error().kind() != ErrorKind::Interrupted {
+            // Not ours to wait for (already reaped): report it as ended by a signal.
+            return (libc::SIGKILL, 0);
+        }
+    }
+}
+
+/// How a child that did not exit with 0 ended, in words.
+fn ended(status: libc::c_int) -> String {
+    if libc::WIFEXITED(status) {
+        format!("exited with status {}", libc::WEXITSTATUS(status))
+    } else if libc::WIFSIGNALED(status) {
+        format!("was killed by signal {}", libc::WTERMSIG(status))
+    } else {
+        format!("ended with wait status {status:#x}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::compile::{compile_for, Tables};
+    use crate::policy::Policy;
+
+    /// A policy past the grouping threshold, with rules of several classes and actions.
+    fn big(n: usize) -> Policy {
+        let mut rules = vec![
+            "deny write /etc/".to_string(),
+            "audit read /var/www/**".into(),
+            "allow exec /usr/bin/* /usr/lib/**".into(),
+            "allow cap net_bind_service".into(),
+        ];
+        rules.extend((0..n).map(|k| format!("deny read /opt/nothing/{k}/**")));
+        let refs: Vec<&str> = rules.iter().map(String::as_str).collect();
+        Policy::of(&refs)
+    }
+
+    #[test]
+    fn a_big_policy_compiled_apart_is_the_one_compiled_in_line() {
+        let p = big(2_000);
+        let never = AtomicBool::new(false);
+        let here = compile_for(&p, Some("/opt/x")).unwrap();
+        let got = apart(
+            || compile_for(&p, Some("/opt/x")).map_err(|e| e.to_string()),
+            &never,
+        );
+        match got {
+            Apart::Done(Ok(t), peak) => {
+                assert_eq!(t, here);
+                assert!(peak > 0);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_childs_error_and_panic_come_back_as_errors() {
+        let never = AtomicBool::new(false);
+        let e = apart::<Tables, _>(|| Err("too complex".into()), &never);
+        assert!(
+            matches!(e, Apart::Done(Err(ref m), _) if m == "too complex"),
+            "{e:?}"
+        );
+        let p = apart::<Tables, _>(|| panic!("boom"), &never);
+        assert!(
+            matches!(p, Apart::Done(Err(ref m), _) if m.contains("a bug")),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn a_child_killed_or_exiting_without_a_result_is_an_error() {
+        let never = AtomicBool::new(false);
+        let killed = apart::<u32, _>(
+            || {
+                // SAFETY: the test's own child kills itself.
+                unsafe { libc::raise(libc::SIGKILL) };
+                Ok(1)
+            },
+            &never,
+        );
+        assert!(
+            matches!(killed, Apart::Done(Err(ref m), _) if m.ends_with("killed by signal 9")),
+            "{killed:?}"
+        );
+        let exited = apart::<u32, _>(
+            // SAFETY: the test's own child exits without writing.
+            || unsafe { libc::_exit(3) },
+            &never,
+        );
+        assert!(
+            matches!(exited, Apart::Done(Err(ref m), _) if m.ends_with("exited with status 3")),
+            "{exited:?}"
+        );
+    }
+
+    #[test]
+    fn a_dropped_job_ends_its_child() {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let setter = dropped.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            setter.store(true, Ordering::Relaxed);
+        });
+        let began = Instant::now();
+        let got = apart::<u32, _>(
+            || {
+                std::thread::sleep(Duration::from_secs(60));
+                Ok(1)
+            },
+            &dropped,
+        );
+        t.join().unwrap();
+        assert!(matches!(got, Apart::Dropped), "{got:?}");
+        assert!(
+            began.elapsed() < Duration::from_secs(30),
+            "{:?}",
+            began.elapsed()
+        );
+    }
+}
