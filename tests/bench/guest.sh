@@ -12,8 +12,9 @@
 #                           whether the first probe after that change's reload saw it (KIND
 #                           at_return, 1 or 0)
 #   T CASE MS               one start of a oneshot unit, with (c1000) and without (none) rules
-#   N ROUND CASE RPS        requests per second nginx served to wrk in one run, unarmored
-#                           (CASE unarmored) or under drop-ins/nginx.service.d (armored)
+#   N ROUND CASE RPS        requests per second one of two nginx twins served to wrk in one
+#                           run, unarmored (CASE unarmored) or under drop-ins/nginx.service.d
+#                           (armored)
 #   P CASE NS REQ_NS        the BPF programs' run time per request in one run with
 #                           kernel.bpf_stats_enabled=1 (NS), and the request's time (REQ_NS)
 #   M NAME VALUE            a measure of the daemon
@@ -216,8 +217,26 @@ cg=/sys/fs/cgroup/system.slice/bench-apply.service
 probe() { sh -c "echo \$\$ >$cg/cgroup.procs && exec cat $1 >/dev/null 2>&1"; }
 probe $B/apply-a && X "bench-apply.service reads apply-a: not armored"
 mkdir -p /etc/systemd/system-generators
+# bare: the same reload without unitarmor's generator (masked), what systemd itself takes, so
+# that what unitarmor adds to a reload can be told apart from it. floor: a generator that does
+# nothing (/bin/true) in unitarmor's place; any generator costs the reload a process start,
+# which under emulation is most of a 50 ms budget.
+bare_and_floor() {
+  ln -sf /dev/null /etc/systemd/system-generators/unitarmor-generator
+  t=$(date +%s%N)
+  systemctl daemon-reload
+  echo "A bare $(ms "$t")"
+  ln -sf /bin/true /etc/systemd/system-generators/unitarmor-generator
+  t=$(date +%s%N)
+  systemctl daemon-reload
+  echo "A floor $(ms "$t")"
+  rm -f /etc/systemd/system-generators/unitarmor-generator
+}
+# Each of the 20 changes is paired with a bare and a floor reload (the report takes the median
+# of the pairs' differences), before the change in odd ones and after it in even ones.
 for k in $(seq 1 20); do
   if [ $((k % 2)) = 1 ]; then deny=b allow=a; else deny=a allow=b; fi
+  [ $((k % 2)) = 1 ] && bare_and_floor
   t=$(date +%s%N)
   printf '[X-Armor]\nArmorPolicy=deny read %s/apply-%s\n' $B $deny >/etc/systemd/system/bench-apply.service.d/armor.conf
   r=$(date +%s%N)
@@ -237,19 +256,7 @@ for k in $(seq 1 20); do
   t=$(date +%s%N)
   systemctl daemon-reload
   echo "A reload $(ms "$t")"
-  # The same reload without unitarmor's generator (masked): what systemd itself takes, so that
-  # what unitarmor adds to a reload can be told apart from it.
-  ln -sf /dev/null /etc/systemd/system-generators/unitarmor-generator
-  t=$(date +%s%N)
-  systemctl daemon-reload
-  echo "A bare $(ms "$t")"
-  # The floor: a generator that does nothing (/bin/true) in unitarmor's place. Any generator
-  # costs the reload a process start, which under emulation is most of a 50 ms budget.
-  ln -sf /bin/true /etc/systemd/system-generators/unitarmor-generator
-  t=$(date +%s%N)
-  systemctl daemon-reload
-  echo "A floor $(ms "$t")"
-  rm -f /etc/systemd/system-generators/unitarmor-generator
+  [ $((k % 2)) = 0 ] && bare_and_floor
 done
 systemctl stop bench-apply.service
 for k in $(seq 1 10); do
@@ -261,64 +268,79 @@ for k in $(seq 1 10); do
 done
 
 # --- a real service: nginx serving a small static file to wrk over loopback -------------------
-# The guest image holds Debian's nginx; tests/bench/run downloads wrk into debs/.
+# The guest image holds Debian's nginx; tests/bench/run downloads wrk into debs/. Two twins run
+# at once: nginx.service on port 8080 and nginx-twin.service, the same binary and the same
+# configuration but for its port (8081) and pid file. In each round one of them is armored with
+# the example drop-in, as an administrator would (a drop-in and a daemon-reload, no restart),
+# and wrk then alternates between the two, with no reload in between: the machine's drift, a
+# reload's aftermath and the host's other work weigh on both alike. The twins trade places
+# from round to round, so that neither's port or place in memory counts for one case.
 if ls "$here"/debs/*.deb >/dev/null 2>&1 && dpkg -i "$here"/debs/*.deb >/run/bench/dpkg.log 2>&1; then
   head -c 1024 /dev/zero | tr '\0' x >/var/www/html/small.html
-  cat >/etc/nginx/sites-enabled/default <<'EOF'
-server {
-  listen 127.0.0.1:8080;
-  root /var/www/html;
-  access_log off;
-}
-EOF
+  site() { printf 'server {\n  listen 127.0.0.1:%s;\n  root /var/www/html;\n  access_log off;\n}\n' "$1"; }
+  site 8080 >/etc/nginx/sites-enabled/default
+  site 8081 >/etc/nginx/twin-site
   sed -i 's/^worker_processes .*/worker_processes 1;/' /etc/nginx/nginx.conf
+  sed -e 's|^pid .*|pid /run/nginx-twin.pid;|' -e 's|include /etc/nginx/sites-enabled/\*;|include /etc/nginx/twin-site;|' \
+    /etc/nginx/nginx.conf >/etc/nginx/twin.conf
+  unit nginx-twin.service "[Service]
+Type=forking
+PIDFile=/run/nginx-twin.pid
+ExecStart=/usr/sbin/nginx -c /etc/nginx/twin.conf -g 'daemon on; master_process on;'
+ExecStop=-/sbin/start-stop-daemon --quiet --stop --retry QUIT/5 --pidfile /run/nginx-twin.pid"
+  systemctl daemon-reload
   systemctl restart nginx.service || X "nginx did not start"
-  # armor CASE: armors the running nginx with the example (armored) or takes the armor off
-  # (unarmored), as an administrator would: a drop-in and a daemon-reload, no restart.
+  systemctl start nginx-twin.service || X "the nginx twin did not start"
+  # armor UNIT: armors UNIT (nginx or nginx-twin) with the example and takes the armor off the
+  # other; waits until the daemon's rescan after the reload is over, so that the runs do not
+  # begin while the daemon and PID 1 still work on it.
   armor() {
-    local want=0
-    if [ "$1" = armored ]; then
-      mkdir -p /etc/systemd/system/nginx.service.d
-      cp "$here/nginx-armor.conf" /etc/systemd/system/nginx.service.d/armor.conf
-      want=$(grep -c '^ArmorPolicy=' "$here/nginx-armor.conf")
-    else
-      rm -rf /etc/systemd/system/nginx.service.d
-    fi
+    local other=nginx-twin
+    [ "$1" = nginx-twin ] && other=nginx
+    rm -rf "/etc/systemd/system/$other.service.d"
+    mkdir -p "/etc/systemd/system/$1.service.d"
+    cp "$here/nginx-armor.conf" "/etc/systemd/system/$1.service.d/armor.conf"
     local since
     since=$(date +%s.%N)
     systemctl daemon-reload
-    wait_rules nginx.service "$want" >/dev/null
-    # Either way, measured once the daemon's rescan after the reload is over: armoring shows
-    # at the reload's own pass, before it, and disarming only at it, so without this wait the
-    # armored runs alone began while the daemon and PID 1 still worked on the reload.
+    wait_rules "$1.service" "$(grep -c '^ArmorPolicy=' "$here/nginx-armor.conf")" >/dev/null
+    wait_rules "$other.service" 0 >/dev/null
     local i
     for i in $(seq 1 150); do
       journalctl -u unitarmor.service -o cat --since "@$since" | grep -q '^rescan: ' && return
       sleep 0.2
     done
-    X "no rescan after the reload that made nginx $1"
+    X "no rescan after the reload that armored $1"
   }
-  url=http://127.0.0.1:8080/small.html
-  [ "$(wrk -t1 -c4 -d2s $url 2>&1 | grep -c 'Non-2xx')" = 0 ] || X "nginx answered errors"
-  # Each round measures unarmored, armored, armored, unarmored (or the reverse), 4 s each
-  # after 1 s of warming: the machine's drift over a round weighs on both cases alike.
+  port() { [ "$1" = nginx ] && echo 8080 || echo 8081; }
+  url() { echo "http://127.0.0.1:$(port "$1")/small.html"; }
+  for t in nginx nginx-twin; do
+    [ "$(wrk -t1 -c4 -d2s "$(url $t)" 2>&1 | grep -c 'Non-2xx')" = 0 ] || X "$t answered errors"
+  done
+  # Each round: 8 runs of 3 s, each after 1 s of warming, armored and unarmored in the order
+  # ABBAABBA (BAABBAAB in even rounds).
   for r in $(seq 1 "$rounds"); do
-    order="unarmored armored armored unarmored"
-    [ $((r % 2)) = 0 ] && order="armored unarmored unarmored armored"
+    armored=nginx unarmored=nginx-twin
+    [ $((r % 2)) = 0 ] && armored=nginx-twin unarmored=nginx
+    armor "$armored"
+    order="armored unarmored unarmored armored armored unarmored unarmored armored"
+    [ $((r % 2)) = 0 ] && order="unarmored armored armored unarmored unarmored armored armored unarmored"
     for c in $order; do
-      armor "$c"
-      wrk -t1 -c4 -d1s $url >/dev/null
-      echo "N $r $c $(wrk -t1 -c4 -d4s $url | awk '/^Requests\/sec:/ { print $2 }')"
+      t=$armored
+      [ "$c" = unarmored ] && t=$unarmored
+      wrk -t1 -c4 -d1s "$(url $t)" >/dev/null
+      echo "N $r $c $(wrk -t1 -c4 -d3s "$(url $t)" | awk '/^Requests\/sec:/ { print $2 }')"
     done
   done
-  # What the kernel's programs cost per request, from their statistics (a run of its own
-  # each: the statistics' clock reads cost time too).
+  # What the kernel's programs cost per request, from their statistics (runs of their own:
+  # the statistics' clock reads cost time too), under the last round's armor.
   sysctl -qw kernel.bpf_stats_enabled=1
   for c in unarmored armored; do
-    armor "$c"
-    wrk -t1 -c4 -d1s $url >/dev/null
+    t=$armored
+    [ "$c" = unarmored ] && t=$unarmored
+    wrk -t1 -c4 -d1s "$(url $t)" >/dev/null
     snapshot >/run/bench/before
-    out=$(wrk -t1 -c4 -d4s $url)
+    out=$(wrk -t1 -c4 -d4s "$(url $t)")
     snapshot >/run/bench/after
     req=$(echo "$out" | awk '/ requests in / { print $1 }')
     rps=$(echo "$out" | awk '/^Requests\/sec:/ { print $2 }')
@@ -327,7 +349,8 @@ EOF
       /run/bench/before /run/bench/after
   done
   sysctl -qw kernel.bpf_stats_enabled=0
-  systemctl stop nginx.service
+  systemctl stop nginx.service nginx-twin.service
+  rm -rf /etc/systemd/system/nginx.service.d /etc/systemd/system/nginx-twin.service.d
 else
   echo "# nginx not measured: $(tail -n 3 /run/bench/dpkg.log 2>/dev/null | tr '\n' ' ')"
 fi
