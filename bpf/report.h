@@ -153,6 +153,21 @@ __noinline int ua_count(__u32 policy, __u32 rule, __u32 class, __u32 hit)
 	return 0;
 }
 
+/* The counters of the unit tree whose root is `root` (policy `policy`), made if missing; 0 if
+ * the map is full. A function of its own: the value it makes is on its own stack, not on
+ * ua_emit()'s, whose frame adds up with the deepest calls below it (build_path()). */
+static __noinline struct ua_counters *counters_of(__u64 root, __u32 policy, __u64 now)
+{
+	struct ua_counters zero = { .policy = policy, .window = now }, *c;
+
+	c = bpf_map_lookup_elem(&counters, &root);
+	if (!c) {
+		bpf_map_update_elem(&counters, &root, &zero, BPF_NOEXIST);
+		c = bpf_map_lookup_elem(&counters, &root);
+	}
+	return c;
+}
+
 /*
  * Sends an event for the unit whose tree's root is `root` (counting it against the unit's fair
  * share of the ring buffer). A global function: the verifier checks it once per program, not
@@ -169,11 +184,13 @@ __noinline int ua_emit(__u64 cgid, __u64 root, __u32 policy, struct report *r, _
 	struct file *exe_file;
 	struct kernfs_node *kn;
 	struct ua_event *ev;
+	struct bpf_dynptr dp;
+	bool send = true;
 	__u32 len, epos;
 	__u8 estatus;
 	int i;
 
-	struct ua_counters zero = { .policy = policy }, *c;
+	struct ua_counters *c;
 	__u64 now = bpf_ktime_get_ns();
 	struct ua_repeat_key rk = {};
 	struct ua_config *cfg;
@@ -208,13 +225,8 @@ __noinline int ua_emit(__u64 cgid, __u64 root, __u32 policy, struct report *r, _
 	 * claimed the buffer, another task's path may be there, and no repeat is assumed. */
 	if (keyed && (!len || claimed == switches()) && repeated(&rk, now))
 		return 0;
-	c = bpf_map_lookup_elem(&counters, &root);
-	if (!c) {
-		zero.window = now;
-		bpf_map_update_elem(&counters, &root, &zero, BPF_NOEXIST);
-		c = bpf_map_lookup_elem(&counters, &root);
-	}
-	ev = 0;
+	c = counters_of(root, policy, now);
+	/* No counter (the map is full): no share to keep, and a loss cannot be counted. */
 	if (c) {
 		/* Racing resets of the window only blur its edge by a few events; the count itself
 		 * is atomic, so threads on many CPUs do not multiply the share (the value read
@@ -225,12 +237,26 @@ __noinline int ua_emit(__u64 cgid, __u64 root, __u32 policy, struct report *r, _
 		}
 		__sync_fetch_and_add(&c->recent, 1);
 		recent = c->recent;
-		if (recent <= UA_FAIR_BURST ||
-		    bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) < UA_EVENTS_SIZE / 2)
-			ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
-	} else {
-		/* No counter (the map is full): no share to keep, and a loss cannot be counted. */
-		ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+		send = recent <= UA_FAIR_BURST ||
+		       bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) < UA_EVENTS_SIZE / 2;
+	}
+	len &= UA_PATH_MAX - 1;
+	/* The header and the path's own bytes (unitarmor.h): a record of that size, reserved as
+	 * a dynptr (its size is known only now), with the header written through a slice of
+	 * it. A failed reservation's dynptr is released all the same, as the verifier wants. */
+	ev = 0;
+	if (send) {
+		if (bpf_ringbuf_reserve_dynptr(&events, UA_EVENT_HEAD + len, 0, &dp)) {
+			bpf_ringbuf_discard_dynptr(&dp, 0);
+		} else {
+			/* The path at once, as it was read into the record before: r->pos + len
+			 * is UA_PATH_MAX (the path ends the per-CPU buffer's first slot). */
+			bpf_dynptr_write(&dp, UA_EVENT_HEAD, &s->path[BOUND(r->pos, 4095)],
+					 BOUND(len, 4095), 0);
+			ev = bpf_dynptr_data(&dp, 0, UA_EVENT_HEAD);
+			if (!ev)
+				bpf_ringbuf_discard_dynptr(&dp, 0);
+		}
 	}
 	if (!ev) {
 		if (c)
@@ -253,9 +279,7 @@ __noinline int ua_emit(__u64 cgid, __u64 root, __u32 policy, struct report *r, _
 	ev->target_pid = r->target_pid;
 	ev->arg = r->arg;
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
-	len &= UA_PATH_MAX - 1;
 	ev->path_len = len;
-	bpf_probe_read_kernel(ev->path, BOUND(len, 4095), &s->path[BOUND(r->pos, 4095)]);
 
 	/* The executable, read here because the process may be gone when the daemon looks. */
 	ev->exe_len = 0;
@@ -283,7 +307,7 @@ __noinline int ua_emit(__u64 cgid, __u64 root, __u32 policy, struct report *r, _
 		}
 		kn = kn_parent(kn);
 	}
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit_dynptr(&dp, 0);
 	/* Sent, and its repeats will be known as such: the cache may stand for them. */
 	if (!bpf_map_update_elem(&repeats, &rk, &now, BPF_ANY))
 		s->hash.sent = s->hash.emits;

@@ -427,8 +427,10 @@ struct ua_counters {
 
 /* Fair share of the ring buffer: once it is half full, a unit tree that has emitted more than
  * UA_FAIR_BURST events in the current window of UA_FAIR_WINDOW_NS has its further events shed
- * (counted as lost, to it): the other half stays free for the units that are not flooding. */
-#define UA_EVENTS_SIZE (4 << 20)
+ * (counted as lost, to it): the other half stays free for the units that are not flooding.
+ * An event takes its header and its path's own length (report.h), about 650 bytes for a
+ * path of 60: some 1,600 events. */
+#define UA_EVENTS_SIZE (1 << 20)
 
 /* Repeated events: an event identical to one written less than UA_FAIR_WINDOW_NS ago (same
  * unit tree, policy, rule, class, operation, verdict, object and argument) is not sent again
@@ -497,7 +499,9 @@ struct ua_hits {
 #define UA_FAIR_BURST 32
 #define UA_FAIR_WINDOW_NS 10000000000ULL
 
-/* One deny or audit verdict, sent to the daemon through the `events` ring buffer. */
+/* One deny or audit verdict, sent to the daemon through the `events` ring buffer: the
+ * record holds the header and path_len bytes of the path, its last field (UA_EVENT_HEAD +
+ * path_len bytes), so that a short path does not take a whole UA_PATH_MAX of the ring. */
 struct ua_event {
 	__u64 cgroup_id;
 	__u32 pid;
@@ -517,12 +521,15 @@ struct ua_event {
 	__u32 target_pid; /* signal and ptrace: the other process */
 	__u32 arg;        /* per operation: signal, bpf command, module id... */
 	char comm[16];
-	char path[UA_PATH_MAX];
 	char exe[UA_EXE_MAX]; /* the process's executable, as it sees the path */
 	/* The name of the cgroup at the root of the task's bound tree (its unit's: `_io.service`,
 	 * escaped as systemd names cgroups), or empty: the daemon names the unit by it when the
 	 * cgroup is gone before it reads the event (a short-lived scope or oneshot). */
 	char unit[UA_UNIT_NAME_MAX];
+	char path[UA_PATH_MAX]; /* only path_len bytes of it are sent */
 };
+
+/* The bytes of an event before its path. */
+#define UA_EVENT_HEAD __builtin_offsetof(struct ua_event, path)
 
 #endif

@@ -43,6 +43,12 @@ enum {
 	BPF_RB_AVAIL_DATA = 0,
 };
 
+/* uapi: a dynptr's opaque state, on the program's stack (report.h: a ring buffer record whose
+ * size is known only at run time). */
+struct bpf_dynptr {
+	__u64 __opaque[2];
+} __attribute__((aligned(8)));
+
 union bpf_attr;
 struct kernel_siginfo;
 

@@ -1,11 +1,11 @@
 //! A big policy compiles in a child process of its own, forked from the compile thread.
 //!
-//! Compiling 10,000 rules takes tens of MiB of heap at its peak, in millions of small
-//! allocations. Freed into the daemon's heap, that memory stayed: the small allocations the
-//! daemon made afterwards landed across it and kept its pages resident, so the daemon's
-//! memory at rest depended on what it had compiled before (20 to 31 MiB with the benchmark's
-//! 1,008 units). In a child, the peak is the child's and goes with it; the daemon only reads
-//! back the result, as JSON over a pipe.
+//! What can go wrong in a compile stays in the child: a compiler that crashes in a way Rust
+//! cannot unwind (a stack overflow, an allocation that aborts) fails that policy, not the
+//! daemon; its peak heap (tens of MiB for 10,000 rules, in millions of small allocations) is
+//! the child's, not left in the daemon's; and a job dropped for newer files is killed at
+//! once rather than compiled to its end. The daemon reads back the result, as JSON over a
+//! pipe.
 //!
 //! The child runs nothing but the work it is given (the pure compiler), then writes and
 //! exits with `_exit`. After a fork only the forking thread exists in the child, so it must

@@ -25,9 +25,10 @@ pub struct RawEvent {
     pub target_pid: u32,
     pub arg: u32,
     pub comm: [u8; 16],
-    pub path: [u8; PATH_MAX],
     pub exe: [u8; EXE_MAX],
     pub unit: [u8; UNIT_NAME_MAX],
+    /// Only `path_len` bytes of it are in the record (EVENT_HEAD + path_len bytes).
+    pub path: [u8; PATH_MAX],
 }
 
 /// Longest executable path an event carries (UA_EXE_MAX).
@@ -38,6 +39,9 @@ pub const UNIT_NAME_MAX: usize = 256;
 /// The size of `struct ua_event`.
 pub const EVENT_SIZE: usize = 4680;
 const _: () = assert!(std::mem::size_of::<RawEvent>() == EVENT_SIZE);
+/// The bytes of an event before its path (UA_EVENT_HEAD): a record is these and the path's.
+pub const EVENT_HEAD: usize = std::mem::offset_of!(RawEvent, path);
+const _: () = assert!(EVENT_HEAD == EVENT_SIZE - PATH_MAX);
 
 /// What the kernel decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -130,10 +134,18 @@ impl Event {
         }
     }
 
+    /// Decodes one ring buffer record: the header and `path_len` bytes of path (a longer
+    /// record, as tests make, is read as far as the path goes). None if it is shorter.
     pub fn parse(bytes: &[u8]) -> Option<Event> {
-        let raw: RawEvent = read_pod(bytes)?;
+        let mut whole = [0u8; EVENT_SIZE];
+        let n = bytes.len().min(EVENT_SIZE);
+        whole[..n].copy_from_slice(&bytes[..n]);
+        let raw: RawEvent = read_pod(&whole)?;
         let verdict = Verdict::from_raw(raw.verdict)?;
         let len = usize::from(raw.path_len).min(PATH_MAX);
+        if bytes.len() < EVENT_HEAD + len {
+            return None;
+        }
         // Connects and binds carry the address's 16 bytes: named as text here.
         let address = (matches!(raw.class, CLASS_CONNECT | CLASS_BIND) && len == 16).then(|| {
             let mut a = [0u8; 16];
@@ -354,6 +366,10 @@ mod tests {
         assert_eq!(e.exe, "/usr/bin/cat");
         assert_eq!(e.unit, "io.service");
         assert!(Event::parse(&bytes[..100]).is_none());
+        // As the kernel sends it: the header and the path's own bytes.
+        assert_eq!(Event::parse(&bytes[..EVENT_HEAD + 11]), Some(e));
+        assert!(Event::parse(&bytes[..EVENT_HEAD + 10]).is_none());
+        assert!(Event::parse(&bytes[..EVENT_HEAD]).is_none());
     }
 
     #[test]

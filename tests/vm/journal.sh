@@ -98,8 +98,9 @@ systemctl stop armor-flood.service
 
 # --- a fair share of the ring buffer -------------------------------------------------------
 # The daemon is paused (SIGSTOP, from outside every unit), so that nothing drains the ring
-# buffer: a flooding unit's 3,000 denials are three times what it holds (4 MiB, about 950
-# events), so without a fair share it would be full when a second unit makes its one denial.
+# buffer: a flooding unit's 3,000 denials are nearly twice what it holds (1 MiB; a record is
+# its header and its path's bytes, about 620 bytes here: some 1,700 events), so without a fair
+# share it would be full when a second unit makes its one denial.
 # With it, the flood is shed once the buffer is half full, and the other unit's event gets in.
 # Each denial is of another file: repeats of one would be counted in the kernel, not sent.
 echo armor-fair >/etc/armor-fair-secret
