@@ -279,7 +279,16 @@ __noinline int ua_emit(__u64 cgid, __u64 root, __u32 policy, struct report *r, _
 	ev->target_pid = r->target_pid;
 	ev->arg = r->arg;
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
-	ev->path_len = len;
+	/* Copied above from the per-CPU buffer: if the task was switched out since it claimed the
+	 * buffer, another task's program may have written its own path there (walk.h), so the
+	 * copy says nothing of this one's. The record keeps the bytes; the event has no path,
+	 * as one that could not be built. */
+	if (len && claimed != switches()) {
+		ev->path_len = 0;
+		ev->truncated = 1;
+	} else {
+		ev->path_len = len;
+	}
 
 	/* The executable, read here because the process may be gone when the daemon looks. */
 	ev->exe_len = 0;

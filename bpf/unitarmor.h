@@ -428,9 +428,9 @@ struct ua_counters {
 /* Fair share of the ring buffer: once it is half full, a unit tree that has emitted more than
  * UA_FAIR_BURST events in the current window of UA_FAIR_WINDOW_NS has its further events shed
  * (counted as lost, to it): the other half stays free for the units that are not flooding.
- * An event takes its header and its path's own length (report.h), about 650 bytes for a
- * path of 60: some 1,600 events. */
-#define UA_EVENTS_SIZE (1 << 20)
+ * An event takes its header and its path's own length (report.h): about 650 bytes for a
+ * path of 60, some 3,200 events; 4.7 KiB for a path of 4,095, 446. */
+#define UA_EVENTS_SIZE (2 << 20)
 
 /* Repeated events: an event identical to one written less than UA_FAIR_WINDOW_NS ago (same
  * unit tree, policy, rule, class, operation, verdict, object and argument) is not sent again

@@ -10,13 +10,18 @@
 //! The child runs nothing but the work it is given (the pure compiler), then writes and
 //! exits with `_exit`. After a fork only the forking thread exists in the child, so it must
 //! take no lock another thread may have held at that moment: the compiler takes none but the
-//! allocator's, which glibc makes safe across a fork. The child dies with the compile thread
-//! (`PR_SET_PDEATHSIG`), and a job dropped while its child works ends that child at once.
+//! allocator's, which glibc makes safe across a fork. Should it block all the same (a panic's
+//! message takes std's locks), the parent kills it after [`DEADLINE`] and the policy fails,
+//! closed. The child keeps only its pipe of the daemon's descriptors, dies with the thread
+//! that forked it (`PR_SET_PDEATHSIG`), and a job dropped while its child works ends that
+//! child at once.
 
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -24,12 +29,23 @@ use serde::Serialize;
 /// How often a parent waiting for its child looks whether the job was dropped.
 const DROPPED_EVERY_MS: i32 = 100;
 
+/// A compile taken for stuck: 20,000 rules take about 10 s under emulation.
+const DEADLINE: Duration = Duration::from_secs(600);
+
+/// Held from a pipe's making until the parent has closed its write end: a child forked
+/// meanwhile by another thread (the compile thread and the main loop both fork) would hold
+/// that end open, and the parent would wait for the wrong child's end.
+static FORKING: Mutex<()> = Mutex::new(());
+
 /// How work given to [`apart`] ended.
 #[derive(Debug)]
 pub(super) enum Apart<T> {
     /// The child ran it: its result, or why the child gave none; and the child's peak
     /// resident size in KiB (the daemon's pages it shared count), 0 if unknown.
     Done(Result<T, String>, u64),
+    /// The child gave no result (it crashed, was killed, exited otherwise, sent what cannot
+    /// be read, or was stuck past [`DEADLINE`]): why, as "the compiler's process ...".
+    Died(String),
     /// The job was dropped while the child worked; the child was killed.
     Dropped,
     /// No child could be made (the reason): the caller does the work itself.
@@ -43,6 +59,16 @@ where
     T: Serialize + DeserializeOwned,
     F: FnOnce() -> Result<T, String>,
 {
+    apart_within(work, dropped, DEADLINE)
+}
+
+/// [`apart`], with the time after which the child is taken for stuck.
+fn apart_within<T, F>(work: F, dropped: &AtomicBool, deadline: Duration) -> Apart<T>
+where
+    T: Serialize + DeserializeOwned,
+    F: FnOnce() -> Result<T, String>,
+{
+    let forking = FORKING.lock().unwrap_or_else(|e| e.into_inner());
     let mut fds = [0; 2];
     // SAFETY: pipe2 writes two descriptors into the array it is given.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -62,7 +88,8 @@ where
         child(work, w, parent);
     }
     drop(w);
-    wait_for(pid, r, dropped)
+    drop(forking);
+    wait_for(pid, r, dropped, deadline)
 }
 
 /// The child: does the work, writes its result, exits.
@@ -86,17 +113,36 @@ fn child<T: Serialize, F: FnOnce() -> Result<T, String>>(
             libc::signal(s, libc::SIG_DFL);
         }
     }
+    // Of the daemon's descriptors (its BPF links and maps, the ring buffer, the bus, the sync
+    // socket) the child keeps its pipe, as descriptor 3, and the standard three, which a
+    // panic's message goes to.
+    let fd = w.into_raw_fd();
+    // SAFETY: dup2 and close_range only rearrange this process's own descriptors; nothing
+    // in the child uses any but the pipe from here on.
+    let w = unsafe {
+        if fd != 3 && libc::dup2(fd, 3) != 3 {
+            libc::_exit(1);
+        }
+        libc::syscall(libc::SYS_close_range, 4u32, u32::MAX, 0u32);
+        File::from_raw_fd(3)
+    };
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
         .unwrap_or_else(|_| Err("the compiler failed (a bug: please report it)".into()));
     let written = serde_json::to_vec(&result)
         .ok()
-        .is_some_and(|bytes| File::from(w).write_all(&bytes).is_ok());
+        .is_some_and(|bytes| (&w).write_all(&bytes).is_ok());
     // SAFETY: ends the child without running the parent's exit handlers or destructors.
     unsafe { libc::_exit(if written { 0 } else { 1 }) }
 }
 
 /// The parent: reads the child's result to its end, then reaps the child.
-fn wait_for<T: DeserializeOwned>(pid: libc::pid_t, r: OwnedFd, dropped: &AtomicBool) -> Apart<T> {
+fn wait_for<T: DeserializeOwned>(
+    pid: libc::pid_t,
+    r: OwnedFd,
+    dropped: &AtomicBool,
+    deadline: Duration,
+) -> Apart<T> {
+    let began = Instant::now();
     let mut file = File::from(r);
     let mut out = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
@@ -120,6 +166,12 @@ fn wait_for<T: DeserializeOwned>(pid: libc::pid_t, r: OwnedFd, dropped: &AtomicB
                 end(pid);
                 return Apart::Dropped;
             }
+            if began.elapsed() > deadline {
+                break Some(format!(
+                    "the compiler's process did not finish within {} s",
+                    deadline.as_secs_f64()
+                ));
+            }
             continue;
         }
         match file.read(&mut buf) {
@@ -131,23 +183,17 @@ fn wait_for<T: DeserializeOwned>(pid: libc::pid_t, r: OwnedFd, dropped: &AtomicB
     };
     if let Some(e) = failed {
         end(pid);
-        return Apart::Done(Err(e), 0);
+        return Apart::Died(e);
     }
     let (status, peak) = reap(pid);
     if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
-        return Apart::Done(
-            Err(format!("the compiler's process {}", ended(status))),
-            peak,
-        );
+        return Apart::Died(format!("the compiler's process {}", ended(status)));
     }
     match serde_json::from_slice::<Result<T, String>>(&out) {
         Ok(result) => Apart::Done(result, peak),
-        Err(e) => Apart::Done(
-            Err(format!(
-                "the compiler's process gave tables that cannot be read: {e}"
-            )),
-            peak,
-        ),
+        Err(e) => Apart::Died(format!(
+            "the compiler's process gave tables that cannot be read: {e}"
+        )),
     }
 }
 
@@ -257,7 +303,7 @@ mod tests {
             &never,
         );
         assert!(
-            matches!(killed, Apart::Done(Err(ref m), _) if m.ends_with("killed by signal 9")),
+            matches!(killed, Apart::Died(ref m) if m.ends_with("killed by signal 9")),
             "{killed:?}"
         );
         let exited = apart::<u32, _>(
@@ -266,8 +312,58 @@ mod tests {
             &never,
         );
         assert!(
-            matches!(exited, Apart::Done(Err(ref m), _) if m.ends_with("exited with status 3")),
+            matches!(exited, Apart::Died(ref m) if m.ends_with("exited with status 3")),
             "{exited:?}"
+        );
+    }
+
+    #[test]
+    fn a_child_stuck_past_the_deadline_is_killed() {
+        let never = AtomicBool::new(false);
+        let began = Instant::now();
+        let got = apart_within::<u32, _>(
+            || {
+                std::thread::sleep(Duration::from_secs(60));
+                Ok(1)
+            },
+            &never,
+            Duration::from_millis(300),
+        );
+        assert!(
+            matches!(got, Apart::Died(ref m) if m.contains("did not finish within 0.3 s")),
+            "{got:?}"
+        );
+        assert!(
+            began.elapsed() < Duration::from_secs(30),
+            "{:?}",
+            began.elapsed()
+        );
+    }
+
+    #[test]
+    fn the_child_keeps_only_its_pipe_and_the_standard_descriptors() {
+        let never = AtomicBool::new(false);
+        let open = std::fs::File::open("/proc/self/status").unwrap();
+        let got = apart::<Vec<String>, _>(
+            || {
+                Ok(std::fs::read_dir("/proc/self/fd")
+                    .map_err(|e| e.to_string())?
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect())
+            },
+            &never,
+        );
+        drop(open);
+        let Apart::Done(Ok(mut fds), _) = got else {
+            panic!("{got:?}");
+        };
+        fds.sort();
+        // 0 to 2, the pipe as 3, and the directory being listed.
+        assert!(fds.len() <= 5, "{fds:?}");
+        assert!(
+            fds.iter().all(|f| f.parse::<u32>().is_ok_and(|n| n <= 4)),
+            "{fds:?}"
         );
     }
 

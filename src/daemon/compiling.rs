@@ -31,7 +31,7 @@ pub(super) struct Compiled {
     job: u64,
     result: Result<Tables, String>,
     took: Duration,
-    /// Compiled in a child process (apart.rs): its peak resident size in KiB.
+    /// Compiled in a child process (apart.rs): its peak resident size in KiB (0: unknown).
     apart: Option<u64>,
 }
 
@@ -238,9 +238,20 @@ fn path_patterns(policy: &Policy) -> usize {
 pub(super) fn compile_now(unit: &str, policy: &Policy, pattern: &str) -> Result<Tables, String> {
     let compile = || compile::compile_for(policy, Some(pattern)).map_err(|e| e.to_string());
     if path_patterns(policy) > GROUP_ABOVE {
-        // Never dropped: nothing sets the flag.
-        match apart(compile, &AtomicBool::new(false)) {
+        // Never dropped: nothing sets the flag. A child that gave no result is made once
+        // more, as on the compile thread.
+        let never = AtomicBool::new(false);
+        let mut outcome = apart(compile, &never);
+        if let Apart::Died(why) = &outcome {
+            warn!(
+                object_systemd_unit = unit,
+                "{unit}: {why}; compiling once more"
+            );
+            outcome = apart(compile, &never);
+        }
+        match outcome {
             Apart::Done(result, _) => return result,
+            Apart::Died(why) => return Err(format!("{why} (twice)")),
             Apart::Dropped => return Err("the compile was dropped".into()),
             Apart::NoChild(e) => warn!(
                 object_systemd_unit = unit,
@@ -268,8 +279,20 @@ fn spawn_worker(done: mpsc::UnboundedSender<Compiled>) -> Option<std::sync::mpsc
                 // fails there, panics or dies fails this policy, not the worker and every
                 // answer waiting for it: the unit keeps its last good policy or is refused
                 // everything (reconcile.rs: install).
-                let (result, peak) = match apart(compile, &w.dropped) {
+                // A child that gave no result is made once more (something killed it, or
+                // it crashed): a second failure fails the policy.
+                let mut outcome = apart(compile, &w.dropped);
+                if let Apart::Died(why) = &outcome {
+                    warn!(
+                        object_systemd_unit = w.name.as_str(),
+                        "{}: {why}; compiling once more",
+                        w.name
+                    );
+                    outcome = apart(compile, &w.dropped);
+                }
+                let (result, peak) = match outcome {
                     Apart::Done(result, peak) => (result, Some(peak)),
+                    Apart::Died(why) => (Err(format!("{why} (twice)")), Some(0)),
                     Apart::Dropped => continue,
                     Apart::NoChild(e) => {
                         warn!(
@@ -352,6 +375,7 @@ impl Daemon {
             done.took.as_millis(),
             job.began.elapsed().as_millis(),
             match done.apart {
+                Some(0) => "in a child process".into(),
                 Some(kib) => format!(
                     "in a child process (at most {:.1} MiB resident)",
                     kib as f64 / 1024.0

@@ -34,9 +34,21 @@ pub(super) fn spawn_event_reader(map: libbpf_rs::MapHandle, tx: mpsc::Sender<Eve
         .spawn(move || {
             let sender = tx.clone();
             let mut builder = libbpf_rs::RingBufferBuilder::new();
+            // Records this daemon cannot read: none from its own programs; logged with their
+            // count (the first, then every thousandth), not dropped unsaid.
+            let mut unreadable = 0u64;
             let built = builder
                 .add(&map, move |data: &[u8]| {
                     let Some(ev) = Event::parse(data) else {
+                        unreadable += 1;
+                        if unreadable % 1000 == 1 {
+                            warn!(
+                                "{unreadable} event record(s) could not be read (the last of {} bytes): \
+                                 the loaded programs may not be this daemon's version; their \
+                                 verdicts stand, unlogged",
+                                data.len()
+                            );
+                        }
                         return 0;
                     };
                     // An error means the daemon is stopping: stop reading.

@@ -98,16 +98,16 @@ systemctl stop armor-flood.service
 
 # --- a fair share of the ring buffer -------------------------------------------------------
 # The daemon is paused (SIGSTOP, from outside every unit), so that nothing drains the ring
-# buffer: a flooding unit's 3,000 denials are nearly twice what it holds (1 MiB; a record is
-# its header and its path's bytes, about 620 bytes here: some 1,700 events), so without a fair
+# buffer: a flooding unit's 5,000 denials are more than it holds (2 MiB; a record is its
+# header and its path's bytes, about 620 bytes here: some 3,400 events), so without a fair
 # share it would be full when a second unit makes its one denial.
 # With it, the flood is shed once the buffer is half full, and the other unit's event gets in.
 # Each denial is of another file: repeats of one would be counted in the kernel, not sent.
 echo armor-fair >/etc/armor-fair-secret
 mkdir -p /etc/armor-fair
-(cd /etc/armor-fair && seq 0 2999 | xargs touch)
+(cd /etc/armor-fair && seq 0 4999 | xargs touch)
 unit armor-fair-flood.service '[Service]
-ExecStart=/bin/sh -c "/var/lib/armortest/opener /etc/armor-fair/%%ld 3000 > /run/armortest/fair.out; exec sleep infinity"'
+ExecStart=/bin/sh -c "/var/lib/armortest/opener /etc/armor-fair/%%ld 5000 > /run/armortest/fair.out; exec sleep infinity"'
 unit armor-fair-one.service '[Service]
 Type=oneshot
 ExecStart=-/bin/cat /etc/armor-fair-secret'
@@ -122,7 +122,7 @@ daemon=$(systemctl show -P MainPID unitarmor.service)
 kill -STOP "$daemon"
 systemctl start armor-fair-flood.service
 for i in $(seq 1 600); do [ -s /run/armortest/fair.out ] && break; sleep 0.5; done
-check "the flood while the daemon is paused: 3000 opens, all denied" grep -qx "3000 0" /run/armortest/fair.out
+check "the flood while the daemon is paused: 5000 opens, all denied" grep -qx "5000 0" /run/armortest/fair.out
 systemctl start armor-fair-one.service
 kill -CONT "$daemon"
 check "the other unit's one denial is in its journal" eventually sh -c \
@@ -136,7 +136,7 @@ suppressed=$(suppressed armor-fair-flood.service)
 echo "# fair share: flood lost $flood_lost (written $written, suppressed $suppressed), the other unit lost $one_lost"
 check "the flood was shed (its losses are counted against it)" test "${flood_lost:-0}" -gt 0
 check "the other unit lost nothing" test "$one_lost" = 0
-check "the flood's written + suppressed + lost = 3000 exactly" test "$((written + suppressed + flood_lost))" = 3000
+check "the flood's written + suppressed + lost = 5000 exactly" test "$((written + suppressed + flood_lost))" = 5000
 check "the flood's losses are reported in its own journal" sh -c \
   'journalctl -u armor-fair-flood.service -o cat | grep -q "events lost"'
 systemctl stop armor-fair-flood.service
