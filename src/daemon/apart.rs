@@ -147,6 +147,12 @@ fn wait_for<T: DeserializeOwned>(
     let mut out = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     let failed = loop {
+        if began.elapsed() > deadline {
+            break Some(format!(
+                "the compiler's process did not finish within {} s",
+                deadline.as_secs_f64()
+            ));
+        }
         let mut pfd = libc::pollfd {
             fd: file.as_raw_fd(),
             events: libc::POLLIN,
@@ -165,12 +171,6 @@ fn wait_for<T: DeserializeOwned>(
             if dropped.load(Ordering::Relaxed) {
                 end(pid);
                 return Apart::Dropped;
-            }
-            if began.elapsed() > deadline {
-                break Some(format!(
-                    "the compiler's process did not finish within {} s",
-                    deadline.as_secs_f64()
-                ));
             }
             continue;
         }
