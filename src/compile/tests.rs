@@ -38,10 +38,11 @@ fn refused_at_once(n: usize, prefix: &str, why: &str) {
         .map(|i| format!("deny read /srv/{prefix}/{i}"))
         .collect();
     let refs: Vec<&str> = rules.iter().map(String::as_str).collect();
-    let start = std::time::Instant::now();
+    // The error naming the limit is the check made before any compiling (a compile that ran
+    // out of room would say so in other words), so no clock is needed to tell it: a time
+    // limit here failed on a loaded machine.
     let err = compile(&policy(&refs)).unwrap_err();
     assert!(err.to_string().contains(why), "{err}");
-    assert!(start.elapsed() < std::time::Duration::from_secs(5));
 }
 
 #[test]
