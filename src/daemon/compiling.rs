@@ -238,18 +238,8 @@ fn path_patterns(policy: &Policy) -> usize {
 pub(super) fn compile_now(unit: &str, policy: &Policy, pattern: &str) -> Result<Tables, String> {
     let compile = || compile::compile_for(policy, Some(pattern)).map_err(|e| e.to_string());
     if path_patterns(policy) > GROUP_ABOVE {
-        // Never dropped: nothing sets the flag. A child that gave no result is made once
-        // more, as on the compile thread.
-        let never = AtomicBool::new(false);
-        let mut outcome = apart(compile, &never);
-        if let Apart::Died(why) = &outcome {
-            warn!(
-                object_systemd_unit = unit,
-                "{unit}: {why}; compiling once more"
-            );
-            outcome = apart(compile, &never);
-        }
-        match outcome {
+        // Never dropped: nothing sets the flag.
+        match apart_twice(unit, compile, &AtomicBool::new(false)) {
             Apart::Done(result, _) => return result,
             Apart::Died(why) => return Err(format!("{why} (twice)")),
             Apart::Dropped => return Err("the compile was dropped".into()),
@@ -260,6 +250,24 @@ pub(super) fn compile_now(unit: &str, policy: &Policy, pattern: &str) -> Result<
         }
     }
     compile()
+}
+
+/// [`apart`], made once more if the child gave no result (something killed it, or it
+/// crashed): a second failure is the caller's to turn into the policy's error.
+fn apart_twice<F>(unit: &str, compile: F, dropped: &AtomicBool) -> Apart<Tables>
+where
+    F: Fn() -> Result<Tables, String>,
+{
+    match apart(&compile, dropped) {
+        Apart::Died(why) => {
+            warn!(
+                object_systemd_unit = unit,
+                "{unit}: {why}; compiling once more"
+            );
+            apart(&compile, dropped)
+        }
+        outcome => outcome,
+    }
 }
 
 /// The worker: compiles what it is given in turn, skipping jobs dropped meanwhile.
@@ -279,18 +287,8 @@ fn spawn_worker(done: mpsc::UnboundedSender<Compiled>) -> Option<std::sync::mpsc
                 // fails there, panics or dies fails this policy, not the worker and every
                 // answer waiting for it: the unit keeps its last good policy or is refused
                 // everything (reconcile.rs: install).
-                // A child that gave no result is made once more (something killed it, or
-                // it crashed): a second failure fails the policy.
-                let mut outcome = apart(compile, &w.dropped);
-                if let Apart::Died(why) = &outcome {
-                    warn!(
-                        object_systemd_unit = w.name.as_str(),
-                        "{}: {why}; compiling once more",
-                        w.name
-                    );
-                    outcome = apart(compile, &w.dropped);
-                }
-                let (result, peak) = match outcome {
+                // A child that gives no result twice fails the policy.
+                let (result, peak) = match apart_twice(&w.name, compile, &w.dropped) {
                     Apart::Done(result, peak) => (result, Some(peak)),
                     Apart::Died(why) => (Err(format!("{why} (twice)")), Some(0)),
                     Apart::Dropped => continue,
