@@ -54,6 +54,17 @@ check "the daemon compiles the $N rules on its compile thread" eventually compil
 # ... in a child process of its own (src/daemon/apart.rs), whose heap goes with it.
 child() { pgrep -P "$(systemctl show -P MainPID unitarmor.service)" >/dev/null; }
 check "the compile runs in a child process of the daemon" eventually child
+# The inmate: root in an armored unit (a shell moved into armor-csmall's cgroup) cannot kill
+# the compile (the child is in unitarmor.service's cgroup, outside the unit's tree); its
+# unarmored twin, this script, can, and the daemon compiles once more.
+cpid=$(pgrep -P "$(systemctl show -P MainPID unitarmor.service)" | head -n 1)
+cg=/sys/fs/cgroup/system.slice/armor-csmall.service
+check "root in an armored unit cannot kill the compile's child (EPERM)" sh -c \
+  "echo \$\$ >$cg/cgroup.procs && ! kill -9 $cpid 2>/tmp/ckill.err && grep -q 'Operation not permitted' /tmp/ckill.err"
+check "the child still runs" kill -0 "$cpid"
+check "the unarmored twin kills it" kill -9 "$cpid"
+again() { daemon_log | grep -q "armor-cbig.service: the compiler's process was killed by signal 9; compiling once more"; }
+check "the daemon says so and compiles once more" eventually again
 dropin armor-csmall.service armor.conf '[X-Armor]
 ArmorPolicy=deny read /srv/compiling/a /srv/compiling/b'
 check "armor-csmall's new rule is in force" eventually test -e /run/armortest/csmall.out
