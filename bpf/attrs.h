@@ -126,6 +126,7 @@ static __always_inline int decide_dentry(__u8 op, struct dentry *dentry)
 		return -EACCES;
 	name = BPF_CORE_READ(dentry, d_name);
 	len = name.len & 0xff;
+	claim_for_report(&a);
 	bpf_probe_read_kernel(&s->path[slot(0, UA_PATH_MAX - len)], BOUND(len, 255), name.name);
 	return decide_built(&a, s, UA_CLASS_WRITE, op, UA_PATH_MAX - len, PATH_UNBUILDABLE);
 }

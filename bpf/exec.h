@@ -46,6 +46,7 @@ static __always_inline int held_exec(struct armor *a, struct file *file)
 	s = get_scratch();
 	if (!s)
 		return a->pol->header.mode == UA_MODE_AUDIT ? 0 : -EACCES;
+	claim_for_report(a);
 	rep.pos = build_path(s, BPF_CORE_READ(file, f_path.mnt), BPF_CORE_READ(file, f_path.dentry),
 			     &rep.status, 0);
 	return deny(a, s, &rep, -EACCES);

@@ -199,13 +199,16 @@ static __always_inline __u64 path_state(struct armor *a, struct vfsmount *mnt,
 		      (protected_class(class) ? WALK_PROT : 0);
 	__u64 b;
 
-	/* As claim(): an event may take its path for a repeat's only if the task was not
-	 * switched out since (ua_emit). A retry below was, so its event is always sent. */
+	/* As claim(): the event (ua_emit) keeps the path, and may take it for a repeat's, only
+	 * if the task was not switched out since the claim. A retry claims the buffer anew: a
+	 * retry that keeps it sends its path, which is the task's own. */
 	claim(a);
 	b = ua_path_state(m, d, a->binding.policy, start, flags);
 
-	if (!BUILT_KEPT(b))
+	if (!BUILT_KEPT(b)) {
+		claim(a);
 		b = ua_path_state(m, d, a->binding.policy, start, flags);
+	}
 	return b;
 }
 
@@ -313,6 +316,7 @@ static __always_inline int deny_protected(struct armor *a, __u32 prot, __u8 op, 
 	if (!s)
 		return -EPERM;
 	if (name) {
+		claim_for_report(a);
 		n = bpf_probe_read_kernel_str(&s->path[UA_PATH_MAX - 256], 256, name);
 		if (n > 1)
 			r.pos = UA_PATH_MAX - 256;
@@ -334,6 +338,7 @@ static __always_inline int deny_protected_path(struct armor *a, __u32 prot, __u8
 
 	if (!s)
 		return -EPERM;
+	claim_for_report(a);
 	r.pos = build_path(s, mnt, dentry, &r.status, 0);
 	return deny(a, s, &r, -EPERM);
 }

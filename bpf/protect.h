@@ -107,6 +107,7 @@ int BPF_PROG(ua_path_notify, const struct path *path, __u64 mask, unsigned int o
 	s = get_scratch();
 	if (!s)
 		return -EPERM;
+	claim_for_report(&a);
 	r.pos = build_path(s, BPF_CORE_READ(path, mnt), BPF_CORE_READ(path, dentry), &r.status, 0);
 	return deny(&a, s, &r, -EPERM);
 }
@@ -354,6 +355,7 @@ int BPF_PROG(ua_inode_mkdir, struct inode *dir, struct dentry *dentry, umode_t m
 			.pos = UA_PATH_MAX,
 		};
 
+		claim_for_report(&a);
 		n = bpf_probe_read_kernel_str(&s->path[UA_PATH_MAX - 256], 256,
 					      BPF_CORE_READ(dentry, d_name.name));
 		if (n > 1)

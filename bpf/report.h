@@ -282,9 +282,9 @@ __noinline int ua_emit(__u64 cgid, __u64 root, __u32 policy, struct report *r, _
 	/* Copied above from the per-CPU buffer: if the task was switched out since it claimed the
 	 * buffer, another task's program may have written its own path there (walk.h), so the
 	 * copy says nothing of this one's. The record keeps the bytes; the event has no path,
-	 * as one that could not be built. Names written without a claim (`claimed` 0: an exec's
-	 * path, a protection's object) are sent as they are, as before. */
-	if (len && claimed && claimed != switches()) {
+	 * as one that could not be built. Every path an event sends was written under a claim
+	 * (claim(), claim_for_report()); a claim can be 0 (a new task not yet switched out). */
+	if (len && (claimed & ~CLAIM_NO_REPEAT) != switches()) {
 		ev->path_len = 0;
 		ev->truncated = 1;
 	} else {

@@ -351,6 +351,22 @@ static __always_inline bool claim_kept(struct armor *a)
 	return switches() == a->switches;
 }
 
+/* Set in a claim that may not be taken for a repeat (ua_emit). */
+#define CLAIM_NO_REPEAT (1ULL << 63)
+
+/*
+ * A claim for a name built only to be reported (an exec refused by from= lists, a protected
+ * object), which no decision reads: its event goes out without it if the task is switched
+ * out before the event is sent (ua_emit). Such names were sent unclaimed, and never taken for
+ * a repeat's; a claim made for this alone keeps that (CLAIM_NO_REPEAT), one made earlier in
+ * the same decision is renewed as it was. (An earlier claim made at 0 switches, by a new task,
+ * is taken for none: its event is not taken for a repeat, which costs a record, not a path.)
+ */
+static __always_inline void claim_for_report(struct armor *a)
+{
+	a->switches = switches() | (a->switches ? 0 : CLAIM_NO_REPEAT);
+}
+
 /* ---- DFA ---- */
 
 struct walk {
