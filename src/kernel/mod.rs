@@ -35,7 +35,7 @@ use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, OpenObject};
 use counters::random_key;
 use identity::{mount_devs, superblock_dev};
 use probe::{
-    hook_arity, kernel_has_func, kernel_has_hook, log_verifier_stats, NAME_FUNCS, OPTIONAL_HOOKS,
+    hook_arity, log_verifier_stats, KernelNames, CHRDEV_FUNCS, NAME_FUNCS, OPTIONAL_HOOKS,
     TRACED_FUNCS,
 };
 
@@ -175,10 +175,11 @@ impl Kernel {
         if std::env::var_os("UNITARMOR_VERIFIER_STATS").is_some() {
             log_verifier_stats(&mut open);
         }
-        let btf = std::fs::read("/sys/kernel/btf/vmlinux").unwrap_or_default();
+        let names =
+            KernelNames::from_btf(&std::fs::read("/sys/kernel/btf/vmlinux").unwrap_or_default());
         let mut missing_hooks: Vec<&'static str> = OPTIONAL_HOOKS
             .into_iter()
-            .filter(|h| !kernel_has_hook(&btf, h))
+            .filter(|h| !names.has_hook(h))
             .collect();
         for hook in &missing_hooks {
             let p = &mut open.progs;
@@ -195,30 +196,30 @@ impl Kernel {
                 _ => {}
             }
         }
+        // The kernel's types, parsed once for the hooks whose arguments differ by version.
+        let types = libbpf_rs::btf::Btf::from_vmlinux().ok();
         // inode_setattr took a leading idmap argument in 6.3: keep the variant this kernel has.
-        let setattr_2 = hook_arity("inode_setattr") == Some(2);
+        let setattr_2 = hook_arity(types.as_ref(), "inode_setattr") == Some(2);
         if setattr_2 {
             open.progs.ua_inode_setattr.set_autoload(false);
         } else {
             open.progs.ua_inode_setattr_2.set_autoload(false);
         }
         // perf_event_open lost its attr argument in later kernels (6.12 has it so).
-        let perf_1 = hook_arity("perf_event_open") == Some(1);
+        let perf_1 = hook_arity(types.as_ref(), "perf_event_open") == Some(1);
+        drop(types);
         if perf_1 {
             open.progs.ua_perf_event_open.set_autoload(false);
         } else {
             open.progs.ua_perf_event_open_1.set_autoload(false);
         }
-        if !kernel_has_func(&btf, "alloc_chrdev_region")
-            || !kernel_has_func(&btf, "__register_chrdev")
-            || !kernel_has_func(&btf, "misc_register")
-        {
+        if !CHRDEV_FUNCS.iter().all(|f| names.has_func(f)) {
             open.progs.ua_chrdev_region.set_autoload(false);
             open.progs.ua_register_chrdev.set_autoload(false);
             open.progs.ua_misc_register.set_autoload(false);
             missing_hooks.push("alloc_chrdev_region");
         }
-        let traced = TRACED_FUNCS.iter().all(|f| kernel_has_func(&btf, f));
+        let traced = TRACED_FUNCS.iter().all(|f| names.has_func(f));
         if !traced {
             let p = &mut open.progs;
             p.ua_want_write.set_autoload(false);
@@ -238,7 +239,7 @@ impl Kernel {
                 );
             }
         }
-        if !NAME_FUNCS.iter().all(|f| kernel_has_func(&btf, f)) {
+        if !NAME_FUNCS.iter().all(|f| names.has_func(f)) {
             let p = &mut open.progs;
             for prog in [
                 &mut p.ua_moving,
