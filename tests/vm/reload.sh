@@ -72,13 +72,16 @@ eacces_count() {
 # A /dev/null link masks a generator. Not a check: before the kernel held back units started
 # while their files are written (bpf/pending.h, pending.sh), most of these starts ran unarmored;
 # the marks now hold them too, and the daemon's own rescan after the reload may win some tries.
+# Only in runs of more than 2 tries: the suite's short run has no time for what checks nothing.
 mkdir -p /etc/systemd/system-generators
-ln -sf /dev/null /etc/systemd/system-generators/unitarmor-generator
-new_units armor-rc 5 /run/armortest/reload-control.result
-control_failed=$(grep -c 'start=fail' /run/armortest/reload-control.result)
-echo "# control, generator masked: $((5 - control_failed)) of 5 starts of a just-configured unit ran unarmored"
-rm /etc/systemd/system-generators/unitarmor-generator
-systemctl daemon-reload
+if [ "$tries" -gt 2 ]; then
+  ln -sf /dev/null /etc/systemd/system-generators/unitarmor-generator
+  new_units armor-rc 5 /run/armortest/reload-control.result
+  control_failed=$(grep -c 'start=fail' /run/armortest/reload-control.result)
+  echo "# control, generator masked: $((5 - control_failed)) of 5 starts of a just-configured unit ran unarmored"
+  rm /etc/systemd/system-generators/unitarmor-generator
+  systemctl daemon-reload
+fi
 
 # --- a new unit and drop-in each try ---------------------------------------------------------
 unit armor-r-twin.service "$oneshot_cat"
