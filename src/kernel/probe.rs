@@ -33,7 +33,7 @@ pub(super) const TRACED_FUNCS: [&str; 4] = [
 ];
 
 /// Kernel functions the character-device programs trace (bpf/files.h): without them, the
-/// device numbers that raw disk access is decided by are not learnt.
+/// device numbers of a raw-disk driver loaded after the daemon started are not learnt.
 pub(super) const CHRDEV_FUNCS: [&str; 3] =
     ["alloc_chrdev_region", "__register_chrdev", "misc_register"];
 
