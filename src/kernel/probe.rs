@@ -50,13 +50,7 @@ impl KernelNames {
         let wanted: HashSet<Vec<u8>> = OPTIONAL_HOOKS
             .iter()
             .map(|h| format!("bpf_lsm_{h}").into_bytes())
-            .chain(
-                NAME_FUNCS
-                    .iter()
-                    .chain(&TRACED_FUNCS)
-                    .chain(&CHRDEV_FUNCS)
-                    .map(|f| f.as_bytes().to_vec()),
-            )
+            .chain(probed_funcs().map(|f| f.as_bytes().to_vec()))
             .collect();
         let found = btf_strings(btf)
             .split(|b| *b == 0)
@@ -74,16 +68,17 @@ impl KernelNames {
 
     /// Whether the kernel names the function `name` (one of the probed functions).
     pub(super) fn has_func(&self, name: &str) -> bool {
-        debug_assert!(
-            NAME_FUNCS
-                .iter()
-                .chain(&TRACED_FUNCS)
-                .chain(&CHRDEV_FUNCS)
-                .any(|f| *f == name),
-            "{name} is not probed"
-        );
+        debug_assert!(probed_funcs().any(|f| f == name), "{name} is not probed");
         self.0.contains(name.as_bytes())
     }
+}
+
+/// Every kernel function whose presence is probed.
+fn probed_funcs() -> impl Iterator<Item = &'static str> {
+    NAME_FUNCS
+        .into_iter()
+        .chain(TRACED_FUNCS)
+        .chain(CHRDEV_FUNCS)
 }
 
 /// The string section of a BTF blob, as its header places it; the whole blob if the header
@@ -215,11 +210,7 @@ mod tests {
         let btf = std::fs::read("/sys/kernel/btf/vmlinux").expect("/sys/kernel/btf/vmlinux");
         let names = KernelNames::from_btf(&btf);
         // Linux 6.1, the oldest supported, has all of these.
-        assert!(NAME_FUNCS
-            .iter()
-            .chain(&TRACED_FUNCS)
-            .chain(&CHRDEV_FUNCS)
-            .all(|f| names.has_func(f)));
+        assert!(probed_funcs().all(|f| names.has_func(f)));
         assert!(names.has_hook("userns_create"));
         assert!(
             btf_strings(&btf).len() < btf.len(),
