@@ -215,8 +215,14 @@ pub fn parse(path: &Path, bytes: &[u8], diags: &mut Diagnostics) -> DropIn {
     }
     let mut in_section = false;
     let mut lines = bytes.split(|b| *b == b'\n').enumerate().peekable();
+    // One name for the whole file, shared by every line's source (a 10,000-rule drop-in's
+    // model held a copy of its file's name for each rule).
+    let file = Source::new(path, 0).file;
     while let Some((index, raw)) = lines.next() {
-        let src = Source::new(path, index + 1);
+        let src = Source {
+            file: file.clone(),
+            line: index + 1,
+        };
         // Join continuation lines (a trailing backslash), as systemd does.
         let mut logical = raw.to_vec();
         while logical.ends_with(b"\\") && !is_comment(&logical) {
@@ -344,6 +350,22 @@ mod tests {
         let mut d = Diagnostics::default();
         let r = parse(Path::new("/x.conf"), s.as_bytes(), &mut d);
         (r, d)
+    }
+
+    #[test]
+    fn every_line_of_a_file_shares_its_name() {
+        let (d, _) = parse_str("[X-Armor]\nArmorPolicy=deny read /a\nArmorPolicy=deny read /b\n");
+        let files: Vec<&std::sync::Arc<std::path::PathBuf>> = d
+            .entries
+            .iter()
+            .map(|e| match e {
+                Entry::Policy(_, src) => &src.file,
+                other => panic!("not a rule: {other:?}"),
+            })
+            .collect();
+        assert_eq!(files.len(), 2);
+        assert!(std::sync::Arc::ptr_eq(files[0], files[1]));
+        assert_eq!(files[0].as_path(), Path::new("/x.conf"));
     }
 
     fn policies(d: &DropIn) -> Vec<String> {
