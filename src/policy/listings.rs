@@ -14,6 +14,7 @@ use std::fs::FileType;
 use std::path::{Path, PathBuf};
 
 use super::resolve::UNIT_DIRS;
+use super::user::ROOT_DIRS;
 
 /// One directory's listing.
 #[derive(Debug)]
@@ -61,14 +62,18 @@ impl Listings {
         Listings::default()
     }
 
-    /// Listings for a pass over many units under `root` (`/` normally).
+    /// Listings for a pass over many units under `root` (`/` normally): the system's unit
+    /// directories, and root's directories of users' units ([`ROOT_DIRS`]), which a pass asks
+    /// about each user unit as it asks the system's about each system unit.
     pub fn for_pass(root: &Path) -> Listings {
+        let unit_dirs: Vec<PathBuf> = UNIT_DIRS
+            .iter()
+            .chain(&ROOT_DIRS)
+            .map(|d| root.join(d.trim_start_matches('/')))
+            .collect();
         Listings {
-            unit_dirs: UNIT_DIRS
-                .iter()
-                .map(|d| root.join(d.trim_start_matches('/')))
-                .collect(),
-            names: UNIT_DIRS.iter().map(|_| None).collect(),
+            names: unit_dirs.iter().map(|_| None).collect(),
+            unit_dirs,
             ..Listings::default()
         }
     }
@@ -245,6 +250,25 @@ mod tests {
         assert!(
             matches!(fresh.list(&sys.join("b.service.d")), Listing::Entries(e) if e.is_empty())
         );
+    }
+
+    #[test]
+    fn a_pass_answers_for_roots_user_unit_directories_too() {
+        let t = root();
+        let user = t.path().join("usr/lib/systemd/user");
+        std::fs::create_dir_all(&user).unwrap();
+        std::fs::write(user.join("u.service"), "[Service]\n").unwrap();
+        let mut l = Listings::for_pass(t.path());
+        assert!(!l.absent_in(&user, "u.service"));
+        assert!(l.absent_in(&user, "v.service"));
+        assert!(matches!(l.list(&user.join("u.service.d")), Listing::Absent));
+        // Made after the directory was listed: this pass does not see it, as for the system's.
+        std::fs::create_dir(user.join("u.service.d")).unwrap();
+        assert!(matches!(l.list(&user.join("u.service.d")), Listing::Absent));
+        // A directory of the user search path that only root does not own is not one of them.
+        let home = t.path().join("home/a/.config/systemd/user");
+        std::fs::create_dir_all(&home).unwrap();
+        assert!(!l.absent_in(&home, "v.service"));
     }
 
     #[test]
