@@ -31,6 +31,22 @@ pub(super) struct Candidate {
     pub(super) user: Option<super::users::UserPart>,
 }
 
+impl Candidate {
+    /// Reads one of its files: a user unit's own file as its user's (`dropin::read_owned`:
+    /// only if the user owns it, so that a symlink in their directory to a file only root
+    /// reads shows nothing of it), any other through the pass's reads.
+    pub(super) fn read(
+        &self,
+        disk: &mut DiskPass,
+        file: &Path,
+    ) -> Result<dropin::Bytes, ReadError> {
+        match &self.user {
+            Some(u) if u.own.iter().any(|f| f == file) => dropin::read_owned(file, u.uid),
+            _ => disk.read(file),
+        }
+    }
+}
+
 /// The files of each slice above a unit that has `[X-Armor]`, outermost first, and the slices'
 /// drop-in directories that could not be listed.
 pub(super) type SliceLayers = (Vec<Vec<PathBuf>>, Vec<(PathBuf, String)>);
@@ -493,6 +509,47 @@ mod tests {
         assert!(whole.read(&gone).is_err());
         std::fs::write(&gone, "now").unwrap();
         assert_eq!(whole.read(&gone).unwrap()[..], b"now"[..]);
+    }
+
+    #[test]
+    fn a_user_units_own_files_are_read_as_its_users() {
+        let dir = tempfile::tempdir().unwrap();
+        let root_file = dir.path().join("root.conf");
+        std::fs::write(&root_file, "[X-Armor]\n").unwrap();
+        // A user's own file that leads to a file they do not own (this test's files are the
+        // uid running it's; the user is another).
+        let own = dir.path().join("own.service");
+        std::os::unix::fs::symlink(&root_file, &own).unwrap();
+        let uid = unsafe { libc::geteuid() }.wrapping_add(1);
+        let c = Candidate {
+            name: "u.service~1".into(),
+            files: vec![root_file.clone(), own.clone()],
+            slice: String::new(),
+            control_group: String::new(),
+            unlisted: Vec::new(),
+            user: Some(super::super::users::UserPart {
+                uid,
+                home: dir.path().to_path_buf(),
+                unit: "u.service".into(),
+                own: vec![own.clone()],
+            }),
+        };
+        let mut disk = DiskPass::whole();
+        assert_eq!(
+            c.read(&mut disk, &root_file).unwrap()[..],
+            b"[X-Armor]\n"[..]
+        );
+        assert!(matches!(
+            c.read(&mut disk, &own),
+            Err(ReadError::NotOwned(_))
+        ));
+        // What the user's file leads to does not armor the unit, nor count as unreadable (a
+        // file not the user's is one systemd's user manager would not read either).
+        let own_only = [own.clone()];
+        assert!(!resolve::mentions_armor_from(&own_only, &mut |f| c.read(&mut disk, f)));
+        assert!(resolve::all_readable_from(&own_only, &mut |f| c.read(&mut disk, f)));
+        // Through the pass's reads, as root reads it, it said what the other file says.
+        assert!(resolve::mentions_armor_from(&own_only, &mut |f| disk.read(f)));
     }
 
     #[test]

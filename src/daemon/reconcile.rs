@@ -200,7 +200,7 @@ impl Daemon {
             }
         }
         self.covered.remove(&c.name);
-        let slice_setting = systemd::slice_from_files_from(&c.files, &mut |f| disk.read(f));
+        let slice_setting = systemd::slice_from_files_from(&c.files, &mut |f| c.read(disk, f));
         if unchanged {
             if let Some(p) = self.units.get_mut(&c.name) {
                 // A policy that failed to compile fails again: its error stays listed.

@@ -420,12 +420,14 @@ impl Daemon {
             }
         }
         candidates.retain(|c| {
-            resolve::mentions_armor_from(&c.files, &mut |f| disk.read(f)) || !c.unlisted.is_empty()
+            resolve::mentions_armor_from(&c.files, &mut |f| c.read(&mut disk, f))
+                || !c.unlisted.is_empty()
         });
         // A pass that could not read everything answers later starts for a moment only
         // (INCOMPLETE_HOLDS): then the next one reads again.
         let complete = candidates.iter().all(|c| {
-            c.unlisted.is_empty() && resolve::all_readable_from(&c.files, &mut |f| disk.read(f))
+            c.unlisted.is_empty()
+                && resolve::all_readable_from(&c.files, &mut |f| c.read(&mut disk, f))
         });
         for c in &mut candidates {
             // A user unit's path is its files' alone (users.rs), read as its user's.
