@@ -516,10 +516,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root_file = dir.path().join("root.conf");
         std::fs::write(&root_file, "[X-Armor]\n").unwrap();
-        // A user's own file that leads to a file they do not own (this test's files are the
-        // uid running it's; the user is another).
+        // A user's own file that leads to a file they do not own: the files belong to the
+        // uid running this test, and the unit's user is another uid.
         let own = dir.path().join("own.service");
         std::os::unix::fs::symlink(&root_file, &own).unwrap();
+        // SAFETY: geteuid takes no arguments and cannot fail.
         let uid = unsafe { libc::geteuid() }.wrapping_add(1);
         let c = Candidate {
             name: "u.service~1".into(),

@@ -217,7 +217,7 @@ pub fn parse(path: &Path, bytes: &[u8], diags: &mut Diagnostics) -> DropIn {
     let mut lines = bytes.split(|b| *b == b'\n').enumerate().peekable();
     // One name for the whole file, shared by every line's source (a 10,000-rule drop-in's
     // model held a copy of its file's name for each rule).
-    let file = Source::new(path, 0).file;
+    let file = std::sync::Arc::new(path.to_path_buf());
     while let Some((index, raw)) = lines.next() {
         let src = Source {
             file: file.clone(),

@@ -265,7 +265,7 @@ mod tests {
         // Made after the directory was listed: this pass does not see it, as for the system's.
         std::fs::create_dir(user.join("u.service.d")).unwrap();
         assert!(matches!(l.list(&user.join("u.service.d")), Listing::Absent));
-        // A directory of the user search path that only root does not own is not one of them.
+        // A user's own directory is not one of them: it is asked about directly.
         let home = t.path().join("home/a/.config/systemd/user");
         std::fs::create_dir_all(&home).unwrap();
         assert!(!l.absent_in(&home, "v.service"));
