@@ -86,7 +86,17 @@ mkdir -p $H/.config/systemd/user/armor-u.service.d $H/.config/systemd/user/armor
 printf '[X-Armor]\nArmorPolicy=deny read %s/mine\n' $D >$H/.config/systemd/user/armor-u.service.d/own.conf
 ln -sf /etc/shadow $H/.config/systemd/user/armor-u.service.d/shadow.conf
 printf '[X-Armor]\nArmorPolicy=allow exec %s/bin/**\n' $D >$H/.config/systemd/user/armor-al.service.d/own.conf
-chown -R armoruser: $H/.config
+# A user's own unit file linked to a file only root can read, which names a slice and has
+# rules: the daemon reads it as the user would (not at all), so it neither arms the unit from
+# it nor takes its slice. The twin links to a file of the user's own, with the same text.
+mkdir -p /root/armor-lk
+printf '[Unit]\nDescription=x\n[Service]\nType=oneshot\nSlice=armor-lk.slice\nExecStart=/bin/true\n[X-Armor]\nArmorPolicy=deny read %s/mine\n' $D \
+  >/root/armor-lk/lk.service
+chmod 600 /root/armor-lk/lk.service
+cp /root/armor-lk/lk.service $H/lk-twin.service
+ln -sf /root/armor-lk/lk.service $H/.config/systemd/user/armor-lk.service
+ln -sf $H/lk-twin.service $H/.config/systemd/user/armor-lk-twin.service
+chown -R armoruser: $H/.config $H/lk-twin.service
 chown -R armoruser2: $H2/.config
 
 # The guest has no pam_systemd, which sets the manager's runtime directory.
@@ -112,6 +122,14 @@ check "status lists the user unit with its user" sh -c \
   "unitarmor status | grep -q '^armor-u.service (user 1500) '"
 check "the symlink to a file the user does not own is not read, and the journal says so" \
   eventually sh -c "journalctl -u unitarmor.service -o cat | grep -q 'shadow.conf.*owned by uid 0'"
+check "a user's unit file linked to the user's own file arms the unit (the twin)" \
+  wait_rules armor-lk-twin.service~1500 3
+check "its slice is the one the file names" sh -c \
+  "unitarmor status --json armor-lk-twin.service~1500 | grep -q '\"cgroup_path\": \".*/armor-lk.slice/armor-lk-twin.service\"'"
+check_fails "a user's unit file linked to a root-only file does not arm the unit" sh -c \
+  "unitarmor status | grep -q '^armor-lk.service (user 1500)'"
+check_fails "nor does it count as unreadable (refused everything)" sh -c \
+  "unitarmor status --json | grep -q 'armor-lk.service.*unreadable\|/root/armor-lk'"
 
 check "armoruser's armor-u.service runs" ustart armoruser armor-u.service
 out=$H/armor-u.out
