@@ -26,8 +26,9 @@ pub(super) struct Changes {
     pub(super) complete: AtomicBool,
     /// The watched top directories as of the last round of watches.
     pub(super) tops: Mutex<Vec<Top>>,
-    /// The directories watched at the last round of watches (top and drop-in directories).
-    pub(super) listed: Mutex<Vec<Listed>>,
+    /// The directories watched at the last round of watches (top and drop-in directories),
+    /// and how many times that list changed (its generation: [`Changes::listed_if_new`]).
+    pub(super) listed: Mutex<(u64, Vec<Listed>)>,
     /// The mount table, polled by [`Changes::changed_since`] itself (each open file keeps
     /// its own view of what it has reported): a mount over a unit file is seen at once, not
     /// when the watcher thread next runs.
@@ -36,8 +37,12 @@ pub(super) struct Changes {
     pub(super) margin: std::time::Duration,
 }
 
+/// A directory the last round of watches listed, as [`Changes::listed_if_new`] gives it: its
+/// path, device and inode, and whether it is a top directory (not a drop-in directory).
+pub(super) type ListedDir = (PathBuf, (u64, u64), bool);
+
 /// A directory watched at the last round of watches.
-#[derive(Clone)]
+#[derive(Clone, PartialEq)]
 pub(super) struct Listed {
     pub(super) path: PathBuf,
     /// What it was then (device and inode, following a symlink): a drop-in directory that is
@@ -96,19 +101,32 @@ impl Changes {
             fd: AtomicI32::new(-1),
             complete: AtomicBool::new(false),
             tops: Mutex::new(Vec::new()),
-            listed: Mutex::new(Vec::new()),
+            listed: Mutex::new((0, Vec::new())),
             mounts: Mutex::new(None),
         })
     }
 
     /// Something a pass reads may have changed.
-    /// The directories the last round of watches listed: path, device and inode, and whether
-    /// it is a top directory (not a drop-in directory).
-    pub(super) fn listed(&self) -> Vec<(PathBuf, (u64, u64), bool)> {
-        self.listed
-            .lock()
-            .map(|l| l.iter().map(|d| (d.path.clone(), d.id, d.top)).collect())
-            .unwrap_or_default()
+    /// The directories the last round of watches listed, with the list's generation, unless
+    /// the generation is `seen`: the list has not changed since it was taken with that one.
+    pub(super) fn listed_if_new(&self, seen: Option<u64>) -> Option<(u64, Vec<ListedDir>)> {
+        let l = self.listed.lock().ok()?;
+        (seen != Some(l.0)).then(|| {
+            (
+                l.0,
+                l.1.iter().map(|d| (d.path.clone(), d.id, d.top)).collect(),
+            )
+        })
+    }
+
+    /// Makes `listed` the directories watched, counting a change of the list.
+    pub(super) fn set_listed(&self, listed: Vec<Listed>) {
+        if let Ok(mut l) = self.listed.lock() {
+            if l.1 != listed {
+                l.0 += 1;
+                l.1 = listed;
+            }
+        }
     }
 
     pub(super) fn bump(&self) {
@@ -158,7 +176,7 @@ impl Changes {
         if self.moved_tops(true).is_some() {
             return Some("a watched directory was replaced");
         }
-        let listed = self.listed.lock().map(|l| l.clone()).unwrap_or_default();
+        let listed = self.listed.lock().map(|l| l.1.clone()).unwrap_or_default();
         if !files_older_than(&listed, began.wall, self.margin) {
             return Some("a file changed just before the last pass");
         }
@@ -204,6 +222,7 @@ impl Changes {
         // A drop-in directory pointed elsewhere (a symlink): watched anew, with a pass.
         if let Ok(listed) = self.listed.lock() {
             if listed
+                .1
                 .iter()
                 .filter(|l| all || l.link)
                 .any(|l| identity(&l.path) != Some(l.id))

@@ -40,8 +40,9 @@ struct Entry {
     layers: Vec<Vec<PathBuf>>,
     files: Vec<PathBuf>,
     /// What each of those files held, each file once, in the order of its first mention in
-    /// `layers`, then `files`.
-    held: Vec<Kept>,
+    /// `layers`, then `files` (boxed: collected through an `Option`, a `Vec` kept room for
+    /// four).
+    held: Box<[Kept]>,
     policy: Arc<Policy>,
     /// Its warnings (a kept merge has no errors), given again with each reuse.
     diags: Diagnostics,
@@ -180,7 +181,7 @@ impl Merged {
                     Entry {
                         layers: layers.to_vec(),
                         files: files.to_vec(),
-                        held,
+                        held: held.into_boxed_slice(),
                         policy: policy.clone(),
                         diags: own.clone(),
                     },

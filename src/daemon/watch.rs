@@ -360,9 +360,7 @@ fn add_watches(fd: i32, dirs: &[(PathBuf, bool)], changes: &Changes, wds: &mut H
     if let Ok(mut t) = changes.tops.lock() {
         *t = tops;
     }
-    if let Ok(mut l) = changes.listed.lock() {
-        *l = listed;
-    }
+    changes.set_listed(listed);
     changes.complete.store(complete, Ordering::SeqCst);
 }
 

@@ -192,3 +192,54 @@ fn finds_dropin_directories_only() {
     assert_eq!(found, Some(vec![t.path().join("app.service.d")]));
     assert_eq!(dropin_dirs(&t.path().join("none")), Some(Vec::new()));
 }
+
+/// The watcher's list of directories changes its generation only when it lists other
+/// directories: a file written into a watched one leaves it as it was, so the daemon's
+/// every-second publication of the unit directories (pending.rs) has nothing to write.
+#[test]
+fn the_list_of_directories_changes_only_with_the_directories() {
+    let t = tempfile::tempdir().unwrap();
+    let units = t.path().join("system");
+    std::fs::create_dir(&units).unwrap();
+    std::fs::create_dir(units.join("a.service.d")).unwrap();
+    let changes = Changes::with_margin(std::time::Duration::from_millis(100));
+    let mut rx = spawn_watching(
+        changes.clone(),
+        vec![(units.clone(), true)],
+        Vec::new,
+        Path::new("/proc/self/mountinfo"),
+    )
+    .unwrap();
+    idle(&changes, &mut rx);
+    let (first, listed) = changes.listed_if_new(None).expect("a list");
+    let paths = |l: &[crate::daemon::changes::ListedDir]| -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = l.iter().map(|d| d.0.clone()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        paths(&listed),
+        vec![units.clone(), units.join("a.service.d")]
+    );
+    assert!(
+        changes.listed_if_new(Some(first)).is_none(),
+        "taken with its generation"
+    );
+
+    std::fs::write(units.join("a.service.d/armor.conf"), "[X-Armor]\n").unwrap();
+    std::fs::write(units.join("a.service"), "[Service]\n").unwrap();
+    let (_, batch) = idle(&changes, &mut rx);
+    assert!(batch, "the writes made a pass");
+    assert!(
+        changes.listed_if_new(Some(first)).is_none(),
+        "files written into watched directories changed the list"
+    );
+
+    std::fs::create_dir(units.join("b.service.d")).unwrap();
+    idle(&changes, &mut rx);
+    let (second, listed) = changes
+        .listed_if_new(Some(first))
+        .expect("a new drop-in directory changes the list");
+    assert_ne!(second, first);
+    assert!(paths(&listed).contains(&units.join("b.service.d")));
+}

@@ -107,12 +107,13 @@ fn slots_to_clear(
 impl Kernel {
     /// Makes `dirs` (by device and inode as `stat` gives them, each with its path) the
     /// directories whose writes make pending marks; `current` is what was written last time
-    /// (with the device number the programs see), and becomes `dirs`.
+    /// (with the device number the programs see), and becomes `dirs`. False if a directory
+    /// could not be written (the map refused it): a later call with the same `dirs` tries again.
     pub fn set_unit_dirs(
         &self,
         current: &mut HashMap<(u64, u64), (UnitDir, u32)>,
         dirs: HashMap<(u64, u64), (UnitDir, PathBuf)>,
-    ) {
+    ) -> bool {
         let m = &self.skel.maps.unit_dirs;
         let key = |dev: u32, ino: u64| ua_file_id { ino, dev, pad: 0 };
         // The filter's slots are set first for every directory that will be there, and
@@ -135,7 +136,8 @@ impl Kernel {
             }
         }
         let mut mounts = None;
-        let mut next = HashMap::new();
+        let mut whole = true;
+        let mut next = HashMap::with_capacity(dirs.len());
         for (id, (what, path)) in dirs {
             if let Some((was, dev)) = current.get(&id) {
                 if *was == what {
@@ -162,6 +164,8 @@ impl Kernel {
                 .is_ok()
             {
                 next.insert(id, (what, dev));
+            } else {
+                whole = false;
             }
         }
         let gone = current.keys().map(|&(_, ino)| ino).chain(inos);
@@ -169,6 +173,7 @@ impl Kernel {
             self.set_dir_slot(slot, 0);
         }
         *current = next;
+        whole
     }
 
     /// Sets slot `slot` ([`dir_slot`]) of the filter in front of `unit_dirs` (bpf/maps.h:

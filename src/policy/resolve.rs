@@ -376,6 +376,9 @@ pub fn merge_layers_from(
     // What the kernel gets for a unit in learn mode (the daemon merges by layers; `check`
     // and `show` merge files as written).
     learn::apply(&mut policy);
+    // The daemon keeps every armored unit's policy: a one-rule policy's rules were grown
+    // with room for four.
+    policy.rules.shrink_to_fit();
     policy
 }
 

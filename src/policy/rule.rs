@@ -371,7 +371,7 @@ impl Rule {
                 class.as_str()
             ));
         }
-        let target = match class {
+        let mut target = match class {
             Class::Read | Class::Write | Class::Exec => Target::Paths(
                 args.iter()
                     .filter(kept)
@@ -392,6 +392,13 @@ impl Rule {
             // Returned by peer_rule() above; kept total without a panic.
             Class::Signal | Class::Ptrace => Target::Units(args.to_vec()),
         };
+        // Kept as long as the unit is armored: collected through a `Result`, a one-path
+        // target had room for four.
+        match &mut target {
+            Target::Paths(v) => v.shrink_to_fit(),
+            Target::Sockets(v) => v.shrink_to_fit(),
+            _ => {}
+        }
         Ok(Rule {
             action,
             class,
