@@ -33,6 +33,7 @@ $1 == "A" { add("apply" SUBSEP $2, $3); next }
 $1 == "T" { add("start" SUBSEP $2, $3); next }
 $1 == "N" { add("nginx" SUBSEP $3, $4); nr[$2 SUBSEP $3] += $4; nk[$2 SUBSEP $3]++; nv[$2 SUBSEP $3 SUBSEP nk[$2 SUBSEP $3]] = $4; if ($2 > nrounds) nrounds = $2; next }
 $1 == "P" { pns[$2] = $3; preq[$2] = $4; next }
+$1 == "Q" { qruns[$2 SUBSEP $3] = $4; qns[$2 SUBSEP $3] = $5; qprogs[$3] = 1; next }
 $1 == "M" { m[$2] = $3; mnames[++nm] = $2; next }
 $1 == "X" { sub(/^X /, ""); errors[++nerr] = $0; next }
 /^# / && !head { head = substr($0, 3) }
@@ -40,7 +41,7 @@ $1 == "X" { sub(/^X /, ""); errors[++nerr] = $0; next }
 END {
 	ncases = split("none floor unarmored c10 c1000 c10000 landlock systemd", cases, " ")
 	printf "unitarmor benchmark: %s\n", head
-	printf "ns per operation, median of %d rounds\n\n", rounds
+	printf "ns per operation (of the fastest of %d batches in a run: tests/bench/ops.c), median of %d runs of each case in %d rounds\n\n", 20, cnt["none" SUBSEP opname[1]], rounds
 	printf "%-13s", "operation"
 	for (c = 1; c <= ncases; c++) printf " %10s", cases[c]
 	printf "\n"
@@ -146,6 +147,18 @@ END {
 		verdict("n/a", "nginx requests per second under armor >= 98% of unarmored", "not measured (see the raw output)")
 	if (("unarmored" in pns) && ("armored" in pns))
 		printf "\nnginx, the BPF programs' run time per request: %d ns unarmored, %d ns armored (%d ns added, %.1f%% of an armored request's %d ns)\n", pns["unarmored"], pns["armored"], pns["armored"] - pns["unarmored"], 100 * (pns["armored"] - pns["unarmored"]) / preq["armored"], preq["armored"]
+	# Each program that ran at least once in 100 requests, its runs and ns per request.
+	nqp = 0
+	for (p in qprogs)
+		if (qruns["unarmored", p] + qruns["armored", p] >= 0.01) qlist[++nqp] = p
+	for (i = 2; i <= nqp; i++) {
+		v = qlist[i]
+		for (j = i - 1; j >= 1 && qns["armored", qlist[j]] < qns["armored", v]; j--) qlist[j + 1] = qlist[j]
+		qlist[j + 1] = v
+	}
+	if (nqp) printf "%-24s %11s %11s %11s %11s\n", "  per request", "runs unarm", "ns unarm", "runs armor", "ns armor"
+	for (i = 1; i <= nqp; i++)
+		printf "  %-22s %11.2f %11.0f %11.2f %11.0f\n", qlist[i], qruns["unarmored", qlist[i]], qns["unarmored", qlist[i]], qruns["armored", qlist[i]], qns["armored", qlist[i]]
 	s0 = median("start" SUBSEP "0"); s1 = median("start" SUBSEP "1000")
 	if (s0 != "") printf "\nunit start (oneshot, median): %d ms without rules, %d ms with 1,000\n", s0, s1
 	# Ticks of 1/100 s in 10 s: a tick is 0.1 % of one CPU.
@@ -206,6 +219,9 @@ END {
 	printf "  \"start_ms\": {\"none\": %s, \"c1000\": %s},\n", s0 == "" ? "null" : s0, s1 == "" ? "null" : s1 >json
 	printf "  \"nginx_rps\": {\"unarmored\": %s, \"armored\": %s, \"ratio\": %s},\n", nu == "" ? "null" : nu, na == "" ? "null" : na, nq == "" ? "null" : nq >json
 	printf "  \"nginx_bpf_ns_per_request\": {\"unarmored\": %s, \"armored\": %s, \"request_ns\": %s},\n", ("unarmored" in pns) ? pns["unarmored"] : "null", ("armored" in pns) ? pns["armored"] : "null", ("armored" in preq) ? preq["armored"] : "null" >json
+	printf "  \"nginx_bpf_per_program\": {" >json
+	for (i = 1; i <= nqp; i++) printf "%s%s: {\"runs_unarmored\": %s, \"ns_unarmored\": %s, \"runs_armored\": %s, \"ns_armored\": %s}", (i > 1 ? ", " : ""), jstr(qlist[i]), qruns["unarmored", qlist[i]] + 0, qns["unarmored", qlist[i]] + 0, qruns["armored", qlist[i]] + 0, qns["armored", qlist[i]] + 0 >json
+	printf "},\n" >json
 	printf "  \"daemon\": {" >json
 	for (i = 1; i <= nm; i++) printf "%s%s: %s", (i > 1 ? ", " : ""), jstr(mnames[i]), m[mnames[i]] >json
 	printf "},\n  \"errors\": %d\n}\n", nerr >json
