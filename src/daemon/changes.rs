@@ -106,7 +106,6 @@ impl Changes {
         })
     }
 
-    /// Something a pass reads may have changed.
     /// The directories the last round of watches listed, with the list's generation, unless
     /// the generation is `seen`: the list has not changed since it was taken with that one.
     pub(super) fn listed_if_new(&self, seen: Option<u64>) -> Option<(u64, Vec<ListedDir>)> {
@@ -129,6 +128,7 @@ impl Changes {
         }
     }
 
+    /// Something a pass reads may have changed.
     pub(super) fn bump(&self) {
         self.count.fetch_add(1, Ordering::SeqCst);
     }
