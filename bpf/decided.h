@@ -23,8 +23,10 @@
  *   file and every mount above it (network and FUSE file systems move dentries on their own).
  * - Its mounts: each mount from the file's up to the top of its tree, with its root and the
  *   mountpoint it sits on, and the top's namespace with its never-reused sequence number and
- *   root, are read again at each lookup, so that a moved, unmounted, pivoted or new mount
- *   looks up another key.
+ *   root, hashed on their own (mounts_hash()), so that a moved, unmounted, pivoted or new
+ *   mount looks up another key. Reading them costs a helper call per object, so a task keeps
+ *   its last file mount's hash while the kernel's mount_lock count says no mount changed
+ *   since (mounts_hash()).
  * - The policy: the unit's policy id, where its walks start and which classes are allow-lists
  *   (both the policy's, or its from= patterns' for the task's executable, whose mask too), and
  *   the daemon's count of policy headers written, begun and ended like the names' (a new
@@ -46,7 +48,12 @@
 
 /* Mounts followed from a file's to the top of its tree; a file deeper in mounts is not
  * remembered. */
-#define UA_DECIDED_MOUNTS 4
+#define UA_DECIDED_MOUNTS 6
+
+/* How long a task's hash of its mounts is used: ten seconds, far shorter than bringing
+ * mount_lock's 32-bit count round to the same value would take (2^31 changes, each a section
+ * under its one spinlock, one CPU at a time: at 50 million a second, 43 s). */
+#define UA_MOUNTS_MEMO_NS 10000000000ULL
 
 /* A name change begins: counted, and noted on the task. The programs run for every task,
  * armored or not. A note that cannot be made leaves the change begun for good: the cache is
@@ -222,6 +229,68 @@ static __always_inline bool hash_mounts(__u64 *v, __u64 *f, __u64 m)
 	return false;
 }
 
+/* The count of the kernel's mount_lock (fs/namespace.c): the seqlock every change to the
+ * mount tree is written under (a mount made, attached, moved, detached or freed: every field
+ * hash_mounts() reads but the namespace's, set once), and whose count the kernel's own lockless
+ * path walks check. Its address is the daemon's, from /proc/kallsyms (it is not in the
+ * kernel's BTF). Odd while a change is under way, and 1 if it cannot be read. Its sequence is a
+ * seqlock's first word whatever the kernel's configuration. */
+static __always_inline __u32 mount_seq(const struct ua_config *cfg)
+{
+	__u32 seq = 1;
+
+	if (!cfg->mount_lock || bpf_probe_read_kernel(&seq, sizeof(seq), (void *)cfg->mount_lock))
+		return 1;
+	return seq;
+}
+
+/* Bumps the decision cache's count `k` (UA_DECIDED_*). */
+static __always_inline void decided_count(__u32 k)
+{
+	__u64 *n = bpf_map_lookup_elem(&decided_counts, &k);
+
+	if (n)
+		*n += 1; /* per CPU; a preempted program may lose a count, never a decision */
+}
+
+/* The hash under the daemon's key of the mounts from `m` (a struct mount, as a number: the
+ * file's) to the top of its tree, or 0 if they are not to be remembered; `v` and `f` are 4
+ * words each, for the hash's state and the fields read. The task's last one is used again
+ * when it was for the same mount, under the same key, less than ten seconds ago, and mount_lock's
+ * count has not moved since (no mount was made, attached, moved, detached or freed anywhere:
+ * the mounts read are the same objects, linked alike); an odd count, a change under way, is
+ * never taken nor kept. A hash is kept only if the count was the same, and even, before and
+ * after the mounts were read. Inlined, with the caller's arrays: a frame of its own took
+ * ua_file_fcntl's chain of calls past the stack's 512 bytes. */
+static __always_inline __u64 mounts_hash(__u64 *v, __u64 *f, __u64 m, const struct ua_config *cfg)
+{
+	struct ua_mounts_memo *memo;
+	__u32 seq = mount_seq(cfg);
+	__u64 h = 0;
+
+	memo = bpf_task_storage_get(&mounts_memo, bpf_get_current_task_btf(), 0,
+				    BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (memo && !(seq & 1) && memo->seq == seq && memo->mnt == m && memo->k0 == cfg->key[0] &&
+	    bpf_ktime_get_ns() - memo->at < UA_MOUNTS_MEMO_NS) {
+		decided_count(UA_DECIDED_MOUNTS_KEPT);
+		return memo->hash;
+	}
+	sip_init(v, cfg->key[0], cfg->key[1]);
+	if (hash_mounts(v, f, m))
+		h = sip_finish(v) | 1; /* never 0 */
+	/* The memo and the time are asked for again rather than kept across the reads: the
+	 * frame stays as small as it was before the memo. */
+	memo = bpf_task_storage_get(&mounts_memo, bpf_get_current_task_btf(), 0, 0);
+	if (memo && !(seq & 1) && mount_seq(cfg) == seq) {
+		memo->mnt = m;
+		memo->hash = h;
+		memo->at = bpf_ktime_get_ns();
+		memo->k0 = cfg->key[0];
+		memo->seq = seq;
+	}
+	return h;
+}
+
 /* What a decision of class `class` on `file` for armor `a` depends on, hashed (0: not one to
  * remember). `epoch` is read_epoch()'s, read before `a` was filled. A function of its own (a
  * static one: the verifier checks it with the caller's types) whose stack is not added to
@@ -236,24 +305,29 @@ static __noinline __u64 decided_key(struct armor *a, struct file *file, __u32 cl
 	if ((inode->i_mode & S_IFMT) != S_IFREG || inode->i_nlink != 1 || !names_kept(sb->s_magic))
 		return 0;
 	/* The pointers as numbers (the verifier lets no typed pointer be hashed): f_path's mount
-	 * and dentry, and f_inode. */
-	if (read_fields(f, (__u64)file, 3,
-			UA_FIELDS(bpf_core_field_offset(struct file, f_path.mnt),
-				  bpf_core_field_offset(struct file, f_path.dentry),
-				  bpf_core_field_offset(struct file, f_inode), 0)))
+	 * first, for the mounts' hash (which uses `v` and `f`), then f_path's dentry and f_inode
+	 * (read after it: kept across it, they took the frame past what ua_file_open's chain of
+	 * calls leaves). */
+	if (read_fields(f, (__u64)file, 1,
+			UA_FIELDS(bpf_core_field_offset(struct file, f_path.mnt), 0, 0, 0)))
+		return 0;
+	/* In f[3], which the read below leaves alone: a variable of its own is one more slot. */
+	f[3] = mounts_hash(v, f, f[0] - bpf_core_field_offset(struct mount, mnt), cfg);
+	if (!f[3] || read_fields(f, (__u64)file, 2,
+				   UA_FIELDS(bpf_core_field_offset(struct file, f_path.dentry),
+					     bpf_core_field_offset(struct file, f_inode), 0, 0)))
 		return 0;
 	sip_init(v, cfg->key[0], cfg->key[1]);
-	sip_word(v, f[1]);
+	sip_word(v, f[0]);
 	/* Its two halves: the verifier refuses hash_len, a union's second member. */
 	sip_word(v, (__u64)file->f_path.dentry->d_name.hash << 32 | file->f_path.dentry->d_name.len);
-	sip_word(v, f[2]);
+	sip_word(v, f[1]);
 	sip_word(v, inode->i_ino);
 	sip_word(v, (__u64)inode->i_generation << 32 | (__u64)a->from_mask << 16 |
 			    (__u64)a->allowlist << 8 | class);
 	sip_word(v, (__u64)a->binding.policy << 32 | a->start);
 	sip_word(v, epoch);
-	if (!hash_mounts(v, f, f[0] - bpf_core_field_offset(struct mount, mnt)))
-		return 0;
+	sip_word(v, f[3]);
 	return sip_finish(v) | 1; /* never 0 */
 }
 
@@ -317,6 +391,7 @@ static __always_inline int decide_file(struct armor *a, __u8 class, __u8 op, str
 				d = 0;
 		}
 		if (d && !v.verdict) {
+			decided_count(UA_DECIDED_FOUND);
 			if (v.rule != UA_RULE_NONE)
 				ua_count(a->binding.policy, v.rule, class, UA_HIT_ALLOWED);
 			return 0;
@@ -330,6 +405,7 @@ static __always_inline int decide_file(struct armor *a, __u8 class, __u8 op, str
 		if (d && v.verdict == UA_VERDICT_AUDITED && v.root == a->binding.root &&
 		    (__s64)(bpf_ktime_get_ns() - v.sent) <= (__s64)UA_FAIR_WINDOW_NS &&
 		    count_quiet(a->binding.policy, v.rule, class, UA_VERDICT_AUDITED)) {
+			decided_count(UA_DECIDED_FOUND);
 			ua_count(a->binding.policy, v.rule, class, UA_HIT_AUDITED);
 			return 0;
 		}
@@ -351,7 +427,8 @@ static __always_inline int decide_file(struct armor *a, __u8 class, __u8 op, str
 			v.root = a->binding.root;
 			v.sent = now;
 		}
-		bpf_map_update_elem(&decided, &key, &v, BPF_ANY);
+		if (!bpf_map_update_elem(&decided, &key, &v, BPF_ANY))
+			decided_count(UA_DECIDED_STORED);
 	}
 	return err;
 }

@@ -205,6 +205,23 @@ struct {
 	__type(value, struct ua_decided);
 } decided SEC(".maps");
 
+/* decided.h: UA_DECIDED_FOUND, UA_DECIDED_STORED and UA_DECIDED_MOUNTS_KEPT, for `bpftool map
+ * dump name decided_counts` and the benchmark: what share of opens the cache answered. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, UA_DECIDED_COUNTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} decided_counts SEC(".maps");
+
+/* decided.h: each task's last hash of the mounts above a file (struct ua_mounts_memo). */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct ua_mounts_memo);
+} mounts_memo SEC(".maps");
+
 /* decided.h: counts of name changes (renames, exchanges, unlinks) begun and ended, by the
  * kernel's own programs, and of policy header writes begun and ended, by the daemon alone
  * (each count has one kind of writer, so none is read, changed and written back over

@@ -299,6 +299,7 @@ struct ua_config {
 	__u32 net_policies;      /* installed policies with net, connect or bind rules (likewise) */
 	__u32 decided_on;        /* the programs that age the decision cache are attached (decided.h) */
 	__u32 pad;
+	__u64 mount_lock;        /* the kernel's mount_lock, from /proc/kallsyms (0: unknown; decided.h) */
 };
 
 #define UA_CAP_SLOTS 64
@@ -461,6 +462,30 @@ struct ua_decided {
 	__u32 rule;
 	__u8 verdict;
 	__u8 pad[3];
+};
+
+/* decided.h: the hash of the mounts above a file's, last computed by a task (mounts_hash()):
+ * valid while the kernel's mount_lock count is `seq` (even: no change under way), under the
+ * daemon's key whose first word is `k0`, for UA_MOUNTS_MEMO_NS after `at`
+ * (bpf_ktime_get_ns()). `hash` 0: those mounts are not remembered (too deep, or of a file
+ * system whose names change on their own). */
+struct ua_mounts_memo {
+	__u64 mnt;
+	__u64 hash;
+	__u64 at;
+	__u64 k0;
+	__u32 seq;
+	__u32 pad;
+};
+
+/* decided.h: the decision cache's own counts, per CPU (`decided_counts`): lookups that found a
+ * decision it stood for, decisions stored, and keys made with a task's kept hash of its
+ * mounts. */
+enum {
+	UA_DECIDED_FOUND = 0,
+	UA_DECIDED_STORED = 1,
+	UA_DECIDED_MOUNTS_KEPT = 2,
+	UA_DECIDED_COUNTS = 3,
 };
 
 struct ua_quiet_key {

@@ -125,8 +125,23 @@ pub struct Kernel {
     /// Policy header writes so far (bpf/maps.h: `epochs`, whose header counts only this daemon
     /// writes).
     tables_epoch: std::cell::Cell<u64>,
+    /// The kernel's `mount_lock`, whose count tells the decision cache that no mount changed
+    /// (bpf/decided.h); 0 if /proc/kallsyms does not show it.
+    mount_lock: u64,
     /// Cgroups that were bound pending and have been bound or unbound since (pending.rs).
     released: std::cell::RefCell<Vec<u64>>,
+}
+
+/// The kernel's `mount_lock`, from /proc/kallsyms; 0, and said, if it is not there.
+fn mount_lock() -> u64 {
+    let kallsyms = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
+    probe::kernel_data_symbol(&kallsyms, "mount_lock").unwrap_or_else(|| {
+        tracing::info!(
+            "the kernel's mount_lock is not in /proc/kallsyms (it needs CAP_SYSLOG): the decision \
+             cache reads a file's mounts at every open"
+        );
+        0
+    })
 }
 
 /// Views a plain-old-data value as bytes, for map keys and values.
@@ -289,6 +304,7 @@ impl Kernel {
             peers: Default::default(),
             decided_on: false,
             tables_epoch: Default::default(),
+            mount_lock: mount_lock(),
             released: Default::default(),
         };
         kernel.write_config()?;
@@ -331,6 +347,7 @@ impl Kernel {
             cap_policies: self.cap_policies.borrow().len() as u32,
             net_policies: self.net_policies.borrow().len() as u32,
             decided_on: u32::from(self.decided_on),
+            mount_lock: self.mount_lock,
             ..Default::default()
         };
         for (slot, &(dev, ino)) in cfg.executor.iter_mut().zip(&self.executors) {

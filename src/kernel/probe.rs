@@ -1,5 +1,6 @@
 //! What the running kernel offers, probed at load: whether the BPF LSM can work at all, which
-//! optional LSM hooks and traced functions its BTF has, and the verifier's statistics on request.
+//! optional LSM hooks and traced functions its BTF has, where its `mount_lock` is, and the
+//! verifier's statistics on request.
 
 use std::collections::HashSet;
 
@@ -102,6 +103,29 @@ fn btf_strings(btf: &[u8]) -> &[u8] {
     section().unwrap_or(btf)
 }
 
+/// The address of the kernel's own (not a module's) data symbol `name` in `kallsyms`
+/// (/proc/kallsyms' text), if it is there exactly once with an address: the file shows zeros
+/// to a reader without CAP_SYSLOG. Modules' symbols, which end in `[module]`, are not it.
+pub(super) fn kernel_data_symbol(kallsyms: &str, name: &str) -> Option<u64> {
+    let mut found = None;
+    for line in kallsyms.lines() {
+        let mut fields = line.split_ascii_whitespace();
+        let (Some(addr), Some(kind), Some(sym), None) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        if sym != name || !matches!(kind, "D" | "d" | "B" | "b") {
+            continue;
+        }
+        let addr = u64::from_str_radix(addr, 16).ok().filter(|&a| a != 0)?;
+        if found.replace(addr).is_some() {
+            return None;
+        }
+    }
+    found
+}
+
 /// How many arguments the kernel's LSM hook `name` takes, if its BTF (`btf`, parsed once for
 /// every hook asked about) says.
 pub(super) fn hook_arity(btf: Option<&libbpf_rs::btf::Btf>, name: &str) -> Option<usize> {
@@ -157,6 +181,29 @@ pub fn check_support() -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_kernels_own_data_symbol_is_found_once_with_an_address() {
+        use super::kernel_data_symbol as sym;
+        let k = "ffffffff81000000 T _text\nffffffffb1209680 D mount_lock\n\
+                 ffffffffc0001000 d mount_lock\t[somefs]\nffffffffb1200000 T mount_lockx\n";
+        assert_eq!(sym(k, "mount_lock"), Some(0xffffffffb1209680));
+        assert_eq!(sym(k, "_text"), None, "text, not data");
+        assert_eq!(
+            sym("0000000000000000 D mount_lock\n", "mount_lock"),
+            None,
+            "hidden"
+        );
+        assert_eq!(
+            sym(
+                "ffffffffb1209680 D mount_lock\nffffffffb1300000 d mount_lock\n",
+                "mount_lock"
+            ),
+            None,
+            "twice in the kernel: which is it?"
+        );
+        assert_eq!(sym("", "mount_lock"), None);
+    }
+
     use super::*;
 
     /// A BTF blob with no types and `strings` as its string section, after some bytes that
