@@ -19,7 +19,7 @@
 #   P CASE NS REQ_NS        the BPF programs' run time per request in one run with
 #                           kernel.bpf_stats_enabled=1 (NS), and the request's time (REQ_NS)
 #   Q CASE PROG RUNS NS     one program's runs and run time per request in that run
-#   M NAME VALUE            a measure of the daemon
+#   M NAME VALUE            a measure of the daemon, or of the decision cache under nginx
 #   X WHAT                  something failed: the report says the run is invalid
 # Other lines are commentary. Cases:
 #   none      no unitarmor programs loaded (a)
@@ -341,6 +341,11 @@ ExecStop=-/sbin/start-stop-daemon --quiet --stop --retry QUIT/5 --pidfile /run/n
       echo "N $r $c $(wrk -t1 -c4 -d3s "$(url $t)" | awk '/^Requests\/sec:/ { print $2 }')"
     done
   done
+  # cache_count K: the decision cache's count K (0 found, 1 stored), summed over the CPUs.
+  cache_count() {
+    bpftool -j map lookup name decided_counts key "$1" 0 0 0 2>/dev/null |
+      grep -o '"value":[0-9][0-9]*' | awk -F: '{ n += $2 } END { print n + 0 }'
+  }
   # What the kernel's programs cost per request, from their statistics (runs of their own:
   # the statistics' clock reads cost time too), under the last round's armor.
   sysctl -qw kernel.bpf_stats_enabled=1
@@ -349,9 +354,16 @@ ExecStop=-/sbin/start-stop-daemon --quiet --stop --retry QUIT/5 --pidfile /run/n
     [ "$c" = unarmored ] && t=$unarmored
     wrk -t1 -c4 -d1s "$(url $t)" >/dev/null
     snapshot >/run/bench/before
+    found0=$(cache_count 0) stored0=$(cache_count 1)
     out=$(wrk -t1 -c4 -d4s "$(url $t)")
     snapshot >/run/bench/after
     req=$(echo "$out" | awk '/ requests in / { print $1 }')
+    # The decision cache's own counts over the run: lookups that found a decision, decisions
+    # stored (every armored process on the guest, which is nginx alone here).
+    if [ "$c" = armored ] && [ "${req:-0}" -gt 0 ]; then
+      echo "M nginx_cache_found_per_request $(awk -v n=$(($(cache_count 0) - found0)) -v r="$req" 'BEGIN { printf "%.3f", n / r }')"
+      echo "M nginx_cache_stored_per_request $(awk -v n=$(($(cache_count 1) - stored0)) -v r="$req" 'BEGIN { printf "%.3f", n / r }')"
+    fi
     rps=$(echo "$out" | awk '/^Requests\/sec:/ { print $2 }')
     awk -v c="$c" -v req="$req" -v rps="$rps" 'NR == FNR { ns[$1] = $3; n[$1] = $2; next }
       { t += $3 - ns[$1]; if (req > 0 && $2 > n[$1]) printf "Q %s %s %.2f %.0f\n", c, $1, ($2 - n[$1]) / req, ($3 - ns[$1]) / req }

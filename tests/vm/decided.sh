@@ -7,8 +7,12 @@
 # mount, a file system mounted over, a policy change; and a program the dynamic loader mapped
 # executable (mmap_file), renamed out of the exec allow-list. Each time the next open (or
 # mapping) from inside the unit is denied, with the denial in `journalctl -u`, and an
-# unarmored twin unit reads (or maps) the same file. Also: the cache remembers at all (entries
-# appear in the kernel's map), and an allow rule counts the opens it decided from the cache.
+# unarmored twin unit reads (or maps) the same file. A moved mount, and a moved mount above
+# the file's, are also run against one process that read the file before (a task keeps the
+# hash of its file's mounts while the kernel's mount_lock count stands still). Also: the cache
+# remembers at all (entries appear in the kernel's map), answers (3,000 opens of one file by
+# one process are found in it, by its own counts), and an allow rule counts the opens it
+# decided from the cache.
 # Run in the guest by tests/vm/run (through suite.sh).
 . ./lib.sh
 
@@ -28,6 +32,8 @@ echo data-w >"$d/w/f"
 echo data-t >"$m/open/t"
 check "the escape helper is built (tests/all compiles tests/vm/escape.c)" test -x escape
 install -m 755 escape /usr/local/bin/armortest-escape
+check "the opener helper is built (tests/all compiles tests/vm/opener.c)" test -x opener
+install -m 755 opener /usr/local/bin/armortest-opener
 
 for u in twin armored; do
   unit "armor-cache-$u.service" "[Service]
@@ -71,6 +77,25 @@ route() {
 }
 
 check "an allowed open is remembered (the decided map gains entries)" remembered "$d/open/f"
+
+# The cache's own counts (per CPU, summed): 0, lookups that found a decision; 1, decisions
+# stored; 2, keys made with a task's kept hash of its mounts.
+cache_count() {
+  bpftool -j map lookup name decided_counts key "$1" 0 0 0 2>/dev/null |
+    grep -o '"value":[0-9][0-9]*' | awk -F: '{ n += $2 } END { print n + 0 }'
+}
+echo data-k >"$d/open/k"
+found0=$(cache_count 0)
+stored0=$(cache_count 1)
+kept0=$(cache_count 2)
+check "3000 opens of one file by one process of the unit, none refused" \
+  test "$(inside armor-cache-armored.service armortest-opener "$d/open/k" 3000)" = "0 0"
+found=$(($(cache_count 0) - found0))
+stored=$(($(cache_count 1) - stored0))
+check "the cache found at least 2900 of them (found $found, stored $stored)" test "$found" -ge 2900
+check "it stored at most 100 decisions meanwhile" test "$stored" -le 100
+check "at least 2900 of their keys took the process's kept hash of its mounts (the daemon found mount_lock)" \
+  test "$(($(cache_count 2) - kept0))" -ge 2900
 
 # An audited open is remembered with the time of its event: while the event's window (10 s)
 # lasts, the next opens are its repeats, counted against the audit rule and not sent again (as
@@ -129,6 +154,72 @@ check "a file on a mount is remembered" remembered "$d/open/mnt/file"
 mount --move "$d/open/mnt" "$d/secret/mnt"
 route "a moved mount" "$d/secret/mnt/file"
 umount "$d/secret/mnt"
+
+# one_process NAME FIRST SECOND FROM TO: a process of the armored unit and one of the twin each
+# read FIRST twice (the second time from the cache); the mount at FROM is moved to TO, so that
+# the file is SECOND; then the same two processes read SECOND: the armored one is denied (with
+# the denial in its journal), the twin reads it. A task keeps the hash of its file's mounts for
+# ten seconds while mount_lock's count stands still: the two reads must be less than that apart,
+# and no name may change anywhere in between (a rename or unlink alone makes the cache forget
+# everything), for the check to be about the kept hash. So the move is mount(2) itself (`mount`
+# also rewrites /run/mount/utab by a rename), and if a name changed all the same or the reads
+# were too far apart, the mount is moved back and it is tried again, up to three times.
+move_mount() { perl -e 'syscall(165, $ARGV[0], $ARGV[1], 0, 8192, 0) == 0 or die "$!\n"' "$1" "$2"; }
+names_ended() { bpftool -j map lookup name epochs key 0 0 0 0 | grep -o '"value":[0-9][0-9]*' | cut -d: -f2; }
+# gap_ms FILE: milliseconds between the first and the last read FILE's process reported.
+gap_ms() { awk '$1 == "first-read" { a = $2 } $1 ~ /^second-/ { b = $2 } END { printf "%d", (b - a) * 1000 }' "$1"; }
+one_process() {
+  local name=$1 first=$2 second=$3 from=$4 to=$5 go=/run/armortest-go u pids i try n0 found
+  for try in 1 2 3; do
+    rm -f "$go"
+    pids=()
+    n0=$(names_ended)
+    found=$(cache_count 0)
+    for u in armored twin; do
+      inside "armor-cache-$u.service" bash -c "read -r l <'$first' && read -r l <'$first' &&
+        echo first-read \$EPOCHREALTIME
+        while [ ! -e $go ]; do sleep 0.05; done
+        if read -r l <'$second'; then echo second-read \$EPOCHREALTIME
+        else echo second-refused \$EPOCHREALTIME; fi" >"/run/armortest-$u.out" 2>/dev/null &
+      pids+=($!)
+    done
+    for i in $(seq 1 200); do
+      grep -qs first-read /run/armortest-armored.out && grep -qs first-read /run/armortest-twin.out &&
+        break
+      sleep 0.05
+    done
+    move_mount "$from" "$to"
+    touch "$go"
+    wait "${pids[@]}"
+    found=$(($(cache_count 0) - found))
+    [ "$(names_ended)" = "$n0" ] && [ "$(gap_ms /run/armortest-armored.out)" -lt 8000 ] && break
+    [ "$try" = 3 ] || move_mount "$to" "$from"
+  done
+  check "$name: no name changed on the system meanwhile (try $try)" test "$(names_ended)" = "$n0"
+  check "$name: one process read both names within 8 s ($(gap_ms /run/armortest-armored.out) ms)" \
+    test "$(gap_ms /run/armortest-armored.out)" -lt 8000
+  check "$name: a process of the unit read $first, the second time from the cache ($found found)" \
+    test "$found" -ge 1 -a -n "$(grep first-read /run/armortest-armored.out)"
+  check "$name: the same process is denied $second" grep -q second-refused /run/armortest-armored.out
+  check "$name: the denial of $second is in journalctl -u" eventually denied_logged "$second"
+  check "$name: the twin's process reads $second" grep -q second-read /run/armortest-twin.out
+  rm -f "$go" /run/armortest-armored.out /run/armortest-twin.out
+}
+
+mkdir -p "$d/open/mnt1" "$d/secret/mnt1"
+mount -t tmpfs armortest-1 "$d/open/mnt1"
+echo data-1 >"$d/open/mnt1/file"
+one_process "a moved mount" "$d/open/mnt1/file" "$d/secret/mnt1/file" "$d/open/mnt1" "$d/secret/mnt1"
+umount "$d/secret/mnt1"
+
+mkdir -p "$d/open/up" "$d/secret/up"
+mount -t tmpfs armortest-up "$d/open/up"
+mkdir "$d/open/up/low"
+mount -t tmpfs armortest-low "$d/open/up/low"
+echo data-low >"$d/open/up/low/file"
+one_process "a moved mount above the file's" "$d/open/up/low/file" "$d/secret/up/low/file" \
+  "$d/open/up" "$d/secret/up"
+umount -R "$d/secret/up"
 
 check "a file on tmpfs is remembered" remembered "$m/open/t"
 mv "$m/open/t" "$m/secret/t"
@@ -198,6 +289,7 @@ check "allow write counted 5 opens, remembered ones included (from ${before:-non
 systemctl stop armor-cache-twin.service armor-cache-armored.service
 umount "$m" "$d"
 rm -rf "/etc/systemd/system/armor-cache-twin.service" "/etc/systemd/system/armor-cache-armored.service" \
-  "/etc/systemd/system/armor-cache-armored.service.d" /usr/local/bin/armortest-escape
+  "/etc/systemd/system/armor-cache-armored.service.d" /usr/local/bin/armortest-escape \
+  /usr/local/bin/armortest-opener
 systemctl daemon-reload
 finish
