@@ -23,10 +23,10 @@
  *   file and every mount above it (network and FUSE file systems move dentries on their own).
  * - Its mounts: each mount from the file's up to the top of its tree, with its root and the
  *   mountpoint it sits on, and the top's namespace with its never-reused sequence number and
- *   root, hashed on their own (mounts_hash()), so that a moved, unmounted, pivoted or new
- *   mount looks up another key. Reading them costs a helper call per object, so a task keeps
- *   its last file mount's hash while the kernel's mount_lock count says no mount changed
- *   since (mounts_hash()).
+ *   root, hashed on their own, so that a moved, unmounted, pivoted or new mount looks up
+ *   another key. Reading them costs a helper call per object, so a task keeps its last file
+ *   mount's hash while the kernel's mount_lock count says no mount changed since
+ *   (mounts_hash()).
  * - The policy: the unit's policy id, where its walks start and which classes are allow-lists
  *   (both the policy's, or its from= patterns' for the task's executable, whose mask too), and
  *   the daemon's count of policy headers written, begun and ended like the names' (a new
