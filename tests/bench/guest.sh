@@ -341,7 +341,8 @@ ExecStop=-/sbin/start-stop-daemon --quiet --stop --retry QUIT/5 --pidfile /run/n
       echo "N $r $c $(wrk -t1 -c4 -d3s "$(url $t)" | awk '/^Requests\/sec:/ { print $2 }')"
     done
   done
-  # cache_count K: the decision cache's count K (0 found, 1 stored), summed over the CPUs.
+  # cache_count K: the decision cache's count K (0 found, 1 stored, 2 keys that took the task's
+  # kept hash of its mounts), summed over the CPUs.
   cache_count() {
     bpftool -j map lookup name decided_counts key "$1" 0 0 0 2>/dev/null |
       grep -o '"value":[0-9][0-9]*' | awk -F: '{ n += $2 } END { print n + 0 }'
@@ -354,15 +355,17 @@ ExecStop=-/sbin/start-stop-daemon --quiet --stop --retry QUIT/5 --pidfile /run/n
     [ "$c" = unarmored ] && t=$unarmored
     wrk -t1 -c4 -d1s "$(url $t)" >/dev/null
     snapshot >/run/bench/before
-    found0=$(cache_count 0) stored0=$(cache_count 1)
+    found0=$(cache_count 0) stored0=$(cache_count 1) kept0=$(cache_count 2)
     out=$(wrk -t1 -c4 -d4s "$(url $t)")
     snapshot >/run/bench/after
     req=$(echo "$out" | awk '/ requests in / { print $1 }')
     # The decision cache's own counts over the run: lookups that found a decision, decisions
-    # stored (every armored process on the guest, which is nginx alone here).
+    # stored, keys made with a kept mounts hash (every armored process on the guest, which is
+    # nginx alone here).
     if [ "$c" = armored ] && [ "${req:-0}" -gt 0 ]; then
       echo "M nginx_cache_found_per_request $(awk -v n=$(($(cache_count 0) - found0)) -v r="$req" 'BEGIN { printf "%.3f", n / r }')"
       echo "M nginx_cache_stored_per_request $(awk -v n=$(($(cache_count 1) - stored0)) -v r="$req" 'BEGIN { printf "%.3f", n / r }')"
+      echo "M nginx_cache_kept_per_request $(awk -v n=$(($(cache_count 2) - kept0)) -v r="$req" 'BEGIN { printf "%.3f", n / r }')"
     fi
     rps=$(echo "$out" | awk '/^Requests\/sec:/ { print $2 }')
     awk -v c="$c" -v req="$req" -v rps="$rps" 'NR == FNR { ns[$1] = $3; n[$1] = $2; next }

@@ -148,7 +148,7 @@ END {
 	if (("unarmored" in pns) && ("armored" in pns))
 		printf "\nnginx, the BPF programs' run time per request: %d ns unarmored, %d ns armored (%d ns added, %.1f%% of an armored request's %d ns)\n", pns["unarmored"], pns["armored"], pns["armored"] - pns["unarmored"], 100 * (pns["armored"] - pns["unarmored"]) / preq["armored"], preq["armored"]
 	if ("nginx_cache_found_per_request" in m)
-		printf "nginx under armor, the decision cache per request: %.3f opens found in it, %.3f decisions stored\n", m["nginx_cache_found_per_request"], m["nginx_cache_stored_per_request"]
+		printf "nginx under armor, the decision cache per request: %.3f opens found in it, %.3f decisions stored, %.3f keys with a kept mounts hash\n", m["nginx_cache_found_per_request"], m["nginx_cache_stored_per_request"], m["nginx_cache_kept_per_request"]
 	# Each program that ran at least once in 100 requests, its runs and ns per request.
 	nqp = 0
 	for (p in qprogs)
