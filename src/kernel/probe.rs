@@ -181,6 +181,8 @@ pub fn check_support() -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn the_kernels_own_data_symbol_is_found_once_with_an_address() {
         use super::kernel_data_symbol as sym;
@@ -203,8 +205,6 @@ mod tests {
         );
         assert_eq!(sym("", "mount_lock"), None);
     }
-
-    use super::*;
 
     /// A BTF blob with no types and `strings` as its string section, after some bytes that
     /// are not strings (a type section's worth, holding one of the names).
